@@ -1,0 +1,181 @@
+// Backup engine (patent figures 1 and 2): FAT -> bitmap section, system area -> metadata
+// section, header, allocated clusters in ascending order in checked blocks, commit record last.
+// The scan job is the first phase alone, with nothing written.
+import * as H from "../image/layout";
+import { IMG_SECTOR, tableBytes, roundUp } from "../image/layout";
+import { recordCheck, hash32 } from "../hash";
+import { devFlush, st32, st64 } from "../io";
+import * as E from "../errors";
+import { fail } from "../errors";
+import { buf, setResult, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { probeFat, readFsInfo, volume } from "../fat/volume";
+import { job, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
+  imageWrite, partRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
+
+const WINDOW_BITS: f64 = <f64>BITMAP_WINDOW_BYTES * 8;
+
+export class BackupParams {
+  partType: u32 = 0;
+  partStart: f64 = 0;
+  created: f64 = 0;
+}
+export const backupParams = new BackupParams();
+
+// Starts a backup of the FAT volume on `src` into the image device `img` (or, with
+// scanOnly, just the allocation scan). Returns 0 or a negative code.
+export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u32, scanOnly: bool): i32 {
+  let r = probeFat(src, sectorBytes, partSectors);
+  if (r < 0) return r;
+  r = readFsInfo(src);
+  if (r < 0) return r;
+  const v = volume;
+  job.kind = scanOnly ? JOB_SCAN : JOB_BACKUP;
+  job.src = src; job.dst = img;
+  job.sectorBytes = sectorBytes;
+  job.partSectors = partSectors;
+  job.fsType = v.fsType;
+  job.sectorsPerCluster = v.sectorsPerCluster;
+  job.firstCluster = 2;
+  job.dataStart = v.firstDataSector;
+  job.metaSectors = v.firstDataSector;
+  job.geo.compute(v.clusterBytes, <f64>v.clusterCount + 2, 0, <f64>v.firstDataSector * sectorBytes, BLOCK_DATA_MAX);
+  job.scan.begin(v);
+  job.phase = PH_SCAN;
+  job.sectionPos = 0;
+  job.block = 0; job.clustersDone = 0; job.bytesDone = 0;
+  job.bytesTotal = <f64>v.fatSectors * sectorBytes * v.fatCount;
+  job.bitmapHash.reset(H.SEED_BITMAP);
+  memory.fill(buf.bitmap, 0, BITMAP_WINDOW_BYTES);
+  return 0;
+}
+
+export function backupStep(budget: f64): i32 {
+  let spent: f64 = 0;
+  while (spent < budget) {
+    let r: i32 = 0;
+    if (job.phase == PH_SCAN) r = scanStep();
+    else if (job.phase == PH_META_COPY) r = metaStep();
+    else if (job.phase == PH_DATA_COPY) r = dataStep();
+    else if (job.phase == PH_DONE) return 1;
+    else return fail(E.E_STATE, job.phase);
+    if (r < 0) return r;
+    spent += <f64>r;
+  }
+  return job.phase == PH_DONE ? 1 : 0;
+}
+
+// One FAT window. When the bitmap window is full, or the FAT is done, the window goes out.
+function scanStep(): i32 {
+  const s = job.scan, v = volume, g = job.geo;
+  const windowBase = job.sectionPos;
+  const r = s.step(job.src, v, <u32>windowBase);
+  if (r < 0) return r;
+  job.bytesDone += <f64>r;
+  if (<f64>s.nextEntry < windowBase + WINDOW_BITS && !s.done()) return r;
+  const n = <u32>Math.min(<f64>BITMAP_WINDOW_BYTES, roundUp(Math.ceil((g.bitmapBits - windowBase) / 8), IMG_SECTOR));
+  job.bitmapHash.update(buf.bitmap, n);
+  if (job.kind == JOB_BACKUP) {
+    const w = imageWrite(job.dst, g.bitmapOffset + windowBase / 8, n, buf.bitmap);
+    if (w < 0) return w;
+  }
+  memory.fill(buf.bitmap, 0, BITMAP_WINDOW_BYTES);
+  job.sectionPos += WINDOW_BITS;
+  if (s.done()) scanFinished();
+  return r + <i32>n;
+}
+
+function scanFinished(): void {
+  const s = job.scan, v = volume, g = job.geo;
+  job.bitmapCheck = job.bitmapHash.digest64();
+  g.compute(v.clusterBytes, g.bitmapBits, s.allocated, g.metaBytes, BLOCK_DATA_MAX);
+  setResult(60, s.allocated); setResult(61, s.bad); setResult(62, s.mismatched); setResult(63, s.invalid);
+  setResult(64, s.dirty ? 1 : 0); setResult(65, s.ioErrorMark ? 1 : 0); setResult(66, v.fsInfoFree);
+  setResult(67, v.dirtyBoot ? 1 : 0); setResult(68, g.imageLength());
+  if (job.kind == JOB_SCAN) { job.phase = PH_DONE; return; }
+  job.bytesTotal = job.bytesDone + g.metaBytes + s.allocated * <f64>v.clusterBytes;
+  job.phase = PH_META_COPY;
+  job.sectionPos = 0;
+  job.metaHash.reset(H.SEED_META);
+}
+
+// Copies up to 1 MiB of the system area (boot sector, reserved sectors, FATs, root directory).
+function metaStep(): i32 {
+  const g = job.geo;
+  const n = <u32>Math.min(g.metaBytes - job.sectionPos, <f64>BLOCK_DATA_MAX);
+  if (n > 0) {
+    let r = partRead(job.src, job.sectionPos / job.sectorBytes, n / job.sectorBytes, buf.io);
+    if (r < 0) return r;
+    job.metaHash.update(buf.io, n);
+    r = imageWrite(job.dst, g.metaOffset + job.sectionPos, n, buf.io);
+    if (r < 0) return r;
+    job.sectionPos += <f64>n;
+    job.bytesDone += <f64>n;
+  }
+  if (job.sectionPos < g.metaBytes) return <i32>n;
+  job.metaCheck = job.metaHash.digest64();
+  const v = volume;
+  const flags: u32 = (job.scan.dirty || v.dirtyBoot) ? 1 : 0;
+  encodeHeader(buf.params, 64, backupParams.partType, buf.params + 64, backupParams.partStart, backupParams.created, flags);
+  const r = imageWrite(job.dst, 0, IMG_SECTOR, buf.scratch);
+  if (r < 0) return r;
+  job.phase = PH_DATA_COPY;
+  job.sectionPos = 0; // bytes of the data section written
+  job.cursor.begin(job.dst, g.bitmapOffset, g.bitmapBits);
+  job.chainHash.reset(H.SEED_CHAIN);
+  job.chainFill = 0;
+  if (g.blockCount == 0) return commit(n);
+  return <i32>n + IMG_SECTOR;
+}
+
+// Gathers the next block's clusters from the runs of the bitmap, checks each, writes the block.
+function dataStep(): i32 {
+  const g = job.geo, cb = g.clusterBytes;
+  const n = g.blockClusters(job.block);
+  const table = buf.io + <usize>n * cb;
+  let filled: u32 = 0;
+  let firstBit: f64 = -1;
+  while (filled < n) {
+    const len = job.cursor.nextRun(n - filled);
+    if (len < 0) return len;
+    if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
+    const start = job.cursor.runStart;
+    if (firstBit < 0) firstBit = start;
+    const dst = buf.io + <usize>filled * cb;
+    const r = partRead(job.src, job.clusterLba(start), <u32>len * job.sectorsPerCluster, dst);
+    if (r < 0) return r;
+    for (let i: u32 = 0; i < <u32>len; i++) {
+      st32(table + H.T_Checks + ((filled + i) << 2), hash32(dst + <usize>i * cb, cb, <u64>(start + <f64>i)));
+    }
+    filled += <u32>len;
+  }
+  const tb = tableBytes(n);
+  memory.fill(table + H.T_Checks + (n << 2), 0, <usize>tb - H.T_Checks - (<usize>n << 2));
+  st32(table + H.T_Magic, H.BLOCK_MAGIC);
+  st32(table + H.T_ClusterCount, n);
+  st64(table + H.T_BlockIndex, <u64>job.block);
+  st64(table + H.T_FirstBit, <u64>firstBit);
+  st64(table + H.T_Reserved, 0);
+  const check = recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>job.block);
+  st64(table + tb - 8, check);
+  const bytes = n * cb + tb;
+  const w = imageWrite(job.dst, g.dataOffset + job.sectionPos, bytes, buf.io);
+  if (w < 0) return w;
+  chainAdd(check);
+  job.sectionPos += <f64>bytes;
+  job.block += 1;
+  job.clustersDone += <f64>n;
+  job.bytesDone += <f64>n * cb;
+  if (job.block < g.blockCount) return <i32>bytes;
+  return commit(bytes);
+}
+
+function commit(spent: u32): i32 {
+  encodeCommit(chainFinish());
+  let r = imageWrite(job.dst, job.geo.commitOffset, IMG_SECTOR, buf.scratch);
+  if (r < 0) return r;
+  r = devFlush(job.dst);
+  if (r < 0) return fail(E.E_DEVICE, r, job.dst, -1, 0);
+  job.phase = PH_DONE;
+  return <i32>spent + IMG_SECTOR;
+}
+

@@ -1,0 +1,309 @@
+// The one engine state of the core, and the steps that backup, restore and verify share:
+// reading and writing the image, the header, the commit record, and the checks of the
+// bitmap and metadata sections.
+import * as H from "../image/layout";
+import { ImageGeometry, IMG_SECTOR } from "../image/layout";
+import { BitmapCursor } from "../image/cursor";
+import { Cbh, recordCheck } from "../hash";
+import { devRead, devWrite, ld32, ld64, st32, st64, isZero } from "../io";
+import * as E from "../errors";
+import { fail } from "../errors";
+import { buf, setResult, IO_BYTES, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { Volume } from "../fat/volume";
+import { FatScan } from "../fat/scan";
+
+export const JOB_NONE: u32 = 0;
+export const JOB_BACKUP: u32 = 1;
+export const JOB_RESTORE: u32 = 2;
+export const JOB_VERIFY: u32 = 3;
+export const JOB_SCAN: u32 = 4;
+
+// phases, in the order the engines pass through them
+export const PH_SCAN: u32 = 1;          // backup: FAT -> bitmap section
+export const PH_META_COPY: u32 = 2;     // backup: system area -> metadata section
+export const PH_DATA_COPY: u32 = 3;     // backup: clusters -> blocks
+export const PH_CHECK_HEADER: u32 = 4;  // restore/verify
+export const PH_CHECK_BITMAP: u32 = 5;
+export const PH_CHECK_META: u32 = 6;
+export const PH_CHECK_COMMIT: u32 = 7;
+export const PH_DATA: u32 = 8;          // restore: blocks -> target; verify: blocks checked
+export const PH_META: u32 = 9;          // restore: metadata -> target, boot sector last; verify --against: compare
+export const PH_DONE: u32 = 10;
+
+export class Job {
+  kind: u32 = JOB_NONE;
+  phase: u32 = 0;
+  src: u32 = 0;           // backup: the partition; restore/verify: the image
+  dst: u32 = 0;           // backup: the image; restore: the target partition; verify: the partition compared, or NONE
+  against: bool = false;
+  sectorBytes: u32 = 0;   // partition sector size
+  partSectors: f64 = 0;
+  imageSectors: f64 = 0;  // restore/verify: the image device's length in 512-byte sectors
+  geo: ImageGeometry = new ImageGeometry();
+  cursor: BitmapCursor = new BitmapCursor();
+  scan: FatScan = new FatScan();
+  vol: Volume = new Volume();
+  sectorsPerCluster: u32 = 0;
+  dataStart: f64 = 0;     // partition sector of cluster `firstCluster`
+  firstCluster: u32 = 2;
+  metaSectors: u32 = 0;
+  fsType: u32 = 0;
+  // progress of the current section
+  sectionPos: f64 = 0;    // bytes or bits done in the current phase
+  block: f64 = 0;         // next block index
+  clustersDone: f64 = 0;
+  bytesDone: f64 = 0;
+  bytesTotal: f64 = 0;
+  bitmapHash: Cbh = new Cbh();
+  metaHash: Cbh = new Cbh();
+  chainHash: Cbh = new Cbh();
+  chainFill: u32 = 0;     // bytes waiting in buf.chain
+  headerCheck: u64 = 0;
+  bitmapCheck: u64 = 0;
+  metaCheck: u64 = 0;
+  chainCheck: u64 = 0;    // from the commit record (restore/verify)
+  mismatches: f64 = 0;    // verify --against: clusters that differ
+  firstMismatch: f64 = -1;
+  metaMismatch: bool = false;
+  bitmapSet: f64 = 0;
+
+  clusterLba(bit: f64): f64 { return this.dataStart + (bit - <f64>this.firstCluster) * <f64>this.sectorsPerCluster; }
+}
+
+export const job = new Job();
+
+export function imageRead(dev: u32, byteOffset: f64, byteCount: u32, ptr: usize): i32 {
+  const lba = byteOffset / IMG_SECTOR, n = byteCount / IMG_SECTOR;
+  const r = devRead(dev, lba, n, ptr);
+  return r < 0 ? fail(E.E_DEVICE, r, dev, lba, n) : 0;
+}
+
+export function imageWrite(dev: u32, byteOffset: f64, byteCount: u32, ptr: usize): i32 {
+  const lba = byteOffset / IMG_SECTOR, n = byteCount / IMG_SECTOR;
+  const r = devWrite(dev, lba, n, ptr);
+  return r < 0 ? fail(E.E_DEVICE, r, dev, lba, n) : 0;
+}
+
+export function partRead(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32 {
+  const r = devRead(dev, lba, sectorCount, ptr);
+  return r < 0 ? fail(E.E_DEVICE, r, dev, lba, sectorCount) : 0;
+}
+
+export function partWrite(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32 {
+  const r = devWrite(dev, lba, sectorCount, ptr);
+  return r < 0 ? fail(E.E_DEVICE, r, dev, lba, sectorCount) : 0;
+}
+
+// Appends a block table's check to the chain (hashed 64 bytes at a time).
+export function chainAdd(check: u64): void {
+  st64(buf.chain + job.chainFill, check);
+  job.chainFill += 8;
+  if (job.chainFill == 64) { job.chainHash.update(buf.chain, 64); job.chainFill = 0; }
+}
+
+export function chainFinish(): u64 {
+  if (job.chainFill > 0) {
+    memory.fill(buf.chain + job.chainFill, 0, 64 - job.chainFill);
+    job.chainHash.update(buf.chain, 64);
+    job.chainFill = 0;
+  }
+  return job.chainHash.digest64();
+}
+
+// Section 2: builds the header in buf.scratch from the job. name: bytes at namePtr.
+export function encodeHeader(namePtr: usize, nameLen: u32, partType: u32, guidPtr: usize, partStart: f64, created: f64, flags: u32): void {
+  const h = buf.scratch, g = job.geo;
+  memory.fill(h, 0, IMG_SECTOR);
+  st64(h + H.H_Magic, H.IMG_MAGIC);
+  st32(h + H.H_HeaderLength, IMG_SECTOR);
+  store<u16>(h + H.H_VersionMajor, <u16>H.VERSION_MAJOR);
+  store<u16>(h + H.H_VersionMinor, <u16>H.VERSION_MINOR);
+  memory.copy(h + H.H_Name, namePtr, min(nameLen, 64));
+  st64(h + H.H_PartClusters, <u64>(g.bitmapBits - <f64>job.firstCluster));
+  st64(h + H.H_ImageClusters, <u64>g.imageClusters);
+  st64(h + H.H_BitmapBits, <u64>g.bitmapBits);
+  st32(h + H.H_ClusterBytes, g.clusterBytes);
+  st32(h + H.H_SectorBytes, job.sectorBytes);
+  st32(h + H.H_PartType, partType);
+  st32(h + H.H_FsType, job.fsType);
+  memory.copy(h + H.H_PartTypeGuid, guidPtr, 16);
+  st64(h + H.H_PartStart, <u64>partStart);
+  st64(h + H.H_PartSectors, <u64>job.partSectors);
+  st64(h + H.H_CreatedSec, <u64>created);
+  st64(h + H.H_DataStart, <u64>job.dataStart);
+  st32(h + H.H_FirstCluster, job.firstCluster);
+  st32(h + H.H_ClustersPerBlock, g.clustersPerBlock);
+  st32(h + H.H_Flags, flags);
+  st32(h + H.H_MetaSectors, job.metaSectors);
+  st64(h + H.H_BitmapOffset, <u64>g.bitmapOffset);
+  st64(h + H.H_BitmapLength, <u64>g.bitmapLength);
+  st64(h + H.H_MetaOffset, <u64>g.metaOffset);
+  st64(h + H.H_MetaLength, <u64>g.metaBytes);
+  st64(h + H.H_DataOffset, <u64>g.dataOffset);
+  st64(h + H.H_BlockCount, <u64>g.blockCount);
+  st64(h + H.H_CommitOffset, <u64>g.commitOffset);
+  st64(h + H.H_BitmapCheck, job.bitmapCheck);
+  st64(h + H.H_MetaCheck, job.metaCheck);
+  job.headerCheck = recordCheck(h, IMG_SECTOR, H.H_HeaderCheck, H.SEED_HEADER);
+  st64(h + H.H_HeaderCheck, job.headerCheck);
+}
+
+// field ids reported with E_IMG_HEADER_FIELD (host-shim/src/errors.ts names them)
+export const F_HEADER_LENGTH: f64 = 1; export const F_SECTOR: f64 = 2; export const F_CLUSTER: f64 = 3;
+export const F_FSTYPE: f64 = 4; export const F_BITS: f64 = 5; export const F_IMAGE_CLUSTERS: f64 = 6;
+export const F_PER_BLOCK: f64 = 7; export const F_OFFSETS: f64 = 8; export const F_DATA_START: f64 = 9;
+export const F_META: f64 = 10; export const F_RESERVED: f64 = 11; export const F_FIRST_CLUSTER: f64 = 12;
+
+@inline function isPow2(v: u32): bool { return v != 0 && (v & (v - 1)) == 0; }
+
+// Section 2 rules: reads and validates the header from image offset 0 into the job.
+export function decodeHeader(): i32 {
+  if (job.imageSectors < 1) return fail(E.E_IMG_TRUNCATED, job.imageSectors * IMG_SECTOR, IMG_SECTOR);
+  let r = imageRead(job.src, 0, IMG_SECTOR, buf.scratch);
+  if (r < 0) return r;
+  const h = buf.scratch;
+  if (ld64(h + H.H_Magic) != H.IMG_MAGIC) return fail(E.E_IMG_MAGIC, <f64>ld32(h), <f64>ld32(h + 4));
+  const major = <u32>load<u16>(h + H.H_VersionMajor), minor = <u32>load<u16>(h + H.H_VersionMinor);
+  if (major != H.VERSION_MAJOR) return fail(E.E_IMG_VERSION, major, minor);
+  const stored = ld64(h + H.H_HeaderCheck);
+  const computed = recordCheck(h, IMG_SECTOR, H.H_HeaderCheck, H.SEED_HEADER);
+  if (stored != computed) return fail(E.E_IMG_HEADER_CHECK, <f64>(stored >>> 32), <f64>(stored & 0xFFFFFFFF), <f64>(computed >>> 32), <f64>(computed & 0xFFFFFFFF));
+  job.headerCheck = stored;
+  if (ld32(h + H.H_HeaderLength) != IMG_SECTOR) return fail(E.E_IMG_HEADER_FIELD, F_HEADER_LENGTH, ld32(h + H.H_HeaderLength), IMG_SECTOR);
+  if (!isZero(h + H.H_Reserved, H.H_HeaderCheck - H.H_Reserved)) return fail(E.E_IMG_HEADER_FIELD, F_RESERVED, 1, 0);
+  const sectorBytes = ld32(h + H.H_SectorBytes);
+  if (!isPow2(sectorBytes) || sectorBytes < 512 || sectorBytes > 4096) return fail(E.E_IMG_HEADER_FIELD, F_SECTOR, sectorBytes, 512);
+  const clusterBytes = ld32(h + H.H_ClusterBytes);
+  if (!isPow2(clusterBytes) || clusterBytes < sectorBytes || clusterBytes > sectorBytes * 128) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes);
+  const fsType = ld32(h + H.H_FsType);
+  if (fsType < 1 || fsType > 3) return fail(E.E_IMG_HEADER_FIELD, F_FSTYPE, fsType, 3);
+  const firstCluster = ld32(h + H.H_FirstCluster);
+  if (firstCluster != 2) return fail(E.E_IMG_HEADER_FIELD, F_FIRST_CLUSTER, firstCluster, 2);
+  const partClusters = <f64>ld64(h + H.H_PartClusters), bits = <f64>ld64(h + H.H_BitmapBits);
+  if (bits != partClusters + <f64>firstCluster || bits > 0x10000000) return fail(E.E_IMG_HEADER_FIELD, F_BITS, bits, partClusters + <f64>firstCluster);
+  const imageClusters = <f64>ld64(h + H.H_ImageClusters);
+  if (imageClusters > partClusters) return fail(E.E_IMG_HEADER_FIELD, F_IMAGE_CLUSTERS, imageClusters, partClusters);
+  const partSectors = <f64>ld64(h + H.H_PartSectors);
+  const dataStart = <f64>ld64(h + H.H_DataStart);
+  const spc = clusterBytes / sectorBytes;
+  if (dataStart + partClusters * <f64>spc > partSectors) return fail(E.E_IMG_HEADER_FIELD, F_DATA_START, dataStart + partClusters * <f64>spc, partSectors);
+  const metaSectors = ld32(h + H.H_MetaSectors);
+  if (<f64>metaSectors != dataStart || <f64>ld64(h + H.H_MetaLength) != <f64>metaSectors * <f64>sectorBytes) return fail(E.E_IMG_HEADER_FIELD, F_META, metaSectors, dataStart);
+  const g = job.geo;
+  g.compute(clusterBytes, bits, imageClusters, <f64>metaSectors * <f64>sectorBytes, BLOCK_DATA_MAX);
+  if (ld32(h + H.H_ClustersPerBlock) != g.clustersPerBlock) return fail(E.E_IMG_HEADER_FIELD, F_PER_BLOCK, ld32(h + H.H_ClustersPerBlock), g.clustersPerBlock);
+  if (<f64>ld64(h + H.H_BitmapOffset) != g.bitmapOffset || <f64>ld64(h + H.H_BitmapLength) != g.bitmapLength ||
+      <f64>ld64(h + H.H_MetaOffset) != g.metaOffset || <f64>ld64(h + H.H_DataOffset) != g.dataOffset ||
+      <f64>ld64(h + H.H_BlockCount) != g.blockCount || <f64>ld64(h + H.H_CommitOffset) != g.commitOffset)
+    return fail(E.E_IMG_HEADER_FIELD, F_OFFSETS, <f64>ld64(h + H.H_CommitOffset), g.commitOffset);
+  if (job.imageSectors * IMG_SECTOR < g.imageLength()) return fail(E.E_IMG_TRUNCATED, job.imageSectors * IMG_SECTOR, g.imageLength());
+  job.sectorBytes = sectorBytes;
+  job.partSectors = partSectors;
+  job.sectorsPerCluster = spc;
+  job.dataStart = dataStart;
+  job.firstCluster = firstCluster;
+  job.metaSectors = metaSectors;
+  job.fsType = fsType;
+  job.bitmapCheck = ld64(h + H.H_BitmapCheck);
+  job.metaCheck = ld64(h + H.H_MetaCheck);
+  // results the host shows as the image's information
+  setResult(10, partClusters); setResult(11, imageClusters); setResult(12, bits);
+  setResult(13, clusterBytes); setResult(14, sectorBytes); setResult(15, ld32(h + H.H_PartType));
+  setResult(16, fsType); setResult(17, <f64>ld64(h + H.H_PartStart)); setResult(18, partSectors);
+  setResult(19, <f64>ld64(h + H.H_CreatedSec)); setResult(20, g.imageLength()); setResult(21, g.blockCount);
+  setResult(22, ld32(h + H.H_Flags)); setResult(23, dataStart); setResult(24, metaSectors);
+  memory.copy(buf.result + 25 * 8, h + H.H_Name, 64);          // slots 25..32: the name
+  memory.copy(buf.result + 33 * 8, h + H.H_PartTypeGuid, 16);  // slots 33..34: the GUID
+  return 0;
+}
+
+// Section 3: streams the bitmap section through its check, counts its bits, and makes sure
+// that no bit past the bitmap's end is set. One window per call; returns 1 when done.
+export function checkBitmapStep(): i32 {
+  const g = job.geo;
+  if (job.sectionPos == 0) { job.bitmapHash.reset(H.SEED_BITMAP); job.bitmapSet = 0; }
+  const left = g.bitmapLength - job.sectionPos;
+  const n = <u32>Math.min(left, <f64>BITMAP_WINDOW_BYTES);
+  const r = imageRead(job.src, g.bitmapOffset + job.sectionPos, n, buf.bitmap);
+  if (r < 0) return r;
+  job.bitmapHash.update(buf.bitmap, n);
+  const firstBit = job.sectionPos * 8;
+  for (let i: u32 = 0; i < n; i += 8) {
+    let w = load<u64>(buf.bitmap + i);
+    if (w == 0) continue;
+    const wordBit = firstBit + <f64>i * 8;
+    if (wordBit + 64 > g.bitmapBits) {
+      const keep = g.bitmapBits - wordBit; // bits of this word inside the bitmap
+      const outside = keep <= 0 ? w : w & ~((<u64>1 << <u64>keep) - 1);
+      if (outside != 0) return fail(E.E_IMG_BITMAP_COUNT, -1, wordBit + <f64>ctz(outside));
+    }
+    if (wordBit == 0 && (w & ((<u64>1 << <u64>job.firstCluster) - 1)) != 0) return fail(E.E_IMG_BITMAP_COUNT, -2, 0);
+    job.bitmapSet += <f64>popcnt(w);
+  }
+  job.sectionPos += <f64>n;
+  job.bytesDone += <f64>n;
+  if (job.sectionPos < g.bitmapLength) return 0;
+  const computed = job.bitmapHash.digest64();
+  if (computed != job.bitmapCheck) return fail(E.E_IMG_BITMAP_CHECK, <f64>(job.bitmapCheck >>> 32), <f64>(job.bitmapCheck & 0xFFFFFFFF), <f64>(computed >>> 32), <f64>(computed & 0xFFFFFFFF));
+  if (job.bitmapSet != g.imageClusters) return fail(E.E_IMG_BITMAP_COUNT, job.bitmapSet, g.imageClusters);
+  return 1;
+}
+
+// Section 4 (metadata): streams it through its check. Returns 1 when done.
+export function checkMetaStep(): i32 {
+  const g = job.geo;
+  if (job.sectionPos == 0) job.metaHash.reset(H.SEED_META);
+  const n = <u32>Math.min(g.metaBytes - job.sectionPos, <f64>IO_BYTES - 65536);
+  if (n > 0) {
+    const r = imageRead(job.src, g.metaOffset + job.sectionPos, n, buf.io);
+    if (r < 0) return r;
+    job.metaHash.update(buf.io, n);
+    job.sectionPos += <f64>n;
+    job.bytesDone += <f64>n;
+  }
+  if (job.sectionPos < g.metaBytes) return 0;
+  const computed = job.metaHash.digest64();
+  if (computed != job.metaCheck) return fail(E.E_IMG_META_CHECK, <f64>(job.metaCheck >>> 32), <f64>(job.metaCheck & 0xFFFFFFFF), <f64>(computed >>> 32), <f64>(computed & 0xFFFFFFFF));
+  return 1;
+}
+
+// Section 5: the commit record must be there, intact, and match the header.
+export function checkCommit(): i32 {
+  const g = job.geo;
+  const r = imageRead(job.src, g.commitOffset, IMG_SECTOR, buf.scratch);
+  if (r < 0) return r;
+  const c = buf.scratch;
+  if (ld64(c + H.C_Magic) != H.COMMIT_MAGIC) return fail(E.E_IMG_COMMIT, 1, <f64>ld32(c));
+  const stored = ld64(c + H.C_CommitCheck);
+  if (stored != recordCheck(c, IMG_SECTOR, H.C_CommitCheck, H.SEED_COMMIT)) return fail(E.E_IMG_COMMIT, 2, <f64>(stored & 0xFFFFFFFF));
+  if (ld64(c + H.C_HeaderCheck) != job.headerCheck) return fail(E.E_IMG_COMMIT, 3, 0);
+  if (<f64>ld64(c + H.C_BlockCount) != g.blockCount) return fail(E.E_IMG_COMMIT, 4, <f64>ld64(c + H.C_BlockCount));
+  if (<f64>ld64(c + H.C_ImageClusters) != g.imageClusters) return fail(E.E_IMG_COMMIT, 5, <f64>ld64(c + H.C_ImageClusters));
+  if (<f64>ld64(c + H.C_ImageLength) != g.imageLength()) return fail(E.E_IMG_COMMIT, 6, <f64>ld64(c + H.C_ImageLength));
+  if (!isZero(c + 48, H.C_CommitCheck - 48)) return fail(E.E_IMG_COMMIT, 7, 0);
+  job.chainCheck = ld64(c + H.C_ChainCheck);
+  return 1;
+}
+
+export function encodeCommit(chainCheck: u64): void {
+  const c = buf.scratch, g = job.geo;
+  memory.fill(c, 0, IMG_SECTOR);
+  st64(c + H.C_Magic, H.COMMIT_MAGIC);
+  st64(c + H.C_BlockCount, <u64>g.blockCount);
+  st64(c + H.C_ImageClusters, <u64>g.imageClusters);
+  st64(c + H.C_HeaderCheck, job.headerCheck);
+  st64(c + H.C_ChainCheck, chainCheck);
+  st64(c + H.C_ImageLength, <u64>g.imageLength());
+  st64(c + H.C_CommitCheck, recordCheck(c, IMG_SECTOR, H.C_CommitCheck, H.SEED_COMMIT));
+}
+
+export function publishProgress(): void {
+  setResult(0, job.phase);
+  setResult(1, job.bytesDone);
+  setResult(2, job.bytesTotal);
+  setResult(3, job.clustersDone);
+  setResult(4, job.block);
+  setResult(5, job.mismatches);
+  setResult(6, job.firstMismatch);
+  setResult(7, job.metaMismatch ? 1 : 0);
+}

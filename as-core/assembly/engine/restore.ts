@@ -1,0 +1,195 @@
+// Restore and verify engines (patent figures 3 and 4). Both first check the header, the
+// bitmap, the metadata and the commit record; nothing is written before all of them pass.
+// Then each block is read and every cluster in it checked before any of it is written;
+// the metadata (FATs, reserved sectors, boot sector last) goes back after the clusters.
+// Verify does the same without writing; with a partition to compare against, it reads the
+// partition and compares every stored cluster and the metadata area with the image's checks.
+import * as H from "../image/layout";
+import { tableBytes } from "../image/layout";
+import { rewind } from "../image/cursor";
+import { recordCheck, hash32 } from "../hash";
+import { devFlush, ld32, ld64 } from "../io";
+import * as E from "../errors";
+import { fail } from "../errors";
+import { buf, AUX_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT,
+  PH_DATA, PH_META, PH_DONE, decodeHeader, checkBitmapStep, checkMetaStep, checkCommit,
+  imageRead, partRead, partWrite, chainAdd, chainFinish } from "./job";
+
+const NO_DEVICE: u32 = 0xFFFFFFFF;
+
+// target: the partition to write (restore) or compare (verify), NO_DEVICE for none.
+export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool): i32 {
+  job.kind = verifyOnly ? JOB_VERIFY : JOB_RESTORE;
+  job.src = img;
+  job.dst = target;
+  job.against = target != NO_DEVICE;
+  job.imageSectors = imageSectors;
+  job.phase = PH_CHECK_HEADER;
+  job.sectionPos = 0;
+  job.block = 0; job.clustersDone = 0; job.bytesDone = 0; job.bytesTotal = 0;
+  job.mismatches = 0; job.firstMismatch = -1; job.metaMismatch = false;
+  const r = decodeHeader();
+  if (r < 0) return r;
+  if (job.against) {
+    if (targetSectorBytes != job.sectorBytes) return fail(E.E_TARGET_SECTOR, targetSectorBytes, job.sectorBytes);
+    if (targetSectors < job.partSectors) return fail(E.E_TARGET_SMALL, targetSectors, job.partSectors);
+  }
+  const g = job.geo;
+  job.bytesTotal = g.bitmapLength + g.metaBytes * (job.against ? 2 : 1) + g.imageClusters * <f64>g.clusterBytes;
+  job.phase = PH_CHECK_BITMAP;
+  return 0;
+}
+
+export function restoreStep(budget: f64): i32 {
+  let spent: f64 = 0;
+  while (spent < budget) {
+    let r: i32 = 0;
+    const phase = job.phase;
+    if (phase == PH_CHECK_BITMAP || phase == PH_CHECK_META) {
+      r = phase == PH_CHECK_BITMAP ? checkBitmapStep() : checkMetaStep();
+      if (r == 1) { job.phase = phase + 1; job.sectionPos = 0; }
+      r = r < 0 ? r : 65536;
+    } else if (phase == PH_CHECK_COMMIT) {
+      r = checkCommit();
+      if (r >= 0) startData();
+      r = r < 0 ? r : 512;
+    } else if (phase == PH_DATA) r = dataStep();
+    else if (phase == PH_META) r = metaStep();
+    else if (phase == PH_DONE) return 1;
+    else return fail(E.E_STATE, phase);
+    if (r < 0) return r;
+    spent += <f64>r;
+  }
+  return job.phase == PH_DONE ? 1 : 0;
+}
+
+function startData(): void {
+  const g = job.geo;
+  job.phase = PH_DATA;
+  job.sectionPos = 0;
+  job.cursor.begin(job.src, g.bitmapOffset, g.bitmapBits);
+  job.chainHash.reset(H.SEED_CHAIN);
+  job.chainFill = 0;
+  if (g.blockCount == 0) finishData();
+}
+
+function finishData(): i32 {
+  const chain = chainFinish();
+  if (chain != job.chainCheck) return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xFFFFFFFF), <f64>(chain & 0xFFFFFFFF));
+  job.phase = job.kind == JOB_RESTORE || job.against ? PH_META : PH_DONE;
+  job.sectionPos = 0;
+  job.metaHash.reset(H.SEED_META);
+  return 0;
+}
+
+// One block: read it, check its table and every cluster, then write or compare its runs.
+function dataStep(): i32 {
+  const g = job.geo, cb = g.clusterBytes;
+  const n = g.blockClusters(job.block);
+  const tb = tableBytes(n);
+  const bytes = n * cb + tb;
+  let r = imageRead(job.src, g.dataOffset + job.sectionPos, bytes, buf.io);
+  if (r < 0) return r;
+  const table = buf.io + <usize>n * cb;
+  const k = job.block;
+  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC) return fail(E.E_IMG_BLOCK_TABLE, k, 1, ld32(table + H.T_Magic));
+  if (ld32(table + H.T_ClusterCount) != n) return fail(E.E_IMG_BLOCK_TABLE, k, 2, ld32(table + H.T_ClusterCount));
+  if (<f64>ld64(table + H.T_BlockIndex) != k) return fail(E.E_IMG_BLOCK_TABLE, k, 3, <f64>ld64(table + H.T_BlockIndex));
+  const check = ld64(table + tb - 8);
+  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k)) return fail(E.E_IMG_BLOCK_TABLE, k, 4, <f64>(check & 0xFFFFFFFF));
+  const runsFrom = job.cursor.pos;
+  // pass 1: every cluster against its check, each seeded with its own bitmap bit
+  let filled: u32 = 0;
+  while (filled < n) {
+    const len = job.cursor.nextRun(n - filled);
+    if (len < 0) return len;
+    if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
+    const start = job.cursor.runStart;
+    if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
+    for (let i: u32 = 0; i < <u32>len; i++) {
+      const stored = ld32(table + H.T_Checks + ((filled + i) << 2));
+      const computed = hash32(buf.io + <usize>(filled + i) * cb, cb, <u64>(start + <f64>i));
+      if (stored != computed) return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
+    }
+    filled += <u32>len;
+  }
+  chainAdd(check);
+  // pass 2: the same runs again, to write or compare them
+  if (job.kind == JOB_RESTORE || job.against) {
+    const after = job.cursor.pos;
+    rewind(job.cursor, runsFrom);
+    filled = 0;
+    while (filled < n) {
+      const len = <u32>job.cursor.nextRun(n - filled);
+      const start = job.cursor.runStart;
+      r = job.kind == JOB_RESTORE
+        ? partWrite(job.dst, job.clusterLba(start), len * job.sectorsPerCluster, buf.io + <usize>filled * cb)
+        : compareRun(start, len, table + H.T_Checks + (filled << 2));
+      if (r < 0) return r;
+      filled += len;
+    }
+    rewind(job.cursor, after);
+  }
+  job.sectionPos += <f64>bytes;
+  job.block += 1;
+  job.clustersDone += <f64>n;
+  job.bytesDone += <f64>n * cb;
+  if (job.block >= g.blockCount) {
+    r = finishData();
+    if (r < 0) return r;
+  }
+  return <i32>bytes;
+}
+
+// Reads a run of the partition compared against and checks each cluster with the stored checks.
+function compareRun(start: f64, len: u32, checks: usize): i32 {
+  const cb = job.geo.clusterBytes;
+  const per = max<u32>(1, AUX_BYTES / cb);
+  for (let done: u32 = 0; done < len; done += per) {
+    const n = min(per, len - done);
+    const r = partRead(job.dst, job.clusterLba(start + <f64>done), n * job.sectorsPerCluster, buf.aux);
+    if (r < 0) return r;
+    for (let i: u32 = 0; i < n; i++) {
+      const bit = start + <f64>(done + i);
+      if (hash32(buf.aux + <usize>i * cb, cb, <u64>bit) != ld32(checks + ((done + i) << 2))) {
+        if (job.firstMismatch < 0) job.firstMismatch = bit;
+        job.mismatches += 1;
+      }
+    }
+  }
+  return 0;
+}
+
+// Restore: metadata chunks back to the target, the first chunk (boot sector) last.
+// Verify --against: the target's metadata area through the metadata check.
+function metaStep(): i32 {
+  const g = job.geo;
+  const chunk = <f64>BLOCK_DATA_MAX;
+  const chunks = Math.ceil(g.metaBytes / chunk);
+  const index = job.sectionPos; // chunks done
+  // restore order: 1, 2, ..., last, then 0; compare order: 0, 1, ...
+  const c = job.kind == JOB_RESTORE ? (index + 1 < chunks ? index + 1 : 0) : index;
+  const offset = c * chunk;
+  const n = <u32>Math.min(chunk, g.metaBytes - offset);
+  const lba = offset / job.sectorBytes, sectors = n / job.sectorBytes;
+  let r: i32;
+  if (job.kind == JOB_RESTORE) {
+    r = imageRead(job.src, g.metaOffset + offset, n, buf.io);
+    if (r < 0) return r;
+    r = partWrite(job.dst, lba, sectors, buf.io);
+  } else {
+    r = partRead(job.dst, lba, sectors, buf.io);
+    if (r >= 0) job.metaHash.update(buf.io, n);
+  }
+  if (r < 0) return r;
+  job.sectionPos += 1;
+  job.bytesDone += <f64>n;
+  if (job.sectionPos < chunks) return <i32>n;
+  if (job.kind == JOB_RESTORE) {
+    r = devFlush(job.dst);
+    if (r < 0) return fail(E.E_DEVICE, r, job.dst, -1, 0);
+  } else if (job.metaHash.digest64() != job.metaCheck) job.metaMismatch = true;
+  job.phase = PH_DONE;
+  return <i32>n;
+}

@@ -1,0 +1,110 @@
+// Builds the allocation bitmap from the FAT, one bounded window of entries at a time.
+// Bit n of the bitmap stands for cluster n (bits 0 and 1, the reserved entries, stay 0).
+// A cluster is allocated when any FAT copy has a non-zero entry for it that is not the bad
+// mark: clusters marked bad are never read, and a cluster that either copy claims is kept,
+// so that a volume whose copies disagree is still imaged as it is.
+import * as L from "./layout";
+import { Volume } from "./volume";
+import { devRead, ld16, ld32 } from "../io";
+import { fail, E_DEVICE } from "../errors";
+import { buf, FAT_WINDOW_BYTES } from "../mem";
+
+export class FatScan {
+  nextEntry: u32 = 0;
+  totalEntries: u32 = 0;
+  allocated: f64 = 0;      // clusters allocated in any copy (not bad)
+  bad: f64 = 0;            // clusters marked bad in copy 0
+  mismatched: f64 = 0;     // entries that differ between copy 0 and another copy
+  invalid: f64 = 0;        // entries pointing outside the volume (1, or past the last cluster)
+  dirty: bool = false;     // FAT[1] clean-shutdown bit clear (FAT16/32)
+  ioErrorMark: bool = false; // FAT[1] hard-error bit clear (FAT16/32)
+
+  begin(v: Volume): void {
+    this.nextEntry = 0;
+    this.totalEntries = v.clusterCount + 2;
+    this.allocated = 0; this.bad = 0; this.mismatched = 0; this.invalid = 0;
+    this.dirty = false; this.ioErrorMark = false;
+  }
+
+  done(): bool { return this.nextEntry >= this.totalEntries; }
+
+  entriesPerWindow(v: Volume): u32 {
+    if (v.fsType == L.FS_FAT12) return this.totalEntries; // at most 4086 entries: 6 KiB
+    return FAT_WINDOW_BYTES / (v.entryBits() >> 3);
+  }
+
+  // Scans the next window; sets the bits of allocated clusters in buf.bitmap, where bit 0
+  // of the buffer stands for cluster bitBase. Returns the bytes of FAT read, or a negative code.
+  step(dev: u32, v: Volume, bitBase: u32): i32 {
+    const first = this.nextEntry;
+    const count = min(this.entriesPerWindow(v), this.totalEntries - first);
+    const bps = v.bytesPerSector;
+    const startByte: u32 = v.fsType == L.FS_FAT12 ? 0 : first * (v.entryBits() >> 3);
+    const endByte: u32 = v.fsType == L.FS_FAT12 ? (this.totalEntries * 3 + 1) / 2 : (first + count) * (v.entryBits() >> 3);
+    const sectorFirst = startByte / bps;
+    const sectorCount = (endByte + bps - 1) / bps - sectorFirst;
+    let bytesRead: i32 = 0;
+    for (let copy: u32 = 0; copy < v.fatCount; copy++) {
+      const dst = copy == 0 ? buf.fatA : buf.fatB;
+      const lba = <f64>v.reservedSectors + <f64>copy * <f64>v.fatSectors + <f64>sectorFirst;
+      const r = devRead(dev, lba, sectorCount, dst);
+      if (r < 0) return fail(E_DEVICE, r, dev, lba, sectorCount);
+      bytesRead += <i32>(sectorCount * bps);
+      if (copy == 0) this.scanCopy0(v, first, count, bitBase);
+      else this.mergeCopy(v, first, count, bitBase);
+    }
+    this.nextEntry = first + count;
+    return bytesRead;
+  }
+
+  private scanCopy0(v: Volume, first: u32, count: u32, bitBase: u32): void {
+    const mask = v.entryMask(), badMark = v.badMark(), last = v.clusterCount + 1;
+    const end = first + count;
+    for (let n = first; n < end; n++) {
+      const e = entryAt(v, buf.fatA, n - first, n);
+      if (n < 2) {
+        if (n == 1 && v.fsType != L.FS_FAT12) {
+          const cleanBit: u32 = v.fsType == L.FS_FAT16 ? 0x8000 : 0x08000000;
+          const errBit: u32 = v.fsType == L.FS_FAT16 ? 0x4000 : 0x04000000;
+          this.dirty = (e & cleanBit) == 0;
+          this.ioErrorMark = (e & errBit) == 0;
+        }
+        continue;
+      }
+      if (e == 0) continue;
+      if (e == badMark) { this.bad += 1; continue; }
+      if (e == 1 || (e > last && e < mask - 7)) this.invalid += 1; // below the end-of-chain marks
+      const bit = n - bitBase;
+      const p = buf.bitmap + (bit >>> 3);
+      store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(bit & 7)));
+      this.allocated += 1;
+    }
+  }
+
+  private mergeCopy(v: Volume, first: u32, count: u32, bitBase: u32): void {
+    const badMark = v.badMark();
+    const end = first + count;
+    for (let n = first; n < end; n++) {
+      const e = entryAt(v, buf.fatB, n - first, n);
+      const e0 = entryAt(v, buf.fatA, n - first, n);
+      if (e == e0) continue;
+      this.mismatched += 1;
+      if (n < 2 || e == 0 || e == badMark) continue;
+      const bit = n - bitBase;
+      const p = buf.bitmap + (bit >>> 3);
+      const m = <u8>(1 << <u8>(bit & 7));
+      if ((load<u8>(p) & m) == 0 && e0 != badMark) {
+        store<u8>(p, load<u8>(p) | m);
+        this.allocated += 1;
+      }
+    }
+  }
+}
+
+// Entry n of a FAT whose window (at p) starts with entry n - index.
+@inline function entryAt(v: Volume, p: usize, index: u32, n: u32): u32 {
+  if (v.fsType == L.FS_FAT32) return ld32(p + (<usize>index << 2)) & 0x0FFFFFFF;
+  if (v.fsType == L.FS_FAT16) return ld16(p + (<usize>index << 1));
+  const w = ld16(p + <usize>(n + (n >>> 1))); // FAT12: the whole FAT is one window, index == n
+  return (n & 1) != 0 ? w >>> 4 : w & 0xFFF;
+}

@@ -1,0 +1,133 @@
+// A FAT volume's geometry, read from its boot sector and validated one rule per line
+// (FatFs mount_volume style). Nothing is used before it is checked.
+import * as L from "./layout";
+import { devRead, ld8, ld16, ld32 } from "../io";
+import * as E from "../errors";
+import { fail } from "../errors";
+import { buf } from "../mem";
+
+export const MAX_CLUSTER_BYTES: u32 = 512 << 10; // 128 sectors of 4096 bytes
+
+export class Volume {
+  fsType: u32 = 0;
+  bytesPerSector: u32 = 0;
+  sectorsPerCluster: u32 = 0;
+  clusterBytes: u32 = 0;
+  reservedSectors: u32 = 0;
+  fatCount: u32 = 0;
+  fatSectors: u32 = 0;          // per copy
+  rootEntryCount: u32 = 0;
+  rootDirSectors: u32 = 0;
+  totalSectors: f64 = 0;
+  firstDataSector: u32 = 0;     // = the system area: reserved + FATs + root directory
+  clusterCount: u32 = 0;        // data clusters, numbered 2 .. clusterCount + 1
+  rootCluster: u32 = 0;
+  fsInfoSector: u32 = 0;
+  backupBootSector: u32 = 0;
+  dirtyBoot: bool = false;      // BS_Reserved1 bit 0
+  media: u32 = 0;
+  fsInfoFree: f64 = -1;         // FSI_Free_Count, -1 when absent or unknown
+
+  entryBits(): u32 { return this.fsType == L.FS_FAT12 ? 12 : this.fsType == L.FS_FAT16 ? 16 : 32; }
+  // entry values that mean "bad cluster"
+  badMark(): u32 { return this.fsType == L.FS_FAT12 ? 0xFF7 : this.fsType == L.FS_FAT16 ? 0xFFF7 : 0x0FFFFFF7; }
+  entryMask(): u32 { return this.fsType == L.FS_FAT12 ? 0xFFF : this.fsType == L.FS_FAT16 ? 0xFFFF : 0x0FFFFFFF; }
+  // LBA (in volume sectors) of a cluster number >= 2
+  clusterLba(cluster: f64): f64 { return <f64>this.firstDataSector + (cluster - 2) * <f64>this.sectorsPerCluster; }
+}
+
+export const volume = new Volume();
+
+@inline function isPow2(v: u32): bool { return v != 0 && (v & (v - 1)) == 0; }
+
+// Reads sector 0 of the volume on `dev` (sectors of deviceSectorSize) and validates it.
+// partSectors: the volume's extent in device sectors. Returns 0 or a negative code.
+export function probeFat(dev: u32, deviceSectorSize: u32, partSectors: f64): i32 {
+  const r = devRead(dev, 0, 1, buf.scratch);
+  if (r < 0) return fail(E.E_DEVICE, r, dev, 0, 1);
+  return parseBpb(buf.scratch, deviceSectorSize, partSectors, volume);
+}
+
+export function parseBpb(bs: usize, deviceSectorSize: u32, partSectors: f64, v: Volume): i32 {
+  const sig = ld16(bs + L.BS_Signature);
+  const jmp = ld8(bs + L.BS_jmpBoot);
+  if (sig != 0xAA55 && jmp != 0xEB && jmp != 0xE9) return fail(E.E_NOT_FAT, sig, jmp);
+  if (sig != 0xAA55) return fail(E.E_BS_SIGNATURE, sig);
+  if (jmp != 0xEB && jmp != 0xE9) return fail(E.E_BS_JUMP, jmp);
+  const bps = ld16(bs + L.BPB_BytsPerSec);
+  if (!isPow2(bps) || bps < 512 || bps > 4096) return fail(E.E_BPB_BYTSPERSEC, bps);
+  if (bps != deviceSectorSize) return fail(E.E_SECTOR_SIZE, deviceSectorSize, bps);
+  const spc = ld8(bs + L.BPB_SecPerClus);
+  if (!isPow2(spc) || spc > 128) return fail(E.E_BPB_SECPERCLUS, spc);
+  if (bps * spc > MAX_CLUSTER_BYTES) return fail(E.E_CLUSTER_SIZE, bps * spc, MAX_CLUSTER_BYTES);
+  const rsvd = ld16(bs + L.BPB_RsvdSecCnt);
+  if (rsvd == 0) return fail(E.E_BPB_RSVDSECCNT, rsvd);
+  const nfats = ld8(bs + L.BPB_NumFATs);
+  if (nfats == 0) return fail(E.E_BPB_NUMFATS, nfats);
+  const media = ld8(bs + L.BPB_Media);
+  if (media != 0xF0 && media < 0xF8) return fail(E.E_BPB_MEDIA, media);
+  const rootEnt = ld16(bs + L.BPB_RootEntCnt);
+  if ((rootEnt * 32) % bps != 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, 0);
+  const tot16 = ld16(bs + L.BPB_TotSec16);
+  const totSec: f64 = tot16 != 0 ? <f64>tot16 : <f64>ld32(bs + L.BPB_TotSec32);
+  if (totSec == 0 || totSec > partSectors) return fail(E.E_BPB_TOTSEC, totSec, partSectors);
+  const fatSz16 = ld16(bs + L.BPB_FATSz16);
+  const fatSz = fatSz16 != 0 ? fatSz16 : ld32(bs + L.BPB_FATSz32);
+  if (fatSz == 0) return fail(E.E_BPB_FATSZ, 0, 1);
+  const rootDirSectors = (rootEnt * 32 + bps - 1) / bps;
+  const firstData = <f64>rsvd + <f64>nfats * <f64>fatSz + <f64>rootDirSectors;
+  if (firstData >= totSec) return fail(E.E_NO_DATA_AREA, firstData, totSec);
+  const clusters = Math.floor((totSec - firstData) / <f64>spc);
+  if (clusters < 1) return fail(E.E_NO_DATA_AREA, firstData, totSec);
+  if (clusters > <f64>L.FAT32_MAX_CLUSTERS) return fail(E.E_FAT_TYPE_LAYOUT, clusters, fatSz16);
+  const type = clusters <= L.FAT12_MAX_CLUSTERS ? L.FS_FAT12 : clusters <= L.FAT16_MAX_CLUSTERS ? L.FS_FAT16 : L.FS_FAT32;
+  // the BPB's own layout must agree with the type the cluster count gives
+  if ((type == L.FS_FAT32) != (fatSz16 == 0)) return fail(E.E_FAT_TYPE_LAYOUT, clusters, fatSz16);
+  if (type == L.FS_FAT32 && rootEnt != 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, type);
+  if (type != L.FS_FAT32 && rootEnt == 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, type);
+  const entryBits: f64 = type == L.FS_FAT12 ? 12 : type == L.FS_FAT16 ? 16 : 32;
+  const needed = Math.ceil(((clusters + 2) * entryBits / 8) / <f64>bps);
+  if (<f64>fatSz < needed) return fail(E.E_BPB_FATSZ, fatSz, needed);
+  v.fsType = type;
+  v.bytesPerSector = bps;
+  v.sectorsPerCluster = spc;
+  v.clusterBytes = bps * spc;
+  v.reservedSectors = rsvd;
+  v.fatCount = nfats;
+  v.fatSectors = fatSz;
+  v.rootEntryCount = rootEnt;
+  v.rootDirSectors = rootDirSectors;
+  v.totalSectors = totSec;
+  v.firstDataSector = <u32>firstData;
+  v.clusterCount = <u32>clusters;
+  v.media = media;
+  v.rootCluster = 0; v.fsInfoSector = 0; v.backupBootSector = 0; v.fsInfoFree = -1;
+  if (type == L.FS_FAT32) {
+    const ver = ld16(bs + L.BPB_FSVer);
+    if (ver != 0) return fail(E.E_BPB_FSVER, ver);
+    const rootClus = ld32(bs + L.BPB_RootClus);
+    if (rootClus < 2 || <f64>rootClus > clusters + 1) return fail(E.E_BPB_ROOTCLUS, rootClus, clusters + 1);
+    const fsInfo = ld16(bs + L.BPB_FSInfo), bk = ld16(bs + L.BPB_BkBootSec);
+    if (fsInfo >= rsvd && fsInfo != 0xFFFF && fsInfo != 0) return fail(E.E_BPB_FSINFO, 1, fsInfo);
+    if (bk >= rsvd && bk != 0xFFFF && bk != 0) return fail(E.E_BPB_FSINFO, 2, bk);
+    v.rootCluster = rootClus;
+    v.fsInfoSector = fsInfo;
+    v.backupBootSector = bk;
+    v.dirtyBoot = (ld8(bs + L.BS32_Reserved1) & 1) != 0;
+  } else {
+    v.dirtyBoot = (ld8(bs + L.BS16_Reserved1) & 1) != 0;
+  }
+  return 0;
+}
+
+// Reads FSInfo's free count, if the volume has a valid FSInfo sector.
+export function readFsInfo(dev: u32): i32 {
+  const v = volume;
+  if (v.fsType != L.FS_FAT32 || v.fsInfoSector == 0 || v.fsInfoSector == 0xFFFF) return 0;
+  const r = devRead(dev, v.fsInfoSector, 1, buf.scratch);
+  if (r < 0) return fail(E.E_DEVICE, r, dev, v.fsInfoSector, 1);
+  if (ld32(buf.scratch + L.FSI_LeadSig) != 0x41615252 || ld32(buf.scratch + L.FSI_StrucSig) != 0x61417272) return 0;
+  const free = ld32(buf.scratch + L.FSI_Free_Count);
+  v.fsInfoFree = free == 0xFFFFFFFF ? -1 : <f64>free;
+  return 0;
+}

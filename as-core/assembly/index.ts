@@ -1,0 +1,84 @@
+// The wasm core's exports. The host calls init() once, then one job at a time:
+// *Begin(...) and step(budget) until it returns 1; a negative result is a failed job whose
+// code and values are read with failureCode()/failureValue(). Results are f64 slots at
+// resultPtr() (host-shim/src/core.ts names them).
+import { initBuffers, buf } from "./mem";
+import { failure } from "./errors";
+import { scanPartitions as scanTable } from "./ptable";
+import { probeFat, volume } from "./fat/volume";
+import { setResult, clearResults } from "./mem";
+import { job, JOB_BACKUP, JOB_SCAN, JOB_RESTORE, JOB_VERIFY, publishProgress } from "./engine/job";
+import { backupBegin as beginBackup, backupStep, backupParams } from "./engine/backup";
+import { restoreBegin as beginRestore, restoreStep } from "./engine/restore";
+import { cbh } from "./hash";
+import { E_STATE, fail } from "./errors";
+
+export function init(): void { initBuffers(); }
+export function resultPtr(): usize { return buf.result; }
+export function paramsPtr(): usize { return buf.params; }
+export function ioPtr(): usize { return buf.io; }
+export function failureCode(): i32 { return failure.code; }
+export function failureValue(i: i32): f64 {
+  return i == 0 ? failure.v0 : i == 1 ? failure.v1 : i == 2 ? failure.v2 : failure.v3;
+}
+
+export function scanPartitions(dev: u32, sectorBytes: u32, diskSectors: f64): i32 {
+  return scanTable(dev, sectorBytes, diskSectors);
+}
+
+// FAT boot record of the volume on dev: geometry in slots 40..58.
+export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
+  clearResults();
+  const r = probeFat(dev, sectorBytes, partSectors);
+  if (r < 0) return r;
+  const v = volume;
+  setResult(40, v.fsType); setResult(41, v.bytesPerSector); setResult(42, v.sectorsPerCluster);
+  setResult(43, v.clusterBytes); setResult(44, v.reservedSectors); setResult(45, v.fatCount);
+  setResult(46, v.fatSectors); setResult(47, v.rootEntryCount); setResult(48, v.totalSectors);
+  setResult(49, v.firstDataSector); setResult(50, v.clusterCount); setResult(51, v.rootCluster);
+  setResult(52, v.fsInfoSector); setResult(53, v.backupBootSector); setResult(54, v.dirtyBoot ? 1 : 0);
+  setResult(55, v.media); setResult(56, v.rootDirSectors);
+  return 0;
+}
+
+export function scanBegin(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
+  clearResults();
+  return beginBackup(dev, sectorBytes, partSectors, 0, true);
+}
+
+// params: image name (64 bytes) and partition type GUID (16) at paramsPtr()
+export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u32, partType: u32, partStart: f64, created: f64): i32 {
+  clearResults();
+  backupParams.partType = partType;
+  backupParams.partStart = partStart;
+  backupParams.created = created;
+  return beginBackup(src, sectorBytes, partSectors, img, false);
+}
+
+export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
+  clearResults();
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false);
+}
+
+// target 0xFFFFFFFF: check the image alone
+export function verifyBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
+  clearResults();
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true);
+}
+
+// Runs the current job for about `budget` bytes of I/O. 1 = done, 0 = more, < 0 = failed.
+export function step(budget: f64): i32 {
+  let r: i32;
+  if (job.kind == JOB_BACKUP || job.kind == JOB_SCAN) r = backupStep(budget);
+  else if (job.kind == JOB_RESTORE || job.kind == JOB_VERIFY) r = restoreStep(budget);
+  else r = fail(E_STATE, job.kind);
+  publishProgress();
+  return r;
+}
+
+// CBH-64 of byteCount bytes at ptr (a multiple of 64), into result slot 100 as raw bits.
+export function checkOf(ptr: usize, byteCount: u32, seed: f64): void {
+  cbh.reset(<u64>seed);
+  cbh.update(ptr, byteCount);
+  store<u64>(buf.result + 800, cbh.digest64());
+}

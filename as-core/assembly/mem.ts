@@ -1,0 +1,42 @@
+// The core's whole working memory: fixed buffers allocated once by init(), never grown.
+// Bound (docs/image-format.md, "Memory"): the sum below plus the static data, under 3 MiB,
+// whatever the size of the volume.
+
+export const BLOCK_DATA_MAX: u32 = 1 << 20;        // cluster bytes in one image block
+export const TABLE_MAX: u32 = 16 << 10;            // a block table: 32 + 4 * 2048 + 8 bytes, rounded up
+export const IO_BYTES: u32 = BLOCK_DATA_MAX + TABLE_MAX;
+export const FAT_WINDOW_BYTES: u32 = 256 << 10;    // FAT entries read per window, per FAT copy
+export const AUX_BYTES: u32 = 2 * FAT_WINDOW_BYTES; // two FAT windows, or a run read back for comparison
+export const BITMAP_WINDOW_BYTES: u32 = 128 << 10; // 1 Mi clusters of the allocation bitmap
+export const SCRATCH_BYTES: u32 = 8192;            // one record sector (up to 4096) and a copy
+export const RESULT_SLOTS: u32 = 512;              // f64 slots the host reads results from
+
+export class Buffers {
+  io: usize = 0;
+  aux: usize = 0;    // AUX_BYTES: FAT windows (fatA, fatB) or target data compared with a block
+  fatA: usize = 0;
+  fatB: usize = 0;
+  bitmap: usize = 0;
+  scratch: usize = 0;
+  chain: usize = 0;
+  result: usize = 0;
+  params: usize = 0; // 512 bytes the host fills before a call: image name (64), type GUID (16)
+}
+
+export const buf = new Buffers();
+
+export function initBuffers(): void {
+  if (buf.io != 0) return;
+  buf.io = heap.alloc(IO_BYTES);
+  buf.aux = heap.alloc(AUX_BYTES);
+  buf.fatA = buf.aux;
+  buf.fatB = buf.aux + FAT_WINDOW_BYTES;
+  buf.bitmap = heap.alloc(BITMAP_WINDOW_BYTES);
+  buf.scratch = heap.alloc(SCRATCH_BYTES);
+  buf.chain = heap.alloc(64);
+  buf.result = heap.alloc(RESULT_SLOTS * 8);
+  buf.params = heap.alloc(512);
+}
+
+@inline export function setResult(slot: u32, v: f64): void { store<f64>(buf.result + (<usize>slot << 3), v); }
+export function clearResults(): void { memory.fill(buf.result, 0, RESULT_SLOTS * 8); }
