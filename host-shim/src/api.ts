@@ -1,0 +1,502 @@
+// The host-side operations behind the CLI (and the tests): open a partition of a disk or a
+// partition file, and run info, backup, restore and verify jobs on the wasm core.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
+import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
+import { ClusterbackError, UsageError, VolumeError } from "./errors";
+
+export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32" };
+const IMAGE_MAGIC = "CBIMAGE1";
+
+export interface PartitionEntry {
+  number: number;
+  scheme: "mbr" | "gpt";
+  type: number;
+  typeGuid?: string;
+  startLba: number;
+  sectorCount: number;
+}
+
+export interface PartitionTable {
+  scheme: "mbr" | "gpt";
+  sectorSize: number;
+  partitions: PartitionEntry[];
+}
+
+export interface OpenOptions {
+  /** 1-based partition number, as the partition table numbers it; absent: the file is the partition. */
+  partition?: number;
+  writable?: boolean;
+  /** Sector size of a disk (default: detected). */
+  sectorSize?: number;
+}
+
+export interface OpenedPartition {
+  /** The partition: LBA 0 is its first sector. */
+  device: BlockDevice;
+  file: FileDevice;
+  entry?: PartitionEntry;
+  table?: PartitionTable;
+  close(): void;
+}
+
+function guidString(b: Uint8Array): string {
+  const h = (i: number, n: number, rev: boolean) => {
+    const s = Array.from(b.subarray(i, i + n));
+    return (rev ? s.reverse() : s).map((x) => x.toString(16).padStart(2, "0")).join("");
+  };
+  return `${h(0, 4, true)}-${h(4, 2, true)}-${h(6, 2, true)}-${h(8, 2, false)}-${h(10, 6, false)}`.toUpperCase();
+}
+
+function readHead(file: FileDevice, bytes: number, at = 0): Uint8Array {
+  const buf = new Uint8Array(bytes);
+  const fd = fs.openSync(file.filePath, "r");
+  try { fs.readSync(fd, buf, 0, bytes, at); } finally { fs.closeSync(fd); }
+  return buf;
+}
+
+/** Bytes per sector of a FAT boot sector at `b`, or 0 when it does not look like one. */
+function bpbSectorSize(b: Uint8Array): number {
+  const bps = b[11] | (b[12] << 8);
+  const jumpOk = b[0] === 0xeb || b[0] === 0xe9;
+  return jumpOk && b[510] === 0x55 && b[511] === 0xaa && [512, 1024, 2048, 4096].includes(bps) ? bps : 0;
+}
+
+function detectDiskSectorSize(file: FileDevice): number {
+  const head = readHead(file, 8192);
+  const sig = (at: number) => Buffer.from(head.subarray(at, at + 8)).toString("latin1") === "EFI PART";
+  if (sig(512)) return 512;
+  for (const size of [4096, 2048, 1024]) if (sig(size)) return size;
+  // MBR: look for a boot sector at the first partition's start in 512- and 4096-byte units
+  const start = new DataView(head.buffer).getUint32(446 + 8, true);
+  if (start > 0) {
+    for (const size of [512, 4096]) {
+      if (bpbSectorSize(readHead(file, 512, start * size)) === size) return size;
+    }
+  }
+  return 512;
+}
+
+export function readPartitionTable(core: Core, disk: BlockDevice): PartitionTable {
+  const h = core.attach(disk);
+  try {
+    const count = core.check(core.exports.scanPartitions(h, disk.sectorSize, disk.sectorCount));
+    const res = core.results();
+    const scheme = res[Slot.partScheme] === 2 ? "gpt" : "mbr";
+    const partitions: PartitionEntry[] = [];
+    for (let i = 0; i < count; i++) {
+      const s = Slot.partFirst + i * 8;
+      const e: PartitionEntry = { number: res[s], scheme, type: res[s + 1], startLba: res[s + 2], sectorCount: res[s + 3] };
+      if (scheme === "gpt") e.typeGuid = guidString(core.resultBytes(s + 4, 16));
+      partitions.push(e);
+    }
+    return { scheme, sectorSize: disk.sectorSize, partitions };
+  } finally {
+    core.detach(h);
+  }
+}
+
+export function openPartition(core: Core, file: string, options: OpenOptions = {}): OpenedPartition {
+  if (options.partition !== undefined && (!Number.isInteger(options.partition) || options.partition < 1)) {
+    throw new UsageError(`--partition must be a whole number from 1 up, not ${options.partition}`);
+  }
+  const probe = new FileDevice(file);
+  const isBlock = fs.statSync(file).isBlockDevice();
+  let sectorSize = options.sectorSize ?? probe.sectorSize;
+  if (!options.sectorSize && !isBlock) {
+    sectorSize = options.partition === undefined ? (bpbSectorSize(readHead(probe, 512)) || 512) : detectDiskSectorSize(probe);
+  }
+  probe.close();
+  const dev = new FileDevice(file, { sectorSize, writable: options.writable });
+  if (options.partition === undefined) {
+    return { device: dev, file: dev, close: () => dev.close() };
+  }
+  try {
+    const table = readPartitionTable(core, dev);
+    const entry = table.partitions.find((p) => p.number === options.partition);
+    if (!entry) {
+      const list = table.partitions.map((p) => p.number).join(", ") || "none";
+      throw new UsageError(`${file} has no partition ${options.partition} (its ${table.scheme.toUpperCase()} partitions: ${list})`);
+    }
+    const view = new PartitionView(dev, entry.startLba, entry.sectorCount, `${file} partition ${entry.number}`);
+    return { device: view, file: dev, entry, table, close: () => dev.close() };
+  } catch (e) {
+    dev.close();
+    throw e;
+  }
+}
+
+export interface VolumeInfo {
+  fsType: string;
+  bytesPerSector: number;
+  sectorsPerCluster: number;
+  clusterBytes: number;
+  reservedSectors: number;
+  fatCount: number;
+  fatSectors: number;
+  rootEntries: number;
+  totalSectors: number;
+  firstDataSector: number;
+  clusterCount: number;
+  rootCluster: number;
+  usedClusters: number;
+  badClusters: number;
+  freeClusters: number;
+  usedBytes: number;
+  imageBytes: number;
+  notices: string[];
+}
+
+/** Notices about a volume's state: it is imaged as it is, but the user should know. */
+function notices(res: Float64Array): string[] {
+  const out: string[] = [];
+  if (res[Slot.scanDirty] || res[Slot.scanDirtyBoot]) out.push("volume is marked dirty (not cleanly unmounted): imaged as it is");
+  if (res[Slot.scanIoError]) out.push("FAT[1] records a disk I/O error");
+  if (res[Slot.scanMismatched] > 0) out.push(`FAT copies differ in ${res[Slot.scanMismatched]} entries: clusters either copy uses are kept`);
+  if (res[Slot.scanInvalid] > 0) out.push(`${res[Slot.scanInvalid]} FAT entries point outside the volume`);
+  if (res[Slot.scanBad] > 0) out.push(`${res[Slot.scanBad]} clusters are marked bad: they stay marked and are not read`);
+  const free = res[Slot.volClusterCount] - res[Slot.scanAllocated] - res[Slot.scanBad];
+  if (res[Slot.scanFsInfoFree] >= 0 && res[Slot.scanFsInfoFree] !== free) {
+    out.push(`FSInfo free count ${res[Slot.scanFsInfoFree]} differs from the FAT's ${free}`);
+  }
+  return out;
+}
+
+function volumeInfo(core: Core, device: BlockDevice, options: RunOptions = {}): VolumeInfo {
+  const h = core.attach(device);
+  try {
+    core.check(core.exports.probeVolume(h, device.sectorSize, device.sectorCount));
+    const geo = Array.from(core.results());
+    core.check(core.exports.scanBegin(h, device.sectorSize, device.sectorCount));
+    core.run(options);
+    const res = core.results();
+    for (let i = 40; i < 57; i++) res[i] = geo[i];
+    const used = res[Slot.scanAllocated];
+    return {
+      fsType: FS_NAMES[res[Slot.volFsType]],
+      bytesPerSector: res[Slot.volBytesPerSector],
+      sectorsPerCluster: res[Slot.volSectorsPerCluster],
+      clusterBytes: res[Slot.volClusterBytes],
+      reservedSectors: res[Slot.volReserved],
+      fatCount: res[Slot.volFatCount],
+      fatSectors: res[Slot.volFatSectors],
+      rootEntries: res[Slot.volRootEntries],
+      totalSectors: res[Slot.volTotalSectors],
+      firstDataSector: res[Slot.volFirstData],
+      clusterCount: res[Slot.volClusterCount],
+      rootCluster: res[Slot.volRootCluster],
+      usedClusters: used,
+      badClusters: res[Slot.scanBad],
+      freeClusters: res[Slot.volClusterCount] - used - res[Slot.scanBad],
+      usedBytes: res[Slot.volFirstData] * res[Slot.volBytesPerSector] + used * res[Slot.volClusterBytes],
+      imageBytes: res[Slot.scanImageLength],
+      notices: notices(res),
+    };
+  } finally {
+    core.detach(h);
+  }
+}
+
+export interface ImageInfo {
+  name: string;
+  version: string;
+  fsType: string;
+  partitionClusters: number;
+  imageClusters: number;
+  bitmapBits: number;
+  clusterBytes: number;
+  sectorBytes: number;
+  partitionType: number;
+  partitionTypeGuid?: string;
+  partitionStart: number;
+  partitionSectors: number;
+  created: string;
+  imageBytes: number;
+  blocks: number;
+  sourceDirty: boolean;
+}
+
+function imageInfoFromResults(core: Core): ImageInfo {
+  const res = core.results();
+  const name = Buffer.from(core.resultBytes(Slot.imgName, 64)).toString("utf8").replace(/\0+$/, "");
+  const guidBytes = core.resultBytes(Slot.imgGuid, 16);
+  return {
+    name,
+    version: "1.0",
+    fsType: FS_NAMES[res[Slot.imgFsType]],
+    partitionClusters: res[Slot.imgPartClusters],
+    imageClusters: res[Slot.imgImageClusters],
+    bitmapBits: res[Slot.imgBitmapBits],
+    clusterBytes: res[Slot.imgClusterBytes],
+    sectorBytes: res[Slot.imgSectorBytes],
+    partitionType: res[Slot.imgPartType],
+    partitionTypeGuid: guidBytes.some((b) => b !== 0) ? guidString(guidBytes) : undefined,
+    partitionStart: res[Slot.imgPartStart],
+    partitionSectors: res[Slot.imgPartSectors],
+    created: new Date(res[Slot.imgCreated] * 1000).toISOString(),
+    imageBytes: res[Slot.imgLength],
+    blocks: res[Slot.imgBlocks],
+    sourceDirty: (res[Slot.imgFlags] & 1) !== 0,
+  };
+}
+
+function openImage(file: string): FileDevice {
+  return new FileDevice(file, { sectorSize: 512 });
+}
+
+/** Reads and validates an image's header (not its contents). */
+export function readImageInfo(core: Core, imageFile: string): ImageInfo {
+  const img = openImage(imageFile);
+  const h = core.attach(img);
+  try {
+    core.check(core.exports.verifyBegin(h, img.sectorCount, NO_DEVICE, 0, 0));
+    return imageInfoFromResults(core);
+  } finally {
+    core.detach(h);
+    img.close();
+  }
+}
+
+export function isImageFile(file: string): boolean {
+  const fd = fs.openSync(file, "r");
+  try {
+    const b = Buffer.alloc(8);
+    return fs.readSync(fd, b, 0, 8, 0) === 8 && b.toString("latin1") === IMAGE_MAGIC;
+  } finally { fs.closeSync(fd); }
+}
+
+export interface InfoResult {
+  file: string;
+  kind: "image" | "disk" | "partition";
+  sizeBytes: number;
+  table?: PartitionTable;
+  partition?: PartitionEntry;
+  volume?: VolumeInfo;
+  volumeError?: string;
+  image?: ImageInfo;
+}
+
+export function info(core: Core, file: string, options: OpenOptions & RunOptions = {}): InfoResult {
+  if (!fs.existsSync(file)) throw new UsageError(`${file}: no such file`);
+  const sizeBytes = new FileDevice(file).byteLength;
+  if (options.partition === undefined && isImageFile(file)) {
+    return { file, kind: "image", sizeBytes, image: readImageInfo(core, file) };
+  }
+  const part = openPartition(core, file, options);
+  try {
+    const out: InfoResult = { file, kind: part.entry ? "disk" : "partition", sizeBytes, table: part.table, partition: part.entry };
+    try {
+      out.volume = volumeInfo(core, part.device, options);
+    } catch (e) {
+      if (!(e instanceof VolumeError) || part.entry) throw e;
+      // not a FAT volume: maybe a whole disk given without --partition
+      let table: PartitionTable | undefined;
+      try { table = readPartitionTable(core, part.device); } catch { /* neither */ }
+      if (!table || table.partitions.length === 0) throw e;
+      out.kind = "disk";
+      out.table = table;
+      out.volumeError = "this is a disk: choose a partition with --partition N";
+    }
+    return out;
+  } finally {
+    part.close();
+  }
+}
+
+export interface BackupOptions extends OpenOptions, RunOptions {
+  image: string;
+  /** Stored in the header (64 bytes of UTF-8 at most); default: the image file's base name. */
+  name?: string;
+  /** Creation time (default now). */
+  created?: Date;
+}
+
+export interface BackupResult {
+  image: string;
+  name: string;
+  fsType: string;
+  partitionClusters: number;
+  imageClusters: number;
+  clusterBytes: number;
+  usedBytes: number;
+  imageBytes: number;
+  seconds: number;
+  notices: string[];
+}
+
+function tempPathFor(file: string): string {
+  return path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.partial-${process.pid}`);
+}
+
+/**
+ * Backs up a FAT partition into an image file. The image is written under a temporary name
+ * and renamed over `image` only once it is complete and flushed: a failed backup leaves the
+ * previous image where it was.
+ */
+export function backup(core: Core, source: string, options: BackupOptions): BackupResult {
+  const t0 = performance.now();
+  const part = openPartition(core, source, options);
+  const tmp = tempPathFor(options.image);
+  let img: FileDevice | undefined;
+  const hs = core.attach(part.device);
+  let hi = 0;
+  try {
+    const vol = volumeInfo(core, part.device, {});
+    img = new FileDevice(tmp, { create: true, writable: true, growable: true, sectorSize: 512 });
+    hi = core.attach(img);
+    const name = options.name ?? path.basename(options.image).replace(/\.[^.]*$/, "");
+    const params = core.params();
+    params.fill(0);
+    const nameBytes = Buffer.from(name, "utf8");
+    if (nameBytes.length > 64) throw new UsageError(`image name "${name}" is ${nameBytes.length} bytes of UTF-8; at most 64 fit in the header`);
+    params.set(nameBytes, 0);
+    if (part.entry?.typeGuid) params.set(guidBytes(part.entry.typeGuid), 64);
+    const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
+    core.check(core.exports.backupBegin(hs, part.device.sectorSize, part.device.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, created));
+    core.run(options);
+    const res = core.results();
+    img.close();
+    img = undefined;
+    fs.renameSync(tmp, options.image);
+    syncDir(path.dirname(path.resolve(options.image)));
+    return {
+      image: options.image,
+      name,
+      fsType: vol.fsType,
+      partitionClusters: vol.clusterCount,
+      imageClusters: res[Slot.scanAllocated],
+      clusterBytes: vol.clusterBytes,
+      usedBytes: vol.usedBytes,
+      imageBytes: fs.statSync(options.image).size,
+      seconds: (performance.now() - t0) / 1000,
+      notices: vol.notices,
+    };
+  } finally {
+    core.detach(hs);
+    if (hi) core.detach(hi);
+    img?.close();
+    if (fs.existsSync(tmp)) fs.unlinkSync(tmp);
+    part.close();
+  }
+}
+
+function guidBytes(guid: string): Uint8Array {
+  const hex = guid.replace(/-/g, "");
+  const b = Buffer.from(hex, "hex");
+  const swap = (i: number, n: number) => b.subarray(i, i + n).reverse();
+  swap(0, 4); swap(4, 2); swap(6, 2);
+  return b;
+}
+
+function syncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, "r");
+    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+  } catch { /* not every platform can fsync a directory */ }
+}
+
+export interface RestoreOptions extends OpenOptions, RunOptions {
+  /** Read the restored partition back and compare it with the image (default true). */
+  verify?: boolean;
+}
+
+export interface RestoreResult {
+  image: string;
+  target: string;
+  partition?: number;
+  fsType: string;
+  clustersWritten: number;
+  bytesWritten: number;
+  verified: boolean;
+  seconds: number;
+}
+
+export interface VerifyResult {
+  image: string;
+  against?: string;
+  imageClusters: number;
+  mismatchedClusters: number;
+  firstMismatchCluster?: number;
+  metadataDiffers: boolean;
+  ok: boolean;
+  seconds: number;
+}
+
+/** Restores a partition from an image. Nothing is written until the image's header, bitmap, metadata and commit record check out. */
+export function restore(core: Core, imageFile: string, target: string, options: RestoreOptions = {}): RestoreResult {
+  const t0 = performance.now();
+  if (!fs.existsSync(imageFile)) throw new UsageError(`${imageFile}: no such image file`);
+  if (!fs.existsSync(target)) throw new UsageError(`${target}: no such target (create it, at least as large as the source partition)`);
+  const header = readImageInfo(core, imageFile);
+  const part = openPartition(core, target, { ...options, writable: true });
+  const img = openImage(imageFile);
+  // the job may write the source partition's extent of the target, and nothing else
+  const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
+  const hi = core.attach(img), ht = core.attach(guarded);
+  try {
+    core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, part.device.sectorSize, part.device.sectorCount));
+    core.run(options);
+    const clusters = core.results()[Slot.clustersDone];
+    let verified = false;
+    if (options.verify ?? true) {
+      const v = runVerify(core, hi, img, ht, guarded, options);
+      if (!v.ok) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
+      verified = true;
+    }
+    return {
+      image: imageFile, target, partition: part.entry?.number, fsType: header.fsType,
+      clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, verified,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    core.detach(hi); core.detach(ht);
+    img.close();
+    part.close();
+  }
+}
+
+function runVerify(core: Core, hi: number, img: FileDevice, ht: number, against: BlockDevice | undefined, options: RunOptions): Omit<VerifyResult, "image" | "seconds"> {
+  core.check(core.exports.verifyBegin(hi, img.sectorCount, against ? ht : NO_DEVICE, against?.sectorSize ?? 0, against?.sectorCount ?? 0));
+  core.run(options);
+  const res = core.results();
+  const mismatched = against ? res[Slot.mismatches] : 0;
+  const metadataDiffers = against ? res[Slot.metaMismatch] === 1 : false;
+  return {
+    imageClusters: res[Slot.imgImageClusters],
+    mismatchedClusters: mismatched,
+    firstMismatchCluster: mismatched > 0 ? res[Slot.firstMismatch] : undefined,
+    metadataDiffers,
+    ok: mismatched === 0 && !metadataDiffers,
+  };
+}
+
+export function describeMismatch(v: { mismatchedClusters: number; firstMismatchCluster?: number; metadataDiffers: boolean }): string {
+  const parts: string[] = [];
+  if (v.mismatchedClusters > 0) parts.push(`${v.mismatchedClusters} clusters differ from the image (first: cluster ${v.firstMismatchCluster})`);
+  if (v.metadataDiffers) parts.push("the metadata area (boot sector, FATs, root directory) differs from the image");
+  return parts.join("; ");
+}
+
+export interface VerifyOptions extends OpenOptions, RunOptions {
+  /** A partition (file, or disk with `partition`) to compare with the image. */
+  against?: string;
+}
+
+/** Checks every check in an image; with `against`, compares a partition with it. Writes nothing. */
+export function verify(core: Core, imageFile: string, options: VerifyOptions = {}): VerifyResult {
+  const t0 = performance.now();
+  if (!fs.existsSync(imageFile)) throw new UsageError(`${imageFile}: no such image file`);
+  const img = openImage(imageFile);
+  const part = options.against ? openPartition(core, options.against, { ...options, writable: false }) : undefined;
+  const hi = core.attach(img), ht = part ? core.attach(part.device) : 0;
+  try {
+    const v = runVerify(core, hi, img, ht, part?.device, options);
+    return { image: imageFile, against: options.against, ...v, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    core.detach(hi);
+    if (ht) core.detach(ht);
+    img.close();
+    part?.close();
+  }
+}

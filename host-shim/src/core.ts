@@ -1,0 +1,180 @@
+// Loads the wasm core and gives it the sector I/O of block devices through three imports.
+// Bulk data moves between a device and wasm memory only: reads land straight in the
+// core's buffers (fs.readSync into the wasm memory view), writes leave from them.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { BlockDevice } from "./devices";
+import { ClusterbackError, DeviceError, coreError } from "./errors";
+
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  init(): void;
+  resultPtr(): number;
+  paramsPtr(): number;
+  failureCode(): number;
+  failureValue(i: number): number;
+  scanPartitions(dev: number, sectorBytes: number, diskSectors: number): number;
+  probeVolume(dev: number, sectorBytes: number, partSectors: number): number;
+  scanBegin(dev: number, sectorBytes: number, partSectors: number): number;
+  backupBegin(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number): number;
+  restoreBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
+  verifyBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
+  step(budget: number): number;
+  checkOf(ptr: number, byteCount: number, seed: number): void;
+}
+
+export const NO_DEVICE = 0xffffffff;
+
+/** Result slots (as-core/assembly/index.ts and engine/job.ts write them). */
+export const Slot = {
+  phase: 0, bytesDone: 1, bytesTotal: 2, clustersDone: 3, block: 4, mismatches: 5, firstMismatch: 6, metaMismatch: 7,
+  partScheme: 0, partCount: 1, partFirst: 8,
+  imgPartClusters: 10, imgImageClusters: 11, imgBitmapBits: 12, imgClusterBytes: 13, imgSectorBytes: 14, imgPartType: 15,
+  imgFsType: 16, imgPartStart: 17, imgPartSectors: 18, imgCreated: 19, imgLength: 20, imgBlocks: 21, imgFlags: 22,
+  imgDataStart: 23, imgMetaSectors: 24, imgName: 25, imgGuid: 33,
+  volFsType: 40, volBytesPerSector: 41, volSectorsPerCluster: 42, volClusterBytes: 43, volReserved: 44, volFatCount: 45,
+  volFatSectors: 46, volRootEntries: 47, volTotalSectors: 48, volFirstData: 49, volClusterCount: 50, volRootCluster: 51,
+  volFsInfo: 52, volBackupBoot: 53, volDirtyBoot: 54, volMedia: 55, volRootDirSectors: 56,
+  scanAllocated: 60, scanBad: 61, scanMismatched: 62, scanInvalid: 63, scanDirty: 64, scanIoError: 65, scanFsInfoFree: 66,
+  scanDirtyBoot: 67, scanImageLength: 68,
+} as const;
+
+export const PhaseName: Record<number, string> = {
+  1: "scanning FAT", 2: "copying metadata", 3: "copying clusters", 4: "checking header", 5: "checking bitmap",
+  6: "checking metadata", 7: "checking commit", 8: "clusters", 9: "metadata", 10: "done",
+};
+
+let compiled: WebAssembly.Module | undefined;
+
+export function findPackageRoot(from = __dirname): string {
+  let dir = from;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "asconfig.json"))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new ClusterbackError(`cannot find the clusterback package root above ${from}`);
+    dir = up;
+  }
+}
+
+function coreModule(): WebAssembly.Module {
+  if (!compiled) {
+    const file = path.join(findPackageRoot(), "as-core", "build", "core.wasm");
+    if (!fs.existsSync(file)) throw new ClusterbackError(`wasm core not built: ${file} is missing (run npm run build)`);
+    compiled = new WebAssembly.Module(fs.readFileSync(file));
+  }
+  return compiled;
+}
+
+export interface Progress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface RunOptions {
+  /** Bytes of I/O per step (default 32 MiB). */
+  budget?: number;
+  onProgress?: (p: Progress) => void;
+  /** Polled between steps; true stops the job with a CancelledError. */
+  shouldCancel?: () => boolean;
+}
+
+export class CancelledError extends ClusterbackError {
+  constructor() { super("cancelled"); this.name = "CancelledError"; }
+}
+
+/** One instance of the wasm core with its device handle table. */
+export class Core {
+  readonly exports: CoreExports;
+  private readonly devices = new Map<number, BlockDevice>();
+  private nextHandle = 1;
+  private lastDeviceError: DeviceError | undefined;
+  private mem: Uint8Array;
+
+  constructor() {
+    const imports = {
+      env: {
+        abort: (msg: number, file: number, line: number, col: number) => {
+          throw new ClusterbackError(`wasm core aborted at ${this.readString(file)}:${line}:${col}: ${this.readString(msg)}`);
+        },
+      },
+      dev: {
+        read: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => d.read(lba, count, this.mem, ptr)),
+        write: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => d.write(lba, count, this.mem, ptr)),
+        flush: (h: number) => this.io(h, (d) => d.flush()),
+      },
+    };
+    const instance = new WebAssembly.Instance(coreModule(), imports);
+    this.exports = instance.exports as unknown as CoreExports;
+    this.exports.init();
+    // the memory is sized once (asconfig.json) and never grows, so this view stays valid
+    this.mem = new Uint8Array(this.exports.memory.buffer);
+  }
+
+  get memoryBytes(): number { return this.exports.memory.buffer.byteLength; }
+
+  private io(h: number, fn: (d: BlockDevice) => void): number {
+    const d = this.devices.get(h);
+    if (!d) return -6;
+    try {
+      fn(d);
+      return 0;
+    } catch (e) {
+      if (e instanceof DeviceError) { this.lastDeviceError = e; return -e.code; }
+      throw e;
+    }
+  }
+
+  private readString(ptr: number): string {
+    if (!ptr) return "?";
+    const len = new Uint32Array(this.exports.memory.buffer, ptr - 4, 1)[0];
+    return Buffer.from(this.mem.subarray(ptr, ptr + len)).toString("utf16le");
+  }
+
+  attach(d: BlockDevice): number {
+    const h = this.nextHandle++;
+    this.devices.set(h, d);
+    return h;
+  }
+  detach(h: number): void { this.devices.delete(h); }
+
+  results(): Float64Array { return new Float64Array(this.exports.memory.buffer, this.exports.resultPtr(), 512); }
+  resultBytes(slot: number, length: number): Uint8Array {
+    return this.mem.slice(this.exports.resultPtr() + slot * 8, this.exports.resultPtr() + slot * 8 + length);
+  }
+  params(): Uint8Array { return this.mem.subarray(this.exports.paramsPtr(), this.exports.paramsPtr() + 512); }
+
+  /** Turns a negative core result into the matching error; a device failure rethrows the device's own error. */
+  check(r: number): number {
+    if (r >= 0) return r;
+    const code = this.exports.failureCode();
+    if (code === 1 && this.lastDeviceError) {
+      const e = this.lastDeviceError;
+      this.lastDeviceError = undefined;
+      throw e;
+    }
+    throw coreError(code, [0, 1, 2, 3].map((i) => this.exports.failureValue(i)));
+  }
+
+  /** Drives the current job: step(budget) until done, progress and cancel between steps. */
+  run(options: RunOptions = {}): void {
+    const budget = options.budget ?? 32 * 1024 * 1024;
+    const res = this.results();
+    for (;;) {
+      this.lastDeviceError = undefined;
+      const r = this.check(this.exports.step(budget));
+      options.onProgress?.({ phase: PhaseName[res[Slot.phase]] ?? "?", bytesDone: res[Slot.bytesDone], bytesTotal: res[Slot.bytesTotal] });
+      if (r === 1) return;
+      if (options.shouldCancel?.()) throw new CancelledError();
+    }
+  }
+
+  /** CBH-64 of bytes (a multiple of 64) as a 16-digit hex string: for tests and tools. */
+  checkOf(bytes: Uint8Array, seed = 0): string {
+    const ptr = this.exports.paramsPtr();
+    if (bytes.length % 64 !== 0 || bytes.length > 512) throw new RangeError("checkOf takes 64..512 bytes in steps of 64");
+    this.mem.set(bytes, ptr);
+    this.exports.checkOf(ptr, bytes.length, seed);
+    return new DataView(this.exports.memory.buffer).getBigUint64(this.exports.resultPtr() + 800, true).toString(16).padStart(16, "0");
+  }
+}

@@ -1,0 +1,143 @@
+// Two closed sets of result codes (FatFs DRESULT / FRESULT style), each mapped to an Error
+// subclass with `name` set, and messages that carry the values involved.
+
+/** Device result codes, returned (negated) to the wasm core by the device imports. */
+export const DeviceCode = {
+  IO: 1,        // the operating system reported an I/O error
+  RANGE: 2,     // the request reaches outside the device
+  GUARD: 3,     // the write guard refused a sector outside the job's extent
+  READONLY: 4,  // a write to a device opened read-only
+  SHORT: 5,     // the device returned fewer bytes than asked
+  CLOSED: 6,    // the device was used after close()
+} as const;
+export type DeviceCodeValue = (typeof DeviceCode)[keyof typeof DeviceCode];
+const deviceCodeNames: Record<number, string> = Object.fromEntries(Object.entries(DeviceCode).map(([k, v]) => [v, k]));
+
+export class ClusterbackError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ClusterbackError";
+  }
+}
+
+export class DeviceError extends ClusterbackError {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.name = "DeviceError";
+    this.code = code;
+  }
+  get codeName(): string { return deviceCodeNames[this.code] ?? `code ${this.code}`; }
+}
+
+export class WriteGuardError extends DeviceError {
+  constructor(message: string) {
+    super(DeviceCode.GUARD, message);
+    this.name = "WriteGuardError";
+  }
+}
+
+export class UsageError extends ClusterbackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** A failed core job: `code` is the core's result code (as-core/assembly/errors.ts). */
+export class CoreError extends ClusterbackError {
+  readonly code: number;
+  readonly codeName: string;
+  readonly values: number[];
+  constructor(code: number, values: number[]) {
+    const entry = coreMessages[code];
+    super(entry ? entry[1](values) : `core failure ${code} (${values.join(", ")})`);
+    this.name = "CoreError";
+    this.code = code;
+    this.codeName = entry ? entry[0] : `E_${code}`;
+    this.values = values;
+  }
+}
+
+/** The image failed a check: it is damaged, truncated or not an image. */
+export class ImageError extends CoreError {
+  constructor(code: number, values: number[]) {
+    super(code, values);
+    this.name = "ImageError";
+  }
+}
+
+/** The volume's boot record or partition table failed validation. */
+export class VolumeError extends CoreError {
+  constructor(code: number, values: number[]) {
+    super(code, values);
+    this.name = "VolumeError";
+  }
+}
+
+const hex = (v: number, width = 2) => "0x" + (v >>> 0).toString(16).toUpperCase().padStart(width, "0");
+const check = (hi: number, lo: number) => hex(hi, 8) + hex(lo, 8).slice(2);
+const headerFields: Record<number, string> = {
+  1: "header length", 2: "sector size", 3: "cluster size", 4: "file-system type", 5: "bitmap bit count",
+  6: "image cluster count", 7: "clusters per block", 8: "section offsets", 9: "data area end",
+  10: "metadata size", 11: "reserved bytes", 12: "first cluster number",
+};
+const commitWhat: Record<number, string> = {
+  1: "has no commit magic (the backup did not finish)", 2: "fails its check", 3: "belongs to another header",
+  4: "names another block count", 5: "names another cluster count", 6: "names another image length", 7: "has non-zero reserved bytes",
+};
+const tableWhat: Record<number, string> = { 1: "magic", 2: "cluster count", 3: "block index", 4: "check", 5: "first cluster" };
+const fatNames: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32" };
+
+type Msg = [string, (v: number[]) => string];
+/** Index = core code. */
+export const coreMessages: Record<number, Msg> = {
+  1: ["E_DEVICE", (v) => `device ${v[1]} failed (${deviceCodeNames[-v[0]] ?? v[0]}) at LBA ${v[2]}, ${v[3]} sectors`],
+  2: ["E_MBR_SIGNATURE", (v) => `no partition table: sector 0 ends in ${hex(v[0], 4)}, not 0xAA55`],
+  3: ["E_PART_RANGE", (v) => `partition ${v[0]} (start ${v[1]}, ${v[2]} sectors) reaches past the end of its container (${v[3]} sectors)`],
+  4: ["E_EBR_CHAIN", (v) => `extended partition chain is broken at LBA ${v[0]} (extended partition at ${v[1]}, ${v[2]} sectors)`],
+  5: ["E_GPT_HEADER", (v) => `GPT header invalid: ${["", "signature", "header size", "entry size", "entry count", "entry array LBA"][v[0]] ?? "field"} is ${v[1]}`],
+  6: ["E_GPT_CRC", (v) => `GPT ${v[0] === 1 ? "header" : "partition entry array"} CRC32 is ${hex(v[1], 8)}, computed ${hex(v[2], 8)}`],
+  7: ["E_BS_SIGNATURE", (v) => `boot sector signature is ${hex(v[0], 4)}, not 0xAA55`],
+  8: ["E_BS_JUMP", (v) => `boot sector does not start with a jump instruction (BS_jmpBoot[0] = ${hex(v[0])})`],
+  9: ["E_BPB_BYTSPERSEC", (v) => `BPB_BytsPerSec is ${v[0]}, not 512, 1024, 2048 or 4096`],
+  10: ["E_BPB_SECPERCLUS", (v) => `BPB_SecPerClus is ${v[0]}, not a power of two from 1 to 128`],
+  11: ["E_BPB_RSVDSECCNT", (v) => `BPB_RsvdSecCnt is ${v[0]}, must be at least 1`],
+  12: ["E_BPB_NUMFATS", (v) => `BPB_NumFATs is ${v[0]}, must be at least 1`],
+  13: ["E_BPB_ROOTENTCNT", (v) => v[1] === 0 ? `BPB_RootEntCnt ${v[0]} does not fill whole sectors` : `BPB_RootEntCnt is ${v[0]}, wrong for ${fatNames[v[1]]}`],
+  14: ["E_BPB_TOTSEC", (v) => `total sectors ${v[0]} is zero or larger than the partition (${v[1]} sectors)`],
+  15: ["E_BPB_FATSZ", (v) => `FAT size ${v[0]} sectors is too small: ${v[1]} needed for the cluster count`],
+  16: ["E_BPB_MEDIA", (v) => `BPB_Media is ${hex(v[0])}, not 0xF0 or 0xF8..0xFF`],
+  17: ["E_NO_DATA_AREA", (v) => `system area (${v[0]} sectors) leaves no data area in ${v[1]} sectors`],
+  18: ["E_FAT_TYPE_LAYOUT", (v) => `BPB layout (BPB_FATSz16 = ${v[1]}) contradicts the FAT type of ${v[0]} clusters`],
+  19: ["E_BPB_ROOTCLUS", (v) => `BPB_RootClus is ${v[0]}, outside clusters 2..${v[1]}`],
+  20: ["E_BPB_FSVER", (v) => `BPB_FSVer is ${hex(v[0], 4)}, not 0.0`],
+  21: ["E_SECTOR_SIZE", (v) => `device sector size ${v[0]} differs from the boot record's ${v[1]} bytes per sector`],
+  22: ["E_IMG_MAGIC", (v) => `not a clusterback image (starts with ${hex(v[0], 8)} ${hex(v[1], 8)})`],
+  23: ["E_IMG_VERSION", (v) => `image format version ${v[0]}.${v[1]} is not supported (this build reads 1.x)`],
+  24: ["E_IMG_HEADER_CHECK", (v) => `image header check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the header is damaged`],
+  25: ["E_IMG_HEADER_FIELD", (v) => `image header field "${headerFields[v[0]] ?? v[0]}" is ${v[1]}, expected ${v[2]}`],
+  26: ["E_IMG_BITMAP_CHECK", (v) => `image bitmap check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the bitmap is damaged`],
+  27: ["E_IMG_BITMAP_COUNT", (v) => v[0] === -1 ? `image bitmap has a bit set past its end (bit ${v[1]})` : v[0] === -2 ? "image bitmap marks reserved clusters 0 or 1" : `image bitmap marks ${v[0]} clusters, header says ${v[1]}`],
+  28: ["E_IMG_META_CHECK", (v) => `image metadata check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the metadata is damaged`],
+  29: ["E_IMG_COMMIT", (v) => `image commit record ${commitWhat[v[0]] ?? "is invalid"} (${hex(v[1], 8)})`],
+  30: ["E_IMG_BLOCK_TABLE", (v) => `image block ${v[0]}: table ${tableWhat[v[1]] ?? "field"} is wrong (${v[2]})`],
+  31: ["E_IMG_CLUSTER_CHECK", (v) => `image block ${v[0]}: cluster ${v[1]} check is ${hex(v[2], 8)}, computed ${hex(v[3], 8)}: the data is damaged`],
+  32: ["E_IMG_CHAIN", (v) => `image block chain check ${hex(v[1], 8)} differs from the commit record's ${hex(v[0], 8)}`],
+  33: ["E_TARGET_SMALL", (v) => `target has ${v[0]} sectors, the image needs ${v[1]}`],
+  34: ["E_TARGET_SECTOR", (v) => `target sector size ${v[0]} differs from the image's ${v[1]}`],
+  35: ["E_IMG_TRUNCATED", (v) => `image is ${v[0]} bytes, its header needs ${v[1]}: it is truncated`],
+  36: ["E_STATE", (v) => `engine called in the wrong state (${v[0]})`],
+  37: ["E_BPB_FSINFO", (v) => `${v[0] === 1 ? "BPB_FSInfo" : "BPB_BkBootSec"} is ${v[1]}, outside the reserved area`],
+  38: ["E_CLUSTER_SIZE", (v) => `cluster size ${v[0]} bytes is larger than ${v[1]}`],
+  39: ["E_NOT_FAT", (v) => `no FAT boot record (signature ${hex(v[0], 4)}, first byte ${hex(v[1])})`],
+};
+
+const imageCodes = new Set([22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 35]);
+const volumeCodes = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 37, 38, 39]);
+
+export function coreError(code: number, values: number[]): CoreError {
+  if (imageCodes.has(code)) return new ImageError(code, values);
+  if (volumeCodes.has(code)) return new VolumeError(code, values);
+  return new CoreError(code, values);
+}
