@@ -16,6 +16,8 @@ const deviceCodeNames: Record<number, string> = Object.fromEntries(Object.entrie
 export class ClusterbackError extends Error {
   constructor(message: string) {
     super(message);
+    // keep instanceof working whatever the compile target (ES5 breaks Error subclasses)
+    Object.setPrototypeOf(this, new.target.prototype);
     this.name = "ClusterbackError";
   }
 }
