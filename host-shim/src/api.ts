@@ -429,7 +429,9 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   if (!fs.existsSync(imageFile)) throw new UsageError(`${imageFile}: no such image file`);
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such target (create it, at least as large as the source partition)`);
   const header = readImageInfo(core, imageFile);
-  const part = openPartition(core, target, { ...options, writable: true });
+  // a partition file has no table to tell its sector size, and a blank one no boot sector: take the image's
+  const sectorSize = options.sectorSize ?? (options.partition === undefined && !fs.statSync(target).isBlockDevice() ? header.sectorBytes : undefined);
+  const part = openPartition(core, target, { ...options, sectorSize, writable: true });
   const img = openImage(imageFile);
   // the job may write the source partition's extent of the target, and nothing else
   const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
@@ -488,7 +490,12 @@ export function verify(core: Core, imageFile: string, options: VerifyOptions = {
   const t0 = performance.now();
   if (!fs.existsSync(imageFile)) throw new UsageError(`${imageFile}: no such image file`);
   const img = openImage(imageFile);
-  const part = options.against ? openPartition(core, options.against, { ...options, writable: false }) : undefined;
+  if (options.against && !fs.existsSync(options.against)) throw new UsageError(`${options.against}: no such partition or disk to compare against`);
+  let sectorSize = options.sectorSize;
+  if (options.against && sectorSize === undefined && options.partition === undefined && !fs.statSync(options.against).isBlockDevice()) {
+    sectorSize = readImageInfo(core, imageFile).sectorBytes;
+  }
+  const part = options.against ? openPartition(core, options.against, { ...options, sectorSize, writable: false }) : undefined;
   const hi = core.attach(img), ht = part ? core.attach(part.device) : 0;
   try {
     const v = runVerify(core, hi, img, ht, part?.device, options);
