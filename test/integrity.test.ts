@@ -163,3 +163,12 @@ t.test("an interrupted backup leaves the previous image in place", async (t) => 
   t.ok(fs.readFileSync(keep).equals(img), "the previous image is untouched");
   t.same(fs.readdirSync(tmp).filter((f) => f.includes(".partial-")), [], "no partial file is left behind");
 });
+
+t.test("the core's memory is fixed: 3 MiB, and no job grows it", async (t) => {
+  t.equal(core.memoryBytes, 48 * 65536, "48 pages");
+  const fresh = new Core();
+  const before = fresh.memoryBytes;
+  api.verify(fresh, image, {});
+  api.backup(fresh, src, { image: path.join(tmp, "mem.cbi") });
+  t.equal(fresh.memoryBytes, before, "unchanged after backup and verify");
+});
