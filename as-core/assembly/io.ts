@@ -27,3 +27,5 @@ export function isZero(p: usize, n: usize): bool {
   for (let i: usize = 0; i < n; i++) if (load<u8>(p + i) != 0) return false;
   return true;
 }
+
+@inline export function isPow2(v: u32): bool { return v != 0 && (v & (v - 1)) == 0; }

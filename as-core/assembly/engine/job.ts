@@ -5,7 +5,7 @@ import * as H from "../image/layout";
 import { ImageGeometry, IMG_SECTOR } from "../image/layout";
 import { BitmapCursor } from "../image/cursor";
 import { Cbh, recordCheck } from "../hash";
-import { devRead, devWrite, ld32, ld64, st32, st64, isZero } from "../io";
+import { devRead, devWrite, ld32, ld64, st32, st64, isZero, isPow2 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, setResult, IO_BYTES, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
@@ -153,8 +153,6 @@ export const F_HEADER_LENGTH: f64 = 1; export const F_SECTOR: f64 = 2; export co
 export const F_FSTYPE: f64 = 4; export const F_BITS: f64 = 5; export const F_IMAGE_CLUSTERS: f64 = 6;
 export const F_PER_BLOCK: f64 = 7; export const F_OFFSETS: f64 = 8; export const F_DATA_START: f64 = 9;
 export const F_META: f64 = 10; export const F_RESERVED: f64 = 11; export const F_FIRST_CLUSTER: f64 = 12;
-
-@inline function isPow2(v: u32): bool { return v != 0 && (v & (v - 1)) == 0; }
 
 // Section 2 rules: reads and validates the header from image offset 0 into the job.
 export function decodeHeader(): i32 {

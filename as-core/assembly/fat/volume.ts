@@ -1,7 +1,7 @@
 // A FAT volume's geometry, read from its boot sector and validated one rule per line
 // (FatFs mount_volume style). Nothing is used before it is checked.
 import * as L from "./layout";
-import { devRead, ld8, ld16, ld32 } from "../io";
+import { devRead, ld8, ld16, ld32, isPow2 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf } from "../mem";
@@ -37,8 +37,6 @@ export class Volume {
 }
 
 export const volume = new Volume();
-
-@inline function isPow2(v: u32): bool { return v != 0 && (v & (v - 1)) == 0; }
 
 // Reads sector 0 of the volume on `dev` (sectors of deviceSectorSize) and validates it.
 // partSectors: the volume's extent in device sectors. Returns 0 or a negative code.
