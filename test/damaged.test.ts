@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Core } from "../host-shim/src/core";
 import * as api from "../host-shim/src/api";
-import { buildMiniFat, MiniFat } from "./helpers/mini-fat";
+import { buildMiniFat, MiniFat, writeMiniFatFile } from "./helpers/mini-fat";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-damaged-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -81,4 +81,19 @@ t.test("FAT12 and FAT32 in-memory volumes round-trip; FSInfo mismatch is noticed
   t.match(b.notices.join("\n"), /FSInfo free count 12345 differs from the FAT's/);
   const v32big = buildMiniFat({ fsType: 32, bytesPerSector: 4096, sectorsPerCluster: 1, totalSectors: 70000 });
   roundTrip(t, "fat32-4k", v32big);
+});
+
+t.test("a FAT32 volume past one bitmap window (more than 2^20 clusters), as sparse files", async (t) => {
+  // clusters on both sides of the 1 Mi-cluster bitmap window and of FAT windows (65536 entries)
+  const chains = [[2], [65535, 65536, 65537], [1048574, 1048575, 1048576, 1048577], [1048580], [1100000, 3, 1100001]];
+  const src = path.join(tmp, "big.img"), img = path.join(tmp, "big.cbi"), dst = path.join(tmp, "big.out");
+  const vol = writeMiniFatFile(src, { fsType: 32, sectorsPerCluster: 1, totalSectors: 1_120_000, chains });
+  t.ok(vol.clusterCount > 1_100_001, `${vol.clusterCount} clusters`);
+  const b = api.backup(core, src, { image: img });
+  t.equal(b.imageClusters, 12);
+  fs.writeFileSync(dst, "");
+  fs.truncateSync(dst, fs.statSync(src).size);
+  api.restore(core, img, dst);
+  const a = fs.readFileSync(src), r = fs.readFileSync(dst);
+  t.ok(a.equals(r), "restored byte for byte across the window boundaries");
 });

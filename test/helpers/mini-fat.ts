@@ -1,5 +1,7 @@
 // Builds small FAT volumes in memory, byte by byte, for tests that must run with Node alone:
 // a valid boot sector, FAT copies with chosen chains, and clusters filled with a pattern.
+import * as fs from "node:fs";
+
 // (The real-tool fixtures in test/fixtures are made with mkfs.fat and mtools.)
 
 export interface MiniFatOptions {
@@ -29,7 +31,7 @@ export function patternByte(cluster: number, i: number): number {
   return ((cluster * 131 + i * 7 + (i >> 9)) & 0xff) || 1;
 }
 
-export function buildMiniFat(o: MiniFatOptions = {}): MiniFat {
+function layoutMiniFat(o: MiniFatOptions): MiniFat & { totalSectors: number } {
   const fsType = o.fsType ?? 16;
   const bps = o.bytesPerSector ?? 512;
   const spc = o.sectorsPerCluster ?? (fsType === 32 ? 1 : 4);
@@ -48,7 +50,7 @@ export function buildMiniFat(o: MiniFatOptions = {}): MiniFat {
   }
   const firstData = rsvd + nfats * fatSz + rootDirSectors;
   const clusterCount = Math.floor((total - firstData) / spc);
-  const bytes = new Uint8Array(total * bps);
+  const bytes = new Uint8Array(firstData * bps); // the system area only; clusters are added by the callers
   const dv = new DataView(bytes.buffer);
   bytes.set([0xeb, 0x3c, 0x90], 0);
   bytes.set(Buffer.from("MINIFAT "), 3);
@@ -93,11 +95,35 @@ export function buildMiniFat(o: MiniFatOptions = {}): MiniFat {
   }
   for (const c of o.bad ?? []) setEntry(c, badMark);
   for (let k = 0; k < nfats; k++) bytes.set(fat, (rsvd + k * fatSz) * bps);
-  const clusterBytes = bps * spc;
-  for (const c of allocated) {
-    const at = (firstData + (c - 2) * spc) * bps;
-    for (let i = 0; i < clusterBytes; i++) bytes[at + i] = patternByte(c, i);
-  }
   allocated.sort((a, b) => a - b);
-  return { bytes, bytesPerSector: bps, clusterBytes, firstDataSector: firstData, clusterCount, fatSectors: fatSz, reservedSectors: rsvd, allocated };
+  return { bytes, bytesPerSector: bps, clusterBytes: bps * spc, firstDataSector: firstData, clusterCount, fatSectors: fatSz, reservedSectors: rsvd, allocated, totalSectors: total };
+}
+
+function clusterPattern(c: number, clusterBytes: number): Uint8Array {
+  const b = new Uint8Array(clusterBytes);
+  for (let i = 0; i < clusterBytes; i++) b[i] = patternByte(c, i);
+  return b;
+}
+
+/** The whole volume in memory. */
+export function buildMiniFat(o: MiniFatOptions = {}): MiniFat {
+  const v = layoutMiniFat(o);
+  const bytes = new Uint8Array(v.totalSectors * v.bytesPerSector);
+  bytes.set(v.bytes, 0);
+  for (const c of v.allocated) bytes.set(clusterPattern(c, v.clusterBytes), (v.firstDataSector * v.bytesPerSector) + (c - 2) * v.clusterBytes);
+  return { ...v, bytes };
+}
+
+/** The volume as a sparse file (for volumes too large to hold in memory); returns its layout. */
+export function writeMiniFatFile(file: string, o: MiniFatOptions = {}): MiniFat {
+  const v = layoutMiniFat(o);
+  const fd = fs.openSync(file, "w");
+  try {
+    fs.ftruncateSync(fd, v.totalSectors * v.bytesPerSector);
+    fs.writeSync(fd, v.bytes, 0, v.bytes.length, 0);
+    for (const c of v.allocated) fs.writeSync(fd, clusterPattern(c, v.clusterBytes), 0, v.clusterBytes, v.firstDataSector * v.bytesPerSector + (c - 2) * v.clusterBytes);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return v;
 }
