@@ -172,3 +172,28 @@ t.test("the core's memory is fixed: 3 MiB, and no job grows it", async (t) => {
   api.backup(fresh, src, { image: path.join(tmp, "mem.cbi") });
   t.equal(fresh.memoryBytes, before, "unchanged after backup and verify");
 });
+
+t.test("the read-back after a restore catches a device that silently dropped a write", async (t) => {
+  const { FileDevice, RamDevice } = await import("../host-shim/src/devices");
+  const { Slot, NO_DEVICE } = await import("../host-shim/src/core");
+  class Dropping extends RamDevice {
+    writes = 0;
+    write(lba: number, n: number, src: Uint8Array, off: number): void {
+      if (this.writes++ === 1) return; // the second write never reaches the medium
+      super.write(lba, n, src, off);
+    }
+  }
+  const imgDev = new FileDevice(image, { sectorSize: 512 });
+  const target = new Dropping(512, vol.bytes.length / 512);
+  const hi = core.attach(imgDev), ht = core.attach(target);
+  core.check(core.exports.restoreBegin(hi, imgDev.sectorCount, ht, 512, target.sectorCount));
+  core.run();
+  core.check(core.exports.readbackBegin(hi, imgDev.sectorCount, ht, 512, target.sectorCount));
+  core.run();
+  t.ok(core.results()[Slot.mismatches] > 0, `${core.results()[Slot.mismatches]} clusters found different`);
+  // the full verify of the image alone still passes: the image is fine, the device is not
+  core.check(core.exports.verifyBegin(hi, imgDev.sectorCount, NO_DEVICE, 0, 0));
+  core.run();
+  core.detach(hi); core.detach(ht);
+  imgDev.close();
+});

@@ -57,13 +57,20 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
 
 export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
   clearResults();
-  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false);
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, false);
 }
 
 // target 0xFFFFFFFF: check the image alone
 export function verifyBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
   clearResults();
-  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true);
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true, false);
+}
+
+// After a restore: compares the target with the image's block tables (the blocks' data was
+// checked by the restore itself and is not read again).
+export function readbackBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
+  clearResults();
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true, true);
 }
 
 // Runs the current job for about `budget` bytes of I/O. 1 = done, 0 = more, < 0 = failed.

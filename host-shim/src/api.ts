@@ -442,7 +442,7 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     const clusters = core.results()[Slot.clustersDone];
     let verified = false;
     if (options.verify ?? true) {
-      const v = runVerify(core, hi, img, ht, guarded, options);
+      const v = runVerify(core, hi, img, ht, guarded, options, true);
       if (!v.ok) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
       verified = true;
     }
@@ -458,8 +458,9 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   }
 }
 
-function runVerify(core: Core, hi: number, img: FileDevice, ht: number, against: BlockDevice | undefined, options: RunOptions): Omit<VerifyResult, "image" | "seconds"> {
-  core.check(core.exports.verifyBegin(hi, img.sectorCount, against ? ht : NO_DEVICE, against?.sectorSize ?? 0, against?.sectorCount ?? 0));
+function runVerify(core: Core, hi: number, img: FileDevice, ht: number, against: BlockDevice | undefined, options: RunOptions, readback = false): Omit<VerifyResult, "image" | "seconds"> {
+  const begin = readback ? core.exports.readbackBegin : core.exports.verifyBegin;
+  core.check(begin(hi, img.sectorCount, against ? ht : NO_DEVICE, against?.sectorSize ?? 0, against?.sectorCount ?? 0));
   core.run(options);
   const res = core.results();
   const mismatched = against ? res[Slot.mismatches] : 0;

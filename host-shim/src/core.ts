@@ -19,6 +19,7 @@ interface CoreExports {
   backupBegin(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number): number;
   restoreBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
   verifyBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
+  readbackBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
   step(budget: number): number;
   checkOf(ptr: number, byteCount: number, seed: number): void;
 }

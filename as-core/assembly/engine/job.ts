@@ -36,6 +36,7 @@ export class Job {
   src: u32 = 0;           // backup: the partition; restore/verify: the image
   dst: u32 = 0;           // backup: the image; restore: the target partition; verify: the partition compared, or NONE
   against: bool = false;
+  readback: bool = false; // verify --against right after a restore: the block tables, not the data, come from the image
   sectorBytes: u32 = 0;   // partition sector size
   partSectors: f64 = 0;
   imageSectors: f64 = 0;  // restore/verify: the image device's length in 512-byte sectors

@@ -19,8 +19,11 @@ import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHEC
 const NO_DEVICE: u32 = 0xFFFFFFFF;
 
 // target: the partition to write (restore) or compare (verify), NO_DEVICE for none.
-export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool): i32 {
+// readback (verify only, with a target): the image's blocks were just checked by a restore,
+// so only their tables are read again, and the target's clusters are compared with them.
+export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool, readback: bool): i32 {
   job.kind = verifyOnly ? JOB_VERIFY : JOB_RESTORE;
+  job.readback = verifyOnly && readback && target != NO_DEVICE;
   job.src = img;
   job.dst = target;
   job.against = target != NO_DEVICE;
@@ -89,9 +92,11 @@ function dataStep(): i32 {
   const n = g.blockClusters(job.block);
   const tb = tableBytes(n);
   const bytes = n * cb + tb;
-  let r = imageRead(job.src, g.dataOffset + job.sectionPos, bytes, buf.io);
-  if (r < 0) return r;
   const table = buf.io + <usize>n * cb;
+  let r = job.readback
+    ? imageRead(job.src, g.dataOffset + job.sectionPos + <f64>n * cb, tb, table)
+    : imageRead(job.src, g.dataOffset + job.sectionPos, bytes, buf.io);
+  if (r < 0) return r;
   const k = job.block;
   if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC) return fail(E.E_IMG_BLOCK_TABLE, k, 1, ld32(table + H.T_Magic));
   if (ld32(table + H.T_ClusterCount) != n) return fail(E.E_IMG_BLOCK_TABLE, k, 2, ld32(table + H.T_ClusterCount));
@@ -101,7 +106,7 @@ function dataStep(): i32 {
   const runsFrom = job.cursor.pos;
   // pass 1: every cluster against its check, each seeded with its own bitmap bit
   let filled: u32 = 0;
-  while (filled < n) {
+  while (filled < n && !job.readback) {
     const len = job.cursor.nextRun(n - filled);
     if (len < 0) return len;
     if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
@@ -121,8 +126,12 @@ function dataStep(): i32 {
     rewind(job.cursor, runsFrom);
     filled = 0;
     while (filled < n) {
-      const len = <u32>job.cursor.nextRun(n - filled);
+      const got = job.cursor.nextRun(n - filled);
+      if (got < 0) return got;
+      if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
+      const len = <u32>got;
       const start = job.cursor.runStart;
+      if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
       r = job.kind == JOB_RESTORE
         ? partWrite(job.dst, job.clusterLba(start), len * job.sectorsPerCluster, buf.io + <usize>filled * cb)
         : compareRun(start, len, table + H.T_Checks + (filled << 2));
