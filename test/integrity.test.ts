@@ -183,8 +183,17 @@ t.test("the read-back after a restore catches a device that silently dropped a w
       super.write(lba, n, src, off);
     }
   }
-  const imgDev = new FileDevice(image, { sectorSize: 512 });
-  const target = new Dropping(512, vol.bytes.length / 512);
+  // several blocks (512 clusters of 2 KiB each), fragmented
+  const chain = Array.from({ length: 1500 }, (_, i) => 100 + i * 3);
+  const big = buildMiniFat({ fsType: 16, chains: [[2, 3], chain, [9000, 9001]] });
+  const bigSrc = path.join(tmp, "blocks.img"), bigImg = path.join(tmp, "blocks.cbi"), bigDst = path.join(tmp, "blocks.out");
+  fs.writeFileSync(bigSrc, big.bytes);
+  api.backup(core, bigSrc, { image: bigImg });
+  fs.writeFileSync(bigDst, Buffer.alloc(big.bytes.length));
+  t.equal(api.restore(core, bigImg, bigDst).verified, true, "a multi-block restore reads back clean");
+  t.ok(fs.readFileSync(bigDst).equals(Buffer.from(big.bytes)));
+  const imgDev = new FileDevice(bigImg, { sectorSize: 512 });
+  const target = new Dropping(512, big.bytes.length / 512);
   const hi = core.attach(imgDev), ht = core.attach(target);
   core.check(core.exports.restoreBegin(hi, imgDev.sectorCount, ht, 512, target.sectorCount));
   core.run();

@@ -12,6 +12,11 @@
 #                         has room; else BENCH_DIR): tmpfs shows the tools, not the disk
 #   BENCH_DOC=FILE        the report to write (default docs/bench.md); BENCH_DOC= skips it
 #   KEEP=1                keep the work directory
+#   CB_ROOT=DIR           the clusterback checkout whose build is measured (default: this one)
+#
+# The built CLI (dist/, as-core/build/core.wasm) is copied into the work directory at the start
+# and run from there, so a rebuild during the run cannot mix two builds; the report names the
+# commit (+uncommitted when the product sources differ from it) and a hash of the build.
 #
 # Timed, wall clock (bash $EPOCHREALTIME around the command) and CPU (/usr/bin/time):
 #   cat               cat VOL >/dev/null                                   (3x per round)
@@ -41,7 +46,7 @@
 #       3 a required tool or the build is missing.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+ROOT=$(cd "${CB_ROOT:-$HERE/../..}" && pwd)
 CLI=$ROOT/dist/host-shim/src/cli.js
 T_START=$EPOCHREALTIME
 ROUNDS=${ROUNDS:-5}
@@ -61,8 +66,8 @@ if (( ${#missing[@]} )); then
   echo "  Debian/Ubuntu: apt-get install partclone dosfstools mtools python3 time; Node.js >= 20" >&2
   exit 3
 fi
-if [[ ! -f $CLI ]]; then
-  echo "bench.sh: $CLI not found: build first (npm run build, or run this as npm run bench)" >&2
+if [[ ! -f $CLI || ! -f $ROOT/as-core/build/core.wasm ]]; then
+  echo "bench.sh: $CLI or as-core/build/core.wasm not found: build first (npm run build, or run this as npm run bench)" >&2
   exit 3
 fi
 HAVE_TIME=0
@@ -75,7 +80,6 @@ VOLSTATS=$("$HERE/make-volume.sh" "$VOL" "$SIZE_MIB" "$FILL" "$SEED")
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 USED=$(kv used_bytes "$VOLSTATS")
 SIZE=$(stat -c %s "$VOL")
-CB_USED=$(node "$CLI" info "$VOL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["volume"]["usedBytes"])')
 T_BENCH=$EPOCHREALTIME
 
 # ---- the work directory ----
@@ -90,6 +94,17 @@ mkdir -p "$WBASE"
 W=$(mktemp -d "$WBASE/cb-bench.XXXXXX")
 [[ ${KEEP:-0} == 1 ]] || trap 'rm -rf "$W"' EXIT
 WFS=$(stat -f -c %T "$W")
+
+# ---- a private copy of the build (see the header) ----
+mkdir -p "$W/cb/as-core/build"
+cp "$ROOT/asconfig.json" "$W/cb/"
+cp -r "$ROOT/dist" "$W/cb/dist"
+cp "$ROOT/as-core/build/core.wasm" "$W/cb/as-core/build/"
+CLI=$W/cb/dist/host-shim/src/cli.js
+CB_BUILD=$(cd "$W/cb" && find dist as-core -type f -name '*.js' -o -type f -name '*.wasm' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
+CB_HEAD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain -- . ':!test/bench' ':!docs/bench.md' 2>/dev/null) ]]; then CB_HEAD+="+uncommitted"; fi
+CB_USED=$(node "$CLI" info "$VOL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["volume"]["usedBytes"])')
 
 # tm NAME CMD...: run CMD (stdout/stderr to the log), append "wall user sys maxrss_kB" to
 # W/NAME.t (W/warmup-NAME.t during warm-up rounds, which the report ignores)
@@ -177,9 +192,8 @@ for f in F.pcl D.pcl C.cbi; do check "image_bytes_${f/./_}" "$(stat -c %s "$W/$f
   echo "mtools=$(mcopy --version | sed -n '1s/.* //p')"
   echo "node=$(node --version)"
   echo "python=$(python3 -c 'import platform; print(platform.python_version())')"
-  head=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  if [[ -n $(git -C "$ROOT" status --porcelain -- . ':!test/bench' ':!docs/bench.md' 2>/dev/null) ]]; then head+="+uncommitted"; fi
-  echo "clusterback=$head"
+  echo "clusterback=$CB_HEAD"
+  echo "clusterback_build=$CB_BUILD"
   echo "volume=$VOL"
   echo "volume_stats=$VOLSTATS"
   echo "size_mib=$SIZE_MIB"

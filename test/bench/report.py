@@ -50,7 +50,7 @@ def main():
         print("%s=%s" % (k, v))
 
     for k in ["date", "nproc", "cpu", "kernel", "mem_gib", "partclone", "dosfstools", "mtools", "node",
-              "python", "clusterback", "volume", "size_bytes", "used_bytes", "used_bytes_clusterback_info"]:
+              "python", "clusterback", "clusterback_build", "volume", "size_bytes", "used_bytes", "used_bytes_clusterback_info"]:
         put(k, env.get(k, "?"))
     put("used_bytes_agree", "yes" if env.get("used_bytes_clusterback_info") == env["used_bytes"] else "NO")
     vs = env.get("volume_stats", "")
@@ -151,7 +151,7 @@ def write_doc(doc, env, res, ratios, verdicts, checks, bad, vs):
                  env["size_mib"], env["fill"], env["seed"], env["work_fs"], env["warmup_rounds"], env["rounds"]))
     L.append("## Latest run: %s\n" % env["date"])
     L.append("- machine: %s" % machine)
-    L.append("- tools: %s; clusterback %s" % (tools, env["clusterback"]))
+    L.append("- tools: %s; clusterback %s (build %s)" % (tools, env["clusterback"], env["clusterback_build"]))
     L.append("- volume: %s bytes, %s used (%s entries, %s chain breaks in %s fragmented files),"
              " outputs on %s, %s rounds, %s s for the bench after the volume was ready\n" % (
                  env["size_bytes"], env["used_bytes"], _kv(vs, "entries"), _kv(vs, "chain_breaks"),

@@ -123,7 +123,7 @@ function dataStep(): i32 {
   // pass 2: the same runs again, to write or compare them
   if (job.kind == JOB_RESTORE || job.against) {
     const after = job.cursor.pos;
-    rewind(job.cursor, runsFrom);
+    if (!job.readback) rewind(job.cursor, runsFrom); // readback skipped pass 1: the cursor is still at the block's start
     filled = 0;
     while (filled < n) {
       const got = job.cursor.nextRun(n - filled);
@@ -138,7 +138,7 @@ function dataStep(): i32 {
       if (r < 0) return r;
       filled += len;
     }
-    rewind(job.cursor, after);
+    if (!job.readback) rewind(job.cursor, after);
   }
   job.sectionPos += <f64>bytes;
   job.block += 1;
