@@ -4,8 +4,8 @@
 # usage: npm run bench            (= npm run build && bash test/bench/bench.sh)
 # environment:
 #   ROUNDS=5              rounds; every round times each command once (cat: 3 times)
-#   WARMUP=1              untimed rounds first (on this Firecracker VM the first writes into
-#                         fresh tmpfs memory ran 3-7x slower: 1.7-3.0 s instead of 0.25-0.5 s)
+#   WARMUP=1              untimed rounds first (the first round ran 2-7x slower here for
+#                         every writer: partclone fast restore 1.7 s, later rounds 0.25 s)
 #   BENCH_DIR=/tmp        where the volume is built and cached (make-volume.sh)
 #   BENCH_SIZE_MIB=1024 BENCH_FILL=60 BENCH_SEED=7   the volume (FAT32, 4 KiB clusters)
 #   BENCH_WORK=DIR        where images and restore targets go (default /dev/shm, tmpfs, when it
@@ -43,22 +43,24 @@
 #
 # Output: key=value lines on stdout (progress on stderr), then BENCH_DOC is rewritten.
 # exit: 0 measured (targets met or not), 1 a command or a correctness check failed,
-#       3 a required tool or the build is missing.
+#       2 bad settings, 3 a required tool or the build is missing.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "${CB_ROOT:-$HERE/../..}" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+ROOT=$(cd "${CB_ROOT:-$REPO}" && pwd)
 CLI=$ROOT/dist/host-shim/src/cli.js
 T_START=$EPOCHREALTIME
+read -r l1 l5 l15 _ </proc/loadavg && LOAD_START="$l1 $l5 $l15"
 ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-1}
 SIZE_MIB=${BENCH_SIZE_MIB:-1024} FILL=${BENCH_FILL:-60} SEED=${BENCH_SEED:-7}
 BENCH_DIR=${BENCH_DIR:-/tmp}
-DOC=${BENCH_DOC-$ROOT/docs/bench.md}
+DOC=${BENCH_DOC-$REPO/docs/bench.md}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: ROUNDS must be a positive integer" >&2; exit 2; }
 [[ $WARMUP =~ ^[0-9]+$ ]] || { echo "bench.sh: WARMUP must be a whole number" >&2; exit 2; }
 
 missing=()
-for t in partclone.fat32 fsck.fat mkfs.fat mmd mcopy mdel mdeltree python3 node truncate sync; do
+for t in partclone.fat32 fsck.fat mkfs.fat mmd mcopy mdel mdeltree python3 node truncate sync awk df sha256sum; do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 if (( ${#missing[@]} )); then
@@ -150,13 +152,16 @@ sync
 
 BACKUPS=(pc_fast_backup pc_def_backup cb_backup)
 RESTORES=(pc_fast_restore pc_def_restore cb_restore cb_restore_noverify)
+BACKUPS_REV=() RESTORES_REV=()
+for ((i = ${#BACKUPS[@]} - 1; i >= 0; i--)); do BACKUPS_REV+=("${BACKUPS[i]}"); done
+for ((i = ${#RESTORES[@]} - 1; i >= 0; i--)); do RESTORES_REV+=("${RESTORES[i]}"); done
 log "volume $VOL ($SIZE bytes, $USED used), work dir $W ($WFS), $WARMUP warm-up + $ROUNDS rounds"
 for ((r = 1 - WARMUP; r <= ROUNDS; r++)); do
   t_round=$EPOCHREALTIME
   if (( r < 1 )); then TPFX=warmup-; else TPFX=; fi
   for _ in 1 2 3; do run_cat; done
   if (( r % 2 )); then order=("${BACKUPS[@]}" "${RESTORES[@]}")
-  else order=(cb_backup pc_def_backup pc_fast_backup cb_restore_noverify cb_restore pc_def_restore pc_fast_restore); fi
+  else order=("${BACKUPS_REV[@]}" "${RESTORES_REV[@]}"); fi
   for op in "${order[@]}"; do "run_$op"; done
   log "$( (( r < 1 )) && echo "warm-up round" || echo "round $r/$ROUNDS"): $(awk -v a="$t_round" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}') s"
 done
@@ -206,6 +211,8 @@ for f in F.pcl D.pcl C.cbi; do check "image_bytes_${f/./_}" "$(stat -c %s "$W/$f
   echo "warmup_rounds=$WARMUP"
   echo "work_dir=$W"
   echo "work_fs=$WFS"
+  echo "loadavg_start=$LOAD_START"
+  read -r l1 l5 l15 _ </proc/loadavg && echo "loadavg_end=$l1 $l5 $l15"
   echo "bench_s=$(awk -v a="$T_BENCH" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}')"
   echo "total_s=$(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}')"
 } >"$W/env"

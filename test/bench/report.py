@@ -107,6 +107,8 @@ def main():
         if (k.endswith("_fsck") or k.endswith("_verify")) and v != "ok" or k.endswith("_identical") and v != "yes":
             bad.append(k)
     put("checks", "FAIL (%s)" % ",".join(bad) if bad else "ok")
+    put("loadavg_start", env.get("loadavg_start", "?").replace(" ", ","))
+    put("loadavg_end", env.get("loadavg_end", "?").replace(" ", ","))
     put("bench_s", env.get("bench_s", "?"))
     put("total_s", env.get("total_s", "?"))
 
@@ -150,7 +152,8 @@ def write_doc(doc, env, res, ratios, verdicts, checks, bad, vs):
              " (partclone fsyncs itself).  Ratio = clusterback MB/s / other MB/s.\n" % (
                  env["size_mib"], env["fill"], env["seed"], env["work_fs"], env["warmup_rounds"], env["rounds"]))
     L.append("## Latest run: %s\n" % env["date"])
-    L.append("- machine: %s" % machine)
+    L.append("- machine: %s; load average %s at the start, %s at the end" % (
+        machine, env.get("loadavg_start", "?"), env.get("loadavg_end", "?")))
     L.append("- tools: %s; clusterback %s (build %s)" % (tools, env["clusterback"], env["clusterback_build"]))
     L.append("- volume: %s bytes, %s used (%s entries, %s chain breaks in %s fragmented files),"
              " outputs on %s, %s rounds, %s s for the bench after the volume was ready\n" % (
@@ -178,6 +181,9 @@ def write_doc(doc, env, res, ratios, verdicts, checks, bad, vs):
                  checks.get("image_bytes_C_cbi", "?")))
     if bad:
         L.append("**Correctness checks FAILED: %s.**\n" % ", ".join(bad))
+    L.append("Noise: single samples can be far off (see min–max), so read the medians, and a small"
+             " difference between two runs as noise: on the 2-vCPU VM where the bench was written,"
+             " the same ratio moved by up to about ±20% from run to run.\n")
     head = [v for (k, _t), v in verdicts.items() if k != "restore_noverify"]
     row = "| %s | %s | %s vCPU %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
         env["date"][:16].replace("T", " "), env["clusterback"], env["nproc"], env["cpu"], mb("cb_backup"),
