@@ -97,3 +97,11 @@ t.test("a FAT32 volume past one bitmap window (more than 2^20 clusters), as spar
   const a = fs.readFileSync(src), r = fs.readFileSync(dst);
   t.ok(a.equals(r), "restored byte for byte across the window boundaries");
 });
+
+t.test("a FAT32 layout with fewer than 65525 clusters (mkfs.fat -F 32 makes these) is imaged as FAT32, with a notice", async (t) => {
+  const vol = buildMiniFat({ fsType: 32, sectorsPerCluster: 1, totalSectors: 40000 });
+  t.ok(vol.clusterCount < 65525, `${vol.clusterCount} clusters`);
+  const b = roundTrip(t, "small32", vol);
+  t.equal(b.fsType, "FAT32");
+  t.match(b.notices.join("\n"), /FAT32 layout with only \d+ clusters/);
+});

@@ -37,7 +37,7 @@ export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
   setResult(46, v.fatSectors); setResult(47, v.rootEntryCount); setResult(48, v.totalSectors);
   setResult(49, v.firstDataSector); setResult(50, v.clusterCount); setResult(51, v.rootCluster);
   setResult(52, v.fsInfoSector); setResult(53, v.backupBootSector); setResult(54, v.dirtyBoot ? 1 : 0);
-  setResult(55, v.media); setResult(56, v.rootDirSectors);
+  setResult(55, v.media); setResult(56, v.rootDirSectors); setResult(57, v.smallFat32 ? 1 : 0);
   return 0;
 }
 

@@ -153,6 +153,7 @@ function notices(res: Float64Array): string[] {
   const out: string[] = [];
   if (res[Slot.scanDirty] || res[Slot.scanDirtyBoot]) out.push("volume is marked dirty (not cleanly unmounted): imaged as it is");
   if (res[Slot.scanIoError]) out.push("FAT[1] records a disk I/O error");
+  if (res[Slot.scanSmallFat32]) out.push(`FAT32 layout with only ${res[Slot.volClusterCount]} clusters (fewer than 65525, as mkfs.fat allows): imaged as FAT32`);
   if (res[Slot.scanMismatched] > 0) out.push(`FAT copies differ in ${res[Slot.scanMismatched]} entries: clusters either copy uses are kept`);
   if (res[Slot.scanInvalid] > 0) out.push(`${res[Slot.scanInvalid]} FAT entries point outside the volume`);
   if (res[Slot.scanBad] > 0) out.push(`${res[Slot.scanBad]} clusters are marked bad: they stay marked and are not read`);
@@ -171,7 +172,7 @@ function volumeInfo(core: Core, device: BlockDevice, options: RunOptions = {}): 
     core.check(core.exports.scanBegin(h, device.sectorSize, device.sectorCount));
     core.run(options);
     const res = core.results();
-    for (let i = 40; i < 57; i++) res[i] = geo[i];
+    for (let i = 40; i < 58; i++) res[i] = geo[i];
     const used = res[Slot.scanAllocated];
     return {
       fsType: FS_NAMES[res[Slot.volFsType]],

@@ -37,7 +37,7 @@ export const Slot = {
   volFatSectors: 46, volRootEntries: 47, volTotalSectors: 48, volFirstData: 49, volClusterCount: 50, volRootCluster: 51,
   volFsInfo: 52, volBackupBoot: 53, volDirtyBoot: 54, volMedia: 55, volRootDirSectors: 56,
   scanAllocated: 60, scanBad: 61, scanMismatched: 62, scanInvalid: 63, scanDirty: 64, scanIoError: 65, scanFsInfoFree: 66,
-  scanDirtyBoot: 67, scanImageLength: 68,
+  scanDirtyBoot: 67, scanImageLength: 68, scanSmallFat32: 69,
 } as const;
 
 export const PhaseName: Record<number, string> = {

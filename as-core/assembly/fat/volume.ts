@@ -27,6 +27,7 @@ export class Volume {
   dirtyBoot: bool = false;      // BS_Reserved1 bit 0
   media: u32 = 0;
   fsInfoFree: f64 = -1;         // FSI_Free_Count, -1 when absent or unknown
+  smallFat32: bool = false;     // FAT32 layout with fewer than 65525 clusters (mkfs.fat allows it)
 
   entryBits(): u32 { return this.fsType == L.FS_FAT12 ? 12 : this.fsType == L.FS_FAT16 ? 16 : 32; }
   // entry values that mean "bad cluster"
@@ -78,8 +79,13 @@ export function parseBpb(bs: usize, deviceSectorSize: u32, partSectors: f64, v: 
   const clusters = Math.floor((totSec - firstData) / <f64>spc);
   if (clusters < 1) return fail(E.E_NO_DATA_AREA, firstData, totSec);
   if (clusters > <f64>L.FAT32_MAX_CLUSTERS) return fail(E.E_FAT_TYPE_LAYOUT, clusters, fatSz16);
-  const type = clusters <= L.FAT12_MAX_CLUSTERS ? L.FS_FAT12 : clusters <= L.FAT16_MAX_CLUSTERS ? L.FS_FAT16 : L.FS_FAT32;
-  // the BPB's own layout must agree with the type the cluster count gives
+  let type = clusters <= L.FAT12_MAX_CLUSTERS ? L.FS_FAT12 : clusters <= L.FAT16_MAX_CLUSTERS ? L.FS_FAT16 : L.FS_FAT32;
+  // The cluster count decides the type, and the BPB's layout must agree with it, with one
+  // exception that real tools make: mkfs.fat -F 32 (and Linux) accept a FAT32 layout (no
+  // BPB_FATSz16, no fixed root directory) with fewer than 65525 clusters. Such a volume has
+  // no FAT16 reading at all, so it is imaged as the FAT32 it is, with a notice.
+  v.smallFat32 = type != L.FS_FAT32 && fatSz16 == 0 && rootEnt == 0;
+  if (v.smallFat32) type = L.FS_FAT32;
   if ((type == L.FS_FAT32) != (fatSz16 == 0)) return fail(E.E_FAT_TYPE_LAYOUT, clusters, fatSz16);
   if (type == L.FS_FAT32 && rootEnt != 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, type);
   if (type != L.FS_FAT32 && rootEnt == 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, type);
