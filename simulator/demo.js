@@ -15,24 +15,22 @@ const cli = path.join(root, "dist", "host-shim", "src", "cli.js");
 const fixtures = path.join(root, "test", "fixtures");
 
 function clusterback(...args) {
-  console.log(`\n$ clusterback ${args.map((a) => path.relative(process.cwd(), a) || a).join(" ")}`);
+  console.log(`\n$ clusterback ${args.map((a) => (path.isAbsolute(a) ? path.basename(a) : a)).join(" ")}`);
   const r = spawnSync(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
   process.stdout.write(r.stdout);
   process.stdout.write(r.stderr);
   return r.status;
 }
 
-// the largest FAT32 partition fixture: the printer's system partition
+// a FAT32 partition fixture with 512-byte sectors: the printer's system partition
 function pickVolume() {
-  let best;
-  for (const f of fs.existsSync(fixtures) ? fs.readdirSync(fixtures) : []) {
-    if (!f.endsWith(".img.gz")) continue;
+  const names = fs.existsSync(fixtures) ? fs.readdirSync(fixtures).filter((f) => f.endsWith(".img.gz")).sort() : [];
+  for (const f of names.sort((a, b) => Number(b.includes("fat32-512")) - Number(a.includes("fat32-512")))) {
     const bytes = zlib.gunzipSync(fs.readFileSync(path.join(fixtures, f)));
     const isFat32Volume = bytes[0] === 0xeb && bytes[510] === 0x55 && bytes[511] === 0xaa && bytes.readUInt16LE(22) === 0 && bytes.readUInt32LE(36) > 0;
-    if (isFat32Volume && (!best || bytes.length > best.bytes.length)) best = { name: f, bytes };
+    if (isFat32Volume) return { name: f, bytes };
   }
-  if (!best) throw new Error(`no FAT32 volume fixture in ${fixtures}`);
-  return best;
+  throw new Error(`no FAT32 volume fixture in ${fixtures}`);
 }
 
 function main() {
@@ -58,8 +56,9 @@ function main() {
     fs.writeSync(fd, sector, 0, 512, 0);                            // boot sector gone
     const fatStart = vol.bytes.readUInt16LE(14) * vol.bytes.readUInt16LE(11);
     fs.writeSync(fd, Buffer.alloc(4096, 0xff), 0, 4096, fatStart);  // FAT torn
-    const dataBytes = vol.bytes.length;
-    for (let i = 1; i <= 8; i++) fs.writeSync(fd, Buffer.alloc(512, 0x5a), 0, 512, Math.floor((dataBytes * i) / 9 / 512) * 512);
+    const bps = vol.bytes.readUInt16LE(11);
+    const dataStart = (vol.bytes.readUInt16LE(14) + vol.bytes[16] * vol.bytes.readUInt32LE(36)) * bps;
+    for (let i = 0; i < 8; i++) fs.writeSync(fd, Buffer.alloc(512, 0x5a), 0, 512, dataStart + i * 8192 + 1024); // file data
     fs.closeSync(fd);
 
     console.log("\n3. At boot the firmware checks the partition: it is damaged.");
