@@ -164,8 +164,8 @@ t.test("an interrupted backup leaves the previous image in place", async (t) => 
   t.same(fs.readdirSync(tmp).filter((f) => f.includes(".partial-")), [], "no partial file is left behind");
 });
 
-t.test("the core's memory is fixed: 3 MiB, and no job grows it", async (t) => {
-  t.equal(core.memoryBytes, 48 * 65536, "48 pages");
+t.test("the core's memory is fixed: 4 MiB, and no job grows it", async (t) => {
+  t.equal(core.memoryBytes, 64 * 65536, "64 pages");
   const fresh = new Core();
   const before = fresh.memoryBytes;
   api.verify(fresh, image, {});
@@ -205,4 +205,23 @@ t.test("the read-back after a restore catches a device that silently dropped a w
   core.run();
   core.detach(hi); core.detach(ht);
   imgDev.close();
+});
+
+t.test("with and without background writes, backup and restore give the same bytes", async (t) => {
+  const chain = Array.from({ length: 3000 }, (_, i) => 50 + i * 2);
+  const big = buildMiniFat({ fsType: 16, chains: [chain] });
+  const s = path.join(tmp, "bg.img");
+  fs.writeFileSync(s, big.bytes);
+  const outs: Buffer[] = [];
+  for (const backgroundWrites of [true, false]) {
+    const c = new Core({ backgroundWrites });
+    const i = path.join(tmp, `bg-${backgroundWrites}.cbi`), d = path.join(tmp, `bg-${backgroundWrites}.out`);
+    api.backup(c, s, { image: i, name: "bg", created: new Date(0) });
+    fs.writeFileSync(d, Buffer.alloc(big.bytes.length));
+    api.restore(c, i, d);
+    c.dispose();
+    t.ok(fs.readFileSync(d).equals(Buffer.from(big.bytes)), `restored exactly (background writes ${backgroundWrites})`);
+    outs.push(fs.readFileSync(i));
+  }
+  t.ok(outs[0].equals(outs[1]), "the images are byte-identical");
 });

@@ -17,6 +17,7 @@ export function init(): void { initBuffers(); }
 export function resultPtr(): usize { return buf.result; }
 export function paramsPtr(): usize { return buf.params; }
 export function ioPtr(): usize { return buf.io; }
+export function io2Ptr(): usize { return buf.io2; }
 export function failureCode(): i32 { return failure.code; }
 export function failureValue(i: i32): f64 {
   return i == 0 ? failure.v0 : i == 1 ? failure.v1 : i == 2 ? failure.v2 : failure.v3;

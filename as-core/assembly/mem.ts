@@ -1,6 +1,10 @@
 // The core's whole working memory: fixed buffers allocated once by init(), never grown.
-// Bound (docs/image-format.md, "Memory"): the sum below plus the static data, under 3 MiB,
+// Bound (docs/image-format.md, "Memory"): the sum below plus the static data, under 4 MiB,
 // whatever the size of the volume.
+//
+// Blocks alternate between io and io2. A host may let a write from one of them complete in
+// the background; the core touches a buffer again only through a read import into it (which
+// the host makes wait for the writes still using that memory) or after one.
 
 export const BLOCK_DATA_MAX: u32 = 1 << 20;        // cluster bytes in one image block
 export const TABLE_MAX: u32 = 16 << 10;            // a block table: 32 + 4 * 2048 + 8 bytes, rounded up
@@ -12,7 +16,8 @@ export const SCRATCH_BYTES: u32 = 8192;            // one record sector (up to 4
 export const RESULT_SLOTS: u32 = 512;              // f64 slots the host reads results from
 
 export class Buffers {
-  io: usize = 0;
+  io: usize = 0;     // IO_BYTES: a block (or a metadata chunk)
+  io2: usize = 0;    // IO_BYTES: the next block, while the host may still be writing the last one
   aux: usize = 0;    // AUX_BYTES: FAT windows (fatA, fatB) or target data compared with a block
   fatA: usize = 0;
   fatB: usize = 0;
@@ -28,6 +33,7 @@ export const buf = new Buffers();
 export function initBuffers(): void {
   if (buf.io != 0) return;
   buf.io = heap.alloc(IO_BYTES);
+  buf.io2 = heap.alloc(IO_BYTES);
   buf.aux = heap.alloc(AUX_BYTES);
   buf.fatA = buf.aux;
   buf.fatB = buf.aux + FAT_WINDOW_BYTES;
@@ -37,6 +43,9 @@ export function initBuffers(): void {
   buf.result = heap.alloc(RESULT_SLOTS * 8);
   buf.params = heap.alloc(512);
 }
+
+// The I/O buffer of block k.
+@inline export function blockBuffer(k: f64): usize { return (<u64>k & 1) == 0 ? buf.io : buf.io2; }
 
 @inline export function setResult(slot: u32, v: f64): void { store<f64>(buf.result + (<usize>slot << 3), v); }
 export function clearResults(): void { memory.fill(buf.result, 0, RESULT_SLOTS * 8); }

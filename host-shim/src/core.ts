@@ -5,11 +5,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BlockDevice } from "./devices";
 import { ClusterbackError, DeviceError, coreError } from "./errors";
+import { AsyncWriter } from "./async-writer";
 
 interface CoreExports {
-  memory: WebAssembly.Memory;
   init(): void;
   resultPtr(): number;
+  ioPtr(): number;
+  io2Ptr(): number;
   paramsPtr(): number;
   failureCode(): number;
   failureValue(i: number): number;
@@ -25,6 +27,8 @@ interface CoreExports {
 }
 
 export const NO_DEVICE = 0xffffffff;
+/** Bytes of each block buffer (as-core/assembly/mem.ts IO_BYTES). */
+const IO_BYTES = (1 << 20) + (16 << 10);
 
 /** Result slots (as-core/assembly/index.ts and engine/job.ts write them). */
 export const Slot = {
@@ -91,28 +95,60 @@ export class Core {
   private nextHandle = 1;
   private lastDeviceError: DeviceError | undefined;
   private mem: Uint8Array;
+  private readonly memory: WebAssembly.Memory;
+  private writer: AsyncWriter | undefined;
+  private ioStart = 0;
+  private ioEnd = 0;
+  /** Let writes from the block buffers complete in a worker thread (file devices only). */
+  backgroundWrites: boolean;
 
-  constructor() {
+  constructor(options: { backgroundWrites?: boolean } = {}) {
+    this.backgroundWrites = options.backgroundWrites ?? true;
+    // 64 pages (4 MiB), shared so that a writer thread can write straight from it; never grows
+    this.memory = new WebAssembly.Memory({ initial: 64, maximum: 64, shared: true });
     const imports = {
       env: {
+        memory: this.memory,
         abort: (msg: number, file: number, line: number, col: number) => {
           throw new ClusterbackError(`wasm core aborted at ${this.readString(file)}:${line}:${col}: ${this.readString(msg)}`);
         },
       },
       dev: {
-        read: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => d.read(lba, count, this.mem, ptr)),
-        write: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => d.write(lba, count, this.mem, ptr)),
+        read: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => {
+          this.writer?.beforeMemoryUse(ptr, count * d.sectorSize);
+          d.read(lba, count, this.mem, ptr);
+        }),
+        write: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => {
+          if (this.backgroundWrites && d.deferWrite && ptr >= this.ioStart && ptr + count * d.sectorSize <= this.ioEnd) {
+            if (d.deferWrite(lba, count, ptr, this.asyncWriter())) return;
+          }
+          d.write(lba, count, this.mem, ptr);
+        }),
         flush: (h: number) => this.io(h, (d) => d.flush()),
       },
     };
     const instance = new WebAssembly.Instance(coreModule(), imports);
     this.exports = instance.exports as unknown as CoreExports;
     this.exports.init();
-    // the memory is sized once (asconfig.json) and never grows, so this view stays valid
-    this.mem = new Uint8Array(this.exports.memory.buffer);
+    // the memory is sized once and never grows, so this view stays valid
+    this.mem = new Uint8Array(this.memory.buffer);
+    const a = this.exports.ioPtr(), b = this.exports.io2Ptr();
+    this.ioStart = Math.min(a, b);
+    this.ioEnd = Math.max(a, b) + IO_BYTES;
   }
 
-  get memoryBytes(): number { return this.exports.memory.buffer.byteLength; }
+  private asyncWriter(): AsyncWriter {
+    this.writer ??= new AsyncWriter(this.memory.buffer as unknown as SharedArrayBuffer);
+    return this.writer;
+  }
+
+  /** Waits for background writes and stops the writer thread. */
+  dispose(): void {
+    this.writer?.close();
+    this.writer = undefined;
+  }
+
+  get memoryBytes(): number { return this.memory.buffer.byteLength; }
 
   private io(h: number, fn: (d: BlockDevice) => void): number {
     const d = this.devices.get(h);
@@ -128,7 +164,7 @@ export class Core {
 
   private readString(ptr: number): string {
     if (!ptr) return "?";
-    const len = new Uint32Array(this.exports.memory.buffer, ptr - 4, 1)[0];
+    const len = new Uint32Array(this.memory.buffer, ptr - 4, 1)[0];
     return Buffer.from(this.mem.subarray(ptr, ptr + len)).toString("utf16le");
   }
 
@@ -139,7 +175,7 @@ export class Core {
   }
   detach(h: number): void { this.devices.delete(h); }
 
-  results(): Float64Array { return new Float64Array(this.exports.memory.buffer, this.exports.resultPtr(), 512); }
+  results(): Float64Array { return new Float64Array(this.memory.buffer, this.exports.resultPtr(), 512); }
   resultBytes(slot: number, length: number): Uint8Array {
     return this.mem.slice(this.exports.resultPtr() + slot * 8, this.exports.resultPtr() + slot * 8 + length);
   }
@@ -176,6 +212,6 @@ export class Core {
     if (bytes.length % 64 !== 0 || bytes.length > 512) throw new RangeError("checkOf takes 64..512 bytes in steps of 64");
     this.mem.set(bytes, ptr);
     this.exports.checkOf(ptr, bytes.length, seed);
-    return new DataView(this.exports.memory.buffer).getBigUint64(this.exports.resultPtr() + 800, true).toString(16).padStart(16, "0");
+    return new DataView(this.memory.buffer).getBigUint64(this.exports.resultPtr() + 800, true).toString(16).padStart(16, "0");
   }
 }

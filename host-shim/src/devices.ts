@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DeviceCode, DeviceError, WriteGuardError } from "./errors";
+import type { AsyncWriter } from "./async-writer";
 
 export interface BlockDevice {
   /** Bytes per sector: 512, 1024, 2048 or 4096. */
@@ -19,6 +20,12 @@ export interface BlockDevice {
   flush(): void;
   /** Releases the device; any later call throws DeviceError(CLOSED). */
   close(): void;
+  /**
+   * Optional: queues a write of memory[ptr ...] (the core's shared memory) on `writer` instead
+   * of writing now. Returns false when this device cannot (the caller then writes it itself).
+   * Checks are made now, exactly as write() makes them.
+   */
+  deferWrite?(lba: number, sectorCount: number, ptr: number, writer: AsyncWriter): boolean;
 }
 
 function checkRange(dev: BlockDevice, lba: number, sectorCount: number, op: string, limit = dev.sectorCount): void {
@@ -44,6 +51,7 @@ export class FileDevice implements BlockDevice {
   private sizeBytes: number;
   private readonly writable: boolean;
   private readonly growable: boolean;
+  private writer: AsyncWriter | undefined; // set once a write was queued on it
 
   constructor(readonly filePath: string, options: FileDeviceOptions = {}) {
     this.name = filePath;
@@ -72,6 +80,7 @@ export class FileDevice implements BlockDevice {
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     const fd = this.live();
     checkRange(this, lba, sectorCount, "read");
+    this.writer?.beforeFileUse(fd);
     const want = sectorCount * this.sectorSize;
     let done = 0;
     while (done < want) {
@@ -90,6 +99,7 @@ export class FileDevice implements BlockDevice {
     const fd = this.live();
     if (!this.writable) throw new DeviceError(DeviceCode.READONLY, `${this.name}: opened read-only, write at LBA ${lba} refused`);
     checkRange(this, lba, sectorCount, "write", this.growable ? Number.MAX_SAFE_INTEGER : this.sectorCount);
+    this.writer?.beforeFileUse(fd);
     const want = sectorCount * this.sectorSize;
     let done = 0;
     while (done < want) {
@@ -102,8 +112,19 @@ export class FileDevice implements BlockDevice {
     this.sizeBytes = Math.max(this.sizeBytes, (lba + sectorCount) * this.sectorSize);
   }
 
+  deferWrite(lba: number, sectorCount: number, ptr: number, writer: AsyncWriter): boolean {
+    const fd = this.live();
+    if (!this.writable) throw new DeviceError(DeviceCode.READONLY, `${this.name}: opened read-only, write at LBA ${lba} refused`);
+    checkRange(this, lba, sectorCount, "write", this.growable ? Number.MAX_SAFE_INTEGER : this.sectorCount);
+    this.writer = writer;
+    writer.enqueue(fd, ptr, sectorCount * this.sectorSize, lba * this.sectorSize);
+    this.sizeBytes = Math.max(this.sizeBytes, (lba + sectorCount) * this.sectorSize);
+    return true;
+  }
+
   flush(): void {
     const fd = this.live();
+    this.writer?.beforeFileUse(fd);
     if (!this.writable) return;
     try { fs.fsyncSync(fd); } catch (e) {
       throw new DeviceError(DeviceCode.IO, `${this.name}: flush failed: ${(e as Error).message}`);
@@ -111,7 +132,10 @@ export class FileDevice implements BlockDevice {
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
+    if (this.fd >= 0) {
+      this.writer?.beforeFileUse(this.fd);
+      fs.closeSync(this.fd);
+    }
     this.fd = -1;
   }
 }
@@ -172,6 +196,10 @@ export class PartitionView implements BlockDevice {
     checkRange(this, lba, sectorCount, "write");
     this.parent.write(this.startLba + lba, sectorCount, src, srcOffset);
   }
+  deferWrite(lba: number, sectorCount: number, ptr: number, writer: AsyncWriter): boolean {
+    checkRange(this, lba, sectorCount, "write");
+    return this.parent.deferWrite?.(this.startLba + lba, sectorCount, ptr, writer) ?? false;
+  }
   flush(): void { this.parent.flush(); }
   close(): void { /* the parent owns the descriptor */ }
 }
@@ -188,12 +216,21 @@ export class WriteGuard implements BlockDevice {
   get sectorCount(): number { return this.inner.sectorCount; }
   get name(): string { return this.inner.name; }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void { this.inner.read(lba, sectorCount, dst, dstOffset); }
-  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+  private guard(lba: number, sectorCount: number): void {
     if (lba < this.firstLba || lba + sectorCount > this.firstLba + this.extentSectors || sectorCount < 0) {
       throw new WriteGuardError(`${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the job may write only LBA ${this.firstLba}..${this.firstLba + this.extentSectors - 1}`);
     }
+  }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    this.guard(lba, sectorCount);
     this.inner.write(lba, sectorCount, src, srcOffset);
     this.sectorsWritten += sectorCount;
+  }
+  deferWrite(lba: number, sectorCount: number, ptr: number, writer: AsyncWriter): boolean {
+    this.guard(lba, sectorCount);
+    const queued = this.inner.deferWrite?.(lba, sectorCount, ptr, writer) ?? false;
+    if (queued) this.sectorsWritten += sectorCount;
+    return queued;
   }
   flush(): void { this.inner.flush(); }
   close(): void { this.inner.close(); }

@@ -7,7 +7,7 @@ import { recordCheck, hash32 } from "../hash";
 import { devFlush, st32, st64 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
-import { buf, setResult, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { buf, setResult, blockBuffer, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
 import { probeFat, readFsInfo, volume } from "../fat/volume";
 import { job, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
   imageWrite, partRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
@@ -131,7 +131,8 @@ function metaStep(): i32 {
 function dataStep(): i32 {
   const g = job.geo, cb = g.clusterBytes;
   const n = g.blockClusters(job.block);
-  const table = buf.io + <usize>n * cb;
+  const io = blockBuffer(job.block);
+  const table = io + <usize>n * cb;
   let filled: u32 = 0;
   let firstBit: f64 = -1;
   while (filled < n) {
@@ -140,7 +141,7 @@ function dataStep(): i32 {
     if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
     const start = job.cursor.runStart;
     if (firstBit < 0) firstBit = start;
-    const dst = buf.io + <usize>filled * cb;
+    const dst = io + <usize>filled * cb;
     const r = partRead(job.src, job.clusterLba(start), <u32>len * job.sectorsPerCluster, dst);
     if (r < 0) return r;
     for (let i: u32 = 0; i < <u32>len; i++) {
@@ -158,7 +159,7 @@ function dataStep(): i32 {
   const check = recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>job.block);
   st64(table + tb - 8, check);
   const bytes = n * cb + tb;
-  const w = imageWrite(job.dst, g.dataOffset + job.sectionPos, bytes, buf.io);
+  const w = imageWrite(job.dst, g.dataOffset + job.sectionPos, bytes, io);
   if (w < 0) return w;
   chainAdd(check);
   job.sectionPos += <f64>bytes;

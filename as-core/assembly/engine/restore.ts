@@ -11,7 +11,7 @@ import { recordCheck, hash32 } from "../hash";
 import { devFlush, ld32, ld64 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
-import { buf, AUX_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { buf, blockBuffer, AUX_BYTES, BLOCK_DATA_MAX } from "../mem";
 import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT,
   PH_DATA, PH_META, PH_DONE, decodeHeader, checkBitmapStep, checkMetaStep, checkCommit,
   imageRead, partRead, partWrite, chainAdd, chainFinish } from "./job";
@@ -92,10 +92,11 @@ function dataStep(): i32 {
   const n = g.blockClusters(job.block);
   const tb = tableBytes(n);
   const bytes = n * cb + tb;
-  const table = buf.io + <usize>n * cb;
+  const io = blockBuffer(job.block);
+  const table = io + <usize>n * cb;
   let r = job.readback
     ? imageRead(job.src, g.dataOffset + job.sectionPos + <f64>n * cb, tb, table)
-    : imageRead(job.src, g.dataOffset + job.sectionPos, bytes, buf.io);
+    : imageRead(job.src, g.dataOffset + job.sectionPos, bytes, io);
   if (r < 0) return r;
   const k = job.block;
   if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC) return fail(E.E_IMG_BLOCK_TABLE, k, 1, ld32(table + H.T_Magic));
@@ -114,7 +115,7 @@ function dataStep(): i32 {
     if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
     for (let i: u32 = 0; i < <u32>len; i++) {
       const stored = ld32(table + H.T_Checks + ((filled + i) << 2));
-      const computed = hash32(buf.io + <usize>(filled + i) * cb, cb, <u64>(start + <f64>i));
+      const computed = hash32(io + <usize>(filled + i) * cb, cb, <u64>(start + <f64>i));
       if (stored != computed) return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
     }
     filled += <u32>len;
@@ -133,7 +134,7 @@ function dataStep(): i32 {
       const start = job.cursor.runStart;
       if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
       r = job.kind == JOB_RESTORE
-        ? partWrite(job.dst, job.clusterLba(start), len * job.sectorsPerCluster, buf.io + <usize>filled * cb)
+        ? partWrite(job.dst, job.clusterLba(start), len * job.sectorsPerCluster, io + <usize>filled * cb)
         : compareRun(start, len, table + H.T_Checks + (filled << 2));
       if (r < 0) return r;
       filled += len;

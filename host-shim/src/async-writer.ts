@@ -1,0 +1,92 @@
+// Background writes: a worker thread that performs file writes from the core's shared memory,
+// in order, while the core reads and checks the next block (partclone overlaps its reads and
+// writes with threads too). The host keeps the core's view consistent: a read into memory that
+// a queued write still uses, a read from a file with queued writes, and a flush all wait first.
+import { Worker } from "node:worker_threads";
+import { DeviceCode, DeviceError } from "./errors";
+
+const SLOTS = 64;
+const HEAD = 0, DONE = 1, ERROR = 2, STOP = 3, FIRST_SLOT = 8, SLOT_INTS = 5;
+
+const workerSource = `
+const { workerData } = require("node:worker_threads");
+const fs = require("node:fs");
+const mem = new Uint8Array(workerData.memory);
+const ctl = new Int32Array(workerData.control);
+let next = 0;
+for (;;) {
+  while (Atomics.load(ctl, ${HEAD}) === next) {
+    if (Atomics.load(ctl, ${STOP})) process.exit(0);
+    Atomics.wait(ctl, ${HEAD}, next, 1000);
+  }
+  const s = ${FIRST_SLOT} + (next % ${SLOTS}) * ${SLOT_INTS};
+  const fd = ctl[s], ptr = ctl[s + 1] >>> 0, len = ctl[s + 2] >>> 0;
+  const pos = (ctl[s + 3] >>> 0) + (ctl[s + 4] >>> 0) * 4294967296;
+  try {
+    let done = 0;
+    while (done < len) done += fs.writeSync(fd, mem, ptr + done, len - done, pos + done);
+  } catch (e) {
+    Atomics.store(ctl, ${ERROR}, Math.abs(e.errno || 5));
+  }
+  next++;
+  Atomics.store(ctl, ${DONE}, next);
+  Atomics.notify(ctl, ${DONE});
+}`;
+
+interface Pending { seq: number; fd: number; ptr: number; end: number; position: number }
+
+export class AsyncWriter {
+  private readonly control = new Int32Array(new SharedArrayBuffer((FIRST_SLOT + SLOTS * SLOT_INTS) * 4));
+  private readonly worker: Worker;
+  private enqueued = 0;
+  private pending: Pending[] = [];
+
+  constructor(memory: SharedArrayBuffer) {
+    this.worker = new Worker(workerSource, { eval: true, workerData: { memory, control: this.control.buffer } });
+    this.worker.unref();
+  }
+
+  private get done(): number { return Atomics.load(this.control, DONE); }
+
+  private waitFor(seq: number): void {
+    for (let d = this.done; d < seq; d = this.done) Atomics.wait(this.control, DONE, d, 1000);
+    this.pending = this.pending.filter((p) => p.seq > seq);
+    const err = Atomics.exchange(this.control, ERROR, 0);
+    if (err) throw new DeviceError(DeviceCode.IO, `background write failed (errno ${err})`);
+  }
+
+  /** Queues a write of memory[ptr, ptr + byteCount) to fd at position. */
+  enqueue(fd: number, ptr: number, byteCount: number, position: number): void {
+    if (this.enqueued - this.done >= SLOTS) this.waitFor(this.enqueued - SLOTS + 1);
+    const s = FIRST_SLOT + (this.enqueued % SLOTS) * SLOT_INTS;
+    const c = this.control;
+    c[s] = fd; c[s + 1] = ptr; c[s + 2] = byteCount;
+    c[s + 3] = position % 4294967296; c[s + 4] = Math.floor(position / 4294967296);
+    this.enqueued++;
+    this.pending.push({ seq: this.enqueued, fd, ptr, end: ptr + byteCount, position });
+    Atomics.store(c, HEAD, this.enqueued);
+    Atomics.notify(c, HEAD);
+  }
+
+  /** Waits for every queued write that still uses memory[ptr, ptr + byteCount). */
+  beforeMemoryUse(ptr: number, byteCount: number): void {
+    let last = 0;
+    for (const p of this.pending) if (p.ptr < ptr + byteCount && ptr < p.end) last = p.seq;
+    if (last) this.waitFor(last);
+  }
+
+  /** Waits for every queued write to fd. */
+  beforeFileUse(fd: number): void {
+    let last = 0;
+    for (const p of this.pending) if (p.fd === fd) last = p.seq;
+    if (last) this.waitFor(last);
+  }
+
+  drain(): void { if (this.enqueued > this.done || this.pending.length) this.waitFor(this.enqueued); }
+
+  close(): void {
+    this.drain();
+    Atomics.store(this.control, STOP, 1);
+    Atomics.notify(this.control, HEAD);
+  }
+}
