@@ -280,7 +280,9 @@ export interface InfoResult {
 
 export function info(core: Core, file: string, options: OpenOptions & RunOptions = {}): InfoResult {
   if (!fs.existsSync(file)) throw new UsageError(`${file}: no such file`);
-  const sizeBytes = new FileDevice(file).byteLength;
+  const probe = new FileDevice(file);
+  const sizeBytes = probe.byteLength;
+  probe.close();
   if (options.partition === undefined && isImageFile(file)) {
     return { file, kind: "image", sizeBytes, image: readImageInfo(core, file) };
   }
