@@ -12,7 +12,7 @@ const { spawnSync } = require("node:child_process");
 
 const root = path.join(__dirname, "..");
 const cli = path.join(root, "dist", "host-shim", "src", "cli.js");
-const fixtures = path.join(root, "test", "fixtures");
+const fixtures = path.join(root, "test", "fixtures", "volumes");
 
 function clusterback(...args) {
   console.log(`\n$ clusterback ${args.map((a) => (path.isAbsolute(a) ? path.basename(a) : a)).join(" ")}`);

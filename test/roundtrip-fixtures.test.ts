@@ -1,5 +1,5 @@
 // Round trips on the committed fixtures (made with mkfs.fat, mtools, sfdisk and sgdisk by
-// test/fixtures/make.sh), with Node alone: FAT12/16/32, 512 and 4096-byte sectors, clusters
+// test/fixtures/volumes/make.sh), with Node alone: FAT12/16/32, 512 and 4096-byte sectors, clusters
 // from 512 B to 64 KiB, nearly full, fragmented, deleted files, long names, a dirty volume,
 // MBR logical partitions and GPT. Every allocated cluster and the whole system area come back
 // byte for byte, verify --against agrees, and the rest of a disk is untouched.

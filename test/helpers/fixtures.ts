@@ -1,4 +1,4 @@
-// The committed fixtures (test/fixtures/make.sh made them with mkfs.fat, mtools, sfdisk and
+// The committed fixtures (test/fixtures/volumes/make.sh made them with mkfs.fat, mtools, sfdisk and
 // sgdisk): unpacking, and the byte ranges a faithful restore must reproduce.
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -11,7 +11,7 @@ import { readPartitionTable } from "../../host-shim/src/api";
 export interface FixturePartition { number: number | null; fsType: string; files: Record<string, string> }
 export interface Fixture { file: string; kind: "partition" | "disk"; bytes: number; partitions: FixturePartition[] }
 
-export const fixtureDir = path.join(__dirname, "..", "fixtures");
+export const fixtureDir = path.join(__dirname, "..", "fixtures", "volumes");
 export const fixtures: Fixture[] = JSON.parse(fs.readFileSync(path.join(fixtureDir, "index.json"), "utf8"));
 
 export function unpack(f: Fixture, dir: string): string {
