@@ -56,22 +56,17 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   return beginBackup(src, sectorBytes, partSectors, img, false);
 }
 
-export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
+// readBack 1: read every written cluster and the metadata back and compare them with the
+// image's checks (mismatches in the result slots); 0: write only.
+export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, readBack: u32): i32 {
   clearResults();
-  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, false);
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, readBack != 0);
 }
 
 // target 0xFFFFFFFF: check the image alone
 export function verifyBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
   clearResults();
   return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true, false);
-}
-
-// After a restore: compares the target with the image's block tables (the blocks' data was
-// checked by the restore itself and is not read again).
-export function readbackBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
-  clearResults();
-  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true, true);
 }
 
 // Runs the current job for about `budget` bytes of I/O. 1 = done, 0 = more, < 0 = failed.

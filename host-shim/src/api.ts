@@ -339,6 +339,7 @@ function tempPathFor(file: string): string {
  */
 export function backup(core: Core, source: string, options: BackupOptions): BackupResult {
   const t0 = performance.now();
+  core.prepareWrites();
   const part = openPartition(core, source, options);
   const tmp = tempPathFor(options.image);
   let img: FileDevice | undefined;
@@ -431,6 +432,7 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   const t0 = performance.now();
   if (!fs.existsSync(imageFile)) throw new UsageError(`${imageFile}: no such image file`);
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such target (create it, at least as large as the source partition)`);
+  core.prepareWrites();
   const header = readImageInfo(core, imageFile);
   // a partition file has no table to tell its sector size, and a blank one no boot sector: take the image's
   const sectorSize = options.sectorSize ?? (options.partition === undefined && !fs.statSync(target).isBlockDevice() ? header.sectorBytes : undefined);
@@ -440,15 +442,13 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
   const hi = core.attach(img), ht = core.attach(guarded);
   try {
-    core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, part.device.sectorSize, part.device.sectorCount));
+    const verified = options.verify ?? true;
+    core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, part.device.sectorSize, part.device.sectorCount, verified ? 1 : 0));
     core.run(options);
-    const clusters = core.results()[Slot.clustersDone];
-    let verified = false;
-    if (options.verify ?? true) {
-      const v = runVerify(core, hi, img, ht, guarded, options, true);
-      if (!v.ok) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
-      verified = true;
-    }
+    const res = core.results();
+    const clusters = res[Slot.clustersDone];
+    const v = { mismatchedClusters: res[Slot.mismatches], firstMismatchCluster: res[Slot.firstMismatch], metadataDiffers: res[Slot.metaMismatch] === 1 };
+    if (v.mismatchedClusters > 0 || v.metadataDiffers) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
     return {
       image: imageFile, target, partition: part.entry?.number, fsType: header.fsType,
       clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, verified,
@@ -461,9 +461,8 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   }
 }
 
-function runVerify(core: Core, hi: number, img: FileDevice, ht: number, against: BlockDevice | undefined, options: RunOptions, readback = false): Omit<VerifyResult, "image" | "seconds"> {
-  const begin = readback ? core.exports.readbackBegin : core.exports.verifyBegin;
-  core.check(begin(hi, img.sectorCount, against ? ht : NO_DEVICE, against?.sectorSize ?? 0, against?.sectorCount ?? 0));
+function runVerify(core: Core, hi: number, img: FileDevice, ht: number, against: BlockDevice | undefined, options: RunOptions): Omit<VerifyResult, "image" | "seconds"> {
+  core.check(core.exports.verifyBegin(hi, img.sectorCount, against ? ht : NO_DEVICE, against?.sectorSize ?? 0, against?.sectorCount ?? 0));
   core.run(options);
   const res = core.results();
   const mismatched = against ? res[Slot.mismatches] : 0;

@@ -2,11 +2,12 @@
 // in order, while the core reads and checks the next block (partclone overlaps its reads and
 // writes with threads too). The host keeps the core's view consistent: a read into memory that
 // a queued write still uses, a read from a file with queued writes, and a flush all wait first.
+import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
 import { DeviceCode, DeviceError } from "./errors";
 
 const SLOTS = 64;
-const HEAD = 0, DONE = 1, ERROR = 2, STOP = 3, FIRST_SLOT = 8, SLOT_INTS = 5;
+const HEAD = 0, DONE = 1, ERROR = 2, STOP = 3, READY = 4, FIRST_SLOT = 8, SLOT_INTS = 5;
 
 const workerSource = `
 const { workerData } = require("node:worker_threads");
@@ -14,6 +15,7 @@ const fs = require("node:fs");
 const mem = new Uint8Array(workerData.memory);
 const ctl = new Int32Array(workerData.control);
 let next = 0;
+Atomics.store(ctl, ${READY}, 1);
 for (;;) {
   while (Atomics.load(ctl, ${HEAD}) === next) {
     if (Atomics.load(ctl, ${STOP})) process.exit(0);
@@ -33,7 +35,7 @@ for (;;) {
   Atomics.notify(ctl, ${DONE});
 }`;
 
-interface Pending { seq: number; fd: number; ptr: number; end: number; position: number }
+interface Pending { seq: number; fd: number; ptr: number; end: number; position: number; positionEnd: number }
 
 export class AsyncWriter {
   private readonly control = new Int32Array(new SharedArrayBuffer((FIRST_SLOT + SLOTS * SLOT_INTS) * 4));
@@ -41,7 +43,7 @@ export class AsyncWriter {
   private enqueued = 0;
   private pending: Pending[] = [];
 
-  constructor(memory: SharedArrayBuffer) {
+  constructor(private readonly memory: SharedArrayBuffer) {
     this.worker = new Worker(workerSource, { eval: true, workerData: { memory, control: this.control.buffer } });
     this.worker.unref();
   }
@@ -55,15 +57,28 @@ export class AsyncWriter {
     if (err) throw new DeviceError(DeviceCode.IO, `background write failed (errno ${err})`);
   }
 
-  /** Queues a write of memory[ptr, ptr + byteCount) to fd at position. */
+  /**
+   * Queues a write of memory[ptr, ptr + byteCount) to fd at position. Until the thread has
+   * started (tens of milliseconds), writes are made here and now, so that a job never waits
+   * for the thread; once it runs, every write goes through it, in order.
+   */
   enqueue(fd: number, ptr: number, byteCount: number, position: number): void {
+    if (this.enqueued === 0 && !Atomics.load(this.control, READY)) {
+      const mem = new Uint8Array(this.memory);
+      try {
+        for (let done = 0; done < byteCount;) done += fs.writeSync(fd, mem, ptr + done, byteCount - done, position + done);
+      } catch (e) {
+        throw new DeviceError(DeviceCode.IO, `write error at byte ${position}: ${(e as Error).message}`);
+      }
+      return;
+    }
     if (this.enqueued - this.done >= SLOTS) this.waitFor(this.enqueued - SLOTS + 1);
     const s = FIRST_SLOT + (this.enqueued % SLOTS) * SLOT_INTS;
     const c = this.control;
     c[s] = fd; c[s + 1] = ptr; c[s + 2] = byteCount;
     c[s + 3] = position % 4294967296; c[s + 4] = Math.floor(position / 4294967296);
     this.enqueued++;
-    this.pending.push({ seq: this.enqueued, fd, ptr, end: ptr + byteCount, position });
+    this.pending.push({ seq: this.enqueued, fd, ptr, end: ptr + byteCount, position, positionEnd: position + byteCount });
     Atomics.store(c, HEAD, this.enqueued);
     Atomics.notify(c, HEAD);
   }
@@ -72,6 +87,13 @@ export class AsyncWriter {
   beforeMemoryUse(ptr: number, byteCount: number): void {
     let last = 0;
     for (const p of this.pending) if (p.ptr < ptr + byteCount && ptr < p.end) last = p.seq;
+    if (last) this.waitFor(last);
+  }
+
+  /** Waits for every queued write to fd that overlaps bytes [position, position + byteCount). */
+  beforeFileRead(fd: number, position: number, byteCount: number): void {
+    let last = 0;
+    for (const p of this.pending) if (p.fd === fd && p.position < position + byteCount && position < p.positionEnd) last = p.seq;
     if (last) this.waitFor(last);
   }
 

@@ -19,9 +19,8 @@ interface CoreExports {
   probeVolume(dev: number, sectorBytes: number, partSectors: number): number;
   scanBegin(dev: number, sectorBytes: number, partSectors: number): number;
   backupBegin(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number): number;
-  restoreBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
+  restoreBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number, readBack: number): number;
   verifyBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
-  readbackBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
   step(budget: number): number;
   checkOf(ptr: number, byteCount: number, seed: number): void;
 }
@@ -140,6 +139,11 @@ export class Core {
   private asyncWriter(): AsyncWriter {
     this.writer ??= new AsyncWriter(this.memory.buffer as unknown as SharedArrayBuffer);
     return this.writer;
+  }
+
+  /** Starts the writer thread now (a job that will write calls this first, so that the thread's start overlaps the image checks). */
+  prepareWrites(): void {
+    if (this.backgroundWrites) this.asyncWriter();
   }
 
   /** Waits for background writes and stops the writer thread. */

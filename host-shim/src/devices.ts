@@ -80,8 +80,8 @@ export class FileDevice implements BlockDevice {
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     const fd = this.live();
     checkRange(this, lba, sectorCount, "read");
-    this.writer?.beforeFileUse(fd);
     const want = sectorCount * this.sectorSize;
+    this.writer?.beforeFileRead(fd, lba * this.sectorSize, want);
     let done = 0;
     while (done < want) {
       let n: number;

@@ -36,7 +36,11 @@ export class Job {
   src: u32 = 0;           // backup: the partition; restore/verify: the image
   dst: u32 = 0;           // backup: the image; restore: the target partition; verify: the partition compared, or NONE
   against: bool = false;
-  readback: bool = false; // verify --against right after a restore: the block tables, not the data, come from the image
+  readBack: bool = false; // restore: read the target back and compare it with the image's checks
+  metaCompare: bool = false; // restore with readBack: the metadata was written, now it is compared
+  prevRunsFrom: f64 = 0;  // readBack: the block written before the current one (bitmap position,
+  prevClusters: u32 = 0;  //   cluster count, 0 = none pending, and its table in its block buffer)
+  prevTable: usize = 0;
   sectorBytes: u32 = 0;   // partition sector size
   partSectors: f64 = 0;
   imageSectors: f64 = 0;  // restore/verify: the image device's length in 512-byte sectors

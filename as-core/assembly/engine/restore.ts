@@ -19,11 +19,14 @@ import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHEC
 const NO_DEVICE: u32 = 0xFFFFFFFF;
 
 // target: the partition to write (restore) or compare (verify), NO_DEVICE for none.
-// readback (verify only, with a target): the image's blocks were just checked by a restore,
-// so only their tables are read again, and the target's clusters are compared with them.
-export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool, readback: bool): i32 {
+// readBack (restore only): each block's clusters are read back from the target and compared
+// with the block's checks one block behind the writes (so that the host can let the writes of
+// block k complete while block k-1 is read back), and the metadata area after it is written.
+export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool, readBack: bool): i32 {
   job.kind = verifyOnly ? JOB_VERIFY : JOB_RESTORE;
-  job.readback = verifyOnly && readback && target != NO_DEVICE;
+  job.readBack = !verifyOnly && readBack;
+  job.metaCompare = false;
+  job.prevClusters = 0;
   job.src = img;
   job.dst = target;
   job.against = target != NO_DEVICE;
@@ -39,7 +42,10 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
     if (targetSectors < job.partSectors) return fail(E.E_TARGET_SMALL, targetSectors, job.partSectors);
   }
   const g = job.geo;
-  job.bytesTotal = g.bitmapLength + g.metaBytes * (job.against ? 2 : 1) + g.imageClusters * <f64>g.clusterBytes;
+  // a restore writes the clusters and metadata, and with readBack reads them again; a verify
+  // reads the image's clusters, and with a target compares the metadata too
+  const metaPasses: f64 = job.readBack || (verifyOnly && job.against) ? 2 : 1;
+  job.bytesTotal = g.bitmapLength + g.metaBytes * metaPasses + g.imageClusters * <f64>g.clusterBytes * (job.readBack ? 2 : 1);
   job.phase = PH_CHECK_BITMAP;
   return 0;
 }
@@ -78,6 +84,10 @@ function startData(): void {
 }
 
 function finishData(): i32 {
+  if (job.readBack && job.prevClusters > 0) {
+    const r = readBackBlock();
+    if (r < 0) return r;
+  }
   const chain = chainFinish();
   if (chain != job.chainCheck) return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xFFFFFFFF), <f64>(chain & 0xFFFFFFFF));
   job.phase = job.kind == JOB_RESTORE || job.against ? PH_META : PH_DONE;
@@ -94,9 +104,7 @@ function dataStep(): i32 {
   const bytes = n * cb + tb;
   const io = blockBuffer(job.block);
   const table = io + <usize>n * cb;
-  let r = job.readback
-    ? imageRead(job.src, g.dataOffset + job.sectionPos + <f64>n * cb, tb, table)
-    : imageRead(job.src, g.dataOffset + job.sectionPos, bytes, io);
+  let r = imageRead(job.src, g.dataOffset + job.sectionPos, bytes, io);
   if (r < 0) return r;
   const k = job.block;
   if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC) return fail(E.E_IMG_BLOCK_TABLE, k, 1, ld32(table + H.T_Magic));
@@ -107,7 +115,7 @@ function dataStep(): i32 {
   const runsFrom = job.cursor.pos;
   // pass 1: every cluster against its check, each seeded with its own bitmap bit
   let filled: u32 = 0;
-  while (filled < n && !job.readback) {
+  while (filled < n) {
     const len = job.cursor.nextRun(n - filled);
     if (len < 0) return len;
     if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
@@ -124,7 +132,7 @@ function dataStep(): i32 {
   // pass 2: the same runs again, to write or compare them
   if (job.kind == JOB_RESTORE || job.against) {
     const after = job.cursor.pos;
-    if (!job.readback) rewind(job.cursor, runsFrom); // readback skipped pass 1: the cursor is still at the block's start
+    rewind(job.cursor, runsFrom);
     filled = 0;
     while (filled < n) {
       const got = job.cursor.nextRun(n - filled);
@@ -139,7 +147,15 @@ function dataStep(): i32 {
       if (r < 0) return r;
       filled += len;
     }
-    if (!job.readback) rewind(job.cursor, after);
+    rewind(job.cursor, after);
+  }
+  if (job.readBack) {
+    // block k's writes may still be in flight: read back block k-1, whose writes came one block earlier
+    if (job.prevClusters > 0) {
+      r = readBackBlock();
+      if (r < 0) return r;
+    }
+    job.prevRunsFrom = runsFrom; job.prevClusters = n; job.prevTable = table;
   }
   job.sectionPos += <f64>bytes;
   job.block += 1;
@@ -150,6 +166,27 @@ function dataStep(): i32 {
     if (r < 0) return r;
   }
   return <i32>bytes;
+}
+
+// Reads back the clusters of the block before (its runs from the bitmap again, its checks
+// from its table, still in its buffer) and counts those that differ.
+function readBackBlock(): i32 {
+  const after = job.cursor.pos;
+  rewind(job.cursor, job.prevRunsFrom);
+  const n = job.prevClusters;
+  let filled: u32 = 0;
+  while (filled < n) {
+    const got = job.cursor.nextRun(n - filled);
+    if (got < 0) return got;
+    if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, job.geo.imageClusters);
+    const r = compareRun(job.cursor.runStart, <u32>got, job.prevTable + H.T_Checks + (filled << 2));
+    if (r < 0) return r;
+    filled += <u32>got;
+  }
+  rewind(job.cursor, after);
+  job.prevClusters = 0;
+  job.bytesDone += <f64>n * job.geo.clusterBytes;
+  return 0;
 }
 
 // Reads a run of the partition compared against and checks each cluster with the stored checks.
@@ -179,12 +216,14 @@ function metaStep(): i32 {
   const chunks = Math.ceil(g.metaBytes / chunk);
   const index = job.sectionPos; // chunks done
   // restore order: 1, 2, ..., last, then 0; compare order: 0, 1, ...
-  const c = job.kind == JOB_RESTORE ? (index + 1 < chunks ? index + 1 : 0) : index;
+  const writing = job.kind == JOB_RESTORE && !job.metaCompare;
+  if (index == 0 && !writing) job.metaHash.reset(H.SEED_META);
+  const c = writing ? (index + 1 < chunks ? index + 1 : 0) : index;
   const offset = c * chunk;
   const n = <u32>Math.min(chunk, g.metaBytes - offset);
   const lba = offset / job.sectorBytes, sectors = n / job.sectorBytes;
   let r: i32;
-  if (job.kind == JOB_RESTORE) {
+  if (writing) {
     r = imageRead(job.src, g.metaOffset + offset, n, buf.io);
     if (r < 0) return r;
     r = partWrite(job.dst, lba, sectors, buf.io);
@@ -196,9 +235,10 @@ function metaStep(): i32 {
   job.sectionPos += 1;
   job.bytesDone += <f64>n;
   if (job.sectionPos < chunks) return <i32>n;
-  if (job.kind == JOB_RESTORE) {
+  if (writing) {
     r = devFlush(job.dst);
     if (r < 0) return fail(E.E_DEVICE, r, job.dst, -1, 0);
+    if (job.readBack) { job.metaCompare = true; job.sectionPos = 0; return <i32>n; } // read the area back
   } else if (job.metaHash.digest64() != job.metaCheck) job.metaMismatch = true;
   job.phase = PH_DONE;
   return <i32>n;
