@@ -24,10 +24,13 @@
 #   pc_fast_restore   partclone.fat32 -r -f 0 -q -s F.pcl -O F.dst
 #   pc_def_backup     partclone.fat32 -c -q -f 0 -s VOL -O D.pcl          (CRC32 per block)
 #   pc_def_restore    partclone.fat32 -r -q -f 0 -s D.pcl -O D.dst
-#   cb_backup         node CLI backup VOL --image C.cbi --quiet && sync C.cbi
-#   cb_restore        node CLI restore C.cbi C.dst --quiet && sync C.dst    (default: reads back
+#   cb_backup         node CLI backup VOL --image C.cbi --json && sync C.cbi
+#   cb_restore        node CLI restore C.cbi C.dst --json && sync C.dst     (default: reads back
 #                                                                           and verifies)
 #   cb_restore_noverify  the same with --no-verify
+#   cb_*_engine       the same commands' job time as they report it (--json "seconds": from the
+#                     operation's call to its end, Node's start-up excluded)
+#   node_start        node -e 0: Node's own start-up, the floor under every clusterback command
 # partclone fsync()s its output itself; clusterback's `sync FILE` is inside the timing so both
 # pay for one (a no-op on tmpfs).  Every restore target is a fresh `truncate -s <volume size>`
 # file.  Before each timed command: outputs removed, inputs read once (page cache warm), `sync`.
@@ -50,6 +53,10 @@ REPO=$(cd "$HERE/../.." && pwd)
 ROOT=$(cd "${CB_ROOT:-$REPO}" && pwd)
 CLI=$ROOT/dist/host-shim/src/cli.js
 T_START=$EPOCHREALTIME
+# This sandbox sets NODE_EXTRA_CA_CERTS to a bundle of ~140 certificates, which Node parses at
+# every start (about 25 ms here). clusterback makes no TLS connection, and neither partclone nor
+# cat pays anything like it, so the bench runs everything without it.
+unset NODE_EXTRA_CA_CERTS
 read -r l1 l5 l15 _ </proc/loadavg && LOAD_START="$l1 $l5 $l15"
 ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-1}
@@ -136,11 +143,16 @@ PC=partclone.fat32
 run_cat()             { sync; tm cat sh -c 'cat "$1" >/dev/null' cat "$VOL"; }
 run_pc_fast_backup()  { rm -f "$W/F.pcl"; sync; tm pc_fast_backup $PC -c -a0 -f 0 -q -s "$VOL" -O "$W/F.pcl" -L "$W/pc.log"; }
 run_pc_def_backup()   { rm -f "$W/D.pcl"; sync; tm pc_def_backup $PC -c -q -f 0 -s "$VOL" -O "$W/D.pcl" -L "$W/pc.log"; }
-run_cb_backup()       { rm -f "$W/C.cbi"; sync; tm cb_backup sh -c 'node "$1" backup "$2" --image "$3" --quiet && sync "$3"' cb "$CLI" "$VOL" "$W/C.cbi"; }
+# clusterback runs with --json: besides the wall time of the whole command, the job's own time
+# (the "seconds" it reports: from the call of the operation to its end, without Node's start-up)
+# goes to NAME_engine.t, the throughput a caller that keeps the core loaded (the firmware) sees.
+engine() { python3 -c 'import json,sys; print("%.6f 0 0 0" % json.load(open(sys.argv[1]))["seconds"])' "$W/out.json" >>"$W/$TPFX$1_engine.t"; }
+run_cb_backup()       { rm -f "$W/C.cbi"; sync; tm cb_backup sh -c 'node "$1" backup "$2" --image "$3" --json >"$4" && sync "$3"' cb "$CLI" "$VOL" "$W/C.cbi" "$W/out.json"; engine cb_backup; }
 run_pc_fast_restore() { fresh "$W/F.dst"; warm "$W/F.pcl"; sync; tm pc_fast_restore $PC -r -f 0 -q -s "$W/F.pcl" -O "$W/F.dst" -L "$W/pc.log"; }
 run_pc_def_restore()  { fresh "$W/D.dst"; warm "$W/D.pcl"; sync; tm pc_def_restore $PC -r -q -f 0 -s "$W/D.pcl" -O "$W/D.dst" -L "$W/pc.log"; }
-run_cb_restore()      { fresh "$W/C.dst"; warm "$W/C.cbi"; sync; tm cb_restore sh -c 'node "$1" restore "$2" "$3" --quiet && sync "$3"' cb "$CLI" "$W/C.cbi" "$W/C.dst"; }
-run_cb_restore_noverify() { fresh "$W/N.dst"; warm "$W/C.cbi"; sync; tm cb_restore_noverify sh -c 'node "$1" restore "$2" "$3" --quiet --no-verify && sync "$3"' cb "$CLI" "$W/C.cbi" "$W/N.dst"; }
+run_cb_restore()      { fresh "$W/C.dst"; warm "$W/C.cbi"; sync; tm cb_restore sh -c 'node "$1" restore "$2" "$3" --json >"$4" && sync "$3"' cb "$CLI" "$W/C.cbi" "$W/C.dst" "$W/out.json"; engine cb_restore; }
+run_cb_restore_noverify() { fresh "$W/N.dst"; warm "$W/C.cbi"; sync; tm cb_restore_noverify sh -c 'node "$1" restore "$2" "$3" --no-verify --json >"$4" && sync "$3"' cb "$CLI" "$W/C.cbi" "$W/N.dst" "$W/out.json"; engine cb_restore_noverify; }
+run_node_start()      { tm node_start node -e 0; }
 
 # Page cache: drop the volume's pages, compact memory where permitted, read it once, so every
 # run starts from the same warm state.  Compare figures from one run only.
@@ -160,6 +172,7 @@ for ((r = 1 - WARMUP; r <= ROUNDS; r++)); do
   t_round=$EPOCHREALTIME
   if (( r < 1 )); then TPFX=warmup-; else TPFX=; fi
   for _ in 1 2 3; do run_cat; done
+  run_node_start
   if (( r % 2 )); then order=("${BACKUPS[@]}" "${RESTORES[@]}")
   else order=("${BACKUPS_REV[@]}" "${RESTORES_REV[@]}"); fi
   for op in "${order[@]}"; do "run_$op"; done

@@ -14,16 +14,24 @@ OPS = [  # name, label in the doc, command shown in the doc
     ("cat", "cat (raw read of the partition)", "cat VOL >/dev/null"),
     ("pc_fast_backup", "partclone fast backup", "partclone.fat32 -c -a0 -f 0 -q"),
     ("pc_def_backup", "partclone default backup", "partclone.fat32 -c -q -f 0"),
-    ("cb_backup", "**clusterback backup**", "backup VOL --image IMG --quiet; sync"),
+    ("cb_backup", "**clusterback backup**", "backup VOL --image IMG --json; sync"),
     ("pc_fast_restore", "partclone fast restore", "partclone.fat32 -r -f 0 -q"),
     ("pc_def_restore", "partclone default restore", "partclone.fat32 -r -q -f 0"),
-    ("cb_restore", "**clusterback restore** (verifies)", "restore IMG DST --quiet; sync"),
-    ("cb_restore_noverify", "**clusterback restore --no-verify**", "restore IMG DST --quiet --no-verify; sync"),
+    ("cb_restore", "**clusterback restore** (reads back and verifies)", "restore IMG DST --json; sync"),
+    ("cb_restore_noverify", "**clusterback restore --no-verify**", "restore IMG DST --no-verify --json; sync"),
+    ("cb_backup_engine", "clusterback backup, job time", "as reported by the command (--json seconds)"),
+    ("cb_restore_engine", "clusterback restore, job time", "as reported by the command"),
+    ("cb_restore_noverify_engine", "clusterback restore --no-verify, job time", "as reported by the command"),
+    ("node_start", "Node start-up (under every clusterback command)", "node -e 0"),
 ]
+NO_RATE = {"node_start"}  # a time, not a throughput
 # clusterback op, the partclone ops it is compared with, label
 COMPARE = [("cb_backup", "pc_fast_backup", "pc_def_backup", "backup", "backup"),
            ("cb_restore", "pc_fast_restore", "pc_def_restore", "restore", "restore (default, with read-back verify)"),
-           ("cb_restore_noverify", "pc_fast_restore", "pc_def_restore", "restore_noverify", "restore --no-verify")]
+           ("cb_restore_noverify", "pc_fast_restore", "pc_def_restore", "restore_noverify", "restore --no-verify (every block's checks still checked before it is written; no read-back)"),
+           ("cb_backup_engine", "pc_fast_backup", "pc_def_backup", "backup_engine", "backup, job time (Node start-up excluded)"),
+           ("cb_restore_engine", "pc_fast_restore", "pc_def_restore", "restore_engine", "restore, job time"),
+           ("cb_restore_noverify_engine", "pc_fast_restore", "pc_def_restore", "restore_noverify_engine", "restore --no-verify, job time")]
 TARGETS = [("partclone_fast", 1.0), ("partclone_default", 4.0), ("cat", 0.5)]
 HISTORY_MAX = 30
 
@@ -96,8 +104,9 @@ def main():
                 ok = ratios[(key, tname)] >= goal
                 verdicts[(key, tname)] = ok
                 put("target_%s_vs_%s_ge_%gx" % (key, tname, goal), "PASS" if ok else "FAIL")
-    # the headline counts backup and the default restore; the --no-verify row is informational
-    head = [v for (k, _t), v in verdicts.items() if k != "restore_noverify"]
+    # the headline counts the whole commands (Node start-up included), backup and the default
+    # restore; the --no-verify and job-time rows are informational
+    head = [v for (k, _t), v in verdicts.items() if k in ("backup", "restore")]
     put("targets_passed", "%d/%d" % (sum(head), len(head)))
     put("targets_passed_incl_noverify", "%d/%d" % (sum(verdicts.values()), len(verdicts)))
 
@@ -164,14 +173,24 @@ def write_doc(doc, env, res, ratios, verdicts, checks, bad, vs):
     for name, label, cmd in OPS:
         if name in res:
             r = res[name]
-            L.append("| %s `%s` | %.3f (%.3f–%.3f) | %.2f | %.1f |" % (
-                label, cmd, r["wall"], r["min"], r["max"], r["cpu"], r["mbps"]))
+            L.append("| %s `%s` | %.3f (%.3f–%.3f) | %s | %s |" % (
+                label, cmd, r["wall"], r["min"], r["max"], "%.2f" % r["cpu"] if not name.endswith("_engine") else "–",
+                "–" if name in NO_RATE else "%.1f" % r["mbps"]))
     L.append("")
     L.append("| clusterback | vs partclone fast (target ≥ 1.0x) | vs partclone default (≥ 4x) | vs cat (≥ 0.5x) |")
     L.append("|---|---|---|---|")
     for _cb, _f, _d, key, label in COMPARE:
         L.append("| %s | %s |" % (label, " | ".join(cell(key, t, g) for t, g in TARGETS)))
     L.append("")
+    L.append("How to read the targets.  Every clusterback command pays for Node's start-up (the"
+             " `node -e 0` row), which partclone, a C program, does not; the job-time rows are the same"
+             " commands timed from the operation's call to its end, which is what firmware that keeps"
+             " the core loaded sees, and the headline counts the whole commands.  The default restore"
+             " also reads every written cluster and the metadata back and compares them with the"
+             " image, which partclone never does; `--no-verify` leaves out only that read-back (every"
+             " block is still checked against its checks before it is written).  `cat VOL >/dev/null`"
+             " reads the page cache; where that runs at several GB/s, no tool that writes comes near"
+             " half of it (see partclone's own ratio to cat in the table above).\n")
     L.append("Checks on clusterback's restored volumes (with and without verify): `fsck.fat -n` %s;"
              " `clusterback verify IMG --against` %s; used area byte-identical to the source %s"
              " (%s bytes compared).  Image sizes: partclone fast %s, default %s, clusterback %s bytes.\n" % (
@@ -184,7 +203,7 @@ def write_doc(doc, env, res, ratios, verdicts, checks, bad, vs):
     L.append("Noise: single samples can be far off (see min–max), so read the medians, and a small"
              " difference between two runs as noise: on the 2-vCPU VM where the bench was written,"
              " the same ratio moved by up to about ±20% from run to run.\n")
-    head = [v for (k, _t), v in verdicts.items() if k != "restore_noverify"]
+    head = [v for (k, _t), v in verdicts.items() if k in ("backup", "restore")]
     row = "| %s | %s | %s vCPU %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
         env["date"][:16].replace("T", " "), env["clusterback"], env["nproc"], env["cpu"], mb("cb_backup"),
         mb("cb_restore"), mb("cb_restore_noverify"), mb("pc_fast_backup"), mb("pc_fast_restore"),

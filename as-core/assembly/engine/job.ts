@@ -39,8 +39,8 @@ export class Job {
   readBack: bool = false; // restore: read the target back and compare it with the image's checks
   metaCompare: bool = false; // restore with readBack: the metadata was written, now it is compared
   prevRunsFrom: f64 = 0;  // readBack: the block written before the current one (bitmap position,
-  prevClusters: u32 = 0;  //   cluster count, 0 = none pending, and its table in its block buffer)
-  prevTable: usize = 0;
+  prevClusters: u32 = 0;  //   cluster count, 0 = none pending, and its data in its block buffer)
+  prevData: usize = 0;
   sectorBytes: u32 = 0;   // partition sector size
   partSectors: f64 = 0;
   imageSectors: f64 = 0;  // restore/verify: the image device's length in 512-byte sectors

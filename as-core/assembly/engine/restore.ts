@@ -155,7 +155,7 @@ function dataStep(): i32 {
       r = readBackBlock();
       if (r < 0) return r;
     }
-    job.prevRunsFrom = runsFrom; job.prevClusters = n; job.prevTable = table;
+    job.prevRunsFrom = runsFrom; job.prevClusters = n; job.prevData = io;
   }
   job.sectionPos += <f64>bytes;
   job.block += 1;
@@ -168,8 +168,9 @@ function dataStep(): i32 {
   return <i32>bytes;
 }
 
-// Reads back the clusters of the block before (its runs from the bitmap again, its checks
-// from its table, still in its buffer) and counts those that differ.
+// Reads back the clusters of the block before (its runs from the bitmap again) and compares
+// them byte for byte with that block's data, still in its buffer (the next read into that
+// buffer comes with the block after this one). Counts the clusters that differ.
 function readBackBlock(): i32 {
   const after = job.cursor.pos;
   rewind(job.cursor, job.prevRunsFrom);
@@ -179,7 +180,7 @@ function readBackBlock(): i32 {
     const got = job.cursor.nextRun(n - filled);
     if (got < 0) return got;
     if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, job.geo.imageClusters);
-    const r = compareRun(job.cursor.runStart, <u32>got, job.prevTable + H.T_Checks + (filled << 2));
+    const r = readBackRun(job.cursor.runStart, <u32>got, job.prevData + <usize>filled * job.geo.clusterBytes);
     if (r < 0) return r;
     filled += <u32>got;
   }
@@ -187,6 +188,35 @@ function readBackBlock(): i32 {
   job.prevClusters = 0;
   job.bytesDone += <f64>n * job.geo.clusterBytes;
   return 0;
+}
+
+// Reads a run of the target into buf.aux, a piece at a time, and compares it with `expected`.
+function readBackRun(start: f64, len: u32, expected: usize): i32 {
+  const cb = job.geo.clusterBytes;
+  const per = max<u32>(1, AUX_BYTES / cb);
+  for (let done: u32 = 0; done < len; done += per) {
+    const n = min(per, len - done);
+    const r = partRead(job.dst, job.clusterLba(start + <f64>done), n * job.sectorsPerCluster, buf.aux);
+    if (r < 0) return r;
+    for (let i: u32 = 0; i < n; i++) {
+      const off = <usize>(done + i) * cb;
+      if (!equalBytes(buf.aux + <usize>i * cb, expected + off, cb)) {
+        if (job.firstMismatch < 0) job.firstMismatch = start + <f64>(done + i);
+        job.mismatches += 1;
+      }
+    }
+  }
+  return 0;
+}
+
+// n: a multiple of 64 (a cluster: at least 512 bytes)
+function equalBytes(a: usize, b: usize, n: usize): bool {
+  for (let i: usize = 0; i < n; i += 64) {
+    const d = v128.or(v128.or(v128.xor(v128.load(a + i), v128.load(b + i)), v128.xor(v128.load(a + i, 16), v128.load(b + i, 16))),
+                      v128.or(v128.xor(v128.load(a + i, 32), v128.load(b + i, 32)), v128.xor(v128.load(a + i, 48), v128.load(b + i, 48))));
+    if (v128.any_true(d)) return false;
+  }
+  return true;
 }
 
 // Reads a run of the partition compared against and checks each cluster with the stored checks.
