@@ -1,1 +1,54 @@
-export const x = 1;
+// The firmware module's entry: bundled by esbuild into dist/firmware/firmware.js as an ES2020
+// script that defines the global `firmware`. The host calls these functions with JSON string
+// arguments and gets JSON strings back; inside, they use only the injected `host`.
+import * as api from "./api";
+import { boot as bootFlow, layoutOf, Layout } from "./boot";
+import { theHost } from "./host";
+import { ServiceMenu, MenuActions, MenuTask, TaskStep, Key } from "./menu";
+import { serviceActions } from "./service";
+
+interface PanelProfile { partitions: Array<{ role: string }>; panel: { rows: number; columns: number } }
+
+function profile(): PanelProfile { return JSON.parse(theHost().profile()); }
+function layout(): Layout { return layoutOf(profile()); }
+function arg<T>(json: string | undefined): T { return (json ? JSON.parse(json) : {}) as T; }
+const out = (v: unknown): string => JSON.stringify(v === undefined ? null : v);
+
+let menu: ServiceMenu | undefined;
+
+/** Boot-time check and repair of the system partition. */
+export function boot(): string { return out(bootFlow(layout().system)); }
+
+export function backup(json?: string): string {
+  const o = arg<{ partition?: number; slot?: number; factory?: boolean; name?: string }>(json);
+  return out(api.backup({ ...o, partition: o.partition ?? layout().system }));
+}
+export function restore(json?: string): string {
+  const o = arg<{ image: number; partition?: number; verify?: boolean }>(json);
+  return out(api.restore({ ...o, partition: o.partition ?? layout().system }));
+}
+export function verify(json?: string): string { return out(api.verify(arg<{ image: number; against?: number }>(json))); }
+export function listImages(): string { return out(api.listImages()); }
+export function health(json?: string): string { return out(api.health(arg<{ partition?: number }>(json).partition ?? layout().system)); }
+
+/** The service menu on the front panel: open it, feed it keys and ticks, render it. */
+export function menuOpen(): string {
+  const p = profile();
+  const actions: MenuActions = serviceActions(layout());
+  menu = new ServiceMenu(actions, p.panel, () => theHost().now());
+  return menuRender();
+}
+function theMenu(): ServiceMenu {
+  if (!menu) throw new Error("the service menu is not open (call menuOpen first)");
+  return menu;
+}
+export function menuKey(key: string): string {
+  const k = JSON.parse(key) as Key;
+  if (!["up", "down", "ok", "back"].includes(k)) throw new Error(`unknown key "${k}" (up, down, ok, back)`);
+  theMenu().key(k);
+  return menuRender();
+}
+export function menuTick(): string { theMenu().tick(); return menuRender(); }
+export function menuRender(): string { return out({ state: theMenu().state, lines: theMenu().render() }); }
+
+export type { MenuTask, TaskStep };

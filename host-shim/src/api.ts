@@ -164,7 +164,7 @@ function notices(res: Float64Array): string[] {
   return out;
 }
 
-function volumeInfo(core: Core, device: BlockDevice, options: RunOptions = {}): VolumeInfo {
+export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions = {}): VolumeInfo {
   const h = core.attach(device);
   try {
     core.check(core.exports.probeVolume(h, device.sectorSize, device.sectorCount));
@@ -218,7 +218,7 @@ export interface ImageInfo {
   sourceDirty: boolean;
 }
 
-function imageInfoFromResults(core: Core): ImageInfo {
+export function imageInfoFromResults(core: Core): ImageInfo {
   const res = core.results();
   const name = Buffer.from(core.resultBytes(Slot.imgName, 64)).toString("utf8").replace(/\0+$/, "");
   const guidBytes = core.resultBytes(Slot.imgGuid, 16);
@@ -385,7 +385,7 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
   }
 }
 
-function guidBytes(guid: string): Uint8Array {
+export function guidBytes(guid: string): Uint8Array {
   const hex = guid.replace(/-/g, "");
   const b = Buffer.from(hex, "hex");
   const swap = (i: number, n: number) => b.subarray(i, i + n).reverse();

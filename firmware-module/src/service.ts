@@ -1,0 +1,90 @@
+// What the service menu's items do: each destructive or long item is a MenuTask over the
+// firmware API's Tasks, with results and errors in words a technician understands.
+import * as api from "./api";
+import { Layout } from "./boot";
+import { MenuActions, MenuTask, TaskStep } from "./menu";
+
+function mb(bytes: number): string { return `${(bytes / 1e6).toFixed(1)} MB`; }
+function when(sec: number): string { return new Date(sec * 1000).toISOString().slice(0, 16).replace("T", " "); }
+
+/** A MenuTask that runs a list of firmware Tasks one after the other. */
+class Sequence implements MenuTask {
+  private index = 0;
+  private current: api.Task | undefined;
+  private readonly lines: string[] = [];
+  private failed: string | undefined;
+
+  constructor(private readonly steps: Array<{ start: () => api.Task; done: (r: Record<string, unknown>) => string[]; failed: (msg: string) => string }>) {}
+
+  step(): TaskStep {
+    if (this.failed !== undefined) return { done: true, progress: this.progress(), error: this.failed };
+    if (this.index >= this.steps.length) return { done: true, progress: this.progress(), result: this.lines };
+    const s = this.steps[this.index];
+    try {
+      this.current ??= s.start();
+    } catch (e) {
+      this.failed = s.failed((e as Error).message);
+      return { done: true, progress: this.progress(), error: this.failed };
+    }
+    const r = this.current.step();
+    if (!r.done) return { done: false, progress: r.progress };
+    if (r.error !== undefined) {
+      this.failed = s.failed(r.error);
+      return { done: true, progress: r.progress, error: this.failed };
+    }
+    this.lines.push(...s.done(r.result ?? {}));
+    this.index++;
+    this.current = undefined;
+    const last = this.index >= this.steps.length;
+    return last ? { done: true, progress: r.progress, result: this.lines } : { done: false, progress: r.progress };
+  }
+
+  private progress(): api.Progress { return this.current?.progress ?? { phase: "", bytesDone: 0, bytesTotal: 0 }; }
+  cancel(): void { this.current?.cancel(); this.failed ??= "Cancelled. Nothing was changed."; }
+  readonly cancellable = (): boolean => this.current === undefined || this.current.cancellable();
+}
+
+function images(system: number): api.ImageEntry[] { return api.listImages().filter((i) => i.sourcePartition === system && !i.error); }
+
+export function serviceActions(layout: Layout): MenuActions {
+  const sys = layout.system;
+  const restoreFrom = (pick: () => api.ImageEntry | undefined, what: string): MenuTask => {
+    const img = pick();
+    return new Sequence([{
+      start: () => {
+        if (!img) throw new Error(`there is no ${what} image on this printer`);
+        return api.startRestore({ image: img.slot, partition: sys });
+      },
+      done: (r) => [`Restored from ${img!.kind} image`, `"${img!.name}"`, `${mb(Number(r.bytesWritten))} written`, "Read back: OK"],
+      failed: (m) => `Restore failed. ${m}`,
+    }]);
+  };
+  return {
+    backupNow: () => new Sequence([{
+      start: () => api.startBackup({ partition: sys }),
+      done: (r) => ["Backup complete", `slot ${r.slot}: ${mb(Number(r.imageBytes))}`, `${r.manifestFiles} files in manifest`],
+      failed: (m) => `Backup failed. The previous images are kept. ${m}`,
+    }]),
+    restoreFactory: () => restoreFrom(() => images(sys).find((i) => i.kind === "factory"), "factory"),
+    restoreLatest: () => restoreFrom(() => images(sys)[0], "saved"),
+    verifyImages: () => {
+      const list = api.listImages();
+      if (list.length === 0) return new Sequence([{ start: () => { throw new Error("there are no images to verify"); }, done: () => [], failed: (m) => m }]);
+      return new Sequence(list.map((i) => ({
+        start: () => api.startVerify({ image: i.slot }),
+        done: () => [`${i.kind} "${i.name}": OK`],
+        failed: (m: string) => `Image "${i.name}" (slot ${i.slot}) is damaged: ${m}`,
+      })));
+    },
+    imageInfo: () => {
+      const list = api.listImages();
+      if (list.length === 0) return ["No images stored."];
+      return list.flatMap((i) => [
+        `Slot ${i.slot}: ${i.kind}`,
+        `"${i.name}"`,
+        `${when(i.created)} ${mb(i.imageBytes)}`,
+        i.error ? `UNREADABLE: ${i.error}` : `${i.image?.fsType ?? "?"}, ${i.image?.imageClusters ?? "?"} clusters`,
+      ]);
+    },
+  };
+}

@@ -1,0 +1,425 @@
+// A read-only FAT directory-tree reader and health check (the firmware's boot-time check):
+// walks the tree, finds files by path, streams and hashes their contents, and reports
+// structural damage the way fsck.fat -n would notice it, without ever writing. FAT entries
+// come through FatTables in one cached window (the volume must not change under a reader);
+// the pure decoding (directory entries, chains, FSInfo) lives in fat-dir.ts.
+import * as crypto from "node:crypto";
+import { BlockDevice } from "./devices";
+import { Core, Slot } from "./core";
+import { FatTables } from "./fat-tables";
+import { ClusterbackError, DeviceError } from "./errors";
+import {
+  ATTR_DIRECTORY, ChainRules, ChainTrace, ClusterBitmap, DIR_ENTRY_BYTES, DirRecord, MAX_DIR_ENTRIES, RunSink,
+  decodeDirectory, decodeFsInfo, nameMatches, traceChain,
+} from "./fat-dir";
+
+export interface FatEntry {
+  /** "\\FIRMWARE\\MAIN.BIN" style, long names where present; the root is "\\". */
+  path: string;
+  /** Long name if present, else the 8.3 name as mtools shows it ("README.TXT"). */
+  name: string;
+  /** 8.3 form as stored: "README.TXT". */
+  shortName: string;
+  attributes: number;
+  isDirectory: boolean;
+  firstCluster: number;
+  size: number;
+  /** From DIR_WrtDate/DIR_WrtTime, read as UTC. */
+  modified: Date;
+}
+
+export type ProblemKind = "boot" | "fat-copies" | "fsinfo" | "loop" | "cross-link" | "out-of-range" | "bad-cluster-in-file"
+  | "size-mismatch" | "bad-name" | "dir-unreadable" | "lost-clusters";
+export interface Problem { kind: ProblemKind; path?: string; cluster?: number; detail: string }
+
+/** A path that does not resolve, or a chain that cannot be followed (loop, out of range, too short). */
+export class FatReadError extends ClusterbackError {
+  constructor(message: string, readonly path?: string, readonly cluster?: number) {
+    super(message);
+    this.name = "FatReadError";
+  }
+}
+
+export interface WalkOptions { maxDepth?: number; maxEntries?: number }
+export interface CheckResult { problems: Problem[]; files: number; directories: number; usedClusters: number }
+
+const FAT_WINDOW_ENTRIES = 16384;     // entries cached at once (64 KiB for FAT32)
+const READ_CHUNK_BYTES = 1 << 20;     // readFile hands out at most this much per chunk
+const DEFAULT_MAX_DEPTH = 32;
+const DEFAULT_MAX_ENTRIES = 1 << 20;
+
+interface WalkContext {
+  visit?: (e: FatEntry) => void;
+  problems: Problem[];
+  maxDepth: number;
+  maxEntries: number;
+  entries: number;
+  files: number;
+  directories: number;
+  stopped: boolean;
+  /** Check mode: clusters claimed so far, and chains that met a claimed cluster. */
+  used?: ClusterBitmap;
+  crossLinks?: Array<{ path: string; cluster: number; shared: number }>;
+  /** Called with every run of every chain followed (the cross-link naming pass). */
+  onRun?: (path: string, start: number, length: number) => void;
+}
+
+export class FatReader {
+  readonly tables: FatTables;
+  private readonly fsType: number;
+  private readonly maxCluster: number;
+  private readonly sectorsPerCluster: number;
+  private readonly rootDirLba: number;
+  private readonly rootDirSectors: number;
+  private readonly fsInfoSector: number;
+  private readonly backupBootSector: number;
+  private readonly dirtyBoot: boolean;
+  private readonly media: number;
+  private readonly root: FatEntry;
+  private winFirst = 0;
+  private win: Uint32Array = new Uint32Array(0);
+  private readonly rules: ChainRules;
+
+  constructor(readonly device: BlockDevice, core: Core) {
+    this.tables = new FatTables(device, core); // throws the core's VolumeError on a bad boot record
+    const r = core.results(), g = this.tables.geometry; // the probe's result slots, still current
+    this.fsType = g.fsType;
+    this.maxCluster = g.clusterCount + 1;
+    this.sectorsPerCluster = g.clusterBytes / g.bytesPerSector;
+    this.rootDirLba = g.reservedSectors + g.fatCount * g.fatSectors;
+    this.rootDirSectors = r[Slot.volRootDirSectors];
+    this.fsInfoSector = r[Slot.volFsInfo];
+    this.backupBootSector = r[Slot.volBackupBoot];
+    this.dirtyBoot = r[Slot.volDirtyBoot] === 1;
+    this.media = r[Slot.volMedia];
+    this.rules = {
+      next: (c) => this.next(c), maxCluster: this.maxCluster,
+      eocMin: [0, 0xff8, 0xfff8, 0x0ffffff8][g.fsType], badMark: [0, 0xff7, 0xfff7, 0x0ffffff7][g.fsType],
+    };
+    this.root = {
+      path: "\\", name: "\\", shortName: "", attributes: ATTR_DIRECTORY, isDirectory: true,
+      firstCluster: this.fsType === 3 ? r[Slot.volRootCluster] : 0, size: 0, modified: new Date(Date.UTC(1980, 0, 1)),
+    };
+  }
+
+  // ---- paths ----
+
+  /** Case-insensitive, long or short names, "\\" or "/" separators; "\\" is the root. */
+  lookup(path: string): FatEntry | undefined {
+    let current = this.root;
+    for (const component of path.split(/[\\/]+/).filter((c) => c.length > 0)) {
+      if (!current.isDirectory) return undefined;
+      const record = this.readDirStrict(current).find((r) => !r.dot && nameMatches(r, component));
+      if (!record) return undefined;
+      current = childEntry(current.path, record);
+    }
+    return current;
+  }
+
+  list(dirPath: string): FatEntry[] {
+    const dir = this.lookup(dirPath);
+    if (!dir) throw new FatReadError(`no such file or directory: ${dirPath}`, dirPath);
+    if (!dir.isDirectory) throw new FatReadError(`not a directory: ${dir.path}`, dir.path);
+    return this.readDirStrict(dir).filter((r) => !r.dot).map((r) => childEntry(dir.path, r));
+  }
+
+  private readDirStrict(dir: FatEntry): DirRecord[] {
+    return this.readDir(dir, (p) => { throw new FatReadError(p.detail, p.path, p.cluster); }).records;
+  }
+
+  // ---- chains ----
+
+  /** FAT copy 0's entry for a cluster, through one cached window. */
+  private next(cluster: number): number {
+    if (cluster < this.winFirst || cluster >= this.winFirst + this.win.length) {
+      this.winFirst = cluster - (cluster % FAT_WINDOW_ENTRIES);
+      this.win = this.tables.entries(0, this.winFirst, Math.min(FAT_WINDOW_ENTRIES, this.tables.entryCount - this.winFirst));
+    }
+    return this.win[cluster - this.winFirst];
+  }
+
+  /** Runs of contiguous clusters of a chain. Throws FatReadError on a loop, an entry out of range or a bad cluster. */
+  chainRuns(firstCluster: number, maxClusters = this.maxCluster - 1): Array<{ start: number; length: number }> {
+    const runs: Array<{ start: number; length: number }> = [];
+    const t = traceChain(this.rules, firstCluster, maxClusters, (start, length) => runs.push({ start, length }));
+    if (t.fault) throw new FatReadError(t.fault.detail, undefined, t.fault.cluster);
+    return runs;
+  }
+
+  /** trace(), claiming clusters in check mode and telling the naming pass. */
+  private traceTracked(path: string, first: number, limit: number, ctx: WalkContext, sink?: RunSink): ChainTrace & { firstShared: number } {
+    let shared = 0, firstShared = -1;
+    const t = traceChain(this.rules, first, limit, (start, length) => {
+      sink?.(start, length);
+      ctx.onRun?.(path, start, length);
+      if (!ctx.used) return;
+      for (let c = start; c < start + length; c++) {
+        if (ctx.used.testAndSet(c) && shared++ === 0) firstShared = c;
+      }
+    });
+    // a loop revisits its own clusters: that is reported as the loop, not as a cross-link
+    if (shared === 0 || t.fault?.kind === "loop") return { ...t, firstShared: -1 };
+    ctx.crossLinks?.push({ path, cluster: firstShared, shared });
+    return { ...t, firstShared };
+  }
+
+  // ---- directories ----
+
+  /** A directory's records; faults go to `report` (which may throw). */
+  private readDir(dir: FatEntry, report: (p: Problem) => void, ctx?: WalkContext): { records: DirRecord[]; shared: boolean } {
+    const g = this.tables.geometry;
+    try {
+      if (dir.path === "\\" && this.fsType !== 3) {
+        const bytes = new Uint8Array(this.rootDirSectors * g.bytesPerSector);
+        this.device.read(this.rootDirLba, this.rootDirSectors, bytes, 0);
+        return { records: decodeDirectory(bytes, false), shared: false };
+      }
+      if (dir.firstCluster === 0) {
+        report({ kind: "dir-unreadable", path: dir.path, cluster: 0, detail: `directory ${dir.path} has first cluster 0` });
+        return { records: [], shared: false };
+      }
+      const runs: Array<[number, number]> = [];
+      const limit = Math.ceil((MAX_DIR_ENTRIES * DIR_ENTRY_BYTES) / g.clusterBytes);
+      const sink: RunSink = (start, length) => runs.push([start, length]);
+      const t = ctx ? this.traceTracked(dir.path, dir.firstCluster, limit, ctx, sink) : { ...traceChain(this.rules, dir.firstCluster, limit, sink), firstShared: -1 };
+      if (t.fault) report({ kind: t.fault.kind, path: dir.path, cluster: t.fault.cluster, detail: `directory ${dir.path}: ${t.fault.detail}` });
+      if (t.truncated) report({ kind: "dir-unreadable", path: dir.path, cluster: dir.firstCluster, detail: `directory ${dir.path} is longer than ${MAX_DIR_ENTRIES} entries; read the first ${limit} clusters only` });
+      const clusters = t.fault?.uniqueClusters ?? t.clusters;
+      // claimed from its first cluster by a chain seen before: the same directory twice, walked once
+      return { records: decodeDirectory(this.readRuns(runs, clusters), this.fsType === 3), shared: t.firstShared === dir.firstCluster };
+    } catch (e) {
+      if (!(e instanceof DeviceError)) throw e;
+      report({ kind: "dir-unreadable", path: dir.path, cluster: dir.firstCluster, detail: `directory ${dir.path} cannot be read: ${e.message}` });
+      return { records: [], shared: false };
+    }
+  }
+
+  /** The first `clusters` clusters of `runs`, read whole runs at a time (directories are small). */
+  private readRuns(runs: Array<[number, number]>, clusters: number): Uint8Array {
+    const g = this.tables.geometry;
+    const out = new Uint8Array(clusters * g.clusterBytes);
+    let at = 0;
+    for (const [start, length] of runs) {
+      const take = Math.min(length, clusters - at / g.clusterBytes);
+      if (take <= 0) break;
+      this.device.read(this.clusterLba(start), take * this.sectorsPerCluster, out, at);
+      at += take * g.clusterBytes;
+    }
+    return out.subarray(0, at);
+  }
+
+  private clusterLba(cluster: number): number {
+    return this.tables.geometry.firstDataSector + (cluster - 2) * this.sectorsPerCluster;
+  }
+
+  // ---- walking ----
+
+  /** The whole tree, depth first (bounded depth and entry count); structural problems are returned, not thrown. */
+  walk(visit: (e: FatEntry) => void, options: WalkOptions = {}): Problem[] {
+    const ctx = newContext(options);
+    ctx.visit = visit;
+    this.walkDirectory(this.root, 0, [], ctx);
+    return ctx.problems;
+  }
+
+  private walkDirectory(dir: FatEntry, depth: number, ancestors: number[], ctx: WalkContext): void {
+    const { records, shared } = this.readDir(dir, (p) => ctx.problems.push(p), ctx);
+    if (shared) return; // reported as a cross-link; not walked twice
+    for (const record of records) {
+      if (record.dot) continue;
+      if (++ctx.entries > ctx.maxEntries) {
+        ctx.problems.push({ kind: "dir-unreadable", path: dir.path, detail: `walk stopped after ${ctx.maxEntries} entries, in ${dir.path}` });
+        ctx.stopped = true;
+      }
+      if (ctx.stopped) return;
+      const entry = childEntry(dir.path, record);
+      if (record.nameProblem) ctx.problems.push({ kind: "bad-name", path: entry.path, detail: `${entry.path}: ${record.nameProblem}` });
+      ctx.visit?.(entry);
+      if (entry.isDirectory) this.walkSubdirectory(entry, depth, ancestors, ctx);
+      else this.checkFile(entry, ctx);
+    }
+  }
+
+  private walkSubdirectory(entry: FatEntry, depth: number, ancestors: number[], ctx: WalkContext): void {
+    ctx.directories++;
+    if (entry.size !== 0) ctx.problems.push({ kind: "size-mismatch", path: entry.path, detail: `directory ${entry.path} has size ${entry.size}, not 0` });
+    if (ancestors.includes(entry.firstCluster)) {
+      ctx.problems.push({ kind: "loop", path: entry.path, cluster: entry.firstCluster, detail: `directory ${entry.path} (cluster ${entry.firstCluster}) contains itself` });
+    } else if (depth + 1 > ctx.maxDepth) {
+      ctx.problems.push({ kind: "dir-unreadable", path: entry.path, detail: `directory ${entry.path} is nested deeper than ${ctx.maxDepth} levels: not read` });
+    } else {
+      this.walkDirectory(entry, depth + 1, [...ancestors, entry.firstCluster], ctx);
+    }
+  }
+
+  private checkFile(entry: FatEntry, ctx: WalkContext): void {
+    const g = this.tables.geometry;
+    const need = Math.ceil(entry.size / g.clusterBytes);
+    ctx.files++;
+    if (entry.firstCluster === 0) {
+      if (need > 0) ctx.problems.push({ kind: "size-mismatch", path: entry.path, cluster: 0, detail: `${entry.path} is ${entry.size} bytes but has no clusters` });
+      return;
+    }
+    const t = this.traceTracked(entry.path, entry.firstCluster, this.maxCluster - 1, ctx);
+    if (t.fault) {
+      ctx.problems.push({ kind: t.fault.kind, path: entry.path, cluster: t.fault.cluster, detail: `${entry.path}: ${t.fault.detail}` });
+    } else if (t.clusters !== need) {
+      ctx.problems.push({
+        kind: "size-mismatch", path: entry.path, cluster: entry.firstCluster,
+        detail: `${entry.path} is ${entry.size} bytes (${need} clusters of ${g.clusterBytes}) but its chain from cluster ${entry.firstCluster} has ${t.clusters}`,
+      });
+    }
+  }
+
+  // ---- contents ----
+
+  /**
+   * Streams a file's bytes in chunks of at most 1 MiB, reading whole runs of contiguous clusters
+   * at once. A chunk is valid only during its callback. Throws FatReadError on a broken or short
+   * chain (after handing out the bytes before the fault).
+   */
+  readFile(entry: FatEntry, onChunk: (bytes: Uint8Array) => void): void {
+    if (entry.isDirectory) throw new FatReadError(`${entry.path} is a directory`, entry.path, entry.firstCluster);
+    if (entry.size === 0) return;
+    const g = this.tables.geometry, bps = g.bytesPerSector;
+    const need = Math.ceil(entry.size / g.clusterBytes);
+    const chunkSectors = Math.max(1, Math.floor(READ_CHUNK_BYTES / bps));
+    const buffer = new Uint8Array(Math.min(chunkSectors * bps, need * g.clusterBytes));
+    let remaining = entry.size;
+    const t = traceChain(this.rules, entry.firstCluster, need, (start, length) => {
+      let lba = this.clusterLba(start);
+      let sectors = Math.min(length * this.sectorsPerCluster, Math.ceil(remaining / bps));
+      while (sectors > 0) {
+        const n = Math.min(sectors, chunkSectors);
+        this.device.read(lba, n, buffer, 0);
+        const bytes = Math.min(n * bps, remaining);
+        onChunk(buffer.subarray(0, bytes));
+        remaining -= bytes; lba += n; sectors -= n;
+      }
+    });
+    if (t.fault) throw new FatReadError(`${entry.path}: ${t.fault.detail}`, entry.path, t.fault.cluster);
+    if (remaining > 0) {
+      throw new FatReadError(`${entry.path} is ${entry.size} bytes but its chain from cluster ${entry.firstCluster} ends after ${t.clusters} clusters (${entry.size - remaining} bytes)`, entry.path, entry.firstCluster);
+    }
+  }
+
+  /** SHA-256 of a file's contents, hex. */
+  sha256(entry: FatEntry): string {
+    const hash = crypto.createHash("sha256");
+    this.readFile(entry, (bytes) => hash.update(bytes));
+    return hash.digest("hex");
+  }
+
+  // ---- the full check ----
+
+  check(options: WalkOptions = {}): CheckResult {
+    const problems = this.bootProblems();
+    const copies = this.tables.compareCopies();
+    if (copies.differing > 0) {
+      problems.push({ kind: "fat-copies", cluster: copies.firstDiffering, detail: `FAT copies differ in ${copies.differing} entries, first at entry ${copies.firstDiffering}` });
+    }
+    const ctx = newContext(options);
+    ctx.problems = problems;
+    ctx.used = new ClusterBitmap(this.tables.entryCount);
+    ctx.crossLinks = [];
+    this.walkDirectory(this.root, 0, [], ctx);
+    this.nameCrossLinks(ctx.crossLinks, problems, options);
+    const scan = this.scanFat(ctx.used);
+    if (scan.lost > 0) {
+      problems.push({ kind: "lost-clusters", cluster: scan.firstLost, detail: `${scan.lost} clusters are allocated but in no file or directory, first cluster ${scan.firstLost}` });
+    }
+    problems.push(...this.fsInfoProblems(scan.free));
+    return { problems, files: ctx.files, directories: ctx.directories, usedClusters: scan.allocated };
+  }
+
+  /** A second, bitmap-free walk to name every chain holding a cross-linked cluster. */
+  private nameCrossLinks(links: Array<{ path: string; cluster: number; shared: number }>, problems: Problem[], options: WalkOptions): void {
+    if (links.length === 0) return;
+    const owners = new Map<number, string[]>(links.map((l) => [l.cluster, []]));
+    const ctx = newContext(options);
+    ctx.onRun = (path, start, length) => {
+      for (let c = start; c < start + length; c++) owners.get(c)?.push(path);
+    };
+    this.walkDirectory(this.root, 0, [], ctx);
+    for (const l of links) {
+      const others = [...new Set(owners.get(l.cluster))].filter((p) => p !== l.path);
+      problems.push({
+        kind: "cross-link", path: l.path, cluster: l.cluster,
+        detail: `cluster ${l.cluster} of ${l.path} is also in ${others.join(", ") || "another chain"} (${l.shared} clusters shared)`,
+      });
+    }
+  }
+
+  /** FAT copy 0 window by window: allocated, free, and allocated but unclaimed (lost) clusters. */
+  private scanFat(used: ClusterBitmap): { allocated: number; free: number; lost: number; firstLost: number } {
+    const out = { allocated: 0, free: 0, lost: 0, firstLost: -1 };
+    for (let first = 2; first <= this.maxCluster; first += FAT_WINDOW_ENTRIES) {
+      const entries = this.tables.entries(0, first, Math.min(FAT_WINDOW_ENTRIES, this.maxCluster + 1 - first));
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        if (e === 0) { out.free++; continue; }
+        if (e === this.rules.badMark) continue;
+        out.allocated++;
+        if (!used.has(first + i) && out.lost++ === 0) out.firstLost = first + i;
+      }
+    }
+    return out;
+  }
+
+  /** Dirty flags, FAT[0]'s media byte, and (FAT32) the backup boot sector. */
+  private bootProblems(): Problem[] {
+    const problems: Problem[] = [];
+    const boot = (detail: string) => problems.push({ kind: "boot", detail });
+    if (this.dirtyBoot) boot("volume is marked dirty (boot sector BS_Reserved1 bit 0): it was not cleanly unmounted");
+    const [fat0, fat1] = this.tables.entries(0, 0, 2);
+    if ((fat0 & 0xff) !== this.media) boot(`FAT[0] media byte 0x${(fat0 & 0xff).toString(16)} differs from BPB_Media 0x${this.media.toString(16)}`);
+    if (this.fsType !== 1) {
+      const [clean, noError] = this.fsType === 2 ? [0x8000, 0x4000] : [0x08000000, 0x04000000];
+      if (!(fat1 & clean)) boot(`FAT[1] clean-shutdown bit is clear (0x${fat1.toString(16)}): the volume is dirty`);
+      if (!(fat1 & noError)) boot(`FAT[1] hard-error bit is clear (0x${fat1.toString(16)}): a disk error was met`);
+    }
+    const g = this.tables.geometry;
+    if (this.fsType === 3 && this.backupBootSector > 0 && this.backupBootSector < g.reservedSectors) {
+      const a = new Uint8Array(g.bytesPerSector), b = new Uint8Array(g.bytesPerSector);
+      this.device.read(0, 1, a, 0);
+      this.device.read(this.backupBootSector, 1, b, 0);
+      const at = a.findIndex((x, i) => x !== b[i]);
+      if (at >= 0) boot(`backup boot sector (sector ${this.backupBootSector}) differs from the boot sector at byte ${at}`);
+    }
+    return problems;
+  }
+
+  /** FAT32: FSInfo signatures, and a free count that matches the FAT (or is "unknown"). */
+  private fsInfoProblems(freeClusters: number): Problem[] {
+    const g = this.tables.geometry;
+    if (this.fsType !== 3 || this.fsInfoSector === 0 || this.fsInfoSector >= g.reservedSectors) return [];
+    const sector = new Uint8Array(g.bytesPerSector);
+    this.device.read(this.fsInfoSector, 1, sector, 0);
+    const info = decodeFsInfo(sector);
+    const fsinfo = (detail: string): Problem => ({ kind: "fsinfo", detail: `FSInfo (sector ${this.fsInfoSector}): ${detail}` });
+    if (!info) return [fsinfo("signatures are wrong")];
+    const problems: Problem[] = [];
+    if (info.freeCount !== undefined && info.freeCount !== freeClusters) {
+      problems.push(fsinfo(`free count ${info.freeCount} differs from the FAT's ${freeClusters} free clusters`));
+    }
+    if (info.nextFree !== undefined && (info.nextFree < 2 || info.nextFree > this.maxCluster)) {
+      problems.push(fsinfo(`next free cluster ${info.nextFree} is outside 2..${this.maxCluster}`));
+    }
+    return problems;
+  }
+}
+
+function newContext(options: WalkOptions): WalkContext {
+  return {
+    problems: [], entries: 0, files: 0, directories: 0, stopped: false,
+    maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+  };
+}
+
+function childEntry(parentPath: string, r: DirRecord): FatEntry {
+  return {
+    path: parentPath === "\\" ? `\\${r.name}` : `${parentPath}\\${r.name}`,
+    name: r.name, shortName: r.shortName, attributes: r.attributes, isDirectory: r.isDirectory,
+    firstCluster: r.firstCluster, size: r.size, modified: r.modified,
+  };
+}

@@ -1,0 +1,138 @@
+// Damage injected into a simulated printer's system partition, each kind as a printer meets it:
+// a zeroed boot sector, a damaged FAT, FAT copies that disagree, a corrupted firmware file, a
+// deleted critical file, random sectors overwritten. Every kind leaves damage the boot-time
+// health check must find (the scenarios then require a verified restore).
+import { BlockDevice } from "../../host-shim/src/devices";
+import { FatTables } from "../../host-shim/src/fat-tables";
+import { FatReader, FatEntry } from "../../host-shim/src/fat-reader";
+import { Core } from "../../host-shim/src/core";
+import { splitmix32 } from "./content";
+
+export type DamageKind = "zero-boot-sector" | "damaged-fat" | "fat-copies-disagree" | "corrupt-file" | "delete-critical-file" | "random-sectors";
+export const DAMAGE_KINDS: DamageKind[] = ["zero-boot-sector", "damaged-fat", "fat-copies-disagree", "corrupt-file", "delete-critical-file", "random-sectors"];
+
+export interface DamageReport { kind: DamageKind; detail: string; sectors: number[] }
+
+function readSectors(dev: BlockDevice, lba: number, count: number): Uint8Array {
+  const b = new Uint8Array(count * dev.sectorSize);
+  dev.read(lba, count, b, 0);
+  return b;
+}
+
+function criticalFile(reader: FatReader, paths: string[]): FatEntry {
+  for (const p of paths) {
+    const e = reader.lookup(p);
+    if (e && !e.isDirectory && e.size > 0) return e;
+  }
+  throw new Error(`none of the critical files ${paths.join(", ")} is on the partition`);
+}
+
+function clusterLba(t: FatTables, cluster: number): number {
+  const g = t.geometry;
+  return g.firstDataSector + (cluster - 2) * (g.clusterBytes / g.bytesPerSector);
+}
+
+/** Sector (within the partition) holding FAT copy `copy`'s entry for `cluster`, and the entry's byte offset in it. */
+function fatEntrySector(t: FatTables, copy: number, cluster: number): { lba: number; offset: number } {
+  const g = t.geometry;
+  const byte = g.fsType === 3 ? cluster * 4 : g.fsType === 2 ? cluster * 2 : Math.floor(cluster * 1.5);
+  return { lba: g.reservedSectors + copy * g.fatSectors + Math.floor(byte / g.bytesPerSector), offset: byte % g.bytesPerSector };
+}
+
+/** Injects one kind of damage into `part` (the system partition). critical: manifest file paths, most important first. */
+export function injectDamage(core: Core, part: BlockDevice, kind: DamageKind, critical: string[], seed = 1): DamageReport {
+  const rnd = splitmix32(seed);
+  const ss = part.sectorSize;
+  if (kind === "zero-boot-sector") {
+    part.write(0, 1, new Uint8Array(ss), 0);
+    return { kind, detail: "boot sector zeroed", sectors: [0] };
+  }
+  const tables = new FatTables(part, core);
+  const reader = new FatReader(part, core);
+  const file = criticalFile(reader, critical);
+  const runs = reader.chainRuns(file.firstCluster);
+  if (kind === "damaged-fat" || kind === "fat-copies-disagree") {
+    // the entry of the file's first cluster: in both copies, a loop back to itself (damaged
+    // FAT); in the second copy only, a free entry (copies disagree)
+    const copies = kind === "damaged-fat" ? [0, 1] : [1];
+    const sectors: number[] = [];
+    for (const copy of copies) {
+      const at = fatEntrySector(tables, copy, file.firstCluster);
+      const b = readSectors(part, at.lba, 1);
+      const v = new DataView(b.buffer);
+      const value = kind === "damaged-fat" ? file.firstCluster : 0;
+      if (tables.geometry.fsType === 3) v.setUint32(at.offset, (v.getUint32(at.offset, true) & 0xf0000000) | value, true);
+      else v.setUint16(at.offset, value, true); // FAT16 (the profiles' FAT systems are FAT16 or FAT32)
+      part.write(at.lba, 1, b, 0);
+      sectors.push(at.lba);
+    }
+    return { kind, detail: `FAT entry of cluster ${file.firstCluster} (${file.path}) ${kind === "damaged-fat" ? "points to itself in both copies" : "cleared in copy 2"}`, sectors };
+  }
+  if (kind === "corrupt-file") {
+    const lba = clusterLba(tables, runs[0].start) + Math.floor(rnd() % Math.max(1, Math.min(runs[0].length * tables.geometry.clusterBytes, file.size) / ss));
+    const b = readSectors(part, lba, 1);
+    b[rnd() % ss] ^= 0x5a;
+    part.write(lba, 1, b, 0);
+    return { kind, detail: `one byte of ${file.path} changed (sector ${lba})`, sectors: [lba] };
+  }
+  if (kind === "delete-critical-file") {
+    const lba = deleteEntry(reader, tables, part, file);
+    return { kind, detail: `${file.path} deleted (its directory entry marked free)`, sectors: [lba] };
+  }
+  // random sectors: among the metadata area and the clusters of the critical files
+  const pool: number[] = [];
+  for (let s = 0; s < tables.geometry.firstDataSector; s++) pool.push(s);
+  for (const p of critical) {
+    const e = reader.lookup(p);
+    if (!e || e.isDirectory || e.size === 0) continue;
+    for (const r of reader.chainRuns(e.firstCluster)) {
+      const first = clusterLba(tables, r.start), n = r.length * (tables.geometry.clusterBytes / ss);
+      for (let s = 0; s < n; s++) pool.push(first + s);
+    }
+  }
+  const sectors: number[] = [];
+  for (let i = 0; i < 16; i++) {
+    const lba = pool[rnd() % pool.length];
+    const b = new Uint8Array(ss);
+    for (let k = 0; k < ss; k++) b[k] = rnd() & 0xff;
+    part.write(lba, 1, b, 0);
+    sectors.push(lba);
+  }
+  return { kind, detail: `16 sectors overwritten with random bytes (${sectors.slice(0, 4).join(", ")}, ...)`, sectors };
+}
+
+/** Marks a file's directory entry (and its long-name entries) deleted, as a careless delete would; returns the sector. */
+function deleteEntry(reader: FatReader, tables: FatTables, part: BlockDevice, file: FatEntry): number {
+  const parentPath = file.path.slice(0, file.path.lastIndexOf("\\")) || "\\";
+  const g = tables.geometry, ss = part.sectorSize;
+  const parent = parentPath === "\\" ? undefined : reader.lookup(parentPath);
+  const sectors: number[] = [];
+  if (!parent && g.fsType !== 3) {
+    const rootStart = g.reservedSectors + g.fatCount * g.fatSectors;
+    for (let s = rootStart; s < g.firstDataSector; s++) sectors.push(s);
+  } else {
+    const first = parent ? parent.firstCluster : rootCluster(part);
+    for (const r of reader.chainRuns(first)) {
+      const lba = clusterLba(tables, r.start), n = r.length * (g.clusterBytes / ss);
+      for (let s = 0; s < n; s++) sectors.push(lba + s);
+    }
+  }
+  const [base, ext] = file.shortName.includes(".") ? file.shortName.split(".") : [file.shortName, ""];
+  const short = (base.padEnd(8, " ") + ext.padEnd(3, " ")).toUpperCase();
+  for (const lba of sectors) {
+    const b = readSectors(part, lba, 1);
+    for (let o = 0; o < ss; o += 32) {
+      if (String.fromCharCode(...b.subarray(o, o + 11)) !== short || (b[o + 11] & 0x0f) === 0x0f) continue;
+      b[o] = 0xe5;
+      for (let l = o - 32; l >= 0 && b[l + 11] === 0x0f; l -= 32) b[l] = 0xe5; // its long-name entries in this sector
+      part.write(lba, 1, b, 0);
+      return lba;
+    }
+  }
+  throw new Error(`directory entry of ${file.path} (${short}) not found`);
+}
+
+function rootCluster(part: BlockDevice): number {
+  const b = readSectors(part, 0, 1);
+  return new DataView(b.buffer).getUint32(44, true);
+}

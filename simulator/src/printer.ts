@@ -1,0 +1,103 @@
+// A simulated printer: its disk built from a device profile with the simulator's own
+// partitioner, FAT formatter and file writer (no external tool), firmware-like files on the
+// system partition, an image store on the recovery partition, the factory image provisioned as
+// a factory line would, and the firmware module running in QuickJS against it.
+import * as fs from "node:fs";
+import { Core } from "../../host-shim/src/core";
+import { FileDevice, PartitionView } from "../../host-shim/src/devices";
+import { PrinterHost, PrinterLayout } from "../../host-shim/src/printer-host";
+import { Firmware, loadQuickJS } from "../../host-shim/src/quickjs-host";
+import { Profile } from "../../device-profiles/src/profile";
+import { writePartitionTable, PartitionSpec, PlacedPartition, GPT_BASIC_DATA } from "./partition";
+import { formatFat } from "./fat-format";
+import { FatWriter } from "./fat-writer";
+import { firmwareTree, treeDirectories, ContentFile } from "./content";
+
+const MiB = 1024 * 1024;
+/** GPT type of the recovery partition (clusterback's own, so that no OS mounts it). */
+export const GPT_RECOVERY = "CB1A5BAC-0000-4C75-9E7B-5245434F5652";
+const MBR_TYPES: Record<string, number> = { fat32: 0x0c, fat16: 0x0e, raw: 0xda };
+
+export interface SimPrinter {
+  profile: Profile;
+  file: string;
+  disk: FileDevice;
+  placed: PlacedPartition[];
+  layout: PrinterLayout;
+  core: Core;
+  host: PrinterHost;
+  files: ContentFile[];
+  /** The simulated clock (ms), advanced by the scenarios. */
+  clock: { now: number };
+  close(): void;
+}
+
+export class SimulatorError extends Error {
+  constructor(message: string) { super(message); Object.setPrototypeOf(this, new.target.prototype); this.name = "SimulatorError"; }
+}
+
+export function layoutOf(profile: Profile): PrinterLayout {
+  const n = (role: string) => profile.partitions.findIndex((p) => p.role === role) + 1;
+  if (profile.imageLocation.kind !== "recovery-partition") {
+    throw new SimulatorError(`${profile.id}: image location "${profile.imageLocation.kind}" is not simulated yet (the in-partition ghost image is issue 6); use a recovery partition`);
+  }
+  return { system: n("system"), recovery: n("recovery"), spool: n("spool") || undefined, manifestPaths: profile.firmware.critical };
+}
+
+/** Builds a printer's disk in `file` (a sparse file of the profile's disk size). */
+export function buildPrinter(profile: Profile, file: string, options: { core?: Core; start?: number } = {}): SimPrinter {
+  const layout = layoutOf(profile);
+  const ss = profile.disk.sectorBytes;
+  fs.rmSync(file, { force: true });
+  fs.writeFileSync(file, "");
+  fs.truncateSync(file, profile.disk.sizeBytes);
+  const disk = new FileDevice(file, { sectorSize: ss, writable: true });
+  const specs: PartitionSpec[] = profile.partitions.map((p) => ({
+    sectorCount: (p.sizeMiB * MiB) / ss, mbrType: MBR_TYPES[p.fs], name: p.name,
+    gptType: p.role === "recovery" ? GPT_RECOVERY : GPT_BASIC_DATA,
+  }));
+  const placed = writePartitionTable(disk, profile.partitionTable, specs, { seed: profile.firmware.seed });
+  profile.partitions.forEach((p, i) => {
+    if (p.fs === "raw") return;
+    const view = new PartitionView(disk, placed[i].startLba, placed[i].sectorCount);
+    formatFat(view, { fatType: p.fs === "fat32" ? 32 : 16, clusterBytes: p.clusterBytes!, label: p.name, hiddenSectors: placed[i].startLba, volumeId: (profile.firmware.seed * 2654435761 + i) >>> 0 });
+  });
+  const files = firmwareTree(profile.firmware.seed, profile.firmware.fillMiB * MiB);
+  const sys = placed[layout.system - 1];
+  const writer = new FatWriter(new PartitionView(disk, sys.startLba, sys.sectorCount));
+  for (const d of [...treeDirectories(files), "\\JOBS"]) writer.mkdir(d);
+  for (const f of files) writer.writeFile(f.path, f.data());
+  writer.flush();
+  disk.flush();
+  const clock = { now: options.start ?? Date.UTC(2026, 0, 15, 8, 0, 0) };
+  const core = options.core ?? new Core({ backgroundWrites: false });
+  const host = new PrinterHost(core, disk, layout, () => clock.now);
+  if (profile.imageLocation.kind === "recovery-partition") host.formatStore(profile.imageLocation.slots);
+  return { profile, file, disk, placed, layout, core, host, files, clock, close: () => disk.close() };
+}
+
+/** The factory line's step: the first image of the system partition, in slot 0. */
+export function provisionFactory(p: SimPrinter): Record<string, unknown> {
+  p.host.beginBackup({ partition: p.layout.system, factory: true, name: `${p.profile.id} factory` });
+  while (!p.host.step(64 * MiB).done) { /* steps */ }
+  return p.host.finish();
+}
+
+/** Starts the printer's firmware in QuickJS with the profile's budgets. */
+export async function startFirmware(p: SimPrinter, hooks: { onProgress?: (x: unknown) => void; shouldCancel?: () => boolean; log?: (s: string) => void } = {}): Promise<Firmware> {
+  const engine = await loadQuickJS();
+  return new Firmware(engine, p.host, {
+    profile: p.profile, heapBytes: p.profile.budgets.quickjsHeapBytes, stackBytes: p.profile.budgets.quickjsStackBytes, ...hooks,
+  });
+}
+
+/** A FatWriter on the live system partition (ordinary use: new jobs, changed settings). */
+export function systemWriter(p: SimPrinter): FatWriter {
+  const sys = p.placed[p.layout.system - 1];
+  return new FatWriter(new PartitionView(p.disk, sys.startLba, sys.sectorCount));
+}
+
+export function systemPartition(p: SimPrinter): PartitionView {
+  const sys = p.placed[p.layout.system - 1];
+  return new PartitionView(p.disk, sys.startLba, sys.sectorCount, "system");
+}

@@ -1,0 +1,130 @@
+// The printer, end to end: a disk built from each device profile by the simulator, the factory
+// image provisioned, and the firmware module running in a bare QuickJS context: boot on a
+// healthy disk changes nothing (user changes included), every kind of injected damage ends in a
+// verified restore, budgets hold, and no Node API is reachable from the firmware.
+import t from "tap";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { loadProfile, listProfiles } from "../device-profiles/src/load";
+import { buildPrinter, provisionFactory, startFirmware, systemPartition, systemWriter, SimPrinter } from "../simulator/src/printer";
+import { injectDamage, DAMAGE_KINDS } from "../simulator/src/damage";
+import { Firmware } from "../host-shim/src/quickjs-host";
+import { FatReader } from "../host-shim/src/fat-reader";
+import { Slot } from "../host-shim/src/core";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-printer-"));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const hasFsck = (() => { try { execFileSync("fsck.fat", ["--help"], { stdio: "ignore" }); return true; } catch (e) { return (e as { status?: number }).status !== undefined && (e as { code?: string }).code !== "ENOENT"; } })();
+
+interface Booted { p: SimPrinter; fw: Firmware; progress: unknown[] }
+async function printer(id: string): Promise<Booted> {
+  const p = buildPrinter(loadProfile(id), path.join(tmp, `${id}.img`));
+  provisionFactory(p);
+  const progress: unknown[] = [];
+  const fw = await startFirmware(p, { onProgress: (x) => progress.push(x) });
+  return { p, fw, progress };
+}
+
+/** fsck.fat -n on the system partition, copied out of the disk (sparse) with dd. */
+function fsckClean(p: SimPrinter): string {
+  const sys = p.placed[p.layout.system - 1], ss = p.profile.disk.sectorBytes;
+  const file = path.join(tmp, "system.part");
+  execFileSync("dd", [`if=${p.file}`, `of=${file}`, `bs=${1 << 20}`, `skip=${sys.startLba * ss}`, `count=${sys.sectorCount * ss}`, "iflag=skip_bytes,count_bytes", "conv=sparse", "status=none"]);
+  try { return execFileSync("fsck.fat", ["-n", file], { encoding: "utf8" }); } finally { fs.rmSync(file, { force: true }); }
+}
+
+for (const id of listProfiles()) {
+  t.test(`profile ${id}: boots clean, stays within its budgets`, async (t) => {
+    const { p, fw } = await printer(id);
+    t.teardown(() => { fw.dispose(); p.close(); });
+    const images = fw.call("listImages") as Array<{ kind: string; slot: number }>;
+    t.equal(images.length, 1, "the factory image is there");
+    t.equal(images[0].kind, "factory");
+    const r = fw.call("boot") as { action: string; before: { ok: boolean; problems: unknown[] } };
+    t.equal(r.action, "none", "a healthy system partition is left alone");
+    t.same(r.before.problems, [], "no problems on a fresh printer");
+    t.ok(fw.heapUsed() <= p.profile.budgets.quickjsHeapBytes, `QuickJS heap ${fw.heapUsed()} B within ${p.profile.budgets.quickjsHeapBytes}`);
+    t.ok(p.core.memoryBytes <= p.profile.budgets.wasmMemoryBytes, `wasm memory ${p.core.memoryBytes} B within ${p.profile.budgets.wasmMemoryBytes}`);
+    if (hasFsck) t.match(fsckClean(p), /files/, "fsck.fat -n: the simulator's system partition is clean");
+  });
+}
+
+t.test("ordinary use (new jobs, changed settings) never triggers a restore", async (t) => {
+  const { p, fw } = await printer("office-laser-emmc8g");
+  t.teardown(() => { fw.dispose(); p.close(); });
+  const w = systemWriter(p);
+  w.writeFile("\\JOBS\\job 0001 quarterly report.prn", new TextEncoder().encode("%!PS job\n".repeat(5000)));
+  w.writeFile("\\JOBS\\JOB0002.PRN", new Uint8Array(70000).fill(7));
+  w.remove("\\CONFIG\\network.xml");
+  w.writeFile("\\CONFIG\\network.xml", new TextEncoder().encode("<network dhcp='off' ip='10.0.0.7'/>"));
+  w.flush();
+  const before = new FatReader(systemPartition(p), p.core).lookup("\\JOBS\\JOB0002.PRN");
+  const r = fw.call("boot") as { action: string; before: { problems: unknown[] } };
+  t.equal(r.action, "none", "nothing restored");
+  t.same(r.before.problems, [], "no problem reported");
+  t.same(new FatReader(systemPartition(p), p.core).lookup("\\JOBS\\JOB0002.PRN"), before, "the new job is still there");
+});
+
+t.test("every kind of damage: detected at boot, restored from the factory image, verified", async (t) => {
+  const { p, fw, progress } = await printer("office-laser-emmc8g");
+  t.teardown(() => { fw.dispose(); p.close(); });
+  let seed = 11;
+  for (const kind of DAMAGE_KINDS) {
+    await t.test(kind, async (t) => {
+      const d = injectDamage(p.core, systemPartition(p), kind, ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"], seed++);
+      t.ok(d.sectors.length > 0, d.detail);
+      progress.length = 0;
+      const r = fw.call("boot") as { action: string; before: { restoreNeeded: boolean }; after?: { ok: boolean; problems: unknown[] }; image?: { kind: string } };
+      t.equal(r.before.restoreNeeded, true, "the health check finds the damage");
+      t.equal(r.action, "restored");
+      t.equal(r.image?.kind, "factory");
+      t.same(r.after?.problems, [], "healthy after the restore");
+      t.ok(progress.length >= 2, `progress reported (${progress.length} steps)`);
+      // the partition equals the image, cluster for cluster, and fsck agrees
+      p.host.beginVerify({ slot: 0, against: p.layout.system });
+      while (!p.host.step(64 << 20).done) { /* steps */ }
+      t.equal(p.core.results()[Slot.mismatches], 0, "every stored cluster matches the image");
+      p.host.finish();
+      if (hasFsck) t.match(fsckClean(p), /files/, "fsck.fat -n clean after the restore");
+    });
+  }
+});
+
+t.test("the firmware runs in a bare QuickJS context: no Node API is reachable", async (t) => {
+  const { p, fw } = await printer("office-laser-emmc8g");
+  t.teardown(() => { fw.dispose(); p.close(); });
+  for (const name of ["require", "process", "Buffer", "module", "exports", "global", "__dirname", "setImmediate", "WebAssembly", "fetch", "std", "os"]) {
+    t.equal(fw.evaluate(`typeof ${name}`), "undefined", `${name} is not defined`);
+  }
+  t.same(fw.evaluate("Object.keys(host).sort().join(',')"), "begin,cancel,cancellable,finish,health,listImages,log,now,partitions,profile,progress,shouldCancel,step", "the host API is exactly the small set a printer's C code provides");
+  const bundle = fs.readFileSync(path.join(__dirname, "..", "dist", "firmware", "firmware.js"), "utf8");
+  t.notMatch(bundle, /\brequire\(|\bprocess\.|node:/, "the bundle names no Node module");
+  // a restore crosses the host boundary once per step, never once per cluster
+  const callsBefore = fw.calls;
+  fw.call("restore", { image: 0 });
+  const calls = fw.calls - callsBefore;
+  const clusters = p.core.results()[Slot.clustersDone];
+  t.ok(calls < 20 && clusters > 1000, `${calls} host calls for ${clusters} clusters`);
+});
+
+t.test("backup, listImages, verify through the firmware API; a cancelled backup keeps the previous images", async (t) => {
+  let cancel = false;
+  const p = buildPrinter(loadProfile("office-laser-emmc8g"), path.join(tmp, "api.img"));
+  provisionFactory(p);
+  const fw = await startFirmware(p, { shouldCancel: () => cancel });
+  t.teardown(() => { fw.dispose(); p.close(); });
+  p.clock.now += 86400e3;
+  const b = fw.call("backup", { name: "monday" }) as { slot: number; manifestFiles: number };
+  t.equal(b.slot, 1, "the first backup goes to a free slot, not over the factory image");
+  t.ok(b.manifestFiles > 10, `${b.manifestFiles} files in the manifest`);
+  const list = fw.call("listImages") as Array<{ name: string; kind: string }>;
+  t.same(list.map((i) => i.name), ["monday", "office-laser-emmc8g factory"], "newest first");
+  t.same(fw.call("verify", { image: 1 }), { kind: "verify", slot: 1, name: "monday", clusters: (fw.call("listImages") as Array<{ image: { imageClusters: number } }>)[0].image.imageClusters, bytesWritten: 0 });
+  cancel = true;
+  t.throws(() => fw.call("backup", { name: "tuesday" }), /cancelled/, "cancel between steps");
+  cancel = false;
+  t.same((fw.call("listImages") as Array<{ name: string }>).map((i) => i.name), ["monday", "office-laser-emmc8g factory"], "both earlier images still valid");
+  t.throws(() => fw.call("restore", { image: 2 }), /slot 2 holds no valid image/, "a slot without a valid image is refused, by name");
+});
