@@ -1,82 +1,119 @@
 #!/usr/bin/env node
-// npm run demo: the main job on a real FAT volume. Takes a volume made with mkfs.fat and
-// mtools (a committed fixture), backs it up, damages it the way a power cut or a bad card
-// does, notices the damage, restores it, verifies it, and says what happened.
-// (Issue 4 turns this into a whole simulated printer booting from a device profile.)
+// npm run demo: a simulated printer from the default device profile (or the one named on the
+// command line), from the factory line to a repair at boot:
+//   1. the factory line lays out the disk and provisions the factory image;
+//   2. the printer boots (the firmware module in QuickJS checks its system partition);
+//   3. a user prints and changes settings: the next boot changes nothing;
+//   4. the system partition is damaged (several kinds, one after the other): each boot
+//      detects it, restores from the newest good image, and verifies;
+//   5. a technician backs up and verifies from the front panel's service menu;
+// then it says what happened. Everything runs on a sparse disk file in a temporary folder.
 "use strict";
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const zlib = require("node:zlib");
-const { spawnSync } = require("node:child_process");
 
-const root = path.join(__dirname, "..");
-const cli = path.join(root, "dist", "host-shim", "src", "cli.js");
-const fixtures = path.join(root, "test", "fixtures", "volumes");
+const dist = path.join(__dirname, "..", "dist");
+const { loadProfile } = require(path.join(dist, "device-profiles", "src", "load"));
+const sim = require(path.join(dist, "simulator", "src", "printer"));
+const { injectDamage } = require(path.join(dist, "simulator", "src", "damage"));
+const { menuSession, showFrame } = require(path.join(dist, "simulator", "src", "session"));
 
-function clusterback(...args) {
-  console.log(`\n$ clusterback ${args.map((a) => (path.isAbsolute(a) ? path.basename(a) : a)).join(" ")}`);
-  const r = spawnSync(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
-  process.stdout.write(r.stdout);
-  process.stdout.write(r.stderr);
-  return r.status;
+const id = process.argv[2] || "office-laser-emmc8g";
+const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+const say = (s = "") => console.log(s);
+const heading = (s) => say(`\n== ${s} ${"=".repeat(Math.max(0, 70 - s.length))}`);
+
+function panel(lines) {
+  const w = lines[0].length;
+  return [`  +${"-".repeat(w)}+`, ...lines.map((l) => `  |${l}|`), `  +${"-".repeat(w)}+`].join("\n");
 }
 
-// a FAT32 partition fixture with 512-byte sectors: the printer's system partition
-function pickVolume() {
-  const names = fs.existsSync(fixtures) ? fs.readdirSync(fixtures).filter((f) => f.endsWith(".img.gz")).sort() : [];
-  for (const f of names.sort((a, b) => Number(b.includes("fat32-512")) - Number(a.includes("fat32-512")))) {
-    const bytes = zlib.gunzipSync(fs.readFileSync(path.join(fixtures, f)));
-    const isFat32Volume = bytes[0] === 0xeb && bytes[510] === 0x55 && bytes[511] === 0xaa && bytes.readUInt16LE(22) === 0 && bytes.readUInt32LE(36) > 0;
-    if (isFat32Volume) return { name: f, bytes };
-  }
-  throw new Error(`no FAT32 volume fixture in ${fixtures}`);
+/** The boot progress as the printer's panel shows it: a bar line per step. */
+function progressPrinter(columns) {
+  let t0 = Date.now();
+  return (p) => {
+    if (p.bytesDone === 0) t0 = Date.now();
+    const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
+    const width = Math.max(10, columns - 12);
+    const fill = Math.round(frac * width);
+    const secs = Math.max(0.001, (Date.now() - t0) / 1000);
+    say(`     ${p.kind.padEnd(7)} [${"#".repeat(fill)}${".".repeat(width - fill)}] ${String(Math.round(frac * 100)).padStart(3)}%  ${(p.bytesDone / 1e6 / secs).toFixed(0).padStart(5)} MB/s  ${p.phase}`);
+  };
 }
 
-function main() {
-  if (!fs.existsSync(cli)) {
-    const b = spawnSync("npm", ["run", "build"], { cwd: root, stdio: "inherit" });
-    if (b.status !== 0) return 1;
-  }
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), "clusterback-demo-"));
+async function main() {
+  const profile = loadProfile(id);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clusterback-demo-"));
+  const story = [];
   try {
-    const vol = pickVolume();
-    const system = path.join(work, "system-partition.img");
-    const image = path.join(work, "factory.cbi");
-    fs.writeFileSync(system, vol.bytes);
-    console.log(`clusterback demo: the system partition is ${vol.name} (made with mkfs.fat and mtools), ${vol.bytes.length} bytes`);
-    console.log("\n1. The factory line images the system partition.");
-    if (clusterback("info", system) !== 0) return 1;
-    if (clusterback("backup", system, "--image", image, "--name", "factory") !== 0) return 1;
-    if (clusterback("verify", image) !== 0) return 1;
+    heading(`1. factory line: ${profile.model}`);
+    const t0 = Date.now();
+    const p = sim.buildPrinter(profile, path.join(dir, "disk.img"));
+    say(`   disk: ${profile.disk.media}, ${mb(profile.disk.sizeBytes)}, ${profile.disk.sectorBytes}-byte sectors, ${profile.partitionTable.toUpperCase()}`);
+    for (const [i, part] of profile.partitions.entries()) {
+      const pl = p.placed[i];
+      say(`   partition ${pl.number}: ${part.role.padEnd(8)} ${part.name.padEnd(9)} ${part.fs.padEnd(5)} ${String(part.sizeMiB).padStart(7)} MiB at LBA ${pl.startLba}`);
+    }
+    say(`   system partition filled with ${p.files.length} firmware files (${mb(p.files.reduce((a, f) => a + f.size, 0))}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const fac = sim.provisionFactory(p);
+    say(`   factory image in slot ${fac.slot}: ${mb(fac.imageBytes)}, manifest of ${fac.manifestFiles} critical files`);
+    story.push(`factory image provisioned (${mb(fac.imageBytes)})`);
 
-    console.log("\n2. In the field: a power cut tears the boot sector and the first FAT, and a card error hits the data.");
-    const fd = fs.openSync(system, "r+");
-    const sector = Buffer.alloc(512);
-    fs.writeSync(fd, sector, 0, 512, 0);                            // boot sector gone
-    const fatStart = vol.bytes.readUInt16LE(14) * vol.bytes.readUInt16LE(11);
-    fs.writeSync(fd, Buffer.alloc(4096, 0xff), 0, 4096, fatStart);  // FAT torn
-    const bps = vol.bytes.readUInt16LE(11);
-    const dataStart = (vol.bytes.readUInt16LE(14) + vol.bytes[16] * vol.bytes.readUInt32LE(36)) * bps;
-    for (let i = 0; i < 8; i++) fs.writeSync(fd, Buffer.alloc(512, 0x5a), 0, 512, dataStart + i * 8192 + 1024); // file data
-    fs.closeSync(fd);
+    const fw = await sim.startFirmware(p, { onProgress: progressPrinter(profile.panel.columns), log: (s) => say(`   firmware: ${s}`) });
+    try {
+      heading("2. first boot");
+      let r = fw.call("boot");
+      story.push(`first boot: ${r.action === "none" ? "healthy, nothing done" : r.action}`);
 
-    console.log("\n3. At boot the firmware checks the partition: it is damaged.");
-    const status = clusterback("info", system);
-    console.log(status === 0 ? "(the volume still parses)" : "=> damaged: restore from the factory image");
-    clusterback("verify", image, "--against", system);
+      heading("3. a day of printing: new jobs, changed settings");
+      const w = sim.systemWriter(p);
+      w.writeFile("\\JOBS\\Quarterly report.prn", new TextEncoder().encode("%!PS-Adobe-3.0\n".repeat(20000)));
+      w.writeFile("\\CONFIG\\network.xml", new TextEncoder().encode("<network dhcp='off' address='10.1.2.3'/>\n"));
+      w.flush();
+      p.clock.now += 8 * 3600e3;
+      r = fw.call("boot");
+      say(`   boot: ${r.action === "none" ? "healthy: user changes are not damage, nothing restored" : r.action}`);
+      story.push(`boot after ordinary use: ${r.action === "none" ? "nothing restored" : r.action}`);
 
-    console.log("\n4. Restore from the image, then verify.");
-    if (clusterback("restore", image, system) !== 0) return 1;
-    if (clusterback("verify", image, "--against", system) !== 0) return 1;
-    if (clusterback("info", system) !== 0) return 1;
+      heading("4. damage, detected and repaired at boot");
+      const kinds = ["zero-boot-sector", "damaged-fat", "corrupt-file", "delete-critical-file", "random-sectors"];
+      for (const [i, kind] of kinds.entries()) {
+        const d = injectDamage(p.core, sim.systemPartition(p), kind, ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"], 100 + i);
+        say(`\n   damage: ${d.detail}`);
+        p.clock.now += 3600e3;
+        const b = fw.call("boot");
+        const verified = b.after && b.after.ok;
+        say(`   => ${b.action}${verified ? ", verified healthy" : ""} in ${b.seconds.toFixed(2)} s`);
+        story.push(`${kind}: ${b.before.restoreNeeded ? "detected" : "NOT detected"}, ${b.action}${verified ? ", verified" : ""}`);
+      }
 
-    console.log("\nWhat happened: the partition was imaged, damaged in its boot sector, FAT and data,");
-    console.log("found damaged, restored cluster by cluster from the image, and verified against it.");
-    return 0;
+      heading(`5. service menu on the ${profile.panel.rows}x${profile.panel.columns} panel: back up now, then verify images`);
+      const frames = menuSession(fw, ["ok", "ok", "wait", "ok", "down", "down", "down", "ok", "wait"]);
+      for (const f of frames.filter((x) => ["open", "ok", "progress", "wait"].includes(x.step))) {
+        say(`   after "${f.step}":`);
+        say(panel(f.lines));
+      }
+      const images = fw.call("listImages");
+      story.push(`service menu: ${images.length} images now (${images.map((i) => `${i.kind} "${i.name}"`).join(", ")}), all verified`);
+      say(`\n   QuickJS heap ${fw.heapUsed()} B (budget ${profile.budgets.quickjsHeapBytes}), wasm memory ${p.core.memoryBytes} B (budget ${profile.budgets.wasmMemoryBytes}), ${fw.calls} host calls in all`);
+    } finally {
+      fw.dispose();
+      p.close();
+    }
+    heading("what happened");
+    for (const s of story) say(`   - ${s}`);
+    const failed = story.filter((s) => /NOT detected|failed|no-image/.test(s));
+    if (failed.length) {
+      say(`\n   ${failed.length} step(s) went wrong`);
+      process.exitCode = 1;
+    }
   } finally {
-    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-process.exitCode = main();
+main().catch((e) => {
+  console.error(`demo failed: ${e && e.message ? e.message : e}`);
+  process.exit(1);
+});

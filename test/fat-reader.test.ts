@@ -223,6 +223,13 @@ const cases: DamageCase[] = [
     },
   },
   {
+    name: "a first cluster out of range",
+    damage: (v) => {
+      v.setFirstCluster(to11(v.entry(CONF).shortName), v.maxCluster + 100);
+      return { kinds: ["out-of-range", "lost-clusters"], path: CONF, cluster: v.maxCluster + 100, detail: /first cluster \d+ is outside the data clusters 2\.\.\d+/ };
+    },
+  },
+  {
     name: "two files sharing a cluster",
     damage: (v, t) => {
       const readme = v.clusters("\\README.TXT"), conf = v.entry(CONF).firstCluster;
@@ -363,6 +370,7 @@ t.test("walk bounds: depth and entry count", async (t) => {
   let visited = 0;
   const few = reader.walk(() => { visited++; }, { maxEntries: 3 });
   t.equal(visited, 3, "the walk stops at the entry limit");
+  t.equal(few.length, 1, "reported once");
   t.match(few[0].detail, /walk stopped after 3 entries/);
 });
 

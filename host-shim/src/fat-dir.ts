@@ -23,8 +23,7 @@ export const LDIR_Chksum = 13;      // checksum of the short name it belongs to 
 export const LDIR_Name2 = 14;       // characters 6-11 (12 bytes, UTF-16LE)
 export const LDIR_Name3 = 28;       // characters 12-13 (4 bytes, UTF-16LE)
 export const LAST_LONG_ENTRY = 0x40;
-const LFN_CHARS = 13;               // characters per long-name entry
-const LFN_MAX_ORD = 20;             // 20 x 13 >= 255 characters
+const LFN_MAX_ORD = 20;             // 13 characters each: 20 x 13 >= 255
 
 // ---- attributes and special first bytes ----
 export const ATTR_READ_ONLY = 0x01;

@@ -214,7 +214,12 @@ export class FatReader {
 
   // ---- walking ----
 
-  /** The whole tree, depth first (bounded depth and entry count); structural problems are returned, not thrown. */
+  /**
+   * The whole tree, depth first: `visit` gets every file and directory (not "." and "..", not the
+   * volume label), within a bounded depth and entry count. Structural problems met on the way
+   * (chains, sizes, names, unreadable directories) are returned, not thrown; cross-links, lost
+   * clusters and the FAT copies need check().
+   */
   walk(visit: (e: FatEntry) => void, options: WalkOptions = {}): Problem[] {
     const ctx = newContext(options);
     ctx.visit = visit;
@@ -226,12 +231,13 @@ export class FatReader {
     const { records, shared } = this.readDir(dir, (p) => ctx.problems.push(p), ctx);
     if (shared) return; // reported as a cross-link; not walked twice
     for (const record of records) {
+      if (ctx.stopped) return;
       if (record.dot) continue;
       if (++ctx.entries > ctx.maxEntries) {
         ctx.problems.push({ kind: "dir-unreadable", path: dir.path, detail: `walk stopped after ${ctx.maxEntries} entries, in ${dir.path}` });
         ctx.stopped = true;
+        return;
       }
-      if (ctx.stopped) return;
       const entry = childEntry(dir.path, record);
       if (record.nameProblem) ctx.problems.push({ kind: "bad-name", path: entry.path, detail: `${entry.path}: ${record.nameProblem}` });
       ctx.visit?.(entry);
@@ -326,7 +332,7 @@ export class FatReader {
     this.nameCrossLinks(ctx.crossLinks, problems, options);
     const scan = this.scanFat(ctx.used);
     if (scan.lost > 0) {
-      problems.push({ kind: "lost-clusters", cluster: scan.firstLost, detail: `${scan.lost} clusters are allocated but in no file or directory, first cluster ${scan.firstLost}` });
+      problems.push({ kind: "lost-clusters", cluster: scan.firstLost, detail: `${scan.lost} cluster${scan.lost === 1 ? " is" : "s are"} allocated but in no file or directory, first cluster ${scan.firstLost}` });
     }
     problems.push(...this.fsInfoProblems(scan.free));
     return { problems, files: ctx.files, directories: ctx.directories, usedClusters: scan.allocated };

@@ -69,11 +69,20 @@ export function buildPrinter(profile: Profile, file: string, options: { core?: C
   for (const f of files) writer.writeFile(f.path, f.data());
   writer.flush();
   disk.flush();
-  const clock = { now: options.start ?? Date.UTC(2026, 0, 15, 8, 0, 0) };
+  const clock = simulatedClock(options.start ?? Date.UTC(2026, 0, 15, 8, 0, 0));
   const core = options.core ?? new Core({ backgroundWrites: false });
   const host = new PrinterHost(core, disk, layout, () => clock.now);
   if (profile.imageLocation.kind === "recovery-partition") host.formatStore(profile.imageLocation.slots);
   return { profile, file, disk, placed, layout, core, host, files, clock, close: () => disk.close() };
+}
+
+/** A clock that runs with real time from `start`; setting `now` moves it (a night, a week). */
+export function simulatedClock(start: number): { now: number } {
+  let base = start - performance.now();
+  return {
+    get now() { return base + performance.now(); },
+    set now(v: number) { base = v - performance.now(); },
+  };
 }
 
 /** The factory line's step: the first image of the system partition, in slot 0. */
