@@ -121,7 +121,7 @@ t.test("backup, listImages, verify through the firmware API; a cancelled backup 
   t.ok(b.manifestFiles > 10, `${b.manifestFiles} files in the manifest`);
   const list = fw.call("listImages") as Array<{ name: string; kind: string }>;
   t.same(list.map((i) => i.name), ["monday", "office-laser-emmc8g factory"], "newest first");
-  t.same(fw.call("verify", { image: 1 }), { kind: "verify", slot: 1, name: "monday", clusters: (fw.call("listImages") as Array<{ image: { imageClusters: number } }>)[0].image.imageClusters, bytesWritten: 0 });
+  t.same(fw.call("verify", { image: 1 }), { kind: "verify", slot: 1, name: "monday", clusters: (fw.call("listImages") as Array<{ image: { imageClusters: number } }>)[0].image.imageClusters, bytesWritten: 0, bytesRead: 0 });
   cancel = true;
   t.throws(() => fw.call("backup", { name: "tuesday" }), /cancelled/, "cancel between steps");
   cancel = false;

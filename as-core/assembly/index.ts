@@ -49,18 +49,29 @@ export function scanBegin(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
 
 // params: image name (64 bytes) and partition type GUID (16) at paramsPtr()
 export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u32, partType: u32, partStart: f64, created: f64): i32 {
+  return backupBeginFlags(src, sectorBytes, partSectors, img, partType, partStart, created, 0);
+}
+
+// backupBegin with flags. Bit 0 (record unreadable, docs/image-format.md 5.1): a cluster the
+// source cannot read (an I/O error) is stored as zeros with the unreadable mark instead of
+// failing the backup, and header flag bit 1 is set. Result slot 70: clusters recorded
+// unreadable; 71: the first of them (-1: none); 72..95: the first 24 of them.
+export function backupBeginFlags(src: u32, sectorBytes: u32, partSectors: f64, img: u32, partType: u32, partStart: f64, created: f64, flags: u32): i32 {
   clearResults();
   backupParams.partType = partType;
   backupParams.partStart = partStart;
   backupParams.created = created;
+  backupParams.recordUnreadable = (flags & 1) != 0;
   return beginBackup(src, sectorBytes, partSectors, img, false);
 }
 
-// readBack 1: read every written cluster and the metadata back and compare them with the
-// image's checks (mismatches in the result slots); 0: write only.
-export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, readBack: u32): i32 {
+// flags bit 0 (read back): read every written cluster and the metadata back and compare them
+// with the image (mismatches in the result slots). Bit 1 (full): write every cluster, instead
+// of reading the target first and writing only what differs. Bytes read from the target to
+// compare and bytes written: result slots 36 and 37.
+export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, flags: u32): i32 {
   clearResults();
-  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, readBack != 0);
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, (flags & 1) != 0, (flags & 2) != 0);
 }
 
 // target 0xFFFFFFFF: check the image alone

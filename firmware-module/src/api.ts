@@ -10,11 +10,15 @@ export interface StepResult { done: boolean; progress: Progress; result?: Record
 
 export interface ImageEntry {
   slot: number; state: string; kind: "factory" | "backup"; commit: number; imageBytes: number; created: number;
-  name: string; sourcePartition: number; manifestBytes: number; error?: string;
+  name: string; sourcePartition: number; manifestBytes: number; headerCheck?: string; error?: string;
   image?: { fsType: string; imageClusters: number; clusterBytes: number; created: string; partitionSectors: number };
 }
 export interface HealthProblem { kind: string; severity: "fatal" | "minor"; detail: string; path?: string }
-export interface HealthReport { ok: boolean; restoreNeeded: boolean; problems: HealthProblem[]; files: number; manifestFiles: number }
+export interface HealthReport {
+  ok: boolean; restoreNeeded: boolean; problems: HealthProblem[]; files: number; manifestFiles: number;
+  /** An interrupted restore's mark: which image it was restoring. */
+  restoreInProgress?: { headerCheck: string; name: string; created: string };
+}
 
 export interface RunOptions {
   onProgress?: (p: Progress) => void;

@@ -1,7 +1,7 @@
 // The boot flow, as a printer runs it: check the system partition; if it is damaged, restore it
 // from the newest image that verifies, check it again, and report. A healthy partition (user
 // changes included: new jobs, changed settings) is never touched.
-import { health, HealthReport, listImages, RunOptions, startRestore, startVerify, run, ImageEntry } from "./api";
+import { health, HealthReport, listImages, RunOptions, startRestore, run, ImageEntry } from "./api";
 import { theHost } from "./host";
 
 export interface BootReport {
@@ -36,7 +36,13 @@ export function boot(partition: number, options: RunOptions = {}): BootReport {
     return report;
   }
   for (const p of before.problems.filter((x) => x.severity === "fatal").slice(0, 5)) say(`damage: ${p.detail}`);
-  const images = listImages().filter((i) => i.sourcePartition === partition);
+  let images = listImages().filter((i) => i.sourcePartition === partition);
+  const resume = before.restoreInProgress;
+  if (resume) {
+    // a restore was cut off (power loss): finish it from the same image, written differentially
+    say(`finishing the interrupted restore from "${resume.name}"`);
+    images = [...images.filter((i) => i.headerCheck === resume.headerCheck), ...images.filter((i) => i.headerCheck !== resume.headerCheck)];
+  }
   if (images.length === 0) {
     say("no image of the system partition to restore from");
     report.action = "no-image";
@@ -59,14 +65,16 @@ export function boot(partition: number, options: RunOptions = {}): BootReport {
   return report;
 }
 
-/** Verifies one image, restores from it, and checks the partition again; a string on failure. */
+/**
+ * Restores from one image (the restore checks every check of the image before it writes
+ * anything, and writes only what differs), then checks the partition again; a string on failure.
+ */
 function tryImage(img: ImageEntry, partition: number, options: RunOptions, say: (s: string) => void): HealthReport | string {
   if (img.error) return `image in slot ${img.slot} is unreadable: ${img.error}`;
   try {
-    say(`verifying ${img.kind} image "${img.name}" (slot ${img.slot})`);
-    run(startVerify({ image: img.slot }), options);
-    say(`restoring from "${img.name}"`);
-    run(startRestore({ image: img.slot, partition }), options);
+    say(`restoring from ${img.kind} image "${img.name}" (slot ${img.slot})`);
+    const r = run(startRestore({ image: img.slot, partition }), options);
+    say(`${r.bytesRead} bytes compared, ${r.bytesWritten} bytes written, read back`);
   } catch (e) {
     const msg = (e as Error).message;
     say(`image "${img.name}" failed: ${msg}`);

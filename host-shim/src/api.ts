@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
 import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
 import { ClusterbackError, UsageError, VolumeError } from "./errors";
+import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32" };
 const IMAGE_MAGIC = "CBIMAGE1";
@@ -276,6 +277,7 @@ export interface InfoResult {
   volume?: VolumeInfo;
   volumeError?: string;
   image?: ImageInfo;
+  restoreInProgress?: RestoreMark;
 }
 
 export function info(core: Core, file: string, options: OpenOptions & RunOptions = {}): InfoResult {
@@ -289,6 +291,12 @@ export function info(core: Core, file: string, options: OpenOptions & RunOptions
   const part = openPartition(core, file, options);
   try {
     const out: InfoResult = { file, kind: part.entry ? "disk" : "partition", sizeBytes, table: part.table, partition: part.entry };
+    const mark = readRestoreMark(core, part.device);
+    if (mark) {
+      out.restoreInProgress = mark;
+      out.volumeError = describeMark(mark);
+      return out;
+    }
     try {
       out.volume = volumeInfo(core, part.device, options);
     } catch (e) {
@@ -346,6 +354,8 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
   const hs = core.attach(part.device);
   let hi = 0;
   try {
+    const mark = readRestoreMark(core, part.device);
+    if (mark) throw new UsageError(`${source}${part.entry ? ` partition ${part.entry.number}` : ""}: not backed up: ${describeMark(mark)}`);
     const vol = volumeInfo(core, part.device, {});
     img = new FileDevice(tmp, { create: true, writable: true, growable: true, sectorSize: 512 });
     hi = core.attach(img);
@@ -403,6 +413,8 @@ function syncDir(dir: string): void {
 export interface RestoreOptions extends OpenOptions, RunOptions {
   /** Read the restored partition back and compare it with the image (default true). */
   verify?: boolean;
+  /** Write every cluster (default: read the target first and write only what differs). */
+  full?: boolean;
 }
 
 export interface RestoreResult {
@@ -411,7 +423,12 @@ export interface RestoreResult {
   partition?: number;
   fsType: string;
   clustersWritten: number;
+  /** Bytes written to the target (differential: only what differed). */
   bytesWritten: number;
+  /** Bytes read from the target to compare before writing (0 with `full`). */
+  bytesRead: number;
+  /** The target held a "restore in progress" mark (an interrupted restore) when this one began. */
+  resumed: boolean;
   verified: boolean;
   seconds: number;
 }
@@ -443,7 +460,8 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   const hi = core.attach(img), ht = core.attach(guarded);
   try {
     const verified = options.verify ?? true;
-    core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, part.device.sectorSize, part.device.sectorCount, verified ? 1 : 0));
+    const resumed = readRestoreMark(core, part.device) !== undefined;
+    core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, part.device.sectorSize, part.device.sectorCount, (verified ? 1 : 0) | (options.full ? 2 : 0)));
     core.run(options);
     const res = core.results();
     const clusters = res[Slot.clustersDone];
@@ -451,7 +469,7 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     if (v.mismatchedClusters > 0 || v.metadataDiffers) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
     return {
       image: imageFile, target, partition: part.entry?.number, fsType: header.fsType,
-      clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, verified,
+      clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: res[Slot.targetBytesRead], resumed, verified,
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {

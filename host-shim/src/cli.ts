@@ -9,12 +9,15 @@ import { ClusterbackError, UsageError } from "./errors";
 const USAGE = `usage:
   clusterback info <disk-or-partition-or-image> [--partition N] [--json]
   clusterback backup <source> [--partition N] --image <file> [--name NAME] [--json]
-  clusterback restore <image> <target> [--partition N] [--no-verify] [--json]
+  clusterback restore <image> <target> [--partition N] [--full] [--no-verify] [--json]
   clusterback verify <image> [--against <target> [--partition N]] [--json]
 
   <source>/<target>: a partition image file, or a whole disk (file or block device) with
   --partition N (1-based, as the partition table numbers it).
   --sector-size B   sector size of a disk whose table does not tell it (default: detected)
+  --full            restore: write every cluster (default: read the target first and write
+                    only what differs; an interrupted restore is finished by running it again)
+  --no-verify       restore: do not read the partition back and compare it with the image
   --quiet           no progress bar
 
 exit status: 0 success, 1 failure (one line on stderr), 2 usage error`;
@@ -26,6 +29,7 @@ const options = {
   against: { type: "string" },
   "sector-size": { type: "string" },
   "no-verify": { type: "boolean" },
+  full: { type: "boolean" },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -116,9 +120,9 @@ export function main(argv: string[]): number {
       }
       case "restore": {
         need(2, "an image and a target");
-        const r = api.restore(core, args[0], args[1], { partition, sectorSize, verify: !values["no-verify"], onProgress });
+        const r = api.restore(core, args[0], args[1], { partition, sectorSize, verify: !values["no-verify"], full: values.full, onProgress });
         if (onProgress) process.stderr.write("\n");
-        if (!json) console.log(`restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}: ${r.clustersWritten} clusters, ${mb(r.bytesWritten)} written${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s`);
+        if (!json) console.log(`restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.clustersWritten} clusters, ${mb(r.bytesRead)} read and compared, ${mb(r.bytesWritten)} written${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s`);
         result = r;
         break;
       }

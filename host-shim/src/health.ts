@@ -6,6 +6,7 @@
 import { BlockDevice } from "./devices";
 import { Core } from "./core";
 import { FatReader, FatEntry, Problem } from "./fat-reader";
+import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 
 export interface ManifestFile { path: string; size: number; sha256: string }
 export interface Manifest { version: 1; created: number; paths: string[]; files: ManifestFile[] }
@@ -18,6 +19,8 @@ export interface HealthReport {
   problems: HealthProblem[];
   files: number;
   manifestFiles: number;
+  /** An interrupted restore's mark is on the partition: finish that restore (from that image). */
+  restoreInProgress?: RestoreMark;
 }
 
 const MINOR = new Set(["fsinfo", "lost-clusters"]);
@@ -44,6 +47,11 @@ export function buildManifest(core: Core, partition: BlockDevice, patterns: stri
 
 export function checkHealth(core: Core, partition: BlockDevice, manifest: Manifest | undefined): HealthReport {
   const problems: HealthProblem[] = [];
+  const mark = readRestoreMark(core, partition);
+  if (mark) {
+    problems.push({ kind: "restore-in-progress", severity: "fatal", detail: describeMark(mark) });
+    return { ok: false, restoreNeeded: true, problems, files: 0, manifestFiles: manifest?.files.length ?? 0, restoreInProgress: mark };
+  }
   let reader: FatReader;
   try {
     reader = new FatReader(partition, core);

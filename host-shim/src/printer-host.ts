@@ -70,13 +70,17 @@ export class PrinterHost {
   }
 
   /** Valid images, newest first, each with its header's information. */
-  listImages(): Array<SlotInfo & { image?: ImageInfo; error?: string }> {
+  listImages(): Array<SlotInfo & { image?: ImageInfo; headerCheck?: string; error?: string }> {
     return this.store().images().map((s) => {
       const dev = this.imageDevice(s.slot);
       const h = this.core.attach(dev);
       try {
         this.core.check(this.core.exports.verifyBegin(h, Math.min(dev.sectorCount, s.imageBytes / 512), 0xffffffff, 0, 0));
-        return { ...s, image: imageInfoFromResults(this.core) };
+        const image = imageInfoFromResults(this.core);
+        const header = new Uint8Array(512);
+        dev.read(0, 1, header, 0);
+        const headerCheck = new DataView(header.buffer).getBigUint64(504, true).toString(16).padStart(16, "0");
+        return { ...s, image, headerCheck };
       } catch (e) {
         return { ...s, error: (e as Error).message };
       } finally {
@@ -142,7 +146,7 @@ export class PrinterHost {
   }
 
   /** Restores partition `partition` from the image in `slot`. */
-  beginRestore(options: { slot: number; partition: number; verify?: boolean }): void {
+  beginRestore(options: { slot: number; partition: number; verify?: boolean; full?: boolean }): void {
     this.idle();
     const s = this.validSlot(options.slot);
     const img = this.imageDevice(s.slot);
@@ -151,7 +155,7 @@ export class PrinterHost {
     const hi = this.core.attach(img), ht = this.core.attach(guarded);
     this.start({ kind: "restore", handles: [hi, ht], slot: s.slot, partition: options.partition, factory: false, name: s.name, created: s.created, wrote: false,
       onFinish: () => this.finishCompare("restore", guarded.sectorsWritten * guarded.sectorSize) },
-      () => this.core.exports.restoreBegin(hi, s.imageBytes / 512, ht, target.sectorSize, target.sectorCount, options.verify === false ? 0 : 1));
+      () => this.core.exports.restoreBegin(hi, s.imageBytes / 512, ht, target.sectorSize, target.sectorCount, (options.verify === false ? 0 : 1) | (options.full ? 2 : 0)));
   }
 
   /** Checks every check of the image in `slot`; with `against`, compares that partition with it. */
@@ -171,7 +175,7 @@ export class PrinterHost {
     const res = this.core.results();
     const v = { mismatchedClusters: res[Slot.mismatches], firstMismatchCluster: res[Slot.firstMismatch], metadataDiffers: res[Slot.metaMismatch] === 1 };
     if (v.mismatchedClusters > 0 || v.metadataDiffers) throw new JobError(`${kind} found differences: ${describeMismatch(v)}`);
-    return { slot: this.job!.slot, name: this.job!.name, clusters: res[Slot.clustersDone], bytesWritten };
+    return { slot: this.job!.slot, name: this.job!.name, clusters: res[Slot.clustersDone], bytesWritten, bytesRead: res[Slot.targetBytesRead] };
   }
 
   /** One step of the running job: about `budget` bytes of I/O. */

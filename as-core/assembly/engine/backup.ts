@@ -4,13 +4,15 @@
 import * as H from "../image/layout";
 import { IMG_SECTOR, tableBytes, roundUp } from "../image/layout";
 import { recordCheck, hash32 } from "../hash";
-import { devFlush, st32, st64 } from "../io";
+import { devFlush, devRead, st32, st64 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, setResult, blockBuffer, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
 import { probeFat, readFsInfo, volume } from "../fat/volume";
 import { job, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
   imageWrite, partRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
+import { DEV_IO, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
+  UNREADABLE_LISTED, unreadableCheck } from "./unreadable";
 
 const WINDOW_BITS: f64 = <f64>BITMAP_WINDOW_BYTES * 8;
 
@@ -18,6 +20,10 @@ export class BackupParams {
   partType: u32 = 0;
   partStart: f64 = 0;
   created: f64 = 0;
+  // record mode (section 5.1): a cluster the source cannot read is stored as zeros with the
+  // unreadable mark instead of failing the backup; `unreadable` counts them
+  recordUnreadable: bool = false;
+  unreadable: f64 = 0;
 }
 export const backupParams = new BackupParams();
 
@@ -46,6 +52,9 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.bytesTotal = <f64>v.fatSectors * sectorBytes * v.fatCount;
   job.bitmapHash.reset(H.SEED_BITMAP);
   memory.fill(buf.bitmap, 0, BITMAP_WINDOW_BYTES);
+  backupParams.unreadable = 0;
+  setResult(SLOT_UNREADABLE_COUNT, 0);
+  setResult(SLOT_UNREADABLE_FIRST, -1);
   return 0;
 }
 
@@ -114,7 +123,7 @@ function metaStep(): i32 {
   if (job.sectionPos < g.metaBytes) return <i32>n;
   job.metaCheck = job.metaHash.digest64();
   const v = volume;
-  const flags: u32 = (job.scan.dirty || v.dirtyBoot) ? 1 : 0;
+  const flags: u32 = ((job.scan.dirty || v.dirtyBoot) ? 1 : 0) | (backupParams.recordUnreadable ? FLAG_UNREADABLE : 0);
   encodeHeader(buf.params, 64, backupParams.partType, buf.params + 64, backupParams.partStart, backupParams.created, flags);
   const r = imageWrite(job.dst, 0, IMG_SECTOR, buf.scratch);
   if (r < 0) return r;
@@ -141,12 +150,8 @@ function dataStep(): i32 {
     if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
     const start = job.cursor.runStart;
     if (firstBit < 0) firstBit = start;
-    const dst = io + <usize>filled * cb;
-    const r = partRead(job.src, job.clusterLba(start), <u32>len * job.sectorsPerCluster, dst);
+    const r = readRun(start, <u32>len, io + <usize>filled * cb, table + H.T_Checks + (filled << 2));
     if (r < 0) return r;
-    for (let i: u32 = 0; i < <u32>len; i++) {
-      st32(table + H.T_Checks + ((filled + i) << 2), hash32(dst + <usize>i * cb, cb, <u64>(start + <f64>i)));
-    }
     filled += <u32>len;
   }
   const tb = tableBytes(n);
@@ -168,6 +173,38 @@ function dataStep(): i32 {
   job.bytesDone += <f64>n * cb;
   if (job.block < g.blockCount) return <i32>bytes;
   return commit(bytes);
+}
+
+// Reads a run of clusters into dst and stores their checks at `checks`. In record mode, a run
+// whose read fails with an I/O error is read again one cluster at a time, and a cluster that
+// still fails is stored as zeros with the unreadable mark (section 5.1). The failed read of the
+// whole run went through the read import, so the host has already let go of that memory.
+function readRun(start: f64, len: u32, dst: usize, checks: usize): i32 {
+  const cb = job.geo.clusterBytes, spc = job.sectorsPerCluster;
+  const lba = job.clusterLba(start);
+  const r = devRead(job.src, lba, len * spc, dst);
+  if (r < 0 && !(r == DEV_IO && backupParams.recordUnreadable)) return fail(E.E_DEVICE, r, job.src, lba, len * spc);
+  for (let i: u32 = 0; i < len; i++) {
+    const p = dst + <usize>i * cb, bit = start + <f64>i;
+    let one: i32 = 0;
+    if (r < 0) {
+      one = devRead(job.src, job.clusterLba(bit), spc, p);
+      if (one < 0 && one != DEV_IO) return fail(E.E_DEVICE, one, job.src, job.clusterLba(bit), spc);
+      if (one < 0) memory.fill(p, 0, cb);
+    }
+    const check = hash32(p, cb, <u64>bit);
+    if (one < 0) noteUnreadable(bit);
+    st32(checks + (i << 2), one < 0 ? unreadableCheck(check) : check);
+  }
+  return 0;
+}
+
+function noteUnreadable(bit: f64): void {
+  const n = backupParams.unreadable;
+  if (n == 0) setResult(SLOT_UNREADABLE_FIRST, bit);
+  if (n < <f64>UNREADABLE_LISTED) setResult(SLOT_UNREADABLE_LIST + <u32>n, bit);
+  backupParams.unreadable = n + 1;
+  setResult(SLOT_UNREADABLE_COUNT, n + 1);
 }
 
 function commit(spent: u32): i32 {

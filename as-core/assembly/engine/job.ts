@@ -38,6 +38,10 @@ export class Job {
   against: bool = false;
   readBack: bool = false; // restore: read the target back and compare it with the image's checks
   metaCompare: bool = false; // restore with readBack: the metadata was written, now it is compared
+  differential: bool = false; // restore: read the target first, write only what differs
+  prechecking: bool = false;  // restore: the first pass over the blocks, checking them, writing nothing
+  targetBytesRead: f64 = 0;   // restore: bytes read from the target to compare (not the read-back)
+  targetBytesWritten: f64 = 0;
   prevRunsFrom: f64 = 0;  // readBack: the block written before the current one (bitmap position,
   prevClusters: u32 = 0;  //   cluster count, 0 = none pending, and its data in its block buffer)
   prevData: usize = 0;
@@ -309,4 +313,6 @@ export function publishProgress(): void {
   setResult(5, job.mismatches);
   setResult(6, job.firstMismatch);
   setResult(7, job.metaMismatch ? 1 : 0);
+  setResult(36, job.targetBytesRead);
+  setResult(37, job.targetBytesWritten);
 }

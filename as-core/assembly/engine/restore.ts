@@ -1,14 +1,18 @@
 // Restore and verify engines (patent figures 3 and 4). Both first check the header, the
 // bitmap, the metadata and the commit record; nothing is written before all of them pass.
-// Then each block is read and every cluster in it checked before any of it is written;
-// the metadata (FATs, reserved sectors, boot sector last) goes back after the clusters.
+// A restore then marks the target "restore in progress" (section 10 of docs/image-format.md:
+// the mark takes the boot sector's place, so that no file-system driver mounts a half-restored
+// volume), reads each block and checks every cluster in it before any of it is written,
+// writes (by default) only the clusters that differ from what the target already holds, then
+// the metadata the same way, and the boot sector last of all, which clears the mark. Cut off
+// anywhere, the same restore run again finishes it, writing only what is still missing.
 // Verify does the same without writing; with a partition to compare against, it reads the
 // partition and compares every stored cluster and the metadata area with the image's checks.
 import * as H from "../image/layout";
 import { tableBytes } from "../image/layout";
 import { rewind } from "../image/cursor";
 import { recordCheck, hash32 } from "../hash";
-import { devFlush, ld32, ld64 } from "../io";
+import { devFlush, ld32, ld64, st64 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, blockBuffer, AUX_BYTES, BLOCK_DATA_MAX } from "../mem";
@@ -22,9 +26,14 @@ const NO_DEVICE: u32 = 0xFFFFFFFF;
 // readBack (restore only): each block's clusters are read back from the target and compared
 // with the block's checks one block behind the writes (so that the host can let the writes of
 // block k complete while block k-1 is read back), and the metadata area after it is written.
-export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool, readBack: bool): i32 {
+// full (restore only): write every cluster; otherwise read the target first and write only
+// the clusters (and metadata sectors) that differ.
+export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool, readBack: bool, full: bool = false): i32 {
   job.kind = verifyOnly ? JOB_VERIFY : JOB_RESTORE;
   job.readBack = !verifyOnly && readBack;
+  job.differential = !verifyOnly && !full;
+  job.prechecking = !verifyOnly; // a restore checks every block of the image before it writes anything
+  job.targetBytesRead = 0; job.targetBytesWritten = 0;
   job.metaCompare = false;
   job.prevClusters = 0;
   job.src = img;
@@ -45,7 +54,8 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
   // a restore writes the clusters and metadata, and with readBack reads them again; a verify
   // reads the image's clusters, and with a target compares the metadata too
   const metaPasses: f64 = job.readBack || (verifyOnly && job.against) ? 2 : 1;
-  job.bytesTotal = g.bitmapLength + g.metaBytes * metaPasses + g.imageClusters * <f64>g.clusterBytes * (job.readBack ? 2 : 1);
+  const dataPasses: f64 = (verifyOnly ? 1 : 2) + (job.readBack ? 1 : 0); // restore: the check pass, the write pass, the read-back
+  job.bytesTotal = g.bitmapLength + g.metaBytes * metaPasses + g.imageClusters * <f64>g.clusterBytes * dataPasses;
   job.phase = PH_CHECK_BITMAP;
   return 0;
 }
@@ -61,7 +71,7 @@ export function restoreStep(budget: f64): i32 {
       r = r < 0 ? r : 65536;
     } else if (phase == PH_CHECK_COMMIT) {
       r = checkCommit();
-      if (r >= 0) startData();
+      if (r >= 0) r = startData();
       r = r < 0 ? r : 512;
     } else if (phase == PH_DATA) r = dataStep();
     else if (phase == PH_META) r = metaStep();
@@ -73,17 +83,27 @@ export function restoreStep(budget: f64): i32 {
   return job.phase == PH_DONE ? 1 : 0;
 }
 
-function startData(): void {
+function startData(): i32 {
   const g = job.geo;
   job.phase = PH_DATA;
   job.sectionPos = 0;
+  job.block = 0;
+  job.clustersDone = 0;
   job.cursor.begin(job.src, g.bitmapOffset, g.bitmapBits);
   job.chainHash.reset(H.SEED_CHAIN);
   job.chainFill = 0;
-  if (g.blockCount == 0) finishData();
+  return g.blockCount == 0 ? finishData() : 0;
 }
 
 function finishData(): i32 {
+  if (job.prechecking) {
+    // every block checked: now mark the target and write
+    const chain = chainFinish();
+    if (chain != job.chainCheck) return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xFFFFFFFF), <f64>(chain & 0xFFFFFFFF));
+    job.prechecking = false;
+    const r = writeMark();
+    return r < 0 ? r : startData();
+  }
   if (job.readBack && job.prevClusters > 0) {
     const r = readBackBlock();
     if (r < 0) return r;
@@ -130,7 +150,7 @@ function dataStep(): i32 {
   }
   chainAdd(check);
   // pass 2: the same runs again, to write or compare them
-  if (job.kind == JOB_RESTORE || job.against) {
+  if ((job.kind == JOB_RESTORE || job.against) && !job.prechecking) {
     const after = job.cursor.pos;
     rewind(job.cursor, runsFrom);
     filled = 0;
@@ -141,15 +161,15 @@ function dataStep(): i32 {
       const len = <u32>got;
       const start = job.cursor.runStart;
       if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
-      r = job.kind == JOB_RESTORE
-        ? partWrite(job.dst, job.clusterLba(start), len * job.sectorsPerCluster, io + <usize>filled * cb)
-        : compareRun(start, len, table + H.T_Checks + (filled << 2));
+      r = job.kind != JOB_RESTORE ? compareRun(start, len, table + H.T_Checks + (filled << 2))
+        : job.differential ? writeDiffering(start, len, io + <usize>filled * cb)
+        : writeClusters(start, len, io + <usize>filled * cb);
       if (r < 0) return r;
       filled += len;
     }
     rewind(job.cursor, after);
   }
-  if (job.readBack) {
+  if (job.readBack && !job.prechecking) {
     // block k's writes may still be in flight: read back block k-1, whose writes came one block earlier
     if (job.prevClusters > 0) {
       r = readBackBlock();
@@ -188,6 +208,54 @@ function readBackBlock(): i32 {
   job.prevClusters = 0;
   job.bytesDone += <f64>n * job.geo.clusterBytes;
   return 0;
+}
+
+function writeClusters(start: f64, len: u32, data: usize): i32 {
+  const r = partWrite(job.dst, job.clusterLba(start), len * job.sectorsPerCluster, data);
+  if (r >= 0) job.targetBytesWritten += <f64>len * job.geo.clusterBytes;
+  return r;
+}
+
+// Differential restore: reads the run from the target, a piece at a time, and writes only the
+// clusters that differ from the image's, each stretch of differing clusters in one write.
+function writeDiffering(start: f64, len: u32, data: usize): i32 {
+  const cb = job.geo.clusterBytes;
+  const per = max<u32>(1, AUX_BYTES / cb);
+  for (let done: u32 = 0; done < len; done += per) {
+    const n = min(per, len - done);
+    let r = partRead(job.dst, job.clusterLba(start + <f64>done), n * job.sectorsPerCluster, buf.aux);
+    if (r < 0) return r;
+    job.targetBytesRead += <f64>n * cb;
+    let i: u32 = 0;
+    while (i < n) {
+      if (equalBytes(buf.aux + <usize>i * cb, data + <usize>(done + i) * cb, cb)) { i++; continue; }
+      let j = i + 1;
+      while (j < n && !equalBytes(buf.aux + <usize>j * cb, data + <usize>(done + j) * cb, cb)) j++;
+      r = writeClusters(start + <f64>(done + i), j - i, data + <usize>(done + i) * cb);
+      if (r < 0) return r;
+      i = j;
+    }
+  }
+  return 0;
+}
+
+// Section 10: the "restore in progress" mark, written over the target's first sector before
+// anything else (and flushed), so that a half-restored volume is never taken for a FAT volume.
+function writeMark(): i32 {
+  const ss = job.sectorBytes, m = buf.aux;
+  memory.fill(m, 0, ss);
+  st64(m + H.M_Magic, H.MARK_MAGIC);
+  store<u16>(m + H.M_Version, 1);
+  store<u16>(m + H.M_SectorBytes, <u16>ss);
+  st64(m + H.M_HeaderCheck, job.headerCheck);
+  st64(m + H.M_Created, <u64>load<f64>(buf.result + (19 << 3))); // decodeHeader left the header's fields in the result slots
+  memory.copy(m + H.M_Name, buf.result + (25 << 3), 64);
+  st64(m + H.M_MarkCheck, recordCheck(m, 512, H.M_MarkCheck, H.SEED_MARK));
+  let r = partWrite(job.dst, 0, 1, m);
+  if (r < 0) return r;
+  job.targetBytesWritten += <f64>ss;
+  r = devFlush(job.dst);
+  return r < 0 ? fail(E.E_DEVICE, r, job.dst, -1, 0) : 0;
 }
 
 // Reads a run of the target into buf.aux, a piece at a time, and compares it with `expected`.
@@ -238,8 +306,10 @@ function compareRun(start: f64, len: u32, checks: usize): i32 {
   return 0;
 }
 
-// Restore: metadata chunks back to the target, the first chunk (boot sector) last.
-// Verify --against: the target's metadata area through the metadata check.
+// Restore: metadata chunks back to the target, chunk 0 last, and within it the first sector
+// (the boot sector, over the mark) last of all, after a flush. Differential: only the sectors
+// that differ are written. Verify --against and the read-back: the target's metadata area
+// through the metadata check.
 function metaStep(): i32 {
   const g = job.geo;
   const chunk = <f64>BLOCK_DATA_MAX;
@@ -255,8 +325,7 @@ function metaStep(): i32 {
   let r: i32;
   if (writing) {
     r = imageRead(job.src, g.metaOffset + offset, n, buf.io);
-    if (r < 0) return r;
-    r = partWrite(job.dst, lba, sectors, buf.io);
+    if (r >= 0) r = c == 0 ? writeFirstChunk(sectors) : writeMeta(lba, sectors, buf.io);
   } else {
     r = partRead(job.dst, lba, sectors, buf.io);
     if (r >= 0) job.metaHash.update(buf.io, n);
@@ -266,10 +335,48 @@ function metaStep(): i32 {
   job.bytesDone += <f64>n;
   if (job.sectionPos < chunks) return <i32>n;
   if (writing) {
-    r = devFlush(job.dst);
-    if (r < 0) return fail(E.E_DEVICE, r, job.dst, -1, 0);
     if (job.readBack) { job.metaCompare = true; job.sectionPos = 0; return <i32>n; } // read the area back
   } else if (job.metaHash.digest64() != job.metaCheck) job.metaMismatch = true;
   job.phase = PH_DONE;
   return <i32>n;
+}
+
+// Chunk 0: its sectors after the first, a flush, then the first sector (it replaces the mark),
+// and a flush: only then is the restore complete.
+function writeFirstChunk(sectors: u32): i32 {
+  let r: i32 = 0;
+  if (sectors > 1) r = writeMeta(1, sectors - 1, buf.io + job.sectorBytes);
+  if (r < 0) return r;
+  r = devFlush(job.dst);
+  if (r < 0) return fail(E.E_DEVICE, r, job.dst, -1, 0);
+  r = partWrite(job.dst, 0, 1, buf.io);
+  if (r < 0) return r;
+  job.targetBytesWritten += <f64>job.sectorBytes;
+  r = devFlush(job.dst);
+  return r < 0 ? fail(E.E_DEVICE, r, job.dst, -1, 0) : 0;
+}
+
+// Metadata sectors from `data`; differential: read them into io2 first and write only the
+// stretches of sectors that differ.
+function writeMeta(lba: f64, sectors: u32, data: usize): i32 {
+  const ss = job.sectorBytes;
+  if (!job.differential) {
+    const w = partWrite(job.dst, lba, sectors, data);
+    if (w >= 0) job.targetBytesWritten += <f64>sectors * ss;
+    return w;
+  }
+  let r = partRead(job.dst, lba, sectors, buf.io2);
+  if (r < 0) return r;
+  job.targetBytesRead += <f64>sectors * ss;
+  let i: u32 = 0;
+  while (i < sectors) {
+    if (equalBytes(buf.io2 + <usize>i * ss, data + <usize>i * ss, ss)) { i++; continue; }
+    let j = i + 1;
+    while (j < sectors && !equalBytes(buf.io2 + <usize>j * ss, data + <usize>j * ss, ss)) j++;
+    r = partWrite(job.dst, lba + <f64>i, j - i, data + <usize>i * ss);
+    if (r < 0) return r;
+    job.targetBytesWritten += <f64>(j - i) * ss;
+    i = j;
+  }
+  return 0;
 }

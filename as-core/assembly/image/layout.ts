@@ -3,7 +3,7 @@
 
 export const IMG_SECTOR: u32 = 512;
 export const VERSION_MAJOR: u32 = 1;
-export const VERSION_MINOR: u32 = 0;
+export const VERSION_MINOR: u32 = 1;      // 1.1: header flag bit 1, unreadable clusters (section 5.1)
 export const IMG_MAGIC: u64 = 0x314547414D494243; // "CBIMAGE1": 43 42 49 4D 41 47 45 31
 
 // Section 2, "Header" (one image sector at image offset 0)
@@ -26,7 +26,7 @@ export const H_CreatedSec: usize = 152;       // u64, creation time, seconds sin
 export const H_DataStart: usize = 160;        // u64, partition sector of the first bitmap cluster (FAT: cluster 2)
 export const H_FirstCluster: usize = 168;     // u32, number of the first cluster (FAT: 2)
 export const H_ClustersPerBlock: usize = 172; // u32
-export const H_Flags: usize = 176;            // u32, bit 0: the source was marked dirty
+export const H_Flags: usize = 176;            // u32, bit 0: the source was marked dirty; bit 1: unreadable clusters recorded (5.1)
 export const H_MetaSectors: usize = 180;      // u32, partition sectors of the metadata area
 export const H_BitmapOffset: usize = 184;     // u64, bytes from image start
 export const H_BitmapLength: usize = 192;     // u64, bytes (multiple of 512)
@@ -59,11 +59,22 @@ export const C_ImageLength: usize = 40;       // u64, bytes
 export const C_CommitCheck: usize = 504;      // u64, CBH-64 of the record with this field zero, seed 4
 export const COMMIT_MAGIC: u64 = 0x54494D4D4F434243;
 
+// Section 10, "Restore mark": the target partition's first sector while a restore runs
+export const M_Magic: usize = 0;              // u64 0x524F545345524243 "CBRESTOR"
+export const M_Version: usize = 8;            // u16, 1
+export const M_SectorBytes: usize = 10;       // u16, the partition's sector size
+export const M_HeaderCheck: usize = 16;       // u64, the image's HeaderCheck
+export const M_Created: usize = 24;           // u64, the image's CreatedSec
+export const M_Name: usize = 32;              // 64 bytes, the image's name
+export const M_MarkCheck: usize = 504;        // u64, CBH-64 of the first 512 bytes with this field zero, seed 5
+export const MARK_MAGIC: u64 = 0x524F545345524243;
+
 export const SEED_HEADER: u64 = 0;
 export const SEED_BITMAP: u64 = 1;
 export const SEED_META: u64 = 2;
 export const SEED_CHAIN: u64 = 3;
 export const SEED_COMMIT: u64 = 4;
+export const SEED_MARK: u64 = 5;
 export const SEED_TABLE: u64 = 0x100000000; // + block index
 
 @inline export function roundUp(v: f64, unit: f64): f64 { return Math.ceil(v / unit) * unit; }
