@@ -4,7 +4,7 @@
 // a factory line would, and the firmware module running in QuickJS against it.
 import * as fs from "node:fs";
 import { Core } from "../../host-shim/src/core";
-import { FileDevice, PartitionView } from "../../host-shim/src/devices";
+import { BlockDevice, FileDevice, PartitionView } from "../../host-shim/src/devices";
 import { PrinterHost, PrinterLayout } from "../../host-shim/src/printer-host";
 import { Firmware, loadQuickJS } from "../../host-shim/src/quickjs-host";
 import { Profile } from "../../device-profiles/src/profile";
@@ -20,8 +20,9 @@ const MBR_TYPES: Record<string, number> = { fat32: 0x0c, fat16: 0x0e, raw: 0xda 
 
 export interface SimPrinter {
   profile: Profile;
+  /** The disk image file ("" for a disk in memory). */
   file: string;
-  disk: FileDevice;
+  disk: BlockDevice;
   placed: PlacedPartition[];
   layout: PrinterLayout;
   core: Core;
@@ -44,14 +45,23 @@ export function layoutOf(profile: Profile): PrinterLayout {
   return { system: n("system"), recovery: n("recovery"), spool: n("spool") || undefined, manifestPaths: profile.firmware.critical };
 }
 
-/** Builds a printer's disk in `file` (a sparse file of the profile's disk size). */
-export function buildPrinter(profile: Profile, file: string, options: { core?: Core; start?: number } = {}): SimPrinter {
+/**
+ * Builds a printer's disk in `file` (a sparse file of the profile's disk size), or on
+ * `options.device` (a blank device of that size, for example a RamDevice) when given.
+ */
+export function buildPrinter(profile: Profile, file: string, options: { core?: Core; start?: number; device?: BlockDevice; extra?: (w: FatWriter) => void } = {}): SimPrinter {
   const layout = layoutOf(profile);
   const ss = profile.disk.sectorBytes;
-  fs.rmSync(file, { force: true });
-  fs.writeFileSync(file, "");
-  fs.truncateSync(file, profile.disk.sizeBytes);
-  const disk = new FileDevice(file, { sectorSize: ss, writable: true });
+  let disk: BlockDevice;
+  if (options.device) {
+    disk = options.device;
+    if (disk.sectorSize !== ss || disk.sectorCount * ss !== profile.disk.sizeBytes) throw new SimulatorError(`${profile.id}: the device given has ${disk.sectorCount} sectors of ${disk.sectorSize} bytes; the profile's disk is ${profile.disk.sizeBytes} bytes of ${ss}-byte sectors`);
+  } else {
+    fs.rmSync(file, { force: true });
+    fs.writeFileSync(file, "");
+    fs.truncateSync(file, profile.disk.sizeBytes);
+    disk = new FileDevice(file, { sectorSize: ss, writable: true });
+  }
   const specs: PartitionSpec[] = profile.partitions.map((p) => ({
     sectorCount: (p.sizeMiB * MiB) / ss, mbrType: MBR_TYPES[p.fs], name: p.name,
     gptType: p.role === "recovery" ? GPT_RECOVERY : GPT_BASIC_DATA,
@@ -67,6 +77,7 @@ export function buildPrinter(profile: Profile, file: string, options: { core?: C
   const writer = new FatWriter(new PartitionView(disk, sys.startLba, sys.sectorCount));
   for (const d of [...treeDirectories(files), "\\JOBS"]) writer.mkdir(d);
   for (const f of files) writer.writeFile(f.path, f.data());
+  options.extra?.(writer);
   writer.flush();
   disk.flush();
   const clock = simulatedClock(options.start ?? Date.UTC(2026, 0, 15, 8, 0, 0));
