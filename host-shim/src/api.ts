@@ -355,7 +355,7 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
   let hi = 0;
   try {
     const mark = readRestoreMark(core, part.device);
-    if (mark) throw new UsageError(`${source}${part.entry ? ` partition ${part.entry.number}` : ""}: not backed up: ${describeMark(mark)}`);
+    if (mark) throw new ClusterbackError(`${source}${part.entry ? ` partition ${part.entry.number}` : ""}: not backed up: ${describeMark(mark)}`);
     const vol = volumeInfo(core, part.device, {});
     img = new FileDevice(tmp, { create: true, writable: true, growable: true, sectorSize: 512 });
     hi = core.attach(img);
