@@ -3,7 +3,10 @@
 // step, each step moving about BUDGET bytes inside the host and the wasm core.
 import { theHost } from "./host";
 
-export const BUDGET = 32 * 1024 * 1024;
+/** Bytes of I/O per step: one host call moves this much inside the host and the wasm core. */
+export const BUDGET = 64 * 1024 * 1024;
+/** Progress goes to the host at most this often (a panel refresh), and at the end. */
+const PROGRESS_MS = 100;
 
 export interface Progress { phase: string; bytesDone: number; bytesTotal: number }
 export interface StepResult { done: boolean; progress: Progress; result?: Record<string, unknown>; error?: string }
@@ -76,10 +79,15 @@ export class Task {
 /** Runs a task to its end: progress after every step, cancel polled between steps. */
 export function run(task: Task, options: RunOptions = {}): Record<string, unknown> {
   const h = theHost();
+  let shown = 0;
   for (;;) {
     const s = task.step();
     options.onProgress?.(s.progress);
-    h.progress(JSON.stringify({ kind: task.kind, ...s.progress }));
+    const now = h.now();
+    if (s.done || now - shown >= PROGRESS_MS) {
+      shown = now;
+      h.progress(JSON.stringify({ kind: task.kind, ...s.progress }));
+    }
     if (s.error !== undefined) throw new Error(s.error);
     if (s.done) return s.result ?? {};
     if ((options.shouldCancel?.() || h.shouldCancel()) && task.cancel()) throw new CancelledError(task.kind);
