@@ -1,11 +1,12 @@
-// One contract, every device: RAM, file, partition view and write guard (FatFs diskio /
-// littlefs lfs_config style). A device that passes this can back any job.
+// One contract, every device: RAM, file, partition view, write guard and fault device
+// (FatFs diskio / littlefs lfs_config style). A device that passes this can back any job.
 import t from "tap";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { BlockDevice, FileDevice, PartitionView, RamDevice, WriteGuard } from "../host-shim/src/devices";
 import { DeviceCode, DeviceError, WriteGuardError } from "../host-shim/src/errors";
+import { FaultDevice } from "../host-shim/src/fault-device";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-dev-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -21,6 +22,7 @@ const factories: Record<string, Factory> = {
   },
   "partition view": (ss, n) => new PartitionView(new RamDevice(ss, n + 10), 7, n),
   "write guard": (ss, n) => new WriteGuard(new RamDevice(ss, n), 0, n),
+  "fault device (no faults planned)": (ss, n) => new FaultDevice(new RamDevice(ss, n)),
 };
 
 function thrown(fn: () => void): unknown {

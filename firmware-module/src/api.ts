@@ -5,6 +5,8 @@ import { theHost } from "./host";
 
 /** Bytes of I/O per step: one host call moves this much inside the host and the wasm core. */
 export const BUDGET = 64 * 1024 * 1024;
+/** The service menu's step: smaller, so that the panel's progress moves several times a second. */
+export const PANEL_BUDGET = 16 * 1024 * 1024;
 /** Progress goes to the host at most this often (a panel refresh), and at the end. */
 const PROGRESS_MS = 100;
 
@@ -38,7 +40,7 @@ export class Task {
   private last: Progress = { phase: "starting", bytesDone: 0, bytesTotal: 0 };
   readonly started: Record<string, unknown>;
 
-  constructor(readonly kind: "backup" | "restore" | "verify", params: Record<string, unknown>) {
+  constructor(readonly kind: "backup" | "restore" | "verify", params: Record<string, unknown>, readonly budget = BUDGET) {
     this.started = JSON.parse(theHost().begin(kind, JSON.stringify(params)));
   }
 
@@ -49,7 +51,7 @@ export class Task {
     const h = theHost();
     let s: { done: boolean; phase: string; bytesDone: number; bytesTotal: number };
     try {
-      s = JSON.parse(h.step(BUDGET));
+      s = JSON.parse(h.step(this.budget));
     } catch (e) {
       this.finished = true;
       return { done: true, progress: this.last, error: (e as Error).message };
@@ -80,6 +82,7 @@ export class Task {
 export function run(task: Task, options: RunOptions = {}): Record<string, unknown> {
   const h = theHost();
   let shown = 0;
+  if ((options.shouldCancel?.() || h.shouldCancel()) && task.cancel()) throw new CancelledError(task.kind);
   for (;;) {
     const s = task.step();
     options.onProgress?.(s.progress);
@@ -102,12 +105,12 @@ export function listImages(): ImageEntry[] { return JSON.parse(theHost().listIma
 
 export function health(partition: number): HealthReport { return JSON.parse(theHost().health(partition)); }
 
-export function startBackup(o: { partition: number; slot?: number; factory?: boolean; name?: string }): Task { return new Task("backup", o); }
-export function startRestore(o: { image: number; partition: number; verify?: boolean }): Task {
-  return new Task("restore", { slot: o.image, partition: o.partition, verify: o.verify });
+export function startBackup(o: { partition: number; slot?: number; factory?: boolean; name?: string }, budget = BUDGET): Task { return new Task("backup", o, budget); }
+export function startRestore(o: { image: number; partition: number; verify?: boolean; full?: boolean }, budget = BUDGET): Task {
+  return new Task("restore", { slot: o.image, partition: o.partition, verify: o.verify, full: o.full }, budget);
 }
-export function startVerify(o: { image: number; against?: number }): Task { return new Task("verify", { slot: o.image, against: o.against }); }
+export function startVerify(o: { image: number; against?: number }, budget = BUDGET): Task { return new Task("verify", { slot: o.image, against: o.against }, budget); }
 
 export function backup(o: { partition: number; slot?: number; factory?: boolean; name?: string }, r?: RunOptions): Record<string, unknown> { return run(startBackup(o), r); }
-export function restore(o: { image: number; partition: number; verify?: boolean }, r?: RunOptions): Record<string, unknown> { return run(startRestore(o), r); }
+export function restore(o: { image: number; partition: number; verify?: boolean; full?: boolean }, r?: RunOptions): Record<string, unknown> { return run(startRestore(o), r); }
 export function verify(o: { image: number; against?: number }, r?: RunOptions): Record<string, unknown> { return run(startVerify(o), r); }

@@ -24,7 +24,7 @@ export function backup(json?: string): string {
   return out(api.backup({ ...o, partition: o.partition ?? layout().system }));
 }
 export function restore(json?: string): string {
-  const o = arg<{ image: number; partition?: number; verify?: boolean }>(json);
+  const o = arg<{ image: number; partition?: number; verify?: boolean; full?: boolean }>(json);
   return out(api.restore({ ...o, partition: o.partition ?? layout().system }));
 }
 export function verify(json?: string): string { return out(api.verify(arg<{ image: number; against?: number }>(json))); }

@@ -53,7 +53,7 @@ export function serviceActions(layout: Layout): MenuActions {
     return new Sequence([{
       start: () => {
         if (!img) throw new Error(`there is no ${what} image on this printer`);
-        return api.startRestore({ image: img.slot, partition: sys });
+        return api.startRestore({ image: img.slot, partition: sys }, api.PANEL_BUDGET);
       },
       done: (r) => [`Restored from ${img!.kind} image`, `"${img!.name}"`, `${mb(Number(r.bytesWritten))} written`, "Read back: OK"],
       failed: (m) => `Restore failed. ${m}`,
@@ -61,7 +61,7 @@ export function serviceActions(layout: Layout): MenuActions {
   };
   return {
     backupNow: () => new Sequence([{
-      start: () => api.startBackup({ partition: sys }),
+      start: () => api.startBackup({ partition: sys }, api.PANEL_BUDGET),
       done: (r) => ["Backup complete", `slot ${r.slot}: ${mb(Number(r.imageBytes))}`, `${r.manifestFiles} files in manifest`],
       failed: (m) => `Backup failed. The previous images are kept. ${m}`,
     }]),
@@ -71,7 +71,7 @@ export function serviceActions(layout: Layout): MenuActions {
       const list = api.listImages();
       if (list.length === 0) return new Sequence([{ start: () => { throw new Error("there are no images to verify"); }, done: () => [], failed: (m) => m }]);
       return new Sequence(list.map((i) => ({
-        start: () => api.startVerify({ image: i.slot }),
+        start: () => api.startVerify({ image: i.slot }, api.PANEL_BUDGET),
         done: () => [`${i.kind} "${i.name}": OK`],
         failed: (m: string) => `Image "${i.name}" (slot ${i.slot}) is damaged: ${m}`,
       })));

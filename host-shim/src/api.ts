@@ -6,6 +6,7 @@ import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
 import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
 import { ClusterbackError, UsageError, VolumeError } from "./errors";
 import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
+import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadable, clusterOwners } from "./bad-sectors";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32" };
 const IMAGE_MAGIC = "CBIMAGE1";
@@ -321,6 +322,8 @@ export interface BackupOptions extends OpenOptions, RunOptions {
   name?: string;
   /** Creation time (default now). */
   created?: Date;
+  /** A read error on the source: "fail" (default) names the files hit and fails; "record" stores the clusters as unreadable (docs/image-format.md 5.1). */
+  unreadable?: "fail" | "record";
 }
 
 export interface BackupResult {
@@ -332,6 +335,8 @@ export interface BackupResult {
   clusterBytes: number;
   usedBytes: number;
   imageBytes: number;
+  /** Clusters recorded unreadable (unreadable: "record"). */
+  unreadableClusters: number;
   seconds: number;
   notices: string[];
 }
@@ -351,12 +356,14 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
   const part = openPartition(core, source, options);
   const tmp = tempPathFor(options.image);
   let img: FileDevice | undefined;
-  const hs = core.attach(part.device);
+  const trap = new ReadFailureTrap(part.device); // remembers the source's last failed read, to name the files it hit
+  const hs = core.attach(trap);
   let hi = 0;
   try {
     const mark = readRestoreMark(core, part.device);
     if (mark) throw new ClusterbackError(`${source}${part.entry ? ` partition ${part.entry.number}` : ""}: not backed up: ${describeMark(mark)}`);
-    const vol = volumeInfo(core, part.device, {});
+    let vol: VolumeInfo;
+    try { vol = volumeInfo(core, trap, {}); } catch (e) { throw nameSourceReadError(core, part.device, trap, e); }
     img = new FileDevice(tmp, { create: true, writable: true, growable: true, sectorSize: 512 });
     hi = core.attach(img);
     const name = options.name ?? path.basename(options.image).replace(/\.[^.]*$/, "");
@@ -367,9 +374,18 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     params.set(nameBytes, 0);
     if (part.entry?.typeGuid) params.set(guidBytes(part.entry.typeGuid), 64);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
-    core.check(core.exports.backupBegin(hs, part.device.sectorSize, part.device.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, created));
-    core.run(options);
+    const flags = options.unreadable === "record" ? 1 : 0;
+    try {
+      core.check(core.exports.backupBeginFlags(hs, part.device.sectorSize, part.device.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, created, flags));
+      core.run(options);
+    } catch (e) {
+      throw nameSourceReadError(core, part.device, trap, e);
+    }
     const res = core.results();
+    const imageClusters = res[Slot.scanAllocated];
+    const unreadable = readUnreadable(core);
+    const notices = [...vol.notices];
+    if (unreadable.count > 0) notices.push(describeUnreadable({ count: unreadable.count, listed: clusterOwners(core, part.device, unreadable.clusters) }, source));
     img.close();
     img = undefined;
     fs.renameSync(tmp, options.image);
@@ -379,12 +395,13 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
       name,
       fsType: vol.fsType,
       partitionClusters: vol.clusterCount,
-      imageClusters: res[Slot.scanAllocated],
+      imageClusters,
       clusterBytes: vol.clusterBytes,
       usedBytes: vol.usedBytes,
       imageBytes: fs.statSync(options.image).size,
+      unreadableClusters: unreadable.count,
       seconds: (performance.now() - t0) / 1000,
-      notices: vol.notices,
+      notices,
     };
   } finally {
     core.detach(hs);
@@ -429,6 +446,8 @@ export interface RestoreResult {
   bytesRead: number;
   /** The target held a "restore in progress" mark (an interrupted restore) when this one began. */
   resumed: boolean;
+  /** Clusters the image records as unreadable at backup time: written as zeros. */
+  unreadableClusters: number;
   verified: boolean;
   seconds: number;
 }
@@ -469,7 +488,7 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     if (v.mismatchedClusters > 0 || v.metadataDiffers) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
     return {
       image: imageFile, target, partition: part.entry?.number, fsType: header.fsType,
-      clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: res[Slot.targetBytesRead], resumed, verified,
+      clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: res[Slot.targetBytesRead], resumed, unreadableClusters: res[Slot.unreadableCount], verified,
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {

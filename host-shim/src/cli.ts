@@ -8,13 +8,15 @@ import { ClusterbackError, UsageError } from "./errors";
 
 const USAGE = `usage:
   clusterback info <disk-or-partition-or-image> [--partition N] [--json]
-  clusterback backup <source> [--partition N] --image <file> [--name NAME] [--json]
+  clusterback backup <source> [--partition N] --image <file> [--name NAME] [--record-unreadable] [--json]
   clusterback restore <image> <target> [--partition N] [--full] [--no-verify] [--json]
   clusterback verify <image> [--against <target> [--partition N]] [--json]
 
   <source>/<target>: a partition image file, or a whole disk (file or block device) with
   --partition N (1-based, as the partition table numbers it).
   --sector-size B   sector size of a disk whose table does not tell it (default: detected)
+  --record-unreadable  backup: store clusters the source cannot read as zeros, marked
+                    unreadable in the image (default: fail, naming the files they belong to)
   --full            restore: write every cluster (default: read the target first and write
                     only what differs; an interrupted restore is finished by running it again)
   --no-verify       restore: do not read the partition back and compare it with the image
@@ -30,6 +32,7 @@ const options = {
   "sector-size": { type: "string" },
   "no-verify": { type: "boolean" },
   full: { type: "boolean" },
+  "record-unreadable": { type: "boolean" },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -111,7 +114,7 @@ export function main(argv: string[]): number {
       case "backup": {
         need(1, "one source");
         if (!values.image) throw new UsageError("backup needs --image <file>");
-        const r = api.backup(core, args[0], { partition, sectorSize, image: values.image, name: values.name, onProgress });
+        const r = api.backup(core, args[0], { partition, sectorSize, image: values.image, name: values.name, unreadable: values["record-unreadable"] ? "record" : "fail", onProgress });
         if (onProgress) process.stderr.write("\n");
         for (const n of r.notices) if (!json) console.error(`notice: ${n}`);
         if (!json) console.log(`backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s`);
@@ -122,7 +125,7 @@ export function main(argv: string[]): number {
         need(2, "an image and a target");
         const r = api.restore(core, args[0], args[1], { partition, sectorSize, verify: !values["no-verify"], full: values.full, onProgress });
         if (onProgress) process.stderr.write("\n");
-        if (!json) console.log(`restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.clustersWritten} clusters, ${mb(r.bytesRead)} read and compared, ${mb(r.bytesWritten)} written${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s`);
+        if (!json) console.log(`restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.clustersWritten} clusters, ${mb(r.bytesRead)} read and compared, ${mb(r.bytesWritten)} written${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s${r.unreadableClusters ? `; ${r.unreadableClusters} clusters were unreadable at backup time and are zeros now` : ""}`);
         result = r;
         break;
       }

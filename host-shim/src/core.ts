@@ -19,6 +19,8 @@ interface CoreExports {
   probeVolume(dev: number, sectorBytes: number, partSectors: number): number;
   scanBegin(dev: number, sectorBytes: number, partSectors: number): number;
   backupBegin(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number): number;
+  /** flags bit 0: record clusters the source cannot read as unreadable instead of failing. */
+  backupBeginFlags(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number, flags: number): number;
   /** flags: 1 read back and compare, 2 full (write every cluster, not only those that differ). */
   restoreBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number, flags: number): number;
   verifyBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
@@ -37,6 +39,7 @@ export const Slot = {
   imgPartClusters: 10, imgImageClusters: 11, imgBitmapBits: 12, imgClusterBytes: 13, imgSectorBytes: 14, imgPartType: 15,
   imgFsType: 16, imgPartStart: 17, imgPartSectors: 18, imgCreated: 19, imgLength: 20, imgBlocks: 21, imgFlags: 22,
   imgDataStart: 23, imgMetaSectors: 24, imgName: 25, imgGuid: 33, targetBytesRead: 36, targetBytesWritten: 37,
+  unreadableCount: 70, unreadableFirst: 71, unreadableList: 72,
   volFsType: 40, volBytesPerSector: 41, volSectorsPerCluster: 42, volClusterBytes: 43, volReserved: 44, volFatCount: 45,
   volFatSectors: 46, volRootEntries: 47, volTotalSectors: 48, volFirstData: 49, volClusterCount: 50, volRootCluster: 51,
   volFsInfo: 52, volBackupBoot: 53, volDirtyBoot: 54, volMedia: 55, volRootDirSectors: 56,

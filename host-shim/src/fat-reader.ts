@@ -54,6 +54,8 @@ interface WalkContext {
   maxDepth: number;
   maxEntries: number;
   entries: number;
+  /** First clusters of the directories walked so far: one reached again by another path is not walked twice. */
+  walkedDirs: Set<number>;
   files: number;
   directories: number;
   stopped: boolean;
@@ -230,6 +232,10 @@ export class FatReader {
   private walkDirectory(dir: FatEntry, depth: number, ancestors: number[], ctx: WalkContext): void {
     const { records, shared } = this.readDir(dir, (p) => ctx.problems.push(p), ctx);
     if (shared) return; // reported as a cross-link; not walked twice
+    // without check()'s cluster claims (walk(), the naming pass) the same test, by first cluster:
+    // a damaged tree of directories that share children would otherwise multiply the walk
+    if (dir.firstCluster >= 2 && ctx.walkedDirs.has(dir.firstCluster)) return;
+    ctx.walkedDirs.add(dir.firstCluster);
     for (const record of records) {
       if (ctx.stopped) return;
       if (record.dot) continue;
@@ -417,7 +423,7 @@ export class FatReader {
 
 function newContext(options: WalkOptions): WalkContext {
   return {
-    problems: [], entries: 0, files: 0, directories: 0, stopped: false,
+    problems: [], entries: 0, walkedDirs: new Set<number>(), files: 0, directories: 0, stopped: false,
     maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
   };
 }

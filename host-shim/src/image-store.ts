@@ -144,6 +144,8 @@ export class ImageStore {
 
   /** Opens the store: the valid table copy with the higher sequence is in force. */
   static open(device: BlockDevice): ImageStore {
+    const partitionBytes = device.sectorCount * device.sectorSize;
+    if (partitionBytes < 2 * TABLE_BYTES) throw new StoreError(`${device.name}: no image store (${partitionBytes} bytes cannot hold the two ${TABLE_BYTES}-byte table copies)`);
     const copies = [0, 1].map((i) => {
       const b = new Uint8Array(TABLE_BYTES);
       device.read((i * TABLE_BYTES) / device.sectorSize, TABLE_BYTES / device.sectorSize, b, 0);
@@ -152,6 +154,10 @@ export class ImageStore {
     const valid = copies.filter((t): t is Table => t !== undefined);
     if (valid.length === 0) throw new StoreError(`${device.name}: no image store (neither table copy at bytes 0 and 4096 is valid)`);
     const t = valid.reduce((a, b) => (b.sequence > a.sequence ? b : a));
+    // section 3: FirstSlot is 1 MiB and SlotBytes a multiple of 1 MiB (a CRC-valid table that says otherwise came from a bad writer)
+    if (t.firstSlot !== MiB || t.slotBytes < MiB || t.slotBytes % MiB !== 0) {
+      throw new StoreError(`${device.name}: the store's table puts slot 0 at byte ${t.firstSlot} with slots of ${t.slotBytes} bytes, not at 1 MiB with slots of whole MiBs`);
+    }
     if (t.firstSlot + t.slotCount * t.slotBytes > device.sectorCount * device.sectorSize) {
       throw new StoreError(`${device.name}: the store's ${t.slotCount} slots of ${t.slotBytes} bytes from byte ${t.firstSlot} reach past the partition's end`);
     }
@@ -235,6 +241,10 @@ export class ImageStore {
     const s = this.slot(i);
     if (s.state !== "valid" || s.manifestBytes === 0) return new Uint8Array(0);
     const ss = this.device.sectorSize;
+    // section 4: the manifest starts on a 4096-byte boundary after the image and ends inside the slot
+    if (s.manifestOffset % 4096 !== 0 || s.manifestOffset + s.manifestBytes > this.table.slotBytes) {
+      throw new StoreError(`${this.device.name}: slot ${i}'s manifest (${s.manifestBytes} bytes at byte ${s.manifestOffset}) does not lie on a 4096-byte boundary inside the ${this.table.slotBytes}-byte slot`);
+    }
     const buf = new Uint8Array(Math.ceil(s.manifestBytes / ss) * ss);
     this.slotDevice(i).read(s.manifestOffset / ss, buf.length / ss, buf, 0);
     const m = buf.subarray(0, s.manifestBytes);

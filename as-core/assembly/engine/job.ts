@@ -40,6 +40,8 @@ export class Job {
   metaCompare: bool = false; // restore with readBack: the metadata was written, now it is compared
   differential: bool = false; // restore: read the target first, write only what differs
   prechecking: bool = false;  // restore: the first pass over the blocks, checking them, writing nothing
+  imageFlags: u32 = 0;        // restore/verify: the header's Flags
+  unreadable: f64 = 0;        // restore/verify: clusters the image records as unreadable at backup time
   targetBytesRead: f64 = 0;   // restore: bytes read from the target to compare (not the read-back)
   targetBytesWritten: f64 = 0;
   prevRunsFrom: f64 = 0;  // readBack: the block written before the current one (bitmap position,
@@ -212,6 +214,7 @@ export function decodeHeader(): i32 {
   job.metaSectors = metaSectors;
   job.fsType = fsType;
   job.bitmapCheck = ld64(h + H.H_BitmapCheck);
+  job.imageFlags = ld32(h + H.H_Flags);
   job.metaCheck = ld64(h + H.H_MetaCheck);
   // results the host shows as the image's information
   setResult(10, partClusters); setResult(11, imageClusters); setResult(12, bits);

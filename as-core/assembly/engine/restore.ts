@@ -15,7 +15,8 @@ import { recordCheck, hash32 } from "../hash";
 import { devFlush, ld32, ld64, st64 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
-import { buf, blockBuffer, AUX_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { buf, blockBuffer, setResult, AUX_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { isUnreadableCluster, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST, UNREADABLE_LISTED } from "./unreadable";
 import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT,
   PH_DATA, PH_META, PH_DONE, decodeHeader, checkBitmapStep, checkMetaStep, checkCommit,
   imageRead, partRead, partWrite, chainAdd, chainFinish } from "./job";
@@ -43,7 +44,8 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
   job.phase = PH_CHECK_HEADER;
   job.sectionPos = 0;
   job.block = 0; job.clustersDone = 0; job.bytesDone = 0; job.bytesTotal = 0;
-  job.mismatches = 0; job.firstMismatch = -1; job.metaMismatch = false;
+  job.mismatches = 0; job.firstMismatch = -1; job.metaMismatch = false; job.unreadable = 0;
+  setResult(SLOT_UNREADABLE_FIRST, -1);
   const r = decodeHeader();
   if (r < 0) return r;
   if (job.against) {
@@ -143,8 +145,12 @@ function dataStep(): i32 {
     if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
     for (let i: u32 = 0; i < <u32>len; i++) {
       const stored = ld32(table + H.T_Checks + ((filled + i) << 2));
-      const computed = hash32(io + <usize>(filled + i) * cb, cb, <u64>(start + <f64>i));
-      if (stored != computed) return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
+      const data = io + <usize>(filled + i) * cb;
+      const computed = hash32(data, cb, <u64>(start + <f64>i));
+      if (stored != computed) {
+        if (!isUnreadableCluster(job.imageFlags, stored, computed, data, cb)) return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
+        if (!job.prechecking) noteUnreadable(start + <f64>i); // unreadable at backup time: zeros go back (section 5.1)
+      }
     }
     filled += <u32>len;
   }
@@ -258,6 +264,15 @@ function writeMark(): i32 {
   return r < 0 ? fail(E.E_DEVICE, r, job.dst, -1, 0) : 0;
 }
 
+// Counts a cluster the image records as unreadable at backup time (result slots 70..95).
+function noteUnreadable(bit: f64): void {
+  const n = job.unreadable;
+  if (n == 0) setResult(SLOT_UNREADABLE_FIRST, bit);
+  if (n < <f64>UNREADABLE_LISTED) setResult(SLOT_UNREADABLE_LIST + <u32>n, bit);
+  job.unreadable = n + 1;
+  setResult(SLOT_UNREADABLE_COUNT, job.unreadable);
+}
+
 // Reads a run of the target into buf.aux, a piece at a time, and compares it with `expected`.
 function readBackRun(start: f64, len: u32, expected: usize): i32 {
   const cb = job.geo.clusterBytes;
@@ -297,7 +312,10 @@ function compareRun(start: f64, len: u32, checks: usize): i32 {
     if (r < 0) return r;
     for (let i: u32 = 0; i < n; i++) {
       const bit = start + <f64>(done + i);
-      if (hash32(buf.aux + <usize>i * cb, cb, <u64>bit) != ld32(checks + ((done + i) << 2))) {
+      const data = buf.aux + <usize>i * cb;
+      const stored = ld32(checks + ((done + i) << 2)), computed = hash32(data, cb, <u64>bit);
+      // a cluster recorded unreadable matches a target that holds the zeros restored for it
+      if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, data, cb)) {
         if (job.firstMismatch < 0) job.firstMismatch = bit;
         job.mismatches += 1;
       }
