@@ -5,7 +5,10 @@ import { Layout } from "./boot";
 import { MenuActions, MenuTask, TaskStep } from "./menu";
 
 function mb(bytes: number): string { return `${(bytes / 1e6).toFixed(1)} MB`; }
-function when(sec: number): string { return new Date(sec * 1000).toISOString().slice(0, 16).replace("T", " "); }
+function when(sec: number): string {
+  const d = new Date(sec * 1000);
+  return Number.isFinite(d.getTime()) ? d.toISOString().slice(0, 16).replace("T", " ") : "date unknown";
+}
 
 /** A MenuTask that runs a list of firmware Tasks one after the other. */
 class Sequence implements MenuTask {

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
 import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
-import { ClusterbackError, UsageError, VolumeError } from "./errors";
+import { ClusterbackError, UsageError, VolumeError, isoSeconds } from "./errors";
 import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadable, clusterOwners } from "./bad-sectors";
 
@@ -237,7 +237,7 @@ export function imageInfoFromResults(core: Core): ImageInfo {
     partitionTypeGuid: guidBytes.some((b) => b !== 0) ? guidString(guidBytes) : undefined,
     partitionStart: res[Slot.imgPartStart],
     partitionSectors: res[Slot.imgPartSectors],
-    created: new Date(res[Slot.imgCreated] * 1000).toISOString(),
+    created: isoSeconds(res[Slot.imgCreated]),
     imageBytes: res[Slot.imgLength],
     blocks: res[Slot.imgBlocks],
     sourceDirty: (res[Slot.imgFlags] & 1) !== 0,

@@ -143,3 +143,9 @@ export function coreError(code: number, values: number[]): CoreError {
   if (volumeCodes.has(code)) return new VolumeError(code, values);
   return new CoreError(code, values);
 }
+
+/** Seconds since 1970 as ISO 8601, or "<n> s after 1970" when a (crafted) value is past what a date can show. */
+export function isoSeconds(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  return Number.isFinite(d.getTime()) ? d.toISOString() : `${seconds} s after 1970-01-01 (not a valid date)`;
+}

@@ -3,6 +3,7 @@
 // a half-restored volume. Whoever finds it knows which image to finish the restore from.
 import { BlockDevice } from "./devices";
 import { Core } from "./core";
+import { isoSeconds } from "./errors";
 
 export interface RestoreMark {
   /** The image's HeaderCheck, as 16 hex digits. */
@@ -29,7 +30,7 @@ export function readRestoreMark(core: Core, partition: BlockDevice): RestoreMark
   const name = Buffer.from(sector.subarray(32, 96)).toString("utf8").replace(/\0+$/, "");
   return {
     headerCheck: v.getBigUint64(16, true).toString(16).padStart(16, "0"),
-    created: new Date(Number(v.getBigUint64(24, true)) * 1000).toISOString(),
+    created: isoSeconds(Number(v.getBigUint64(24, true))),
     name,
   };
 }
