@@ -39,6 +39,7 @@ export class Job {
   readBack: bool = false; // restore: read the target back and compare it with the image's checks
   metaCompare: bool = false; // restore with readBack: the metadata was written, now it is compared
   differential: bool = false; // restore: read the target first, write only what differs
+  mostlyDiffering: bool = false; // differential: the last block compared was mostly different
   prechecking: bool = false;  // restore: the first pass over the blocks, checking them, writing nothing
   imageFlags: u32 = 0;        // restore/verify: the header's Flags
   unreadable: f64 = 0;        // restore/verify: clusters the image records as unreadable at backup time

@@ -33,6 +33,7 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
   job.kind = verifyOnly ? JOB_VERIFY : JOB_RESTORE;
   job.readBack = !verifyOnly && readBack;
   job.differential = !verifyOnly && !full;
+  job.mostlyDiffering = false;
   job.prechecking = !verifyOnly; // a restore checks every block of the image before it writes anything
   job.targetBytesRead = 0; job.targetBytesWritten = 0;
   job.metaCompare = false;
@@ -158,6 +159,8 @@ function dataStep(): i32 {
   // pass 2: the same runs again, to write or compare them
   if ((job.kind == JOB_RESTORE || job.against) && !job.prechecking) {
     const after = job.cursor.pos;
+    const writtenBefore = job.targetBytesWritten;
+    const compare = job.differential && compareThisBlock();
     rewind(job.cursor, runsFrom);
     filled = 0;
     while (filled < n) {
@@ -168,12 +171,13 @@ function dataStep(): i32 {
       const start = job.cursor.runStart;
       if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
       r = job.kind != JOB_RESTORE ? compareRun(start, len, table + H.T_Checks + (filled << 2))
-        : job.differential ? writeDiffering(start, len, io + <usize>filled * cb)
+        : compare ? writeDiffering(start, len, io + <usize>filled * cb)
         : writeClusters(start, len, io + <usize>filled * cb);
       if (r < 0) return r;
       filled += len;
     }
     rewind(job.cursor, after);
+    if (compare) job.mostlyDiffering = job.targetBytesWritten - writtenBefore > <f64>n * cb / 2;
   }
   if (job.readBack && !job.prechecking) {
     // block k's writes may still be in flight: read back block k-1, whose writes came one block earlier
@@ -214,6 +218,14 @@ function readBackBlock(): i32 {
   job.prevClusters = 0;
   job.bytesDone += <f64>n * job.geo.clusterBytes;
   return 0;
+}
+
+// Differential restore, block by block: compare (read the target first) unless the last block
+// compared was mostly different (a blank or wiped target), in which case write this one whole,
+// and compare again every 16th block to notice when the target starts matching (the part an
+// interrupted restore had already done). Whole or not, every block is read back after.
+function compareThisBlock(): bool {
+  return !job.mostlyDiffering || (<u64>job.block & 15) == 0;
 }
 
 function writeClusters(start: f64, len: u32, data: usize): i32 {
