@@ -128,3 +128,21 @@ t.test("backup, listImages, verify through the firmware API; a cancelled backup 
   t.same((fw.call("listImages") as Array<{ name: string }>).map((i) => i.name), ["monday", "office-laser-emmc8g factory"], "both earlier images still valid");
   t.throws(() => fw.call("restore", { image: 2 }), /slot 2 holds no valid image/, "a slot without a valid image is refused, by name");
 });
+
+t.test("the profile's exclusions: stored jobs are left out of a backup and come back empty", async (t) => {
+  const { p, fw } = await printer("office-laser-emmc8g");
+  t.teardown(() => { fw.dispose(); p.close(); });
+  const w = systemWriter(p);
+  w.writeFile("\\JOBS\\JOB0001.PRN", new Uint8Array(300000).fill(9));
+  w.flush();
+  p.clock.now += 3600e3;
+  const b = fw.call("backup", { name: "with jobs" }) as { excludedFiles: number };
+  t.equal(b.excludedFiles, 1, "the stored job is left out (profile exclude \\JOBS\\*)");
+  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 3);
+  const r = fw.call("boot") as { action: string; image?: { name: string } };
+  t.equal(r.action, "restored");
+  t.equal(r.image?.name, "with jobs", "from the newest image");
+  const job = new FatReader(systemPartition(p), p.core).lookup("\\JOBS\\JOB0001.PRN");
+  t.same([job?.size, job?.firstCluster], [0, 0], "the job is there, empty");
+  if (hasFsck) t.match(fsckClean(p), /files/, "fsck.fat -n clean");
+});

@@ -94,7 +94,7 @@ const cases: Case[] = [
   ["fill and its ghost image larger than the system partition", "compact-sd4g", (p) => { p.imageLocation = { kind: "ghost", path: "\\RECOVERY.CBI" }; p.partitions.splice(2, 1); p.firmware.fillMiB = 300; },
     ["firmware.fillMiB is 300; with the ghost image in the same partition the files and their image need about 601 MiB (2 x fillMiB + 1), but partitions[0] (512 MiB) has about 510 MiB for files"]],
   ["critical file excluded", "office-laser-emmc8g", (p) => { p.exclude.push("\\FONTS\\*"); },
-    ['firmware.critical[1] is "\\\\FONTS\\\\*"; it matches exclude[3] "\\\\FONTS\\\\*"']],
+    ['firmware.critical[1] is "\\\\FONTS\\\\*"; it matches exclude[4] "\\\\FONTS\\\\*"']],
   ["duplicate partition names", "office-laser-emmc8g", (p) => { p.partitions[3].name = "SPOOL"; }, ['partitions[3].name is "SPOOL"; partitions[1] has the same name']],
 ];
 

@@ -12,6 +12,13 @@ import { backupBegin as beginBackup, backupStep, backupParams } from "./engine/b
 import { restoreBegin as beginRestore, restoreStep } from "./engine/restore";
 import { cbh } from "./hash";
 import { E_STATE, fail } from "./errors";
+import { setPatches as storePatches, clearPatches } from "./patch";
+
+// Source patches (patch.ts): the host writes `count` 24-byte patches at patchesPtr(), then
+// setPatches(dev, ...) makes every later read from handle `dev` see them, until
+// setPatches(dev, sectorBytes, 0) or the next restore/verify. -1: more than the core holds.
+export function patchesPtr(): usize { return buf.patches; }
+export function setPatches(dev: u32, sectorBytes: u32, count: u32): i32 { return storePatches(dev, sectorBytes, count); }
 
 export function init(): void { initBuffers(); }
 export function resultPtr(): usize { return buf.result; }
@@ -71,12 +78,14 @@ export function backupBeginFlags(src: u32, sectorBytes: u32, partSectors: f64, i
 // compare and bytes written: result slots 36 and 37.
 export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, flags: u32): i32 {
   clearResults();
+  clearPatches();
   return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, (flags & 1) != 0, (flags & 2) != 0);
 }
 
 // target 0xFFFFFFFF: check the image alone
 export function verifyBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
   clearResults();
+  clearPatches();
   return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true, false);
 }
 

@@ -14,6 +14,8 @@ export const AUX_BYTES: u32 = 2 * FAT_WINDOW_BYTES; // two FAT windows, or a run
 export const BITMAP_WINDOW_BYTES: u32 = 128 << 10; // 1 Mi clusters of the allocation bitmap
 export const SCRATCH_BYTES: u32 = 8192;            // one record sector (up to 4096) and a copy
 export const RESULT_SLOTS: u32 = 512;              // f64 slots the host reads results from
+export const PATCH_MAX: u32 = 2048;                // source patches (exclusions), 24 bytes each
+export const PATCH_BYTES: u32 = PATCH_MAX * 24;
 
 export class Buffers {
   io: usize = 0;     // IO_BYTES: a block (or a metadata chunk)
@@ -26,6 +28,7 @@ export class Buffers {
   chain: usize = 0;
   result: usize = 0;
   params: usize = 0; // 512 bytes the host fills before a call: image name (64), type GUID (16)
+  patches: usize = 0; // PATCH_BYTES: patches applied to what a backup reads from its source (patch.ts)
 }
 
 export const buf = new Buffers();
@@ -42,6 +45,7 @@ export function initBuffers(): void {
   buf.chain = heap.alloc(64);
   buf.result = heap.alloc(RESULT_SLOTS * 8);
   buf.params = heap.alloc(512);
+  buf.patches = heap.alloc(PATCH_BYTES);
 }
 
 // The I/O buffer of block k.

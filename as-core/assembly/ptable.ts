@@ -3,7 +3,8 @@
 //   slot 0 = scheme (1 MBR, 2 GPT), slot 1 = partition count,
 //   entry i at slot 8 + 8*i: number (1-based, as the table numbers it), type byte (MBR),
 //   start LBA, sector count, and (GPT) the type GUID's bytes in slots +4..+5 as two u64 halves.
-import { devRead, ld8, ld16, ld32, ld64 } from "./io";
+import { ld8, ld16, ld32, ld64 } from "./io";
+import { readSectors } from "./patch";
 import { fail, E_DEVICE, E_MBR_SIGNATURE, E_PART_RANGE, E_EBR_CHAIN, E_GPT_HEADER, E_GPT_CRC } from "./errors";
 import { buf, setResult, clearResults } from "./mem";
 import { crc32, crc32Update } from "./hash";
@@ -33,7 +34,7 @@ const MAX_LOGICAL: u32 = 128;
 function isExtended(t: u32): bool { return t == 0x05 || t == 0x0F || t == 0x85; }
 
 function readSector(dev: u32, lba: f64): i32 {
-  const r = devRead(dev, lba, 1, buf.scratch);
+  const r = readSectors(dev, lba, 1, buf.scratch);
   return r < 0 ? fail(E_DEVICE, r, dev, lba, 1) : 0;
 }
 

@@ -7,6 +7,7 @@ import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
 import { ClusterbackError, UsageError, VolumeError, isoSeconds } from "./errors";
 import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadable, clusterOwners } from "./bad-sectors";
+import { planExclusions, loadPatches, ExcludedFile } from "./exclusions";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32" };
 const IMAGE_MAGIC = "CBIMAGE1";
@@ -324,6 +325,8 @@ export interface BackupOptions extends OpenOptions, RunOptions {
   created?: Date;
   /** A read error on the source: "fail" (default) names the files hit and fails; "record" stores the clusters as unreadable (docs/image-format.md 5.1). */
   unreadable?: "fail" | "record";
+  /** Files to leave out (kept as empty files): paths or patterns, long or short names, case-insensitive; a directory means every file below it. */
+  exclude?: string[];
 }
 
 export interface BackupResult {
@@ -337,6 +340,8 @@ export interface BackupResult {
   imageBytes: number;
   /** Clusters recorded unreadable (unreadable: "record"). */
   unreadableClusters: number;
+  /** Files left out (kept empty in the image) and their clusters. */
+  excluded: ExcludedFile[];
   seconds: number;
   notices: string[];
 }
@@ -375,11 +380,16 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     if (part.entry?.typeGuid) params.set(guidBytes(part.entry.typeGuid), 64);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const flags = options.unreadable === "record" ? 1 : 0;
+    const plan = planExclusions(core, part.device, options.exclude ?? []);
+    if (plan.unmatched.length) throw new UsageError(`--exclude ${plan.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${source}`);
+    loadPatches(core, hs, part.device.sectorSize, plan.patches);
     try {
       core.check(core.exports.backupBeginFlags(hs, part.device.sectorSize, part.device.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, created, flags));
       core.run(options);
     } catch (e) {
       throw nameSourceReadError(core, part.device, trap, e);
+    } finally {
+      core.exports.setPatches(hs, part.device.sectorSize, 0);
     }
     const res = core.results();
     const imageClusters = res[Slot.scanAllocated];
@@ -400,6 +410,7 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
       usedBytes: vol.usedBytes,
       imageBytes: fs.statSync(options.image).size,
       unreadableClusters: unreadable.count,
+      excluded: plan.files,
       seconds: (performance.now() - t0) / 1000,
       notices,
     };

@@ -8,13 +8,15 @@ import { ClusterbackError, UsageError } from "./errors";
 
 const USAGE = `usage:
   clusterback info <disk-or-partition-or-image> [--partition N] [--json]
-  clusterback backup <source> [--partition N] --image <file> [--name NAME] [--record-unreadable] [--json]
+  clusterback backup <source> [--partition N] --image <file> [--name NAME] [--exclude PATH]... [--record-unreadable] [--json]
   clusterback restore <image> <target> [--partition N] [--full] [--no-verify] [--json]
   clusterback verify <image> [--against <target> [--partition N]] [--json]
 
   <source>/<target>: a partition image file, or a whole disk (file or block device) with
   --partition N (1-based, as the partition table numbers it).
   --sector-size B   sector size of a disk whose table does not tell it (default: detected)
+  --exclude PATH    backup: leave out a file, or every file below a directory (long or short
+                    names, any case, * and ? in a component); it is kept as an empty file
   --record-unreadable  backup: store clusters the source cannot read as zeros, marked
                     unreadable in the image (default: fail, naming the files they belong to)
   --full            restore: write every cluster (default: read the target first and write
@@ -33,6 +35,7 @@ const options = {
   "no-verify": { type: "boolean" },
   full: { type: "boolean" },
   "record-unreadable": { type: "boolean" },
+  exclude: { type: "string", multiple: true },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -114,10 +117,10 @@ export function main(argv: string[]): number {
       case "backup": {
         need(1, "one source");
         if (!values.image) throw new UsageError("backup needs --image <file>");
-        const r = api.backup(core, args[0], { partition, sectorSize, image: values.image, name: values.name, unreadable: values["record-unreadable"] ? "record" : "fail", onProgress });
+        const r = api.backup(core, args[0], { partition, sectorSize, image: values.image, name: values.name, unreadable: values["record-unreadable"] ? "record" : "fail", exclude: values.exclude, onProgress });
         if (onProgress) process.stderr.write("\n");
         for (const n of r.notices) if (!json) console.error(`notice: ${n}`);
-        if (!json) console.log(`backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s`);
+        if (!json) console.log(`backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s${r.excluded.length ? `; left out (kept empty): ${r.excluded.map((f) => f.path).join(", ")}` : ""}`);
         result = r;
         break;
       }

@@ -25,6 +25,8 @@ interface CoreExports {
   restoreBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number, flags: number): number;
   verifyBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
   step(budget: number): number;
+  patchesPtr(): number;
+  setPatches(dev: number, sectorBytes: number, count: number): number;
   checkOf(ptr: number, byteCount: number, seed: number): void;
 }
 
@@ -188,6 +190,8 @@ export class Core {
     return this.mem.slice(this.exports.resultPtr() + slot * 8, this.exports.resultPtr() + slot * 8 + length);
   }
   params(): Uint8Array { return this.mem.subarray(this.exports.paramsPtr(), this.exports.paramsPtr() + 512); }
+  /** The core's source-patch area (as-core/assembly/patch.ts), `bytes` long. */
+  patchArea(bytes: number): DataView { return new DataView(this.memory.buffer, this.exports.patchesPtr(), bytes); }
 
   /** Turns a negative core result into the matching error; a device failure rethrows the device's own error. */
   check(r: number): number {

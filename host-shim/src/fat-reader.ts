@@ -26,6 +26,8 @@ export interface FatEntry {
   size: number;
   /** From DIR_WrtDate/DIR_WrtTime, read as UTC. */
   modified: Date;
+  /** Index of its short entry in its parent directory (32-byte entries from the directory's start); absent for the root. */
+  entryIndex?: number;
 }
 
 export type ProblemKind = "boot" | "fat-copies" | "fsinfo" | "loop" | "cross-link" | "out-of-range" | "bad-cluster-in-file"
@@ -432,6 +434,6 @@ function childEntry(parentPath: string, r: DirRecord): FatEntry {
   return {
     path: parentPath === "\\" ? `\\${r.name}` : `${parentPath}\\${r.name}`,
     name: r.name, shortName: r.shortName, attributes: r.attributes, isDirectory: r.isDirectory,
-    firstCluster: r.firstCluster, size: r.size, modified: r.modified,
+    firstCluster: r.firstCluster, size: r.size, modified: r.modified, entryIndex: r.index,
   };
 }

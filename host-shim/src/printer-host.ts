@@ -10,6 +10,7 @@ import { ImageStore, SlotInfo, StoreError } from "./image-store";
 import { SectorAdapter } from "./sector-adapter";
 import { PartitionEntry, PartitionTable, readPartitionTable, volumeInfo, imageInfoFromResults, guidBytes, describeMismatch, ImageInfo } from "./api";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
+import { planExclusions, loadPatches } from "./exclusions";
 
 export interface PrinterLayout {
   /** Partition numbers, as the partition table numbers them. */
@@ -18,6 +19,8 @@ export interface PrinterLayout {
   spool?: number;
   /** Paths (\\DIR\\* or \\DIR\\FILE) whose files the manifest kept with each image covers. */
   manifestPaths: string[];
+  /** Files left out of every backup (the profile's exclude; patterns that match nothing are ignored). */
+  exclude?: string[];
 }
 
 export interface JobProgress { done: boolean; phase: string; bytesDone: number; bytesTotal: number }
@@ -128,13 +131,16 @@ export class PrinterHost {
     params.set(Buffer.from(name, "utf8").subarray(0, 64), 0);
     if (e.typeGuid) params.set(guidBytes(e.typeGuid), 64);
     const created = Math.floor(this.now() / 1000);
-    this.start({ kind: "backup", handles: [hs, hi], slot, partition: options.partition, factory: slot === 0, name, created, wrote: true, onFinish: () => this.finishBackup(img, vol.imageBytes) },
+    const plan = planExclusions(this.core, src, this.layout.exclude ?? []);
+    loadPatches(this.core, hs, src.sectorSize, plan.patches);
+    this.start({ kind: "backup", handles: [hs, hi], slot, partition: options.partition, factory: slot === 0, name, created, wrote: true, onFinish: () => this.finishBackup(img, vol.imageBytes, plan.files.length) },
       () => this.core.exports.backupBegin(hs, src.sectorSize, src.sectorCount, hi, e.type, e.startLba, created));
     return { slot };
   }
 
-  private finishBackup(img: BlockDevice, imageBytes: number): Record<string, unknown> {
+  private finishBackup(img: BlockDevice, imageBytes: number, excludedFiles: number): Record<string, unknown> {
     const j = this.job!;
+    this.core.exports.setPatches(j.handles[0], 512, 0);
     const header = new Uint8Array(512);
     img.read(0, 1, header, 0);
     const manifest = buildManifest(this.core, this.partition(j.partition), this.layout.manifestPaths, this.now());
@@ -142,7 +148,7 @@ export class PrinterHost {
       kind: j.factory ? "factory" : "backup", imageBytes, created: j.created, headerCrc: zlib.crc32(header), name: j.name,
       sourcePartition: j.partition, manifest: Buffer.from(JSON.stringify(manifest), "utf8"),
     });
-    return { slot: j.slot, name: j.name, imageBytes, manifestFiles: manifest.files.length, commit: info.commit };
+    return { slot: j.slot, name: j.name, imageBytes, manifestFiles: manifest.files.length, excludedFiles, commit: info.commit };
   }
 
   /** Restores partition `partition` from the image in `slot`. */
@@ -224,6 +230,7 @@ export class PrinterHost {
 
   private abandon(): void {
     if (!this.job) return;
+    if (this.job.kind === "backup") this.core.exports.setPatches(this.job.handles[0], 512, 0);
     for (const h of this.job.handles) this.core.detach(h);
     this.job = undefined;
   }

@@ -42,7 +42,7 @@ export function layoutOf(profile: Profile): PrinterLayout {
   if (profile.imageLocation.kind !== "recovery-partition") {
     throw new SimulatorError(`${profile.id}: image location "${profile.imageLocation.kind}" is not simulated yet (the in-partition ghost image is issue 6); use a recovery partition`);
   }
-  return { system: n("system"), recovery: n("recovery"), spool: n("spool") || undefined, manifestPaths: profile.firmware.critical };
+  return { system: n("system"), recovery: n("recovery"), spool: n("spool") || undefined, manifestPaths: profile.firmware.critical, exclude: profile.exclude };
 }
 
 /**

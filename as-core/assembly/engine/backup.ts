@@ -4,7 +4,8 @@
 import * as H from "../image/layout";
 import { IMG_SECTOR, tableBytes, roundUp } from "../image/layout";
 import { recordCheck, hash32 } from "../hash";
-import { devFlush, devRead, st32, st64 } from "../io";
+import { devFlush, st32, st64 } from "../io";
+import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, setResult, blockBuffer, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
@@ -182,13 +183,13 @@ function dataStep(): i32 {
 function readRun(start: f64, len: u32, dst: usize, checks: usize): i32 {
   const cb = job.geo.clusterBytes, spc = job.sectorsPerCluster;
   const lba = job.clusterLba(start);
-  const r = devRead(job.src, lba, len * spc, dst);
+  const r = readSectors(job.src, lba, len * spc, dst);
   if (r < 0 && !(r == DEV_IO && backupParams.recordUnreadable)) return fail(E.E_DEVICE, r, job.src, lba, len * spc);
   for (let i: u32 = 0; i < len; i++) {
     const p = dst + <usize>i * cb, bit = start + <f64>i;
     let one: i32 = 0;
     if (r < 0) {
-      one = devRead(job.src, job.clusterLba(bit), spc, p);
+      one = readSectors(job.src, job.clusterLba(bit), spc, p);
       if (one < 0 && one != DEV_IO) return fail(E.E_DEVICE, one, job.src, job.clusterLba(bit), spc);
       if (one < 0) memory.fill(p, 0, cb);
     }

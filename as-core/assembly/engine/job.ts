@@ -5,7 +5,8 @@ import * as H from "../image/layout";
 import { ImageGeometry, IMG_SECTOR } from "../image/layout";
 import { BitmapCursor } from "../image/cursor";
 import { Cbh, recordCheck } from "../hash";
-import { devRead, devWrite, ld32, ld64, st32, st64, isZero, isPow2 } from "../io";
+import { devWrite, ld32, ld64, st32, st64, isZero, isPow2 } from "../io";
+import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, setResult, IO_BYTES, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
@@ -86,7 +87,7 @@ export const job = new Job();
 
 export function imageRead(dev: u32, byteOffset: f64, byteCount: u32, ptr: usize): i32 {
   const lba = byteOffset / IMG_SECTOR, n = byteCount / IMG_SECTOR;
-  const r = devRead(dev, lba, n, ptr);
+  const r = readSectors(dev, lba, n, ptr);
   return r < 0 ? fail(E.E_DEVICE, r, dev, lba, n) : 0;
 }
 
@@ -97,7 +98,7 @@ export function imageWrite(dev: u32, byteOffset: f64, byteCount: u32, ptr: usize
 }
 
 export function partRead(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32 {
-  const r = devRead(dev, lba, sectorCount, ptr);
+  const r = readSectors(dev, lba, sectorCount, ptr);
   return r < 0 ? fail(E.E_DEVICE, r, dev, lba, sectorCount) : 0;
 }
 

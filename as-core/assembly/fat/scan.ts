@@ -5,7 +5,8 @@
 // so that a volume whose copies disagree is still imaged as it is.
 import * as L from "./layout";
 import { Volume } from "./volume";
-import { devRead, ld16, ld32 } from "../io";
+import { ld16, ld32 } from "../io";
+import { readSectors } from "../patch";
 import { fail, E_DEVICE } from "../errors";
 import { buf, FAT_WINDOW_BYTES } from "../mem";
 
@@ -47,7 +48,7 @@ export class FatScan {
     for (let copy: u32 = 0; copy < v.fatCount; copy++) {
       const dst = copy == 0 ? buf.fatA : buf.fatB;
       const lba = <f64>v.reservedSectors + <f64>copy * <f64>v.fatSectors + <f64>sectorFirst;
-      const r = devRead(dev, lba, sectorCount, dst);
+      const r = readSectors(dev, lba, sectorCount, dst);
       if (r < 0) return fail(E_DEVICE, r, dev, lba, sectorCount);
       bytesRead += <i32>(sectorCount * bps);
       if (copy == 0) this.scanCopy0(v, first, count, bitBase);

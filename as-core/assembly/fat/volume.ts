@@ -1,7 +1,8 @@
 // A FAT volume's geometry, read from its boot sector and validated one rule per line
 // (FatFs mount_volume style). Nothing is used before it is checked.
 import * as L from "./layout";
-import { devRead, ld8, ld16, ld32, isPow2 } from "../io";
+import { ld8, ld16, ld32, isPow2 } from "../io";
+import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf } from "../mem";
@@ -42,7 +43,7 @@ export const volume = new Volume();
 // Reads sector 0 of the volume on `dev` (sectors of deviceSectorSize) and validates it.
 // partSectors: the volume's extent in device sectors. Returns 0 or a negative code.
 export function probeFat(dev: u32, deviceSectorSize: u32, partSectors: f64): i32 {
-  const r = devRead(dev, 0, 1, buf.scratch);
+  const r = readSectors(dev, 0, 1, buf.scratch);
   if (r < 0) return fail(E.E_DEVICE, r, dev, 0, 1);
   return parseBpb(buf.scratch, deviceSectorSize, partSectors, volume);
 }
@@ -128,7 +129,7 @@ export function parseBpb(bs: usize, deviceSectorSize: u32, partSectors: f64, v: 
 export function readFsInfo(dev: u32): i32 {
   const v = volume;
   if (v.fsType != L.FS_FAT32 || v.fsInfoSector == 0 || v.fsInfoSector == 0xFFFF) return 0;
-  const r = devRead(dev, v.fsInfoSector, 1, buf.scratch);
+  const r = readSectors(dev, v.fsInfoSector, 1, buf.scratch);
   if (r < 0) return fail(E.E_DEVICE, r, dev, v.fsInfoSector, 1);
   if (ld32(buf.scratch + L.FSI_LeadSig) != 0x41615252 || ld32(buf.scratch + L.FSI_StrucSig) != 0x61417272) return 0;
   const free = ld32(buf.scratch + L.FSI_Free_Count);

@@ -1,0 +1,56 @@
+// Source patches (docs/image-format.md, section 11): a bounded list of byte changes that a
+// backup applies to everything it reads from its source partition, before it scans, checks or
+// stores it. The host uses them to leave files out of an image: their FAT entries read as free
+// (so the scan does not put their clusters in the bitmap, and they are not stored), and their
+// directory entries and FSInfo read as those of empty files. The source itself is never written.
+//
+// A patch is 24 bytes at buf.patches + 24 * i:
+//   0  f64 byteOffset  partition byte of the first byte patched
+//   8  u32 length      bytes patched (any length for kind 0; 1..4 for kind 1)
+//   12 u32 kind        0: zero the bytes; 1: byte = (byte & ~mask) | (value & mask), little-endian
+//   16 u32 value
+//   20 u32 mask
+import { devRead } from "./io";
+import { buf, PATCH_MAX } from "./mem";
+
+export class PatchState {
+  dev: u32 = 0xFFFFFFFF;   // the device the patches apply to (none: 0xFFFFFFFF)
+  sectorBytes: u32 = 512;
+  count: u32 = 0;
+}
+
+export const patches = new PatchState();
+
+// Patches apply to reads from `dev` from now on (count 0: none). Returns -1 when count is too large.
+export function setPatches(dev: u32, sectorBytes: u32, count: u32): i32 {
+  if (count > PATCH_MAX) return -1;
+  patches.dev = count > 0 ? dev : 0xFFFFFFFF;
+  patches.sectorBytes = sectorBytes;
+  patches.count = count;
+  return 0;
+}
+
+export function clearPatches(): void { patches.dev = 0xFFFFFFFF; patches.count = 0; }
+
+// devRead, then the patches that overlap what was read.
+export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32 {
+  const r = devRead(dev, lba, sectorCount, ptr);
+  if (r < 0 || dev != patches.dev) return r;
+  const from = lba * <f64>patches.sectorBytes, to = from + <f64>sectorCount * <f64>patches.sectorBytes;
+  for (let i: u32 = 0; i < patches.count; i++) {
+    const p = buf.patches + <usize>i * 24;
+    const at = load<f64>(p), len = <f64>load<u32>(p + 8);
+    if (at >= to || at + len <= from) continue;
+    const first = Math.max(at, from), last = Math.min(at + len, to);
+    const kind = load<u32>(p + 12);
+    if (kind == 0) { memory.fill(ptr + <usize>(first - from), 0, <usize>(last - first)); continue; }
+    const value = load<u32>(p + 16), mask = load<u32>(p + 20);
+    for (let b = first; b < last; b += 1) {
+      const k = <u32>(b - at) << 3; // bit position of this byte in value and mask
+      const m = <u8>(mask >>> k), v = <u8>(value >>> k);
+      const q = ptr + <usize>(b - from);
+      store<u8>(q, (load<u8>(q) & ~m) | (v & m));
+    }
+  }
+  return r;
+}

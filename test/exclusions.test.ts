@@ -1,0 +1,67 @@
+// Exclusions (issue 6, item 1): files left out of an image are not stored, and the restored
+// volume holds them as empty files, consistent (FatReader's check and fsck.fat -n clean), with
+// every other file byte-identical.
+import t from "tap";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as crypto from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { Core } from "../host-shim/src/core";
+import * as api from "../host-shim/src/api";
+import { RamDevice } from "../host-shim/src/devices";
+import { FatReader } from "../host-shim/src/fat-reader";
+import { fixtures, unpack } from "./helpers/fixtures";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-excl-"));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const core = new Core({ backgroundWrites: false });
+const hasFsck = (() => { try { execFileSync("fsck.fat", ["--help"], { stdio: "ignore" }); return true; } catch (e) { return (e as { code?: string }).code !== "ENOENT"; } })();
+
+const cases: Array<[string, string[], (p: string) => boolean]> = [
+  // a directory by its long name in another case, and a file by its 8.3 name
+  ["jobs and README", ["jobs", "\\readme.txt"], (p) => /^Jobs\//.test(p) || p === "README.TXT"],
+  // a wildcard inside a directory, by the directory's 8.3 name (FONTSA~1 is "Fonts and Forms")
+  ["a glob", ["\\Firmware\\FONTSA~1\\*.TTF"], (p) => /^Firmware\/Fonts and Forms\/.*\.ttf$/i.test(p)],
+];
+
+for (const f of fixtures.filter((x) => x.kind === "partition" && !x.file.includes("dirty"))) {
+  const p = f.partitions[0];
+  for (const [label, patterns, isExcluded] of cases) {
+    t.test(`${f.file} (${p.fsType}): exclude ${label}`, async (t) => {
+      const vol = unpack(f, tmp);
+      const img = path.join(tmp, "x.cbi"), target = path.join(tmp, "x.out");
+      const full = api.backup(core, vol, { image: img + ".full" });
+      const r = api.backup(core, vol, { image: img, exclude: patterns });
+      const expected = Object.keys(p.files).filter(isExcluded);
+      if (expected.length === 0) { t.equal(r.excluded.length, 0); return; }
+      t.same(r.excluded.map((e) => e.path.slice(1).replace(/\\/g, "/")).sort(), expected.sort(), "exactly the matching files are left out");
+      const clusters = r.excluded.reduce((a, e) => a + e.clusters, 0);
+      t.equal(r.imageClusters, full.imageClusters - clusters, `${clusters} clusters not stored`);
+      fs.writeFileSync(target, Buffer.alloc(fs.statSync(vol).size));
+      api.restore(core, img, target);
+      const bytes = new Uint8Array(fs.readFileSync(target));
+      const reader = new FatReader(new RamDevice(bytes[11] | (bytes[12] << 8), bytes), core);
+      t.same(reader.check().problems, [], "the restored volume is consistent");
+      for (const [file, sha] of Object.entries(p.files)) {
+        const e = reader.lookup(file);
+        if (!e) { t.fail(`${file} missing`); continue; }
+        if (isExcluded(file)) {
+          if (e.size !== 0 || e.firstCluster !== 0) t.fail(`${file} should be empty: size ${e.size}, cluster ${e.firstCluster}`);
+        } else if (reader.sha256(e) !== sha) t.fail(`${file} differs from the source`);
+      }
+      t.pass("excluded files are there and empty; every other file is byte-identical");
+      if (hasFsck) t.doesNotThrow(() => execFileSync("fsck.fat", ["-n", target], { stdio: "pipe" }), "fsck.fat -n clean");
+      const source = fs.readFileSync(vol);
+      t.ok(source.equals(fs.readFileSync(vol)) && crypto.createHash("sha256").update(source).digest("hex").length === 64, "the source is not written");
+    });
+  }
+}
+
+t.test("a pattern that matches nothing is refused by name, and nothing is written", async (t) => {
+  const f = fixtures.find((x) => x.file.startsWith("fat16-2k"))!;
+  const vol = unpack(f, tmp);
+  const img = path.join(tmp, "none.cbi");
+  t.throws(() => api.backup(core, vol, { image: img, exclude: ["\\NOPE\\*"] }), /--exclude "\\NOPE\\\*": no such file or directory/);
+  t.notOk(fs.existsSync(img));
+});
