@@ -140,6 +140,16 @@ t.test("a bad partition number is a usage error naming the partitions", async (t
     t.match(e.message, n === 0 ? /--partition must be a whole number from 1 up/ : new RegExp(`has no partition ${n} \\(its MBR partitions: 1\\)`));
   }
   t.ok(fs.readFileSync(file).equals(disk), "the disk is unchanged");
+  // an MBR entry with a type but no sectors is named as empty, not read past
+  const withEmpty = Buffer.from(disk);
+  withEmpty[462 + 4] = 0x0c;
+  new DataView(withEmpty.buffer).setUint32(462 + 8, 100, true);
+  fs.writeFileSync(file, withEmpty);
+  const empty = caught(() => api.restore(core, image, file, { partition: 2 }));
+  t.match(empty.name, "UsageError");
+  t.match(empty.message, /partition 2 is empty: its MBR entry \(type 0xc\) gives 0 sectors at LBA 100/);
+  t.ok(fs.readFileSync(file).equals(withEmpty), "the disk is unchanged");
+  fs.writeFileSync(file, disk);
   // partition 1 works, and only its extent is written
   const wiped = Buffer.from(disk);
   wiped.fill(0, 2048 * 512 + 512, 2048 * 512 + 4096);

@@ -122,6 +122,7 @@ export function openPartition(core: Core, file: string, options: OpenOptions = {
       const list = table.partitions.map((p) => p.number).join(", ") || "none";
       throw new UsageError(`${file} has no partition ${options.partition} (its ${table.scheme.toUpperCase()} partitions: ${list})`);
     }
+    if (entry.sectorCount === 0) throw new UsageError(`${file} partition ${entry.number} is empty: its ${table.scheme.toUpperCase()} entry (type 0x${entry.type.toString(16)}) gives 0 sectors at LBA ${entry.startLba}`);
     const view = new PartitionView(dev, entry.startLba, entry.sectorCount, `${file} partition ${entry.number}`);
     return { device: view, file: dev, entry, table, close: () => dev.close() };
   } catch (e) {
