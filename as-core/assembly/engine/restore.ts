@@ -99,20 +99,18 @@ function startData(): i32 {
 }
 
 function finishData(): i32 {
-  if (job.prechecking) {
-    // every block checked: now mark the target and write
-    const chain = chainFinish();
-    if (chain != job.chainCheck) return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xFFFFFFFF), <f64>(chain & 0xFFFFFFFF));
-    job.prechecking = false;
-    const r = writeMark();
-    return r < 0 ? r : startData();
-  }
-  if (job.readBack && job.prevClusters > 0) {
+  if (job.readBack && job.prevClusters > 0) { // (never during the check pass: nothing was written)
     const r = readBackBlock();
     if (r < 0) return r;
   }
   const chain = chainFinish();
   if (chain != job.chainCheck) return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xFFFFFFFF), <f64>(chain & 0xFFFFFFFF));
+  if (job.prechecking) {
+    // every block checked: now mark the target, and go over the blocks again to write them
+    job.prechecking = false;
+    const r = writeMark();
+    return r < 0 ? r : startData();
+  }
   job.phase = job.kind == JOB_RESTORE || job.against ? PH_META : PH_DONE;
   job.sectionPos = 0;
   job.metaHash.reset(H.SEED_META);
@@ -228,31 +226,52 @@ function compareThisBlock(): bool {
   return !job.mostlyDiffering || (<u64>job.block & 15) == 0;
 }
 
-function writeClusters(start: f64, len: u32, data: usize): i32 {
-  const r = partWrite(job.dst, job.clusterLba(start), len * job.sectorsPerCluster, data);
-  if (r >= 0) job.targetBytesWritten += <f64>len * job.geo.clusterBytes;
+// Target sectors from `data`, counted as written.
+function writeSectors(lba: f64, sectors: u32, data: usize): i32 {
+  const r = partWrite(job.dst, lba, sectors, data);
+  if (r >= 0) job.targetBytesWritten += <f64>sectors * job.sectorBytes;
   return r;
+}
+
+function writeClusters(start: f64, len: u32, data: usize): i32 {
+  return writeSectors(job.clusterLba(start), len * job.sectorsPerCluster, data);
+}
+
+// Writes `units` units of `unitSectors` sectors from `data` at `lba`, only the stretches in
+// which `data` differs from `current` (what the target holds), each stretch in one write.
+function writeDifferingUnits(lba: f64, units: u32, unitSectors: u32, current: usize, data: usize): i32 {
+  const unitBytes = <usize>unitSectors * job.sectorBytes;
+  let i: u32 = 0;
+  while (i < units) {
+    if (equalBytes(current + <usize>i * unitBytes, data + <usize>i * unitBytes, unitBytes)) { i++; continue; }
+    let j = i + 1;
+    while (j < units && !equalBytes(current + <usize>j * unitBytes, data + <usize>j * unitBytes, unitBytes)) j++;
+    const r = writeSectors(lba + <f64>i * <f64>unitSectors, (j - i) * unitSectors, data + <usize>i * unitBytes);
+    if (r < 0) return r;
+    i = j;
+  }
+  return 0;
+}
+
+// Reads the next piece of a run of the target (clusters start + done ..., at most what fits in
+// buf.aux) into buf.aux. Returns the clusters read, or a negative code.
+function readTargetPiece(start: f64, done: u32, len: u32): i32 {
+  const n = min(max<u32>(1, AUX_BYTES / job.geo.clusterBytes), len - done);
+  const r = partRead(job.dst, job.clusterLba(start + <f64>done), n * job.sectorsPerCluster, buf.aux);
+  return r < 0 ? r : <i32>n;
 }
 
 // Differential restore: reads the run from the target, a piece at a time, and writes only the
 // clusters that differ from the image's, each stretch of differing clusters in one write.
 function writeDiffering(start: f64, len: u32, data: usize): i32 {
   const cb = job.geo.clusterBytes;
-  const per = max<u32>(1, AUX_BYTES / cb);
-  for (let done: u32 = 0; done < len; done += per) {
-    const n = min(per, len - done);
-    let r = partRead(job.dst, job.clusterLba(start + <f64>done), n * job.sectorsPerCluster, buf.aux);
-    if (r < 0) return r;
+  for (let done: u32 = 0; done < len;) {
+    const n = readTargetPiece(start, done, len);
+    if (n < 0) return n;
     job.targetBytesRead += <f64>n * cb;
-    let i: u32 = 0;
-    while (i < n) {
-      if (equalBytes(buf.aux + <usize>i * cb, data + <usize>(done + i) * cb, cb)) { i++; continue; }
-      let j = i + 1;
-      while (j < n && !equalBytes(buf.aux + <usize>j * cb, data + <usize>(done + j) * cb, cb)) j++;
-      r = writeClusters(start + <f64>(done + i), j - i, data + <usize>(done + i) * cb);
-      if (r < 0) return r;
-      i = j;
-    }
+    const r = writeDifferingUnits(job.clusterLba(start + <f64>done), <u32>n, job.sectorsPerCluster, buf.aux, data + <usize>done * cb);
+    if (r < 0) return r;
+    done += <u32>n;
   }
   return 0;
 }
@@ -269,10 +288,12 @@ function writeMark(): i32 {
   st64(m + H.M_Created, <u64>load<f64>(buf.result + (19 << 3))); // decodeHeader left the header's fields in the result slots
   memory.copy(m + H.M_Name, buf.result + (25 << 3), 64);
   st64(m + H.M_MarkCheck, recordCheck(m, 512, H.M_MarkCheck, H.SEED_MARK));
-  let r = partWrite(job.dst, 0, 1, m);
-  if (r < 0) return r;
-  job.targetBytesWritten += <f64>ss;
-  r = devFlush(job.dst);
+  const r = writeSectors(0, 1, m);
+  return r < 0 ? r : flushTarget();
+}
+
+function flushTarget(): i32 {
+  const r = devFlush(job.dst);
   return r < 0 ? fail(E.E_DEVICE, r, job.dst, -1, 0) : 0;
 }
 
@@ -288,20 +309,20 @@ function noteUnreadable(bit: f64): void {
 // Reads a run of the target into buf.aux, a piece at a time, and compares it with `expected`.
 function readBackRun(start: f64, len: u32, expected: usize): i32 {
   const cb = job.geo.clusterBytes;
-  const per = max<u32>(1, AUX_BYTES / cb);
-  for (let done: u32 = 0; done < len; done += per) {
-    const n = min(per, len - done);
-    const r = partRead(job.dst, job.clusterLba(start + <f64>done), n * job.sectorsPerCluster, buf.aux);
-    if (r < 0) return r;
-    for (let i: u32 = 0; i < n; i++) {
-      const off = <usize>(done + i) * cb;
-      if (!equalBytes(buf.aux + <usize>i * cb, expected + off, cb)) {
-        if (job.firstMismatch < 0) job.firstMismatch = start + <f64>(done + i);
-        job.mismatches += 1;
-      }
+  for (let done: u32 = 0; done < len;) {
+    const n = readTargetPiece(start, done, len);
+    if (n < 0) return n;
+    for (let i: u32 = 0; i < <u32>n; i++) {
+      if (!equalBytes(buf.aux + <usize>i * cb, expected + <usize>(done + i) * cb, cb)) noteMismatch(start + <f64>(done + i));
     }
+    done += <u32>n;
   }
   return 0;
+}
+
+function noteMismatch(bit: f64): void {
+  if (job.firstMismatch < 0) job.firstMismatch = bit;
+  job.mismatches += 1;
 }
 
 // n: a multiple of 64 (a cluster: at least 512 bytes)
@@ -317,21 +338,17 @@ function equalBytes(a: usize, b: usize, n: usize): bool {
 // Reads a run of the partition compared against and checks each cluster with the stored checks.
 function compareRun(start: f64, len: u32, checks: usize): i32 {
   const cb = job.geo.clusterBytes;
-  const per = max<u32>(1, AUX_BYTES / cb);
-  for (let done: u32 = 0; done < len; done += per) {
-    const n = min(per, len - done);
-    const r = partRead(job.dst, job.clusterLba(start + <f64>done), n * job.sectorsPerCluster, buf.aux);
-    if (r < 0) return r;
-    for (let i: u32 = 0; i < n; i++) {
+  for (let done: u32 = 0; done < len;) {
+    const n = readTargetPiece(start, done, len);
+    if (n < 0) return n;
+    for (let i: u32 = 0; i < <u32>n; i++) {
       const bit = start + <f64>(done + i);
       const data = buf.aux + <usize>i * cb;
       const stored = ld32(checks + ((done + i) << 2)), computed = hash32(data, cb, <u64>bit);
       // a cluster recorded unreadable matches a target that holds the zeros restored for it
-      if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, data, cb)) {
-        if (job.firstMismatch < 0) job.firstMismatch = bit;
-        job.mismatches += 1;
-      }
+      if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, data, cb)) noteMismatch(bit);
     }
+    done += <u32>n;
   }
   return 0;
 }
@@ -376,37 +393,17 @@ function metaStep(): i32 {
 function writeFirstChunk(sectors: u32): i32 {
   let r: i32 = 0;
   if (sectors > 1) r = writeMeta(1, sectors - 1, buf.io + job.sectorBytes);
-  if (r < 0) return r;
-  r = devFlush(job.dst);
-  if (r < 0) return fail(E.E_DEVICE, r, job.dst, -1, 0);
-  r = partWrite(job.dst, 0, 1, buf.io);
-  if (r < 0) return r;
-  job.targetBytesWritten += <f64>job.sectorBytes;
-  r = devFlush(job.dst);
-  return r < 0 ? fail(E.E_DEVICE, r, job.dst, -1, 0) : 0;
+  if (r >= 0) r = flushTarget();
+  if (r >= 0) r = writeSectors(0, 1, buf.io);
+  return r < 0 ? r : flushTarget();
 }
 
 // Metadata sectors from `data`; differential: read them into io2 first and write only the
 // stretches of sectors that differ.
 function writeMeta(lba: f64, sectors: u32, data: usize): i32 {
-  const ss = job.sectorBytes;
-  if (!job.differential) {
-    const w = partWrite(job.dst, lba, sectors, data);
-    if (w >= 0) job.targetBytesWritten += <f64>sectors * ss;
-    return w;
-  }
-  let r = partRead(job.dst, lba, sectors, buf.io2);
+  if (!job.differential) return writeSectors(lba, sectors, data);
+  const r = partRead(job.dst, lba, sectors, buf.io2);
   if (r < 0) return r;
-  job.targetBytesRead += <f64>sectors * ss;
-  let i: u32 = 0;
-  while (i < sectors) {
-    if (equalBytes(buf.io2 + <usize>i * ss, data + <usize>i * ss, ss)) { i++; continue; }
-    let j = i + 1;
-    while (j < sectors && !equalBytes(buf.io2 + <usize>j * ss, data + <usize>j * ss, ss)) j++;
-    r = partWrite(job.dst, lba + <f64>i, j - i, data + <usize>i * ss);
-    if (r < 0) return r;
-    job.targetBytesWritten += <f64>(j - i) * ss;
-    i = j;
-  }
-  return 0;
+  job.targetBytesRead += <f64>sectors * job.sectorBytes;
+  return writeDifferingUnits(lba, sectors, 1, buf.io2, data);
 }
