@@ -373,12 +373,9 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     img = new FileDevice(tmp, { create: true, writable: true, growable: true, sectorSize: 512 });
     hi = core.attach(img);
     const name = options.name ?? path.basename(options.image).replace(/\.[^.]*$/, "");
-    const params = core.params();
-    params.fill(0);
     const nameBytes = Buffer.from(name, "utf8");
     if (nameBytes.length > 64) throw new UsageError(`image name "${name}" is ${nameBytes.length} bytes of UTF-8; at most 64 fit in the header`);
-    params.set(nameBytes, 0);
-    if (part.entry?.typeGuid) params.set(guidBytes(part.entry.typeGuid), 64);
+    setImageParams(core, nameBytes, part.entry?.typeGuid);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const flags = options.unreadable === "record" ? 1 : 0;
     const plan = planExclusions(core, part.device, options.exclude ?? []);
@@ -424,7 +421,15 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
   }
 }
 
-export function guidBytes(guid: string): Uint8Array {
+/** What a backup puts in the image header besides the volume's own fields: the name (at most 64 bytes are kept) and the GPT type GUID. */
+export function setImageParams(core: Core, nameBytes: Uint8Array, typeGuid?: string): void {
+  const params = core.params();
+  params.fill(0);
+  params.set(nameBytes.subarray(0, 64), 0);
+  if (typeGuid) params.set(guidBytes(typeGuid), 64);
+}
+
+function guidBytes(guid: string): Uint8Array {
   const hex = guid.replace(/-/g, "");
   const b = Buffer.from(hex, "hex");
   const swap = (i: number, n: number) => b.subarray(i, i + n).reverse();
@@ -496,8 +501,8 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     core.run(options);
     const res = core.results();
     const clusters = res[Slot.clustersDone];
-    const v = { mismatchedClusters: res[Slot.mismatches], firstMismatchCluster: res[Slot.firstMismatch], metadataDiffers: res[Slot.metaMismatch] === 1 };
-    if (v.mismatchedClusters > 0 || v.metadataDiffers) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
+    const v = comparison(core);
+    if (!v.ok) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
     return {
       image: imageFile, target, partition: part.entry?.number, fsType: header.fsType,
       clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: res[Slot.targetBytesRead], resumed, unreadableClusters: res[Slot.unreadableCount], verified,
@@ -513,11 +518,17 @@ export function restore(core: Core, imageFile: string, target: string, options: 
 function runVerify(core: Core, hi: number, img: FileDevice, ht: number, against: BlockDevice | undefined, options: RunOptions): Omit<VerifyResult, "image" | "seconds"> {
   core.check(core.exports.verifyBegin(hi, img.sectorCount, against ? ht : NO_DEVICE, against?.sectorSize ?? 0, against?.sectorCount ?? 0));
   core.run(options);
+  const none = { mismatchedClusters: 0, firstMismatchCluster: undefined, metadataDiffers: false, ok: true };
+  return { imageClusters: core.results()[Slot.imgImageClusters], ...(against ? comparison(core) : none) };
+}
+
+export interface Comparison { mismatchedClusters: number; firstMismatchCluster?: number; metadataDiffers: boolean; ok: boolean }
+
+/** What the last restore (with read-back) or verify against a partition found different. */
+export function comparison(core: Core): Comparison {
   const res = core.results();
-  const mismatched = against ? res[Slot.mismatches] : 0;
-  const metadataDiffers = against ? res[Slot.metaMismatch] === 1 : false;
+  const mismatched = res[Slot.mismatches], metadataDiffers = res[Slot.metaMismatch] === 1;
   return {
-    imageClusters: res[Slot.imgImageClusters],
     mismatchedClusters: mismatched,
     firstMismatchCluster: mismatched > 0 ? res[Slot.firstMismatch] : undefined,
     metadataDiffers,
@@ -525,7 +536,7 @@ function runVerify(core: Core, hi: number, img: FileDevice, ht: number, against:
   };
 }
 
-export function describeMismatch(v: { mismatchedClusters: number; firstMismatchCluster?: number; metadataDiffers: boolean }): string {
+export function describeMismatch(v: Comparison): string {
   const parts: string[] = [];
   if (v.mismatchedClusters > 0) parts.push(`${v.mismatchedClusters} clusters differ from the image (first: cluster ${v.firstMismatchCluster})`);
   if (v.metadataDiffers) parts.push("the metadata area (boot sector, FATs, root directory) differs from the image");

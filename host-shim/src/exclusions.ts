@@ -52,24 +52,35 @@ function matcher(patterns: string[]): (longPath: string, shortPath: string) => n
   };
 }
 
+/**
+ * The files of the volume that `patterns` name (the profile's and the CLI's one path-pattern
+ * language: paths or globs, long or short names, any case; a directory names every file below
+ * it), in walk order, and the patterns that named nothing.
+ */
+export function matchFiles(reader: FatReader, patterns: string[]): { files: FatEntry[]; unmatched: string[] } {
+  const match = matcher(patterns);
+  const used = new Set<number>();
+  const shortPaths = new Map<string, string>([["\\", ""]]);
+  const files: FatEntry[] = [];
+  if (patterns.length === 0) return { files, unmatched: [] };
+  reader.walk((e) => {
+    const parent = e.path.slice(0, e.path.lastIndexOf("\\")) || "\\";
+    const shortPath = `${shortPaths.get(parent) ?? ""}\\${e.shortName}`;
+    if (e.isDirectory) { shortPaths.set(e.path, shortPath); return; }
+    const i = match(e.path, shortPath);
+    if (i >= 0) { used.add(i); files.push(e); }
+  });
+  return { files, unmatched: patterns.filter((_, i) => !used.has(i)) };
+}
+
 /** The patches that leave the files matching `patterns` out of a backup of `partition`. */
 export function planExclusions(core: Core, partition: BlockDevice, patterns: string[]): ExclusionPlan {
   const plan: ExclusionPlan = { patches: [], files: [], clusters: 0, unmatched: [] };
   if (patterns.length === 0) return plan;
   const reader = new FatReader(partition, core);
   const g = reader.tables.geometry, ss = g.bytesPerSector;
-  const match = matcher(patterns);
-  const used = new Set<number>();
-  const shortPaths = new Map<string, string>([["\\", ""]]);
-  const excluded: FatEntry[] = [];
-  reader.walk((e) => {
-    const parent = e.path.slice(0, e.path.lastIndexOf("\\")) || "\\";
-    const shortPath = `${shortPaths.get(parent) ?? ""}\\${e.shortName}`;
-    if (e.isDirectory) { shortPaths.set(e.path, shortPath); return; }
-    const i = match(e.path, shortPath);
-    if (i >= 0) { used.add(i); excluded.push(e); }
-  });
-  plan.unmatched = patterns.filter((_, i) => !used.has(i));
+  const { files: excluded, unmatched } = matchFiles(reader, patterns);
+  plan.unmatched = unmatched;
   for (const e of excluded) {
     const runs = e.firstCluster >= 2 ? reader.chainRuns(e.firstCluster) : [];
     const clusters = runs.reduce((a, r) => a + r.length, 0);

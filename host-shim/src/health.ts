@@ -6,6 +6,7 @@
 import { BlockDevice } from "./devices";
 import { Core } from "./core";
 import { FatReader, FatEntry, Problem } from "./fat-reader";
+import { matchFiles } from "./exclusions";
 import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 
 export interface ManifestFile { path: string; size: number; sha256: string }
@@ -25,22 +26,10 @@ export interface HealthReport {
 
 const MINOR = new Set(["fsinfo", "lost-clusters"]);
 
-function normal(p: string): string { return ("\\" + p.replace(/\//g, "\\").replace(/^\\+/, "")).toUpperCase(); }
-
-/** Whether `path` is covered by one of the manifest patterns ("\\DIR\\*" covers the tree below DIR). */
-export function covered(path: string, patterns: string[]): boolean {
-  const p = normal(path);
-  return patterns.some((pat) => {
-    const q = normal(pat);
-    return q.endsWith("\\*") ? p.startsWith(q.slice(0, -1)) : p === q;
-  });
-}
-
-/** The manifest of a partition's files under `patterns`: path, size and SHA-256 of each. */
+/** The manifest of a partition's files under `patterns` (exclusions.ts matchFiles): path, size and SHA-256 of each. */
 export function buildManifest(core: Core, partition: BlockDevice, patterns: string[], now: number): Manifest {
   const reader = new FatReader(partition, core);
-  const entries: FatEntry[] = [];
-  reader.walk((e) => { if (!e.isDirectory && covered(e.path, patterns)) entries.push(e); });
+  const entries = matchFiles(reader, patterns).files;
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { version: 1, created: Math.floor(now / 1000), paths: patterns, files: entries.map((e) => ({ path: e.path, size: e.size, sha256: reader.sha256(e) })) };
 }

@@ -8,7 +8,7 @@ import { Core, PhaseName, Slot } from "./core";
 import { ClusterbackError, UsageError } from "./errors";
 import { ImageStore, SlotInfo, StoreError } from "./image-store";
 import { SectorAdapter } from "./sector-adapter";
-import { PartitionEntry, PartitionTable, readPartitionTable, volumeInfo, imageInfoFromResults, guidBytes, describeMismatch, ImageInfo } from "./api";
+import { PartitionEntry, PartitionTable, readPartitionTable, volumeInfo, imageInfoFromResults, setImageParams, comparison, describeMismatch, ImageInfo } from "./api";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
 import { planExclusions, loadPatches } from "./exclusions";
 
@@ -121,17 +121,15 @@ export class PrinterHost {
     const vol = volumeInfo(this.core, src);
     const need = Math.ceil(vol.imageBytes / 4096) * 4096 + 1024 * 1024; // the image and room for its manifest
     if (need > store.slotBytes) throw new StoreError(`partition ${options.partition}'s image needs ${need} bytes; slot ${slot} holds ${store.slotBytes}`);
+    // everything that can refuse the backup comes before the slot's old image is given up
+    const plan = planExclusions(this.core, src, this.layout.exclude ?? []);
     store.beginWrite(slot);
     const img = this.imageDevice(slot);
     const hs = this.core.attach(src), hi = this.core.attach(img);
     const e = this.entry(options.partition);
     const name = options.name ?? (options.factory ? "factory" : `backup-${new Date(this.now()).toISOString().slice(0, 19)}`);
-    const params = this.core.params();
-    params.fill(0);
-    params.set(Buffer.from(name, "utf8").subarray(0, 64), 0);
-    if (e.typeGuid) params.set(guidBytes(e.typeGuid), 64);
+    setImageParams(this.core, Buffer.from(name, "utf8"), e.typeGuid);
     const created = Math.floor(this.now() / 1000);
-    const plan = planExclusions(this.core, src, this.layout.exclude ?? []);
     loadPatches(this.core, hs, src.sectorSize, plan.patches);
     this.start({ kind: "backup", handles: [hs, hi], slot, partition: options.partition, factory: slot === 0, name, created, wrote: true, onFinish: () => this.finishBackup(img, vol.imageBytes, plan.files.length) },
       () => this.core.exports.backupBegin(hs, src.sectorSize, src.sectorCount, hi, e.type, e.startLba, created));
@@ -140,7 +138,6 @@ export class PrinterHost {
 
   private finishBackup(img: BlockDevice, imageBytes: number, excludedFiles: number): Record<string, unknown> {
     const j = this.job!;
-    this.core.exports.setPatches(j.handles[0], 512, 0);
     const header = new Uint8Array(512);
     img.read(0, 1, header, 0);
     const manifest = buildManifest(this.core, this.partition(j.partition), this.layout.manifestPaths, this.now());
@@ -179,8 +176,8 @@ export class PrinterHost {
 
   private finishCompare(kind: string, bytesWritten: number): Record<string, unknown> {
     const res = this.core.results();
-    const v = { mismatchedClusters: res[Slot.mismatches], firstMismatchCluster: res[Slot.firstMismatch], metadataDiffers: res[Slot.metaMismatch] === 1 };
-    if (v.mismatchedClusters > 0 || v.metadataDiffers) throw new JobError(`${kind} found differences: ${describeMismatch(v)}`);
+    const v = comparison(this.core);
+    if (!v.ok) throw new JobError(`${kind} found differences: ${describeMismatch(v)}`);
     return { slot: this.job!.slot, name: this.job!.name, clusters: res[Slot.clustersDone], bytesWritten, bytesRead: res[Slot.targetBytesRead] };
   }
 
