@@ -16,8 +16,8 @@ import * as api from "../host-shim/src/api";
 import { PartitionView, RamDevice } from "../host-shim/src/devices";
 import { FatTables } from "../host-shim/src/fat-tables";
 import { writePartitionTable, PartitionLayoutError, PartitionSpec, PlacedPartition, GPT_BASIC_DATA } from "../simulator/src/partition";
-import { formatFat, FatFormatError, FatLayout, parseDirectory, fatTypeOf } from "../simulator/src/fat-format";
-import { FatWriter, FatContiguousError, FatSpaceError, FatWriterError, shortNameFor } from "../simulator/src/fat-writer";
+import { formatFat, FatFormatError, FatLayout, parseDirectory, fatTypeOf } from "../host-shim/src/fat-format";
+import { FatWriter, FatContiguousError, FatSpaceError, FatWriterError, shortNameFor } from "../host-shim/src/fat-writer";
 import { firmwareTree, treeDirectories } from "../simulator/src/content";
 
 const MiB = 1 << 20;

@@ -45,6 +45,8 @@ export const E_STATE: i32 = 36;            // engine called in the wrong state (
 export const E_BPB_FSINFO: i32 = 37;       // BPB_FSInfo or BPB_BkBootSec outside the reserved area (field, value)
 export const E_CLUSTER_SIZE: i32 = 38;     // cluster size beyond what the core supports (bytes, max)
 export const E_NOT_FAT: i32 = 39;          // no FAT boot record: not a FAT volume (detail)
+export const E_IMG_GHOST_OVERLAP: i32 = 40;// image stores a cluster inside its own ghost extent (block, cluster, ghost first cluster, ghost clusters)
+export const E_GHOST_EXTENT: i32 = 41;     // backup: the ghost extent is not whole clusters of the data area (start, sectors, data start, sectors per cluster)
 
 export class Failure {
   code: i32 = 0;

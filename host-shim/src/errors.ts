@@ -82,7 +82,7 @@ const check = (hi: number, lo: number) => hex(hi, 8) + hex(lo, 8).slice(2);
 const headerFields: Record<number, string> = {
   1: "header length", 2: "sector size", 3: "cluster size", 4: "file-system type", 5: "bitmap bit count",
   6: "image cluster count", 7: "clusters per block", 8: "section offsets", 9: "data area end",
-  10: "metadata size", 11: "reserved bytes", 12: "first cluster number",
+  10: "metadata size", 11: "reserved bytes", 12: "first cluster number", 13: "ghost extent",
 };
 const commitWhat: Record<number, string> = {
   1: "has no commit magic (the backup did not finish)", 2: "fails its check", 3: "belongs to another header",
@@ -118,7 +118,7 @@ export const coreMessages: Record<number, Msg> = {
   22: ["E_IMG_MAGIC", (v) => `not a clusterback image (starts with ${hex(v[0], 8)} ${hex(v[1], 8)})`],
   23: ["E_IMG_VERSION", (v) => `image format version ${v[0]}.${v[1]} is not supported (this build reads 1.x)`],
   24: ["E_IMG_HEADER_CHECK", (v) => `image header check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the header is damaged`],
-  25: ["E_IMG_HEADER_FIELD", (v) => `image header field "${headerFields[v[0]] ?? v[0]}" is ${v[1]}, expected ${v[2]}`],
+  25: ["E_IMG_HEADER_FIELD", (v) => v[0] === 13 ? `image header's ghost extent (sector ${v[1]}, ${v[2]} sectors) is not whole clusters inside the partition's data area` : `image header field "${headerFields[v[0]] ?? v[0]}" is ${v[1]}, expected ${v[2]}`],
   26: ["E_IMG_BITMAP_CHECK", (v) => `image bitmap check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the bitmap is damaged`],
   27: ["E_IMG_BITMAP_COUNT", (v) => v[0] === -1 ? `image bitmap has a bit set past its end (bit ${v[1]})` : v[0] === -2 ? "image bitmap marks reserved clusters 0 or 1" : `image bitmap marks ${v[0]} clusters, header says ${v[1]}`],
   28: ["E_IMG_META_CHECK", (v) => `image metadata check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the metadata is damaged`],
@@ -133,9 +133,11 @@ export const coreMessages: Record<number, Msg> = {
   37: ["E_BPB_FSINFO", (v) => `${v[0] === 1 ? "BPB_FSInfo" : "BPB_BkBootSec"} is ${v[1]}, outside the reserved area`],
   38: ["E_CLUSTER_SIZE", (v) => `cluster size ${v[0]} bytes is larger than ${v[1]}`],
   39: ["E_NOT_FAT", (v) => `no FAT boot record (signature ${hex(v[0], 4)}, first byte ${hex(v[1])})`],
+  40: ["E_IMG_GHOST_OVERLAP", (v) => `image block ${v[0]} stores cluster ${v[1]}, inside the image's own extent (clusters ${v[2]}..${v[2] + v[3] - 1}): the image is crafted or damaged`],
+  41: ["E_GHOST_EXTENT", (v) => `ghost extent at sector ${v[0]}, ${v[1]} sectors, is not whole clusters of the data area (which starts at sector ${v[2]}, ${v[3]} sectors per cluster)`],
 };
 
-const imageCodes = new Set([22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 35]);
+const imageCodes = new Set([22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 35, 40]);
 const volumeCodes = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 37, 38, 39]);
 
 export function coreError(code: number, values: number[]): CoreError {

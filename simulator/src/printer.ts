@@ -9,8 +9,8 @@ import { PrinterHost, PrinterLayout } from "../../host-shim/src/printer-host";
 import { Firmware, loadQuickJS } from "../../host-shim/src/quickjs-host";
 import { Profile } from "../../device-profiles/src/profile";
 import { writePartitionTable, PartitionSpec, PlacedPartition, GPT_BASIC_DATA } from "./partition";
-import { formatFat } from "./fat-format";
-import { FatWriter } from "./fat-writer";
+import { formatFat } from "../../host-shim/src/fat-format";
+import { FatWriter } from "../../host-shim/src/fat-writer";
 import { firmwareTree, treeDirectories, ContentFile } from "./content";
 
 const MiB = 1024 * 1024;

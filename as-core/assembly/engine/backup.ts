@@ -10,7 +10,7 @@ import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, setResult, blockBuffer, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
 import { probeFat, readFsInfo, volume } from "../fat/volume";
-import { job, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
+import { job, ghostExtent, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
   imageWrite, partRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
 import { DEV_IO, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
   UNREADABLE_LISTED, unreadableCheck } from "./unreadable";
@@ -47,6 +47,12 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.metaSectors = v.firstDataSector;
   job.geo.compute(v.clusterBytes, <f64>v.clusterCount + 2, 0, <f64>v.firstDataSector * sectorBytes, BLOCK_DATA_MAX);
   job.scan.begin(v);
+  // section 12: the image's own extent in this partition (params + 80, + 88: f64 start, sectors)
+  const ghostStart = scanOnly ? 0 : load<f64>(buf.params + 80), ghostSectors = scanOnly ? 0 : load<f64>(buf.params + 88);
+  if (ghostExtent(ghostStart, ghostSectors, v.firstDataSector, v.sectorsPerCluster, <f64>v.clusterCount) < 0) {
+    return fail(E.E_GHOST_EXTENT, ghostStart, ghostSectors, v.firstDataSector, v.sectorsPerCluster);
+  }
+  job.scan.ghostFirst = <u32>job.ghostFirst; job.scan.ghostEnd = <u32>job.ghostEnd;
   job.phase = PH_SCAN;
   job.sectionPos = 0;
   job.block = 0; job.clustersDone = 0; job.bytesDone = 0;
@@ -101,6 +107,7 @@ function scanFinished(): void {
   setResult(60, s.allocated); setResult(61, s.bad); setResult(62, s.mismatched); setResult(63, s.invalid);
   setResult(64, s.dirty ? 1 : 0); setResult(65, s.ioErrorMark ? 1 : 0); setResult(66, v.fsInfoFree);
   setResult(67, v.dirtyBoot ? 1 : 0); setResult(68, g.imageLength()); setResult(69, v.smallFat32 ? 1 : 0);
+  setResult(98, s.leftOut);
   if (job.kind == JOB_SCAN) { job.phase = PH_DONE; return; }
   job.bytesTotal = job.bytesDone + g.metaBytes + s.allocated * <f64>v.clusterBytes;
   job.phase = PH_META_COPY;

@@ -61,6 +61,10 @@ export class Job {
   firstCluster: u32 = 2;
   metaSectors: u32 = 0;
   fsType: u32 = 0;
+  ghostStart: f64 = 0;    // the image's own extent in the partition (section 12), 0 sectors: none
+  ghostSectors: f64 = 0;
+  ghostFirst: f64 = 0;    // ... as clusters [ghostFirst, ghostEnd)
+  ghostEnd: f64 = 0;
   // progress of the current section
   sectionPos: f64 = 0;    // bytes or bits done in the current phase
   block: f64 = 0;         // next block index
@@ -157,6 +161,8 @@ export function encodeHeader(namePtr: usize, nameLen: u32, partType: u32, guidPt
   st64(h + H.H_CommitOffset, <u64>g.commitOffset);
   st64(h + H.H_BitmapCheck, job.bitmapCheck);
   st64(h + H.H_MetaCheck, job.metaCheck);
+  st64(h + H.H_GhostStart, <u64>job.ghostStart);
+  st64(h + H.H_GhostSectors, <u64>job.ghostSectors);
   job.headerCheck = recordCheck(h, IMG_SECTOR, H.H_HeaderCheck, H.SEED_HEADER);
   st64(h + H.H_HeaderCheck, job.headerCheck);
 }
@@ -166,6 +172,7 @@ export const F_HEADER_LENGTH: f64 = 1; export const F_SECTOR: f64 = 2; export co
 export const F_FSTYPE: f64 = 4; export const F_BITS: f64 = 5; export const F_IMAGE_CLUSTERS: f64 = 6;
 export const F_PER_BLOCK: f64 = 7; export const F_OFFSETS: f64 = 8; export const F_DATA_START: f64 = 9;
 export const F_META: f64 = 10; export const F_RESERVED: f64 = 11; export const F_FIRST_CLUSTER: f64 = 12;
+export const F_GHOST: f64 = 13;
 
 // Section 2 rules: reads and validates the header from image offset 0 into the job.
 export function decodeHeader(): i32 {
@@ -208,6 +215,9 @@ export function decodeHeader(): i32 {
       <f64>ld64(h + H.H_BlockCount) != g.blockCount || <f64>ld64(h + H.H_CommitOffset) != g.commitOffset)
     return fail(E.E_IMG_HEADER_FIELD, F_OFFSETS, <f64>ld64(h + H.H_CommitOffset), g.commitOffset);
   if (job.imageSectors * IMG_SECTOR < g.imageLength()) return fail(E.E_IMG_TRUNCATED, job.imageSectors * IMG_SECTOR, g.imageLength());
+  const ghostStart = <f64>ld64(h + H.H_GhostStart), ghostSectors = <f64>ld64(h + H.H_GhostSectors);
+  r = ghostExtent(ghostStart, ghostSectors, dataStart, spc, partClusters);
+  if (r < 0) return fail(E.E_IMG_HEADER_FIELD, F_GHOST, ghostStart, ghostSectors);
   job.sectorBytes = sectorBytes;
   job.partSectors = partSectors;
   job.sectorsPerCluster = spc;
@@ -218,6 +228,7 @@ export function decodeHeader(): i32 {
   job.bitmapCheck = ld64(h + H.H_BitmapCheck);
   job.imageFlags = ld32(h + H.H_Flags);
   job.metaCheck = ld64(h + H.H_MetaCheck);
+  setResult(96, ghostStart); setResult(97, ghostSectors);
   // results the host shows as the image's information
   setResult(10, partClusters); setResult(11, imageClusters); setResult(12, bits);
   setResult(13, clusterBytes); setResult(14, sectorBytes); setResult(15, ld32(h + H.H_PartType));
@@ -226,6 +237,18 @@ export function decodeHeader(): i32 {
   setResult(22, ld32(h + H.H_Flags)); setResult(23, dataStart); setResult(24, metaSectors);
   memory.copy(buf.result + 25 * 8, h + H.H_Name, 64);          // slots 25..32: the name
   memory.copy(buf.result + 33 * 8, h + H.H_PartTypeGuid, 16);  // slots 33..34: the GUID
+  return 0;
+}
+
+// Section 12: an image's own extent inside the partition it backs up must be whole clusters of
+// the data area, or absent (start and sectors 0). Sets job.ghost*; -1 when it is neither.
+export function ghostExtent(start: f64, sectors: f64, dataStart: f64, spc: u32, partClusters: f64): i32 {
+  job.ghostStart = 0; job.ghostSectors = 0; job.ghostFirst = 0; job.ghostEnd = 0;
+  if (sectors == 0) return start == 0 ? 0 : -1;
+  const rel = start - dataStart, s = <f64>spc;
+  if (rel < 0 || rel % s != 0 || sectors % s != 0 || rel + sectors > partClusters * s) return -1;
+  job.ghostStart = start; job.ghostSectors = sectors;
+  job.ghostFirst = rel / s + 2; job.ghostEnd = job.ghostFirst + sectors / s;
   return 0;
 }
 

@@ -142,6 +142,9 @@ function dataStep(): i32 {
     if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
     const start = job.cursor.runStart;
     if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
+    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) { // section 12: never into the image's own extent
+      return fail(E.E_IMG_GHOST_OVERLAP, k, Math.max(start, job.ghostFirst), job.ghostFirst, job.ghostEnd - job.ghostFirst);
+    }
     for (let i: u32 = 0; i < <u32>len; i++) {
       const stored = ld32(table + H.T_Checks + ((filled + i) << 2));
       const data = io + <usize>(filled + i) * cb;
@@ -168,6 +171,9 @@ function dataStep(): i32 {
       const len = <u32>got;
       const start = job.cursor.runStart;
       if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
+    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) { // section 12: never into the image's own extent
+      return fail(E.E_IMG_GHOST_OVERLAP, k, Math.max(start, job.ghostFirst), job.ghostFirst, job.ghostEnd - job.ghostFirst);
+    }
       r = job.kind != JOB_RESTORE ? compareRun(start, len, table + H.T_Checks + (filled << 2))
         : compare ? writeDiffering(start, len, io + <usize>filled * cb)
         : writeClusters(start, len, io + <usize>filled * cb);

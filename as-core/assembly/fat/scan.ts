@@ -19,12 +19,16 @@ export class FatScan {
   invalid: f64 = 0;        // entries pointing outside the volume (1, or past the last cluster)
   dirty: bool = false;     // FAT[1] clean-shutdown bit clear (FAT16/32)
   ioErrorMark: bool = false; // FAT[1] hard-error bit clear (FAT16/32)
+  ghostFirst: u32 = 0;     // clusters [ghostFirst, ghostEnd) hold the image being written (section 12):
+  ghostEnd: u32 = 0;       //   allocated in the FAT, left out of the bitmap
+  leftOut: f64 = 0;        // allocated clusters of that extent left out
 
   begin(v: Volume): void {
     this.nextEntry = 0;
     this.totalEntries = v.clusterCount + 2;
     this.allocated = 0; this.bad = 0; this.mismatched = 0; this.invalid = 0;
     this.dirty = false; this.ioErrorMark = false;
+    this.ghostFirst = 0; this.ghostEnd = 0; this.leftOut = 0;
   }
 
   done(): bool { return this.nextEntry >= this.totalEntries; }
@@ -54,6 +58,7 @@ export class FatScan {
       if (copy == 0) this.scanCopy0(v, first, count, bitBase);
       else this.mergeCopy(v, first, count, bitBase);
     }
+    this.leaveOutGhost(first, first + count, bitBase);
     this.nextEntry = first + count;
     return bytesRead;
   }
@@ -79,6 +84,20 @@ export class FatScan {
       const p = buf.bitmap + (bit >>> 3);
       store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(bit & 7)));
       this.allocated += 1;
+    }
+  }
+
+  // Clears the bits of the ghost extent's clusters in entries [first, end) of this window.
+  private leaveOutGhost(first: u32, end: u32, bitBase: u32): void {
+    const from = max(first, this.ghostFirst), to = min(end, this.ghostEnd);
+    for (let n = from; n < to; n++) {
+      const bit = n - bitBase;
+      const p = buf.bitmap + (bit >>> 3);
+      const m = <u8>(1 << <u8>(bit & 7));
+      if ((load<u8>(p) & m) == 0) continue;
+      store<u8>(p, load<u8>(p) & ~m);
+      this.allocated -= 1;
+      this.leftOut += 1;
     }
   }
 

@@ -3,7 +3,7 @@
 
 export const IMG_SECTOR: u32 = 512;
 export const VERSION_MAJOR: u32 = 1;
-export const VERSION_MINOR: u32 = 1;      // 1.1: header flag bit 1, unreadable clusters (section 5.1)
+export const VERSION_MINOR: u32 = 2;      // 1.1: header flag bit 1, unreadable clusters (section 5.1); 1.2: the ghost extent (section 12)
 export const IMG_MAGIC: u64 = 0x314547414D494243; // "CBIMAGE1": 43 42 49 4D 41 47 45 31
 
 // Section 2, "Header" (one image sector at image offset 0)
@@ -37,7 +37,9 @@ export const H_BlockCount: usize = 224;       // u64
 export const H_CommitOffset: usize = 232;     // u64, image length = CommitOffset + 512
 export const H_BitmapCheck: usize = 240;      // u64, CBH-64 of the bitmap section, seed 1
 export const H_MetaCheck: usize = 248;        // u64, CBH-64 of the metadata section, seed 2
-export const H_Reserved: usize = 256;         // zero up to 504
+export const H_GhostStart: usize = 256;       // u64, partition sector where this image lies inside the partition it backs up (section 12); 0: it does not
+export const H_GhostSectors: usize = 264;     // u64, sectors of that extent (whole clusters); 0: none
+export const H_Reserved: usize = 272;         // zero up to 504
 export const H_HeaderCheck: usize = 504;      // u64, CBH-64 of the sector with this field zero, seed 0
 
 // Section 4, "Blocks": table after the cluster data of each block

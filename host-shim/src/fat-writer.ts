@@ -1,10 +1,11 @@
-// The simulator's FAT file writer: directories, files with long names, removal, on a volume
-// formatFat made (or any FAT12/16/32 volume). The FAT is held in memory and written to every
+// The FAT file writer: directories, files with long names, contiguous files, removal, on a
+// volume formatFat made or any FAT12/16/32 volume (the simulator builds printers with it; the
+// host makes ghost images with it). The FAT is held in memory and written to every
 // copy, with FSInfo, on flush(); directories and file data go straight to the device, data in
 // one write per run of consecutive clusters. Deterministic: the same calls on the same volume
 // give byte-identical results (timestamps come only from the options).
-import { BlockDevice } from "../../host-shim/src/devices";
-import { ClusterbackError } from "../../host-shim/src/errors";
+import { BlockDevice } from "./devices";
+import { ClusterbackError } from "./errors";
 import * as F from "./fat-format";
 import { FatLayout, DirRecord, DELETED_MARK, encodeShortEntry, findFreeSlots, lfnEntries, parseDirectory, takenShortNames } from "./fat-format";
 

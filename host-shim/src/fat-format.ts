@@ -1,9 +1,9 @@
-// The simulator's FAT formatter: lays out a FAT12, FAT16 or FAT32 volume on a partition and
+// The FAT formatter (the simulator's; the writer shares its codecs): lays out a FAT12, FAT16 or FAT32 volume on a partition and
 // writes its boot sector (and, on FAT32, FSInfo and the backup boot sector), both FATs, the
 // empty root directory and the volume label. Layout and encoding are pure; formatFat writes.
 // Field names follow Microsoft's FAT specification (FAT32 File System Specification 1.03).
-import { BlockDevice } from "../../host-shim/src/devices";
-import { ClusterbackError } from "../../host-shim/src/errors";
+import { BlockDevice } from "./devices";
+import { ClusterbackError } from "./errors";
 
 // Boot sector and BPB, common part (spec section 3.1)
 export const BS_jmpBoot = 0;        // jump instruction (3 bytes): EB 3C 90 (FAT12/16), EB 58 90 (FAT32)
