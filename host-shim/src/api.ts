@@ -7,7 +7,10 @@ import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
 import { ClusterbackError, UsageError, VolumeError, isoSeconds } from "./errors";
 import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadable, clusterOwners } from "./bad-sectors";
-import { planExclusions, loadPatches, ExcludedFile } from "./exclusions";
+import { planExclusions, loadPatches, applyPatches, ExcludedFile, Patch, PATCH_MAX, ExclusionError } from "./exclusions";
+import * as G from "./ghost";
+import { FatReader } from "./fat-reader";
+import { FatContiguousError } from "./fat-writer";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32" };
 const IMAGE_MAGIC = "CBIMAGE1";
@@ -220,6 +223,8 @@ export interface ImageInfo {
   imageBytes: number;
   blocks: number;
   sourceDirty: boolean;
+  /** A ghost image: its own extent in the partition it backs up (partition sectors). */
+  ghost?: { startSector: number; sectors: number };
 }
 
 export function imageInfoFromResults(core: Core): ImageInfo {
@@ -228,7 +233,7 @@ export function imageInfoFromResults(core: Core): ImageInfo {
   const guidBytes = core.resultBytes(Slot.imgGuid, 16);
   return {
     name,
-    version: "1.0",
+    version: `1.${res[Slot.imgVersionMinor]}`,
     fsType: FS_NAMES[res[Slot.imgFsType]],
     partitionClusters: res[Slot.imgPartClusters],
     imageClusters: res[Slot.imgImageClusters],
@@ -243,6 +248,7 @@ export function imageInfoFromResults(core: Core): ImageInfo {
     imageBytes: res[Slot.imgLength],
     blocks: res[Slot.imgBlocks],
     sourceDirty: (res[Slot.imgFlags] & 1) !== 0,
+    ghost: res[Slot.imgGhostSectors] > 0 ? { startSector: res[Slot.imgGhostStart], sectors: res[Slot.imgGhostSectors] } : undefined,
   };
 }
 
@@ -281,9 +287,11 @@ export interface InfoResult {
   volumeError?: string;
   image?: ImageInfo;
   restoreInProgress?: RestoreMark;
+  /** The partition's ghost image (section 12), found through its directory, or with `ghost` by the search too. */
+  ghost?: GhostInfo;
 }
 
-export function info(core: Core, file: string, options: OpenOptions & RunOptions = {}): InfoResult {
+export function info(core: Core, file: string, options: OpenOptions & RunOptions & { ghost?: boolean; ghostName?: string } = {}): InfoResult {
   if (!fs.existsSync(file)) throw new UsageError(`${file}: no such file`);
   const probe = new FileDevice(file);
   const sizeBytes = probe.byteLength;
@@ -302,7 +310,13 @@ export function info(core: Core, file: string, options: OpenOptions & RunOptions
     }
     try {
       out.volume = volumeInfo(core, part.device, options);
+      out.ghost = ghostInfo(core, part.device, { ghostName: options.ghostName, search: options.ghost });
     } catch (e) {
+      if (e instanceof VolumeError && options.ghost) {
+        out.volumeError = e.message;
+        out.ghost = ghostInfo(core, part.device, { ghostName: options.ghostName, search: true });
+        return out;
+      }
       if (!(e instanceof VolumeError) || part.entry) throw e;
       // not a FAT volume: maybe a whole disk given without --partition
       let table: PartitionTable | undefined;
@@ -491,31 +505,38 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   const sectorSize = options.sectorSize ?? (options.partition === undefined && !fs.statSync(target).isBlockDevice() ? header.sectorBytes : undefined);
   const part = openPartition(core, target, { ...options, sectorSize, writable: true });
   const img = openImage(imageFile);
-  // the job may write the source partition's extent of the target, and nothing else
-  const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
+  try {
+    // the job may write the source partition's extent of the target, and nothing else
+    const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
+    return runRestore(core, img, imageFile, part, guarded, header, target, options, t0);
+  } finally {
+    img.close();
+    part.close();
+  }
+}
+
+function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: OpenedPartition, guarded: BlockDevice & { sectorsWritten: number }, header: ImageInfo, target: string, options: RestoreOptions, t0: number): RestoreResult {
   const hi = core.attach(img), ht = core.attach(guarded);
   try {
     const verified = options.verify ?? true;
     const resumed = readRestoreMark(core, part.device) !== undefined;
-    core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, part.device.sectorSize, part.device.sectorCount, (verified ? 1 : 0) | (options.full ? 2 : 0)));
+    core.check(core.exports.restoreBegin(hi, img.sectorCount * (img.sectorSize / 512), ht, part.device.sectorSize, part.device.sectorCount, (verified ? 1 : 0) | (options.full ? 2 : 0)));
     core.run(options);
     const res = core.results();
     const clusters = res[Slot.clustersDone];
     const v = comparison(core);
     if (!v.ok) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
     return {
-      image: imageFile, target, partition: part.entry?.number, fsType: header.fsType,
+      image: imageLabel, target, partition: part.entry?.number, fsType: header.fsType,
       clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: res[Slot.targetBytesRead], resumed, unreadableClusters: res[Slot.unreadableCount], verified,
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
     core.detach(hi); core.detach(ht);
-    img.close();
-    part.close();
   }
 }
 
-function runVerify(core: Core, hi: number, img: FileDevice, ht: number, against: BlockDevice | undefined, options: RunOptions): Omit<VerifyResult, "image" | "seconds"> {
+function runVerify(core: Core, hi: number, img: BlockDevice, ht: number, against: BlockDevice | undefined, options: RunOptions): Omit<VerifyResult, "image" | "seconds"> {
   core.check(core.exports.verifyBegin(hi, img.sectorCount, against ? ht : NO_DEVICE, against?.sectorSize ?? 0, against?.sectorCount ?? 0));
   core.run(options);
   const none = { mismatchedClusters: 0, firstMismatchCluster: undefined, metadataDiffers: false, ok: true };
@@ -569,4 +590,207 @@ export function verify(core: Core, imageFile: string, options: VerifyOptions = {
     img.close();
     part?.close();
   }
+}
+
+// ---- the ghost image (docs/image-format.md section 12, host-shim/src/ghost.ts) -------------
+
+export interface GhostInfo extends G.FoundGhost { image?: ImageInfo }
+
+export interface GhostBackupOptions extends OpenOptions, RunOptions {
+  /** The ghost file's path in the partition (8.3 names; default \RECOVERY.CBI). */
+  ghostName?: string;
+  name?: string;
+  created?: Date;
+  unreadable?: "fail" | "record";
+  exclude?: string[];
+}
+
+export interface GhostBackupResult extends BackupResult {
+  ghost: { path: string; startSector: number; sectors: number; replaced: boolean; leftover: "none" | "renamed" | "removed" };
+}
+
+/** The image length a backup through `patches` would write (a scan, nothing written). */
+function scanImageLength(core: Core, device: BlockDevice, patches: Patch[]): number {
+  const h = core.attach(device);
+  try {
+    loadPatches(core, h, device.sectorSize, patches);
+    core.check(core.exports.scanBegin(h, device.sectorSize, device.sectorCount));
+    core.run({});
+    return core.results()[Slot.scanImageLength];
+  } finally {
+    core.exports.setPatches(h, device.sectorSize, 0);
+    core.detach(h);
+  }
+}
+
+/**
+ * Backs up a FAT partition into its own ghost file (section 12): a new contiguous hidden,
+ * system, read-only file, switched in for the old one only after its image is committed.
+ */
+export function backupGhost(core: Core, source: string, options: GhostBackupOptions = {}): GhostBackupResult {
+  const t0 = performance.now();
+  const ghostPath = G.ghostPath(options.ghostName);
+  const tempPath = G.tempPathOf(ghostPath);
+  const part = openPartition(core, source, { ...options, writable: true });
+  const where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
+  const dev = part.device, ss = dev.sectorSize;
+  const trap = new ReadFailureTrap(dev);
+  let hs = 0, hi = 0, tempMade = false, renamed = false;
+  try {
+    const mark = readRestoreMark(core, dev);
+    if (mark) throw new ClusterbackError(`${where}: not backed up: ${describeMark(mark)}`);
+    let vol: VolumeInfo;
+    try { vol = volumeInfo(core, trap, {}); } catch (e) { throw nameSourceReadError(core, dev, trap, e); }
+    const leftover = G.settleGhost(core, dev, ghostPath);
+    const name = options.name ?? ghostPath.slice(ghostPath.lastIndexOf("\\") + 1).replace(/\.[^.]*$/, "");
+    const nameBytes = Buffer.from(name, "utf8");
+    if (nameBytes.length > 64) throw new UsageError(`image name "${name}" is ${nameBytes.length} bytes of UTF-8; at most 64 fit in the header`);
+    const skip = [ghostPath, tempPath], exclude = options.exclude ?? [];
+    // 1. how large: the partition as it will be, the old ghost gone, the exclusions left out
+    let reader = new FatReader(dev, core);
+    const oldBefore = G.planOldGhost(reader, ghostPath);
+    const sizing = planExclusions(core, dev, exclude, { skip, alsoFreed: oldBefore?.clusters ?? 0 });
+    if (sizing.unmatched.length) throw new UsageError(`--exclude ${sizing.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${where}`);
+    const length = scanImageLength(core, dev, [...(oldBefore?.fatPatches ?? []), ...(oldBefore?.dirPatches ?? []), ...sizing.patches]);
+    const cb = vol.clusterBytes;
+    // room for the locator, a directory that grows by a cluster when the new entry is added, and that cluster's block table
+    const extentBytes = Math.ceil((length + 512 + cb + 16384) / cb) * cb;
+    if (extentBytes > 0xffffffff) throw new G.GhostError(`${where}: the ghost image would be ${extentBytes} bytes; a FAT file holds at most 4 GiB - 1: use a recovery partition or an image file`);
+    const created = options.created ?? new Date();
+    // 2. the new file
+    try {
+      G.reserveGhostFile(dev, tempPath, extentBytes, created);
+    } catch (e) {
+      if (e instanceof FatContiguousError) throw new G.GhostError(`${where}: no room for the ghost image: it needs ${extentBytes} bytes (${extentBytes / cb} clusters) in one run, beside the old one, which stays until the new one is complete: ${e.message}`);
+      throw e;
+    }
+    tempMade = true;
+    // 3. the switch, planned on the partition as it is now
+    reader = new FatReader(dev, core);
+    const old = G.planOldGhost(reader, ghostPath);
+    const rename = G.planRename(reader, ghostPath);
+    const freed = old?.clusters ?? 0;
+    const plan = planExclusions(core, dev, exclude, { skip, alsoFreed: freed });
+    const switchDir = [...(old?.dirPatches ?? []), ...rename.dirPatches];
+    const switchFat = [...(old?.fatPatches ?? []), ...G.switchFsInfo(reader, dev, freed)];
+    const imagePatches = [...(old?.fatPatches ?? []), ...switchDir, ...plan.patches];
+    if (imagePatches.length > PATCH_MAX) throw new ExclusionError(`the ghost backup needs ${imagePatches.length} patches (the old ghost's chain, the exclusions); the core holds ${PATCH_MAX}`);
+    // 4. the image, into the new file
+    const extent = rename.extent;
+    const img = G.ghostDevice(dev, extent);
+    hs = core.attach(trap);
+    hi = core.attach(img);
+    setImageParams(core, nameBytes, part.entry?.typeGuid);
+    const params = new DataView(core.params().buffer, core.params().byteOffset, 512);
+    params.setFloat64(80, extent.startSector, true);
+    params.setFloat64(88, extent.sectors, true);
+    loadPatches(core, hs, ss, imagePatches);
+    try {
+      core.check(core.exports.backupBeginFlags(hs, ss, dev.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, Math.floor(created.getTime() / 1000), options.unreadable === "record" ? 1 : 0));
+      core.run(options);
+    } catch (e) {
+      throw nameSourceReadError(core, dev, trap, e);
+    } finally {
+      core.exports.setPatches(hs, ss, 0);
+    }
+    const res = core.results();
+    const imageBytes = res[Slot.scanImageLength], imageClusters = res[Slot.scanAllocated];
+    if (imageBytes + 512 > extent.sectors * ss) throw new G.GhostError(`${where}: the image came to ${imageBytes} bytes, more than its file's ${extent.sectors * ss - 512}: the partition changed during the backup`);
+    const unreadable = readUnreadable(core);
+    G.writeLocator(dev, extent);
+    dev.flush();
+    // 5. the switch: the partition becomes what the image says
+    applyPatches(dev, switchDir);
+    dev.flush();
+    renamed = true;
+    if (old?.extent) G.forgetGhost(dev, old.extent);
+    applyPatches(dev, switchFat);
+    dev.flush();
+    const notices = [...vol.notices];
+    if (unreadable.count > 0) notices.push(describeUnreadable({ count: unreadable.count, listed: clusterOwners(core, dev, unreadable.clusters) }, source));
+    return {
+      image: `${where} ${ghostPath}`, name, fsType: vol.fsType, partitionClusters: vol.clusterCount, imageClusters, clusterBytes: cb,
+      usedBytes: vol.usedBytes, imageBytes, unreadableClusters: unreadable.count, excluded: plan.files,
+      seconds: (performance.now() - t0) / 1000, notices,
+      ghost: { path: ghostPath, startSector: extent.startSector, sectors: extent.sectors, replaced: old !== undefined, leftover },
+    };
+  } catch (e) {
+    if (tempMade && !renamed) {
+      try { G.removeFile(dev, tempPath); } catch { /* the device failed: the next ghost backup removes it */ }
+    }
+    throw e;
+  } finally {
+    if (hs) core.detach(hs);
+    if (hi) core.detach(hi);
+    part.close();
+  }
+}
+
+/** Opens a partition and finds its ghost image (by directory, else by the search), reopening with the sector size a locator names. */
+function openGhost(core: Core, target: string, options: OpenOptions & { ghostName?: string }): { part: OpenedPartition; ghost: G.FoundGhost; header: ImageInfo } {
+  if (!fs.existsSync(target)) throw new UsageError(`${target}: no such partition or disk`);
+  let part = openPartition(core, target, options);
+  try {
+    let ghost = G.findGhost(core, part.device, { name: options.ghostName });
+    if (ghost && ghost.sectorBytes !== part.device.sectorSize) {
+      const size = ghost.sectorBytes;
+      part.close();
+      part = openPartition(core, target, { ...options, sectorSize: size });
+      const ok = G.checkGhost(core, part.device, ghost);
+      ghost = ok ? { ...ghost, ...ok, sectorBytes: size } : undefined;
+    }
+    const where = `${target}${part.entry ? ` partition ${part.entry.number}` : ""}`;
+    if (!ghost) throw new G.GhostError(`${where}: no ghost image: ${G.ghostPath(options.ghostName)} is not in its directory (or the volume cannot be read), and no locator or image header checks anywhere in its ${part.device.sectorCount} sectors`);
+    const img = G.ghostDevice(part.device, ghost);
+    const h = core.attach(img);
+    try {
+      core.check(core.exports.verifyBegin(h, img.sectorCount, NO_DEVICE, 0, 0));
+      return { part, ghost, header: imageInfoFromResults(core) };
+    } finally { core.detach(h); }
+  } catch (e) {
+    part.close();
+    throw e;
+  }
+}
+
+/** Restores a partition from its own ghost image; the ghost's extent is never written, and stays valid for the next restore. */
+export function restoreGhost(core: Core, target: string, options: RestoreOptions & { ghostName?: string } = {}): RestoreResult & { ghost: G.FoundGhost } {
+  const t0 = performance.now();
+  core.prepareWrites();
+  const { part, ghost, header } = openGhost(core, target, { ...options, writable: true });
+  try {
+    const guarded = new G.GhostGuard(part.device, Math.min(part.device.sectorCount, header.partitionSectors), ghost);
+    const label = `${target}${part.entry ? ` partition ${part.entry.number}` : ""} ${ghost.path ?? `ghost at sector ${ghost.startSector}`}`;
+    return { ...runRestore(core, G.ghostDevice(part.device, ghost), label, part, guarded, header, target, options, t0), ghost };
+  } finally {
+    part.close();
+  }
+}
+
+/** Checks a partition's ghost image and compares the partition with it. Writes nothing. */
+export function verifyGhost(core: Core, target: string, options: OpenOptions & RunOptions & { ghostName?: string } = {}): VerifyResult & { ghost: G.FoundGhost } {
+  const t0 = performance.now();
+  const { part, ghost } = openGhost(core, target, { ...options, writable: false });
+  const img = G.ghostDevice(part.device, ghost);
+  const hi = core.attach(img), ht = core.attach(part.device);
+  try {
+    const v = runVerify(core, hi, img, ht, part.device, options);
+    return { image: `${target} ${ghost.path ?? `ghost at sector ${ghost.startSector}`}`, against: target, ...v, seconds: (performance.now() - t0) / 1000, ghost };
+  } finally {
+    core.detach(hi); core.detach(ht);
+    part.close();
+  }
+}
+
+/** The partition's ghost image for info: by directory, or (search) by the locator search too. */
+export function ghostInfo(core: Core, device: BlockDevice, options: { ghostName?: string; search?: boolean } = {}): GhostInfo | undefined {
+  const ghost = G.findGhost(core, device, { name: options.ghostName, search: options.search ?? false });
+  if (!ghost) return undefined;
+  if (ghost.sectorBytes !== device.sectorSize) return ghost;
+  const img = G.ghostDevice(device, ghost);
+  const h = core.attach(img);
+  try {
+    core.check(core.exports.verifyBegin(h, img.sectorCount, NO_DEVICE, 0, 0));
+    return { ...ghost, image: imageInfoFromResults(core) };
+  } finally { core.detach(h); }
 }

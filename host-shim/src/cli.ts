@@ -7,10 +7,13 @@ import * as api from "./api";
 import { ClusterbackError, UsageError } from "./errors";
 
 const USAGE = `usage:
-  clusterback info <disk-or-partition-or-image> [--partition N] [--json]
+  clusterback info <disk-or-partition-or-image> [--partition N] [--ghost] [--json]
   clusterback backup <source> [--partition N] --image <file> [--name NAME] [--exclude PATH]... [--record-unreadable] [--json]
+  clusterback backup <source> [--partition N] --ghost [--ghost-name PATH] [--name NAME] [--exclude PATH]... [--json]
   clusterback restore <image> <target> [--partition N] [--full] [--no-verify] [--json]
+  clusterback restore --ghost <target> [--partition N] [--ghost-name PATH] [--full] [--no-verify] [--json]
   clusterback verify <image> [--against <target> [--partition N]] [--json]
+  clusterback verify --ghost <target> [--partition N] [--ghost-name PATH] [--json]
 
   <source>/<target>: a partition image file, or a whole disk (file or block device) with
   --partition N (1-based, as the partition table numbers it).
@@ -19,6 +22,13 @@ const USAGE = `usage:
                     names, any case, * and ? in a component); it is kept as an empty file
   --record-unreadable  backup: store clusters the source cannot read as zeros, marked
                     unreadable in the image (default: fail, naming the files they belong to)
+  --ghost           the image is the partition's own ghost file: a hidden, system, read-only,
+                    contiguous file inside it, left out of its own image. backup creates or
+                    replaces it (the old one stays until the new one is complete); restore and
+                    verify find it through its directory, or, when the partition's first
+                    sectors are destroyed, by searching the partition for its locator and header;
+                    info also searches for it
+  --ghost-name PATH the ghost file's path, 8.3 names (default \\RECOVERY.CBI)
   --full            restore: write every cluster (default: read the target first and write
                     only what differs; an interrupted restore is finished by running it again)
   --no-verify       restore: do not read the partition back and compare it with the image
@@ -36,6 +46,8 @@ const options = {
   full: { type: "boolean" },
   "record-unreadable": { type: "boolean" },
   exclude: { type: "string", multiple: true },
+  ghost: { type: "boolean" },
+  "ghost-name": { type: "string" },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -81,6 +93,10 @@ function printInfo(r: api.InfoResult): void {
     for (const n of v.notices) out.push(`notice: ${n}`);
   }
   if (r.volumeError) out.push(r.volumeError);
+  if (r.ghost) {
+    const g = r.ghost;
+    out.push(`ghost image ${g.path ?? "(no directory entry)"}: sectors ${g.startSector}..${g.startSector + g.sectors - 1}, found by ${g.foundBy}${g.image ? `; "${g.image.name}", ${g.image.imageClusters} clusters, ${mb(g.image.imageBytes)}, created ${g.image.created}` : ""}`);
+  }
   if (r.image) {
     const i = r.image;
     out.push(`image "${i.name}", format ${i.version}, created ${i.created}`);
@@ -111,13 +127,16 @@ export function main(argv: string[]): number {
     switch (command) {
       case "info":
         need(1, "one file");
-        result = api.info(core, args[0], { partition, sectorSize });
+        result = api.info(core, args[0], { partition, sectorSize, ghost: values.ghost, ghostName: values["ghost-name"] });
         if (!json) printInfo(result as api.InfoResult);
         break;
       case "backup": {
         need(1, "one source");
-        if (!values.image) throw new UsageError("backup needs --image <file>");
-        const r = api.backup(core, args[0], { partition, sectorSize, image: values.image, name: values.name, unreadable: values["record-unreadable"] ? "record" : "fail", exclude: values.exclude, onProgress });
+        if (values.ghost && values.image) throw new UsageError("backup takes --image <file> or --ghost, not both");
+        if (!values.image && !values.ghost) throw new UsageError("backup needs --image <file> or --ghost");
+        if (values["ghost-name"] && !values.ghost) throw new UsageError("--ghost-name goes with --ghost");
+        const common = { partition, sectorSize, name: values.name, unreadable: values["record-unreadable"] ? "record" as const : "fail" as const, exclude: values.exclude, onProgress };
+        const r = values.ghost ? api.backupGhost(core, args[0], { ...common, ghostName: values["ghost-name"] }) : api.backup(core, args[0], { ...common, image: values.image! });
         if (onProgress) process.stderr.write("\n");
         for (const n of r.notices) if (!json) console.error(`notice: ${n}`);
         if (!json) console.log(`backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s${r.excluded.length ? `; left out (kept empty): ${r.excluded.map((f) => f.path).join(", ")}` : ""}`);
@@ -125,21 +144,33 @@ export function main(argv: string[]): number {
         break;
       }
       case "restore": {
-        need(2, "an image and a target");
-        const r = api.restore(core, args[0], args[1], { partition, sectorSize, verify: !values["no-verify"], full: values.full, onProgress });
+        if (values["ghost-name"] && !values.ghost) throw new UsageError("--ghost-name goes with --ghost");
+        const runOpts = { partition, sectorSize, verify: !values["no-verify"], full: values.full, onProgress };
+        let r: api.RestoreResult;
+        if (values.ghost) {
+          need(1, "a target (with --ghost, the image is the target's own ghost file)");
+          r = api.restoreGhost(core, args[0], { ...runOpts, ghostName: values["ghost-name"] });
+        } else {
+          need(2, "an image and a target");
+          r = api.restore(core, args[0], args[1], runOpts);
+        }
         if (onProgress) process.stderr.write("\n");
         if (!json) console.log(`restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.clustersWritten} clusters, ${mb(r.bytesRead)} read and compared, ${mb(r.bytesWritten)} written${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s${r.unreadableClusters ? `; ${r.unreadableClusters} clusters were unreadable at backup time and are zeros now` : ""}`);
         result = r;
         break;
       }
       case "verify": {
-        need(1, "one image");
-        if (partition !== undefined && !values.against) throw new UsageError("--partition goes with --against");
-        const r = api.verify(core, args[0], { against: values.against, partition, sectorSize, onProgress });
+        need(1, values.ghost ? "one target (with --ghost, the image is the target's own ghost file)" : "one image");
+        if (values["ghost-name"] && !values.ghost) throw new UsageError("--ghost-name goes with --ghost");
+        if (values.ghost && values.against) throw new UsageError("verify --ghost compares the target with its own ghost image: --against does not go with it");
+        if (partition !== undefined && !values.against && !values.ghost) throw new UsageError("--partition goes with --against");
+        const r = values.ghost
+          ? api.verifyGhost(core, args[0], { partition, sectorSize, ghostName: values["ghost-name"], onProgress })
+          : api.verify(core, args[0], { against: values.against, partition, sectorSize, onProgress });
         if (onProgress) process.stderr.write("\n");
         if (!r.ok) {
           if (json) console.log(JSON.stringify(r));
-          console.error(`clusterback: verify: ${values.against} ${api.describeMismatch(r)}`);
+          console.error(`clusterback: verify: ${r.against} ${api.describeMismatch(r)}`);
           return 1;
         }
         if (!json) console.log(`image ${r.image} is intact: ${r.imageClusters} clusters checked${r.against ? `; ${r.against} matches it` : ""}`);

@@ -57,8 +57,9 @@ function matcher(patterns: string[]): (longPath: string, shortPath: string) => n
  * language: paths or globs, long or short names, any case; a directory names every file below
  * it), in walk order, and the patterns that named nothing.
  */
-export function matchFiles(reader: FatReader, patterns: string[]): { files: FatEntry[]; unmatched: string[] } {
+export function matchFiles(reader: FatReader, patterns: string[], skip: string[] = []): { files: FatEntry[]; unmatched: string[] } {
   const match = matcher(patterns);
+  const skipped = new Set(skip.map(normal));
   const used = new Set<number>();
   const shortPaths = new Map<string, string>([["\\", ""]]);
   const files: FatEntry[] = [];
@@ -67,19 +68,28 @@ export function matchFiles(reader: FatReader, patterns: string[]): { files: FatE
     const parent = e.path.slice(0, e.path.lastIndexOf("\\")) || "\\";
     const shortPath = `${shortPaths.get(parent) ?? ""}\\${e.shortName}`;
     if (e.isDirectory) { shortPaths.set(e.path, shortPath); return; }
+    if (skipped.has(normal(e.path)) || skipped.has(normal(shortPath))) return;
     const i = match(e.path, shortPath);
     if (i >= 0) { used.add(i); files.push(e); }
   });
   return { files, unmatched: patterns.filter((_, i) => !used.has(i)) };
 }
 
+export interface PlanOptions {
+  /** Files never excluded (the ghost image and its replacement: section 12 handles them). */
+  skip?: string[];
+  /** Clusters other patches free besides these files (a replaced ghost image): FSInfo's free count is raised by them too. */
+  alsoFreed?: number;
+}
+
 /** The patches that leave the files matching `patterns` out of a backup of `partition`. */
-export function planExclusions(core: Core, partition: BlockDevice, patterns: string[]): ExclusionPlan {
+export function planExclusions(core: Core, partition: BlockDevice, patterns: string[], options: PlanOptions = {}): ExclusionPlan {
   const plan: ExclusionPlan = { patches: [], files: [], clusters: 0, unmatched: [] };
-  if (patterns.length === 0) return plan;
+  const alsoFreed = options.alsoFreed ?? 0;
+  if (patterns.length === 0 && alsoFreed === 0) return plan;
   const reader = new FatReader(partition, core);
   const g = reader.tables.geometry, ss = g.bytesPerSector;
-  const { files: excluded, unmatched } = matchFiles(reader, patterns);
+  const { files: excluded, unmatched } = matchFiles(reader, patterns, options.skip);
   plan.unmatched = unmatched;
   for (const e of excluded) {
     const runs = e.firstCluster >= 2 ? reader.chainRuns(e.firstCluster) : [];
@@ -90,14 +100,14 @@ export function planExclusions(core: Core, partition: BlockDevice, patterns: str
     plan.files.push({ path: e.path, size: e.size, clusters });
     plan.clusters += clusters;
   }
-  if (g.fsType === 3 && plan.clusters > 0) fsInfoPatches(plan, partition, g.clusterCount);
+  if (g.fsType === 3 && plan.clusters + alsoFreed > 0) plan.patches.push(...fsInfoPatches(partition, plan.clusters + alsoFreed, g.clusterCount));
   if (plan.patches.length > PATCH_MAX) {
     throw new ExclusionError(`excluding ${plan.files.length} files (${plan.clusters} clusters in ${plan.patches.length} patches) needs more than the core's ${PATCH_MAX} patches: exclude fewer, less fragmented files`);
   }
   return plan;
 }
 
-function freeFatEntries(out: Patch[], fsType: number, fatStart: number, runs: Array<{ start: number; length: number }>): void {
+export function freeFatEntries(out: Patch[], fsType: number, fatStart: number, runs: Array<{ start: number; length: number }>): void {
   for (const r of runs) {
     if (fsType !== 1) {
       const bytes = fsType === 3 ? 4 : 2;
@@ -112,7 +122,7 @@ function freeFatEntries(out: Patch[], fsType: number, fatStart: number, runs: Ar
 }
 
 /** Byte offset in the partition of a file's short directory entry. */
-function entryOffset(reader: FatReader, e: FatEntry): number {
+export function entryOffset(reader: FatReader, e: FatEntry): number {
   const g = reader.tables.geometry, ss = g.bytesPerSector;
   const parentPath = e.path.slice(0, e.path.lastIndexOf("\\")) || "\\";
   const byte = (e.entryIndex ?? 0) * 32;
@@ -128,8 +138,9 @@ function entryOffset(reader: FatReader, e: FatEntry): number {
   throw new ExclusionError(`the directory entry of ${e.path} lies past the end of ${parentPath}`);
 }
 
-/** FAT32: FSInfo's free count (and its backup's) raised by the clusters left out. */
-function fsInfoPatches(plan: ExclusionPlan, partition: BlockDevice, clusterCount: number): void {
+/** FAT32: FSInfo's free count (and its backup's) raised by `freed` clusters. */
+export function fsInfoPatches(partition: BlockDevice, freed: number, clusterCount: number): Patch[] {
+  const out: Patch[] = [];
   const ss = partition.sectorSize;
   const boot = new Uint8Array(ss);
   partition.read(0, 1, boot, 0);
@@ -142,9 +153,30 @@ function fsInfoPatches(plan: ExclusionPlan, partition: BlockDevice, clusterCount
     const v = new DataView(b.buffer);
     if (v.getUint32(0, true) !== 0x41615252 || v.getUint32(484, true) !== 0x61417272) continue;
     const free = v.getUint32(488, true);
-    if (free === 0xffffffff || free + plan.clusters > clusterCount) continue; // unknown or already wrong: left as it is
-    plan.patches.push({ byteOffset: sector * ss + 488, length: 4, kind: 1, value: free + plan.clusters, mask: 0xffffffff });
+    if (free === 0xffffffff || free + freed > clusterCount) continue; // unknown or already wrong: left as it is
+    out.push({ byteOffset: sector * ss + 488, length: 4, kind: 1, value: free + freed, mask: 0xffffffff });
   }
+  return out;
+}
+
+/** Applies patches to a device for real (the ghost's switch, section 12): the same meaning as the core's source patches. */
+export function applyPatches(dev: BlockDevice, patches: Patch[]): void {
+  const ss = dev.sectorSize;
+  const sectors = new Map<number, Uint8Array>();
+  for (const p of patches) {
+    for (let s = Math.floor(p.byteOffset / ss); s * ss < p.byteOffset + p.length; s++) {
+      if (!sectors.has(s)) { const b = new Uint8Array(ss); dev.read(s, 1, b, 0); sectors.set(s, b); }
+    }
+  }
+  for (const p of patches) {
+    for (let b = p.byteOffset; b < p.byteOffset + p.length; b++) {
+      const sector = sectors.get(Math.floor(b / ss))!, i = b % ss;
+      if (p.kind === 0) { sector[i] = 0; continue; }
+      const k = (b - p.byteOffset) * 8, m = ((p.mask ?? 0) >>> k) & 0xff, v = ((p.value ?? 0) >>> k) & 0xff;
+      sector[i] = (sector[i] & ~m) | (v & m);
+    }
+  }
+  for (const [s, b] of [...sectors].sort((x, y) => x[0] - y[0])) dev.write(s, 1, b, 0);
 }
 
 /** Writes the plan's patches into the core and makes them apply to reads from `handle`. */

@@ -31,7 +31,13 @@ export class FatContiguousError extends FatSpaceError {
   }
 }
 
-export interface WriteFileOptions { attributes?: number; mtime?: Date; contiguous?: boolean }
+export interface WriteFileOptions {
+  attributes?: number;
+  mtime?: Date;
+  contiguous?: boolean;
+  /** With contiguous: the highest-numbered free run that fits, nearest the end of the volume. */
+  fromEnd?: boolean;
+}
 
 /** The FAT in memory (copy 0), with the byte range changed since the last flush. */
 class FatTable {
@@ -113,10 +119,10 @@ export class FatWriter {
   private clusterLba(cluster: number): number { return this.layout.firstDataSector + (cluster - 2) * this.layout.sectorsPerCluster; }
 
   /** First fit from the next-free hint, wrapping once; `contiguous`: one run or FatContiguousError. */
-  private allocate(count: number, contiguous: boolean): number[] {
+  private allocate(count: number, contiguous: boolean, fromEnd = false): number[] {
     if (count === 0) return [];
     if (count > this.freeCount) throw new FatSpaceError(`${this.part.name}: ${count} clusters needed, ${this.freeCount} free`);
-    const clusters = contiguous ? this.findRun(count) : this.findAny(count);
+    const clusters = contiguous ? (fromEnd ? this.findRunFromEnd(count) : this.findRun(count)) : this.findAny(count);
     this.linkChain(clusters);
     const last = clusters[clusters.length - 1];
     this.nextFree = last + 1 > this.maxCluster ? 2 : last + 1;
@@ -144,6 +150,18 @@ export class FatWriter {
       }
     }
     throw new FatContiguousError(`${this.part.name}: no run of ${count} free clusters (${count * this.layout.clusterBytes} bytes) from cluster ${this.nextFree}; ` +
+      `the longest is ${largest} clusters, ${this.freeCount} free in all`);
+  }
+
+  private findRunFromEnd(count: number): number[] {
+    let runLength = 0, largest = 0;
+    for (let c = this.maxCluster; c >= 2; c--) {
+      if (this.fat.get(c) !== 0) { runLength = 0; continue; }
+      runLength++;
+      largest = Math.max(largest, runLength);
+      if (runLength === count) return Array.from({ length: count }, (_, i) => c + i);
+    }
+    throw new FatContiguousError(`${this.part.name}: no run of ${count} free clusters (${count * this.layout.clusterBytes} bytes); ` +
       `the longest is ${largest} clusters, ${this.freeCount} free in all`);
   }
 
@@ -292,31 +310,44 @@ export class FatWriter {
 
   /** Writes (or replaces) a file; its directory must exist. Returns where the data went. */
   writeFile(path: string, data: Uint8Array, options: WriteFileOptions = {}): { firstCluster: number; clusterCount: number } {
+    return this.placeFile(path, data.length, options, data);
+  }
+
+  /**
+   * Makes a new file of `size` bytes whose clusters are allocated but not written (they keep
+   * what they held): a preallocated file, usually `contiguous`. An existing name is refused.
+   */
+  reserveFile(path: string, size: number, options: WriteFileOptions = {}): { firstCluster: number; clusterCount: number } {
+    return this.placeFile(path, size, options);
+  }
+
+  private placeFile(path: string, size: number, options: WriteFileOptions, data?: Uint8Array): { firstCluster: number; clusterCount: number } {
     const components = splitPath(path);
     const name = components.pop();
     if (name === undefined) throw new FatWriterError(`"${path}" names the root directory, not a file`);
     const attr = options.attributes ?? F.ATTR_ARCHIVE;
     if (attr & (F.ATTR_DIRECTORY | F.ATTR_VOLUME_ID) || attr > 0x3f) throw new FatWriterError(`file attributes 0x${attr.toString(16)} may use only read-only, hidden, system and archive`);
-    if (data.length > 0xffffffff) throw new FatWriterError(`"${path}" is ${data.length} bytes, more than a FAT file holds (4 GiB - 1)`);
+    if (size > 0xffffffff) throw new FatWriterError(`"${path}" is ${size} bytes, more than a FAT file holds (4 GiB - 1)`);
     const dir = this.resolveDir(components, false);
     const existing = this.lookup(dir, name);
     if (existing && existing.attr & F.ATTR_DIRECTORY) throw new FatWriterError(`${this.part.name}: "${path}" is a directory`);
+    if (existing && !data) throw new FatWriterError(`${this.part.name}: "${path}" exists already`);
     const oldChain = existing && existing.firstCluster >= 2 ? this.chain(existing.firstCluster) : [];
     if (oldChain.length > 0) this.release(existing!.firstCluster);
     let clusters: number[];
     try {
-      clusters = this.allocate(Math.ceil(data.length / this.layout.clusterBytes), options.contiguous ?? false);
+      clusters = this.allocate(Math.ceil(size / this.layout.clusterBytes), options.contiguous ?? false, options.fromEnd ?? false);
     } catch (e) {
       this.linkChain(oldChain); // a refused replacement leaves the old file as it was
       throw e;
     }
-    this.writeClusters(clusters, data);
+    if (data) this.writeClusters(clusters, data);
     const first = clusters[0] ?? 0, date = options.mtime ?? F.DEFAULT_DATE;
     if (existing) {
-      dir.bytes.set(encodeShortEntry(existing.short11, attr, first, data.length, date), existing.shortSlot * F.DIR_ENTRY_BYTES);
+      dir.bytes.set(encodeShortEntry(existing.short11, attr, first, size, date), existing.shortSlot * F.DIR_ENTRY_BYTES);
       this.saveSlots(dir, existing.shortSlot, existing.shortSlot + 1);
     } else {
-      this.addEntry(dir, "\\" + components.join("\\"), name, attr, first, data.length, date);
+      this.addEntry(dir, "\\" + components.join("\\"), name, attr, first, size, date);
     }
     return { firstCluster: first, clusterCount: clusters.length };
   }

@@ -228,7 +228,7 @@ export function decodeHeader(): i32 {
   job.bitmapCheck = ld64(h + H.H_BitmapCheck);
   job.imageFlags = ld32(h + H.H_Flags);
   job.metaCheck = ld64(h + H.H_MetaCheck);
-  setResult(96, ghostStart); setResult(97, ghostSectors);
+  setResult(96, ghostStart); setResult(97, ghostSectors); setResult(99, minor);
   // results the host shows as the image's information
   setResult(10, partClusters); setResult(11, imageClusters); setResult(12, bits);
   setResult(13, clusterBytes); setResult(14, sectorBytes); setResult(15, ld32(h + H.H_PartType));

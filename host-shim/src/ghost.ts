@@ -1,0 +1,315 @@
+// The ghost image (docs/image-format.md, section 12): the image of a FAT partition kept inside
+// that partition, as a hidden, system, read-only, contiguous file (\RECOVERY.CBI by default).
+//
+// - Made: the new image goes into a new contiguous file (CBGHOST.TMP in the ghost's directory,
+//   placed as near the end of the volume as it fits). The backup reads the partition through
+//   patches that show it as it will be after the switch below: the old ghost deleted and its
+//   clusters free, CBGHOST.TMP named as the ghost. The new file's own clusters stay allocated in
+//   the FAT the image stores but are left out of its bitmap (the header's ghost extent). After
+//   the commit record, a locator goes into the file's last 512 bytes, and then the switch makes
+//   the partition what the image says: old entry deleted, new entry renamed, old header and
+//   locator zeroed, old clusters freed. Cut off anywhere, a valid image remains (the old one
+//   until the rename, the new one from then on), and the next backup settles what was left.
+// - Found: through its directory entry when the volume is readable; otherwise by reading the
+//   partition backwards from its end for the locator (which the file's placement puts near the
+//   end) or the image header itself on a sector boundary. A candidate counts only when its header
+//   checks, names its own place as its ghost extent, and its commit record names its header.
+// - Restored from: every cluster of the image is written, never the ghost's own (a write guard
+//   with a hole, and the core refuses an image that stores a cluster there); the FAT and
+//   directory the image holds keep the ghost file, so the next restore from it works too.
+import * as zlib from "node:zlib";
+import { BlockDevice, PartitionView } from "./devices";
+import { SectorAdapter } from "./sector-adapter";
+import { Core, NO_DEVICE, Slot } from "./core";
+import { ClusterbackError, DeviceError, WriteGuardError } from "./errors";
+import { FatReader, FatEntry } from "./fat-reader";
+import { FatWriter } from "./fat-writer";
+import { Patch, applyPatches, entryOffset, freeFatEntries, fsInfoPatches } from "./exclusions";
+import type { AsyncWriter } from "./async-writer";
+
+export const DEFAULT_GHOST_NAME = "\\RECOVERY.CBI";
+/** The new image's file while it is written, in the ghost's directory. */
+export const GHOST_TEMP = "CBGHOST.TMP";
+/** Read-only, hidden, system. */
+export const GHOST_ATTRIBUTES = 0x07;
+const LOCATOR_MAGIC = "CBGHOSTL";
+const IMAGE_MAGIC = "CBIMAGE1";
+const COMMIT_MAGIC = "CBCOMMIT";
+const SEARCH_CHUNK = 1 << 20;
+
+export class GhostError extends ClusterbackError {
+  constructor(message: string) { super(message); this.name = "GhostError"; }
+}
+
+/** Where a ghost image lies: partition sectors (whole clusters). */
+export interface GhostExtent { startSector: number; sectors: number }
+
+export interface FoundGhost extends GhostExtent {
+  /** The directory entry it was found through; absent when found by the search. */
+  path?: string;
+  foundBy: "directory" | "locator" | "search";
+  /** The image's creation time, seconds since 1970. */
+  created: number;
+  /** Bytes of the image (its commit record's end). */
+  imageBytes: number;
+  /** The partition's sector size the extent is counted in. A search on a partition opened with another sector size returns the candidate unchecked (created and imageBytes 0): reopen it with this size and check it. */
+  sectorBytes: number;
+}
+
+const SHORT_CHARS = "[A-Z0-9$%'\\-_@~`!(){}^#&]";
+const SHORT_RX = new RegExp(`^${SHORT_CHARS}{1,8}(\\.${SHORT_CHARS}{1,3})?$`);
+
+/** "\\DIR\\NAME.EXT" in upper case; every component an 8.3 name (the switch renames the short entry alone). */
+export function ghostPath(name = DEFAULT_GHOST_NAME): string {
+  const parts = name.split(/[\\/]/).filter((p) => p.length > 0).map((p) => p.toUpperCase());
+  if (parts.length === 0) throw new GhostError(`ghost name "${name}" names no file`);
+  for (const p of parts) if (!SHORT_RX.test(p)) throw new GhostError(`ghost name "${name}": "${p}" is not an 8.3 name (up to 8 letters, digits or $%'-_@~\`!(){}^#& and an extension of up to 3)`);
+  if (parts[parts.length - 1] === GHOST_TEMP) throw new GhostError(`ghost name "${name}": ${GHOST_TEMP} is the name of the image being written`);
+  return "\\" + parts.join("\\");
+}
+
+export function tempPathOf(path: string): string { return path.slice(0, path.lastIndexOf("\\") + 1) + GHOST_TEMP; }
+
+function short11(path: string): Uint8Array {
+  const last = path.slice(path.lastIndexOf("\\") + 1);
+  const [base, ext = ""] = last.split(".");
+  return Buffer.from(base.padEnd(8, " ") + ext.padEnd(3, " "), "latin1");
+}
+
+/** The image device of an extent of `part`: 512-byte image sectors on any partition sector size. */
+export function ghostDevice(part: BlockDevice, e: GhostExtent): BlockDevice {
+  const view = new PartitionView(part, e.startSector, e.sectors, `${part.name} ghost at sector ${e.startSector}`);
+  return part.sectorSize === 512 ? view : new SectorAdapter(view, 512);
+}
+
+/**
+ * Whether a valid, complete ghost image lies at `e`: its header checks, names `e` as its
+ * ghost extent, and its commit record names that header. Reads two sectors.
+ */
+export function checkGhost(core: Core, part: BlockDevice, e: GhostExtent): { created: number; imageBytes: number } | undefined {
+  if (e.sectors <= 0 || e.startSector + e.sectors > part.sectorCount) return undefined;
+  const img = ghostDevice(part, e);
+  const h = core.attach(img);
+  try {
+    if (core.exports.verifyBegin(h, img.sectorCount, NO_DEVICE, 0, 0) < 0) return undefined;
+    const res = core.results();
+    if (res[Slot.imgGhostStart] !== e.startSector || res[Slot.imgGhostSectors] !== e.sectors) return undefined;
+    const imageBytes = res[Slot.imgLength], created = res[Slot.imgCreated];
+    const head = new Uint8Array(512), commit = new Uint8Array(512);
+    img.read(0, 1, head, 0);
+    img.read(imageBytes / 512 - 1, 1, commit, 0);
+    const c = Buffer.from(commit), hd = Buffer.from(head);
+    if (c.toString("latin1", 0, 8) !== COMMIT_MAGIC || !c.subarray(24, 32).equals(hd.subarray(504, 512))) return undefined;
+    return { created, imageBytes };
+  } catch (e) {
+    if (e instanceof DeviceError) return undefined;
+    throw e;
+  } finally {
+    core.detach(h);
+  }
+}
+
+/** The ghost found through the volume's directory (the ghost's name, then the file of an unfinished replacement), or undefined. */
+export function findGhostByDirectory(core: Core, part: BlockDevice, name?: string): FoundGhost | undefined {
+  const path = ghostPath(name);
+  let reader: FatReader;
+  try { reader = new FatReader(part, core); } catch { return undefined; }
+  const found: FoundGhost[] = [];
+  for (const p of [path, tempPathOf(path)]) {
+    let e: FatEntry | undefined;
+    try { e = reader.lookup(p); } catch { continue; }
+    if (!e || e.isDirectory || e.firstCluster < 2) continue;
+    const extent = extentOf(reader, e);
+    const ok = extent && checkGhost(core, part, extent);
+    if (extent && ok) found.push({ ...extent, path: p, foundBy: "directory", sectorBytes: part.sectorSize, ...ok });
+  }
+  return found.sort((a, b) => b.created - a.created)[0];
+}
+
+/** A file's extent when its chain is one run. */
+function extentOf(reader: FatReader, e: FatEntry): GhostExtent | undefined {
+  let runs: Array<{ start: number; length: number }>;
+  try { runs = reader.chainRuns(e.firstCluster); } catch { return undefined; }
+  if (runs.length !== 1) return undefined;
+  const g = reader.tables.geometry, spc = g.clusterBytes / g.bytesPerSector;
+  return { startSector: g.firstDataSector + (runs[0].start - 2) * spc, sectors: runs[0].length * spc };
+}
+
+/**
+ * Looks for a ghost image without the file system: reads the partition backwards from its end,
+ * 1 MiB at a time, for a locator or an image header on a sector boundary, and takes the first
+ * candidate that checks. `limitBytes`: how far from the end to look (default: all of it).
+ */
+export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity): FoundGhost | undefined {
+  const ss = part.sectorSize, total = part.sectorCount * ss;
+  const chunk = new Uint8Array(SEARCH_CHUNK);
+  const stop = Math.max(0, total - limitBytes);
+  for (let end = total; end > stop;) {
+    const from = Math.max(stop - (stop % ss), end - SEARCH_CHUNK);
+    const bytes = end - from;
+    part.read(from / ss, bytes / ss, chunk, 0);
+    const b = Buffer.from(chunk.buffer, 0, bytes);
+    for (let at = bytes - 512; at >= 0; at -= 512) {
+      const magic = b.toString("latin1", at, at + 8);
+      let c: { extent: GhostExtent; sectorBytes: number } | undefined, foundBy: FoundGhost["foundBy"] = "locator";
+      if (magic === LOCATOR_MAGIC) c = readLocator(b.subarray(at, at + 512));
+      else if (magic === IMAGE_MAGIC) {
+        const v = new DataView(chunk.buffer, at, 512), sectorBytes = v.getUint32(108, true);
+        const extent = { startSector: Number(v.getBigUint64(256, true)), sectors: Number(v.getBigUint64(264, true)) };
+        if (extent.sectors > 0 && extent.startSector * sectorBytes === from + at) c = { extent, sectorBytes };
+        foundBy = "search";
+      }
+      if (!c) continue;
+      if (c.sectorBytes !== ss) return { ...c.extent, foundBy, created: 0, imageBytes: 0, sectorBytes: c.sectorBytes };
+      const ok = checkGhost(core, part, c.extent);
+      if (ok) return { ...c.extent, foundBy, sectorBytes: ss, ...ok };
+    }
+    end = from;
+  }
+  return undefined;
+}
+
+/**
+ * The locator (section 12.3), the last 512 bytes of the ghost file: "CBGHOSTL", version 1 (u32),
+ * partition sector size (u32), ghost start sector and sectors (u64, u64), the image's header
+ * check (8 bytes), CRC-32 of bytes 0..507 at 508.
+ */
+function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Array): Uint8Array {
+  const b = new Uint8Array(512), v = new DataView(b.buffer);
+  b.set(Buffer.from(LOCATOR_MAGIC, "latin1"), 0);
+  v.setUint32(8, 1, true);
+  v.setUint32(12, sectorBytes, true);
+  v.setBigUint64(16, BigInt(e.startSector), true);
+  v.setBigUint64(24, BigInt(e.sectors), true);
+  b.set(headerCheck.subarray(0, 8), 32);
+  v.setUint32(508, zlib.crc32(b.subarray(0, 508)), true);
+  return b;
+}
+
+function readLocator(b: Uint8Array): { extent: GhostExtent; sectorBytes: number } | undefined {
+  const v = new DataView(b.buffer, b.byteOffset, 512);
+  const sectorBytes = v.getUint32(12, true);
+  if (v.getUint32(508, true) !== zlib.crc32(b.subarray(0, 508)) || v.getUint32(8, true) !== 1 || ![512, 1024, 2048, 4096].includes(sectorBytes)) return undefined;
+  return { extent: { startSector: Number(v.getBigUint64(16, true)), sectors: Number(v.getBigUint64(24, true)) }, sectorBytes };
+}
+
+/** Finds the partition's ghost image: by directory, else (when `search`) by the locator search. */
+export function findGhost(core: Core, part: BlockDevice, options: { name?: string; search?: boolean } = {}): FoundGhost | undefined {
+  return findGhostByDirectory(core, part, options.name) ?? (options.search === false ? undefined : searchGhost(core, part));
+}
+
+/** A write guard over a whole partition with one hole: the ghost extent is never written. */
+export class GhostGuard implements BlockDevice {
+  sectorsWritten = 0;
+  constructor(readonly inner: BlockDevice, readonly limitSectors: number, readonly hole: GhostExtent) {}
+  get sectorSize(): number { return this.inner.sectorSize; }
+  get sectorCount(): number { return this.inner.sectorCount; }
+  get name(): string { return this.inner.name; }
+  read(lba: number, n: number, dst: Uint8Array, off: number): void { this.inner.read(lba, n, dst, off); }
+  private guard(lba: number, n: number): void {
+    const h = this.hole;
+    if (lba < 0 || n < 0 || lba + n > this.limitSectors) throw new WriteGuardError(`${this.name}: write guard refused ${n} sectors at LBA ${lba}: the job may write only LBA 0..${this.limitSectors - 1}`);
+    if (lba < h.startSector + h.sectors && lba + n > h.startSector) throw new WriteGuardError(`${this.name}: write guard refused ${n} sectors at LBA ${lba}: the ghost image lies at LBA ${h.startSector}..${h.startSector + h.sectors - 1}`);
+  }
+  write(lba: number, n: number, src: Uint8Array, off: number): void {
+    this.guard(lba, n);
+    this.inner.write(lba, n, src, off);
+    this.sectorsWritten += n;
+  }
+  deferWrite(lba: number, n: number, ptr: number, writer: AsyncWriter): boolean {
+    this.guard(lba, n);
+    const queued = this.inner.deferWrite?.(lba, n, ptr, writer) ?? false;
+    if (queued) this.sectorsWritten += n;
+    return queued;
+  }
+  flush(): void { this.inner.flush(); }
+  close(): void { this.inner.close(); }
+}
+
+/** The old ghost's side of a switch: its FAT entries freed (every copy), its entry deleted. */
+export interface OldGhost { entry: FatEntry; extent?: GhostExtent; clusters: number; fatPatches: Patch[]; dirPatches: Patch[] }
+
+export function planOldGhost(reader: FatReader, path: string): OldGhost | undefined {
+  const entry = reader.lookup(path);
+  if (!entry) return undefined;
+  if (entry.isDirectory) throw new GhostError(`${path} is a directory, not a ghost image`);
+  const g = reader.tables.geometry, ss = g.bytesPerSector;
+  const runs = entry.firstCluster >= 2 ? reader.chainRuns(entry.firstCluster) : [];
+  const fatPatches: Patch[] = [];
+  for (let copy = 0; copy < g.fatCount; copy++) freeFatEntries(fatPatches, g.fsType, (g.reservedSectors + copy * g.fatSectors) * ss, runs);
+  const dirPatches: Patch[] = [{ byteOffset: entryOffset(reader, entry), length: 1, kind: 1, value: 0xe5, mask: 0xff }];
+  return { entry, extent: extentOf(reader, entry), clusters: runs.reduce((a, r) => a + r.length, 0), fatPatches, dirPatches };
+}
+
+/** The new file's side of a switch: its extent, and its short entry renamed from CBGHOST.TMP to the ghost's name. */
+export function planRename(reader: FatReader, path: string): { extent: GhostExtent; dirPatches: Patch[] } {
+  const tempPath = tempPathOf(path);
+  const temp = reader.lookup(tempPath);
+  if (!temp) throw new GhostError(`${tempPath} is missing: the ghost image's file was not made`);
+  const extent = extentOf(reader, temp);
+  if (!extent) throw new GhostError(`${tempPath} is not one contiguous run of clusters`);
+  const name = short11(path), at = entryOffset(reader, temp), dirPatches: Patch[] = [];
+  for (let i = 0; i < 11; i += 4) {
+    const n = Math.min(4, 11 - i);
+    let value = 0, mask = 0;
+    for (let k = 0; k < n; k++) { value |= name[i + k] << (8 * k); mask |= 0xff << (8 * k); }
+    dirPatches.push({ byteOffset: at + i, length: n, kind: 1, value: value >>> 0, mask: mask >>> 0 });
+  }
+  return { extent, dirPatches };
+}
+
+/**
+ * Leftovers of an interrupted ghost backup: CBGHOST.TMP holding a complete image while the
+ * ghost's own entry is gone (cut off inside the switch) is renamed, which finishes the switch;
+ * any other CBGHOST.TMP is an unfinished image and is removed. Returns what it did.
+ */
+export function settleGhost(core: Core, part: BlockDevice, path: string): "none" | "renamed" | "removed" {
+  const tempPath = tempPathOf(path);
+  const reader = new FatReader(part, core);
+  const temp = reader.lookup(tempPath);
+  if (!temp) return "none";
+  const extent = extentOf(reader, temp);
+  if (!reader.lookup(path) && extent && checkGhost(core, part, extent)) {
+    applyPatches(part, planRename(reader, path).dirPatches);
+    part.flush();
+    return "renamed";
+  }
+  removeFile(part, tempPath);
+  return "removed";
+}
+
+/** The FSInfo patches of a switch that frees `freed` clusters (FAT32 only). */
+export function switchFsInfo(reader: FatReader, part: BlockDevice, freed: number): Patch[] {
+  const g = reader.tables.geometry;
+  return g.fsType === 3 && freed > 0 ? fsInfoPatches(part, freed, g.clusterCount) : [];
+}
+
+/** Makes the ghost's file: contiguous, read-only, hidden, system, near the end of the volume. */
+export function reserveGhostFile(part: BlockDevice, tempPath: string, bytes: number, mtime: Date): void {
+  const w = new FatWriter(part);
+  w.reserveFile(tempPath, bytes, { attributes: GHOST_ATTRIBUTES, contiguous: true, fromEnd: true, mtime });
+  w.flush();
+}
+
+/** Removes a file (an unfinished ghost) and flushes. */
+export function removeFile(part: BlockDevice, path: string): void {
+  const w = new FatWriter(part);
+  w.remove(path);
+  w.flush();
+}
+
+/** Writes the locator into the last 512 bytes of the ghost extent. */
+export function writeLocator(part: BlockDevice, e: GhostExtent): void {
+  const img = ghostDevice(part, e);
+  const head = new Uint8Array(512);
+  img.read(0, 1, head, 0);
+  img.write(img.sectorCount - 1, 1, encodeLocator(e, part.sectorSize, head.subarray(504, 512)), 0);
+}
+
+/** Zeroes a replaced ghost's header and locator, so that no search finds it again. */
+export function forgetGhost(part: BlockDevice, e: GhostExtent): void {
+  const img = ghostDevice(part, e);
+  const zero = new Uint8Array(512);
+  img.write(0, 1, zero, 0);
+  img.write(img.sectorCount - 1, 1, zero, 0);
+}
