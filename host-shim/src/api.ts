@@ -2,9 +2,10 @@
 // partition file, and run info, backup, restore and verify jobs on the wasm core.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
 import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
-import { ClusterbackError, UsageError, VolumeError, isoSeconds } from "./errors";
+import { ClusterbackError, DeviceError, UsageError, VolumeError, isoSeconds } from "./errors";
 import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadable, clusterOwners } from "./bad-sectors";
 import { planExclusions, loadPatches, applyPatches, ExcludedFile, Patch, PATCH_MAX, ExclusionError } from "./exclusions";
@@ -623,105 +624,183 @@ function scanImageLength(core: Core, device: BlockDevice, patches: Patch[]): num
   }
 }
 
+export interface GhostJobOptions {
+  ghostName?: string;
+  /** The image's name (default: the ghost file's base name). */
+  name?: string;
+  created?: Date;
+  unreadable?: "fail" | "record";
+  exclude?: string[];
+  /** Exclusion patterns that match nothing are an error (the CLI) or ignored (a profile's). */
+  strictExclude?: boolean;
+  partType?: number;
+  partStart?: number;
+  typeGuid?: string;
+  /** Stored in the ghost file after the image, named by the locator (the printer's manifest). */
+  extra?: Uint8Array;
+  /** 1: the factory image (recorded in the locator). */
+  kind?: 0 | 1;
+}
+
+/**
+ * A backup into the partition's own ghost file (section 12), in three calls: begin() makes the
+ * new file and starts the core's backup job into it (the caller steps the core), finish()
+ * writes the locator and switches the new file in for the old one, abandon() removes the new
+ * file when the job does not finish. The old ghost stays valid until the switch.
+ */
+export class GhostBackupJob {
+  readonly path: string;
+  readonly tempPath: string;
+  readonly trap: ReadFailureTrap;
+  extent: G.GhostExtent = { startSector: 0, sectors: 0 };
+  hs = 0;
+  hi = 0;
+  leftover: "none" | "renamed" | "removed" = "none";
+  excluded: ExcludedFile[] = [];
+  name = "";
+  vol!: VolumeInfo;
+  private tempMade = false;
+  private renamed = false;
+  private switchDir: Patch[] = [];
+  private switchFat: Patch[] = [];
+  private oldExtent?: G.GhostExtent;
+  replaced = false;
+
+  constructor(readonly core: Core, readonly dev: BlockDevice, readonly where: string, readonly options: GhostJobOptions = {}) {
+    this.path = G.ghostPath(options.ghostName);
+    this.tempPath = G.tempPathOf(this.path);
+    this.trap = new ReadFailureTrap(dev);
+  }
+
+  begin(): void {
+    const { core, dev, where, options } = this;
+    const ss = dev.sectorSize;
+    try {
+      const mark = readRestoreMark(core, dev);
+      if (mark) throw new ClusterbackError(`${where}: not backed up: ${describeMark(mark)}`);
+      try { this.vol = volumeInfo(core, this.trap, {}); } catch (e) { throw nameSourceReadError(core, dev, this.trap, e); }
+      this.leftover = G.settleGhost(core, dev, this.path);
+      this.name = options.name ?? this.path.slice(this.path.lastIndexOf("\\") + 1).replace(/\.[^.]*$/, "");
+      const nameBytes = Buffer.from(this.name, "utf8");
+      if (nameBytes.length > 64) throw new UsageError(`image name "${this.name}" is ${nameBytes.length} bytes of UTF-8; at most 64 fit in the header`);
+      const skip = [this.path, this.tempPath], exclude = options.exclude ?? [];
+      // 1. how large: the partition as it will be, the old ghost gone, the exclusions left out
+      let reader = new FatReader(dev, core);
+      const oldBefore = G.planOldGhost(reader, this.path);
+      const sizing = planExclusions(core, dev, exclude, { skip, alsoFreed: oldBefore?.clusters ?? 0 });
+      if (sizing.unmatched.length && options.strictExclude !== false) throw new UsageError(`--exclude ${sizing.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${where}`);
+      const length = scanImageLength(core, dev, [...(oldBefore?.fatPatches ?? []), ...(oldBefore?.dirPatches ?? []), ...sizing.patches]);
+      const cb = this.vol.clusterBytes, extra = options.extra?.length ?? 0;
+      // room for the extra bytes, the locator, a directory that grows by a cluster when the new entry is added, and that cluster's block table
+      const extentBytes = Math.ceil((length + extra + 1024 + cb + 16384) / cb) * cb;
+      if (extentBytes > 0xffffffff) throw new G.GhostError(`${where}: the ghost image would be ${extentBytes} bytes; a FAT file holds at most 4 GiB - 1: use a recovery partition or an image file`);
+      const created = options.created ?? new Date();
+      // 2. the new file
+      try {
+        G.reserveGhostFile(dev, this.tempPath, extentBytes, created);
+      } catch (e) {
+        if (e instanceof FatContiguousError) throw new G.GhostError(`${where}: no room for the ghost image: it needs ${extentBytes} bytes (${extentBytes / cb} clusters) in one run, beside the old one, which stays until the new one is complete: ${e.message}`);
+        throw e;
+      }
+      this.tempMade = true;
+      // 3. the switch, planned on the partition as it is now
+      reader = new FatReader(dev, core);
+      const old = G.planOldGhost(reader, this.path);
+      const rename = G.planRename(reader, this.path);
+      const freed = old?.clusters ?? 0;
+      const plan = planExclusions(core, dev, exclude, { skip, alsoFreed: freed });
+      this.excluded = plan.files;
+      this.replaced = old !== undefined;
+      this.oldExtent = old?.extent;
+      this.switchDir = [...(old?.dirPatches ?? []), ...rename.dirPatches];
+      this.switchFat = [...(old?.fatPatches ?? []), ...G.switchFsInfo(reader, dev, freed)];
+      const imagePatches = [...(old?.fatPatches ?? []), ...this.switchDir, ...plan.patches];
+      if (imagePatches.length > PATCH_MAX) throw new ExclusionError(`the ghost backup needs ${imagePatches.length} patches (the old ghost's chain, the exclusions); the core holds ${PATCH_MAX}`);
+      // 4. the image job, into the new file
+      this.extent = rename.extent;
+      this.hs = core.attach(this.trap);
+      this.hi = core.attach(G.ghostDevice(dev, this.extent));
+      setImageParams(core, nameBytes, options.typeGuid);
+      const params = new DataView(core.params().buffer, core.params().byteOffset, 512);
+      params.setFloat64(80, this.extent.startSector, true);
+      params.setFloat64(88, this.extent.sectors, true);
+      loadPatches(core, this.hs, ss, imagePatches);
+      core.check(core.exports.backupBeginFlags(this.hs, ss, dev.sectorCount, this.hi, options.partType ?? 0, options.partStart ?? 0, Math.floor(created.getTime() / 1000), options.unreadable === "record" ? 1 : 0));
+    } catch (e) {
+      this.abandon();
+      throw e;
+    }
+  }
+
+  /** After the core's job is done: the extra bytes and the locator, then the switch. */
+  finish(): { imageBytes: number; imageClusters: number; unreadable: { count: number; clusters: number[] } } {
+    const { core, dev, where } = this;
+    try {
+      core.exports.setPatches(this.hs, dev.sectorSize, 0);
+      const res = core.results();
+      const imageBytes = res[Slot.scanImageLength], imageClusters = res[Slot.scanAllocated];
+      const extra = this.options.extra ?? new Uint8Array(0);
+      const extraOffset = Math.ceil(imageBytes / 512) * 512;
+      if (extraOffset + extra.length + 512 > this.extent.sectors * dev.sectorSize) throw new G.GhostError(`${where}: the image came to ${imageBytes} bytes (and ${extra.length} more), more than its file's ${this.extent.sectors * dev.sectorSize - 512}: the partition changed during the backup`);
+      const unreadable = readUnreadable(core);
+      G.writeExtra(dev, this.extent, extraOffset, extra);
+      G.writeLocator(dev, this.extent, { kind: this.options.kind ?? 0, extraOffset, extraBytes: extra.length, extraCrc: zlib.crc32(extra) });
+      dev.flush();
+      // the switch: the partition becomes what the image says
+      applyPatches(dev, this.switchDir);
+      dev.flush();
+      this.renamed = true;
+      if (this.oldExtent) G.forgetGhost(dev, this.oldExtent);
+      applyPatches(dev, this.switchFat);
+      dev.flush();
+      return { imageBytes, imageClusters, unreadable };
+    } catch (e) {
+      if (e instanceof DeviceError) throw nameSourceReadError(core, dev, this.trap, e);
+      throw e;
+    } finally {
+      this.abandon();
+    }
+  }
+
+  /** Lets go of the core's handles; before the switch, removes the new file. */
+  abandon(): void {
+    if (this.hs) { this.core.exports.setPatches(this.hs, this.dev.sectorSize, 0); this.core.detach(this.hs); this.hs = 0; }
+    if (this.hi) { this.core.detach(this.hi); this.hi = 0; }
+    if (this.tempMade && !this.renamed) {
+      this.tempMade = false;
+      try { G.removeFile(this.dev, this.tempPath); } catch { /* the device failed: the next ghost backup removes it */ }
+    }
+  }
+}
+
 /**
  * Backs up a FAT partition into its own ghost file (section 12): a new contiguous hidden,
  * system, read-only file, switched in for the old one only after its image is committed.
  */
 export function backupGhost(core: Core, source: string, options: GhostBackupOptions = {}): GhostBackupResult {
   const t0 = performance.now();
-  const ghostPath = G.ghostPath(options.ghostName);
-  const tempPath = G.tempPathOf(ghostPath);
   const part = openPartition(core, source, { ...options, writable: true });
   const where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
-  const dev = part.device, ss = dev.sectorSize;
-  const trap = new ReadFailureTrap(dev);
-  let hs = 0, hi = 0, tempMade = false, renamed = false;
   try {
-    const mark = readRestoreMark(core, dev);
-    if (mark) throw new ClusterbackError(`${where}: not backed up: ${describeMark(mark)}`);
-    let vol: VolumeInfo;
-    try { vol = volumeInfo(core, trap, {}); } catch (e) { throw nameSourceReadError(core, dev, trap, e); }
-    const leftover = G.settleGhost(core, dev, ghostPath);
-    const name = options.name ?? ghostPath.slice(ghostPath.lastIndexOf("\\") + 1).replace(/\.[^.]*$/, "");
-    const nameBytes = Buffer.from(name, "utf8");
-    if (nameBytes.length > 64) throw new UsageError(`image name "${name}" is ${nameBytes.length} bytes of UTF-8; at most 64 fit in the header`);
-    const skip = [ghostPath, tempPath], exclude = options.exclude ?? [];
-    // 1. how large: the partition as it will be, the old ghost gone, the exclusions left out
-    let reader = new FatReader(dev, core);
-    const oldBefore = G.planOldGhost(reader, ghostPath);
-    const sizing = planExclusions(core, dev, exclude, { skip, alsoFreed: oldBefore?.clusters ?? 0 });
-    if (sizing.unmatched.length) throw new UsageError(`--exclude ${sizing.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${where}`);
-    const length = scanImageLength(core, dev, [...(oldBefore?.fatPatches ?? []), ...(oldBefore?.dirPatches ?? []), ...sizing.patches]);
-    const cb = vol.clusterBytes;
-    // room for the locator, a directory that grows by a cluster when the new entry is added, and that cluster's block table
-    const extentBytes = Math.ceil((length + 512 + cb + 16384) / cb) * cb;
-    if (extentBytes > 0xffffffff) throw new G.GhostError(`${where}: the ghost image would be ${extentBytes} bytes; a FAT file holds at most 4 GiB - 1: use a recovery partition or an image file`);
-    const created = options.created ?? new Date();
-    // 2. the new file
+    const job = new GhostBackupJob(core, part.device, where, { ...options, partType: part.entry?.type, partStart: part.entry?.startLba, typeGuid: part.entry?.typeGuid });
+    job.begin();
+    let done: ReturnType<GhostBackupJob["finish"]>;
     try {
-      G.reserveGhostFile(dev, tempPath, extentBytes, created);
-    } catch (e) {
-      if (e instanceof FatContiguousError) throw new G.GhostError(`${where}: no room for the ghost image: it needs ${extentBytes} bytes (${extentBytes / cb} clusters) in one run, beside the old one, which stays until the new one is complete: ${e.message}`);
-      throw e;
-    }
-    tempMade = true;
-    // 3. the switch, planned on the partition as it is now
-    reader = new FatReader(dev, core);
-    const old = G.planOldGhost(reader, ghostPath);
-    const rename = G.planRename(reader, ghostPath);
-    const freed = old?.clusters ?? 0;
-    const plan = planExclusions(core, dev, exclude, { skip, alsoFreed: freed });
-    const switchDir = [...(old?.dirPatches ?? []), ...rename.dirPatches];
-    const switchFat = [...(old?.fatPatches ?? []), ...G.switchFsInfo(reader, dev, freed)];
-    const imagePatches = [...(old?.fatPatches ?? []), ...switchDir, ...plan.patches];
-    if (imagePatches.length > PATCH_MAX) throw new ExclusionError(`the ghost backup needs ${imagePatches.length} patches (the old ghost's chain, the exclusions); the core holds ${PATCH_MAX}`);
-    // 4. the image, into the new file
-    const extent = rename.extent;
-    const img = G.ghostDevice(dev, extent);
-    hs = core.attach(trap);
-    hi = core.attach(img);
-    setImageParams(core, nameBytes, part.entry?.typeGuid);
-    const params = new DataView(core.params().buffer, core.params().byteOffset, 512);
-    params.setFloat64(80, extent.startSector, true);
-    params.setFloat64(88, extent.sectors, true);
-    loadPatches(core, hs, ss, imagePatches);
-    try {
-      core.check(core.exports.backupBeginFlags(hs, ss, dev.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, Math.floor(created.getTime() / 1000), options.unreadable === "record" ? 1 : 0));
       core.run(options);
     } catch (e) {
-      throw nameSourceReadError(core, dev, trap, e);
-    } finally {
-      core.exports.setPatches(hs, ss, 0);
+      job.abandon();
+      throw nameSourceReadError(core, part.device, job.trap, e);
     }
-    const res = core.results();
-    const imageBytes = res[Slot.scanImageLength], imageClusters = res[Slot.scanAllocated];
-    if (imageBytes + 512 > extent.sectors * ss) throw new G.GhostError(`${where}: the image came to ${imageBytes} bytes, more than its file's ${extent.sectors * ss - 512}: the partition changed during the backup`);
-    const unreadable = readUnreadable(core);
-    G.writeLocator(dev, extent);
-    dev.flush();
-    // 5. the switch: the partition becomes what the image says
-    applyPatches(dev, switchDir);
-    dev.flush();
-    renamed = true;
-    if (old?.extent) G.forgetGhost(dev, old.extent);
-    applyPatches(dev, switchFat);
-    dev.flush();
-    const notices = [...vol.notices];
-    if (unreadable.count > 0) notices.push(describeUnreadable({ count: unreadable.count, listed: clusterOwners(core, dev, unreadable.clusters) }, source));
+    done = job.finish();
+    const notices = [...job.vol.notices];
+    if (done.unreadable.count > 0) notices.push(describeUnreadable({ count: done.unreadable.count, listed: clusterOwners(core, part.device, done.unreadable.clusters) }, source));
     return {
-      image: `${where} ${ghostPath}`, name, fsType: vol.fsType, partitionClusters: vol.clusterCount, imageClusters, clusterBytes: cb,
-      usedBytes: vol.usedBytes, imageBytes, unreadableClusters: unreadable.count, excluded: plan.files,
-      seconds: (performance.now() - t0) / 1000, notices,
-      ghost: { path: ghostPath, startSector: extent.startSector, sectors: extent.sectors, replaced: old !== undefined, leftover },
+      image: `${where} ${job.path}`, name: job.name, fsType: job.vol.fsType, partitionClusters: job.vol.clusterCount, imageClusters: done.imageClusters,
+      clusterBytes: job.vol.clusterBytes, usedBytes: job.vol.usedBytes, imageBytes: done.imageBytes, unreadableClusters: done.unreadable.count,
+      excluded: job.excluded, seconds: (performance.now() - t0) / 1000, notices,
+      ghost: { path: job.path, startSector: job.extent.startSector, sectors: job.extent.sectors, replaced: job.replaced, leftover: job.leftover },
     };
-  } catch (e) {
-    if (tempMade && !renamed) {
-      try { G.removeFile(dev, tempPath); } catch { /* the device failed: the next ghost backup removes it */ }
-    }
-    throw e;
   } finally {
-    if (hs) core.detach(hs);
-    if (hi) core.detach(hi);
     part.close();
   }
 }

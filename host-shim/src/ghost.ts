@@ -170,11 +170,16 @@ export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity
 }
 
 /**
- * The locator (section 12.3), the last 512 bytes of the ghost file: "CBGHOSTL", version 1 (u32),
- * partition sector size (u32), ghost start sector and sectors (u64, u64), the image's header
- * check (8 bytes), CRC-32 of bytes 0..507 at 508.
+ * The locator (section 12.3), the last 512 bytes of the ghost file:
+ *   0 "CBGHOSTL"; 8 u32 version 1; 12 u32 the partition's sector size;
+ *   16 u64 ghost start sector; 24 u64 ghost sectors; 32 8 bytes: the image's header check;
+ *   40 u32 kind (0 backup, 1 factory); 44 u32 CRC-32 of the extra bytes;
+ *   48 u64 offset of the extra bytes in the file (after the image); 56 u32 their length;
+ *   508 u32 CRC-32 of bytes 0..507. Everything else zero.
  */
-function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Array): Uint8Array {
+export interface LocatorFields { kind: number; extraOffset: number; extraBytes: number; extraCrc: number }
+
+function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Array, f: LocatorFields): Uint8Array {
   const b = new Uint8Array(512), v = new DataView(b.buffer);
   b.set(Buffer.from(LOCATOR_MAGIC, "latin1"), 0);
   v.setUint32(8, 1, true);
@@ -182,15 +187,52 @@ function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Ar
   v.setBigUint64(16, BigInt(e.startSector), true);
   v.setBigUint64(24, BigInt(e.sectors), true);
   b.set(headerCheck.subarray(0, 8), 32);
+  v.setUint32(40, f.kind, true);
+  v.setUint32(44, f.extraCrc >>> 0, true);
+  v.setBigUint64(48, BigInt(f.extraOffset), true);
+  v.setUint32(56, f.extraBytes, true);
   v.setUint32(508, zlib.crc32(b.subarray(0, 508)), true);
   return b;
 }
 
-function readLocator(b: Uint8Array): { extent: GhostExtent; sectorBytes: number } | undefined {
+function readLocator(b: Uint8Array): { extent: GhostExtent; sectorBytes: number; fields: LocatorFields } | undefined {
   const v = new DataView(b.buffer, b.byteOffset, 512);
   const sectorBytes = v.getUint32(12, true);
+  if (Buffer.from(b.subarray(0, 8)).toString("latin1") !== LOCATOR_MAGIC) return undefined;
   if (v.getUint32(508, true) !== zlib.crc32(b.subarray(0, 508)) || v.getUint32(8, true) !== 1 || ![512, 1024, 2048, 4096].includes(sectorBytes)) return undefined;
-  return { extent: { startSector: Number(v.getBigUint64(16, true)), sectors: Number(v.getBigUint64(24, true)) }, sectorBytes };
+  return {
+    extent: { startSector: Number(v.getBigUint64(16, true)), sectors: Number(v.getBigUint64(24, true)) }, sectorBytes,
+    fields: { kind: v.getUint32(40, true), extraCrc: v.getUint32(44, true), extraOffset: Number(v.getBigUint64(48, true)), extraBytes: v.getUint32(56, true) },
+  };
+}
+
+/** The locator of the ghost at `e` when it is there and names `e` (undefined otherwise). */
+export function ghostLocator(part: BlockDevice, e: GhostExtent): LocatorFields | undefined {
+  const img = ghostDevice(part, e);
+  const b = new Uint8Array(512);
+  try { img.read(img.sectorCount - 1, 1, b, 0); } catch { return undefined; }
+  const l = readLocator(b);
+  return l && l.extent.startSector === e.startSector && l.extent.sectors === e.sectors && l.sectorBytes === part.sectorSize ? l.fields : undefined;
+}
+
+/** The extra bytes the locator names (the printer's manifest), checked by their CRC; empty when none or damaged. */
+export function ghostExtra(part: BlockDevice, e: GhostExtent): Uint8Array {
+  const l = ghostLocator(part, e);
+  if (!l || l.extraBytes === 0 || l.extraOffset % 512 !== 0 || l.extraOffset + l.extraBytes + 512 > e.sectors * part.sectorSize) return new Uint8Array(0);
+  const img = ghostDevice(part, e);
+  const n = Math.ceil(l.extraBytes / 512);
+  const b = new Uint8Array(n * 512);
+  img.read(l.extraOffset / 512, n, b, 0);
+  const out = b.subarray(0, l.extraBytes);
+  return zlib.crc32(out) === l.extraCrc ? out : new Uint8Array(0);
+}
+
+/** Writes the extra bytes at `offset` (a multiple of 512) of the ghost file. */
+export function writeExtra(part: BlockDevice, e: GhostExtent, offset: number, extra: Uint8Array): void {
+  if (extra.length === 0) return;
+  const b = new Uint8Array(Math.ceil(extra.length / 512) * 512);
+  b.set(extra);
+  ghostDevice(part, e).write(offset / 512, b.length / 512, b, 0);
 }
 
 /** Finds the partition's ghost image: by directory, else (when `search`) by the locator search. */
@@ -299,11 +341,11 @@ export function removeFile(part: BlockDevice, path: string): void {
 }
 
 /** Writes the locator into the last 512 bytes of the ghost extent. */
-export function writeLocator(part: BlockDevice, e: GhostExtent): void {
+export function writeLocator(part: BlockDevice, e: GhostExtent, fields: LocatorFields = { kind: 0, extraOffset: 0, extraBytes: 0, extraCrc: 0 }): void {
   const img = ghostDevice(part, e);
   const head = new Uint8Array(512);
   img.read(0, 1, head, 0);
-  img.write(img.sectorCount - 1, 1, encodeLocator(e, part.sectorSize, head.subarray(504, 512)), 0);
+  img.write(img.sectorCount - 1, 1, encodeLocator(e, part.sectorSize, head.subarray(504, 512), fields), 0);
 }
 
 /** Zeroes a replaced ghost's header and locator, so that no search finds it again. */
