@@ -146,3 +146,68 @@ t.test("the profile's exclusions: stored jobs are left out of a backup and come 
   t.same([job?.size, job?.firstCluster], [0, 0], "the job is there, empty");
   if (hasFsck) t.match(fsckClean(p), /files/, "fsck.fat -n clean");
 });
+
+// The ghost image (issue 6): compact-sd4g keeps its one image as \RECOVERY.CBI in the system
+// partition itself. Every kind of damage, the first MiB destroyed included, ends in a verified
+// restore from it, and the ghost is still there and valid after each one (so the next works too).
+t.test("ghost printer: every kind of damage, twice, restored from the ghost it keeps", async (t) => {
+  const { p, fw, progress } = await printer("compact-sd4g");
+  t.teardown(() => { fw.dispose(); p.close(); });
+  const first = fw.call("listImages") as Array<{ slot: number; kind: string; headerCheck: string; name: string }>;
+  t.same(first.map((i) => [i.slot, i.kind]), [[0, "factory"]], "one image: the factory ghost, slot 0");
+  const ghost = new FatReader(systemPartition(p), p.core).lookup("\\RECOVERY.CBI");
+  t.equal(ghost?.attributes, 0x07, "the ghost file is read-only, hidden and system");
+  let seed = 31;
+  for (const round of [1, 2]) {
+    for (const kind of DAMAGE_KINDS) {
+      await t.test(`round ${round}: ${kind}`, async (t) => {
+        injectDamage(p.core, systemPartition(p), kind, ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"], seed++);
+        progress.length = 0;
+        const r = fw.call("boot") as { action: string; before: { restoreNeeded: boolean }; after?: { problems: unknown[] }; image?: { kind: string; slot: number } };
+        t.equal(r.before.restoreNeeded, true, "the health check finds the damage");
+        t.equal(r.action, "restored");
+        t.same(r.image && [r.image.slot, r.image.kind], [0, "factory"], "from the ghost");
+        t.same(r.after?.problems, [], "healthy after the restore");
+        const now = fw.call("listImages") as Array<{ headerCheck: string }>;
+        t.same(now.map((i) => i.headerCheck), [first[0].headerCheck], "the same ghost image is still there and valid");
+        p.host.beginVerify({ slot: 0, against: p.layout.system });
+        while (!p.host.step(64 << 20).done) { /* steps */ }
+        t.equal(p.core.results()[Slot.mismatches], 0, "every stored cluster matches the image");
+        p.host.finish();
+        if (hasFsck && (round === 1 || kind === "zero-first-mib")) t.match(fsckClean(p), /files/, "fsck.fat -n clean after the restore");
+      });
+    }
+  }
+});
+
+t.test("ghost printer: a backup replaces the ghost, a cancelled one leaves it, exclusions apply", async (t) => {
+  let cancel = false;
+  const p = buildPrinter(loadProfile("compact-sd4g"), path.join(tmp, "ghost-api.img"));
+  provisionFactory(p);
+  const fw = await startFirmware(p, { shouldCancel: () => cancel });
+  t.teardown(() => { fw.dispose(); p.close(); });
+  const w = systemWriter(p);
+  w.mkdir("\\TEMP");
+  w.writeFile("\\TEMP\\SCRATCH.BIN", new Uint8Array(200000).fill(5));
+  w.writeFile("\\SETTINGS.INI", new TextEncoder().encode("[panel]\ncontrast=7\n"));
+  w.flush();
+  p.clock.now += 86400e3;
+  const b = fw.call("backup", { name: "monday" }) as { slot: number; excludedFiles: number; ghost: string };
+  t.same([b.slot, b.ghost, b.excludedFiles], [0, "\\RECOVERY.CBI", 1], "the ghost is replaced; \\TEMP\\* left out (profile exclude)");
+  const list = fw.call("listImages") as Array<{ name: string; kind: string }>;
+  t.same(list.map((i) => [i.name, i.kind]), [["monday", "backup"]], "one image, the new one");
+  const names = () => new FatReader(systemPartition(p), p.core).list("\\").map((e) => e.name).sort();
+  t.notOk(names().includes("CBGHOST.TMP"), "no leftover file");
+  cancel = true;
+  t.throws(() => fw.call("backup", { name: "tuesday" }), /cancelled/, "cancel between steps");
+  cancel = false;
+  t.same((fw.call("listImages") as Array<{ name: string }>).map((i) => i.name), ["monday"], "the earlier ghost is still valid");
+  t.notOk(names().includes("CBGHOST.TMP"), "the cancelled backup's file is removed");
+  injectDamage(p.core, systemPartition(p), "zero-first-mib", [], 1);
+  const r = fw.call("boot") as { action: string; image?: { name: string } };
+  t.same([r.action, r.image?.name], ["restored", "monday"], "restored from the new ghost, found without the file system");
+  const reader = new FatReader(systemPartition(p), p.core);
+  t.same(reader.lookup("\\SETTINGS.INI")?.size, 19, "the change made before the backup is back");
+  t.same([reader.lookup("\\TEMP\\SCRATCH.BIN")?.size, reader.lookup("\\TEMP\\SCRATCH.BIN")?.firstCluster], [0, 0], "the excluded file is there, empty");
+  if (hasFsck) t.match(fsckClean(p), /files/, "fsck.fat -n clean");
+});

@@ -32,7 +32,7 @@ t.test("every shipped profile validates and loads", async (t) => {
   }
   const compact = loadProfile("compact-sd4g");
   t.equal(compact.partitionTable, "mbr");
-  t.strictSame(compact.imageLocation, { kind: "recovery-partition", slots: 2 });
+  t.strictSame(compact.imageLocation, { kind: "ghost", path: "\\RECOVERY.CBI" });
   t.equal(loadProfile("wideformat-hdd4kn").disk.sectorBytes, 4096);
 });
 
@@ -68,12 +68,12 @@ const cases: Case[] = [
     ["partitions need 1 MiB (alignment, partition table) + 8192 MiB + 17408 bytes (backup GPT, 34 sectors) = 8591000576 bytes; disk.sizeBytes is 7818182656 (772817920 bytes short)"]],
   ["disk size not a multiple of the sector", "wideformat-hdd4kn", (p) => { p.disk.sizeBytes += 512; }, ["disk.sizeBytes is 500107862528; must be a multiple of disk.sectorBytes (4096)"]],
   ["MBR past 2^32 sectors", "compact-sd4g", (p) => { p.disk.sizeBytes = 3 * 2 ** 40; }, ["an MBR addresses at most 4294967296 sectors"]],
-  ["MBR with five partitions", "compact-sd4g", (p) => { for (const n of ["D1"]) p.partitions.push({ role: "data", name: n, sizeMiB: 64, fs: "raw" }); },
+  ["MBR with five partitions", "compact-sd4g", (p) => { for (const n of ["D1", "D2"]) p.partitions.push({ role: "data", name: n, sizeMiB: 64, fs: "raw" }); },
     ["partitions has 5 entries; an MBR holds at most 4 primary partitions"]],
   ["two system partitions", "office-laser-emmc8g", (p) => { p.partitions[3].role = "system"; }, ["partitions has 2 system partitions (partitions[0], partitions[3]); must have exactly one"]],
   ["no system partition", "office-laser-emmc8g", (p) => { p.partitions[0].role = "data"; }, ["partitions has 0 system partitions (none); must have exactly one"]],
   ["missing recovery partition", "office-laser-emmc8g", (p) => { p.partitions.splice(2, 1); }, ['imageLocation.kind is "recovery-partition" but partitions has no recovery partition']],
-  ["recovery partition with a ghost image", "compact-sd4g", (p) => { p.imageLocation = { kind: "ghost", path: "\\RECOVERY.CBI" }; },
+  ["recovery partition with a ghost image", "office-laser-emmc8g", (p) => { p.imageLocation = { kind: "ghost", path: "\\RECOVERY.CBI" }; },
     ['partitions[2] is a recovery partition but imageLocation.kind is "ghost"']],
   ["recovery partition with a file system", "office-laser-emmc8g", (p) => { Object.assign(p.partitions[2], { fs: "fat32", clusterBytes: 4096 }); },
     ['partitions[2].fs is "fat32"; a recovery partition must be "raw"']],
@@ -92,7 +92,7 @@ const cases: Case[] = [
   ["fill larger than the system partition", "office-laser-emmc8g", (p) => { p.firmware.fillMiB = 1200; p.partitions[2].sizeMiB = 4000; p.partitions[3].sizeMiB = 96; },
     ["firmware.fillMiB is 1200; the files need 1200 MiB, but partitions[0] (1024 MiB) has about 1021 MiB for files"]],
   ["fill and its ghost image larger than the system partition", "compact-sd4g", (p) => { p.imageLocation = { kind: "ghost", path: "\\RECOVERY.CBI" }; p.partitions.splice(2, 1); p.firmware.fillMiB = 300; },
-    ["firmware.fillMiB is 300; with the ghost image in the same partition the files and their image need about 601 MiB (2 x fillMiB + 1), but partitions[0] (512 MiB) has about 510 MiB for files"]],
+    ["firmware.fillMiB is 300; with the ghost image in the same partition the files, their image and its replacement during a backup need about 902 MiB (3 x fillMiB + 2), but partitions[0] (512 MiB) has about 510 MiB for files"]],
   ["critical file excluded", "office-laser-emmc8g", (p) => { p.exclude.push("\\FONTS\\*"); },
     ['firmware.critical[1] is "\\\\FONTS\\\\*"; it matches exclude[4] "\\\\FONTS\\\\*"']],
   ["duplicate partition names", "office-laser-emmc8g", (p) => { p.partitions[3].name = "SPOOL"; }, ['partitions[3].name is "SPOOL"; partitions[1] has the same name']],

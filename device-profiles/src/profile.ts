@@ -289,9 +289,10 @@ function contentRules(p: Profile, out: string[]): void {
   if (sys && sys.fs !== "raw") {
     const freeMiB = approxFreeMiB(sys);
     const ghost = p.imageLocation.kind === "ghost";
-    const needMiB = ghost ? 2 * fill + 1 : fill;
+    // a ghost backup writes the new image beside the old one, which stays until the new one is complete
+    const needMiB = ghost ? 3 * fill + 2 : fill;
     if (needMiB > freeMiB) {
-      const why = ghost ? `with the ghost image in the same partition the files and their image need about ${needMiB} MiB (2 x fillMiB + 1)` : `the files need ${fill} MiB`;
+      const why = ghost ? `with the ghost image in the same partition the files, their image and its replacement during a backup need about ${needMiB} MiB (3 x fillMiB + 2)` : `the files need ${fill} MiB`;
       out.push(`firmware.fillMiB is ${fill}; ${why}, but partitions[${sysIndex}] (${sys.sizeMiB} MiB) has about ${freeMiB} MiB for files`);
     }
   }

@@ -8,7 +8,8 @@ import { Core, PhaseName, Slot } from "./core";
 import { ClusterbackError, UsageError } from "./errors";
 import { ImageStore, SlotInfo, StoreError } from "./image-store";
 import { SectorAdapter } from "./sector-adapter";
-import { PartitionEntry, PartitionTable, readPartitionTable, volumeInfo, imageInfoFromResults, setImageParams, comparison, describeMismatch, ImageInfo } from "./api";
+import { PartitionEntry, PartitionTable, readPartitionTable, volumeInfo, imageInfoFromResults, setImageParams, comparison, describeMismatch, ImageInfo, GhostBackupJob } from "./api";
+import * as G from "./ghost";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
 import { planExclusions, loadPatches } from "./exclusions";
 
@@ -21,6 +22,12 @@ export interface PrinterLayout {
   manifestPaths: string[];
   /** Files left out of every backup (the profile's exclude; patterns that match nothing are ignored). */
   exclude?: string[];
+  /**
+   * The ghost file's path when images live in the system partition itself (the profile's
+   * imageLocation "ghost"; docs/image-format.md section 12): then there is one image, "slot 0",
+   * and `recovery` is not used.
+   */
+  ghost?: string;
 }
 
 export interface JobProgress { done: boolean; phase: string; bytesDone: number; bytesTotal: number }
@@ -39,6 +46,8 @@ interface ActiveJob {
   created: number;
   wrote: boolean; // restore: the target has been written to (cancelling now leaves it half restored)
   onFinish: () => Record<string, unknown>;
+  /** Called when the job ends without finish (failure or cancel), after the handles are let go. */
+  onAbandon?: () => void;
 }
 
 export class PrinterHost {
@@ -48,7 +57,7 @@ export class PrinterHost {
 
   constructor(readonly core: Core, readonly disk: BlockDevice, readonly layout: PrinterLayout, readonly now: () => number = () => Date.now()) {
     this.table = readPartitionTable(core, disk);
-    for (const n of [layout.system, layout.recovery]) this.entry(n);
+    for (const n of layout.ghost ? [layout.system] : [layout.system, layout.recovery]) this.entry(n);
   }
 
   entry(n: number): PartitionEntry {
@@ -63,6 +72,7 @@ export class PrinterHost {
   }
 
   store(): ImageStore {
+    if (this.layout.ghost) throw new StoreError(`this printer keeps its image as the ghost file ${this.layout.ghost} in partition ${this.layout.system}, not in a recovery partition`);
     this.storeCache ??= ImageStore.open(this.partition(this.layout.recovery));
     return this.storeCache;
   }
@@ -72,10 +82,36 @@ export class PrinterHost {
     return this.storeCache;
   }
 
+  /** The system partition's ghost image (found by directory, else by the search), if any. */
+  ghost(): G.FoundGhost | undefined {
+    return G.findGhost(this.core, this.partition(this.layout.system), { name: this.layout.ghost });
+  }
+
+  private ghostSlot(): { ghost: G.FoundGhost; info: SlotInfo } | undefined {
+    const ghost = this.ghost();
+    if (!ghost) return undefined;
+    const loc = G.ghostLocator(this.partition(this.layout.system), ghost);
+    const info: SlotInfo = {
+      slot: 0, state: "valid", kind: loc?.kind === 1 ? "factory" : "backup", commit: ghost.created, imageBytes: ghost.imageBytes, created: ghost.created,
+      headerCrc: 0, manifestOffset: loc?.extraOffset ?? 0, manifestBytes: loc?.extraBytes ?? 0, manifestCrc: loc?.extraCrc ?? 0,
+      sourcePartition: this.layout.system, name: "",
+    };
+    return { ghost, info };
+  }
+
   /** Valid images, newest first, each with its header's information. */
   listImages(): Array<SlotInfo & { image?: ImageInfo; headerCheck?: string; error?: string }> {
-    return this.store().images().map((s) => {
-      const dev = this.imageDevice(s.slot);
+    if (this.layout.ghost) {
+      const g = this.ghostSlot();
+      if (!g) return [];
+      const dev = G.ghostDevice(this.partition(this.layout.system), g.ghost);
+      return [this.describe(g.info, dev)].map((x) => ({ ...x, name: x.image?.name ?? "" }));
+    }
+    return this.store().images().map((s) => this.describe(s, this.imageDevice(s.slot)));
+  }
+
+  private describe(s: SlotInfo, dev: BlockDevice): SlotInfo & { image?: ImageInfo; headerCheck?: string; error?: string } {
+    {
       const h = this.core.attach(dev);
       try {
         this.core.check(this.core.exports.verifyBegin(h, Math.min(dev.sectorCount, s.imageBytes / 512), 0xffffffff, 0, 0));
@@ -89,16 +125,26 @@ export class PrinterHost {
       } finally {
         this.core.detach(h);
       }
-    });
+    }
   }
 
   manifest(slot: number): Manifest | undefined {
+    if (this.layout.ghost) {
+      const g = this.ghost();
+      const bytes = g ? G.ghostExtra(this.partition(this.layout.system), g) : new Uint8Array(0);
+      return bytes.length ? (JSON.parse(Buffer.from(bytes).toString("utf8")) as Manifest) : undefined;
+    }
     const bytes = this.store().manifest(slot);
     return bytes.length ? (JSON.parse(Buffer.from(bytes).toString("utf8")) as Manifest) : undefined;
   }
 
   /** The health of a FAT partition, against the manifest of the newest valid image taken from it. */
   health(partition: number): HealthReport {
+    if (this.layout.ghost) {
+      let manifest: Manifest | undefined;
+      try { manifest = partition === this.layout.system ? this.manifest(0) : undefined; } catch { manifest = undefined; }
+      return checkHealth(this.core, this.partition(partition), manifest);
+    }
     const image = this.store().images().find((s) => s.sourcePartition === partition);
     let manifest: Manifest | undefined;
     try { manifest = image ? this.manifest(image.slot) : undefined; } catch { manifest = undefined; }
@@ -115,6 +161,7 @@ export class PrinterHost {
   /** Backs up partition `partition` into a slot (the store picks it unless given). */
   beginBackup(options: { partition: number; slot?: number; factory?: boolean; name?: string }): { slot: number } {
     this.idle();
+    if (this.layout.ghost) return this.beginGhostBackup(options);
     const store = this.store();
     const slot = options.slot ?? store.pickSlot(options.factory ?? false);
     const src = this.partition(options.partition);
@@ -136,6 +183,31 @@ export class PrinterHost {
     return { slot };
   }
 
+  /** A backup into the system partition's ghost file: the new file is switched in at finish(); a failed or cancelled one is removed. */
+  private beginGhostBackup(options: { partition: number; factory?: boolean; name?: string }): { slot: number } {
+    if (options.partition !== this.layout.system) throw new JobError(`the ghost image holds partition ${this.layout.system} (the system partition); partition ${options.partition} cannot be backed up into it`);
+    const src = this.partition(options.partition);
+    const e = this.entry(options.partition);
+    const factory = options.factory ?? false;
+    const name = options.name ?? (factory ? "factory" : `backup-${new Date(this.now()).toISOString().slice(0, 19)}`);
+    const manifest = buildManifest(this.core, src, this.layout.manifestPaths, this.now());
+    const created = new Date(Math.floor(this.now() / 1000) * 1000);
+    const job = new GhostBackupJob(this.core, src, `partition ${options.partition}`, {
+      ghostName: this.layout.ghost, name, created, exclude: this.layout.exclude ?? [], strictExclude: false,
+      partType: e.type, partStart: e.startLba, typeGuid: e.typeGuid, extra: Buffer.from(JSON.stringify(manifest), "utf8"), kind: factory ? 1 : 0,
+    });
+    job.begin();
+    this.job = {
+      kind: "backup", handles: [], slot: 0, partition: options.partition, factory, name, created: created.getTime() / 1000, wrote: true,
+      onFinish: () => {
+        const r = job.finish();
+        return { slot: 0, name, imageBytes: r.imageBytes, manifestFiles: manifest.files.length, excludedFiles: job.excluded.length, commit: created.getTime() / 1000, ghost: job.path };
+      },
+      onAbandon: () => job.abandon(),
+    };
+    return { slot: 0 };
+  }
+
   private finishBackup(img: BlockDevice, imageBytes: number, excludedFiles: number): Record<string, unknown> {
     const j = this.job!;
     const header = new Uint8Array(512);
@@ -151,10 +223,10 @@ export class PrinterHost {
   /** Restores partition `partition` from the image in `slot`. */
   beginRestore(options: { slot: number; partition: number; verify?: boolean; full?: boolean }): void {
     this.idle();
-    const s = this.validSlot(options.slot);
-    const img = this.imageDevice(s.slot);
+    const { s, img, ghost } = this.imageOf(options.slot);
     const target = this.partition(options.partition);
-    const guarded = new WriteGuard(target, 0, target.sectorCount);
+    if (ghost && options.partition !== this.layout.system) throw new JobError(`the ghost image restores partition ${this.layout.system} only, not ${options.partition}`);
+    const guarded = ghost ? new G.GhostGuard(target, target.sectorCount, ghost) : new WriteGuard(target, 0, target.sectorCount);
     const hi = this.core.attach(img), ht = this.core.attach(guarded);
     this.start({ kind: "restore", handles: [hi, ht], slot: s.slot, partition: options.partition, factory: false, name: s.name, created: s.created, wrote: false,
       onFinish: () => this.finishCompare("restore", guarded.sectorsWritten * guarded.sectorSize) },
@@ -164,8 +236,7 @@ export class PrinterHost {
   /** Checks every check of the image in `slot`; with `against`, compares that partition with it. */
   beginVerify(options: { slot: number; against?: number }): void {
     this.idle();
-    const s = this.validSlot(options.slot);
-    const img = this.imageDevice(s.slot);
+    const { s, img } = this.imageOf(options.slot);
     const hi = this.core.attach(img);
     const target = options.against === undefined ? undefined : this.partition(options.against);
     const ht = target ? this.core.attach(target) : 0xffffffff;
@@ -226,10 +297,23 @@ export class PrinterHost {
   }
 
   private abandon(): void {
-    if (!this.job) return;
-    if (this.job.kind === "backup") this.core.exports.setPatches(this.job.handles[0], 512, 0);
-    for (const h of this.job.handles) this.core.detach(h);
+    const j = this.job;
+    if (!j) return;
+    if (j.kind === "backup" && j.handles.length) this.core.exports.setPatches(j.handles[0], 512, 0);
+    for (const h of j.handles) this.core.detach(h);
     this.job = undefined;
+    j.onAbandon?.();
+  }
+
+  /** A slot's image device (the ghost's for slot 0 on a ghost printer). */
+  private imageOf(slot: number): { s: SlotInfo; img: BlockDevice; ghost?: G.FoundGhost } {
+    if (!this.layout.ghost) {
+      const s = this.validSlot(slot);
+      return { s, img: this.imageDevice(s.slot) };
+    }
+    const g = slot === 0 ? this.ghostSlot() : undefined;
+    if (!g) throw new StoreError(slot === 0 ? `partition ${this.layout.system} has no ghost image ${this.layout.ghost}` : `this printer keeps one image, the ghost (slot 0); there is no slot ${slot}`);
+    return { s: g.info, img: G.ghostDevice(this.partition(this.layout.system), g.ghost), ghost: g.ghost };
   }
 
   private idle(): void {

@@ -8,8 +8,8 @@ import { FatReader, FatEntry } from "../../host-shim/src/fat-reader";
 import { Core } from "../../host-shim/src/core";
 import { splitmix32 } from "./content";
 
-export type DamageKind = "zero-boot-sector" | "damaged-fat" | "fat-copies-disagree" | "corrupt-file" | "delete-critical-file" | "random-sectors";
-export const DAMAGE_KINDS: DamageKind[] = ["zero-boot-sector", "damaged-fat", "fat-copies-disagree", "corrupt-file", "delete-critical-file", "random-sectors"];
+export type DamageKind = "zero-boot-sector" | "zero-first-mib" | "damaged-fat" | "fat-copies-disagree" | "corrupt-file" | "delete-critical-file" | "random-sectors";
+export const DAMAGE_KINDS: DamageKind[] = ["zero-boot-sector", "zero-first-mib", "damaged-fat", "fat-copies-disagree", "corrupt-file", "delete-critical-file", "random-sectors"];
 
 export interface DamageReport { kind: DamageKind; detail: string; sectors: number[] }
 
@@ -46,6 +46,12 @@ export function injectDamage(core: Core, part: BlockDevice, kind: DamageKind, cr
   if (kind === "zero-boot-sector") {
     part.write(0, 1, new Uint8Array(ss), 0);
     return { kind, detail: "boot sector zeroed", sectors: [0] };
+  }
+  if (kind === "zero-first-mib") {
+    // boot sector, reserved sectors, both FATs, the root directory: everything that finds files
+    const n = Math.min(part.sectorCount, (1 << 20) / ss);
+    part.write(0, n, new Uint8Array(n * ss), 0);
+    return { kind, detail: `the first MiB (${n} sectors) zeroed`, sectors: Array.from({ length: n }, (_, i) => i) };
   }
   const tables = new FatTables(part, core);
   const reader = new FatReader(part, core);

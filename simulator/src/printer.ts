@@ -39,10 +39,11 @@ export class SimulatorError extends Error {
 
 export function layoutOf(profile: Profile): PrinterLayout {
   const n = (role: string) => profile.partitions.findIndex((p) => p.role === role) + 1;
-  if (profile.imageLocation.kind !== "recovery-partition") {
-    throw new SimulatorError(`${profile.id}: image location "${profile.imageLocation.kind}" is not simulated yet (the in-partition ghost image is issue 6); use a recovery partition`);
-  }
-  return { system: n("system"), recovery: n("recovery"), spool: n("spool") || undefined, manifestPaths: profile.firmware.critical, exclude: profile.exclude };
+  const loc = profile.imageLocation;
+  return {
+    system: n("system"), recovery: n("recovery"), spool: n("spool") || undefined, manifestPaths: profile.firmware.critical, exclude: profile.exclude,
+    ghost: loc.kind === "ghost" ? loc.path : undefined,
+  };
 }
 
 /**
