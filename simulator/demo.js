@@ -57,7 +57,7 @@ async function main() {
     }
     say(`   system partition filled with ${p.files.length} firmware files (${mb(p.files.reduce((a, f) => a + f.size, 0))}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const fac = sim.provisionFactory(p);
-    say(`   factory image in slot ${fac.slot}: ${mb(fac.imageBytes)}, manifest of ${fac.manifestFiles} critical files`);
+    say(`   factory image ${fac.ghost ? `in the ghost file ${fac.ghost} of the system partition` : `in slot ${fac.slot}`}: ${mb(fac.imageBytes)}, manifest of ${fac.manifestFiles} critical files`);
     story.push(`factory image provisioned (${mb(fac.imageBytes)})`);
 
     const fw = await sim.startFirmware(p, { onProgress: progressPrinter(profile.panel.columns), log: (s) => say(`   firmware: ${s}`) });
@@ -77,7 +77,7 @@ async function main() {
       story.push(`boot after ordinary use: ${r.action === "none" ? "nothing restored" : r.action}`);
 
       heading("4. damage, detected and repaired at boot");
-      const kinds = ["zero-boot-sector", "damaged-fat", "corrupt-file", "delete-critical-file", "random-sectors"];
+      const kinds = ["zero-boot-sector", "zero-first-mib", "damaged-fat", "corrupt-file", "delete-critical-file", "random-sectors"];
       for (const [i, kind] of kinds.entries()) {
         const d = injectDamage(p.core, sim.systemPartition(p), kind, ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"], 100 + i);
         say(`\n   damage: ${d.detail}`);
