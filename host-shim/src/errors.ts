@@ -134,11 +134,18 @@ export const coreMessages: Record<number, Msg> = {
   38: ["E_CLUSTER_SIZE", (v) => `cluster size ${v[0]} bytes is larger than ${v[1]}`],
   39: ["E_NOT_FAT", (v) => `no FAT boot record (signature ${hex(v[0], 4)}, first byte ${hex(v[1])})`],
   40: ["E_IMG_GHOST_OVERLAP", (v) => `image block ${v[0]} stores cluster ${v[1]}, inside the image's own extent (clusters ${v[2]}..${v[2] + v[3] - 1}): the image is crafted or damaged`],
+  42: ["E_EXFAT_FIELD", (v) => `exFAT boot sector: ${exfatFields[v[0]] ?? `field ${v[0]}`} is ${v[1]}, expected ${v[0] === 1 ? "zero" : v[2]}`],
+  43: ["E_EXFAT_BITMAP", (v) => v[0] === 1 ? `exFAT root directory has no allocation bitmap entry (looked through ${v[1]} clusters${v[2] ? `; the chain goes on to ${v[2]}` : ""})` : v[0] === 2 ? `exFAT allocation bitmap starts at cluster ${v[1]}, outside clusters 2..${v[2]}` : v[0] === 3 ? `exFAT allocation bitmap is ${v[1]} bytes, the volume's clusters need ${v[2]}` : `exFAT allocation bitmap's FAT chain breaks after ${v[1]} clusters (next entry ${v[2]})`],
   41: ["E_GHOST_EXTENT", (v) => `ghost extent at sector ${v[0]}, ${v[1]} sectors, is not whole clusters of the data area (which starts at sector ${v[2]}, ${v[3]} sectors per cluster)`],
 };
 
+const exfatFields: Record<number, string> = {
+  1: "MustBeZero (bytes 11..63)", 2: "BytesPerSectorShift", 3: "SectorsPerClusterShift", 4: "NumberOfFats", 5: "FatOffset",
+  6: "FatLength", 7: "ClusterHeapOffset", 8: "ClusterCount", 9: "FirstClusterOfRootDirectory", 10: "FileSystemRevision", 11: "JumpBoot",
+};
+
 const imageCodes = new Set([22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 35, 40]);
-const volumeCodes = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 37, 38, 39]);
+const volumeCodes = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 37, 38, 39, 42, 43]);
 
 export function coreError(code: number, values: number[]): CoreError {
   if (imageCodes.has(code)) return new ImageError(code, values);

@@ -10,6 +10,9 @@ import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, setResult, blockBuffer, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
 import { probeFat, readFsInfo, volume } from "../fat/volume";
+import { FS_EXFAT } from "../exfat/layout";
+import { findBitmap, exfat } from "../exfat/volume";
+import { exScan, exfatScanStep } from "../exfat/scan";
 import { job, ghostExtent, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
   imageWrite, partRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
 import { DEV_IO, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
@@ -57,6 +60,12 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.sectionPos = 0;
   job.block = 0; job.clustersDone = 0; job.bytesDone = 0;
   job.bytesTotal = <f64>v.fatSectors * sectorBytes * v.fatCount;
+  if (v.fsType == FS_EXFAT) {
+    r = findBitmap(src, v);
+    if (r < 0) return r;
+    exScan.begin();
+    job.bytesTotal = exfat.bitmapBytes;
+  }
   job.bitmapHash.reset(H.SEED_BITMAP);
   memory.fill(buf.bitmap, 0, BITMAP_WINDOW_BYTES);
   backupParams.unreadable = 0;
@@ -84,7 +93,7 @@ export function backupStep(budget: f64): i32 {
 function scanStep(): i32 {
   const s = job.scan, v = volume, g = job.geo;
   const windowBase = job.sectionPos;
-  const r = s.step(job.src, v, <u32>windowBase);
+  const r = v.fsType == FS_EXFAT ? exfatScanStep(s, job.src, v, <u32>windowBase, <u32>WINDOW_BITS) : s.step(job.src, v, <u32>windowBase);
   if (r < 0) return r;
   job.bytesDone += <f64>r;
   if (<f64>s.nextEntry < windowBase + WINDOW_BITS && !s.done()) return r;
@@ -107,7 +116,7 @@ function scanFinished(): void {
   setResult(60, s.allocated); setResult(61, s.bad); setResult(62, s.mismatched); setResult(63, s.invalid);
   setResult(64, s.dirty ? 1 : 0); setResult(65, s.ioErrorMark ? 1 : 0); setResult(66, v.fsInfoFree);
   setResult(67, v.dirtyBoot ? 1 : 0); setResult(68, g.imageLength()); setResult(69, v.smallFat32 ? 1 : 0);
-  setResult(98, s.leftOut);
+  setResult(98, s.leftOut); setResult(102, v.fsType == FS_EXFAT && exfat.checksumBad ? 1 : 0);
   if (job.kind == JOB_SCAN) { job.phase = PH_DONE; return; }
   job.bytesTotal = job.bytesDone + g.metaBytes + s.allocated * <f64>v.clusterBytes;
   job.phase = PH_META_COPY;

@@ -194,7 +194,7 @@ export function decodeHeader(): i32 {
   const clusterBytes = ld32(h + H.H_ClusterBytes);
   if (!isPow2(clusterBytes) || clusterBytes < sectorBytes || clusterBytes > sectorBytes * 128) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes);
   const fsType = ld32(h + H.H_FsType);
-  if (fsType < 1 || fsType > 3) return fail(E.E_IMG_HEADER_FIELD, F_FSTYPE, fsType, 3);
+  if (fsType < 1 || fsType > 4) return fail(E.E_IMG_HEADER_FIELD, F_FSTYPE, fsType, 4);
   const firstCluster = ld32(h + H.H_FirstCluster);
   if (firstCluster != 2) return fail(E.E_IMG_HEADER_FIELD, F_FIRST_CLUSTER, firstCluster, 2);
   const partClusters = <f64>ld64(h + H.H_PartClusters), bits = <f64>ld64(h + H.H_BitmapBits);

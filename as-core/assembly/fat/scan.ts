@@ -87,6 +87,8 @@ export class FatScan {
     }
   }
 
+  leaveOutGhostWindow(first: u32, end: u32, bitBase: u32): void { this.leaveOutGhost(first, end, bitBase); }
+
   // Clears the bits of the ghost extent's clusters in entries [first, end) of this window.
   private leaveOutGhost(first: u32, end: u32, bitBase: u32): void {
     const from = max(first, this.ghostFirst), to = min(end, this.ghostEnd);

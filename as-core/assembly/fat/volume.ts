@@ -6,6 +6,7 @@ import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf } from "../mem";
+import { isExfat, parseExfat } from "../exfat/volume";
 
 export const MAX_CLUSTER_BYTES: u32 = 512 << 10; // 128 sectors of 4096 bytes
 
@@ -45,6 +46,7 @@ export const volume = new Volume();
 export function probeFat(dev: u32, deviceSectorSize: u32, partSectors: f64): i32 {
   const r = readSectors(dev, 0, 1, buf.scratch);
   if (r < 0) return fail(E.E_DEVICE, r, dev, 0, 1);
+  if (isExfat(buf.scratch)) return parseExfat(buf.scratch, deviceSectorSize, partSectors, volume);
   return parseBpb(buf.scratch, deviceSectorSize, partSectors, volume);
 }
 
