@@ -29,6 +29,7 @@ import { FileDevice, RamDevice } from "../host-shim/src/devices";
 import { FaultDevice, PowerCutError } from "../host-shim/src/fault-device";
 import { FatReader } from "../host-shim/src/fat-reader";
 import { FatWriter } from "../host-shim/src/fat-writer";
+import { FatTables } from "../host-shim/src/fat-tables";
 import { fixtures, unpack, mustMatch, extentOf, Fixture } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-ghost-"));
@@ -146,9 +147,66 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
   return -1;
 }
 
-/** Stored clusters and system area of `a` that differ in `b`. */
-function differingRanges(a: Uint8Array, b: Uint8Array, ss: number): number {
-  return mustMatch(core, a, ss).filter(([s, e]) => Buffer.compare(a.subarray(s, e), b.subarray(s, e)) !== 0).length;
+/** The first byte at which two files differ, or -1; read 1 MiB at a time (the 300 MiB volume is never held whole). */
+function fileFirstDiff(a: string, b: string): number {
+  const fa = fs.openSync(a, "r"), fb = fs.openSync(b, "r");
+  try {
+    const sa = fs.fstatSync(fa).size, sb = fs.fstatSync(fb).size;
+    if (sa !== sb) return Math.min(sa, sb);
+    const x = Buffer.alloc(MiB), y = Buffer.alloc(MiB);
+    for (let at = 0; at < sa; at += MiB) {
+      const n = fs.readSync(fa, x, 0, MiB, at);
+      fs.readSync(fb, y, 0, MiB, at);
+      if (!x.subarray(0, n).equals(y.subarray(0, n))) return at + firstDiff(x.subarray(0, n), y.subarray(0, n));
+    }
+    return -1;
+  } finally { fs.closeSync(fa); fs.closeSync(fb); }
+}
+
+/** The system area and every allocated cluster of partition file `a` (FatTables over the file): how many of these ranges differ in file `b`. */
+function differingRanges(a: string, b: string, ss: number): number {
+  const dev = new FileDevice(a, { sectorSize: ss });
+  const fa = fs.openSync(a, "r"), fb = fs.openSync(b, "r");
+  try {
+    const tables = new FatTables(dev, core), g = tables.geometry;
+    const ranges: Array<[number, number]> = [[0, g.firstDataSector * ss]];
+    const bad = [0, 0xff7, 0xfff7, 0x0ffffff7][g.fsType];
+    for (let first = 0; first < tables.entryCount; first += 65536) {
+      const count = Math.min(65536, tables.entryCount - first);
+      const entries = tables.entries(0, first, count);
+      for (let i = 0; i < count; i++) {
+        const c = first + i;
+        if (c >= 2 && entries[i] !== 0 && entries[i] !== bad) ranges.push([g.firstDataSector * ss + (c - 2) * g.clusterBytes, g.firstDataSector * ss + (c - 1) * g.clusterBytes]);
+      }
+    }
+    let differ = 0;
+    for (const [s, e] of ranges) {
+      const x = Buffer.alloc(e - s), y = Buffer.alloc(e - s);
+      fs.readSync(fa, x, 0, x.length, s);
+      fs.readSync(fb, y, 0, y.length, s);
+      if (!x.equals(y)) differ++;
+    }
+    return differ;
+  } finally { dev.close(); fs.closeSync(fa); fs.closeSync(fb); }
+}
+
+/** A FatReader over a partition file (only the sectors it needs are read); closed after `fn`. */
+function withReader<T>(file: string, fn: (r: FatReader) => T, ss = 512): T {
+  const dev = new FileDevice(file, { sectorSize: ss });
+  try { return fn(new FatReader(dev, core)); } finally { dev.close(); }
+}
+
+/** Makes `file` equal `base` again, rewriting only the MiBs that differ. */
+function resetTo(file: string, base: Buffer): void {
+  const fd = fs.openSync(file, "r+");
+  try {
+    const x = Buffer.alloc(MiB);
+    for (let at = 0; at < base.length; at += MiB) {
+      const n = Math.min(MiB, base.length - at);
+      fs.readSync(fd, x, 0, n, at);
+      if (!x.subarray(0, n).equals(base.subarray(at, at + n))) fs.writeSync(fd, base, at, n, at);
+    }
+  } finally { fs.closeSync(fd); }
 }
 
 // ---- 1. a matrix of volumes the real tools made, checked by the real tools ---------------------
@@ -239,8 +297,11 @@ if (!haveTools) {
       t.equal(fk.code, 0, `fsck.fat -n clean after the backup${fk.code ? ": " + fk.out : ""}`);
       toolChecks(t, img, r.ghost, ss);
       t.same(mcopyDiffers(img, files), [], "every file mcopy extracts is identical after the backup");
-      const afterBackup = fs.readFileSync(img);
-      const geo = bpb(afterBackup);
+      const afterBackup = img + ".after-backup";
+      fs.copyFileSync(img, afterBackup);
+      const head = Buffer.alloc(512);
+      const hfd = fs.openSync(img, "r"); fs.readSync(hfd, head, 0, 512, 0); fs.closeSync(hfd);
+      const geo = bpb(head);
       // damage: two files overwritten with other contents, one deleted, one added, and random
       // bytes over the start of the data area (directories and files), none inside the ghost
       const stage = path.join(tmp, "d");
@@ -265,15 +326,16 @@ if (!haveTools) {
       const v = api.verifyGhost(core, img);
       t.ok(v.ok && v.ghost.foundBy === "directory", `verifyGhost ok, found through the directory (${v.mismatchedClusters} differ)`);
       toolChecks(t, img, r.ghost, ss);
-      const restored = fs.readFileSync(img);
-      t.equal(differingRanges(afterBackup, restored, ss), 0, "system area and every allocated cluster identical to right after the backup");
+      const restored = img + ".restored";
+      fs.copyFileSync(img, restored);
+      t.equal(differingRanges(afterBackup, img, ss), 0, "system area and every allocated cluster identical to right after the backup");
       // a second restore in a row: nothing differs, so next to nothing is written
       const rr2 = api.restoreGhost(core, img);
       t.ok(rr2.verified && rr2.bytesWritten <= 2 * ss, `the second restore writes ${rr2.bytesWritten} bytes (the restore mark and the boot sector at most)`);
-      t.equal(firstDiff(restored, fs.readFileSync(img)), -1, "and leaves the volume byte-identical");
+      t.equal(fileFirstDiff(restored, img), -1, "and leaves the volume byte-identical");
       t.same(mcopyDiffers(img, files), [], "every file still identical (mcopy)");
       t.equal(fsckFile(img).code, 0, "fsck.fat -n still clean");
-      fs.rmSync(img, { force: true });
+      for (const f of [img, afterBackup, restored]) fs.rmSync(f, { force: true });
     });
   }
 }
@@ -656,14 +718,17 @@ for (const name of ["fat12-floppy.img.gz", "fat32-512.img.gz"]) {
     const writes = counting.counters.writes;
     t.ok(writes >= 5, `an uninterrupted replacing ghost backup makes ${writes} writes`);
     const multi = counting.writeLog.filter((x) => x.sectorCount > 1).length;
-    const work = path.join(tmp, "cut.img");
+    const work = path.join(tmp, "cut.img"), direct = path.join(tmp, "cut-direct.img");
+    fs.writeFileSync(work, base);
+    const copiesDiffer: string[] = [], lost: string[] = [], otherProblems: string[] = [];
     let failures = 0, oldCount = 0, newCount = 0, cases = 0, sawNewAt = -1;
     const leftovers: Record<string, number> = {};
     for (let n = 0; n <= writes; n++) {
       for (const tear of [0, 1]) {
-        if (tear && n < writes && counting.writeLog[n].sectorCount < 2) continue; // only a multi-sector write can tear
+        // a torn single-sector write is the next cut point: only multi-sector writes are torn
+        if (tear && (n >= writes || counting.writeLog[n].sectorCount < 2)) continue;
         cases++;
-        fs.writeFileSync(work, base);
+        resetTo(work, base);
         const fault = new FaultDevice(new FileDevice(work, { writable: true, sectorSize: 512 }), { powerCutAfterWrites: n, tearSectors: tear });
         const outcome = ghostJob(fault);
         fault.inner.close();
@@ -675,14 +740,27 @@ for (const name of ["fat12-floppy.img.gz", "fat32-512.img.gz"]) {
         const inf = api.info(core, work, { ghost: true }).ghost;
         if (!found || !inf || inf.startSector !== found.startSector) { failures++; t.fail(`${label}: ${outcome}; no ghost found after the reboot`); continue; }
         const isOld = found.startSector === rA.ghost.startSector;
+        // one copy of the rebooted volume gets a ghost backup at once, without a restore first
+        fs.copyFileSync(work, direct);
+        try {
+          const d = api.backupGhost(core, direct);
+          leftovers[d.ghost.leftover] = (leftovers[d.ghost.leftover] ?? 0) + 1;
+          const [files, p, temp] = withReader(direct, (reader) => [filesOf(reader), reader.check().problems, reader.lookup("\\CBGHOST.TMP")] as const);
+          for (const x of p) (x.kind === "fat-copies" ? copiesDiffer : x.kind === "lost-clusters" ? lost : otherProblems).push(`${n}${tear ? "t" : ""}: ${x.detail}`);
+          if (JSON.stringify(files) !== JSON.stringify(stateB) || temp || !api.verifyGhost(core, direct).ok) {
+            failures++;
+            t.fail(`${label}: a backup straight after the reboot left ${temp ? "CBGHOST.TMP, " : ""}files ${JSON.stringify(files) === JSON.stringify(stateB) ? "as they were" : "changed"}, a ghost that does not verify?`);
+          }
+        } catch (e) { failures++; t.fail(`${label}: a backup straight after the reboot failed: ${(e as Error).message}`); }
         let state: Record<string, string>, problems: unknown[];
         try {
           const rr = api.restoreGhost(core, work);
           if (!rr.verified) throw new Error("not verified");
-          const reader = readerOf(fs.readFileSync(work));
-          state = filesOf(reader);
-          problems = reader.check().problems;
-          if (reader.lookup("\\CBGHOST.TMP")) problems.push("CBGHOST.TMP after the restore");
+          [state, problems] = withReader(work, (reader) => {
+            const p: unknown[] = reader.check().problems;
+            if (reader.lookup("\\CBGHOST.TMP")) p.push("CBGHOST.TMP after the restore");
+            return [filesOf(reader), p] as const;
+          });
         } catch (e) { failures++; t.fail(`${label}: restoreGhost failed: ${(e as Error).message}`); continue; }
         const expected = isOld ? stateA : stateB;
         if (JSON.stringify(state) !== JSON.stringify(expected) || problems.length > 0) {
@@ -694,15 +772,22 @@ for (const name of ["fat12-floppy.img.gz", "fat32-512.img.gz"]) {
         // the next backup on the restored volume succeeds and settles everything
         try {
           const again = api.backupGhost(core, work);
-          leftovers[again.ghost.leftover] = (leftovers[again.ghost.leftover] ?? 0) + 1;
-          const reader = readerOf(fs.readFileSync(work));
-          const p2 = reader.check().problems;
-          if (p2.length || reader.lookup("\\CBGHOST.TMP") || !api.verifyGhost(core, work).ok) { failures++; t.fail(`${label}: the next backup left ${JSON.stringify(p2)}`); }
+          if (again.ghost.leftover !== "none") { failures++; t.fail(`${label}: after the restore the next backup still found a leftover (${again.ghost.leftover})`); }
+          const [p2, temp] = withReader(work, (reader) => [reader.check().problems, reader.lookup("\\CBGHOST.TMP")] as const);
+          if (p2.length || temp || !api.verifyGhost(core, work).ok) { failures++; t.fail(`${label}: the next backup left ${JSON.stringify(p2)}${temp ? " and CBGHOST.TMP" : ""}`); }
         } catch (e) { failures++; t.fail(`${label}: the next backup failed: ${(e as Error).message}`); }
       }
     }
-    t.equal(failures, 0, `${cases} cut points (${multi} multi-sector writes also torn): after every one a valid ghost was found and restored exactly; ${oldCount} times the old, ${newCount} times the new; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    t.equal(failures, 0, `${cases} cut points (${multi} multi-sector writes also torn): after every one a valid ghost was found and restored exactly; ${oldCount} times the old, ${newCount} times the new; a backup straight after the reboot found leftovers ${JSON.stringify(leftovers)}; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     t.ok(oldCount >= 2 && newCount >= 1, "both the old and the new ghost were current at some cut");
+    // A ghost backup straight after the reboot (no restore) must leave a consistent volume.
+    // Section 12.2 allows a cut between the switch's directory write and its FAT writes to leave
+    // the old ghost's clusters lost ("that fsck.fat frees"), and ghost.ts says "the next backup
+    // settles what was left"; it does not: the old chain stays lost, and a cut between the FAT
+    // copies leaves the copies disagreeing (which 12.2 does not mention), through every later backup.
+    t.same(otherProblems, [], "no other kind of damage after a cut and the next backup");
+    t.same(copiesDiffer, [], "after a cut anywhere and the next ghost backup, the FAT copies agree (cut points listed: write index, t = torn)");
+    t.same(lost, [], "after a cut anywhere and the next ghost backup, no clusters are lost (12.2 allows them until fsck.fat; the next backup should settle them)", { todo: "section 12.2: lost clusters after a cut inside the switch are documented (fsck.fat frees them)" });
   });
 }
 

@@ -10,7 +10,7 @@ import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, setResult, IO_BYTES, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
-import { Volume } from "../fat/volume";
+import { Volume, MAX_CLUSTER_BYTES } from "../fat/volume";
 import { FatScan } from "../fat/scan";
 
 export const JOB_NONE: u32 = 0;
@@ -192,9 +192,10 @@ export function decodeHeader(): i32 {
   const sectorBytes = ld32(h + H.H_SectorBytes);
   if (!isPow2(sectorBytes) || sectorBytes < 512 || sectorBytes > 4096) return fail(E.E_IMG_HEADER_FIELD, F_SECTOR, sectorBytes, 512);
   const clusterBytes = ld32(h + H.H_ClusterBytes);
-  if (!isPow2(clusterBytes) || clusterBytes < sectorBytes || clusterBytes > sectorBytes * 128) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes);
+  if (!isPow2(clusterBytes) || clusterBytes < sectorBytes || clusterBytes > MAX_CLUSTER_BYTES) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes);
   const fsType = ld32(h + H.H_FsType);
   if (fsType < 1 || fsType > 4) return fail(E.E_IMG_HEADER_FIELD, F_FSTYPE, fsType, 4);
+  if (fsType <= 3 && clusterBytes > sectorBytes * 128) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes * 128);
   const firstCluster = ld32(h + H.H_FirstCluster);
   if (firstCluster != 2) return fail(E.E_IMG_HEADER_FIELD, F_FIRST_CLUSTER, firstCluster, 2);
   const partClusters = <f64>ld64(h + H.H_PartClusters), bits = <f64>ld64(h + H.H_BitmapBits);
