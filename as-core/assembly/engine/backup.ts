@@ -14,7 +14,7 @@ import { FS_EXFAT } from "../exfat/layout";
 import { findBitmap, exfat } from "../exfat/volume";
 import { exScan, exfatScanStep } from "../exfat/scan";
 import { job, ghostExtent, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
-  imageWrite, partRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
+  imageWrite, partRead, metaRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
 import { DEV_IO, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
   UNREADABLE_LISTED, unreadableCheck } from "./unreadable";
 
@@ -48,6 +48,7 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.firstCluster = 2;
   job.dataStart = v.firstDataSector;
   job.metaSectors = v.firstDataSector;
+  job.tailStart = 0; job.tailSectors = 0;
   job.geo.compute(v.clusterBytes, <f64>v.clusterCount + 2, 0, <f64>v.firstDataSector * sectorBytes, BLOCK_DATA_MAX);
   job.scan.begin(v);
   // section 12: the image's own extent in this partition (params + 80, + 88: f64 start, sectors)
@@ -129,7 +130,7 @@ function metaStep(): i32 {
   const g = job.geo;
   const n = <u32>Math.min(g.metaBytes - job.sectionPos, <f64>BLOCK_DATA_MAX);
   if (n > 0) {
-    let r = partRead(job.src, job.sectionPos / job.sectorBytes, n / job.sectorBytes, buf.io);
+    let r = metaRead(job.src, job.sectionPos / job.sectorBytes, n / job.sectorBytes, buf.io);
     if (r < 0) return r;
     job.metaHash.update(buf.io, n);
     r = imageWrite(job.dst, g.metaOffset + job.sectionPos, n, buf.io);

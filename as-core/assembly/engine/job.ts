@@ -61,6 +61,8 @@ export class Job {
   firstCluster: u32 = 2;
   metaSectors: u32 = 0;
   fsType: u32 = 0;
+  tailStart: f64 = 0;     // section 4: the metadata's tail, after the head's metaSectors (0 sectors: none)
+  tailSectors: f64 = 0;
   ghostStart: f64 = 0;    // the image's own extent in the partition (section 12), 0 sectors: none
   ghostSectors: f64 = 0;
   ghostFirst: f64 = 0;    // ... as clusters [ghostFirst, ghostEnd)
@@ -84,6 +86,10 @@ export class Job {
   metaMismatch: bool = false;
   bitmapSet: f64 = 0;
 
+  // bits the bitmap never sets: clusters 0 and 1 on FAT and exFAT, the head's clusters on NTFS
+  reservedBits(): f64 { return this.firstCluster == 0 ? <f64>(this.metaSectors / this.sectorsPerCluster) : <f64>this.firstCluster; }
+  // partition LBA of metadata sector i (the head [0, metaSectors), then the tail)
+  metaLba(i: f64): f64 { return i < <f64>this.metaSectors ? i : this.tailStart + (i - <f64>this.metaSectors); }
   clusterLba(bit: f64): f64 { return this.dataStart + (bit - <f64>this.firstCluster) * <f64>this.sectorsPerCluster; }
 }
 
@@ -104,6 +110,20 @@ export function imageWrite(dev: u32, byteOffset: f64, byteCount: u32, ptr: usize
 export function partRead(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32 {
   const r = readSectors(dev, lba, sectorCount, ptr);
   return r < 0 ? fail(E.E_DEVICE, r, dev, lba, sectorCount) : 0;
+}
+
+// Metadata sectors [first, first + sectors) (section 4: the head, then the tail) into ptr.
+export function metaRead(dev: u32, first: f64, sectors: u32, ptr: usize): i32 {
+  const head = <f64>job.metaSectors;
+  let done: u32 = 0;
+  while (done < sectors) {
+    const i = first + <f64>done;
+    const n = i < head ? <u32>Math.min(<f64>(sectors - done), head - i) : sectors - done;
+    const r = partRead(dev, job.metaLba(i), n, ptr + <usize>done * job.sectorBytes);
+    if (r < 0) return r;
+    done += n;
+  }
+  return 0;
 }
 
 export function partWrite(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32 {
@@ -163,6 +183,8 @@ export function encodeHeader(namePtr: usize, nameLen: u32, partType: u32, guidPt
   st64(h + H.H_MetaCheck, job.metaCheck);
   st64(h + H.H_GhostStart, <u64>job.ghostStart);
   st64(h + H.H_GhostSectors, <u64>job.ghostSectors);
+  st64(h + H.H_TailStart, <u64>job.tailStart);
+  st64(h + H.H_TailSectors, <u64>job.tailSectors);
   job.headerCheck = recordCheck(h, IMG_SECTOR, H.H_HeaderCheck, H.SEED_HEADER);
   st64(h + H.H_HeaderCheck, job.headerCheck);
 }
@@ -172,7 +194,7 @@ export const F_HEADER_LENGTH: f64 = 1; export const F_SECTOR: f64 = 2; export co
 export const F_FSTYPE: f64 = 4; export const F_BITS: f64 = 5; export const F_IMAGE_CLUSTERS: f64 = 6;
 export const F_PER_BLOCK: f64 = 7; export const F_OFFSETS: f64 = 8; export const F_DATA_START: f64 = 9;
 export const F_META: f64 = 10; export const F_RESERVED: f64 = 11; export const F_FIRST_CLUSTER: f64 = 12;
-export const F_GHOST: f64 = 13;
+export const F_GHOST: f64 = 13; export const F_TAIL: f64 = 14;
 
 // Section 2 rules: reads and validates the header from image offset 0 into the job.
 export function decodeHeader(): i32 {
@@ -194,10 +216,11 @@ export function decodeHeader(): i32 {
   const clusterBytes = ld32(h + H.H_ClusterBytes);
   if (!isPow2(clusterBytes) || clusterBytes < sectorBytes || clusterBytes > MAX_CLUSTER_BYTES) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes);
   const fsType = ld32(h + H.H_FsType);
-  if (fsType < 1 || fsType > 4) return fail(E.E_IMG_HEADER_FIELD, F_FSTYPE, fsType, 4);
+  if (fsType < 1 || fsType > 5) return fail(E.E_IMG_HEADER_FIELD, F_FSTYPE, fsType, 5);
   if (fsType <= 3 && clusterBytes > sectorBytes * 128) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes * 128);
   const firstCluster = ld32(h + H.H_FirstCluster);
-  if (firstCluster != 2) return fail(E.E_IMG_HEADER_FIELD, F_FIRST_CLUSTER, firstCluster, 2);
+  const ntfs = fsType == 5;
+  if (firstCluster != (ntfs ? 0 : 2)) return fail(E.E_IMG_HEADER_FIELD, F_FIRST_CLUSTER, firstCluster, ntfs ? 0 : 2);
   const partClusters = <f64>ld64(h + H.H_PartClusters), bits = <f64>ld64(h + H.H_BitmapBits);
   if (bits != partClusters + <f64>firstCluster || bits > 0x10000000) return fail(E.E_IMG_HEADER_FIELD, F_BITS, bits, partClusters + <f64>firstCluster);
   const imageClusters = <f64>ld64(h + H.H_ImageClusters);
@@ -207,9 +230,17 @@ export function decodeHeader(): i32 {
   const spc = clusterBytes / sectorBytes;
   if (dataStart + partClusters * <f64>spc > partSectors) return fail(E.E_IMG_HEADER_FIELD, F_DATA_START, dataStart + partClusters * <f64>spc, partSectors);
   const metaSectors = ld32(h + H.H_MetaSectors);
-  if (<f64>metaSectors != dataStart || <f64>ld64(h + H.H_MetaLength) != <f64>metaSectors * <f64>sectorBytes) return fail(E.E_IMG_HEADER_FIELD, F_META, metaSectors, dataStart);
+  const tailStart = <f64>ld64(h + H.H_TailStart), tailSectors = <f64>ld64(h + H.H_TailSectors);
+  // FAT and exFAT: the head is everything before the clusters. NTFS: cluster 0 is sector 0, and
+  // the head is the boot file's whole clusters, which the bitmap leaves out (checkBitmapStep)
+  const headOk = ntfs ? dataStart == 0 && metaSectors >= spc && metaSectors % spc == 0 && <f64>metaSectors <= partClusters * <f64>spc : <f64>metaSectors == dataStart;
+  if (!headOk) return fail(E.E_IMG_HEADER_FIELD, F_META, metaSectors, dataStart);
+  const tailOk = tailSectors == 0 ? tailStart == 0 : tailSectors <= 2048 && tailStart >= dataStart + partClusters * <f64>spc && tailStart + tailSectors <= partSectors;
+  if (!tailOk) return fail(E.E_IMG_HEADER_FIELD, F_TAIL, tailStart, tailSectors);
+  const metaBytes = (<f64>metaSectors + tailSectors) * <f64>sectorBytes;
+  if (<f64>ld64(h + H.H_MetaLength) != metaBytes) return fail(E.E_IMG_HEADER_FIELD, F_META, <f64>ld64(h + H.H_MetaLength), metaBytes);
   const g = job.geo;
-  g.compute(clusterBytes, bits, imageClusters, <f64>metaSectors * <f64>sectorBytes, BLOCK_DATA_MAX);
+  g.compute(clusterBytes, bits, imageClusters, metaBytes, BLOCK_DATA_MAX);
   if (ld32(h + H.H_ClustersPerBlock) != g.clustersPerBlock) return fail(E.E_IMG_HEADER_FIELD, F_PER_BLOCK, ld32(h + H.H_ClustersPerBlock), g.clustersPerBlock);
   if (<f64>ld64(h + H.H_BitmapOffset) != g.bitmapOffset || <f64>ld64(h + H.H_BitmapLength) != g.bitmapLength ||
       <f64>ld64(h + H.H_MetaOffset) != g.metaOffset || <f64>ld64(h + H.H_DataOffset) != g.dataOffset ||
@@ -225,6 +256,7 @@ export function decodeHeader(): i32 {
   job.dataStart = dataStart;
   job.firstCluster = firstCluster;
   job.metaSectors = metaSectors;
+  job.tailStart = tailStart; job.tailSectors = tailSectors;
   job.fsType = fsType;
   job.bitmapCheck = ld64(h + H.H_BitmapCheck);
   job.imageFlags = ld32(h + H.H_Flags);
@@ -273,7 +305,11 @@ export function checkBitmapStep(): i32 {
       const outside = keep <= 0 ? w : w & ~((<u64>1 << <u64>keep) - 1);
       if (outside != 0) return fail(E.E_IMG_BITMAP_COUNT, -1, wordBit + <f64>ctz(outside));
     }
-    if (wordBit == 0 && (w & ((<u64>1 << <u64>job.firstCluster) - 1)) != 0) return fail(E.E_IMG_BITMAP_COUNT, -2, 0);
+    if (wordBit < job.reservedBits()) {
+      const n = job.reservedBits() - wordBit;
+      const low = n >= 64 ? w : w & ((<u64>1 << <u64>n) - 1);
+      if (low != 0) return fail(E.E_IMG_BITMAP_COUNT, -2, wordBit + <f64>ctz(low));
+    }
     job.bitmapSet += <f64>popcnt(w);
   }
   job.sectionPos += <f64>n;

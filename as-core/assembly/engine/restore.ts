@@ -19,7 +19,7 @@ import { buf, blockBuffer, setResult, AUX_BYTES, BLOCK_DATA_MAX } from "../mem";
 import { isUnreadableCluster, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST, UNREADABLE_LISTED } from "./unreadable";
 import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT,
   PH_DATA, PH_META, PH_DONE, decodeHeader, checkBitmapStep, checkMetaStep, checkCommit,
-  imageRead, partRead, partWrite, chainAdd, chainFinish } from "./job";
+  imageRead, partRead, partWrite, metaRead, chainAdd, chainFinish } from "./job";
 
 const NO_DEVICE: u32 = 0xFFFFFFFF;
 
@@ -374,13 +374,13 @@ function metaStep(): i32 {
   const c = writing ? (index + 1 < chunks ? index + 1 : 0) : index;
   const offset = c * chunk;
   const n = <u32>Math.min(chunk, g.metaBytes - offset);
-  const lba = offset / job.sectorBytes, sectors = n / job.sectorBytes;
+  const first = offset / job.sectorBytes, sectors = n / job.sectorBytes;
   let r: i32;
   if (writing) {
     r = imageRead(job.src, g.metaOffset + offset, n, buf.io);
-    if (r >= 0) r = c == 0 ? writeFirstChunk(sectors) : writeMeta(lba, sectors, buf.io);
+    if (r >= 0) r = c == 0 ? writeFirstChunk(sectors) : writeMetaSectors(first, sectors, buf.io);
   } else {
-    r = partRead(job.dst, lba, sectors, buf.io);
+    r = metaRead(job.dst, first, sectors, buf.io);
     if (r >= 0) job.metaHash.update(buf.io, n);
   }
   if (r < 0) return r;
@@ -398,10 +398,24 @@ function metaStep(): i32 {
 // and a flush: only then is the restore complete.
 function writeFirstChunk(sectors: u32): i32 {
   let r: i32 = 0;
-  if (sectors > 1) r = writeMeta(1, sectors - 1, buf.io + job.sectorBytes);
+  if (sectors > 1) r = writeMetaSectors(1, sectors - 1, buf.io + job.sectorBytes);
   if (r >= 0) r = flushTarget();
   if (r >= 0) r = writeSectors(0, 1, buf.io);
   return r < 0 ? r : flushTarget();
+}
+
+// Metadata sectors [first, first + sectors) (the head, then the tail) from `data`.
+function writeMetaSectors(first: f64, sectors: u32, data: usize): i32 {
+  const head = <f64>job.metaSectors;
+  let done: u32 = 0;
+  while (done < sectors) {
+    const i = first + <f64>done;
+    const n = i < head ? <u32>Math.min(<f64>(sectors - done), head - i) : sectors - done;
+    const r = writeMeta(job.metaLba(i), n, data + <usize>done * job.sectorBytes);
+    if (r < 0) return r;
+    done += n;
+  }
+  return 0;
 }
 
 // Metadata sectors from `data`; differential: read them into io2 first and write only the

@@ -31,7 +31,7 @@ export const H_MetaSectors: usize = 180;      // u32, partition sectors of the m
 export const H_BitmapOffset: usize = 184;     // u64, bytes from image start
 export const H_BitmapLength: usize = 192;     // u64, bytes (multiple of 512)
 export const H_MetaOffset: usize = 200;       // u64
-export const H_MetaLength: usize = 208;       // u64, MetaSectors * SectorBytes
+export const H_MetaLength: usize = 208;       // u64, (MetaSectors + TailSectors) * SectorBytes
 export const H_DataOffset: usize = 216;       // u64
 export const H_BlockCount: usize = 224;       // u64
 export const H_CommitOffset: usize = 232;     // u64, image length = CommitOffset + 512
@@ -39,7 +39,9 @@ export const H_BitmapCheck: usize = 240;      // u64, CBH-64 of the bitmap secti
 export const H_MetaCheck: usize = 248;        // u64, CBH-64 of the metadata section, seed 2
 export const H_GhostStart: usize = 256;       // u64, partition sector where this image lies inside the partition it backs up (section 12); 0: it does not
 export const H_GhostSectors: usize = 264;     // u64, sectors of that extent (whole clusters); 0: none
-export const H_Reserved: usize = 272;         // zero up to 504
+export const H_TailStart: usize = 272;        // u64, partition sector of the metadata's tail (NTFS: after the clusters, the backup boot sector); 0: none
+export const H_TailSectors: usize = 280;      // u64, sectors of the tail (since 1.2)
+export const H_Reserved: usize = 288;         // zero up to 504
 export const H_HeaderCheck: usize = 504;      // u64, CBH-64 of the sector with this field zero, seed 0
 
 // Section 4, "Blocks": table after the cluster data of each block
