@@ -48,6 +48,8 @@ export const E_NOT_FAT: i32 = 39;          // no FAT boot record: not a FAT volu
 export const E_IMG_GHOST_OVERLAP: i32 = 40;// image stores a cluster inside its own ghost extent (block, cluster, ghost first cluster, ghost clusters)
 export const E_GHOST_EXTENT: i32 = 41;     // backup: the ghost extent is not whole clusters of the data area (start, sectors, data start, sectors per cluster)
 export const E_EXFAT_FIELD: i32 = 42;      // exFAT boot sector field out of range (field id, value, expected)
+export const E_NTFS_FIELD: i32 = 44;       // NTFS boot sector field out of range (field id, value, expected)
+export const E_NTFS_MFT: i32 = 45;         // an MFT record or attribute the scan needs is damaged (what, record, value)
 export const E_EXFAT_BITMAP: i32 = 43;     // exFAT allocation bitmap not found or unreadable (what, value, limit)
 
 export class Failure {

@@ -16,6 +16,7 @@ export const SCRATCH_BYTES: u32 = 8192;            // one record sector (up to 4
 export const RESULT_SLOTS: u32 = 512;              // f64 slots the host reads results from
 export const PATCH_MAX: u32 = 2048;                // source patches (exclusions), 24 bytes each
 export const PATCH_BYTES: u32 = PATCH_MAX * 24;
+export const NTFS_BYTES: u32 = 64 << 10;           // an MFT record, an attribute list, the $MFT and $Bitmap run lists
 
 export class Buffers {
   io: usize = 0;     // IO_BYTES: a block (or a metadata chunk)
@@ -28,6 +29,7 @@ export class Buffers {
   chain: usize = 0;
   result: usize = 0;
   params: usize = 0; // 512 bytes the host fills before a call: image name (64), type GUID (16)
+  ntfs: usize = 0;    // NTFS_BYTES (ntfs/volume.ts)
   patches: usize = 0; // PATCH_BYTES: patches applied to what a backup reads from its source (patch.ts)
 }
 
@@ -46,6 +48,7 @@ export function initBuffers(): void {
   buf.result = heap.alloc(RESULT_SLOTS * 8);
   buf.params = heap.alloc(512);
   buf.patches = heap.alloc(PATCH_BYTES);
+  buf.ntfs = heap.alloc(NTFS_BYTES);
 }
 
 // The I/O buffer of block k.

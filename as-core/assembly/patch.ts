@@ -7,7 +7,9 @@
 // A patch is 24 bytes at buf.patches + 24 * i:
 //   0  f64 byteOffset  partition byte of the first byte patched
 //   8  u32 length      bytes patched (any length for kind 0; 1..4 for kind 1)
-//   12 u32 kind        0: zero the bytes; 1: byte = (byte & ~mask) | (value & mask), little-endian
+//   12 u32 kind        0: zero the bytes; 1: byte = (byte & ~mask) | (value & mask), little-endian;
+//                      2: not a byte change: clusters [byteOffset, byteOffset + length) are left out of
+//                      the bitmap by the scan (their file stays allocated; NTFS page and hibernation files)
 //   16 u32 value
 //   20 u32 mask
 import { devRead } from "./io";
@@ -40,9 +42,9 @@ export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i
   for (let i: u32 = 0; i < patches.count; i++) {
     const p = buf.patches + <usize>i * 24;
     const at = load<f64>(p), len = <f64>load<u32>(p + 8);
-    if (at >= to || at + len <= from) continue;
-    const first = Math.max(at, from), last = Math.min(at + len, to);
     const kind = load<u32>(p + 12);
+    if (kind == 2 || at >= to || at + len <= from) continue;
+    const first = Math.max(at, from), last = Math.min(at + len, to);
     if (kind == 0) { memory.fill(ptr + <usize>(first - from), 0, <usize>(last - first)); continue; }
     const value = load<u32>(p + 16), mask = load<u32>(p + 20);
     for (let b = first; b < last; b += 1) {
@@ -53,4 +55,25 @@ export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i
     }
   }
   return r;
+}
+
+// Clears, in the bitmap window at `bitmap` (bit 0 = cluster bitBase, `bits` long), the bits of the
+// cluster runs that kind-2 patches of `dev` leave out. Returns how many were set.
+export function leaveOutRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
+  if (dev != patches.dev) return 0;
+  let cleared: f64 = 0;
+  for (let i: u32 = 0; i < patches.count; i++) {
+    const p = buf.patches + <usize>i * 24;
+    if (load<u32>(p + 12) != 2) continue;
+    const from = Math.max(load<f64>(p), bitBase), to = Math.min(load<f64>(p) + <f64>load<u32>(p + 8), bitBase + bits);
+    for (let c = from; c < to; c += 1) {
+      const bit = <u32>(c - bitBase);
+      const q = bitmap + (bit >>> 3);
+      const m = <u8>(1 << <u8>(bit & 7));
+      if ((load<u8>(q) & m) == 0) continue;
+      store<u8>(q, load<u8>(q) & ~m);
+      cleared += 1;
+    }
+  }
+  return cleared;
 }

@@ -13,7 +13,7 @@ import * as G from "./ghost";
 import { FatReader } from "./fat-reader";
 import { FatContiguousError } from "./fat-writer";
 
-export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32", 4: "exFAT" };
+export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32", 4: "exFAT", 5: "NTFS" };
 const IMAGE_MAGIC = "CBIMAGE1";
 
 export interface PartitionEntry {
@@ -394,7 +394,7 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     setImageParams(core, nameBytes, part.entry?.typeGuid);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const flags = options.unreadable === "record" ? 1 : 0;
-    if (vol.fsType === "exFAT" && (options.exclude ?? []).length > 0) throw new UsageError(`--exclude works on FAT12/16/32 volumes; ${source} is exFAT`);
+    if ((vol.fsType === "exFAT" || vol.fsType === "NTFS") && (options.exclude ?? []).length > 0) throw new UsageError(`--exclude works on FAT12/16/32 volumes; ${source} is ${vol.fsType}`);
     const plan = planExclusions(core, part.device, options.exclude ?? []);
     if (plan.unmatched.length) throw new UsageError(`--exclude ${plan.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${source}`);
     loadPatches(core, hs, part.device.sectorSize, plan.patches);
@@ -681,7 +681,7 @@ export class GhostBackupJob {
       const mark = readRestoreMark(core, dev);
       if (mark) throw new ClusterbackError(`${where}: not backed up: ${describeMark(mark)}`);
       try { this.vol = volumeInfo(core, this.trap, {}); } catch (e) { throw nameSourceReadError(core, dev, this.trap, e); }
-      if (this.vol.fsType === "exFAT") throw new UsageError(`${where}: the ghost image is kept on FAT12/16/32 volumes; this one is exFAT (use an image file or a recovery partition)`);
+      if (this.vol.fsType === "exFAT" || this.vol.fsType === "NTFS") throw new UsageError(`${where}: the ghost image is kept on FAT12/16/32 volumes; this one is ${this.vol.fsType} (use an image file or a recovery partition)`);
       this.leftover = G.settleGhost(core, dev, this.path);
       this.name = options.name ?? this.path.slice(this.path.lastIndexOf("\\") + 1).replace(/\.[^.]*$/, "");
       const nameBytes = Buffer.from(this.name, "utf8");

@@ -136,6 +136,8 @@ export const coreMessages: Record<number, Msg> = {
   40: ["E_IMG_GHOST_OVERLAP", (v) => `image block ${v[0]} stores cluster ${v[1]}, inside the image's own extent (clusters ${v[2]}..${v[2] + v[3] - 1}): the image is crafted or damaged`],
   42: ["E_EXFAT_FIELD", (v) => `exFAT boot sector: ${exfatFields[v[0]] ?? `field ${v[0]}`} is ${v[1]}, expected ${v[0] === 1 ? "zero" : v[2]}`],
   43: ["E_EXFAT_BITMAP", (v) => v[0] === 1 ? `exFAT root directory has no allocation bitmap entry (looked through ${v[1]} clusters${v[2] ? `; the chain goes on to ${v[2]}` : ""})` : v[0] === 2 ? `exFAT allocation bitmap starts at cluster ${v[1]}, outside clusters 2..${v[2]}` : v[0] === 3 ? `exFAT allocation bitmap is ${v[1]} bytes, the volume's clusters need ${v[2]}` : `exFAT allocation bitmap's FAT chain breaks after ${v[1]} clusters (next entry ${v[2]})`],
+  44: ["E_NTFS_FIELD", (v) => `NTFS boot sector: ${ntfsFields[v[0]] ?? `field ${v[0]}`} is ${v[1]}${v[0] === 4 ? "" : `, expected ${v[0] === 5 || v[0] === 6 ? `below the cluster count ${v[2]}` : v[2]}`}`],
+  45: ["E_NTFS_MFT", (v) => `NTFS MFT record ${v[1]}: ${ntfsMftWhat[v[0]] ?? "damaged"} (${v[2]})`],
   41: ["E_GHOST_EXTENT", (v) => `ghost extent at sector ${v[0]}, ${v[1]} sectors, is not whole clusters of the data area (which starts at sector ${v[2]}, ${v[3]} sectors per cluster)`],
 };
 
@@ -144,8 +146,18 @@ const exfatFields: Record<number, string> = {
   6: "FatLength", 7: "ClusterHeapOffset", 8: "ClusterCount", 9: "FirstClusterOfRootDirectory", 10: "FileSystemRevision", 11: "JumpBoot",
 };
 
+const ntfsFields: Record<number, string> = {
+  1: "jump instruction", 2: "bytes per sector", 3: "sectors per cluster", 4: "a field that must be zero (reserved sectors, FATs, root entries, 16/32-bit sector counts, sectors per FAT) is not zero",
+  5: "MFT cluster", 6: "MFT mirror cluster", 7: "clusters per MFT record",
+};
+const ntfsMftWhat: Record<number, string> = {
+  1: "not a FILE record in use", 2: "update sequence does not match (a torn write)", 3: "attribute list of the record is malformed",
+  4: "has no unnamed $DATA attribute", 5: "data runs are malformed", 6: "has more data runs than the core holds", 7: "attribute list is malformed or too long",
+  8: "data is shorter than needed", 9: "data runs point outside the volume",
+};
+
 const imageCodes = new Set([22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 35, 40]);
-const volumeCodes = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 37, 38, 39, 42, 43]);
+const volumeCodes = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 37, 38, 39, 42, 43, 44, 45]);
 
 export function coreError(code: number, values: number[]): CoreError {
   if (imageCodes.has(code)) return new ImageError(code, values);

@@ -13,6 +13,8 @@ import { probeFat, readFsInfo, volume } from "../fat/volume";
 import { FS_EXFAT } from "../exfat/layout";
 import { findBitmap, exfat } from "../exfat/volume";
 import { exScan, exfatScanStep } from "../exfat/scan";
+import { FS_NTFS, ntfs, loadBitmapRuns } from "../ntfs/volume";
+import { ntfsScanStep } from "../ntfs/scan";
 import { job, ghostExtent, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
   imageWrite, partRead, metaRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
 import { DEV_IO, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
@@ -49,8 +51,19 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.dataStart = v.firstDataSector;
   job.metaSectors = v.firstDataSector;
   job.tailStart = 0; job.tailSectors = 0;
-  job.geo.compute(v.clusterBytes, <f64>v.clusterCount + 2, 0, <f64>v.firstDataSector * sectorBytes, BLOCK_DATA_MAX);
+  if (v.fsType == FS_NTFS) {
+    // clusters from 0 at sector 0; the boot file's clusters in the metadata head, the sectors
+    // after the last cluster (the backup boot sector) in its tail
+    job.firstCluster = 0;
+    job.dataStart = 0;
+    job.metaSectors = ntfs.headSectors;
+    const tailStart = <f64>v.clusterCount * <f64>v.sectorsPerCluster;
+    const tailEnd = Math.min(Math.min(partSectors, v.totalSectors + 1), tailStart + 2048);
+    if (tailEnd > tailStart) { job.tailStart = tailStart; job.tailSectors = tailEnd - tailStart; }
+  }
+  job.geo.compute(v.clusterBytes, <f64>v.clusterCount + <f64>job.firstCluster, 0, (<f64>job.metaSectors + job.tailSectors) * sectorBytes, BLOCK_DATA_MAX);
   job.scan.begin(v);
+  job.scan.totalEntries = v.clusterCount + job.firstCluster;
   // section 12: the image's own extent in this partition (params + 80, + 88: f64 start, sectors)
   const ghostStart = scanOnly ? 0 : load<f64>(buf.params + 80), ghostSectors = scanOnly ? 0 : load<f64>(buf.params + 88);
   if (ghostExtent(ghostStart, ghostSectors, v.firstDataSector, v.sectorsPerCluster, <f64>v.clusterCount) < 0) {
@@ -61,6 +74,11 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.sectionPos = 0;
   job.block = 0; job.clustersDone = 0; job.bytesDone = 0;
   job.bytesTotal = <f64>v.fatSectors * sectorBytes * v.fatCount;
+  if (v.fsType == FS_NTFS) {
+    r = loadBitmapRuns(src, v);
+    if (r < 0) return r;
+    job.bytesTotal = ntfs.bitmapBytes;
+  }
   if (v.fsType == FS_EXFAT) {
     r = findBitmap(src, v);
     if (r < 0) return r;
@@ -94,7 +112,8 @@ export function backupStep(budget: f64): i32 {
 function scanStep(): i32 {
   const s = job.scan, v = volume, g = job.geo;
   const windowBase = job.sectionPos;
-  const r = v.fsType == FS_EXFAT ? exfatScanStep(s, job.src, v, <u32>windowBase, <u32>WINDOW_BITS) : s.step(job.src, v, <u32>windowBase);
+  const r = v.fsType == FS_EXFAT ? exfatScanStep(s, job.src, v, <u32>windowBase, <u32>WINDOW_BITS)
+    : v.fsType == FS_NTFS ? ntfsScanStep(s, job.src, v, <u32>windowBase, <u32>WINDOW_BITS) : s.step(job.src, v, <u32>windowBase);
   if (r < 0) return r;
   job.bytesDone += <f64>r;
   if (<f64>s.nextEntry < windowBase + WINDOW_BITS && !s.done()) return r;

@@ -7,6 +7,7 @@ import * as E from "../errors";
 import { fail } from "../errors";
 import { buf } from "../mem";
 import { isExfat, parseExfat } from "../exfat/volume";
+import { isNtfs, parseNtfs } from "../ntfs/volume";
 
 export const MAX_CLUSTER_BYTES: u32 = 512 << 10; // 128 sectors of 4096 bytes
 
@@ -47,6 +48,7 @@ export function probeFat(dev: u32, deviceSectorSize: u32, partSectors: f64): i32
   const r = readSectors(dev, 0, 1, buf.scratch);
   if (r < 0) return fail(E.E_DEVICE, r, dev, 0, 1);
   if (isExfat(buf.scratch)) return parseExfat(buf.scratch, deviceSectorSize, partSectors, volume);
+  if (isNtfs(buf.scratch)) return parseNtfs(buf.scratch, deviceSectorSize, partSectors, volume);
   return parseBpb(buf.scratch, deviceSectorSize, partSectors, volume);
 }
 
