@@ -789,14 +789,12 @@ for (const name of ["fat12-floppy.img.gz", "fat32-512.img.gz"]) {
     }
     t.equal(failures, 0, `${cases} cut points (${multi} multi-sector writes also torn): after every one a valid ghost was found and restored exactly; ${oldCount} times the old, ${newCount} times the new; a backup straight after the reboot found leftovers ${JSON.stringify(leftovers)}; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     t.ok(oldCount >= 2 && newCount >= 1, "both the old and the new ghost were current at some cut");
-    // A ghost backup straight after the reboot (no restore) must leave a consistent volume.
-    // Section 12.2 allows a cut between the switch's directory write and its FAT writes to leave
-    // the old ghost's clusters lost ("that fsck.fat frees"), and ghost.ts says "the next backup
-    // settles what was left"; it does not: the old chain stays lost, and a cut between the FAT
-    // copies leaves the copies disagreeing (which 12.2 does not mention), through every later backup.
+    // A ghost backup straight after the reboot (no restore) must leave a consistent volume: a cut
+    // inside the switch (section 12.2) leaves the old ghost's clusters lost or the FAT copies
+    // disagreeing until then, and the locator's mark makes the next backup finish the switch.
     t.same(otherProblems, [], "no other kind of damage after a cut and the next backup");
     t.same(copiesDiffer, [], "after a cut anywhere and the next ghost backup, the FAT copies agree (cut points listed: write index, t = torn)");
-    t.same(lost, [], "after a cut anywhere and the next ghost backup, no clusters are lost (12.2 allows them until fsck.fat; the next backup should settle them)", { todo: "section 12.2: lost clusters after a cut inside the switch are documented (fsck.fat frees them)" });
+    t.same(lost, [], "after a cut anywhere and the next ghost backup, no clusters are lost");
   });
 }
 

@@ -11,7 +11,7 @@ import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadabl
 import { planExclusions, loadPatches, applyPatches, ExcludedFile, Patch, PATCH_MAX, ExclusionError } from "./exclusions";
 import * as G from "./ghost";
 import { FatReader } from "./fat-reader";
-import { FatContiguousError } from "./fat-writer";
+import { FatSpaceError } from "./fat-writer";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32", 4: "exFAT", 5: "NTFS" };
 const IMAGE_MAGIC = "CBIMAGE1";
@@ -609,7 +609,7 @@ export interface GhostBackupOptions extends OpenOptions, RunOptions {
 }
 
 export interface GhostBackupResult extends BackupResult {
-  ghost: { path: string; startSector: number; sectors: number; replaced: boolean; leftover: "none" | "renamed" | "removed" };
+  ghost: { path: string; startSector: number; sectors: number; replaced: boolean; leftover: "none" | "renamed" | "removed" | "switch finished" };
 }
 
 /** The image length a backup through `patches` would write (a scan, nothing written). */
@@ -657,14 +657,15 @@ export class GhostBackupJob {
   extent: G.GhostExtent = { startSector: 0, sectors: 0 };
   hs = 0;
   hi = 0;
-  leftover: "none" | "renamed" | "removed" = "none";
+  leftover: "none" | "renamed" | "removed" | "switch finished" = "none";
   excluded: ExcludedFile[] = [];
   name = "";
   vol!: VolumeInfo;
   private tempMade = false;
   private renamed = false;
   private switchDir: Patch[] = [];
-  private switchFat: Patch[] = [];
+  private switchFatByCopy: Patch[][] = [];
+  private switchFsInfo: Patch[] = [];
   private oldExtent?: G.GhostExtent;
   replaced = false;
 
@@ -702,7 +703,7 @@ export class GhostBackupJob {
       try {
         G.reserveGhostFile(dev, this.tempPath, extentBytes, created);
       } catch (e) {
-        if (e instanceof FatContiguousError) throw new G.GhostError(`${where}: no room for the ghost image: it needs ${extentBytes} bytes (${extentBytes / cb} clusters) in one run, beside the old one, which stays until the new one is complete: ${e.message}`);
+        if (e instanceof FatSpaceError) throw new G.GhostError(`${where}: no room for the ghost image: it needs ${extentBytes} bytes (${extentBytes / cb} clusters) in one run, beside the old one, which stays until the new one is complete: ${e.message}`);
         throw e;
       }
       this.tempMade = true;
@@ -716,7 +717,8 @@ export class GhostBackupJob {
       this.replaced = old !== undefined;
       this.oldExtent = old?.extent;
       this.switchDir = [...(old?.dirPatches ?? []), ...rename.dirPatches];
-      this.switchFat = [...(old?.fatPatches ?? []), ...G.switchFsInfo(reader, dev, freed)];
+      this.switchFatByCopy = old?.fatPatchesByCopy ?? [];
+      this.switchFsInfo = G.switchFsInfo(reader, dev, freed);
       const imagePatches = [...(old?.fatPatches ?? []), ...this.switchDir, ...plan.patches];
       if (imagePatches.length > PATCH_MAX) throw new ExclusionError(`the ghost backup needs ${imagePatches.length} patches (the old ghost's chain, the exclusions); the core holds ${PATCH_MAX}`);
       // 4. the image job, into the new file
@@ -747,15 +749,24 @@ export class GhostBackupJob {
       if (extraOffset + extra.length + 512 > this.extent.sectors * dev.sectorSize) throw new G.GhostError(`${where}: the image came to ${imageBytes} bytes (and ${extra.length} more), more than its file's ${this.extent.sectors * dev.sectorSize - 512}: the partition changed during the backup`);
       const unreadable = readUnreadable(core);
       G.writeExtra(dev, this.extent, extraOffset, extra);
-      G.writeLocator(dev, this.extent, { kind: this.options.kind ?? 0, extraOffset, extraBytes: extra.length, extraCrc: zlib.crc32(extra) });
+      const fields = { kind: this.options.kind ?? 0, extraOffset, extraBytes: extra.length, extraCrc: zlib.crc32(extra) };
+      // the locator names the ghost being replaced until the switch is done (section 12.2)
+      G.writeLocator(dev, this.extent, { ...fields, replaced: this.oldExtent });
       dev.flush();
       // the switch: the partition becomes what the image says
       applyPatches(dev, this.switchDir);
       dev.flush();
       this.renamed = true;
       if (this.oldExtent) G.forgetGhost(dev, this.oldExtent);
-      applyPatches(dev, this.switchFat);
+      // the FAT copies last to first: while the first copy (the one drivers use) still holds the
+      // old chain, no driver reuses those clusters, and the next ghost backup finishes the switch
+      for (const copy of [...this.switchFatByCopy].reverse()) applyPatches(dev, copy);
+      applyPatches(dev, this.switchFsInfo);
       dev.flush();
+      if (this.oldExtent) {
+        G.writeLocator(dev, this.extent, fields);
+        dev.flush();
+      }
       return { imageBytes, imageClusters, unreadable };
     } catch (e) {
       if (e instanceof DeviceError) throw nameSourceReadError(core, dev, this.trap, e);
@@ -843,7 +854,9 @@ export function restoreGhost(core: Core, target: string, options: RestoreOptions
   try {
     const guarded = new G.GhostGuard(part.device, Math.min(part.device.sectorCount, header.partitionSectors), ghost);
     const label = `${target}${part.entry ? ` partition ${part.entry.number}` : ""} ${ghost.path ?? `ghost at sector ${ghost.startSector}`}`;
-    return { ...runRestore(core, G.ghostDevice(part.device, ghost), label, part, guarded, header, target, options, t0), ghost };
+    const r = runRestore(core, G.ghostDevice(part.device, ghost), label, part, guarded, header, target, options, t0);
+    G.clearSwitchMark(part.device, ghost);
+    return { ...r, ghost };
   } finally {
     part.close();
   }

@@ -390,6 +390,32 @@ export class FatWriter {
     this.part.flush();
   }
 
+  /**
+   * Frees every allocated entry among clusters [first, first + count) (bad-cluster marks stay):
+   * the clusters of a replaced ghost that no file uses, partly freed (a FAT12 entry even half
+   * written) when a switch was cut off. The next flush writes every FAT copy (made to agree with
+   * this one) and FSInfo's free count from this FAT. Returns the clusters freed.
+   */
+  freeRange(first: number, count: number): number {
+    const t = this.fat.type, bad = t === 12 ? 0xff7 : t === 16 ? 0xfff7 : 0x0ffffff7;
+    let freed = 0;
+    for (let c = first; c < first + count; c++) {
+      const v = this.fat.get(c);
+      if (v === 0 || v === bad) continue;
+      this.fat.set(c, 0);
+      this.freeCount++;
+      freed++;
+    }
+    this.markAllDirty();
+    return freed;
+  }
+
+  /** Every FAT sector is written to every copy at the next flush (copies made to agree). */
+  private markAllDirty(): void {
+    this.fat.dirtyFrom = 0;
+    this.fat.dirtyTo = this.fat.bytes.length;
+  }
+
   /** Free clusters as the in-memory FAT counts them. */
   get freeClusters(): number { return this.freeCount; }
 }

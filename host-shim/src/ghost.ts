@@ -175,9 +175,10 @@ export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity
  *   16 u64 ghost start sector; 24 u64 ghost sectors; 32 8 bytes: the image's header check;
  *   40 u32 kind (0 backup, 1 factory); 44 u32 CRC-32 of the extra bytes;
  *   48 u64 offset of the extra bytes in the file (after the image); 56 u32 their length;
- *   508 u32 CRC-32 of bytes 0..507. Everything else zero.
+ *   64 u64, 72 u64: the extent of the ghost this one replaced while the switch is not finished
+ *   (0, 0 once it is); 508 u32 CRC-32 of bytes 0..507. Everything else zero.
  */
-export interface LocatorFields { kind: number; extraOffset: number; extraBytes: number; extraCrc: number }
+export interface LocatorFields { kind: number; extraOffset: number; extraBytes: number; extraCrc: number; replaced?: GhostExtent }
 
 function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Array, f: LocatorFields): Uint8Array {
   const b = new Uint8Array(512), v = new DataView(b.buffer);
@@ -191,6 +192,8 @@ function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Ar
   v.setUint32(44, f.extraCrc >>> 0, true);
   v.setBigUint64(48, BigInt(f.extraOffset), true);
   v.setUint32(56, f.extraBytes, true);
+  v.setBigUint64(64, BigInt(f.replaced?.startSector ?? 0), true);
+  v.setBigUint64(72, BigInt(f.replaced?.sectors ?? 0), true);
   v.setUint32(508, zlib.crc32(b.subarray(0, 508)), true);
   return b;
 }
@@ -202,7 +205,10 @@ function readLocator(b: Uint8Array): { extent: GhostExtent; sectorBytes: number;
   if (v.getUint32(508, true) !== zlib.crc32(b.subarray(0, 508)) || v.getUint32(8, true) !== 1 || ![512, 1024, 2048, 4096].includes(sectorBytes)) return undefined;
   return {
     extent: { startSector: Number(v.getBigUint64(16, true)), sectors: Number(v.getBigUint64(24, true)) }, sectorBytes,
-    fields: { kind: v.getUint32(40, true), extraCrc: v.getUint32(44, true), extraOffset: Number(v.getBigUint64(48, true)), extraBytes: v.getUint32(56, true) },
+    fields: {
+      kind: v.getUint32(40, true), extraCrc: v.getUint32(44, true), extraOffset: Number(v.getBigUint64(48, true)), extraBytes: v.getUint32(56, true),
+      replaced: v.getBigUint64(72, true) > 0n ? { startSector: Number(v.getBigUint64(64, true)), sectors: Number(v.getBigUint64(72, true)) } : undefined,
+    },
   };
 }
 
@@ -269,7 +275,7 @@ export class GhostGuard implements BlockDevice {
 }
 
 /** The old ghost's side of a switch: its FAT entries freed (every copy), its entry deleted. */
-export interface OldGhost { entry: FatEntry; extent?: GhostExtent; clusters: number; fatPatches: Patch[]; dirPatches: Patch[] }
+export interface OldGhost { entry: FatEntry; extent?: GhostExtent; clusters: number; fatPatches: Patch[]; fatPatchesByCopy: Patch[][]; dirPatches: Patch[] }
 
 export function planOldGhost(reader: FatReader, path: string): OldGhost | undefined {
   const entry = reader.lookup(path);
@@ -277,10 +283,14 @@ export function planOldGhost(reader: FatReader, path: string): OldGhost | undefi
   if (entry.isDirectory) throw new GhostError(`${path} is a directory, not a ghost image`);
   const g = reader.tables.geometry, ss = g.bytesPerSector;
   const runs = entry.firstCluster >= 2 ? reader.chainRuns(entry.firstCluster) : [];
-  const fatPatches: Patch[] = [];
-  for (let copy = 0; copy < g.fatCount; copy++) freeFatEntries(fatPatches, g.fsType, (g.reservedSectors + copy * g.fatSectors) * ss, runs);
+  const fatPatchesByCopy: Patch[][] = [];
+  for (let copy = 0; copy < g.fatCount; copy++) {
+    const p: Patch[] = [];
+    freeFatEntries(p, g.fsType, (g.reservedSectors + copy * g.fatSectors) * ss, runs);
+    fatPatchesByCopy.push(p);
+  }
   const dirPatches: Patch[] = [{ byteOffset: entryOffset(reader, entry), length: 1, kind: 1, value: 0xe5, mask: 0xff }];
-  return { entry, extent: extentOf(reader, entry), clusters: runs.reduce((a, r) => a + r.length, 0), fatPatches, dirPatches };
+  return { entry, extent: extentOf(reader, entry), clusters: runs.reduce((a, r) => a + r.length, 0), fatPatches: fatPatchesByCopy.flat(), fatPatchesByCopy, dirPatches };
 }
 
 /** The new file's side of a switch: its extent, and its short entry renamed from CBGHOST.TMP to the ghost's name. */
@@ -305,11 +315,12 @@ export function planRename(reader: FatReader, path: string): { extent: GhostExte
  * ghost's own entry is gone (cut off inside the switch) is renamed, which finishes the switch;
  * any other CBGHOST.TMP is an unfinished image and is removed. Returns what it did.
  */
-export function settleGhost(core: Core, part: BlockDevice, path: string): "none" | "renamed" | "removed" {
+export function settleGhost(core: Core, part: BlockDevice, path: string): "none" | "renamed" | "removed" | "switch finished" {
   const tempPath = tempPathOf(path);
+  const finished = finishSwitch(core, part, path);
   const reader = new FatReader(part, core);
   const temp = reader.lookup(tempPath);
-  if (!temp) return "none";
+  if (!temp) return finished ? "switch finished" : "none";
   const extent = extentOf(reader, temp);
   if (!reader.lookup(path) && extent && checkGhost(core, part, extent)) {
     applyPatches(part, planRename(reader, path).dirPatches);
@@ -318,6 +329,37 @@ export function settleGhost(core: Core, part: BlockDevice, path: string): "none"
   }
   removeFile(part, tempPath);
   return "removed";
+}
+
+/**
+ * A switch cut off after its directory write (section 12.2): the ghost's locator still names
+ * the extent it replaced. The replaced ghost's header and locator are zeroed, its clusters freed
+ * in every FAT copy when the first copy (written last) still holds its chain, FSInfo's free
+ * count set from the FAT, and the locator's mark cleared. Returns whether there was one.
+ */
+function finishSwitch(core: Core, part: BlockDevice, path: string): boolean {
+  let reader: FatReader;
+  try { reader = new FatReader(part, core); } catch { return false; }
+  const entry = reader.lookup(path);
+  const extent = entry && !entry.isDirectory && entry.firstCluster >= 2 ? extentOf(reader, entry) : undefined;
+  const loc = extent ? ghostLocator(part, extent) : undefined;
+  if (!extent || !loc?.replaced || !checkGhost(core, part, extent)) return false;
+  const old = loc.replaced, g = reader.tables.geometry, spc = g.clusterBytes / g.bytesPerSector;
+  const first = (old.startSector - g.firstDataSector) / spc + 2, count = old.sectors / spc;
+  if (Number.isInteger(first) && Number.isInteger(count) && first >= 2 && first + count <= g.clusterCount + 2 && (old.startSector + old.sectors <= extent.startSector || old.startSector >= extent.startSector + extent.sectors)) {
+    forgetGhost(part, old);
+    // the old extent's clusters are freed unless a file's chain (or the root directory's) reaches into them
+    const reaches = (c: number) => { try { return reader.chainRuns(c).some((r) => r.start < first + count && r.start + r.length > first); } catch { return true; } };
+    const root = reader.lookup("\\");
+    let owned = g.fsType === 3 && root !== undefined && root.firstCluster >= 2 && reaches(root.firstCluster);
+    reader.walk((e) => { if (!owned && e.firstCluster >= 2) owned = reaches(e.firstCluster); });
+    const w = new FatWriter(part);
+    if (!owned) w.freeRange(first, count);
+    w.flush();
+  }
+  writeLocator(part, extent, { ...loc, replaced: undefined });
+  part.flush();
+  return true;
 }
 
 /** The FSInfo patches of a switch that frees `freed` clusters (FAT32 only). */
@@ -346,6 +388,15 @@ export function writeLocator(part: BlockDevice, e: GhostExtent, fields: LocatorF
   const head = new Uint8Array(512);
   img.read(0, 1, head, 0);
   img.write(img.sectorCount - 1, 1, encodeLocator(e, part.sectorSize, head.subarray(504, 512), fields), 0);
+}
+
+/** After a restore from the ghost at `e` the partition is as the image says, the switch included: the locator's mark of a replaced ghost is cleared. */
+export function clearSwitchMark(part: BlockDevice, e: GhostExtent): void {
+  const loc = ghostLocator(part, e);
+  if (!loc?.replaced) return;
+  forgetGhost(part, loc.replaced);
+  writeLocator(part, e, { ...loc, replaced: undefined });
+  part.flush();
 }
 
 /** Zeroes a replaced ghost's header and locator, so that no search finds it again. */

@@ -229,7 +229,11 @@ export class PrinterHost {
     const guarded = ghost ? new G.GhostGuard(target, target.sectorCount, ghost) : new WriteGuard(target, 0, target.sectorCount);
     const hi = this.core.attach(img), ht = this.core.attach(guarded);
     this.start({ kind: "restore", handles: [hi, ht], slot: s.slot, partition: options.partition, factory: false, name: s.name, created: s.created, wrote: false,
-      onFinish: () => this.finishCompare("restore", guarded.sectorsWritten * guarded.sectorSize) },
+      onFinish: () => {
+        const r = this.finishCompare("restore", guarded.sectorsWritten * guarded.sectorSize);
+        if (ghost) G.clearSwitchMark(target, ghost);
+        return r;
+      } },
       () => this.core.exports.restoreBegin(hi, s.imageBytes / 512, ht, target.sectorSize, target.sectorCount, (options.verify === false ? 0 : 1) | (options.full ? 2 : 0)));
   }
 
