@@ -207,7 +207,7 @@ for (const fixture of ["fat16-2k.img.gz", "fat16-4kn.img.gz", "fat32-512.img.gz"
     t.same(r.notices, [`1 cluster of ${fixture} could not be read: stored as zeros, marked unreadable (cluster ${c.cluster} belongs to ${c.file.path})`]);
     const img = imageDev.bytes;
     const h = new DataView(img.buffer, img.byteOffset, 512);
-    t.equal(h.getUint16(14, true), 1, "VersionMinor 1");
+    t.equal(h.getUint16(14, true), 2, "VersionMinor 2 (this build writes format 1.2)");
     t.equal(h.getUint32(176, true) & 2, 2, "header Flags bit 1");
     const hit = locate(img, c.cluster);
     t.ok(hit.data.every((b) => b === 0), "the unreadable cluster's bytes are zeros");

@@ -38,7 +38,7 @@ t.test("info, backup, verify, restore, verify --against", async (t) => {
 
   r = run("info", img);
   t.equal(r.code, 0);
-  t.match(r.out, /image "factory", format 1\.0/);
+  t.match(r.out, /image "factory", format 1\.2/);
 
   r = run("verify", img);
   t.equal(r.code, 0);

@@ -12,6 +12,7 @@ import { planExclusions, loadPatches, applyPatches, ExcludedFile, Patch, PATCH_M
 import * as G from "./ghost";
 import { FatReader } from "./fat-reader";
 import { FatSpaceError } from "./fat-writer";
+import { planNtfsExclusions } from "./ntfs-mft";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32", 4: "exFAT", 5: "NTFS" };
 const IMAGE_MAGIC = "CBIMAGE1";
@@ -395,8 +396,10 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const flags = options.unreadable === "record" ? 1 : 0;
     if ((vol.fsType === "exFAT" || vol.fsType === "NTFS") && (options.exclude ?? []).length > 0) throw new UsageError(`--exclude works on FAT12/16/32 volumes; ${source} is ${vol.fsType}`);
-    const plan = planExclusions(core, part.device, options.exclude ?? []);
+    // NTFS: the page and hibernation files are always left out (section 11.1); FAT: --exclude
+    const plan = vol.fsType === "NTFS" ? { ...planNtfsExclusions(part.device), unmatched: [] as string[] } : planExclusions(core, part.device, options.exclude ?? []);
     if (plan.unmatched.length) throw new UsageError(`--exclude ${plan.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${source}`);
+    if (plan.patches.length > PATCH_MAX) throw new ExclusionError(`leaving out ${plan.files.map((f) => f.path).join(", ")} needs ${plan.patches.length} patches; the core holds ${PATCH_MAX}`);
     loadPatches(core, hs, part.device.sectorSize, plan.patches);
     try {
       core.check(core.exports.backupBeginFlags(hs, part.device.sectorSize, part.device.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, created, flags));

@@ -9,7 +9,8 @@ import { Core } from "./core";
 import { ClusterbackError } from "./errors";
 import { FatReader, FatEntry } from "./fat-reader";
 
-export interface Patch { byteOffset: number; length: number; kind: 0 | 1; value?: number; mask?: number }
+/** A source patch (as-core/assembly/patch.ts): kind 0 zeroes bytes, 1 sets bits, 2 leaves clusters [byteOffset, byteOffset + length) out of the bitmap. */
+export interface Patch { byteOffset: number; length: number; kind: 0 | 1 | 2; value?: number; mask?: number }
 
 export interface ExcludedFile { path: string; size: number; clusters: number }
 
@@ -163,6 +164,7 @@ export function fsInfoPatches(partition: BlockDevice, freed: number, clusterCoun
 export function applyPatches(dev: BlockDevice, patches: Patch[]): void {
   const ss = dev.sectorSize;
   const sectors = new Map<number, Uint8Array>();
+  patches = patches.filter((p) => p.kind !== 2); // not byte changes
   for (const p of patches) {
     for (let s = Math.floor(p.byteOffset / ss); s * ss < p.byteOffset + p.length; s++) {
       if (!sectors.has(s)) { const b = new Uint8Array(ss); dev.read(s, 1, b, 0); sectors.set(s, b); }
