@@ -15,7 +15,8 @@
 # a fresh truncated file:
 #   cat               cat VOL >/dev/null
 #   ntfsclone         ntfsclone --save-image -O IMG VOL; ntfsclone --restore-image -O DST IMG   (NTFS)
-#   pc_fast / pc_def  partclone.{ntfs,exfat} -c [-a0] -s VOL -O IMG; partclone -r -s IMG -O DST
+#   pc_fast / pc_def  partclone.{ntfs,exfat} -c [-a0] -f 0 -s VOL -O IMG; partclone -r -f 0 -s IMG -O DST
+#                     (-f 0: no 2-second progress refresh at the end; -a0: no checksums)
 #   cb                node CLI backup VOL --image IMG; restore IMG DST (reads back and verifies);
 #                     cb_engine: the same commands' own --json seconds (Node start-up excluded)
 # MB/s = used bytes (clusterback info: metadata + allocated clusters) / median seconds.
@@ -100,12 +101,12 @@ round() {
   cat "$v" >/dev/null
   timed "$fs.cat" cat "$v"
   rm -f "$W/pf.img" "$W/pf.dst" "$W/pd.img" "$W/pd.dst" "$W/cb.img" "$W/cb.dst" "$W/nc.img" "$W/nc.dst"
-  timed "$fs.pc_fast_backup" "$pc" -c -a0 -q -s "$v" -O "$W/pf.img"
-  timed "$fs.pc_def_backup" "$pc" -c -q -s "$v" -O "$W/pd.img"
+  timed "$fs.pc_fast_backup" "$pc" -c -a0 -f 0 -q -s "$v" -O "$W/pf.img"
+  timed "$fs.pc_def_backup" "$pc" -c -f 0 -q -s "$v" -O "$W/pd.img"
   timed "$fs.cb_backup" node "$CLI" backup "$v" --image "$W/cb.img" --json
   rm -f "$W/cb.img"; engine "$fs.cb_backup_engine" node "$CLI" backup "$v" --image "$W/cb.img" --json
-  truncate -s "$size_bytes" "$W/pf.dst"; timed "$fs.pc_fast_restore" "$pc" -r -q -s "$W/pf.img" -O "$W/pf.dst"
-  truncate -s "$size_bytes" "$W/pd.dst"; timed "$fs.pc_def_restore" "$pc" -r -q -s "$W/pd.img" -O "$W/pd.dst"
+  truncate -s "$size_bytes" "$W/pf.dst"; timed "$fs.pc_fast_restore" "$pc" -r -f 0 -q -s "$W/pf.img" -O "$W/pf.dst"
+  truncate -s "$size_bytes" "$W/pd.dst"; timed "$fs.pc_def_restore" "$pc" -r -f 0 -q -s "$W/pd.img" -O "$W/pd.dst"
   truncate -s "$size_bytes" "$W/cb.dst"; timed "$fs.cb_restore" node "$CLI" restore "$W/cb.img" "$W/cb.dst" --json
   rm -f "$W/cb.dst"; truncate -s "$size_bytes" "$W/cb.dst"; engine "$fs.cb_restore_engine" node "$CLI" restore "$W/cb.img" "$W/cb.dst" --json
   if [[ $fs == ntfs ]]; then
