@@ -914,6 +914,64 @@ t.test("regression: a tree of directories that share their children is walked on
 });
 
 // ======================================================================================
+// 6. exFAT and NTFS volumes (issue 7): boot sectors, exFAT's root directory and allocation
+//    bitmap entry, NTFS's MFT records 0 and 6 (update sequences, attributes, data runs,
+//    attribute lists), with bytes poked; the scan and a backup either accept (counts in range,
+//    an image that verifies) or refuse by name, within a read budget
+// ======================================================================================
+
+interface FsBase { name: string; bytes: Uint8Array; sectorSize: number; regions: Array<[number, number]> }
+function fsBase(dir: string, file: string): FsBase {
+  const bytes = new Uint8Array(zlib.gunzipSync(fs.readFileSync(path.join(__dirname, "fixtures", dir, file))));
+  const v = new DataView(bytes.buffer);
+  if (dir === "exfat") {
+    const ss = 1 << bytes[108], heap = v.getUint32(88, true), spc = 1 << bytes[109], root = v.getUint32(96, true);
+    const rootAt = (heap + (root - 2) * spc) * ss;
+    return { name: file, bytes, sectorSize: ss, regions: [[0, 12 * ss], [v.getUint32(80, true) * ss, v.getUint32(80, true) * ss + 4096], [rootAt, rootAt + 512]] };
+  }
+  const ss = v.getUint16(11, true), cb = ss * bytes[13], mft = Number(v.getBigUint64(48, true)) * cb, rb = 1024;
+  return { name: file, bytes, sectorSize: ss, regions: [[0, 512], [mft, mft + rb], [mft + 6 * rb, mft + 7 * rb]] };
+}
+interface FsCase { base: number; pokes: Array<{ region: number; at: number; value: number }>; backup: boolean }
+const fsArb: fc.Arbitrary<FsCase> = fc.record({
+  base: fc.nat(2),
+  pokes: fc.array(fc.record({ region: fc.nat(2), at: fraction, value: fc.oneof(fc.nat(255), fc.constantFrom(0, 0xff, 0x80, 0x7f)) }), { minLength: 1, maxLength: 6 }),
+  backup: fc.boolean(),
+});
+function checkFs(bases: FsBase[], c: FsCase): void {
+  const b = bases[c.base];
+  const patch = new Patch(b.bytes);
+  try {
+    for (const p of c.pokes) {
+      const [from, to] = b.regions[p.region];
+      patch.poke(from + Math.floor(p.at * (to - from)), [p.value]);
+    }
+    const dev = new BudgetDevice(new RamDevice(b.sectorSize, b.bytes), 64 + 8 * (b.bytes.length / b.sectorSize));
+    let info: api.VolumeInfo | undefined;
+    const refused = rejection(() => { info = timed("exfat/ntfs scan", 3000, () => api.volumeInfo(core, dev)); }, ["VolumeError", "DeviceError"]);
+    note("exfat and ntfs", label(refused, "accepted"));
+    if (refused) return;
+    const v = info!;
+    if (!["exFAT", "NTFS", "FAT12", "FAT16", "FAT32"].includes(v.fsType)) violation(`unknown file-system type ${v.fsType}`);
+    if (!Number.isSafeInteger(v.usedClusters) || v.usedClusters < 0 || v.usedClusters > v.clusterCount) violation(`used clusters ${v.usedClusters} outside 0..${v.clusterCount}`);
+    if (!c.backup) return;
+    const image = new RamDevice(512, Math.ceil(v.imageBytes / 512) + 8);
+    const done = rejection(() => timed("exfat/ntfs backup", 5000, () => backupToDevice(core, dev, image)), ["VolumeError", "DeviceError", "SourceReadError", "BadSectorError"]);
+    if (done) return;
+    const h = core.attach(image);
+    try {
+      const bad = rejection(() => { core.check(core.exports.verifyBegin(h, image.sectorCount, 0xffffffff, 0, 0)); core.run({}); }, ["ImageError"]);
+      if (bad) violation(`a backup the core accepted does not verify: ${bad.message}`);
+    } finally { core.detach(h); }
+  } catch (e) {
+    if (!(e instanceof FuzzViolation)) freshCoreAfter();
+    throw e;
+  } finally {
+    patch.undo();
+  }
+}
+
+// ======================================================================================
 // The runs
 // ======================================================================================
 
@@ -950,6 +1008,11 @@ t.test("fuzz", async (t) => {
     const base = makeStoreBase();
     pristineTables = base.bytes.slice(0, 2 * S.TABLE_BYTES);
     report(runProperty(5, "recovery store", 1, [storeArb], (c) => checkStore(base, c)));
+  }
+
+  if (want("exfat and ntfs")) {
+    const bases = [fsBase("exfat", "exfat-4k.img.gz"), fsBase("ntfs", "ntfs-4k.img.gz"), fsBase("ntfs", "ntfs-512.img.gz")];
+    report(runProperty(6, "exfat and ntfs", 0.3, [fsArb], (c) => checkFs(bases, c)));
   }
 
   const seconds = (performance.now() - started) / 1000;

@@ -19,6 +19,7 @@ export function ntfsScanStep(s: FatScan, dev: u32, v: Volume, bitBase: u32, wind
   const rounded = (want + bps - 1) / bps * bps;
   const r = readThroughRuns(dev, v, bitmapRuns(), ntfs.bmpRuns, from, rounded, buf.bitmap);
   if (r < 0) return r;
+  if (rounded > outBytes) memory.fill(buf.bitmap + outBytes, 0, rounded - outBytes); // whole sectors were read: past the last cluster is not the image's
   const tail = count & 7;
   if (tail != 0) store<u8>(buf.bitmap + outBytes - 1, <u8>(<u32>load<u8>(buf.bitmap + outBytes - 1) & ((<u32>1 << tail) - 1)));
   // the boot file's clusters go in the metadata head
