@@ -181,3 +181,88 @@ t.test("fresh mkntfs volumes: 4 KiB and 64 KiB clusters, ntfsfix and ntfscat as 
     });
   }
 });
+
+// $Bitmap's $DATA moved to an extension record behind an attribute list, as NTFS does when a
+// file's attributes outgrow its record: mkntfs never makes one on a small volume, so it is
+// built here from a real volume, with update sequences, and the core must follow it.
+t.test("$Bitmap behind an attribute list: the core follows it to the extension record", async (t) => {
+  const f = fixtures.find((x) => x.sectorBytes === 512 && x.clusterBytes === 4096)!;
+  const src = unpack(f);
+  const bytes = new Uint8Array(fs.readFileSync(src));
+  const g = ntfsGeometry(bytes), rb = g.recordBytes, mftAt = g.mftLcn * g.clusterBytes;
+  const dv = new DataView(bytes.buffer);
+  const unfix = (at: number) => {
+    const rec = bytes.slice(at, at + rb), v = new DataView(rec.buffer);
+    const usa = v.getUint16(4, true);
+    for (let i = 1; i < rb / 512 + 1; i++) v.setUint16(i * 512 - 2, v.getUint16(usa + 2 * i, true), true);
+    return rec;
+  };
+  const fix = (rec: Uint8Array, at: number) => {
+    const v = new DataView(rec.buffer), usa = v.getUint16(4, true), usn = (v.getUint16(usa, true) + 1) & 0xffff || 1;
+    v.setUint16(usa, usn, true);
+    for (let i = 1; i < rb / 512 + 1; i++) { v.setUint16(usa + 2 * i, v.getUint16(i * 512 - 2, true), true); v.setUint16(i * 512 - 2, usn, true); }
+    bytes.set(rec, at);
+  };
+  const attrs = (rec: Uint8Array) => {
+    const v = new DataView(rec.buffer), out: Array<{ type: number; at: number; len: number; id: number }> = [];
+    for (let at = v.getUint16(20, true); v.getUint32(at, true) !== 0xffffffff; at += v.getUint32(at + 4, true)) out.push({ type: v.getUint32(at, true), at, len: v.getUint32(at + 4, true), id: v.getUint16(at + 14, true) });
+    return out;
+  };
+  const rec6 = unfix(mftAt + 6 * rb), v6 = new DataView(rec6.buffer);
+  const seq6 = v6.getUint16(16, true);
+  // a record no file uses, inside the MFT's first run: the extension record
+  let n = 0;
+  for (let k = 24; k < 64 && !n; k++) if (dv.getUint32(mftAt + k * rb, true) !== 0x454c4946 || !(dv.getUint16(mftAt + k * rb + 22, true) & 1)) n = k;
+  t.ok(n > 0, `record ${n} is free for the extension`);
+  const data = attrs(rec6).find((a) => a.type === 0x80)!;
+  // the extension record: the header of record 6, base reference 6, the $DATA attribute alone
+  const ext = new Uint8Array(rb), ve = new DataView(ext.buffer);
+  const first = v6.getUint16(20, true);
+  ext.set(rec6.subarray(0, first));
+  ve.setUint16(16, 1, true); ve.setUint16(18, 0, true); ve.setUint16(22, 1, true);
+  ve.setBigUint64(32, BigInt(6) | (BigInt(seq6) << 48n), true);
+  ve.setUint32(44, n, true);
+  ext.set(rec6.subarray(data.at, data.at + data.len), first);
+  ve.setUint32(first + data.len, 0xffffffff, true);
+  ve.setUint32(24, first + data.len + 8, true);
+  // record 6: its other attributes, and an attribute list naming every attribute where it is
+  const others = attrs(rec6).filter((a) => a.type !== 0x80);
+  const entry = (type: number, record: number, seq: number, id: number) => {
+    const e = new Uint8Array(32), v = new DataView(e.buffer);
+    v.setUint32(0, type, true); v.setUint16(4, 32, true); e[6] = 0; e[7] = 26;
+    v.setBigUint64(16, BigInt(record) | (BigInt(seq) << 48n), true); v.setUint16(24, id, true);
+    return e;
+  };
+  const list = Buffer.concat([...others.map((a) => entry(a.type, 6, seq6, a.id)), entry(0x80, n, 1, data.id)]);
+  const listAttr = new Uint8Array(24 + list.length), vl = new DataView(listAttr.buffer);
+  vl.setUint32(0, 0x20, true); vl.setUint32(4, listAttr.length, true); vl.setUint32(16, list.length, true); vl.setUint16(20, 24, true);
+  listAttr.set(list, 24);
+  const body: Uint8Array[] = [];
+  for (const a of others) {
+    if (a.type > 0x20 && !body.includes(listAttr)) body.push(listAttr);
+    body.push(rec6.subarray(a.at, a.at + a.len));
+  }
+  if (!body.includes(listAttr)) body.push(listAttr);
+  const rebuilt = Buffer.concat([...body, Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])]);
+  t.ok(first + rebuilt.length <= rb - 8, "record 6 still fits");
+  const new6 = new Uint8Array(rb);
+  new6.set(rec6.subarray(0, first)); new6.set(rebuilt, first);
+  new DataView(new6.buffer).setUint32(24, first + rebuilt.length, true);
+  const before = api.backup(core, src, { image: path.join(tmp, "al0.cbi") });
+  fix(new6, mftAt + 6 * rb);
+  fix(ext, mftAt + n * rb);
+  const crafted = path.join(tmp, "attrlist.img");
+  fs.writeFileSync(crafted, bytes);
+  const mft = new MftReader(new RamDevice(512, bytes));
+  t.ok(mft.record(6) && attrs(mft.record(6)!).some((a) => a.type === 0x20) && !attrs(mft.record(6)!).some((a) => a.type === 0x80), "record 6 now has an attribute list and no $DATA of its own");
+  const after = api.backup(core, crafted, { image: path.join(tmp, "al.cbi") });
+  t.equal(after.imageClusters, before.imageClusters, "the same clusters stored: $Bitmap's runs were found through the list");
+  const blank = path.join(tmp, "al.out");
+  fs.writeFileSync(blank, ""); fs.truncateSync(blank, bytes.length);
+  t.equal(api.restore(core, path.join(tmp, "al.cbi"), blank).verified, true);
+  t.equal(sha(fs.readFileSync(blank)), sha(bytes), "restored byte-identical");
+  // a list that names a record not in use is refused by name
+  dv.setUint16(mftAt + n * rb + 22, 0, true);
+  fs.writeFileSync(crafted, bytes);
+  t.throws(() => api.backup(core, crafted, { image: path.join(tmp, "al2.cbi") }), { name: "VolumeError", message: new RegExp(`MFT record ${n}: not a FILE record in use`) });
+});
