@@ -1,11 +1,12 @@
 // The allocation scan of an exFAT volume: the allocation bitmap, read one window at a time.
 // exFAT's bit i stands for cluster i + 2; the image's bit n for cluster n (section 3 of
 // docs/image-format.md), so the bits move up by two, the carry crossing bytes and windows.
-// The ghost extent is left out as on FAT.
+// The ghost extent and left-out runs are cleared as on the other scans (scan-window.ts).
 import { FatScan } from "../fat/scan";
 import { Volume } from "../fat/volume";
 import { exfat, BitmapReader } from "./volume";
 import { buf } from "../mem";
+import { finishWindow } from "../scan-window";
 
 export class ExfatScan {
   reader: BitmapReader = new BitmapReader();
@@ -32,15 +33,6 @@ export function exfatScanStep(s: FatScan, dev: u32, v: Volume, bitBase: u32, win
     carry = lo;
   }
   exScan.carry = carry;
-  // bits past the last cluster (a bitmap's padding) are not clusters
-  const tail = count & 7;
-  if (tail != 0) store<u8>(buf.bitmap + outBytes - 1, <u8>(<u32>load<u8>(buf.bitmap + outBytes - 1) & ((<u32>1 << tail) - 1)));
-  let set: u32 = 0;
-  const words = outBytes >>> 2;
-  for (let w: u32 = 0; w < words; w++) set += <u32>popcnt(load<u32>(buf.bitmap + (w << 2)));
-  for (let j = words << 2; j < outBytes; j++) set += <u32>popcnt(<u32>load<u8>(buf.bitmap + j));
-  s.allocated += <f64>set;
-  s.leaveOutGhostWindow(first, first + count, bitBase);
-  s.nextEntry = first + count;
+  finishWindow(s, dev, first, count, bitBase);
   return <i32>avail;
 }

@@ -5,8 +5,8 @@
 import { FatScan } from "../fat/scan";
 import { Volume } from "../fat/volume";
 import { ntfs, readThroughRuns, bitmapRuns } from "./volume";
-import { leaveOutRuns } from "../patch";
 import { buf } from "../mem";
+import { finishWindow } from "../scan-window";
 
 export function ntfsScanStep(s: FatScan, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 {
   const first = s.nextEntry;
@@ -20,21 +20,12 @@ export function ntfsScanStep(s: FatScan, dev: u32, v: Volume, bitBase: u32, wind
   const r = readThroughRuns(dev, v, bitmapRuns(), ntfs.bmpRuns, from, rounded, buf.bitmap);
   if (r < 0) return r;
   if (rounded > outBytes) memory.fill(buf.bitmap + outBytes, 0, rounded - outBytes); // whole sectors were read: past the last cluster is not the image's
-  const tail = count & 7;
-  if (tail != 0) store<u8>(buf.bitmap + outBytes - 1, <u8>(<u32>load<u8>(buf.bitmap + outBytes - 1) & ((<u32>1 << tail) - 1)));
   // the boot file's clusters go in the metadata head
   const head = ntfs.headSectors / v.sectorsPerCluster;
   for (let c = first; c < min(first + count, head); c++) {
     const bit = c - bitBase;
     store<u8>(buf.bitmap + (bit >>> 3), load<u8>(buf.bitmap + (bit >>> 3)) & ~<u8>(1 << <u8>(bit & 7)));
   }
-  const left = leaveOutRuns(dev, <f64>bitBase, <f64>count, buf.bitmap);
-  let set: u32 = 0;
-  const words = outBytes >>> 2;
-  for (let w: u32 = 0; w < words; w++) set += <u32>popcnt(load<u32>(buf.bitmap + (w << 2)));
-  for (let j = words << 2; j < outBytes; j++) set += <u32>popcnt(<u32>load<u8>(buf.bitmap + j));
-  s.allocated += <f64>set;
-  s.leftOut += left;
-  s.nextEntry = first + count;
+  finishWindow(s, dev, first, count, bitBase);
   return <i32>rounded;
 }
