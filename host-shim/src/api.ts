@@ -855,7 +855,7 @@ export function restoreGhost(core: Core, target: string, options: RestoreOptions
   core.prepareWrites();
   const { part, ghost, header } = openGhost(core, target, { ...options, writable: true });
   try {
-    const guarded = new G.GhostGuard(part.device, Math.min(part.device.sectorCount, header.partitionSectors), ghost);
+    const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors), ghost);
     const label = `${target}${part.entry ? ` partition ${part.entry.number}` : ""} ${ghost.path ?? `ghost at sector ${ghost.startSector}`}`;
     const r = runRestore(core, G.ghostDevice(part.device, ghost), label, part, guarded, header, target, options, t0);
     G.clearSwitchMark(part.device, ghost);

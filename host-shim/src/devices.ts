@@ -211,7 +211,8 @@ export class PartitionView implements BlockDevice {
  */
 export class WriteGuard implements BlockDevice {
   sectorsWritten = 0;
-  constructor(readonly inner: BlockDevice, readonly firstLba: number, readonly extentSectors: number) {}
+  /** hole: sectors inside the extent that are refused too (a ghost image's own extent). */
+  constructor(readonly inner: BlockDevice, readonly firstLba: number, readonly extentSectors: number, readonly hole?: { startSector: number; sectors: number }) {}
   get sectorSize(): number { return this.inner.sectorSize; }
   get sectorCount(): number { return this.inner.sectorCount; }
   get name(): string { return this.inner.name; }
@@ -219,6 +220,10 @@ export class WriteGuard implements BlockDevice {
   private guard(lba: number, sectorCount: number): void {
     if (lba < this.firstLba || lba + sectorCount > this.firstLba + this.extentSectors || sectorCount < 0) {
       throw new WriteGuardError(`${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the job may write only LBA ${this.firstLba}..${this.firstLba + this.extentSectors - 1}`);
+    }
+    const h = this.hole;
+    if (h && lba < h.startSector + h.sectors && lba + sectorCount > h.startSector) {
+      throw new WriteGuardError(`${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the ghost image lies at LBA ${h.startSector}..${h.startSector + h.sectors - 1}`);
     }
   }
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {

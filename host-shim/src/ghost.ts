@@ -14,18 +14,17 @@
 //   partition backwards from its end for the locator (which the file's placement puts near the
 //   end) or the image header itself on a sector boundary. A candidate counts only when its header
 //   checks, names its own place as its ghost extent, and its commit record names its header.
-// - Restored from: every cluster of the image is written, never the ghost's own (a write guard
-//   with a hole, and the core refuses an image that stores a cluster there); the FAT and
+// - Restored from: every cluster of the image is written, never the ghost's own (the write
+//   guard's hole, and the core refuses an image that stores a cluster there); the FAT and
 //   directory the image holds keep the ghost file, so the next restore from it works too.
 import * as zlib from "node:zlib";
 import { BlockDevice, PartitionView } from "./devices";
 import { SectorAdapter } from "./sector-adapter";
 import { Core, NO_DEVICE, Slot } from "./core";
-import { ClusterbackError, DeviceError, WriteGuardError } from "./errors";
+import { ClusterbackError, DeviceError } from "./errors";
 import { FatReader, FatEntry } from "./fat-reader";
 import { FatWriter } from "./fat-writer";
 import { Patch, applyPatches, entryOffset, freeFatEntries, fsInfoPatches } from "./exclusions";
-import type { AsyncWriter } from "./async-writer";
 
 export const DEFAULT_GHOST_NAME = "\\RECOVERY.CBI";
 /** The new image's file while it is written, in the ghost's directory. */
@@ -244,34 +243,6 @@ export function writeExtra(part: BlockDevice, e: GhostExtent, offset: number, ex
 /** Finds the partition's ghost image: by directory, else (when `search`) by the locator search. */
 export function findGhost(core: Core, part: BlockDevice, options: { name?: string; search?: boolean } = {}): FoundGhost | undefined {
   return findGhostByDirectory(core, part, options.name) ?? (options.search === false ? undefined : searchGhost(core, part));
-}
-
-/** A write guard over a whole partition with one hole: the ghost extent is never written. */
-export class GhostGuard implements BlockDevice {
-  sectorsWritten = 0;
-  constructor(readonly inner: BlockDevice, readonly limitSectors: number, readonly hole: GhostExtent) {}
-  get sectorSize(): number { return this.inner.sectorSize; }
-  get sectorCount(): number { return this.inner.sectorCount; }
-  get name(): string { return this.inner.name; }
-  read(lba: number, n: number, dst: Uint8Array, off: number): void { this.inner.read(lba, n, dst, off); }
-  private guard(lba: number, n: number): void {
-    const h = this.hole;
-    if (lba < 0 || n < 0 || lba + n > this.limitSectors) throw new WriteGuardError(`${this.name}: write guard refused ${n} sectors at LBA ${lba}: the job may write only LBA 0..${this.limitSectors - 1}`);
-    if (lba < h.startSector + h.sectors && lba + n > h.startSector) throw new WriteGuardError(`${this.name}: write guard refused ${n} sectors at LBA ${lba}: the ghost image lies at LBA ${h.startSector}..${h.startSector + h.sectors - 1}`);
-  }
-  write(lba: number, n: number, src: Uint8Array, off: number): void {
-    this.guard(lba, n);
-    this.inner.write(lba, n, src, off);
-    this.sectorsWritten += n;
-  }
-  deferWrite(lba: number, n: number, ptr: number, writer: AsyncWriter): boolean {
-    this.guard(lba, n);
-    const queued = this.inner.deferWrite?.(lba, n, ptr, writer) ?? false;
-    if (queued) this.sectorsWritten += n;
-    return queued;
-  }
-  flush(): void { this.inner.flush(); }
-  close(): void { this.inner.close(); }
 }
 
 /** The old ghost's side of a switch: its FAT entries freed (every copy), its entry deleted. */

@@ -226,7 +226,7 @@ export class PrinterHost {
     const { s, img, ghost } = this.imageOf(options.slot);
     const target = this.partition(options.partition);
     if (ghost && options.partition !== this.layout.system) throw new JobError(`the ghost image restores partition ${this.layout.system} only, not ${options.partition}`);
-    const guarded = ghost ? new G.GhostGuard(target, target.sectorCount, ghost) : new WriteGuard(target, 0, target.sectorCount);
+    const guarded = new WriteGuard(target, 0, target.sectorCount, ghost);
     const hi = this.core.attach(img), ht = this.core.attach(guarded);
     this.start({ kind: "restore", handles: [hi, ht], slot: s.slot, partition: options.partition, factory: false, name: s.name, created: s.created, wrote: false,
       onFinish: () => {
