@@ -170,3 +170,25 @@ t.test("fresh mkfs.exfat volumes across cluster sizes, fsck.exfat -n as the orac
     });
   }
 });
+
+t.test("the up-case table: its checksum is checked, a mismatch or a missing entry is a notice", async (t) => {
+  const src = unpack(fixtures[0]);
+  const good = fs.readFileSync(src);
+  t.same(api.info(core, src).volume?.notices, [], "an intact volume: no notice");
+  const g = readExfatGeometry(good);
+  const rootAt = (g.clusterHeapOffset + (g.rootCluster - 2) * g.sectorsPerCluster) * g.bytesPerSector;
+  let entry = -1;
+  for (let i = 0; i < g.clusterBytes; i += 32) if (good[rootAt + i] === 0x82) { entry = rootAt + i; break; }
+  t.ok(entry > 0, "the root directory has an up-case table entry");
+  const tableAt = (g.clusterHeapOffset + (good.readUInt32LE(entry + 20) - 2) * g.sectorsPerCluster) * g.bytesPerSector;
+  const damaged = Buffer.from(good);
+  damaged[tableAt + 100] ^= 0x01;
+  const f = path.join(tmp, "upcase.img");
+  fs.writeFileSync(f, damaged);
+  t.match(api.info(core, f).volume?.notices ?? [], [/up-case table's checksum does not match/]);
+  const missing = Buffer.from(good);
+  missing[entry] = 0x02; // the entry no longer an up-case table (a deleted entry's type)
+  fs.writeFileSync(f, missing);
+  t.match(api.info(core, f).volume?.notices ?? [], [/no up-case table entry/]);
+  t.equal(api.backup(core, f, { image: path.join(tmp, "upcase.cbi") }).fsType, "exFAT", "still imaged as it is");
+});

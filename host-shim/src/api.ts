@@ -163,6 +163,8 @@ function notices(res: Float64Array): string[] {
   if (res[Slot.scanDirty] || res[Slot.scanDirtyBoot]) out.push("volume is marked dirty (not cleanly unmounted): imaged as it is");
   if (res[Slot.scanIoError]) out.push("FAT[1] records a disk I/O error");
   if (res[Slot.scanExfatChecksumBad]) out.push("the exFAT boot region's checksum sector does not match its sectors: imaged as it is");
+  if (res[Slot.scanExfatUpcase] === 1) out.push("the exFAT up-case table's checksum does not match its directory entry: imaged as it is");
+  if (res[Slot.scanExfatUpcase] === 2) out.push("the exFAT root directory has no up-case table entry: imaged as it is");
   if (res[Slot.scanSmallFat32]) out.push(`FAT32 layout with only ${res[Slot.volClusterCount]} clusters (fewer than 65525, as mkfs.fat allows): imaged as FAT32`);
   if (res[Slot.scanMismatched] > 0) out.push(`FAT copies differ in ${res[Slot.scanMismatched]} entries: clusters either copy uses are kept`);
   if (res[Slot.scanInvalid] > 0) out.push(`${res[Slot.scanInvalid]} FAT entries point outside the volume`);

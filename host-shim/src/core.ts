@@ -41,7 +41,7 @@ export const Slot = {
   imgPartClusters: 10, imgImageClusters: 11, imgBitmapBits: 12, imgClusterBytes: 13, imgSectorBytes: 14, imgPartType: 15,
   imgFsType: 16, imgPartStart: 17, imgPartSectors: 18, imgCreated: 19, imgLength: 20, imgBlocks: 21, imgFlags: 22,
   imgDataStart: 23, imgMetaSectors: 24, imgName: 25, imgGuid: 33, targetBytesRead: 36, targetBytesWritten: 37,
-  unreadableCount: 70, unreadableFirst: 71, unreadableList: 72, imgGhostStart: 96, imgGhostSectors: 97, scanGhostLeftOut: 98, imgVersionMinor: 99, scanExfatChecksumBad: 102,
+  unreadableCount: 70, unreadableFirst: 71, unreadableList: 72, imgGhostStart: 96, imgGhostSectors: 97, scanGhostLeftOut: 98, imgVersionMinor: 99, scanExfatChecksumBad: 102, scanExfatUpcase: 103,
   volFsType: 40, volBytesPerSector: 41, volSectorsPerCluster: 42, volClusterBytes: 43, volReserved: 44, volFatCount: 45,
   volFatSectors: 46, volRootEntries: 47, volTotalSectors: 48, volFirstData: 49, volClusterCount: 50, volRootCluster: 51,
   volFsInfo: 52, volBackupBoot: 53, volDirtyBoot: 54, volMedia: 55, volRootDirSectors: 56,

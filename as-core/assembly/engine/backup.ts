@@ -136,7 +136,7 @@ function scanFinished(): void {
   setResult(60, s.allocated); setResult(61, s.bad); setResult(62, s.mismatched); setResult(63, s.invalid);
   setResult(64, s.dirty ? 1 : 0); setResult(65, s.ioErrorMark ? 1 : 0); setResult(66, v.fsInfoFree);
   setResult(67, v.dirtyBoot ? 1 : 0); setResult(68, g.imageLength()); setResult(69, v.smallFat32 ? 1 : 0);
-  setResult(98, s.leftOut); setResult(102, v.fsType == FS_EXFAT && exfat.checksumBad ? 1 : 0);
+  setResult(98, s.leftOut); setResult(102, v.fsType == FS_EXFAT && exfat.checksumBad ? 1 : 0); setResult(103, v.fsType == FS_EXFAT ? exfat.upcase : 0);
   if (job.kind == JOB_SCAN) { job.phase = PH_DONE; return; }
   job.bytesTotal = job.bytesDone + g.metaBytes + s.allocated * <f64>v.clusterBytes;
   job.phase = PH_META_COPY;

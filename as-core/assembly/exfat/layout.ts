@@ -27,4 +27,6 @@ export const DE_TYPE_BITMAP: u32 = 0x81;          // allocation bitmap: 1 Bitmap
 export const DE_BitmapFlags: usize = 1;
 export const DE_FirstCluster: usize = 20;
 export const DE_DataLength: usize = 24;
+export const DE_TYPE_UPCASE: u32 = 0x82;          // up-case table: 4 TableChecksum u32, 20 FirstCluster u32, 24 DataLength u64
+export const DE_TableChecksum: usize = 4;
 export const EXFAT_EOC: u32 = 0xFFFFFFFF;

@@ -4,14 +4,14 @@
 // The ghost extent and left-out runs are cleared as on the other scans (scan-window.ts).
 import { FatScan } from "../fat/scan";
 import { Volume } from "../fat/volume";
-import { exfat, BitmapReader } from "./volume";
+import { exfat, ChainReader } from "./volume";
 import { buf } from "../mem";
 import { finishWindow } from "../scan-window";
 
 export class ExfatScan {
-  reader: BitmapReader = new BitmapReader();
+  reader: ChainReader = new ChainReader();
   carry: u32 = 0;      // the previous exFAT bitmap byte (its top two bits go into the next image byte)
-  begin(): void { this.reader.begin(); this.carry = 0; }
+  begin(): void { this.reader.begin(exfat.bitmapCluster); this.carry = 0; }
 }
 export const exScan = new ExfatScan();
 

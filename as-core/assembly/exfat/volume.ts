@@ -22,6 +22,7 @@ export class ExfatState {
   bitmapCluster: u32 = 0;   // the active allocation bitmap's first cluster and length in bytes
   bitmapBytes: f64 = 0;
   checksumBad: bool = false; // the main boot region's checksum sector disagrees with sectors 0..10
+  upcase: u32 = 0;           // the up-case table: 0 its checksum matches, 1 it does not, 2 no entry found
 }
 export const exfat = new ExfatState();
 
@@ -108,40 +109,57 @@ export function findBitmap(dev: u32, v: Volume): i32 {
   }
   exfat.checksumBad = false;
   for (let i: u32 = 0; i < bps; i += 4) if (ld32(buf.aux + n + i) != sum) { exfat.checksumBad = true; break; }
-  // the root directory, one cluster at a time, at most 256 clusters
+  // the root directory, one cluster at a time, at most 256 clusters: the active allocation
+  // bitmap's entry and the up-case table's
+  exfat.upcase = 2;
+  let upFirst: u32 = 0, upBytes: f64 = 0, upSum: u32 = 0;
   let c = v.rootCluster;
-  for (let k = 0; k < 256; k++) {
+  let end = false;
+  for (let k = 0; k < 256 && !end; k++) {
     const lba = v.clusterLba(<f64>c);
     r = readSectors(dev, lba, v.sectorsPerCluster, buf.aux);
     if (r < 0) return fail(E.E_DEVICE, r, dev, lba, v.sectorsPerCluster);
     for (let at: u32 = 0; at < v.clusterBytes; at += 32) {
       const e = buf.aux + at;
       const type = ld8(e);
-      if (type == X.DE_TYPE_END) return fail(E.E_EXFAT_BITMAP, 1, k, 0);
-      if (type != X.DE_TYPE_BITMAP || (ld8(e + X.DE_BitmapFlags) & 1) != exfat.activeFat) continue;
+      if (type == X.DE_TYPE_END) { end = true; break; }
+      if (type == X.DE_TYPE_UPCASE && upFirst == 0) { upFirst = ld32(e + X.DE_FirstCluster); upBytes = <f64>ld64(e + X.DE_DataLength); upSum = ld32(e + X.DE_TableChecksum); }
+      if (type != X.DE_TYPE_BITMAP || exfat.bitmapCluster != 0 || (ld8(e + X.DE_BitmapFlags) & 1) != exfat.activeFat) continue;
       const first = ld32(e + X.DE_FirstCluster), bytes = <f64>ld64(e + X.DE_DataLength);
       const needed = Math.ceil(<f64>v.clusterCount / 8);
       if (first < 2 || <f64>first > <f64>v.clusterCount + 1) return fail(E.E_EXFAT_BITMAP, 2, first, <f64>v.clusterCount + 1);
       if (bytes < needed) return fail(E.E_EXFAT_BITMAP, 3, bytes, needed);
       exfat.bitmapCluster = first;
       exfat.bitmapBytes = needed;
-      return 0;
     }
+    if (end || (exfat.bitmapCluster != 0 && upFirst != 0)) break;
     const next = exfatNext(dev, v, c);
     if (next < 0) return <i32>next;
-    if (next < 2 || next > <i64>v.clusterCount + 1) return fail(E.E_EXFAT_BITMAP, 1, k + 1, <f64>next);
+    if (next < 2 || next > <i64>v.clusterCount + 1) { if (exfat.bitmapCluster != 0) break; return fail(E.E_EXFAT_BITMAP, 1, k + 1, <f64>next); }
     c = <u32>next;
   }
-  return fail(E.E_EXFAT_BITMAP, 1, 256, 0);
+  if (exfat.bitmapCluster == 0) return fail(E.E_EXFAT_BITMAP, 1, 256, 0);
+  // the up-case table (section 7.2): its checksum over its bytes; a mismatch is a notice
+  if (upFirst >= 2 && <f64>upFirst <= <f64>v.clusterCount + 1 && upBytes > 0 && upBytes <= 131072) {
+    const rd = new ChainReader();
+    rd.begin(upFirst);
+    const n = <u32>upBytes;
+    r = rd.read(dev, v, 0, n, buf.aux);
+    if (r < 0) return r;
+    let sum: u32 = 0;
+    for (let i: u32 = 0; i < n; i++) sum = ((sum & 1) != 0 ? 0x80000000 : 0) + (sum >>> 1) + ld8(buf.aux + i);
+    exfat.upcase = sum == upSum ? 0 : 1;
+  }
+  return 0;
 }
 
-// Reads bytes [from, from + count) of the allocation bitmap (from a multiple of the sector
-// size) into dst, following its FAT chain; an entry of 0 (no chain) means the next cluster.
-// State: the cluster holding byte `chainAt` is `chainCluster` (reads only move forward).
-export class BitmapReader {
-  chainAt: f64 = 0;      // byte offset of the start of chainCluster in the bitmap file
+// Reads bytes [from, from + count) of a file whose chain starts at `first` (from a multiple of
+// the sector size) into dst, following its FAT chain; an entry of 0 (no chain) means the next
+// cluster. State: the cluster holding byte `chainAt` is `chainCluster` (reads only move forward).
+export class ChainReader {
+  chainAt: f64 = 0;      // byte offset of the start of chainCluster in the file
   chainCluster: u32 = 0;
-  begin(): void { this.chainAt = 0; this.chainCluster = exfat.bitmapCluster; }
+  begin(first: u32): void { this.chainAt = 0; this.chainCluster = first; }
 
   read(dev: u32, v: Volume, from: f64, count: u32, dst: usize): i32 {
     const cb = <f64>v.clusterBytes, bps = v.bytesPerSector;
