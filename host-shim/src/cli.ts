@@ -17,6 +17,8 @@ const USAGE = `usage:
 
   <source>/<target>: a partition image file, or a whole disk (file or block device) with
   --partition N (1-based, as the partition table numbers it).
+  File systems: FAT12, FAT16, FAT32, exFAT, NTFS. NTFS backups always leave out pagefile.sys,
+  swapfile.sys and hiberfil.sys (kept allocated, not stored); --exclude and --ghost are FAT only.
   --sector-size B   sector size of a disk whose table does not tell it (default: detected)
   --exclude PATH    backup: leave out a file, or every file below a directory (long or short
                     names, any case, * and ? in a component); it is kept as an empty file
