@@ -3,10 +3,9 @@
 // of failing (docs/image-format.md, section 5.1; the core's backupBeginFlags, bit 0).
 import { BlockDevice } from "./devices";
 import { Core, RunOptions, Slot } from "./core";
-import { ClusterbackError, DeviceCode, DeviceError } from "./errors";
+import { BadSectorError, ClusterbackError, DeviceCode, DeviceError } from "./errors";
 import { FatReader, FatReadError } from "./fat-reader";
 import { FatGeometry, FatTables } from "./fat-tables";
-import { BadSectorError } from "./fault-device";
 
 /** Result slots a backup fills about unreadable clusters (as-core/assembly/engine/unreadable.ts). */
 export const UnreadableSlot = { count: 70, first: 71, list: 72, listed: 24 } as const;

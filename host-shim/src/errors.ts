@@ -170,3 +170,19 @@ export function isoSeconds(seconds: number): string {
   const d = new Date(seconds * 1000);
   return Number.isFinite(d.getTime()) ? d.toISOString() : `${seconds} s after 1970-01-01 (not a valid date)`;
 }
+
+/** A read or write touched a bad sector: the whole request failed, nothing of a write reached the medium. */
+export class BadSectorError extends DeviceError {
+  constructor(
+    readonly device: string,
+    readonly op: "read" | "write",
+    /** The first bad LBA in the request (this device's LBAs). */
+    readonly lba: number,
+    /** The request: its first LBA and length. */
+    readonly requestLba: number,
+    readonly sectorCount: number,
+  ) {
+    super(DeviceCode.IO, `${device}: ${op} error at LBA ${lba} (bad sector; ${op} of ${sectorCount} sectors at LBA ${requestLba})`);
+    this.name = "BadSectorError";
+  }
+}

@@ -3,7 +3,7 @@
 // structural damage the way fsck.fat -n would notice it, without ever writing. FAT entries
 // come through FatTables in one cached window (the volume must not change under a reader);
 // the pure decoding (directory entries, chains, FSInfo) lives in fat-dir.ts.
-import * as crypto from "node:crypto";
+import type * as Crypto from "node:crypto";
 import { BlockDevice } from "./devices";
 import { Core, Slot } from "./core";
 import { FatTables } from "./fat-tables";
@@ -319,7 +319,7 @@ export class FatReader {
 
   /** SHA-256 of a file's contents, hex. */
   sha256(entry: FatEntry): string {
-    const hash = crypto.createHash("sha256");
+    const hash = (require("node:crypto") as typeof Crypto).createHash("sha256"); // loaded when first needed: not every command hashes
     this.readFile(entry, (bytes) => hash.update(bytes));
     return hash.digest("hex");
   }

@@ -9,7 +9,7 @@
 // (those that returned normally, dropped ones included) since construction or powerOn().
 // It has no deferWrite: every write goes through write(), where the plan sees it.
 import { BlockDevice } from "./devices";
-import { DeviceCode, DeviceError } from "./errors";
+import { BadSectorError, DeviceCode, DeviceError } from "./errors";
 
 /** The power went at a write: that write (unless torn) and everything after it did not happen. */
 export class PowerCutError extends DeviceError {
@@ -19,21 +19,7 @@ export class PowerCutError extends DeviceError {
   }
 }
 
-/** A read or write touched a bad sector: the whole request failed, nothing of a write reached the medium. */
-export class BadSectorError extends DeviceError {
-  constructor(
-    readonly device: string,
-    readonly op: "read" | "write",
-    /** The first bad LBA in the request (this device's LBAs). */
-    readonly lba: number,
-    /** The request: its first LBA and length. */
-    readonly requestLba: number,
-    readonly sectorCount: number,
-  ) {
-    super(DeviceCode.IO, `${device}: ${op} error at LBA ${lba} (bad sector; ${op} of ${sectorCount} sectors at LBA ${requestLba})`);
-    this.name = "BadSectorError";
-  }
-}
+export { BadSectorError }; // defined in errors.ts (the CLI does not load this module to know it)
 
 /** A bit to flip: byte `byte` (0 .. sectorSize - 1) of sector `lba`, bit `bit` (0 = least significant). */
 export interface BitFlip { lba: number; byte: number; bit: number }

@@ -5,7 +5,7 @@
 # usage: npm run bench (runs this after bench.sh), or bash test/bench/bench-fs.sh after npm run build
 # environment:
 #   ROUNDS=5 WARMUP=1     timed rounds (each command once per round), untimed rounds first
-#   FS_SIZE_MIB=512 FS_FILL=60   each volume's size and how full it is (percent)
+#   FS_SIZE_MIB=1024 FS_FILL=60  each volume's size and how full it is (percent): as bench.sh's FAT32 volume
 #   BENCH_WORK=DIR        volumes, images, targets (default /dev/shm when it has room, else /tmp)
 #   BENCH_FS_DOC=FILE     the report (default docs/bench-fs.md); empty: none
 #
@@ -28,7 +28,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 CLI=$REPO/dist/host-shim/src/cli.js
 unset NODE_EXTRA_CA_CERTS
 ROUNDS=${ROUNDS:-5} WARMUP=${WARMUP:-1}
-SIZE_MIB=${FS_SIZE_MIB:-512} FILL=${FS_FILL:-60}
+SIZE_MIB=${FS_SIZE_MIB:-1024} FILL=${FS_FILL:-60}
 DOC=${BENCH_FS_DOC-$REPO/docs/bench-fs.md}
 for t in mkntfs ntfscp ntfsclone ntfsfix partclone.ntfs partclone.exfat mkfs.exfat fsck.exfat node python3; do
   command -v "$t" >/dev/null || { echo "bench-fs.sh: missing $t (apt-get install ntfs-3g partclone exfatprogs)" >&2; exit 3; }
