@@ -266,3 +266,29 @@ t.test("$Bitmap behind an attribute list: the core follows it to the extension r
   fs.writeFileSync(crafted, bytes);
   t.throws(() => api.backup(core, crafted, { image: path.join(tmp, "al2.cbi") }), { name: "VolumeError", message: new RegExp(`MFT record ${n}: not a FILE record in use`) });
 });
+
+t.test("committed ntfs-pagefile fixture: the page and hibernation files are left out (Node alone)", async (t) => {
+  const src = path.join(tmp, "pagefile.img"), image = path.join(tmp, "pagefile.cbi"), dst = path.join(tmp, "pagefile.out");
+  fs.writeFileSync(src, zlib.gunzipSync(fs.readFileSync(path.join(fixtureDir, "ntfs-pagefile.img.gz"))));
+  const bytes = fs.readFileSync(src);
+  const mft = new MftReader(new RamDevice(512, bytes));
+  const found = mft.findInRoot(["pagefile.sys", "hiberfil.sys"]);
+  t.same(found.map((f) => f.name).sort(), ["hiberfil.sys", "pagefile.sys"], "both in the MFT, parent record 5");
+  const clustersOf = (name: string) => found.find((f) => f.name === name)!.runs.reduce((a, r) => a + r.length, 0);
+  const page = clustersOf("pagefile.sys"), hiber = clustersOf("hiberfil.sys");
+  const r = api.backup(core, src, { image });
+  t.same(r.excluded.map((e) => [e.path, e.clusters]).sort(), [["\\hiberfil.sys", hiber - 1], ["\\pagefile.sys", page]], "left out: every cluster of pagefile.sys, all but the first of hiberfil.sys");
+  const marked = [...bitmapClusters(bytes, 512)].filter((c) => c >= 2).length;
+  t.equal(r.imageClusters, marked - page - (hiber - 1), "not stored");
+  fs.writeFileSync(dst, Buffer.alloc(bytes.length, 0xa5));
+  t.equal(api.restore(core, image, dst).verified, true);
+  const out = fs.readFileSync(dst);
+  const at = (name: string) => found.find((f) => f.name === name)!.runs[0].lcn * 4096;
+  t.ok(out.subarray(at("hiberfil.sys"), at("hiberfil.sys") + 4096).equals(Buffer.alloc(4096)), "hiberfil.sys's first cluster is zeros (no \"HIBR\" header to resume)");
+  t.ok(out.subarray(at("pagefile.sys"), at("pagefile.sys") + 4096).equals(Buffer.alloc(4096, 0xa5)), "pagefile.sys's clusters are not written");
+  const restored = new MftReader(new RamDevice(512, new Uint8Array(out)));
+  t.same(restored.findInRoot(["pagefile.sys", "hiberfil.sys"]).map((f) => [f.name, f.size]).sort(), found.map((f) => [f.name, f.size]).sort(), "both files are still there with their sizes and runs");
+  const rb = bitmapClusters(new Uint8Array(out), 512);
+  t.ok(found.every((f) => f.runs.every((run) => rb.has(run.lcn) && rb.has(run.lcn + run.length - 1))), "their clusters are still allocated in $Bitmap: a consistent volume");
+  if (tools) ntfsClean(t, dst, "with the page and hibernation files left out");
+});
