@@ -137,12 +137,14 @@ function extentOf(reader: FatReader, e: FatEntry): GhostExtent | undefined {
 /**
  * Looks for a ghost image without the file system: reads the partition backwards from its end,
  * 1 MiB at a time, for a locator or an image header on a sector boundary, and takes the first
- * candidate that checks. `limitBytes`: how far from the end to look (default: all of it).
+ * candidate that checks; one counted in another sector size (a partition opened with the wrong
+ * one) is returned unchecked only when nothing else is found. `limitBytes`: how far from the end to look (default: all of it).
  */
 export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity): FoundGhost | undefined {
   const ss = part.sectorSize, total = part.sectorCount * ss;
   const chunk = new Uint8Array(SEARCH_CHUNK);
   const stop = Math.max(0, total - limitBytes);
+  let other: FoundGhost | undefined;
   for (let end = total; end > stop;) {
     const from = Math.max(stop - (stop % ss), end - SEARCH_CHUNK);
     const bytes = end - from;
@@ -159,13 +161,14 @@ export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity
         foundBy = "search";
       }
       if (!c) continue;
-      if (c.sectorBytes !== ss) return { ...c.extent, foundBy, created: 0, imageBytes: 0, sectorBytes: c.sectorBytes };
+      // a ghost counted in another sector size: kept as a fallback (the caller reopens and checks it), the search goes on
+      if (c.sectorBytes !== ss) { other ??= { ...c.extent, foundBy, created: 0, imageBytes: 0, sectorBytes: c.sectorBytes }; continue; }
       const ok = checkGhost(core, part, c.extent);
       if (ok) return { ...c.extent, foundBy, sectorBytes: ss, ...ok };
     }
     end = from;
   }
-  return undefined;
+  return other;
 }
 
 /**
