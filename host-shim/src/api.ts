@@ -261,17 +261,21 @@ function openImage(file: string): FileDevice {
   return new FileDevice(file, { sectorSize: 512 });
 }
 
-/** Reads and validates an image's header (not its contents). */
-export function readImageInfo(core: Core, imageFile: string): ImageInfo {
-  const img = openImage(imageFile);
+/** Reads and validates the header of the image on `img` (512-byte sectors), not its contents. */
+export function imageHeader(core: Core, img: BlockDevice): ImageInfo {
   const h = core.attach(img);
   try {
     core.check(core.exports.verifyBegin(h, img.sectorCount, NO_DEVICE, 0, 0));
     return imageInfoFromResults(core);
   } finally {
     core.detach(h);
-    img.close();
   }
+}
+
+/** Reads and validates an image file's header (not its contents). */
+export function readImageInfo(core: Core, imageFile: string): ImageInfo {
+  const img = openImage(imageFile);
+  try { return imageHeader(core, img); } finally { img.close(); }
 }
 
 export function isImageFile(file: string): boolean {
@@ -392,8 +396,7 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     img = new FileDevice(tmp, { create: true, writable: true, growable: true, sectorSize: 512 });
     hi = core.attach(img);
     const name = options.name ?? path.basename(options.image).replace(/\.[^.]*$/, "");
-    const nameBytes = Buffer.from(name, "utf8");
-    if (nameBytes.length > 64) throw new UsageError(`image name "${name}" is ${nameBytes.length} bytes of UTF-8; at most 64 fit in the header`);
+    const nameBytes = imageNameBytes(name);
     setImageParams(core, nameBytes, part.entry?.typeGuid);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const flags = options.unreadable === "record" ? 1 : 0;
@@ -414,8 +417,7 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     const res = core.results();
     const imageClusters = res[Slot.scanAllocated];
     const unreadable = readUnreadable(core);
-    const notices = [...vol.notices];
-    if (unreadable.count > 0) notices.push(describeUnreadable({ count: unreadable.count, listed: clusterOwners(core, part.device, unreadable.clusters) }, source));
+    const notices = backupNotices(core, part.device, vol, unreadable, source);
     img.close();
     img = undefined;
     fs.renameSync(tmp, options.image);
@@ -441,6 +443,20 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     if (fs.existsSync(tmp)) fs.unlinkSync(tmp);
     part.close();
   }
+}
+
+/** An image name as the header stores it: UTF-8, at most 64 bytes (more is a usage error). */
+function imageNameBytes(name: string): Buffer {
+  const b = Buffer.from(name, "utf8");
+  if (b.length > 64) throw new UsageError(`image name "${name}" is ${b.length} bytes of UTF-8; at most 64 fit in the header`);
+  return b;
+}
+
+/** A finished backup's notices: the volume's, and the clusters recorded unreadable with the files they belong to. */
+function backupNotices(core: Core, device: BlockDevice, vol: VolumeInfo, unreadable: { count: number; clusters: number[] }, source: string): string[] {
+  const notices = [...vol.notices];
+  if (unreadable.count > 0) notices.push(describeUnreadable({ count: unreadable.count, listed: clusterOwners(core, device, unreadable.clusters) }, source));
+  return notices;
 }
 
 /** What a backup puts in the image header besides the volume's own fields: the name (at most 64 bytes are kept) and the GPT type GUID. */
@@ -690,8 +706,7 @@ export class GhostBackupJob {
       if (this.vol.fsType === "exFAT" || this.vol.fsType === "NTFS") throw new UsageError(`${where}: the ghost image is kept on FAT12/16/32 volumes; this one is ${this.vol.fsType} (use an image file or a recovery partition)`);
       this.leftover = G.settleGhost(core, dev, this.path);
       this.name = options.name ?? this.path.slice(this.path.lastIndexOf("\\") + 1).replace(/\.[^.]*$/, "");
-      const nameBytes = Buffer.from(this.name, "utf8");
-      if (nameBytes.length > 64) throw new UsageError(`image name "${this.name}" is ${nameBytes.length} bytes of UTF-8; at most 64 fit in the header`);
+      const nameBytes = imageNameBytes(this.name);
       const skip = [this.path, this.tempPath], exclude = options.exclude ?? [];
       // 1. how large: the partition as it will be, the old ghost gone, the exclusions left out
       let reader = new FatReader(dev, core);
@@ -811,8 +826,7 @@ export function backupGhost(core: Core, source: string, options: GhostBackupOpti
       throw nameSourceReadError(core, part.device, job.trap, e);
     }
     done = job.finish();
-    const notices = [...job.vol.notices];
-    if (done.unreadable.count > 0) notices.push(describeUnreadable({ count: done.unreadable.count, listed: clusterOwners(core, part.device, done.unreadable.clusters) }, source));
+    const notices = backupNotices(core, part.device, job.vol, done.unreadable, source);
     return {
       image: `${where} ${job.path}`, name: job.name, fsType: job.vol.fsType, partitionClusters: job.vol.clusterCount, imageClusters: done.imageClusters,
       clusterBytes: job.vol.clusterBytes, usedBytes: job.vol.usedBytes, imageBytes: done.imageBytes, unreadableClusters: done.unreadable.count,
@@ -839,12 +853,7 @@ function openGhost(core: Core, target: string, options: OpenOptions & { ghostNam
     }
     const where = `${target}${part.entry ? ` partition ${part.entry.number}` : ""}`;
     if (!ghost) throw new G.GhostError(`${where}: no ghost image: ${G.ghostPath(options.ghostName)} is not in its directory (or the volume cannot be read), and no locator or image header checks anywhere in its ${part.device.sectorCount} sectors`);
-    const img = G.ghostDevice(part.device, ghost);
-    const h = core.attach(img);
-    try {
-      core.check(core.exports.verifyBegin(h, img.sectorCount, NO_DEVICE, 0, 0));
-      return { part, ghost, header: imageInfoFromResults(core) };
-    } finally { core.detach(h); }
+    return { part, ghost, header: imageHeader(core, G.ghostDevice(part.device, ghost)) };
   } catch (e) {
     part.close();
     throw e;
@@ -887,10 +896,5 @@ export function ghostInfo(core: Core, device: BlockDevice, options: { ghostName?
   const ghost = G.findGhost(core, device, { name: options.ghostName, search: options.search ?? false });
   if (!ghost) return undefined;
   if (ghost.sectorBytes !== device.sectorSize) return ghost;
-  const img = G.ghostDevice(device, ghost);
-  const h = core.attach(img);
-  try {
-    core.check(core.exports.verifyBegin(h, img.sectorCount, NO_DEVICE, 0, 0));
-    return { ...ghost, image: imageInfoFromResults(core) };
-  } finally { core.detach(h); }
+  return { ...ghost, image: imageHeader(core, G.ghostDevice(device, ghost)) };
 }

@@ -13,19 +13,10 @@ import {
   decodeDirectory, decodeFsInfo, nameMatches, traceChain,
 } from "./fat-dir";
 
-export interface FatEntry {
+/** A file or directory of the volume: its directory record's fields (name, shortName, attributes, ...), and where it is. */
+export interface FatEntry extends Pick<DirRecord, "name" | "shortName" | "attributes" | "isDirectory" | "firstCluster" | "size" | "modified"> {
   /** "\\FIRMWARE\\MAIN.BIN" style, long names where present; the root is "\\". */
   path: string;
-  /** Long name if present, else the 8.3 name as mtools shows it ("README.TXT"). */
-  name: string;
-  /** 8.3 form as stored: "README.TXT". */
-  shortName: string;
-  attributes: number;
-  isDirectory: boolean;
-  firstCluster: number;
-  size: number;
-  /** From DIR_WrtDate/DIR_WrtTime, read as UTC. */
-  modified: Date;
   /** Index of its short entry in its parent directory (32-byte entries from the directory's start); absent for the root. */
   entryIndex?: number;
 }

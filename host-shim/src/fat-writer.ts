@@ -428,7 +428,7 @@ const isShortChar = (ch: string) => (ch >= "A" && ch <= "Z") || (ch >= "0" && ch
 const LONG_FORBIDDEN = /[\x00-\x1f"*/:<>?\\|]/;
 
 /** DIR_Name when `name` is exactly an uppercase 8.3 name (then it gets no long-name entries). */
-function exactShortName(name: string): string | undefined {
+export function exactShortName(name: string): string | undefined {
   const m = /^([^.]{1,8})(?:\.([^.]{1,3}))?$/.exec(name);
   if (!m || ![...m[1], ...(m[2] ?? "")].every(isShortChar)) return undefined;
   return m[1].padEnd(8, " ") + (m[2] ?? "").padEnd(3, " ");

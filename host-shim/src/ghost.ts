@@ -23,7 +23,7 @@ import { SectorAdapter } from "./sector-adapter";
 import { Core, NO_DEVICE, Slot } from "./core";
 import { ClusterbackError, DeviceError } from "./errors";
 import { FatReader, FatEntry } from "./fat-reader";
-import { FatWriter } from "./fat-writer";
+import { FatWriter, exactShortName } from "./fat-writer";
 import { Patch, applyPatches, entryOffset, freeFatEntries, fsInfoPatches } from "./exclusions";
 
 export const DEFAULT_GHOST_NAME = "\\RECOVERY.CBI";
@@ -55,24 +55,20 @@ export interface FoundGhost extends GhostExtent {
   sectorBytes: number;
 }
 
-const SHORT_CHARS = "[A-Z0-9$%'\\-_@~`!(){}^#&]";
-const SHORT_RX = new RegExp(`^${SHORT_CHARS}{1,8}(\\.${SHORT_CHARS}{1,3})?$`);
-
 /** "\\DIR\\NAME.EXT" in upper case; every component an 8.3 name (the switch renames the short entry alone). */
 export function ghostPath(name = DEFAULT_GHOST_NAME): string {
   const parts = name.split(/[\\/]/).filter((p) => p.length > 0).map((p) => p.toUpperCase());
   if (parts.length === 0) throw new GhostError(`ghost name "${name}" names no file`);
-  for (const p of parts) if (!SHORT_RX.test(p)) throw new GhostError(`ghost name "${name}": "${p}" is not an 8.3 name (up to 8 letters, digits or $%'-_@~\`!(){}^#& and an extension of up to 3)`);
+  for (const p of parts) if (!exactShortName(p)) throw new GhostError(`ghost name "${name}": "${p}" is not an 8.3 name (up to 8 letters, digits or $%'-_@~\`!(){}^#& and an extension of up to 3)`);
   if (parts[parts.length - 1] === GHOST_TEMP) throw new GhostError(`ghost name "${name}": ${GHOST_TEMP} is the name of the image being written`);
   return "\\" + parts.join("\\");
 }
 
 export function tempPathOf(path: string): string { return path.slice(0, path.lastIndexOf("\\") + 1) + GHOST_TEMP; }
 
+/** DIR_Name of the path's last component (ghostPath made it an exact 8.3 name). */
 function short11(path: string): Uint8Array {
-  const last = path.slice(path.lastIndexOf("\\") + 1);
-  const [base, ext = ""] = last.split(".");
-  return Buffer.from(base.padEnd(8, " ") + ext.padEnd(3, " "), "latin1");
+  return Buffer.from(exactShortName(path.slice(path.lastIndexOf("\\") + 1))!, "latin1");
 }
 
 /** The image device of an extent of `part`: 512-byte image sectors on any partition sector size. */
