@@ -55,14 +55,14 @@ t.test("1% of the clusters damaged: the restore writes at most 2% of the used by
   const r = api.restore(core, base.img, target);
   t.ok(r.bytesWritten <= 0.02 * base.used, `${count} of ${base.allocated.length} clusters damaged: ${r.bytesWritten} bytes written, ${(100 * r.bytesWritten / base.used).toFixed(2)}% of ${base.used} used bytes (at most 2%)`);
   t.ok(r.bytesWritten >= count * g.clusterBytes, "every damaged cluster was written");
-  t.equal(r.bytesRead, r.clustersWritten * g.clusterBytes + (g.firstDataSector - 1) * 512, "the whole used area was read and compared (all but the boot sector, which is always written last)");
+  t.equal(r.bytesCompared, r.imageClusters * g.clusterBytes + (g.firstDataSector - 1) * 512, "the whole used area was read and compared (all but the boot sector, which is always written last)");
   t.equal(r.verified, true, "read back and verified");
   t.ok(fs.readFileSync(target).equals(base.bytes), "the partition is byte-identical to the source");
   // --full writes everything
   fs.writeFileSync(target, damaged);
   const full = api.restore(core, base.img, target, { full: true });
   t.ok(full.bytesWritten >= base.used, `--full writes ${full.bytesWritten} bytes (the used area and more)`);
-  t.equal(full.bytesRead, 0, "and reads nothing to compare");
+  t.equal(full.bytesCompared, 0, "and reads nothing to compare");
   t.ok(fs.readFileSync(target).equals(base.bytes));
   // an intact partition: only the mark and the boot sector are written
   const again = api.restore(core, base.img, target);

@@ -4,15 +4,19 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
-import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
+import { Core, NO_DEVICE, RestoreFlag, RunOptions, Slot } from "./core";
 import { ClusterbackError, DeviceError, UsageError, VolumeError, isoSeconds } from "./errors";
 import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadable, clusterOwners } from "./bad-sectors";
 import { planExclusions, loadPatches, applyPatches, ExcludedFile, Patch, PATCH_MAX, ExclusionError } from "./exclusions";
 import * as G from "./ghost";
 import { FatReader } from "./fat-reader";
+import { fatDamageNotices } from "./damage";
 import { FatSpaceError } from "./fat-writer";
 import { planNtfsExclusions } from "./ntfs-mft";
+import { Endpoint, Extent, describe, narrow, refuseOverlap, requireSeekable } from "./endpoints";
+import { JobLocks } from "./locks";
+import { ImageOutput, checkImageOutput, openImageInput, openImageOutput, removeStalePartials } from "./image-io";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32", 4: "exFAT", 5: "NTFS" };
 const IMAGE_MAGIC = "CBIMAGE1";
@@ -38,6 +42,8 @@ export interface OpenOptions {
   writable?: boolean;
   /** Sector size of a disk (default: detected). */
   sectorSize?: number;
+  /** Open a block device with O_EXCL (refused while mounted or held by another job). */
+  exclusive?: boolean;
 }
 
 export interface OpenedPartition {
@@ -116,7 +122,7 @@ export function openPartition(core: Core, file: string, options: OpenOptions = {
     sectorSize = options.partition === undefined ? (bpbSectorSize(readHead(probe, 512)) || 512) : detectDiskSectorSize(probe);
   }
   probe.close();
-  const dev = new FileDevice(file, { sectorSize, writable: options.writable });
+  const dev = new FileDevice(file, { sectorSize, writable: options.writable, exclusive: options.exclusive });
   if (options.partition === undefined) {
     return { device: dev, file: dev, close: () => dev.close() };
   }
@@ -170,7 +176,8 @@ function notices(res: Float64Array): string[] {
   if (res[Slot.scanInvalid] > 0) out.push(`${res[Slot.scanInvalid]} FAT entries point outside the volume`);
   if (res[Slot.scanBad] > 0) out.push(`${res[Slot.scanBad]} clusters are marked bad: they stay marked and are not read`);
   const free = res[Slot.volClusterCount] - res[Slot.scanAllocated] - res[Slot.scanBad];
-  if (res[Slot.scanFsInfoFree] >= 0 && res[Slot.scanFsInfoFree] !== free) {
+  // a count larger than the volume is told by fatDamageNotices, as one no driver believes
+  if (res[Slot.scanFsInfoFree] >= 0 && res[Slot.scanFsInfoFree] !== free && res[Slot.scanFsInfoFree] <= res[Slot.volClusterCount]) {
     out.push(`FSInfo free count ${res[Slot.scanFsInfoFree]} differs from the FAT's ${free}`);
   }
   return out;
@@ -186,7 +193,7 @@ export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions 
     const res = core.results();
     for (let i = 40; i < 58; i++) res[i] = geo[i];
     const used = res[Slot.scanAllocated];
-    return {
+    const vol: VolumeInfo = {
       fsType: FS_NAMES[res[Slot.volFsType]],
       bytesPerSector: res[Slot.volBytesPerSector],
       sectorsPerCluster: res[Slot.volSectorsPerCluster],
@@ -206,6 +213,9 @@ export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions 
       imageBytes: res[Slot.scanImageLength],
       notices: notices(res),
     };
+    // FAT12/16/32: loops, cross-links, directory loops and FSInfo, from a bounded walk of the tree (it probes the volume again: the results above are taken)
+    if (res[Slot.volFsType] <= 3) vol.notices.push(...fatDamageNotices(core, device, { freeClusters: vol.freeClusters }));
+    return vol;
   } finally {
     core.detach(h);
   }
@@ -301,7 +311,10 @@ export interface InfoResult {
 }
 
 export function info(core: Core, file: string, options: OpenOptions & RunOptions & { ghost?: boolean; ghostName?: string } = {}): InfoResult {
-  if (!fs.existsSync(file)) throw new UsageError(`${file}: no such file`);
+  const e = describe(file);
+  if (e.kind === "directory") throw new UsageError(`${file} is a directory: info takes a disk, a partition or an image file`);
+  if (e.kind === "missing") throw new UsageError(`${file}: no such file`);
+  requireSeekable(e, "file to inspect");
   const probe = new FileDevice(file);
   const sizeBytes = probe.byteLength;
   probe.close();
@@ -351,6 +364,8 @@ export interface BackupOptions extends OpenOptions, RunOptions {
   unreadable?: "fail" | "record";
   /** Files to leave out (kept as empty files): paths or patterns, long or short names, case-insensitive; a directory means every file below it. */
   exclude?: string[];
+  /** Replace an existing image file, or write over a block device that holds an image or a file system. */
+  overwrite?: boolean;
 }
 
 export interface BackupResult {
@@ -370,41 +385,59 @@ export interface BackupResult {
   notices: string[];
 }
 
-function tempPathFor(file: string): string {
-  return path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.partial-${process.pid}`);
-}
-
 /**
- * Backs up a FAT partition into an image file. The image is written under a temporary name
- * and renamed over `image` only once it is complete and flushed: a failed backup leaves the
- * previous image where it was.
+ * Backs up a partition into an image: a file (written under a temporary name and renamed over
+ * `image` only once it is complete and flushed, so a failed backup leaves the previous image
+ * where it was), a block device (in place), or a stream (`-`, a FIFO: front to back). See
+ * image-io.ts for what each kind of path gets. Nothing is opened for writing until the source
+ * and the image are known to be different stores of bytes and both are locked.
  */
 export function backup(core: Core, source: string, options: BackupOptions): BackupResult {
   const t0 = performance.now();
+  const what = `backup ${source} --image ${options.image}`;
+  const src = describe(source), out = describe(options.image);
+  requireSeekable(src, "backup's source", "; backup reads its source by sector");
+  if (out.kind === "file" || out.kind === "block") refuseOverlap(src, src.extent, out, out.extent, what);
+  checkImageOutput(out, { overwrite: options.overwrite });
+  const locks = new JobLocks("backup");
+  try {
+    locks.take(src);
+    locks.take(out);
+    return backupLocked(core, source, src, out, options, t0, what);
+  } finally {
+    locks.release();
+  }
+}
+
+function backupLocked(core: Core, source: string, src: Endpoint, out: Endpoint, options: BackupOptions, t0: number, what: string): BackupResult {
   core.prepareWrites();
-  const part = openPartition(core, source, options);
-  const tmp = tempPathFor(options.image);
-  let img: FileDevice | undefined;
+  const part = openPartition(core, source, { ...options, exclusive: true });
+  const where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
   const trap = new ReadFailureTrap(part.device); // remembers the source's last failed read, to name the files it hit
   const hs = core.attach(trap);
   let hi = 0;
+  let output: ImageOutput | undefined;
   try {
+    // the image's range may be part of the same disk as the source (a recovery partition): only the partition read must stay clear of it
+    refuseOverlap(src, narrow(src.extent, (part.entry?.startLba ?? 0) * part.device.sectorSize, part.device.sectorCount * part.device.sectorSize), out, out.extent, what);
     const mark = readRestoreMark(core, part.device);
-    if (mark) throw new ClusterbackError(`${source}${part.entry ? ` partition ${part.entry.number}` : ""}: not backed up: ${describeMark(mark)}`);
+    if (mark) throw new ClusterbackError(`${where}: not backed up: ${describeMark(mark)}`);
     let vol: VolumeInfo;
-    try { vol = volumeInfo(core, trap, {}); } catch (e) { throw nameSourceReadError(core, part.device, trap, e); }
-    img = new FileDevice(tmp, { create: true, writable: true, growable: true, sectorSize: 512 });
-    hi = core.attach(img);
-    const name = options.name ?? path.basename(options.image).replace(/\.[^.]*$/, "");
+    try { vol = volumeInfo(core, trap, {}); } catch (e) { throw explainVolumeError(core, part, source, nameSourceReadError(core, part.device, trap, e)); }
+    checkImageOutput(out, { overwrite: true, expectedBytes: vol.imageBytes });
+    const name = options.name ?? (out.kind === "file" || out.kind === "missing" ? path.basename(options.image).replace(/\.[^.]*$/, "") : vol.fsType.toLowerCase());
     const nameBytes = imageNameBytes(name);
-    setImageParams(core, nameBytes, part.entry?.typeGuid);
-    const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
-    const flags = options.unreadable === "record" ? 1 : 0;
     if ((vol.fsType === "exFAT" || vol.fsType === "NTFS") && (options.exclude ?? []).length > 0) throw new UsageError(`--exclude works on FAT12/16/32 volumes; ${source} is ${vol.fsType}`);
     // NTFS: the page and hibernation files are always left out (section 11.1); FAT: --exclude
     const plan = vol.fsType === "NTFS" ? { ...planNtfsExclusions(part.device), unmatched: [] as string[] } : planExclusions(core, part.device, options.exclude ?? []);
     if (plan.unmatched.length) throw new UsageError(`--exclude ${plan.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${source}`);
     if (plan.patches.length > PATCH_MAX) throw new ExclusionError(`leaving out ${plan.files.map((f) => f.path).join(", ")} needs ${plan.patches.length} patches; the core holds ${PATCH_MAX}`);
+    const stale = out.kind === "file" || out.kind === "missing" ? removeStalePartials(out.kind === "file" ? out.resolved : out.arg) : [];
+    output = openImageOutput(out);
+    hi = core.attach(output.device);
+    setImageParams(core, nameBytes, part.entry?.typeGuid);
+    const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
+    const flags = options.unreadable === "record" ? 1 : 0;
     loadPatches(core, hs, part.device.sectorSize, plan.patches);
     try {
       core.check(core.exports.backupBeginFlags(hs, part.device.sectorSize, part.device.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, created, flags));
@@ -418,10 +451,11 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
     const imageClusters = res[Slot.scanAllocated];
     const unreadable = readUnreadable(core);
     const notices = backupNotices(core, part.device, vol, unreadable, source);
-    img.close();
-    img = undefined;
-    fs.renameSync(tmp, options.image);
-    syncDir(path.dirname(path.resolve(options.image)));
+    for (const f of stale) notices.push(`removed ${f}, left by a backup that did not finish`);
+    core.detach(hi);
+    hi = 0;
+    const imageBytes = output.commit();
+    output = undefined;
     return {
       image: options.image,
       name,
@@ -430,19 +464,54 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
       imageClusters,
       clusterBytes: vol.clusterBytes,
       usedBytes: vol.usedBytes,
-      imageBytes: fs.statSync(options.image).size,
+      imageBytes,
       unreadableClusters: unreadable.count,
       excluded: plan.files,
       seconds: (performance.now() - t0) / 1000,
       notices,
     };
+  } catch (e) {
+    const removed = output?.abort();
+    output = undefined;
+    if (removed && e instanceof Error) e.message += ` (the partial image ${removed} was removed; ${options.image} is as it was)`;
+    throw e;
   } finally {
     core.detach(hs);
     if (hi) core.detach(hi);
-    img?.close();
-    if (fs.existsSync(tmp)) fs.unlinkSync(tmp);
+    output?.abort();
     part.close();
   }
+}
+
+/**
+ * A volume that could not be read, said in the user's terms: a disk given without --partition,
+ * a blank partition, an NTFS volume whose boot sector is gone but whose backup is there.
+ */
+export function explainVolumeError(core: Core, part: OpenedPartition, source: string, e: unknown): unknown {
+  if (!(e instanceof VolumeError)) return e;
+  const dev = part.device, where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
+  const first = new Uint8Array(dev.sectorSize);
+  try { dev.read(0, 1, first, 0); } catch { return e; }
+  if (!part.entry) {
+    let table: PartitionTable | undefined;
+    try { table = readPartitionTable(core, dev); } catch { /* not a disk either */ }
+    if (table && table.partitions.length > 0) {
+      e.message = `${source} is a disk with a ${table.scheme.toUpperCase()} partition table (partitions ${table.partitions.map((p) => p.number).join(", ")}): choose one with --partition N`;
+      return e;
+    }
+  }
+  if (first.every((b) => b === 0)) {
+    e.message = `${where} holds no file system: its first sector is all zeros (a blank partition, or its boot sector was wiped; if it kept a ghost image, try --ghost)`;
+    return e;
+  }
+  const last = new Uint8Array(dev.sectorSize);
+  try { dev.read(dev.sectorCount - 1, 1, last, 0); } catch { return e; }
+  if (Buffer.from(last.subarray(3, 11)).toString("latin1") === "NTFS    ") {
+    e.message = `${where}: the boot sector is not a valid boot record (${e.message}), but the last sector holds NTFS's backup boot sector: the NTFS boot sector is damaged (ntfsfix can rebuild it from the backup)`;
+    return e;
+  }
+  e.message = `${where}: ${e.message}`;
+  return e;
 }
 
 /** An image name as the header stores it: UTF-8, at most 64 bytes (more is a usage error). */
@@ -475,18 +544,16 @@ function guidBytes(guid: string): Uint8Array {
   return b;
 }
 
-function syncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, "r");
-    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-  } catch { /* not every platform can fsync a directory */ }
-}
 
 export interface RestoreOptions extends OpenOptions, RunOptions {
   /** Read the restored partition back and compare it with the image (default true). */
   verify?: boolean;
   /** Write every cluster (default: read the target first and write only what differs). */
   full?: boolean;
+  /** Read the image once, front to back (a stream); the target stays marked until the whole image has checked out. */
+  onePass?: boolean;
+  /** Write the volume at sector 0 of a target that carries a partition table (the table is lost). */
+  wholeDisk?: boolean;
 }
 
 export interface RestoreResult {
@@ -494,11 +561,14 @@ export interface RestoreResult {
   target: string;
   partition?: number;
   fsType: string;
-  clustersWritten: number;
-  /** Bytes written to the target (differential: only what differed). */
+  /** Clusters the image holds: all of them are on the target now (only those that differed were written). */
+  imageClusters: number;
+  /** Bytes written to the target (differential: only what differed), counted at the device. */
   bytesWritten: number;
-  /** Bytes read from the target to compare before writing (0 with `full`). */
+  /** Bytes read from the target, counted at the device: to compare before writing, and to read back what was written. */
   bytesRead: number;
+  /** Of those, the bytes read to compare with the image before writing (0 with `full`). */
+  bytesCompared: number;
   /** The target held a "restore in progress" mark (an interrupted restore) when this one began. */
   resumed: boolean;
   /** Clusters the image records as unreadable at backup time: written as zeros. */
@@ -518,33 +588,108 @@ export interface VerifyResult {
   seconds: number;
 }
 
-/** Restores a partition from an image. Nothing is written until the image's header, bitmap, metadata and commit record check out. */
+/**
+ * Restores a partition from an image (a file, a block device, or a stream: `-` or a FIFO, read
+ * in one pass). From a file nothing is written until the image's header, bitmap, metadata and
+ * commit record check out; from a stream the target is marked first and stays marked (not
+ * mountable) unless the whole image checks out. Refused before anything is opened for writing:
+ * an image that is the target (or lives on it) under any name, a target that is a partitioned
+ * disk without --partition (or --whole-disk), and a target another job holds.
+ */
 export function restore(core: Core, imageFile: string, target: string, options: RestoreOptions = {}): RestoreResult {
   const t0 = performance.now();
-  if (!fs.existsSync(imageFile)) throw new UsageError(`${imageFile}: no such image file`);
-  if (!fs.existsSync(target)) throw new UsageError(`${target}: no such target (create it, at least as large as the source partition)`);
-  core.prepareWrites();
-  const header = readImageInfo(core, imageFile);
-  // a partition file has no table to tell its sector size, and a blank one no boot sector: take the image's
-  const sectorSize = options.sectorSize ?? (options.partition === undefined && !fs.statSync(target).isBlockDevice() ? header.sectorBytes : undefined);
-  const part = openPartition(core, target, { ...options, sectorSize, writable: true });
-  const img = openImage(imageFile);
+  const what = `restore ${imageFile} ${target}`;
+  const img = describe(imageFile), tgt = describe(target);
+  if (img.kind === "missing") throw new UsageError(`${imageFile}: no such image file`);
+  if (tgt.kind === "missing") throw new UsageError(`${target}: no such target (create it, at least as large as the source partition)`);
+  requireSeekable(tgt, "restore's target", "; restore writes its target by sector");
+  refuseOverlap(img, img.extent, tgt, tgt.kind === "file" ? tgt.extent : undefined, what);
+  const locks = new JobLocks("restore");
   try {
-    // the job may write the source partition's extent of the target, and nothing else
-    const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
-    return runRestore(core, img, imageFile, part, guarded, header, target, options, t0);
+    locks.take(img);
+    locks.take(tgt);
+    core.prepareWrites();
+    const input = openImageInput(img);
+    try {
+      const header = namedImageHeader(core, input.device, imageFile, target);
+      // a partition file has no table to tell its sector size, and a blank one no boot sector: take the image's
+      const sectorSize = options.sectorSize ?? (options.partition === undefined && tgt.kind !== "block" ? header.sectorBytes : undefined);
+      const writes = targetWriteExtent(core, target, tgt, { ...options, sectorSize }, header);
+      refuseOverlap(img, img.extent, tgt, writes, what);
+      const part = openPartition(core, target, { ...options, sectorSize, writable: true, exclusive: true });
+      try {
+        // the job may write the source partition's extent of the target, and nothing else
+        const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
+        return runRestore(core, input.device, imageFile === "-" ? "standard input" : imageFile, part, guarded, header, target, { ...options, onePass: options.onePass || input.stream }, t0);
+      } finally {
+        part.close();
+      }
+    } finally {
+      input.close();
+    }
   } finally {
-    img.close();
-    part.close();
+    locks.release();
   }
 }
 
-function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: OpenedPartition, guarded: BlockDevice & { sectorsWritten: number }, header: ImageInfo, target: string, options: RestoreOptions, t0: number): RestoreResult {
+/** The image's header, its errors naming the file (and saying so when the arguments look swapped). */
+function namedImageHeader(core: Core, device: BlockDevice, imageFile: string, other?: string): ImageInfo {
+  try {
+    return imageHeader(core, device);
+  } catch (e) {
+    if (!(e instanceof ClusterbackError)) throw e;
+    const code = (e as { codeName?: string }).codeName;
+    const swapped = other !== undefined && code === "E_IMG_MAGIC" && fileStartsWithImage(other);
+    // the core counts whole 512-byte sectors: say how many bytes the file really has
+    if (code === "E_IMG_TRUNCATED" && device instanceof FileDevice) e.message = `image is ${device.byteLength} bytes, its header needs ${(e as unknown as CoreErrorLike).values[1]}: it is truncated`;
+    e.message = `${imageFile}: ${e.message}${swapped ? `; ${other} is a clusterback image: the arguments look swapped (restore IMAGE TARGET)` : ""}`;
+    throw e;
+  }
+}
+
+interface CoreErrorLike { values: number[] }
+
+function fileStartsWithImage(file: string): boolean {
+  try { return describe(file).kind === "file" && isImageFile(file); } catch { return false; }
+}
+
+/**
+ * The byte range of the target that a restore would write, found by reading it (nothing opened
+ * for writing). A target with a partition table is refused without --partition or --whole-disk.
+ */
+function targetWriteExtent(core: Core, target: string, tgt: Endpoint, options: RestoreOptions, header: ImageInfo): Extent | undefined {
+  const look = openPartition(core, target, { ...options, writable: false });
+  try {
+    const ss = look.device.sectorSize;
+    if (!look.entry && !options.wholeDisk) refusePartitionedTarget(core, look.device, target, header);
+    const start = (look.entry?.startLba ?? 0) * ss;
+    return narrow(tgt.extent, start, Math.min(look.device.sectorCount, header.partitionSectors) * ss);
+  } finally {
+    look.close();
+  }
+}
+
+/** Refuses a whole disk with a partition table as a restore target, listing its partitions. */
+function refusePartitionedTarget(core: Core, dev: BlockDevice, target: string, header: ImageInfo): void {
+  const h = core.attach(dev);
+  let volume = false;
+  try { volume = core.exports.probeVolume(h, dev.sectorSize, dev.sectorCount) >= 0; } finally { core.detach(h); }
+  if (volume) return;
+  let table: PartitionTable | undefined;
+  try { table = readPartitionTable(core, dev); } catch { return; }
+  if (!table || table.partitions.length === 0) return;
+  const list = table.partitions.map((p) => `${p.number}: LBA ${p.startLba}, ${p.sectorCount} sectors`).join("; ");
+  const from = table.partitions.find((p) => p.startLba === header.partitionStart && header.partitionStart > 0);
+  const hint = from ? `; the image came from a partition at LBA ${header.partitionStart}, like partition ${from.number} here: --partition ${from.number}` : "";
+  throw new UsageError(`${target} is a disk with a ${table.scheme.toUpperCase()} partition table (${list}): choose --partition N${hint}, or give --whole-disk to write the volume over the table; nothing was written`);
+}
+
+function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: OpenedPartition, guarded: WriteGuard, header: ImageInfo, target: string, options: RestoreOptions, t0: number): RestoreResult {
   const hi = core.attach(img), ht = core.attach(guarded);
   try {
     const verified = options.verify ?? true;
     const resumed = readRestoreMark(core, part.device) !== undefined;
-    core.check(core.exports.restoreBegin(hi, img.sectorCount * (img.sectorSize / 512), ht, part.device.sectorSize, part.device.sectorCount, (verified ? 1 : 0) | (options.full ? 2 : 0)));
+    core.check(core.exports.restoreBegin(hi, img.sectorCount * (img.sectorSize / 512), ht, part.device.sectorSize, part.device.sectorCount, restoreFlags(verified, options)));
     core.run(options);
     const res = core.results();
     const clusters = res[Slot.clustersDone];
@@ -552,12 +697,16 @@ function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: Open
     if (!v.ok) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
     return {
       image: imageLabel, target, partition: part.entry?.number, fsType: header.fsType,
-      clustersWritten: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: res[Slot.targetBytesRead], resumed, unreadableClusters: res[Slot.unreadableCount], verified,
+      imageClusters: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: guarded.sectorsRead * guarded.sectorSize, bytesCompared: res[Slot.targetBytesRead], resumed, unreadableClusters: res[Slot.unreadableCount], verified,
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
     core.detach(hi); core.detach(ht);
   }
+}
+
+function restoreFlags(verified: boolean, options: RestoreOptions): number {
+  return (verified ? RestoreFlag.readBack : 0) | (options.full ? RestoreFlag.full : 0) | (options.onePass ? RestoreFlag.onePass : 0);
 }
 
 function runVerify(core: Core, hi: number, img: BlockDevice, ht: number, against: BlockDevice | undefined, options: RunOptions): Omit<VerifyResult, "image" | "seconds"> {
@@ -596,24 +745,49 @@ export interface VerifyOptions extends OpenOptions, RunOptions {
 /** Checks every check in an image; with `against`, compares a partition with it. Writes nothing. */
 export function verify(core: Core, imageFile: string, options: VerifyOptions = {}): VerifyResult {
   const t0 = performance.now();
-  if (!fs.existsSync(imageFile)) throw new UsageError(`${imageFile}: no such image file`);
-  const img = openImage(imageFile);
-  if (options.against && !fs.existsSync(options.against)) throw new UsageError(`${options.against}: no such partition or disk to compare against`);
-  let sectorSize = options.sectorSize;
-  if (options.against && sectorSize === undefined && options.partition === undefined && !fs.statSync(options.against).isBlockDevice()) {
-    sectorSize = readImageInfo(core, imageFile).sectorBytes;
-  }
-  const part = options.against ? openPartition(core, options.against, { ...options, sectorSize, writable: false }) : undefined;
-  const hi = core.attach(img), ht = part ? core.attach(part.device) : 0;
+  const img = describe(imageFile), ag = options.against !== undefined ? describe(options.against) : undefined;
+  if (img.kind === "missing") throw new UsageError(`${imageFile}: no such image file`);
+  if (ag?.kind === "missing") throw new UsageError(`${options.against}: no such partition or disk to compare against`);
+  if (ag) requireSeekable(ag, "partition to compare against");
+  return withLocks("verify", [img, ag], () => {
+    const input = openImageInput(img);
+    let part: OpenedPartition | undefined;
+    try {
+      const header = namedImageHeader(core, input.device, imageFile);
+      const sectorSize = options.sectorSize ?? (ag && options.partition === undefined && ag.kind !== "block" ? header.sectorBytes : undefined);
+      part = options.against ? openPartition(core, options.against, { ...options, sectorSize, writable: false, exclusive: true }) : undefined;
+      const hi = core.attach(input.device), ht = part ? core.attach(part.device) : 0;
+      try {
+        const v = runVerify(core, hi, input.device, ht, part?.device, options);
+        return { image: imageFile === "-" ? "standard input" : imageFile, against: options.against, ...v, seconds: (performance.now() - t0) / 1000 };
+      } finally {
+        core.detach(hi);
+        if (ht) core.detach(ht);
+      }
+    } finally {
+      input.close();
+      part?.close();
+    }
+  });
+}
+
+/** Runs `job` holding the locks of every endpoint given (streams and absent ones need none). */
+function withLocks<T>(command: string, endpoints: (Endpoint | undefined)[], job: () => T): T {
+  const locks = new JobLocks(command);
   try {
-    const v = runVerify(core, hi, img, ht, part?.device, options);
-    return { image: imageFile, against: options.against, ...v, seconds: (performance.now() - t0) / 1000 };
+    for (const e of endpoints) if (e) locks.take(e);
+    return job();
   } finally {
-    core.detach(hi);
-    if (ht) core.detach(ht);
-    img.close();
-    part?.close();
+    locks.release();
   }
+}
+
+/** A partition that a ghost job reads and writes in place: a file or block device, locked for the job. */
+function ghostEndpoint(target: string): Endpoint {
+  const e = describe(target);
+  if (e.kind === "missing") throw new UsageError(`${target}: no such partition or disk`);
+  requireSeekable(e, "partition");
+  return e;
 }
 
 // ---- the ghost image (docs/image-format.md section 12, host-shim/src/ghost.ts) -------------
@@ -812,8 +986,12 @@ export class GhostBackupJob {
  * system, read-only file, switched in for the old one only after its image is committed.
  */
 export function backupGhost(core: Core, source: string, options: GhostBackupOptions = {}): GhostBackupResult {
+  return withLocks("backup --ghost", [ghostEndpoint(source)], () => backupGhostLocked(core, source, options));
+}
+
+function backupGhostLocked(core: Core, source: string, options: GhostBackupOptions): GhostBackupResult {
   const t0 = performance.now();
-  const part = openPartition(core, source, { ...options, writable: true });
+  const part = openPartition(core, source, { ...options, writable: true, exclusive: true });
   const where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
   try {
     const job = new GhostBackupJob(core, part.device, where, { ...options, partType: part.entry?.type, partStart: part.entry?.startLba, typeGuid: part.entry?.typeGuid });
@@ -841,13 +1019,13 @@ export function backupGhost(core: Core, source: string, options: GhostBackupOpti
 /** Opens a partition and finds its ghost image (by directory, else by the search), reopening with the sector size a locator names. */
 function openGhost(core: Core, target: string, options: OpenOptions & { ghostName?: string }): { part: OpenedPartition; ghost: G.FoundGhost; header: ImageInfo } {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such partition or disk`);
-  let part = openPartition(core, target, options);
+  let part = openPartition(core, target, { ...options, exclusive: true });
   try {
     let ghost = G.findGhost(core, part.device, { name: options.ghostName });
     if (ghost && ghost.sectorBytes !== part.device.sectorSize) {
       const size = ghost.sectorBytes;
       part.close();
-      part = openPartition(core, target, { ...options, sectorSize: size });
+      part = openPartition(core, target, { ...options, sectorSize: size, exclusive: true });
       const ok = G.checkGhost(core, part.device, ghost);
       ghost = ok ? { ...ghost, ...ok, sectorBytes: size } : undefined;
     }
@@ -862,6 +1040,10 @@ function openGhost(core: Core, target: string, options: OpenOptions & { ghostNam
 
 /** Restores a partition from its own ghost image; the ghost's extent is never written, and stays valid for the next restore. */
 export function restoreGhost(core: Core, target: string, options: RestoreOptions & { ghostName?: string } = {}): RestoreResult & { ghost: G.FoundGhost } {
+  return withLocks("restore --ghost", [ghostEndpoint(target)], () => restoreGhostLocked(core, target, options));
+}
+
+function restoreGhostLocked(core: Core, target: string, options: RestoreOptions & { ghostName?: string }): RestoreResult & { ghost: G.FoundGhost } {
   const t0 = performance.now();
   core.prepareWrites();
   const { part, ghost, header } = openGhost(core, target, { ...options, writable: true });
@@ -878,6 +1060,10 @@ export function restoreGhost(core: Core, target: string, options: RestoreOptions
 
 /** Checks a partition's ghost image and compares the partition with it. Writes nothing. */
 export function verifyGhost(core: Core, target: string, options: OpenOptions & RunOptions & { ghostName?: string } = {}): VerifyResult & { ghost: G.FoundGhost } {
+  return withLocks("verify --ghost", [ghostEndpoint(target)], () => verifyGhostLocked(core, target, options));
+}
+
+function verifyGhostLocked(core: Core, target: string, options: OpenOptions & RunOptions & { ghostName?: string }): VerifyResult & { ghost: G.FoundGhost } {
   const t0 = performance.now();
   const { part, ghost } = openGhost(core, target, { ...options, writable: false });
   const img = G.ghostDevice(part.device, ghost);

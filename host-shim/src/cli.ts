@@ -1,25 +1,40 @@
 #!/usr/bin/env node
 // clusterback: the command-line tool. One clear line on stderr and a non-zero exit on failure;
 // a progress bar on a terminal; with --json, one JSON result object on stdout.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { Core, Progress } from "./core";
 import * as api from "./api";
 import { ClusterbackError, UsageError } from "./errors";
 
-const USAGE = `usage:
-  clusterback info <disk-or-partition-or-image> [--partition N] [--ghost] [--json]
-  clusterback backup <source> [--partition N] --image <file> [--name NAME] [--exclude PATH]... [--record-unreadable] [--json]
-  clusterback backup <source> [--partition N] --ghost [--ghost-name PATH] [--name NAME] [--exclude PATH]... [--json]
-  clusterback restore <image> <target> [--partition N] [--full] [--no-verify] [--json]
-  clusterback restore --ghost <target> [--partition N] [--ghost-name PATH] [--full] [--no-verify] [--json]
-  clusterback verify <image> [--against <target> [--partition N]] [--json]
-  clusterback verify --ghost <target> [--partition N] [--ghost-name PATH] [--json]
+const COMMANDS: Record<string, { usage: string; about: string }> = {
+  info: {
+    usage: "clusterback info <disk-or-partition-or-image> [--partition N] [--ghost] [--sector-size B] [--json]",
+    about: "Shows a disk's partition table, a partition's file system (type, sizes, used clusters, notices), or an image's header. Writes nothing.",
+  },
+  backup: {
+    usage: "clusterback backup <source> [--partition N] --image <file|device|-> [--overwrite] [--name NAME] [--exclude PATH]... [--record-unreadable] [--json]\n  clusterback backup <source> [--partition N] --ghost [--ghost-name PATH] [--name NAME] [--exclude PATH]... [--json]",
+    about: "Images the allocated clusters of a partition. --image FILE writes under a temporary name and renames it when complete (an existing FILE needs --overwrite); a block device is written in place (--overwrite when it holds an image or a file system); - or a FIFO is a stream, written front to back (pipe it through gzip, ssh, nc).",
+  },
+  restore: {
+    usage: "clusterback restore <image|-> <target> [--partition N | --whole-disk] [--full] [--no-verify] [--json]\n  clusterback restore --ghost <target> [--partition N] [--ghost-name PATH] [--full] [--no-verify] [--json]",
+    about: "Writes a partition back from an image. From a file, nothing is written until the whole image checks out; from a stream (- or a FIFO) it is restored in one pass and the target stays marked (unmountable) unless the whole stream checks out. A target with a partition table needs --partition N (or --whole-disk to write over the table).",
+  },
+  verify: {
+    usage: "clusterback verify <image|-> [--against <target> [--partition N]] [--json]\n  clusterback verify --ghost <target> [--partition N] [--ghost-name PATH] [--json]",
+    about: "Checks every check of an image; with --against, compares a partition with it cluster by cluster. Writes nothing.",
+  },
+};
 
-  <source>/<target>: a partition image file, or a whole disk (file or block device) with
+const OPTIONS_HELP = `  <source>/<target>: a partition image file, or a whole disk (file or block device) with
   --partition N (1-based, as the partition table numbers it).
   File systems: FAT12, FAT16, FAT32, exFAT, NTFS. NTFS backups always leave out pagefile.sys,
   swapfile.sys and hiberfil.sys (kept allocated, not stored); --exclude and --ghost are FAT only.
-  --sector-size B   sector size of a disk whose table does not tell it (default: detected)
+  --partition N     the partition of a disk to read or write
+  --whole-disk      restore: write the volume at sector 0 of a disk that has a partition table
+  --overwrite       backup: replace an existing image file, or write over a device holding one
+  --sector-size B   sector size of a disk whose table does not tell it: 512, 1024, 2048 or 4096
   --exclude PATH    backup: leave out a file, or every file below a directory (long or short
                     names, any case, * and ? in a component); it is kept as an empty file
   --record-unreadable  backup: store clusters the source cannot read as zeros, marked
@@ -33,10 +48,33 @@ const USAGE = `usage:
   --ghost-name PATH the ghost file's path, 8.3 names (default \\RECOVERY.CBI)
   --full            restore: write every cluster (default: read the target first and write
                     only what differs; an interrupted restore is finished by running it again)
-  --no-verify       restore: do not read the partition back and compare it with the image
+  --no-verify       restore: do not read back what was written and compare it with the image
+  --json            one JSON object on stdout (on stderr when the image goes to stdout)
   --quiet           no progress bar
+  --version, -V     the version
+  --help, -h        this text (clusterback help CMD, or CMD --help, for one command)
 
-exit status: 0 success, 1 failure (one line on stderr), 2 usage error`;
+exit status: 0 success, 1 failure (one line on stderr), 2 the command cannot run as typed
+(an unknown option, a missing or wrong file, a refusal that an option such as --partition or
+--overwrite resolves)`;
+
+const USAGE = `usage:\n${Object.values(COMMANDS).map((c) => `  ${c.usage}`).join("\n")}\n\n${OPTIONS_HELP}`;
+
+function commandHelp(name: string): string {
+  const c = COMMANDS[name];
+  return `usage:\n  ${c.usage}\n\n${c.about}\n\n${OPTIONS_HELP}`;
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "package.json"), "utf8")) as { version: string };
+    return `clusterback ${pkg.version}`;
+  } catch {
+    return "clusterback (version unknown)";
+  }
+}
+
+const SECTOR_SIZES = [512, 1024, 2048, 4096];
 
 const options = {
   partition: { type: "string" },
@@ -52,6 +90,9 @@ const options = {
   "ghost-name": { type: "string" },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
+  overwrite: { type: "boolean" },
+  "whole-disk": { type: "boolean" },
+  version: { type: "boolean", short: "V" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -76,7 +117,23 @@ function progressBar(enabled: boolean): ((p: Progress) => void) | undefined {
   };
 }
 
-function mb(bytes: number): string { return `${(bytes / 1e6).toFixed(1)} MB`; }
+/** Bytes for people: 512 bytes, 28.7 kB, 645.2 MB, 1.07 GB (decimal units, as disks are sold). */
+export function size(bytes: number): string {
+  if (bytes < 1000) return `${bytes} bytes`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let v = bytes / 1000, u = 0;
+  while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
+}
+const mb = size;
+
+/** Node's parser errors, said in this tool's words. */
+function parseError(e: NodeJS.ErrnoException & Error): UsageError {
+  const opt = /'(-[^']*)'/.exec(e.message)?.[1];
+  if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return new UsageError(`unknown option ${opt ?? e.message}; see clusterback --help`);
+  if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return new UsageError(`option ${opt ?? ""} ${/argument missing/.test(e.message) ? "needs a value" : "takes no value"}; see clusterback --help`);
+  return new UsageError(`${e.message.replace(/\s+To specify.*$/s, "")}; see clusterback --help`);
+}
 
 function printInfo(r: api.InfoResult): void {
   const out: string[] = [`${r.file}: ${r.kind}, ${r.sizeBytes} bytes`];
@@ -110,20 +167,43 @@ function printInfo(r: api.InfoResult): void {
 
 export function main(argv: string[]): number {
   let json = false;
+  let say = (line: string) => console.log(line); // the human result; stderr when the image goes to stdout
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw parseError(e as NodeJS.ErrnoException & Error);
+    }
+    const { values, positionals } = parsed;
     json = values.json ?? false;
+    if (values.version) { console.log(version()); return 0; }
+    const [command, ...args] = positionals;
+    if (command === "help") {
+      if (args.length && !COMMANDS[args[0]]) throw new UsageError(`unknown command "${args[0]}"; the commands are ${Object.keys(COMMANDS).join(", ")}`);
+      console.log(args.length ? commandHelp(args[0]) : USAGE);
+      return 0;
+    }
+    if (values.help && COMMANDS[command]) { console.log(commandHelp(command)); return 0; }
     if (values.help || positionals.length === 0) {
-      console.log(USAGE);
+      (values.help ? console.log : console.error)(USAGE);
       return values.help ? 0 : 2;
     }
-    const [command, ...args] = positionals;
+    if (!COMMANDS[command]) throw new UsageError(`unknown command "${command}"; the commands are ${Object.keys(COMMANDS).join(", ")} (see clusterback --help)`);
     const partition = intOption(values.partition, "--partition");
+    if (partition !== undefined && partition < 1) throw new UsageError(`--partition counts from 1, as the partition table numbers it; not ${partition}`);
     const sectorSize = intOption(values["sector-size"], "--sector-size");
+    if (sectorSize !== undefined && !SECTOR_SIZES.includes(sectorSize)) throw new UsageError(`--sector-size is ${SECTOR_SIZES.join(", ")}; not ${sectorSize}`);
+    if (values.overwrite && command !== "backup") throw new UsageError("--overwrite goes with backup --image");
+    if (values["whole-disk"] && command !== "restore") throw new UsageError("--whole-disk goes with restore");
+    if (values["whole-disk"] && partition !== undefined) throw new UsageError("restore takes --partition N or --whole-disk, not both");
+    const toStdout = command === "backup" && values.image !== undefined && /^(-|\/dev\/stdout|\/dev\/fd\/1|\/proc\/self\/fd\/1)$/.test(values.image);
+    if (toStdout) say = (line) => console.error(line);
+    const emitJson = (o: object) => (toStdout ? console.error : console.log)(JSON.stringify(o));
     const onProgress = progressBar(!json && !values.quiet && process.stderr.isTTY === true);
     const core = new Core();
     const need = (n: number, what: string) => {
-      if (args.length !== n) throw new UsageError(`${command} takes ${what} (got ${args.length} arguments); see clusterback --help`);
+      if (args.length !== n) throw new UsageError(`${command} takes ${what} (got ${args.length} arguments); see clusterback ${command} --help`);
     };
     let result: object;
     switch (command) {
@@ -135,19 +215,20 @@ export function main(argv: string[]): number {
       case "backup": {
         need(1, "one source");
         if (values.ghost && values.image) throw new UsageError("backup takes --image <file> or --ghost, not both");
-        if (!values.image && !values.ghost) throw new UsageError("backup needs --image <file> or --ghost");
+        if (!values.image && !values.ghost) throw new UsageError("backup needs --image <file> (or - for standard output) or --ghost");
         if (values["ghost-name"] && !values.ghost) throw new UsageError("--ghost-name goes with --ghost");
+        if (values.overwrite && values.ghost) throw new UsageError("--overwrite goes with --image; a ghost backup replaces the ghost only once the new one is complete");
         const common = { partition, sectorSize, name: values.name, unreadable: values["record-unreadable"] ? "record" as const : "fail" as const, exclude: values.exclude, onProgress };
-        const r = values.ghost ? api.backupGhost(core, args[0], { ...common, ghostName: values["ghost-name"] }) : api.backup(core, args[0], { ...common, image: values.image! });
+        const r = values.ghost ? api.backupGhost(core, args[0], { ...common, ghostName: values["ghost-name"] }) : api.backup(core, args[0], { ...common, image: values.image!, overwrite: values.overwrite });
         if (onProgress) process.stderr.write("\n");
         for (const n of r.notices) if (!json) console.error(`notice: ${n}`);
-        if (!json) console.log(`backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s${r.excluded.length ? `; left out (kept empty): ${r.excluded.map((f) => f.path).join(", ")}` : ""}`);
+        if (!json) say(`backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image === "-" ? "standard output" : r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s${r.excluded.length ? `; left out (kept empty): ${r.excluded.map((f) => f.path).join(", ")}` : ""}`);
         result = r;
         break;
       }
       case "restore": {
         if (values["ghost-name"] && !values.ghost) throw new UsageError("--ghost-name goes with --ghost");
-        const runOpts = { partition, sectorSize, verify: !values["no-verify"], full: values.full, onProgress };
+        const runOpts = { partition, sectorSize, verify: !values["no-verify"], full: values.full, wholeDisk: values["whole-disk"], onProgress };
         let r: api.RestoreResult;
         if (values.ghost) {
           need(1, "a target (with --ghost, the image is the target's own ghost file)");
@@ -157,7 +238,7 @@ export function main(argv: string[]): number {
           r = api.restore(core, args[0], args[1], runOpts);
         }
         if (onProgress) process.stderr.write("\n");
-        if (!json) console.log(`restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.clustersWritten} clusters, ${mb(r.bytesRead)} read and compared, ${mb(r.bytesWritten)} written${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s${r.unreadableClusters ? `; ${r.unreadableClusters} clusters were unreadable at backup time and are zeros now` : ""}`);
+        if (!json) say(`restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.imageClusters} clusters in place; ${mb(r.bytesWritten)} written, ${mb(r.bytesRead)} read from the target (${mb(r.bytesCompared)} to compare)${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s${r.unreadableClusters ? `; ${r.unreadableClusters} clusters were unreadable at backup time and are zeros now` : ""}`);
         result = r;
         break;
       }
@@ -171,25 +252,27 @@ export function main(argv: string[]): number {
           : api.verify(core, args[0], { against: values.against, partition, sectorSize, onProgress });
         if (onProgress) process.stderr.write("\n");
         if (!r.ok) {
-          if (json) console.log(JSON.stringify(r));
+          if (json) console.log(JSON.stringify({ ...r, ok: false, error: "Mismatch", message: `${r.against} ${api.describeMismatch(r)}` }));
           console.error(`clusterback: verify: ${r.against} ${api.describeMismatch(r)}`);
           return 1;
         }
-        if (!json) console.log(`image ${r.image} is intact: ${r.imageClusters} clusters checked${r.against ? `; ${r.against} matches it` : ""}`);
+        if (!json) say(`image ${r.image} is intact: ${r.imageClusters} clusters checked${r.against ? `; ${r.against} matches it` : ""}`);
         result = r;
         break;
       }
       default:
         throw new UsageError(`unknown command "${command}"; see clusterback --help`);
     }
-    if (json) console.log(JSON.stringify({ ok: true, ...result }));
+    if (json) emitJson({ ok: true, ...result });
     return 0;
   } catch (e) {
     const err = e as Error;
-    const usage = e instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith?.("ERR_PARSE_ARGS");
-    const message = e instanceof ClusterbackError || usage ? err.message : `internal error: ${err.stack ?? err.message}`;
-    if (json) console.log(JSON.stringify({ ok: false, error: err.name, message }));
+    const usage = e instanceof UsageError;
+    const known = e instanceof ClusterbackError;
+    const message = known ? err.message : `internal error: ${err.message}`;
+    if (json) console.log(JSON.stringify({ ok: false, error: known ? err.name : "InternalError", message }));
     console.error(`clusterback: ${message.split("\n")[0]}`);
+    if (!known && process.env.CLUSTERBACK_DEBUG) console.error(err.stack);
     return usage ? 2 : 1;
   }
 }

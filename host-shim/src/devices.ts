@@ -2,7 +2,8 @@
 // one contract test (test/devices.test.ts). LBAs and counts are numbers (exact to 2^53).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { DeviceCode, DeviceError, WriteGuardError } from "./errors";
+import { DeviceCode, DeviceError, LockError, WriteGuardError } from "./errors";
+import { blockExtent } from "./endpoints";
 import type { AsyncWriter } from "./async-writer";
 
 export interface BlockDevice {
@@ -41,7 +42,16 @@ export interface FileDeviceOptions {
   growable?: boolean;
   /** Create (or truncate) the file. */
   create?: boolean;
+  /**
+   * A block device is opened with O_EXCL: Linux refuses it while it is mounted or held by
+   * another exclusive opener (a second job). Within this process a disk already held so is
+   * opened again without it (an image partition and its disk's target partition).
+   */
+  exclusive?: boolean;
 }
+
+/** Whole disks this process holds open with O_EXCL, and how many times. */
+const exclusiveDisks = new Map<string, number>();
 
 /** A regular file (partition or disk image, backup image) or a Linux block device node. */
 export class FileDevice implements BlockDevice {
@@ -52,18 +62,26 @@ export class FileDevice implements BlockDevice {
   private readonly writable: boolean;
   private readonly growable: boolean;
   private writer: AsyncWriter | undefined; // set once a write was queued on it
+  private heldDisk: string | undefined;
 
   constructor(readonly filePath: string, options: FileDeviceOptions = {}) {
     this.name = filePath;
     this.writable = options.writable ?? false;
     this.growable = options.growable ?? false;
-    const flags = options.create ? "w+" : this.writable ? "r+" : "r";
+    const c = fs.constants;
+    let flags = options.create ? c.O_RDWR | c.O_CREAT | c.O_TRUNC : this.writable ? c.O_RDWR : c.O_RDONLY;
+    if (options.exclusive && !options.create) {
+      const disk = exclusiveDiskKey(filePath);
+      if (disk && !exclusiveDisks.has(disk)) { flags |= c.O_EXCL; this.heldDisk = disk; }
+    }
     try {
-      this.fd = fs.openSync(filePath, flags);
+      this.fd = fs.openSync(filePath, flags, 0o644);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
+      if (err.code === "EBUSY") throw new LockError(`${filePath} is in use: it is mounted, or another program holds it open exclusively (EBUSY); unmount it or wait for that program`);
       throw new DeviceError(DeviceCode.IO, `cannot open ${filePath}: ${err.code === "ENOENT" ? "no such file" : err.message}`);
     }
+    if (this.heldDisk) exclusiveDisks.set(this.heldDisk, (exclusiveDisks.get(this.heldDisk) ?? 0) + 1);
     const st = fs.fstatSync(this.fd);
     this.sectorSize = options.sectorSize ?? (st.isBlockDevice() ? blockDeviceSectorSize(st.rdev) : 512);
     this.sizeBytes = st.isBlockDevice() ? blockDeviceBytes(st.rdev) : st.size;
@@ -133,11 +151,29 @@ export class FileDevice implements BlockDevice {
 
   close(): void {
     if (this.fd >= 0) {
-      this.writer?.beforeFileUse(this.fd);
-      fs.closeSync(this.fd);
+      const fd = this.fd;
+      this.fd = -1;
+      this.releaseDisk();
+      this.writer?.beforeFileUse(fd);
+      fs.closeSync(fd);
     }
-    this.fd = -1;
   }
+
+  private releaseDisk(): void {
+    const d = this.heldDisk;
+    if (!d) return;
+    this.heldDisk = undefined;
+    const n = (exclusiveDisks.get(d) ?? 1) - 1;
+    if (n > 0) exclusiveDisks.set(d, n); else exclusiveDisks.delete(d);
+  }
+}
+
+/** The whole disk behind a block device path (for O_EXCL), or undefined for anything else. */
+function exclusiveDiskKey(filePath: string): string | undefined {
+  try {
+    const st = fs.statSync(filePath);
+    return st.isBlockDevice() ? (blockExtent(st.rdev)?.key ?? `disk:${st.rdev}`) : undefined;
+  } catch { return undefined; }
 }
 
 function sysBlockDir(rdev: number): string {
@@ -211,12 +247,16 @@ export class PartitionView implements BlockDevice {
  */
 export class WriteGuard implements BlockDevice {
   sectorsWritten = 0;
+  sectorsRead = 0;
   /** hole: sectors inside the extent that are refused too (a ghost image's own extent). */
   constructor(readonly inner: BlockDevice, readonly firstLba: number, readonly extentSectors: number, readonly hole?: { startSector: number; sectors: number }) {}
   get sectorSize(): number { return this.inner.sectorSize; }
   get sectorCount(): number { return this.inner.sectorCount; }
   get name(): string { return this.inner.name; }
-  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void { this.inner.read(lba, sectorCount, dst, dstOffset); }
+  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
+    this.inner.read(lba, sectorCount, dst, dstOffset);
+    this.sectorsRead += sectorCount;
+  }
   private guard(lba: number, sectorCount: number): void {
     if (lba < this.firstLba || lba + sectorCount > this.firstLba + this.extentSectors || sectorCount < 0) {
       throw new WriteGuardError(`${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the job may write only LBA ${this.firstLba}..${this.firstLba + this.extentSectors - 1}`);

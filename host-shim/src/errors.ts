@@ -39,6 +39,14 @@ export class WriteGuardError extends DeviceError {
   }
 }
 
+/** Another job (or a mount) holds what this job would read or write. */
+export class LockError extends ClusterbackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "LockError";
+  }
+}
+
 export class UsageError extends ClusterbackError {
   constructor(message: string) {
     super(message);
@@ -82,8 +90,17 @@ const check = (hi: number, lo: number) => hex(hi, 8) + hex(lo, 8).slice(2);
 const headerFields: Record<number, string> = {
   1: "header length", 2: "sector size", 3: "cluster size", 4: "file-system type", 5: "bitmap bit count",
   6: "image cluster count", 7: "clusters per block", 8: "section offsets", 9: "data area end",
-  10: "metadata size", 11: "reserved bytes", 12: "first cluster number", 13: "ghost extent",
+  10: "metadata size", 11: "reserved bytes", 12: "first cluster number", 13: "ghost extent", 14: "metadata tail (start, sectors)",
 };
+/** E_IMG_HEADER_FIELD's text: the field, its value, and what it should be. */
+function headerFieldMessage(v: number[]): string {
+  if (v[0] === 13) return `image header's ghost extent (sector ${v[1]}, ${v[2]} sectors) is not whole clusters inside the partition's data area`;
+  if (v[0] === 14) return `image header's metadata tail (sector ${v[1]}, ${v[2]} sectors) is not after the last cluster inside the partition, or longer than 2048 sectors`;
+  if (v[0] === 11) return "image header's reserved bytes (288..503) are not zero";
+  const name = headerFields[v[0]] ?? `number ${v[0]}`;
+  if (v[0] === 5 && v[1] === v[2]) return `image header field "${name}" is ${v[1]}, more than the 268435456 (2^28) an image holds`;
+  return `image header field "${name}" is ${v[1]}, expected ${v[2]}`;
+}
 const commitWhat: Record<number, string> = {
   1: "has no commit magic (the backup did not finish)", 2: "fails its check", 3: "belongs to another header",
   4: "names another block count", 5: "names another cluster count", 6: "names another image length", 7: "has non-zero reserved bytes",
@@ -118,7 +135,7 @@ export const coreMessages: Record<number, Msg> = {
   22: ["E_IMG_MAGIC", (v) => `not a clusterback image (starts with ${hex(v[0], 8)} ${hex(v[1], 8)})`],
   23: ["E_IMG_VERSION", (v) => `image format version ${v[0]}.${v[1]} is not supported (this build reads 1.x)`],
   24: ["E_IMG_HEADER_CHECK", (v) => `image header check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the header is damaged`],
-  25: ["E_IMG_HEADER_FIELD", (v) => v[0] === 13 ? `image header's ghost extent (sector ${v[1]}, ${v[2]} sectors) is not whole clusters inside the partition's data area` : `image header field "${headerFields[v[0]] ?? v[0]}" is ${v[1]}, expected ${v[2]}`],
+  25: ["E_IMG_HEADER_FIELD", headerFieldMessage],
   26: ["E_IMG_BITMAP_CHECK", (v) => `image bitmap check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the bitmap is damaged`],
   27: ["E_IMG_BITMAP_COUNT", (v) => v[0] === -1 ? `image bitmap has a bit set past its end (bit ${v[1]})` : v[0] === -2 ? "image bitmap marks reserved clusters 0 or 1" : `image bitmap marks ${v[0]} clusters, header says ${v[1]}`],
   28: ["E_IMG_META_CHECK", (v) => `image metadata check is ${check(v[0], v[1])}, computed ${check(v[2], v[3])}: the metadata is damaged`],
@@ -138,6 +155,8 @@ export const coreMessages: Record<number, Msg> = {
   43: ["E_EXFAT_BITMAP", (v) => v[0] === 1 ? `exFAT root directory has no allocation bitmap entry (looked through ${v[1]} clusters${v[2] ? `; the chain goes on to ${v[2]}` : ""})` : v[0] === 2 ? `exFAT allocation bitmap starts at cluster ${v[1]}, outside clusters 2..${v[2]}` : v[0] === 3 ? `exFAT allocation bitmap is ${v[1]} bytes, the volume's clusters need ${v[2]}` : `exFAT allocation bitmap's FAT chain breaks after ${v[1]} clusters (next entry ${v[2]})`],
   44: ["E_NTFS_FIELD", (v) => `NTFS boot sector: ${ntfsFields[v[0]] ?? `field ${v[0]}`} is ${v[1]}${v[0] === 4 ? "" : `, expected ${v[0] === 5 || v[0] === 6 ? `below the cluster count ${v[2]}` : v[2]}`}`],
   45: ["E_NTFS_MFT", (v) => `NTFS MFT record ${v[1]}: ${ntfsMftWhat[v[0]] ?? "damaged"} (${v[2]})`],
+  46: ["E_IMG_META_CHANGED", (v) => `image metadata chunk ${v[0]} (section bytes ${v[1]}..) changed after the check pass (check ${hex(v[2], 8)}, now ${hex(v[3], 8)}): the image was modified during the restore; nothing of that chunk was written, the target keeps its restore mark`],
+  47: ["E_IMG_META_SIZE", (v) => `image metadata section is ${v[0]} bytes: a two-pass restore checks at most ${v[1]} again chunk by chunk (a one-pass restore has no such limit)`],
   41: ["E_GHOST_EXTENT", (v) => `ghost extent at sector ${v[0]}, ${v[1]} sectors, is not whole clusters of the data area (which starts at sector ${v[2]}, ${v[3]} sectors per cluster)`],
 };
 
@@ -156,7 +175,7 @@ const ntfsMftWhat: Record<number, string> = {
   8: "data is shorter than needed", 9: "data runs point outside the volume",
 };
 
-const imageCodes = new Set([22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 35, 40]);
+const imageCodes = new Set([22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 35, 40, 46, 47]);
 const volumeCodes = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 37, 38, 39, 42, 43, 44, 45]);
 
 export function coreError(code: number, values: number[]): CoreError {
