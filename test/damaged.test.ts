@@ -16,7 +16,7 @@ const core = new Core();
 function roundTrip(t: Tap.Test, name: string, vol: MiniFat): api.BackupResult {
   const src = path.join(tmp, `${name}.img`), img = path.join(tmp, `${name}.cbi`), dst = path.join(tmp, `${name}.out`);
   fs.writeFileSync(src, vol.bytes);
-  const b = api.backup(core, src, { image: img });
+  const b = api.backup(core, src, { overwrite: true, image: img });
   fs.writeFileSync(dst, Buffer.alloc(vol.bytes.length));
   api.restore(core, img, dst);
   t.ok(fs.readFileSync(dst).equals(Buffer.from(vol.bytes)), `${name}: restored byte for byte`);
@@ -57,7 +57,7 @@ t.test("entries pointing outside the volume, and bad clusters", async (t) => {
   vol.bytes.fill(0xbd, (vol.firstDataSector + (700 - 2) * 4) * 512, (vol.firstDataSector + (702 - 2) * 4) * 512);
   const src = path.join(tmp, "bad.img"), img = path.join(tmp, "bad.cbi"), dst = path.join(tmp, "bad.out");
   fs.writeFileSync(src, vol.bytes);
-  const b = api.backup(core, src, { image: img });
+  const b = api.backup(core, src, { overwrite: true, image: img });
   t.equal(b.imageClusters, vol.allocated.length + 1, "the out-of-range chain's cluster is stored, bad ones are not");
   t.match(b.notices.join("\n"), /1 FAT entries point outside the volume/);
   t.match(b.notices.join("\n"), /2 clusters are marked bad/);
@@ -89,7 +89,7 @@ t.test("a FAT32 volume past one bitmap window (more than 2^20 clusters), as spar
   const src = path.join(tmp, "big.img"), img = path.join(tmp, "big.cbi"), dst = path.join(tmp, "big.out");
   const vol = writeMiniFatFile(src, { fsType: 32, sectorsPerCluster: 1, totalSectors: 1_120_000, chains });
   t.ok(vol.clusterCount > 1_100_001, `${vol.clusterCount} clusters`);
-  const b = api.backup(core, src, { image: img });
+  const b = api.backup(core, src, { overwrite: true, image: img });
   t.equal(b.imageClusters, 12);
   fs.writeFileSync(dst, "");
   fs.truncateSync(dst, fs.statSync(src).size);

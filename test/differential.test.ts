@@ -27,7 +27,7 @@ function volumeAndImage(): { vol: string; img: string; bytes: Buffer; used: numb
   const bytes = Buffer.from(ram.bytes.subarray(a, b));
   const vol = path.join(tmp, "system.img"), img = path.join(tmp, "system.cbi");
   fs.writeFileSync(vol, bytes);
-  const r = api.backup(core, vol, { image: img });
+  const r = api.backup(core, vol, { overwrite: true, image: img });
   const tables = new FatTables(new RamDevice(512, new Uint8Array(bytes)), core);
   const allocated: number[] = [];
   for (let c = 2; c < tables.entryCount; c += 65536) {

@@ -31,8 +31,8 @@ for (const f of fixtures.filter((x) => x.kind === "partition" && !x.file.include
     t.test(`${f.file} (${p.fsType}): exclude ${label}`, async (t) => {
       const vol = unpack(f, tmp);
       const img = path.join(tmp, "x.cbi"), target = path.join(tmp, "x.out");
-      const full = api.backup(core, vol, { image: img + ".full" });
-      const r = api.backup(core, vol, { image: img, exclude: patterns });
+      const full = api.backup(core, vol, { overwrite: true, image: img + ".full" });
+      const r = api.backup(core, vol, { overwrite: true, image: img, exclude: patterns });
       const expected = Object.keys(p.files).filter(isExcluded);
       if (expected.length === 0) { t.equal(r.excluded.length, 0); return; }
       t.same(r.excluded.map((e) => e.path.slice(1).replace(/\\/g, "/")).sort(), expected.sort(), "exactly the matching files are left out");
@@ -62,6 +62,6 @@ t.test("a pattern that matches nothing is refused by name, and nothing is writte
   const f = fixtures.find((x) => x.file.startsWith("fat16-2k"))!;
   const vol = unpack(f, tmp);
   const img = path.join(tmp, "none.cbi");
-  t.throws(() => api.backup(core, vol, { image: img, exclude: ["\\NOPE\\*"] }), /--exclude "\\NOPE\\\*": no such file or directory/);
+  t.throws(() => api.backup(core, vol, { overwrite: true, image: img, exclude: ["\\NOPE\\*"] }), /--exclude "\\NOPE\\\*": no such file or directory/);
   t.notOk(fs.existsSync(img));
 });

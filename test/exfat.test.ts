@@ -55,7 +55,7 @@ t.test("committed exFAT fixtures: info, backup, restore into a blank target byte
       t.equal(info.volume?.fsType, "exFAT");
       const used = bitmapClusters(bytes);
       t.equal(info.volume?.usedClusters, used.length, `used clusters = the volume's own bitmap (${used.length})`);
-      const r = api.backup(core, src, { image });
+      const r = api.backup(core, src, { overwrite: true, image });
       t.equal(r.fsType, "exFAT");
       t.equal(r.imageClusters, used.length);
       const header = api.readImageInfo(core, image);
@@ -73,7 +73,7 @@ t.test("committed exFAT fixtures: info, backup, restore into a blank target byte
 t.test("exFAT restore onto a target full of garbage: every allocated cluster and the metadata equal the source", async (t) => {
   const src = unpack(fixtures[0]), image = path.join(tmp, "g.cbi"), dst = path.join(tmp, "g.out");
   const bytes = fs.readFileSync(src);
-  api.backup(core, src, { image });
+  api.backup(core, src, { overwrite: true, image });
   fs.writeFileSync(dst, crypto.randomBytes(bytes.length));
   t.equal(api.restore(core, image, dst).verified, true);
   const out = fs.readFileSync(dst), g = readExfatGeometry(bytes), ss = g.bytesPerSector;
@@ -112,7 +112,7 @@ t.test("crafted exFAT boot sectors and directories: refused by name, nothing wri
     mutate(bad);
     const file = path.join(tmp, "bad.img");
     fs.writeFileSync(file, bad);
-    const e = (() => { try { api.backup(core, file, { image: path.join(tmp, "bad.cbi") }); } catch (err) { return err as Error; } })();
+    const e = (() => { try { api.backup(core, file, { overwrite: true, image: path.join(tmp, "bad.cbi") }); } catch (err) { return err as Error; } })();
     t.ok(e instanceof VolumeError, `${what}: a VolumeError`);
     t.match(e?.message ?? "", message, `${what}: ${e?.message}`);
     t.notOk(fs.existsSync(path.join(tmp, "bad.cbi")), `${what}: no image left behind`);
@@ -128,7 +128,7 @@ t.test("crafted exFAT boot sectors and directories: refused by name, nothing wri
 
 t.test("exclusions and the ghost image are FAT-only: refused by name on exFAT", async (t) => {
   const src = unpack(fixtures[0]);
-  t.throws(() => api.backup(core, src, { image: path.join(tmp, "e.cbi"), exclude: ["\\Jobs"] }), UsageError);
+  t.throws(() => api.backup(core, src, { overwrite: true, image: path.join(tmp, "e.cbi"), exclude: ["\\Jobs"] }), UsageError);
   t.throws(() => api.backupGhost(core, src, {}), /ghost image is kept on FAT12\/16\/32 volumes; this one is exFAT/);
 });
 
@@ -158,7 +158,7 @@ t.test("fresh mkfs.exfat volumes across cluster sizes, fsck.exfat -n as the orac
       seed++;
       const before = fsck(src);
       t.equal(before.status, 0, `fsck.exfat -n clean on the source${before.status ? ": " + before.stdout : ""}`);
-      const r = api.backup(core, src, { image });
+      const r = api.backup(core, src, { overwrite: true, image });
       t.equal(r.imageClusters, bitmapClusters(fs.readFileSync(src)).length, "stored clusters = the bitmap's");
       fs.writeFileSync(dst, crypto.randomBytes(mib << 20));
       t.equal(api.restore(core, image, dst).verified, true);
@@ -190,5 +190,5 @@ t.test("the up-case table: its checksum is checked, a mismatch or a missing entr
   missing[entry] = 0x02; // the entry no longer an up-case table (a deleted entry's type)
   fs.writeFileSync(f, missing);
   t.match(api.info(core, f).volume?.notices ?? [], [/no up-case table entry/]);
-  t.equal(api.backup(core, f, { image: path.join(tmp, "upcase.cbi") }).fsType, "exFAT", "still imaged as it is");
+  t.equal(api.backup(core, f, { overwrite: true, image: path.join(tmp, "upcase.cbi") }).fsType, "exFAT", "still imaged as it is");
 });

@@ -878,7 +878,7 @@ t.test("regression, no-error-2.bin: a restore mark whose Created is past a JS da
   const mini = buildMiniFat({ fsType: 12, sectorsPerCluster: 1, totalSectors: 600 });
   const src = path.join(tmp, "mark-src.vol"), image = path.join(tmp, "mark.cbi");
   fs.writeFileSync(src, mini.bytes);
-  api.backup(core, src, { image, name: "mark" });
+  api.backup(core, src, { overwrite: true, image, name: "mark" });
   const target = targetFor(image, fs.readFileSync(path.join(fuzzFixtures, "no-error-2.bin")));
   t.match(api.info(core, target).restoreInProgress, { created: /not a valid date/ }, "info names the mark");
   t.doesNotThrow(() => api.restore(core, image, target), "restore");

@@ -23,7 +23,7 @@ const vol = buildMiniFat({ fsType: 16 });
 const src = path.join(tmp, "src.img");
 fs.writeFileSync(src, vol.bytes);
 const image = path.join(tmp, "good.cbi");
-const backed = api.backup(core, src, { image, name: "integrity" });
+const backed = api.backup(core, src, { overwrite: true, image, name: "integrity" });
 
 t.test("round trip of an in-memory FAT16 volume is exact", async (t) => {
   t.equal(backed.imageClusters, vol.allocated.length, "every allocated cluster is stored");
@@ -168,7 +168,7 @@ t.test("an interrupted backup leaves the previous image in place", async (t) => 
   const b = Buffer.from(vol.bytes);
   b[11] = 0x33; // BPB_BytsPerSec = 0x233: refused
   fs.writeFileSync(broken, b);
-  const e = caught(() => api.backup(core, broken, { image: keep }));
+  const e = caught(() => api.backup(core, broken, { overwrite: true, image: keep }));
   t.match(e.message, /BPB_BytsPerSec is 563/);
   t.ok(fs.readFileSync(keep).equals(img), "the previous image is untouched");
   t.same(fs.readdirSync(tmp).filter((f) => f.includes(".partial-")), [], "no partial file is left behind");
@@ -198,7 +198,7 @@ t.test("the read-back after a restore catches a device that silently dropped a w
   const big = buildMiniFat({ fsType: 16, chains: [[2, 3], chain, [9000, 9001]] });
   const bigSrc = path.join(tmp, "blocks.img"), bigImg = path.join(tmp, "blocks.cbi"), bigDst = path.join(tmp, "blocks.out");
   fs.writeFileSync(bigSrc, big.bytes);
-  api.backup(core, bigSrc, { image: bigImg });
+  api.backup(core, bigSrc, { overwrite: true, image: bigImg });
   fs.writeFileSync(bigDst, Buffer.alloc(big.bytes.length));
   t.equal(api.restore(core, bigImg, bigDst).verified, true, "a multi-block restore reads back clean");
   t.ok(fs.readFileSync(bigDst).equals(Buffer.from(big.bytes)));

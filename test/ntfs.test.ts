@@ -73,7 +73,7 @@ for (const f of fixtures) {
     const marked = bitmapClusters(bytes, ss);
     const head = Math.ceil(8192 / g.clusterBytes);
     const expected = [...marked].filter((c) => c >= head).length;
-    const r = api.backup(core, src, { image });
+    const r = api.backup(core, src, { overwrite: true, image });
     t.equal(r.imageClusters, expected, `stored clusters: the ${marked.size} $Bitmap marks, less the boot file's ${head} (kept in the metadata)`);
     const header = api.readImageInfo(core, image);
     t.same([header.fsType, header.sectorBytes, header.clusterBytes], ["NTFS", ss, g.clusterBytes], "the header names NTFS and its geometry");
@@ -121,7 +121,7 @@ t.test("crafted NTFS boot sectors and MFT records: refused by name, nothing writ
     mutate(bad);
     const file = path.join(tmp, "bad.img"), image = path.join(tmp, "bad.cbi");
     fs.writeFileSync(file, bad);
-    const e = (() => { try { api.backup(core, file, { image }); } catch (err) { return err as Error; } })();
+    const e = (() => { try { api.backup(core, file, { overwrite: true, image }); } catch (err) { return err as Error; } })();
     t.ok(e instanceof VolumeError, `${what}: a VolumeError`);
     t.match(e?.message ?? "", message, `${what}: ${e?.message}`);
     t.notOk(fs.existsSync(image), `${what}: no image left behind`);
@@ -142,7 +142,7 @@ t.test("the page and hibernation files are left out; the restored volume stays c
   put("keep.dat", keep);
   put("pagefile.sys", page);
   put("hiberfil.sys", hiber);
-  const full = api.backup(core, src, { image: image + ".x" });
+  const full = api.backup(core, src, { overwrite: true, image: image + ".x" });
   t.same(full.excluded.map((e) => e.path).sort(), ["\\hiberfil.sys", "\\pagefile.sys"], "both found by walking the MFT");
   const pageClusters = page.length / 4096, hiberClusters = hiber.length / 4096;
   t.same(full.excluded.map((e) => e.clusters).sort((a, b) => a - b), [hiberClusters - 1, pageClusters].sort((a, b) => a - b), "their clusters, less hiberfil.sys's first (stored as zeros)");
@@ -173,7 +173,7 @@ t.test("fresh mkntfs volumes: 4 KiB and 64 KiB clusters, ntfsfix and ntfscat as 
         names.push(name);
       }
       const before = filesOf(src, names);
-      api.backup(core, src, { image });
+      api.backup(core, src, { overwrite: true, image });
       fs.writeFileSync(dst, crypto.randomBytes(mib << 20));
       t.equal(api.restore(core, image, dst).verified, true);
       ntfsClean(t, dst, "after the restore");
@@ -248,14 +248,14 @@ t.test("$Bitmap behind an attribute list: the core follows it to the extension r
   const new6 = new Uint8Array(rb);
   new6.set(rec6.subarray(0, first)); new6.set(rebuilt, first);
   new DataView(new6.buffer).setUint32(24, first + rebuilt.length, true);
-  const before = api.backup(core, src, { image: path.join(tmp, "al0.cbi") });
+  const before = api.backup(core, src, { overwrite: true, image: path.join(tmp, "al0.cbi") });
   fix(new6, mftAt + 6 * rb);
   fix(ext, mftAt + n * rb);
   const crafted = path.join(tmp, "attrlist.img");
   fs.writeFileSync(crafted, bytes);
   const mft = new MftReader(new RamDevice(512, bytes));
   t.ok(mft.record(6) && attrs(mft.record(6)!).some((a) => a.type === 0x20) && !attrs(mft.record(6)!).some((a) => a.type === 0x80), "record 6 now has an attribute list and no $DATA of its own");
-  const after = api.backup(core, crafted, { image: path.join(tmp, "al.cbi") });
+  const after = api.backup(core, crafted, { overwrite: true, image: path.join(tmp, "al.cbi") });
   t.equal(after.imageClusters, before.imageClusters, "the same clusters stored: $Bitmap's runs were found through the list");
   const blank = path.join(tmp, "al.out");
   fs.writeFileSync(blank, ""); fs.truncateSync(blank, bytes.length);
@@ -264,7 +264,7 @@ t.test("$Bitmap behind an attribute list: the core follows it to the extension r
   // a list that names a record not in use is refused by name
   dv.setUint16(mftAt + n * rb + 22, 0, true);
   fs.writeFileSync(crafted, bytes);
-  t.throws(() => api.backup(core, crafted, { image: path.join(tmp, "al2.cbi") }), { name: "VolumeError", message: new RegExp(`MFT record ${n}: not a FILE record in use`) });
+  t.throws(() => api.backup(core, crafted, { overwrite: true, image: path.join(tmp, "al2.cbi") }), { name: "VolumeError", message: new RegExp(`MFT record ${n}: not a FILE record in use`) });
 });
 
 t.test("committed ntfs-pagefile fixture: the page and hibernation files are left out (Node alone)", async (t) => {
@@ -276,7 +276,7 @@ t.test("committed ntfs-pagefile fixture: the page and hibernation files are left
   t.same(found.map((f) => f.name).sort(), ["hiberfil.sys", "pagefile.sys"], "both in the MFT, parent record 5");
   const clustersOf = (name: string) => found.find((f) => f.name === name)!.runs.reduce((a, r) => a + r.length, 0);
   const page = clustersOf("pagefile.sys"), hiber = clustersOf("hiberfil.sys");
-  const r = api.backup(core, src, { image });
+  const r = api.backup(core, src, { overwrite: true, image });
   t.same(r.excluded.map((e) => [e.path, e.clusters]).sort(), [["\\hiberfil.sys", hiber - 1], ["\\pagefile.sys", page]], "left out: every cluster of pagefile.sys, all but the first of hiberfil.sys");
   const marked = [...bitmapClusters(bytes, 512)].filter((c) => c >= 2).length;
   t.equal(r.imageClusters, marked - page - (hiber - 1), "not stored");

@@ -26,7 +26,7 @@ for (const f of fixtures) {
       const info = api.info(core, src, opts);
       t.equal(info.volume?.fsType, p.fsType, "type by cluster count");
       const image = path.join(tmp, "img.cbi");
-      const b = api.backup(core, src, { ...opts, image });
+      const b = api.backup(core, src, { overwrite: true, ...opts, image });
       t.equal(b.imageClusters, info.volume?.usedClusters, `${b.imageClusters} clusters stored`);
       // the target: the same disk with the partition zeroed, or a zero-filled partition file
       const target = path.join(tmp, "target.img");

@@ -67,7 +67,7 @@ function run(): void {
   function roundTrip(t: Tap.Test, src: string, expectFsckClean = true): void {
     const image = path.join(tmp, "rt.cbi"), dst = path.join(tmp, "rt.out");
     const size = fs.statSync(src).size;
-    api.backup(core, src, { image });
+    api.backup(core, src, { overwrite: true, image });
     fs.writeFileSync(dst, ""); fs.truncateSync(dst, size);
     t.equal(api.restore(core, image, dst).verified, true, "restored and read back");
     const a = fsck(src, 0, size, tmp), b = fsck(dst, 0, size, tmp);
@@ -141,7 +141,7 @@ function run(): void {
         const ext = extentOf(core, original, p);
         const opts = p.number ? { partition: p.number } : {};
         const image = path.join(tmp, "fx.cbi");
-        api.backup(core, src, { ...opts, image });
+        api.backup(core, src, { overwrite: true, ...opts, image });
         const target = path.join(tmp, "fx.out");
         const blank = Buffer.from(original);
         blank.fill(0, ext.start * ext.sectorSize, (ext.start + ext.sectors) * ext.sectorSize);
