@@ -51,6 +51,8 @@ export const E_EXFAT_FIELD: i32 = 42;      // exFAT boot sector field out of ran
 export const E_NTFS_FIELD: i32 = 44;       // NTFS boot sector field out of range (field id, value, expected)
 export const E_NTFS_MFT: i32 = 45;         // an MFT record or attribute the scan needs is damaged (what, record, value)
 export const E_EXFAT_BITMAP: i32 = 43;     // exFAT allocation bitmap not found or unreadable (what, value, limit)
+export const E_IMG_META_CHANGED: i32 = 46; // restore: a metadata chunk read for writing differs from the check pass's read (chunk, section byte, stored, computed)
+export const E_IMG_META_SIZE: i32 = 47;    // restore: metadata section larger than the chunk checks cover (bytes, limit)
 
 export class Failure {
   code: i32 = 0;

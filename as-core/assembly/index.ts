@@ -72,21 +72,24 @@ export function backupBeginFlags(src: u32, sectorBytes: u32, partSectors: f64, i
   return beginBackup(src, sectorBytes, partSectors, img, false);
 }
 
-// flags bit 0 (read back): read every written cluster and the metadata back and compare them
-// with the image (mismatches in the result slots). Bit 1 (full): write every cluster, instead
-// of reading the target first and writing only what differs. Bytes read from the target to
-// compare and bytes written: result slots 36 and 37.
+// flags (engine/restore.ts RESTORE_*): bit 0, RESTORE_READ_BACK (1): read every written cluster
+// and the metadata back and compare them with the image (mismatches in the result slots).
+// Bit 1, RESTORE_FULL (2): write every cluster, instead of reading the target first and writing
+// only what differs. Bit 2, RESTORE_ONE_PASS (4): read the image once, strictly front to back
+// (but for re-reads of the header and bitmap, [0, MetaOffset)), writing behind the mark as it
+// goes, the boot sector held in memory until every check has passed (docs/image-format.md 10.1).
+// Bytes read from the target to compare and bytes written: result slots 36 and 37.
 export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, flags: u32): i32 {
   clearResults();
   clearPatches();
-  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, (flags & 1) != 0, (flags & 2) != 0);
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, flags);
 }
 
 // target 0xFFFFFFFF: check the image alone
 export function verifyBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
   clearResults();
   clearPatches();
-  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true, false);
+  return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, true, 0);
 }
 
 // Runs the current job for about `budget` bytes of I/O. 1 = done, 0 = more, < 0 = failed.

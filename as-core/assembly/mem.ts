@@ -17,6 +17,10 @@ export const RESULT_SLOTS: u32 = 512;              // f64 slots the host reads r
 export const PATCH_MAX: u32 = 2048;                // source patches (exclusions), 24 bytes each
 export const PATCH_BYTES: u32 = PATCH_MAX * 24;
 export const NTFS_BYTES: u32 = 64 << 10;           // an MFT record, an attribute list, the $MFT and $Bitmap run lists
+export const META_CHUNK_BYTES: u32 = BLOCK_DATA_MAX; // metadata a restore reads, checks and writes at a time (fits in io)
+export const META_CHUNKS_MAX: u32 = 4096;          // chunk checks a restore keeps: a metadata section of up to 4 GiB
+export const META_CHECKS_BYTES: u32 = META_CHUNKS_MAX * 4; // one CBH-32 per chunk
+export const BOOT_SECTOR_BYTES: u32 = 4096;        // one-pass restore: the target's sector 0, held until the very end
 
 export class Buffers {
   io: usize = 0;     // IO_BYTES: a block (or a metadata chunk)
@@ -31,6 +35,8 @@ export class Buffers {
   params: usize = 0; // 512 bytes the host fills before a call: image name (64), type GUID (16)
   ntfs: usize = 0;    // NTFS_BYTES (ntfs/volume.ts)
   patches: usize = 0; // PATCH_BYTES: patches applied to what a backup reads from its source (patch.ts)
+  metaChecks: usize = 0; // META_CHECKS_BYTES: restore, the check of each metadata chunk as the check pass read it
+  bootSector: usize = 0; // BOOT_SECTOR_BYTES: one-pass restore, the boot sector, written last of all
 }
 
 export const buf = new Buffers();
@@ -49,6 +55,8 @@ export function initBuffers(): void {
   buf.params = heap.alloc(512);
   buf.patches = heap.alloc(PATCH_BYTES);
   buf.ntfs = heap.alloc(NTFS_BYTES);
+  buf.metaChecks = heap.alloc(META_CHECKS_BYTES);
+  buf.bootSector = heap.alloc(BOOT_SECTOR_BYTES);
 }
 
 // The I/O buffer of block k.

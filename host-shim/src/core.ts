@@ -21,7 +21,7 @@ interface CoreExports {
   backupBegin(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number): number;
   /** flags bit 0: record clusters the source cannot read as unreadable instead of failing. */
   backupBeginFlags(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number, flags: number): number;
-  /** flags: 1 read back and compare, 2 full (write every cluster, not only those that differ). */
+  /** flags: RestoreFlag bits (read back, full, one pass). */
   restoreBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number, flags: number): number;
   verifyBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
   step(budget: number): number;
@@ -31,6 +31,22 @@ interface CoreExports {
 }
 
 export const NO_DEVICE = 0xffffffff;
+
+/** restoreBegin's flags (as-core/assembly/engine/restore.ts RESTORE_*). */
+export const RestoreFlag = {
+  /** Read every written cluster and the metadata back and compare them with the image. */
+  readBack: 1,
+  /** Write every cluster, not only those that differ from what the target holds. */
+  full: 2,
+  /**
+   * Read the image once, strictly front to back (re-reading only [0, MetaOffset): header and
+   * bitmap), for an image that comes from a stream. The mark goes on the target first, the
+   * metadata and blocks are written as they are read and checked, and the boot sector, held in
+   * the core, only after the commit record and the chain have passed. Any failure leaves the
+   * mark (the volume does not mount); a normal restore from a good image finishes it.
+   */
+  onePass: 4,
+} as const;
 /** Bytes of each block buffer (as-core/assembly/mem.ts IO_BYTES). */
 const IO_BYTES = (1 << 20) + (16 << 10);
 

@@ -4,12 +4,12 @@
 import * as H from "../image/layout";
 import { ImageGeometry, IMG_SECTOR } from "../image/layout";
 import { BitmapCursor } from "../image/cursor";
-import { Cbh, recordCheck } from "../hash";
+import { Cbh, recordCheck, hash32 } from "../hash";
 import { devWrite, ld32, ld64, st32, st64, isZero, isPow2 } from "../io";
 import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
-import { buf, setResult, IO_BYTES, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { buf, setResult, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX, META_CHUNK_BYTES, META_CHUNKS_MAX } from "../mem";
 import { Volume, MAX_CLUSTER_BYTES } from "../fat/volume";
 import { FatScan } from "../fat/scan";
 
@@ -42,6 +42,7 @@ export class Job {
   differential: bool = false; // restore: read the target first, write only what differs
   mostlyDiffering: bool = false; // differential: the last block compared was mostly different
   prechecking: bool = false;  // restore: the first pass over the blocks, checking them, writing nothing
+  onePass: bool = false;      // restore: read the image once, front to back (from a stream), boot sector held to the end
   imageFlags: u32 = 0;        // restore/verify: the header's Flags
   unreadable: f64 = 0;        // restore/verify: clusters the image records as unreadable at backup time
   targetBytesRead: f64 = 0;   // restore: bytes read from the target to compare (not the read-back)
@@ -81,6 +82,7 @@ export class Job {
   bitmapCheck: u64 = 0;
   metaCheck: u64 = 0;
   chainCheck: u64 = 0;    // from the commit record (restore/verify)
+  chainComputed: u64 = 0; // one-pass restore: the chain of the blocks written, until the commit record is read
   mismatches: f64 = 0;    // verify --against: clusters that differ
   firstMismatch: f64 = -1;
   metaMismatch: bool = false;
@@ -189,6 +191,10 @@ export function encodeHeader(namePtr: usize, nameLen: u32, partType: u32, guidPt
   st64(h + H.H_HeaderCheck, job.headerCheck);
 }
 
+// result slots of the header's fields that a restore's mark copies (host-shim/src/core.ts Slot)
+export const SLOT_IMG_CREATED: u32 = 19;
+export const SLOT_IMG_NAME: u32 = 25;     // 64 bytes: slots 25..32
+
 // field ids reported with E_IMG_HEADER_FIELD (host-shim/src/errors.ts names them)
 export const F_HEADER_LENGTH: f64 = 1; export const F_SECTOR: f64 = 2; export const F_CLUSTER: f64 = 3;
 export const F_FSTYPE: f64 = 4; export const F_BITS: f64 = 5; export const F_IMAGE_CLUSTERS: f64 = 6;
@@ -233,7 +239,8 @@ export function decodeHeader(): i32 {
   const tailStart = <f64>ld64(h + H.H_TailStart), tailSectors = <f64>ld64(h + H.H_TailSectors);
   // FAT and exFAT: the head is everything before the clusters. NTFS: cluster 0 is sector 0, and
   // the head is the boot file's whole clusters, which the bitmap leaves out (checkBitmapStep)
-  const headOk = ntfs ? dataStart == 0 && metaSectors >= spc && metaSectors % spc == 0 && <f64>metaSectors <= partClusters * <f64>spc : <f64>metaSectors == dataStart;
+  // (either way the head holds sector 0, the boot sector, which a restore writes last)
+  const headOk = ntfs ? dataStart == 0 && metaSectors >= spc && metaSectors % spc == 0 && <f64>metaSectors <= partClusters * <f64>spc : <f64>metaSectors == dataStart && metaSectors > 0;
   if (!headOk) return fail(E.E_IMG_HEADER_FIELD, F_META, metaSectors, dataStart);
   const tailOk = tailSectors == 0 ? tailStart == 0 : tailSectors <= 2048 && tailStart >= dataStart + partClusters * <f64>spc && tailStart + tailSectors <= partSectors;
   if (!tailOk) return fail(E.E_IMG_HEADER_FIELD, F_TAIL, tailStart, tailSectors);
@@ -266,9 +273,9 @@ export function decodeHeader(): i32 {
   setResult(10, partClusters); setResult(11, imageClusters); setResult(12, bits);
   setResult(13, clusterBytes); setResult(14, sectorBytes); setResult(15, ld32(h + H.H_PartType));
   setResult(16, fsType); setResult(17, <f64>ld64(h + H.H_PartStart)); setResult(18, partSectors);
-  setResult(19, <f64>ld64(h + H.H_CreatedSec)); setResult(20, g.imageLength()); setResult(21, g.blockCount);
+  setResult(SLOT_IMG_CREATED, <f64>ld64(h + H.H_CreatedSec)); setResult(20, g.imageLength()); setResult(21, g.blockCount);
   setResult(22, ld32(h + H.H_Flags)); setResult(23, dataStart); setResult(24, metaSectors);
-  memory.copy(buf.result + 25 * 8, h + H.H_Name, 64);          // slots 25..32: the name
+  memory.copy(buf.result + SLOT_IMG_NAME * 8, h + H.H_Name, 64); // slots 25..32: the name
   memory.copy(buf.result + 33 * 8, h + H.H_PartTypeGuid, 16);  // slots 33..34: the GUID
   return 0;
 }
@@ -321,23 +328,42 @@ export function checkBitmapStep(): i32 {
   return 1;
 }
 
-// Section 4 (metadata): streams it through its check. Returns 1 when done.
+// Section 4 (metadata): streams it through its check, one chunk (metaChunk) per call. A
+// restore also keeps each chunk's own check (metaChunkCheck), so that its write pass can
+// check each chunk again before writing any of it. Returns 1 when done.
 export function checkMetaStep(): i32 {
   const g = job.geo;
   if (job.sectionPos == 0) job.metaHash.reset(H.SEED_META);
-  const n = <u32>Math.min(g.metaBytes - job.sectionPos, <f64>IO_BYTES - 65536);
-  if (n > 0) {
-    const r = imageRead(job.src, g.metaOffset + job.sectionPos, n, buf.io);
+  const chunk = job.sectionPos;
+  if (chunk < metaChunks()) {
+    const n = metaChunkLength(chunk);
+    const r = imageRead(job.src, g.metaOffset + metaChunkOffset(chunk), n, buf.io);
     if (r < 0) return r;
     job.metaHash.update(buf.io, n);
-    job.sectionPos += <f64>n;
+    if (job.kind == JOB_RESTORE && chunk < <f64>META_CHUNKS_MAX) store<u32>(buf.metaChecks + (<usize>chunk << 2), metaChunkCheck(buf.io, n, chunk));
+    job.sectionPos += 1;
     job.bytesDone += <f64>n;
   }
-  if (job.sectionPos < g.metaBytes) return 0;
-  const computed = job.metaHash.digest64();
-  if (computed != job.metaCheck) return fail(E.E_IMG_META_CHECK, <f64>(job.metaCheck >>> 32), <f64>(job.metaCheck & 0xFFFFFFFF), <f64>(computed >>> 32), <f64>(computed & 0xFFFFFFFF));
-  return 1;
+  if (job.sectionPos < metaChunks()) return 0;
+  const r = checkMetaDigest();
+  return r < 0 ? r : 1;
 }
+
+// The whole section, streamed through job.metaHash, against the header's MetaCheck.
+export function checkMetaDigest(): i32 {
+  const computed = job.metaHash.digest64();
+  if (computed == job.metaCheck) return 0;
+  return fail(E.E_IMG_META_CHECK, <f64>(job.metaCheck >>> 32), <f64>(job.metaCheck & 0xFFFFFFFF), <f64>(computed >>> 32), <f64>(computed & 0xFFFFFFFF));
+}
+
+// The metadata section in chunks of META_CHUNK_BYTES (the last one shorter), as every pass
+// over it cuts them.
+export function metaChunks(): f64 { return Math.ceil(job.geo.metaBytes / <f64>META_CHUNK_BYTES); }
+export function metaChunkOffset(chunk: f64): f64 { return chunk * <f64>META_CHUNK_BYTES; }
+export function metaChunkLength(chunk: f64): u32 { return <u32>Math.min(<f64>META_CHUNK_BYTES, job.geo.metaBytes - metaChunkOffset(chunk)); }
+
+// A metadata chunk's own check: CBH-32 of its bytes, seeded with its index.
+export function metaChunkCheck(data: usize, n: u32, chunk: f64): u32 { return hash32(data, n, <u64>chunk); }
 
 // Section 5: the commit record must be there, intact, and match the header.
 export function checkCommit(): i32 {

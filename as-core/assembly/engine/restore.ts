@@ -6,35 +6,54 @@
 // writes (by default) only the clusters that differ from what the target already holds, then
 // the metadata the same way, and the boot sector last of all, which clears the mark. Cut off
 // anywhere, the same restore run again finishes it, writing only what is still missing.
+// Every byte written is checked in the pass that writes it: each block's clusters against its
+// table (and the chain of tables against the commit record before the boot sector is
+// written), each metadata chunk against the check the check pass kept of it.
+// A one-pass restore (RESTORE_ONE_PASS, for an image read from a stream) reads the image once,
+// front to back, and writes as it goes, behind the mark: header, bitmap, the mark, the
+// metadata (the boot sector held back in memory), the blocks, the commit record, and only
+// then, if every check passed, the boot sector (docs/image-format.md, section 10.1).
 // Verify does the same without writing; with a partition to compare against, it reads the
 // partition and compares every stored cluster and the metadata area with the image's checks.
 import * as H from "../image/layout";
-import { tableBytes } from "../image/layout";
+import { tableBytes, IMG_SECTOR } from "../image/layout";
 import { rewind } from "../image/cursor";
 import { recordCheck, hash32 } from "../hash";
 import { devFlush, ld32, ld64, st64 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
-import { buf, blockBuffer, setResult, AUX_BYTES, BLOCK_DATA_MAX } from "../mem";
+import { buf, blockBuffer, setResult, AUX_BYTES, META_CHUNK_BYTES, META_CHUNKS_MAX } from "../mem";
 import { isUnreadableCluster, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST, UNREADABLE_LISTED } from "./unreadable";
 import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT,
   PH_DATA, PH_META, PH_DONE, decodeHeader, checkBitmapStep, checkMetaStep, checkCommit,
-  imageRead, partRead, partWrite, metaRead, chainAdd, chainFinish } from "./job";
+  imageRead, partRead, partWrite, metaRead, chainAdd, chainFinish, metaChunks, metaChunkOffset, metaChunkLength,
+  metaChunkCheck, checkMetaDigest, SLOT_IMG_CREATED, SLOT_IMG_NAME } from "./job";
 
 const NO_DEVICE: u32 = 0xFFFFFFFF;
 
+// restoreBegin flags (index.ts passes them on; host-shim/src/core.ts RestoreFlag names the same bits)
+export const RESTORE_READ_BACK: u32 = 1; // read every written cluster and the metadata back and compare
+export const RESTORE_FULL: u32 = 2;      // write every cluster, not only those that differ from the target's
+export const RESTORE_ONE_PASS: u32 = 4;  // read the image once, front to back (a stream), writing as it goes
+
+// budget that one step of a section check counts for (the bitmap window or metadata chunk it
+// reads is capped by its own size)
+const CHECK_STEP_COST: i32 = 65536;
+
 // target: the partition to write (restore) or compare (verify), NO_DEVICE for none.
-// readBack (restore only): each block's clusters are read back from the target and compared
-// with the block's checks one block behind the writes (so that the host can let the writes of
-// block k complete while block k-1 is read back), and the metadata area after it is written.
-// full (restore only): write every cluster; otherwise read the target first and write only
-// the clusters (and metadata sectors) that differ.
-export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool, readBack: bool, full: bool = false): i32 {
+// flags (restore only), RESTORE_*: READ_BACK: each block's clusters are read back from the target
+// and compared with the block's data one block behind the writes (so that the host can let the
+// writes of block k complete while block k-1 is read back), and the metadata area after it is
+// written. FULL: write every cluster; otherwise read the target first and write only the
+// clusters (and metadata sectors) that differ. ONE_PASS: see the top of this file.
+export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool, flags: u32): i32 {
+  const restoring = !verifyOnly;
   job.kind = verifyOnly ? JOB_VERIFY : JOB_RESTORE;
-  job.readBack = !verifyOnly && readBack;
-  job.differential = !verifyOnly && !full;
+  job.readBack = restoring && (flags & RESTORE_READ_BACK) != 0;
+  job.differential = restoring && (flags & RESTORE_FULL) == 0;
+  job.onePass = restoring && (flags & RESTORE_ONE_PASS) != 0;
   job.mostlyDiffering = false;
-  job.prechecking = !verifyOnly; // a restore checks every block of the image before it writes anything
+  job.prechecking = restoring && !job.onePass; // a two-pass restore checks every block of the image before it writes anything
   job.targetBytesRead = 0; job.targetBytesWritten = 0;
   job.metaCompare = false;
   job.prevClusters = 0;
@@ -54,10 +73,14 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
     if (targetSectors < job.partSectors) return fail(E.E_TARGET_SMALL, targetSectors, job.partSectors);
   }
   const g = job.geo;
-  // a restore writes the clusters and metadata, and with readBack reads them again; a verify
-  // reads the image's clusters, and with a target compares the metadata too
-  const metaPasses: f64 = job.readBack || (verifyOnly && job.against) ? 2 : 1;
-  const dataPasses: f64 = (verifyOnly ? 1 : 2) + (job.readBack ? 1 : 0); // restore: the check pass, the write pass, the read-back
+  // the write pass checks each metadata chunk against the check kept of it: a bounded table
+  if (job.prechecking && metaChunks() > <f64>META_CHUNKS_MAX) return fail(E.E_IMG_META_SIZE, g.metaBytes, <f64>META_CHUNKS_MAX * <f64>META_CHUNK_BYTES);
+  // passes over the metadata and the clusters: a verify reads the image once (and with a
+  // target, the target's metadata too); a restore checks (two-pass only), writes, and with
+  // readBack reads the target again
+  const restorePasses: f64 = (job.onePass ? 1 : 2) + (job.readBack ? 1 : 0);
+  const metaPasses: f64 = verifyOnly ? (job.against ? 2 : 1) : restorePasses;
+  const dataPasses: f64 = verifyOnly ? 1 : restorePasses;
   job.bytesTotal = g.bitmapLength + g.metaBytes * metaPasses + g.imageClusters * <f64>g.clusterBytes * dataPasses;
   job.phase = PH_CHECK_BITMAP;
   return 0;
@@ -66,30 +89,54 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
 export function restoreStep(budget: f64): i32 {
   let spent: f64 = 0;
   while (spent < budget) {
-    let r: i32 = 0;
-    const phase = job.phase;
-    if (phase == PH_CHECK_BITMAP || phase == PH_CHECK_META) {
-      r = phase == PH_CHECK_BITMAP ? checkBitmapStep() : checkMetaStep();
-      if (r == 1) { job.phase = phase + 1; job.sectionPos = 0; }
-      r = r < 0 ? r : 65536;
-    } else if (phase == PH_CHECK_COMMIT) {
-      r = checkCommit();
-      if (r >= 0) r = startData();
-      r = r < 0 ? r : 512;
-    } else if (phase == PH_DATA) r = dataStep();
-    else if (phase == PH_META) r = metaStep();
-    else if (phase == PH_DONE) return 1;
-    else return fail(E.E_STATE, phase);
+    if (job.phase == PH_DONE) return 1;
+    const r = stepPhase(job.phase);
     if (r < 0) return r;
     spent += <f64>r;
   }
   return job.phase == PH_DONE ? 1 : 0;
 }
 
+// One step of the current phase. Returns the bytes it counts for, or a negative code.
+//   two-pass: CHECK_BITMAP, CHECK_META, CHECK_COMMIT, DATA (checking), the mark, DATA (writing),
+//             META (writing), [META (comparing)], DONE
+//   one-pass: CHECK_BITMAP, the mark, META (writing, boot sector held), DATA (writing),
+//             CHECK_COMMIT, the boot sector, [META (comparing)], DONE
+function stepPhase(phase: u32): i32 {
+  let r: i32;
+  if (phase == PH_CHECK_BITMAP) {
+    r = checkBitmapStep();
+    if (r == 1) r = job.onePass ? startOnePassMeta() : enterPhase(PH_CHECK_META);
+    return r < 0 ? r : CHECK_STEP_COST;
+  }
+  if (phase == PH_CHECK_META) {
+    r = checkMetaStep();
+    if (r == 1) r = enterPhase(PH_CHECK_COMMIT);
+    return r < 0 ? r : CHECK_STEP_COST;
+  }
+  if (phase == PH_CHECK_COMMIT) {
+    r = job.onePass ? finishOnePass() : checkCommitThenData();
+    return r < 0 ? r : <i32>IMG_SECTOR;
+  }
+  if (phase == PH_DATA) return dataStep();
+  if (phase == PH_META) return job.onePass && !job.metaCompare ? onePassMetaStep() : metaStep();
+  return fail(E.E_STATE, phase);
+}
+
+function enterPhase(phase: u32): i32 {
+  job.phase = phase;
+  job.sectionPos = 0;
+  return 0;
+}
+
+function checkCommitThenData(): i32 {
+  const r = checkCommit();
+  return r < 0 ? r : startData();
+}
+
 function startData(): i32 {
   const g = job.geo;
-  job.phase = PH_DATA;
-  job.sectionPos = 0;
+  enterPhase(PH_DATA);
   job.block = 0;
   job.clustersDone = 0;
   job.cursor.begin(job.src, g.bitmapOffset, g.bitmapBits);
@@ -98,23 +145,81 @@ function startData(): i32 {
   return g.blockCount == 0 ? finishData() : 0;
 }
 
+// After the last block. Two-pass: the chain of block tables must be the commit record's,
+// then either the mark and the write pass (after the check pass) or the metadata (after the
+// write pass: so a block swapped between the passes, table and all, is caught here, before the
+// boot sector is written). One-pass: the commit record comes next in the image.
 function finishData(): i32 {
   if (job.readBack && job.prevClusters > 0) { // (never during the check pass: nothing was written)
     const r = readBackBlock();
     if (r < 0) return r;
   }
   const chain = chainFinish();
-  if (chain != job.chainCheck) return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xFFFFFFFF), <f64>(chain & 0xFFFFFFFF));
+  if (job.onePass) {
+    job.chainComputed = chain;
+    return enterPhase(PH_CHECK_COMMIT);
+  }
+  let r = checkChain(chain);
+  if (r < 0) return r;
   if (job.prechecking) {
     // every block checked: now mark the target, and go over the blocks again to write them
     job.prechecking = false;
-    const r = writeMark();
+    r = writeMark();
     return r < 0 ? r : startData();
   }
-  job.phase = job.kind == JOB_RESTORE || job.against ? PH_META : PH_DONE;
-  job.sectionPos = 0;
-  job.metaHash.reset(H.SEED_META);
-  return 0;
+  if (job.kind == JOB_RESTORE) return enterPhase(PH_META);
+  return job.against ? startMetaCompare() : enterPhase(PH_DONE);
+}
+
+function checkChain(chain: u64): i32 {
+  if (chain == job.chainCheck) return 0;
+  return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xFFFFFFFF), <f64>(chain & 0xFFFFFFFF));
+}
+
+// The target's metadata area, read and put through the metadata check (verify --against, the
+// read-back of a restore).
+function startMetaCompare(): i32 {
+  job.metaCompare = true;
+  return enterPhase(PH_META);
+}
+
+// One-pass: the bitmap checked, the target is marked before the first write of the restore.
+function startOnePassMeta(): i32 {
+  const r = writeMark();
+  return r < 0 ? r : enterPhase(PH_META);
+}
+
+// One-pass: the next metadata chunk, front to back, through the metadata check and onto the
+// target at once, except the target's sector 0 (the boot sector), which is kept in memory for
+// the very end. After the last chunk the section's check must match before any block is read.
+function onePassMetaStep(): i32 {
+  const chunk = job.sectionPos, ss = job.sectorBytes;
+  if (chunk == 0) job.metaHash.reset(H.SEED_META);
+  const n = metaChunkLength(chunk), offset = metaChunkOffset(chunk);
+  let r = imageRead(job.src, job.geo.metaOffset + offset, n, buf.io);
+  if (r < 0) return r;
+  job.metaHash.update(buf.io, n);
+  if (chunk == 0) {
+    memory.copy(buf.bootSector, buf.io, ss);
+    r = writeMetaSectors(1, n / ss - 1, buf.io + ss);
+  } else r = writeMetaSectors(offset / ss, n / ss, buf.io);
+  if (r < 0) return r;
+  job.sectionPos += 1;
+  job.bytesDone += <f64>n;
+  if (job.sectionPos < metaChunks()) return <i32>n;
+  r = checkMetaDigest();
+  if (r >= 0) r = startData();
+  return r < 0 ? r : <i32>n;
+}
+
+// One-pass, after the last block: the commit record (the image's last sector) must check and
+// name the chain of the blocks written; only then the boot sector goes over the mark.
+function finishOnePass(): i32 {
+  let r = checkCommit();
+  if (r >= 0) r = checkChain(job.chainComputed);
+  if (r >= 0) r = writeBootSector(buf.bootSector);
+  if (r < 0) return r;
+  return job.readBack ? startMetaCompare() : enterPhase(PH_DONE);
 }
 
 // One block: read it, check its table and every cluster, then write or compare its runs.
@@ -291,8 +396,8 @@ function writeMark(): i32 {
   store<u16>(m + H.M_Version, 1);
   store<u16>(m + H.M_SectorBytes, <u16>ss);
   st64(m + H.M_HeaderCheck, job.headerCheck);
-  st64(m + H.M_Created, <u64>load<f64>(buf.result + (19 << 3))); // decodeHeader left the header's fields in the result slots
-  memory.copy(m + H.M_Name, buf.result + (25 << 3), 64);
+  st64(m + H.M_Created, <u64>load<f64>(buf.result + (SLOT_IMG_CREATED << 3))); // decodeHeader left the header's fields in the result slots
+  memory.copy(m + H.M_Name, buf.result + (SLOT_IMG_NAME << 3), 64);
   st64(m + H.M_MarkCheck, recordCheck(m, 512, H.M_MarkCheck, H.SEED_MARK));
   const r = writeSectors(0, 1, m);
   return r < 0 ? r : flushTarget();
@@ -359,48 +464,63 @@ function compareRun(start: f64, len: u32, checks: usize): i32 {
   return 0;
 }
 
-// Restore: metadata chunks back to the target, chunk 0 last, and within it the first sector
-// (the boot sector, over the mark) last of all, after a flush. Differential: only the sectors
-// that differ are written. Verify --against and the read-back: the target's metadata area
-// through the metadata check.
+// Two-pass restore: metadata chunks back to the target, chunk 0 last, and within it the first
+// sector (the boot sector, over the mark) last of all, after a flush; each chunk checked
+// against the check the check pass kept of it before any of it is written. Differential: only
+// the sectors that differ are written. Verify --against and the read-back: the target's
+// metadata area through the metadata check.
 function metaStep(): i32 {
-  const g = job.geo;
-  const chunk = <f64>BLOCK_DATA_MAX;
-  const chunks = Math.ceil(g.metaBytes / chunk);
+  const chunks = metaChunks();
   const index = job.sectionPos; // chunks done
   // restore order: 1, 2, ..., last, then 0; compare order: 0, 1, ...
   const writing = job.kind == JOB_RESTORE && !job.metaCompare;
-  if (index == 0 && !writing) job.metaHash.reset(H.SEED_META);
   const c = writing ? (index + 1 < chunks ? index + 1 : 0) : index;
-  const offset = c * chunk;
-  const n = <u32>Math.min(chunk, g.metaBytes - offset);
-  const first = offset / job.sectorBytes, sectors = n / job.sectorBytes;
-  let r: i32;
-  if (writing) {
-    r = imageRead(job.src, g.metaOffset + offset, n, buf.io);
-    if (r >= 0) r = c == 0 ? writeFirstChunk(sectors) : writeMetaSectors(first, sectors, buf.io);
-  } else {
-    r = metaRead(job.dst, first, sectors, buf.io);
-    if (r >= 0) job.metaHash.update(buf.io, n);
-  }
+  const n = metaChunkLength(c);
+  const r = writing ? writeMetaChunk(c, n) : compareMetaChunk(c, n);
   if (r < 0) return r;
   job.sectionPos += 1;
   job.bytesDone += <f64>n;
   if (job.sectionPos < chunks) return <i32>n;
-  if (writing) {
-    if (job.readBack) { job.metaCompare = true; job.sectionPos = 0; return <i32>n; } // read the area back
-  } else if (job.metaHash.digest64() != job.metaCheck) job.metaMismatch = true;
-  job.phase = PH_DONE;
+  if (writing && job.readBack) { startMetaCompare(); return <i32>n; } // read the area back
+  if (!writing && job.metaHash.digest64() != job.metaCheck) job.metaMismatch = true;
+  enterPhase(PH_DONE);
   return <i32>n;
 }
 
-// Chunk 0: its sectors after the first, a flush, then the first sector (it replaces the mark),
-// and a flush: only then is the restore complete.
+// Metadata chunk c (n bytes) from the image to the target, if it is still what the check pass
+// checked (the image may have changed since: then nothing of the chunk is written).
+function writeMetaChunk(c: f64, n: u32): i32 {
+  let r = imageRead(job.src, job.geo.metaOffset + metaChunkOffset(c), n, buf.io);
+  if (r >= 0) r = recheckMetaChunk(c, n, buf.io);
+  if (r < 0) return r;
+  const sectors = n / job.sectorBytes;
+  return c == 0 ? writeFirstChunk(sectors) : writeMetaSectors(metaChunkOffset(c) / job.sectorBytes, sectors, buf.io);
+}
+
+function recheckMetaChunk(c: f64, n: u32, data: usize): i32 {
+  const stored = load<u32>(buf.metaChecks + (<usize>c << 2));
+  const computed = metaChunkCheck(data, n, c);
+  return stored == computed ? 0 : fail(E.E_IMG_META_CHANGED, c, metaChunkOffset(c), stored, computed);
+}
+
+// The target's metadata chunk c (n bytes) through the metadata check (chunks in order from 0).
+function compareMetaChunk(c: f64, n: u32): i32 {
+  if (c == 0) job.metaHash.reset(H.SEED_META);
+  const r = metaRead(job.dst, metaChunkOffset(c) / job.sectorBytes, n / job.sectorBytes, buf.io);
+  if (r >= 0) job.metaHash.update(buf.io, n);
+  return r;
+}
+
+// Chunk 0: its sectors after the first, then the first sector (it replaces the mark).
 function writeFirstChunk(sectors: u32): i32 {
-  let r: i32 = 0;
-  if (sectors > 1) r = writeMetaSectors(1, sectors - 1, buf.io + job.sectorBytes);
-  if (r >= 0) r = flushTarget();
-  if (r >= 0) r = writeSectors(0, 1, buf.io);
+  const r = writeMetaSectors(1, sectors - 1, buf.io + job.sectorBytes);
+  return r < 0 ? r : writeBootSector(buf.io);
+}
+
+// The boot sector over the mark, between two flushes: only then is the restore complete.
+function writeBootSector(data: usize): i32 {
+  let r = flushTarget();
+  if (r >= 0) r = writeSectors(0, 1, data);
   return r < 0 ? r : flushTarget();
 }
 
