@@ -5,7 +5,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
 import { Core, NO_DEVICE, RestoreFlag, RunOptions, Slot } from "./core";
-import { ClusterbackError, DeviceError, UsageError, VolumeError, isoSeconds } from "./errors";
+import { ClusterbackError, CoreError, DeviceError, ImageError, UsageError, VolumeError, isoSeconds } from "./errors";
 import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
 import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadable, clusterOwners } from "./bad-sectors";
 import { planExclusions, loadPatches, applyPatches, ExcludedFile, Patch, PATCH_MAX, ExclusionError } from "./exclusions";
@@ -319,7 +319,8 @@ export function info(core: Core, file: string, options: OpenOptions & RunOptions
   const sizeBytes = probe.byteLength;
   probe.close();
   if (options.partition === undefined && isImageFile(file)) {
-    return { file, kind: "image", sizeBytes, image: readImageInfo(core, file) };
+    const img = openImage(file);
+    try { return { file, kind: "image", sizeBytes, image: namedImageHeader(core, img, file) }; } finally { img.close(); }
   }
   const part = openPartition(core, file, options);
   try {
@@ -339,11 +340,11 @@ export function info(core: Core, file: string, options: OpenOptions & RunOptions
         out.ghost = ghostInfo(core, part.device, { ghostName: options.ghostName, search: true });
         return out;
       }
-      if (!(e instanceof VolumeError) || part.entry) throw e;
+      if (!(e instanceof VolumeError) || part.entry) throw explainVolumeError(core, part, file, e);
       // not a FAT volume: maybe a whole disk given without --partition
       let table: PartitionTable | undefined;
       try { table = readPartitionTable(core, part.device); } catch { /* neither */ }
-      if (!table || table.partitions.length === 0) throw e;
+      if (!table || table.partitions.length === 0) throw explainVolumeError(core, part, file, e);
       out.kind = "disk";
       out.table = table;
       out.volumeError = "this is a disk: choose a partition with --partition N";
@@ -496,18 +497,20 @@ export function explainVolumeError(core: Core, part: OpenedPartition, source: st
     let table: PartitionTable | undefined;
     try { table = readPartitionTable(core, dev); } catch { /* not a disk either */ }
     if (table && table.partitions.length > 0) {
-      e.message = `${source} is a disk with a ${table.scheme.toUpperCase()} partition table (partitions ${table.partitions.map((p) => p.number).join(", ")}): choose one with --partition N`;
-      return e;
+      // a refusal that --partition resolves (exit 2), as for restore
+      return new UsageError(`${source} is a disk with ${table.scheme === "mbr" ? "an" : "a"} ${table.scheme.toUpperCase()} partition table (partitions ${table.partitions.map((p) => p.number).join(", ")}): choose one with --partition N`);
     }
+  }
+  // NTFS keeps a copy of its boot sector in the partition's last sector: a wiped (all-zero) boot sector is said as such
+  const last = new Uint8Array(dev.sectorSize);
+  let ntfsBackup = false;
+  try { dev.read(dev.sectorCount - 1, 1, last, 0); ntfsBackup = Buffer.from(last.subarray(3, 11)).toString("latin1") === "NTFS    "; } catch { /* unreadable: no backup to speak of */ }
+  if (ntfsBackup) {
+    e.message = `${where}: the boot sector is not a valid boot record (${first.every((b) => b === 0) ? "it is all zeros" : e.message}), but the last sector holds NTFS's backup boot sector: the NTFS boot sector is damaged (ntfsfix can rebuild it from the backup)`;
+    return e;
   }
   if (first.every((b) => b === 0)) {
     e.message = `${where} holds no file system: its first sector is all zeros (a blank partition, or its boot sector was wiped; if it kept a ghost image, try --ghost)`;
-    return e;
-  }
-  const last = new Uint8Array(dev.sectorSize);
-  try { dev.read(dev.sectorCount - 1, 1, last, 0); } catch { return e; }
-  if (Buffer.from(last.subarray(3, 11)).toString("latin1") === "NTFS    ") {
-    e.message = `${where}: the boot sector is not a valid boot record (${e.message}), but the last sector holds NTFS's backup boot sector: the NTFS boot sector is damaged (ntfsfix can rebuild it from the backup)`;
     return e;
   }
   e.message = `${where}: ${e.message}`;
@@ -643,7 +646,8 @@ function namedImageHeader(core: Core, device: BlockDevice, imageFile: string, ot
     // the core counts whole 512-byte sectors: say how many bytes the file really has
     if (code === "E_IMG_TRUNCATED" && device instanceof FileDevice) e.message = `image is ${device.byteLength} bytes, its header needs ${(e as unknown as CoreErrorLike).values[1]}: it is truncated`;
     e.message = `${imageFile}: ${e.message}${swapped ? `; ${other} is a clusterback image: the arguments look swapped (restore IMAGE TARGET)` : ""}`;
-    throw e;
+    // swapped arguments: the command cannot run as typed (exit 2)
+    throw swapped ? new UsageError(e.message) : e;
   }
 }
 
@@ -681,7 +685,7 @@ function refusePartitionedTarget(core: Core, dev: BlockDevice, target: string, h
   const list = table.partitions.map((p) => `${p.number}: LBA ${p.startLba}, ${p.sectorCount} sectors`).join("; ");
   const from = table.partitions.find((p) => p.startLba === header.partitionStart && header.partitionStart > 0);
   const hint = from ? `; the image came from a partition at LBA ${header.partitionStart}, like partition ${from.number} here: --partition ${from.number}` : "";
-  throw new UsageError(`${target} is a disk with a ${table.scheme.toUpperCase()} partition table (${list}): choose --partition N${hint}, or give --whole-disk to write the volume over the table; nothing was written`);
+  throw new UsageError(`${target} is a disk with ${table.scheme === "mbr" ? "an" : "a"} ${table.scheme.toUpperCase()} partition table (${list}): choose --partition N${hint}, or give --whole-disk to write the volume over the table; nothing was written`);
 }
 
 function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: OpenedPartition, guarded: WriteGuard, header: ImageInfo, target: string, options: RestoreOptions, t0: number): RestoreResult {
@@ -689,12 +693,16 @@ function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: Open
   try {
     const verified = options.verify ?? true;
     const resumed = readRestoreMark(core, part.device) !== undefined;
-    core.check(core.exports.restoreBegin(hi, img.sectorCount * (img.sectorSize / 512), ht, part.device.sectorSize, part.device.sectorCount, restoreFlags(verified, options)));
-    core.run(options);
+    try {
+      core.check(core.exports.restoreBegin(hi, img.sectorCount * (img.sectorSize / 512), ht, part.device.sectorSize, part.device.sectorCount, restoreFlags(verified, options)));
+      core.run(options);
+    } catch (e) {
+      throw nameJobError(e, imageLabel, `${target}${part.entry ? ` partition ${part.entry.number}` : ""}`);
+    }
     const res = core.results();
     const clusters = res[Slot.clustersDone];
     const v = comparison(core);
-    if (!v.ok) throw new ClusterbackError(`restore verification failed: ${describeMismatch(v)}`);
+    if (!v.ok) throw new ClusterbackError(`${target}: restore verification failed: ${describeMismatch(v)}`);
     return {
       image: imageLabel, target, partition: part.entry?.number, fsType: header.fsType,
       imageClusters: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: guarded.sectorsRead * guarded.sectorSize, bytesCompared: res[Slot.targetBytesRead], resumed, unreadableClusters: res[Slot.unreadableCount], verified,
@@ -703,6 +711,13 @@ function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: Open
   } finally {
     core.detach(hi); core.detach(ht);
   }
+}
+
+/** A core error of a restore or verify, said with the name of what it is about: the image, or the target. */
+function nameJobError(e: unknown, imageLabel: string, target?: string): unknown {
+  if (e instanceof ImageError) e.message = `${imageLabel}: ${e.message}`;
+  else if (target && e instanceof CoreError && (e.codeName === "E_TARGET_SMALL" || e.codeName === "E_TARGET_SECTOR")) e.message = `${target}: ${e.message}`;
+  return e;
 }
 
 function restoreFlags(verified: boolean, options: RestoreOptions): number {
@@ -758,7 +773,8 @@ export function verify(core: Core, imageFile: string, options: VerifyOptions = {
       part = options.against ? openPartition(core, options.against, { ...options, sectorSize, writable: false, exclusive: true }) : undefined;
       const hi = core.attach(input.device), ht = part ? core.attach(part.device) : 0;
       try {
-        const v = runVerify(core, hi, input.device, ht, part?.device, options);
+        let v: Omit<VerifyResult, "image" | "seconds">;
+        try { v = runVerify(core, hi, input.device, ht, part?.device, options); } catch (e) { throw nameJobError(e, imageFile === "-" ? "standard input" : imageFile, options.against); }
         return { image: imageFile === "-" ? "standard input" : imageFile, against: options.against, ...v, seconds: (performance.now() - t0) / 1000 };
       } finally {
         core.detach(hi);

@@ -123,7 +123,8 @@ export function openImageOutput(e: Endpoint): ImageOutput {
       const device = new FileDevice(e.arg, { sectorSize: 512, writable: true, exclusive: true });
       return {
         device, endpoint: e, label: e.arg,
-        commit: () => { device.flush(); device.close(); return device.byteLength; },
+        // the image's length, from its header (CommitOffset + one sector), not the device's
+        commit: () => { device.flush(); const bytes = imageLength(device); device.close(); return bytes; },
         abort: () => { quietly(() => device.close()); return undefined; },
       };
     }
@@ -181,6 +182,14 @@ function fileOutput(e: Endpoint): ImageOutput {
       return removed;
     },
   };
+}
+
+/** The length of the image at the start of `device`: its commit record's offset (header byte 232) and that sector. */
+function imageLength(device: BlockDevice): number {
+  const head = new Uint8Array(512);
+  device.read(0, 1, head, 0);
+  const v = new DataView(head.buffer);
+  return v.getUint32(232, true) + v.getUint32(236, true) * 2 ** 32 + 512;
 }
 
 function quietly(f: () => void): void {

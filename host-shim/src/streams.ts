@@ -51,10 +51,15 @@ export function openFifo(file: string, direction: "in" | "out", waitMs = fifoWai
       return fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENXIO") throw e;
-      if (Date.now() >= deadline) throw new UsageError(`${file}: FIFO with no reader after ${(waitMs / 1000).toFixed(0)} s; start the reader first (or use --image - in a pipe)`);
+      if (Date.now() >= deadline) throw new UsageError(`${file}: FIFO with no reader after ${waited(waitMs)}; start the reader first (or use --image - in a pipe)`);
       sleepMs(10);
     }
   }
+}
+
+/** A wait for messages: 500 ms, 30 s. */
+function waited(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${+(ms / 1000).toFixed(1)} s`;
 }
 
 function u64(b: Uint8Array, at: number): number {
@@ -210,7 +215,7 @@ export class StreamSource implements BlockDevice {
       if (n === 0) {
         // a FIFO opened without blocking reads nothing until its writer comes
         if (!this.received && Date.now() < deadline) { sleepMs(5); continue; }
-        if (!this.received) throw new UsageError(`${this.name}: no writer and no data after ${(this.waitMs / 1000).toFixed(0)} s; start the writer (or pipe the image into standard input)`);
+        if (!this.received) throw new UsageError(`${this.name}: no writer and no data after ${waited(this.waitMs)}; start the writer (or pipe the image into standard input)`);
         throw new DeviceError(DeviceCode.SHORT, `${this.name}: the stream ended at byte ${this.position + done}; the image is ${this.sectorCount * IMG_SECTOR} bytes`);
       }
       this.received = true;
