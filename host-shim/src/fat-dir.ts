@@ -239,6 +239,8 @@ export interface ChainFault {
   detail: string;
   /** Loops: distinct clusters in the chain. */
   uniqueClusters?: number;
+  /** Loops: the cluster that `cluster` points back to, where the chain closes. */
+  backTo?: number;
 }
 export interface ChainTrace { clusters: number; truncated: boolean; fault?: ChainFault }
 export type RunSink = (start: number, length: number) => void;
@@ -300,7 +302,7 @@ function describeLoop(rules: ChainRules, first: number): ChainFault {
   for (let i = 0; i < cycle; i++) { beforeAhead = ahead; ahead = rules.next(ahead); }
   while (behind !== ahead) { behind = rules.next(behind); beforeAhead = ahead; ahead = rules.next(ahead); lead++; }
   return {
-    kind: "loop", cluster: beforeAhead, uniqueClusters: lead + cycle,
+    kind: "loop", cluster: beforeAhead, uniqueClusters: lead + cycle, backTo: behind,
     detail: `chain from cluster ${first} loops: cluster ${beforeAhead} points back to cluster ${behind} (${lead + cycle} distinct clusters)`,
   };
 }
@@ -324,13 +326,26 @@ export const FSI_StrucSig = 484;    // 0x61417272 (u32)
 export const FSI_Free_Count = 488;  // free clusters (u32), 0xFFFFFFFF unknown
 export const FSI_Nxt_Free = 492;    // where to look for a free cluster (u32), 0xFFFFFFFF unknown
 export const FSI_TrailSig = 508;    // 0xAA550000 (u32)
-const FSI_UNKNOWN = 0xffffffff;
+export const FSI_UNKNOWN = 0xffffffff;
+
+export const FSI_LEAD = 0x41615252;
+export const FSI_STRUC = 0x61417272;
+export const FSI_TRAIL = 0xaa550000;
+
+/** An FSInfo sector's fields as stored, signatures included, whatever they hold. */
+export interface FsInfoFields { lead: number; struc: number; trail: number; freeCount: number; nextFree: number }
+
+export function fsInfoFields(sector: Uint8Array): FsInfoFields {
+  const view = new DataView(sector.buffer, sector.byteOffset, sector.byteLength);
+  return {
+    lead: view.getUint32(FSI_LeadSig, true), struc: view.getUint32(FSI_StrucSig, true), trail: view.getUint32(FSI_TrailSig, true),
+    freeCount: view.getUint32(FSI_Free_Count, true), nextFree: view.getUint32(FSI_Nxt_Free, true),
+  };
+}
 
 /** The FSInfo fields (undefined where "unknown"), or undefined when a signature is wrong. */
 export function decodeFsInfo(sector: Uint8Array): { freeCount?: number; nextFree?: number } | undefined {
-  const view = new DataView(sector.buffer, sector.byteOffset, sector.byteLength);
-  if (view.getUint32(FSI_LeadSig, true) !== 0x41615252 || view.getUint32(FSI_StrucSig, true) !== 0x61417272) return undefined;
-  if (view.getUint32(FSI_TrailSig, true) !== 0xaa550000) return undefined;
-  const free = view.getUint32(FSI_Free_Count, true), next = view.getUint32(FSI_Nxt_Free, true);
-  return { freeCount: free === FSI_UNKNOWN ? undefined : free, nextFree: next === FSI_UNKNOWN ? undefined : next };
+  const f = fsInfoFields(sector);
+  if (f.lead !== FSI_LEAD || f.struc !== FSI_STRUC || f.trail !== FSI_TRAIL) return undefined;
+  return { freeCount: f.freeCount === FSI_UNKNOWN ? undefined : f.freeCount, nextFree: f.nextFree === FSI_UNKNOWN ? undefined : f.nextFree };
 }

@@ -1,7 +1,7 @@
 // A read-only FAT directory-tree reader and health check (the firmware's boot-time check):
 // walks the tree, finds files by path, streams and hashes their contents, and reports
 // structural damage the way fsck.fat -n would notice it, without ever writing. FAT entries
-// come through FatTables in one cached window (the volume must not change under a reader);
+// come through FatTables in cached windows (the volume must not change under a reader);
 // the pure decoding (directory entries, chains, FSInfo) lives in fat-dir.ts.
 import type * as Crypto from "node:crypto";
 import { BlockDevice } from "./devices";
@@ -9,8 +9,8 @@ import { Core, Slot } from "./core";
 import { FatTables } from "./fat-tables";
 import { ClusterbackError, DeviceError } from "./errors";
 import {
-  ATTR_DIRECTORY, ChainRules, ChainTrace, ClusterBitmap, DIR_ENTRY_BYTES, DirRecord, MAX_DIR_ENTRIES, RunSink,
-  decodeDirectory, decodeFsInfo, nameMatches, traceChain,
+  ATTR_DIRECTORY, ChainFault, ChainRules, ChainTrace, ClusterBitmap, DIR_ENTRY_BYTES, DirRecord, FsInfoFields, MAX_DIR_ENTRIES, RunSink,
+  decodeFsInfo, decodeDirectory, fsInfoFields, nameMatches, traceChain,
 } from "./fat-dir";
 
 /** A file or directory of the volume: its directory record's fields (name, shortName, attributes, ...), and where it is. */
@@ -23,7 +23,19 @@ export interface FatEntry extends Pick<DirRecord, "name" | "shortName" | "attrib
 
 export type ProblemKind = "boot" | "fat-copies" | "fsinfo" | "loop" | "cross-link" | "out-of-range" | "bad-cluster-in-file"
   | "size-mismatch" | "bad-name" | "dir-unreadable" | "lost-clusters";
-export interface Problem { kind: ProblemKind; path?: string; cluster?: number; detail: string }
+export interface Problem {
+  kind: ProblemKind;
+  path?: string;
+  cluster?: number;
+  detail: string;
+  /** A "loop" in a chain: `cluster` points back to `backTo`; the chain has `distinct` clusters; whether it is a directory's. */
+  chainLoop?: { backTo: number; distinct: number; directory: boolean };
+  /** A "loop" in the tree: the directory `path` is this ancestor of itself (`cluster`, the ancestor's first cluster). */
+  ancestor?: string;
+  /** A "cross-link": the other files and directories whose chains hold `cluster`, and how many of `path`'s clusters were claimed before. */
+  sharedWith?: string[];
+  sharedClusters?: number;
+}
 
 /** A path that does not resolve, or a chain that cannot be followed (loop, out of range, too short). */
 export class FatReadError extends ClusterbackError {
@@ -35,11 +47,35 @@ export class FatReadError extends ClusterbackError {
 
 export interface WalkOptions { maxDepth?: number; maxEntries?: number }
 export interface CheckResult { problems: Problem[]; files: number; directories: number; usedClusters: number }
+export interface TreeCheckOptions extends WalkOptions {
+  /** Steps at most, over both walks: a FAT entry looked up, a window of FAT entries read (WINDOW_STEPS), a directory entry read. */
+  maxSteps?: number;
+  /** Directory records held at once at most (those of the directories being walked, one per level). */
+  maxHeld?: number;
+}
+export interface TreeCheck {
+  problems: Problem[];
+  files: number;
+  directories: number;
+  /** Every cluster a walked chain holds. */
+  used: ClusterBitmap;
+  /** Why the walk stopped before the end of the tree (a bound), if it did. */
+  stopped?: string;
+}
 
-const FAT_WINDOW_ENTRIES = 16384;     // entries cached at once (64 KiB for FAT32)
+const FAT_WINDOW_ENTRIES = 16384;     // entries read at once (64 KiB for FAT32)
+const CACHED_WINDOWS = 64;            // windows kept (4 MiB at most: a 1 Mi-cluster FAT whole)
 const READ_CHUNK_BYTES = 1 << 20;     // readFile hands out at most this much per chunk
 const DEFAULT_MAX_DEPTH = 32;
 const DEFAULT_MAX_ENTRIES = 1 << 20;
+/** What reading one window of FAT entries counts against TreeCheckOptions.maxSteps: a step per entry decoded. */
+export const WINDOW_STEPS = FAT_WINDOW_ENTRIES;
+
+/** Thrown out of a walk when it has looked up TreeCheckOptions.maxSteps FAT entries. */
+class StepLimit extends Error {}
+
+/** A directory on the way down from the root, to find one that leads back to it. */
+interface Ancestor { cluster: number; path: string }
 
 interface WalkContext {
   visit?: (e: FatEntry) => void;
@@ -57,6 +93,11 @@ interface WalkContext {
   crossLinks?: Array<{ path: string; cluster: number; shared: number }>;
   /** Called with every run of every chain followed (the cross-link naming pass). */
   onRun?: (path: string, start: number, length: number) => void;
+  /** Records of the directories being walked, and the most allowed. */
+  held: number;
+  maxHeld: number;
+  /** Why a bound stopped the walk. */
+  stoppedBy?: string;
 }
 
 export class FatReader {
@@ -73,7 +114,12 @@ export class FatReader {
   private readonly root: FatEntry;
   private winFirst = 0;
   private win: Uint32Array = new Uint32Array(0);
+  /** Windows read so far, by first entry, least recently used first. */
+  private readonly windows = new Map<number, Uint32Array>();
   private readonly rules: ChainRules;
+  /** FAT lookups so far, and the most a bounded check allows. */
+  private steps = 0;
+  private stepLimit = Infinity;
 
   constructor(readonly device: BlockDevice, core: Core) {
     this.tables = new FatTables(device, core); // throws the core's VolumeError on a bad boot record
@@ -124,13 +170,33 @@ export class FatReader {
 
   // ---- chains ----
 
-  /** FAT copy 0's entry for a cluster, through one cached window. */
+  /** FAT copy 0's entry for a cluster, through the cached windows; counted against a bounded check's steps. */
   private next(cluster: number): number {
-    if (cluster < this.winFirst || cluster >= this.winFirst + this.win.length) {
-      this.winFirst = cluster - (cluster % FAT_WINDOW_ENTRIES);
-      this.win = this.tables.entries(0, this.winFirst, Math.min(FAT_WINDOW_ENTRIES, this.tables.entryCount - this.winFirst));
-    }
+    if (++this.steps > this.stepLimit) throw new StepLimit();
+    if (cluster < this.winFirst || cluster >= this.winFirst + this.win.length) this.switchWindow(cluster);
     return this.win[cluster - this.winFirst];
+  }
+
+  /** Counts `steps` more against a bounded check's limit. */
+  private spend(steps: number): void {
+    this.steps += steps;
+    if (this.steps > this.stepLimit) throw new StepLimit();
+  }
+
+  /** Makes the window holding `cluster` current: from the cache (the least recently used one is dropped when full), else read. */
+  private switchWindow(cluster: number): void {
+    const first = cluster - (cluster % FAT_WINDOW_ENTRIES);
+    let win = this.windows.get(first);
+    if (win) {
+      this.windows.delete(first);
+    } else {
+      this.steps += WINDOW_STEPS;
+      win = this.tables.entries(0, first, Math.min(FAT_WINDOW_ENTRIES, this.tables.entryCount - first));
+      if (this.windows.size >= CACHED_WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+    }
+    this.windows.set(first, win);
+    this.winFirst = first;
+    this.win = win;
   }
 
   /** Runs of contiguous clusters of a chain. Throws FatReadError on a loop, an entry out of range or a bad cluster. */
@@ -177,9 +243,10 @@ export class FatReader {
       const limit = Math.ceil((MAX_DIR_ENTRIES * DIR_ENTRY_BYTES) / g.clusterBytes);
       const sink: RunSink = (start, length) => runs.push([start, length]);
       const t = ctx ? this.traceTracked(dir.path, dir.firstCluster, limit, ctx, sink) : { ...traceChain(this.rules, dir.firstCluster, limit, sink), firstShared: -1 };
-      if (t.fault) report({ kind: t.fault.kind, path: dir.path, cluster: t.fault.cluster, detail: `directory ${dir.path}: ${t.fault.detail}` });
+      if (t.fault) report({ kind: t.fault.kind, path: dir.path, cluster: t.fault.cluster, detail: `directory ${dir.path}: ${t.fault.detail}`, ...loopOf(t.fault, true) });
       if (t.truncated) report({ kind: "dir-unreadable", path: dir.path, cluster: dir.firstCluster, detail: `directory ${dir.path} is longer than ${MAX_DIR_ENTRIES} entries; read the first ${limit} clusters only` });
       const clusters = t.fault?.uniqueClusters ?? t.clusters;
+      this.spend((clusters * g.clusterBytes) / DIR_ENTRY_BYTES); // a step per entry read and decoded
       // claimed from its first cluster by a chain seen before: the same directory twice, walked once
       return { records: decodeDirectory(this.readRuns(runs, clusters), this.fsType === 3), shared: t.firstShared === dir.firstCluster };
     } catch (e) {
@@ -218,42 +285,60 @@ export class FatReader {
   walk(visit: (e: FatEntry) => void, options: WalkOptions = {}): Problem[] {
     const ctx = newContext(options);
     ctx.visit = visit;
-    this.walkDirectory(this.root, 0, [], ctx);
+    this.walkRoot(ctx);
     return ctx.problems;
   }
 
-  private walkDirectory(dir: FatEntry, depth: number, ancestors: number[], ctx: WalkContext): void {
+  /** The walk from the root, which is the first ancestor (FAT12/16: cluster 0, as a subdirectory entry would name it). */
+  private walkRoot(ctx: WalkContext): void {
+    this.walkDirectory(this.root, 0, [{ cluster: this.root.firstCluster, path: this.root.path }], ctx);
+  }
+
+  private walkDirectory(dir: FatEntry, depth: number, ancestors: Ancestor[], ctx: WalkContext): void {
     const { records, shared } = this.readDir(dir, (p) => ctx.problems.push(p), ctx);
     if (shared) return; // reported as a cross-link; not walked twice
     // without check()'s cluster claims (walk(), the naming pass) the same test, by first cluster:
     // a damaged tree of directories that share children would otherwise multiply the walk
     if (dir.firstCluster >= 2 && ctx.walkedDirs.has(dir.firstCluster)) return;
     ctx.walkedDirs.add(dir.firstCluster);
-    for (const record of records) {
-      if (ctx.stopped) return;
-      if (record.dot) continue;
-      if (++ctx.entries > ctx.maxEntries) {
-        ctx.problems.push({ kind: "dir-unreadable", path: dir.path, detail: `walk stopped after ${ctx.maxEntries} entries, in ${dir.path}` });
-        ctx.stopped = true;
+    ctx.held += records.length;
+    try {
+      if (ctx.held > ctx.maxHeld) {
+        stop(ctx, `more than ${ctx.maxHeld} directory entries held at once, in ${dir.path}`);
         return;
       }
-      const entry = childEntry(dir.path, record);
-      if (record.nameProblem) ctx.problems.push({ kind: "bad-name", path: entry.path, detail: `${entry.path}: ${record.nameProblem}` });
-      ctx.visit?.(entry);
-      if (entry.isDirectory) this.walkSubdirectory(entry, depth, ancestors, ctx);
-      else this.checkFile(entry, ctx);
+      for (const record of records) {
+        if (ctx.stopped) return;
+        if (record.dot) continue;
+        if (++ctx.entries > ctx.maxEntries) {
+          ctx.problems.push({ kind: "dir-unreadable", path: dir.path, detail: `walk stopped after ${ctx.maxEntries} entries, in ${dir.path}` });
+          stop(ctx, `${ctx.maxEntries} entries walked, in ${dir.path}`);
+          return;
+        }
+        const entry = childEntry(dir.path, record);
+        if (record.nameProblem) ctx.problems.push({ kind: "bad-name", path: entry.path, detail: `${entry.path}: ${record.nameProblem}` });
+        ctx.visit?.(entry);
+        if (entry.isDirectory) this.walkSubdirectory(entry, depth, ancestors, ctx);
+        else this.checkFile(entry, ctx);
+      }
+    } finally {
+      ctx.held -= records.length;
     }
   }
 
-  private walkSubdirectory(entry: FatEntry, depth: number, ancestors: number[], ctx: WalkContext): void {
+  private walkSubdirectory(entry: FatEntry, depth: number, ancestors: Ancestor[], ctx: WalkContext): void {
     ctx.directories++;
     if (entry.size !== 0) ctx.problems.push({ kind: "size-mismatch", path: entry.path, detail: `directory ${entry.path} has size ${entry.size}, not 0` });
-    if (ancestors.includes(entry.firstCluster)) {
-      ctx.problems.push({ kind: "loop", path: entry.path, cluster: entry.firstCluster, detail: `directory ${entry.path} (cluster ${entry.firstCluster}) contains itself` });
+    const ancestor = ancestors.find((a) => a.cluster === entry.firstCluster);
+    if (ancestor) {
+      ctx.problems.push({
+        kind: "loop", path: entry.path, cluster: entry.firstCluster, ancestor: ancestor.path,
+        detail: `directory ${entry.path} is its own ancestor ${ancestor.path} (cluster ${entry.firstCluster})`,
+      });
     } else if (depth + 1 > ctx.maxDepth) {
       ctx.problems.push({ kind: "dir-unreadable", path: entry.path, detail: `directory ${entry.path} is nested deeper than ${ctx.maxDepth} levels: not read` });
     } else {
-      this.walkDirectory(entry, depth + 1, [...ancestors, entry.firstCluster], ctx);
+      this.walkDirectory(entry, depth + 1, [...ancestors, { cluster: entry.firstCluster, path: entry.path }], ctx);
     }
   }
 
@@ -267,7 +352,7 @@ export class FatReader {
     }
     const t = this.traceTracked(entry.path, entry.firstCluster, this.maxCluster - 1, ctx);
     if (t.fault) {
-      ctx.problems.push({ kind: t.fault.kind, path: entry.path, cluster: t.fault.cluster, detail: `${entry.path}: ${t.fault.detail}` });
+      ctx.problems.push({ kind: t.fault.kind, path: entry.path, cluster: t.fault.cluster, detail: `${entry.path}: ${t.fault.detail}`, ...loopOf(t.fault, false) });
     } else if (t.clusters !== need) {
       ctx.problems.push({
         kind: "size-mismatch", path: entry.path, cluster: entry.firstCluster,
@@ -323,33 +408,63 @@ export class FatReader {
     if (copies.differing > 0) {
       problems.push({ kind: "fat-copies", cluster: copies.firstDiffering, detail: `FAT copies differ in ${copies.differing} entries, first at entry ${copies.firstDiffering}` });
     }
-    const ctx = newContext(options);
-    ctx.problems = problems;
-    ctx.used = new ClusterBitmap(this.tables.entryCount);
-    ctx.crossLinks = [];
-    this.walkDirectory(this.root, 0, [], ctx);
-    this.nameCrossLinks(ctx.crossLinks, problems, options);
-    const scan = this.scanFat(ctx.used);
+    const tree = this.checkTree(options);
+    problems.push(...tree.problems);
+    const scan = this.scanFat(tree.used);
     if (scan.lost > 0) {
       problems.push({ kind: "lost-clusters", cluster: scan.firstLost, detail: `${scan.lost} cluster${scan.lost === 1 ? " is" : "s are"} allocated but in no file or directory, first cluster ${scan.firstLost}` });
     }
     problems.push(...this.fsInfoProblems(scan.free));
-    return { problems, files: ctx.files, directories: ctx.directories, usedClusters: scan.allocated };
+    return { problems, files: tree.files, directories: tree.directories, usedClusters: scan.allocated };
   }
 
-  /** A second, bitmap-free walk to name every chain holding a cross-linked cluster. */
-  private nameCrossLinks(links: Array<{ path: string; cluster: number; shared: number }>, problems: Problem[], options: WalkOptions): void {
+  /**
+   * check()'s walk of the tree alone, with every cluster claimed (no boot fields, FAT copies,
+   * lost clusters or FSInfo): chains that loop, leave the volume or meet a bad cluster, files
+   * whose size does not match, cross-links with every chain that holds the shared cluster,
+   * directories that are their own ancestors, bad names. Besides check()'s bounds on depth and
+   * entries, it may be bounded in FAT lookups (maxSteps: the time a damaged FAT can take, a walk
+   * that meets the same long chain again and again included) and in directory records held at
+   * once (maxHeld); a bound that stops it leaves the problems found so far and says so in `stopped`.
+   */
+  checkTree(options: TreeCheckOptions = {}): TreeCheck {
+    const ctx = newContext(options);
+    ctx.used = new ClusterBitmap(this.tables.entryCount);
+    ctx.crossLinks = [];
+    this.steps = 0;
+    this.stepLimit = options.maxSteps ?? Infinity;
+    try {
+      this.bounded(ctx, () => this.walkRoot(ctx));
+      this.nameCrossLinks(ctx.crossLinks, ctx.problems, options);
+    } finally {
+      this.stepLimit = Infinity;
+    }
+    return { problems: ctx.problems, files: ctx.files, directories: ctx.directories, used: ctx.used, stopped: ctx.stoppedBy };
+  }
+
+  /** Runs a walk; the step bound ends it (and is told in ctx.stoppedBy) rather than throwing. */
+  private bounded(ctx: WalkContext, walk: () => void): void {
+    try {
+      walk();
+    } catch (e) {
+      if (!(e instanceof StepLimit)) throw e;
+      stop(ctx, `${this.stepLimit} steps (FAT and directory entries read)`);
+    }
+  }
+
+  /** A second, bitmap-free walk to name every chain holding a cross-linked cluster (as far as the bounds let it go). */
+  private nameCrossLinks(links: Array<{ path: string; cluster: number; shared: number }>, problems: Problem[], options: TreeCheckOptions): void {
     if (links.length === 0) return;
     const owners = new Map<number, string[]>(links.map((l) => [l.cluster, []]));
     const ctx = newContext(options);
     ctx.onRun = (path, start, length) => {
       for (let c = start; c < start + length; c++) owners.get(c)?.push(path);
     };
-    this.walkDirectory(this.root, 0, [], ctx);
+    this.bounded(ctx, () => this.walkRoot(ctx));
     for (const l of links) {
       const others = [...new Set(owners.get(l.cluster))].filter((p) => p !== l.path);
       problems.push({
-        kind: "cross-link", path: l.path, cluster: l.cluster,
+        kind: "cross-link", path: l.path, cluster: l.cluster, sharedWith: others, sharedClusters: l.shared,
         detail: `cluster ${l.cluster} of ${l.path} is also in ${others.join(", ") || "another chain"} (${l.shared} clusters shared)`,
       });
     }
@@ -394,12 +509,19 @@ export class FatReader {
     return problems;
   }
 
+  /** FAT32: the FSInfo sector's number and its fields as stored; undefined when there is none (FAT12/16, or BPB_FSInfo 0 or outside the reserved sectors). */
+  fsInfo(): { sector: number; fields: FsInfoFields; bytes: Uint8Array } | undefined {
+    const g = this.tables.geometry;
+    if (this.fsType !== 3 || this.fsInfoSector === 0 || this.fsInfoSector >= g.reservedSectors) return undefined;
+    const bytes = new Uint8Array(g.bytesPerSector);
+    this.device.read(this.fsInfoSector, 1, bytes, 0);
+    return { sector: this.fsInfoSector, fields: fsInfoFields(bytes), bytes };
+  }
+
   /** FAT32: FSInfo signatures, and a free count that matches the FAT (or is "unknown"). */
   private fsInfoProblems(freeClusters: number): Problem[] {
-    const g = this.tables.geometry;
-    if (this.fsType !== 3 || this.fsInfoSector === 0 || this.fsInfoSector >= g.reservedSectors) return [];
-    const sector = new Uint8Array(g.bytesPerSector);
-    this.device.read(this.fsInfoSector, 1, sector, 0);
+    const sector = this.fsInfo()?.bytes;
+    if (!sector) return [];
     const info = decodeFsInfo(sector);
     const fsinfo = (detail: string): Problem => ({ kind: "fsinfo", detail: `FSInfo (sector ${this.fsInfoSector}): ${detail}` });
     if (!info) return [fsinfo("signatures are wrong")];
@@ -414,11 +536,22 @@ export class FatReader {
   }
 }
 
-function newContext(options: WalkOptions): WalkContext {
+function newContext(options: TreeCheckOptions): WalkContext {
   return {
     problems: [], entries: 0, walkedDirs: new Set<number>(), files: 0, directories: 0, stopped: false,
     maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+    held: 0, maxHeld: options.maxHeld ?? Infinity,
   };
+}
+
+function stop(ctx: WalkContext, why: string): void {
+  ctx.stopped = true;
+  ctx.stoppedBy ??= why;
+}
+
+/** A chain fault's loop fields for its Problem. */
+function loopOf(fault: ChainFault, directory: boolean): Pick<Problem, "chainLoop"> {
+  return fault.kind === "loop" ? { chainLoop: { backTo: fault.backTo ?? -1, distinct: fault.uniqueClusters ?? 0, directory } } : {};
 }
 
 function childEntry(parentPath: string, r: DirRecord): FatEntry {
