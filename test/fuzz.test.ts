@@ -181,7 +181,7 @@ function buildDisk(c: DiskCase): Uint8Array {
 }
 
 /** api.info on the disk as a file (sector size detected as the CLI does), and on its first partition. */
-function infoOnFile(disk: Uint8Array, table: api.PartitionTable | undefined, allowed: readonly ("VolumeError" | "DeviceError")[]): void {
+function infoOnFile(disk: Uint8Array, sectorSize: number, table: api.PartitionTable | undefined, allowed: readonly ("VolumeError" | "DeviceError")[]): void {
   const file = path.join(tmp, "disk-case.img");
   fs.writeFileSync(file, disk);
   const infoAllowed = [...allowed, "UsageError"] as const;
@@ -189,7 +189,13 @@ function infoOnFile(disk: Uint8Array, table: api.PartitionTable | undefined, all
   const first = table?.partitions[0];
   // an empty partition (an entry of 0 sectors) has no sector 0 to read: the device refuses, by name
   const partAllowed = first?.sectorCount === 0 ? [...infoAllowed, "DeviceError"] as const : infoAllowed;
-  if (first) note("partition tables", `info --partition: ${label(rejection(() => { api.info(core, file, { partition: first.number }); }, partAllowed), "ok")}`);
+  if (!first) return;
+  // an entry with a problem is refused, by name (the file is read in the sector size the CLI
+  // detects, which for a 512-byte disk is the one the table was read in here; in another sector
+  // size, any entry may have a problem)
+  const e = rejection(() => { api.info(core, file, { partition: first.number }); }, [...partAllowed, "PartitionEntryError"]);
+  if (first.problem && !e && sectorSize === 512) violation(`info --partition ${first.number}: accepted an entry with a problem (${first.problem})`);
+  note("partition tables", `info --partition: ${label(e, "ok")}`);
 }
 
 function checkPartitionTable(c: DiskCase): void {
@@ -202,18 +208,26 @@ function checkPartitionTable(c: DiskCase): void {
   try {
     const e = rejection(() => { table = timed("readPartitionTable", 2000, () => api.readPartitionTable(core, dev)); }, allowed);
     note("partition tables", label(e, `accepted ${table?.scheme}`));
-    if (e) return c.asFile ? infoOnFile(disk, undefined, allowed) : undefined;
+    if (e) return c.asFile ? infoOnFile(disk, c.sectorSize, undefined, allowed) : undefined;
   } catch (e) { freshCoreAfter(); throw e; }
-  if (c.asFile) infoOnFile(disk, table!, allowed);
+  if (c.asFile) infoOnFile(disk, c.sectorSize, table!, allowed);
   const numbers = new Set<number>();
+  const usable = table!.partitions.filter((p) => !p.problem);
   for (const p of table!.partitions) {
     const where = `partition ${p.number} (start ${p.startLba}, ${p.sectorCount} sectors) of a ${ram.sectorCount}-sector disk`;
-    if (!Number.isSafeInteger(p.startLba) || !Number.isSafeInteger(p.sectorCount)) violation(`${where}: not whole numbers`);
-    if (p.startLba < 1 || p.sectorCount < 0 || p.startLba + p.sectorCount > ram.sectorCount) violation(`${where}: outside the disk`);
+    if (p.sectorCount < 0) violation(`${where}: a negative size`);
     if (!Number.isInteger(p.number) || p.number < 1 || numbers.has(p.number)) violation(`${where}: bad or repeated number`);
     if (p.scheme !== table!.scheme) violation(`${where}: scheme ${p.scheme} in a ${table!.scheme} table`);
     numbers.add(p.number);
+    if (p.problem !== undefined && (typeof p.problem !== "string" || p.problem.length === 0)) violation(`${where}: an empty problem`);
+    if (p.problem) continue; // listed with its problem, refused when chosen
+    // an entry without a problem is usable: inside the disk, off the table's sector 0, overlapping no other usable entry
+    if (!Number.isSafeInteger(p.startLba) || !Number.isSafeInteger(p.sectorCount)) violation(`${where}: not whole numbers`);
+    if (p.startLba < 1 || p.startLba + p.sectorCount > ram.sectorCount) violation(`${where}: outside the disk, without a problem`);
+    const other = usable.find((q) => q !== p && q.sectorCount > 0 && p.sectorCount > 0 && q.startLba < p.startLba + p.sectorCount && p.startLba < q.startLba + q.sectorCount);
+    if (other) violation(`${where}: overlaps partition ${other.number} (start ${other.startLba}, ${other.sectorCount} sectors), neither with a problem`);
   }
+  if (!Array.isArray(table!.warnings) || table!.warnings.some((w) => typeof w !== "string" || w.length === 0)) violation(`warnings ${JSON.stringify(table!.warnings)}: not a list of messages`);
 }
 
 // ======================================================================================

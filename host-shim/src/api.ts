@@ -17,6 +17,7 @@ import { planNtfsExclusions } from "./ntfs-mft";
 import { Endpoint, Extent, describe, narrow, refuseOverlap, requireSeekable } from "./endpoints";
 import { JobLocks } from "./locks";
 import { ImageOutput, checkImageOutput, openImageInput, openImageOutput, removeStalePartials } from "./image-io";
+import { describeProblems, tableWarnings, refuseBadEntry, Scheme, ENTRY_SLOTS, EntrySlot, GUID_BYTES } from "./partition-table";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32", 4: "exFAT", 5: "NTFS" };
 const IMAGE_MAGIC = "CBIMAGE1";
@@ -28,12 +29,16 @@ export interface PartitionEntry {
   typeGuid?: string;
   startLba: number;
   sectorCount: number;
+  /** What is wrong with this entry (bad, or sharing sectors with another): it is listed, and refused when chosen. */
+  problem?: string;
 }
 
 export interface PartitionTable {
   scheme: "mbr" | "gpt";
   sectorSize: number;
   partitions: PartitionEntry[];
+  /** What is wrong with the table as a whole, yet read past (the backup GPT in use, an EBR chain cut short). */
+  warnings: string[];
 }
 
 export interface OpenOptions {
@@ -97,15 +102,16 @@ export function readPartitionTable(core: Core, disk: BlockDevice): PartitionTabl
   try {
     const count = core.check(core.exports.scanPartitions(h, disk.sectorSize, disk.sectorCount));
     const res = core.results();
-    const scheme = res[Slot.partScheme] === 2 ? "gpt" : "mbr";
+    const scheme = res[Slot.partScheme] === Scheme.gpt ? "gpt" : "mbr";
     const partitions: PartitionEntry[] = [];
     for (let i = 0; i < count; i++) {
-      const s = Slot.partFirst + i * 8;
-      const e: PartitionEntry = { number: res[s], scheme, type: res[s + 1], startLba: res[s + 2], sectorCount: res[s + 3] };
-      if (scheme === "gpt") e.typeGuid = guidString(core.resultBytes(s + 4, 16));
+      const s = Slot.partFirst + i * ENTRY_SLOTS;
+      const e: PartitionEntry = { number: res[s + EntrySlot.number], scheme, type: res[s + EntrySlot.type], startLba: res[s + EntrySlot.start], sectorCount: res[s + EntrySlot.sectors] };
+      if (scheme === "gpt") e.typeGuid = guidString(core.resultBytes(s + EntrySlot.guid, GUID_BYTES));
       partitions.push(e);
     }
-    return { scheme, sectorSize: disk.sectorSize, partitions };
+    describeProblems(res, partitions);
+    return { scheme, sectorSize: disk.sectorSize, partitions, warnings: tableWarnings(res, scheme, disk.sectorCount) };
   } finally {
     core.detach(h);
   }
@@ -133,6 +139,7 @@ export function openPartition(core: Core, file: string, options: OpenOptions = {
       const list = table.partitions.map((p) => p.number).join(", ") || "none";
       throw new UsageError(`${file} has no partition ${options.partition} (its ${table.scheme.toUpperCase()} partitions: ${list})`);
     }
+    refuseBadEntry(entry, file);
     if (entry.sectorCount === 0) throw new UsageError(`${file} partition ${entry.number} is empty: its ${table.scheme.toUpperCase()} entry (type 0x${entry.type.toString(16)}) gives 0 sectors at LBA ${entry.startLba}`);
     const view = new PartitionView(dev, entry.startLba, entry.sectorCount, `${file} partition ${entry.number}`);
     return { device: view, file: dev, entry, table, close: () => dev.close() };

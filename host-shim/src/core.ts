@@ -53,7 +53,7 @@ const IO_BYTES = (1 << 20) + (16 << 10);
 /** Result slots (as-core/assembly/index.ts and engine/job.ts write them). */
 export const Slot = {
   phase: 0, bytesDone: 1, bytesTotal: 2, clustersDone: 3, block: 4, mismatches: 5, firstMismatch: 6, metaMismatch: 7,
-  partScheme: 0, partCount: 1, partFirst: 8,
+  partScheme: 0, partCount: 1, partFirst: 8, partWarning: 2, partWarningCode: 3, partWarningValues: 4, partExtra: 488,
   imgPartClusters: 10, imgImageClusters: 11, imgBitmapBits: 12, imgClusterBytes: 13, imgSectorBytes: 14, imgPartType: 15,
   imgFsType: 16, imgPartStart: 17, imgPartSectors: 18, imgCreated: 19, imgLength: 20, imgBlocks: 21, imgFlags: 22,
   imgDataStart: 23, imgMetaSectors: 24, imgName: 25, imgGuid: 33, targetBytesRead: 36, targetBytesWritten: 37,

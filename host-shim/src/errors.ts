@@ -47,6 +47,14 @@ export class LockError extends ClusterbackError {
   }
 }
 
+/** The partition asked for has a bad partition-table entry (its `problem`): it is not used. */
+export class PartitionEntryError extends ClusterbackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "PartitionEntryError";
+  }
+}
+
 export class UsageError extends ClusterbackError {
   constructor(message: string) {
     super(message);
@@ -115,8 +123,8 @@ export const coreMessages: Record<number, Msg> = {
   2: ["E_MBR_SIGNATURE", (v) => `no partition table: sector 0 ends in ${hex(v[0], 4)}, not 0xAA55`],
   3: ["E_PART_RANGE", (v) => `partition ${v[0]} (start ${v[1]}, ${v[2]} sectors) reaches past the end of its container (${v[3]} sectors)`],
   4: ["E_EBR_CHAIN", (v) => `extended partition chain is broken at LBA ${v[0]} (extended partition at ${v[1]}, ${v[2]} sectors)`],
-  5: ["E_GPT_HEADER", (v) => `GPT header invalid: ${["", "signature", "header size", "entry size", "entry count", "entry array LBA"][v[0]] ?? "field"} is ${v[1]}`],
-  6: ["E_GPT_CRC", (v) => `GPT ${v[0] === 1 ? "header" : "partition entry array"} CRC32 is ${hex(v[1], 8)}, computed ${hex(v[2], 8)}`],
+  5: ["E_GPT_HEADER", (v) => `GPT header${v[2] ? ` at LBA ${v[2]}` : ""} invalid: ${["", "signature", "header size", "entry size", "entry count", "entry array LBA", "its own LBA (MyLBA)"][v[0]] ?? "field"} is ${v[1]}`],
+  6: ["E_GPT_CRC", (v) => `GPT ${v[0] === 1 ? "header" : "partition entry array"} CRC32 is ${hex(v[1], 8)}, computed ${hex(v[2], 8)}${v[3] ? ` (${v[0] === 1 ? "" : "named by "}the header at LBA ${v[3]})` : ""}`],
   7: ["E_BS_SIGNATURE", (v) => `boot sector signature is ${hex(v[0], 4)}, not 0xAA55`],
   8: ["E_BS_JUMP", (v) => `boot sector does not start with a jump instruction (BS_jmpBoot[0] = ${hex(v[0])})`],
   9: ["E_BPB_BYTSPERSEC", (v) => `BPB_BytsPerSec is ${v[0]}, not 512, 1024, 2048 or 4096`],

@@ -4,6 +4,10 @@
 // consistent volume, ntfsfix and chkdsk agree), but are not stored and not written: kind-2
 // source patches leave them out of the bitmap. hiberfil.sys's first cluster is the exception:
 // it is stored as zeros (a kind-0 patch), so that no stale hibernation image is ever resumed.
+//
+// Everything read from the disk is checked before it is used: an offset or a length that
+// reaches outside its record, its attribute or the volume is an NtfsError naming the record and
+// the values, never a RangeError.
 import { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
 import { Patch } from "./exclusions";
@@ -17,6 +21,46 @@ export const NTFS_LEFT_OUT = ["pagefile.sys", "swapfile.sys", "hiberfil.sys"];
 interface Run { vcn: number; lcn: number; length: number }
 export interface NtfsGeometry { bytesPerSector: number; clusterBytes: number; mftLcn: number; recordBytes: number; clusterCount: number }
 
+// MFT record header (FILE_RECORD_SEGMENT_HEADER)
+const REC_MAGIC = 0x454c4946;      // "FILE"
+const REC_UsaOffset = 4;           // u16
+const REC_UsaCount = 6;            // u16
+const REC_FirstAttribute = 20;     // u16
+const REC_Flags = 22;              // u16, bit 0: in use
+const REC_BytesInUse = 24;         // u32
+const REC_BaseRecord = 32;         // u64, 0 in a base record
+const REC_HEADER_MIN = 24;         // an attribute starts after this
+const USA_STRIDE = 512;            // the update sequence covers the last u16 of every 512 bytes
+// attribute header
+const ATTR_Length = 4;             // u32
+const ATTR_NonResident = 8;        // u8
+const ATTR_NameLength = 9;         // u8, UTF-16 units
+const ATTR_NameOffset = 10;        // u16
+const ATTR_ValueLength = 16;       // u32 (resident)
+const ATTR_ValueOffset = 20;       // u16 (resident)
+const ATTR_LowestVcn = 16;         // u64 (non-resident)
+const ATTR_RunsOffset = 32;        // u16 (non-resident)
+const ATTR_DataSize = 48;          // u64 (non-resident)
+const ATTR_RESIDENT_MIN = 24;      // bytes of a resident attribute's header
+const ATTR_NONRESIDENT_MIN = 64;   // ... of a non-resident one, through its initialized size
+const ATTR_END = 0xffffffff;
+const ATTRS_MAX = 256;
+const TYPE_ATTRIBUTE_LIST = 0x20;
+const TYPE_FILE_NAME = 0x30;
+const TYPE_DATA = 0x80;
+// $FILE_NAME value
+const FN_Parent = 0;               // u64, file reference of the parent directory
+const FN_NameLength = 64;          // u8, UTF-16 units
+const FN_Name = 66;
+// attribute list entry
+const AL_Type = 0, AL_Length = 4, AL_NameLength = 6, AL_LowestVcn = 8, AL_Reference = 16;
+const AL_ENTRY_MIN = 26;
+const RECORD_NUMBER_MASK = 0xffffffffffffn; // a file reference's low 48 bits
+const ROOT_DIRECTORY = 5;
+const FIRST_USER_RECORD = 16;
+const RECORD_BYTES_MIN = 512, RECORD_BYTES_MAX = 64 << 10;
+const LIST_BYTES_MAX = 16 << 20;   // an attribute list's value, read whole
+
 export function isNtfsBoot(b: Uint8Array): boolean { return Buffer.from(b.subarray(3, 11)).toString("latin1") === "NTFS    "; }
 
 export function ntfsGeometry(boot: Uint8Array): NtfsGeometry {
@@ -27,22 +71,99 @@ export function ntfsGeometry(boot: Uint8Array): NtfsGeometry {
   const cpr = v.getInt8(64);
   return {
     bytesPerSector: bps, clusterBytes: cb, mftLcn: Number(v.getBigUint64(48, true)),
-    recordBytes: cpr > 0 ? cpr * cb : 2 ** -cpr, clusterCount: Math.floor(Number(v.getBigUint64(40, true)) / spc),
+    recordBytes: cpr > 0 ? cpr * cb : 2 ** -cpr, clusterCount: spc ? Math.floor(Number(v.getBigUint64(40, true)) / spc) : 0,
   };
 }
 
-function decodeRuns(rec: Uint8Array, at: number, end: number): Run[] {
+const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && (x & (x - 1)) === 0;
+
+/** The geometry a reader can trust: sizes in range, the MFT inside the volume, the device's sector size. */
+function checkGeometry(g: NtfsGeometry, part: BlockDevice): void {
+  const bad = (what: string) => new NtfsError(`${part.name}: NTFS boot sector: ${what}`);
+  if (g.bytesPerSector !== part.sectorSize) throw bad(`${g.bytesPerSector} bytes per sector, the device has ${part.sectorSize}`);
+  if (!isPow2(g.clusterBytes)) throw bad(`a cluster of ${g.clusterBytes} bytes is not a power of two`);
+  if (!isPow2(g.recordBytes) || g.recordBytes < RECORD_BYTES_MIN || g.recordBytes > RECORD_BYTES_MAX) throw bad(`MFT records of ${g.recordBytes} bytes, not a power of two from ${RECORD_BYTES_MIN} to ${RECORD_BYTES_MAX}`);
+  if (!Number.isSafeInteger(g.mftLcn) || g.mftLcn >= g.clusterCount) throw bad(`the MFT at cluster ${g.mftLcn} is outside the volume's ${g.clusterCount} clusters`);
+}
+
+interface Attribute { type: number; name: string; at: number; length: number; resident: boolean }
+
+/** An MFT record with its number, and checked views of its bytes. */
+class MftRecord {
+  readonly v: DataView;
+  constructor(readonly n: number, readonly bytes: Uint8Array) { this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length); }
+
+  fail(what: string): NtfsError { return new NtfsError(`MFT record ${this.n}: ${what}`); }
+
+  /** Throws unless [at, at + length) lies inside [from, to) (the record by default). */
+  within(what: string, at: number, length: number, from = 0, to = this.bytes.length, inside = `the record (${this.bytes.length} bytes)`): void {
+    if (Number.isSafeInteger(at) && Number.isSafeInteger(length) && length >= 0 && at >= from && at + length <= to) return;
+    throw this.fail(`${what} at offset ${at}, ${length} bytes, lies outside ${inside}`);
+  }
+
+  u16(at: number): number { return this.v.getUint16(at, true); }
+  u32(at: number): number { return this.v.getUint32(at, true); }
+  u64(at: number): bigint { return this.v.getBigUint64(at, true); }
+
+  /** A u64 as a safe integer, or a named error. */
+  count(what: string, at: number): number {
+    const x = this.u64(at);
+    if (x > BigInt(Number.MAX_SAFE_INTEGER)) throw this.fail(`${what} is ${x}, beyond what can be addressed`);
+    return Number(x);
+  }
+
+  /** [a.at + offset, + length) inside attribute a, or a named error. */
+  inAttribute(a: Attribute, what: string, offset: number, length: number): number {
+    this.within(what, a.at + offset, length, a.at, a.at + a.length, `its attribute 0x${a.type.toString(16)} (offset ${a.at}, ${a.length} bytes)`);
+    return a.at + offset;
+  }
+
+  /** A resident attribute's value. */
+  value(a: Attribute, what: string): Uint8Array {
+    const at = this.inAttribute(a, `${what} value`, this.u16(a.at + ATTR_ValueOffset), this.u32(a.at + ATTR_ValueLength));
+    return this.bytes.subarray(at, at + this.u32(a.at + ATTR_ValueLength));
+  }
+}
+
+function attributeAt(r: MftRecord, at: number, inUse: number): Attribute {
+  const type = r.u32(at), length = r.u32(at + ATTR_Length);
+  const resident = r.bytes[at + ATTR_NonResident] === 0;
+  const min = resident ? ATTR_RESIDENT_MIN : ATTR_NONRESIDENT_MIN;
+  if (length < min) throw r.fail(`attribute 0x${type.toString(16)} at offset ${at} is ${length} bytes, shorter than its ${min}-byte header`);
+  r.within(`attribute 0x${type.toString(16)}`, at, length, 0, inUse, `the bytes in use (${inUse})`);
+  const a: Attribute = { type, name: "", at, length, resident };
+  const nameAt = r.inAttribute(a, "attribute name", r.u16(at + ATTR_NameOffset), 2 * r.bytes[at + ATTR_NameLength]);
+  a.name = Buffer.from(r.bytes.subarray(nameAt, nameAt + 2 * r.bytes[at + ATTR_NameLength])).toString("utf16le");
+  return a;
+}
+
+function attributes(r: MftRecord): Attribute[] {
+  const out: Attribute[] = [];
+  const inUse = Math.min(r.u32(REC_BytesInUse), r.bytes.length);
+  let at = r.u16(REC_FirstAttribute);
+  if (at < REC_HEADER_MIN) throw r.fail(`first attribute at offset ${at}, inside the record header`);
+  for (let k = 0; k < ATTRS_MAX && at + 8 <= inUse; k++) {
+    if (r.u32(at) === ATTR_END) break;
+    const a = attributeAt(r, at, inUse);
+    out.push(a);
+    at += a.length;
+  }
+  return out;
+}
+
+/** A data-run list (mapping pairs) of a non-resident attribute, every run inside the volume. */
+function decodeRuns(r: MftRecord, a: Attribute, clusterCount: number): Run[] {
   const runs: Run[] = [];
-  let p = at + new DataView(rec.buffer, rec.byteOffset).getUint16(at + 32, true);
-  let vcn = Number(new DataView(rec.buffer, rec.byteOffset).getBigUint64(at + 16, true)), lcn = 0;
-  while (p < end && rec[p] !== 0) {
-    const lenBytes = rec[p] & 15, offBytes = rec[p] >> 4;
-    if (lenBytes === 0 || lenBytes > 8 || offBytes > 8 || p + 1 + lenBytes + offBytes > end) throw new NtfsError(`malformed data runs (header byte 0x${rec[p].toString(16)})`);
-    let length = 0, delta = 0;
-    for (let i = 0; i < lenBytes; i++) length += rec[p + 1 + i] * 256 ** i;
-    for (let i = 0; i < offBytes; i++) delta += rec[p + 1 + lenBytes + i] * 256 ** i;
-    if (offBytes && rec[p + lenBytes + offBytes] >= 0x80) delta -= 256 ** offBytes;
-    if (offBytes) lcn += delta;
+  const end = a.at + a.length;
+  let p = r.inAttribute(a, "data runs", r.u16(a.at + ATTR_RunsOffset), 0);
+  let vcn = r.count("lowest VCN", a.at + ATTR_LowestVcn), lcn = 0;
+  while (p < end && r.bytes[p] !== 0) {
+    const lenBytes = r.bytes[p] & 15, offBytes = r.bytes[p] >> 4;
+    if (lenBytes === 0 || lenBytes > 8 || offBytes > 8 || p + 1 + lenBytes + offBytes > end) throw r.fail(`malformed data runs at offset ${p} (header byte 0x${r.bytes[p].toString(16)})`);
+    const length = runNumber(r.bytes, p + 1, lenBytes, false), delta = runNumber(r.bytes, p + 1 + lenBytes, offBytes, true);
+    lcn += delta;
+    if (offBytes && (!Number.isSafeInteger(lcn + length) || lcn < 0 || lcn + length > clusterCount)) throw r.fail(`a data run at offset ${p} covers clusters ${lcn}..${lcn + length - 1}, outside the volume's ${clusterCount} clusters`);
+    if (!Number.isSafeInteger(vcn + length)) throw r.fail(`a data run at offset ${p} is ${length} clusters long`);
     runs.push({ vcn, lcn: offBytes ? lcn : -1, length });
     vcn += length;
     p += 1 + lenBytes + offBytes;
@@ -50,23 +171,11 @@ function decodeRuns(rec: Uint8Array, at: number, end: number): Run[] {
   return runs;
 }
 
-interface Attribute { type: number; name: string; at: number; length: number; resident: boolean }
-
-function attributes(rec: Uint8Array): Attribute[] {
-  const v = new DataView(rec.buffer, rec.byteOffset, rec.length);
-  const out: Attribute[] = [];
-  let at = v.getUint16(20, true);
-  const inUse = Math.min(v.getUint32(24, true), rec.length);
-  for (let k = 0; k < 256 && at + 8 <= inUse; k++) {
-    const type = v.getUint32(at, true);
-    if (type === 0xffffffff) break;
-    const length = v.getUint32(at + 4, true);
-    if (length < 24 || at + length > inUse) throw new NtfsError(`malformed attribute at offset ${at}`);
-    const nameLength = rec[at + 9], nameOffset = v.getUint16(at + 10, true);
-    out.push({ type, name: Buffer.from(rec.subarray(at + nameOffset, at + nameOffset + 2 * nameLength)).toString("utf16le"), at, length, resident: rec[at + 8] === 0 });
-    at += length;
-  }
-  return out;
+/** A little-endian number of `n` bytes (the last one signed when `signed`). */
+function runNumber(b: Uint8Array, at: number, n: number, signed: boolean): number {
+  let x = 0;
+  for (let i = 0; i < n; i++) x += b[at + i] * 256 ** i;
+  return signed && n > 0 && b[at + n - 1] >= 0x80 ? x - 256 ** n : x;
 }
 
 /** Reads the MFT of an NTFS partition record by record. */
@@ -76,109 +185,139 @@ export class MftReader {
   readonly records: number;
 
   constructor(readonly part: BlockDevice) {
-    const boot = new Uint8Array(part.sectorSize);
+    const boot = new Uint8Array(Math.max(part.sectorSize, 512));
     part.read(0, 1, boot, 0);
     if (!isNtfsBoot(boot)) throw new NtfsError(`${part.name}: not an NTFS boot sector`);
     this.g = ntfsGeometry(boot);
-    const first = new Uint8Array(this.g.recordBytes);
-    const lba = (this.g.mftLcn * this.g.clusterBytes) / part.sectorSize;
-    part.read(lba, Math.max(1, this.g.recordBytes / part.sectorSize), first, 0);
-    this.fixup(first, 0);
-    const data = attributes(first).find((a) => a.type === 0x80 && a.name === "" && !a.resident);
+    checkGeometry(this.g, part);
+    const first = new MftRecord(0, this.readBytes(this.g.mftLcn * this.g.clusterBytes, this.g.recordBytes));
+    if (!this.fixup(first)) throw first.fail("not a FILE record");
+    const data = attributes(first).find((a) => a.type === TYPE_DATA && a.name === "" && !a.resident);
     if (!data) throw new NtfsError(`${part.name}: $MFT has no data runs`);
-    this.mftRuns = decodeRuns(first, data.at, data.at + data.length);
-    this.records = Math.floor(Number(new DataView(first.buffer).getBigUint64(data.at + 48, true)) / this.g.recordBytes);
+    this.mftRuns = decodeRuns(first, data, this.g.clusterCount);
+    const size = first.count("$MFT's data size", data.at + ATTR_DataSize);
+    const held = this.mftRuns.reduce((s, r) => s + r.length, 0) * this.g.clusterBytes;
+    if (size > held) throw first.fail(`$MFT's data size ${size} bytes is more than its runs hold (${held} bytes)`);
+    this.records = Math.floor(size / this.g.recordBytes);
   }
 
-  private fixup(rec: Uint8Array, n: number): boolean {
-    const v = new DataView(rec.buffer, rec.byteOffset, rec.length);
-    if (v.getUint32(0, true) !== 0x454c4946) return false; // "FILE"
-    const usa = v.getUint16(4, true), count = v.getUint16(6, true);
-    if (count !== rec.length / 512 + 1) throw new NtfsError(`MFT record ${n}: update sequence count ${count}`);
+  /** Bytes [byte, byte + bytes) of the partition, whatever their sector alignment. */
+  private readBytes(byte: number, bytes: number): Uint8Array {
+    const ss = this.part.sectorSize;
+    const first = Math.floor(byte / ss), n = Math.ceil((byte + bytes) / ss) - first;
+    const tmp = new Uint8Array(n * ss);
+    this.part.read(first, n, tmp, 0);
+    return tmp.subarray(byte - first * ss, byte - first * ss + bytes);
+  }
+
+  /** Applies the update sequence; false when the record is not a FILE record. */
+  private fixup(r: MftRecord): boolean {
+    if (r.u32(0) !== REC_MAGIC) return false;
+    const usa = r.u16(REC_UsaOffset), count = r.u16(REC_UsaCount);
+    if (count !== r.bytes.length / USA_STRIDE + 1) throw r.fail(`update sequence count ${count}, expected ${r.bytes.length / USA_STRIDE + 1}`);
+    r.within("update sequence array", usa, 2 * count, REC_UsaCount + 2);
     for (let i = 1; i < count; i++) {
-      if (v.getUint16(i * 512 - 2, true) !== v.getUint16(usa, true)) throw new NtfsError(`MFT record ${n}: update sequence does not match (a torn write)`);
-      v.setUint16(i * 512 - 2, v.getUint16(usa + 2 * i, true), true);
+      if (r.u16(i * USA_STRIDE - 2) !== r.u16(usa)) throw r.fail("update sequence does not match (a torn write)");
+      r.v.setUint16(i * USA_STRIDE - 2, r.u16(usa + 2 * i), true);
     }
     return true;
   }
 
   /** Bytes [offset, offset + bytes) of data described by runs. */
   readRuns(runs: Run[], offset: number, bytes: number): Uint8Array {
-    const cb = this.g.clusterBytes, ss = this.part.sectorSize, out = new Uint8Array(bytes);
+    const cb = this.g.clusterBytes;
+    const held = runs.reduce((s, r) => Math.max(s, r.vcn + r.length), 0) * cb;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(bytes) || offset < 0 || bytes < 0 || offset + bytes > held) {
+      throw new NtfsError(`${this.part.name}: data bytes ${offset}..${offset + bytes - 1} are not in its runs (${held} bytes)`);
+    }
+    const out = new Uint8Array(bytes);
     for (let done = 0; done < bytes;) {
       const at = offset + done, vcn = Math.floor(at / cb);
       const r = runs.find((x) => x.vcn <= vcn && vcn < x.vcn + x.length);
       if (!r) throw new NtfsError(`${this.part.name}: data at byte ${at} is not in its runs`);
       const take = Math.min(bytes - done, (r.vcn + r.length) * cb - at);
-      if (r.lcn >= 0) {
-        const byte = (r.lcn + vcn - r.vcn) * cb + (at % cb);
-        const first = Math.floor(byte / ss), n = Math.ceil((byte + take) / ss) - first;
-        const tmp = new Uint8Array(n * ss);
-        this.part.read(first, n, tmp, 0);
-        out.set(tmp.subarray(byte - first * ss, byte - first * ss + take), done);
-      }
+      if (r.lcn >= 0) out.set(this.readBytes((r.lcn + vcn - r.vcn) * cb + (at % cb), take), done);
       done += take;
     }
     return out;
   }
 
-  /** Record n with its update sequence applied, or undefined when it is not a FILE record in use. */
-  record(n: number): Uint8Array | undefined {
-    const rec = this.readRuns(this.mftRuns, n * this.g.recordBytes, this.g.recordBytes);
-    if (!this.fixup(rec, n)) return undefined;
-    return (new DataView(rec.buffer).getUint16(22, true) & 1) ? rec : undefined;
+  private readRecord(n: number): MftRecord | undefined {
+    if (!Number.isSafeInteger(n) || n < 0 || n >= this.records) throw new NtfsError(`${this.part.name}: MFT record ${n} is past the MFT's ${this.records} records`);
+    const r = new MftRecord(n, this.readRuns(this.mftRuns, n * this.g.recordBytes, this.g.recordBytes));
+    return this.fixup(r) && (r.u16(REC_Flags) & 1) ? r : undefined;
   }
 
+  /** Record n with its update sequence applied, or undefined when it is not a FILE record in use. */
+  record(n: number): Uint8Array | undefined { return this.readRecord(n)?.bytes; }
+
   /** The unnamed $DATA runs of a base record, gathered through its attribute list if it has one. */
-  dataRuns(n: number, rec: Uint8Array): Run[] {
-    const attrs = attributes(rec);
-    const list = attrs.find((a) => a.type === 0x20);
+  dataRuns(n: number, rec: Uint8Array): Run[] { return this.runsOf(new MftRecord(n, rec)); }
+
+  private runsOf(r: MftRecord): Run[] {
+    const attrs = attributes(r);
+    const list = attrs.find((a) => a.type === TYPE_ATTRIBUTE_LIST);
     if (!list) {
-      const d = attrs.find((a) => a.type === 0x80 && a.name === "" && !a.resident);
-      return d ? decodeRuns(rec, d.at, d.at + d.length) : [];
+      const d = attrs.find((a) => a.type === TYPE_DATA && a.name === "" && !a.resident);
+      return d ? decodeRuns(r, d, this.g.clusterCount) : [];
     }
-    const v = new DataView(rec.buffer, rec.byteOffset, rec.length);
-    let value: Uint8Array;
-    if (list.resident) value = rec.subarray(list.at + v.getUint16(list.at + 20, true), list.at + v.getUint16(list.at + 20, true) + v.getUint32(list.at + 16, true));
-    else value = this.readRuns(decodeRuns(rec, list.at, list.at + list.length), 0, Number(v.getBigUint64(list.at + 48, true)));
-    const lv = new DataView(value.buffer, value.byteOffset, value.length);
+    const value = this.listValue(r, list);
     const runs: Run[] = [];
-    for (let e = 0; e + 26 <= value.length;) {
-      const len = lv.getUint16(e + 4, true);
-      if (len < 26) throw new NtfsError(`MFT record ${n}: malformed attribute list`);
-      if (lv.getUint32(e, true) === 0x80 && value[e + 6] === 0) {
-        const ref = Number(lv.getBigUint64(e + 16, true) & 0xffffffffffffn), vcn = Number(lv.getBigUint64(e + 8, true));
-        const ext = ref === n ? rec : this.record(ref);
-        if (!ext) throw new NtfsError(`MFT record ${n}: its attribute list names record ${ref}, which is not in use`);
-        const d = attributes(ext).find((a) => a.type === 0x80 && a.name === "" && !a.resident && Number(new DataView(ext.buffer, ext.byteOffset).getBigUint64(a.at + 16, true)) === vcn);
-        if (d) runs.push(...decodeRuns(ext, d.at, d.at + d.length));
+    const lv = new DataView(value.buffer, value.byteOffset, value.length);
+    for (let e = 0; e + AL_ENTRY_MIN <= value.length;) {
+      const len = lv.getUint16(e + AL_Length, true);
+      if (len < AL_ENTRY_MIN) throw r.fail(`malformed attribute list: an entry at ${e} is ${len} bytes`);
+      if (lv.getUint32(e + AL_Type, true) === TYPE_DATA && value[e + AL_NameLength] === 0) {
+        const ref = Number(lv.getBigUint64(e + AL_Reference, true) & RECORD_NUMBER_MASK), vcn = lv.getBigUint64(e + AL_LowestVcn, true);
+        runs.push(...this.extensionRuns(r, ref, vcn));
       }
       e += len;
     }
     return runs;
   }
 
+  /** An attribute list's value, resident or not. */
+  private listValue(r: MftRecord, list: Attribute): Uint8Array {
+    if (list.resident) return r.value(list, "attribute list");
+    const size = r.count("attribute list size", list.at + ATTR_DataSize);
+    if (size > LIST_BYTES_MAX) throw r.fail(`attribute list of ${size} bytes, more than ${LIST_BYTES_MAX}`);
+    return this.readRuns(decodeRuns(r, list, this.g.clusterCount), 0, size);
+  }
+
+  /** The $DATA runs from `vcn` that the attribute list places in record `ref`. */
+  private extensionRuns(base: MftRecord, ref: number, vcn: bigint): Run[] {
+    if (ref >= this.records) throw base.fail(`its attribute list names record ${ref}, past the MFT's ${this.records} records`);
+    const ext = ref === base.n ? base : this.readRecord(ref);
+    if (!ext) throw base.fail(`its attribute list names record ${ref}, which is not in use`);
+    const d = attributes(ext).find((a) => a.type === TYPE_DATA && a.name === "" && !a.resident && ext.u64(a.at + ATTR_LowestVcn) === vcn);
+    return d ? decodeRuns(ext, d, this.g.clusterCount) : [];
+  }
+
+  /** The record's name in `parent` (any of its $FILE_NAME attributes), lower case, or undefined. */
+  private nameIn(r: MftRecord, parent: number, wanted: Set<string>): string | undefined {
+    for (const a of attributes(r)) {
+      if (a.type !== TYPE_FILE_NAME || !a.resident) continue;
+      const value = r.value(a, "$FILE_NAME");
+      const fn = new MftRecord(r.n, value);
+      fn.within("$FILE_NAME's name", FN_Name, value.length < FN_Name ? 0 : 2 * value[FN_NameLength], 0, value.length, `its $FILE_NAME value (${value.length} bytes)`);
+      const name = Buffer.from(value.subarray(FN_Name, FN_Name + 2 * value[FN_NameLength])).toString("utf16le");
+      if (Number(fn.u64(FN_Parent) & RECORD_NUMBER_MASK) === parent && wanted.has(name.toLowerCase())) return name;
+    }
+    return undefined;
+  }
+
   /** Base records of files in the root directory (parent record 5) whose name is one of `names` (any case). */
   findInRoot(names: string[]): Array<{ record: number; name: string; size: number; runs: Run[] }> {
     const wanted = new Set(names.map((x) => x.toLowerCase()));
     const out: Array<{ record: number; name: string; size: number; runs: Run[] }> = [];
-    for (let n = 16; n < this.records; n++) {
-      const rec = this.record(n);
-      if (!rec) continue;
-      const v = new DataView(rec.buffer, rec.byteOffset, rec.length);
-      if (v.getBigUint64(32, true) !== 0n) continue; // an extension record
-      for (const a of attributes(rec)) {
-        if (a.type !== 0x30 || !a.resident) continue;
-        const val = a.at + v.getUint16(a.at + 20, true);
-        const parent = Number(v.getBigUint64(val, true) & 0xffffffffffffn);
-        const name = Buffer.from(rec.subarray(val + 66, val + 66 + 2 * rec[val + 64])).toString("utf16le");
-        if (parent !== 5 || !wanted.has(name.toLowerCase())) continue;
-        const runs = this.dataRuns(n, rec);
-        const data = attributes(rec).find((x) => x.type === 0x80 && x.name === "");
-        const size = data && !data.resident ? Number(v.getBigUint64(data.at + 48, true)) : 0;
-        out.push({ record: n, name, size, runs });
-        break;
-      }
+    for (let n = FIRST_USER_RECORD; n < this.records; n++) {
+      const r = this.readRecord(n);
+      if (!r || r.u64(REC_BaseRecord) !== 0n) continue; // not in use, or an extension record
+      const name = this.nameIn(r, ROOT_DIRECTORY, wanted);
+      if (name === undefined) continue;
+      const data = attributes(r).find((x) => x.type === TYPE_DATA && x.name === "");
+      const size = data && !data.resident ? r.count("$DATA size", data.at + ATTR_DataSize) : 0;
+      out.push({ record: n, name, size, runs: this.runsOf(r) });
     }
     return out;
   }

@@ -10,6 +10,7 @@ import { ImageStore, SlotInfo, StoreError } from "./image-store";
 import { SectorAdapter } from "./sector-adapter";
 import { PartitionEntry, PartitionTable, readPartitionTable, volumeInfo, imageInfoFromResults, setImageParams, comparison, describeMismatch, ImageInfo, GhostBackupJob } from "./api";
 import * as G from "./ghost";
+import { refuseBadEntry } from "./partition-table";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
 import { planExclusions, loadPatches } from "./exclusions";
 
@@ -63,6 +64,7 @@ export class PrinterHost {
   entry(n: number): PartitionEntry {
     const e = this.table.partitions.find((p) => p.number === n);
     if (!e) throw new UsageError(`${this.disk.name} has no partition ${n} (it has ${this.table.partitions.map((p) => p.number).join(", ") || "none"})`);
+    refuseBadEntry(e, this.disk.name);
     return e;
   }
 

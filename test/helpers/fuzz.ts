@@ -45,7 +45,7 @@ export class FuzzViolation extends Error {
 /** Errors the product may reject an input with: each an Error subclass that sets its own name. */
 export const NAMED_ERRORS = [
   "CoreError", "ImageError", "VolumeError", "DeviceError", "WriteGuardError", "BadSectorError", "SourceReadError",
-  "UsageError", "FatReadError", "StoreError", "CancelledError", "JobError",
+  "UsageError", "FatReadError", "StoreError", "CancelledError", "JobError", "PartitionEntryError",
 ] as const;
 export type ErrorName = (typeof NAMED_ERRORS)[number];
 

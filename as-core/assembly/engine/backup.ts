@@ -66,8 +66,8 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.scan.totalEntries = v.clusterCount + job.firstCluster;
   // section 12: the image's own extent in this partition (params + 80, + 88: f64 start, sectors)
   const ghostStart = scanOnly ? 0 : load<f64>(buf.params + 80), ghostSectors = scanOnly ? 0 : load<f64>(buf.params + 88);
-  if (ghostExtent(ghostStart, ghostSectors, v.firstDataSector, v.sectorsPerCluster, <f64>v.clusterCount) < 0) {
-    return fail(E.E_GHOST_EXTENT, ghostStart, ghostSectors, v.firstDataSector, v.sectorsPerCluster);
+  if (ghostExtent(ghostStart, ghostSectors, job.dataStart, v.sectorsPerCluster, <f64>v.clusterCount, job.firstCluster, <f64>job.metaSectors) < 0) {
+    return fail(E.E_GHOST_EXTENT, ghostStart, ghostSectors, Math.max(job.dataStart, <f64>job.metaSectors), v.sectorsPerCluster);
   }
   job.scan.ghostFirst = <u32>job.ghostFirst; job.scan.ghostEnd = <u32>job.ghostEnd;
   job.phase = PH_SCAN;

@@ -255,7 +255,7 @@ export function decodeHeader(): i32 {
     return fail(E.E_IMG_HEADER_FIELD, F_OFFSETS, <f64>ld64(h + H.H_CommitOffset), g.commitOffset);
   if (job.imageSectors * IMG_SECTOR < g.imageLength()) return fail(E.E_IMG_TRUNCATED, job.imageSectors * IMG_SECTOR, g.imageLength());
   const ghostStart = <f64>ld64(h + H.H_GhostStart), ghostSectors = <f64>ld64(h + H.H_GhostSectors);
-  r = ghostExtent(ghostStart, ghostSectors, dataStart, spc, partClusters);
+  r = ghostExtent(ghostStart, ghostSectors, dataStart, spc, partClusters, firstCluster, <f64>metaSectors);
   if (r < 0) return fail(E.E_IMG_HEADER_FIELD, F_GHOST, ghostStart, ghostSectors);
   job.sectorBytes = sectorBytes;
   job.partSectors = partSectors;
@@ -280,15 +280,18 @@ export function decodeHeader(): i32 {
   return 0;
 }
 
-// Section 12: an image's own extent inside the partition it backs up must be whole clusters of
-// the data area, or absent (start and sectors 0). Sets job.ghost*; -1 when it is neither.
-export function ghostExtent(start: f64, sectors: f64, dataStart: f64, spc: u32, partClusters: f64): i32 {
+// Section 12 (2.1 rule 11): an image's own extent inside the partition it backs up must be whole
+// clusters of the data area, clear of the metadata head, or absent (start and sectors 0). Sets
+// job.ghost*, the extent as clusters [ghostFirst, ghostEnd) numbered as the bitmap numbers them:
+// from firstCluster at dataStart (FAT, exFAT: 2 at the first data sector; NTFS: 0 at sector 0,
+// where the head, the boot file's clusters, is not data). -1 when it is neither.
+export function ghostExtent(start: f64, sectors: f64, dataStart: f64, spc: u32, partClusters: f64, firstCluster: u32, metaSectors: f64): i32 {
   job.ghostStart = 0; job.ghostSectors = 0; job.ghostFirst = 0; job.ghostEnd = 0;
   if (sectors == 0) return start == 0 ? 0 : -1;
   const rel = start - dataStart, s = <f64>spc;
-  if (rel < 0 || rel % s != 0 || sectors % s != 0 || rel + sectors > partClusters * s) return -1;
+  if (start < metaSectors || rel < 0 || rel % s != 0 || sectors % s != 0 || rel + sectors > partClusters * s) return -1;
   job.ghostStart = start; job.ghostSectors = sectors;
-  job.ghostFirst = rel / s + 2; job.ghostEnd = job.ghostFirst + sectors / s;
+  job.ghostFirst = rel / s + <f64>firstCluster; job.ghostEnd = job.ghostFirst + sectors / s;
   return 0;
 }
 
