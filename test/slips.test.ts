@@ -831,12 +831,16 @@ t.test("8b. a stream cut off, or with one flipped bit in a late block: the targe
   }
 });
 
-t.todo("8c. verify - reads an image stream front to back", async (t) => {
-  // the core's verify reads the commit record at the image's end before the blocks; reading a
-  // stream in one pass needs a one-pass verify in the core, like restore's (as-core)
+t.test("8c. verify - reads an image stream (copied front to back into a temporary file, then checked)", async (t) => {
   const d = caseDir("stream-verify");
   const src = unpack("volumes/fat16-2k.img.gz", path.join(d, "src.img"));
   const cbi = path.join(d, "x.cbi");
   backup(t, src, cbi);
   ok(t, run(["verify", "-"], { input: fs.readFileSync(cbi) }), "verify -");
+  const bad = Buffer.from(fs.readFileSync(cbi)); bad[bad.length - 700] ^= 1;
+  const r = run(["verify", "-"], { input: bad });
+  t.equal(r.code, 1, "a damaged stream fails verify");
+  t.match(r.err, /^clusterback: standard input: /, "naming standard input");
+  const cut = run(["verify", "-"], { input: fs.readFileSync(cbi).subarray(0, 4096) });
+  t.equal(cut.code, 1, "a cut stream fails verify");
 });

@@ -16,7 +16,7 @@ import { FatSpaceError } from "./fat-writer";
 import { planNtfsExclusions } from "./ntfs-mft";
 import { Endpoint, Extent, describe, narrow, refuseOverlap, requireSeekable } from "./endpoints";
 import { JobLocks } from "./locks";
-import { ImageOutput, checkImageOutput, openImageInput, openImageOutput, removeStalePartials } from "./image-io";
+import { ImageOutput, checkImageOutput, openImageInput, openImageOutput, removeStalePartials, spoolStream } from "./image-io";
 import { describeProblems, tableWarnings, refuseBadEntry, Scheme, ENTRY_SLOTS, EntrySlot, GUID_BYTES } from "./partition-table";
 
 export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32", 4: "exFAT", 5: "NTFS" };
@@ -772,7 +772,12 @@ export function verify(core: Core, imageFile: string, options: VerifyOptions = {
   if (ag?.kind === "missing") throw new UsageError(`${options.against}: no such partition or disk to compare against`);
   if (ag) requireSeekable(ag, "partition to compare against");
   return withLocks("verify", [img, ag], () => {
-    const input = openImageInput(img);
+    const opened = openImageInput(img);
+    // a stream's header is checked before it is copied to a temporary file (a crafted length is refused first)
+    if (opened.stream) {
+      try { namedImageHeader(core, opened.device, imageFile); } catch (e) { opened.close(); throw e; }
+    }
+    const input = spoolStream(opened);
     let part: OpenedPartition | undefined;
     try {
       const header = namedImageHeader(core, input.device, imageFile);

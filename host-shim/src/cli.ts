@@ -141,8 +141,9 @@ function printInfo(r: api.InfoResult): void {
     out.push(`partition table: ${r.table.scheme.toUpperCase()}, ${r.table.sectorSize}-byte sectors`);
     for (const p of r.table.partitions) {
       const type = p.typeGuid ?? `0x${p.type.toString(16).padStart(2, "0")}`;
-      out.push(`  ${String(p.number).padStart(2)}  start ${p.startLba}  sectors ${p.sectorCount}  type ${type}${r.partition?.number === p.number ? "  <-" : ""}`);
+      out.push(`  ${String(p.number).padStart(2)}  start ${p.startLba}  sectors ${p.sectorCount}  type ${type}${r.partition?.number === p.number ? "  <-" : ""}${p.problem ? `  problem: ${p.problem}` : ""}`);
     }
+    for (const w of r.table.warnings ?? []) out.push(`notice: ${w}`);
   }
   if (r.volume) {
     const v = r.volume;

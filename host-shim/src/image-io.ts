@@ -14,6 +14,7 @@
 //   /dev/null
 //   directory, terminal, other character devices, sockets: refused, nothing opened
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as tty from "node:tty";
 import { BlockDevice, FileDevice } from "./devices";
@@ -67,6 +68,37 @@ export function openImageInput(e: Endpoint): ImageInput {
       throw new UsageError(`${e.arg}: no such image file`);
     default:
       throw new UsageError(`${e.arg} is ${KIND_NAMES[e.kind]}, not an image: give an image file, a block device holding one, or - for standard input`);
+  }
+}
+
+/**
+ * A verify reads the image twice (the commit record at its end before the blocks), so an image
+ * stream is first copied, front to back, into a temporary file (mode 0600, removed when closed;
+ * $TMPDIR must hold the image), which is then verified by sector.
+ */
+export function spoolStream(input: ImageInput): ImageInput {
+  if (!input.stream) return input;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clusterback-verify-"));
+  const file = path.join(dir, "image.cbi");
+  const remove = () => quietly(() => fs.rmSync(dir, { recursive: true, force: true }));
+  try {
+    const fd = fs.openSync(file, "wx", 0o600);
+    try {
+      const src = input.device, chunk = new Uint8Array(1 << 20), sectors = chunk.length / 512;
+      for (let lba = 0; lba < src.sectorCount; lba += sectors) {
+        const n = Math.min(sectors, src.sectorCount - lba);
+        src.read(lba, n, chunk, 0);
+        fs.writeSync(fd, chunk, 0, n * 512);
+      }
+    } finally {
+      fs.closeSync(fd);
+      input.close();
+    }
+    const device = new FileDevice(file, { sectorSize: 512 });
+    return { device, endpoint: input.endpoint, stream: false, close: () => { quietly(() => device.close()); remove(); } };
+  } catch (e) {
+    remove();
+    throw e;
   }
 }
 
