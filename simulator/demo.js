@@ -6,8 +6,12 @@
 //   3. a user prints and changes settings: the next boot changes nothing;
 //   4. the system partition is damaged (several kinds, one after the other): each boot
 //      detects it, restores from the newest good image, and verifies;
-//   5. a technician backs up and verifies from the front panel's service menu;
+//   5. a technician backs up and verifies from the front panel's service menu, shown frame by
+//      frame with the key pressed before each;
 // then it says what happened. Everything runs on a sparse disk file in a temporary folder.
+// The printer's clock runs with real time plus the time its disk would take at the profile's
+// read and write speeds (simulator TimedDevice), so the times, rates and "time left" shown are
+// those the profile's printer would show; the demo's own run time is given at the end.
 "use strict";
 const fs = require("node:fs");
 const os = require("node:os");
@@ -17,7 +21,7 @@ const dist = path.join(__dirname, "..", "dist");
 const { loadProfile } = require(path.join(dist, "device-profiles", "src", "load"));
 const sim = require(path.join(dist, "simulator", "src", "printer"));
 const { injectDamage } = require(path.join(dist, "simulator", "src", "damage"));
-const { menuSession, showFrame } = require(path.join(dist, "simulator", "src", "session"));
+const { menuSession, caption } = require(path.join(dist, "simulator", "src", "session"));
 
 const id = process.argv[2] || "office-laser-emmc8g";
 const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
@@ -29,27 +33,69 @@ function panel(lines) {
   return [`  +${"-".repeat(w)}+`, ...lines.map((l) => `  |${l}|`), `  +${"-".repeat(w)}+`].join("\n");
 }
 
-/** The boot progress as the printer's panel shows it: a bar line per step. */
-function progressPrinter(columns) {
-  let t0 = Date.now();
+/**
+ * The boot's progress as the printer reports it (host.progress): a bar line per report, the rate
+ * between two reports of one job by the printer's clock (a job done in one step has no rate).
+ */
+function progressPrinter(columns, clock) {
+  let last; // the previous report: { kind, bytesDone, at }
   return (p) => {
-    if (p.bytesDone === 0) t0 = Date.now();
+    const now = clock.now;
+    const same = last && last.kind === p.kind && p.bytesDone > last.bytesDone && now > last.at;
     const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
     const width = Math.max(10, columns - 12);
     const fill = Math.round(frac * width);
-    const secs = Math.max(0.001, (Date.now() - t0) / 1000);
-    say(`     ${p.kind.padEnd(7)} [${"#".repeat(fill)}${".".repeat(width - fill)}] ${String(Math.round(frac * 100)).padStart(3)}%  ${(p.bytesDone / 1e6 / secs).toFixed(0).padStart(5)} MB/s  ${p.phase}`);
+    const rate = same ? `${((p.bytesDone - last.bytesDone) / 1e3 / (now - last.at)).toFixed(1)} MB/s` : `${mb(p.bytesDone)} in one step`;
+    say(`     ${p.kind.padEnd(7)} [${"#".repeat(fill)}${".".repeat(width - fill)}] ${String(Math.round(frac * 100)).padStart(3)}%  ${rate.padStart(9)}  ${p.phase}`);
+    last = p.phase === "done" ? undefined : { kind: p.kind, bytesDone: p.bytesDone, at: now };
   };
 }
 
+/**
+ * On a panel too small for the whole progress screen its lower rows take turns (2 s each):
+ * what they show in turn at this point of the job, read by rendering at the following seconds
+ * of the printer's clock, which is then set back.
+ */
+function turns(fw, clock, rows) {
+  const t = clock.now, seen = [];
+  for (let k = 0; k < 8; k++) {
+    clock.now = t + k * 2000;
+    const text = fw.call("menuRender").lines.slice(1).map((l) => l.trim()).join(" / ");
+    if (!seen.includes(text)) seen.push(text);
+  }
+  clock.now = t;
+  return seen.length > 1 ? `   (${rows > 2 ? "the rows below the title take" : "the row below the title takes"} turns, 2 s each: ${seen.join(" | ")})` : undefined;
+}
+
+/**
+ * The frames of a menu session worth reading: every key's frame, and of a task's progress
+ * frames the first and the last that show a rate (the first and last when none does).
+ */
+function framesToShow(frames) {
+  const out = [];
+  for (let i = 0; i < frames.length;) {
+    if (frames[i].step !== "progress") { out.push([frames[i], frames[i - 1]]); i++; continue; }
+    let j = i;
+    while (j < frames.length && frames[j].step === "progress") j++;
+    const run = frames.slice(i, j);
+    const rated = run.map((f, k) => (/\d MB\/s|\d left/.test(f.lines.join(" ") + (f.turns || "")) ? k : -1)).filter((k) => k >= 0);
+    const picks = [...new Set(rated.length ? [rated[0], rated[rated.length - 1]] : [0, run.length - 1])];
+    for (const k of picks) out.push([run[k], k === 0 ? frames[i - 1] : run[k - 1]]);
+    if (picks.length < run.length) out.push([{ step: "note", lines: [], note: `(${run.length} steps in all; ${run.length - picks.length} more progress frame${run.length - picks.length === 1 ? "" : "s"} not shown)` }]);
+    i = j;
+  }
+  return out;
+}
+
 async function main() {
+  const wall0 = Date.now();
   const profile = loadProfile(id);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clusterback-demo-"));
   const story = [];
   try {
     heading(`1. factory line: ${profile.model}`);
     const t0 = Date.now();
-    const p = sim.buildPrinter(profile, path.join(dir, "disk.img"));
+    const p = sim.buildPrinter(profile, path.join(dir, "disk.img"), { diskTiming: true });
     say(`   disk: ${profile.disk.media}, ${mb(profile.disk.sizeBytes)}, ${profile.disk.sectorBytes}-byte sectors, ${profile.partitionTable.toUpperCase()}`);
     for (const [i, part] of profile.partitions.entries()) {
       const pl = p.placed[i];
@@ -60,7 +106,10 @@ async function main() {
     say(`   factory image ${fac.ghost ? `in the ghost file ${fac.ghost} of the system partition` : `in slot ${fac.slot}`}: ${mb(fac.imageBytes)}, manifest of ${fac.manifestFiles} critical files`);
     story.push(`factory image provisioned (${mb(fac.imageBytes)})`);
 
-    const fw = await sim.startFirmware(p, { onProgress: progressPrinter(profile.panel.columns), log: (s) => say(`   firmware: ${s}`) });
+    say(`   the printer's clock adds the time its ${profile.disk.media} would take: ${profile.disk.readMBps} MB/s read, ${profile.disk.writeMBps} MB/s write`);
+    let menuOpen = false; // the panel frames show the menu's own progress; the bar lines are for boots
+    const bars = progressPrinter(profile.panel.columns, p.clock);
+    const fw = await sim.startFirmware(p, { onProgress: (x) => { if (!menuOpen) bars(x); }, log: (s) => say(`   firmware: ${s}`) });
     try {
       heading("2. first boot");
       let r = fw.call("boot");
@@ -89,12 +138,29 @@ async function main() {
       }
 
       heading(`5. service menu on the ${profile.panel.rows}x${profile.panel.columns} panel: back up now, then verify images`);
-      const frames = menuSession(fw, ["ok", "ok", "wait", "ok", "down", "down", "down", "ok", "wait"]);
-      for (const f of frames.filter((x) => ["open", "ok", "progress", "wait"].includes(x.step))) {
-        say(`   after "${f.step}":`);
+      const before = fw.call("listImages");
+      // "Back up now": ok asks, ok starts; a printer that keeps one image (a ghost) warns first
+      // that the factory image is replaced, on a screen of its own when the panel is small
+      menuOpen = true;
+      const script = ["ok", "ok"];
+      if (profile.imageLocation.kind === "ghost") script.push("ok");
+      script.push("wait", "ok", "down", "down", "down", "ok", "wait");
+      // a 2-row panel shows a wrapped result two lines at a time: scroll through it
+      if (profile.panel.rows < 4) script.push("down");
+      const frames = menuSession(fw, script, 10000, (f) => {
+        if (f.step === "progress" && profile.panel.rows < 4) f.turns = turns(fw, p.clock, profile.panel.rows);
+      });
+      menuOpen = false;
+      for (const [f, prev] of framesToShow(frames)) {
+        if (f.step === "note") { say(`   ${f.note}`); continue; }
+        say(`   ${caption(f, prev)}:`);
         say(panel(f.lines));
+        if (f.step === "progress" && f.turns) say(f.turns);
       }
       const images = fw.call("listImages");
+      if (before.some((i) => i.kind === "factory") && !images.some((i) => i.kind === "factory")) {
+        say(`\n   the factory image was replaced by the new backup, as the panel warned`);
+      }
       story.push(`service menu: ${images.length} images now (${images.map((i) => `${i.kind} "${i.name}"`).join(", ")}), all verified`);
       say(`\n   QuickJS heap ${fw.heapUsed()} B (budget ${profile.budgets.quickjsHeapBytes}), wasm memory ${p.core.memoryBytes} B (budget ${profile.budgets.wasmMemoryBytes}), ${fw.calls} host calls in all`);
     } finally {
@@ -103,6 +169,7 @@ async function main() {
     }
     heading("what happened");
     for (const s of story) say(`   - ${s}`);
+    say(`\n   (the demo ran for ${((Date.now() - wall0) / 1000).toFixed(1)} s; the times above are the printer's)`);
     const failed = story.filter((s) => /NOT detected|failed|no-image/.test(s));
     if (failed.length) {
       say(`\n   ${failed.length} step(s) went wrong`);

@@ -289,3 +289,60 @@ t.test("every screen fits 2x16, 4x20 and 8x40, ASCII only, words kept whole", as
   idle.menu.tick();
   t.equal(idle.menu.state, "menu", "tick with no task does nothing");
 });
+
+t.test("a warning before a task is never left behind the scroll marker", async (t) => {
+  const warning = "Factory image is replaced. OK?";
+  class Warned extends FakeActions { backupWarning() { return warning; } }
+  // 2x16: the question and the warning do not fit one row: OK first brings up the warning alone
+  const small = setup(2, 16, new Warned());
+  small.keys("ok");
+  t.strictSame(small.screen(), ["Back up now?   v", "OK=yes BACK=no  "], "the question first");
+  small.keys("ok");
+  t.equal(small.menu.state, "confirm", "still asking");
+  t.strictSame(small.screen(), ["Factory image is", "replaced. OK?   "], "the warning, whole, on both rows");
+  t.strictSame(small.actions.started, [], "nothing started yet");
+  small.keys("back");
+  t.equal(small.menu.state, "menu", "back from the warning returns to the menu");
+  t.strictSame(small.actions.started, [], "and starts nothing");
+  small.keys("ok", "ok", "ok");
+  t.equal(small.menu.state, "running", "ok on the warning starts it");
+  t.strictSame(small.actions.started, ["backupNow"]);
+  // 4x20 and 8x40: the warning fits under the question, above the key line
+  const mid = setup(4, 20, new Warned());
+  mid.keys("ok");
+  t.strictSame(mid.screen(), ["Back up now?        ", "Factory image is    ", "replaced. OK?      v", "OK=yes BACK=no      "], "4x20: question and warning together");
+  mid.keys("ok");
+  t.equal(mid.menu.state, "running", "one OK starts it");
+  const big = setup(8, 40, new Warned());
+  big.keys("ok");
+  t.match(big.screen().slice(0, 2).join("|"), /^Back up now\? +\|Factory image is replaced\. OK\? +$/, "8x40: question and warning together");
+  // a warning longer than the rows above the key line gets its own screen with the keys under it
+  class Long extends FakeActions { backupWarning() { return "The factory image is replaced by this backup and cannot be restored again afterwards."; } }
+  const long = setup(4, 20, new Long());
+  long.keys("ok", "ok");
+  t.strictSame(long.screen(), ["The factory image is", "replaced by this    ", "backup and cannot be", "OK=yes BACK=no      "], "a long warning: its own screen, keys below");
+  long.keys("down", "down");
+  t.strictSame(long.screen(), ["backup and cannot be", "restored again      ", "afterwards.         ", "OK=yes BACK=no      "], "and it scrolls to its end");
+  long.keys("ok");
+  t.equal(long.menu.state, "running");
+  // no warning: as before, two OKs; a warning that cannot be worked out is shown as a warning
+  class None extends FakeActions { backupWarning() { return undefined; } }
+  const none = setup(2, 16, new None());
+  none.keys("ok", "ok");
+  t.equal(none.menu.state, "running", "no warning: ok, ok runs it");
+  class Broken extends FakeActions { backupWarning(): string { throw new Error("no images list"); } }
+  const broken = setup(2, 16, new Broken());
+  broken.keys("ok", "ok");
+  t.strictSame(broken.screen(), ["Backup: no      ", "images list     "], "the failure to check is shown before anything starts");
+  t.strictSame(broken.actions.started, []);
+  t.equal(broken.menu.selected, "Back up now", "the selected item");
+});
+
+t.test("a fast job shows its rate after two steps, even within half a second", async (t) => {
+  const { menu, clock, keys, screen } = setup(4, 20);
+  keys("down", "down", "down", "ok");
+  clock.ms = 200; menu.tick();
+  t.strictSame(screen()[2], "-- MB/s  -- left    ", "one step in 0.2 s: no rate yet");
+  clock.ms = 400; menu.tick();
+  t.strictSame(screen()[2], "50.0 MB/s  0:02 left", "two steps: 20 MB in 0.4 s");
+});

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Core } from "../host-shim/src/core";
 import * as api from "../host-shim/src/api";
-import { fixtures, unpack, extentOf, mustMatch, partitionBytes } from "./helpers/fixtures";
+import { fixtures, unpack, extentOf, mustMatch, partitionBytes, writeSparse } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-fixtures-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -32,7 +32,7 @@ for (const f of fixtures) {
       const target = path.join(tmp, "target.img");
       const blank = Buffer.from(original);
       blank.fill(0, ext.start * ext.sectorSize, (ext.start + ext.sectors) * ext.sectorSize);
-      fs.writeFileSync(target, blank);
+      writeSparse(target, blank);
       const r = api.restore(core, image, target, opts);
       t.equal(r.verified, true, "read back and verified");
       const restored = fs.readFileSync(target);

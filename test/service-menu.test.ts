@@ -59,3 +59,40 @@ t.test("back up now, cancelled from the panel: the earlier images stay; verify a
   t.equal(info[info.length - 1].state, "info");
   t.match(text(info[info.length - 1]), /Slot/, "image information on the panel");
 });
+
+t.test("compact-sd4g (ghost, 2x16): Back up now warns that the factory image is replaced, in full, before it starts", async (t) => {
+  const p = buildPrinter(loadProfile("compact-sd4g"), path.join(tmp, "ghost-warn.img"));
+  provisionFactory(p);
+  const fw = await startFirmware(p);
+  t.teardown(() => { fw.dispose(); p.close(); });
+  const before = fw.call("listImages") as Array<{ kind: string }>;
+  t.same(before.map((i) => i.kind), ["factory"], "the ghost holds the factory image");
+  // ok: the question; ok: the warning on a screen of its own; back: nothing happens
+  const asked = menuSession(fw, ["ok", "ok", "back"]);
+  t.same(asked.map((f) => f.state), ["menu", "confirm", "confirm", "menu"]);
+  t.same(asked[2].lines, ["Factory image is", "replaced. OK?   "], "the whole warning on the 2x16 panel, no scroll marker");
+  t.same(fw.call("listImages"), before, "declined at the warning: the factory image stays");
+  // ok, ok, ok: the backup runs and replaces it
+  const done = menuSession(fw, ["ok", "ok", "ok", "wait"]);
+  t.match(text(done[done.length - 1]), /Backup complete/);
+  const after = fw.call("listImages") as Array<{ kind: string }>;
+  t.same(after.map((i) => i.kind), ["backup"], "the factory image was replaced, as the panel said");
+  // the next backup replaces a backup: the usual confirmation, no warning
+  const next = menuSession(fw, ["ok", "ok", "wait"]);
+  t.same(next.map((f) => f.state).filter((s, i, a) => s !== a[i - 1]), ["menu", "confirm", "running", "result"], "no warning once the ghost holds a backup");
+  t.equal(next[1].selected, "Back up now", "the frames say which item is selected");
+});
+
+t.test("a printer whose disk takes the profile's time: the panel fills in the rate and the time left", async (t) => {
+  const p = buildPrinter(loadProfile("office-laser-emmc8g"), path.join(tmp, "timed.img"), { diskTiming: true });
+  provisionFactory(p);
+  const fw = await startFirmware(p);
+  t.teardown(() => { fw.dispose(); p.close(); });
+  const t0 = p.clock.now;
+  const frames = menuSession(fw, ["ok", "ok", "wait"]);
+  const progress = frames.filter((f) => f.step === "progress");
+  t.ok(progress.length >= 2, `${progress.length} progress frames, one per step`);
+  t.ok(progress.every((f) => /\d+(\.\d)? MB\/s {1,2}\d+:\d\d left/.test(text(f))), `every step shows MB/s and time left:\n${progress.map(showFrame).join("\n")}`);
+  // 52.7 MB read at 150 MB/s and written at 40 MB/s: over a second of the printer's time
+  t.ok(p.clock.now - t0 > 1000, `the printer's clock moved ${((p.clock.now - t0) / 1000).toFixed(2)} s`);
+});

@@ -7,7 +7,7 @@ import { theHost } from "./host";
 import { ServiceMenu, MenuActions, MenuTask, TaskStep, Key } from "./menu";
 import { serviceActions } from "./service";
 
-interface PanelProfile { partitions: Array<{ role: string }>; panel: { rows: number; columns: number } }
+interface PanelProfile { partitions: Array<{ role: string }>; panel: { rows: number; columns: number }; imageLocation?: { kind: string } }
 
 function profile(): PanelProfile { return JSON.parse(theHost().profile()); }
 function layout(): Layout { return layoutOf(profile()); }
@@ -34,7 +34,7 @@ export function health(json?: string): string { return out(api.health(arg<{ part
 /** The service menu on the front panel: open it, feed it keys and ticks, render it. */
 export function menuOpen(): string {
   const p = profile();
-  const actions: MenuActions = serviceActions(layout());
+  const actions: MenuActions = serviceActions(layout(), p.imageLocation?.kind === "ghost");
   menu = new ServiceMenu(actions, p.panel, () => theHost().now());
   return menuRender();
 }
@@ -49,6 +49,7 @@ export function menuKey(key: string): string {
   return menuRender();
 }
 export function menuTick(): string { theMenu().tick(); return menuRender(); }
-export function menuRender(): string { return out({ state: theMenu().state, lines: theMenu().render() }); }
+/** The panel's lines, the menu's state, and the item the cursor is on. */
+export function menuRender(): string { const m = theMenu(); return out({ state: m.state, lines: m.render(), selected: m.selected }); }
 
 export type { MenuTask, TaskStep };

@@ -5,11 +5,17 @@
 //
 //   menu --ok--> confirm --ok--> running --done--> result --ok/back--> menu
 //        \            \--back--> menu      \--back: cancel if the task allows it
+//         \           \--ok (a warning not shown yet)--> confirm (the warning alone)
 //         \--ok (no confirmation: Verify)--> running;   --ok (Image info)--> info --ok/back--> menu
+//
+// A confirmation can carry a warning (a ghost printer's backup replaces its factory image). The
+// warning is never left behind a scroll marker: it shows under the question when both fit above
+// the "OK=yes BACK=no" line; otherwise the first OK brings up a screen of the warning alone, and
+// only a second OK starts the task.
 //
 // Up/down stop at the first and last item (no wrap-around), in lists and in scrolled text alike.
 
-import { TextView, bar, durationText, fit, leftRight, percent, rateText } from "./panel";
+import { TextView, bar, durationText, fit, leftRight, percent, rateText, wrap } from "./panel";
 
 export type Key = "up" | "down" | "ok" | "back";
 export interface TaskProgress { phase: string; bytesDone: number; bytesTotal: number }
@@ -22,6 +28,12 @@ export interface MenuActions {
   verifyImages(): MenuTask;
   imageInfo(): string[];
   wipeFreeSpace?(): MenuTask;
+  /**
+   * A consequence of "Back up now" the technician must see before it starts, or undefined: on a
+   * printer that keeps one image (a ghost), the backup replaces the factory image. Keep it short:
+   * on a 2x16 panel it must fit the two rows ("Factory image is replaced. OK?").
+   */
+  backupWarning?(): string | undefined;
 }
 export type MenuState = "menu" | "confirm" | "running" | "result" | "info";
 
@@ -30,13 +42,19 @@ interface MenuItem {
   title: string;                 // the progress screen's title
   noun: string;                  // "Restore" in "Restore failed"
   confirm?: string[];            // question, then details: asked before a destructive task
+  warning?: () => string | undefined; // must be seen before the task starts (see the top)
   start?: () => MenuTask;
   info?: () => string[];
 }
 
-/** Rate is measured over the last RATE_WINDOW_MS, and shown once RATE_MIN_SPAN_MS have passed. */
+/**
+ * Rate is measured over the last RATE_WINDOW_MS, and shown once RATE_MIN_SPAN_MS have passed or
+ * RATE_MIN_STEPS whole steps have been measured (a fast disk can finish a job in less than the
+ * span: a rate over two steps of several MB is steady enough to show).
+ */
 const RATE_WINDOW_MS = 5000;
 const RATE_MIN_SPAN_MS = 500;
+const RATE_MIN_STEPS = 2;
 /** How long "Cannot cancel now" stays up. */
 const NOTICE_MS = 3000;
 /** On panels too small for the whole progress screen, its lines take turns this long. */
@@ -48,7 +66,8 @@ const MIN_COLUMNS = 16;
 function itemsFor(actions: MenuActions): MenuItem[] {
   const items: MenuItem[] = [
     { label: "Back up now", title: "Backup", noun: "Backup", start: () => actions.backupNow(),
-      confirm: ["Back up now?", "The new backup replaces the previous backup."] },
+      confirm: ["Back up now?", "The new backup replaces the previous backup."],
+      warning: actions.backupWarning ? () => actions.backupWarning!() : undefined },
     { label: "Restore factory", title: "Factory restore", noun: "Restore", start: () => actions.restoreFactory(),
       confirm: ["Restore factory?", "The system partition goes back to the factory image. Changes since then are lost."] },
     { label: "Restore latest", title: "Restore latest", noun: "Restore", start: () => actions.restoreLatest(),
@@ -80,12 +99,14 @@ class RateMeter {
     while (this.samples.length > 2 && this.samples[1][0] <= ms - RATE_WINDOW_MS) this.samples.shift();
   }
 
-  /** Bytes per second, or undefined until the window spans RATE_MIN_SPAN_MS. */
+  /** Bytes per second, or undefined until the window spans RATE_MIN_SPAN_MS or RATE_MIN_STEPS steps. */
   bytesPerSecond(): number | undefined {
     if (this.samples.length < 2) return undefined;
     const [t0, b0] = this.samples[0];
     const [t1, b1] = this.samples[this.samples.length - 1];
-    return t1 - t0 < RATE_MIN_SPAN_MS ? undefined : ((b1 - b0) * 1000) / (t1 - t0);
+    if (t1 <= t0) return undefined;
+    const steps = this.samples.length - 1;
+    return t1 - t0 < RATE_MIN_SPAN_MS && steps < RATE_MIN_STEPS ? undefined : ((b1 - b0) * 1000) / (t1 - t0);
   }
 }
 
@@ -101,6 +122,9 @@ export class ServiceMenu {
   private cursor = 0;
   private top = 0;                       // first item shown
   private view: TextView | undefined;    // the confirm, result or info text
+  private warning: string | undefined;   // confirm: a warning still to show on its own screen
+  private warningShown = false;          // confirm: the warning's own screen is up
+  private warningKeys = true;            // ... with the "OK=yes BACK=no" line under it
   private task: MenuTask | undefined;
   private progress: TaskProgress = { phase: "", bytesDone: 0, bytesTotal: 0 };
   private readonly meter = new RateMeter();
@@ -121,11 +145,14 @@ export class ServiceMenu {
   /** The menu's item labels, in order. */
   get labels(): string[] { return this.items.map((i) => i.label); }
 
+  /** The label of the item the cursor is on (the task's item while it asks, runs or reports). */
+  get selected(): string { return this.items[this.cursor].label; }
+
   key(k: Key): void {
     switch (this.mode) {
       case "menu": return this.menuKey(k);
       case "confirm":
-        if (k === "ok") return this.start();
+        if (k === "ok") return this.warning !== undefined ? this.showWarning() : this.start();
         if (k === "back") return this.toMenu();
         return this.view?.scroll(k === "up" ? -1 : 1);
       case "running": return k === "back" ? this.requestCancel() : undefined;
@@ -155,7 +182,7 @@ export class ServiceMenu {
     let lines: string[];
     switch (this.mode) {
       case "menu": lines = this.renderMenu(); break;
-      case "confirm": lines = [...this.viewLines(), "OK=yes BACK=no"]; break;
+      case "confirm": lines = this.warningShown && !this.warningKeys ? this.viewLines() : [...this.viewLines(), "OK=yes BACK=no"]; break;
       case "running": lines = this.renderProgress(); break;
       default: lines = this.rows >= 4 ? [...this.viewLines(), "OK=menu"] : this.viewLines();
     }
@@ -178,12 +205,42 @@ export class ServiceMenu {
     if (k !== "ok") return;
     const item = this.items[this.cursor];
     if (item.info) return this.showInfo(item);
-    if (item.confirm) {
-      this.view = new TextView(item.confirm, this.columns, this.rows - 1);
-      this.mode = "confirm";
-      return;
-    }
+    if (item.confirm) return this.ask(item, item.confirm);
     this.start();
+  }
+
+  /**
+   * The confirmation: the question, the warning if there is one, then the details. When the
+   * question and the warning do not both fit above the key line, the warning waits for its own
+   * screen (showWarning), which the first OK brings up.
+   */
+  private ask(item: MenuItem, confirm: string[]): void {
+    let warning: string | undefined;
+    try {
+      warning = item.warning?.();
+    } catch (e) {
+      warning = `${item.noun}: ${messageOf(e)}`; // fail towards asking more, not less
+    }
+    const [question, ...details] = confirm;
+    const fits = warning !== undefined && wrap(question, this.columns).length + wrap(warning, this.columns).length <= this.rows - 1;
+    this.view = new TextView(fits ? [question, warning!, ...details] : confirm, this.columns, this.rows - 1);
+    this.warning = fits ? undefined : warning;
+    this.warningShown = false;
+    this.mode = "confirm";
+  }
+
+  /**
+   * The warning alone: its lines, and "OK=yes BACK=no" on the bottom row when there is room
+   * below them; a warning that fills the panel exactly (two rows on a 2x16) goes without it, so
+   * it ends in its own question ("... OK?"); a longer one scrolls above the key line.
+   */
+  private showWarning(): void {
+    const text = this.warning!;
+    const lines = wrap(text, this.columns).length;
+    this.warningKeys = lines !== this.rows;
+    this.view = new TextView([text], this.columns, this.warningKeys ? this.rows - 1 : this.rows);
+    this.warning = undefined;
+    this.warningShown = true;
   }
 
   private renderMenu(): string[] {
@@ -222,6 +279,8 @@ export class ServiceMenu {
     this.mode = "menu";
     this.view = undefined;
     this.task = undefined;
+    this.warning = undefined;
+    this.warningShown = false;
   }
 
   private textRows(): number { return this.rows >= 4 ? this.rows - 1 : this.rows; }
@@ -235,6 +294,8 @@ export class ServiceMenu {
   private start(): void {
     const item = this.current();
     this.progress = { phase: "", bytesDone: 0, bytesTotal: 0 };
+    this.warning = undefined;
+    this.warningShown = false;
     this.cancelRequested = false;
     this.noticeUntilMs = -Infinity;
     this.meter.reset(this.now());

@@ -49,7 +49,14 @@ class Sequence implements MenuTask {
 
 function images(system: number): api.ImageEntry[] { return api.listImages().filter((i) => i.sourcePartition === system && !i.error); }
 
-export function serviceActions(layout: Layout): MenuActions {
+/** What a backup from the menu would replace that the technician must be told of first. */
+export const GHOST_FACTORY_WARNING = "Factory image is replaced. OK?";
+
+/**
+ * The menu's actions on the system partition. `oneImage`: the printer keeps a single image (a
+ * ghost file in the system partition), so a backup replaces whatever image it holds.
+ */
+export function serviceActions(layout: Layout, oneImage = false): MenuActions {
   const sys = layout.system;
   const restoreFrom = (pick: () => api.ImageEntry | undefined, what: string): MenuTask => {
     const img = pick();
@@ -68,6 +75,8 @@ export function serviceActions(layout: Layout): MenuActions {
       done: (r) => ["Backup complete", `slot ${r.slot}: ${mb(Number(r.imageBytes))}`, `${r.manifestFiles} files in manifest`],
       failed: (m) => `Backup failed. The previous images are kept. ${m}`,
     }]),
+    // on a one-image printer the first backup replaces the factory image: say so before it starts
+    backupWarning: () => (oneImage && images(sys).some((i) => i.kind === "factory") ? GHOST_FACTORY_WARNING : undefined),
     restoreFactory: () => restoreFrom(() => images(sys).find((i) => i.kind === "factory"), "factory"),
     restoreLatest: () => restoreFrom(() => images(sys)[0], "saved"),
     verifyImages: () => {

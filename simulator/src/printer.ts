@@ -50,7 +50,33 @@ export function layoutOf(profile: Profile): PrinterLayout {
  * Builds a printer's disk in `file` (a sparse file of the profile's disk size), or on
  * `options.device` (a blank device of that size, for example a RamDevice) when given.
  */
-export function buildPrinter(profile: Profile, file: string, options: { core?: Core; start?: number; device?: BlockDevice; extra?: (w: FatWriter) => void } = {}): SimPrinter {
+/**
+ * A disk that takes the time the profile's disk would: each read and write moves the printer's
+ * clock on by its bytes at `readMBps` / `writeMBps` (the clock runs with real time besides), so
+ * that the firmware measures the rates and times a real printer of the profile would show.
+ */
+export class TimedDevice implements BlockDevice {
+  constructor(private readonly inner: BlockDevice, private readonly speed: { readMBps: number; writeMBps: number }, private readonly clock: { now: number }) {}
+  get sectorSize(): number { return this.inner.sectorSize; }
+  get sectorCount(): number { return this.inner.sectorCount; }
+  get name(): string { return this.inner.name; }
+  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
+    this.inner.read(lba, sectorCount, dst, dstOffset);
+    this.clock.now += (sectorCount * this.sectorSize) / (this.speed.readMBps * 1e3);
+  }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    this.inner.write(lba, sectorCount, src, srcOffset);
+    this.clock.now += (sectorCount * this.sectorSize) / (this.speed.writeMBps * 1e3);
+  }
+  flush(): void { this.inner.flush(); }
+  close(): void { this.inner.close(); }
+}
+
+/**
+ * `diskTiming`: the printer host's disk is a TimedDevice (its clock takes the profile's disk
+ * speeds into account); the factory line's building of the disk is not timed.
+ */
+export function buildPrinter(profile: Profile, file: string, options: { core?: Core; start?: number; device?: BlockDevice; extra?: (w: FatWriter) => void; diskTiming?: boolean } = {}): SimPrinter {
   const layout = layoutOf(profile);
   const ss = profile.disk.sectorBytes;
   let disk: BlockDevice;
@@ -83,7 +109,7 @@ export function buildPrinter(profile: Profile, file: string, options: { core?: C
   disk.flush();
   const clock = simulatedClock(options.start ?? Date.UTC(2026, 0, 15, 8, 0, 0));
   const core = options.core ?? new Core({ backgroundWrites: false });
-  const host = new PrinterHost(core, disk, layout, () => clock.now);
+  const host = new PrinterHost(core, options.diskTiming ? new TimedDevice(disk, profile.disk, clock) : disk, layout, () => clock.now);
   if (profile.imageLocation.kind === "recovery-partition") host.formatStore(profile.imageLocation.slots);
   return { profile, file, disk, placed, layout, core, host, files, clock, close: () => disk.close() };
 }

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { Core } from "../../host-shim/src/core";
 import { FatTables } from "../../host-shim/src/fat-tables";
-import { PartitionView, RamDevice } from "../../host-shim/src/devices";
+import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../../host-shim/src/devices";
 import { readPartitionTable } from "../../host-shim/src/api";
 
 export interface FixturePartition { number: number | null; fsType: string; files: Record<string, string> }
@@ -16,8 +16,27 @@ export const fixtures: Fixture[] = JSON.parse(fs.readFileSync(path.join(fixtureD
 
 export function unpack(f: Fixture, dir: string): string {
   const out = path.join(dir, f.file.replace(/\.gz$/, ""));
-  fs.writeFileSync(out, zlib.gunzipSync(fs.readFileSync(path.join(fixtureDir, f.file))));
+  writeSparse(out, zlib.gunzipSync(fs.readFileSync(path.join(fixtureDir, f.file))));
   return out;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/**
+ * Writes `bytes` to `file`, leaving each all-zero 64 KiB piece a hole: the file reads back the
+ * same, and a mostly free volume (fat32-4kn is 300 MiB) costs a few MB of writes, not all of it.
+ */
+export function writeSparse(file: string, bytes: Uint8Array): void {
+  const fd = fs.openSync(file, "w");
+  try {
+    for (let at = 0; at < bytes.length; at += ZEROS.length) {
+      const piece = Buffer.from(bytes.buffer, bytes.byteOffset + at, Math.min(ZEROS.length, bytes.length - at));
+      if (!piece.equals(ZEROS.subarray(0, piece.length))) fs.writeSync(fd, piece, 0, piece.length, at);
+    }
+    fs.ftruncateSync(fd, bytes.length);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Sector size and extent of a fixture's partition (the whole file for a partition fixture). */
@@ -37,7 +56,13 @@ export function extentOf(core: Core, bytes: Uint8Array, p: FixturePartition): { 
  * sectors, FATs, root directory) and every allocated cluster. Byte ranges within the partition.
  */
 export function mustMatch(core: Core, part: Uint8Array, sectorSize: number): [number, number][] {
-  const tables = new FatTables(new RamDevice(sectorSize, part), core);
+  return mustMatchOn(core, new RamDevice(sectorSize, part));
+}
+
+/** mustMatch of a volume on a device (a partition file read as it is needed, not all of it). */
+export function mustMatchOn(core: Core, dev: BlockDevice): [number, number][] {
+  const sectorSize = dev.sectorSize;
+  const tables = new FatTables(dev, core);
   const g = tables.geometry;
   const ranges: [number, number][] = [[0, g.firstDataSector * sectorSize]];
   const bad = [0, 0xff7, 0xfff7, 0x0ffffff7][g.fsType];
@@ -59,3 +84,39 @@ export function partitionBytes(disk: Uint8Array, ext: { sectorSize: number; star
 }
 
 export { PartitionView };
+
+/**
+ * How many of `ranges` (byte ranges, ascending, as mustMatch gives them) differ between two
+ * files; read range by range (adjacent ranges together), so a large, mostly free volume is
+ * compared without reading its free space.
+ */
+export function differingRanges(fileA: string, fileB: string, ranges: [number, number][]): number {
+  const fa = fs.openSync(fileA, "r"), fb = fs.openSync(fileB, "r");
+  try {
+    let differing = 0;
+    for (let i = 0; i < ranges.length;) {
+      let j = i + 1;
+      while (j < ranges.length && ranges[j][0] === ranges[j - 1][1] && ranges[j][1] - ranges[i][0] <= 16 << 20) j++;
+      const start = ranges[i][0], len = ranges[j - 1][1] - start;
+      const a = Buffer.alloc(len), b = Buffer.alloc(len);
+      const ra = fs.readSync(fa, a, 0, len, start), rb = fs.readSync(fb, b, 0, len, start);
+      for (let k = i; k < j; k++) {
+        const [s, e] = [ranges[k][0] - start, ranges[k][1] - start];
+        if (e > ra || e > rb || Buffer.compare(a.subarray(s, e), b.subarray(s, e)) !== 0) differing++;
+      }
+      i = j;
+    }
+    return differing;
+  } finally {
+    fs.closeSync(fa); fs.closeSync(fb);
+  }
+}
+
+/** mustMatch of a partition file, read through a FileDevice (its sector size from its boot sector). */
+export function mustMatchFile(core: Core, file: string): [number, number][] {
+  const head = Buffer.alloc(512);
+  const fd = fs.openSync(file, "r");
+  try { fs.readSync(fd, head, 0, 512, 0); } finally { fs.closeSync(fd); }
+  const dev = new FileDevice(file, { sectorSize: head[11] | (head[12] << 8) });
+  try { return mustMatchOn(core, dev); } finally { dev.close(); }
+}
