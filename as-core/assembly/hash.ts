@@ -67,16 +67,16 @@ export class Cbh {
   }
 }
 
-@inline function horizontalSum(v: v128): u32 {
+function horizontalSum(v: v128): u32 {
   return <u32>(i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
 }
 
-@inline function laneSumRotated(v: v128, first: u32): u32 {
+function laneSumRotated(v: v128, first: u32): u32 {
   return rotl<u32>(<u32>i32x4.extract_lane(v, 0), first) + rotl<u32>(<u32>i32x4.extract_lane(v, 1), first + 1) +
     rotl<u32>(<u32>i32x4.extract_lane(v, 2), first + 2) + rotl<u32>(<u32>i32x4.extract_lane(v, 3), first + 3);
 }
 
-@inline function avalanche(x: u32, m1: u32, m2: u32): u32 {
+function avalanche(x: u32, m1: u32, m2: u32): u32 {
   x ^= x >>> 16; x *= m1; x ^= x >>> 15; x *= m2; x ^= x >>> 16;
   return x;
 }

@@ -1,25 +1,20 @@
-// Device I/O imported from the host, and little-endian load/store helpers.
+// Device I/O imported from the host (dev.ts), and little-endian load/store helpers.
 //
 // The core does no I/O of its own: every byte comes and goes through these three imports,
 // one call per run of sectors (never one sector at a time). LBAs cross as f64, exact for
 // any disk below 2^53 sectors. Results: 0 = ok, < 0 = a device result code (see errors.ts).
 
-@external("dev", "read")
-export declare function devRead(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32;
-@external("dev", "write")
-export declare function devWrite(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32;
-@external("dev", "flush")
-export declare function devFlush(dev: u32): i32;
+export { read as devRead, write as devWrite, flush as devFlush } from "./dev";
 
 // Little-endian helpers. wasm memory is little-endian by definition, so these are plain
 // unaligned loads; they exist so that every on-disk read names its width.
-@inline export function ld8(p: usize): u32 { return <u32>load<u8>(p); }
-@inline export function ld16(p: usize): u32 { return <u32>load<u16>(p); }
-@inline export function ld32(p: usize): u32 { return load<u32>(p); }
-@inline export function ld64(p: usize): u64 { return load<u64>(p); }
-@inline export function st16(p: usize, v: u32): void { store<u16>(p, <u16>v); }
-@inline export function st32(p: usize, v: u32): void { store<u32>(p, v); }
-@inline export function st64(p: usize, v: u64): void { store<u64>(p, v); }
+export function ld8(p: usize): u32 { return <u32>load<u8>(p); }
+export function ld16(p: usize): u32 { return <u32>load<u16>(p); }
+export function ld32(p: usize): u32 { return load<u32>(p); }
+export function ld64(p: usize): u64 { return load<u64>(p); }
+export function st16(p: usize, v: u32): void { store<u16>(p, <u16>v); }
+export function st32(p: usize, v: u32): void { store<u32>(p, v); }
+export function st64(p: usize, v: u64): void { store<u64>(p, v); }
 
 export function zero(p: usize, n: usize): void { memory.fill(p, 0, n); }
 
@@ -28,4 +23,4 @@ export function isZero(p: usize, n: usize): bool {
   return true;
 }
 
-@inline export function isPow2(v: u32): bool { return v != 0 && (v & (v - 1)) == 0; }
+export function isPow2(v: u32): bool { return v != 0 && (v & (v - 1)) == 0; }

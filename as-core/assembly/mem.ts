@@ -60,7 +60,7 @@ export function initBuffers(): void {
 }
 
 // The I/O buffer of block k.
-@inline export function blockBuffer(k: f64): usize { return (<u64>k & 1) == 0 ? buf.io : buf.io2; }
+export function blockBuffer(k: f64): usize { return (<u64>k & 1) == 0 ? buf.io : buf.io2; }
 
-@inline export function setResult(slot: u32, v: f64): void { store<f64>(buf.result + (<usize>slot << 3), v); }
+export function setResult(slot: u32, v: f64): void { store<f64>(buf.result + (<usize>slot << 3), v); }
 export function clearResults(): void { memory.fill(buf.result, 0, RESULT_SLOTS * 8); }

@@ -98,8 +98,8 @@ function readSector(dev: u32, lba: f64): i32 {
   return r < 0 ? fail(E_DEVICE, r, dev, lba, 1) : 0;
 }
 
-@inline function getResult(slot: u32): f64 { return load<f64>(buf.result + (<usize>slot << 3)); }
-@inline function entrySlot(i: u32, field: u32): u32 { return SLOT_ENTRIES + i * ENTRY_SLOTS + field; }
+function getResult(slot: u32): f64 { return load<f64>(buf.result + (<usize>slot << 3)); }
+function entrySlot(i: u32, field: u32): u32 { return SLOT_ENTRIES + i * ENTRY_SLOTS + field; }
 
 function setWarning(kind: u32, code: f64, v0: f64, v1: f64, v2: f64, v3: f64): void {
   setResult(SLOT_WARNING, kind); setResult(SLOT_WARNING_CODE, code);

@@ -20,11 +20,11 @@ export const UNREADABLE_LISTED: u32 = 24;      // slots 72..95
 
 // The stored check of an unreadable cluster, from the CBH-32 of the zero-filled cluster with
 // the cluster's own seed: its bitwise NOT. A good cluster's stored check equals the computed one.
-@inline export function unreadableCheck(zeroCheck: u32): u32 { return ~zeroCheck; }
+export function unreadableCheck(zeroCheck: u32): u32 { return ~zeroCheck; }
 
 // True when a stored check is the unreadable mark for data whose CBH-32 is `computed`.
 // (A good cluster has stored == computed; any other value is damage.)
-@inline export function isUnreadable(stored: u32, computed: u32): bool { return stored == ~computed; }
+export function isUnreadable(stored: u32, computed: u32): bool { return stored == ~computed; }
 
 // The whole reader's rule of section 5.1: the image has flag bit 1, the stored check is the
 // NOT of the computed one, and the cluster's bytes are all zero. Only worth calling when

@@ -124,7 +124,7 @@ export class FatScan {
 }
 
 // Entry n of a FAT whose window (at p) starts with entry n - index.
-@inline function entryAt(v: Volume, p: usize, index: u32, n: u32): u32 {
+function entryAt(v: Volume, p: usize, index: u32, n: u32): u32 {
   if (v.fsType == L.FS_FAT32) return ld32(p + (<usize>index << 2)) & 0x0FFFFFFF;
   if (v.fsType == L.FS_FAT16) return ld16(p + (<usize>index << 1));
   const w = ld16(p + <usize>(n + (n >>> 1))); // FAT12: the whole FAT is one window, index == n

@@ -81,7 +81,7 @@ export const SEED_COMMIT: u64 = 4;
 export const SEED_MARK: u64 = 5;
 export const SEED_TABLE: u64 = 0x100000000; // + block index
 
-@inline export function roundUp(v: f64, unit: f64): f64 { return Math.ceil(v / unit) * unit; }
+export function roundUp(v: f64, unit: f64): f64 { return Math.ceil(v / unit) * unit; }
 
 export function tableBytes(clusterCount: u32): u32 {
   return <u32>roundUp(<f64>(32 + 4 * clusterCount + 8), IMG_SECTOR);
