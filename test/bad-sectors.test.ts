@@ -157,7 +157,7 @@ for (const fixture of ["fat16-2k.img.gz", "fat16-4kn.img.gz", "fat32-512.img.gz"
     const image = new RamDevice(512, c.imageSectors, "image");
     const e = caught(() => backupToDevice(core, faultySource(c, c.lba), image)) as SourceReadError;
     t.ok(e instanceof SourceReadError && e instanceof DeviceError, `${e.name}: ${e.message}`);
-    t.equal(e.code, DeviceCode.IO);
+    t.equal(e.code, DeviceCode.io);
     t.equal(e.message, `read error at LBA ${c.lba} (cluster ${c.cluster}) of ${fixture}: cluster ${c.cluster} belongs to ${c.file.path}`);
     t.equal(e.lba, c.lba);
     t.same(e.owners, [{ cluster: c.cluster, path: c.file.path }]);
@@ -177,7 +177,7 @@ for (const fixture of ["fat16-2k.img.gz", "fat16-4kn.img.gz", "fat32-512.img.gz"
     const opaque: BlockDevice = {
       sectorSize: c.ss, sectorCount: faulty.sectorCount, name: fixture,
       read: (lba, n, dst, off) => {
-        try { faulty.read(lba, n, dst, off); } catch (e) { throw new DeviceError(DeviceCode.IO, `${fixture}: read error at LBA ${lba}: EIO`); }
+        try { faulty.read(lba, n, dst, off); } catch (e) { throw new DeviceError(DeviceCode.io, `${fixture}: read error at LBA ${lba}: EIO`); }
       },
       write: () => { throw new Error("not written"); }, flush: () => undefined, close: () => undefined,
     };
@@ -187,7 +187,7 @@ for (const fixture of ["fat16-2k.img.gz", "fat16-4kn.img.gz", "fat32-512.img.gz"
     // and described without narrowing: the request's clusters and their owners
     const first = c.file.clusters[0];
     const firstLba = c.g.firstDataSector + (first - 2) * c.spc;
-    const msg = describeReadError(core, opaque, { lba: firstLba, sectorCount: 2 * c.spc, error: new DeviceError(DeviceCode.IO, "x") });
+    const msg = describeReadError(core, opaque, { lba: firstLba, sectorCount: 2 * c.spc, error: new DeviceError(DeviceCode.io, "x") });
     t.match(msg, `read error at LBA ${firstLba}..${firstLba + 2 * c.spc - 1} (clusters ${first}..${first + 1}) of ${fixture}: `);
     t.match(msg, c.file.path);
   });
@@ -253,13 +253,13 @@ for (const fixture of ["fat16-2k.img.gz", "fat16-4kn.img.gz", "fat32-512.img.gz"
     const short: BlockDevice = {
       sectorSize: c.ss, sectorCount: source.sectorCount, name: fixture,
       read: (lba, n, dst, off) => {
-        if (lba <= c.lba && c.lba < lba + n) throw new DeviceError(DeviceCode.SHORT, `${fixture}: short read at LBA ${lba}`);
+        if (lba <= c.lba && c.lba < lba + n) throw new DeviceError(DeviceCode.short, `${fixture}: short read at LBA ${lba}`);
         source.inner.read(lba, n, dst, off);
       },
       write: () => { throw new Error("not written"); }, flush: () => undefined, close: () => undefined,
     };
     const e = caught(() => backupToDevice(core, short, new RamDevice(512, c.imageSectors), { unreadable: "record" }));
-    t.match(e, { name: "DeviceError", code: DeviceCode.SHORT }, `a SHORT device result fails the backup in record mode too: ${e.message}`);
+    t.match(e, { name: "DeviceError", code: DeviceCode.short }, `a SHORT device result fails the backup in record mode too: ${e.message}`);
   });
 
   t.test(`${fixture}: record mode on a healthy volume sets the flag and records nothing`, async (t) => {
@@ -279,7 +279,7 @@ for (const fixture of ["fat16-2k.img.gz", "fat16-4kn.img.gz", "fat32-512.img.gz"
     const target = new FaultDevice(medium, { logWrites: true, badWriteSectors: new Set([c.lba]) });
     const e = caught(() => restoreTo(imageDev, target)) as BadSectorError;
     t.ok(e instanceof DeviceError, `${e.name}: ${e.message}`);
-    t.equal(e.code, DeviceCode.IO);
+    t.equal(e.code, DeviceCode.io);
     t.match(e.message, `target: write error at LBA ${c.lba}`);
     const log = target.writeLog;
     const last = log[log.length - 1];

@@ -385,7 +385,7 @@ t.test("a volume whose FAT cannot be read: a notice, not an error", async (t) =>
   const failing = {
     sectorSize: inner.sectorSize, sectorCount: inner.sectorCount, name: "failing",
     read(lba: number, n: number, dst: Uint8Array, off: number) {
-      if (lba < g.reservedSectors + g.fatSectors && lba + n > g.reservedSectors) throw new DeviceError(DeviceCode.IO, `failing: read error at LBA ${lba}`);
+      if (lba < g.reservedSectors + g.fatSectors && lba + n > g.reservedSectors) throw new DeviceError(DeviceCode.io, `failing: read error at LBA ${lba}`);
       inner.read(lba, n, dst, off);
     },
     write() { throw new Error("not written"); }, flush() {}, close() {},

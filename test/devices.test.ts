@@ -89,9 +89,9 @@ t.test("file device errors name the file and the values", async (t) => {
   const p = path.join(tmp, "ro.img");
   fs.writeFileSync(p, Buffer.alloc(4096));
   const ro = new FileDevice(p);
-  t.throws(() => ro.write(0, 1, new Uint8Array(512), 0), { name: "DeviceError", code: DeviceCode.READONLY });
+  t.throws(() => ro.write(0, 1, new Uint8Array(512), 0), { name: "DeviceError", code: DeviceCode.readonly });
   ro.close();
-  t.throws(() => ro.read(0, 1, new Uint8Array(512), 0), { name: "DeviceError", code: DeviceCode.CLOSED });
+  t.throws(() => ro.read(0, 1, new Uint8Array(512), 0), { name: "DeviceError", code: DeviceCode.closed });
   const grow = new FileDevice(path.join(tmp, "grow.img"), { create: true, writable: true, growable: true });
   t.equal(grow.sectorCount, 0);
   grow.write(3, 2, new Uint8Array(1024).fill(7), 0);

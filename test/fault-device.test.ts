@@ -40,7 +40,7 @@ for (const ss of [512, 4096]) {
       const e = caught(() => dev.write(2 * n, 2, data(n), 0)) as PowerCutError;
       t.ok(e instanceof PowerCutError && e instanceof DeviceError, `N=${n}: PowerCutError, a DeviceError`);
       t.equal(e.name, "PowerCutError");
-      t.equal(e.code, DeviceCode.IO);
+      t.equal(e.code, DeviceCode.io);
       t.equal(e.writeIndex, n);
       t.match(e.message, new RegExp(`ram: power cut at write ${n} \\(LBA ${2 * n}, 2 sectors\\): 0 of them reached the medium`));
       t.ok(sector(2 * n).every((b) => b === 0) && sector(2 * n + 1).every((b) => b === 0), `N=${n}: nothing of the cut write reached the medium`);
@@ -99,7 +99,7 @@ for (const ss of [512, 4096]) {
     const dst = new Uint8Array(6 * ss).fill(0xee);
     const e = caught(() => dev.read(5, 6, dst, 0)) as BadSectorError;
     t.ok(e instanceof BadSectorError && e instanceof DeviceError, "a BadSectorError, a DeviceError");
-    t.equal(e.code, DeviceCode.IO);
+    t.equal(e.code, DeviceCode.io);
     t.equal(e.lba, 7, "the first bad LBA of the request");
     t.match(e.message, "ram: read error at LBA 7 (bad sector; read of 6 sectors at LBA 5)");
     t.ok(dst.every((b) => b === 0xee), "nothing was read into the buffer");
@@ -119,7 +119,7 @@ for (const ss of [512, 4096]) {
     dev.badWriteSectors.add(12);
     const e = caught(() => dev.write(10, 4, pattern(4 * ss, 4), 0)) as BadSectorError;
     t.ok(e instanceof BadSectorError);
-    t.equal(e.code, DeviceCode.IO);
+    t.equal(e.code, DeviceCode.io);
     t.equal(e.lba, 12);
     t.match(e.message, "ram: write error at LBA 12 (bad sector; write of 4 sectors at LBA 10)");
     t.ok(ram.bytes.every((b) => b === 0), "nothing of the failed write reached the medium");
@@ -196,7 +196,7 @@ for (const ss of [512, 4096]) {
     t.same(dev.writeLog, []);
     t.equal(dev.writeIndex, 3, "write indices keep counting");
     dev.close();
-    t.throws(() => dev.read(0, 1, new Uint8Array(ss), 0), { name: "DeviceError", code: DeviceCode.CLOSED });
+    t.throws(() => dev.read(0, 1, new Uint8Array(ss), 0), { name: "DeviceError", code: DeviceCode.closed });
   });
 }
 

@@ -158,7 +158,7 @@ class SwappingImage implements BlockDevice {
     const from = this.readsOfRegion >= 2 ? this.after : this.before;
     dst.set(from.subarray(at, end), off);
   }
-  write(): void { throw new DeviceError(DeviceCode.READONLY, "image is read-only"); }
+  write(): void { throw new DeviceError(DeviceCode.readonly, "image is read-only"); }
   flush(): void {}
   close(): void {}
 }
@@ -180,13 +180,13 @@ class StreamImage implements BlockDevice {
     if (end > this.metaOffset) {
       const from = Math.max(at, this.metaOffset);
       if (from < this.position) throw new Error(`read back at byte ${from}, behind the stream's position ${this.position}`);
-      if (end > this.cutAt) throw new DeviceError(DeviceCode.SHORT, `stream: the stream ended at byte ${this.cutAt}`);
+      if (end > this.cutAt) throw new DeviceError(DeviceCode.short, `stream: the stream ended at byte ${this.cutAt}`);
       this.bytesPastHead += end - from;
       this.position = end;
     }
     dst.set(this.bytes.subarray(at, end), off);
   }
-  write(): void { throw new DeviceError(DeviceCode.READONLY, "image is read-only"); }
+  write(): void { throw new DeviceError(DeviceCode.readonly, "image is read-only"); }
   flush(): void {}
   close(): void {}
 }

@@ -1,12 +1,14 @@
 // The wasm core's exports. The host calls init() once, then one job at a time:
 // *Begin(...) and step(budget) until it returns 1; a negative result is a failed job whose
 // code and values are read with failureCode()/failureValue(). Results are f64 slots at
-// resultPtr() (host-shim/src/core.ts names them).
+// resultPtr(). Every export, slot, flag and code is declared in as-core/contract/core-abi.json
+// (docs/core-abi.md is the reference; abi.ts the constants).
 import { initBuffers, buf } from "./mem";
 import { failure } from "./errors";
 import { scanPartitions as scanTable } from "./ptable";
 import { probeFat, volume } from "./fat/volume";
 import { setResult, clearResults } from "./mem";
+import * as A from "./abi";
 import { job, JOB_BACKUP, JOB_SCAN, JOB_RESTORE, JOB_VERIFY, publishProgress } from "./engine/job";
 import { backupBegin as beginBackup, backupStep, backupParams } from "./engine/backup";
 import { restoreBegin as beginRestore, restoreStep } from "./engine/restore";
@@ -34,18 +36,18 @@ export function scanPartitions(dev: u32, sectorBytes: u32, diskSectors: f64): i3
   return scanTable(dev, sectorBytes, diskSectors);
 }
 
-// FAT boot record of the volume on dev: geometry in slots 40..58.
+// The boot record of the volume on dev: its geometry in the volume results (SLOT_VOL_*).
 export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
   clearResults();
   const r = probeFat(dev, sectorBytes, partSectors);
   if (r < 0) return r;
   const v = volume;
-  setResult(40, v.fsType); setResult(41, v.bytesPerSector); setResult(42, v.sectorsPerCluster);
-  setResult(43, v.clusterBytes); setResult(44, v.reservedSectors); setResult(45, v.fatCount);
-  setResult(46, v.fatSectors); setResult(47, v.rootEntryCount); setResult(48, v.totalSectors);
-  setResult(49, v.firstDataSector); setResult(50, v.clusterCount); setResult(51, v.rootCluster);
-  setResult(52, v.fsInfoSector); setResult(53, v.backupBootSector); setResult(54, v.dirtyBoot ? 1 : 0);
-  setResult(55, v.media); setResult(56, v.rootDirSectors); setResult(57, v.smallFat32 ? 1 : 0);
+  setResult(A.SLOT_VOL_FS_TYPE, v.fsType); setResult(A.SLOT_VOL_BYTES_PER_SECTOR, v.bytesPerSector); setResult(A.SLOT_VOL_SECTORS_PER_CLUSTER, v.sectorsPerCluster);
+  setResult(A.SLOT_VOL_CLUSTER_BYTES, v.clusterBytes); setResult(A.SLOT_VOL_RESERVED, v.reservedSectors); setResult(A.SLOT_VOL_FAT_COUNT, v.fatCount);
+  setResult(A.SLOT_VOL_FAT_SECTORS, v.fatSectors); setResult(A.SLOT_VOL_ROOT_ENTRIES, v.rootEntryCount); setResult(A.SLOT_VOL_TOTAL_SECTORS, v.totalSectors);
+  setResult(A.SLOT_VOL_FIRST_DATA, v.firstDataSector); setResult(A.SLOT_VOL_CLUSTER_COUNT, v.clusterCount); setResult(A.SLOT_VOL_ROOT_CLUSTER, v.rootCluster);
+  setResult(A.SLOT_VOL_FS_INFO, v.fsInfoSector); setResult(A.SLOT_VOL_BACKUP_BOOT, v.backupBootSector); setResult(A.SLOT_VOL_DIRTY_BOOT, v.dirtyBoot ? 1 : 0);
+  setResult(A.SLOT_VOL_MEDIA, v.media); setResult(A.SLOT_VOL_ROOT_DIR_SECTORS, v.rootDirSectors); setResult(A.SLOT_VOL_SMALL_FAT32, v.smallFat32 ? 1 : 0);
   return 0;
 }
 
@@ -59,33 +61,33 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   return backupBeginFlags(src, sectorBytes, partSectors, img, partType, partStart, created, 0);
 }
 
-// backupBegin with flags. Bit 0 (record unreadable, docs/image-format.md 5.1): a cluster the
+// backupBegin with flags. BACKUP_RECORD_UNREADABLE (docs/image-format.md 5.1): a cluster the
 // source cannot read (an I/O error) is stored as zeros with the unreadable mark instead of
-// failing the backup, and header flag bit 1 is set. Result slot 70: clusters recorded
-// unreadable; 71: the first of them (-1: none); 72..95: the first 24 of them.
+// failing the backup, and header flag bit 1 is set; the unreadable results (SLOT_UNREADABLE_*)
+// count and list them.
 export function backupBeginFlags(src: u32, sectorBytes: u32, partSectors: f64, img: u32, partType: u32, partStart: f64, created: f64, flags: u32): i32 {
   clearResults();
   backupParams.partType = partType;
   backupParams.partStart = partStart;
   backupParams.created = created;
-  backupParams.recordUnreadable = (flags & 1) != 0;
+  backupParams.recordUnreadable = (flags & A.BACKUP_RECORD_UNREADABLE) != 0;
   return beginBackup(src, sectorBytes, partSectors, img, false);
 }
 
-// flags (engine/restore.ts RESTORE_*): bit 0, RESTORE_READ_BACK (1): read every written cluster
+// flags (RestoreFlag): RESTORE_READ_BACK: read every written cluster
 // and the metadata back and compare them with the image (mismatches in the result slots).
-// Bit 1, RESTORE_FULL (2): write every cluster, instead of reading the target first and writing
-// only what differs. Bit 2, RESTORE_ONE_PASS (4): read the image once, strictly front to back
+// RESTORE_FULL: write every cluster, instead of reading the target first and writing
+// only what differs. RESTORE_ONE_PASS: read the image once, strictly front to back
 // (but for re-reads of the header and bitmap, [0, MetaOffset)), writing behind the mark as it
 // goes, the boot sector held in memory until every check has passed (docs/image-format.md 10.1).
-// Bytes read from the target to compare and bytes written: result slots 36 and 37.
+// Bytes read from the target to compare and bytes written: SLOT_TARGET_BYTES_READ and _WRITTEN.
 export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, flags: u32): i32 {
   clearResults();
   clearPatches();
   return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, flags);
 }
 
-// target 0xFFFFFFFF: check the image alone
+// target NO_DEVICE: check the image alone
 export function verifyBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64): i32 {
   clearResults();
   clearPatches();
@@ -102,9 +104,9 @@ export function step(budget: f64): i32 {
   return r;
 }
 
-// CBH-64 of byteCount bytes at ptr (a multiple of 64), into result slot 100 as raw bits.
+// CBH-64 of byteCount bytes at ptr (a multiple of 64), into SLOT_CHECK_DIGEST as raw bits.
 export function checkOf(ptr: usize, byteCount: u32, seed: f64): void {
   cbh.reset(<u64>seed);
   cbh.update(ptr, byteCount);
-  store<u64>(buf.result + 800, cbh.digest64());
+  store<u64>(buf.result + (<usize>A.SLOT_CHECK_DIGEST << 3), cbh.digest64());
 }

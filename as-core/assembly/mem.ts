@@ -6,16 +6,13 @@
 // the background; the core touches a buffer again only through a read import into it (which
 // the host makes wait for the writes still using that memory) or after one.
 
-export const BLOCK_DATA_MAX: u32 = 1 << 20;        // cluster bytes in one image block
-export const TABLE_MAX: u32 = 16 << 10;            // a block table: 32 + 4 * 2048 + 8 bytes, rounded up
-export const IO_BYTES: u32 = BLOCK_DATA_MAX + TABLE_MAX;
+import { BLOCK_DATA_MAX, IO_BYTES, RESULT_SLOTS, RESULT_BYTES, PATCH_AREA_BYTES, PARAMS_BYTES } from "./abi";
+export { BLOCK_DATA_MAX, TABLE_MAX, IO_BYTES, RESULT_SLOTS, PATCH_MAX, PATCH_BYTES } from "./abi";
+
 export const FAT_WINDOW_BYTES: u32 = 256 << 10;    // FAT entries read per window, per FAT copy
 export const AUX_BYTES: u32 = 2 * FAT_WINDOW_BYTES; // two FAT windows, or a run read back for comparison
 export const BITMAP_WINDOW_BYTES: u32 = 128 << 10; // 1 Mi clusters of the allocation bitmap
 export const SCRATCH_BYTES: u32 = 8192;            // one record sector (up to 4096) and a copy
-export const RESULT_SLOTS: u32 = 512;              // f64 slots the host reads results from
-export const PATCH_MAX: u32 = 2048;                // source patches (exclusions), 24 bytes each
-export const PATCH_BYTES: u32 = PATCH_MAX * 24;
 export const NTFS_BYTES: u32 = 64 << 10;           // an MFT record, an attribute list, the $MFT and $Bitmap run lists
 export const META_CHUNK_BYTES: u32 = BLOCK_DATA_MAX; // metadata a restore reads, checks and writes at a time (fits in io)
 export const META_CHUNKS_MAX: u32 = 4096;          // chunk checks a restore keeps: a metadata section of up to 4 GiB
@@ -32,10 +29,11 @@ export class Buffers {
   scratch: usize = 0;
   chain: usize = 0;
   result: usize = 0;
-  params: usize = 0; // 512 bytes the host fills before a call: image name (64), type GUID (16)
+  params: usize = 0; // PARAMS_BYTES the host fills before a backup (PARAM_*)
   ntfs: usize = 0;    // NTFS_BYTES (ntfs/volume.ts)
-  patches: usize = 0; // PATCH_BYTES: patches applied to what a backup reads from its source (patch.ts)
+  patches: usize = 0; // PATCH_AREA_BYTES: patches applied to what a backup reads from its source (patch.ts)
   metaChecks: usize = 0; // META_CHECKS_BYTES: restore, the check of each metadata chunk as the check pass read it
+  headerName: usize = 0; // 64 bytes: restore/verify, the header's name (the restore mark copies it)
   bootSector: usize = 0; // BOOT_SECTOR_BYTES: one-pass restore, the boot sector, written last of all
 }
 
@@ -51,16 +49,18 @@ export function initBuffers(): void {
   buf.bitmap = heap.alloc(BITMAP_WINDOW_BYTES);
   buf.scratch = heap.alloc(SCRATCH_BYTES);
   buf.chain = heap.alloc(64);
-  buf.result = heap.alloc(RESULT_SLOTS * 8);
-  buf.params = heap.alloc(512);
-  buf.patches = heap.alloc(PATCH_BYTES);
+  buf.result = heap.alloc(RESULT_BYTES);
+  buf.params = heap.alloc(PARAMS_BYTES);
+  buf.patches = heap.alloc(PATCH_AREA_BYTES);
   buf.ntfs = heap.alloc(NTFS_BYTES);
   buf.metaChecks = heap.alloc(META_CHECKS_BYTES);
   buf.bootSector = heap.alloc(BOOT_SECTOR_BYTES);
+  buf.headerName = heap.alloc(64);
 }
 
 // The I/O buffer of block k.
 export function blockBuffer(k: f64): usize { return (<u64>k & 1) == 0 ? buf.io : buf.io2; }
 
 export function setResult(slot: u32, v: f64): void { store<f64>(buf.result + (<usize>slot << 3), v); }
-export function clearResults(): void { memory.fill(buf.result, 0, RESULT_SLOTS * 8); }
+export function getResult(slot: u32): f64 { return load<f64>(buf.result + (<usize>slot << 3)); }
+export function clearResults(): void { memory.fill(buf.result, 0, RESULT_BYTES); }

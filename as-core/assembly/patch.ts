@@ -4,19 +4,20 @@
 // (so the scan does not put their clusters in the bitmap, and they are not stored), and their
 // directory entries and FSInfo read as those of empty files. The source itself is never written.
 //
-// A patch is 24 bytes at buf.patches + 24 * i:
+// A patch is PATCH_BYTES at buf.patches + PATCH_BYTES * i (PATCH_AT_* in the contract):
 //   0  f64 byteOffset  partition byte of the first byte patched
 //   8  u32 length      bytes patched (any length for kind 0; 1..4 for kind 1)
-//   12 u32 kind        0: zero the bytes; 1: byte = (byte & ~mask) | (value & mask), little-endian;
-//                      2: not a byte change: clusters [byteOffset, byteOffset + length) are left out of
+//   12 u32 kind        PATCH_ZERO: zero the bytes; PATCH_MASK: byte = (byte & ~mask) | (value & mask), little-endian;
+//                      PATCH_LEAVE_OUT: not a byte change: clusters [byteOffset, byteOffset + length) are left out of
 //                      the bitmap by the scan (their file stays allocated; NTFS page and hibernation files)
 //   16 u32 value
 //   20 u32 mask
 import { devRead } from "./io";
 import { buf, PATCH_MAX } from "./mem";
+import { NO_DEVICE, PATCH_BYTES, PATCH_AT_BYTE_OFFSET, PATCH_AT_LENGTH, PATCH_AT_KIND, PATCH_AT_VALUE, PATCH_AT_MASK, PATCH_ZERO, PATCH_LEAVE_OUT } from "./abi";
 
 export class PatchState {
-  dev: u32 = 0xFFFFFFFF;   // the device the patches apply to (none: 0xFFFFFFFF)
+  dev: u32 = NO_DEVICE;    // the device the patches apply to
   sectorBytes: u32 = 512;
   count: u32 = 0;
 }
@@ -26,13 +27,13 @@ export const patches = new PatchState();
 // Patches apply to reads from `dev` from now on (count 0: none). Returns -1 when count is too large.
 export function setPatches(dev: u32, sectorBytes: u32, count: u32): i32 {
   if (count > PATCH_MAX) return -1;
-  patches.dev = count > 0 ? dev : 0xFFFFFFFF;
+  patches.dev = count > 0 ? dev : NO_DEVICE;
   patches.sectorBytes = sectorBytes;
   patches.count = count;
   return 0;
 }
 
-export function clearPatches(): void { patches.dev = 0xFFFFFFFF; patches.count = 0; }
+export function clearPatches(): void { patches.dev = NO_DEVICE; patches.count = 0; }
 
 // devRead, then the patches that overlap what was read.
 export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32 {
@@ -40,13 +41,13 @@ export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i
   if (r < 0 || dev != patches.dev) return r;
   const from = lba * <f64>patches.sectorBytes, to = from + <f64>sectorCount * <f64>patches.sectorBytes;
   for (let i: u32 = 0; i < patches.count; i++) {
-    const p = buf.patches + <usize>i * 24;
-    const at = load<f64>(p), len = <f64>load<u32>(p + 8);
-    const kind = load<u32>(p + 12);
-    if (kind == 2 || at >= to || at + len <= from) continue;
+    const p = buf.patches + <usize>i * PATCH_BYTES;
+    const at = load<f64>(p + PATCH_AT_BYTE_OFFSET), len = <f64>load<u32>(p + PATCH_AT_LENGTH);
+    const kind = load<u32>(p + PATCH_AT_KIND);
+    if (kind == PATCH_LEAVE_OUT || at >= to || at + len <= from) continue;
     const first = Math.max(at, from), last = Math.min(at + len, to);
-    if (kind == 0) { memory.fill(ptr + <usize>(first - from), 0, <usize>(last - first)); continue; }
-    const value = load<u32>(p + 16), mask = load<u32>(p + 20);
+    if (kind == PATCH_ZERO) { memory.fill(ptr + <usize>(first - from), 0, <usize>(last - first)); continue; }
+    const value = load<u32>(p + PATCH_AT_VALUE), mask = load<u32>(p + PATCH_AT_MASK);
     for (let b = first; b < last; b += 1) {
       const k = <u32>(b - at) << 3; // bit position of this byte in value and mask
       const m = <u8>(mask >>> k), v = <u8>(value >>> k);
@@ -58,14 +59,15 @@ export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i
 }
 
 // Clears, in the bitmap window at `bitmap` (bit 0 = cluster bitBase, `bits` long), the bits of the
-// cluster runs that kind-2 patches of `dev` leave out. Returns how many were set.
+// cluster runs that PATCH_LEAVE_OUT patches of `dev` leave out. Returns how many were set.
 export function leaveOutRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
   if (dev != patches.dev) return 0;
   let cleared: f64 = 0;
   for (let i: u32 = 0; i < patches.count; i++) {
-    const p = buf.patches + <usize>i * 24;
-    if (load<u32>(p + 12) != 2) continue;
-    const from = Math.max(load<f64>(p), bitBase), to = Math.min(load<f64>(p) + <f64>load<u32>(p + 8), bitBase + bits);
+    const p = buf.patches + <usize>i * PATCH_BYTES;
+    if (load<u32>(p + PATCH_AT_KIND) != PATCH_LEAVE_OUT) continue;
+    const at = load<f64>(p + PATCH_AT_BYTE_OFFSET);
+    const from = Math.max(at, bitBase), to = Math.min(at + <f64>load<u32>(p + PATCH_AT_LENGTH), bitBase + bits);
     for (let c = from; c < to; c += 1) {
       const bit = <u32>(c - bitBase);
       const q = bitmap + (bit >>> 3);

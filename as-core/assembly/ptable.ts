@@ -17,8 +17,12 @@
 import { ld8, ld16, ld32, ld64 } from "./io";
 import { readSectors } from "./patch";
 import { fail, failure, E_DEVICE, E_MBR_SIGNATURE, E_EBR_CHAIN, E_GPT_HEADER, E_GPT_CRC } from "./errors";
-import { buf, setResult, clearResults } from "./mem";
+import { buf, setResult, getResult, clearResults } from "./mem";
 import { crc32, crc32Update } from "./hash";
+import * as A from "./abi";
+import { ENTRY_SLOTS, ENTRY_NUMBER as F_NUMBER, ENTRY_TYPE as F_TYPE, ENTRY_START as F_START, ENTRY_SECTORS as F_SECTORS, ENTRY_GUID as F_GUID, ENTRY_PROBLEM as F_PROBLEM, ENTRY_PROBLEM_VALUE as F_PROBLEM_VALUE,
+  GH_SIGNATURE, GH_HEADER_SIZE, GH_ENTRY_SIZE, GH_ENTRY_COUNT, GH_ENTRIES_LBA, GH_MY_LBA, GC_HEADER, GC_ENTRIES, SCHEME_MBR, SCHEME_GPT,
+  P_NONE, P_SECTOR_ZERO, P_PAST_DISK, P_PAST_EXTENDED, P_OVER_TABLE, P_OUTSIDE_USABLE, P_REVERSED, P_OVERLAP, W_NONE, W_GPT_BACKUP, W_EXTENDED_BAD, W_EBR_CHAIN } from "./abi";
 
 // MBR layout (sizeof = 512; signature 0x55 0xAA at 510)
 const MBR_PartTable: usize = 446; // 4 entries of 16 bytes
@@ -49,46 +53,16 @@ const GPT_HEADER_MIN: u32 = 92;
 const GPT_ENTRY_MIN: u32 = 128;
 const GPT_ENTRIES_MAX: u32 = 1024;
 const GPT_PRIMARY_LBA: f64 = 1;
-// E_GPT_HEADER's first value: the field found wrong (host-shim/src/errors.ts names them)
-const GH_SIGNATURE: f64 = 1; const GH_HEADER_SIZE: f64 = 2; const GH_ENTRY_SIZE: f64 = 3;
-const GH_ENTRY_COUNT: f64 = 4; const GH_ENTRIES_LBA: f64 = 5; const GH_MY_LBA: f64 = 6;
-// E_GPT_CRC's first value: what failed its CRC
-const GC_HEADER: f64 = 1; const GC_ENTRIES: f64 = 2;
-
-// result slots
-const SLOT_SCHEME: u32 = 0;
-const SLOT_COUNT: u32 = 1;
-const SLOT_WARNING: u32 = 2;
-const SLOT_WARNING_CODE: u32 = 3;
-const SLOT_WARNING_VALUES: u32 = 4; // four: 4..7
-const SLOT_ENTRIES: u32 = 8;
-const ENTRY_SLOTS: u32 = 8;
-const SLOT_EXTRA: u32 = 488;        // three: after the last entry's slots (8 + 8 * 60)
-// an entry's slots
-const F_NUMBER: u32 = 0; const F_TYPE: u32 = 1; const F_START: u32 = 2; const F_SECTORS: u32 = 3;
-const F_GUID: u32 = 4;   // two: the GUID's halves as raw bits
-const F_PROBLEM: u32 = 6; const F_PROBLEM_VALUE: u32 = 7;
-
-const SCHEME_MBR: f64 = 1;
-const SCHEME_GPT: f64 = 2;
-
-// An entry's problem, and the value that goes with it
-export const P_NONE: u32 = 0;
-export const P_SECTOR_ZERO: u32 = 1;    // starts at sector 0, over the partition table itself
-export const P_PAST_DISK: u32 = 2;      // reaches past the end of the disk (the disk's sectors)
-export const P_PAST_EXTENDED: u32 = 3;  // a logical partition reaches past its extended partition (the extended partition's end LBA)
-export const P_OVER_TABLE: u32 = 4;     // covers a sector of the table: an EBR, a GPT header or entry array (that LBA)
-export const P_OUTSIDE_USABLE: u32 = 5; // GPT: outside the header's usable LBAs (SLOT_EXTRA)
-export const P_REVERSED: u32 = 6;       // GPT: ends before it starts (its last LBA; the sector count is given as 0)
-export const P_OVERLAP: u32 = 7;        // shares sectors with another entry (that entry's number)
-
-// A warning about the table as a whole
-export const W_NONE: u32 = 0;
-export const W_GPT_BACKUP: u32 = 1;     // the primary GPT failed (its failure code and values): the backup is used
-export const W_EXTENDED_BAD: u32 = 2;   // the extended partition's entry has a problem (P_*, value): no logical partition is read
-export const W_EBR_CHAIN: u32 = 3;      // the EBR chain breaks (E_EBR_CHAIN and its values): the logical partitions after it are not read
-
-const MAX_PARTITIONS: u32 = 60;     // result slots: 8 + 8 * 60 <= SLOT_EXTRA
+// The results, the entry problems (P_*), the warnings (W_*), the schemes and the first values of
+// E_GPT_HEADER (GH_*) and E_GPT_CRC (GC_*) are declared in the contract (abi.ts).
+const SLOT_SCHEME = A.SLOT_PART_SCHEME;
+const SLOT_COUNT = A.SLOT_PART_COUNT;
+const SLOT_WARNING = A.SLOT_PART_WARNING;
+const SLOT_WARNING_CODE = A.SLOT_PART_WARNING_CODE;
+const SLOT_WARNING_VALUES = A.SLOT_PART_WARNING_VALUES;
+const SLOT_ENTRIES = A.SLOT_PART_FIRST;
+const SLOT_EXTRA = A.SLOT_PART_EXT_NUMBER; // three: extNumber/gptHeaderLba, extStart/gptFirstUsable, extSectors/gptLastUsable
+const MAX_PARTITIONS = A.PART_ENTRIES_MAX;
 const MAX_LOGICAL: u32 = 128;
 
 function isExtended(t: u32): bool { return t == 0x05 || t == 0x0F || t == 0x85; }
@@ -98,7 +72,6 @@ function readSector(dev: u32, lba: f64): i32 {
   return r < 0 ? fail(E_DEVICE, r, dev, lba, 1) : 0;
 }
 
-function getResult(slot: u32): f64 { return load<f64>(buf.result + (<usize>slot << 3)); }
 function entrySlot(i: u32, field: u32): u32 { return SLOT_ENTRIES + i * ENTRY_SLOTS + field; }
 
 function setWarning(kind: u32, code: f64, v0: f64, v1: f64, v2: f64, v3: f64): void {

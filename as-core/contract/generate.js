@@ -74,7 +74,7 @@ function validate() {
   if (constant("PATCH_AREA_BYTES") !== constant("PATCH_MAX") * constant("PATCH_BYTES")) problems.push("PATCH_AREA_BYTES != PATCH_MAX * PATCH_BYTES");
   const entry = abi.results.find((r) => r.name === "partitionEntry");
   const table = abi.results.find((r) => r.name === "partitionTable");
-  const first = table.fields.find((f) => f.name === "first").slot, extra = table.fields.find((f) => f.name === "extra").slot;
+  const first = table.fields.find((f) => f.name === "first").slot, extra = table.fields.find((f) => f.name === "extNumber").slot;
   if (first + entry.stride * constant("PART_ENTRIES_MAX") > extra) problems.push("partition entries overlap the extra slots");
   if (problems.length) throw new Error(`core-abi.json is inconsistent:\n  ${problems.join("\n  ")}`);
 }
@@ -133,7 +133,7 @@ function genHost() {
     out.push("", `/** ${e.doc} */`, `export const ${e.name} = {`);
     for (const m of e.members) out.push(...(m.doc ? [`  /** ${m.doc} */`] : []), `  ${camel(m.name)}: ${m.value},`);
     out.push("} as const;");
-    if (e.members.some((m) => m.text)) out.push(`export const ${e.name}Text: Readonly<Record<number, string>> = {\n${e.members.filter((m) => m.text).map((m) => `  ${m.value}: ${JSON.stringify(m.text)},`).join("\n")}\n};`);
+    if (e.members.some((m) => m.text)) out.push(`export const ${e.name}Text: Readonly<Record<number, string>> = {\n${e.members.filter((m) => m.text).map((m) => `  ${m.value < 0 ? `[${m.value}]` : m.value}: ${JSON.stringify(m.text)},`).join("\n")}\n};`);
   }
   out.push("", "/** Result slots (f64 at resultPtr()): each record's fields by name. */", "export const Slot = {");
   for (const rec of abi.results.filter((r) => !r.relative)) {

@@ -18,8 +18,13 @@ import { Endpoint, Extent, describe, narrow, refuseOverlap, requireSeekable } fr
 import { JobLocks } from "./locks";
 import { ImageOutput, checkImageOutput, openImageInput, openImageOutput, removeStalePartials, spoolStream } from "./image-io";
 import { describeProblems, tableWarnings, refuseBadEntry, Scheme, ENTRY_SLOTS, EntrySlot, GUID_BYTES } from "./partition-table";
+import { FsType, FsTypeText, Param } from "./abi";
 
-export const FS_NAMES: Record<number, string> = { 1: "FAT12", 2: "FAT16", 3: "FAT32", 4: "exFAT", 5: "NTFS" };
+/** The volume results (probeVolume), kept across the scan that follows. */
+const VOLUME_SLOTS = (Object.keys(Slot) as (keyof typeof Slot)[]).filter((k) => k.startsWith("vol"));
+
+/** File-system names by the core's FsType. */
+export const FS_NAMES: Readonly<Record<number, string>> = FsTypeText;
 const IMAGE_MAGIC = "CBIMAGE1";
 
 export interface PartitionEntry {
@@ -198,7 +203,7 @@ export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions 
     core.check(core.exports.scanBegin(h, device.sectorSize, device.sectorCount));
     core.run(options);
     const res = core.results();
-    for (let i = 40; i < 58; i++) res[i] = geo[i];
+    for (const key of VOLUME_SLOTS) res[Slot[key]] = geo[Slot[key]];
     const used = res[Slot.scanAllocated];
     const vol: VolumeInfo = {
       fsType: FS_NAMES[res[Slot.volFsType]],
@@ -221,7 +226,7 @@ export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions 
       notices: notices(res),
     };
     // FAT12/16/32: loops, cross-links, directory loops and FSInfo, from a bounded walk of the tree (it probes the volume again: the results above are taken)
-    if (res[Slot.volFsType] <= 3) vol.notices.push(...fatDamageNotices(core, device, { freeClusters: vol.freeClusters }));
+    if (res[Slot.volFsType] <= FsType.fat32) vol.notices.push(...fatDamageNotices(core, device, { freeClusters: vol.freeClusters }));
     return vol;
   } finally {
     core.detach(h);
@@ -251,7 +256,7 @@ export interface ImageInfo {
 
 export function imageInfoFromResults(core: Core): ImageInfo {
   const res = core.results();
-  const name = Buffer.from(core.resultBytes(Slot.imgName, 64)).toString("utf8").replace(/\0+$/, "");
+  const name = Buffer.from(core.resultBytes(Slot.imgName, Param.imageName.length)).toString("utf8").replace(/\0+$/, "");
   const guidBytes = core.resultBytes(Slot.imgGuid, 16);
   return {
     name,
@@ -542,8 +547,8 @@ function backupNotices(core: Core, device: BlockDevice, vol: VolumeInfo, unreada
 export function setImageParams(core: Core, nameBytes: Uint8Array, typeGuid?: string): void {
   const params = core.params();
   params.fill(0);
-  params.set(nameBytes.subarray(0, 64), 0);
-  if (typeGuid) params.set(guidBytes(typeGuid), 64);
+  params.set(nameBytes.subarray(0, Param.imageName.length), Param.imageName.offset);
+  if (typeGuid) params.set(guidBytes(typeGuid), Param.partTypeGuid.offset);
 }
 
 function guidBytes(guid: string): Uint8Array {
@@ -949,8 +954,8 @@ export class GhostBackupJob {
       this.hi = core.attach(G.ghostDevice(dev, this.extent));
       setImageParams(core, nameBytes, options.typeGuid);
       const params = new DataView(core.params().buffer, core.params().byteOffset, 512);
-      params.setFloat64(80, this.extent.startSector, true);
-      params.setFloat64(88, this.extent.sectors, true);
+      params.setFloat64(Param.ghostStart.offset, this.extent.startSector, true);
+      params.setFloat64(Param.ghostSectors.offset, this.extent.sectors, true);
       loadPatches(core, this.hs, ss, imagePatches);
       core.check(core.exports.backupBeginFlags(this.hs, ss, dev.sectorCount, this.hi, options.partType ?? 0, options.partStart ?? 0, Math.floor(created.getTime() / 1000), options.unreadable === "record" ? 1 : 0));
     } catch (e) {

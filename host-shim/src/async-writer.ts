@@ -54,7 +54,7 @@ export class AsyncWriter {
     for (let d = this.done; d < seq; d = this.done) Atomics.wait(this.control, DONE, d, 1000);
     this.pending = this.pending.filter((p) => p.seq > seq);
     const err = Atomics.exchange(this.control, ERROR, 0);
-    if (err) throw new DeviceError(DeviceCode.IO, `background write failed (errno ${err})`);
+    if (err) throw new DeviceError(DeviceCode.io, `background write failed (errno ${err})`);
   }
 
   /**
@@ -68,7 +68,7 @@ export class AsyncWriter {
       try {
         for (let done = 0; done < byteCount;) done += fs.writeSync(fd, mem, ptr + done, byteCount - done, position + done);
       } catch (e) {
-        throw new DeviceError(DeviceCode.IO, `write error at byte ${position}: ${(e as Error).message}`);
+        throw new DeviceError(DeviceCode.io, `write error at byte ${position}: ${(e as Error).message}`);
       }
       return;
     }

@@ -6,11 +6,12 @@ import { Core, RunOptions, Slot } from "./core";
 import { BadSectorError, ClusterbackError, DeviceCode, DeviceError } from "./errors";
 import { FatReader, FatReadError } from "./fat-reader";
 import { FatGeometry, FatTables } from "./fat-tables";
+import { BackupFlag, Param, UNREADABLE_LISTED } from "./abi";
 
 /** Result slots a backup fills about unreadable clusters (as-core/assembly/engine/unreadable.ts). */
-export const UnreadableSlot = { count: 70, first: 71, list: 72, listed: 24 } as const;
+export const UnreadableSlot = { count: Slot.unreadableCount, first: Slot.unreadableFirst, list: Slot.unreadableList, listed: UNREADABLE_LISTED } as const;
 /** backupBeginFlags bit 0: record unreadable clusters instead of failing. */
-export const BACKUP_RECORD_UNREADABLE = 1;
+export const BACKUP_RECORD_UNREADABLE = BackupFlag.recordUnreadable;
 /** Header Flags bit 1: the image records unreadable clusters. */
 export const IMAGE_FLAG_UNREADABLE = 2;
 /** The path given to LBAs before the data area (boot sector, reserved sectors, FATs, FAT12/16 root directory). */
@@ -92,7 +93,7 @@ export function pinpoint(partition: BlockDevice, failure: ReadFailure, sectorsPe
   const sector = new Uint8Array(partition.sectorSize * Math.max(1, sectorsPerCluster));
   const fails = (lba: number, count: number): DeviceError | undefined => {
     try { partition.read(lba, count, sector, 0); return undefined; } catch (e) {
-      if (e instanceof DeviceError && e.code === DeviceCode.IO) return e;
+      if (e instanceof DeviceError && e.code === DeviceCode.io) return e;
       throw e;
     }
   };
@@ -156,7 +157,7 @@ function span(what: string, from: number, to: number): string {
 /** A read error on the source of a backup, naming the files that own the clusters it hit. */
 export class SourceReadError extends DeviceError {
   constructor(message: string, readonly lba: number, readonly sectorCount: number, readonly owners: ClusterOwner[], readonly cause: DeviceError) {
-    super(DeviceCode.IO, message);
+    super(DeviceCode.io, message);
     this.name = "SourceReadError";
   }
 }
@@ -175,7 +176,7 @@ export class ReadFailureTrap implements BlockDevice {
     try {
       this.inner.read(lba, sectorCount, dst, dstOffset);
     } catch (e) {
-      if (e instanceof DeviceError && e.code === DeviceCode.IO) {
+      if (e instanceof DeviceError && e.code === DeviceCode.io) {
         const exact = e instanceof BadSectorError && e.sectorCount === sectorCount ? lba + (e.lba - e.requestLba) : undefined;
         this.lastFailure = exact === undefined ? { lba, sectorCount, error: e } : { lba: exact, sectorCount: 1, error: e };
       }
@@ -256,8 +257,8 @@ export function backupToDevice(core: Core, source: BlockDevice, image: BlockDevi
   try {
     const params = core.params();
     params.fill(0);
-    params.set(Buffer.from(options.name ?? "", "utf8").subarray(0, 64), 0);
-    if (options.typeGuid) params.set(options.typeGuid.subarray(0, 16), 64);
+    params.set(Buffer.from(options.name ?? "", "utf8").subarray(0, Param.imageName.length), Param.imageName.offset);
+    if (options.typeGuid) params.set(options.typeGuid.subarray(0, Param.partTypeGuid.length), Param.partTypeGuid.offset);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const begin = (core.exports as unknown as { backupBeginFlags: BackupBeginFlags }).backupBeginFlags;
     const flags = options.unreadable === "record" ? BACKUP_RECORD_UNREADABLE : 0;

@@ -6,69 +6,15 @@ import * as path from "node:path";
 import { BlockDevice } from "./devices";
 import { ClusterbackError, DeviceError, coreError } from "./errors";
 import { AsyncWriter } from "./async-writer";
+import { CoreCode, readCheck, CoreExports, IO_BYTES, PARAMS_BYTES, RESULT_SLOTS, CHECK_INPUT_MAX, STEP_BUDGET_DEFAULT, PhaseText, Slot, DeviceCode } from "./abi";
 
-interface CoreExports {
-  init(): void;
-  resultPtr(): number;
-  ioPtr(): number;
-  io2Ptr(): number;
-  paramsPtr(): number;
-  failureCode(): number;
-  failureValue(i: number): number;
-  scanPartitions(dev: number, sectorBytes: number, diskSectors: number): number;
-  probeVolume(dev: number, sectorBytes: number, partSectors: number): number;
-  scanBegin(dev: number, sectorBytes: number, partSectors: number): number;
-  backupBegin(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number): number;
-  /** flags bit 0: record clusters the source cannot read as unreadable instead of failing. */
-  backupBeginFlags(src: number, sectorBytes: number, partSectors: number, img: number, partType: number, partStart: number, created: number, flags: number): number;
-  /** flags: RestoreFlag bits (read back, full, one pass). */
-  restoreBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number, flags: number): number;
-  verifyBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
-  step(budget: number): number;
-  patchesPtr(): number;
-  setPatches(dev: number, sectorBytes: number, count: number): number;
-  checkOf(ptr: number, byteCount: number, seed: number): void;
-}
-
-export const NO_DEVICE = 0xffffffff;
-
-/** restoreBegin's flags (as-core/assembly/engine/restore.ts RESTORE_*). */
-export const RestoreFlag = {
-  /** Read every written cluster and the metadata back and compare them with the image. */
-  readBack: 1,
-  /** Write every cluster, not only those that differ from what the target holds. */
-  full: 2,
-  /**
-   * Read the image once, strictly front to back (re-reading only [0, MetaOffset): header and
-   * bitmap), for an image that comes from a stream. The mark goes on the target first, the
-   * metadata and blocks are written as they are read and checked, and the boot sector, held in
-   * the core, only after the commit record and the chain have passed. Any failure leaves the
-   * mark (the volume does not mount); a normal restore from a good image finishes it.
-   */
-  onePass: 4,
-} as const;
-/** Bytes of each block buffer (as-core/assembly/mem.ts IO_BYTES). */
-const IO_BYTES = (1 << 20) + (16 << 10);
-
-/** Result slots (as-core/assembly/index.ts and engine/job.ts write them). */
-export const Slot = {
-  phase: 0, bytesDone: 1, bytesTotal: 2, clustersDone: 3, block: 4, mismatches: 5, firstMismatch: 6, metaMismatch: 7,
-  partScheme: 0, partCount: 1, partFirst: 8, partWarning: 2, partWarningCode: 3, partWarningValues: 4, partExtra: 488,
-  imgPartClusters: 10, imgImageClusters: 11, imgBitmapBits: 12, imgClusterBytes: 13, imgSectorBytes: 14, imgPartType: 15,
-  imgFsType: 16, imgPartStart: 17, imgPartSectors: 18, imgCreated: 19, imgLength: 20, imgBlocks: 21, imgFlags: 22,
-  imgDataStart: 23, imgMetaSectors: 24, imgName: 25, imgGuid: 33, targetBytesRead: 36, targetBytesWritten: 37,
-  unreadableCount: 70, unreadableFirst: 71, unreadableList: 72, imgGhostStart: 96, imgGhostSectors: 97, scanGhostLeftOut: 98, imgVersionMinor: 99, scanExfatChecksumBad: 102, scanExfatUpcase: 103,
-  volFsType: 40, volBytesPerSector: 41, volSectorsPerCluster: 42, volClusterBytes: 43, volReserved: 44, volFatCount: 45,
-  volFatSectors: 46, volRootEntries: 47, volTotalSectors: 48, volFirstData: 49, volClusterCount: 50, volRootCluster: 51,
-  volFsInfo: 52, volBackupBoot: 53, volDirtyBoot: 54, volMedia: 55, volRootDirSectors: 56,
-  scanAllocated: 60, scanBad: 61, scanMismatched: 62, scanInvalid: 63, scanDirty: 64, scanIoError: 65, scanFsInfoFree: 66,
-  scanDirtyBoot: 67, scanImageLength: 68, scanSmallFat32: 69,
-} as const;
-
-export const PhaseName: Record<number, string> = {
-  1: "scanning FAT", 2: "copying metadata", 3: "copying clusters", 4: "checking header", 5: "checking bitmap",
-  6: "checking metadata", 7: "checking commit", 8: "clusters", 9: "metadata", 10: "done",
-};
+// The exports, slots, flags and codes are declared once, in as-core/contract/core-abi.json;
+// abi.ts is generated from it (docs/core-abi.md is the integrator's reference).
+export { NO_DEVICE, Slot } from "./abi";
+/** restoreBegin's flags (RestoreFlag in the contract: readBack, full, onePass). */
+export { RestoreFlag } from "./abi";
+/** The progress phase's words. */
+export const PhaseName = PhaseText;
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -178,7 +124,7 @@ export class Core {
 
   private io(h: number, fn: (d: BlockDevice) => void): number {
     const d = this.devices.get(h);
-    if (!d) return -6;
+    if (!d) return -DeviceCode.closed;
     try {
       fn(d);
       return 0;
@@ -201,11 +147,11 @@ export class Core {
   }
   detach(h: number): void { this.devices.delete(h); }
 
-  results(): Float64Array { return new Float64Array(this.memory.buffer, this.exports.resultPtr(), 512); }
+  results(): Float64Array { return new Float64Array(this.memory.buffer, this.exports.resultPtr(), RESULT_SLOTS); }
   resultBytes(slot: number, length: number): Uint8Array {
     return this.mem.slice(this.exports.resultPtr() + slot * 8, this.exports.resultPtr() + slot * 8 + length);
   }
-  params(): Uint8Array { return this.mem.subarray(this.exports.paramsPtr(), this.exports.paramsPtr() + 512); }
+  params(): Uint8Array { return this.mem.subarray(this.exports.paramsPtr(), this.exports.paramsPtr() + PARAMS_BYTES); }
   /** The core's source-patch area (as-core/assembly/patch.ts), `bytes` long. */
   patchArea(bytes: number): DataView { return new DataView(this.memory.buffer, this.exports.patchesPtr(), bytes); }
 
@@ -213,7 +159,7 @@ export class Core {
   check(r: number): number {
     if (r >= 0) return r;
     const code = this.exports.failureCode();
-    if (code === 1 && this.lastDeviceError) {
+    if (code === CoreCode.E_DEVICE && this.lastDeviceError) {
       const e = this.lastDeviceError;
       this.lastDeviceError = undefined;
       throw e;
@@ -223,7 +169,7 @@ export class Core {
 
   /** Drives the current job: step(budget) until done, progress and cancel between steps. */
   run(options: RunOptions = {}): void {
-    const budget = options.budget ?? 32 * 1024 * 1024;
+    const budget = options.budget ?? STEP_BUDGET_DEFAULT;
     const res = this.results();
     for (;;) {
       this.lastDeviceError = undefined;
@@ -237,9 +183,9 @@ export class Core {
   /** CBH-64 of bytes (a multiple of 64) as a 16-digit hex string: for tests and tools. */
   checkOf(bytes: Uint8Array, seed = 0): string {
     const ptr = this.exports.paramsPtr();
-    if (bytes.length % 64 !== 0 || bytes.length > 512) throw new RangeError("checkOf takes 64..512 bytes in steps of 64");
+    if (bytes.length % 64 !== 0 || bytes.length > CHECK_INPUT_MAX) throw new RangeError(`checkOf takes 64..${CHECK_INPUT_MAX} bytes in steps of 64`);
     this.mem.set(bytes, ptr);
     this.exports.checkOf(ptr, bytes.length, seed);
-    return new DataView(this.memory.buffer).getBigUint64(this.exports.resultPtr() + 800, true).toString(16).padStart(16, "0");
+    return readCheck(this.results()).digest.toString(16).padStart(16, "0");
   }
 }

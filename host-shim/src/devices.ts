@@ -31,7 +31,7 @@ export interface BlockDevice {
 
 function checkRange(dev: BlockDevice, lba: number, sectorCount: number, op: string, limit = dev.sectorCount): void {
   if (!Number.isSafeInteger(lba) || !Number.isSafeInteger(sectorCount) || lba < 0 || sectorCount < 0 || lba + sectorCount > limit) {
-    throw new DeviceError(DeviceCode.RANGE, `${dev.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${limit} sectors)`);
+    throw new DeviceError(DeviceCode.range, `${dev.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${limit} sectors)`);
   }
 }
 
@@ -79,7 +79,7 @@ export class FileDevice implements BlockDevice {
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === "EBUSY") throw new LockError(`${filePath} is in use: it is mounted, or another program holds it open exclusively (EBUSY); unmount it or wait for that program`);
-      throw new DeviceError(DeviceCode.IO, `cannot open ${filePath}: ${err.code === "ENOENT" ? "no such file" : err.message}`);
+      throw new DeviceError(DeviceCode.io, `cannot open ${filePath}: ${err.code === "ENOENT" ? "no such file" : err.message}`);
     }
     if (this.heldDisk) exclusiveDisks.set(this.heldDisk, (exclusiveDisks.get(this.heldDisk) ?? 0) + 1);
     const st = fs.fstatSync(this.fd);
@@ -91,7 +91,7 @@ export class FileDevice implements BlockDevice {
   get byteLength(): number { return this.sizeBytes; }
 
   private live(): number {
-    if (this.fd < 0) throw new DeviceError(DeviceCode.CLOSED, `${this.name}: used after close`);
+    if (this.fd < 0) throw new DeviceError(DeviceCode.closed, `${this.name}: used after close`);
     return this.fd;
   }
 
@@ -106,16 +106,16 @@ export class FileDevice implements BlockDevice {
       try {
         n = fs.readSync(fd, dst, dstOffset + done, want - done, lba * this.sectorSize + done);
       } catch (e) {
-        throw new DeviceError(DeviceCode.IO, `${this.name}: read error at LBA ${lba}: ${(e as Error).message}`);
+        throw new DeviceError(DeviceCode.io, `${this.name}: read error at LBA ${lba}: ${(e as Error).message}`);
       }
-      if (n === 0) throw new DeviceError(DeviceCode.SHORT, `${this.name}: short read at LBA ${lba} (${done} of ${want} bytes)`);
+      if (n === 0) throw new DeviceError(DeviceCode.short, `${this.name}: short read at LBA ${lba} (${done} of ${want} bytes)`);
       done += n;
     }
   }
 
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     const fd = this.live();
-    if (!this.writable) throw new DeviceError(DeviceCode.READONLY, `${this.name}: opened read-only, write at LBA ${lba} refused`);
+    if (!this.writable) throw new DeviceError(DeviceCode.readonly, `${this.name}: opened read-only, write at LBA ${lba} refused`);
     checkRange(this, lba, sectorCount, "write", this.growable ? Number.MAX_SAFE_INTEGER : this.sectorCount);
     this.writer?.beforeFileUse(fd);
     const want = sectorCount * this.sectorSize;
@@ -124,7 +124,7 @@ export class FileDevice implements BlockDevice {
       try {
         done += fs.writeSync(fd, src, srcOffset + done, want - done, lba * this.sectorSize + done);
       } catch (e) {
-        throw new DeviceError(DeviceCode.IO, `${this.name}: write error at LBA ${lba}: ${(e as Error).message}`);
+        throw new DeviceError(DeviceCode.io, `${this.name}: write error at LBA ${lba}: ${(e as Error).message}`);
       }
     }
     this.sizeBytes = Math.max(this.sizeBytes, (lba + sectorCount) * this.sectorSize);
@@ -132,7 +132,7 @@ export class FileDevice implements BlockDevice {
 
   deferWrite(lba: number, sectorCount: number, ptr: number, writer: AsyncWriter): boolean {
     const fd = this.live();
-    if (!this.writable) throw new DeviceError(DeviceCode.READONLY, `${this.name}: opened read-only, write at LBA ${lba} refused`);
+    if (!this.writable) throw new DeviceError(DeviceCode.readonly, `${this.name}: opened read-only, write at LBA ${lba} refused`);
     checkRange(this, lba, sectorCount, "write", this.growable ? Number.MAX_SAFE_INTEGER : this.sectorCount);
     this.writer = writer;
     writer.enqueue(fd, ptr, sectorCount * this.sectorSize, lba * this.sectorSize);
@@ -145,7 +145,7 @@ export class FileDevice implements BlockDevice {
     this.writer?.beforeFileUse(fd);
     if (!this.writable) return;
     try { fs.fsyncSync(fd); } catch (e) {
-      throw new DeviceError(DeviceCode.IO, `${this.name}: flush failed: ${(e as Error).message}`);
+      throw new DeviceError(DeviceCode.io, `${this.name}: flush failed: ${(e as Error).message}`);
     }
   }
 
@@ -199,7 +199,7 @@ export class RamDevice implements BlockDevice {
     this.bytes = typeof sectorCountOrBytes === "number" ? new Uint8Array(sectorCountOrBytes * sectorSize) : sectorCountOrBytes;
   }
   get sectorCount(): number { return Math.floor(this.bytes.length / this.sectorSize); }
-  private live(): void { if (this.closed) throw new DeviceError(DeviceCode.CLOSED, `${this.name}: used after close`); }
+  private live(): void { if (this.closed) throw new DeviceError(DeviceCode.closed, `${this.name}: used after close`); }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.live();
     checkRange(this, lba, sectorCount, "read");
@@ -220,7 +220,7 @@ export class PartitionView implements BlockDevice {
   constructor(readonly parent: BlockDevice, readonly startLba: number, readonly sectorCount: number, label?: string) {
     this.name = label ?? `${parent.name}[${startLba}+${sectorCount}]`;
     if (startLba + sectorCount > parent.sectorCount) {
-      throw new DeviceError(DeviceCode.RANGE, `${this.name}: partition (start ${startLba}, ${sectorCount} sectors) reaches past the end of ${parent.name} (${parent.sectorCount} sectors)`);
+      throw new DeviceError(DeviceCode.range, `${this.name}: partition (start ${startLba}, ${sectorCount} sectors) reaches past the end of ${parent.name} (${parent.sectorCount} sectors)`);
     }
   }
   get sectorSize(): number { return this.parent.sectorSize; }

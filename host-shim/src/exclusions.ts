@@ -8,9 +8,10 @@ import { BlockDevice } from "./devices";
 import { Core } from "./core";
 import { ClusterbackError } from "./errors";
 import { FatReader, FatEntry } from "./fat-reader";
+import { FsType, PATCH_AREA_BYTES, PATCH_BYTES, PATCH_MAX, PatchField, PatchKind } from "./abi";
 
 /** A source patch (as-core/assembly/patch.ts): kind 0 zeroes bytes, 1 sets bits, 2 leaves clusters [byteOffset, byteOffset + length) out of the bitmap. */
-export interface Patch { byteOffset: number; length: number; kind: 0 | 1 | 2; value?: number; mask?: number }
+export interface Patch { byteOffset: number; length: number; kind: (typeof PatchKind)[keyof typeof PatchKind]; value?: number; mask?: number }
 
 export interface ExcludedFile { path: string; size: number; clusters: number }
 
@@ -26,8 +27,8 @@ export class ExclusionError extends ClusterbackError {
   constructor(message: string) { super(message); this.name = "ExclusionError"; }
 }
 
-/** The core's patch capacity (as-core/assembly/mem.ts PATCH_MAX). */
-export const PATCH_MAX = 2048;
+/** The core's patch capacity (the contract's PATCH_MAX). */
+export { PATCH_MAX };
 
 function normal(p: string): string { return ("\\" + p.replace(/\//g, "\\").replace(/^\\+/, "").replace(/\\+$/, "")).toUpperCase(); }
 
@@ -97,11 +98,11 @@ export function planExclusions(core: Core, partition: BlockDevice, patterns: str
     const clusters = runs.reduce((a, r) => a + r.length, 0);
     for (let copy = 0; copy < g.fatCount; copy++) freeFatEntries(plan.patches, g.fsType, (g.reservedSectors + copy * g.fatSectors) * ss, runs);
     const at = entryOffset(reader, e);
-    plan.patches.push({ byteOffset: at + 20, length: 2, kind: 0 }, { byteOffset: at + 26, length: 6, kind: 0 }); // DIR_FstClusHI; DIR_FstClusLO, DIR_FileSize
+    plan.patches.push({ byteOffset: at + 20, length: 2, kind: PatchKind.zero }, { byteOffset: at + 26, length: 6, kind: PatchKind.zero }); // DIR_FstClusHI; DIR_FstClusLO, DIR_FileSize
     plan.files.push({ path: e.path, size: e.size, clusters });
     plan.clusters += clusters;
   }
-  if (g.fsType === 3 && plan.clusters + alsoFreed > 0) plan.patches.push(...fsInfoPatches(partition, plan.clusters + alsoFreed, g.clusterCount));
+  if (g.fsType === FsType.fat32 && plan.clusters + alsoFreed > 0) plan.patches.push(...fsInfoPatches(partition, plan.clusters + alsoFreed, g.clusterCount));
   if (plan.patches.length > PATCH_MAX) {
     throw new ExclusionError(`excluding ${plan.files.length} files (${plan.clusters} clusters in ${plan.patches.length} patches) needs more than the core's ${PATCH_MAX} patches: exclude fewer, less fragmented files`);
   }
@@ -111,13 +112,13 @@ export function planExclusions(core: Core, partition: BlockDevice, patterns: str
 export function freeFatEntries(out: Patch[], fsType: number, fatStart: number, runs: Array<{ start: number; length: number }>): void {
   for (const r of runs) {
     if (fsType !== 1) {
-      const bytes = fsType === 3 ? 4 : 2;
-      out.push({ byteOffset: fatStart + r.start * bytes, length: r.length * bytes, kind: 0 });
+      const bytes = fsType === FsType.fat32 ? 4 : 2;
+      out.push({ byteOffset: fatStart + r.start * bytes, length: r.length * bytes, kind: PatchKind.zero });
       continue;
     }
     for (let n = r.start; n < r.start + r.length; n++) {
       // FAT12: 12 bits at byte floor(1.5 n), the low 12 bits of that u16 for even n, the high 12 for odd
-      out.push({ byteOffset: fatStart + Math.floor((n * 3) / 2), length: 2, kind: 1, value: 0, mask: n % 2 === 0 ? 0x0fff : 0xfff0 });
+      out.push({ byteOffset: fatStart + Math.floor((n * 3) / 2), length: 2, kind: PatchKind.mask, value: 0, mask: n % 2 === 0 ? 0x0fff : 0xfff0 });
     }
   }
 }
@@ -155,7 +156,7 @@ export function fsInfoPatches(partition: BlockDevice, freed: number, clusterCoun
     if (v.getUint32(0, true) !== 0x41615252 || v.getUint32(484, true) !== 0x61417272) continue;
     const free = v.getUint32(488, true);
     if (free === 0xffffffff || free + freed > clusterCount) continue; // unknown or already wrong: left as it is
-    out.push({ byteOffset: sector * ss + 488, length: 4, kind: 1, value: free + freed, mask: 0xffffffff });
+    out.push({ byteOffset: sector * ss + 488, length: 4, kind: PatchKind.mask, value: free + freed, mask: 0xffffffff });
   }
   return out;
 }
@@ -183,13 +184,14 @@ export function applyPatches(dev: BlockDevice, patches: Patch[]): void {
 
 /** Writes the plan's patches into the core and makes them apply to reads from `handle`. */
 export function loadPatches(core: Core, handle: number, sectorBytes: number, patches: Patch[]): void {
-  const view = core.patchArea(PATCH_MAX * 24);
+  const view = core.patchArea(PATCH_AREA_BYTES);
   patches.forEach((p, i) => {
-    view.setFloat64(i * 24, p.byteOffset, true);
-    view.setUint32(i * 24 + 8, p.length, true);
-    view.setUint32(i * 24 + 12, p.kind, true);
-    view.setUint32(i * 24 + 16, (p.value ?? 0) >>> 0, true);
-    view.setUint32(i * 24 + 20, (p.mask ?? 0) >>> 0, true);
+    const at = i * PATCH_BYTES;
+    view.setFloat64(at + PatchField.byteOffset, p.byteOffset, true);
+    view.setUint32(at + PatchField.length, p.length, true);
+    view.setUint32(at + PatchField.kind, p.kind, true);
+    view.setUint32(at + PatchField.value, (p.value ?? 0) >>> 0, true);
+    view.setUint32(at + PatchField.mask, (p.mask ?? 0) >>> 0, true);
   });
   if (core.exports.setPatches(handle, sectorBytes, patches.length) < 0) throw new ExclusionError(`${patches.length} patches are more than the core holds (${PATCH_MAX})`);
 }

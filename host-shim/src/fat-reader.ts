@@ -3,6 +3,7 @@
 // structural damage the way fsck.fat -n would notice it, without ever writing. FAT entries
 // come through FatTables in cached windows (the volume must not change under a reader);
 // the pure decoding (directory entries, chains, FSInfo) lives in fat-dir.ts.
+import { FsType } from "./abi";
 import type * as Crypto from "node:crypto";
 import { BlockDevice } from "./devices";
 import { Core, Slot } from "./core";
@@ -139,7 +140,7 @@ export class FatReader {
     };
     this.root = {
       path: "\\", name: "\\", shortName: "", attributes: ATTR_DIRECTORY, isDirectory: true,
-      firstCluster: this.fsType === 3 ? r[Slot.volRootCluster] : 0, size: 0, modified: new Date(Date.UTC(1980, 0, 1)),
+      firstCluster: this.fsType === FsType.fat32 ? r[Slot.volRootCluster] : 0, size: 0, modified: new Date(Date.UTC(1980, 0, 1)),
     };
   }
 
@@ -248,7 +249,7 @@ export class FatReader {
       const clusters = t.fault?.uniqueClusters ?? t.clusters;
       this.spend((clusters * g.clusterBytes) / DIR_ENTRY_BYTES); // a step per entry read and decoded
       // claimed from its first cluster by a chain seen before: the same directory twice, walked once
-      return { records: decodeDirectory(this.readRuns(runs, clusters), this.fsType === 3), shared: t.firstShared === dir.firstCluster };
+      return { records: decodeDirectory(this.readRuns(runs, clusters), this.fsType === FsType.fat32), shared: t.firstShared === dir.firstCluster };
     } catch (e) {
       if (!(e instanceof DeviceError)) throw e;
       report({ kind: "dir-unreadable", path: dir.path, cluster: dir.firstCluster, detail: `directory ${dir.path} cannot be read: ${e.message}` });
@@ -494,12 +495,12 @@ export class FatReader {
     const [fat0, fat1] = this.tables.entries(0, 0, 2);
     if ((fat0 & 0xff) !== this.media) boot(`FAT[0] media byte 0x${(fat0 & 0xff).toString(16)} differs from BPB_Media 0x${this.media.toString(16)}`);
     if (this.fsType !== 1) {
-      const [clean, noError] = this.fsType === 2 ? [0x8000, 0x4000] : [0x08000000, 0x04000000];
+      const [clean, noError] = this.fsType === FsType.fat16 ? [0x8000, 0x4000] : [0x08000000, 0x04000000];
       if (!(fat1 & clean)) boot(`FAT[1] clean-shutdown bit is clear (0x${fat1.toString(16)}): the volume is dirty`);
       if (!(fat1 & noError)) boot(`FAT[1] hard-error bit is clear (0x${fat1.toString(16)}): a disk error was met`);
     }
     const g = this.tables.geometry;
-    if (this.fsType === 3 && this.backupBootSector > 0 && this.backupBootSector < g.reservedSectors) {
+    if (this.fsType === FsType.fat32 && this.backupBootSector > 0 && this.backupBootSector < g.reservedSectors) {
       const a = new Uint8Array(g.bytesPerSector), b = new Uint8Array(g.bytesPerSector);
       this.device.read(0, 1, a, 0);
       this.device.read(this.backupBootSector, 1, b, 0);

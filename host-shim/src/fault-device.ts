@@ -14,7 +14,7 @@ import { BadSectorError, DeviceCode, DeviceError } from "./errors";
 /** The power went at a write: that write (unless torn) and everything after it did not happen. */
 export class PowerCutError extends DeviceError {
   constructor(message: string, readonly writeIndex: number, readonly lba: number) {
-    super(DeviceCode.IO, message);
+    super(DeviceCode.io, message);
     this.name = "PowerCutError";
   }
 }
@@ -180,7 +180,7 @@ export class FaultDevice implements BlockDevice, FaultPlan {
   }
 
   private live(op: string, lba: number, sectorCount: number): void {
-    if (this.closed) throw new DeviceError(DeviceCode.CLOSED, `${this.name}: used after close`);
+    if (this.closed) throw new DeviceError(DeviceCode.closed, `${this.name}: used after close`);
     const p = this.powerCut;
     if (p) {
       const what = op === "flush" ? "flush" : `${op} of ${sectorCount} sectors at LBA ${lba}`;
@@ -192,7 +192,7 @@ export class FaultDevice implements BlockDevice, FaultPlan {
   private checkRequest(op: string, lba: number, sectorCount: number): void {
     const limit = op === "read" ? this.inner.sectorCount : Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(lba) || !Number.isSafeInteger(sectorCount) || lba < 0 || sectorCount < 0 || lba + sectorCount > limit) {
-      throw new DeviceError(DeviceCode.RANGE, `${this.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${this.inner.sectorCount} sectors)`);
+      throw new DeviceError(DeviceCode.range, `${this.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${this.inner.sectorCount} sectors)`);
     }
   }
 }

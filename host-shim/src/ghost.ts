@@ -17,6 +17,7 @@
 // - Restored from: every cluster of the image is written, never the ghost's own (the write
 //   guard's hole, and the core refuses an image that stores a cluster there); the FAT and
 //   directory the image holds keep the ghost file, so the next restore from it works too.
+import { FsType, PatchKind } from "./abi";
 import * as zlib from "node:zlib";
 import { BlockDevice, PartitionView } from "./devices";
 import { SectorAdapter } from "./sector-adapter";
@@ -259,7 +260,7 @@ export function planOldGhost(reader: FatReader, path: string): OldGhost | undefi
     freeFatEntries(p, g.fsType, (g.reservedSectors + copy * g.fatSectors) * ss, runs);
     fatPatchesByCopy.push(p);
   }
-  const dirPatches: Patch[] = [{ byteOffset: entryOffset(reader, entry), length: 1, kind: 1, value: 0xe5, mask: 0xff }];
+  const dirPatches: Patch[] = [{ byteOffset: entryOffset(reader, entry), length: 1, kind: PatchKind.mask, value: 0xe5, mask: 0xff }];
   return { entry, extent: extentOf(reader, entry), clusters: runs.reduce((a, r) => a + r.length, 0), fatPatches: fatPatchesByCopy.flat(), fatPatchesByCopy, dirPatches };
 }
 
@@ -275,7 +276,7 @@ export function planRename(reader: FatReader, path: string): { extent: GhostExte
     const n = Math.min(4, 11 - i);
     let value = 0, mask = 0;
     for (let k = 0; k < n; k++) { value |= name[i + k] << (8 * k); mask |= 0xff << (8 * k); }
-    dirPatches.push({ byteOffset: at + i, length: n, kind: 1, value: value >>> 0, mask: mask >>> 0 });
+    dirPatches.push({ byteOffset: at + i, length: n, kind: PatchKind.mask, value: value >>> 0, mask: mask >>> 0 });
   }
   return { extent, dirPatches };
 }
@@ -321,7 +322,7 @@ function finishSwitch(core: Core, part: BlockDevice, path: string): boolean {
     // the old extent's clusters are freed unless a file's chain (or the root directory's) reaches into them
     const reaches = (c: number) => { try { return reader.chainRuns(c).some((r) => r.start < first + count && r.start + r.length > first); } catch { return true; } };
     const root = reader.lookup("\\");
-    let owned = g.fsType === 3 && root !== undefined && root.firstCluster >= 2 && reaches(root.firstCluster);
+    let owned = g.fsType === FsType.fat32 && root !== undefined && root.firstCluster >= 2 && reaches(root.firstCluster);
     reader.walk((e) => { if (!owned && e.firstCluster >= 2) owned = reaches(e.firstCluster); });
     const w = new FatWriter(part);
     if (!owned) w.freeRange(first, count);
@@ -335,7 +336,7 @@ function finishSwitch(core: Core, part: BlockDevice, path: string): boolean {
 /** The FSInfo patches of a switch that frees `freed` clusters (FAT32 only). */
 export function switchFsInfo(reader: FatReader, part: BlockDevice, freed: number): Patch[] {
   const g = reader.tables.geometry;
-  return g.fsType === 3 && freed > 0 ? fsInfoPatches(part, freed, g.clusterCount) : [];
+  return g.fsType === FsType.fat32 && freed > 0 ? fsInfoPatches(part, freed, g.clusterCount) : [];
 }
 
 /** Makes the ghost's file: contiguous, read-only, hidden, system, near the end of the volume. */

@@ -8,6 +8,7 @@
 // Everything read from the disk is checked before it is used: an offset or a length that
 // reaches outside its record, its attribute or the volume is an NtfsError naming the record and
 // the values, never a RangeError.
+import { PatchKind } from "./abi";
 import { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
 import { Patch } from "./exclusions";
@@ -334,14 +335,14 @@ export function planNtfsExclusions(part: BlockDevice): { patches: Patch[]; files
     if (f.name.toLowerCase() === "hiberfil.sys" && runs.length > 0) {
       // its first cluster is stored, as zeros: a restored volume never holds a stale hibernation image
       const first = runs[0];
-      patches.push({ byteOffset: first.lcn * mft.g.clusterBytes, length: mft.g.clusterBytes, kind: 0 });
+      patches.push({ byteOffset: first.lcn * mft.g.clusterBytes, length: mft.g.clusterBytes, kind: PatchKind.zero });
       runs = [{ ...first, lcn: first.lcn + 1, length: first.length - 1 }, ...runs.slice(1)].filter((r) => r.length > 0);
       clusters -= 1;
     }
     for (const r of runs) {
       for (let start = r.lcn, left = r.length; left > 0;) {
         const n = Math.min(left, 0xffffffff);
-        patches.push({ byteOffset: start, length: n, kind: 2 });
+        patches.push({ byteOffset: start, length: n, kind: PatchKind.leaveOut });
         start += n; left -= n;
       }
     }

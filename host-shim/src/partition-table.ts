@@ -5,29 +5,19 @@
 import type { PartitionEntry } from "./api";
 import { Slot } from "./core";
 import { coreMessages, PartitionEntryError } from "./errors";
+import { ENTRY_SLOTS, EntrySlot, PartProblem as Problem, PartWarning as TableWarning, coreCodes } from "./abi";
 
-/** Slot.partScheme. */
-export const Scheme = { mbr: 1, gpt: 2 } as const;
-/** Result slots of one entry, from Slot.partFirst + ENTRY_SLOTS * i (the GUID: GUID_BYTES from EntrySlot.guid). */
-export const ENTRY_SLOTS = 8;
-export const EntrySlot = { number: 0, type: 1, start: 2, sectors: 3, guid: 4, problem: 6, problemValue: 7 } as const;
+/** The partition-table results' enumerations and an entry's slots: declared in the contract (as-core/contract/core-abi.json). */
+export { PartScheme as Scheme, ENTRY_SLOTS, EntrySlot, PartProblem as Problem, PartWarning as TableWarning } from "./abi";
+/** Bytes of a GPT type GUID. */
 export const GUID_BYTES = 16;
 
-/** An entry's problem (ptable.ts P_*). */
-export const Problem = { none: 0, sectorZero: 1, pastDisk: 2, pastExtended: 3, overTable: 4, outsideUsable: 5, reversed: 6, overlap: 7 } as const;
-/** A warning about the whole table (ptable.ts W_*). */
-export const TableWarning = { none: 0, gptBackup: 1, extendedBad: 2, ebrChain: 3 } as const;
-
-/** Slot.partExtra: MBR, the extended partition; GPT, the header in use and its usable LBAs. */
-const Extra = { extNumber: 0, extStart: 1, extSectors: 2, gptHeaderLba: 0, gptFirstUsable: 1, gptLastUsable: 2 } as const;
-
 const extentOf = (number: number, start: number, sectors: number) => `partition ${number} (start ${start}, ${sectors} sectors)`;
-const extra = (res: Float64Array, field: number) => res[Slot.partExtra + field];
 
 /** The extended partition (MBR), when the table has one. */
 function extendedOf(res: Float64Array, scheme: "mbr" | "gpt"): { number: number; start: number; sectors: number } | undefined {
-  const number = extra(res, Extra.extNumber);
-  return scheme === "mbr" && number > 0 ? { number, start: extra(res, Extra.extStart), sectors: extra(res, Extra.extSectors) } : undefined;
+  const number = res[Slot.partExtNumber];
+  return scheme === "mbr" && number > 0 ? { number, start: res[Slot.partExtStart], sectors: res[Slot.partExtSectors] } : undefined;
 }
 
 /** The entry that shares sectors with this one, named with its extent. */
@@ -45,7 +35,7 @@ function problemText(code: number, value: number, res: Float64Array, partitions:
     case Problem.pastDisk: return `reaches past the end of the disk (${value} sectors)`;
     case Problem.pastExtended: return `reaches past the end of its extended partition (whose last sector is LBA ${value - 1})`;
     case Problem.overTable: return `covers LBA ${value}, a sector of the partition table itself (${scheme === "gpt" ? "a GPT header or entry array" : "an EBR"})`;
-    case Problem.outsideUsable: return `lies outside the GPT's usable sectors ${extra(res, Extra.gptFirstUsable)}..${extra(res, Extra.gptLastUsable)}`;
+    case Problem.outsideUsable: return `lies outside the GPT's usable sectors ${res[Slot.partGptFirstUsable]}..${res[Slot.partGptLastUsable]}`;
     case Problem.reversed: return `ends at LBA ${value}, before its start`;
     case Problem.overlap: return overlapPartner(value, partitions, res, scheme);
     default: return `has problem ${code} (${value})`;
@@ -65,11 +55,11 @@ export function describeProblems(res: Float64Array, partitions: PartitionEntry[]
 export function tableWarnings(res: Float64Array, scheme: "mbr" | "gpt", diskSectors: number): string[] {
   const kind = res[Slot.partWarning], code = res[Slot.partWarningCode];
   const values = Array.from(res.subarray(Slot.partWarningValues, Slot.partWarningValues + 4));
-  const why = (c: number) => coreMessages[c]?.[1](values) ?? `core failure ${c} (${values.join(", ")})`;
+  const why = (c: number) => (coreCodes[c] ? coreMessages[coreCodes[c].name](values) : `core failure ${c} (${values.join(", ")})`);
   const ext = extendedOf(res, scheme);
   switch (kind) {
     case TableWarning.none: return [];
-    case TableWarning.gptBackup: return [`the primary GPT is damaged: ${why(code)}; the backup GPT header at LBA ${extra(res, Extra.gptHeaderLba)} (the last sector of the ${diskSectors}) and its entry array are used, as fdisk and sgdisk do`];
+    case TableWarning.gptBackup: return [`the primary GPT is damaged: ${why(code)}; the backup GPT header at LBA ${res[Slot.partGptHeaderLba]} (the last sector of the ${diskSectors}) and its entry array are used, as fdisk and sgdisk do`];
     case TableWarning.extendedBad: return [`the extended ${ext ? extentOf(ext.number, ext.start, ext.sectors) : "partition"} ${problemText(code, values[0], res, [], scheme)}: its logical partitions are not read`];
     case TableWarning.ebrChain: return [`${why(code)}: the logical partitions after it are not read`];
     default: return [`table warning ${kind} (${code})`];

@@ -9,7 +9,7 @@ export class SectorAdapter implements BlockDevice {
   private readonly ratio: number;
 
   constructor(readonly inner: BlockDevice, readonly sectorSize = 512) {
-    if (inner.sectorSize % sectorSize !== 0) throw new DeviceError(DeviceCode.RANGE, `${inner.name}: ${inner.sectorSize}-byte sectors cannot be seen as ${sectorSize}-byte ones`);
+    if (inner.sectorSize % sectorSize !== 0) throw new DeviceError(DeviceCode.range, `${inner.name}: ${inner.sectorSize}-byte sectors cannot be seen as ${sectorSize}-byte ones`);
     this.ratio = inner.sectorSize / sectorSize;
     this.name = inner.name;
   }
@@ -18,7 +18,7 @@ export class SectorAdapter implements BlockDevice {
 
   private span(lba: number, sectorCount: number, op: string): { first: number; count: number; skip: number } {
     if (!Number.isSafeInteger(lba) || lba < 0 || sectorCount < 0 || lba + sectorCount > this.sectorCount) {
-      throw new DeviceError(DeviceCode.RANGE, `${this.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${this.sectorCount} ${this.sectorSize}-byte sectors)`);
+      throw new DeviceError(DeviceCode.range, `${this.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${this.sectorCount} ${this.sectorSize}-byte sectors)`);
     }
     const first = Math.floor(lba / this.ratio);
     const last = Math.ceil((lba + sectorCount) / this.ratio);

@@ -86,11 +86,11 @@ export class StreamSink implements BlockDevice {
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.live();
     const at = lba * IMG_SECTOR, len = sectorCount * IMG_SECTOR;
-    if (at < this.emitted) throw new DeviceError(DeviceCode.RANGE, `${this.name}: a stream cannot be written again at byte ${at}: ${this.emitted} bytes have been sent`);
+    if (at < this.emitted) throw new DeviceError(DeviceCode.range, `${this.name}: a stream cannot be written again at byte ${at}: ${this.emitted} bytes have been sent`);
     const bytes = src.slice(srcOffset, srcOffset + len);
     if (!this.pending.has(at)) this.pendingBytes += len;
     this.pending.set(at, bytes);
-    if (this.pendingBytes > STREAM_HEAD_MAX) throw new DeviceError(DeviceCode.RANGE, `${this.name}: the image's header, bitmap and metadata exceed ${STREAM_HEAD_MAX} bytes, more than a stream holds: write the image to a file or a device`);
+    if (this.pendingBytes > STREAM_HEAD_MAX) throw new DeviceError(DeviceCode.range, `${this.name}: the image's header, bitmap and metadata exceed ${STREAM_HEAD_MAX} bytes, more than a stream holds: write the image to a file or a device`);
     if (at === 0) this.headEnd = u64(bytes, HDR_DataOffset);
     if (at < this.headEnd) this.head.push({ at, bytes });
     this.head = this.head.filter((c) => c.at < this.headEnd);
@@ -114,8 +114,8 @@ export class StreamSink implements BlockDevice {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === "EAGAIN") { sleepMs(1); continue; }
-        if (code === "EPIPE") throw new DeviceError(DeviceCode.IO, `${this.name}: the reader closed the stream after ${this.emitted + done} bytes`);
-        throw new DeviceError(DeviceCode.IO, `${this.name}: write error after ${this.emitted + done} bytes: ${(e as Error).message}`);
+        if (code === "EPIPE") throw new DeviceError(DeviceCode.io, `${this.name}: the reader closed the stream after ${this.emitted + done} bytes`);
+        throw new DeviceError(DeviceCode.io, `${this.name}: write error after ${this.emitted + done} bytes: ${(e as Error).message}`);
       }
     }
     this.emitted += bytes.length;
@@ -132,7 +132,7 @@ export class StreamSink implements BlockDevice {
       dst.set(c.bytes.subarray(from - c.at, to - c.at), dstOffset + from - at);
       covered += to - from;
     }
-    if (covered < end - at) throw new DeviceError(DeviceCode.RANGE, `${this.name}: a stream cannot be read back at bytes ${at}..${end - 1} (only the image's head is kept)`);
+    if (covered < end - at) throw new DeviceError(DeviceCode.range, `${this.name}: a stream cannot be read back at bytes ${at}..${end - 1} (only the image's head is kept)`);
   }
 
   flush(): void {
@@ -147,7 +147,7 @@ export class StreamSink implements BlockDevice {
   }
 
   private live(): void {
-    if (this.closed) throw new DeviceError(DeviceCode.CLOSED, `${this.name}: used after close`);
+    if (this.closed) throw new DeviceError(DeviceCode.closed, `${this.name}: used after close`);
   }
 }
 
@@ -176,7 +176,7 @@ export class StreamSource implements BlockDevice {
 
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     const at = lba * IMG_SECTOR, len = sectorCount * IMG_SECTOR;
-    if (at + len > this.sectorCount * IMG_SECTOR) throw new DeviceError(DeviceCode.RANGE, `${this.name}: read of ${sectorCount} sectors at LBA ${lba} is outside the image (${this.sectorCount} sectors)`);
+    if (at + len > this.sectorCount * IMG_SECTOR) throw new DeviceError(DeviceCode.range, `${this.name}: read of ${sectorCount} sectors at LBA ${lba} is outside the image (${this.sectorCount} sectors)`);
     let done = 0;
     if (at < this.position) {
       const kept = Math.min(this.position, this.head.length);
@@ -192,7 +192,7 @@ export class StreamSource implements BlockDevice {
   }
 
   private behind(at: number): DeviceError {
-    return new DeviceError(DeviceCode.RANGE, `${this.name}: a stream cannot be read back at byte ${at} (it is at byte ${this.position}); save the image to a file first`);
+    return new DeviceError(DeviceCode.range, `${this.name}: a stream cannot be read back at byte ${at} (it is at byte ${this.position}); save the image to a file first`);
   }
 
   private skipTo(at: number): void {
@@ -210,13 +210,13 @@ export class StreamSource implements BlockDevice {
         n = fs.readSync(this.fd, dst, dstOffset + done, len - done, null);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "EAGAIN") { sleepMs(1); continue; }
-        throw new DeviceError(DeviceCode.IO, `${this.name}: read error at byte ${this.position + done}: ${(e as Error).message}`);
+        throw new DeviceError(DeviceCode.io, `${this.name}: read error at byte ${this.position + done}: ${(e as Error).message}`);
       }
       if (n === 0) {
         // a FIFO opened without blocking reads nothing until its writer comes
         if (!this.received && Date.now() < deadline) { sleepMs(5); continue; }
         if (!this.received) throw new UsageError(`${this.name}: no writer and no data after ${waited(this.waitMs)}; start the writer (or pipe the image into standard input)`);
-        throw new DeviceError(DeviceCode.SHORT, `${this.name}: the stream ended at byte ${this.position + done}; the image is ${this.sectorCount * IMG_SECTOR} bytes`);
+        throw new DeviceError(DeviceCode.short, `${this.name}: the stream ended at byte ${this.position + done}; the image is ${this.sectorCount * IMG_SECTOR} bytes`);
       }
       this.received = true;
       done += n;
@@ -230,7 +230,7 @@ export class StreamSource implements BlockDevice {
   }
 
   write(lba: number): void {
-    throw new DeviceError(DeviceCode.READONLY, `${this.name}: an image stream is read-only, write at LBA ${lba} refused`);
+    throw new DeviceError(DeviceCode.readonly, `${this.name}: an image stream is read-only, write at LBA ${lba} refused`);
   }
   flush(): void { /* read-only */ }
   close(): void { if (this.ownsFd) fs.closeSync(this.fd); }

@@ -2,6 +2,7 @@
 // a zeroed boot sector, a damaged FAT, FAT copies that disagree, a corrupted firmware file, a
 // deleted critical file, random sectors overwritten. Every kind leaves damage the boot-time
 // health check must find (the scenarios then require a verified restore).
+import { FsType } from "../../host-shim/src/abi";
 import { BlockDevice } from "../../host-shim/src/devices";
 import { FatTables } from "../../host-shim/src/fat-tables";
 import { FatReader, FatEntry } from "../../host-shim/src/fat-reader";
@@ -35,7 +36,7 @@ function clusterLba(t: FatTables, cluster: number): number {
 /** Sector (within the partition) holding FAT copy `copy`'s entry for `cluster`, and the entry's byte offset in it. */
 function fatEntrySector(t: FatTables, copy: number, cluster: number): { lba: number; offset: number } {
   const g = t.geometry;
-  const byte = g.fsType === 3 ? cluster * 4 : g.fsType === 2 ? cluster * 2 : Math.floor(cluster * 1.5);
+  const byte = g.fsType === FsType.fat32 ? cluster * 4 : g.fsType === FsType.fat16 ? cluster * 2 : Math.floor(cluster * 1.5);
   return { lba: g.reservedSectors + copy * g.fatSectors + Math.floor(byte / g.bytesPerSector), offset: byte % g.bytesPerSector };
 }
 
@@ -67,7 +68,7 @@ export function injectDamage(core: Core, part: BlockDevice, kind: DamageKind, cr
       const b = readSectors(part, at.lba, 1);
       const v = new DataView(b.buffer);
       const value = kind === "damaged-fat" ? file.firstCluster : 0;
-      if (tables.geometry.fsType === 3) v.setUint32(at.offset, (v.getUint32(at.offset, true) & 0xf0000000) | value, true);
+      if (tables.geometry.fsType === FsType.fat32) v.setUint32(at.offset, (v.getUint32(at.offset, true) & 0xf0000000) | value, true);
       else v.setUint16(at.offset, value, true); // FAT16 (the profiles' FAT systems are FAT16 or FAT32)
       part.write(at.lba, 1, b, 0);
       sectors.push(at.lba);

@@ -8,6 +8,7 @@ import { devFlush, st32, st64 } from "../io";
 import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
+import * as A from "../abi";
 import { buf, setResult, blockBuffer, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
 import { probeFat, readFsInfo, volume } from "../fat/volume";
 import { FS_EXFAT } from "../exfat/layout";
@@ -17,7 +18,7 @@ import { FS_NTFS, ntfs, loadBitmapRuns } from "../ntfs/volume";
 import { ntfsScanStep } from "../ntfs/scan";
 import { job, ghostExtent, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
   imageWrite, partRead, metaRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
-import { DEV_IO, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
+import { IO_ERROR, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
   UNREADABLE_LISTED, unreadableCheck } from "./unreadable";
 
 const WINDOW_BITS: f64 = <f64>BITMAP_WINDOW_BYTES * 8;
@@ -64,8 +65,8 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.geo.compute(v.clusterBytes, <f64>v.clusterCount + <f64>job.firstCluster, 0, (<f64>job.metaSectors + job.tailSectors) * sectorBytes, BLOCK_DATA_MAX);
   job.scan.begin(v);
   job.scan.totalEntries = v.clusterCount + job.firstCluster;
-  // section 12: the image's own extent in this partition (params + 80, + 88: f64 start, sectors)
-  const ghostStart = scanOnly ? 0 : load<f64>(buf.params + 80), ghostSectors = scanOnly ? 0 : load<f64>(buf.params + 88);
+  // section 12: the image's own extent in this partition (params ghostStart, ghostSectors)
+  const ghostStart = scanOnly ? 0 : load<f64>(buf.params + A.PARAM_GHOST_START), ghostSectors = scanOnly ? 0 : load<f64>(buf.params + A.PARAM_GHOST_SECTORS);
   if (ghostExtent(ghostStart, ghostSectors, job.dataStart, v.sectorsPerCluster, <f64>v.clusterCount, job.firstCluster, <f64>job.metaSectors) < 0) {
     return fail(E.E_GHOST_EXTENT, ghostStart, ghostSectors, Math.max(job.dataStart, <f64>job.metaSectors), v.sectorsPerCluster);
   }
@@ -133,10 +134,10 @@ function scanFinished(): void {
   const s = job.scan, v = volume, g = job.geo;
   job.bitmapCheck = job.bitmapHash.digest64();
   g.compute(v.clusterBytes, g.bitmapBits, s.allocated, g.metaBytes, BLOCK_DATA_MAX);
-  setResult(60, s.allocated); setResult(61, s.bad); setResult(62, s.mismatched); setResult(63, s.invalid);
-  setResult(64, s.dirty ? 1 : 0); setResult(65, s.ioErrorMark ? 1 : 0); setResult(66, v.fsInfoFree);
-  setResult(67, v.dirtyBoot ? 1 : 0); setResult(68, g.imageLength()); setResult(69, v.smallFat32 ? 1 : 0);
-  setResult(98, s.leftOut); setResult(102, v.fsType == FS_EXFAT && exfat.checksumBad ? 1 : 0); setResult(103, v.fsType == FS_EXFAT ? exfat.upcase : 0);
+  setResult(A.SLOT_SCAN_ALLOCATED, s.allocated); setResult(A.SLOT_SCAN_BAD, s.bad); setResult(A.SLOT_SCAN_MISMATCHED, s.mismatched); setResult(A.SLOT_SCAN_INVALID, s.invalid);
+  setResult(A.SLOT_SCAN_DIRTY, s.dirty ? 1 : 0); setResult(A.SLOT_SCAN_IO_ERROR, s.ioErrorMark ? 1 : 0); setResult(A.SLOT_SCAN_FS_INFO_FREE, v.fsInfoFree);
+  setResult(A.SLOT_SCAN_DIRTY_BOOT, v.dirtyBoot ? 1 : 0); setResult(A.SLOT_SCAN_IMAGE_LENGTH, g.imageLength()); setResult(A.SLOT_SCAN_SMALL_FAT32, v.smallFat32 ? 1 : 0);
+  setResult(A.SLOT_SCAN_GHOST_LEFT_OUT, s.leftOut); setResult(A.SLOT_SCAN_EXFAT_CHECKSUM_BAD, v.fsType == FS_EXFAT && exfat.checksumBad ? 1 : 0); setResult(A.SLOT_SCAN_EXFAT_UPCASE, v.fsType == FS_EXFAT ? exfat.upcase : A.XU_OK);
   if (job.kind == JOB_SCAN) { job.phase = PH_DONE; return; }
   job.bytesTotal = job.bytesDone + g.metaBytes + s.allocated * <f64>v.clusterBytes;
   job.phase = PH_META_COPY;
@@ -161,7 +162,7 @@ function metaStep(): i32 {
   job.metaCheck = job.metaHash.digest64();
   const v = volume;
   const flags: u32 = ((job.scan.dirty || v.dirtyBoot) ? 1 : 0) | (backupParams.recordUnreadable ? FLAG_UNREADABLE : 0);
-  encodeHeader(buf.params, 64, backupParams.partType, buf.params + 64, backupParams.partStart, backupParams.created, flags);
+  encodeHeader(buf.params + A.PARAM_IMAGE_NAME, A.PARAM_IMAGE_NAME_BYTES, backupParams.partType, buf.params + A.PARAM_PART_TYPE_GUID, backupParams.partStart, backupParams.created, flags);
   const r = imageWrite(job.dst, 0, IMG_SECTOR, buf.scratch);
   if (r < 0) return r;
   job.phase = PH_DATA_COPY;
@@ -220,13 +221,13 @@ function readRun(start: f64, len: u32, dst: usize, checks: usize): i32 {
   const cb = job.geo.clusterBytes, spc = job.sectorsPerCluster;
   const lba = job.clusterLba(start);
   const r = readSectors(job.src, lba, len * spc, dst);
-  if (r < 0 && !(r == DEV_IO && backupParams.recordUnreadable)) return fail(E.E_DEVICE, r, job.src, lba, len * spc);
+  if (r < 0 && !(r == IO_ERROR && backupParams.recordUnreadable)) return fail(E.E_DEVICE, r, job.src, lba, len * spc);
   for (let i: u32 = 0; i < len; i++) {
     const p = dst + <usize>i * cb, bit = start + <f64>i;
     let one: i32 = 0;
     if (r < 0) {
       one = readSectors(job.src, job.clusterLba(bit), spc, p);
-      if (one < 0 && one != DEV_IO) return fail(E.E_DEVICE, one, job.src, job.clusterLba(bit), spc);
+      if (one < 0 && one != IO_ERROR) return fail(E.E_DEVICE, one, job.src, job.clusterLba(bit), spc);
       if (one < 0) memory.fill(p, 0, cb);
     }
     const check = hash32(p, cb, <u64>bit);

@@ -9,6 +9,8 @@ import { devWrite, ld32, ld64, st32, st64, isZero, isPow2 } from "../io";
 import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
+import * as A from "../abi";
+export { PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT, PH_DATA, PH_META, PH_DONE } from "../abi";
 import { buf, setResult, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX, META_CHUNK_BYTES, META_CHUNKS_MAX } from "../mem";
 import { Volume, MAX_CLUSTER_BYTES } from "../fat/volume";
 import { FatScan } from "../fat/scan";
@@ -19,17 +21,7 @@ export const JOB_RESTORE: u32 = 2;
 export const JOB_VERIFY: u32 = 3;
 export const JOB_SCAN: u32 = 4;
 
-// phases, in the order the engines pass through them
-export const PH_SCAN: u32 = 1;          // backup: FAT -> bitmap section
-export const PH_META_COPY: u32 = 2;     // backup: system area -> metadata section
-export const PH_DATA_COPY: u32 = 3;     // backup: clusters -> blocks
-export const PH_CHECK_HEADER: u32 = 4;  // restore/verify
-export const PH_CHECK_BITMAP: u32 = 5;
-export const PH_CHECK_META: u32 = 6;
-export const PH_CHECK_COMMIT: u32 = 7;
-export const PH_DATA: u32 = 8;          // restore: blocks -> target; verify: blocks checked
-export const PH_META: u32 = 9;          // restore: metadata -> target, boot sector last; verify --against: compare
-export const PH_DONE: u32 = 10;
+// phases (PH_*, in the order the engines pass through them) are declared in the contract (abi.ts)
 
 export class Job {
   kind: u32 = JOB_NONE;
@@ -44,6 +36,7 @@ export class Job {
   prechecking: bool = false;  // restore: the first pass over the blocks, checking them, writing nothing
   onePass: bool = false;      // restore: read the image once, front to back (from a stream), boot sector held to the end
   imageFlags: u32 = 0;        // restore/verify: the header's Flags
+  created: f64 = 0;           // restore/verify: the header's CreatedSec (its name: buf.headerName)
   unreadable: f64 = 0;        // restore/verify: clusters the image records as unreadable at backup time
   targetBytesRead: f64 = 0;   // restore: bytes read from the target to compare (not the read-back)
   targetBytesWritten: f64 = 0;
@@ -157,7 +150,7 @@ export function encodeHeader(namePtr: usize, nameLen: u32, partType: u32, guidPt
   st32(h + H.H_HeaderLength, IMG_SECTOR);
   store<u16>(h + H.H_VersionMajor, <u16>H.VERSION_MAJOR);
   store<u16>(h + H.H_VersionMinor, <u16>H.VERSION_MINOR);
-  memory.copy(h + H.H_Name, namePtr, min(nameLen, 64));
+  memory.copy(h + H.H_Name, namePtr, min(nameLen, H.NAME_BYTES));
   st64(h + H.H_PartClusters, <u64>(g.bitmapBits - <f64>job.firstCluster));
   st64(h + H.H_ImageClusters, <u64>g.imageClusters);
   st64(h + H.H_BitmapBits, <u64>g.bitmapBits);
@@ -191,16 +184,7 @@ export function encodeHeader(namePtr: usize, nameLen: u32, partType: u32, guidPt
   st64(h + H.H_HeaderCheck, job.headerCheck);
 }
 
-// result slots of the header's fields that a restore's mark copies (host-shim/src/core.ts Slot)
-export const SLOT_IMG_CREATED: u32 = 19;
-export const SLOT_IMG_NAME: u32 = 25;     // 64 bytes: slots 25..32
-
-// field ids reported with E_IMG_HEADER_FIELD (host-shim/src/errors.ts names them)
-export const F_HEADER_LENGTH: f64 = 1; export const F_SECTOR: f64 = 2; export const F_CLUSTER: f64 = 3;
-export const F_FSTYPE: f64 = 4; export const F_BITS: f64 = 5; export const F_IMAGE_CLUSTERS: f64 = 6;
-export const F_PER_BLOCK: f64 = 7; export const F_OFFSETS: f64 = 8; export const F_DATA_START: f64 = 9;
-export const F_META: f64 = 10; export const F_RESERVED: f64 = 11; export const F_FIRST_CLUSTER: f64 = 12;
-export const F_GHOST: f64 = 13; export const F_TAIL: f64 = 14;
+// E_IMG_HEADER_FIELD names the field with HF_* (abi.ts)
 
 // Section 2 rules: reads and validates the header from image offset 0 into the job.
 export function decodeHeader(): i32 {
@@ -215,48 +199,48 @@ export function decodeHeader(): i32 {
   const computed = recordCheck(h, IMG_SECTOR, H.H_HeaderCheck, H.SEED_HEADER);
   if (stored != computed) return fail(E.E_IMG_HEADER_CHECK, <f64>(stored >>> 32), <f64>(stored & 0xFFFFFFFF), <f64>(computed >>> 32), <f64>(computed & 0xFFFFFFFF));
   job.headerCheck = stored;
-  if (ld32(h + H.H_HeaderLength) != IMG_SECTOR) return fail(E.E_IMG_HEADER_FIELD, F_HEADER_LENGTH, ld32(h + H.H_HeaderLength), IMG_SECTOR);
-  if (!isZero(h + H.H_Reserved, H.H_HeaderCheck - H.H_Reserved)) return fail(E.E_IMG_HEADER_FIELD, F_RESERVED, 1, 0);
+  if (ld32(h + H.H_HeaderLength) != IMG_SECTOR) return fail(E.E_IMG_HEADER_FIELD, A.HF_HEADER_LENGTH, ld32(h + H.H_HeaderLength), IMG_SECTOR);
+  if (!isZero(h + H.H_Reserved, H.H_HeaderCheck - H.H_Reserved)) return fail(E.E_IMG_HEADER_FIELD, A.HF_RESERVED, 1, 0);
   const sectorBytes = ld32(h + H.H_SectorBytes);
-  if (!isPow2(sectorBytes) || sectorBytes < 512 || sectorBytes > 4096) return fail(E.E_IMG_HEADER_FIELD, F_SECTOR, sectorBytes, 512);
+  if (!isPow2(sectorBytes) || sectorBytes < 512 || sectorBytes > 4096) return fail(E.E_IMG_HEADER_FIELD, A.HF_SECTOR, sectorBytes, 512);
   const clusterBytes = ld32(h + H.H_ClusterBytes);
-  if (!isPow2(clusterBytes) || clusterBytes < sectorBytes || clusterBytes > MAX_CLUSTER_BYTES) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes);
+  if (!isPow2(clusterBytes) || clusterBytes < sectorBytes || clusterBytes > MAX_CLUSTER_BYTES) return fail(E.E_IMG_HEADER_FIELD, A.HF_CLUSTER, clusterBytes, sectorBytes);
   const fsType = ld32(h + H.H_FsType);
-  if (fsType < 1 || fsType > 5) return fail(E.E_IMG_HEADER_FIELD, F_FSTYPE, fsType, 5);
-  if (fsType <= 3 && clusterBytes > sectorBytes * 128) return fail(E.E_IMG_HEADER_FIELD, F_CLUSTER, clusterBytes, sectorBytes * 128);
+  if (fsType < A.FS_FAT12 || fsType > A.FS_NTFS) return fail(E.E_IMG_HEADER_FIELD, A.HF_FSTYPE, fsType, A.FS_NTFS);
+  if (fsType <= A.FS_FAT32 && clusterBytes > sectorBytes * 128) return fail(E.E_IMG_HEADER_FIELD, A.HF_CLUSTER, clusterBytes, sectorBytes * 128);
   const firstCluster = ld32(h + H.H_FirstCluster);
-  const ntfs = fsType == 5;
-  if (firstCluster != (ntfs ? 0 : 2)) return fail(E.E_IMG_HEADER_FIELD, F_FIRST_CLUSTER, firstCluster, ntfs ? 0 : 2);
+  const ntfs = fsType == A.FS_NTFS;
+  if (firstCluster != (ntfs ? 0 : 2)) return fail(E.E_IMG_HEADER_FIELD, A.HF_FIRST_CLUSTER, firstCluster, ntfs ? 0 : 2);
   const partClusters = <f64>ld64(h + H.H_PartClusters), bits = <f64>ld64(h + H.H_BitmapBits);
-  if (bits != partClusters + <f64>firstCluster || bits > 0x10000000) return fail(E.E_IMG_HEADER_FIELD, F_BITS, bits, partClusters + <f64>firstCluster);
+  if (bits != partClusters + <f64>firstCluster || bits > 0x10000000) return fail(E.E_IMG_HEADER_FIELD, A.HF_BITS, bits, partClusters + <f64>firstCluster);
   const imageClusters = <f64>ld64(h + H.H_ImageClusters);
-  if (imageClusters > partClusters) return fail(E.E_IMG_HEADER_FIELD, F_IMAGE_CLUSTERS, imageClusters, partClusters);
+  if (imageClusters > partClusters) return fail(E.E_IMG_HEADER_FIELD, A.HF_IMAGE_CLUSTERS, imageClusters, partClusters);
   const partSectors = <f64>ld64(h + H.H_PartSectors);
   const dataStart = <f64>ld64(h + H.H_DataStart);
   const spc = clusterBytes / sectorBytes;
-  if (dataStart + partClusters * <f64>spc > partSectors) return fail(E.E_IMG_HEADER_FIELD, F_DATA_START, dataStart + partClusters * <f64>spc, partSectors);
+  if (dataStart + partClusters * <f64>spc > partSectors) return fail(E.E_IMG_HEADER_FIELD, A.HF_DATA_START, dataStart + partClusters * <f64>spc, partSectors);
   const metaSectors = ld32(h + H.H_MetaSectors);
   const tailStart = <f64>ld64(h + H.H_TailStart), tailSectors = <f64>ld64(h + H.H_TailSectors);
   // FAT and exFAT: the head is everything before the clusters. NTFS: cluster 0 is sector 0, and
   // the head is the boot file's whole clusters, which the bitmap leaves out (checkBitmapStep)
   // (either way the head holds sector 0, the boot sector, which a restore writes last)
   const headOk = ntfs ? dataStart == 0 && metaSectors >= spc && metaSectors % spc == 0 && <f64>metaSectors <= partClusters * <f64>spc : <f64>metaSectors == dataStart && metaSectors > 0;
-  if (!headOk) return fail(E.E_IMG_HEADER_FIELD, F_META, metaSectors, dataStart);
+  if (!headOk) return fail(E.E_IMG_HEADER_FIELD, A.HF_META, metaSectors, dataStart);
   const tailOk = tailSectors == 0 ? tailStart == 0 : tailSectors <= 2048 && tailStart >= dataStart + partClusters * <f64>spc && tailStart + tailSectors <= partSectors;
-  if (!tailOk) return fail(E.E_IMG_HEADER_FIELD, F_TAIL, tailStart, tailSectors);
+  if (!tailOk) return fail(E.E_IMG_HEADER_FIELD, A.HF_TAIL, tailStart, tailSectors);
   const metaBytes = (<f64>metaSectors + tailSectors) * <f64>sectorBytes;
-  if (<f64>ld64(h + H.H_MetaLength) != metaBytes) return fail(E.E_IMG_HEADER_FIELD, F_META, <f64>ld64(h + H.H_MetaLength), metaBytes);
+  if (<f64>ld64(h + H.H_MetaLength) != metaBytes) return fail(E.E_IMG_HEADER_FIELD, A.HF_META, <f64>ld64(h + H.H_MetaLength), metaBytes);
   const g = job.geo;
   g.compute(clusterBytes, bits, imageClusters, metaBytes, BLOCK_DATA_MAX);
-  if (ld32(h + H.H_ClustersPerBlock) != g.clustersPerBlock) return fail(E.E_IMG_HEADER_FIELD, F_PER_BLOCK, ld32(h + H.H_ClustersPerBlock), g.clustersPerBlock);
+  if (ld32(h + H.H_ClustersPerBlock) != g.clustersPerBlock) return fail(E.E_IMG_HEADER_FIELD, A.HF_PER_BLOCK, ld32(h + H.H_ClustersPerBlock), g.clustersPerBlock);
   if (<f64>ld64(h + H.H_BitmapOffset) != g.bitmapOffset || <f64>ld64(h + H.H_BitmapLength) != g.bitmapLength ||
       <f64>ld64(h + H.H_MetaOffset) != g.metaOffset || <f64>ld64(h + H.H_DataOffset) != g.dataOffset ||
       <f64>ld64(h + H.H_BlockCount) != g.blockCount || <f64>ld64(h + H.H_CommitOffset) != g.commitOffset)
-    return fail(E.E_IMG_HEADER_FIELD, F_OFFSETS, <f64>ld64(h + H.H_CommitOffset), g.commitOffset);
+    return fail(E.E_IMG_HEADER_FIELD, A.HF_OFFSETS, <f64>ld64(h + H.H_CommitOffset), g.commitOffset);
   if (job.imageSectors * IMG_SECTOR < g.imageLength()) return fail(E.E_IMG_TRUNCATED, job.imageSectors * IMG_SECTOR, g.imageLength());
   const ghostStart = <f64>ld64(h + H.H_GhostStart), ghostSectors = <f64>ld64(h + H.H_GhostSectors);
   r = ghostExtent(ghostStart, ghostSectors, dataStart, spc, partClusters, firstCluster, <f64>metaSectors);
-  if (r < 0) return fail(E.E_IMG_HEADER_FIELD, F_GHOST, ghostStart, ghostSectors);
+  if (r < 0) return fail(E.E_IMG_HEADER_FIELD, A.HF_GHOST, ghostStart, ghostSectors);
   job.sectorBytes = sectorBytes;
   job.partSectors = partSectors;
   job.sectorsPerCluster = spc;
@@ -268,15 +252,17 @@ export function decodeHeader(): i32 {
   job.bitmapCheck = ld64(h + H.H_BitmapCheck);
   job.imageFlags = ld32(h + H.H_Flags);
   job.metaCheck = ld64(h + H.H_MetaCheck);
-  setResult(96, ghostStart); setResult(97, ghostSectors); setResult(99, minor);
+  job.created = <f64>ld64(h + H.H_CreatedSec);
+  memory.copy(buf.headerName, h + H.H_Name, H.NAME_BYTES); // the restore mark copies the name
+  setResult(A.SLOT_IMG_GHOST_START, ghostStart); setResult(A.SLOT_IMG_GHOST_SECTORS, ghostSectors); setResult(A.SLOT_IMG_VERSION_MINOR, minor);
   // results the host shows as the image's information
-  setResult(10, partClusters); setResult(11, imageClusters); setResult(12, bits);
-  setResult(13, clusterBytes); setResult(14, sectorBytes); setResult(15, ld32(h + H.H_PartType));
-  setResult(16, fsType); setResult(17, <f64>ld64(h + H.H_PartStart)); setResult(18, partSectors);
-  setResult(SLOT_IMG_CREATED, <f64>ld64(h + H.H_CreatedSec)); setResult(20, g.imageLength()); setResult(21, g.blockCount);
-  setResult(22, ld32(h + H.H_Flags)); setResult(23, dataStart); setResult(24, metaSectors);
-  memory.copy(buf.result + SLOT_IMG_NAME * 8, h + H.H_Name, 64); // slots 25..32: the name
-  memory.copy(buf.result + 33 * 8, h + H.H_PartTypeGuid, 16);  // slots 33..34: the GUID
+  setResult(A.SLOT_IMG_PART_CLUSTERS, partClusters); setResult(A.SLOT_IMG_IMAGE_CLUSTERS, imageClusters); setResult(A.SLOT_IMG_BITMAP_BITS, bits);
+  setResult(A.SLOT_IMG_CLUSTER_BYTES, clusterBytes); setResult(A.SLOT_IMG_SECTOR_BYTES, sectorBytes); setResult(A.SLOT_IMG_PART_TYPE, ld32(h + H.H_PartType));
+  setResult(A.SLOT_IMG_FS_TYPE, fsType); setResult(A.SLOT_IMG_PART_START, <f64>ld64(h + H.H_PartStart)); setResult(A.SLOT_IMG_PART_SECTORS, partSectors);
+  setResult(A.SLOT_IMG_CREATED, job.created); setResult(A.SLOT_IMG_LENGTH, g.imageLength()); setResult(A.SLOT_IMG_BLOCKS, g.blockCount);
+  setResult(A.SLOT_IMG_FLAGS, ld32(h + H.H_Flags)); setResult(A.SLOT_IMG_DATA_START, dataStart); setResult(A.SLOT_IMG_META_SECTORS, metaSectors);
+  memory.copy(buf.result + (<usize>A.SLOT_IMG_NAME << 3), h + H.H_Name, H.NAME_BYTES);
+  memory.copy(buf.result + (<usize>A.SLOT_IMG_GUID << 3), h + H.H_PartTypeGuid, H.GUID_BYTES);
   return 0;
 }
 
@@ -313,12 +299,12 @@ export function checkBitmapStep(): i32 {
     if (wordBit + 64 > g.bitmapBits) {
       const keep = g.bitmapBits - wordBit; // bits of this word inside the bitmap
       const outside = keep <= 0 ? w : w & ~((<u64>1 << <u64>keep) - 1);
-      if (outside != 0) return fail(E.E_IMG_BITMAP_COUNT, -1, wordBit + <f64>ctz(outside));
+      if (outside != 0) return fail(E.E_IMG_BITMAP_COUNT, A.BC_PAST_END, wordBit + <f64>ctz(outside));
     }
     if (wordBit < job.reservedBits()) {
       const n = job.reservedBits() - wordBit;
       const low = n >= 64 ? w : w & ((<u64>1 << <u64>n) - 1);
-      if (low != 0) return fail(E.E_IMG_BITMAP_COUNT, -2, wordBit + <f64>ctz(low));
+      if (low != 0) return fail(E.E_IMG_BITMAP_COUNT, A.BC_RESERVED, wordBit + <f64>ctz(low));
     }
     job.bitmapSet += <f64>popcnt(w);
   }
@@ -374,14 +360,14 @@ export function checkCommit(): i32 {
   const r = imageRead(job.src, g.commitOffset, IMG_SECTOR, buf.scratch);
   if (r < 0) return r;
   const c = buf.scratch;
-  if (ld64(c + H.C_Magic) != H.COMMIT_MAGIC) return fail(E.E_IMG_COMMIT, 1, <f64>ld32(c));
+  if (ld64(c + H.C_Magic) != H.COMMIT_MAGIC) return fail(E.E_IMG_COMMIT, A.CW_MAGIC, <f64>ld32(c));
   const stored = ld64(c + H.C_CommitCheck);
-  if (stored != recordCheck(c, IMG_SECTOR, H.C_CommitCheck, H.SEED_COMMIT)) return fail(E.E_IMG_COMMIT, 2, <f64>(stored & 0xFFFFFFFF));
-  if (ld64(c + H.C_HeaderCheck) != job.headerCheck) return fail(E.E_IMG_COMMIT, 3, 0);
-  if (<f64>ld64(c + H.C_BlockCount) != g.blockCount) return fail(E.E_IMG_COMMIT, 4, <f64>ld64(c + H.C_BlockCount));
-  if (<f64>ld64(c + H.C_ImageClusters) != g.imageClusters) return fail(E.E_IMG_COMMIT, 5, <f64>ld64(c + H.C_ImageClusters));
-  if (<f64>ld64(c + H.C_ImageLength) != g.imageLength()) return fail(E.E_IMG_COMMIT, 6, <f64>ld64(c + H.C_ImageLength));
-  if (!isZero(c + 48, H.C_CommitCheck - 48)) return fail(E.E_IMG_COMMIT, 7, 0);
+  if (stored != recordCheck(c, IMG_SECTOR, H.C_CommitCheck, H.SEED_COMMIT)) return fail(E.E_IMG_COMMIT, A.CW_CHECK, <f64>(stored & 0xFFFFFFFF));
+  if (ld64(c + H.C_HeaderCheck) != job.headerCheck) return fail(E.E_IMG_COMMIT, A.CW_HEADER, 0);
+  if (<f64>ld64(c + H.C_BlockCount) != g.blockCount) return fail(E.E_IMG_COMMIT, A.CW_BLOCKS, <f64>ld64(c + H.C_BlockCount));
+  if (<f64>ld64(c + H.C_ImageClusters) != g.imageClusters) return fail(E.E_IMG_COMMIT, A.CW_CLUSTERS, <f64>ld64(c + H.C_ImageClusters));
+  if (<f64>ld64(c + H.C_ImageLength) != g.imageLength()) return fail(E.E_IMG_COMMIT, A.CW_LENGTH, <f64>ld64(c + H.C_ImageLength));
+  if (!isZero(c + 48, H.C_CommitCheck - 48)) return fail(E.E_IMG_COMMIT, A.CW_RESERVED, 0);
   job.chainCheck = ld64(c + H.C_ChainCheck);
   return 1;
 }
@@ -399,14 +385,14 @@ export function encodeCommit(chainCheck: u64): void {
 }
 
 export function publishProgress(): void {
-  setResult(0, job.phase);
-  setResult(1, job.bytesDone);
-  setResult(2, job.bytesTotal);
-  setResult(3, job.clustersDone);
-  setResult(4, job.block);
-  setResult(5, job.mismatches);
-  setResult(6, job.firstMismatch);
-  setResult(7, job.metaMismatch ? 1 : 0);
-  setResult(36, job.targetBytesRead);
-  setResult(37, job.targetBytesWritten);
+  setResult(A.SLOT_PHASE, job.phase);
+  setResult(A.SLOT_BYTES_DONE, job.bytesDone);
+  setResult(A.SLOT_BYTES_TOTAL, job.bytesTotal);
+  setResult(A.SLOT_CLUSTERS_DONE, job.clustersDone);
+  setResult(A.SLOT_BLOCK, job.block);
+  setResult(A.SLOT_MISMATCHES, job.mismatches);
+  setResult(A.SLOT_FIRST_MISMATCH, job.firstMismatch);
+  setResult(A.SLOT_META_MISMATCH, job.metaMismatch ? 1 : 0);
+  setResult(A.SLOT_TARGET_BYTES_READ, job.targetBytesRead);
+  setResult(A.SLOT_TARGET_BYTES_WRITTEN, job.targetBytesWritten);
 }

@@ -23,18 +23,17 @@ import { devFlush, ld32, ld64, st64 } from "../io";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, blockBuffer, setResult, AUX_BYTES, META_CHUNK_BYTES, META_CHUNKS_MAX } from "../mem";
+import * as A from "../abi";
+import { RESTORE_READ_BACK, RESTORE_FULL, RESTORE_ONE_PASS, NO_DEVICE } from "../abi";
 import { isUnreadableCluster, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST, UNREADABLE_LISTED } from "./unreadable";
 import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT,
   PH_DATA, PH_META, PH_DONE, decodeHeader, checkBitmapStep, checkMetaStep, checkCommit,
   imageRead, partRead, partWrite, metaRead, chainAdd, chainFinish, metaChunks, metaChunkOffset, metaChunkLength,
-  metaChunkCheck, checkMetaDigest, SLOT_IMG_CREATED, SLOT_IMG_NAME } from "./job";
+  metaChunkCheck, checkMetaDigest } from "./job";
 
-const NO_DEVICE: u32 = 0xFFFFFFFF;
 
 // restoreBegin flags (index.ts passes them on; host-shim/src/core.ts RestoreFlag names the same bits)
-export const RESTORE_READ_BACK: u32 = 1; // read every written cluster and the metadata back and compare
-export const RESTORE_FULL: u32 = 2;      // write every cluster, not only those that differ from the target's
-export const RESTORE_ONE_PASS: u32 = 4;  // read the image once, front to back (a stream), writing as it goes
+export { RESTORE_READ_BACK, RESTORE_FULL, RESTORE_ONE_PASS } from "../abi"; // RestoreFlag
 
 // budget that one step of a section check counts for (the bitmap window or metadata chunk it
 // reads is capped by its own size)
@@ -233,11 +232,11 @@ function dataStep(): i32 {
   let r = imageRead(job.src, g.dataOffset + job.sectionPos, bytes, io);
   if (r < 0) return r;
   const k = job.block;
-  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC) return fail(E.E_IMG_BLOCK_TABLE, k, 1, ld32(table + H.T_Magic));
-  if (ld32(table + H.T_ClusterCount) != n) return fail(E.E_IMG_BLOCK_TABLE, k, 2, ld32(table + H.T_ClusterCount));
-  if (<f64>ld64(table + H.T_BlockIndex) != k) return fail(E.E_IMG_BLOCK_TABLE, k, 3, <f64>ld64(table + H.T_BlockIndex));
+  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_MAGIC, ld32(table + H.T_Magic));
+  if (ld32(table + H.T_ClusterCount) != n) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CLUSTERS, ld32(table + H.T_ClusterCount));
+  if (<f64>ld64(table + H.T_BlockIndex) != k) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_INDEX, <f64>ld64(table + H.T_BlockIndex));
   const check = ld64(table + tb - 8);
-  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k)) return fail(E.E_IMG_BLOCK_TABLE, k, 4, <f64>(check & 0xFFFFFFFF));
+  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k)) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CHECK, <f64>(check & 0xFFFFFFFF));
   const runsFrom = job.cursor.pos;
   // pass 1: every cluster against its check, each seeded with its own bitmap bit
   let filled: u32 = 0;
@@ -246,7 +245,7 @@ function dataStep(): i32 {
     if (len < 0) return len;
     if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
     const start = job.cursor.runStart;
-    if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
+    if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
     if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) { // section 12: never into the image's own extent
       return fail(E.E_IMG_GHOST_OVERLAP, k, Math.max(start, job.ghostFirst), job.ghostFirst, job.ghostEnd - job.ghostFirst);
     }
@@ -275,7 +274,7 @@ function dataStep(): i32 {
       if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
       const len = <u32>got;
       const start = job.cursor.runStart;
-      if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, 5, <f64>ld64(table + H.T_FirstBit));
+      if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
     if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) { // section 12: never into the image's own extent
       return fail(E.E_IMG_GHOST_OVERLAP, k, Math.max(start, job.ghostFirst), job.ghostFirst, job.ghostEnd - job.ghostFirst);
     }
@@ -396,8 +395,8 @@ function writeMark(): i32 {
   store<u16>(m + H.M_Version, 1);
   store<u16>(m + H.M_SectorBytes, <u16>ss);
   st64(m + H.M_HeaderCheck, job.headerCheck);
-  st64(m + H.M_Created, <u64>load<f64>(buf.result + (SLOT_IMG_CREATED << 3))); // decodeHeader left the header's fields in the result slots
-  memory.copy(m + H.M_Name, buf.result + (SLOT_IMG_NAME << 3), 64);
+  st64(m + H.M_Created, <u64>job.created);
+  memory.copy(m + H.M_Name, buf.headerName, H.NAME_BYTES);
   st64(m + H.M_MarkCheck, recordCheck(m, 512, H.M_MarkCheck, H.SEED_MARK));
   const r = writeSectors(0, 1, m);
   return r < 0 ? r : flushTarget();

@@ -3,20 +3,17 @@
 // header flag bit 1. The rule lives here so that backup (which makes the mark) and restore and
 // verify (which recognise it) apply the same one.
 import { isZero } from "../io";
+import { DEV_IO } from "../abi";
+export { SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST, UNREADABLE_LISTED } from "../abi";
 
 // Header H_Flags bit 1: the image may hold clusters marked unreadable (section 2, section 5.1).
 export const FLAG_UNREADABLE: u32 = 2;
 
-// The device result code of an I/O error, as the dev.* imports return it (host-shim/src/errors.ts
-// DeviceCode.IO, negated). Only this code makes a cluster "unreadable"; any other device result
+// The device result of an I/O error, as the dev.* imports return it (DeviceCode IO, negated). Only this code makes a cluster "unreadable"; any other device result
 // (range, closed, short read, write guard) fails the job as before.
-export const DEV_IO: i32 = -1;
+export const IO_ERROR: i32 = -DEV_IO;
 
-// Result slots a backup in record mode fills (host-shim/src/bad-sectors.ts names them):
-export const SLOT_UNREADABLE_COUNT: u32 = 70;  // clusters recorded unreadable
-export const SLOT_UNREADABLE_FIRST: u32 = 71;  // the first of them, or -1
-export const SLOT_UNREADABLE_LIST: u32 = 72;   // the first UNREADABLE_LISTED of them, ascending
-export const UNREADABLE_LISTED: u32 = 24;      // slots 72..95
+// The unreadable results (SLOT_UNREADABLE_*) list what a backup in record mode met.
 
 // The stored check of an unreadable cluster, from the CBH-32 of the zero-filled cluster with
 // the cluster's own seed: its bitwise NOT. A good cluster's stored check equals the computed one.

@@ -7,19 +7,21 @@ export const VERSION_MINOR: u32 = 2;      // 1.1: header flag bit 1, unreadable 
 export const IMG_MAGIC: u64 = 0x314547414D494243; // "CBIMAGE1": 43 42 49 4D 41 47 45 31
 
 // Section 2, "Header" (one image sector at image offset 0)
+export const NAME_BYTES: u32 = 64;
+export const GUID_BYTES: u32 = 16;
 export const H_Magic: usize = 0;              // u64 IMG_MAGIC
 export const H_HeaderLength: usize = 8;       // u32, 512
 export const H_VersionMajor: usize = 12;      // u16
 export const H_VersionMinor: usize = 14;      // u16
-export const H_Name: usize = 16;              // 64 bytes, UTF-8, NUL-padded
+export const H_Name: usize = 16;              // NAME_BYTES, UTF-8, NUL-padded
 export const H_PartClusters: usize = 80;      // u64, data clusters in the partition
 export const H_ImageClusters: usize = 88;     // u64, clusters stored in the image
 export const H_BitmapBits: usize = 96;        // u64, bits in the bitmap = PartClusters + FirstCluster
 export const H_ClusterBytes: usize = 104;     // u32
 export const H_SectorBytes: usize = 108;      // u32, the partition's sector size
 export const H_PartType: usize = 112;         // u32, MBR partition type byte (0 if none)
-export const H_FsType: usize = 116;           // u32, 1 FAT12, 2 FAT16, 3 FAT32
-export const H_PartTypeGuid: usize = 120;     // 16 bytes, GPT type GUID (zero if none)
+export const H_FsType: usize = 116;           // u32, FsType (FS_*)
+export const H_PartTypeGuid: usize = 120;     // GUID_BYTES, GPT type GUID (zero if none)
 export const H_PartStart: usize = 136;        // u64, first LBA of the partition on its disk (0 if unknown)
 export const H_PartSectors: usize = 144;      // u64, partition size in its sectors
 export const H_CreatedSec: usize = 152;       // u64, creation time, seconds since 1970-01-01 UTC
