@@ -42,6 +42,7 @@ t.test("profile.schema.json is the TypeScript schema, written out", async (t) =>
   t.equal(file.$schema, "https://json-schema.org/draft/2020-12/schema");
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: a profile is mutated into every wrong shape
 type Case = [name: string, base: string, mutate: (p: any) => void, expect: string[]];
 const cases: Case[] = [
   ["wrong type: string for an integer", "office-laser-emmc8g", (p) => { p.disk.sizeBytes = "8G"; }, ['disk.sizeBytes is "8G" (a string); must be an integer']],
@@ -115,6 +116,7 @@ t.test("bad profiles: one ProfileError naming the path and the values", async (t
 t.test("not an object, and every problem listed at once", async (t) => {
   t.match((thrown(() => validateProfile(null)) as Error).message, "profile: (root) is null (null); must be an object");
   t.match((thrown(() => validateProfile([], "x.json")) as Error).message, "x.json: (root) is [] (an array); must be an object");
+  // biome-ignore lint/suspicious/noExplicitAny: made wrong on purpose
   const p: any = read("office-laser-emmc8g");
   p.disk.sectorBytes = 1000; p.panel.rows = 9; delete p.firmware.seed; p.extra = true;
   const e = thrown(() => validateProfile(p, "office.json")) as ProfileError;

@@ -86,6 +86,7 @@ export const profileSchema: JsonSchemaObject = {
           clusterBytes: { description: "Cluster size in bytes; FAT only.", type: "integer", enum: [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536] },
         },
         if: { properties: { fs: { const: "raw" } } },
+        // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else keywords
         then: { properties: { clusterBytes: false } },
         else: { required: ["clusterBytes"] },
       },

@@ -1029,14 +1029,13 @@ function backupGhostLocked(core: Core, source: string, options: GhostBackupOptio
   try {
     const job = new GhostBackupJob(core, part.device, where, { ...options, partType: part.entry?.type, partStart: part.entry?.startLba, typeGuid: part.entry?.typeGuid });
     job.begin();
-    let done: ReturnType<GhostBackupJob["finish"]>;
     try {
       core.run(options);
     } catch (e) {
       job.abandon();
       throw nameSourceReadError(core, part.device, job.trap, e);
     }
-    done = job.finish();
+    const done = job.finish();
     const notices = backupNotices(core, part.device, job.vol, done.unreadable, source);
     return {
       image: `${where} ${job.path}`, name: job.name, fsType: job.vol.fsType, partitionClusters: job.vol.clusterCount, imageClusters: done.imageClusters,

@@ -170,7 +170,7 @@ export function main(argv: string[]): number {
   let json = false;
   let say = (line: string) => console.log(line); // the human result; stderr when the image goes to stdout
   try {
-    let parsed;
+    let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true; strict: true }>>;
     try {
       parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     } catch (e) {
