@@ -124,6 +124,7 @@ function fieldRead(f, base) {
 }
 function genHost() {
   const out = [`// The core's contract for the Node host: ${HEAD}.`, "// docs/core-abi.md explains every name.", "/* eslint-disable */", ""];
+  out.push("/** Pages (64 KiB) of the memory the host creates: initial = maximum. */", `export const MEMORY_PAGES = ${abi.memory.pages};`);
   for (const c of abi.constants) out.push(`/** ${c.doc} */`, `export const ${c.name} = ${c.value};`);
   out.push("", "/** Byte offsets (and lengths) in the params area. */");
   out.push(`export const Param = {\n${abi.params.map((p) => `  /** ${p.doc} */\n  ${p.name}: { offset: ${p.offset}, ${p.length ? `length: ${p.length}` : `type: "${p.type}"`} },`).join("\n")}\n} as const;`);

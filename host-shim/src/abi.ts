@@ -2,6 +2,8 @@
 // docs/core-abi.md explains every name.
 /* eslint-disable */
 
+/** Pages (64 KiB) of the memory the host creates: initial = maximum. */
+export const MEMORY_PAGES = 64;
 /** f64 slots at resultPtr(). */
 export const RESULT_SLOTS = 512;
 /** RESULT_SLOTS * 8. */

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { BlockDevice } from "./devices";
 import { ClusterbackError, DeviceError, coreError } from "./errors";
 import { AsyncWriter } from "./async-writer";
-import { CoreCode, readCheck, CoreExports, IO_BYTES, PARAMS_BYTES, RESULT_SLOTS, CHECK_INPUT_MAX, STEP_BUDGET_DEFAULT, PhaseText, Slot, DeviceCode } from "./abi";
+import { CoreCode, readCheck, CoreExports, MEMORY_PAGES, IO_BYTES, PARAMS_BYTES, RESULT_SLOTS, CHECK_INPUT_MAX, STEP_BUDGET_DEFAULT, PhaseText, Slot, DeviceCode } from "./abi";
 
 // The exports, slots, flags and codes are declared once, in as-core/contract/core-abi.json;
 // abi.ts is generated from it (docs/core-abi.md is the integrator's reference).
@@ -16,7 +16,28 @@ export { RestoreFlag } from "./abi";
 /** The progress phase's words. */
 export const PhaseName = PhaseText;
 
-let compiled: WebAssembly.Module | undefined;
+/**
+ * The two builds of the core (asconfig.json targets): "simd" (as-core/build/core.wasm: fixed-width
+ * SIMD and a shared memory, for V8/Node and the background writer thread) and "portable"
+ * (core-portable.wasm: no SIMD, no threads, an unshared memory, for wasm3, WAMR's classic
+ * interpreter, wasm2c). Both compute the same checks and write the same images.
+ */
+export type CoreBuild = "simd" | "portable";
+const CORE_FILES: Record<CoreBuild, string> = { simd: "core.wasm", portable: "core-portable.wasm" };
+const compiled = new Map<CoreBuild, WebAssembly.Module>();
+
+/** The build that CLUSTERBACK_CORE names ("simd" or "portable"); "simd" when it is unset or empty. */
+export function coreBuildFromEnv(env: NodeJS.ProcessEnv = process.env): CoreBuild {
+  const v = env.CLUSTERBACK_CORE;
+  if (v === undefined || v === "" || v === "simd") return "simd";
+  if (v === "portable") return "portable";
+  throw new ClusterbackError(`CLUSTERBACK_CORE=${v}: expected "simd" or "portable"`);
+}
+
+/** The path of a build's wasm file. */
+export function coreFile(build: CoreBuild): string {
+  return path.join(findPackageRoot(), "as-core", "build", CORE_FILES[build]);
+}
 
 export function findPackageRoot(from = __dirname): string {
   let dir = from;
@@ -28,13 +49,15 @@ export function findPackageRoot(from = __dirname): string {
   }
 }
 
-function coreModule(): WebAssembly.Module {
-  if (!compiled) {
-    const file = path.join(findPackageRoot(), "as-core", "build", "core.wasm");
+function coreModule(build: CoreBuild): WebAssembly.Module {
+  let m = compiled.get(build);
+  if (!m) {
+    const file = coreFile(build);
     if (!fs.existsSync(file)) throw new ClusterbackError(`wasm core not built: ${file} is missing (run npm run build)`);
-    compiled = new WebAssembly.Module(fs.readFileSync(file));
+    m = new WebAssembly.Module(fs.readFileSync(file));
+    compiled.set(build, m);
   }
-  return compiled;
+  return m;
 }
 
 export interface Progress {
@@ -66,13 +89,23 @@ export class Core {
   private writer: AsyncWriter | undefined;
   private ioStart = 0;
   private ioEnd = 0;
-  /** Let writes from the block buffers complete in a worker thread (file devices only). */
+  /** Let writes from the block buffers complete in a worker thread (file devices only; the SIMD build only). */
   backgroundWrites: boolean;
+  /** Which build of the core this instance runs. */
+  readonly build: CoreBuild;
 
-  constructor(options: { backgroundWrites?: boolean } = {}) {
-    this.backgroundWrites = options.backgroundWrites ?? true;
-    // 64 pages (4 MiB), shared so that a writer thread can write straight from it; never grows
-    this.memory = new WebAssembly.Memory({ initial: 64, maximum: 64, shared: true });
+  /**
+   * build: "simd" (core.wasm) or "portable" (core-portable.wasm); default: CLUSTERBACK_CORE, else
+   * "simd". The portable build's memory is not shared, so it has no background writer (a
+   * backgroundWrites request is ignored there).
+   */
+  constructor(options: { backgroundWrites?: boolean; build?: CoreBuild } = {}) {
+    this.build = options.build ?? coreBuildFromEnv();
+    const shared = this.build === "simd";
+    this.backgroundWrites = shared && (options.backgroundWrites ?? true);
+    // 64 pages (4 MiB), never grows; shared in the SIMD build so that a writer thread can write
+    // straight from it
+    this.memory = new WebAssembly.Memory({ initial: MEMORY_PAGES, maximum: MEMORY_PAGES, shared });
     const imports = {
       env: {
         memory: this.memory,
@@ -86,7 +119,7 @@ export class Core {
           d.read(lba, count, this.mem, ptr);
         }),
         write: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => {
-          if (this.backgroundWrites && d.deferWrite && ptr >= this.ioStart && ptr + count * d.sectorSize <= this.ioEnd) {
+          if (this.backgroundWrites && shared && d.deferWrite && ptr >= this.ioStart && ptr + count * d.sectorSize <= this.ioEnd) {
             if (d.deferWrite(lba, count, ptr, this.asyncWriter())) return;
           }
           d.write(lba, count, this.mem, ptr);
@@ -94,7 +127,7 @@ export class Core {
         flush: (h: number) => this.io(h, (d) => d.flush()),
       },
     };
-    const instance = new WebAssembly.Instance(coreModule(), imports);
+    const instance = new WebAssembly.Instance(coreModule(this.build), imports);
     this.exports = instance.exports as unknown as CoreExports;
     this.exports.init();
     // the memory is sized once and never grows, so this view stays valid
@@ -105,13 +138,14 @@ export class Core {
   }
 
   private asyncWriter(): AsyncWriter {
+    if (this.build !== "simd") throw new ClusterbackError("the portable core has no background writer (its memory is not shared)");
     this.writer ??= new AsyncWriter(this.memory.buffer as unknown as SharedArrayBuffer);
     return this.writer;
   }
 
   /** Starts the writer thread now (a job that will write calls this first, so that the thread's start overlaps the image checks). */
   prepareWrites(): void {
-    if (this.backgroundWrites) this.asyncWriter();
+    if (this.backgroundWrites && this.build === "simd") this.asyncWriter();
   }
 
   /** Waits for background writes and stops the writer thread. */

@@ -28,6 +28,10 @@
 #   cb_restore        node CLI restore C.cbi C.dst --json && sync C.dst     (default: reads back
 #                                                                           and verifies)
 #   cb_restore_noverify  the same with --no-verify
+#   cb_verify         node CLI verify C.cbi --json                          (the image alone)
+#   cbp_backup, cbp_verify  cb_backup and cb_verify with CLUSTERBACK_CORE=portable: the portable
+#                     core (as-core/build/core-portable.wasm: no SIMD, no writer thread), same
+#                     volume, same rounds; cbp_verify reads the SIMD core's image C.cbi
 #   cb_*_engine       the same commands' job time as they report it (--json "seconds": from the
 #                     operation's call to its end, Node's start-up excluded)
 #   node_start        node -e 0: Node's own start-up, the floor under every clusterback command
@@ -75,8 +79,8 @@ if (( ${#missing[@]} )); then
   echo "  Debian/Ubuntu: apt-get install partclone dosfstools mtools python3 time; Node.js >= 20" >&2
   exit 3
 fi
-if [[ ! -f $CLI || ! -f $ROOT/as-core/build/core.wasm ]]; then
-  echo "bench.sh: $CLI or as-core/build/core.wasm not found: build first (npm run build, or run this as npm run bench)" >&2
+if [[ ! -f $CLI || ! -f $ROOT/as-core/build/core.wasm || ! -f $ROOT/as-core/build/core-portable.wasm ]]; then
+  echo "bench.sh: $CLI, as-core/build/core.wasm or core-portable.wasm not found: build first (npm run build, or run this as npm run bench)" >&2
   exit 3
 fi
 HAVE_TIME=0
@@ -108,7 +112,7 @@ WFS=$(stat -f -c %T "$W")
 mkdir -p "$W/cb/as-core/build"
 cp "$ROOT/asconfig.json" "$W/cb/"
 cp -r "$ROOT/dist" "$W/cb/dist"
-cp "$ROOT/as-core/build/core.wasm" "$W/cb/as-core/build/"
+cp "$ROOT/as-core/build/core.wasm" "$ROOT/as-core/build/core-portable.wasm" "$W/cb/as-core/build/"
 CLI=$W/cb/dist/host-shim/src/cli.js
 CB_BUILD=$(cd "$W/cb" && find dist as-core -type f -name '*.js' -o -type f -name '*.wasm' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
 CB_HEAD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -152,6 +156,9 @@ run_pc_fast_restore() { fresh "$W/F.dst"; warm "$W/F.pcl"; sync; tm pc_fast_rest
 run_pc_def_restore()  { fresh "$W/D.dst"; warm "$W/D.pcl"; sync; tm pc_def_restore $PC -r -q -f 0 -s "$W/D.pcl" -O "$W/D.dst" -L "$W/pc.log"; }
 run_cb_restore()      { fresh "$W/C.dst"; warm "$W/C.cbi"; sync; tm cb_restore sh -c 'node "$1" restore "$2" "$3" --json >"$4" && sync "$3"' cb "$CLI" "$W/C.cbi" "$W/C.dst" "$W/out.json"; engine cb_restore; }
 run_cb_restore_noverify() { fresh "$W/N.dst"; warm "$W/C.cbi"; sync; tm cb_restore_noverify sh -c 'node "$1" restore "$2" "$3" --no-verify --json >"$4" && sync "$3"' cb "$CLI" "$W/C.cbi" "$W/N.dst" "$W/out.json"; engine cb_restore_noverify; }
+run_cbp_backup()      { rm -f "$W/P.cbi"; sync; tm cbp_backup sh -c 'CLUSTERBACK_CORE=portable node "$1" backup "$2" --image "$3" --json >"$4" && sync "$3"' cb "$CLI" "$VOL" "$W/P.cbi" "$W/out.json"; engine cbp_backup; }
+run_cb_verify()       { warm "$W/C.cbi"; sync; tm cb_verify sh -c 'node "$1" verify "$2" --json >"$3"' cb "$CLI" "$W/C.cbi" "$W/out.json"; engine cb_verify; }
+run_cbp_verify()      { warm "$W/C.cbi"; sync; tm cbp_verify sh -c 'CLUSTERBACK_CORE=portable node "$1" verify "$2" --json >"$3"' cb "$CLI" "$W/C.cbi" "$W/out.json"; engine cbp_verify; }
 run_node_start()      { tm node_start node -e 0; }
 
 # Page cache: drop the volume's pages, compact memory where permitted, read it once, so every
@@ -162,8 +169,8 @@ warm "$VOL"
 node "$CLI" --help >/dev/null 2>&1 || true   # node and the CLI's files in the page cache too
 sync
 
-BACKUPS=(pc_fast_backup pc_def_backup cb_backup)
-RESTORES=(pc_fast_restore pc_def_restore cb_restore cb_restore_noverify)
+BACKUPS=(pc_fast_backup pc_def_backup cb_backup cbp_backup)
+RESTORES=(pc_fast_restore pc_def_restore cb_restore cb_restore_noverify cb_verify cbp_verify)
 BACKUPS_REV=() RESTORES_REV=()
 for ((i = ${#BACKUPS[@]} - 1; i >= 0; i--)); do BACKUPS_REV+=("${BACKUPS[i]}"); done
 for ((i = ${#RESTORES[@]} - 1; i >= 0; i--)); do RESTORES_REV+=("${RESTORES[i]}"); done
@@ -195,6 +202,9 @@ for t in C:cb_restore N:cb_restore_noverify; do
   check "${n}_used_area_identical" "$(kv used_area_identical "$out")"
   [[ $(kv used_area_identical "$out") == yes ]] || echo "  $out" >&2
 done
+# the portable core's image: the SIMD core verifies it against the volume
+if node "$CLI" verify "$W/P.cbi" --against "$VOL" >"$W/verify.out" 2>&1; then check cbp_backup_clusterback_verify ok
+else check cbp_backup_clusterback_verify FAIL; sed 's/^/  /' "$W/verify.out" >&2; fi
 check used_area_compared_bytes "$(kv compared_bytes "$(python3 "$HERE/volgen.py" usedcmp "$VOL" "$W/C.dst" || true)")"
 for f in F.pcl D.pcl C.cbi; do check "image_bytes_${f/./_}" "$(stat -c %s "$W/$f")"; done
 

@@ -22,6 +22,12 @@ OPS = [  # name, label in the doc, command shown in the doc
     ("cb_backup_engine", "clusterback backup, job time", "as reported by the command (--json seconds)"),
     ("cb_restore_engine", "clusterback restore, job time", "as reported by the command"),
     ("cb_restore_noverify_engine", "clusterback restore --no-verify, job time", "as reported by the command"),
+    ("cb_verify", "**clusterback verify**", "verify IMG --json"),
+    ("cbp_backup", "clusterback backup, portable core", "CLUSTERBACK_CORE=portable backup VOL --image IMG --json; sync"),
+    ("cbp_verify", "clusterback verify, portable core", "CLUSTERBACK_CORE=portable verify IMG --json"),
+    ("cbp_backup_engine", "clusterback backup, portable core, job time", "as reported by the command"),
+    ("cb_verify_engine", "clusterback verify, job time", "as reported by the command"),
+    ("cbp_verify_engine", "clusterback verify, portable core, job time", "as reported by the command"),
     ("node_start", "Node start-up (under every clusterback command)", "node -e 0"),
 ]
 NO_RATE = {"node_start"}  # a time, not a throughput
@@ -201,6 +207,16 @@ def write_doc(doc, env, res, ratios, verdicts, checks, bad, vs):
                  _both(checks, "_used_area_identical", "yes"), checks.get("used_area_compared_bytes", "?"),
                  checks.get("image_bytes_F_pcl", "?"), checks.get("image_bytes_D_pcl", "?"),
                  checks.get("image_bytes_C_cbi", "?")))
+    if "cbp_backup" in res and "cb_verify" in res:
+        def pair(simd, port):
+            return "%s MB/s against %s (%.2fx)" % (mb(port), mb(simd), res[port]["mbps"] / res[simd]["mbps"])
+        L.append("Portable core (`as-core/build/core-portable.wasm`: no SIMD, no shared memory, no writer"
+                 " thread; `CLUSTERBACK_CORE=portable`) against the SIMD core (`core.wasm`), the same"
+                 " volume in the same rounds: backup %s, verify %s; job time: backup %s, verify %s."
+                 "  The portable core's image verifies against the volume with the SIMD core: %s.\n" % (
+                     pair("cb_backup", "cbp_backup"), pair("cb_verify", "cbp_verify"),
+                     pair("cb_backup_engine", "cbp_backup_engine"), pair("cb_verify_engine", "cbp_verify_engine"),
+                     checks.get("cbp_backup_clusterback_verify", "?")))
     if bad:
         L.append("**Correctness checks FAILED: %s.**\n" % ", ".join(bad))
     L.append("Noise: single samples can be far off (see min–max), so read the medians, and a small"
