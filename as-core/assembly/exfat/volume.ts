@@ -141,7 +141,7 @@ export function findBitmap(dev: u32, v: Volume): i32 {
   if (exfat.bitmapCluster == 0) return fail(E.E_EXFAT_BITMAP, 1, 256, 0);
   // the up-case table (section 7.2): its checksum over its bytes; a mismatch is a notice
   if (upFirst >= 2 && <f64>upFirst <= <f64>v.clusterCount + 1 && upBytes > 0 && upBytes <= 131072) {
-    const rd = new ChainReader();
+    const rd = upcaseReader;
     rd.begin(upFirst);
     const n = <u32>upBytes;
     r = rd.read(dev, v, 0, n, buf.aux);
@@ -190,3 +190,7 @@ export class ChainReader {
     return 0;
   }
 }
+
+// The reader findBitmap reads the up-case table through: one for the life of the core (the stub
+// runtime never frees, so a reader made per scan ran the core out of memory after ~40,000 scans).
+const upcaseReader = new ChainReader();
