@@ -5,7 +5,8 @@
 import { initBuffers, buf } from "./mem";
 import { failure } from "./errors";
 import { scanPartitions as scanTable } from "./ptable";
-import { probeFat, volume } from "./fat/volume";
+import { volume } from "./fs/volume";
+import { probe, mounted } from "./fs/probe";
 import { setResult, clearResults } from "./mem";
 import { job, JOB_BACKUP, JOB_SCAN, JOB_RESTORE, JOB_VERIFY, publishProgress } from "./engine/job";
 import { backupBegin as beginBackup, backupStep, backupParams } from "./engine/backup";
@@ -34,18 +35,17 @@ export function scanPartitions(dev: u32, sectorBytes: u32, diskSectors: f64): i3
   return scanTable(dev, sectorBytes, diskSectors);
 }
 
-// FAT boot record of the volume on dev: geometry in slots 40..58.
+// Boot record of the volume on dev (FAT, exFAT or NTFS): geometry in slots 40..58, the common
+// parameters here, the file system's own from its record (a slot it has no field for stays 0).
 export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
   clearResults();
-  const r = probeFat(dev, sectorBytes, partSectors);
+  const r = probe(dev, sectorBytes, partSectors);
   if (r < 0) return r;
   const v = volume;
   setResult(40, v.fsType); setResult(41, v.bytesPerSector); setResult(42, v.sectorsPerCluster);
-  setResult(43, v.clusterBytes); setResult(44, v.reservedSectors); setResult(45, v.fatCount);
-  setResult(46, v.fatSectors); setResult(47, v.rootEntryCount); setResult(48, v.totalSectors);
-  setResult(49, v.firstDataSector); setResult(50, v.clusterCount); setResult(51, v.rootCluster);
-  setResult(52, v.fsInfoSector); setResult(53, v.backupBootSector); setResult(54, v.dirtyBoot ? 1 : 0);
-  setResult(55, v.media); setResult(56, v.rootDirSectors); setResult(57, v.smallFat32 ? 1 : 0);
+  setResult(43, v.clusterBytes); setResult(48, v.totalSectors);
+  setResult(49, v.firstDataSector); setResult(50, v.clusterCount);
+  mounted().publishGeometry(); // 44..47, 51..57
   return 0;
 }
 

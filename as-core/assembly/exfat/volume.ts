@@ -1,10 +1,11 @@
 // An exFAT volume's geometry, read from its main boot sector and validated one rule per line,
-// into the same Volume the FAT engines use: the metadata area is everything before the
-// cluster heap (both boot regions and the FATs), clusters are numbered from 2 as on FAT. The
+// into the common Volume (fs/volume.ts) and exFAT's own record, `exfat`: the metadata area is
+// everything before the cluster heap (both boot regions and the FATs), clusters are numbered
+// from 2 as on FAT. The
 // allocation bitmap, not the FAT, says which clusters are in use (a contiguous file has no FAT
 // chain), so the backup reads it: findBitmap locates it through the root directory.
 import * as X from "./layout";
-import { Volume, MAX_CLUSTER_BYTES } from "../fat/volume";
+import { Volume, MAX_CLUSTER_BYTES } from "../fs/volume";
 import { ld8, ld16, ld32, ld64, isZero } from "../io";
 import { readSectors } from "../patch";
 import * as E from "../errors";
@@ -18,6 +19,11 @@ export const XF_HEAP_OFFSET: f64 = 7; export const XF_CLUSTER_COUNT: f64 = 8; ex
 export const XF_REVISION: f64 = 10; export const XF_JUMP: f64 = 11;
 
 export class ExfatState {
+  fatOffset: u32 = 0;        // sectors before the first FAT (the boot regions): FatOffset
+  fatLength: u32 = 0;        // sectors of each FAT: FatLength
+  fatCount: u32 = 0;         // NumberOfFats: 1, or 2 (TexFAT)
+  rootCluster: u32 = 0;      // FirstClusterOfRootDirectory
+  volumeDirty: bool = false; // VolumeFlags bit 1
   activeFat: u32 = 0;
   bitmapCluster: u32 = 0;   // the active allocation bitmap's first cluster and length in bytes
   bitmapBytes: f64 = 0;
@@ -66,19 +72,15 @@ export function parseExfat(bs: usize, deviceSectorSize: u32, partSectors: f64, v
   v.bytesPerSector = bps;
   v.sectorsPerCluster = spc;
   v.clusterBytes = bps * spc;
-  v.reservedSectors = fatOffset;
-  v.fatCount = nfats;
-  v.fatSectors = fatLength;
-  v.rootEntryCount = 0;
-  v.rootDirSectors = 0;
   v.totalSectors = volLen;
   v.firstDataSector = heap;
+  v.firstCluster = 2;
   v.clusterCount = clusters;
-  v.rootCluster = root;
-  v.fsInfoSector = 0; v.backupBootSector = 0; v.fsInfoFree = -1;
-  v.dirtyBoot = (flags & 2) != 0;
-  v.media = 0;
-  v.smallFat32 = false;
+  exfat.fatOffset = fatOffset;
+  exfat.fatLength = fatLength;
+  exfat.fatCount = nfats;
+  exfat.rootCluster = root;
+  exfat.volumeDirty = (flags & 2) != 0;
   exfat.activeFat = nfats == 2 ? (flags & 1) : 0;
   exfat.bitmapCluster = 0; exfat.bitmapBytes = 0; exfat.checksumBad = false;
   return 0;
@@ -88,7 +90,7 @@ export function parseExfat(bs: usize, deviceSectorSize: u32, partSectors: f64, v
 export function exfatNext(dev: u32, v: Volume, c: u32): i64 {
   const bps = v.bytesPerSector;
   const byte = <f64>c * 4;
-  const lba = <f64>v.reservedSectors + <f64>exfat.activeFat * <f64>v.fatSectors + Math.floor(byte / <f64>bps);
+  const lba = <f64>exfat.fatOffset + <f64>exfat.activeFat * <f64>exfat.fatLength + Math.floor(byte / <f64>bps);
   const p = buf.scratch + 4096;
   const r = readSectors(dev, lba, 1, p);
   if (r < 0) return <i64>fail(E.E_DEVICE, r, dev, lba, 1);
@@ -113,7 +115,7 @@ export function findBitmap(dev: u32, v: Volume): i32 {
   // bitmap's entry and the up-case table's
   exfat.upcase = 2;
   let upFirst: u32 = 0, upBytes: f64 = 0, upSum: u32 = 0;
-  let c = v.rootCluster;
+  let c = exfat.rootCluster;
   let end = false;
   for (let k = 0; k < 256 && !end; k++) {
     const lba = v.clusterLba(<f64>c);

@@ -1,10 +1,11 @@
-// An NTFS volume: the boot sector validated one rule per line into the shared Volume, and the
+// An NTFS volume: the boot sector validated one rule per line into the common Volume
+// (fs/volume.ts) and NTFS's own record, `ntfs`, and the
 // run list of $Bitmap (MFT record 6), read from the MFT with its update sequences applied and
 // followed through an attribute list when there is one. Clusters are numbered from 0 at sector
 // 0; the backup keeps the boot file's clusters ($Boot, the first 8 KiB) in the metadata head
 // and the sectors after the last cluster (the backup boot sector) in its tail, and stores the
 // other clusters $Bitmap marks. Names as in the NTFS documentation of the Linux-NTFS project.
-import { Volume, MAX_CLUSTER_BYTES } from "../fat/volume";
+import { Volume, MAX_CLUSTER_BYTES } from "../fs/volume";
 import { ld8, ld16, ld32, ld64, isPow2 } from "../io";
 import { readSectors } from "../patch";
 import * as E from "../errors";
@@ -67,6 +68,7 @@ const BMP_RUNS_AT: usize = MFT_RUNS_AT + 128 * 24;
 const BMP_RUNS_MAX: u32 = (65536 - <u32>BMP_RUNS_AT) / 24;
 
 export class NtfsState {
+  media: u32 = 0;           // the boot sector's media byte
   recordBytes: u32 = 0;
   mftLcn: f64 = 0;
   mftRuns: u32 = 0;
@@ -108,12 +110,11 @@ export function parseNtfs(bs: usize, deviceSectorSize: u32, partSectors: f64, v:
   v.bytesPerSector = bps;
   v.sectorsPerCluster = spc;
   v.clusterBytes = cb;
-  v.reservedSectors = 0; v.fatCount = 0; v.fatSectors = 0; v.rootEntryCount = 0; v.rootDirSectors = 0;
   v.totalSectors = total;
   v.firstDataSector = 0;
+  v.firstCluster = 0;
   v.clusterCount = <u32>clusters;
-  v.rootCluster = 0; v.fsInfoSector = 0; v.backupBootSector = 0; v.fsInfoFree = -1;
-  v.dirtyBoot = false; v.media = ld8(bs + B_Media); v.smallFat32 = false;
+  ntfs.media = ld8(bs + B_Media);
   ntfs.recordBytes = <u32>recordBytes;
   ntfs.mftLcn = mft;
   ntfs.mftRuns = 0; ntfs.bmpRuns = 0; ntfs.bitmapBytes = 0;

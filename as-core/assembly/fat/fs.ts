@@ -1,0 +1,46 @@
+// FAT12, FAT16 and FAT32 behind the file-system interface (fs/filesystem.ts): the BPB, the
+// system area (reserved sectors, FATs, root directory) as the metadata, and the FAT copies
+// walked window by window for the bitmap.
+import { FileSystem, MetaExtents } from "../fs/filesystem";
+import { Volume } from "../fs/volume";
+import { ScanState } from "../fs/scan";
+import { setResult } from "../mem";
+import { fat, parseBpb, readFsInfo } from "./volume";
+import { fatScan } from "./scan";
+
+export class FatFileSystem extends FileSystem {
+  recognizes(bs: usize): bool { return true; } // the last one asked: parseBpb names what is wrong
+  probe(bs: usize, deviceSectorSize: u32, partSectors: f64, v: Volume): i32 { return parseBpb(bs, deviceSectorSize, partSectors, v); }
+  publishGeometry(): void {
+    const f = fat;
+    setResult(44, f.reservedSectors); setResult(45, f.fatCount);
+    setResult(46, f.fatSectors); setResult(47, f.rootEntryCount);
+    setResult(51, f.rootCluster);
+    setResult(52, f.fsInfoSector); setResult(53, f.backupBootSector); setResult(54, f.dirtyBoot ? 1 : 0);
+    setResult(55, f.media); setResult(56, f.rootDirSectors); setResult(57, f.smallFat32 ? 1 : 0);
+  }
+  bootDirty(): bool { return fat.dirtyBoot; }
+
+  // the system area: everything before the first cluster
+  metadata(v: Volume, partSectors: f64, m: MetaExtents): void { m.headSectors = v.firstDataSector; m.tailStart = 0; m.tailSectors = 0; }
+  headValid(metaSectors: u32, dataStart: f64, spc: u32, partClusters: f64): bool { return <f64>metaSectors == dataStart && metaSectors > 0; }
+  firstCluster(): u32 { return 2; }
+  maxSectorsPerCluster(): u32 { return 128; }
+
+  scanBegin(dev: u32, v: Volume): f64 {
+    const r = readFsInfo(dev, v);
+    if (r < 0) return r;
+    fatScan.begin();
+    return <f64>fat.fatSectors * v.bytesPerSector * fat.fatCount;
+  }
+  scanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 { return fatScan.step(s, dev, v, bitBase); }
+  dirty(): bool { return fatScan.dirty || fat.dirtyBoot; }
+  publishScan(): void {
+    const s = fatScan;
+    setResult(61, s.bad); setResult(62, s.mismatched); setResult(63, s.invalid);
+    setResult(64, s.dirty ? 1 : 0); setResult(65, s.ioErrorMark ? 1 : 0); setResult(66, fat.fsInfoFree);
+    setResult(69, fat.smallFat32 ? 1 : 0);
+  }
+}
+
+export const fatFs = new FatFileSystem();
