@@ -44,6 +44,7 @@ export const PH_META: u32 = 9;
 export const PH_DONE: u32 = 10;
 
 // FsType: File-system type, in volume and image results and in the image header.
+export const FS_NONE: u32 = 0;
 export const FS_FAT12: u32 = 1;
 export const FS_FAT16: u32 = 2;
 export const FS_FAT32: u32 = 3;

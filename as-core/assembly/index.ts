@@ -6,7 +6,8 @@
 import { initBuffers, buf } from "./mem";
 import { failure } from "./errors";
 import { scanPartitions as scanTable } from "./ptable";
-import { probeFat, volume } from "./fat/volume";
+import { volume } from "./fs/volume";
+import { probe, mounted } from "./fs/probe";
 import { setResult, clearResults } from "./mem";
 import * as A from "./abi";
 import { job, JOB_BACKUP, JOB_SCAN, JOB_RESTORE, JOB_VERIFY, publishProgress } from "./engine/job";
@@ -36,18 +37,18 @@ export function scanPartitions(dev: u32, sectorBytes: u32, diskSectors: f64): i3
   return scanTable(dev, sectorBytes, diskSectors);
 }
 
-// The boot record of the volume on dev: its geometry in the volume results (SLOT_VOL_*).
+// The boot record of the volume on dev (FAT, exFAT or NTFS): its geometry in the volume results
+// (SLOT_VOL_*), the common parameters here, the file system's own from its record (a slot it has
+// no field for stays 0).
 export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
   clearResults();
-  const r = probeFat(dev, sectorBytes, partSectors);
+  const r = probe(dev, sectorBytes, partSectors);
   if (r < 0) return r;
   const v = volume;
   setResult(A.SLOT_VOL_FS_TYPE, v.fsType); setResult(A.SLOT_VOL_BYTES_PER_SECTOR, v.bytesPerSector); setResult(A.SLOT_VOL_SECTORS_PER_CLUSTER, v.sectorsPerCluster);
-  setResult(A.SLOT_VOL_CLUSTER_BYTES, v.clusterBytes); setResult(A.SLOT_VOL_RESERVED, v.reservedSectors); setResult(A.SLOT_VOL_FAT_COUNT, v.fatCount);
-  setResult(A.SLOT_VOL_FAT_SECTORS, v.fatSectors); setResult(A.SLOT_VOL_ROOT_ENTRIES, v.rootEntryCount); setResult(A.SLOT_VOL_TOTAL_SECTORS, v.totalSectors);
-  setResult(A.SLOT_VOL_FIRST_DATA, v.firstDataSector); setResult(A.SLOT_VOL_CLUSTER_COUNT, v.clusterCount); setResult(A.SLOT_VOL_ROOT_CLUSTER, v.rootCluster);
-  setResult(A.SLOT_VOL_FS_INFO, v.fsInfoSector); setResult(A.SLOT_VOL_BACKUP_BOOT, v.backupBootSector); setResult(A.SLOT_VOL_DIRTY_BOOT, v.dirtyBoot ? 1 : 0);
-  setResult(A.SLOT_VOL_MEDIA, v.media); setResult(A.SLOT_VOL_ROOT_DIR_SECTORS, v.rootDirSectors); setResult(A.SLOT_VOL_SMALL_FAT32, v.smallFat32 ? 1 : 0);
+  setResult(A.SLOT_VOL_CLUSTER_BYTES, v.clusterBytes); setResult(A.SLOT_VOL_TOTAL_SECTORS, v.totalSectors);
+  setResult(A.SLOT_VOL_FIRST_DATA, v.firstDataSector); setResult(A.SLOT_VOL_CLUSTER_COUNT, v.clusterCount);
+  mounted().publishGeometry(); // the file system's own volume results
   return 0;
 }
 

@@ -52,6 +52,7 @@
 #define CB_PH_DONE 10
 
 /* FsType: File-system type, in volume and image results and in the image header. */
+#define CB_FS_NONE 0
 #define CB_FS_FAT12 1
 #define CB_FS_FAT16 2
 #define CB_FS_FAT32 3
@@ -231,7 +232,7 @@
 #define CB_ENTRY_PROBLEM 6
 #define CB_ENTRY_PROBLEM_VALUE 7
 
-/* result slots (double), volume: After probeVolume (and still there after a scanBegin job). Fields a file system does not have are 0 (FAT fields on exFAT and NTFS are their nearest equivalents: reserved = FAT offset, fatCount/fatSectors of exFAT's FATs; NTFS: 0). */
+/* result slots (double), volume: After probeVolume (and still there after a scanBegin job). Fields a file system does not have are 0 (exFAT fills the nearest equivalents: reserved = FatOffset, fatCount and fatSectors its FATs, rootCluster, dirtyBoot = VolumeDirty; NTFS fills media only). */
 #define CB_SLOT_VOL_FS_TYPE 40
 #define CB_SLOT_VOL_BYTES_PER_SECTOR 41
 #define CB_SLOT_VOL_SECTORS_PER_CLUSTER 42

@@ -99,6 +99,8 @@ export const PhaseText: Readonly<Record<number, string>> = {
 
 /** File-system type, in volume and image results and in the image header. */
 export const FsType = {
+  /** E_BPB_ROOTENTCNT: the count fills no whole sectors, whatever the type */
+  none: 0,
   fat12: 1,
   fat16: 2,
   fat32: 3,
@@ -106,6 +108,7 @@ export const FsType = {
   ntfs: 5,
 } as const;
 export const FsTypeText: Readonly<Record<number, string>> = {
+  0: "no type",
   1: "FAT12",
   2: "FAT16",
   3: "FAT32",
@@ -437,7 +440,7 @@ export const Slot = {
   partGptHeaderLba: 488,
   partGptFirstUsable: 489,
   partGptLastUsable: 490,
-  // volume: After probeVolume (and still there after a scanBegin job). Fields a file system does not have are 0 (FAT fields on exFAT and NTFS are their nearest equivalents: reserved = FAT offset, fatCount/fatSectors of exFAT's FATs; NTFS: 0).
+  // volume: After probeVolume (and still there after a scanBegin job). Fields a file system does not have are 0 (exFAT fills the nearest equivalents: reserved = FatOffset, fatCount and fatSectors its FATs, rootCluster, dirtyBoot = VolumeDirty; NTFS fills media only).
   volFsType: 40,
   volBytesPerSector: 41,
   volSectorsPerCluster: 42,
@@ -617,7 +620,7 @@ export function readPartitionEntry(r: Float64Array, base: number): PartitionEntr
   };
 }
 
-/** After probeVolume (and still there after a scanBegin job). Fields a file system does not have are 0 (FAT fields on exFAT and NTFS are their nearest equivalents: reserved = FAT offset, fatCount/fatSectors of exFAT's FATs; NTFS: 0). */
+/** After probeVolume (and still there after a scanBegin job). Fields a file system does not have are 0 (exFAT fills the nearest equivalents: reserved = FatOffset, fatCount and fatSectors its FATs, rootCluster, dirtyBoot = VolumeDirty; NTFS fills media only). */
 export interface VolumeResults {
   fsType: number;
   bytesPerSector: number;
@@ -860,7 +863,7 @@ export const coreCodes: Readonly<Record<number, CoreCodeInfo>> = {
   10: { name: "E_BPB_SECPERCLUS", kind: "volume", values: ["value"], enums: [null], message: "BPB_SecPerClus is {value}, not a power of two from 1 to 128" },
   11: { name: "E_BPB_RSVDSECCNT", kind: "volume", values: ["value"], enums: [null], message: "BPB_RsvdSecCnt is {value}, must be at least 1" },
   12: { name: "E_BPB_NUMFATS", kind: "volume", values: ["value"], enums: [null], message: "BPB_NumFATs is {value}, must be at least 1" },
-  13: { name: "E_BPB_ROOTENTCNT", kind: "volume", values: ["value","fsType"], enums: [null,"FsType"], message: "BPB_RootEntCnt is {value}: wrong for {fsType} (fsType 0: does not fill whole sectors)" },
+  13: { name: "E_BPB_ROOTENTCNT", kind: "volume", values: ["value","fsType"], enums: [null,"FsType"], message: "BPB_RootEntCnt is {value}: wrong for {fsType} (NONE: it does not fill whole sectors)" },
   14: { name: "E_BPB_TOTSEC", kind: "volume", values: ["totalSectors","partSectors"], enums: [null,null], message: "total sectors {totalSectors} is zero or larger than the partition ({partSectors} sectors)" },
   15: { name: "E_BPB_FATSZ", kind: "volume", values: ["fatSectors","needed"], enums: [null,null], message: "FAT size {fatSectors} sectors is too small: {needed} needed for the cluster count" },
   16: { name: "E_BPB_MEDIA", kind: "volume", values: ["value"], enums: [null], message: "BPB_Media is {value}, not 0xF0 or 0xF8..0xFF" },

@@ -1,5 +1,6 @@
-// Backup engine (patent figures 1 and 2): FAT -> bitmap section, system area -> metadata
-// section, header, allocated clusters in ascending order in checked blocks, commit record last.
+// Backup engine (patent figures 1 and 2): the file system's allocation scan -> bitmap section,
+// its metadata extents -> metadata section, header, allocated clusters in ascending order in
+// checked blocks, commit record last.
 // The scan job is the first phase alone, with nothing written.
 import * as H from "../image/layout";
 import { IMG_SECTOR, tableBytes, roundUp } from "../image/layout";
@@ -10,12 +11,9 @@ import * as E from "../errors";
 import { fail } from "../errors";
 import * as A from "../abi";
 import { buf, setResult, blockBuffer, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
-import { probeFat, readFsInfo, volume } from "../fat/volume";
-import { FS_EXFAT } from "../exfat/layout";
-import { findBitmap, exfat } from "../exfat/volume";
-import { exScan, exfatScanStep } from "../exfat/scan";
-import { FS_NTFS, ntfs, loadBitmapRuns } from "../ntfs/volume";
-import { ntfsScanStep } from "../ntfs/scan";
+import { volume } from "../fs/volume";
+import { MetaExtents } from "../fs/filesystem";
+import { probe, mounted } from "../fs/probe";
 import { job, ghostExtent, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
   imageWrite, partRead, metaRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
 import { IO_ERROR, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
@@ -33,38 +31,27 @@ export class BackupParams {
   unreadable: f64 = 0;
 }
 export const backupParams = new BackupParams();
+const meta = new MetaExtents();
 
-// Starts a backup of the FAT volume on `src` into the image device `img` (or, with
+// Starts a backup of the volume (FAT, exFAT or NTFS) on `src` into the image device `img` (or, with
 // scanOnly, just the allocation scan). Returns 0 or a negative code.
 export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u32, scanOnly: bool): i32 {
-  let r = probeFat(src, sectorBytes, partSectors);
+  let r = probe(src, sectorBytes, partSectors);
   if (r < 0) return r;
-  r = readFsInfo(src);
-  if (r < 0) return r;
-  const v = volume;
+  const v = volume, fs = mounted();
   job.kind = scanOnly ? JOB_SCAN : JOB_BACKUP;
   job.src = src; job.dst = img;
   job.sectorBytes = sectorBytes;
   job.partSectors = partSectors;
   job.fsType = v.fsType;
   job.sectorsPerCluster = v.sectorsPerCluster;
-  job.firstCluster = 2;
+  job.firstCluster = v.firstCluster;
   job.dataStart = v.firstDataSector;
-  job.metaSectors = v.firstDataSector;
-  job.tailStart = 0; job.tailSectors = 0;
-  if (v.fsType == FS_NTFS) {
-    // clusters from 0 at sector 0; the boot file's clusters in the metadata head, the sectors
-    // after the last cluster (the backup boot sector) in its tail
-    job.firstCluster = 0;
-    job.dataStart = 0;
-    job.metaSectors = ntfs.headSectors;
-    const tailStart = <f64>v.clusterCount * <f64>v.sectorsPerCluster;
-    const tailEnd = Math.min(Math.min(partSectors, v.totalSectors + 1), tailStart + 2048);
-    if (tailEnd > tailStart) { job.tailStart = tailStart; job.tailSectors = tailEnd - tailStart; }
-  }
+  fs.metadata(v, partSectors, meta);
+  job.metaSectors = meta.headSectors;
+  job.tailStart = meta.tailStart; job.tailSectors = meta.tailSectors;
   job.geo.compute(v.clusterBytes, <f64>v.clusterCount + <f64>job.firstCluster, 0, (<f64>job.metaSectors + job.tailSectors) * sectorBytes, BLOCK_DATA_MAX);
-  job.scan.begin(v);
-  job.scan.totalEntries = v.clusterCount + job.firstCluster;
+  job.scan.begin(v.clusterCount + job.firstCluster);
   // section 12: the image's own extent in this partition (params ghostStart, ghostSectors)
   const ghostStart = scanOnly ? 0 : load<f64>(buf.params + A.PARAM_GHOST_START), ghostSectors = scanOnly ? 0 : load<f64>(buf.params + A.PARAM_GHOST_SECTORS);
   if (ghostExtent(ghostStart, ghostSectors, job.dataStart, v.sectorsPerCluster, <f64>v.clusterCount, job.firstCluster, <f64>job.metaSectors) < 0) {
@@ -74,18 +61,9 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.phase = PH_SCAN;
   job.sectionPos = 0;
   job.block = 0; job.clustersDone = 0; job.bytesDone = 0;
-  job.bytesTotal = <f64>v.fatSectors * sectorBytes * v.fatCount;
-  if (v.fsType == FS_NTFS) {
-    r = loadBitmapRuns(src, v);
-    if (r < 0) return r;
-    job.bytesTotal = ntfs.bitmapBytes;
-  }
-  if (v.fsType == FS_EXFAT) {
-    r = findBitmap(src, v);
-    if (r < 0) return r;
-    exScan.begin();
-    job.bytesTotal = exfat.bitmapBytes;
-  }
+  const scanBytes = fs.scanBegin(src, v);
+  if (scanBytes < 0) return <i32>scanBytes;
+  job.bytesTotal = scanBytes;
   job.bitmapHash.reset(H.SEED_BITMAP);
   memory.fill(buf.bitmap, 0, BITMAP_WINDOW_BYTES);
   backupParams.unreadable = 0;
@@ -109,12 +87,12 @@ export function backupStep(budget: f64): i32 {
   return job.phase == PH_DONE ? 1 : 0;
 }
 
-// One FAT window. When the bitmap window is full, or the FAT is done, the window goes out.
+// One window of the file system's scan. When the bitmap window is full, or the scan is done,
+// the window goes out.
 function scanStep(): i32 {
   const s = job.scan, v = volume, g = job.geo;
   const windowBase = job.sectionPos;
-  const r = v.fsType == FS_EXFAT ? exfatScanStep(s, job.src, v, <u32>windowBase, <u32>WINDOW_BITS)
-    : v.fsType == FS_NTFS ? ntfsScanStep(s, job.src, v, <u32>windowBase, <u32>WINDOW_BITS) : s.step(job.src, v, <u32>windowBase);
+  const r = mounted().scanStep(s, job.src, v, <u32>windowBase, <u32>WINDOW_BITS);
   if (r < 0) return r;
   job.bytesDone += <f64>r;
   if (<f64>s.nextEntry < windowBase + WINDOW_BITS && !s.done()) return r;
@@ -134,10 +112,12 @@ function scanFinished(): void {
   const s = job.scan, v = volume, g = job.geo;
   job.bitmapCheck = job.bitmapHash.digest64();
   g.compute(v.clusterBytes, g.bitmapBits, s.allocated, g.metaBytes, BLOCK_DATA_MAX);
-  setResult(A.SLOT_SCAN_ALLOCATED, s.allocated); setResult(A.SLOT_SCAN_BAD, s.bad); setResult(A.SLOT_SCAN_MISMATCHED, s.mismatched); setResult(A.SLOT_SCAN_INVALID, s.invalid);
-  setResult(A.SLOT_SCAN_DIRTY, s.dirty ? 1 : 0); setResult(A.SLOT_SCAN_IO_ERROR, s.ioErrorMark ? 1 : 0); setResult(A.SLOT_SCAN_FS_INFO_FREE, v.fsInfoFree);
-  setResult(A.SLOT_SCAN_DIRTY_BOOT, v.dirtyBoot ? 1 : 0); setResult(A.SLOT_SCAN_IMAGE_LENGTH, g.imageLength()); setResult(A.SLOT_SCAN_SMALL_FAT32, v.smallFat32 ? 1 : 0);
-  setResult(A.SLOT_SCAN_GHOST_LEFT_OUT, s.leftOut); setResult(A.SLOT_SCAN_EXFAT_CHECKSUM_BAD, v.fsType == FS_EXFAT && exfat.checksumBad ? 1 : 0); setResult(A.SLOT_SCAN_EXFAT_UPCASE, v.fsType == FS_EXFAT ? exfat.upcase : A.XU_OK);
+  const fs = mounted();
+  setResult(A.SLOT_SCAN_ALLOCATED, s.allocated);
+  setResult(A.SLOT_SCAN_FS_INFO_FREE, -1); // no free count, unless the file system keeps one (FAT32's FSInfo)
+  setResult(A.SLOT_SCAN_DIRTY_BOOT, fs.bootDirty() ? 1 : 0); setResult(A.SLOT_SCAN_IMAGE_LENGTH, g.imageLength());
+  setResult(A.SLOT_SCAN_GHOST_LEFT_OUT, s.leftOut);
+  fs.publishScan(); // its own scan results (FAT: the FAT's counts and marks; exFAT: checksum and up-case)
   if (job.kind == JOB_SCAN) { job.phase = PH_DONE; return; }
   job.bytesTotal = job.bytesDone + g.metaBytes + s.allocated * <f64>v.clusterBytes;
   job.phase = PH_META_COPY;
@@ -160,8 +140,7 @@ function metaStep(): i32 {
   }
   if (job.sectionPos < g.metaBytes) return <i32>n;
   job.metaCheck = job.metaHash.digest64();
-  const v = volume;
-  const flags: u32 = ((job.scan.dirty || v.dirtyBoot) ? 1 : 0) | (backupParams.recordUnreadable ? FLAG_UNREADABLE : 0);
+  const flags: u32 = (mounted().dirty() ? 1 : 0) | (backupParams.recordUnreadable ? FLAG_UNREADABLE : 0);
   encodeHeader(buf.params + A.PARAM_IMAGE_NAME, A.PARAM_IMAGE_NAME_BYTES, backupParams.partType, buf.params + A.PARAM_PART_TYPE_GUID, backupParams.partStart, backupParams.created, flags);
   const r = imageWrite(job.dst, 0, IMG_SECTOR, buf.scratch);
   if (r < 0) return r;

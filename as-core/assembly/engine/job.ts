@@ -12,8 +12,9 @@ import { fail } from "../errors";
 import * as A from "../abi";
 export { PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT, PH_DATA, PH_META, PH_DONE } from "../abi";
 import { buf, setResult, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX, META_CHUNK_BYTES, META_CHUNKS_MAX } from "../mem";
-import { Volume, MAX_CLUSTER_BYTES } from "../fat/volume";
-import { FatScan } from "../fat/scan";
+import { MAX_CLUSTER_BYTES } from "../fs/volume";
+import { ScanState } from "../fs/scan";
+import { fileSystemOf } from "../fs/probe";
 
 export const JOB_NONE: u32 = 0;
 export const JOB_BACKUP: u32 = 1;
@@ -48,8 +49,7 @@ export class Job {
   imageSectors: f64 = 0;  // restore/verify: the image device's length in 512-byte sectors
   geo: ImageGeometry = new ImageGeometry();
   cursor: BitmapCursor = new BitmapCursor();
-  scan: FatScan = new FatScan();
-  vol: Volume = new Volume();
+  scan: ScanState = new ScanState();
   sectorsPerCluster: u32 = 0;
   dataStart: f64 = 0;     // partition sector of cluster `firstCluster`
   firstCluster: u32 = 2;
@@ -206,11 +206,12 @@ export function decodeHeader(): i32 {
   const clusterBytes = ld32(h + H.H_ClusterBytes);
   if (!isPow2(clusterBytes) || clusterBytes < sectorBytes || clusterBytes > MAX_CLUSTER_BYTES) return fail(E.E_IMG_HEADER_FIELD, A.HF_CLUSTER, clusterBytes, sectorBytes);
   const fsType = ld32(h + H.H_FsType);
-  if (fsType < A.FS_FAT12 || fsType > A.FS_NTFS) return fail(E.E_IMG_HEADER_FIELD, A.HF_FSTYPE, fsType, A.FS_NTFS);
-  if (fsType <= A.FS_FAT32 && clusterBytes > sectorBytes * 128) return fail(E.E_IMG_HEADER_FIELD, A.HF_CLUSTER, clusterBytes, sectorBytes * 128);
+  const fs = fileSystemOf(fsType);
+  if (fs == null) return fail(E.E_IMG_HEADER_FIELD, A.HF_FSTYPE, fsType, A.FS_NTFS);
+  const maxSpc = fs.maxSectorsPerCluster();
+  if (clusterBytes / sectorBytes > maxSpc) return fail(E.E_IMG_HEADER_FIELD, A.HF_CLUSTER, clusterBytes, sectorBytes * maxSpc);
   const firstCluster = ld32(h + H.H_FirstCluster);
-  const ntfs = fsType == A.FS_NTFS;
-  if (firstCluster != (ntfs ? 0 : 2)) return fail(E.E_IMG_HEADER_FIELD, A.HF_FIRST_CLUSTER, firstCluster, ntfs ? 0 : 2);
+  if (firstCluster != fs.firstCluster()) return fail(E.E_IMG_HEADER_FIELD, A.HF_FIRST_CLUSTER, firstCluster, fs.firstCluster());
   const partClusters = <f64>ld64(h + H.H_PartClusters), bits = <f64>ld64(h + H.H_BitmapBits);
   if (bits != partClusters + <f64>firstCluster || bits > 0x10000000) return fail(E.E_IMG_HEADER_FIELD, A.HF_BITS, bits, partClusters + <f64>firstCluster);
   const imageClusters = <f64>ld64(h + H.H_ImageClusters);
@@ -221,11 +222,10 @@ export function decodeHeader(): i32 {
   if (dataStart + partClusters * <f64>spc > partSectors) return fail(E.E_IMG_HEADER_FIELD, A.HF_DATA_START, dataStart + partClusters * <f64>spc, partSectors);
   const metaSectors = ld32(h + H.H_MetaSectors);
   const tailStart = <f64>ld64(h + H.H_TailStart), tailSectors = <f64>ld64(h + H.H_TailSectors);
-  // FAT and exFAT: the head is everything before the clusters. NTFS: cluster 0 is sector 0, and
-  // the head is the boot file's whole clusters, which the bitmap leaves out (checkBitmapStep)
-  // (either way the head holds sector 0, the boot sector, which a restore writes last)
-  const headOk = ntfs ? dataStart == 0 && metaSectors >= spc && metaSectors % spc == 0 && <f64>metaSectors <= partClusters * <f64>spc : <f64>metaSectors == dataStart && metaSectors > 0;
-  if (!headOk) return fail(E.E_IMG_HEADER_FIELD, A.HF_META, metaSectors, dataStart);
+  // the head has the file system's shape (FAT and exFAT: everything before the clusters; NTFS:
+  // the boot file's whole clusters, which the bitmap leaves out, checkBitmapStep); either way it
+  // holds sector 0, the boot sector, which a restore writes last
+  if (!fs.headValid(metaSectors, dataStart, spc, partClusters)) return fail(E.E_IMG_HEADER_FIELD, A.HF_META, metaSectors, dataStart);
   const tailOk = tailSectors == 0 ? tailStart == 0 : tailSectors <= 2048 && tailStart >= dataStart + partClusters * <f64>spc && tailStart + tailSectors <= partSectors;
   if (!tailOk) return fail(E.E_IMG_HEADER_FIELD, A.HF_TAIL, tailStart, tailSectors);
   const metaBytes = (<f64>metaSectors + tailSectors) * <f64>sectorBytes;

@@ -19,7 +19,8 @@ export const EX_PercentInUse: usize = 112;        // u8
 export const EX_BootSignature: usize = 510;       // 0xAA55
 
 export const BOOT_REGION_SECTORS: u32 = 12;       // main boot region: boot sector, 8 extended, OEM, reserved, checksum
-export const FS_EXFAT: u32 = 4;
+import { FS_EXFAT } from "../abi";
+export { FS_EXFAT };
 
 // directory entries (32 bytes)
 export const DE_TYPE_END: u32 = 0x00;

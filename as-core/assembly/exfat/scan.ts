@@ -1,12 +1,11 @@
 // The allocation scan of an exFAT volume: the allocation bitmap, read one window at a time.
 // exFAT's bit i stands for cluster i + 2; the image's bit n for cluster n (section 3 of
 // docs/image-format.md), so the bits move up by two, the carry crossing bytes and windows.
-// The ghost extent and left-out runs are cleared as on the other scans (scan-window.ts).
-import { FatScan } from "../fat/scan";
-import { Volume } from "../fat/volume";
+// The ghost extent and left-out runs are cleared as on the other scans (fs/scan.ts finishWindow).
+import { ScanState, finishWindow } from "../fs/scan";
+import { Volume } from "../fs/volume";
 import { exfat, ChainReader } from "./volume";
 import { buf } from "../mem";
-import { finishWindow } from "../scan-window";
 
 export class ExfatScan {
   reader: ChainReader = new ChainReader();
@@ -16,7 +15,7 @@ export class ExfatScan {
 export const exScan = new ExfatScan();
 
 // Fills the image bitmap window [bitBase, bitBase + windowBits) from the exFAT bitmap. s.nextEntry == bitBase.
-export function exfatScanStep(s: FatScan, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 {
+export function exfatScanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 {
   const first = s.nextEntry;
   const count = min(windowBits, s.totalEntries - first);
   const outBytes = (count + 7) >>> 3;

@@ -1,23 +1,27 @@
 // An exFAT volume's geometry, read from its main boot sector and validated one rule per line,
-// into the same Volume the FAT engines use: the metadata area is everything before the
-// cluster heap (both boot regions and the FATs), clusters are numbered from 2 as on FAT. The
+// into the common Volume (fs/volume.ts) and exFAT's own record, `exfat`: the metadata area is
+// everything before the cluster heap (both boot regions and the FATs), clusters are numbered
+// from 2 as on FAT. The
 // allocation bitmap, not the FAT, says which clusters are in use (a contiguous file has no FAT
 // chain), so the backup reads it: findBitmap locates it through the root directory.
 import * as X from "./layout";
-import { Volume, MAX_CLUSTER_BYTES } from "../fat/volume";
+import { Volume, MAX_CLUSTER_BYTES } from "../fs/volume";
 import { ld8, ld16, ld32, ld64, isZero } from "../io";
 import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf, AUX_BYTES } from "../mem";
 
-// field ids reported with E_EXFAT_FIELD (host-shim/src/errors.ts names them)
-export const XF_MUST_BE_ZERO: f64 = 1; export const XF_SECTOR_SHIFT: f64 = 2; export const XF_CLUSTER_SHIFT: f64 = 3;
-export const XF_FATS: f64 = 4; export const XF_FAT_OFFSET: f64 = 5; export const XF_FAT_LENGTH: f64 = 6;
-export const XF_HEAP_OFFSET: f64 = 7; export const XF_CLUSTER_COUNT: f64 = 8; export const XF_ROOT: f64 = 9;
-export const XF_REVISION: f64 = 10; export const XF_JUMP: f64 = 11;
+// field ids reported with E_EXFAT_FIELD (XF_*) and what E_EXFAT_BITMAP found (XB_*): the contract
+import { XF_MUST_BE_ZERO, XF_SECTOR_SHIFT, XF_CLUSTER_SHIFT, XF_FATS, XF_FAT_OFFSET, XF_FAT_LENGTH, XF_HEAP_OFFSET, XF_CLUSTER_COUNT, XF_ROOT, XF_REVISION, XF_JUMP,
+  XB_NOT_FOUND, XB_FIRST_CLUSTER, XB_TOO_SHORT, XB_CHAIN } from "../abi";
 
 export class ExfatState {
+  fatOffset: u32 = 0;        // sectors before the first FAT (the boot regions): FatOffset
+  fatLength: u32 = 0;        // sectors of each FAT: FatLength
+  fatCount: u32 = 0;         // NumberOfFats: 1, or 2 (TexFAT)
+  rootCluster: u32 = 0;      // FirstClusterOfRootDirectory
+  volumeDirty: bool = false; // VolumeFlags bit 1
   activeFat: u32 = 0;
   bitmapCluster: u32 = 0;   // the active allocation bitmap's first cluster and length in bytes
   bitmapBytes: f64 = 0;
@@ -66,19 +70,15 @@ export function parseExfat(bs: usize, deviceSectorSize: u32, partSectors: f64, v
   v.bytesPerSector = bps;
   v.sectorsPerCluster = spc;
   v.clusterBytes = bps * spc;
-  v.reservedSectors = fatOffset;
-  v.fatCount = nfats;
-  v.fatSectors = fatLength;
-  v.rootEntryCount = 0;
-  v.rootDirSectors = 0;
   v.totalSectors = volLen;
   v.firstDataSector = heap;
+  v.firstCluster = 2;
   v.clusterCount = clusters;
-  v.rootCluster = root;
-  v.fsInfoSector = 0; v.backupBootSector = 0; v.fsInfoFree = -1;
-  v.dirtyBoot = (flags & 2) != 0;
-  v.media = 0;
-  v.smallFat32 = false;
+  exfat.fatOffset = fatOffset;
+  exfat.fatLength = fatLength;
+  exfat.fatCount = nfats;
+  exfat.rootCluster = root;
+  exfat.volumeDirty = (flags & 2) != 0;
   exfat.activeFat = nfats == 2 ? (flags & 1) : 0;
   exfat.bitmapCluster = 0; exfat.bitmapBytes = 0; exfat.checksumBad = false;
   return 0;
@@ -88,7 +88,7 @@ export function parseExfat(bs: usize, deviceSectorSize: u32, partSectors: f64, v
 export function exfatNext(dev: u32, v: Volume, c: u32): i64 {
   const bps = v.bytesPerSector;
   const byte = <f64>c * 4;
-  const lba = <f64>v.reservedSectors + <f64>exfat.activeFat * <f64>v.fatSectors + Math.floor(byte / <f64>bps);
+  const lba = <f64>exfat.fatOffset + <f64>exfat.activeFat * <f64>exfat.fatLength + Math.floor(byte / <f64>bps);
   const p = buf.scratch + 4096;
   const r = readSectors(dev, lba, 1, p);
   if (r < 0) return <i64>fail(E.E_DEVICE, r, dev, lba, 1);
@@ -113,7 +113,7 @@ export function findBitmap(dev: u32, v: Volume): i32 {
   // bitmap's entry and the up-case table's
   exfat.upcase = 2;
   let upFirst: u32 = 0, upBytes: f64 = 0, upSum: u32 = 0;
-  let c = v.rootCluster;
+  let c = exfat.rootCluster;
   let end = false;
   for (let k = 0; k < 256 && !end; k++) {
     const lba = v.clusterLba(<f64>c);
@@ -127,21 +127,21 @@ export function findBitmap(dev: u32, v: Volume): i32 {
       if (type != X.DE_TYPE_BITMAP || exfat.bitmapCluster != 0 || (ld8(e + X.DE_BitmapFlags) & 1) != exfat.activeFat) continue;
       const first = ld32(e + X.DE_FirstCluster), bytes = <f64>ld64(e + X.DE_DataLength);
       const needed = Math.ceil(<f64>v.clusterCount / 8);
-      if (first < 2 || <f64>first > <f64>v.clusterCount + 1) return fail(E.E_EXFAT_BITMAP, 2, first, <f64>v.clusterCount + 1);
-      if (bytes < needed) return fail(E.E_EXFAT_BITMAP, 3, bytes, needed);
+      if (first < 2 || <f64>first > <f64>v.clusterCount + 1) return fail(E.E_EXFAT_BITMAP, XB_FIRST_CLUSTER, first, <f64>v.clusterCount + 1);
+      if (bytes < needed) return fail(E.E_EXFAT_BITMAP, XB_TOO_SHORT, bytes, needed);
       exfat.bitmapCluster = first;
       exfat.bitmapBytes = needed;
     }
     if (end || (exfat.bitmapCluster != 0 && upFirst != 0)) break;
     const next = exfatNext(dev, v, c);
     if (next < 0) return <i32>next;
-    if (next < 2 || next > <i64>v.clusterCount + 1) { if (exfat.bitmapCluster != 0) break; return fail(E.E_EXFAT_BITMAP, 1, k + 1, <f64>next); }
+    if (next < 2 || next > <i64>v.clusterCount + 1) { if (exfat.bitmapCluster != 0) break; return fail(E.E_EXFAT_BITMAP, XB_NOT_FOUND, k + 1, <f64>next); }
     c = <u32>next;
   }
-  if (exfat.bitmapCluster == 0) return fail(E.E_EXFAT_BITMAP, 1, 256, 0);
+  if (exfat.bitmapCluster == 0) return fail(E.E_EXFAT_BITMAP, XB_NOT_FOUND, 256, 0);
   // the up-case table (section 7.2): its checksum over its bytes; a mismatch is a notice
   if (upFirst >= 2 && <f64>upFirst <= <f64>v.clusterCount + 1 && upBytes > 0 && upBytes <= 131072) {
-    const rd = new ChainReader();
+    const rd = upcaseReader;
     rd.begin(upFirst);
     const n = <u32>upBytes;
     r = rd.read(dev, v, 0, n, buf.aux);
@@ -171,8 +171,8 @@ export class ChainReader {
         let c: u32;
         if (next == 0) c = this.chainCluster + 1;
         else if (next >= 2 && next <= <i64>v.clusterCount + 1) c = <u32>next;
-        else return fail(E.E_EXFAT_BITMAP, 4, this.chainAt / cb + 1, <f64>next);
-        if (<f64>c > <f64>v.clusterCount + 1) return fail(E.E_EXFAT_BITMAP, 4, this.chainAt / cb + 1, c);
+        else return fail(E.E_EXFAT_BITMAP, XB_CHAIN, this.chainAt / cb + 1, <f64>next);
+        if (<f64>c > <f64>v.clusterCount + 1) return fail(E.E_EXFAT_BITMAP, XB_CHAIN, this.chainAt / cb + 1, c);
         this.chainCluster = c;
         this.chainAt += cb;
       }
@@ -190,3 +190,7 @@ export class ChainReader {
     return 0;
   }
 }
+
+// The reader findBitmap reads the up-case table through: one for the life of the core (the stub
+// runtime never frees, so a reader made per scan ran the core out of memory after ~40,000 scans).
+const upcaseReader = new ChainReader();

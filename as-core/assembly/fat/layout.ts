@@ -29,10 +29,9 @@ export const FSI_LeadSig: usize = 0;       // 0x41615252 (u32)
 export const FSI_StrucSig: usize = 484;    // 0x61417272 (u32)
 export const FSI_Free_Count: usize = 488;  // last known free cluster count (u32), 0xFFFFFFFF = unknown
 
-// FAT types, decided by the cluster count alone (spec section 3.5)
-export const FS_FAT12: u32 = 1;
-export const FS_FAT16: u32 = 2;
-export const FS_FAT32: u32 = 3;
+// FAT types, decided by the cluster count alone (spec section 3.5); FS_* in the contract
+import { FS_FAT12, FS_FAT16, FS_FAT32 } from "../abi";
+export { FS_FAT12, FS_FAT16, FS_FAT32 };
 export const FAT12_MAX_CLUSTERS: u32 = 4084;   // fewer than 4085 clusters: FAT12
 export const FAT16_MAX_CLUSTERS: u32 = 65524;  // fewer than 65525: FAT16; otherwise FAT32
 export const FAT32_MAX_CLUSTERS: u32 = 0x0FFFFFF5;   // clusters 2 .. 0x0FFFFFF6; higher values are marks

@@ -4,67 +4,59 @@
 // mark: clusters marked bad are never read, and a cluster that either copy claims is kept,
 // so that a volume whose copies disagree is still imaged as it is.
 import * as L from "./layout";
-import { Volume } from "./volume";
+import { fat, entryBits, badMark, entryMask } from "./volume";
+import { Volume } from "../fs/volume";
+import { ScanState } from "../fs/scan";
 import { ld16, ld32 } from "../io";
 import { readSectors } from "../patch";
 import { fail, E_DEVICE } from "../errors";
 import { buf, FAT_WINDOW_BYTES } from "../mem";
 
+// What only a FAT scan counts (the common counts are in ScanState).
 export class FatScan {
-  nextEntry: u32 = 0;
-  totalEntries: u32 = 0;
-  allocated: f64 = 0;      // clusters allocated in any copy (not bad)
   bad: f64 = 0;            // clusters marked bad in copy 0
   mismatched: f64 = 0;     // entries that differ between copy 0 and another copy
   invalid: f64 = 0;        // entries pointing outside the volume (1, or past the last cluster)
   dirty: bool = false;     // FAT[1] clean-shutdown bit clear (FAT16/32)
   ioErrorMark: bool = false; // FAT[1] hard-error bit clear (FAT16/32)
-  ghostFirst: u32 = 0;     // clusters [ghostFirst, ghostEnd) hold the image being written (section 12):
-  ghostEnd: u32 = 0;       //   allocated in the FAT, left out of the bitmap
-  leftOut: f64 = 0;        // allocated clusters of that extent left out
 
-  begin(v: Volume): void {
-    this.nextEntry = 0;
-    this.totalEntries = v.clusterCount + 2;
-    this.allocated = 0; this.bad = 0; this.mismatched = 0; this.invalid = 0;
+  begin(): void {
+    this.bad = 0; this.mismatched = 0; this.invalid = 0;
     this.dirty = false; this.ioErrorMark = false;
-    this.ghostFirst = 0; this.ghostEnd = 0; this.leftOut = 0;
   }
 
-  done(): bool { return this.nextEntry >= this.totalEntries; }
-
-  entriesPerWindow(v: Volume): u32 {
-    if (v.fsType == L.FS_FAT12) return this.totalEntries; // at most 4086 entries: 6 KiB
-    return FAT_WINDOW_BYTES / (v.entryBits() >> 3);
+  entriesPerWindow(s: ScanState, v: Volume): u32 {
+    if (v.fsType == L.FS_FAT12) return s.totalEntries; // at most 4086 entries: 6 KiB
+    return FAT_WINDOW_BYTES / (entryBits(v.fsType) >> 3);
   }
 
   // Scans the next window; sets the bits of allocated clusters in buf.bitmap, where bit 0
   // of the buffer stands for cluster bitBase. Returns the bytes of FAT read, or a negative code.
-  step(dev: u32, v: Volume, bitBase: u32): i32 {
-    const first = this.nextEntry;
-    const count = min(this.entriesPerWindow(v), this.totalEntries - first);
-    const bps = v.bytesPerSector;
-    const startByte: u32 = v.fsType == L.FS_FAT12 ? 0 : first * (v.entryBits() >> 3);
-    const endByte: u32 = v.fsType == L.FS_FAT12 ? (this.totalEntries * 3 + 1) / 2 : (first + count) * (v.entryBits() >> 3);
+  step(s: ScanState, dev: u32, v: Volume, bitBase: u32): i32 {
+    const first = s.nextEntry;
+    const count = min(this.entriesPerWindow(s, v), s.totalEntries - first);
+    const bps = v.bytesPerSector, bits = entryBits(v.fsType);
+    const startByte: u32 = v.fsType == L.FS_FAT12 ? 0 : first * (bits >> 3);
+    const endByte: u32 = v.fsType == L.FS_FAT12 ? (s.totalEntries * 3 + 1) / 2 : (first + count) * (bits >> 3);
     const sectorFirst = startByte / bps;
     const sectorCount = (endByte + bps - 1) / bps - sectorFirst;
     let bytesRead: i32 = 0;
-    for (let copy: u32 = 0; copy < v.fatCount; copy++) {
+    for (let copy: u32 = 0; copy < fat.fatCount; copy++) {
       const dst = copy == 0 ? buf.fatA : buf.fatB;
-      const lba = <f64>v.reservedSectors + <f64>copy * <f64>v.fatSectors + <f64>sectorFirst;
+      const lba = <f64>fat.reservedSectors + <f64>copy * <f64>fat.fatSectors + <f64>sectorFirst;
       const r = readSectors(dev, lba, sectorCount, dst);
       if (r < 0) return fail(E_DEVICE, r, dev, lba, sectorCount);
       bytesRead += <i32>(sectorCount * bps);
-      if (copy == 0) this.scanCopy0(v, first, count, bitBase);
-      else this.mergeCopy(v, first, count, bitBase);
+      if (copy == 0) this.scanCopy0(s, v, first, count, bitBase);
+      else this.mergeCopy(s, v, first, count, bitBase);
     }
-    this.leaveOutGhost(first, first + count, bitBase);
-    this.nextEntry = first + count;
+    s.leaveOutGhost(first, first + count, bitBase);
+    s.nextEntry = first + count;
     return bytesRead;
   }
 
-  private scanCopy0(v: Volume, first: u32, count: u32, bitBase: u32): void {
-    const mask = v.entryMask(), badMark = v.badMark(), last = v.clusterCount + 1;
+  private scanCopy0(s: ScanState, v: Volume, first: u32, count: u32, bitBase: u32): void {
+    const mask = entryMask(v.fsType), bad = badMark(v.fsType), last = v.clusterCount + 1;
     const end = first + count;
     for (let n = first; n < end; n++) {
       const e = entryAt(v, buf.fatA, n - first, n);
@@ -78,46 +70,30 @@ export class FatScan {
         continue;
       }
       if (e == 0) continue;
-      if (e == badMark) { this.bad += 1; continue; }
+      if (e == bad) { this.bad += 1; continue; }
       if (e == 1 || (e > last && e < mask - 7)) this.invalid += 1; // below the end-of-chain marks
       const bit = n - bitBase;
       const p = buf.bitmap + (bit >>> 3);
       store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(bit & 7)));
-      this.allocated += 1;
+      s.allocated += 1;
     }
   }
 
-  leaveOutGhostWindow(first: u32, end: u32, bitBase: u32): void { this.leaveOutGhost(first, end, bitBase); }
-
-  // Clears the bits of the ghost extent's clusters in entries [first, end) of this window.
-  private leaveOutGhost(first: u32, end: u32, bitBase: u32): void {
-    const from = max(first, this.ghostFirst), to = min(end, this.ghostEnd);
-    for (let n = from; n < to; n++) {
-      const bit = n - bitBase;
-      const p = buf.bitmap + (bit >>> 3);
-      const m = <u8>(1 << <u8>(bit & 7));
-      if ((load<u8>(p) & m) == 0) continue;
-      store<u8>(p, load<u8>(p) & ~m);
-      this.allocated -= 1;
-      this.leftOut += 1;
-    }
-  }
-
-  private mergeCopy(v: Volume, first: u32, count: u32, bitBase: u32): void {
-    const badMark = v.badMark();
+  private mergeCopy(s: ScanState, v: Volume, first: u32, count: u32, bitBase: u32): void {
+    const bad = badMark(v.fsType);
     const end = first + count;
     for (let n = first; n < end; n++) {
       const e = entryAt(v, buf.fatB, n - first, n);
       const e0 = entryAt(v, buf.fatA, n - first, n);
       if (e == e0) continue;
       this.mismatched += 1;
-      if (n < 2 || e == 0 || e == badMark) continue;
+      if (n < 2 || e == 0 || e == bad) continue;
       const bit = n - bitBase;
       const p = buf.bitmap + (bit >>> 3);
       const m = <u8>(1 << <u8>(bit & 7));
-      if ((load<u8>(p) & m) == 0 && e0 != badMark) {
+      if ((load<u8>(p) & m) == 0 && e0 != bad) {
         store<u8>(p, load<u8>(p) | m);
-        this.allocated += 1;
+        s.allocated += 1;
       }
     }
   }
@@ -130,3 +106,5 @@ function entryAt(v: Volume, p: usize, index: u32, n: u32): u32 {
   const w = ld16(p + <usize>(n + (n >>> 1))); // FAT12: the whole FAT is one window, index == n
   return (n & 1) != 0 ? w >>> 4 : w & 0xFFF;
 }
+
+export const fatScan = new FatScan();

@@ -1,58 +1,40 @@
 // A FAT volume's geometry, read from its boot sector and validated one rule per line
-// (FatFs mount_volume style). Nothing is used before it is checked.
+// (FatFs mount_volume style). Nothing is used before it is checked. The common parameters go in
+// the Volume (fs/volume.ts), what only FAT has in `fat`.
 import * as L from "./layout";
 import { ld8, ld16, ld32, isPow2 } from "../io";
 import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf } from "../mem";
-import { isExfat, parseExfat } from "../exfat/volume";
-import { isNtfs, parseNtfs } from "../ntfs/volume";
+import { Volume, MAX_CLUSTER_BYTES } from "../fs/volume";
+import { FI_FSINFO, FI_BACKUP_BOOT, FS_NONE } from "../abi";
 
-export const MAX_CLUSTER_BYTES: u32 = 512 << 10; // 128 sectors of 4096 bytes
-
-export class Volume {
-  fsType: u32 = 0;
-  bytesPerSector: u32 = 0;
-  sectorsPerCluster: u32 = 0;
-  clusterBytes: u32 = 0;
+export class FatVolume {
   reservedSectors: u32 = 0;
   fatCount: u32 = 0;
   fatSectors: u32 = 0;          // per copy
   rootEntryCount: u32 = 0;
   rootDirSectors: u32 = 0;
-  totalSectors: f64 = 0;
-  firstDataSector: u32 = 0;     // = the system area: reserved + FATs + root directory
-  clusterCount: u32 = 0;        // data clusters, numbered 2 .. clusterCount + 1
-  rootCluster: u32 = 0;
-  fsInfoSector: u32 = 0;
-  backupBootSector: u32 = 0;
+  rootCluster: u32 = 0;         // FAT32
+  fsInfoSector: u32 = 0;        // FAT32
+  backupBootSector: u32 = 0;    // FAT32
   dirtyBoot: bool = false;      // BS_Reserved1 bit 0
   media: u32 = 0;
   fsInfoFree: f64 = -1;         // FSI_Free_Count, -1 when absent or unknown
   smallFat32: bool = false;     // FAT32 layout with fewer than 65525 clusters (mkfs.fat allows it)
-
-  entryBits(): u32 { return this.fsType == L.FS_FAT12 ? 12 : this.fsType == L.FS_FAT16 ? 16 : 32; }
-  // entry values that mean "bad cluster"
-  badMark(): u32 { return this.fsType == L.FS_FAT12 ? 0xFF7 : this.fsType == L.FS_FAT16 ? 0xFFF7 : 0x0FFFFFF7; }
-  entryMask(): u32 { return this.fsType == L.FS_FAT12 ? 0xFFF : this.fsType == L.FS_FAT16 ? 0xFFFF : 0x0FFFFFFF; }
-  // LBA (in volume sectors) of a cluster number >= 2
-  clusterLba(cluster: f64): f64 { return <f64>this.firstDataSector + (cluster - 2) * <f64>this.sectorsPerCluster; }
 }
 
-export const volume = new Volume();
+export const fat = new FatVolume();
 
-// Reads sector 0 of the volume on `dev` (sectors of deviceSectorSize) and validates it.
-// partSectors: the volume's extent in device sectors. Returns 0 or a negative code.
-export function probeFat(dev: u32, deviceSectorSize: u32, partSectors: f64): i32 {
-  const r = readSectors(dev, 0, 1, buf.scratch);
-  if (r < 0) return fail(E.E_DEVICE, r, dev, 0, 1);
-  if (isExfat(buf.scratch)) return parseExfat(buf.scratch, deviceSectorSize, partSectors, volume);
-  if (isNtfs(buf.scratch)) return parseNtfs(buf.scratch, deviceSectorSize, partSectors, volume);
-  return parseBpb(buf.scratch, deviceSectorSize, partSectors, volume);
-}
+// Bits of a FAT entry of a volume of type fsType (FS_FAT12/16/32).
+export function entryBits(fsType: u32): u32 { return fsType == L.FS_FAT12 ? 12 : fsType == L.FS_FAT16 ? 16 : 32; }
+// entry values that mean "bad cluster"
+export function badMark(fsType: u32): u32 { return fsType == L.FS_FAT12 ? 0xFF7 : fsType == L.FS_FAT16 ? 0xFFF7 : 0x0FFFFFF7; }
+export function entryMask(fsType: u32): u32 { return fsType == L.FS_FAT12 ? 0xFFF : fsType == L.FS_FAT16 ? 0xFFFF : 0x0FFFFFFF; }
 
 export function parseBpb(bs: usize, deviceSectorSize: u32, partSectors: f64, v: Volume): i32 {
+  const f = fat;
   const sig = ld16(bs + L.BS_Signature);
   const jmp = ld8(bs + L.BS_jmpBoot);
   if (sig != 0xAA55 && jmp != 0xEB && jmp != 0xE9) return fail(E.E_NOT_FAT, sig, jmp);
@@ -71,7 +53,7 @@ export function parseBpb(bs: usize, deviceSectorSize: u32, partSectors: f64, v: 
   const media = ld8(bs + L.BPB_Media);
   if (media != 0xF0 && media < 0xF8) return fail(E.E_BPB_MEDIA, media);
   const rootEnt = ld16(bs + L.BPB_RootEntCnt);
-  if ((rootEnt * 32) % bps != 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, 0);
+  if ((rootEnt * 32) % bps != 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, FS_NONE); // no type: the count does not fill whole sectors
   const tot16 = ld16(bs + L.BPB_TotSec16);
   const totSec: f64 = tot16 != 0 ? <f64>tot16 : <f64>ld32(bs + L.BPB_TotSec32);
   if (totSec == 0 || totSec > partSectors) return fail(E.E_BPB_TOTSEC, totSec, partSectors);
@@ -89,8 +71,8 @@ export function parseBpb(bs: usize, deviceSectorSize: u32, partSectors: f64, v: 
   // exception that real tools make: mkfs.fat -F 32 (and Linux) accept a FAT32 layout (no
   // BPB_FATSz16, no fixed root directory) with fewer than 65525 clusters. Such a volume has
   // no FAT16 reading at all, so it is imaged as the FAT32 it is, with a notice.
-  v.smallFat32 = type != L.FS_FAT32 && fatSz16 == 0 && rootEnt == 0;
-  if (v.smallFat32) type = L.FS_FAT32;
+  f.smallFat32 = type != L.FS_FAT32 && fatSz16 == 0 && rootEnt == 0;
+  if (f.smallFat32) type = L.FS_FAT32;
   if ((type == L.FS_FAT32) != (fatSz16 == 0)) return fail(E.E_FAT_TYPE_LAYOUT, clusters, fatSz16);
   if (type == L.FS_FAT32 && rootEnt != 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, type);
   if (type != L.FS_FAT32 && rootEnt == 0) return fail(E.E_BPB_ROOTENTCNT, rootEnt, type);
@@ -101,42 +83,43 @@ export function parseBpb(bs: usize, deviceSectorSize: u32, partSectors: f64, v: 
   v.bytesPerSector = bps;
   v.sectorsPerCluster = spc;
   v.clusterBytes = bps * spc;
-  v.reservedSectors = rsvd;
-  v.fatCount = nfats;
-  v.fatSectors = fatSz;
-  v.rootEntryCount = rootEnt;
-  v.rootDirSectors = rootDirSectors;
   v.totalSectors = totSec;
   v.firstDataSector = <u32>firstData;
+  v.firstCluster = 2;
   v.clusterCount = <u32>clusters;
-  v.media = media;
-  v.rootCluster = 0; v.fsInfoSector = 0; v.backupBootSector = 0; v.fsInfoFree = -1;
+  f.reservedSectors = rsvd;
+  f.fatCount = nfats;
+  f.fatSectors = fatSz;
+  f.rootEntryCount = rootEnt;
+  f.rootDirSectors = rootDirSectors;
+  f.media = media;
+  f.rootCluster = 0; f.fsInfoSector = 0; f.backupBootSector = 0; f.fsInfoFree = -1;
   if (type == L.FS_FAT32) {
     const ver = ld16(bs + L.BPB_FSVer);
     if (ver != 0) return fail(E.E_BPB_FSVER, ver);
     const rootClus = ld32(bs + L.BPB_RootClus);
     if (rootClus < 2 || <f64>rootClus > clusters + 1) return fail(E.E_BPB_ROOTCLUS, rootClus, clusters + 1);
     const fsInfo = ld16(bs + L.BPB_FSInfo), bk = ld16(bs + L.BPB_BkBootSec);
-    if (fsInfo >= rsvd && fsInfo != 0xFFFF && fsInfo != 0) return fail(E.E_BPB_FSINFO, 1, fsInfo);
-    if (bk >= rsvd && bk != 0xFFFF && bk != 0) return fail(E.E_BPB_FSINFO, 2, bk);
-    v.rootCluster = rootClus;
-    v.fsInfoSector = fsInfo;
-    v.backupBootSector = bk;
-    v.dirtyBoot = (ld8(bs + L.BS32_Reserved1) & 1) != 0;
+    if (fsInfo >= rsvd && fsInfo != 0xFFFF && fsInfo != 0) return fail(E.E_BPB_FSINFO, FI_FSINFO, fsInfo);
+    if (bk >= rsvd && bk != 0xFFFF && bk != 0) return fail(E.E_BPB_FSINFO, FI_BACKUP_BOOT, bk);
+    f.rootCluster = rootClus;
+    f.fsInfoSector = fsInfo;
+    f.backupBootSector = bk;
+    f.dirtyBoot = (ld8(bs + L.BS32_Reserved1) & 1) != 0;
   } else {
-    v.dirtyBoot = (ld8(bs + L.BS16_Reserved1) & 1) != 0;
+    f.dirtyBoot = (ld8(bs + L.BS16_Reserved1) & 1) != 0;
   }
   return 0;
 }
 
 // Reads FSInfo's free count, if the volume has a valid FSInfo sector.
-export function readFsInfo(dev: u32): i32 {
-  const v = volume;
-  if (v.fsType != L.FS_FAT32 || v.fsInfoSector == 0 || v.fsInfoSector == 0xFFFF) return 0;
-  const r = readSectors(dev, v.fsInfoSector, 1, buf.scratch);
-  if (r < 0) return fail(E.E_DEVICE, r, dev, v.fsInfoSector, 1);
+export function readFsInfo(dev: u32, v: Volume): i32 {
+  const f = fat;
+  if (v.fsType != L.FS_FAT32 || f.fsInfoSector == 0 || f.fsInfoSector == 0xFFFF) return 0;
+  const r = readSectors(dev, f.fsInfoSector, 1, buf.scratch);
+  if (r < 0) return fail(E.E_DEVICE, r, dev, f.fsInfoSector, 1);
   if (ld32(buf.scratch + L.FSI_LeadSig) != 0x41615252 || ld32(buf.scratch + L.FSI_StrucSig) != 0x61417272) return 0;
   const free = ld32(buf.scratch + L.FSI_Free_Count);
-  v.fsInfoFree = free == 0xFFFFFFFF ? -1 : <f64>free;
+  f.fsInfoFree = free == 0xFFFFFFFF ? -1 : <f64>free;
   return 0;
 }

@@ -2,13 +2,12 @@
 // the image bitmap (bit n = cluster n on both sides). Bits past the last cluster are dropped;
 // the boot file's clusters (kept in the metadata head) and clusters the host leaves out (kind-2
 // patches: the page and hibernation files) are cleared.
-import { FatScan } from "../fat/scan";
-import { Volume } from "../fat/volume";
+import { ScanState, finishWindow } from "../fs/scan";
+import { Volume } from "../fs/volume";
 import { ntfs, readThroughRuns, bitmapRuns } from "./volume";
 import { buf } from "../mem";
-import { finishWindow } from "../scan-window";
 
-export function ntfsScanStep(s: FatScan, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 {
+export function ntfsScanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 {
   const first = s.nextEntry;
   const count = min(windowBits, s.totalEntries - first);
   const outBytes = (count + 7) >>> 3;

@@ -1,17 +1,19 @@
-// An NTFS volume: the boot sector validated one rule per line into the shared Volume, and the
+// An NTFS volume: the boot sector validated one rule per line into the common Volume
+// (fs/volume.ts) and NTFS's own record, `ntfs`, and the
 // run list of $Bitmap (MFT record 6), read from the MFT with its update sequences applied and
 // followed through an attribute list when there is one. Clusters are numbered from 0 at sector
 // 0; the backup keeps the boot file's clusters ($Boot, the first 8 KiB) in the metadata head
 // and the sectors after the last cluster (the backup boot sector) in its tail, and stores the
 // other clusters $Bitmap marks. Names as in the NTFS documentation of the Linux-NTFS project.
-import { Volume, MAX_CLUSTER_BYTES } from "../fat/volume";
+import { Volume, MAX_CLUSTER_BYTES } from "../fs/volume";
 import { ld8, ld16, ld32, ld64, isPow2 } from "../io";
 import { readSectors } from "../patch";
 import * as E from "../errors";
 import { fail } from "../errors";
 import { buf } from "../mem";
 
-export const FS_NTFS: u32 = 5;
+import { FS_NTFS } from "../abi";
+export { FS_NTFS };
 // boot sector
 const B_OemId: usize = 3;             // "NTFS    "
 const B_BytesPerSector: usize = 11;   // u16
@@ -50,12 +52,9 @@ const AT_END: u32 = 0xFFFFFFFF;
 const FILE_MAGIC: u32 = 0x454C4946;   // "FILE"
 export const BOOT_FILE_BYTES: u32 = 8192;
 
-// field ids reported with E_NTFS_FIELD (host-shim/src/errors.ts names them)
-const NF_JUMP: f64 = 1; const NF_SECTOR: f64 = 2; const NF_CLUSTER: f64 = 3; const NF_ZERO: f64 = 4;
-const NF_MFT: f64 = 5; const NF_MFTMIRR: f64 = 6; const NF_RECORD: f64 = 7;
-// what, reported with E_NTFS_MFT
-const NM_MAGIC: f64 = 1; const NM_FIXUP: f64 = 2; const NM_ATTRIBUTE: f64 = 3; const NM_NO_DATA: f64 = 4;
-const NM_RUNS: f64 = 5; const NM_TOO_MANY_RUNS: f64 = 6; const NM_LIST: f64 = 7; const NM_SHORT: f64 = 8; const NM_OUTSIDE: f64 = 9;
+// field ids reported with E_NTFS_FIELD (NF_*) and what E_NTFS_MFT found (NM_*): the contract
+import { NF_JUMP, NF_SECTOR, NF_CLUSTER, NF_ZERO, NF_MFT, NF_MFTMIRR, NF_RECORD,
+  NM_MAGIC, NM_FIXUP, NM_ATTRIBUTE, NM_NO_DATA, NM_RUNS, NM_TOO_MANY_RUNS, NM_LIST, NM_SHORT, NM_OUTSIDE, HF_BITS } from "../abi";
 
 // buf.ntfs: [0, 4K) a record; [4K, 12K) an attribute list; runs of 24 bytes (vcn, lcn or -1, length) after
 const RECORD_AT: usize = 0;
@@ -67,6 +66,7 @@ const BMP_RUNS_AT: usize = MFT_RUNS_AT + 128 * 24;
 const BMP_RUNS_MAX: u32 = (65536 - <u32>BMP_RUNS_AT) / 24;
 
 export class NtfsState {
+  media: u32 = 0;           // the boot sector's media byte
   recordBytes: u32 = 0;
   mftLcn: f64 = 0;
   mftRuns: u32 = 0;
@@ -103,17 +103,16 @@ export function parseNtfs(bs: usize, deviceSectorSize: u32, partSectors: f64, v:
   const cpr = <i32><i8>ld8(bs + B_ClustersPerRecord);
   const recordBytes: f64 = cpr > 0 ? <f64>cpr * <f64>cb : cpr >= -31 ? <f64>(<u64>1 << <u64>(-cpr)) : 0;
   if (recordBytes < 1024 || recordBytes > 4096 || !isPow2(<u32>recordBytes)) return fail(E.E_NTFS_FIELD, NF_RECORD, cpr, 1024);
-  if (clusters > 0x10000000) return fail(E.E_IMG_HEADER_FIELD, 5, clusters, 0x10000000); // the image's 2^28-bit bitmap
+  if (clusters > 0x10000000) return fail(E.E_IMG_HEADER_FIELD, HF_BITS, clusters, 0x10000000); // the image's 2^28-bit bitmap
   v.fsType = FS_NTFS;
   v.bytesPerSector = bps;
   v.sectorsPerCluster = spc;
   v.clusterBytes = cb;
-  v.reservedSectors = 0; v.fatCount = 0; v.fatSectors = 0; v.rootEntryCount = 0; v.rootDirSectors = 0;
   v.totalSectors = total;
   v.firstDataSector = 0;
+  v.firstCluster = 0;
   v.clusterCount = <u32>clusters;
-  v.rootCluster = 0; v.fsInfoSector = 0; v.backupBootSector = 0; v.fsInfoFree = -1;
-  v.dirtyBoot = false; v.media = ld8(bs + B_Media); v.smallFat32 = false;
+  ntfs.media = ld8(bs + B_Media);
   ntfs.recordBytes = <u32>recordBytes;
   ntfs.mftLcn = mft;
   ntfs.mftRuns = 0; ntfs.bmpRuns = 0; ntfs.bitmapBytes = 0;
