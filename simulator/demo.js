@@ -45,8 +45,12 @@ function progressPrinter(columns, clock) {
     const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
     const width = Math.max(10, columns - 12);
     const fill = Math.round(frac * width);
-    const rate = same ? `${((p.bytesDone - last.bytesDone) / 1e3 / (now - last.at)).toFixed(1)} MB/s` : `${mb(p.bytesDone)} in one step`;
-    say(`     ${p.kind.padEnd(7)} [${"#".repeat(fill)}${".".repeat(width - fill)}] ${String(Math.round(frac * 100)).padStart(3)}%  ${rate.padStart(9)}  ${p.phase}`);
+    const rate = same
+      ? `${((p.bytesDone - last.bytesDone) / 1e3 / (now - last.at)).toFixed(1)} MB/s`
+      : `${mb(p.bytesDone)} in one step`;
+    say(
+      `     ${p.kind.padEnd(7)} [${"#".repeat(fill)}${".".repeat(width - fill)}] ${String(Math.round(frac * 100)).padStart(3)}%  ${rate.padStart(9)}  ${p.phase}`,
+    );
     last = p.phase === "done" ? undefined : { kind: p.kind, bytesDone: p.bytesDone, at: now };
   };
 }
@@ -57,14 +61,21 @@ function progressPrinter(columns, clock) {
  * of the printer's clock, which is then set back.
  */
 function turns(fw, clock, rows) {
-  const t = clock.now, seen = [];
+  const t = clock.now,
+    seen = [];
   for (let k = 0; k < 8; k++) {
     clock.now = t + k * 2000;
-    const text = fw.call("menuRender").lines.slice(1).map((l) => l.trim()).join(" / ");
+    const text = fw
+      .call("menuRender")
+      .lines.slice(1)
+      .map((l) => l.trim())
+      .join(" / ");
     if (!seen.includes(text)) seen.push(text);
   }
   clock.now = t;
-  return seen.length > 1 ? `   (${rows > 2 ? "the rows below the title take" : "the row below the title takes"} turns, 2 s each: ${seen.join(" | ")})` : undefined;
+  return seen.length > 1
+    ? `   (${rows > 2 ? "the rows below the title take" : "the row below the title takes"} turns, 2 s each: ${seen.join(" | ")})`
+    : undefined;
 }
 
 /**
@@ -73,15 +84,28 @@ function turns(fw, clock, rows) {
  */
 function framesToShow(frames) {
   const out = [];
-  for (let i = 0; i < frames.length;) {
-    if (frames[i].step !== "progress") { out.push([frames[i], frames[i - 1]]); i++; continue; }
+  for (let i = 0; i < frames.length; ) {
+    if (frames[i].step !== "progress") {
+      out.push([frames[i], frames[i - 1]]);
+      i++;
+      continue;
+    }
     let j = i;
     while (j < frames.length && frames[j].step === "progress") j++;
     const run = frames.slice(i, j);
-    const rated = run.map((f, k) => (/\d MB\/s|\d left/.test(f.lines.join(" ") + (f.turns || "")) ? k : -1)).filter((k) => k >= 0);
+    const rated = run
+      .map((f, k) => (/\d MB\/s|\d left/.test(f.lines.join(" ") + (f.turns || "")) ? k : -1))
+      .filter((k) => k >= 0);
     const picks = [...new Set(rated.length ? [rated[0], rated[rated.length - 1]] : [0, run.length - 1])];
     for (const k of picks) out.push([run[k], k === 0 ? frames[i - 1] : run[k - 1]]);
-    if (picks.length < run.length) out.push([{ step: "note", lines: [], note: `(${run.length} steps in all; ${run.length - picks.length} more progress frame${run.length - picks.length === 1 ? "" : "s"} not shown)` }]);
+    if (picks.length < run.length)
+      out.push([
+        {
+          step: "note",
+          lines: [],
+          note: `(${run.length} steps in all; ${run.length - picks.length} more progress frame${run.length - picks.length === 1 ? "" : "s"} not shown)`,
+        },
+      ]);
     i = j;
   }
   return out;
@@ -96,20 +120,35 @@ async function main() {
     heading(`1. factory line: ${profile.model}`);
     const t0 = Date.now();
     const p = sim.buildPrinter(profile, path.join(dir, "disk.img"), { diskTiming: true });
-    say(`   disk: ${profile.disk.media}, ${mb(profile.disk.sizeBytes)}, ${profile.disk.sectorBytes}-byte sectors, ${profile.partitionTable.toUpperCase()}`);
+    say(
+      `   disk: ${profile.disk.media}, ${mb(profile.disk.sizeBytes)}, ${profile.disk.sectorBytes}-byte sectors, ${profile.partitionTable.toUpperCase()}`,
+    );
     for (const [i, part] of profile.partitions.entries()) {
       const pl = p.placed[i];
-      say(`   partition ${pl.number}: ${part.role.padEnd(8)} ${part.name.padEnd(9)} ${part.fs.padEnd(5)} ${String(part.sizeMiB).padStart(7)} MiB at LBA ${pl.startLba}`);
+      say(
+        `   partition ${pl.number}: ${part.role.padEnd(8)} ${part.name.padEnd(9)} ${part.fs.padEnd(5)} ${String(part.sizeMiB).padStart(7)} MiB at LBA ${pl.startLba}`,
+      );
     }
-    say(`   system partition filled with ${p.files.length} firmware files (${mb(p.files.reduce((a, f) => a + f.size, 0))}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    say(
+      `   system partition filled with ${p.files.length} firmware files (${mb(p.files.reduce((a, f) => a + f.size, 0))}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const fac = sim.provisionFactory(p);
-    say(`   factory image ${fac.ghost ? `in the ghost file ${fac.ghost} of the system partition` : `in slot ${fac.slot}`}: ${mb(fac.imageBytes)}, manifest of ${fac.manifestFiles} critical files`);
+    say(
+      `   factory image ${fac.ghost ? `in the ghost file ${fac.ghost} of the system partition` : `in slot ${fac.slot}`}: ${mb(fac.imageBytes)}, manifest of ${fac.manifestFiles} critical files`,
+    );
     story.push(`factory image provisioned (${mb(fac.imageBytes)})`);
 
-    say(`   the printer's clock adds the time its ${profile.disk.media} would take: ${profile.disk.readMBps} MB/s read, ${profile.disk.writeMBps} MB/s write`);
+    say(
+      `   the printer's clock adds the time its ${profile.disk.media} would take: ${profile.disk.readMBps} MB/s read, ${profile.disk.writeMBps} MB/s write`,
+    );
     let menuOpen = false; // the panel frames show the menu's own progress; the bar lines are for boots
     const bars = progressPrinter(profile.panel.columns, p.clock);
-    const fw = await sim.startFirmware(p, { onProgress: (x) => { if (!menuOpen) bars(x); }, log: (s) => say(`   firmware: ${s}`) });
+    const fw = await sim.startFirmware(p, {
+      onProgress: (x) => {
+        if (!menuOpen) bars(x);
+      },
+      log: (s) => say(`   firmware: ${s}`),
+    });
     try {
       heading("2. first boot");
       let r = fw.call("boot");
@@ -126,18 +165,35 @@ async function main() {
       story.push(`boot after ordinary use: ${r.action === "none" ? "nothing restored" : r.action}`);
 
       heading("4. damage, detected and repaired at boot");
-      const kinds = ["zero-boot-sector", "zero-first-mib", "damaged-fat", "corrupt-file", "delete-critical-file", "random-sectors"];
+      const kinds = [
+        "zero-boot-sector",
+        "zero-first-mib",
+        "damaged-fat",
+        "corrupt-file",
+        "delete-critical-file",
+        "random-sectors",
+      ];
       for (const [i, kind] of kinds.entries()) {
-        const d = injectDamage(p.core, sim.systemPartition(p), kind, ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"], 100 + i);
+        const d = injectDamage(
+          p.core,
+          sim.systemPartition(p),
+          kind,
+          ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"],
+          100 + i,
+        );
         say(`\n   damage: ${d.detail}`);
         p.clock.now += 3600e3;
         const b = fw.call("boot");
-        const verified = b.after && b.after.ok;
+        const verified = b.after?.ok;
         say(`   => ${b.action}${verified ? ", verified healthy" : ""} in ${b.seconds.toFixed(2)} s`);
-        story.push(`${kind}: ${b.before.restoreNeeded ? "detected" : "NOT detected"}, ${b.action}${verified ? ", verified" : ""}`);
+        story.push(
+          `${kind}: ${b.before.restoreNeeded ? "detected" : "NOT detected"}, ${b.action}${verified ? ", verified" : ""}`,
+        );
       }
 
-      heading(`5. service menu on the ${profile.panel.rows}x${profile.panel.columns} panel: back up now, then verify images`);
+      heading(
+        `5. service menu on the ${profile.panel.rows}x${profile.panel.columns} panel: back up now, then verify images`,
+      );
       const before = fw.call("listImages");
       // "Back up now": ok asks, ok starts; a printer that keeps one image (a ghost) warns first
       // that the factory image is replaced, on a screen of its own when the panel is small
@@ -152,7 +208,10 @@ async function main() {
       });
       menuOpen = false;
       for (const [f, prev] of framesToShow(frames)) {
-        if (f.step === "note") { say(`   ${f.note}`); continue; }
+        if (f.step === "note") {
+          say(`   ${f.note}`);
+          continue;
+        }
         say(`   ${caption(f, prev)}:`);
         say(panel(f.lines));
         if (f.step === "progress" && f.turns) say(f.turns);
@@ -161,8 +220,12 @@ async function main() {
       if (before.some((i) => i.kind === "factory") && !images.some((i) => i.kind === "factory")) {
         say(`\n   the factory image was replaced by the new backup, as the panel warned`);
       }
-      story.push(`service menu: ${images.length} images now (${images.map((i) => `${i.kind} "${i.name}"`).join(", ")}), all verified`);
-      say(`\n   QuickJS heap ${fw.heapUsed()} B (budget ${profile.budgets.quickjsHeapBytes}), wasm memory ${p.core.memoryBytes} B (budget ${profile.budgets.wasmMemoryBytes}), ${fw.calls} host calls in all`);
+      story.push(
+        `service menu: ${images.length} images now (${images.map((i) => `${i.kind} "${i.name}"`).join(", ")}), all verified`,
+      );
+      say(
+        `\n   QuickJS heap ${fw.heapUsed()} B (budget ${profile.budgets.quickjsHeapBytes}), wasm memory ${p.core.memoryBytes} B (budget ${profile.budgets.wasmMemoryBytes}), ${fw.calls} host calls in all`,
+      );
     } finally {
       fw.dispose();
       p.close();
@@ -181,6 +244,6 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(`demo failed: ${e && e.message ? e.message : e}`);
+  console.error(`demo failed: ${e?.message ? e.message : e}`);
   process.exit(1);
 });

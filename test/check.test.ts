@@ -9,7 +9,14 @@ const core = new Core();
 function random(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
   let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; b[i] = x & 0xff; }
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
   return b;
 }
 
@@ -17,7 +24,8 @@ t.test("every single-bit flip of a 512-byte record changes CBH-64 and CBH-32", a
   for (const seed of [1, 2]) {
     const data = random(512, seed * 7919);
     const base = core.checkOf(data, seed);
-    let caught64 = 0, caught32 = 0;
+    let caught64 = 0,
+      caught32 = 0;
     for (let bit = 0; bit < 512 * 8; bit++) {
       data[bit >> 3] ^= 1 << (bit & 7);
       const h = core.checkOf(data, seed);
@@ -31,7 +39,8 @@ t.test("every single-bit flip of a 512-byte record changes CBH-64 and CBH-32", a
 });
 
 t.test("zeros, seeds and lengths give different checks; the function is deterministic", async (t) => {
-  const z64 = new Uint8Array(64), z128 = new Uint8Array(128);
+  const z64 = new Uint8Array(64),
+    z128 = new Uint8Array(128);
   t.not(core.checkOf(z64, 0), core.checkOf(z128, 0), "length counts");
   t.not(core.checkOf(z64, 0), core.checkOf(z64, 1), "seed counts");
   t.not(core.checkOf(z64, 2 ** 32), core.checkOf(z64, 0), "high half of the seed counts");

@@ -1,10 +1,11 @@
 // The CLI contract: exit 0 on success; on failure a non-zero exit and one clear line on
 // stderr; --json prints one JSON object. Runs the built CLI (npm test builds it first).
-import t from "tap";
+
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
+import t from "tap";
 import { buildMiniFat } from "./helpers/mini-fat";
 
 const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli.js");
@@ -53,10 +54,17 @@ t.test("info, backup, verify, restore, verify --against", async (t) => {
 
   // change one stored cluster on the target: verify --against finds it
   const at = (vol.firstDataSector + (vol.allocated[3] - 2)) * 512 + 17;
-  const d = fs.readFileSync(dst); d[at] ^= 0xff; fs.writeFileSync(dst, d);
+  const d = fs.readFileSync(dst);
+  d[at] ^= 0xff;
+  fs.writeFileSync(dst, d);
   r = run("verify", img, "--against", dst);
   t.equal(r.code, 1);
-  t.match(r.err, new RegExp(`^clusterback: verify: .* 1 clusters differ from the image \\(first: cluster ${vol.allocated[3]}\\)\\n$`));
+  t.match(
+    r.err,
+    new RegExp(
+      `^clusterback: verify: .* 1 clusters differ from the image \\(first: cluster ${vol.allocated[3]}\\)\\n$`,
+    ),
+  );
   r = run("verify", img, "--against", dst, "--json");
   t.equal(JSON.parse(r.out).ok, false);
 });

@@ -11,18 +11,20 @@
 // allocates once, lazily (the CRC table on the first GPT read), is in place before the mark is taken.
 //
 // EXFAT_SCANS (default 100000) sets the number of exFAT probe + scan jobs.
-import t from "tap";
+
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
+import t from "tap";
 import { Core, NO_DEVICE, Slot } from "../host-shim/src/core";
 import { BlockDevice, RamDevice } from "../host-shim/src/devices";
 
 const EXFAT_SCANS = Number(process.env.EXFAT_SCANS ?? 100000);
 const ROUNDS = 1000; // rounds of FAT and NTFS scans, backups, verifies and a restore, between the exFAT scans
 
-const fixture = (dir: string, name: string) => zlib.gunzipSync(fs.readFileSync(path.join(__dirname, "fixtures", dir, name)));
-const sectorSizeOf = (b: Uint8Array, fallback: number) => (b[11] | (b[12] << 8)) || fallback;
+const fixture = (dir: string, name: string) =>
+  zlib.gunzipSync(fs.readFileSync(path.join(__dirname, "fixtures", dir, name)));
+const sectorSizeOf = (b: Uint8Array, fallback: number) => b[11] | (b[12] << 8) || fallback;
 
 const core = new Core({ backgroundWrites: false });
 const memory = (core as unknown as { memory: WebAssembly.Memory }).memory;
@@ -50,7 +52,11 @@ const gptDisk = new RamDevice(512, new Uint8Array(fixture("volumes", "disk-gpt.i
 
 function withDevice<T>(d: BlockDevice, fn: (h: number) => T): T {
   const h = core.attach(d);
-  try { return fn(h); } finally { core.detach(h); }
+  try {
+    return fn(h);
+  } finally {
+    core.detach(h);
+  }
 }
 
 /** probeVolume + scanBegin + steps; returns the allocated-cluster count. */
@@ -71,11 +77,13 @@ function backupAndVerify(d: BlockDevice): RamDevice {
     return core.results()[Slot.scanImageLength];
   });
   const img = new RamDevice(512, Math.ceil(imageBytes / 512));
-  withDevice(d, (hs) => withDevice(img, (hi) => {
-    core.params().fill(0);
-    core.check(core.exports.backupBeginFlags(hs, d.sectorSize, d.sectorCount, hi, 0, 0, 1700000000, 0));
-    core.run();
-  }));
+  withDevice(d, (hs) =>
+    withDevice(img, (hi) => {
+      core.params().fill(0);
+      core.check(core.exports.backupBeginFlags(hs, d.sectorSize, d.sectorCount, hi, 0, 0, 1700000000, 0));
+      core.run();
+    }),
+  );
   withDevice(img, (hi) => {
     core.check(core.exports.verifyBegin(hi, img.sectorCount, NO_DEVICE, 0, 0));
     core.run();
@@ -85,10 +93,12 @@ function backupAndVerify(d: BlockDevice): RamDevice {
 
 function restore(img: RamDevice, like: BlockDevice): void {
   const target = new RamDevice(like.sectorSize, like.sectorCount);
-  withDevice(img, (hi) => withDevice(target, (ht) => {
-    core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, target.sectorSize, target.sectorCount, 0));
-    core.run();
-  }));
+  withDevice(img, (hi) =>
+    withDevice(target, (ht) => {
+      core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, target.sectorSize, target.sectorCount, 0));
+      core.run();
+    }),
+  );
 }
 
 function partitions(): void {
@@ -99,25 +109,41 @@ function partitions(): void {
 function everyJob(): void {
   partitions();
   for (const d of [exfatVol, fatVol, fat32Vol, ntfsVol]) restore(backupAndVerify(d), d);
-  scan(exfatVol); scan(fatVol); scan(fat32Vol); scan(ntfsVol);
+  scan(exfatVol);
+  scan(fatVol);
+  scan(fat32Vol);
+  scan(ntfsVol);
 }
 
 t.test(`one core: ${EXFAT_SCANS} exFAT scans and ${ROUNDS} rounds of FAT and NTFS jobs, memory does not grow`, (t) => {
-  const t0 = performance.now(), bytes = memory.buffer.byteLength;
+  const t0 = performance.now(),
+    bytes = memory.buffer.byteLength;
   everyJob();
   const mark = highWater();
   const expected = [scan(exfatVol), scan(fatVol), scan(ntfsVol)];
-  t.ok(expected.every((n) => n > 0), `allocated clusters: exFAT ${expected[0]}, FAT ${expected[1]}, NTFS ${expected[2]}`);
+  t.ok(
+    expected.every((n) => n > 0),
+    `allocated clusters: exFAT ${expected[0]}, FAT ${expected[1]}, NTFS ${expected[2]}`,
+  );
   const perRound = Math.ceil(EXFAT_SCANS / ROUNDS);
-  let exfatScans = 0, others = 0, wrong = 0;
+  let exfatScans = 0,
+    others = 0,
+    wrong = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    for (let i = 0; i < perRound && exfatScans < EXFAT_SCANS; i++, exfatScans++) if (scan(exfatVol) !== expected[0]) wrong++;
+    for (let i = 0; i < perRound && exfatScans < EXFAT_SCANS; i++, exfatScans++)
+      if (scan(exfatVol) !== expected[0]) wrong++;
     if (scan(fatVol) !== expected[1]) wrong++;
     if (scan(ntfsVol) !== expected[2]) wrong++;
-    scan(fat32Vol); partitions();
+    scan(fat32Vol);
+    partitions();
     others += 4;
-    if (round % 10 === 0) { for (const d of [fatVol, exfatVol, ntfsVol]) restore(backupAndVerify(d), d); others += 9; }
-    else { backupAndVerify(round % 3 === 0 ? exfatVol : round % 3 === 1 ? fatVol : ntfsVol); others += 2; }
+    if (round % 10 === 0) {
+      for (const d of [fatVol, exfatVol, ntfsVol]) restore(backupAndVerify(d), d);
+      others += 9;
+    } else {
+      backupAndVerify(round % 3 === 0 ? exfatVol : round % 3 === 1 ? fatVol : ntfsVol);
+      others += 2;
+    }
     if (highWater() !== mark) break;
   }
   t.equal(exfatScans, EXFAT_SCANS, `${exfatScans} exFAT scans and ${others} other jobs ran without a trap`);

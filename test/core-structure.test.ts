@@ -4,19 +4,27 @@
 // - no allocation per job: the core runs on the stub runtime, which never frees, so `new` may
 //   appear only where it runs once: a module-level `const x = new ...` or a field initializer of
 //   a class (whose one instance is itself module-level). test/core-memory.test.ts measures it.
-import t from "tap";
+
 import * as fs from "node:fs";
 import * as path from "node:path";
+import t from "tap";
 
 const root = path.join(__dirname, "..", "as-core", "assembly");
 
 function sources(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : []);
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith(".ts") ? [path.join(dir, e.name)] : [],
+    );
 }
 
 const files = sources(root);
-const code = (file: string) => fs.readFileSync(file, "utf8").split("\n").map((l) => l.replace(/\/\/.*$/, ""));
+const code = (file: string) =>
+  fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => l.replace(/\/\/.*$/, ""));
 
 t.test("no import circle among the core's modules", async (t) => {
   const graph = new Map<string, string[]>();
@@ -34,7 +42,8 @@ t.test("no import circle among the core's modules", async (t) => {
   const visit = (f: string, trail: string[]): void => {
     state.set(f, 1);
     for (const d of graph.get(f) ?? []) {
-      if (state.get(d) === 1) cycles.push([...trail.slice(trail.indexOf(d)), d].map((x) => path.relative(root, x)).join(" > "));
+      if (state.get(d) === 1)
+        cycles.push([...trail.slice(trail.indexOf(d)), d].map((x) => path.relative(root, x)).join(" > "));
       else if (!state.has(d)) visit(d, [...trail, d]);
     }
     state.set(f, 2);

@@ -1,9 +1,10 @@
 // One contract, every device: RAM, file, partition view, write guard and fault device
 // (FatFs diskio / littlefs lfs_config style). A device that passes this can back any job.
-import t from "tap";
+
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import t from "tap";
 import { BlockDevice, FileDevice, PartitionView, RamDevice, WriteGuard } from "../host-shim/src/devices";
 import { DeviceCode, DeviceError, WriteGuardError } from "../host-shim/src/errors";
 import { FaultDevice } from "../host-shim/src/fault-device";
@@ -26,14 +27,21 @@ const factories: Record<string, Factory> = {
 };
 
 function thrown(fn: () => void): unknown {
-  try { fn(); } catch (e) { return e; }
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
   return undefined;
 }
 
 function pattern(bytes: number, seed: number): Uint8Array {
   const b = new Uint8Array(bytes);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < bytes; i++) { x = (x * 1103515245 + 12345) >>> 0; b[i] = x >>> 24; }
+  let x = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < bytes; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
   return b;
 }
 
@@ -47,7 +55,10 @@ for (const [name, make] of Object.entries(factories)) {
       // a fresh device reads zeros
       const z = new Uint8Array(ss * 2);
       d.read(0, 2, z, 0);
-      t.ok(z.every((b) => b === 0), "reads zero when new");
+      t.ok(
+        z.every((b) => b === 0),
+        "reads zero when new",
+      );
       // runs written at offsets into a larger buffer read back exactly
       const src = pattern(ss * 8 + 100, ss);
       d.write(3, 8, src, 100);
@@ -55,13 +66,22 @@ for (const [name, make] of Object.entries(factories)) {
       d.read(3, 8, dst, 50);
       t.same(Buffer.from(dst.subarray(50)), Buffer.from(src.subarray(100)), "a run reads back as written");
       // neighbours untouched
-      const before = new Uint8Array(ss), after = new Uint8Array(ss);
-      d.read(2, 1, before, 0); d.read(11, 1, after, 0);
+      const before = new Uint8Array(ss),
+        after = new Uint8Array(ss);
+      d.read(2, 1, before, 0);
+      d.read(11, 1, after, 0);
       t.ok(before.every((b) => b === 0) && after.every((b) => b === 0), "sectors around a write are untouched");
       // last sector is reachable, one past it is not
       d.write(n - 1, 1, src, 0);
-      t.throws(() => d.read(n - 1, 2, new Uint8Array(2 * ss), 0), { name: "DeviceError" }, "a read past the end is refused");
-      t.ok(thrown(() => d.write(n, 1, src, 0)) instanceof DeviceError, "a write past the end is refused (RANGE, or GUARD from the write guard)");
+      t.throws(
+        () => d.read(n - 1, 2, new Uint8Array(2 * ss), 0),
+        { name: "DeviceError" },
+        "a read past the end is refused",
+      );
+      t.ok(
+        thrown(() => d.write(n, 1, src, 0)) instanceof DeviceError,
+        "a write past the end is refused (RANGE, or GUARD from the write guard)",
+      );
       t.throws(() => d.read(-1, 1, new Uint8Array(ss), 0), { name: "DeviceError" }, "a negative LBA is refused");
       t.throws(() => d.read(0.5, 1, new Uint8Array(ss), 0), { name: "DeviceError" }, "a fractional LBA is refused");
       d.flush();
@@ -80,8 +100,14 @@ t.test("write guard refuses sectors outside its extent and writes nothing", asyn
   t.ok(thrown(() => g.write(9, 2, src, 0)) instanceof WriteGuardError, "straddling the start");
   t.ok(thrown(() => g.write(28, 3, src, 0)) instanceof WriteGuardError, "straddling the end");
   t.throws(() => g.write(0, 1, src, 0), /write guard refused 1 sectors at LBA 0: the job may write only LBA 10..29/);
-  t.ok(ram.bytes.subarray(0, 10 * 512).every((b) => b === 0), "nothing reached the device before the extent");
-  t.ok(ram.bytes.subarray(30 * 512).every((b) => b === 0), "nothing reached the device after the extent");
+  t.ok(
+    ram.bytes.subarray(0, 10 * 512).every((b) => b === 0),
+    "nothing reached the device before the extent",
+  );
+  t.ok(
+    ram.bytes.subarray(30 * 512).every((b) => b === 0),
+    "nothing reached the device after the extent",
+  );
 });
 
 t.test("file device errors name the file and the values", async (t) => {

@@ -4,20 +4,21 @@
 // in-memory copies (loops, out-of-range entries, cross-links, wrong sizes, differing FAT copies,
 // lost chains, bad clusters, bad names, directory loops), each named by kind, path and cluster,
 // with fsck.fat -n as the oracle that the damage is real (skipped without dosfstools).
-import t from "tap";
+
+import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
-import * as crypto from "node:crypto";
-import { spawnSync } from "node:child_process";
-import { Core } from "../host-shim/src/core";
 import { pipeline } from "node:stream/promises";
-import { BlockDevice, FileDevice, RamDevice, PartitionView } from "../host-shim/src/devices";
-import { FatEntry, FatReader, FatReadError, Problem } from "../host-shim/src/fat-reader";
-import { VolumeError } from "../host-shim/src/errors";
+import * as zlib from "node:zlib";
+import t from "tap";
 import { readPartitionTable, volumeInfo } from "../host-shim/src/api";
+import { Core } from "../host-shim/src/core";
+import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../host-shim/src/devices";
+import { VolumeError } from "../host-shim/src/errors";
 import { decodeDirectory, shortNameChecksum } from "../host-shim/src/fat-dir";
+import { FatEntry, FatReadError, FatReader, Problem } from "../host-shim/src/fat-reader";
 import { Fixture, fixtureDir, fixtures } from "./helpers/fixtures";
 
 const core = new Core();
@@ -27,7 +28,11 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-fatreader-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const haveFsck = spawnSync("sh", ["-c", "command -v fsck.fat"]).status === 0;
 
-const normal = (p: string) => p.replace(/[\\/]+/g, "/").replace(/^\//, "").toUpperCase();
+const normal = (p: string) =>
+  p
+    .replace(/[\\/]+/g, "/")
+    .replace(/^\//, "")
+    .toUpperCase();
 const kindsOf = (problems: Problem[]) => problems.map((p) => p.kind).sort();
 /** Fixtures whose check() must report something, and what (make.sh made them so on purpose). */
 const expectedDamage: Record<string, RegExp> = { "fat16-dirty.img.gz": /dirty/ };
@@ -46,9 +51,15 @@ function gunzip(f: Fixture): Uint8Array {
  * A fixture unpacked to a file (streamed: far faster than one large buffer for the 300 MB one)
  * and every partition of it as a block device (disk fixtures through PartitionView).
  */
-async function partitionsOf(f: Fixture): Promise<{ file: FileDevice; parts: Array<{ label: string; device: BlockDevice; files: Record<string, string> }> }> {
+async function partitionsOf(
+  f: Fixture,
+): Promise<{ file: FileDevice; parts: Array<{ label: string; device: BlockDevice; files: Record<string, string> }> }> {
   const out = path.join(tmp, f.file.replace(/\.gz$/, ""));
-  await pipeline(fs.createReadStream(path.join(fixtureDir, f.file)), zlib.createGunzip({ chunkSize: 1 << 20 }), fs.createWriteStream(out));
+  await pipeline(
+    fs.createReadStream(path.join(fixtureDir, f.file)),
+    zlib.createGunzip({ chunkSize: 1 << 20 }),
+    fs.createWriteStream(out),
+  );
   const head = Buffer.alloc(512);
   const fd = fs.openSync(out, "r");
   fs.readSync(fd, head, 0, 512, 0);
@@ -59,13 +70,18 @@ async function partitionsOf(f: Fixture): Promise<{ file: FileDevice; parts: Arra
     if (p.number === null) return { label: f.file, device: file as BlockDevice, files: p.files };
     const e = table?.partitions.find((x) => x.number === p.number);
     if (!e) throw new Error(`${f.file} has no partition ${p.number}`);
-    return { label: `${f.file} partition ${p.number}`, device: new PartitionView(file, e.startLba, e.sectorCount), files: p.files };
+    return {
+      label: `${f.file} partition ${p.number}`,
+      device: new PartitionView(file, e.startLba, e.sectorCount),
+      files: p.files,
+    };
   });
   return { file, parts };
 }
 
 function walkFiles(reader: FatReader): { files: Map<string, FatEntry>; problems: Problem[]; paths: string[] } {
-  const files = new Map<string, FatEntry>(), paths: string[] = [];
+  const files = new Map<string, FatEntry>(),
+    paths: string[] = [];
   const problems = reader.walk((e) => {
     paths.push(e.path);
     if (!e.isDirectory) files.set(normal(e.path), e);
@@ -76,7 +92,10 @@ function walkFiles(reader: FatReader): { files: Map<string, FatEntry>; problems:
 for (const f of fixtures) {
   t.test(`fixture ${f.file}`, async (t) => {
     const { file, parts } = await partitionsOf(f);
-    t.teardown(() => { file.close(); fs.rmSync(file.filePath); });
+    t.teardown(() => {
+      file.close();
+      fs.rmSync(file.filePath);
+    });
     for (const part of parts) {
       const reader = new FatReader(part.device, core);
       const { files, problems } = walkFiles(reader);
@@ -93,13 +112,21 @@ for (const f of fixtures) {
       const result = reader.check();
       t.comment(`${part.label}: check() ${JSON.stringify(result)}`);
       if (expectedDamage[f.file]) {
-        t.ok(result.problems.length > 0 && result.problems.every((p) => p.kind === "boot" && expectedDamage[f.file].test(p.detail)), `${part.label}: only the deliberate damage is reported`);
+        t.ok(
+          result.problems.length > 0 &&
+            result.problems.every((p) => p.kind === "boot" && expectedDamage[f.file].test(p.detail)),
+          `${part.label}: only the deliberate damage is reported`,
+        );
       } else {
         t.same(result.problems, [], `${part.label}: check() reports no problems`);
       }
       t.equal(result.files, want.length, `${part.label}: check() counts the files`);
       t.equal(result.directories, 4, `${part.label}: and the 4 directories`);
-      t.equal(result.usedClusters, volumeInfo(core, part.device).usedClusters, `${part.label}: used clusters agree with the core's scan`);
+      t.equal(
+        result.usedClusters,
+        volumeInfo(core, part.device).usedClusters,
+        `${part.label}: used clusters agree with the core's scan`,
+      );
       lookups(t, reader, part.label, Object.keys(part.files));
     }
   });
@@ -116,14 +143,28 @@ function lookups(t: Tap.Test, reader: FatReader, label: string, files: string[])
   t.ok(fontsDir?.isDirectory, `${label}: list shows the subdirectory`);
   const byShort = reader.lookup(`\\FIRMWARE\\${fontsDir?.shortName}\\${font.shortName}`);
   t.equal(byShort?.firstCluster, font.firstCluster, `${label}: lookup by short names`);
-  t.equal(reader.lookup("\\firmware\\FONTS AND FORMS\\helvetica BOLD oblique.TTF")?.firstCluster, font.firstCluster, `${label}: lookup in other case`);
+  t.equal(
+    reader.lookup("\\firmware\\FONTS AND FORMS\\helvetica BOLD oblique.TTF")?.firstCluster,
+    font.firstCluster,
+    `${label}: lookup in other case`,
+  );
   t.equal(reader.lookup("readme.txt")?.name, "README.TXT", `${label}: an 8.3-only name`);
   t.equal(reader.lookup("\\Settings.d\\NETWORK.CONF")?.size, 700);
   t.equal(reader.lookup("\\Jobs\\nope.prn"), undefined, `${label}: a missing name`);
   t.equal(reader.lookup("\\README.TXT\\x"), undefined, `${label}: below a file`);
   const top = [...new Set(files.map((p) => p.split("/")[0]))].sort();
-  t.same(reader.list("\\").map((e) => e.name).sort(), top, `${label}: root listing (no volume label, no dots)`);
-  t.notOk(reader.list("/Jobs").some((e) => e.name === "." || e.name === ".."), `${label}: no dot entries listed`);
+  t.same(
+    reader
+      .list("\\")
+      .map((e) => e.name)
+      .sort(),
+    top,
+    `${label}: root listing (no volume label, no dots)`,
+  );
+  t.notOk(
+    reader.list("/Jobs").some((e) => e.name === "." || e.name === ".."),
+    `${label}: no dot entries listed`,
+  );
   t.throws(() => reader.list("\\Nope"), { name: "FatReadError", message: /no such file or directory: \\Nope/ });
   t.throws(() => reader.list("\\README.TXT"), { name: "FatReadError", message: /not a directory: \\README\.TXT/ });
 }
@@ -136,47 +177,74 @@ class Volume {
   private readonly dv: DataView;
   /** [offset, length] of every write, so that a case can be undone without copying the whole volume. */
   private readonly touched: Array<[number, number]> = [];
-  constructor(readonly bytes: Uint8Array, readonly sectorSize: number) {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly sectorSize: number,
+  ) {
     this.reader = new FatReader(new RamDevice(sectorSize, bytes), core);
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  poke(at: number, bytes: Uint8Array): void { this.touched.push([at, bytes.length]); this.bytes.set(bytes, at); }
-  u16(at: number, value: number): void { this.touched.push([at, 2]); this.dv.setUint16(at, value, true); }
-  u32(at: number, value: number): void { this.touched.push([at, 4]); this.dv.setUint32(at, value, true); }
+  poke(at: number, bytes: Uint8Array): void {
+    this.touched.push([at, bytes.length]);
+    this.bytes.set(bytes, at);
+  }
+  u16(at: number, value: number): void {
+    this.touched.push([at, 2]);
+    this.dv.setUint16(at, value, true);
+  }
+  u32(at: number, value: number): void {
+    this.touched.push([at, 4]);
+    this.dv.setUint32(at, value, true);
+  }
   /** Puts back every byte written, from `clean`. */
   undo(clean: Uint8Array): void {
     for (const [at, length] of this.touched) this.bytes.set(clean.subarray(at, at + length), at);
     this.touched.length = 0;
   }
-  get g() { return this.reader.tables.geometry; }
-  get fat32() { return this.g.fsType === 3; }
-  get maxCluster() { return this.g.clusterCount + 1; }
-  get eoc() { return [0, 0xfff, 0xffff, 0x0fffffff][this.g.fsType]; }
-  get bad() { return [0, 0xff7, 0xfff7, 0x0ffffff7][this.g.fsType]; }
+  get g() {
+    return this.reader.tables.geometry;
+  }
+  get fat32() {
+    return this.g.fsType === 3;
+  }
+  get maxCluster() {
+    return this.g.clusterCount + 1;
+  }
+  get eoc() {
+    return [0, 0xfff, 0xffff, 0x0fffffff][this.g.fsType];
+  }
+  get bad() {
+    return [0, 0xff7, 0xfff7, 0x0ffffff7][this.g.fsType];
+  }
   entry(p: string): FatEntry {
     const e = this.reader.lookup(p);
     if (!e) throw new Error(`${p} not found`);
     return e;
   }
   clusters(p: string): number[] {
-    return this.reader.chainRuns(this.entry(p).firstCluster).flatMap((r) => Array.from({ length: r.length }, (_, i) => r.start + i));
+    return this.reader
+      .chainRuns(this.entry(p).firstCluster)
+      .flatMap((r) => Array.from({ length: r.length }, (_, i) => r.start + i));
   }
   /** Sets a FAT entry in the given copies (all by default). */
   setFat(cluster: number, value: number, copies = [0, 1]): void {
-    const g = this.g, dv = this.dv;
+    const g = this.g,
+      dv = this.dv;
     for (const copy of copies) {
       const base = (g.reservedSectors + copy * g.fatSectors) * g.bytesPerSector;
       if (g.fsType === 3) this.u32(base + cluster * 4, (dv.getUint32(base + cluster * 4, true) & 0xf0000000) | value);
       else if (g.fsType === 2) this.u16(base + cluster * 2, value);
       else {
-        const at = base + cluster + (cluster >> 1), w = dv.getUint16(at, true);
+        const at = base + cluster + (cluster >> 1),
+          w = dv.getUint16(at, true);
         this.u16(at, cluster & 1 ? (w & 0x000f) | (value << 4) : (w & 0xf000) | value);
       }
     }
   }
   /** Byte offset of the directory entry with this 11-byte short name (exactly one must exist). */
   dirEntry(name11: string): number {
-    const want = Buffer.from(name11, "latin1"), hits: number[] = [];
+    const want = Buffer.from(name11, "latin1"),
+      hits: number[] = [];
     for (let at = 0; at + 32 <= this.bytes.length; at += 32) {
       if (this.bytes[at] === want[0] && Buffer.from(this.bytes.subarray(at, at + 11)).equals(want)) hits.push(at);
     }
@@ -189,12 +257,18 @@ class Volume {
     if (this.fat32) this.u16(at + 20, cluster >>> 16);
   }
   /** A fresh reader over the damaged bytes. */
-  reread(): FatReader { return new FatReader(new RamDevice(this.sectorSize, this.bytes), core); }
+  reread(): FatReader {
+    return new FatReader(new RamDevice(this.sectorSize, this.bytes), core);
+  }
 }
 
-const FONT = "\\Firmware\\Fonts and Forms\\Helvetica Bold Oblique.ttf", CONF = "\\Settings.d\\network.conf";
+const FONT = "\\Firmware\\Fonts and Forms\\Helvetica Bold Oblique.ttf",
+  CONF = "\\Settings.d\\network.conf";
 /** "README  TXT" from "README.TXT". */
-const to11 = (shortName: string) => { const [base, ext = ""] = shortName.split("."); return base.padEnd(8) + ext.padEnd(3); };
+const to11 = (shortName: string) => {
+  const [base, ext = ""] = shortName.split(".");
+  return base.padEnd(8) + ext.padEnd(3);
+};
 interface DamageCase {
   name: string;
   /** Damages the volume; returns the problem kinds check() must report (the first is the one named) and what it names. */
@@ -207,7 +281,10 @@ const cases: DamageCase[] = [
     damage: (v, t) => {
       const c = v.clusters(FONT);
       v.setFat(c[c.length - 1], c[0]);
-      t.throws(() => v.reread().chainRuns(c[0]), { name: "FatReadError", message: new RegExp(`cluster ${c[c.length - 1]} points back to cluster ${c[0]}`) });
+      t.throws(() => v.reread().chainRuns(c[0]), {
+        name: "FatReadError",
+        message: new RegExp(`cluster ${c[c.length - 1]} points back to cluster ${c[0]}`),
+      });
       return { kinds: ["loop"], path: FONT, cluster: c[c.length - 1] };
     },
   },
@@ -217,7 +294,10 @@ const cases: DamageCase[] = [
       const c = v.clusters(FONT);
       v.setFat(c[3], v.maxCluster + 5);
       const r = v.reread();
-      t.throws(() => r.chainRuns(c[0]), { name: "FatReadError", message: new RegExp(`cluster ${c[3]} points to ${v.maxCluster + 5}`) });
+      t.throws(() => r.chainRuns(c[0]), {
+        name: "FatReadError",
+        message: new RegExp(`cluster ${c[3]} points to ${v.maxCluster + 5}`),
+      });
       t.throws(() => r.sha256(v.entry(FONT)), FatReadError, "reading it fails with a named error");
       return { kinds: ["out-of-range", "lost-clusters"], path: FONT, cluster: c[3] };
     },
@@ -226,13 +306,19 @@ const cases: DamageCase[] = [
     name: "a first cluster out of range",
     damage: (v) => {
       v.setFirstCluster(to11(v.entry(CONF).shortName), v.maxCluster + 100);
-      return { kinds: ["out-of-range", "lost-clusters"], path: CONF, cluster: v.maxCluster + 100, detail: /first cluster \d+ is outside the data clusters 2\.\.\d+/ };
+      return {
+        kinds: ["out-of-range", "lost-clusters"],
+        path: CONF,
+        cluster: v.maxCluster + 100,
+        detail: /first cluster \d+ is outside the data clusters 2\.\.\d+/,
+      };
     },
   },
   {
     name: "two files sharing a cluster",
     damage: (v, t) => {
-      const readme = v.clusters("\\README.TXT"), conf = v.entry(CONF).firstCluster;
+      const readme = v.clusters("\\README.TXT"),
+        conf = v.entry(CONF).firstCluster;
       v.setFirstCluster("README  TXT", conf);
       for (const c of readme) v.setFat(c, 0);
       return { kinds: ["cross-link"], path: "\\README.TXT", cluster: conf, detail: /network\.conf/ };
@@ -242,7 +328,10 @@ const cases: DamageCase[] = [
     name: "a file whose size does not match its chain",
     damage: (v, t) => {
       v.u32(v.dirEntry(to11(v.entry(CONF).shortName)) + 28, 5000);
-      t.throws(() => v.reread().sha256(v.reread().lookup(CONF)!), { name: "FatReadError", message: /is 5000 bytes but its chain/ });
+      t.throws(() => v.reread().sha256(v.reread().lookup(CONF)!), {
+        name: "FatReadError",
+        message: /is 5000 bytes but its chain/,
+      });
       return { kinds: ["size-mismatch"], path: CONF, cluster: v.entry(CONF).firstCluster };
     },
   },
@@ -283,7 +372,9 @@ const cases: DamageCase[] = [
       const c = v.clusters("\\Jobs");
       v.setFat(c[c.length - 1], c[0]);
       const jobs: string[] = [];
-      v.reread().walk((e) => { if (e.path.startsWith("\\Jobs\\")) jobs.push(e.path); });
+      v.reread().walk((e) => {
+        if (e.path.startsWith("\\Jobs\\")) jobs.push(e.path);
+      });
       t.ok(jobs.length > 0 && new Set(jobs).size === jobs.length, `each of ${jobs.length} jobs listed once`);
       return { kinds: ["loop"], path: "\\Jobs", cluster: c[c.length - 1] };
     },
@@ -303,7 +394,8 @@ const bases = damageBases.map((file) => fixtures.find((f) => f.file === file)!);
 for (const base of bases) {
   // a hang would show as this timeout
   t.test(`crafted damage on ${base.file}`, { timeout: 60_000 }, async (t) => {
-    const clean = gunzip(base), work = clean.slice();
+    const clean = gunzip(base),
+      work = clean.slice();
     const sectorSize = clean[11] | (clean[12] << 8);
     for (const c of cases) {
       const v = new Volume(work, sectorSize);
@@ -321,20 +413,30 @@ function damageCase(t: Tap.Test, c: DamageCase, v: Volume): void {
   const reader = v.reread();
   const started = Date.now();
   let walked: Problem[] = [];
-  t.doesNotThrow(() => { walked = reader.walk(() => undefined); }, `${c.name}: walk does not throw`);
+  t.doesNotThrow(() => {
+    walked = reader.walk(() => undefined);
+  }, `${c.name}: walk does not throw`);
   const result = reader.check();
   t.ok(Date.now() - started < 5000, `${c.name}: walk and check end (${Date.now() - started} ms)`);
   // changing the allocation leaves FSInfo's free count stale on FAT32: that is reported too, and not the point here
   const problems = result.problems.filter((p) => p.kind !== "fsinfo");
-  t.same(kindsOf(problems), [...want.kinds].sort(), `${c.name}: check() reports ${want.kinds.join(", ")}: ${problems.map((p) => p.detail).join("; ")}`);
+  t.same(
+    kindsOf(problems),
+    [...want.kinds].sort(),
+    `${c.name}: check() reports ${want.kinds.join(", ")}: ${problems.map((p) => p.detail).join("; ")}`,
+  );
   const main = problems.find((p) => p.kind === want.kinds[0]);
   if (want.path !== undefined) t.equal(main?.path, want.path, `${c.name}: names the path`);
   if (want.cluster !== undefined) t.equal(main?.cluster, want.cluster, `${c.name}: names cluster ${want.cluster}`);
   if (want.detail) t.match(main?.detail, want.detail, `${c.name}: says what`);
   // walk reports what it meets in the tree; copies, cross-links and lost clusters need check()
   const structural = walked.map((p) => p.kind);
-  t.ok(structural.every((k) => want.kinds.includes(k)), `${c.name}: walk reports a subset (${structural.join(", ") || "nothing"})`);
-  if (!["fat-copies", "cross-link", "lost-clusters"].includes(want.kinds[0])) t.ok(structural.includes(want.kinds[0]), `${c.name}: walk reports ${want.kinds[0]} too`);
+  t.ok(
+    structural.every((k) => want.kinds.includes(k)),
+    `${c.name}: walk reports a subset (${structural.join(", ") || "nothing"})`,
+  );
+  if (!["fat-copies", "cross-link", "lost-clusters"].includes(want.kinds[0]))
+    t.ok(structural.includes(want.kinds[0]), `${c.name}: walk reports ${want.kinds[0]} too`);
   if (haveFsck) fsckReports(t, c.name, v.bytes);
 }
 
@@ -359,7 +461,11 @@ t.test("a zeroed boot sector: the constructor throws the core's VolumeError", as
   const bytes = gunzip(bases[1]).slice();
   bytes.fill(0, 0, 512);
   t.throws(() => new FatReader(new RamDevice(512, bytes), core), VolumeError);
-  t.throws(() => new FatReader(new RamDevice(512, bytes), core), { name: "VolumeError", codeName: "E_NOT_FAT", message: /no FAT boot record/ });
+  t.throws(() => new FatReader(new RamDevice(512, bytes), core), {
+    name: "VolumeError",
+    codeName: "E_NOT_FAT",
+    message: /no FAT boot record/,
+  });
 });
 
 t.test("walk bounds: depth and entry count", async (t) => {
@@ -368,7 +474,12 @@ t.test("walk bounds: depth and entry count", async (t) => {
   t.same(kindsOf(shallow), ["dir-unreadable"], "a directory below the depth limit is reported, not read");
   t.equal(shallow[0].path, "\\Firmware\\Fonts and Forms");
   let visited = 0;
-  const few = reader.walk(() => { visited++; }, { maxEntries: 3 });
+  const few = reader.walk(
+    () => {
+      visited++;
+    },
+    { maxEntries: 3 },
+  );
   t.equal(visited, 3, "the walk stops at the entry limit");
   t.equal(few.length, 1, "reported once");
   t.match(few[0].detail, /walk stopped after 3 entries/);
@@ -378,22 +489,37 @@ t.test("walk bounds: depth and entry count", async (t) => {
 class CountingDevice implements BlockDevice {
   readonly reads: Array<[number, number]> = [];
   constructor(readonly inner: RamDevice) {}
-  get sectorSize() { return this.inner.sectorSize; }
-  get sectorCount() { return this.inner.sectorCount; }
-  get name() { return this.inner.name; }
+  get sectorSize() {
+    return this.inner.sectorSize;
+  }
+  get sectorCount() {
+    return this.inner.sectorCount;
+  }
+  get name() {
+    return this.inner.name;
+  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.reads.push([lba, sectorCount]);
     this.inner.read(lba, sectorCount, dst, dstOffset);
   }
-  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void { this.inner.write(lba, sectorCount, src, srcOffset); }
-  flush(): void { this.inner.flush(); }
-  close(): void { this.inner.close(); }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    this.inner.write(lba, sectorCount, src, srcOffset);
+  }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
 }
 
 t.test("readFile reads whole runs of contiguous clusters, in chunks of at most 1 MiB", async (t) => {
   // a 2 MB file in 1000 contiguous 2 KiB clusters, made by pointing README.TXT at a fresh chain
-  const v = new Volume(gunzip(bases[1]).slice(), 512), g = v.g;
-  const first = v.maxCluster - 1100, count = 1000, size = count * g.clusterBytes - 100;
+  const v = new Volume(gunzip(bases[1]).slice(), 512),
+    g = v.g;
+  const first = v.maxCluster - 1100,
+    count = 1000,
+    size = count * g.clusterBytes - 100;
   for (let i = 0; i < count; i++) v.setFat(first + i, i + 1 < count ? first + i + 1 : v.eoc);
   for (const c of v.clusters("\\README.TXT")) v.setFat(c, 0);
   v.setFirstCluster("README  TXT", first);
@@ -409,8 +535,15 @@ t.test("readFile reads whole runs of contiguous clusters, in chunks of at most 1
   reader.readFile(entry, (bytes) => chunks.push(bytes.length));
   t.same(chunks, [1 << 20, size - (1 << 20)], "two chunks: 1 MiB and the rest");
   const dataReads = device.reads.filter(([lba]) => lba >= g.firstDataSector);
-  t.same(dataReads.map(([, n]) => n), [2048, Math.ceil((size - (1 << 20)) / 512)], "two reads, not one per sector or cluster");
-  const want = crypto.createHash("sha256").update(v.bytes.subarray(at, at + size)).digest("hex");
+  t.same(
+    dataReads.map(([, n]) => n),
+    [2048, Math.ceil((size - (1 << 20)) / 512)],
+    "two reads, not one per sector or cluster",
+  );
+  const want = crypto
+    .createHash("sha256")
+    .update(v.bytes.subarray(at, at + size))
+    .digest("hex");
   t.equal(reader.sha256(entry), want, "sha256 of the bytes in place");
   t.same(reader.chainRuns(first), [{ start: first, length: count }], "one run");
 
@@ -421,17 +554,25 @@ t.test("readFile reads whole runs of contiguous clusters, in chunks of at most 1
   const runs = r2.chainRuns(font.firstCluster);
   floppy.reads.length = 0;
   r2.readFile(font, () => undefined);
-  t.equal(floppy.reads.filter(([lba]) => lba >= r2.tables.geometry.firstDataSector).length, runs.length, `${runs.length} runs, ${runs.length} reads`);
+  t.equal(
+    floppy.reads.filter(([lba]) => lba >= r2.tables.geometry.firstDataSector).length,
+    runs.length,
+    `${runs.length} runs, ${runs.length} reads`,
+  );
 });
 
 t.test("directory decoding: long names, orphans, case flags, deleted, label, dots, end marker", async (t) => {
   const entries: Uint8Array[] = [];
   const short = (name11: string, attr = 0x20, ntRes = 0, cluster = 9, size = 1) => {
-    const e = new Uint8Array(32), dv = new DataView(e.buffer);
+    const e = new Uint8Array(32),
+      dv = new DataView(e.buffer);
     e.set(Buffer.from(name11, "latin1"));
-    e[11] = attr; e[12] = ntRes;
-    dv.setUint16(26, cluster, true); dv.setUint32(28, size, true);
-    dv.setUint16(24, (44 << 9) | (11 << 5) | 14, true); dv.setUint16(22, (22 << 11) | (13 << 5) | 10, true);
+    e[11] = attr;
+    e[12] = ntRes;
+    dv.setUint16(26, cluster, true);
+    dv.setUint32(28, size, true);
+    dv.setUint16(24, (44 << 9) | (11 << 5) | 14, true);
+    dv.setUint16(22, (22 << 11) | (13 << 5) | 10, true);
     entries.push(e);
   };
   /** The long-name entries for `name`, last part first, as a driver stores them; `skip` leaves one ordinal out. */
@@ -442,33 +583,48 @@ t.test("directory decoding: long names, orphans, case flags, deleted, label, dot
     const parts = units.length / 13;
     for (let ord = parts; ord >= 1; ord--) {
       if (ord === skip) continue;
-      const e = new Uint8Array(32), dv = new DataView(e.buffer);
-      e[0] = ord | (ord === parts ? 0x40 : 0); e[11] = 0x0f; e[13] = sum;
+      const e = new Uint8Array(32),
+        dv = new DataView(e.buffer);
+      e[0] = ord | (ord === parts ? 0x40 : 0);
+      e[11] = 0x0f;
+      e[13] = sum;
       const chunk = units.slice((ord - 1) * 13, ord * 13);
       [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30].forEach((at, k) => dv.setUint16(at, chunk[k], true));
       entries.push(e);
     }
   };
-  short(".          ", 0x10); short("..         ", 0x10, 0, 0, 0);
+  short(".          ", 0x10);
+  short("..         ", 0x10, 0, 0, 0);
   short("FLOPPY     ", 0x08);
-  long("Helvetica Bold Oblique.ttf", "HELVET~1TTF"); short("HELVET~1TTF");
-  long("orphan with the wrong checksum.txt", "SOMETHINGEL"); short("ORPHAN  TXT");
-  long("a name missing its middle part.prn", "MISSIN~1PRN", 2); short("MISSIN~1PRN");
+  long("Helvetica Bold Oblique.ttf", "HELVET~1TTF");
+  short("HELVET~1TTF");
+  long("orphan with the wrong checksum.txt", "SOMETHINGEL");
+  short("ORPHAN  TXT");
+  long("a name missing its middle part.prn", "MISSIN~1PRN", 2);
+  short("MISSIN~1PRN");
   short("\u00e5DELETEDTXT");
   short("README  TXT", 0x20, 0x18);
   short("\u0005BC     TXT");
   short("\u0000AFTEREND  ");
   short("NOTSEEN TXT");
   const records = decodeDirectory(Buffer.concat(entries), false);
-  t.same(records.map((r) => [r.name, r.shortName, r.dot]), [
-    [".", ".", true], ["..", "..", true],
-    ["Helvetica Bold Oblique.ttf", "HELVET~1.TTF", false],
-    ["ORPHAN.TXT", "ORPHAN.TXT", false],
-    ["MISSIN~1.PRN", "MISSIN~1.PRN", false],
-    ["readme.txt", "README.TXT", false],
-    ["\u03c3BC.TXT", "\u03c3BC.TXT", false],
-  ], "label, deleted entry and everything after the end marker skipped; orphaned long names dropped");
+  t.same(
+    records.map((r) => [r.name, r.shortName, r.dot]),
+    [
+      [".", ".", true],
+      ["..", "..", true],
+      ["Helvetica Bold Oblique.ttf", "HELVET~1.TTF", false],
+      ["ORPHAN.TXT", "ORPHAN.TXT", false],
+      ["MISSIN~1.PRN", "MISSIN~1.PRN", false],
+      ["readme.txt", "README.TXT", false],
+      ["\u03c3BC.TXT", "\u03c3BC.TXT", false],
+    ],
+    "label, deleted entry and everything after the end marker skipped; orphaned long names dropped",
+  );
   t.equal(records[2].modified.toISOString(), "2024-11-14T22:13:20.000Z", "date and time fields, UTC");
   t.equal(records[2].firstCluster, 9);
-  t.notOk(records.some((r) => r.nameProblem), "all names legal");
+  t.notOk(
+    records.some((r) => r.nameProblem),
+    "all names legal",
+  );
 });

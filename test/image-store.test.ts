@@ -7,7 +7,15 @@ import { ImageStore, StoreError, TABLE_BYTES } from "../host-shim/src/image-stor
 
 const MiB = 1 << 20;
 const commit = (s: ImageStore, slot: number, name: string) =>
-  s.commit(slot, { kind: slot === 0 ? "factory" : "backup", imageBytes: 4096, created: 1, headerCrc: 7, name, sourcePartition: 1, manifest: new TextEncoder().encode(`{"n":"${name}"}`) });
+  s.commit(slot, {
+    kind: slot === 0 ? "factory" : "backup",
+    imageBytes: 4096,
+    created: 1,
+    headerCrc: 7,
+    name,
+    sourcePartition: 1,
+    manifest: new TextEncoder().encode(`{"n":"${name}"}`),
+  });
 
 for (const sectorSize of [512, 4096]) {
   t.test(`${sectorSize}-byte sectors: backups rotate over slots 1.., never over the factory image`, async (t) => {
@@ -25,7 +33,11 @@ for (const sectorSize of [512, 4096]) {
       s = ImageStore.open(dev); // what a reboot sees
     }
     t.same(order, [1, 2, 1, 2, 1], "free slots first, then the oldest backup");
-    t.same(s.images().map((i) => i.name), ["b4", "b3", "factory"], "newest first; the factory image stays");
+    t.same(
+      s.images().map((i) => i.name),
+      ["b4", "b3", "factory"],
+      "newest first; the factory image stays",
+    );
     t.equal(new TextDecoder().decode(s.manifest(0)), '{"n":"factory"}');
   });
 }
@@ -43,14 +55,22 @@ t.test("a torn or lost table write leaves the previous table in force", async (t
   const dev = new RamDevice(512, (8 * MiB) / 512);
   const s = ImageStore.format(dev, 2);
   commit(s, 0, "factory");
-  const before = ImageStore.open(dev).images().map((i) => i.name);
+  const before = ImageStore.open(dev)
+    .images()
+    .map((i) => i.name);
   const seq = s.sequence;
   // the next commit goes to copy (seq + 1) % 2: tear it (half of it written)
   const copy = (seq + 1) % 2;
   const saved = dev.bytes.slice(copy * TABLE_BYTES, (copy + 1) * TABLE_BYTES);
   commit(s, 1, "new");
   dev.bytes.set(saved.subarray(TABLE_BYTES / 2), copy * TABLE_BYTES + TABLE_BYTES / 2);
-  t.same(ImageStore.open(dev).images().map((i) => i.name), before, "the torn copy fails its CRC: the old table is in force");
+  t.same(
+    ImageStore.open(dev)
+      .images()
+      .map((i) => i.name),
+    before,
+    "the torn copy fails its CRC: the old table is in force",
+  );
   dev.bytes.fill(0, 0, 2 * TABLE_BYTES);
   t.throws(() => ImageStore.open(dev), /no image store/, "no valid copy: a named error");
 });

@@ -2,12 +2,13 @@
 // data, block table, commit record) is found by verify and refused by restore; a truncated
 // image, a foreign file, a too-small target and a bad partition number each give a clear,
 // named error, and the target's bytes are left exactly as they were.
-import t from "tap";
+
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Core } from "../host-shim/src/core";
+import t from "tap";
 import * as api from "../host-shim/src/api";
+import { Core } from "../host-shim/src/core";
 import { buildMiniFat } from "./helpers/mini-fat";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-integrity-"));
@@ -15,7 +16,11 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const core = new Core();
 
 function caught(fn: () => unknown): Error & { codeName?: string } {
-  try { fn(); } catch (e) { return e as Error; }
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
   throw new Error("expected an error, got none");
 }
 
@@ -31,7 +36,10 @@ t.test("round trip of an in-memory FAT16 volume is exact", async (t) => {
   fs.writeFileSync(dst, Buffer.alloc(vol.bytes.length));
   const r = api.restore(core, image, dst);
   t.equal(r.verified, true);
-  t.ok(Buffer.compare(fs.readFileSync(dst), Buffer.from(vol.bytes)) === 0, "restored volume is byte-identical (free clusters were zero in both)");
+  t.ok(
+    Buffer.compare(fs.readFileSync(dst), Buffer.from(vol.bytes)) === 0,
+    "restored volume is byte-identical (free clusters were zero in both)",
+  );
   t.equal(api.verify(core, image, { against: dst }).ok, true);
 });
 
@@ -46,7 +54,10 @@ function patternedTarget(name: string, bytes = vol.bytes.length): { file: string
 const img = fs.readFileSync(image);
 const hdr = new DataView(img.buffer, img.byteOffset, 512);
 const u64 = (o: number) => Number(hdr.getBigUint64(o, true));
-const bitmapOffset = u64(184), metaOffset = u64(200), dataOffset = u64(216), commitOffset = u64(232);
+const bitmapOffset = u64(184),
+  metaOffset = u64(200),
+  dataOffset = u64(216),
+  commitOffset = u64(232);
 const clusterBytes = hdr.getUint32(104, true);
 const perBlock = hdr.getUint32(172, true);
 const firstTable = dataOffset + Math.min(perBlock, backed.imageClusters) * clusterBytes;
@@ -63,7 +74,11 @@ const flips: [string, number, RegExp][] = [
   ["metadata boot sector", metaOffset + 11, /E_IMG_META_CHECK/],
   ["metadata FAT", metaOffset + 512 + 9, /E_IMG_META_CHECK/],
   ["first cluster's data", dataOffset + 5, /E_IMG_CLUSTER_CHECK/],
-  ["last cluster's data", dataOffset + (backed.imageClusters - 1) * clusterBytes + clusterBytes - 1, /E_IMG_CLUSTER_CHECK/],
+  [
+    "last cluster's data",
+    dataOffset + (backed.imageClusters - 1) * clusterBytes + clusterBytes - 1,
+    /E_IMG_CLUSTER_CHECK/,
+  ],
   ["block table magic", firstTable, /E_IMG_BLOCK_TABLE/],
   ["block table cluster check", firstTable + 40, /E_IMG_BLOCK_TABLE/],
   ["block table padding", firstTable + 200, /E_IMG_BLOCK_TABLE/],
@@ -104,7 +119,10 @@ t.test("truncated images are refused, target unchanged", async (t) => {
 
 t.test("a foreign file is not an image", async (t) => {
   const target = patternedTarget("foreign-target.img");
-  for (const [name, bytes] of [["volume", Buffer.from(vol.bytes)], ["text", Buffer.from("hello\n".repeat(1000))]] as const) {
+  for (const [name, bytes] of [
+    ["volume", Buffer.from(vol.bytes)],
+    ["text", Buffer.from("hello\n".repeat(1000))],
+  ] as const) {
     const file = path.join(tmp, `foreign-${name}`);
     fs.writeFileSync(file, bytes);
     const e = caught(() => api.restore(core, file, target.file));
@@ -112,14 +130,20 @@ t.test("a foreign file is not an image", async (t) => {
     t.match(caught(() => api.verify(core, file)).message, /not a clusterback image/);
   }
   t.ok(fs.readFileSync(target.file).equals(target.before), "the target is unchanged");
-  t.match(caught(() => api.restore(core, path.join(tmp, "nope.cbi"), target.file)).message, /nope\.cbi: no such image file/);
+  t.match(
+    caught(() => api.restore(core, path.join(tmp, "nope.cbi"), target.file)).message,
+    /nope\.cbi: no such image file/,
+  );
   t.match(caught(() => api.restore(core, image, path.join(tmp, "nope.img"))).message, /nope\.img: no such target/);
 });
 
 t.test("a too-small target is refused before anything is written", async (t) => {
   const target = patternedTarget("small.img", vol.bytes.length - 512);
   const e = caught(() => api.restore(core, image, target.file));
-  t.match(e.message, new RegExp(`target has ${vol.bytes.length / 512 - 1} sectors, the image needs ${vol.bytes.length / 512}`));
+  t.match(
+    e.message,
+    new RegExp(`target has ${vol.bytes.length / 512 - 1} sectors, the image needs ${vol.bytes.length / 512}`),
+  );
   t.ok(fs.readFileSync(target.file).equals(target.before), "the target is unchanged");
 });
 
@@ -137,7 +161,12 @@ t.test("a bad partition number is a usage error naming the partitions", async (t
   for (const n of [2, 5, 0]) {
     const e = caught(() => api.restore(core, image, file, { partition: n }));
     t.match(e.name, "UsageError");
-    t.match(e.message, n === 0 ? /--partition must be a whole number from 1 up/ : new RegExp(`has no partition ${n} \\(its MBR partitions: 1\\)`));
+    t.match(
+      e.message,
+      n === 0
+        ? /--partition must be a whole number from 1 up/
+        : new RegExp(`has no partition ${n} \\(its MBR partitions: 1\\)`),
+    );
   }
   t.ok(fs.readFileSync(file).equals(disk), "the disk is unchanged");
   // an MBR entry with a type but no sectors is named as empty, not read past
@@ -171,7 +200,11 @@ t.test("an interrupted backup leaves the previous image in place", async (t) => 
   const e = caught(() => api.backup(core, broken, { overwrite: true, image: keep }));
   t.match(e.message, /BPB_BytsPerSec is 563/);
   t.ok(fs.readFileSync(keep).equals(img), "the previous image is untouched");
-  t.same(fs.readdirSync(tmp).filter((f) => f.includes(".partial-")), [], "no partial file is left behind");
+  t.same(
+    fs.readdirSync(tmp).filter((f) => f.includes(".partial-")),
+    [],
+    "no partial file is left behind",
+  );
 });
 
 t.test("the core's memory is fixed: 4 MiB, and no job grows it", async (t) => {
@@ -196,7 +229,9 @@ t.test("the read-back after a restore catches a device that silently dropped a w
   // several blocks (512 clusters of 2 KiB each), fragmented
   const chain = Array.from({ length: 1500 }, (_, i) => 100 + i * 3);
   const big = buildMiniFat({ fsType: 16, chains: [[2, 3], chain, [9000, 9001]] });
-  const bigSrc = path.join(tmp, "blocks.img"), bigImg = path.join(tmp, "blocks.cbi"), bigDst = path.join(tmp, "blocks.out");
+  const bigSrc = path.join(tmp, "blocks.img"),
+    bigImg = path.join(tmp, "blocks.cbi"),
+    bigDst = path.join(tmp, "blocks.out");
   fs.writeFileSync(bigSrc, big.bytes);
   api.backup(core, bigSrc, { overwrite: true, image: bigImg });
   fs.writeFileSync(bigDst, Buffer.alloc(big.bytes.length));
@@ -204,13 +239,20 @@ t.test("the read-back after a restore catches a device that silently dropped a w
   t.ok(fs.readFileSync(bigDst).equals(Buffer.from(big.bytes)));
   const imgDev = new FileDevice(bigImg, { sectorSize: 512 });
   const target = new Dropping(512, big.bytes.length / 512);
-  const hi = core.attach(imgDev), ht = core.attach(target);
+  const hi = core.attach(imgDev),
+    ht = core.attach(target);
   core.check(core.exports.restoreBegin(hi, imgDev.sectorCount, ht, 512, target.sectorCount, 1));
   core.run();
   t.ok(core.results()[Slot.mismatches] > 0, `${core.results()[Slot.mismatches]} clusters found different`);
   // the boot sector goes last: drop that write, and the metadata read-back notices
   class DropLast extends RamDevice {
-    constructor(sectorSize: number, sectorCount: number, private readonly dropLba: number) { super(sectorSize, sectorCount); }
+    constructor(
+      sectorSize: number,
+      sectorCount: number,
+      private readonly dropLba: number,
+    ) {
+      super(sectorSize, sectorCount);
+    }
     write(lba: number, n: number, src: Uint8Array, off: number): void {
       if (lba === this.dropLba) return;
       super.write(lba, n, src, off);
@@ -226,7 +268,8 @@ t.test("the read-back after a restore catches a device that silently dropped a w
   // the full verify of the image alone still passes: the image is fine, the device is not
   core.check(core.exports.verifyBegin(hi, imgDev.sectorCount, NO_DEVICE, 0, 0));
   core.run();
-  core.detach(hi); core.detach(ht);
+  core.detach(hi);
+  core.detach(ht);
   imgDev.close();
 });
 
@@ -238,7 +281,8 @@ t.test("with and without background writes, backup and restore give the same byt
   const outs: Buffer[] = [];
   for (const backgroundWrites of [true, false]) {
     const c = new Core({ backgroundWrites });
-    const i = path.join(tmp, `bg-${backgroundWrites}.cbi`), d = path.join(tmp, `bg-${backgroundWrites}.out`);
+    const i = path.join(tmp, `bg-${backgroundWrites}.cbi`),
+      d = path.join(tmp, `bg-${backgroundWrites}.out`);
     api.backup(c, s, { image: i, name: "bg", created: new Date(0) });
     fs.writeFileSync(d, Buffer.alloc(big.bytes.length));
     api.restore(c, i, d);

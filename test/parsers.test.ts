@@ -1,12 +1,13 @@
 // Crafted boot sectors and partition tables: every rule gives its own named error with the
 // values involved, and never a trap, a hang or a write.
-import t from "tap";
+
 import * as zlib from "node:zlib";
+import t from "tap";
+import { readPartitionTable } from "../host-shim/src/api";
 import { Core } from "../host-shim/src/core";
 import { RamDevice, WriteGuard } from "../host-shim/src/devices";
-import { readPartitionTable } from "../host-shim/src/api";
-import { FatTables } from "../host-shim/src/fat-tables";
 import { CoreError } from "../host-shim/src/errors";
+import { FatTables } from "../host-shim/src/fat-tables";
 import { buildMiniFat } from "./helpers/mini-fat";
 
 const core = new Core();
@@ -41,23 +42,107 @@ t.test("valid volumes of each type are accepted and typed by cluster count", asy
 
 type Mutation = [string, (b: Uint8Array, dv: DataView) => void, string, RegExp];
 const mutations: Mutation[] = [
-  ["no signature", (b) => { b[510] = 0; }, "E_BS_SIGNATURE", /signature is 0xAA00/],
-  ["no jump", (b) => { b[0] = 0x00; }, "E_BS_JUMP", /BS_jmpBoot\[0\] = 0x00/],
-  ["neither", (b) => { b[0] = 0; b[510] = 0; }, "E_NOT_FAT", /no FAT boot record/],
+  [
+    "no signature",
+    (b) => {
+      b[510] = 0;
+    },
+    "E_BS_SIGNATURE",
+    /signature is 0xAA00/,
+  ],
+  [
+    "no jump",
+    (b) => {
+      b[0] = 0x00;
+    },
+    "E_BS_JUMP",
+    /BS_jmpBoot\[0\] = 0x00/,
+  ],
+  [
+    "neither",
+    (b) => {
+      b[0] = 0;
+      b[510] = 0;
+    },
+    "E_NOT_FAT",
+    /no FAT boot record/,
+  ],
   ["bytes per sector 1000", (_b, dv) => dv.setUint16(11, 1000, true), "E_BPB_BYTSPERSEC", /BPB_BytsPerSec is 1000/],
   ["bytes per sector 256", (_b, dv) => dv.setUint16(11, 256, true), "E_BPB_BYTSPERSEC", /is 256/],
-  ["bytes per sector 4096 on a 512 device", (_b, dv) => dv.setUint16(11, 4096, true), "E_SECTOR_SIZE", /device sector size 512 differs from the boot record's 4096/],
-  ["sectors per cluster 3", (b) => { b[13] = 3; }, "E_BPB_SECPERCLUS", /BPB_SecPerClus is 3/],
-  ["sectors per cluster 0", (b) => { b[13] = 0; }, "E_BPB_SECPERCLUS", /is 0/],
+  [
+    "bytes per sector 4096 on a 512 device",
+    (_b, dv) => dv.setUint16(11, 4096, true),
+    "E_SECTOR_SIZE",
+    /device sector size 512 differs from the boot record's 4096/,
+  ],
+  [
+    "sectors per cluster 3",
+    (b) => {
+      b[13] = 3;
+    },
+    "E_BPB_SECPERCLUS",
+    /BPB_SecPerClus is 3/,
+  ],
+  [
+    "sectors per cluster 0",
+    (b) => {
+      b[13] = 0;
+    },
+    "E_BPB_SECPERCLUS",
+    /is 0/,
+  ],
   ["no reserved sectors", (_b, dv) => dv.setUint16(14, 0, true), "E_BPB_RSVDSECCNT", /BPB_RsvdSecCnt is 0/],
-  ["no FATs", (b) => { b[16] = 0; }, "E_BPB_NUMFATS", /BPB_NumFATs is 0/],
-  ["media 0x12", (b) => { b[21] = 0x12; }, "E_BPB_MEDIA", /BPB_Media is 0x12/],
-  ["root entries not filling sectors", (_b, dv) => dv.setUint16(17, 17, true), "E_BPB_ROOTENTCNT", /does not fill whole sectors/],
+  [
+    "no FATs",
+    (b) => {
+      b[16] = 0;
+    },
+    "E_BPB_NUMFATS",
+    /BPB_NumFATs is 0/,
+  ],
+  [
+    "media 0x12",
+    (b) => {
+      b[21] = 0x12;
+    },
+    "E_BPB_MEDIA",
+    /BPB_Media is 0x12/,
+  ],
+  [
+    "root entries not filling sectors",
+    (_b, dv) => dv.setUint16(17, 17, true),
+    "E_BPB_ROOTENTCNT",
+    /does not fill whole sectors/,
+  ],
   ["no root entries on FAT16", (_b, dv) => dv.setUint16(17, 0, true), "E_BPB_ROOTENTCNT", /wrong for FAT16/],
-  ["total sectors past the partition", (_b, dv) => { dv.setUint16(19, 0, true); dv.setUint32(32, 999999, true); }, "E_BPB_TOTSEC", /total sectors 999999 is zero or larger than the partition \(40960 sectors\)/],
-  ["zero total sectors", (_b, dv) => { dv.setUint32(32, 0, true); dv.setUint16(19, 0, true); }, "E_BPB_TOTSEC", /total sectors 0/],
+  [
+    "total sectors past the partition",
+    (_b, dv) => {
+      dv.setUint16(19, 0, true);
+      dv.setUint32(32, 999999, true);
+    },
+    "E_BPB_TOTSEC",
+    /total sectors 999999 is zero or larger than the partition \(40960 sectors\)/,
+  ],
+  [
+    "zero total sectors",
+    (_b, dv) => {
+      dv.setUint32(32, 0, true);
+      dv.setUint16(19, 0, true);
+    },
+    "E_BPB_TOTSEC",
+    /total sectors 0/,
+  ],
   ["FAT too small", (_b, dv) => dv.setUint16(22, 3, true), "E_BPB_FATSZ", /FAT size 3 sectors is too small/],
-  ["FAT size zero", (_b, dv) => { dv.setUint16(22, 0, true); dv.setUint32(36, 0, true); }, "E_BPB_FATSZ", /FAT size 0 sectors/],
+  [
+    "FAT size zero",
+    (_b, dv) => {
+      dv.setUint16(22, 0, true);
+      dv.setUint32(36, 0, true);
+    },
+    "E_BPB_FATSZ",
+    /FAT size 0 sectors/,
+  ],
   ["system area fills the volume", (_b, dv) => dv.setUint16(14, 40950, true), "E_NO_DATA_AREA", /leaves no data area/],
 ];
 
@@ -114,7 +199,12 @@ t.test("every single-byte corruption of the BPB is accepted or refused by name, 
 
 // ---- partition tables ----
 
-function mbrDisk(sectors: number, entries: [number, number, number][], at = 0, disk = new Uint8Array(sectors * 512)): Uint8Array {
+function mbrDisk(
+  sectors: number,
+  entries: [number, number, number][],
+  at = 0,
+  disk = new Uint8Array(sectors * 512),
+): Uint8Array {
   const dv = new DataView(disk.buffer);
   entries.forEach(([type, start, size], i) => {
     disk[at + 446 + i * 16 + 4] = type;
@@ -130,35 +220,86 @@ function table(disk: Uint8Array, sectorSize = 512) {
 }
 
 t.test("MBR with primary and logical partitions", async (t) => {
-  const disk = mbrDisk(10000, [[0x0c, 100, 1000], [0x05, 2000, 5000], [0x06, 8000, 1000]]);
+  const disk = mbrDisk(10000, [
+    [0x0c, 100, 1000],
+    [0x05, 2000, 5000],
+    [0x06, 8000, 1000],
+  ]);
   // EBR chain: logical 5 at 2000+10 (size 500), link to EBR at 2000+1000; logical 6 at 3000+10
-  mbrDisk(0, [[0x06, 10, 500], [0x05, 1000, 600]], 2000 * 512, disk);
+  mbrDisk(
+    0,
+    [
+      [0x06, 10, 500],
+      [0x05, 1000, 600],
+    ],
+    2000 * 512,
+    disk,
+  );
   mbrDisk(0, [[0x0e, 10, 500]], 3000 * 512, disk);
   const tab = table(disk);
   t.equal(tab.scheme, "mbr");
-  t.same(tab.partitions.map((p) => [p.number, p.type, p.startLba, p.sectorCount]), [
-    [1, 0x0c, 100, 1000], [3, 0x06, 8000, 1000], [5, 0x06, 2010, 500], [6, 0x0e, 3010, 500],
-  ]);
+  t.same(
+    tab.partitions.map((p) => [p.number, p.type, p.startLba, p.sectorCount]),
+    [
+      [1, 0x0c, 100, 1000],
+      [3, 0x06, 8000, 1000],
+      [5, 0x06, 2010, 500],
+      [6, 0x0e, 3010, 500],
+    ],
+  );
 });
 
-t.test("crafted MBRs give named errors, or a bad entry and a warning (test/ptable-slips.test.ts has the rest)", async (t) => {
-  const noSig = new Uint8Array(512 * 100);
-  t.match(caughtCore(() => table(noSig)), { codeName: "E_MBR_SIGNATURE" });
-  t.match(table(mbrDisk(100, [[0x0c, 50, 80]])).partitions, [{ number: 1, startLba: 50, sectorCount: 80, problem: "reaches past the end of the disk (100 sectors)" }]);
-  // an EBR that links to itself
-  const loop = mbrDisk(10000, [[0x05, 2000, 5000]]);
-  mbrDisk(0, [[0x06, 10, 100], [0x05, 0, 100]], 2000 * 512, loop);
-  const d = new DataView(loop.buffer);
-  d.setUint32(2000 * 512 + 446 + 16 + 8, 0, true);
-  loop[2000 * 512 + 446 + 16 + 4] = 0x05;
-  d.setUint32(2000 * 512 + 446 + 16 + 8, 0, true);
-  // link 0 ends the chain; make it point back at itself instead
-  d.setUint32(2000 * 512 + 446 + 16 + 8, 1, true);
-  mbrDisk(0, [[0x06, 10, 100], [0x05, 1, 100]], 2001 * 512, loop);
-  const looped = table(loop);
-  t.same(looped.partitions.map((p) => [p.number, p.startLba]), [[5, 2010], [6, 2011]], "the logical partitions read before the chain loops");
-  t.match(looped.warnings, [/^extended partition chain is broken at LBA 2001 .*: the logical partitions after it are not read$/]);
-});
+t.test(
+  "crafted MBRs give named errors, or a bad entry and a warning (test/ptable-slips.test.ts has the rest)",
+  async (t) => {
+    const noSig = new Uint8Array(512 * 100);
+    t.match(
+      caughtCore(() => table(noSig)),
+      { codeName: "E_MBR_SIGNATURE" },
+    );
+    t.match(table(mbrDisk(100, [[0x0c, 50, 80]])).partitions, [
+      { number: 1, startLba: 50, sectorCount: 80, problem: "reaches past the end of the disk (100 sectors)" },
+    ]);
+    // an EBR that links to itself
+    const loop = mbrDisk(10000, [[0x05, 2000, 5000]]);
+    mbrDisk(
+      0,
+      [
+        [0x06, 10, 100],
+        [0x05, 0, 100],
+      ],
+      2000 * 512,
+      loop,
+    );
+    const d = new DataView(loop.buffer);
+    d.setUint32(2000 * 512 + 446 + 16 + 8, 0, true);
+    loop[2000 * 512 + 446 + 16 + 4] = 0x05;
+    d.setUint32(2000 * 512 + 446 + 16 + 8, 0, true);
+    // link 0 ends the chain; make it point back at itself instead
+    d.setUint32(2000 * 512 + 446 + 16 + 8, 1, true);
+    mbrDisk(
+      0,
+      [
+        [0x06, 10, 100],
+        [0x05, 1, 100],
+      ],
+      2001 * 512,
+      loop,
+    );
+    const looped = table(loop);
+    t.same(
+      looped.partitions.map((p) => [p.number, p.startLba]),
+      [
+        [5, 2010],
+        [6, 2011],
+      ],
+      "the logical partitions read before the chain loops",
+    );
+    t.match(looped.warnings, [
+      /^extended partition chain is broken at LBA 2001 .*: the logical partitions after it are not read$/,
+    ]);
+  },
+);
 
 function gptDisk(sectorSize: number, parts: [number, number][], corrupt?: "header" | "entries"): Uint8Array {
   const sectors = 4096;
@@ -189,17 +330,41 @@ function gptDisk(sectorSize: number, parts: [number, number][], corrupt?: "heade
 
 t.test("GPT with 512 and 4096-byte sectors", async (t) => {
   for (const ss of [512, 4096]) {
-    const tab = table(gptDisk(ss, [[64, 1063], [2048, 3000]]), ss);
+    const tab = table(
+      gptDisk(ss, [
+        [64, 1063],
+        [2048, 3000],
+      ]),
+      ss,
+    );
     t.equal(tab.scheme, "gpt");
-    t.same(tab.partitions.map((p) => [p.number, p.startLba, p.sectorCount]), [[1, 64, 1000], [2, 2048, 953]]);
+    t.same(
+      tab.partitions.map((p) => [p.number, p.startLba, p.sectorCount]),
+      [
+        [1, 64, 1000],
+        [2, 2048, 953],
+      ],
+    );
     t.equal(tab.partitions[0].typeGuid, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", "basic data type GUID");
   }
-  t.match(caughtCore(() => table(gptDisk(512, [[64, 1063]], "header"))), { codeName: "E_GPT_CRC", message: /GPT header CRC32/ });
-  t.match(caughtCore(() => table(gptDisk(512, [[64, 1063]], "entries"))), { codeName: "E_GPT_CRC", message: /partition entry array CRC32/ });
-  t.match(table(gptDisk(512, [[64, 99999]])).partitions, [{ number: 1, startLba: 64, sectorCount: 99936, problem: "reaches past the end of the disk (4096 sectors)" }]);
+  t.match(
+    caughtCore(() => table(gptDisk(512, [[64, 1063]], "header"))),
+    { codeName: "E_GPT_CRC", message: /GPT header CRC32/ },
+  );
+  t.match(
+    caughtCore(() => table(gptDisk(512, [[64, 1063]], "entries"))),
+    { codeName: "E_GPT_CRC", message: /partition entry array CRC32/ },
+  );
+  t.match(table(gptDisk(512, [[64, 99999]])).partitions, [
+    { number: 1, startLba: 64, sectorCount: 99936, problem: "reaches past the end of the disk (4096 sectors)" },
+  ]);
 });
 
 function caughtCore(fn: () => unknown): CoreError {
-  try { fn(); } catch (e) { return e as CoreError; }
+  try {
+    fn();
+  } catch (e) {
+    return e as CoreError;
+  }
   throw new Error("expected an error");
 }

@@ -3,16 +3,17 @@
 // interpreter, wasm2c). They must compute the same checks bit for bit and write the same images.
 // With Node only and the committed fixtures; the binary checks and the second host (wabt's
 // interpreter, test/hosts/wabt-interp) need Debian's wabt and skip without it.
-import t from "tap";
+
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { spawnSync } from "node:child_process";
+import t from "tap";
+import * as api from "../host-shim/src/api";
 import { Core, CoreBuild, coreBuildFromEnv, coreFile } from "../host-shim/src/core";
 import { FileDevice, PartitionView } from "../host-shim/src/devices";
-import * as api from "../host-shim/src/api";
-import { fixtures, unpack, extentOf, writeSparse } from "./helpers/fixtures";
+import { extentOf, fixtures, unpack, writeSparse } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-portable-"));
 const cores: Record<CoreBuild, Core> = { simd: new Core({ build: "simd" }), portable: new Core({ build: "portable" }) };
@@ -27,7 +28,11 @@ function randomBytes(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = (seed * 2654435761 + 1) >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     out[i] = x & 0xff;
   }
   return out;
@@ -45,24 +50,36 @@ t.test("the builds: what each is and what loads it", async (t) => {
   // the memory each build imports: shared only in core.wasm
   const importOf = (b: CoreBuild) => WebAssembly.Module.imports(new WebAssembly.Module(fs.readFileSync(coreFile(b))));
   t.same(importOf("portable"), importOf("simd"), "the same imports (env.memory, env.abort, dev.read/write/flush)");
-  t.throws(() => new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(coreFile("portable"))), {
-    env: { memory: new WebAssembly.Memory({ initial: 64, maximum: 64, shared: true }), abort: () => 0 },
-    dev: { read: () => 0, write: () => 0, flush: () => 0 },
-  }), "the portable core refuses a shared memory: it imports an unshared one");
+  t.throws(
+    () =>
+      new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(coreFile("portable"))), {
+        env: { memory: new WebAssembly.Memory({ initial: 64, maximum: 64, shared: true }), abort: () => 0 },
+        dev: { read: () => 0, write: () => 0, flush: () => 0 },
+      }),
+    "the portable core refuses a shared memory: it imports an unshared one",
+  );
 });
 
 t.test("CBH: both builds give the same checks bit for bit", async (t) => {
   const seeds = [0, 1, 2, 0x7fffffff, 0xffffffff, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1];
   for (let i = 0; i < 56; i++) seeds.push(Math.floor(Math.random() * 2 ** 53));
-  let compared = 0, differing = 0;
+  let compared = 0,
+    differing = 0;
   const seen = new Set<string>();
   for (let len = 64; len <= 512; len += 64) {
     for (const seed of seeds) {
       for (const fill of ["random", "zero", "ones"]) {
-        const bytes = fill === "random" ? randomBytes(len, seed % 1e9 + len) : new Uint8Array(len).fill(fill === "zero" ? 0 : 0xff);
-        const a = cores.simd.checkOf(bytes, seed), b = cores.portable.checkOf(bytes, seed);
+        const bytes =
+          fill === "random"
+            ? randomBytes(len, (seed % 1e9) + len)
+            : new Uint8Array(len).fill(fill === "zero" ? 0 : 0xff);
+        const a = cores.simd.checkOf(bytes, seed),
+          b = cores.portable.checkOf(bytes, seed);
         compared++;
-        if (a !== b) { differing++; if (differing < 5) t.fail(`len ${len} seed ${seed} ${fill}: simd ${a}, portable ${b}`); }
+        if (a !== b) {
+          differing++;
+          if (differing < 5) t.fail(`len ${len} seed ${seed} ${fill}: simd ${a}, portable ${b}`);
+        }
         seen.add(a);
       }
     }
@@ -74,22 +91,42 @@ t.test("CBH: both builds give the same checks bit for bit", async (t) => {
   for (let bit = 0; bit < 512 * 8; bit += 37) {
     const m = Uint8Array.from(base);
     m[bit >> 3] ^= 1 << (bit & 7);
-    const a = cores.simd.checkOf(m, 5), b = cores.portable.checkOf(m, 5);
+    const a = cores.simd.checkOf(m, 5),
+      b = cores.portable.checkOf(m, 5);
     if (a !== b || a === cores.simd.checkOf(base, 5)) t.fail(`bit ${bit}: simd ${a}, portable ${b}`);
   }
 });
 
 // Every committed fixture: its partitions (volume fixtures), the exFAT and NTFS volumes.
-interface Source { label: string; unpack(): string; partition?: number; fsType: string }
+interface Source {
+  label: string;
+  unpack(): string;
+  partition?: number;
+  fsType: string;
+}
 const sources: Source[] = [];
 for (const f of fixtures) {
-  for (const p of f.partitions) sources.push({ label: `${f.file}${p.number ? ` partition ${p.number}` : ""}`, unpack: () => unpack(f, tmp), partition: p.number ?? undefined, fsType: p.fsType });
-}
-for (const [dir, fsType] of [["exfat", "exFAT"], ["ntfs", "NTFS"]]) {
-  const d = path.join(__dirname, "fixtures", dir);
-  for (const file of fs.readdirSync(d).filter((x) => x.endsWith(".img.gz")).sort()) {
+  for (const p of f.partitions)
     sources.push({
-      label: `${dir}/${file}`, fsType, unpack: () => {
+      label: `${f.file}${p.number ? ` partition ${p.number}` : ""}`,
+      unpack: () => unpack(f, tmp),
+      partition: p.number ?? undefined,
+      fsType: p.fsType,
+    });
+}
+for (const [dir, fsType] of [
+  ["exfat", "exFAT"],
+  ["ntfs", "NTFS"],
+]) {
+  const d = path.join(__dirname, "fixtures", dir);
+  for (const file of fs
+    .readdirSync(d)
+    .filter((x) => x.endsWith(".img.gz"))
+    .sort()) {
+    sources.push({
+      label: `${dir}/${file}`,
+      fsType,
+      unpack: () => {
         const out = path.join(tmp, file.replace(/\.gz$/, ""));
         writeSparse(out, zlib.gunzipSync(fs.readFileSync(path.join(d, file))));
         return out;
@@ -132,7 +169,11 @@ t.test("whole images: each build's backup, verify and restore agree with the oth
         const { seconds: _s, image: _i, ...v } = api.verify(cores[b], other, { ...opts, against: src });
         verified[b] = v;
         // ntfs-pagefile: the page file is left out of the image, so its clusters differ from the volume's
-        if (s.label.includes("pagefile")) t.ok(v.mismatchedClusters > 0, `${b}: the other build's image differs from the volume in the left-out page file only (${v.mismatchedClusters} clusters)`);
+        if (s.label.includes("pagefile"))
+          t.ok(
+            v.mismatchedClusters > 0,
+            `${b}: the other build's image differs from the volume in the left-out page file only (${v.mismatchedClusters} clusters)`,
+          );
         else t.ok(v.ok, `${b} verifies the other build's image against the volume`);
         // the target: the same disk with the partition zeroed, or a zero-filled partition file
         const target = path.join(tmp, `${b}-target.img`);
@@ -161,18 +202,44 @@ const noWabt = wabt ? false : "Debian's wabt is not installed (apt-get install w
 /** The memory import's limits flags (0x01 has a maximum, 0x02 shared), read from the import section. */
 function memoryImportFlags(wasm: Uint8Array): number {
   let p = 8;
-  const u = () => { let r = 0, s = 0, b; do { b = wasm[p++]; r += (b & 0x7f) * 2 ** s; s += 7; } while (b & 0x80); return r; };
-  const name = () => { const n = u(); p += n; };
+  const u = () => {
+    let r = 0,
+      s = 0,
+      b: number;
+    do {
+      b = wasm[p++];
+      r += (b & 0x7f) * 2 ** s;
+      s += 7;
+    } while (b & 0x80);
+    return r;
+  };
+  const name = () => {
+    const n = u();
+    p += n;
+  };
   while (p < wasm.length) {
-    const id = wasm[p++], size = u(), end = p + size;
+    const id = wasm[p++],
+      size = u(),
+      end = p + size;
     if (id === 2) {
       for (let n = u(); n > 0; n--) {
-        name(); name();
+        name();
+        name();
         const kind = wasm[p++];
         if (kind === 0) u();
-        else if (kind === 1) { p++; const f = u(); u(); if (f & 1) u(); }
-        else if (kind === 2) { const f = u(); u(); if (f & 1) u(); return f; }
-        else if (kind === 3) { p += 2; }
+        else if (kind === 1) {
+          p++;
+          const f = u();
+          u();
+          if (f & 1) u();
+        } else if (kind === 2) {
+          const f = u();
+          u();
+          if (f & 1) u();
+          return f;
+        } else if (kind === 3) {
+          p += 2;
+        }
       }
     }
     p = end;
@@ -181,16 +248,22 @@ function memoryImportFlags(wasm: Uint8Array): number {
 }
 
 t.test("core-portable.wasm: no shared memory, no SIMD, no atomics", async (t) => {
-  const portable = fs.readFileSync(coreFile("portable")), simd = fs.readFileSync(coreFile("simd"));
+  const portable = fs.readFileSync(coreFile("portable")),
+    simd = fs.readFileSync(coreFile("simd"));
   t.equal(memoryImportFlags(portable), 0x01, "the portable core imports an unshared memory with a maximum");
   t.equal(memoryImportFlags(simd), 0x03, "core.wasm imports a shared one");
   const wat = fs.readFileSync(coreFile("portable").replace(/\.wasm$/, ".wat"), "utf8");
-  t.notMatch(wat, /\bv128\b|\bi(8x16|16x8|32x4|64x2)\.|\bf(32x4|64x2)\./, "the text form has no SIMD type or instruction");
+  t.notMatch(
+    wat,
+    /\bv128\b|\bi(8x16|16x8|32x4|64x2)\.|\bf(32x4|64x2)\./,
+    "the text form has no SIMD type or instruction",
+  );
   t.notMatch(wat, /\.atomic\.|memory\.atomic|atomic\.fence|\bshared\b/, "nor any atomic instruction or shared memory");
 });
 
 t.test("wabt validates the portable core without SIMD and threads", { skip: noWabt }, async (t) => {
-  const validate = (file: string, ...flags: string[]) => spawnSync("wasm-validate", [...flags, file], { encoding: "utf8" });
+  const validate = (file: string, ...flags: string[]) =>
+    spawnSync("wasm-validate", [...flags, file], { encoding: "utf8" });
   const p = validate(coreFile("portable"), "--disable-simd");
   t.equal(p.status, 0, `core-portable.wasm validates with SIMD and threads disabled ${p.stderr}`);
   // the same validator refuses core.wasm without threads (its shared memory) and without SIMD: the flags bite
@@ -210,7 +283,9 @@ t.test("wabt validates the portable core without SIMD and threads", { skip: noWa
 // --- a second host: wabt's interpreter (test/hosts/wabt-interp/host.cc) ----------------------
 
 function buildInterp(): string | undefined {
-  const r = spawnSync("bash", [path.join(__dirname, "hosts", "wabt-interp", "build.sh"), path.join(tmp, "cb-interp")], { encoding: "utf8" });
+  const r = spawnSync("bash", [path.join(__dirname, "hosts", "wabt-interp", "build.sh"), path.join(tmp, "cb-interp")], {
+    encoding: "utf8",
+  });
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 const interp = wabt ? buildInterp() : undefined;
@@ -229,7 +304,9 @@ t.test("wabt's interpreter (no SIMD, no threads) runs the portable core", { skip
   const refused = runInterp(coreFile("simd"), ["verify", "/dev/null"]);
   t.equal(refused.status, 3, "the interpreter refuses core.wasm");
   t.match(refused.err, /shared|simd|SIMD|v128/i, `(${refused.err.trim().split("\n")[0]})`);
-  const picks = sources.filter((s) => /fat12-floppy|fat16-32k|fat32-4kn|disk-mbr.* partition 5|exfat-4k|ntfs-4k\.img/.test(s.label));
+  const picks = sources.filter((s) =>
+    /fat12-floppy|fat16-32k|fat32-4kn|disk-mbr.* partition 5|exfat-4k|ntfs-4k\.img/.test(s.label),
+  );
   t.equal(picks.length, 6);
   for (const s of picks) {
     t.test(s.label, async (t) => {
@@ -239,21 +316,30 @@ t.test("wabt's interpreter (no SIMD, no threads) runs the portable core", { skip
       api.backup(cores.simd, src, { ...opts, image, overwrite: true, created, name: "interp" });
       const original = fs.readFileSync(src);
       const ext = extentOfSource(s, original);
-      const offset = String(ext.start * ext.sectorSize), ss = String(ext.sectorSize), n = String(ext.sectors);
+      const offset = String(ext.start * ext.sectorSize),
+        ss = String(ext.sectorSize),
+        n = String(ext.sectors);
       // the Node host, the same job through the same calls, with each build
       const node = (b: CoreBuild, restoreTo?: string): string => {
         const core = cores[b];
-        const img = new FileDevice(image), whole = new FileDevice(restoreTo ?? src, { sectorSize: ext.sectorSize, writable: !!restoreTo });
+        const img = new FileDevice(image),
+          whole = new FileDevice(restoreTo ?? src, { sectorSize: ext.sectorSize, writable: !!restoreTo });
         const part = new PartitionView(whole, ext.start, ext.sectors);
-        const hi = core.attach(img), ht = core.attach(part);
+        const hi = core.attach(img),
+          ht = core.attach(part);
         try {
-          core.check(restoreTo
-            ? core.exports.restoreBegin(hi, img.sectorCount, ht, ext.sectorSize, ext.sectors, 0)
-            : core.exports.verifyBegin(hi, img.sectorCount, ht, ext.sectorSize, ext.sectors));
+          core.check(
+            restoreTo
+              ? core.exports.restoreBegin(hi, img.sectorCount, ht, ext.sectorSize, ext.sectors, 0)
+              : core.exports.verifyBegin(hi, img.sectorCount, ht, ext.sectorSize, ext.sectors),
+          );
           core.run({ budget: 8 << 20 });
           return slotsHex(core);
         } finally {
-          core.detach(hi); core.detach(ht); img.close(); whole.close();
+          core.detach(hi);
+          core.detach(ht);
+          img.close();
+          whole.close();
         }
       };
       const v = runInterp(coreFile("portable"), ["verify", image, src, offset, ss, n]);
@@ -281,8 +367,14 @@ t.test("wabt's interpreter (no SIMD, no threads) runs the portable core", { skip
       const r = runInterp(coreFile("portable"), ["restore", image, targets.interp, offset, ss, n]);
       t.equal(r.status, 0, `restore in the interpreter: ${r.out.split("\n")[0]} ${r.err}`);
       t.equal(r.out.split("\n")[1], node("portable", targets.node), "the restore's result slots equal the Node host's");
-      t.ok(fs.readFileSync(targets.interp).equals(fs.readFileSync(targets.node)), "the restored disks are byte-identical");
-      t.ok(api.verify(cores.simd, image, { ...opts, against: targets.interp }).ok, "and the SIMD core verifies the interpreter's restore");
+      t.ok(
+        fs.readFileSync(targets.interp).equals(fs.readFileSync(targets.node)),
+        "the restored disks are byte-identical",
+      );
+      t.ok(
+        api.verify(cores.simd, image, { ...opts, against: targets.interp }).ok,
+        "and the SIMD core verifies the interpreter's restore",
+      );
       for (const f of [src, image, targets.interp, targets.node]) fs.rmSync(f);
     });
   }
@@ -291,5 +383,9 @@ t.test("wabt's interpreter (no SIMD, no threads) runs the portable core", { skip
 t.test("the interpreter host takes every number of the contract from the generated header", async (t) => {
   const cc = fs.readFileSync(path.join(__dirname, "hosts", "wabt-interp", "host.cc"), "utf8");
   t.match(cc, /#include "clusterback_core\.h"/, "it includes as-core/include/clusterback_core.h");
-  t.notMatch(cc, /return -\d|0xFFFFFFFF|\b512 \* 8\b|Limits\(\d/i, "no device code, handle, memory size or slot count written out");
+  t.notMatch(
+    cc,
+    /return -\d|0xFFFFFFFF|\b512 \* 8\b|Limits\(\d/i,
+    "no device code, handle, memory size or slot count written out",
+  );
 });

@@ -2,24 +2,43 @@
 // image provisioned, and the firmware module running in a bare QuickJS context: boot on a
 // healthy disk changes nothing (user changes included), every kind of injected damage ends in a
 // verified restore, budgets hold, and no Node API is reachable from the firmware.
-import t from "tap";
+
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
-import { loadProfile, listProfiles } from "../device-profiles/src/load";
-import { buildPrinter, provisionFactory, startFirmware, systemPartition, systemWriter, SimPrinter } from "../simulator/src/printer";
-import { injectDamage, DAMAGE_KINDS } from "../simulator/src/damage";
-import { Firmware } from "../host-shim/src/quickjs-host";
-import { FatReader } from "../host-shim/src/fat-reader";
+import t from "tap";
+import { listProfiles, loadProfile } from "../device-profiles/src/load";
 import { Slot } from "../host-shim/src/core";
+import { FatReader } from "../host-shim/src/fat-reader";
+import { Firmware } from "../host-shim/src/quickjs-host";
+import { DAMAGE_KINDS, injectDamage } from "../simulator/src/damage";
+import {
+  buildPrinter,
+  provisionFactory,
+  SimPrinter,
+  startFirmware,
+  systemPartition,
+  systemWriter,
+} from "../simulator/src/printer";
 import { mustMatchOn } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-printer-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const hasFsck = (() => { try { execFileSync("fsck.fat", ["--help"], { stdio: "ignore" }); return true; } catch (e) { return (e as { status?: number }).status !== undefined && (e as { code?: string }).code !== "ENOENT"; } })();
+const hasFsck = (() => {
+  try {
+    execFileSync("fsck.fat", ["--help"], { stdio: "ignore" });
+    return true;
+  } catch (e) {
+    return (e as { status?: number }).status !== undefined && (e as { code?: string }).code !== "ENOENT";
+  }
+})();
 
-interface Booted { p: SimPrinter; fw: Firmware; progress: unknown[] }
+interface Booted {
+  p: SimPrinter;
+  fw: Firmware;
+  progress: unknown[];
+}
 async function printer(id: string): Promise<Booted> {
   const p = buildPrinter(loadProfile(id), path.join(tmp, `${id}.img`));
   provisionFactory(p);
@@ -34,44 +53,64 @@ async function printer(id: string): Promise<Booted> {
  * reads; the free clusters stay holes (dd read the whole partition, 4 GiB on wideformat-hdd4kn).
  */
 function fsckClean(p: SimPrinter): string {
-  const part = systemPartition(p), ss = part.sectorSize;
+  const part = systemPartition(p),
+    ss = part.sectorSize;
   const file = path.join(tmp, "system.part");
   fs.writeFileSync(file, "");
   fs.truncateSync(file, part.sectorCount * ss);
   const fd = fs.openSync(file, "r+");
   try {
     const ranges = mustMatchOn(p.core, part);
-    for (let i = 0; i < ranges.length;) {
+    for (let i = 0; i < ranges.length; ) {
       let j = i + 1;
       while (j < ranges.length && ranges[j][0] === ranges[j - 1][1] && ranges[j][1] - ranges[i][0] <= 16 << 20) j++;
-      const start = ranges[i][0], buf = new Uint8Array(ranges[j - 1][1] - start);
+      const start = ranges[i][0],
+        buf = new Uint8Array(ranges[j - 1][1] - start);
       part.read(start / ss, buf.length / ss, buf, 0);
       fs.writeSync(fd, buf, 0, buf.length, start);
       i = j;
     }
-  } finally { fs.closeSync(fd); }
-  try { return execFileSync("fsck.fat", ["-n", file], { encoding: "utf8" }); } finally { fs.rmSync(file, { force: true }); }
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    return execFileSync("fsck.fat", ["-n", file], { encoding: "utf8" });
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
 }
 
 for (const id of listProfiles()) {
   t.test(`profile ${id}: boots clean, stays within its budgets`, async (t) => {
     const { p, fw } = await printer(id);
-    t.teardown(() => { fw.dispose(); p.close(); });
+    t.teardown(() => {
+      fw.dispose();
+      p.close();
+    });
     const images = fw.call("listImages") as Array<{ kind: string; slot: number }>;
     t.equal(images.length, 1, "the factory image is there");
     t.equal(images[0].kind, "factory");
     const r = fw.call("boot") as { action: string; before: { ok: boolean; problems: unknown[] } };
     t.equal(r.action, "none", "a healthy system partition is left alone");
     t.same(r.before.problems, [], "no problems on a fresh printer");
-    t.ok(fw.heapUsed() <= p.profile.budgets.quickjsHeapBytes, `QuickJS heap ${fw.heapUsed()} B within ${p.profile.budgets.quickjsHeapBytes}`);
-    t.ok(p.core.memoryBytes <= p.profile.budgets.wasmMemoryBytes, `wasm memory ${p.core.memoryBytes} B within ${p.profile.budgets.wasmMemoryBytes}`);
+    t.ok(
+      fw.heapUsed() <= p.profile.budgets.quickjsHeapBytes,
+      `QuickJS heap ${fw.heapUsed()} B within ${p.profile.budgets.quickjsHeapBytes}`,
+    );
+    t.ok(
+      p.core.memoryBytes <= p.profile.budgets.wasmMemoryBytes,
+      `wasm memory ${p.core.memoryBytes} B within ${p.profile.budgets.wasmMemoryBytes}`,
+    );
     if (hasFsck) t.match(fsckClean(p), /files/, "fsck.fat -n: the simulator's system partition is clean");
   });
 }
 
 t.test("ordinary use (new jobs, changed settings) never triggers a restore", async (t) => {
   const { p, fw } = await printer("office-laser-emmc8g");
-  t.teardown(() => { fw.dispose(); p.close(); });
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
   const w = systemWriter(p);
   w.writeFile("\\JOBS\\job 0001 quarterly report.prn", new TextEncoder().encode("%!PS job\n".repeat(5000)));
   w.writeFile("\\JOBS\\JOB0002.PRN", new Uint8Array(70000).fill(7));
@@ -87,14 +126,28 @@ t.test("ordinary use (new jobs, changed settings) never triggers a restore", asy
 
 t.test("every kind of damage: detected at boot, restored from the factory image, verified", async (t) => {
   const { p, fw, progress } = await printer("office-laser-emmc8g");
-  t.teardown(() => { fw.dispose(); p.close(); });
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
   let seed = 11;
   for (const kind of DAMAGE_KINDS) {
     await t.test(kind, async (t) => {
-      const d = injectDamage(p.core, systemPartition(p), kind, ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"], seed++);
+      const d = injectDamage(
+        p.core,
+        systemPartition(p),
+        kind,
+        ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"],
+        seed++,
+      );
       t.ok(d.sectors.length > 0, d.detail);
       progress.length = 0;
-      const r = fw.call("boot") as { action: string; before: { restoreNeeded: boolean }; after?: { ok: boolean; problems: unknown[] }; image?: { kind: string } };
+      const r = fw.call("boot") as {
+        action: string;
+        before: { restoreNeeded: boolean };
+        after?: { ok: boolean; problems: unknown[] };
+        image?: { kind: string };
+      };
       t.equal(r.before.restoreNeeded, true, "the health check finds the damage");
       t.equal(r.action, "restored");
       t.equal(r.image?.kind, "factory");
@@ -102,7 +155,9 @@ t.test("every kind of damage: detected at boot, restored from the factory image,
       t.ok(progress.length >= 2, `progress reported (${progress.length} steps)`);
       // the partition equals the image, cluster for cluster, and fsck agrees
       p.host.beginVerify({ slot: 0, against: p.layout.system });
-      while (!p.host.step(64 << 20).done) { /* steps */ }
+      while (!p.host.step(64 << 20).done) {
+        /* steps */
+      }
       t.equal(p.core.results()[Slot.mismatches], 0, "every stored cluster matches the image");
       p.host.finish();
       if (hasFsck) t.match(fsckClean(p), /files/, "fsck.fat -n clean after the restore");
@@ -112,11 +167,31 @@ t.test("every kind of damage: detected at boot, restored from the factory image,
 
 t.test("the firmware runs in a bare QuickJS context: no Node API is reachable", async (t) => {
   const { p, fw } = await printer("office-laser-emmc8g");
-  t.teardown(() => { fw.dispose(); p.close(); });
-  for (const name of ["require", "process", "Buffer", "module", "exports", "global", "__dirname", "setImmediate", "WebAssembly", "fetch", "std", "os"]) {
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  for (const name of [
+    "require",
+    "process",
+    "Buffer",
+    "module",
+    "exports",
+    "global",
+    "__dirname",
+    "setImmediate",
+    "WebAssembly",
+    "fetch",
+    "std",
+    "os",
+  ]) {
     t.equal(fw.evaluate(`typeof ${name}`), "undefined", `${name} is not defined`);
   }
-  t.same(fw.evaluate("Object.keys(host).sort().join(',')"), "begin,cancel,cancellable,finish,health,listImages,log,now,partitions,profile,progress,shouldCancel,step", "the host API is exactly the small set a printer's C code provides");
+  t.same(
+    fw.evaluate("Object.keys(host).sort().join(',')"),
+    "begin,cancel,cancellable,finish,health,listImages,log,now,partitions,profile,progress,shouldCancel,step",
+    "the host API is exactly the small set a printer's C code provides",
+  );
   const bundle = fs.readFileSync(path.join(__dirname, "..", "dist", "firmware", "firmware.js"), "utf8");
   t.notMatch(bundle, /\brequire\(|\bprocess\.|node:/, "the bundle names no Node module");
   // a restore crosses the host boundary once per step, never once per cluster
@@ -127,29 +202,57 @@ t.test("the firmware runs in a bare QuickJS context: no Node API is reachable", 
   t.ok(calls < 20 && clusters > 1000, `${calls} host calls for ${clusters} clusters`);
 });
 
-t.test("backup, listImages, verify through the firmware API; a cancelled backup keeps the previous images", async (t) => {
-  let cancel = false;
-  const p = buildPrinter(loadProfile("office-laser-emmc8g"), path.join(tmp, "api.img"));
-  provisionFactory(p);
-  const fw = await startFirmware(p, { shouldCancel: () => cancel });
-  t.teardown(() => { fw.dispose(); p.close(); });
-  p.clock.now += 86400e3;
-  const b = fw.call("backup", { name: "monday" }) as { slot: number; manifestFiles: number };
-  t.equal(b.slot, 1, "the first backup goes to a free slot, not over the factory image");
-  t.ok(b.manifestFiles > 10, `${b.manifestFiles} files in the manifest`);
-  const list = fw.call("listImages") as Array<{ name: string; kind: string }>;
-  t.same(list.map((i) => i.name), ["monday", "office-laser-emmc8g factory"], "newest first");
-  t.same(fw.call("verify", { image: 1 }), { kind: "verify", slot: 1, name: "monday", clusters: (fw.call("listImages") as Array<{ image: { imageClusters: number } }>)[0].image.imageClusters, bytesWritten: 0, bytesRead: 0 });
-  cancel = true;
-  t.throws(() => fw.call("backup", { name: "tuesday" }), /cancelled/, "cancel between steps");
-  cancel = false;
-  t.same((fw.call("listImages") as Array<{ name: string }>).map((i) => i.name), ["monday", "office-laser-emmc8g factory"], "both earlier images still valid");
-  t.throws(() => fw.call("restore", { image: 2 }), /slot 2 holds no valid image/, "a slot without a valid image is refused, by name");
-});
+t.test(
+  "backup, listImages, verify through the firmware API; a cancelled backup keeps the previous images",
+  async (t) => {
+    let cancel = false;
+    const p = buildPrinter(loadProfile("office-laser-emmc8g"), path.join(tmp, "api.img"));
+    provisionFactory(p);
+    const fw = await startFirmware(p, { shouldCancel: () => cancel });
+    t.teardown(() => {
+      fw.dispose();
+      p.close();
+    });
+    p.clock.now += 86400e3;
+    const b = fw.call("backup", { name: "monday" }) as { slot: number; manifestFiles: number };
+    t.equal(b.slot, 1, "the first backup goes to a free slot, not over the factory image");
+    t.ok(b.manifestFiles > 10, `${b.manifestFiles} files in the manifest`);
+    const list = fw.call("listImages") as Array<{ name: string; kind: string }>;
+    t.same(
+      list.map((i) => i.name),
+      ["monday", "office-laser-emmc8g factory"],
+      "newest first",
+    );
+    t.same(fw.call("verify", { image: 1 }), {
+      kind: "verify",
+      slot: 1,
+      name: "monday",
+      clusters: (fw.call("listImages") as Array<{ image: { imageClusters: number } }>)[0].image.imageClusters,
+      bytesWritten: 0,
+      bytesRead: 0,
+    });
+    cancel = true;
+    t.throws(() => fw.call("backup", { name: "tuesday" }), /cancelled/, "cancel between steps");
+    cancel = false;
+    t.same(
+      (fw.call("listImages") as Array<{ name: string }>).map((i) => i.name),
+      ["monday", "office-laser-emmc8g factory"],
+      "both earlier images still valid",
+    );
+    t.throws(
+      () => fw.call("restore", { image: 2 }),
+      /slot 2 holds no valid image/,
+      "a slot without a valid image is refused, by name",
+    );
+  },
+);
 
 t.test("the profile's exclusions: stored jobs are left out of a backup and come back empty", async (t) => {
   const { p, fw } = await printer("office-laser-emmc8g");
-  t.teardown(() => { fw.dispose(); p.close(); });
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
   const w = systemWriter(p);
   w.writeFile("\\JOBS\\JOB0001.PRN", new Uint8Array(300000).fill(9));
   w.flush();
@@ -170,9 +273,16 @@ t.test("the profile's exclusions: stored jobs are left out of a backup and come 
 // restore from it, and the ghost is still there and valid after each one (so the next works too).
 t.test("ghost printer: every kind of damage, twice, restored from the ghost it keeps", async (t) => {
   const { p, fw, progress } = await printer("compact-sd4g");
-  t.teardown(() => { fw.dispose(); p.close(); });
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
   const first = fw.call("listImages") as Array<{ slot: number; kind: string; headerCheck: string; name: string }>;
-  t.same(first.map((i) => [i.slot, i.kind]), [[0, "factory"]], "one image: the factory ghost, slot 0");
+  t.same(
+    first.map((i) => [i.slot, i.kind]),
+    [[0, "factory"]],
+    "one image: the factory ghost, slot 0",
+  );
   const ghost = new FatReader(systemPartition(p), p.core).lookup("\\RECOVERY.CBI");
   t.equal(ghost?.attributes, 0x07, "the ghost file is read-only, hidden and system");
   let seed = 31;
@@ -181,18 +291,30 @@ t.test("ghost printer: every kind of damage, twice, restored from the ghost it k
       await t.test(`round ${round}: ${kind}`, async (t) => {
         injectDamage(p.core, systemPartition(p), kind, ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"], seed++);
         progress.length = 0;
-        const r = fw.call("boot") as { action: string; before: { restoreNeeded: boolean }; after?: { problems: unknown[] }; image?: { kind: string; slot: number } };
+        const r = fw.call("boot") as {
+          action: string;
+          before: { restoreNeeded: boolean };
+          after?: { problems: unknown[] };
+          image?: { kind: string; slot: number };
+        };
         t.equal(r.before.restoreNeeded, true, "the health check finds the damage");
         t.equal(r.action, "restored");
         t.same(r.image && [r.image.slot, r.image.kind], [0, "factory"], "from the ghost");
         t.same(r.after?.problems, [], "healthy after the restore");
         const now = fw.call("listImages") as Array<{ headerCheck: string }>;
-        t.same(now.map((i) => i.headerCheck), [first[0].headerCheck], "the same ghost image is still there and valid");
+        t.same(
+          now.map((i) => i.headerCheck),
+          [first[0].headerCheck],
+          "the same ghost image is still there and valid",
+        );
         p.host.beginVerify({ slot: 0, against: p.layout.system });
-        while (!p.host.step(64 << 20).done) { /* steps */ }
+        while (!p.host.step(64 << 20).done) {
+          /* steps */
+        }
         t.equal(p.core.results()[Slot.mismatches], 0, "every stored cluster matches the image");
         p.host.finish();
-        if (hasFsck && (round === 1 || kind === "zero-first-mib")) t.match(fsckClean(p), /files/, "fsck.fat -n clean after the restore");
+        if (hasFsck && (round === 1 || kind === "zero-first-mib"))
+          t.match(fsckClean(p), /files/, "fsck.fat -n clean after the restore");
       });
     }
   }
@@ -203,7 +325,10 @@ t.test("ghost printer: a backup replaces the ghost, a cancelled one leaves it, e
   const p = buildPrinter(loadProfile("compact-sd4g"), path.join(tmp, "ghost-api.img"));
   provisionFactory(p);
   const fw = await startFirmware(p, { shouldCancel: () => cancel });
-  t.teardown(() => { fw.dispose(); p.close(); });
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
   const w = systemWriter(p);
   w.mkdir("\\TEMP");
   w.writeFile("\\TEMP\\SCRATCH.BIN", new Uint8Array(200000).fill(5));
@@ -211,21 +336,45 @@ t.test("ghost printer: a backup replaces the ghost, a cancelled one leaves it, e
   w.flush();
   p.clock.now += 86400e3;
   const b = fw.call("backup", { name: "monday" }) as { slot: number; excludedFiles: number; ghost: string };
-  t.same([b.slot, b.ghost, b.excludedFiles], [0, "\\RECOVERY.CBI", 1], "the ghost is replaced; \\TEMP\\* left out (profile exclude)");
+  t.same(
+    [b.slot, b.ghost, b.excludedFiles],
+    [0, "\\RECOVERY.CBI", 1],
+    "the ghost is replaced; \\TEMP\\* left out (profile exclude)",
+  );
   const list = fw.call("listImages") as Array<{ name: string; kind: string }>;
-  t.same(list.map((i) => [i.name, i.kind]), [["monday", "backup"]], "one image, the new one");
-  const names = () => new FatReader(systemPartition(p), p.core).list("\\").map((e) => e.name).sort();
+  t.same(
+    list.map((i) => [i.name, i.kind]),
+    [["monday", "backup"]],
+    "one image, the new one",
+  );
+  const names = () =>
+    new FatReader(systemPartition(p), p.core)
+      .list("\\")
+      .map((e) => e.name)
+      .sort();
   t.notOk(names().includes("CBGHOST.TMP"), "no leftover file");
   cancel = true;
   t.throws(() => fw.call("backup", { name: "tuesday" }), /cancelled/, "cancel between steps");
   cancel = false;
-  t.same((fw.call("listImages") as Array<{ name: string }>).map((i) => i.name), ["monday"], "the earlier ghost is still valid");
+  t.same(
+    (fw.call("listImages") as Array<{ name: string }>).map((i) => i.name),
+    ["monday"],
+    "the earlier ghost is still valid",
+  );
   t.notOk(names().includes("CBGHOST.TMP"), "the cancelled backup's file is removed");
   injectDamage(p.core, systemPartition(p), "zero-first-mib", [], 1);
   const r = fw.call("boot") as { action: string; image?: { name: string } };
-  t.same([r.action, r.image?.name], ["restored", "monday"], "restored from the new ghost, found without the file system");
+  t.same(
+    [r.action, r.image?.name],
+    ["restored", "monday"],
+    "restored from the new ghost, found without the file system",
+  );
   const reader = new FatReader(systemPartition(p), p.core);
   t.same(reader.lookup("\\SETTINGS.INI")?.size, 19, "the change made before the backup is back");
-  t.same([reader.lookup("\\TEMP\\SCRATCH.BIN")?.size, reader.lookup("\\TEMP\\SCRATCH.BIN")?.firstCluster], [0, 0], "the excluded file is there, empty");
+  t.same(
+    [reader.lookup("\\TEMP\\SCRATCH.BIN")?.size, reader.lookup("\\TEMP\\SCRATCH.BIN")?.firstCluster],
+    [0, 0],
+    "the excluded file is there, empty",
+  );
   if (hasFsck) t.match(fsckClean(p), /files/, "fsck.fat -n clean");
 });

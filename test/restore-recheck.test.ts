@@ -8,14 +8,15 @@
 // exFAT and NTFS, onto blank and garbage targets; a cut-off stream, a damaged late block, a bad
 // commit record, each fail by name with the mark left in place, and a normal restore from the
 // good image finishes the target.
-import t from "tap";
+
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import * as crypto from "node:crypto";
-import { Core, Progress, RestoreFlag, Slot } from "../host-shim/src/core";
+import t from "tap";
 import * as api from "../host-shim/src/api";
+import { Core, Progress, RestoreFlag, Slot } from "../host-shim/src/core";
 import { BlockDevice, RamDevice } from "../host-shim/src/devices";
 import { DeviceCode, DeviceError } from "../host-shim/src/errors";
 import { readRestoreMark } from "../host-shim/src/restore-mark";
@@ -32,12 +33,18 @@ const IMG_SECTOR = 512;
 
 // ---- CBH (docs/image-format.md section 7), to reseal an image as an attacker would ----------
 
-const IV = [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0x082efa98, 0xec4e6c89,
-  0x452821e6, 0x38d01377, 0xbe5466cf, 0x34e90c6c, 0xc0ac29b7, 0xc97c50dd, 0x3f84d5b5, 0xb5470917];
+const IV = [
+  0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0x082efa98, 0xec4e6c89, 0x452821e6,
+  0x38d01377, 0xbe5466cf, 0x34e90c6c, 0xc0ac29b7, 0xc97c50dd, 0x3f84d5b5, 0xb5470917,
+];
 const LANE_ODD = [0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f, 0x165667b1];
 const rotl = (x: number, r: number) => (r === 0 ? x >>> 0 : ((x << r) | (x >>> (32 - r))) >>> 0);
 function avalanche(x: number, m1: number, m2: number): number {
-  x ^= x >>> 16; x = Math.imul(x, m1); x ^= x >>> 15; x = Math.imul(x, m2); x ^= x >>> 16;
+  x ^= x >>> 16;
+  x = Math.imul(x, m1);
+  x ^= x >>> 15;
+  x = Math.imul(x, m2);
+  x ^= x >>> 16;
   return x >>> 0;
 }
 function lanes(bytes: Uint8Array, seed: number): number[] {
@@ -45,7 +52,9 @@ function lanes(bytes: Uint8Array, seed: number): number[] {
   const lane = IV.map((v) => (s + v) >>> 0);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   for (let at = 0; at < bytes.length; at += 64) {
-    for (let i = 0; i < 16; i++) lane[i] = Math.imul(rotl((lane[i] + Math.imul(dv.getUint32(at + 4 * i, true), 0x7feb352d)) >>> 0, 13), 0x9e3779b9) >>> 0;
+    for (let i = 0; i < 16; i++)
+      lane[i] =
+        Math.imul(rotl((lane[i] + Math.imul(dv.getUint32(at + 4 * i, true), 0x7feb352d)) >>> 0, 13), 0x9e3779b9) >>> 0;
   }
   return lane;
 }
@@ -71,21 +80,48 @@ function recordCheck(record: Uint8Array, field: number, seed: number): bigint {
 // ---- the image's layout (docs/image-format.md sections 2, 5, 6) ------------------------------
 
 const SEED = { header: 0, meta: 2, chain: 3, commit: 4, table: 2 ** 32 };
-const H = { sectorBytes: 108, clusterBytes: 104, imageClusters: 88, perBlock: 172, metaOffset: 200, metaLength: 208, dataOffset: 216, blockCount: 224, commitOffset: 232, metaCheck: 248, headerCheck: 504 };
+const H = {
+  sectorBytes: 108,
+  clusterBytes: 104,
+  imageClusters: 88,
+  perBlock: 172,
+  metaOffset: 200,
+  metaLength: 208,
+  dataOffset: 216,
+  blockCount: 224,
+  commitOffset: 232,
+  metaCheck: 248,
+  headerCheck: 504,
+};
 const C = { headerCheck: 24, chainCheck: 32, commitCheck: 504 };
 const T = { firstBit: 16, checks: 32 };
 
 interface Layout {
-  sectorBytes: number; clusterBytes: number; imageClusters: number; perBlock: number;
-  metaOffset: number; metaBytes: number; dataOffset: number; blockCount: number; commitOffset: number; length: number;
+  sectorBytes: number;
+  clusterBytes: number;
+  imageClusters: number;
+  perBlock: number;
+  metaOffset: number;
+  metaBytes: number;
+  dataOffset: number;
+  blockCount: number;
+  commitOffset: number;
+  length: number;
 }
 function layout(img: Uint8Array): Layout {
   const v = new DataView(img.buffer, img.byteOffset, IMG_SECTOR);
   const u64 = (o: number) => Number(v.getBigUint64(o, true));
   return {
-    sectorBytes: v.getUint32(H.sectorBytes, true), clusterBytes: v.getUint32(H.clusterBytes, true), imageClusters: u64(H.imageClusters),
-    perBlock: v.getUint32(H.perBlock, true), metaOffset: u64(H.metaOffset), metaBytes: u64(H.metaLength), dataOffset: u64(H.dataOffset),
-    blockCount: u64(H.blockCount), commitOffset: u64(H.commitOffset), length: u64(H.commitOffset) + IMG_SECTOR,
+    sectorBytes: v.getUint32(H.sectorBytes, true),
+    clusterBytes: v.getUint32(H.clusterBytes, true),
+    imageClusters: u64(H.imageClusters),
+    perBlock: v.getUint32(H.perBlock, true),
+    metaOffset: u64(H.metaOffset),
+    metaBytes: u64(H.metaLength),
+    dataOffset: u64(H.dataOffset),
+    blockCount: u64(H.blockCount),
+    commitOffset: u64(H.commitOffset),
+    length: u64(H.commitOffset) + IMG_SECTOR,
   };
 }
 const tableBytes = (n: number) => Math.ceil((32 + 4 * n + 8) / IMG_SECTOR) * IMG_SECTOR;
@@ -103,18 +139,29 @@ const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
 
 /** The image made whole again after a change: MetaCheck, HeaderCheck, and the commit record's copy of it and its own check. */
 function reseal(img: Uint8Array): Uint8Array {
-  const g = layout(img), v = view(img);
+  const g = layout(img),
+    v = view(img);
   v.setBigUint64(H.metaCheck, cbh64(img.subarray(g.metaOffset, g.metaOffset + g.metaBytes), SEED.meta), true);
   const headerCheck = recordCheck(img.subarray(0, IMG_SECTOR), H.headerCheck, SEED.header);
   v.setBigUint64(H.headerCheck, headerCheck, true);
   v.setBigUint64(g.commitOffset + C.headerCheck, headerCheck, true);
-  v.setBigUint64(g.commitOffset + C.commitCheck, recordCheck(img.subarray(g.commitOffset, g.length), C.commitCheck, SEED.commit), true);
+  v.setBigUint64(
+    g.commitOffset + C.commitCheck,
+    recordCheck(img.subarray(g.commitOffset, g.length), C.commitCheck, SEED.commit),
+    true,
+  );
   return img;
 }
 
 // ---- fixtures, images, targets ---------------------------------------------------------------
 
-interface Source { label: string; bytes: Buffer; imageFile: string; image: Buffer; g: Layout }
+interface Source {
+  label: string;
+  bytes: Buffer;
+  imageFile: string;
+  image: Buffer;
+  g: Layout;
+}
 const sources = new Map<string, Source>();
 let serial = 0;
 /** A committed fixture (test/fixtures/<dir>/<file>) and its image, made once. */
@@ -140,7 +187,12 @@ function startBytes(s: Source, kind: "blank" | "garbage"): Uint8Array {
   if (kind === "garbage") {
     let x = 0x2545f491;
     const w = new Uint32Array(b.buffer);
-    for (let i = 0; i < w.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; w[i] = x >>> 0; }
+    for (let i = 0; i < w.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      w[i] = x >>> 0;
+    }
   }
   return b;
 }
@@ -150,15 +202,24 @@ class SwappingImage implements BlockDevice {
   readonly sectorSize = IMG_SECTOR;
   readonly name = "swapping image";
   readsOfRegion = 0;
-  constructor(private readonly before: Uint8Array, private readonly after: Uint8Array, private readonly region: [number, number]) {}
-  get sectorCount(): number { return this.before.length / IMG_SECTOR; }
+  constructor(
+    private readonly before: Uint8Array,
+    private readonly after: Uint8Array,
+    private readonly region: [number, number],
+  ) {}
+  get sectorCount(): number {
+    return this.before.length / IMG_SECTOR;
+  }
   read(lba: number, n: number, dst: Uint8Array, off: number): void {
-    const at = lba * IMG_SECTOR, end = at + n * IMG_SECTOR;
+    const at = lba * IMG_SECTOR,
+      end = at + n * IMG_SECTOR;
     if (at < this.region[1] && end > this.region[0]) this.readsOfRegion++;
     const from = this.readsOfRegion >= 2 ? this.after : this.before;
     dst.set(from.subarray(at, end), off);
   }
-  write(): void { throw new DeviceError(DeviceCode.readonly, "image is read-only"); }
+  write(): void {
+    throw new DeviceError(DeviceCode.readonly, "image is read-only");
+  }
   flush(): void {}
   close(): void {}
 }
@@ -173,57 +234,94 @@ class StreamImage implements BlockDevice {
   /** Bytes read past the head, and the furthest byte read. */
   bytesPastHead = 0;
   private position = 0;
-  constructor(private readonly bytes: Uint8Array, private readonly metaOffset: number, private readonly cutAt = Infinity) {}
-  get sectorCount(): number { return this.bytes.length / IMG_SECTOR; }
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly metaOffset: number,
+    private readonly cutAt = Infinity,
+  ) {}
+  get sectorCount(): number {
+    return this.bytes.length / IMG_SECTOR;
+  }
   read(lba: number, n: number, dst: Uint8Array, off: number): void {
-    const at = lba * IMG_SECTOR, end = at + n * IMG_SECTOR;
+    const at = lba * IMG_SECTOR,
+      end = at + n * IMG_SECTOR;
     if (end > this.metaOffset) {
       const from = Math.max(at, this.metaOffset);
-      if (from < this.position) throw new Error(`read back at byte ${from}, behind the stream's position ${this.position}`);
+      if (from < this.position)
+        throw new Error(`read back at byte ${from}, behind the stream's position ${this.position}`);
       if (end > this.cutAt) throw new DeviceError(DeviceCode.short, `stream: the stream ended at byte ${this.cutAt}`);
       this.bytesPastHead += end - from;
       this.position = end;
     }
     dst.set(this.bytes.subarray(at, end), off);
   }
-  write(): void { throw new DeviceError(DeviceCode.readonly, "image is read-only"); }
+  write(): void {
+    throw new DeviceError(DeviceCode.readonly, "image is read-only");
+  }
   flush(): void {}
   close(): void {}
 }
 
-interface Outcome { error?: Error & { codeName?: string }; written: number; read: number; mismatches: number; metaMismatch: boolean; progress?: Progress }
+interface Outcome {
+  error?: Error & { codeName?: string };
+  written: number;
+  read: number;
+  mismatches: number;
+  metaMismatch: boolean;
+  progress?: Progress;
+}
 
 /** A restore driven on the core directly, from any image device. */
 function coreRestore(img: BlockDevice, target: BlockDevice, flags: number): Outcome {
-  const hi = core.attach(img), ht = core.attach(target);
+  const hi = core.attach(img),
+    ht = core.attach(target);
   let error: Outcome["error"], progress: Progress | undefined;
   try {
     core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, target.sectorSize, target.sectorCount, flags));
-    core.run({ onProgress: (p) => { progress = p; } });
+    core.run({
+      onProgress: (p) => {
+        progress = p;
+      },
+    });
   } catch (e) {
     error = e as Outcome["error"];
   } finally {
-    core.detach(hi); core.detach(ht);
+    core.detach(hi);
+    core.detach(ht);
   }
   const res = core.results();
-  return { error, written: res[Slot.targetBytesWritten], read: res[Slot.targetBytesRead], mismatches: res[Slot.mismatches], metaMismatch: res[Slot.metaMismatch] === 1, progress };
+  return {
+    error,
+    written: res[Slot.targetBytesWritten],
+    read: res[Slot.targetBytesRead],
+    mismatches: res[Slot.mismatches],
+    metaMismatch: res[Slot.metaMismatch] === 1,
+    progress,
+  };
 }
 
 /** Verify --against on the core: every stored cluster and the metadata area compared with the image. */
 function comparesClean(s: Source, target: Uint8Array): boolean {
-  const img = new RamDevice(IMG_SECTOR, s.image), dev = new RamDevice(s.g.sectorBytes, target);
-  const hi = core.attach(img), ht = core.attach(dev);
+  const img = new RamDevice(IMG_SECTOR, s.image),
+    dev = new RamDevice(s.g.sectorBytes, target);
+  const hi = core.attach(img),
+    ht = core.attach(dev);
   try {
     core.check(core.exports.verifyBegin(hi, img.sectorCount, ht, dev.sectorSize, dev.sectorCount));
     core.run();
     return api.comparison(core).ok;
   } finally {
-    core.detach(hi); core.detach(ht);
+    core.detach(hi);
+    core.detach(ht);
   }
 }
 
 /** The result of a plain two-pass restore of `s` onto `start` (the reference). */
-function twoPass(s: Source, start: Uint8Array, flags: number = RestoreFlag.readBack): { bytes: Uint8Array; out: Outcome } {
+function twoPass(
+  s: Source,
+  start: Uint8Array,
+  flags: number = RestoreFlag.readBack,
+): { bytes: Uint8Array; out: Outcome } {
   const target = new RamDevice(s.g.sectorBytes, Uint8Array.from(start));
   const out = coreRestore(new RamDevice(IMG_SECTOR, Uint8Array.from(s.image)), target, flags);
   if (out.error) throw out.error;
@@ -232,7 +330,10 @@ function twoPass(s: Source, start: Uint8Array, flags: number = RestoreFlag.readB
 
 function markedBy(s: Source, target: Uint8Array): boolean {
   const mark = readRestoreMark(core, new RamDevice(s.g.sectorBytes, target));
-  return mark !== undefined && mark.headerCheck === view(s.image).getBigUint64(H.headerCheck, true).toString(16).padStart(16, "0");
+  return (
+    mark !== undefined &&
+    mark.headerCheck === view(s.image).getBigUint64(H.headerCheck, true).toString(16).padStart(16, "0")
+  );
 }
 
 /** The partition file a target's bytes make, for api.info and api.restore. */
@@ -246,10 +347,17 @@ function targetFile(name: string, bytes: Uint8Array): string {
 function finishes(t: Tap.Test, s: Source, marked: Uint8Array, reference: Uint8Array, what: string): void {
   const file = targetFile("marked", marked);
   const info = api.info(core, file);
-  t.equal(info.restoreInProgress?.name, s.label, `${what}: api.info reports the restore in progress, from image "${s.label}"`);
+  t.equal(
+    info.restoreInProgress?.name,
+    s.label,
+    `${what}: api.info reports the restore in progress, from image "${s.label}"`,
+  );
   const r = api.restore(core, s.imageFile, file);
   t.equal(r.resumed, true, `${what}: the normal restore finds the mark`);
-  t.ok(Buffer.from(reference).equals(fs.readFileSync(file)), `${what}: a normal restore from the good image finishes it byte-identical`);
+  t.ok(
+    Buffer.from(reference).equals(fs.readFileSync(file)),
+    `${what}: a normal restore from the good image finishes it byte-identical`,
+  );
   t.equal(api.info(core, file).restoreInProgress, undefined, `${what}: the mark is gone`);
   fs.rmSync(file);
 }
@@ -263,11 +371,26 @@ t.test("the CBH oracle here agrees with the core (64 and 32 bits, high seeds)", 
 
 // ---- item 6: the write pass checks what it writes --------------------------------------------
 
-interface MetaCase { dir: string; file: string; what: string; at: (s: Source) => number }
+interface MetaCase {
+  dir: string;
+  file: string;
+  what: string;
+  at: (s: Source) => number;
+}
 const metaCases: MetaCase[] = [
   { dir: "volumes", file: "fat16-2k.img.gz", what: "a byte of the boot sector (its OEM name), chunk 0", at: () => 3 },
-  { dir: "volumes", file: "fat32-512.img.gz", what: "a byte of the first FAT, chunk 0", at: (s) => 32 * s.g.sectorBytes + 9 },
-  { dir: "exfat", file: "exfat-4k.img.gz", what: "a byte of the FAT in chunk 1 (2 MiB of metadata)", at: () => MiB + 9 },
+  {
+    dir: "volumes",
+    file: "fat32-512.img.gz",
+    what: "a byte of the first FAT, chunk 0",
+    at: (s) => 32 * s.g.sectorBytes + 9,
+  },
+  {
+    dir: "exfat",
+    file: "exfat-4k.img.gz",
+    what: "a byte of the FAT in chunk 1 (2 MiB of metadata)",
+    at: () => MiB + 9,
+  },
 ];
 const restoreModes: [string, number][] = [
   ["with read-back", RestoreFlag.readBack],
@@ -276,128 +399,230 @@ const restoreModes: [string, number][] = [
 ];
 
 for (const c of metaCases) {
-  t.test(`metadata changed between the check pass and the write pass (${c.file}: ${c.what}) is refused by name, nothing of its chunk written`, async (t) => {
-    const s = source(c.dir, c.file), g = s.g;
-    const at = c.at(s), chunk = Math.floor(at / META_CHUNK_BYTES);
-    const chunkStart = chunk * META_CHUNK_BYTES, chunkEnd = Math.min(g.metaBytes, chunkStart + META_CHUNK_BYTES);
-    const attacked = Uint8Array.from(s.image);
-    attacked[g.metaOffset + at] ^= 0xff;
-    reseal(attacked);
-    const attackedFile = path.join(tmp, `attacked-${serial++}.cbi`);
-    fs.writeFileSync(attackedFile, attacked);
-    t.equal(api.verify(core, attackedFile).ok, true, "the attacker's image (MetaCheck and header resealed) checks out on its own");
+  t.test(
+    `metadata changed between the check pass and the write pass (${c.file}: ${c.what}) is refused by name, nothing of its chunk written`,
+    async (t) => {
+      const s = source(c.dir, c.file),
+        g = s.g;
+      const at = c.at(s),
+        chunk = Math.floor(at / META_CHUNK_BYTES);
+      const chunkStart = chunk * META_CHUNK_BYTES,
+        chunkEnd = Math.min(g.metaBytes, chunkStart + META_CHUNK_BYTES);
+      const attacked = Uint8Array.from(s.image);
+      attacked[g.metaOffset + at] ^= 0xff;
+      reseal(attacked);
+      const attackedFile = path.join(tmp, `attacked-${serial++}.cbi`);
+      fs.writeFileSync(attackedFile, attacked);
+      t.equal(
+        api.verify(core, attackedFile).ok,
+        true,
+        "the attacker's image (MetaCheck and header resealed) checks out on its own",
+      );
+      const reference = twoPass(s, startBytes(s, "blank")).bytes;
+      for (const [mode, flags] of restoreModes) {
+        const before = startBytes(s, "blank");
+        const target = new RamDevice(g.sectorBytes, Uint8Array.from(before));
+        const img = new SwappingImage(s.image, attacked, [g.metaOffset + chunkStart, g.metaOffset + chunkEnd]);
+        const out = coreRestore(img, target, flags);
+        t.equal(out.error?.codeName, "E_IMG_META_CHANGED", `${mode}: ${out.error?.message}`);
+        t.equal(out.error?.name, "ImageError", `${mode}: an image error`);
+        t.equal(img.readsOfRegion, 2, `${mode}: the chunk was read by the check pass, then once more to be written`);
+        t.ok(
+          markedBy(s, target.bytes),
+          `${mode}: sector 0 of the target still holds the restore mark (it does not mount)`,
+        );
+        // (metadata sector i is partition sector i: these fixtures have no tail)
+        const from = Math.max(chunkStart, g.sectorBytes);
+        t.equal(
+          sha(target.bytes.subarray(from, chunkEnd)),
+          sha(before.subarray(from, chunkEnd)),
+          `${mode}: the target's bytes ${from}..${chunkEnd - 1} (the changed chunk) hash as before: nothing of it was written`,
+        );
+        t.not(sha(target.bytes), sha(before), `${mode}: (the mark and the clusters were written)`);
+        finishes(t, s, target.bytes, reference, mode);
+      }
+      fs.rmSync(attackedFile);
+    },
+  );
+}
+
+t.test(
+  "a block swapped between the passes, table and table check recomputed, is caught by the chain before the boot sector",
+  async (t) => {
+    const s = source("volumes", "fat16-full.img.gz"),
+      g = s.g;
+    t.ok(g.blockCount >= 4, `${g.blockCount} blocks`);
+    const k = 2,
+      b = blockAt(g, k);
+    const swapped = Uint8Array.from(s.image),
+      v = view(swapped);
+    // the block's first cluster changed, its check and the table's check recomputed: the block is whole on its own
+    swapped.fill(0x5a, b.start, b.start + g.clusterBytes);
+    const firstBit = Number(v.getBigUint64(b.table + T.firstBit, true));
+    v.setUint32(b.table + T.checks, cbh32(swapped.subarray(b.start, b.start + g.clusterBytes), firstBit), true);
+    const tb = tableBytes(b.clusters);
+    v.setBigUint64(
+      b.table + tb - 8,
+      recordCheck(swapped.subarray(b.table, b.table + tb), tb - 8, SEED.table + k),
+      true,
+    );
+    const swappedFile = path.join(tmp, `swapped-${serial++}.cbi`);
+    fs.writeFileSync(swappedFile, swapped);
+    t.throws(
+      () => api.verify(core, swappedFile),
+      { codeName: "E_IMG_CHAIN" },
+      "on its own, the changed image fails only at the chain",
+    );
+    fs.rmSync(swappedFile);
     const reference = twoPass(s, startBytes(s, "blank")).bytes;
     for (const [mode, flags] of restoreModes) {
       const before = startBytes(s, "blank");
       const target = new RamDevice(g.sectorBytes, Uint8Array.from(before));
-      const img = new SwappingImage(s.image, attacked, [g.metaOffset + chunkStart, g.metaOffset + chunkEnd]);
+      const img = new SwappingImage(s.image, swapped, [b.start, b.table + tb]);
       const out = coreRestore(img, target, flags);
-      t.equal(out.error?.codeName, "E_IMG_META_CHANGED", `${mode}: ${out.error?.message}`);
-      t.equal(out.error?.name, "ImageError", `${mode}: an image error`);
-      t.equal(img.readsOfRegion, 2, `${mode}: the chunk was read by the check pass, then once more to be written`);
-      t.ok(markedBy(s, target.bytes), `${mode}: sector 0 of the target still holds the restore mark (it does not mount)`);
-      // (metadata sector i is partition sector i: these fixtures have no tail)
-      const from = Math.max(chunkStart, g.sectorBytes);
-      t.equal(sha(target.bytes.subarray(from, chunkEnd)), sha(before.subarray(from, chunkEnd)), `${mode}: the target's bytes ${from}..${chunkEnd - 1} (the changed chunk) hash as before: nothing of it was written`);
-      t.not(sha(target.bytes), sha(before), `${mode}: (the mark and the clusters were written)`);
+      t.equal(out.error?.codeName, "E_IMG_CHAIN", `${mode}: ${out.error?.message}`);
+      t.equal(img.readsOfRegion, 2, `${mode}: the block was checked, then read again and written`);
+      t.ok(markedBy(s, target.bytes), `${mode}: sector 0 still holds the restore mark`);
+      t.equal(
+        sha(target.bytes.subarray(g.sectorBytes, g.metaBytes)),
+        sha(before.subarray(g.sectorBytes, g.metaBytes)),
+        `${mode}: no metadata was written (it comes after the chain)`,
+      );
       finishes(t, s, target.bytes, reference, mode);
     }
-    fs.rmSync(attackedFile);
-  });
-}
+  },
+);
 
-t.test("a block swapped between the passes, table and table check recomputed, is caught by the chain before the boot sector", async (t) => {
-  const s = source("volumes", "fat16-full.img.gz"), g = s.g;
-  t.ok(g.blockCount >= 4, `${g.blockCount} blocks`);
-  const k = 2, b = blockAt(g, k);
-  const swapped = Uint8Array.from(s.image), v = view(swapped);
-  // the block's first cluster changed, its check and the table's check recomputed: the block is whole on its own
-  swapped.fill(0x5a, b.start, b.start + g.clusterBytes);
-  const firstBit = Number(v.getBigUint64(b.table + T.firstBit, true));
-  v.setUint32(b.table + T.checks, cbh32(swapped.subarray(b.start, b.start + g.clusterBytes), firstBit), true);
-  const tb = tableBytes(b.clusters);
-  v.setBigUint64(b.table + tb - 8, recordCheck(swapped.subarray(b.table, b.table + tb), tb - 8, SEED.table + k), true);
-  const swappedFile = path.join(tmp, `swapped-${serial++}.cbi`);
-  fs.writeFileSync(swappedFile, swapped);
-  t.throws(() => api.verify(core, swappedFile), { codeName: "E_IMG_CHAIN" }, "on its own, the changed image fails only at the chain");
-  fs.rmSync(swappedFile);
-  const reference = twoPass(s, startBytes(s, "blank")).bytes;
-  for (const [mode, flags] of restoreModes) {
-    const before = startBytes(s, "blank");
-    const target = new RamDevice(g.sectorBytes, Uint8Array.from(before));
-    const img = new SwappingImage(s.image, swapped, [b.start, b.table + tb]);
-    const out = coreRestore(img, target, flags);
-    t.equal(out.error?.codeName, "E_IMG_CHAIN", `${mode}: ${out.error?.message}`);
-    t.equal(img.readsOfRegion, 2, `${mode}: the block was checked, then read again and written`);
-    t.ok(markedBy(s, target.bytes), `${mode}: sector 0 still holds the restore mark`);
-    t.equal(sha(target.bytes.subarray(g.sectorBytes, g.metaBytes)), sha(before.subarray(g.sectorBytes, g.metaBytes)), `${mode}: no metadata was written (it comes after the chain)`);
-    finishes(t, s, target.bytes, reference, mode);
-  }
-});
-
-t.test("a metadata section beyond the chunk checks (4 GiB) is refused by a two-pass restore before anything is read or written; one pass takes it", async (t) => {
-  // a crafted FAT32 header: 9,000,000 sectors of metadata (4.6 GB), 1000 clusters, no blocks
-  const metaSectors = 9_000_000, clusters = 1000, spc = 8;
-  const h = new Uint8Array(IMG_SECTOR), v = view(h);
-  h.set(Buffer.from("CBIMAGE1", "latin1"), 0);
-  v.setUint32(8, IMG_SECTOR, true); v.setUint16(12, 1, true); v.setUint16(14, 2, true);
-  h.set(Buffer.from("huge"), 16);
-  v.setBigUint64(80, BigInt(clusters), true); v.setBigUint64(96, BigInt(clusters + 2), true);
-  v.setUint32(104, spc * 512, true); v.setUint32(108, 512, true); v.setUint32(116, 3, true);
-  v.setBigUint64(144, BigInt(metaSectors + clusters * spc), true); v.setBigUint64(160, BigInt(metaSectors), true);
-  v.setUint32(168, 2, true); v.setUint32(172, MiB / (spc * 512), true); v.setUint32(180, metaSectors, true);
-  const metaOffset = 1024, dataOffset = metaOffset + metaSectors * 512;
-  v.setBigUint64(184, 512n, true); v.setBigUint64(192, 512n, true); v.setBigUint64(200, BigInt(metaOffset), true);
-  v.setBigUint64(208, BigInt(metaSectors * 512), true); v.setBigUint64(216, BigInt(dataOffset), true);
-  v.setBigUint64(224, 0n, true); v.setBigUint64(232, BigInt(dataOffset), true);
-  v.setBigUint64(504, recordCheck(h, 504, SEED.header), true);
-  const untouchable = (name: string, sectorCount: number): BlockDevice => ({
-    sectorSize: 512, sectorCount, name,
-    read(lba, n, dst, off) { if (lba !== 0 || n !== 1) throw new Error(`${name} read at LBA ${lba}`); dst.set(h, off); },
-    write(lba) { throw new Error(`${name} written at LBA ${lba}`); }, flush() {}, close() {},
-  });
-  const img = untouchable("image", (dataOffset + IMG_SECTOR) / 512), target = untouchable("target", metaSectors + clusters * spc);
-  const hi = core.attach(img), ht = core.attach(target);
-  try {
-    t.throws(() => core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, 512, target.sectorCount, RestoreFlag.readBack)),
-      { codeName: "E_IMG_META_SIZE", message: /4608000000 bytes: a two-pass restore checks at most 4294967296/ });
-    t.equal(core.exports.restoreBegin(hi, img.sectorCount, ht, 512, target.sectorCount, RestoreFlag.onePass), 0, "a one-pass restore keeps no chunk checks: it begins");
-  } finally {
-    core.detach(hi); core.detach(ht);
-  }
-});
+t.test(
+  "a metadata section beyond the chunk checks (4 GiB) is refused by a two-pass restore before anything is read or written; one pass takes it",
+  async (t) => {
+    // a crafted FAT32 header: 9,000,000 sectors of metadata (4.6 GB), 1000 clusters, no blocks
+    const metaSectors = 9_000_000,
+      clusters = 1000,
+      spc = 8;
+    const h = new Uint8Array(IMG_SECTOR),
+      v = view(h);
+    h.set(Buffer.from("CBIMAGE1", "latin1"), 0);
+    v.setUint32(8, IMG_SECTOR, true);
+    v.setUint16(12, 1, true);
+    v.setUint16(14, 2, true);
+    h.set(Buffer.from("huge"), 16);
+    v.setBigUint64(80, BigInt(clusters), true);
+    v.setBigUint64(96, BigInt(clusters + 2), true);
+    v.setUint32(104, spc * 512, true);
+    v.setUint32(108, 512, true);
+    v.setUint32(116, 3, true);
+    v.setBigUint64(144, BigInt(metaSectors + clusters * spc), true);
+    v.setBigUint64(160, BigInt(metaSectors), true);
+    v.setUint32(168, 2, true);
+    v.setUint32(172, MiB / (spc * 512), true);
+    v.setUint32(180, metaSectors, true);
+    const metaOffset = 1024,
+      dataOffset = metaOffset + metaSectors * 512;
+    v.setBigUint64(184, 512n, true);
+    v.setBigUint64(192, 512n, true);
+    v.setBigUint64(200, BigInt(metaOffset), true);
+    v.setBigUint64(208, BigInt(metaSectors * 512), true);
+    v.setBigUint64(216, BigInt(dataOffset), true);
+    v.setBigUint64(224, 0n, true);
+    v.setBigUint64(232, BigInt(dataOffset), true);
+    v.setBigUint64(504, recordCheck(h, 504, SEED.header), true);
+    const untouchable = (name: string, sectorCount: number): BlockDevice => ({
+      sectorSize: 512,
+      sectorCount,
+      name,
+      read(lba, n, dst, off) {
+        if (lba !== 0 || n !== 1) throw new Error(`${name} read at LBA ${lba}`);
+        dst.set(h, off);
+      },
+      write(lba) {
+        throw new Error(`${name} written at LBA ${lba}`);
+      },
+      flush() {},
+      close() {},
+    });
+    const img = untouchable("image", (dataOffset + IMG_SECTOR) / 512),
+      target = untouchable("target", metaSectors + clusters * spc);
+    const hi = core.attach(img),
+      ht = core.attach(target);
+    try {
+      t.throws(
+        () =>
+          core.check(core.exports.restoreBegin(hi, img.sectorCount, ht, 512, target.sectorCount, RestoreFlag.readBack)),
+        { codeName: "E_IMG_META_SIZE", message: /4608000000 bytes: a two-pass restore checks at most 4294967296/ },
+      );
+      t.equal(
+        core.exports.restoreBegin(hi, img.sectorCount, ht, 512, target.sectorCount, RestoreFlag.onePass),
+        0,
+        "a one-pass restore keeps no chunk checks: it begins",
+      );
+    } finally {
+      core.detach(hi);
+      core.detach(ht);
+    }
+  },
+);
 
 // ---- the one-pass restore ----------------------------------------------------------------------
 
 const onePassFixtures: [string, string][] = [
-  ["volumes", "fat12-floppy.img.gz"], ["volumes", "fat16-full.img.gz"], ["volumes", "fat16-4kn.img.gz"],
-  ["volumes", "fat32-512.img.gz"], ["exfat", "exfat-4k.img.gz"], ["ntfs", "ntfs-4k.img.gz"], ["ntfs", "ntfs-4kn.img.gz"],
+  ["volumes", "fat12-floppy.img.gz"],
+  ["volumes", "fat16-full.img.gz"],
+  ["volumes", "fat16-4kn.img.gz"],
+  ["volumes", "fat32-512.img.gz"],
+  ["exfat", "exfat-4k.img.gz"],
+  ["ntfs", "ntfs-4k.img.gz"],
+  ["ntfs", "ntfs-4kn.img.gz"],
 ];
 
 for (const [dir, file] of onePassFixtures) {
-  t.test(`one pass, front to back (${file}): the same bytes as a two-pass restore, onto a blank and a garbage target`, async (t) => {
-    const s = source(dir, file), g = s.g;
-    for (const kind of ["blank", "garbage"] as const) {
-      const start = startBytes(s, kind);
-      const ref = twoPass(s, start);
-      const stream = new StreamImage(s.image, g.metaOffset);
-      const target = new RamDevice(g.sectorBytes, Uint8Array.from(start));
-      const out = coreRestore(stream, target, RestoreFlag.onePass | RestoreFlag.readBack);
-      t.equal(out.error, undefined, `${kind}: no backward read, no failure`);
-      t.equal(stream.bytesPastHead, g.length - g.metaOffset, `${kind}: every image byte after the head read exactly once`);
-      t.ok(Buffer.from(target.bytes).equals(ref.bytes), `${kind}: byte-identical to the two-pass restore`);
-      t.equal(out.mismatches + (out.metaMismatch ? 1 : 0), 0, `${kind}: the read-back found nothing different`);
-      t.same([out.written, out.read], [ref.out.written, ref.out.read], `${kind}: ${out.written} bytes written and ${out.read} read to compare, as the two-pass restore reports`);
-      t.ok(comparesClean(s, target.bytes), `${kind}: verify --against agrees`);
-      t.equal(out.progress?.bytesDone, out.progress?.bytesTotal, `${kind}: progress ends at ${out.progress?.bytesTotal} of ${out.progress?.bytesTotal} bytes`);
-      if (kind === "blank" && dir === "volumes") t.ok(Buffer.from(target.bytes.subarray(0, g.metaBytes)).equals(s.bytes.subarray(0, g.metaBytes)), "the system area is the source's");
-    }
-  });
+  t.test(
+    `one pass, front to back (${file}): the same bytes as a two-pass restore, onto a blank and a garbage target`,
+    async (t) => {
+      const s = source(dir, file),
+        g = s.g;
+      for (const kind of ["blank", "garbage"] as const) {
+        const start = startBytes(s, kind);
+        const ref = twoPass(s, start);
+        const stream = new StreamImage(s.image, g.metaOffset);
+        const target = new RamDevice(g.sectorBytes, Uint8Array.from(start));
+        const out = coreRestore(stream, target, RestoreFlag.onePass | RestoreFlag.readBack);
+        t.equal(out.error, undefined, `${kind}: no backward read, no failure`);
+        t.equal(
+          stream.bytesPastHead,
+          g.length - g.metaOffset,
+          `${kind}: every image byte after the head read exactly once`,
+        );
+        t.ok(Buffer.from(target.bytes).equals(ref.bytes), `${kind}: byte-identical to the two-pass restore`);
+        t.equal(out.mismatches + (out.metaMismatch ? 1 : 0), 0, `${kind}: the read-back found nothing different`);
+        t.same(
+          [out.written, out.read],
+          [ref.out.written, ref.out.read],
+          `${kind}: ${out.written} bytes written and ${out.read} read to compare, as the two-pass restore reports`,
+        );
+        t.ok(comparesClean(s, target.bytes), `${kind}: verify --against agrees`);
+        t.equal(
+          out.progress?.bytesDone,
+          out.progress?.bytesTotal,
+          `${kind}: progress ends at ${out.progress?.bytesTotal} of ${out.progress?.bytesTotal} bytes`,
+        );
+        if (kind === "blank" && dir === "volumes")
+          t.ok(
+            Buffer.from(target.bytes.subarray(0, g.metaBytes)).equals(s.bytes.subarray(0, g.metaBytes)),
+            "the system area is the source's",
+          );
+      }
+    },
+  );
 }
 
 t.test("one pass without the read-back, and full: the same bytes", async (t) => {
   const s = source("ntfs", "ntfs-4k.img.gz");
-  for (const [mode, flags] of [["--no-verify", 0], ["--full", RestoreFlag.full | RestoreFlag.readBack], ["--full --no-verify", RestoreFlag.full]] as const) {
+  for (const [mode, flags] of [
+    ["--no-verify", 0],
+    ["--full", RestoreFlag.full | RestoreFlag.readBack],
+    ["--full --no-verify", RestoreFlag.full],
+  ] as const) {
     const start = startBytes(s, "garbage");
     const ref = twoPass(s, start, flags);
     const target = new RamDevice(s.g.sectorBytes, Uint8Array.from(start));
@@ -409,55 +634,92 @@ t.test("one pass without the read-back, and full: the same bytes", async (t) => 
   }
 });
 
-interface Damage { what: string; code: string; damage: (img: Uint8Array, g: Layout) => { bytes: Uint8Array; cutAt?: number } }
+interface Damage {
+  what: string;
+  code: string;
+  damage: (img: Uint8Array, g: Layout) => { bytes: Uint8Array; cutAt?: number };
+}
 const damages: Damage[] = [
   {
-    what: "an image cut off in the middle of the blocks", code: "SHORT",
-    damage: (img, g) => ({ bytes: img, cutAt: g.dataOffset + Math.floor((g.commitOffset - g.dataOffset) / 2 / IMG_SECTOR) * IMG_SECTOR }),
+    what: "an image cut off in the middle of the blocks",
+    code: "SHORT",
+    damage: (img, g) => ({
+      bytes: img,
+      cutAt: g.dataOffset + Math.floor((g.commitOffset - g.dataOffset) / 2 / IMG_SECTOR) * IMG_SECTOR,
+    }),
   },
   {
-    what: "a flipped bit in the last block", code: "E_IMG_CLUSTER_CHECK",
-    damage: (img, g) => { const b = Uint8Array.from(img); b[blockAt(g, g.blockCount - 1).table - 7] ^= 0x10; return { bytes: b }; },
-  },
-  {
-    what: "a bad commit record", code: "E_IMG_COMMIT",
-    damage: (img, g) => { const b = Uint8Array.from(img); b[g.commitOffset + C.chainCheck + 1] ^= 0x01; return { bytes: b }; },
-  },
-  {
-    what: "a commit record naming another chain (resealed)", code: "E_IMG_CHAIN",
+    what: "a flipped bit in the last block",
+    code: "E_IMG_CLUSTER_CHECK",
     damage: (img, g) => {
-      const b = Uint8Array.from(img), v = view(b);
-      v.setBigUint64(g.commitOffset + C.chainCheck, v.getBigUint64(g.commitOffset + C.chainCheck, true) ^ 1n, true);
-      v.setBigUint64(g.commitOffset + C.commitCheck, recordCheck(b.subarray(g.commitOffset, g.length), C.commitCheck, SEED.commit), true);
+      const b = Uint8Array.from(img);
+      b[blockAt(g, g.blockCount - 1).table - 7] ^= 0x10;
       return { bytes: b };
     },
   },
   {
-    what: "damaged metadata (in its last sector)", code: "E_IMG_META_CHECK",
-    damage: (img, g) => { const b = Uint8Array.from(img); b[g.metaOffset + g.metaBytes - 3] ^= 0x04; return { bytes: b }; },
+    what: "a bad commit record",
+    code: "E_IMG_COMMIT",
+    damage: (img, g) => {
+      const b = Uint8Array.from(img);
+      b[g.commitOffset + C.chainCheck + 1] ^= 0x01;
+      return { bytes: b };
+    },
+  },
+  {
+    what: "a commit record naming another chain (resealed)",
+    code: "E_IMG_CHAIN",
+    damage: (img, g) => {
+      const b = Uint8Array.from(img),
+        v = view(b);
+      v.setBigUint64(g.commitOffset + C.chainCheck, v.getBigUint64(g.commitOffset + C.chainCheck, true) ^ 1n, true);
+      v.setBigUint64(
+        g.commitOffset + C.commitCheck,
+        recordCheck(b.subarray(g.commitOffset, g.length), C.commitCheck, SEED.commit),
+        true,
+      );
+      return { bytes: b };
+    },
+  },
+  {
+    what: "damaged metadata (in its last sector)",
+    code: "E_IMG_META_CHECK",
+    damage: (img, g) => {
+      const b = Uint8Array.from(img);
+      b[g.metaOffset + g.metaBytes - 3] ^= 0x04;
+      return { bytes: b };
+    },
   },
 ];
 
-for (const [dir, file] of [["volumes", "fat16-full.img.gz"], ["ntfs", "ntfs-4k.img.gz"]]) {
-  t.test(`one pass from a damaged stream (${file}): each fails by name, the target keeps the mark, a normal restore finishes it`, async (t) => {
-    const s = source(dir, file), g = s.g;
-    t.ok(g.blockCount >= 4, `${g.blockCount} blocks`);
-    const reference = twoPass(s, startBytes(s, "blank")).bytes;
-    for (const d of damages) {
-      const bad = d.damage(s.image, g);
-      const target = new RamDevice(g.sectorBytes, startBytes(s, "blank"));
-      const stream = new StreamImage(bad.bytes, g.metaOffset, bad.cutAt);
-      const out = coreRestore(stream, target, RestoreFlag.onePass | RestoreFlag.readBack);
-      t.equal(out.error?.codeName, d.code, `${d.what}: ${out.error?.name}: ${out.error?.message}`);
-      t.ok(markedBy(s, target.bytes), `${d.what}: sector 0 is the restore mark`);
-      t.ok(out.written > g.sectorBytes, `${d.what}: (${out.written} bytes had been written behind the mark)`);
-      finishes(t, s, target.bytes, reference, d.what);
-    }
-  });
+for (const [dir, file] of [
+  ["volumes", "fat16-full.img.gz"],
+  ["ntfs", "ntfs-4k.img.gz"],
+]) {
+  t.test(
+    `one pass from a damaged stream (${file}): each fails by name, the target keeps the mark, a normal restore finishes it`,
+    async (t) => {
+      const s = source(dir, file),
+        g = s.g;
+      t.ok(g.blockCount >= 4, `${g.blockCount} blocks`);
+      const reference = twoPass(s, startBytes(s, "blank")).bytes;
+      for (const d of damages) {
+        const bad = d.damage(s.image, g);
+        const target = new RamDevice(g.sectorBytes, startBytes(s, "blank"));
+        const stream = new StreamImage(bad.bytes, g.metaOffset, bad.cutAt);
+        const out = coreRestore(stream, target, RestoreFlag.onePass | RestoreFlag.readBack);
+        t.equal(out.error?.codeName, d.code, `${d.what}: ${out.error?.name}: ${out.error?.message}`);
+        t.ok(markedBy(s, target.bytes), `${d.what}: sector 0 is the restore mark`);
+        t.ok(out.written > g.sectorBytes, `${d.what}: (${out.written} bytes had been written behind the mark)`);
+        finishes(t, s, target.bytes, reference, d.what);
+      }
+    },
+  );
 }
 
 t.test("one pass refuses an image file shorter than its header says before writing anything", async (t) => {
-  const s = source("volumes", "fat16-full.img.gz"), g = s.g;
+  const s = source("volumes", "fat16-full.img.gz"),
+    g = s.g;
   const cut = s.image.subarray(0, g.dataOffset + 4 * IMG_SECTOR);
   const start = startBytes(s, "garbage");
   const target = new RamDevice(g.sectorBytes, Uint8Array.from(start));
@@ -466,20 +728,27 @@ t.test("one pass refuses an image file shorter than its header says before writi
   t.ok(Buffer.from(target.bytes).equals(start), "the target is untouched (not even marked)");
 });
 
-t.test("api.restore with onePass (writes in the background, too): the same result and counts as the default restore", async (t) => {
-  const s = source("exfat", "exfat-4k.img.gz");
-  const start = startBytes(s, "garbage");
-  const b = targetFile("api-two", start);
-  const two = api.restore(core, s.imageFile, b);
-  for (const backgroundWrites of [false, true]) {
-    const c = new Core({ backgroundWrites });
-    const a = targetFile("api-one", start);
-    const one = api.restore(c, s.imageFile, a, { onePass: true });
-    c.dispose();
-    t.ok(fs.readFileSync(a).equals(fs.readFileSync(b)), `background writes ${backgroundWrites}: byte-identical`);
-    t.same([one.bytesWritten, one.bytesRead, one.clustersWritten, one.verified], [two.bytesWritten, two.bytesRead, two.clustersWritten, two.verified], `${one.bytesWritten} bytes written, ${one.bytesRead} read, verified`);
-    t.equal(api.verify(core, s.imageFile, { against: a }).ok, true);
-    fs.rmSync(a);
-  }
-  fs.rmSync(b);
-});
+t.test(
+  "api.restore with onePass (writes in the background, too): the same result and counts as the default restore",
+  async (t) => {
+    const s = source("exfat", "exfat-4k.img.gz");
+    const start = startBytes(s, "garbage");
+    const b = targetFile("api-two", start);
+    const two = api.restore(core, s.imageFile, b);
+    for (const backgroundWrites of [false, true]) {
+      const c = new Core({ backgroundWrites });
+      const a = targetFile("api-one", start);
+      const one = api.restore(c, s.imageFile, a, { onePass: true });
+      c.dispose();
+      t.ok(fs.readFileSync(a).equals(fs.readFileSync(b)), `background writes ${backgroundWrites}: byte-identical`);
+      t.same(
+        [one.bytesWritten, one.bytesRead, one.clustersWritten, one.verified],
+        [two.bytesWritten, two.bytesRead, two.clustersWritten, two.verified],
+        `${one.bytesWritten} bytes written, ${one.bytesRead} read, verified`,
+      );
+      t.equal(api.verify(core, s.imageFile, { against: a }).ok, true);
+      fs.rmSync(a);
+    }
+    fs.rmSync(b);
+  },
+);

@@ -3,13 +3,14 @@
 // from 512 B to 64 KiB, nearly full, fragmented, deleted files, long names, a dirty volume,
 // MBR logical partitions and GPT. Every allocated cluster and the whole system area come back
 // byte for byte, verify --against agrees, and the rest of a disk is untouched.
-import t from "tap";
+
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Core } from "../host-shim/src/core";
+import t from "tap";
 import * as api from "../host-shim/src/api";
-import { fixtures, unpack, extentOf, mustMatch, partitionBytes, writeSparse } from "./helpers/fixtures";
+import { Core } from "../host-shim/src/core";
+import { extentOf, fixtures, mustMatch, partitionBytes, unpack, writeSparse } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-fixtures-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -36,16 +37,24 @@ for (const f of fixtures) {
       const r = api.restore(core, image, target, opts);
       t.equal(r.verified, true, "read back and verified");
       const restored = fs.readFileSync(target);
-      const a = partitionBytes(original, ext), z = partitionBytes(restored, ext);
+      const a = partitionBytes(original, ext),
+        z = partitionBytes(restored, ext);
       const ranges = mustMatch(core, a, ext.sectorSize);
       let differing = 0;
       for (const [s, e] of ranges) if (Buffer.compare(a.subarray(s, e), z.subarray(s, e)) !== 0) differing++;
       t.equal(differing, 0, `system area and ${ranges.length - 1} allocated clusters identical`);
-      const before = ext.start * ext.sectorSize, after = (ext.start + ext.sectors) * ext.sectorSize;
-      t.ok(original.subarray(0, before).equals(restored.subarray(0, before)) && original.subarray(after).equals(restored.subarray(after)), "nothing outside the partition changed");
+      const before = ext.start * ext.sectorSize,
+        after = (ext.start + ext.sectors) * ext.sectorSize;
+      t.ok(
+        original.subarray(0, before).equals(restored.subarray(0, before)) &&
+          original.subarray(after).equals(restored.subarray(after)),
+        "nothing outside the partition changed",
+      );
       t.equal(api.verify(core, image, { ...opts, against: target }).ok, true, "verify --against agrees");
       if (f.file.includes("dirty")) t.match(b.notices.join("\n"), /marked dirty/, "the dirty volume is noticed");
-      fs.rmSync(src); fs.rmSync(target); fs.rmSync(image);
+      fs.rmSync(src);
+      fs.rmSync(target);
+      fs.rmSync(image);
     });
   }
 }

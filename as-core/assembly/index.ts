@@ -3,32 +3,47 @@
 // code and values are read with failureCode()/failureValue(). Results are f64 slots at
 // resultPtr(). Every export, slot, flag and code is declared in as-core/contract/core-abi.json
 // (docs/core-abi.md is the reference; abi.ts the constants).
-import { initBuffers, buf } from "./mem";
-import { failure } from "./errors";
-import { scanPartitions as scanTable } from "./ptable";
-import { volume } from "./fs/volume";
-import { probe, mounted } from "./fs/probe";
-import { setResult, clearResults } from "./mem";
+
 import * as A from "./abi";
-import { job, JOB_BACKUP, JOB_SCAN, JOB_RESTORE, JOB_VERIFY, publishProgress } from "./engine/job";
-import { backupBegin as beginBackup, backupStep, backupParams } from "./engine/backup";
+import { backupParams, backupStep, backupBegin as beginBackup } from "./engine/backup";
+import { JOB_BACKUP, JOB_RESTORE, JOB_SCAN, JOB_VERIFY, job, publishProgress } from "./engine/job";
 import { restoreBegin as beginRestore, restoreStep } from "./engine/restore";
+import { E_STATE, fail, failure } from "./errors";
+import { mounted, probe } from "./fs/probe";
+import { volume } from "./fs/volume";
 import { cbh } from "./hash";
-import { E_STATE, fail } from "./errors";
-import { setPatches as storePatches, clearPatches } from "./patch";
+import { buf, clearResults, initBuffers, setResult } from "./mem";
+import { clearPatches, setPatches as storePatches } from "./patch";
+import { scanPartitions as scanTable } from "./ptable";
 
 // Source patches (patch.ts): the host writes `count` 24-byte patches at patchesPtr(), then
 // setPatches(dev, ...) makes every later read from handle `dev` see them, until
 // setPatches(dev, sectorBytes, 0) or the next restore/verify. -1: more than the core holds.
-export function patchesPtr(): usize { return buf.patches; }
-export function setPatches(dev: u32, sectorBytes: u32, count: u32): i32 { return storePatches(dev, sectorBytes, count); }
+export function patchesPtr(): usize {
+  return buf.patches;
+}
+export function setPatches(dev: u32, sectorBytes: u32, count: u32): i32 {
+  return storePatches(dev, sectorBytes, count);
+}
 
-export function init(): void { initBuffers(); }
-export function resultPtr(): usize { return buf.result; }
-export function paramsPtr(): usize { return buf.params; }
-export function ioPtr(): usize { return buf.io; }
-export function io2Ptr(): usize { return buf.io2; }
-export function failureCode(): i32 { return failure.code; }
+export function init(): void {
+  initBuffers();
+}
+export function resultPtr(): usize {
+  return buf.result;
+}
+export function paramsPtr(): usize {
+  return buf.params;
+}
+export function ioPtr(): usize {
+  return buf.io;
+}
+export function io2Ptr(): usize {
+  return buf.io2;
+}
+export function failureCode(): i32 {
+  return failure.code;
+}
 export function failureValue(i: i32): f64 {
   return i == 0 ? failure.v0 : i == 1 ? failure.v1 : i == 2 ? failure.v2 : failure.v3;
 }
@@ -45,9 +60,13 @@ export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
   const r = probe(dev, sectorBytes, partSectors);
   if (r < 0) return r;
   const v = volume;
-  setResult(A.SLOT_VOL_FS_TYPE, v.fsType); setResult(A.SLOT_VOL_BYTES_PER_SECTOR, v.bytesPerSector); setResult(A.SLOT_VOL_SECTORS_PER_CLUSTER, v.sectorsPerCluster);
-  setResult(A.SLOT_VOL_CLUSTER_BYTES, v.clusterBytes); setResult(A.SLOT_VOL_TOTAL_SECTORS, v.totalSectors);
-  setResult(A.SLOT_VOL_FIRST_DATA, v.firstDataSector); setResult(A.SLOT_VOL_CLUSTER_COUNT, v.clusterCount);
+  setResult(A.SLOT_VOL_FS_TYPE, v.fsType);
+  setResult(A.SLOT_VOL_BYTES_PER_SECTOR, v.bytesPerSector);
+  setResult(A.SLOT_VOL_SECTORS_PER_CLUSTER, v.sectorsPerCluster);
+  setResult(A.SLOT_VOL_CLUSTER_BYTES, v.clusterBytes);
+  setResult(A.SLOT_VOL_TOTAL_SECTORS, v.totalSectors);
+  setResult(A.SLOT_VOL_FIRST_DATA, v.firstDataSector);
+  setResult(A.SLOT_VOL_CLUSTER_COUNT, v.clusterCount);
   mounted().publishGeometry(); // the file system's own volume results
   return 0;
 }
@@ -58,7 +77,15 @@ export function scanBegin(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
 }
 
 // params: image name (64 bytes) and partition type GUID (16) at paramsPtr()
-export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u32, partType: u32, partStart: f64, created: f64): i32 {
+export function backupBegin(
+  src: u32,
+  sectorBytes: u32,
+  partSectors: f64,
+  img: u32,
+  partType: u32,
+  partStart: f64,
+  created: f64,
+): i32 {
   return backupBeginFlags(src, sectorBytes, partSectors, img, partType, partStart, created, 0);
 }
 
@@ -66,7 +93,16 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
 // source cannot read (an I/O error) is stored as zeros with the unreadable mark instead of
 // failing the backup, and header flag bit 1 is set; the unreadable results (SLOT_UNREADABLE_*)
 // count and list them.
-export function backupBeginFlags(src: u32, sectorBytes: u32, partSectors: f64, img: u32, partType: u32, partStart: f64, created: f64, flags: u32): i32 {
+export function backupBeginFlags(
+  src: u32,
+  sectorBytes: u32,
+  partSectors: f64,
+  img: u32,
+  partType: u32,
+  partStart: f64,
+  created: f64,
+  flags: u32,
+): i32 {
   clearResults();
   backupParams.partType = partType;
   backupParams.partStart = partStart;
@@ -82,7 +118,14 @@ export function backupBeginFlags(src: u32, sectorBytes: u32, partSectors: f64, i
 // (but for re-reads of the header and bitmap, [0, MetaOffset)), writing behind the mark as it
 // goes, the boot sector held in memory until every check has passed (docs/image-format.md 10.1).
 // Bytes read from the target to compare and bytes written: SLOT_TARGET_BYTES_READ and _WRITTEN.
-export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, flags: u32): i32 {
+export function restoreBegin(
+  img: u32,
+  imageSectors: f64,
+  target: u32,
+  targetSectorBytes: u32,
+  targetSectors: f64,
+  flags: u32,
+): i32 {
   clearResults();
   clearPatches();
   return beginRestore(img, imageSectors, target, targetSectorBytes, targetSectors, false, flags);
@@ -109,5 +152,5 @@ export function step(budget: f64): i32 {
 export function checkOf(ptr: usize, byteCount: u32, seed: f64): void {
   cbh.reset(<u64>seed);
   cbh.update(ptr, byteCount);
-  store<u64>(buf.result + (<usize>A.SLOT_CHECK_DIGEST << 3), cbh.digest64());
+  store<u64>(buf.result + ((<usize>A.SLOT_CHECK_DIGEST) << 3), cbh.digest64());
 }

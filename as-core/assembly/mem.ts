@@ -6,23 +6,24 @@
 // the background; the core touches a buffer again only through a read import into it (which
 // the host makes wait for the writes still using that memory) or after one.
 
-import { BLOCK_DATA_MAX, IO_BYTES, RESULT_SLOTS, RESULT_BYTES, PATCH_AREA_BYTES, PARAMS_BYTES } from "./abi";
-export { BLOCK_DATA_MAX, TABLE_MAX, IO_BYTES, RESULT_SLOTS, PATCH_MAX, PATCH_BYTES } from "./abi";
+import { BLOCK_DATA_MAX, IO_BYTES, PARAMS_BYTES, PATCH_AREA_BYTES, RESULT_BYTES } from "./abi";
 
-export const FAT_WINDOW_BYTES: u32 = 256 << 10;    // FAT entries read per window, per FAT copy
+export { BLOCK_DATA_MAX, IO_BYTES, PATCH_BYTES, PATCH_MAX, RESULT_SLOTS, TABLE_MAX } from "./abi";
+
+export const FAT_WINDOW_BYTES: u32 = 256 << 10; // FAT entries read per window, per FAT copy
 export const AUX_BYTES: u32 = 2 * FAT_WINDOW_BYTES; // two FAT windows, or a run read back for comparison
 export const BITMAP_WINDOW_BYTES: u32 = 128 << 10; // 1 Mi clusters of the allocation bitmap
-export const SCRATCH_BYTES: u32 = 8192;            // one record sector (up to 4096) and a copy
-export const NTFS_BYTES: u32 = 64 << 10;           // an MFT record, an attribute list, the $MFT and $Bitmap run lists
+export const SCRATCH_BYTES: u32 = 8192; // one record sector (up to 4096) and a copy
+export const NTFS_BYTES: u32 = 64 << 10; // an MFT record, an attribute list, the $MFT and $Bitmap run lists
 export const META_CHUNK_BYTES: u32 = BLOCK_DATA_MAX; // metadata a restore reads, checks and writes at a time (fits in io)
-export const META_CHUNKS_MAX: u32 = 4096;          // chunk checks a restore keeps: a metadata section of up to 4 GiB
+export const META_CHUNKS_MAX: u32 = 4096; // chunk checks a restore keeps: a metadata section of up to 4 GiB
 export const META_CHECKS_BYTES: u32 = META_CHUNKS_MAX * 4; // one CBH-32 per chunk
-export const BOOT_SECTOR_BYTES: u32 = 4096;        // one-pass restore: the target's sector 0, held until the very end
+export const BOOT_SECTOR_BYTES: u32 = 4096; // one-pass restore: the target's sector 0, held until the very end
 
 export class Buffers {
-  io: usize = 0;     // IO_BYTES: a block (or a metadata chunk)
-  io2: usize = 0;    // IO_BYTES: the next block, while the host may still be writing the last one
-  aux: usize = 0;    // AUX_BYTES: FAT windows (fatA, fatB) or target data compared with a block
+  io: usize = 0; // IO_BYTES: a block (or a metadata chunk)
+  io2: usize = 0; // IO_BYTES: the next block, while the host may still be writing the last one
+  aux: usize = 0; // AUX_BYTES: FAT windows (fatA, fatB) or target data compared with a block
   fatA: usize = 0;
   fatB: usize = 0;
   bitmap: usize = 0;
@@ -30,7 +31,7 @@ export class Buffers {
   chain: usize = 0;
   result: usize = 0;
   params: usize = 0; // PARAMS_BYTES the host fills before a backup (PARAM_*)
-  ntfs: usize = 0;    // NTFS_BYTES (ntfs/volume.ts)
+  ntfs: usize = 0; // NTFS_BYTES (ntfs/volume.ts)
   patches: usize = 0; // PATCH_AREA_BYTES: patches applied to what a backup reads from its source (patch.ts)
   metaChecks: usize = 0; // META_CHECKS_BYTES: restore, the check of each metadata chunk as the check pass read it
   headerName: usize = 0; // 64 bytes: restore/verify, the header's name (the restore mark copies it)
@@ -59,8 +60,16 @@ export function initBuffers(): void {
 }
 
 // The I/O buffer of block k.
-export function blockBuffer(k: f64): usize { return (<u64>k & 1) == 0 ? buf.io : buf.io2; }
+export function blockBuffer(k: f64): usize {
+  return (<u64>k & 1) == 0 ? buf.io : buf.io2;
+}
 
-export function setResult(slot: u32, v: f64): void { store<f64>(buf.result + (<usize>slot << 3), v); }
-export function getResult(slot: u32): f64 { return load<f64>(buf.result + (<usize>slot << 3)); }
-export function clearResults(): void { memory.fill(buf.result, 0, RESULT_BYTES); }
+export function setResult(slot: u32, v: f64): void {
+  store<f64>(buf.result + ((<usize>slot) << 3), v);
+}
+export function getResult(slot: u32): f64 {
+  return load<f64>(buf.result + ((<usize>slot) << 3));
+}
+export function clearResults(): void {
+  memory.fill(buf.result, 0, RESULT_BYTES);
+}

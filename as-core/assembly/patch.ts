@@ -12,12 +12,23 @@
 //                      the bitmap by the scan (their file stays allocated; NTFS page and hibernation files)
 //   16 u32 value
 //   20 u32 mask
+
+import {
+  NO_DEVICE,
+  PATCH_AT_BYTE_OFFSET,
+  PATCH_AT_KIND,
+  PATCH_AT_LENGTH,
+  PATCH_AT_MASK,
+  PATCH_AT_VALUE,
+  PATCH_BYTES,
+  PATCH_LEAVE_OUT,
+  PATCH_ZERO,
+} from "./abi";
 import { devRead } from "./io";
 import { buf, PATCH_MAX } from "./mem";
-import { NO_DEVICE, PATCH_BYTES, PATCH_AT_BYTE_OFFSET, PATCH_AT_LENGTH, PATCH_AT_KIND, PATCH_AT_VALUE, PATCH_AT_MASK, PATCH_ZERO, PATCH_LEAVE_OUT } from "./abi";
 
 export class PatchState {
-  dev: u32 = NO_DEVICE;    // the device the patches apply to
+  dev: u32 = NO_DEVICE; // the device the patches apply to
   sectorBytes: u32 = 512;
   count: u32 = 0;
 }
@@ -33,24 +44,35 @@ export function setPatches(dev: u32, sectorBytes: u32, count: u32): i32 {
   return 0;
 }
 
-export function clearPatches(): void { patches.dev = NO_DEVICE; patches.count = 0; }
+export function clearPatches(): void {
+  patches.dev = NO_DEVICE;
+  patches.count = 0;
+}
 
 // devRead, then the patches that overlap what was read.
 export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i32 {
   const r = devRead(dev, lba, sectorCount, ptr);
   if (r < 0 || dev != patches.dev) return r;
-  const from = lba * <f64>patches.sectorBytes, to = from + <f64>sectorCount * <f64>patches.sectorBytes;
+  const from = lba * <f64>patches.sectorBytes,
+    to = from + <f64>sectorCount * <f64>patches.sectorBytes;
   for (let i: u32 = 0; i < patches.count; i++) {
     const p = buf.patches + <usize>i * PATCH_BYTES;
-    const at = load<f64>(p + PATCH_AT_BYTE_OFFSET), len = <f64>load<u32>(p + PATCH_AT_LENGTH);
+    const at = load<f64>(p + PATCH_AT_BYTE_OFFSET),
+      len = <f64>load<u32>(p + PATCH_AT_LENGTH);
     const kind = load<u32>(p + PATCH_AT_KIND);
     if (kind == PATCH_LEAVE_OUT || at >= to || at + len <= from) continue;
-    const first = Math.max(at, from), last = Math.min(at + len, to);
-    if (kind == PATCH_ZERO) { memory.fill(ptr + <usize>(first - from), 0, <usize>(last - first)); continue; }
-    const value = load<u32>(p + PATCH_AT_VALUE), mask = load<u32>(p + PATCH_AT_MASK);
+    const first = Math.max(at, from),
+      last = Math.min(at + len, to);
+    if (kind == PATCH_ZERO) {
+      memory.fill(ptr + <usize>(first - from), 0, <usize>(last - first));
+      continue;
+    }
+    const value = load<u32>(p + PATCH_AT_VALUE),
+      mask = load<u32>(p + PATCH_AT_MASK);
     for (let b = first; b < last; b += 1) {
-      const k = <u32>(b - at) << 3; // bit position of this byte in value and mask
-      const m = <u8>(mask >>> k), v = <u8>(value >>> k);
+      const k = (<u32>(b - at)) << 3; // bit position of this byte in value and mask
+      const m = <u8>(mask >>> k),
+        v = <u8>(value >>> k);
       const q = ptr + <usize>(b - from);
       store<u8>(q, (load<u8>(q) & ~m) | (v & m));
     }
@@ -67,11 +89,12 @@ export function leaveOutRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): 
     const p = buf.patches + <usize>i * PATCH_BYTES;
     if (load<u32>(p + PATCH_AT_KIND) != PATCH_LEAVE_OUT) continue;
     const at = load<f64>(p + PATCH_AT_BYTE_OFFSET);
-    const from = Math.max(at, bitBase), to = Math.min(at + <f64>load<u32>(p + PATCH_AT_LENGTH), bitBase + bits);
+    const from = Math.max(at, bitBase),
+      to = Math.min(at + <f64>load<u32>(p + PATCH_AT_LENGTH), bitBase + bits);
     for (let c = from; c < to; c += 1) {
       const bit = <u32>(c - bitBase);
       const q = bitmap + (bit >>> 3);
-      const m = <u8>(1 << <u8>(bit & 7));
+      const m = <u8>(1 << (<u8>(bit & 7)));
       if ((load<u8>(q) & m) == 0) continue;
       store<u8>(q, load<u8>(q) & ~m);
       cleared += 1;

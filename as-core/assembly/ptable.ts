@@ -14,40 +14,69 @@
 //   problem (P_*) and the value that goes with it,
 //   from SLOT_EXTRA: MBR: the extended partition's number, start and sectors (0: none); GPT:
 //   the LBA of the header in use, its first and last usable LBA.
-import { ld8, ld16, ld32, ld64 } from "./io";
-import { readSectors } from "./patch";
-import { fail, failure, E_DEVICE, E_MBR_SIGNATURE, E_EBR_CHAIN, E_GPT_HEADER, E_GPT_CRC } from "./errors";
-import { buf, setResult, getResult, clearResults } from "./mem";
-import { crc32, crc32Update } from "./hash";
+
 import * as A from "./abi";
-import { ENTRY_SLOTS, ENTRY_NUMBER as F_NUMBER, ENTRY_TYPE as F_TYPE, ENTRY_START as F_START, ENTRY_SECTORS as F_SECTORS, ENTRY_GUID as F_GUID, ENTRY_PROBLEM as F_PROBLEM, ENTRY_PROBLEM_VALUE as F_PROBLEM_VALUE,
-  GH_SIGNATURE, GH_HEADER_SIZE, GH_ENTRY_SIZE, GH_ENTRY_COUNT, GH_ENTRIES_LBA, GH_MY_LBA, GC_HEADER, GC_ENTRIES, SCHEME_MBR, SCHEME_GPT,
-  P_NONE, P_SECTOR_ZERO, P_PAST_DISK, P_PAST_EXTENDED, P_OVER_TABLE, P_OUTSIDE_USABLE, P_REVERSED, P_OVERLAP, W_NONE, W_GPT_BACKUP, W_EXTENDED_BAD, W_EBR_CHAIN } from "./abi";
+import {
+  ENTRY_SLOTS,
+  ENTRY_GUID as F_GUID,
+  ENTRY_NUMBER as F_NUMBER,
+  ENTRY_PROBLEM as F_PROBLEM,
+  ENTRY_PROBLEM_VALUE as F_PROBLEM_VALUE,
+  ENTRY_SECTORS as F_SECTORS,
+  ENTRY_START as F_START,
+  ENTRY_TYPE as F_TYPE,
+  GC_ENTRIES,
+  GC_HEADER,
+  GH_ENTRIES_LBA,
+  GH_ENTRY_COUNT,
+  GH_ENTRY_SIZE,
+  GH_HEADER_SIZE,
+  GH_MY_LBA,
+  GH_SIGNATURE,
+  P_NONE,
+  P_OUTSIDE_USABLE,
+  P_OVER_TABLE,
+  P_OVERLAP,
+  P_PAST_DISK,
+  P_PAST_EXTENDED,
+  P_REVERSED,
+  P_SECTOR_ZERO,
+  SCHEME_GPT,
+  SCHEME_MBR,
+  W_EBR_CHAIN,
+  W_EXTENDED_BAD,
+  W_GPT_BACKUP,
+} from "./abi";
+import { E_DEVICE, E_EBR_CHAIN, E_GPT_CRC, E_GPT_HEADER, E_MBR_SIGNATURE, fail, failure } from "./errors";
+import { crc32, crc32Update } from "./hash";
+import { ld8, ld16, ld32, ld64 } from "./io";
+import { buf, clearResults, getResult, setResult } from "./mem";
+import { readSectors } from "./patch";
 
 // MBR layout (sizeof = 512; signature 0x55 0xAA at 510)
 const MBR_PartTable: usize = 446; // 4 entries of 16 bytes
 const PTE_Bytes: u32 = 16;
-const PTE_Type: usize = 4;        // partition type (u8)
-const PTE_StartLba: usize = 8;    // first sector (u32)
-const PTE_SizeLba: usize = 12;    // sector count (u32)
+const PTE_Type: usize = 4; // partition type (u8)
+const PTE_StartLba: usize = 8; // first sector (u32)
+const PTE_SizeLba: usize = 12; // sector count (u32)
 const MBR_Signature: usize = 510; // 0xAA55 (u16)
-const MBR_SIGNATURE: u32 = 0xAA55;
-const TYPE_GPT_PROTECTIVE: u32 = 0xEE;
+const MBR_SIGNATURE: u32 = 0xaa55;
+const TYPE_GPT_PROTECTIVE: u32 = 0xee;
 
 // GPT header layout (UEFI spec 5.3.2)
-const GPT_Signature: usize = 0;     // "EFI PART" (u64)
-const GPT_HeaderSize: usize = 12;   // u32, 92..sector size
-const GPT_HeaderCrc: usize = 16;    // u32, CRC32 of the header with this field zero
-const GPT_MyLba: usize = 24;        // u64, the LBA of this header
-const GPT_FirstUsable: usize = 40;  // u64
-const GPT_LastUsable: usize = 48;   // u64, inclusive
-const GPT_EntriesLba: usize = 72;   // u64
-const GPT_EntryCount: usize = 80;   // u32
-const GPT_EntrySize: usize = 84;    // u32, 128 * 2^n
-const GPT_EntriesCrc: usize = 88;   // u32
-const GPTE_TypeGuid: usize = 0;     // 16 bytes
-const GPTE_FirstLba: usize = 32;    // u64
-const GPTE_LastLba: usize = 40;     // u64, inclusive
+const GPT_Signature: usize = 0; // "EFI PART" (u64)
+const GPT_HeaderSize: usize = 12; // u32, 92..sector size
+const GPT_HeaderCrc: usize = 16; // u32, CRC32 of the header with this field zero
+const GPT_MyLba: usize = 24; // u64, the LBA of this header
+const GPT_FirstUsable: usize = 40; // u64
+const GPT_LastUsable: usize = 48; // u64, inclusive
+const GPT_EntriesLba: usize = 72; // u64
+const GPT_EntryCount: usize = 80; // u32
+const GPT_EntrySize: usize = 84; // u32, 128 * 2^n
+const GPT_EntriesCrc: usize = 88; // u32
+const GPTE_TypeGuid: usize = 0; // 16 bytes
+const GPTE_FirstLba: usize = 32; // u64
+const GPTE_LastLba: usize = 40; // u64, inclusive
 const GPT_SIGNATURE: u64 = 0x5452415020494645;
 const GPT_HEADER_MIN: u32 = 92;
 const GPT_ENTRY_MIN: u32 = 128;
@@ -65,23 +94,32 @@ const SLOT_EXTRA = A.SLOT_PART_EXT_NUMBER; // three: extNumber/gptHeaderLba, ext
 const MAX_PARTITIONS = A.PART_ENTRIES_MAX;
 const MAX_LOGICAL: u32 = 128;
 
-function isExtended(t: u32): bool { return t == 0x05 || t == 0x0F || t == 0x85; }
+function isExtended(t: u32): bool {
+  return t == 0x05 || t == 0x0f || t == 0x85;
+}
 
 function readSector(dev: u32, lba: f64): i32 {
   const r = readSectors(dev, lba, 1, buf.scratch);
   return r < 0 ? fail(E_DEVICE, r, dev, lba, 1) : 0;
 }
 
-function entrySlot(i: u32, field: u32): u32 { return SLOT_ENTRIES + i * ENTRY_SLOTS + field; }
+function entrySlot(i: u32, field: u32): u32 {
+  return SLOT_ENTRIES + i * ENTRY_SLOTS + field;
+}
 
 function setWarning(kind: u32, code: f64, v0: f64, v1: f64, v2: f64, v3: f64): void {
-  setResult(SLOT_WARNING, kind); setResult(SLOT_WARNING_CODE, code);
-  setResult(SLOT_WARNING_VALUES, v0); setResult(SLOT_WARNING_VALUES + 1, v1);
-  setResult(SLOT_WARNING_VALUES + 2, v2); setResult(SLOT_WARNING_VALUES + 3, v3);
+  setResult(SLOT_WARNING, kind);
+  setResult(SLOT_WARNING_CODE, code);
+  setResult(SLOT_WARNING_VALUES, v0);
+  setResult(SLOT_WARNING_VALUES + 1, v1);
+  setResult(SLOT_WARNING_VALUES + 2, v2);
+  setResult(SLOT_WARNING_VALUES + 3, v3);
 }
 
 function setExtra(a: f64, b: f64, c: f64): void {
-  setResult(SLOT_EXTRA, a); setResult(SLOT_EXTRA + 1, b); setResult(SLOT_EXTRA + 2, c);
+  setResult(SLOT_EXTRA, a);
+  setResult(SLOT_EXTRA + 1, b);
+  setResult(SLOT_EXTRA + 2, c);
 }
 
 let found: u32 = 0;
@@ -111,13 +149,18 @@ function markOverlaps(number: u32, start: f64, size: f64, self: i32): void {
 
 // Lists an entry (the first MAX_PARTITIONS only; the others are still checked for overlaps).
 function addEntry(number: u32, type: u32, start: f64, size: f64, problem: u32, value: f64, g0: u64, g1: u64): void {
-  if (found >= MAX_PARTITIONS) { markOverlaps(number, start, size, -1); return; }
+  if (found >= MAX_PARTITIONS) {
+    markOverlaps(number, start, size, -1);
+    return;
+  }
   const i = found++;
-  setResult(entrySlot(i, F_NUMBER), number); setResult(entrySlot(i, F_TYPE), type);
-  setResult(entrySlot(i, F_START), start); setResult(entrySlot(i, F_SECTORS), size);
+  setResult(entrySlot(i, F_NUMBER), number);
+  setResult(entrySlot(i, F_TYPE), type);
+  setResult(entrySlot(i, F_START), start);
+  setResult(entrySlot(i, F_SECTORS), size);
   // GUID halves go in as raw bits so the host can read them as two u64
-  store<u64>(buf.result + (<usize>entrySlot(i, F_GUID) << 3), g0);
-  store<u64>(buf.result + (<usize>entrySlot(i, F_GUID + 1) << 3), g1);
+  store<u64>(buf.result + ((<usize>entrySlot(i, F_GUID)) << 3), g0);
+  store<u64>(buf.result + ((<usize>entrySlot(i, F_GUID + 1)) << 3), g1);
   markProblem(i, problem, value);
   setResult(SLOT_COUNT, found);
   markOverlaps(number, start, size, <i32>i);
@@ -139,7 +182,8 @@ export function scanPartitions(dev: u32, sectorSize: u32, diskSectors: f64): i32
   const sig = ld16(buf.scratch + MBR_Signature);
   if (sig != MBR_SIGNATURE) return fail(E_MBR_SIGNATURE, sig);
   for (let i: u32 = 0; i < 4; i++) {
-    if (ld8(buf.scratch + MBR_PartTable + i * PTE_Bytes + PTE_Type) == TYPE_GPT_PROTECTIVE) return scanGpt(dev, sectorSize, diskSectors);
+    if (ld8(buf.scratch + MBR_PartTable + i * PTE_Bytes + PTE_Type) == TYPE_GPT_PROTECTIVE)
+      return scanGpt(dev, sectorSize, diskSectors);
   }
   return scanMbr(dev, diskSectors);
 }
@@ -147,14 +191,21 @@ export function scanPartitions(dev: u32, sectorSize: u32, diskSectors: f64): i32
 // The four primary entries (sector 0 in buf.scratch), then the extended partition's logical ones.
 function scanMbr(dev: u32, diskSectors: f64): i32 {
   setResult(SLOT_SCHEME, SCHEME_MBR);
-  let ext: u32 = 0, extStart: f64 = 0, extSize: f64 = 0;
+  let ext: u32 = 0,
+    extStart: f64 = 0,
+    extSize: f64 = 0;
   for (let i: u32 = 0; i < 4; i++) {
     const e = buf.scratch + MBR_PartTable + i * PTE_Bytes;
     const type = ld8(e + PTE_Type);
     if (type == 0) continue;
-    const start = <f64>ld32(e + PTE_StartLba), size = <f64>ld32(e + PTE_SizeLba);
+    const start = <f64>ld32(e + PTE_StartLba),
+      size = <f64>ld32(e + PTE_SizeLba);
     if (isExtended(type)) {
-      if (ext == 0) { ext = i + 1; extStart = start; extSize = size; }
+      if (ext == 0) {
+        ext = i + 1;
+        extStart = start;
+        extSize = size;
+      }
       continue;
     }
     const problem = rangeProblem(start, size, diskSectors);
@@ -204,11 +255,14 @@ function scanLogical(dev: u32, extStart: f64, extSize: f64): i32 {
     if (r < 0) return r;
     if (ld16(buf.scratch + MBR_Signature) != MBR_SIGNATURE) return chainBroken(ebr, extStart, extSize);
     markEbrCovered(ebr);
-    const e0 = buf.scratch + MBR_PartTable, e1 = e0 + <usize>PTE_Bytes;
+    const e0 = buf.scratch + MBR_PartTable,
+      e1 = e0 + <usize>PTE_Bytes;
     const type = ld8(e0 + PTE_Type);
-    const nextType = ld8(e1 + PTE_Type), nextRel = <f64>ld32(e1 + PTE_StartLba);
+    const nextType = ld8(e1 + PTE_Type),
+      nextRel = <f64>ld32(e1 + PTE_StartLba);
     if (type != 0) {
-      const rel = <f64>ld32(e0 + PTE_StartLba), size = <f64>ld32(e0 + PTE_SizeLba);
+      const rel = <f64>ld32(e0 + PTE_StartLba),
+        size = <f64>ld32(e0 + PTE_SizeLba);
       const problem = logicalProblem(ebr, rel, size, extEnd);
       addEntry(5 + n, type, ebr + rel, size, problem, problemValue, 0, 0);
     }
@@ -223,7 +277,7 @@ function scanLogical(dev: u32, extStart: f64, extSize: f64): i32 {
 // ---- GPT ----
 
 class GptHeader {
-  lba: f64 = 0;          // where this header is: 1 (primary) or the disk's last LBA (backup)
+  lba: f64 = 0; // where this header is: 1 (primary) or the disk's last LBA (backup)
   entriesLba: f64 = 0;
   arraySectors: f64 = 0;
   count: u32 = 0;
@@ -240,7 +294,11 @@ function scanGpt(dev: u32, sectorSize: u32, diskSectors: f64): i32 {
   if (r < 0) {
     const backupLba = diskSectors - 1;
     if (backupLba <= GPT_PRIMARY_LBA) return r;
-    const code = failure.code, v0 = failure.v0, v1 = failure.v1, v2 = failure.v2, v3 = failure.v3;
+    const code = failure.code,
+      v0 = failure.v0,
+      v1 = failure.v1,
+      v2 = failure.v2,
+      v3 = failure.v3;
     if (loadGpt(dev, backupLba, sectorSize, diskSectors) < 0) {
       fail(code, v0, v1, v2, v3); // the primary's failure is the one reported
       return r;
@@ -264,22 +322,31 @@ function readGptHeader(dev: u32, lba: f64, sectorSize: u32, diskSectors: f64): i
   const h = buf.scratch;
   if (ld64(h + GPT_Signature) != GPT_SIGNATURE) return fail(E_GPT_HEADER, GH_SIGNATURE, <f64>ld32(h), lba);
   const headerSize = ld32(h + GPT_HeaderSize);
-  if (headerSize < GPT_HEADER_MIN || headerSize > sectorSize) return fail(E_GPT_HEADER, GH_HEADER_SIZE, headerSize, lba);
+  if (headerSize < GPT_HEADER_MIN || headerSize > sectorSize)
+    return fail(E_GPT_HEADER, GH_HEADER_SIZE, headerSize, lba);
   const stored = ld32(h + GPT_HeaderCrc);
   store<u32>(h + GPT_HeaderCrc, 0);
   const computed = crc32(h, headerSize);
   if (stored != computed) return fail(E_GPT_CRC, GC_HEADER, stored, computed, lba);
   const myLba = <f64>ld64(h + GPT_MyLba);
   if (myLba != lba) return fail(E_GPT_HEADER, GH_MY_LBA, myLba, lba);
-  const size = ld32(h + GPT_EntrySize), count = ld32(h + GPT_EntryCount);
-  if (size < GPT_ENTRY_MIN || (size & (size - 1)) != 0 || size > sectorSize) return fail(E_GPT_HEADER, GH_ENTRY_SIZE, size, lba);
+  const size = ld32(h + GPT_EntrySize),
+    count = ld32(h + GPT_EntryCount);
+  if (size < GPT_ENTRY_MIN || (size & (size - 1)) != 0 || size > sectorSize)
+    return fail(E_GPT_HEADER, GH_ENTRY_SIZE, size, lba);
   if (count == 0 || count > GPT_ENTRIES_MAX) return fail(E_GPT_HEADER, GH_ENTRY_COUNT, count, lba);
   const entriesLba = <f64>ld64(h + GPT_EntriesLba);
-  const arraySectors = Math.ceil(<f64>count * <f64>size / <f64>sectorSize);
-  if (entriesLba < 2 || entriesLba + arraySectors > diskSectors) return fail(E_GPT_HEADER, GH_ENTRIES_LBA, entriesLba, lba);
-  gpt.lba = lba; gpt.entriesLba = entriesLba; gpt.arraySectors = arraySectors;
-  gpt.count = count; gpt.size = size; gpt.entriesCrc = ld32(h + GPT_EntriesCrc);
-  gpt.firstUsable = <f64>ld64(h + GPT_FirstUsable); gpt.lastUsable = <f64>ld64(h + GPT_LastUsable);
+  const arraySectors = Math.ceil((<f64>count * <f64>size) / <f64>sectorSize);
+  if (entriesLba < 2 || entriesLba + arraySectors > diskSectors)
+    return fail(E_GPT_HEADER, GH_ENTRIES_LBA, entriesLba, lba);
+  gpt.lba = lba;
+  gpt.entriesLba = entriesLba;
+  gpt.arraySectors = arraySectors;
+  gpt.count = count;
+  gpt.size = size;
+  gpt.entriesCrc = ld32(h + GPT_EntriesCrc);
+  gpt.firstUsable = <f64>ld64(h + GPT_FirstUsable);
+  gpt.lastUsable = <f64>ld64(h + GPT_LastUsable);
   return 0;
 }
 
@@ -292,13 +359,13 @@ function gptEntry(dev: u32, i: u32, sectorSize: u32): usize {
 
 // The CRC over the whole entry array, read a sector at a time.
 function checkGptEntries(dev: u32, sectorSize: u32): i32 {
-  let c: u32 = 0xFFFFFFFF;
+  let c: u32 = 0xffffffff;
   for (let i: u32 = 0; i < gpt.count; i++) {
     const e = gptEntry(dev, i, sectorSize);
     if (e == 0) return -failure.code;
     c = crc32Update(c, e, gpt.size);
   }
-  c ^= 0xFFFFFFFF;
+  c ^= 0xffffffff;
   return c == gpt.entriesCrc ? 0 : fail(E_GPT_CRC, GC_ENTRIES, gpt.entriesCrc, c, gpt.lba);
 }
 
@@ -334,9 +401,11 @@ function listGpt(dev: u32, sectorSize: u32, diskSectors: f64): i32 {
   for (let i: u32 = 0; i < gpt.count; i++) {
     const e = gptEntry(dev, i, sectorSize);
     if (e == 0) return -failure.code;
-    const g0 = ld64(e + GPTE_TypeGuid), g1 = ld64(e + GPTE_TypeGuid + 8);
+    const g0 = ld64(e + GPTE_TypeGuid),
+      g1 = ld64(e + GPTE_TypeGuid + 8);
     if (g0 == 0 && g1 == 0) continue;
-    const first = <f64>ld64(e + GPTE_FirstLba), last = <f64>ld64(e + GPTE_LastLba);
+    const first = <f64>ld64(e + GPTE_FirstLba),
+      last = <f64>ld64(e + GPTE_LastLba);
     const problem = gptProblem(first, last, diskSectors);
     addEntry(i + 1, 0, first, last < first ? 0 : last - first + 1, problem, problemValue, g0, g1);
   }

@@ -45,7 +45,8 @@ export function loadProfile(fileOrId: string, dir = profilesDir()): Profile {
 
 /** Ids of the profiles in `dir` (its *.json files but the schema), sorted. */
 export function listProfiles(dir = profilesDir()): string[] {
-  return fs.readdirSync(dir)
+  return fs
+    .readdirSync(dir)
     .filter((name) => name.endsWith(".json") && name !== SCHEMA_FILE)
     .map((name) => name.slice(0, -".json".length))
     .sort();

@@ -48,12 +48,30 @@ export const profileSchema: JsonSchemaObject = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
   $id: "https://clusterback.invalid/device-profiles/profile.schema.json",
   title: "clusterback device profile",
-  description: "One printer model: its disk, partition layout, where images live, what is excluded from them, the firmware files the simulator writes, memory budgets and the front panel. Sizes are in bytes unless the name says MiB; 1 MiB = 1048576 bytes.",
+  description:
+    "One printer model: its disk, partition layout, where images live, what is excluded from them, the firmware files the simulator writes, memory budgets and the front panel. Sizes are in bytes unless the name says MiB; 1 MiB = 1048576 bytes.",
   type: "object",
   additionalProperties: false,
-  required: ["id", "model", "disk", "partitionTable", "partitions", "imageLocation", "exclude", "firmware", "budgets", "panel"],
+  required: [
+    "id",
+    "model",
+    "disk",
+    "partitionTable",
+    "partitions",
+    "imageLocation",
+    "exclude",
+    "firmware",
+    "budgets",
+    "panel",
+  ],
   properties: {
-    id: { description: "Profile id, also the file name without .json.", type: "string", pattern: "^[a-z0-9]+(-[a-z0-9]+)*$", minLength: 3, maxLength: 40 },
+    id: {
+      description: "Profile id, also the file name without .json.",
+      type: "string",
+      pattern: "^[a-z0-9]+(-[a-z0-9]+)*$",
+      minLength: 3,
+      maxLength: 40,
+    },
     model: { description: "Printer model name, for people.", type: "string", minLength: 1, maxLength: 80 },
     disk: {
       description: "The controller's disk.",
@@ -62,10 +80,25 @@ export const profileSchema: JsonSchemaObject = {
       required: ["media", "sizeBytes", "sectorBytes", "readMBps", "writeMBps"],
       properties: {
         media: { type: "string", enum: ["emmc", "sd", "hdd", "ssd"] },
-        sizeBytes: { description: "Capacity in bytes (a multiple of sectorBytes).", type: "integer", minimum: 16 * MiB, maximum: 9007199254740991 },
+        sizeBytes: {
+          description: "Capacity in bytes (a multiple of sectorBytes).",
+          type: "integer",
+          minimum: 16 * MiB,
+          maximum: 9007199254740991,
+        },
         sectorBytes: { description: "Logical sector size in bytes.", type: "integer", enum: [512, 4096] },
-        readMBps: { description: "Sequential read speed, MB/s (10^6 bytes per second).", type: "number", minimum: 0.1, maximum: 10000 },
-        writeMBps: { description: "Sequential write speed, MB/s (10^6 bytes per second).", type: "number", minimum: 0.1, maximum: 10000 },
+        readMBps: {
+          description: "Sequential read speed, MB/s (10^6 bytes per second).",
+          type: "number",
+          minimum: 0.1,
+          maximum: 10000,
+        },
+        writeMBps: {
+          description: "Sequential write speed, MB/s (10^6 bytes per second).",
+          type: "number",
+          minimum: 0.1,
+          maximum: 10000,
+        },
       },
     },
     partitionTable: { type: "string", enum: ["mbr", "gpt"] },
@@ -80,10 +113,20 @@ export const profileSchema: JsonSchemaObject = {
         required: ["role", "name", "sizeMiB", "fs"],
         properties: {
           role: { type: "string", enum: ["system", "spool", "recovery", "data"] },
-          name: { description: "Volume label or partition name: 1-11 FAT label characters.", type: "string", minLength: 1, maxLength: 11, pattern: `^[${fatChar}]+$` },
+          name: {
+            description: "Volume label or partition name: 1-11 FAT label characters.",
+            type: "string",
+            minLength: 1,
+            maxLength: 11,
+            pattern: `^[${fatChar}]+$`,
+          },
           sizeMiB: { type: "integer", minimum: 1, maximum: 8388608 },
           fs: { type: "string", enum: ["fat32", "fat16", "raw"] },
-          clusterBytes: { description: "Cluster size in bytes; FAT only.", type: "integer", enum: [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536] },
+          clusterBytes: {
+            description: "Cluster size in bytes; FAT only.",
+            type: "integer",
+            enum: [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536],
+          },
         },
         if: { properties: { fs: { const: "raw" } } },
         // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else keywords
@@ -92,7 +135,8 @@ export const profileSchema: JsonSchemaObject = {
       },
     },
     imageLocation: {
-      description: "Where backup images live: a raw recovery partition with a number of image slots, or a contiguous hidden file in the system partition (ghost).",
+      description:
+        "Where backup images live: a raw recovery partition with a number of image slots, or a contiguous hidden file in the system partition (ghost).",
       oneOf: [
         {
           type: "object",
@@ -127,8 +171,20 @@ export const profileSchema: JsonSchemaObject = {
       required: ["fillMiB", "seed", "critical"],
       properties: {
         fillMiB: { description: "MiB of firmware files to write.", type: "integer", minimum: 1, maximum: 65536 },
-        seed: { description: "Seed of the file contents, so that a run reproduces.", type: "integer", minimum: 0, maximum: 4294967295 },
-        critical: { description: "Files whose path, size and SHA-256 the manifest kept with each image records, and the boot health check compares: paths, or \"\\\\DIR\\\\*\" for every file below DIR. Files that change in ordinary use (settings, jobs, logs) do not belong here.", type: "array", minItems: 1, maxItems: 64, items: { type: "string", maxLength: 120, pattern: dosPattern } },
+        seed: {
+          description: "Seed of the file contents, so that a run reproduces.",
+          type: "integer",
+          minimum: 0,
+          maximum: 4294967295,
+        },
+        critical: {
+          description:
+            'Files whose path, size and SHA-256 the manifest kept with each image records, and the boot health check compares: paths, or "\\\\DIR\\\\*" for every file below DIR. Files that change in ordinary use (settings, jobs, logs) do not belong here.',
+          type: "array",
+          minItems: 1,
+          maxItems: 64,
+          items: { type: "string", maxLength: 120, pattern: dosPattern },
+        },
       },
     },
     budgets: {
@@ -137,7 +193,12 @@ export const profileSchema: JsonSchemaObject = {
       additionalProperties: false,
       required: ["wasmMemoryBytes", "quickjsHeapBytes", "quickjsStackBytes"],
       properties: {
-        wasmMemoryBytes: { description: "At least the core's fixed 4 MiB.", type: "integer", minimum: 4194304, maximum: 1073741824 },
+        wasmMemoryBytes: {
+          description: "At least the core's fixed 4 MiB.",
+          type: "integer",
+          minimum: 4194304,
+          maximum: 1073741824,
+        },
         quickjsHeapBytes: { type: "integer", minimum: 1048576, maximum: 268435456 },
         quickjsStackBytes: { type: "integer", minimum: 65536, maximum: 16777216 },
       },

@@ -10,17 +10,44 @@ export const PANEL_BUDGET = 16 * 1024 * 1024;
 /** Progress goes to the host at most this often (a panel refresh), and at the end. */
 const PROGRESS_MS = 100;
 
-export interface Progress { phase: string; bytesDone: number; bytesTotal: number }
-export interface StepResult { done: boolean; progress: Progress; result?: Record<string, unknown>; error?: string }
+export interface Progress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+export interface StepResult {
+  done: boolean;
+  progress: Progress;
+  result?: Record<string, unknown>;
+  error?: string;
+}
 
 export interface ImageEntry {
-  slot: number; state: string; kind: "factory" | "backup"; commit: number; imageBytes: number; created: number;
-  name: string; sourcePartition: number; manifestBytes: number; headerCheck?: string; error?: string;
+  slot: number;
+  state: string;
+  kind: "factory" | "backup";
+  commit: number;
+  imageBytes: number;
+  created: number;
+  name: string;
+  sourcePartition: number;
+  manifestBytes: number;
+  headerCheck?: string;
+  error?: string;
   image?: { fsType: string; imageClusters: number; clusterBytes: number; created: string; partitionSectors: number };
 }
-export interface HealthProblem { kind: string; severity: "fatal" | "minor"; detail: string; path?: string }
+export interface HealthProblem {
+  kind: string;
+  severity: "fatal" | "minor";
+  detail: string;
+  path?: string;
+}
 export interface HealthReport {
-  ok: boolean; restoreNeeded: boolean; problems: HealthProblem[]; files: number; manifestFiles: number;
+  ok: boolean;
+  restoreNeeded: boolean;
+  problems: HealthProblem[];
+  files: number;
+  manifestFiles: number;
   /** An interrupted restore's mark: which image it was restoring. */
   restoreInProgress?: { headerCheck: string; name: string; created: string };
 }
@@ -31,7 +58,10 @@ export interface RunOptions {
 }
 
 export class CancelledError extends Error {
-  constructor(what: string) { super(`${what} cancelled`); this.name = "CancelledError"; }
+  constructor(what: string) {
+    super(`${what} cancelled`);
+    this.name = "CancelledError";
+  }
 }
 
 /** A running job. step() until done; cancel() when cancellable(). */
@@ -40,11 +70,17 @@ export class Task {
   private last: Progress = { phase: "starting", bytesDone: 0, bytesTotal: 0 };
   readonly started: Record<string, unknown>;
 
-  constructor(readonly kind: "backup" | "restore" | "verify", params: Record<string, unknown>, readonly budget = BUDGET) {
+  constructor(
+    readonly kind: "backup" | "restore" | "verify",
+    params: Record<string, unknown>,
+    readonly budget = BUDGET,
+  ) {
     this.started = JSON.parse(theHost().begin(kind, JSON.stringify(params)));
   }
 
-  get progress(): Progress { return this.last; }
+  get progress(): Progress {
+    return this.last;
+  }
 
   step(): StepResult {
     if (this.finished) return { done: true, progress: this.last };
@@ -66,7 +102,9 @@ export class Task {
     }
   }
 
-  cancellable(): boolean { return !this.finished && theHost().cancellable(); }
+  cancellable(): boolean {
+    return !this.finished && theHost().cancellable();
+  }
 
   cancel(): boolean {
     if (this.finished || !theHost().cancellable()) return false;
@@ -75,7 +113,9 @@ export class Task {
     return true;
   }
 
-  get done(): boolean { return this.finished; }
+  get done(): boolean {
+    return this.finished;
+  }
 }
 
 /** Runs a task to its end: progress after every step, cancel polled between steps. */
@@ -97,20 +137,50 @@ export function run(task: Task, options: RunOptions = {}): Record<string, unknow
   }
 }
 
-export function partitions(): { scheme: string; sectorSize: number; partitions: Array<{ number: number; startLba: number; sectorCount: number }> } {
+export function partitions(): {
+  scheme: string;
+  sectorSize: number;
+  partitions: Array<{ number: number; startLba: number; sectorCount: number }>;
+} {
   return JSON.parse(theHost().partitions());
 }
 
-export function listImages(): ImageEntry[] { return JSON.parse(theHost().listImages()); }
+export function listImages(): ImageEntry[] {
+  return JSON.parse(theHost().listImages());
+}
 
-export function health(partition: number): HealthReport { return JSON.parse(theHost().health(partition)); }
+export function health(partition: number): HealthReport {
+  return JSON.parse(theHost().health(partition));
+}
 
-export function startBackup(o: { partition: number; slot?: number; factory?: boolean; name?: string }, budget = BUDGET): Task { return new Task("backup", o, budget); }
-export function startRestore(o: { image: number; partition: number; verify?: boolean; full?: boolean }, budget = BUDGET): Task {
+export function startBackup(
+  o: { partition: number; slot?: number; factory?: boolean; name?: string },
+  budget = BUDGET,
+): Task {
+  return new Task("backup", o, budget);
+}
+export function startRestore(
+  o: { image: number; partition: number; verify?: boolean; full?: boolean },
+  budget = BUDGET,
+): Task {
   return new Task("restore", { slot: o.image, partition: o.partition, verify: o.verify, full: o.full }, budget);
 }
-export function startVerify(o: { image: number; against?: number }, budget = BUDGET): Task { return new Task("verify", { slot: o.image, against: o.against }, budget); }
+export function startVerify(o: { image: number; against?: number }, budget = BUDGET): Task {
+  return new Task("verify", { slot: o.image, against: o.against }, budget);
+}
 
-export function backup(o: { partition: number; slot?: number; factory?: boolean; name?: string }, r?: RunOptions): Record<string, unknown> { return run(startBackup(o), r); }
-export function restore(o: { image: number; partition: number; verify?: boolean; full?: boolean }, r?: RunOptions): Record<string, unknown> { return run(startRestore(o), r); }
-export function verify(o: { image: number; against?: number }, r?: RunOptions): Record<string, unknown> { return run(startVerify(o), r); }
+export function backup(
+  o: { partition: number; slot?: number; factory?: boolean; name?: string },
+  r?: RunOptions,
+): Record<string, unknown> {
+  return run(startBackup(o), r);
+}
+export function restore(
+  o: { image: number; partition: number; verify?: boolean; full?: boolean },
+  r?: RunOptions,
+): Record<string, unknown> {
+  return run(startRestore(o), r);
+}
+export function verify(o: { image: number; against?: number }, r?: RunOptions): Record<string, unknown> {
+  return run(startVerify(o), r);
+}

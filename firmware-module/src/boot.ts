@@ -1,7 +1,7 @@
 // The boot flow, as a printer runs it: check the system partition; if it is damaged, restore it
 // from the newest image that verifies, check it again, and report. A healthy partition (user
 // changes included: new jobs, changed settings) is never touched.
-import { health, HealthReport, listImages, RunOptions, startRestore, run, ImageEntry } from "./api";
+import { HealthReport, health, ImageEntry, listImages, RunOptions, run, startRestore } from "./api";
 import { theHost } from "./host";
 
 export interface BootReport {
@@ -15,7 +15,11 @@ export interface BootReport {
   lines: string[];
 }
 
-export interface Layout { system: number; recovery: number; spool?: number }
+export interface Layout {
+  system: number;
+  recovery: number;
+  spool?: number;
+}
 
 /** Partition numbers of the profile's roles: the simulator lays partitions out in profile order. */
 export function layoutOf(profile: { partitions: Array<{ role: string }> }): Layout {
@@ -27,7 +31,10 @@ export function boot(partition: number, options: RunOptions = {}): BootReport {
   const h = theHost();
   const t0 = h.now();
   const lines: string[] = [];
-  const say = (s: string) => { lines.push(s); h.log(s); };
+  const say = (s: string) => {
+    lines.push(s);
+    h.log(s);
+  };
   const before = health(partition);
   const report: BootReport = { action: "none", partition, before, tried: [], seconds: 0, lines };
   if (!before.restoreNeeded) {
@@ -41,7 +48,10 @@ export function boot(partition: number, options: RunOptions = {}): BootReport {
   if (resume) {
     // a restore was cut off (power loss): finish it from the same image, written differentially
     say(`finishing the interrupted restore from "${resume.name}"`);
-    images = [...images.filter((i) => i.headerCheck === resume.headerCheck), ...images.filter((i) => i.headerCheck !== resume.headerCheck)];
+    images = [
+      ...images.filter((i) => i.headerCheck === resume.headerCheck),
+      ...images.filter((i) => i.headerCheck !== resume.headerCheck),
+    ];
   }
   if (images.length === 0) {
     say("no image of the system partition to restore from");
@@ -60,7 +70,11 @@ export function boot(partition: number, options: RunOptions = {}): BootReport {
     report.tried.push({ slot: img.slot, name: img.name, error: "the partition is still damaged after the restore" });
   }
   if (report.action === "none") report.action = "restore-failed";
-  say(report.action === "restored" ? `restored from ${report.image!.kind} image "${report.image!.name}" and verified` : `restore failed: ${report.tried.map((t) => t.error).join("; ") || "no image"}`);
+  say(
+    report.action === "restored"
+      ? `restored from ${report.image!.kind} image "${report.image!.name}" and verified`
+      : `restore failed: ${report.tried.map((t) => t.error).join("; ") || "no image"}`,
+  );
   report.seconds = (h.now() - t0) / 1000;
   return report;
 }
@@ -69,7 +83,12 @@ export function boot(partition: number, options: RunOptions = {}): BootReport {
  * Restores from one image (the restore checks every check of the image before it writes
  * anything, and writes only what differs), then checks the partition again; a string on failure.
  */
-function tryImage(img: ImageEntry, partition: number, options: RunOptions, say: (s: string) => void): HealthReport | string {
+function tryImage(
+  img: ImageEntry,
+  partition: number,
+  options: RunOptions,
+  say: (s: string) => void,
+): HealthReport | string {
   if (img.error) return `image in slot ${img.slot} is unreadable: ${img.error}`;
   try {
     say(`restoring from ${img.kind} image "${img.name}" (slot ${img.slot})`);

@@ -2,22 +2,34 @@
 // script that defines the global `firmware`. The host calls these functions with JSON string
 // arguments and gets JSON strings back; inside, they use only the injected `host`.
 import * as api from "./api";
-import { boot as bootFlow, layoutOf, Layout } from "./boot";
+import { boot as bootFlow, Layout, layoutOf } from "./boot";
 import { theHost } from "./host";
-import { ServiceMenu, MenuActions, MenuTask, TaskStep, Key } from "./menu";
+import { Key, MenuActions, MenuTask, ServiceMenu, TaskStep } from "./menu";
 import { serviceActions } from "./service";
 
-interface PanelProfile { partitions: Array<{ role: string }>; panel: { rows: number; columns: number }; imageLocation?: { kind: string } }
+interface PanelProfile {
+  partitions: Array<{ role: string }>;
+  panel: { rows: number; columns: number };
+  imageLocation?: { kind: string };
+}
 
-function profile(): PanelProfile { return JSON.parse(theHost().profile()); }
-function layout(): Layout { return layoutOf(profile()); }
-function arg<T>(json: string | undefined): T { return (json ? JSON.parse(json) : {}) as T; }
+function profile(): PanelProfile {
+  return JSON.parse(theHost().profile());
+}
+function layout(): Layout {
+  return layoutOf(profile());
+}
+function arg<T>(json: string | undefined): T {
+  return (json ? JSON.parse(json) : {}) as T;
+}
 const out = (v: unknown): string => JSON.stringify(v === undefined ? null : v);
 
 let menu: ServiceMenu | undefined;
 
 /** Boot-time check and repair of the system partition. */
-export function boot(): string { return out(bootFlow(layout().system)); }
+export function boot(): string {
+  return out(bootFlow(layout().system));
+}
 
 export function backup(json?: string): string {
   const o = arg<{ partition?: number; slot?: number; factory?: boolean; name?: string }>(json);
@@ -27,9 +39,15 @@ export function restore(json?: string): string {
   const o = arg<{ image: number; partition?: number; verify?: boolean; full?: boolean }>(json);
   return out(api.restore({ ...o, partition: o.partition ?? layout().system }));
 }
-export function verify(json?: string): string { return out(api.verify(arg<{ image: number; against?: number }>(json))); }
-export function listImages(): string { return out(api.listImages()); }
-export function health(json?: string): string { return out(api.health(arg<{ partition?: number }>(json).partition ?? layout().system)); }
+export function verify(json?: string): string {
+  return out(api.verify(arg<{ image: number; against?: number }>(json)));
+}
+export function listImages(): string {
+  return out(api.listImages());
+}
+export function health(json?: string): string {
+  return out(api.health(arg<{ partition?: number }>(json).partition ?? layout().system));
+}
 
 /** The service menu on the front panel: open it, feed it keys and ticks, render it. */
 export function menuOpen(): string {
@@ -48,8 +66,14 @@ export function menuKey(key: string): string {
   theMenu().key(k);
   return menuRender();
 }
-export function menuTick(): string { theMenu().tick(); return menuRender(); }
+export function menuTick(): string {
+  theMenu().tick();
+  return menuRender();
+}
 /** The panel's lines, the menu's state, and the item the cursor is on. */
-export function menuRender(): string { const m = theMenu(); return out({ state: m.state, lines: m.render(), selected: m.selected }); }
+export function menuRender(): string {
+  const m = theMenu();
+  return out({ state: m.state, lines: m.render(), selected: m.selected });
+}
 
 export type { MenuTask, TaskStep };

@@ -15,12 +15,25 @@
 //
 // Up/down stop at the first and last item (no wrap-around), in lists and in scrolled text alike.
 
-import { TextView, bar, durationText, fit, leftRight, percent, rateText, wrap } from "./panel";
+import { bar, durationText, fit, leftRight, percent, rateText, TextView, wrap } from "./panel";
 
 export type Key = "up" | "down" | "ok" | "back";
-export interface TaskProgress { phase: string; bytesDone: number; bytesTotal: number }
-export interface TaskStep { done: boolean; progress: TaskProgress; result?: string[]; error?: string }
-export interface MenuTask { step(): TaskStep; cancel(): void; readonly cancellable: () => boolean }
+export interface TaskProgress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+export interface TaskStep {
+  done: boolean;
+  progress: TaskProgress;
+  result?: string[];
+  error?: string;
+}
+export interface MenuTask {
+  step(): TaskStep;
+  cancel(): void;
+  readonly cancellable: () => boolean;
+}
 export interface MenuActions {
   backupNow(): MenuTask;
   restoreFactory(): MenuTask;
@@ -38,10 +51,10 @@ export interface MenuActions {
 export type MenuState = "menu" | "confirm" | "running" | "result" | "info";
 
 interface MenuItem {
-  label: string;                 // the line in the menu
-  title: string;                 // the progress screen's title
-  noun: string;                  // "Restore" in "Restore failed"
-  confirm?: string[];            // question, then details: asked before a destructive task
+  label: string; // the line in the menu
+  title: string; // the progress screen's title
+  noun: string; // "Restore" in "Restore failed"
+  confirm?: string[]; // question, then details: asked before a destructive task
   warning?: () => string | undefined; // must be seen before the task starts (see the top)
   start?: () => MenuTask;
   info?: () => string[];
@@ -65,20 +78,43 @@ const MIN_COLUMNS = 16;
 
 function itemsFor(actions: MenuActions): MenuItem[] {
   const items: MenuItem[] = [
-    { label: "Back up now", title: "Backup", noun: "Backup", start: () => actions.backupNow(),
+    {
+      label: "Back up now",
+      title: "Backup",
+      noun: "Backup",
+      start: () => actions.backupNow(),
       confirm: ["Back up now?", "The new backup replaces the previous backup."],
-      warning: actions.backupWarning ? () => actions.backupWarning!() : undefined },
-    { label: "Restore factory", title: "Factory restore", noun: "Restore", start: () => actions.restoreFactory(),
-      confirm: ["Restore factory?", "The system partition goes back to the factory image. Changes since then are lost."] },
-    { label: "Restore latest", title: "Restore latest", noun: "Restore", start: () => actions.restoreLatest(),
-      confirm: ["Restore latest?", "The system partition goes back to the latest backup. Changes since then are lost."] },
+      warning: actions.backupWarning ? () => actions.backupWarning!() : undefined,
+    },
+    {
+      label: "Restore factory",
+      title: "Factory restore",
+      noun: "Restore",
+      start: () => actions.restoreFactory(),
+      confirm: [
+        "Restore factory?",
+        "The system partition goes back to the factory image. Changes since then are lost.",
+      ],
+    },
+    {
+      label: "Restore latest",
+      title: "Restore latest",
+      noun: "Restore",
+      start: () => actions.restoreLatest(),
+      confirm: ["Restore latest?", "The system partition goes back to the latest backup. Changes since then are lost."],
+    },
     { label: "Verify images", title: "Verify", noun: "Verify", start: () => actions.verifyImages() },
     { label: "Image info", title: "Image info", noun: "Image info", info: () => actions.imageInfo() },
   ];
   const wipe = actions.wipeFreeSpace;
   if (wipe) {
-    items.push({ label: "Wipe free space", title: "Wipe free space", noun: "Wipe", start: () => wipe.call(actions),
-      confirm: ["Wipe free space?", "Unused space is overwritten: deleted files can no longer be recovered."] });
+    items.push({
+      label: "Wipe free space",
+      title: "Wipe free space",
+      noun: "Wipe",
+      start: () => wipe.call(actions),
+      confirm: ["Wipe free space?", "Unused space is overwritten: deleted files can no longer be recovered."],
+    });
   }
   return items;
 }
@@ -88,7 +124,10 @@ class RateMeter {
   private samples: Array<[number, number]> = [];
   private phase: string | undefined;
 
-  reset(ms: number): void { this.samples = [[ms, 0]]; this.phase = undefined; }
+  reset(ms: number): void {
+    this.samples = [[ms, 0]];
+    this.phase = undefined;
+  }
 
   add(ms: number, bytes: number, phase: string): void {
     const last = this.samples[this.samples.length - 1];
@@ -120,42 +159,56 @@ export class ServiceMenu {
   private readonly rows: number;
   private readonly columns: number;
   private cursor = 0;
-  private top = 0;                       // first item shown
-  private view: TextView | undefined;    // the confirm, result or info text
-  private warning: string | undefined;   // confirm: a warning still to show on its own screen
-  private warningShown = false;          // confirm: the warning's own screen is up
-  private warningKeys = true;            // ... with the "OK=yes BACK=no" line under it
+  private top = 0; // first item shown
+  private view: TextView | undefined; // the confirm, result or info text
+  private warning: string | undefined; // confirm: a warning still to show on its own screen
+  private warningShown = false; // confirm: the warning's own screen is up
+  private warningKeys = true; // ... with the "OK=yes BACK=no" line under it
   private task: MenuTask | undefined;
   private progress: TaskProgress = { phase: "", bytesDone: 0, bytesTotal: 0 };
   private readonly meter = new RateMeter();
   private cancelRequested = false;
   private noticeUntilMs = -Infinity;
 
-  constructor(actions: MenuActions, panel: { rows: number; columns: number }, private readonly now: () => number) {
+  constructor(
+    actions: MenuActions,
+    panel: { rows: number; columns: number },
+    private readonly now: () => number,
+  ) {
     this.rows = Math.floor(panel.rows);
     this.columns = Math.floor(panel.columns);
     if (!(this.rows >= MIN_ROWS && this.columns >= MIN_COLUMNS)) {
-      throw new RangeError(`panel is ${panel.rows}x${panel.columns}; the service menu needs at least ${MIN_ROWS} rows of ${MIN_COLUMNS} columns`);
+      throw new RangeError(
+        `panel is ${panel.rows}x${panel.columns}; the service menu needs at least ${MIN_ROWS} rows of ${MIN_COLUMNS} columns`,
+      );
     }
     this.items = itemsFor(actions);
   }
 
-  get state(): MenuState { return this.mode; }
+  get state(): MenuState {
+    return this.mode;
+  }
 
   /** The menu's item labels, in order. */
-  get labels(): string[] { return this.items.map((i) => i.label); }
+  get labels(): string[] {
+    return this.items.map((i) => i.label);
+  }
 
   /** The label of the item the cursor is on (the task's item while it asks, runs or reports). */
-  get selected(): string { return this.items[this.cursor].label; }
+  get selected(): string {
+    return this.items[this.cursor].label;
+  }
 
   key(k: Key): void {
     switch (this.mode) {
-      case "menu": return this.menuKey(k);
+      case "menu":
+        return this.menuKey(k);
       case "confirm":
         if (k === "ok") return this.warning !== undefined ? this.showWarning() : this.start();
         if (k === "back") return this.toMenu();
         return this.view?.scroll(k === "up" ? -1 : 1);
-      case "running": return k === "back" ? this.requestCancel() : undefined;
+      case "running":
+        return k === "back" ? this.requestCancel() : undefined;
       case "result":
       case "info":
         if (k === "ok" || k === "back") return this.toMenu();
@@ -181,10 +234,17 @@ export class ServiceMenu {
   render(): string[] {
     let lines: string[];
     switch (this.mode) {
-      case "menu": lines = this.renderMenu(); break;
-      case "confirm": lines = this.warningShown && !this.warningKeys ? this.viewLines() : [...this.viewLines(), "OK=yes BACK=no"]; break;
-      case "running": lines = this.renderProgress(); break;
-      default: lines = this.rows >= 4 ? [...this.viewLines(), "OK=menu"] : this.viewLines();
+      case "menu":
+        lines = this.renderMenu();
+        break;
+      case "confirm":
+        lines = this.warningShown && !this.warningKeys ? this.viewLines() : [...this.viewLines(), "OK=yes BACK=no"];
+        break;
+      case "running":
+        lines = this.renderProgress();
+        break;
+      default:
+        lines = this.rows >= 4 ? [...this.viewLines(), "OK=menu"] : this.viewLines();
     }
     const out: string[] = [];
     for (let r = 0; r < this.rows; r++) out.push(fit(lines[r] ?? "", this.columns));
@@ -193,7 +253,9 @@ export class ServiceMenu {
 
   // ------------------------------------------------------------ menu
 
-  private listRows(): number { return this.rows >= 4 ? this.rows - 1 : this.rows; }
+  private listRows(): number {
+    return this.rows >= 4 ? this.rows - 1 : this.rows;
+  }
 
   private menuKey(k: Key): void {
     if (k === "up" || k === "down") {
@@ -222,7 +284,9 @@ export class ServiceMenu {
       warning = `${item.noun}: ${messageOf(e)}`; // fail towards asking more, not less
     }
     const [question, ...details] = confirm;
-    const fits = warning !== undefined && wrap(question, this.columns).length + wrap(warning, this.columns).length <= this.rows - 1;
+    const fits =
+      warning !== undefined &&
+      wrap(question, this.columns).length + wrap(warning, this.columns).length <= this.rows - 1;
     this.view = new TextView(fits ? [question, warning!, ...details] : confirm, this.columns, this.rows - 1);
     this.warning = fits ? undefined : warning;
     this.warningShown = false;
@@ -251,10 +315,16 @@ export class ServiceMenu {
     for (let r = 0; r < n; r++) {
       const i = this.top + r;
       const item = this.items[i];
-      if (!item) { lines.push(""); continue; }
+      if (!item) {
+        lines.push("");
+        continue;
+      }
       const text = (i === this.cursor ? ">" : " ") + item.label;
       // a label is never cut to make room for a scroll marker
-      if (!scrolls || text.length > this.columns - 2) { lines.push(text); continue; }
+      if (!scrolls || text.length > this.columns - 2) {
+        lines.push(text);
+        continue;
+      }
       let mark = " ";
       if (r === 0 && this.top > 0) mark = "^";
       if (r === n - 1 && i < this.items.length - 1) mark = "v";
@@ -283,13 +353,19 @@ export class ServiceMenu {
     this.warningShown = false;
   }
 
-  private textRows(): number { return this.rows >= 4 ? this.rows - 1 : this.rows; }
+  private textRows(): number {
+    return this.rows >= 4 ? this.rows - 1 : this.rows;
+  }
 
-  private viewLines(): string[] { return this.view ? this.view.render() : []; }
+  private viewLines(): string[] {
+    return this.view ? this.view.render() : [];
+  }
 
   // ------------------------------------------------------------ task
 
-  private current(): MenuItem { return this.items[this.cursor]; }
+  private current(): MenuItem {
+    return this.items[this.cursor];
+  }
 
   private start(): void {
     const item = this.current();
@@ -311,7 +387,11 @@ export class ServiceMenu {
   private requestCancel(): void {
     if (!this.task || this.cancelRequested) return;
     let allowed = false;
-    try { allowed = this.task.cancellable(); } catch { allowed = false; }
+    try {
+      allowed = this.task.cancellable();
+    } catch {
+      allowed = false;
+    }
     if (allowed) {
       this.task.cancel();
       this.cancelRequested = true;
@@ -340,7 +420,11 @@ export class ServiceMenu {
     if (this.cancelRequested) return "Cancelling...";
     if (this.now() < this.noticeUntilMs) return this.columns >= 17 ? "Cannot cancel now" : "Can't cancel now";
     let allowed = false;
-    try { allowed = this.task?.cancellable() ?? false; } catch { allowed = false; }
+    try {
+      allowed = this.task?.cancellable() ?? false;
+    } catch {
+      allowed = false;
+    }
     return allowed ? CANCEL_HINT : undefined;
   }
 
@@ -348,9 +432,12 @@ export class ServiceMenu {
   private speedLines(): string[] {
     const rate = this.meter.bytesPerSecond();
     const { bytesDone, bytesTotal } = this.progress;
-    const secondsLeft = rate !== undefined && rate > 0 && bytesTotal > 0 ? Math.max(0, bytesTotal - bytesDone) / rate : undefined;
-    const speed = rateText(rate), left = `${durationText(secondsLeft)} left`;
-    for (const gap of ["  ", " "]) if (speed.length + gap.length + left.length <= this.columns) return [speed + gap + left];
+    const secondsLeft =
+      rate !== undefined && rate > 0 && bytesTotal > 0 ? Math.max(0, bytesTotal - bytesDone) / rate : undefined;
+    const speed = rateText(rate),
+      left = `${durationText(secondsLeft)} left`;
+    for (const gap of ["  ", " "])
+      if (speed.length + gap.length + left.length <= this.columns) return [speed + gap + left];
     return [speed, left];
   }
 

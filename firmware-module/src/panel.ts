@@ -30,7 +30,10 @@ function splitLongWord(word: string, width: number): string[] {
   while (rest.length > width) {
     let cut = width;
     for (let i = width - 1; i >= Math.ceil(width / 2); i--) {
-      if (BREAK_AFTER.includes(rest[i])) { cut = i + 1; break; }
+      if (BREAK_AFTER.includes(rest[i])) {
+        cut = i + 1;
+        break;
+      }
     }
     parts.push(rest.slice(0, cut));
     rest = rest.slice(cut);
@@ -44,11 +47,16 @@ export function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
   for (const paragraph of text.split(/\r?\n/)) {
     let line = "";
-    for (const word of ascii(paragraph).split(" ").filter((w) => w.length > 0)) {
+    for (const word of ascii(paragraph)
+      .split(" ")
+      .filter((w) => w.length > 0)) {
       for (const piece of word.length > width ? splitLongWord(word, width) : [word]) {
         if (line.length === 0) line = piece;
         else if (line.length + 1 + piece.length <= width) line += " " + piece;
-        else { lines.push(line); line = piece; }
+        else {
+          lines.push(line);
+          line = piece;
+        }
       }
     }
     lines.push(line);
@@ -65,11 +73,17 @@ export class TextView {
   private readonly lines: string[];
   private top = 0;
 
-  constructor(paragraphs: string[], private readonly width: number, private readonly height: number) {
+  constructor(
+    paragraphs: string[],
+    private readonly width: number,
+    private readonly height: number,
+  ) {
     this.lines = paragraphs.flatMap((p) => wrap(p, width));
   }
 
-  get scrollable(): boolean { return this.lines.length > this.height; }
+  get scrollable(): boolean {
+    return this.lines.length > this.height;
+  }
 
   /** Move the window by `delta` lines; it stops at the first and last line. */
   scroll(delta: number): void {
@@ -115,6 +129,8 @@ export function durationText(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "--";
   const s = Math.ceil(seconds);
   const two = (n: number) => (n < 10 ? "0" : "") + n;
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = s % 60;
   return h > 0 ? `${h}:${two(m)}:${two(sec)}` : `${m}:${two(sec)}`;
 }

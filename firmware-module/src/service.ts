@@ -4,7 +4,9 @@ import * as api from "./api";
 import { Layout } from "./boot";
 import { MenuActions, MenuTask, TaskStep } from "./menu";
 
-function mb(bytes: number): string { return `${(bytes / 1e6).toFixed(1)} MB`; }
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
 function when(sec: number): string {
   const d = new Date(sec * 1000);
   return Number.isFinite(d.getTime()) ? d.toISOString().slice(0, 16).replace("T", " ") : "date unknown";
@@ -17,7 +19,13 @@ class Sequence implements MenuTask {
   private readonly lines: string[] = [];
   private failed: string | undefined;
 
-  constructor(private readonly steps: Array<{ start: () => api.Task; done: (r: Record<string, unknown>) => string[]; failed: (msg: string) => string }>) {}
+  constructor(
+    private readonly steps: Array<{
+      start: () => api.Task;
+      done: (r: Record<string, unknown>) => string[];
+      failed: (msg: string) => string;
+    }>,
+  ) {}
 
   step(): TaskStep {
     if (this.failed !== undefined) return { done: true, progress: this.progress(), error: this.failed };
@@ -42,12 +50,19 @@ class Sequence implements MenuTask {
     return last ? { done: true, progress: r.progress, result: this.lines } : { done: false, progress: r.progress };
   }
 
-  private progress(): api.Progress { return this.current?.progress ?? { phase: "", bytesDone: 0, bytesTotal: 0 }; }
-  cancel(): void { this.current?.cancel(); this.failed ??= "Cancelled. Nothing was changed."; }
+  private progress(): api.Progress {
+    return this.current?.progress ?? { phase: "", bytesDone: 0, bytesTotal: 0 };
+  }
+  cancel(): void {
+    this.current?.cancel();
+    this.failed ??= "Cancelled. Nothing was changed.";
+  }
   readonly cancellable = (): boolean => this.current === undefined || this.current.cancellable();
 }
 
-function images(system: number): api.ImageEntry[] { return api.listImages().filter((i) => i.sourcePartition === system && !i.error); }
+function images(system: number): api.ImageEntry[] {
+  return api.listImages().filter((i) => i.sourcePartition === system && !i.error);
+}
 
 /** What a backup from the menu would replace that the technician must be told of first. */
 export const GHOST_FACTORY_WARNING = "Factory image is replaced. OK?";
@@ -60,33 +75,59 @@ export function serviceActions(layout: Layout, oneImage = false): MenuActions {
   const sys = layout.system;
   const restoreFrom = (pick: () => api.ImageEntry | undefined, what: string): MenuTask => {
     const img = pick();
-    return new Sequence([{
-      start: () => {
-        if (!img) throw new Error(`there is no ${what} image on this printer`);
-        return api.startRestore({ image: img.slot, partition: sys }, api.PANEL_BUDGET);
+    return new Sequence([
+      {
+        start: () => {
+          if (!img) throw new Error(`there is no ${what} image on this printer`);
+          return api.startRestore({ image: img.slot, partition: sys }, api.PANEL_BUDGET);
+        },
+        done: (r) => [
+          `Restored from ${img!.kind} image`,
+          `"${img!.name}"`,
+          `${mb(Number(r.bytesWritten))} written`,
+          "Read back: OK",
+        ],
+        failed: (m) => `Restore failed. ${m}`,
       },
-      done: (r) => [`Restored from ${img!.kind} image`, `"${img!.name}"`, `${mb(Number(r.bytesWritten))} written`, "Read back: OK"],
-      failed: (m) => `Restore failed. ${m}`,
-    }]);
+    ]);
   };
   return {
-    backupNow: () => new Sequence([{
-      start: () => api.startBackup({ partition: sys }, api.PANEL_BUDGET),
-      done: (r) => ["Backup complete", `slot ${r.slot}: ${mb(Number(r.imageBytes))}`, `${r.manifestFiles} files in manifest`],
-      failed: (m) => `Backup failed. The previous images are kept. ${m}`,
-    }]),
+    backupNow: () =>
+      new Sequence([
+        {
+          start: () => api.startBackup({ partition: sys }, api.PANEL_BUDGET),
+          done: (r) => [
+            "Backup complete",
+            `slot ${r.slot}: ${mb(Number(r.imageBytes))}`,
+            `${r.manifestFiles} files in manifest`,
+          ],
+          failed: (m) => `Backup failed. The previous images are kept. ${m}`,
+        },
+      ]),
     // on a one-image printer the first backup replaces the factory image: say so before it starts
-    backupWarning: () => (oneImage && images(sys).some((i) => i.kind === "factory") ? GHOST_FACTORY_WARNING : undefined),
+    backupWarning: () =>
+      oneImage && images(sys).some((i) => i.kind === "factory") ? GHOST_FACTORY_WARNING : undefined,
     restoreFactory: () => restoreFrom(() => images(sys).find((i) => i.kind === "factory"), "factory"),
     restoreLatest: () => restoreFrom(() => images(sys)[0], "saved"),
     verifyImages: () => {
       const list = api.listImages();
-      if (list.length === 0) return new Sequence([{ start: () => { throw new Error("there are no images to verify"); }, done: () => [], failed: (m) => m }]);
-      return new Sequence(list.map((i) => ({
-        start: () => api.startVerify({ image: i.slot }, api.PANEL_BUDGET),
-        done: () => [`${i.kind} "${i.name}": OK`],
-        failed: (m: string) => `Image "${i.name}" (slot ${i.slot}) is damaged: ${m}`,
-      })));
+      if (list.length === 0)
+        return new Sequence([
+          {
+            start: () => {
+              throw new Error("there are no images to verify");
+            },
+            done: () => [],
+            failed: (m) => m,
+          },
+        ]);
+      return new Sequence(
+        list.map((i) => ({
+          start: () => api.startVerify({ image: i.slot }, api.PANEL_BUDGET),
+          done: () => [`${i.kind} "${i.name}": OK`],
+          failed: (m: string) => `Image "${i.name}" (slot ${i.slot}) is damaged: ${m}`,
+        })),
+      );
     },
     imageInfo: () => {
       const list = api.listImages();

@@ -3,22 +3,45 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
-import { Core, NO_DEVICE, RestoreFlag, RunOptions, Slot } from "./core";
-import { ClusterbackError, CoreError, DeviceError, ImageError, UsageError, VolumeError, isoSeconds } from "./errors";
-import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
-import { ReadFailureTrap, nameSourceReadError, readUnreadable, describeUnreadable, clusterOwners } from "./bad-sectors";
-import { planExclusions, loadPatches, applyPatches, ExcludedFile, Patch, PATCH_MAX, ExclusionError } from "./exclusions";
-import * as G from "./ghost";
-import { FatReader } from "./fat-reader";
-import { fatDamageNotices } from "./damage";
-import { FatSpaceError } from "./fat-writer";
-import { planNtfsExclusions } from "./ntfs-mft";
-import { Endpoint, Extent, describe, narrow, refuseOverlap, requireSeekable } from "./endpoints";
-import { JobLocks } from "./locks";
-import { ImageOutput, checkImageOutput, openImageInput, openImageOutput, removeStalePartials, spoolStream } from "./image-io";
-import { describeProblems, tableWarnings, refuseBadEntry, Scheme, ENTRY_SLOTS, EntrySlot, GUID_BYTES } from "./partition-table";
 import { FsType, FsTypeText, Param } from "./abi";
+import { clusterOwners, describeUnreadable, nameSourceReadError, ReadFailureTrap, readUnreadable } from "./bad-sectors";
+import { Core, NO_DEVICE, RestoreFlag, RunOptions, Slot } from "./core";
+import { fatDamageNotices } from "./damage";
+import { BlockDevice, FileDevice, PartitionView, WriteGuard } from "./devices";
+import { describe, Endpoint, Extent, narrow, refuseOverlap, requireSeekable } from "./endpoints";
+import { ClusterbackError, CoreError, DeviceError, ImageError, isoSeconds, UsageError, VolumeError } from "./errors";
+import {
+  applyPatches,
+  ExcludedFile,
+  ExclusionError,
+  loadPatches,
+  PATCH_MAX,
+  Patch,
+  planExclusions,
+} from "./exclusions";
+import { FatReader } from "./fat-reader";
+import { FatSpaceError } from "./fat-writer";
+import * as G from "./ghost";
+import {
+  checkImageOutput,
+  ImageOutput,
+  openImageInput,
+  openImageOutput,
+  removeStalePartials,
+  spoolStream,
+} from "./image-io";
+import { JobLocks } from "./locks";
+import { planNtfsExclusions } from "./ntfs-mft";
+import {
+  describeProblems,
+  ENTRY_SLOTS,
+  EntrySlot,
+  GUID_BYTES,
+  refuseBadEntry,
+  Scheme,
+  tableWarnings,
+} from "./partition-table";
+import { describeMark, RestoreMark, readRestoreMark } from "./restore-mark";
 
 /** The volume results (probeVolume), kept across the scan that follows. */
 const VOLUME_SLOTS = (Object.keys(Slot) as (keyof typeof Slot)[]).filter((k) => k.startsWith("vol"));
@@ -76,7 +99,11 @@ function guidString(b: Uint8Array): string {
 function readHead(file: FileDevice, bytes: number, at = 0): Uint8Array {
   const buf = new Uint8Array(bytes);
   const fd = fs.openSync(file.filePath, "r");
-  try { fs.readSync(fd, buf, 0, bytes, at); } finally { fs.closeSync(fd); }
+  try {
+    fs.readSync(fd, buf, 0, bytes, at);
+  } finally {
+    fs.closeSync(fd);
+  }
   return buf;
 }
 
@@ -111,7 +138,13 @@ export function readPartitionTable(core: Core, disk: BlockDevice): PartitionTabl
     const partitions: PartitionEntry[] = [];
     for (let i = 0; i < count; i++) {
       const s = Slot.partFirst + i * ENTRY_SLOTS;
-      const e: PartitionEntry = { number: res[s + EntrySlot.number], scheme, type: res[s + EntrySlot.type], startLba: res[s + EntrySlot.start], sectorCount: res[s + EntrySlot.sectors] };
+      const e: PartitionEntry = {
+        number: res[s + EntrySlot.number],
+        scheme,
+        type: res[s + EntrySlot.type],
+        startLba: res[s + EntrySlot.start],
+        sectorCount: res[s + EntrySlot.sectors],
+      };
       if (scheme === "gpt") e.typeGuid = guidString(core.resultBytes(s + EntrySlot.guid, GUID_BYTES));
       partitions.push(e);
     }
@@ -130,7 +163,8 @@ export function openPartition(core: Core, file: string, options: OpenOptions = {
   const isBlock = fs.statSync(file).isBlockDevice();
   let sectorSize = options.sectorSize ?? probe.sectorSize;
   if (!options.sectorSize && !isBlock) {
-    sectorSize = options.partition === undefined ? (bpbSectorSize(readHead(probe, 512)) || 512) : detectDiskSectorSize(probe);
+    sectorSize =
+      options.partition === undefined ? bpbSectorSize(readHead(probe, 512)) || 512 : detectDiskSectorSize(probe);
   }
   probe.close();
   const dev = new FileDevice(file, { sectorSize, writable: options.writable, exclusive: options.exclusive });
@@ -142,10 +176,15 @@ export function openPartition(core: Core, file: string, options: OpenOptions = {
     const entry = table.partitions.find((p) => p.number === options.partition);
     if (!entry) {
       const list = table.partitions.map((p) => p.number).join(", ") || "none";
-      throw new UsageError(`${file} has no partition ${options.partition} (its ${table.scheme.toUpperCase()} partitions: ${list})`);
+      throw new UsageError(
+        `${file} has no partition ${options.partition} (its ${table.scheme.toUpperCase()} partitions: ${list})`,
+      );
     }
     refuseBadEntry(entry, file);
-    if (entry.sectorCount === 0) throw new UsageError(`${file} partition ${entry.number} is empty: its ${table.scheme.toUpperCase()} entry (type 0x${entry.type.toString(16)}) gives 0 sectors at LBA ${entry.startLba}`);
+    if (entry.sectorCount === 0)
+      throw new UsageError(
+        `${file} partition ${entry.number} is empty: its ${table.scheme.toUpperCase()} entry (type 0x${entry.type.toString(16)}) gives 0 sectors at LBA ${entry.startLba}`,
+      );
     const view = new PartitionView(dev, entry.startLba, entry.sectorCount, `${file} partition ${entry.number}`);
     return { device: view, file: dev, entry, table, close: () => dev.close() };
   } catch (e) {
@@ -178,18 +217,30 @@ export interface VolumeInfo {
 /** Notices about a volume's state: it is imaged as it is, but the user should know. */
 function notices(res: Float64Array): string[] {
   const out: string[] = [];
-  if (res[Slot.scanDirty] || res[Slot.scanDirtyBoot]) out.push("volume is marked dirty (not cleanly unmounted): imaged as it is");
+  if (res[Slot.scanDirty] || res[Slot.scanDirtyBoot])
+    out.push("volume is marked dirty (not cleanly unmounted): imaged as it is");
   if (res[Slot.scanIoError]) out.push("FAT[1] records a disk I/O error");
-  if (res[Slot.scanExfatChecksumBad]) out.push("the exFAT boot region's checksum sector does not match its sectors: imaged as it is");
-  if (res[Slot.scanExfatUpcase] === 1) out.push("the exFAT up-case table's checksum does not match its directory entry: imaged as it is");
+  if (res[Slot.scanExfatChecksumBad])
+    out.push("the exFAT boot region's checksum sector does not match its sectors: imaged as it is");
+  if (res[Slot.scanExfatUpcase] === 1)
+    out.push("the exFAT up-case table's checksum does not match its directory entry: imaged as it is");
   if (res[Slot.scanExfatUpcase] === 2) out.push("the exFAT root directory has no up-case table entry: imaged as it is");
-  if (res[Slot.scanSmallFat32]) out.push(`FAT32 layout with only ${res[Slot.volClusterCount]} clusters (fewer than 65525, as mkfs.fat allows): imaged as FAT32`);
-  if (res[Slot.scanMismatched] > 0) out.push(`FAT copies differ in ${res[Slot.scanMismatched]} entries: clusters either copy uses are kept`);
+  if (res[Slot.scanSmallFat32])
+    out.push(
+      `FAT32 layout with only ${res[Slot.volClusterCount]} clusters (fewer than 65525, as mkfs.fat allows): imaged as FAT32`,
+    );
+  if (res[Slot.scanMismatched] > 0)
+    out.push(`FAT copies differ in ${res[Slot.scanMismatched]} entries: clusters either copy uses are kept`);
   if (res[Slot.scanInvalid] > 0) out.push(`${res[Slot.scanInvalid]} FAT entries point outside the volume`);
-  if (res[Slot.scanBad] > 0) out.push(`${res[Slot.scanBad]} clusters are marked bad: they stay marked and are not read`);
+  if (res[Slot.scanBad] > 0)
+    out.push(`${res[Slot.scanBad]} clusters are marked bad: they stay marked and are not read`);
   const free = res[Slot.volClusterCount] - res[Slot.scanAllocated] - res[Slot.scanBad];
   // a count larger than the volume is told by fatDamageNotices, as one no driver believes
-  if (res[Slot.scanFsInfoFree] >= 0 && res[Slot.scanFsInfoFree] !== free && res[Slot.scanFsInfoFree] <= res[Slot.volClusterCount]) {
+  if (
+    res[Slot.scanFsInfoFree] >= 0 &&
+    res[Slot.scanFsInfoFree] !== free &&
+    res[Slot.scanFsInfoFree] <= res[Slot.volClusterCount]
+  ) {
     out.push(`FSInfo free count ${res[Slot.scanFsInfoFree]} differs from the FAT's ${free}`);
   }
   return out;
@@ -226,7 +277,8 @@ export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions 
       notices: notices(res),
     };
     // FAT12/16/32: loops, cross-links, directory loops and FSInfo, from a bounded walk of the tree (it probes the volume again: the results above are taken)
-    if (res[Slot.volFsType] <= FsType.fat32) vol.notices.push(...fatDamageNotices(core, device, { freeClusters: vol.freeClusters }));
+    if (res[Slot.volFsType] <= FsType.fat32)
+      vol.notices.push(...fatDamageNotices(core, device, { freeClusters: vol.freeClusters }));
     return vol;
   } finally {
     core.detach(h);
@@ -275,7 +327,10 @@ export function imageInfoFromResults(core: Core): ImageInfo {
     imageBytes: res[Slot.imgLength],
     blocks: res[Slot.imgBlocks],
     sourceDirty: (res[Slot.imgFlags] & 1) !== 0,
-    ghost: res[Slot.imgGhostSectors] > 0 ? { startSector: res[Slot.imgGhostStart], sectors: res[Slot.imgGhostSectors] } : undefined,
+    ghost:
+      res[Slot.imgGhostSectors] > 0
+        ? { startSector: res[Slot.imgGhostStart], sectors: res[Slot.imgGhostSectors] }
+        : undefined,
   };
 }
 
@@ -297,7 +352,11 @@ export function imageHeader(core: Core, img: BlockDevice): ImageInfo {
 /** Reads and validates an image file's header (not its contents). */
 export function readImageInfo(core: Core, imageFile: string): ImageInfo {
   const img = openImage(imageFile);
-  try { return imageHeader(core, img); } finally { img.close(); }
+  try {
+    return imageHeader(core, img);
+  } finally {
+    img.close();
+  }
 }
 
 export function isImageFile(file: string): boolean {
@@ -305,7 +364,9 @@ export function isImageFile(file: string): boolean {
   try {
     const b = Buffer.alloc(8);
     return fs.readSync(fd, b, 0, 8, 0) === 8 && b.toString("latin1") === IMAGE_MAGIC;
-  } finally { fs.closeSync(fd); }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export interface InfoResult {
@@ -322,9 +383,14 @@ export interface InfoResult {
   ghost?: GhostInfo;
 }
 
-export function info(core: Core, file: string, options: OpenOptions & RunOptions & { ghost?: boolean; ghostName?: string } = {}): InfoResult {
+export function info(
+  core: Core,
+  file: string,
+  options: OpenOptions & RunOptions & { ghost?: boolean; ghostName?: string } = {},
+): InfoResult {
   const e = describe(file);
-  if (e.kind === "directory") throw new UsageError(`${file} is a directory: info takes a disk, a partition or an image file`);
+  if (e.kind === "directory")
+    throw new UsageError(`${file} is a directory: info takes a disk, a partition or an image file`);
   if (e.kind === "missing") throw new UsageError(`${file}: no such file`);
   requireSeekable(e, "file to inspect");
   const probe = new FileDevice(file);
@@ -332,11 +398,21 @@ export function info(core: Core, file: string, options: OpenOptions & RunOptions
   probe.close();
   if (options.partition === undefined && isImageFile(file)) {
     const img = openImage(file);
-    try { return { file, kind: "image", sizeBytes, image: namedImageHeader(core, img, file) }; } finally { img.close(); }
+    try {
+      return { file, kind: "image", sizeBytes, image: namedImageHeader(core, img, file) };
+    } finally {
+      img.close();
+    }
   }
   const part = openPartition(core, file, options);
   try {
-    const out: InfoResult = { file, kind: part.entry ? "disk" : "partition", sizeBytes, table: part.table, partition: part.entry };
+    const out: InfoResult = {
+      file,
+      kind: part.entry ? "disk" : "partition",
+      sizeBytes,
+      table: part.table,
+      partition: part.entry,
+    };
     const mark = readRestoreMark(core, part.device);
     if (mark) {
       out.restoreInProgress = mark;
@@ -355,7 +431,11 @@ export function info(core: Core, file: string, options: OpenOptions & RunOptions
       if (!(e instanceof VolumeError) || part.entry) throw explainVolumeError(core, part, file, e);
       // not a FAT volume: maybe a whole disk given without --partition
       let table: PartitionTable | undefined;
-      try { table = readPartitionTable(core, part.device); } catch { /* neither */ }
+      try {
+        table = readPartitionTable(core, part.device);
+      } catch {
+        /* neither */
+      }
       if (!table || table.partitions.length === 0) throw explainVolumeError(core, part, file, e);
       out.kind = "disk";
       out.table = table;
@@ -408,7 +488,8 @@ export interface BackupResult {
 export function backup(core: Core, source: string, options: BackupOptions): BackupResult {
   const t0 = performance.now();
   const what = `backup ${source} --image ${options.image}`;
-  const src = describe(source), out = describe(options.image);
+  const src = describe(source),
+    out = describe(options.image);
   requireSeekable(src, "backup's source", "; backup reads its source by sector");
   if (out.kind === "file" || out.kind === "block") refuseOverlap(src, src.extent, out, out.extent, what);
   checkImageOutput(out, { overwrite: options.overwrite });
@@ -422,7 +503,15 @@ export function backup(core: Core, source: string, options: BackupOptions): Back
   }
 }
 
-function backupLocked(core: Core, source: string, src: Endpoint, out: Endpoint, options: BackupOptions, t0: number, what: string): BackupResult {
+function backupLocked(
+  core: Core,
+  source: string,
+  src: Endpoint,
+  out: Endpoint,
+  options: BackupOptions,
+  t0: number,
+  what: string,
+): BackupResult {
   core.prepareWrites();
   const part = openPartition(core, source, { ...options, exclusive: true });
   const where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
@@ -432,20 +521,51 @@ function backupLocked(core: Core, source: string, src: Endpoint, out: Endpoint, 
   let output: ImageOutput | undefined;
   try {
     // the image's range may be part of the same disk as the source (a recovery partition): only the partition read must stay clear of it
-    refuseOverlap(src, narrow(src.extent, (part.entry?.startLba ?? 0) * part.device.sectorSize, part.device.sectorCount * part.device.sectorSize), out, out.extent, what);
+    refuseOverlap(
+      src,
+      narrow(
+        src.extent,
+        (part.entry?.startLba ?? 0) * part.device.sectorSize,
+        part.device.sectorCount * part.device.sectorSize,
+      ),
+      out,
+      out.extent,
+      what,
+    );
     const mark = readRestoreMark(core, part.device);
     if (mark) throw new ClusterbackError(`${where}: not backed up: ${describeMark(mark)}`);
     let vol: VolumeInfo;
-    try { vol = volumeInfo(core, trap, {}); } catch (e) { throw explainVolumeError(core, part, source, nameSourceReadError(core, part.device, trap, e)); }
+    try {
+      vol = volumeInfo(core, trap, {});
+    } catch (e) {
+      throw explainVolumeError(core, part, source, nameSourceReadError(core, part.device, trap, e));
+    }
     checkImageOutput(out, { overwrite: true, expectedBytes: vol.imageBytes });
-    const name = options.name ?? (out.kind === "file" || out.kind === "missing" ? path.basename(options.image).replace(/\.[^.]*$/, "") : vol.fsType.toLowerCase());
+    const name =
+      options.name ??
+      (out.kind === "file" || out.kind === "missing"
+        ? path.basename(options.image).replace(/\.[^.]*$/, "")
+        : vol.fsType.toLowerCase());
     const nameBytes = imageNameBytes(name);
-    if ((vol.fsType === "exFAT" || vol.fsType === "NTFS") && (options.exclude ?? []).length > 0) throw new UsageError(`--exclude works on FAT12/16/32 volumes; ${source} is ${vol.fsType}`);
+    if ((vol.fsType === "exFAT" || vol.fsType === "NTFS") && (options.exclude ?? []).length > 0)
+      throw new UsageError(`--exclude works on FAT12/16/32 volumes; ${source} is ${vol.fsType}`);
     // NTFS: the page and hibernation files are always left out (section 11.1); FAT: --exclude
-    const plan = vol.fsType === "NTFS" ? { ...planNtfsExclusions(part.device), unmatched: [] as string[] } : planExclusions(core, part.device, options.exclude ?? []);
-    if (plan.unmatched.length) throw new UsageError(`--exclude ${plan.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${source}`);
-    if (plan.patches.length > PATCH_MAX) throw new ExclusionError(`leaving out ${plan.files.map((f) => f.path).join(", ")} needs ${plan.patches.length} patches; the core holds ${PATCH_MAX}`);
-    const stale = out.kind === "file" || out.kind === "missing" ? removeStalePartials(out.kind === "file" ? out.resolved : out.arg) : [];
+    const plan =
+      vol.fsType === "NTFS"
+        ? { ...planNtfsExclusions(part.device), unmatched: [] as string[] }
+        : planExclusions(core, part.device, options.exclude ?? []);
+    if (plan.unmatched.length)
+      throw new UsageError(
+        `--exclude ${plan.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${source}`,
+      );
+    if (plan.patches.length > PATCH_MAX)
+      throw new ExclusionError(
+        `leaving out ${plan.files.map((f) => f.path).join(", ")} needs ${plan.patches.length} patches; the core holds ${PATCH_MAX}`,
+      );
+    const stale =
+      out.kind === "file" || out.kind === "missing"
+        ? removeStalePartials(out.kind === "file" ? out.resolved : out.arg)
+        : [];
     output = openImageOutput(out);
     hi = core.attach(output.device);
     setImageParams(core, nameBytes, part.entry?.typeGuid);
@@ -453,7 +573,18 @@ function backupLocked(core: Core, source: string, src: Endpoint, out: Endpoint, 
     const flags = options.unreadable === "record" ? 1 : 0;
     loadPatches(core, hs, part.device.sectorSize, plan.patches);
     try {
-      core.check(core.exports.backupBeginFlags(hs, part.device.sectorSize, part.device.sectorCount, hi, part.entry?.type ?? 0, part.entry?.startLba ?? 0, created, flags));
+      core.check(
+        core.exports.backupBeginFlags(
+          hs,
+          part.device.sectorSize,
+          part.device.sectorCount,
+          hi,
+          part.entry?.type ?? 0,
+          part.entry?.startLba ?? 0,
+          created,
+          flags,
+        ),
+      );
       core.run(options);
     } catch (e) {
       throw nameSourceReadError(core, part.device, trap, e);
@@ -486,7 +617,8 @@ function backupLocked(core: Core, source: string, src: Endpoint, out: Endpoint, 
   } catch (e) {
     const removed = output?.abort();
     output = undefined;
-    if (removed && e instanceof Error) e.message += ` (the partial image ${removed} was removed; ${options.image} is as it was)`;
+    if (removed && e instanceof Error)
+      e.message += ` (the partial image ${removed} was removed; ${options.image} is as it was)`;
     throw e;
   } finally {
     core.detach(hs);
@@ -502,21 +634,37 @@ function backupLocked(core: Core, source: string, src: Endpoint, out: Endpoint, 
  */
 export function explainVolumeError(core: Core, part: OpenedPartition, source: string, e: unknown): unknown {
   if (!(e instanceof VolumeError)) return e;
-  const dev = part.device, where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
+  const dev = part.device,
+    where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
   const first = new Uint8Array(dev.sectorSize);
-  try { dev.read(0, 1, first, 0); } catch { return e; }
+  try {
+    dev.read(0, 1, first, 0);
+  } catch {
+    return e;
+  }
   if (!part.entry) {
     let table: PartitionTable | undefined;
-    try { table = readPartitionTable(core, dev); } catch { /* not a disk either */ }
+    try {
+      table = readPartitionTable(core, dev);
+    } catch {
+      /* not a disk either */
+    }
     if (table && table.partitions.length > 0) {
       // a refusal that --partition resolves (exit 2), as for restore
-      return new UsageError(`${source} is a disk with ${table.scheme === "mbr" ? "an" : "a"} ${table.scheme.toUpperCase()} partition table (partitions ${table.partitions.map((p) => p.number).join(", ")}): choose one with --partition N`);
+      return new UsageError(
+        `${source} is a disk with ${table.scheme === "mbr" ? "an" : "a"} ${table.scheme.toUpperCase()} partition table (partitions ${table.partitions.map((p) => p.number).join(", ")}): choose one with --partition N`,
+      );
     }
   }
   // NTFS keeps a copy of its boot sector in the partition's last sector: a wiped (all-zero) boot sector is said as such
   const last = new Uint8Array(dev.sectorSize);
   let ntfsBackup = false;
-  try { dev.read(dev.sectorCount - 1, 1, last, 0); ntfsBackup = Buffer.from(last.subarray(3, 11)).toString("latin1") === "NTFS    "; } catch { /* unreadable: no backup to speak of */ }
+  try {
+    dev.read(dev.sectorCount - 1, 1, last, 0);
+    ntfsBackup = Buffer.from(last.subarray(3, 11)).toString("latin1") === "NTFS    ";
+  } catch {
+    /* unreadable: no backup to speak of */
+  }
   if (ntfsBackup) {
     e.message = `${where}: the boot sector is not a valid boot record (${first.every((b) => b === 0) ? "it is all zeros" : e.message}), but the last sector holds NTFS's backup boot sector: the NTFS boot sector is damaged (ntfsfix can rebuild it from the backup)`;
     return e;
@@ -532,14 +680,24 @@ export function explainVolumeError(core: Core, part: OpenedPartition, source: st
 /** An image name as the header stores it: UTF-8, at most 64 bytes (more is a usage error). */
 function imageNameBytes(name: string): Buffer {
   const b = Buffer.from(name, "utf8");
-  if (b.length > 64) throw new UsageError(`image name "${name}" is ${b.length} bytes of UTF-8; at most 64 fit in the header`);
+  if (b.length > 64)
+    throw new UsageError(`image name "${name}" is ${b.length} bytes of UTF-8; at most 64 fit in the header`);
   return b;
 }
 
 /** A finished backup's notices: the volume's, and the clusters recorded unreadable with the files they belong to. */
-function backupNotices(core: Core, device: BlockDevice, vol: VolumeInfo, unreadable: { count: number; clusters: number[] }, source: string): string[] {
+function backupNotices(
+  core: Core,
+  device: BlockDevice,
+  vol: VolumeInfo,
+  unreadable: { count: number; clusters: number[] },
+  source: string,
+): string[] {
   const notices = [...vol.notices];
-  if (unreadable.count > 0) notices.push(describeUnreadable({ count: unreadable.count, listed: clusterOwners(core, device, unreadable.clusters) }, source));
+  if (unreadable.count > 0)
+    notices.push(
+      describeUnreadable({ count: unreadable.count, listed: clusterOwners(core, device, unreadable.clusters) }, source),
+    );
   return notices;
 }
 
@@ -555,10 +713,11 @@ function guidBytes(guid: string): Uint8Array {
   const hex = guid.replace(/-/g, "");
   const b = Buffer.from(hex, "hex");
   const swap = (i: number, n: number) => b.subarray(i, i + n).reverse();
-  swap(0, 4); swap(4, 2); swap(6, 2);
+  swap(0, 4);
+  swap(4, 2);
+  swap(6, 2);
   return b;
 }
-
 
 export interface RestoreOptions extends OpenOptions, RunOptions {
   /** Read the restored partition back and compare it with the image (default true). */
@@ -614,9 +773,11 @@ export interface VerifyResult {
 export function restore(core: Core, imageFile: string, target: string, options: RestoreOptions = {}): RestoreResult {
   const t0 = performance.now();
   const what = `restore ${imageFile} ${target}`;
-  const img = describe(imageFile), tgt = describe(target);
+  const img = describe(imageFile),
+    tgt = describe(target);
   if (img.kind === "missing") throw new UsageError(`${imageFile}: no such image file`);
-  if (tgt.kind === "missing") throw new UsageError(`${target}: no such target (create it, at least as large as the source partition)`);
+  if (tgt.kind === "missing")
+    throw new UsageError(`${target}: no such target (create it, at least as large as the source partition)`);
   requireSeekable(tgt, "restore's target", "; restore writes its target by sector");
   refuseOverlap(img, img.extent, tgt, tgt.kind === "file" ? tgt.extent : undefined, what);
   const locks = new JobLocks("restore");
@@ -628,14 +789,26 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     try {
       const header = namedImageHeader(core, input.device, imageFile, target);
       // a partition file has no table to tell its sector size, and a blank one no boot sector: take the image's
-      const sectorSize = options.sectorSize ?? (options.partition === undefined && tgt.kind !== "block" ? header.sectorBytes : undefined);
+      const sectorSize =
+        options.sectorSize ??
+        (options.partition === undefined && tgt.kind !== "block" ? header.sectorBytes : undefined);
       const writes = targetWriteExtent(core, target, tgt, { ...options, sectorSize }, header);
       refuseOverlap(img, img.extent, tgt, writes, what);
       const part = openPartition(core, target, { ...options, sectorSize, writable: true, exclusive: true });
       try {
         // the job may write the source partition's extent of the target, and nothing else
         const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
-        return runRestore(core, input.device, imageFile === "-" ? "standard input" : imageFile, part, guarded, header, target, { ...options, onePass: options.onePass || input.stream }, t0);
+        return runRestore(
+          core,
+          input.device,
+          imageFile === "-" ? "standard input" : imageFile,
+          part,
+          guarded,
+          header,
+          target,
+          { ...options, onePass: options.onePass || input.stream },
+          t0,
+        );
       } finally {
         part.close();
       }
@@ -656,24 +829,37 @@ function namedImageHeader(core: Core, device: BlockDevice, imageFile: string, ot
     const code = (e as { codeName?: string }).codeName;
     const swapped = other !== undefined && code === "E_IMG_MAGIC" && fileStartsWithImage(other);
     // the core counts whole 512-byte sectors: say how many bytes the file really has
-    if (code === "E_IMG_TRUNCATED" && device instanceof FileDevice) e.message = `image is ${device.byteLength} bytes, its header needs ${(e as unknown as CoreErrorLike).values[1]}: it is truncated`;
+    if (code === "E_IMG_TRUNCATED" && device instanceof FileDevice)
+      e.message = `image is ${device.byteLength} bytes, its header needs ${(e as unknown as CoreErrorLike).values[1]}: it is truncated`;
     e.message = `${imageFile}: ${e.message}${swapped ? `; ${other} is a clusterback image: the arguments look swapped (restore IMAGE TARGET)` : ""}`;
     // swapped arguments: the command cannot run as typed (exit 2)
     throw swapped ? new UsageError(e.message) : e;
   }
 }
 
-interface CoreErrorLike { values: number[] }
+interface CoreErrorLike {
+  values: number[];
+}
 
 function fileStartsWithImage(file: string): boolean {
-  try { return describe(file).kind === "file" && isImageFile(file); } catch { return false; }
+  try {
+    return describe(file).kind === "file" && isImageFile(file);
+  } catch {
+    return false;
+  }
 }
 
 /**
  * The byte range of the target that a restore would write, found by reading it (nothing opened
  * for writing). A target with a partition table is refused without --partition or --whole-disk.
  */
-function targetWriteExtent(core: Core, target: string, tgt: Endpoint, options: RestoreOptions, header: ImageInfo): Extent | undefined {
+function targetWriteExtent(
+  core: Core,
+  target: string,
+  tgt: Endpoint,
+  options: RestoreOptions,
+  header: ImageInfo,
+): Extent | undefined {
   const look = openPartition(core, target, { ...options, writable: false });
   try {
     const ss = look.device.sectorSize;
@@ -689,24 +875,56 @@ function targetWriteExtent(core: Core, target: string, tgt: Endpoint, options: R
 function refusePartitionedTarget(core: Core, dev: BlockDevice, target: string, header: ImageInfo): void {
   const h = core.attach(dev);
   let volume = false;
-  try { volume = core.exports.probeVolume(h, dev.sectorSize, dev.sectorCount) >= 0; } finally { core.detach(h); }
+  try {
+    volume = core.exports.probeVolume(h, dev.sectorSize, dev.sectorCount) >= 0;
+  } finally {
+    core.detach(h);
+  }
   if (volume) return;
   let table: PartitionTable | undefined;
-  try { table = readPartitionTable(core, dev); } catch { return; }
+  try {
+    table = readPartitionTable(core, dev);
+  } catch {
+    return;
+  }
   if (!table || table.partitions.length === 0) return;
   const list = table.partitions.map((p) => `${p.number}: LBA ${p.startLba}, ${p.sectorCount} sectors`).join("; ");
   const from = table.partitions.find((p) => p.startLba === header.partitionStart && header.partitionStart > 0);
-  const hint = from ? `; the image came from a partition at LBA ${header.partitionStart}, like partition ${from.number} here: --partition ${from.number}` : "";
-  throw new UsageError(`${target} is a disk with ${table.scheme === "mbr" ? "an" : "a"} ${table.scheme.toUpperCase()} partition table (${list}): choose --partition N${hint}, or give --whole-disk to write the volume over the table; nothing was written`);
+  const hint = from
+    ? `; the image came from a partition at LBA ${header.partitionStart}, like partition ${from.number} here: --partition ${from.number}`
+    : "";
+  throw new UsageError(
+    `${target} is a disk with ${table.scheme === "mbr" ? "an" : "a"} ${table.scheme.toUpperCase()} partition table (${list}): choose --partition N${hint}, or give --whole-disk to write the volume over the table; nothing was written`,
+  );
 }
 
-function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: OpenedPartition, guarded: WriteGuard, header: ImageInfo, target: string, options: RestoreOptions, t0: number): RestoreResult {
-  const hi = core.attach(img), ht = core.attach(guarded);
+function runRestore(
+  core: Core,
+  img: BlockDevice,
+  imageLabel: string,
+  part: OpenedPartition,
+  guarded: WriteGuard,
+  header: ImageInfo,
+  target: string,
+  options: RestoreOptions,
+  t0: number,
+): RestoreResult {
+  const hi = core.attach(img),
+    ht = core.attach(guarded);
   try {
     const verified = options.verify ?? true;
     const resumed = readRestoreMark(core, part.device) !== undefined;
     try {
-      core.check(core.exports.restoreBegin(hi, img.sectorCount * (img.sectorSize / 512), ht, part.device.sectorSize, part.device.sectorCount, restoreFlags(verified, options)));
+      core.check(
+        core.exports.restoreBegin(
+          hi,
+          img.sectorCount * (img.sectorSize / 512),
+          ht,
+          part.device.sectorSize,
+          part.device.sectorCount,
+          restoreFlags(verified, options),
+        ),
+      );
       core.run(options);
     } catch (e) {
       throw nameJobError(e, imageLabel, `${target}${part.entry ? ` partition ${part.entry.number}` : ""}`);
@@ -716,39 +934,75 @@ function runRestore(core: Core, img: BlockDevice, imageLabel: string, part: Open
     const v = comparison(core);
     if (!v.ok) throw new ClusterbackError(`${target}: restore verification failed: ${describeMismatch(v)}`);
     return {
-      image: imageLabel, target, partition: part.entry?.number, fsType: header.fsType,
-      imageClusters: clusters, bytesWritten: guarded.sectorsWritten * guarded.sectorSize, bytesRead: guarded.sectorsRead * guarded.sectorSize, bytesCompared: res[Slot.targetBytesRead], resumed, unreadableClusters: res[Slot.unreadableCount], verified,
+      image: imageLabel,
+      target,
+      partition: part.entry?.number,
+      fsType: header.fsType,
+      imageClusters: clusters,
+      bytesWritten: guarded.sectorsWritten * guarded.sectorSize,
+      bytesRead: guarded.sectorsRead * guarded.sectorSize,
+      bytesCompared: res[Slot.targetBytesRead],
+      resumed,
+      unreadableClusters: res[Slot.unreadableCount],
+      verified,
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
-    core.detach(hi); core.detach(ht);
+    core.detach(hi);
+    core.detach(ht);
   }
 }
 
 /** A core error of a restore or verify, said with the name of what it is about: the image, or the target. */
 function nameJobError(e: unknown, imageLabel: string, target?: string): unknown {
   if (e instanceof ImageError) e.message = `${imageLabel}: ${e.message}`;
-  else if (target && e instanceof CoreError && (e.codeName === "E_TARGET_SMALL" || e.codeName === "E_TARGET_SECTOR")) e.message = `${target}: ${e.message}`;
+  else if (target && e instanceof CoreError && (e.codeName === "E_TARGET_SMALL" || e.codeName === "E_TARGET_SECTOR"))
+    e.message = `${target}: ${e.message}`;
   return e;
 }
 
 function restoreFlags(verified: boolean, options: RestoreOptions): number {
-  return (verified ? RestoreFlag.readBack : 0) | (options.full ? RestoreFlag.full : 0) | (options.onePass ? RestoreFlag.onePass : 0);
+  return (
+    (verified ? RestoreFlag.readBack : 0) |
+    (options.full ? RestoreFlag.full : 0) |
+    (options.onePass ? RestoreFlag.onePass : 0)
+  );
 }
 
-function runVerify(core: Core, hi: number, img: BlockDevice, ht: number, against: BlockDevice | undefined, options: RunOptions): Omit<VerifyResult, "image" | "seconds"> {
-  core.check(core.exports.verifyBegin(hi, img.sectorCount, against ? ht : NO_DEVICE, against?.sectorSize ?? 0, against?.sectorCount ?? 0));
+function runVerify(
+  core: Core,
+  hi: number,
+  img: BlockDevice,
+  ht: number,
+  against: BlockDevice | undefined,
+  options: RunOptions,
+): Omit<VerifyResult, "image" | "seconds"> {
+  core.check(
+    core.exports.verifyBegin(
+      hi,
+      img.sectorCount,
+      against ? ht : NO_DEVICE,
+      against?.sectorSize ?? 0,
+      against?.sectorCount ?? 0,
+    ),
+  );
   core.run(options);
   const none = { mismatchedClusters: 0, firstMismatchCluster: undefined, metadataDiffers: false, ok: true };
   return { imageClusters: core.results()[Slot.imgImageClusters], ...(against ? comparison(core) : none) };
 }
 
-export interface Comparison { mismatchedClusters: number; firstMismatchCluster?: number; metadataDiffers: boolean; ok: boolean }
+export interface Comparison {
+  mismatchedClusters: number;
+  firstMismatchCluster?: number;
+  metadataDiffers: boolean;
+  ok: boolean;
+}
 
 /** What the last restore (with read-back) or verify against a partition found different. */
 export function comparison(core: Core): Comparison {
   const res = core.results();
-  const mismatched = res[Slot.mismatches], metadataDiffers = res[Slot.metaMismatch] === 1;
+  const mismatched = res[Slot.mismatches],
+    metadataDiffers = res[Slot.metaMismatch] === 1;
   return {
     mismatchedClusters: mismatched,
     firstMismatchCluster: mismatched > 0 ? res[Slot.firstMismatch] : undefined,
@@ -759,7 +1013,8 @@ export function comparison(core: Core): Comparison {
 
 export function describeMismatch(v: Comparison): string {
   const parts: string[] = [];
-  if (v.mismatchedClusters > 0) parts.push(`${v.mismatchedClusters} clusters differ from the image (first: cluster ${v.firstMismatchCluster})`);
+  if (v.mismatchedClusters > 0)
+    parts.push(`${v.mismatchedClusters} clusters differ from the image (first: cluster ${v.firstMismatchCluster})`);
   if (v.metadataDiffers) parts.push("the metadata area (boot sector, FATs, root directory) differs from the image");
   return parts.join("; ");
 }
@@ -772,7 +1027,8 @@ export interface VerifyOptions extends OpenOptions, RunOptions {
 /** Checks every check in an image; with `against`, compares a partition with it. Writes nothing. */
 export function verify(core: Core, imageFile: string, options: VerifyOptions = {}): VerifyResult {
   const t0 = performance.now();
-  const img = describe(imageFile), ag = options.against !== undefined ? describe(options.against) : undefined;
+  const img = describe(imageFile),
+    ag = options.against !== undefined ? describe(options.against) : undefined;
   if (img.kind === "missing") throw new UsageError(`${imageFile}: no such image file`);
   if (ag?.kind === "missing") throw new UsageError(`${options.against}: no such partition or disk to compare against`);
   if (ag) requireSeekable(ag, "partition to compare against");
@@ -780,19 +1036,38 @@ export function verify(core: Core, imageFile: string, options: VerifyOptions = {
     const opened = openImageInput(img);
     // a stream's header is checked before it is copied to a temporary file (a crafted length is refused first)
     if (opened.stream) {
-      try { namedImageHeader(core, opened.device, imageFile); } catch (e) { opened.close(); throw e; }
+      try {
+        namedImageHeader(core, opened.device, imageFile);
+      } catch (e) {
+        opened.close();
+        throw e;
+      }
     }
     const input = spoolStream(opened);
     let part: OpenedPartition | undefined;
     try {
       const header = namedImageHeader(core, input.device, imageFile);
-      const sectorSize = options.sectorSize ?? (ag && options.partition === undefined && ag.kind !== "block" ? header.sectorBytes : undefined);
-      part = options.against ? openPartition(core, options.against, { ...options, sectorSize, writable: false, exclusive: true }) : undefined;
-      const hi = core.attach(input.device), ht = part ? core.attach(part.device) : 0;
+      const sectorSize =
+        options.sectorSize ??
+        (ag && options.partition === undefined && ag.kind !== "block" ? header.sectorBytes : undefined);
+      part = options.against
+        ? openPartition(core, options.against, { ...options, sectorSize, writable: false, exclusive: true })
+        : undefined;
+      const hi = core.attach(input.device),
+        ht = part ? core.attach(part.device) : 0;
       try {
         let v: Omit<VerifyResult, "image" | "seconds">;
-        try { v = runVerify(core, hi, input.device, ht, part?.device, options); } catch (e) { throw nameJobError(e, imageFile === "-" ? "standard input" : imageFile, options.against); }
-        return { image: imageFile === "-" ? "standard input" : imageFile, against: options.against, ...v, seconds: (performance.now() - t0) / 1000 };
+        try {
+          v = runVerify(core, hi, input.device, ht, part?.device, options);
+        } catch (e) {
+          throw nameJobError(e, imageFile === "-" ? "standard input" : imageFile, options.against);
+        }
+        return {
+          image: imageFile === "-" ? "standard input" : imageFile,
+          against: options.against,
+          ...v,
+          seconds: (performance.now() - t0) / 1000,
+        };
       } finally {
         core.detach(hi);
         if (ht) core.detach(ht);
@@ -825,7 +1100,9 @@ function ghostEndpoint(target: string): Endpoint {
 
 // ---- the ghost image (docs/image-format.md section 12, host-shim/src/ghost.ts) -------------
 
-export interface GhostInfo extends G.FoundGhost { image?: ImageInfo }
+export interface GhostInfo extends G.FoundGhost {
+  image?: ImageInfo;
+}
 
 export interface GhostBackupOptions extends OpenOptions, RunOptions {
   /** The ghost file's path in the partition (8.3 names; default \RECOVERY.CBI). */
@@ -837,7 +1114,13 @@ export interface GhostBackupOptions extends OpenOptions, RunOptions {
 }
 
 export interface GhostBackupResult extends BackupResult {
-  ghost: { path: string; startSector: number; sectors: number; replaced: boolean; leftover: "none" | "renamed" | "removed" | "switch finished" };
+  ghost: {
+    path: string;
+    startSector: number;
+    sectors: number;
+    replaced: boolean;
+    leftover: "none" | "renamed" | "removed" | "switch finished";
+  };
 }
 
 /** The image length a backup through `patches` would write (a scan, nothing written). */
@@ -897,7 +1180,12 @@ export class GhostBackupJob {
   private oldExtent?: G.GhostExtent;
   replaced = false;
 
-  constructor(readonly core: Core, readonly dev: BlockDevice, readonly where: string, readonly options: GhostJobOptions = {}) {
+  constructor(
+    readonly core: Core,
+    readonly dev: BlockDevice,
+    readonly where: string,
+    readonly options: GhostJobOptions = {},
+  ) {
     this.path = G.ghostPath(options.ghostName);
     this.tempPath = G.tempPathOf(this.path);
     this.trap = new ReadFailureTrap(dev);
@@ -909,28 +1197,50 @@ export class GhostBackupJob {
     try {
       const mark = readRestoreMark(core, dev);
       if (mark) throw new ClusterbackError(`${where}: not backed up: ${describeMark(mark)}`);
-      try { this.vol = volumeInfo(core, this.trap, {}); } catch (e) { throw nameSourceReadError(core, dev, this.trap, e); }
-      if (this.vol.fsType === "exFAT" || this.vol.fsType === "NTFS") throw new UsageError(`${where}: the ghost image is kept on FAT12/16/32 volumes; this one is ${this.vol.fsType} (use an image file or a recovery partition)`);
+      try {
+        this.vol = volumeInfo(core, this.trap, {});
+      } catch (e) {
+        throw nameSourceReadError(core, dev, this.trap, e);
+      }
+      if (this.vol.fsType === "exFAT" || this.vol.fsType === "NTFS")
+        throw new UsageError(
+          `${where}: the ghost image is kept on FAT12/16/32 volumes; this one is ${this.vol.fsType} (use an image file or a recovery partition)`,
+        );
       this.leftover = G.settleGhost(core, dev, this.path);
       this.name = options.name ?? this.path.slice(this.path.lastIndexOf("\\") + 1).replace(/\.[^.]*$/, "");
       const nameBytes = imageNameBytes(this.name);
-      const skip = [this.path, this.tempPath], exclude = options.exclude ?? [];
+      const skip = [this.path, this.tempPath],
+        exclude = options.exclude ?? [];
       // 1. how large: the partition as it will be, the old ghost gone, the exclusions left out
       let reader = new FatReader(dev, core);
       const oldBefore = G.planOldGhost(reader, this.path);
       const sizing = planExclusions(core, dev, exclude, { skip, alsoFreed: oldBefore?.clusters ?? 0 });
-      if (sizing.unmatched.length && options.strictExclude !== false) throw new UsageError(`--exclude ${sizing.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${where}`);
-      const length = scanImageLength(core, dev, [...(oldBefore?.fatPatches ?? []), ...(oldBefore?.dirPatches ?? []), ...sizing.patches]);
-      const cb = this.vol.clusterBytes, extra = options.extra?.length ?? 0;
+      if (sizing.unmatched.length && options.strictExclude !== false)
+        throw new UsageError(
+          `--exclude ${sizing.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${where}`,
+        );
+      const length = scanImageLength(core, dev, [
+        ...(oldBefore?.fatPatches ?? []),
+        ...(oldBefore?.dirPatches ?? []),
+        ...sizing.patches,
+      ]);
+      const cb = this.vol.clusterBytes,
+        extra = options.extra?.length ?? 0;
       // room for the extra bytes, the locator, a directory that grows by a cluster when the new entry is added, and that cluster's block table
       const extentBytes = Math.ceil((length + extra + 1024 + cb + 16384) / cb) * cb;
-      if (extentBytes > 0xffffffff) throw new G.GhostError(`${where}: the ghost image would be ${extentBytes} bytes; a FAT file holds at most 4 GiB - 1: use a recovery partition or an image file`);
+      if (extentBytes > 0xffffffff)
+        throw new G.GhostError(
+          `${where}: the ghost image would be ${extentBytes} bytes; a FAT file holds at most 4 GiB - 1: use a recovery partition or an image file`,
+        );
       const created = options.created ?? new Date();
       // 2. the new file
       try {
         G.reserveGhostFile(dev, this.tempPath, extentBytes, created);
       } catch (e) {
-        if (e instanceof FatSpaceError) throw new G.GhostError(`${where}: no room for the ghost image: it needs ${extentBytes} bytes (${extentBytes / cb} clusters) in one run, beside the old one, which stays until the new one is complete: ${e.message}`);
+        if (e instanceof FatSpaceError)
+          throw new G.GhostError(
+            `${where}: no room for the ghost image: it needs ${extentBytes} bytes (${extentBytes / cb} clusters) in one run, beside the old one, which stays until the new one is complete: ${e.message}`,
+          );
         throw e;
       }
       this.tempMade = true;
@@ -947,7 +1257,10 @@ export class GhostBackupJob {
       this.switchFatByCopy = old?.fatPatchesByCopy ?? [];
       this.switchFsInfo = G.switchFsInfo(reader, dev, freed);
       const imagePatches = [...(old?.fatPatches ?? []), ...this.switchDir, ...plan.patches];
-      if (imagePatches.length > PATCH_MAX) throw new ExclusionError(`the ghost backup needs ${imagePatches.length} patches (the old ghost's chain, the exclusions); the core holds ${PATCH_MAX}`);
+      if (imagePatches.length > PATCH_MAX)
+        throw new ExclusionError(
+          `the ghost backup needs ${imagePatches.length} patches (the old ghost's chain, the exclusions); the core holds ${PATCH_MAX}`,
+        );
       // 4. the image job, into the new file
       this.extent = rename.extent;
       this.hs = core.attach(this.trap);
@@ -957,7 +1270,18 @@ export class GhostBackupJob {
       params.setFloat64(Param.ghostStart.offset, this.extent.startSector, true);
       params.setFloat64(Param.ghostSectors.offset, this.extent.sectors, true);
       loadPatches(core, this.hs, ss, imagePatches);
-      core.check(core.exports.backupBeginFlags(this.hs, ss, dev.sectorCount, this.hi, options.partType ?? 0, options.partStart ?? 0, Math.floor(created.getTime() / 1000), options.unreadable === "record" ? 1 : 0));
+      core.check(
+        core.exports.backupBeginFlags(
+          this.hs,
+          ss,
+          dev.sectorCount,
+          this.hi,
+          options.partType ?? 0,
+          options.partStart ?? 0,
+          Math.floor(created.getTime() / 1000),
+          options.unreadable === "record" ? 1 : 0,
+        ),
+      );
     } catch (e) {
       this.abandon();
       throw e;
@@ -970,13 +1294,22 @@ export class GhostBackupJob {
     try {
       core.exports.setPatches(this.hs, dev.sectorSize, 0);
       const res = core.results();
-      const imageBytes = res[Slot.scanImageLength], imageClusters = res[Slot.scanAllocated];
+      const imageBytes = res[Slot.scanImageLength],
+        imageClusters = res[Slot.scanAllocated];
       const extra = this.options.extra ?? new Uint8Array(0);
       const extraOffset = Math.ceil(imageBytes / 512) * 512;
-      if (extraOffset + extra.length + 512 > this.extent.sectors * dev.sectorSize) throw new G.GhostError(`${where}: the image came to ${imageBytes} bytes (and ${extra.length} more), more than its file's ${this.extent.sectors * dev.sectorSize - 512}: the partition changed during the backup`);
+      if (extraOffset + extra.length + 512 > this.extent.sectors * dev.sectorSize)
+        throw new G.GhostError(
+          `${where}: the image came to ${imageBytes} bytes (and ${extra.length} more), more than its file's ${this.extent.sectors * dev.sectorSize - 512}: the partition changed during the backup`,
+        );
       const unreadable = readUnreadable(core);
       G.writeExtra(dev, this.extent, extraOffset, extra);
-      const fields = { kind: this.options.kind ?? 0, extraOffset, extraBytes: extra.length, extraCrc: zlib.crc32(extra) };
+      const fields = {
+        kind: this.options.kind ?? 0,
+        extraOffset,
+        extraBytes: extra.length,
+        extraCrc: zlib.crc32(extra),
+      };
       // the locator names the ghost being replaced until the switch is done (section 12.2)
       G.writeLocator(dev, this.extent, { ...fields, replaced: this.oldExtent });
       dev.flush();
@@ -1005,11 +1338,22 @@ export class GhostBackupJob {
 
   /** Lets go of the core's handles; before the switch, removes the new file. */
   abandon(): void {
-    if (this.hs) { this.core.exports.setPatches(this.hs, this.dev.sectorSize, 0); this.core.detach(this.hs); this.hs = 0; }
-    if (this.hi) { this.core.detach(this.hi); this.hi = 0; }
+    if (this.hs) {
+      this.core.exports.setPatches(this.hs, this.dev.sectorSize, 0);
+      this.core.detach(this.hs);
+      this.hs = 0;
+    }
+    if (this.hi) {
+      this.core.detach(this.hi);
+      this.hi = 0;
+    }
     if (this.tempMade && !this.renamed) {
       this.tempMade = false;
-      try { G.removeFile(this.dev, this.tempPath); } catch { /* the device failed: the next ghost backup removes it */ }
+      try {
+        G.removeFile(this.dev, this.tempPath);
+      } catch {
+        /* the device failed: the next ghost backup removes it */
+      }
     }
   }
 }
@@ -1027,7 +1371,12 @@ function backupGhostLocked(core: Core, source: string, options: GhostBackupOptio
   const part = openPartition(core, source, { ...options, writable: true, exclusive: true });
   const where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
   try {
-    const job = new GhostBackupJob(core, part.device, where, { ...options, partType: part.entry?.type, partStart: part.entry?.startLba, typeGuid: part.entry?.typeGuid });
+    const job = new GhostBackupJob(core, part.device, where, {
+      ...options,
+      partType: part.entry?.type,
+      partStart: part.entry?.startLba,
+      typeGuid: part.entry?.typeGuid,
+    });
     job.begin();
     try {
       core.run(options);
@@ -1038,10 +1387,25 @@ function backupGhostLocked(core: Core, source: string, options: GhostBackupOptio
     const done = job.finish();
     const notices = backupNotices(core, part.device, job.vol, done.unreadable, source);
     return {
-      image: `${where} ${job.path}`, name: job.name, fsType: job.vol.fsType, partitionClusters: job.vol.clusterCount, imageClusters: done.imageClusters,
-      clusterBytes: job.vol.clusterBytes, usedBytes: job.vol.usedBytes, imageBytes: done.imageBytes, unreadableClusters: done.unreadable.count,
-      excluded: job.excluded, seconds: (performance.now() - t0) / 1000, notices,
-      ghost: { path: job.path, startSector: job.extent.startSector, sectors: job.extent.sectors, replaced: job.replaced, leftover: job.leftover },
+      image: `${where} ${job.path}`,
+      name: job.name,
+      fsType: job.vol.fsType,
+      partitionClusters: job.vol.clusterCount,
+      imageClusters: done.imageClusters,
+      clusterBytes: job.vol.clusterBytes,
+      usedBytes: job.vol.usedBytes,
+      imageBytes: done.imageBytes,
+      unreadableClusters: done.unreadable.count,
+      excluded: job.excluded,
+      seconds: (performance.now() - t0) / 1000,
+      notices,
+      ghost: {
+        path: job.path,
+        startSector: job.extent.startSector,
+        sectors: job.extent.sectors,
+        replaced: job.replaced,
+        leftover: job.leftover,
+      },
     };
   } finally {
     part.close();
@@ -1049,7 +1413,11 @@ function backupGhostLocked(core: Core, source: string, options: GhostBackupOptio
 }
 
 /** Opens a partition and finds its ghost image (by directory, else by the search), reopening with the sector size a locator names. */
-function openGhost(core: Core, target: string, options: OpenOptions & { ghostName?: string }): { part: OpenedPartition; ghost: G.FoundGhost; header: ImageInfo } {
+function openGhost(
+  core: Core,
+  target: string,
+  options: OpenOptions & { ghostName?: string },
+): { part: OpenedPartition; ghost: G.FoundGhost; header: ImageInfo } {
   if (!fs.existsSync(target)) throw new UsageError(`${target}: no such partition or disk`);
   let part = openPartition(core, target, { ...options, exclusive: true });
   try {
@@ -1062,7 +1430,10 @@ function openGhost(core: Core, target: string, options: OpenOptions & { ghostNam
       ghost = ok ? { ...ghost, ...ok, sectorBytes: size } : undefined;
     }
     const where = `${target}${part.entry ? ` partition ${part.entry.number}` : ""}`;
-    if (!ghost) throw new G.GhostError(`${where}: no ghost image: ${G.ghostPath(options.ghostName)} is not in its directory (or the volume cannot be read), and no locator or image header checks anywhere in its ${part.device.sectorCount} sectors`);
+    if (!ghost)
+      throw new G.GhostError(
+        `${where}: no ghost image: ${G.ghostPath(options.ghostName)} is not in its directory (or the volume cannot be read), and no locator or image header checks anywhere in its ${part.device.sectorCount} sectors`,
+      );
     return { part, ghost, header: imageHeader(core, G.ghostDevice(part.device, ghost)) };
   } catch (e) {
     part.close();
@@ -1071,11 +1442,19 @@ function openGhost(core: Core, target: string, options: OpenOptions & { ghostNam
 }
 
 /** Restores a partition from its own ghost image; the ghost's extent is never written, and stays valid for the next restore. */
-export function restoreGhost(core: Core, target: string, options: RestoreOptions & { ghostName?: string } = {}): RestoreResult & { ghost: G.FoundGhost } {
+export function restoreGhost(
+  core: Core,
+  target: string,
+  options: RestoreOptions & { ghostName?: string } = {},
+): RestoreResult & { ghost: G.FoundGhost } {
   return withLocks("restore --ghost", [ghostEndpoint(target)], () => restoreGhostLocked(core, target, options));
 }
 
-function restoreGhostLocked(core: Core, target: string, options: RestoreOptions & { ghostName?: string }): RestoreResult & { ghost: G.FoundGhost } {
+function restoreGhostLocked(
+  core: Core,
+  target: string,
+  options: RestoreOptions & { ghostName?: string },
+): RestoreResult & { ghost: G.FoundGhost } {
   const t0 = performance.now();
   core.prepareWrites();
   const { part, ghost, header } = openGhost(core, target, { ...options, writable: true });
@@ -1091,26 +1470,46 @@ function restoreGhostLocked(core: Core, target: string, options: RestoreOptions 
 }
 
 /** Checks a partition's ghost image and compares the partition with it. Writes nothing. */
-export function verifyGhost(core: Core, target: string, options: OpenOptions & RunOptions & { ghostName?: string } = {}): VerifyResult & { ghost: G.FoundGhost } {
+export function verifyGhost(
+  core: Core,
+  target: string,
+  options: OpenOptions & RunOptions & { ghostName?: string } = {},
+): VerifyResult & { ghost: G.FoundGhost } {
   return withLocks("verify --ghost", [ghostEndpoint(target)], () => verifyGhostLocked(core, target, options));
 }
 
-function verifyGhostLocked(core: Core, target: string, options: OpenOptions & RunOptions & { ghostName?: string }): VerifyResult & { ghost: G.FoundGhost } {
+function verifyGhostLocked(
+  core: Core,
+  target: string,
+  options: OpenOptions & RunOptions & { ghostName?: string },
+): VerifyResult & { ghost: G.FoundGhost } {
   const t0 = performance.now();
   const { part, ghost } = openGhost(core, target, { ...options, writable: false });
   const img = G.ghostDevice(part.device, ghost);
-  const hi = core.attach(img), ht = core.attach(part.device);
+  const hi = core.attach(img),
+    ht = core.attach(part.device);
   try {
     const v = runVerify(core, hi, img, ht, part.device, options);
-    return { image: `${target} ${ghost.path ?? `ghost at sector ${ghost.startSector}`}`, against: target, ...v, seconds: (performance.now() - t0) / 1000, ghost };
+    return {
+      image: `${target} ${ghost.path ?? `ghost at sector ${ghost.startSector}`}`,
+      against: target,
+      ...v,
+      seconds: (performance.now() - t0) / 1000,
+      ghost,
+    };
   } finally {
-    core.detach(hi); core.detach(ht);
+    core.detach(hi);
+    core.detach(ht);
     part.close();
   }
 }
 
 /** The partition's ghost image for info: by directory, or (search) by the locator search too. */
-export function ghostInfo(core: Core, device: BlockDevice, options: { ghostName?: string; search?: boolean } = {}): GhostInfo | undefined {
+export function ghostInfo(
+  core: Core,
+  device: BlockDevice,
+  options: { ghostName?: string; search?: boolean } = {},
+): GhostInfo | undefined {
   const ghost = G.findGhost(core, device, { name: options.ghostName, search: options.search ?? false });
   if (!ghost) return undefined;
   if (ghost.sectorBytes !== device.sectorSize) return ghost;

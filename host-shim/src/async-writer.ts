@@ -7,7 +7,13 @@ import { Worker } from "node:worker_threads";
 import { DeviceCode, DeviceError } from "./errors";
 
 const SLOTS = 64;
-const HEAD = 0, DONE = 1, ERROR = 2, STOP = 3, READY = 4, FIRST_SLOT = 8, SLOT_INTS = 5;
+const HEAD = 0,
+  DONE = 1,
+  ERROR = 2,
+  STOP = 3,
+  READY = 4,
+  FIRST_SLOT = 8,
+  SLOT_INTS = 5;
 
 const workerSource = `
 const { workerData } = require("node:worker_threads");
@@ -35,7 +41,14 @@ for (;;) {
   Atomics.notify(ctl, ${DONE});
 }`;
 
-interface Pending { seq: number; fd: number; ptr: number; end: number; position: number; positionEnd: number }
+interface Pending {
+  seq: number;
+  fd: number;
+  ptr: number;
+  end: number;
+  position: number;
+  positionEnd: number;
+}
 
 export class AsyncWriter {
   private readonly control = new Int32Array(new SharedArrayBuffer((FIRST_SLOT + SLOTS * SLOT_INTS) * 4));
@@ -48,7 +61,9 @@ export class AsyncWriter {
     this.worker.unref();
   }
 
-  private get done(): number { return Atomics.load(this.control, DONE); }
+  private get done(): number {
+    return Atomics.load(this.control, DONE);
+  }
 
   private waitFor(seq: number): void {
     for (let d = this.done; d < seq; d = this.done) Atomics.wait(this.control, DONE, d, 1000);
@@ -66,7 +81,8 @@ export class AsyncWriter {
     if (this.enqueued === 0 && !Atomics.load(this.control, READY)) {
       const mem = new Uint8Array(this.memory);
       try {
-        for (let done = 0; done < byteCount;) done += fs.writeSync(fd, mem, ptr + done, byteCount - done, position + done);
+        for (let done = 0; done < byteCount; )
+          done += fs.writeSync(fd, mem, ptr + done, byteCount - done, position + done);
       } catch (e) {
         throw new DeviceError(DeviceCode.io, `write error at byte ${position}: ${(e as Error).message}`);
       }
@@ -75,10 +91,20 @@ export class AsyncWriter {
     if (this.enqueued - this.done >= SLOTS) this.waitFor(this.enqueued - SLOTS + 1);
     const s = FIRST_SLOT + (this.enqueued % SLOTS) * SLOT_INTS;
     const c = this.control;
-    c[s] = fd; c[s + 1] = ptr; c[s + 2] = byteCount;
-    c[s + 3] = position % 4294967296; c[s + 4] = Math.floor(position / 4294967296);
+    c[s] = fd;
+    c[s + 1] = ptr;
+    c[s + 2] = byteCount;
+    c[s + 3] = position % 4294967296;
+    c[s + 4] = Math.floor(position / 4294967296);
     this.enqueued++;
-    this.pending.push({ seq: this.enqueued, fd, ptr, end: ptr + byteCount, position, positionEnd: position + byteCount });
+    this.pending.push({
+      seq: this.enqueued,
+      fd,
+      ptr,
+      end: ptr + byteCount,
+      position,
+      positionEnd: position + byteCount,
+    });
     Atomics.store(c, HEAD, this.enqueued);
     Atomics.notify(c, HEAD);
   }
@@ -93,7 +119,8 @@ export class AsyncWriter {
   /** Waits for every queued write to fd that overlaps bytes [position, position + byteCount). */
   beforeFileRead(fd: number, position: number, byteCount: number): void {
     let last = 0;
-    for (const p of this.pending) if (p.fd === fd && p.position < position + byteCount && position < p.positionEnd) last = p.seq;
+    for (const p of this.pending)
+      if (p.fd === fd && p.position < position + byteCount && position < p.positionEnd) last = p.seq;
     if (last) this.waitFor(last);
   }
 
@@ -104,7 +131,9 @@ export class AsyncWriter {
     if (last) this.waitFor(last);
   }
 
-  drain(): void { if (this.enqueued > this.done || this.pending.length) this.waitFor(this.enqueued); }
+  drain(): void {
+    if (this.enqueued > this.done || this.pending.length) this.waitFor(this.enqueued);
+  }
 
   close(): void {
     this.drain();

@@ -1,15 +1,21 @@
 // Bad sectors on the source of a backup: which files own the clusters a read error hit, a
 // message that names them, and a backup that records unreadable clusters in the image instead
 // of failing (docs/image-format.md, section 5.1; the core's backupBeginFlags, bit 0).
-import { BlockDevice } from "./devices";
-import { Core, RunOptions, Slot } from "./core";
-import { BadSectorError, ClusterbackError, DeviceCode, DeviceError } from "./errors";
-import { FatReader, FatReadError } from "./fat-reader";
-import { FatGeometry, FatTables } from "./fat-tables";
+
 import { BackupFlag, Param, UNREADABLE_LISTED } from "./abi";
+import { Core, RunOptions, Slot } from "./core";
+import { BlockDevice } from "./devices";
+import { BadSectorError, ClusterbackError, DeviceCode, DeviceError } from "./errors";
+import { FatReadError, FatReader } from "./fat-reader";
+import { FatGeometry, FatTables } from "./fat-tables";
 
 /** Result slots a backup fills about unreadable clusters (as-core/assembly/engine/unreadable.ts). */
-export const UnreadableSlot = { count: Slot.unreadableCount, first: Slot.unreadableFirst, list: Slot.unreadableList, listed: UNREADABLE_LISTED } as const;
+export const UnreadableSlot = {
+  count: Slot.unreadableCount,
+  first: Slot.unreadableFirst,
+  list: Slot.unreadableList,
+  listed: UNREADABLE_LISTED,
+} as const;
 /** backupBeginFlags bit 0: record unreadable clusters instead of failing. */
 export const BACKUP_RECORD_UNREADABLE = BackupFlag.recordUnreadable;
 /** Header Flags bit 1: the image records unreadable clusters. */
@@ -17,14 +23,33 @@ export const IMAGE_FLAG_UNREADABLE = 2;
 /** The path given to LBAs before the data area (boot sector, reserved sectors, FATs, FAT12/16 root directory). */
 export const METADATA = "(metadata)";
 
-export interface ClusterOwner { cluster: number; path: string | null }
-export interface SectorOwner { lba: number; cluster: number | null; path: string | null }
+export interface ClusterOwner {
+  cluster: number;
+  path: string | null;
+}
+export interface SectorOwner {
+  lba: number;
+  cluster: number | null;
+  path: string | null;
+}
 
 /** A failed read of the source: its LBA (the exact bad one when known, else the request's first) and sector count. */
-export interface ReadFailure { lba: number; sectorCount: number; error: DeviceError }
+export interface ReadFailure {
+  lba: number;
+  sectorCount: number;
+  error: DeviceError;
+}
 
-type BackupBeginFlags = (src: number, sectorBytes: number, partSectors: number, img: number, partType: number,
-  partStart: number, created: number, flags: number) => number;
+type BackupBeginFlags = (
+  src: number,
+  sectorBytes: number,
+  partSectors: number,
+  img: number,
+  partType: number,
+  partStart: number,
+  created: number,
+  flags: number,
+) => number;
 
 /**
  * The file or directory that owns each cluster ("\\" for the FAT32 root directory), following
@@ -59,12 +84,16 @@ export function clusterOwners(core: Core, partition: BlockDevice, clusters: numb
 export function sectorOwners(core: Core, partition: BlockDevice, lbas: number[]): SectorOwner[] {
   const g = new FatTables(partition, core).geometry;
   const clusters = lbas.map((lba) => clusterOf(g, lba));
-  const owners = clusterOwners(core, partition, clusters.filter((c): c is number => c !== null));
+  const owners = clusterOwners(
+    core,
+    partition,
+    clusters.filter((c): c is number => c !== null),
+  );
   const byCluster = new Map(owners.map((o) => [o.cluster, o.path]));
   return lbas.map((lba, i) => {
     const cluster = clusters[i];
     if (lba < g.firstDataSector) return { lba, cluster: null, path: METADATA };
-    return { lba, cluster, path: cluster === null ? null : byCluster.get(cluster) ?? null };
+    return { lba, cluster, path: cluster === null ? null : (byCluster.get(cluster) ?? null) };
   });
 }
 
@@ -92,7 +121,10 @@ export function pinpoint(partition: BlockDevice, failure: ReadFailure, sectorsPe
   if (failure.sectorCount <= 1) return failure;
   const sector = new Uint8Array(partition.sectorSize * Math.max(1, sectorsPerCluster));
   const fails = (lba: number, count: number): DeviceError | undefined => {
-    try { partition.read(lba, count, sector, 0); return undefined; } catch (e) {
+    try {
+      partition.read(lba, count, sector, 0);
+      return undefined;
+    } catch (e) {
       if (e instanceof DeviceError && e.code === DeviceCode.io) return e;
       throw e;
     }
@@ -113,7 +145,12 @@ export function pinpoint(partition: BlockDevice, failure: ReadFailure, sectorsPe
  * "read error at LBA 12345 (cluster 1500) of <device>: cluster 1500 belongs to \FIRMWARE\MAIN.BIN".
  * For a failure not narrowed to one sector, the clusters of the whole request and their owners.
  */
-export function describeReadError(core: Core, partition: BlockDevice, failure: ReadFailure, deviceName = partition.name): string {
+export function describeReadError(
+  core: Core,
+  partition: BlockDevice,
+  failure: ReadFailure,
+  deviceName = partition.name,
+): string {
   const last = failure.lba + failure.sectorCount - 1;
   const where = failure.sectorCount > 1 ? `LBA ${failure.lba}..${last}` : `LBA ${failure.lba}`;
   let g: FatGeometry;
@@ -122,8 +159,10 @@ export function describeReadError(core: Core, partition: BlockDevice, failure: R
   } catch {
     return `read error at ${where} of ${deviceName}: the volume's boot record cannot be read to name its owner`;
   }
-  if (failure.lba < g.firstDataSector) return `read error at ${where} of ${deviceName}: ${METADATA} in ${systemArea(g, failure.lba)}`;
-  const first = clusterOf(g, failure.lba), final = clusterOf(g, last) ?? g.clusterCount + 1;
+  if (failure.lba < g.firstDataSector)
+    return `read error at ${where} of ${deviceName}: ${METADATA} in ${systemArea(g, failure.lba)}`;
+  const first = clusterOf(g, failure.lba),
+    final = clusterOf(g, last) ?? g.clusterCount + 1;
   if (first === null) return `read error at ${where} of ${deviceName}: past the last cluster, in no file`;
   const clusters = Array.from({ length: final - first + 1 }, (_, i) => first + i);
   let owners: ClusterOwner[];
@@ -144,10 +183,12 @@ export function describeOwners(owners: ClusterOwner[]): string {
     if (g && g.path === o.path && g.to + 1 === o.cluster) g.to = o.cluster;
     else groups.push({ from: o.cluster, to: o.cluster, path: o.path });
   }
-  return groups.map((g) => {
-    const plural = g.to > g.from;
-    return `${span("cluster", g.from, g.to)} ${g.path === null ? (plural ? "are" : "is") + " in no file" : (plural ? "belong" : "belongs") + " to " + g.path}`;
-  }).join("; ");
+  return groups
+    .map((g) => {
+      const plural = g.to > g.from;
+      return `${span("cluster", g.from, g.to)} ${g.path === null ? (plural ? "are" : "is") + " in no file" : (plural ? "belong" : "belongs") + " to " + g.path}`;
+    })
+    .join("; ");
 }
 
 function span(what: string, from: number, to: number): string {
@@ -156,7 +197,13 @@ function span(what: string, from: number, to: number): string {
 
 /** A read error on the source of a backup, naming the files that own the clusters it hit. */
 export class SourceReadError extends DeviceError {
-  constructor(message: string, readonly lba: number, readonly sectorCount: number, readonly owners: ClusterOwner[], readonly cause: DeviceError) {
+  constructor(
+    message: string,
+    readonly lba: number,
+    readonly sectorCount: number,
+    readonly owners: ClusterOwner[],
+    readonly cause: DeviceError,
+  ) {
     super(DeviceCode.io, message);
     this.name = "SourceReadError";
   }
@@ -169,42 +216,74 @@ export class SourceReadError extends DeviceError {
 export class ReadFailureTrap implements BlockDevice {
   lastFailure: ReadFailure | undefined;
   constructor(readonly inner: BlockDevice) {}
-  get sectorSize(): number { return this.inner.sectorSize; }
-  get sectorCount(): number { return this.inner.sectorCount; }
-  get name(): string { return this.inner.name; }
+  get sectorSize(): number {
+    return this.inner.sectorSize;
+  }
+  get sectorCount(): number {
+    return this.inner.sectorCount;
+  }
+  get name(): string {
+    return this.inner.name;
+  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     try {
       this.inner.read(lba, sectorCount, dst, dstOffset);
     } catch (e) {
       if (e instanceof DeviceError && e.code === DeviceCode.io) {
-        const exact = e instanceof BadSectorError && e.sectorCount === sectorCount ? lba + (e.lba - e.requestLba) : undefined;
-        this.lastFailure = exact === undefined ? { lba, sectorCount, error: e } : { lba: exact, sectorCount: 1, error: e };
+        const exact =
+          e instanceof BadSectorError && e.sectorCount === sectorCount ? lba + (e.lba - e.requestLba) : undefined;
+        this.lastFailure =
+          exact === undefined ? { lba, sectorCount, error: e } : { lba: exact, sectorCount: 1, error: e };
       }
       throw e;
     }
   }
-  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void { this.inner.write(lba, sectorCount, src, srcOffset); }
-  flush(): void { this.inner.flush(); }
-  close(): void { this.inner.close(); }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    this.inner.write(lba, sectorCount, src, srcOffset);
+  }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
 }
 
 /**
  * The error a failed backup should throw: a SourceReadError naming the owners when `error` is
  * the I/O error of the source read that `trap` saw, else `error` itself.
  */
-export function nameSourceReadError(core: Core, partition: BlockDevice, trap: ReadFailureTrap, error: unknown): unknown {
+export function nameSourceReadError(
+  core: Core,
+  partition: BlockDevice,
+  trap: ReadFailureTrap,
+  error: unknown,
+): unknown {
   const f = trap.lastFailure;
   if (!f || f.error !== error) return error;
-  let failure = f, owners: ClusterOwner[] = [];
+  let failure = f,
+    owners: ClusterOwner[] = [];
   try {
     const g = new FatTables(partition, core).geometry;
     failure = pinpoint(partition, f, g.clusterBytes / g.bytesPerSector);
-    const first = clusterOf(g, failure.lba), last = clusterOf(g, failure.lba + failure.sectorCount - 1) ?? first;
-    if (first !== null && last !== null) owners = clusterOwners(core, partition, Array.from({ length: last - first + 1 }, (_, i) => first + i));
+    const first = clusterOf(g, failure.lba),
+      last = clusterOf(g, failure.lba + failure.sectorCount - 1) ?? first;
+    if (first !== null && last !== null)
+      owners = clusterOwners(
+        core,
+        partition,
+        Array.from({ length: last - first + 1 }, (_, i) => first + i),
+      );
   } catch (e) {
     if (!(e instanceof ClusterbackError)) throw e; // the boot record or tree is unreadable too: the message says what it can
   }
-  return new SourceReadError(describeReadError(core, partition, failure), failure.lba, failure.sectorCount, owners, f.error);
+  return new SourceReadError(
+    describeReadError(core, partition, failure),
+    failure.lba,
+    failure.sectorCount,
+    owners,
+    f.error,
+  );
 }
 
 export interface UnreadableReport {
@@ -218,7 +297,10 @@ export interface UnreadableReport {
 export function readUnreadable(core: Core): { count: number; clusters: number[] } {
   const res = core.results();
   const count = res[UnreadableSlot.count];
-  const clusters = Array.from({ length: Math.min(count, UnreadableSlot.listed) }, (_, i) => res[UnreadableSlot.list + i]);
+  const clusters = Array.from(
+    { length: Math.min(count, UnreadableSlot.listed) },
+    (_, i) => res[UnreadableSlot.list + i],
+  );
   return { count, clusters };
 }
 
@@ -251,26 +333,47 @@ export interface DeviceBackupResult {
  * file, or a device of at least the scan's image length). Read errors on the source are named
  * (SourceReadError); with unreadable "record" they are stored as section 5.1 says instead.
  */
-export function backupToDevice(core: Core, source: BlockDevice, image: BlockDevice, options: DeviceBackupOptions = {}): DeviceBackupResult {
+export function backupToDevice(
+  core: Core,
+  source: BlockDevice,
+  image: BlockDevice,
+  options: DeviceBackupOptions = {},
+): DeviceBackupResult {
   const trap = new ReadFailureTrap(source);
-  const hs = core.attach(trap), hi = core.attach(image);
+  const hs = core.attach(trap),
+    hi = core.attach(image);
   try {
     const params = core.params();
     params.fill(0);
     params.set(Buffer.from(options.name ?? "", "utf8").subarray(0, Param.imageName.length), Param.imageName.offset);
-    if (options.typeGuid) params.set(options.typeGuid.subarray(0, Param.partTypeGuid.length), Param.partTypeGuid.offset);
+    if (options.typeGuid)
+      params.set(options.typeGuid.subarray(0, Param.partTypeGuid.length), Param.partTypeGuid.offset);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const begin = (core.exports as unknown as { backupBeginFlags: BackupBeginFlags }).backupBeginFlags;
     const flags = options.unreadable === "record" ? BACKUP_RECORD_UNREADABLE : 0;
     try {
-      core.check(begin(hs, source.sectorSize, source.sectorCount, hi, options.partType ?? 0, options.partStart ?? 0, created, flags));
+      core.check(
+        begin(
+          hs,
+          source.sectorSize,
+          source.sectorCount,
+          hi,
+          options.partType ?? 0,
+          options.partStart ?? 0,
+          created,
+          flags,
+        ),
+      );
       core.run(options);
     } catch (e) {
       throw nameSourceReadError(core, source, trap, e);
     }
     const imageClusters = core.results()[Slot.scanAllocated];
     const found = readUnreadable(core);
-    const unreadable: UnreadableReport = { count: found.count, listed: found.count > 0 ? clusterOwners(core, source, found.clusters) : [] };
+    const unreadable: UnreadableReport = {
+      count: found.count,
+      listed: found.count > 0 ? clusterOwners(core, source, found.clusters) : [],
+    };
     const notices = unreadable.count > 0 ? [describeUnreadable(unreadable, source.name)] : [];
     return { imageClusters, unreadable, notices };
   } finally {
@@ -280,10 +383,12 @@ export function backupToDevice(core: Core, source: BlockDevice, image: BlockDevi
 }
 
 function lowerBound(sorted: number[], value: number): number {
-  let lo = 0, hi = sorted.length;
+  let lo = 0,
+    hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sorted[mid] < value) lo = mid + 1; else hi = mid;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
   }
   return lo;
 }

@@ -4,26 +4,33 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { Core, Progress } from "./core";
 import * as api from "./api";
+import { Core, Progress } from "./core";
 import { ClusterbackError, UsageError } from "./errors";
 
 const COMMANDS: Record<string, { usage: string; about: string }> = {
   info: {
     usage: "clusterback info <disk-or-partition-or-image> [--partition N] [--ghost] [--sector-size B] [--json]",
-    about: "Shows a disk's partition table, a partition's file system (type, sizes, used clusters, notices), or an image's header. Writes nothing.",
+    about:
+      "Shows a disk's partition table, a partition's file system (type, sizes, used clusters, notices), or an image's header. Writes nothing.",
   },
   backup: {
-    usage: "clusterback backup <source> [--partition N] --image <file|device|-> [--overwrite] [--name NAME] [--exclude PATH]... [--record-unreadable] [--json]\n  clusterback backup <source> [--partition N] --ghost [--ghost-name PATH] [--name NAME] [--exclude PATH]... [--json]",
-    about: "Images the allocated clusters of a partition. --image FILE writes under a temporary name and renames it when complete (an existing FILE needs --overwrite); a block device is written in place (--overwrite when it holds an image or a file system); - or a FIFO is a stream, written front to back (pipe it through gzip, ssh, nc).",
+    usage:
+      "clusterback backup <source> [--partition N] --image <file|device|-> [--overwrite] [--name NAME] [--exclude PATH]... [--record-unreadable] [--json]\n  clusterback backup <source> [--partition N] --ghost [--ghost-name PATH] [--name NAME] [--exclude PATH]... [--json]",
+    about:
+      "Images the allocated clusters of a partition. --image FILE writes under a temporary name and renames it when complete (an existing FILE needs --overwrite); a block device is written in place (--overwrite when it holds an image or a file system); - or a FIFO is a stream, written front to back (pipe it through gzip, ssh, nc).",
   },
   restore: {
-    usage: "clusterback restore <image|-> <target> [--partition N | --whole-disk] [--full] [--no-verify] [--json]\n  clusterback restore --ghost <target> [--partition N] [--ghost-name PATH] [--full] [--no-verify] [--json]",
-    about: "Writes a partition back from an image. From a file, nothing is written until the whole image checks out; from a stream (- or a FIFO) it is restored in one pass and the target stays marked (unmountable) unless the whole stream checks out. A target with a partition table needs --partition N (or --whole-disk to write over the table).",
+    usage:
+      "clusterback restore <image|-> <target> [--partition N | --whole-disk] [--full] [--no-verify] [--json]\n  clusterback restore --ghost <target> [--partition N] [--ghost-name PATH] [--full] [--no-verify] [--json]",
+    about:
+      "Writes a partition back from an image. From a file, nothing is written until the whole image checks out; from a stream (- or a FIFO) it is restored in one pass and the target stays marked (unmountable) unless the whole stream checks out. A target with a partition table needs --partition N (or --whole-disk to write over the table).",
   },
   verify: {
-    usage: "clusterback verify <image|-> [--against <target> [--partition N]] [--json]\n  clusterback verify --ghost <target> [--partition N] [--ghost-name PATH] [--json]",
-    about: "Checks every check of an image; with --against, compares a partition with it cluster by cluster. Writes nothing.",
+    usage:
+      "clusterback verify <image|-> [--against <target> [--partition N]] [--json]\n  clusterback verify --ghost <target> [--partition N] [--ghost-name PATH] [--json]",
+    about:
+      "Checks every check of an image; with --against, compares a partition with it cluster by cluster. Writes nothing.",
   },
 };
 
@@ -58,7 +65,9 @@ exit status: 0 success, 1 failure (one line on stderr), 2 the command cannot run
 (an unknown option, a missing or wrong file, a refusal that an option such as --partition or
 --overwrite resolves)`;
 
-const USAGE = `usage:\n${Object.values(COMMANDS).map((c) => `  ${c.usage}`).join("\n")}\n\n${OPTIONS_HELP}`;
+const USAGE = `usage:\n${Object.values(COMMANDS)
+  .map((c) => `  ${c.usage}`)
+  .join("\n")}\n\n${OPTIONS_HELP}`;
 
 function commandHelp(name: string): string {
   const c = COMMANDS[name];
@@ -67,7 +76,9 @@ function commandHelp(name: string): string {
 
 function version(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "package.json"), "utf8")) as { version: string };
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "package.json"), "utf8")) as {
+      version: string;
+    };
     return `clusterback ${pkg.version}`;
   } catch {
     return "clusterback (version unknown)";
@@ -111,9 +122,12 @@ function progressBar(enabled: boolean): ((p: Progress) => void) | undefined {
     if (now - last < 100 && p.bytesDone < p.bytesTotal) return;
     last = now;
     const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
-    const width = 30, fill = Math.round(frac * width);
+    const width = 30,
+      fill = Math.round(frac * width);
     const mbps = p.bytesDone / 1e6 / Math.max(0.001, (now - t0) / 1000);
-    process.stderr.write(`\r[${"#".repeat(fill)}${" ".repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${mbps.toFixed(0)} MB/s ${p.phase.padEnd(18)}`);
+    process.stderr.write(
+      `\r[${"#".repeat(fill)}${" ".repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${mbps.toFixed(0)} MB/s ${p.phase.padEnd(18)}`,
+    );
   };
 }
 
@@ -121,8 +135,12 @@ function progressBar(enabled: boolean): ((p: Progress) => void) | undefined {
 export function size(bytes: number): string {
   if (bytes < 1000) return `${bytes} bytes`;
   const units = ["kB", "MB", "GB", "TB"];
-  let v = bytes / 1000, u = 0;
-  while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
+  let v = bytes / 1000,
+    u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
   return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }
 const mb = size;
@@ -130,8 +148,12 @@ const mb = size;
 /** Node's parser errors, said in this tool's words. */
 function parseError(e: NodeJS.ErrnoException & Error): UsageError {
   const opt = /'(-[^']*)'/.exec(e.message)?.[1];
-  if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return new UsageError(`unknown option ${opt ?? e.message}; see clusterback --help`);
-  if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return new UsageError(`option ${opt ?? ""} ${/argument missing/.test(e.message) ? "needs a value" : "takes no value"}; see clusterback --help`);
+  if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+    return new UsageError(`unknown option ${opt ?? e.message}; see clusterback --help`);
+  if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+    return new UsageError(
+      `option ${opt ?? ""} ${/argument missing/.test(e.message) ? "needs a value" : "takes no value"}; see clusterback --help`,
+    );
   return new UsageError(`${e.message.replace(/\s+To specify.*$/s, "")}; see clusterback --help`);
 }
 
@@ -141,13 +163,17 @@ function printInfo(r: api.InfoResult): void {
     out.push(`partition table: ${r.table.scheme.toUpperCase()}, ${r.table.sectorSize}-byte sectors`);
     for (const p of r.table.partitions) {
       const type = p.typeGuid ?? `0x${p.type.toString(16).padStart(2, "0")}`;
-      out.push(`  ${String(p.number).padStart(2)}  start ${p.startLba}  sectors ${p.sectorCount}  type ${type}${r.partition?.number === p.number ? "  <-" : ""}${p.problem ? `  problem: ${p.problem}` : ""}`);
+      out.push(
+        `  ${String(p.number).padStart(2)}  start ${p.startLba}  sectors ${p.sectorCount}  type ${type}${r.partition?.number === p.number ? "  <-" : ""}${p.problem ? `  problem: ${p.problem}` : ""}`,
+      );
     }
     for (const w of r.table.warnings ?? []) out.push(`notice: ${w}`);
   }
   if (r.volume) {
     const v = r.volume;
-    out.push(`file system: ${v.fsType}, ${v.bytesPerSector}-byte sectors, ${v.clusterBytes}-byte clusters, ${v.totalSectors} sectors`);
+    out.push(
+      `file system: ${v.fsType}, ${v.bytesPerSector}-byte sectors, ${v.clusterBytes}-byte clusters, ${v.totalSectors} sectors`,
+    );
     out.push(`clusters: ${v.clusterCount} total, ${v.usedClusters} used, ${v.freeClusters} free, ${v.badClusters} bad`);
     out.push(`used: ${mb(v.usedBytes)}; an image would be ${mb(v.imageBytes)}`);
     for (const n of v.notices) out.push(`notice: ${n}`);
@@ -155,13 +181,19 @@ function printInfo(r: api.InfoResult): void {
   if (r.volumeError) out.push(r.volumeError);
   if (r.ghost) {
     const g = r.ghost;
-    out.push(`ghost image ${g.path ?? "(no directory entry)"}: sectors ${g.startSector}..${g.startSector + g.sectors - 1}, found by ${g.foundBy}${g.image ? `; "${g.image.name}", ${g.image.imageClusters} clusters, ${mb(g.image.imageBytes)}, created ${g.image.created}` : ""}`);
+    out.push(
+      `ghost image ${g.path ?? "(no directory entry)"}: sectors ${g.startSector}..${g.startSector + g.sectors - 1}, found by ${g.foundBy}${g.image ? `; "${g.image.name}", ${g.image.imageClusters} clusters, ${mb(g.image.imageBytes)}, created ${g.image.created}` : ""}`,
+    );
   }
   if (r.image) {
     const i = r.image;
     out.push(`image "${i.name}", format ${i.version}, created ${i.created}`);
-    out.push(`${i.fsType}: ${i.imageClusters} of ${i.partitionClusters} clusters of ${i.clusterBytes} bytes stored; partition ${i.partitionSectors} sectors of ${i.sectorBytes} bytes, type 0x${i.partitionType.toString(16)}${i.partitionTypeGuid ? " " + i.partitionTypeGuid : ""}`);
-    out.push(`image ${i.imageBytes} bytes in ${i.blocks} blocks${i.sourceDirty ? "; the source was marked dirty" : ""}`);
+    out.push(
+      `${i.fsType}: ${i.imageClusters} of ${i.partitionClusters} clusters of ${i.clusterBytes} bytes stored; partition ${i.partitionSectors} sectors of ${i.sectorBytes} bytes, type 0x${i.partitionType.toString(16)}${i.partitionTypeGuid ? " " + i.partitionTypeGuid : ""}`,
+    );
+    out.push(
+      `image ${i.imageBytes} bytes in ${i.blocks} blocks${i.sourceDirty ? "; the source was marked dirty" : ""}`,
+    );
   }
   console.log(out.join("\n"));
 }
@@ -170,7 +202,9 @@ export function main(argv: string[]): number {
   let json = false;
   let say = (line: string) => console.log(line); // the human result; stderr when the image goes to stdout
   try {
-    let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true; strict: true }>>;
+    let parsed: ReturnType<
+      typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true; strict: true }>
+    >;
     try {
       parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     } catch (e) {
@@ -178,58 +212,105 @@ export function main(argv: string[]): number {
     }
     const { values, positionals } = parsed;
     json = values.json ?? false;
-    if (values.version) { console.log(version()); return 0; }
+    if (values.version) {
+      console.log(version());
+      return 0;
+    }
     const [command, ...args] = positionals;
     if (command === "help") {
-      if (args.length && !COMMANDS[args[0]]) throw new UsageError(`unknown command "${args[0]}"; the commands are ${Object.keys(COMMANDS).join(", ")}`);
+      if (args.length && !COMMANDS[args[0]])
+        throw new UsageError(`unknown command "${args[0]}"; the commands are ${Object.keys(COMMANDS).join(", ")}`);
       console.log(args.length ? commandHelp(args[0]) : USAGE);
       return 0;
     }
-    if (values.help && COMMANDS[command]) { console.log(commandHelp(command)); return 0; }
+    if (values.help && COMMANDS[command]) {
+      console.log(commandHelp(command));
+      return 0;
+    }
     if (values.help || positionals.length === 0) {
       (values.help ? console.log : console.error)(USAGE);
       return values.help ? 0 : 2;
     }
-    if (!COMMANDS[command]) throw new UsageError(`unknown command "${command}"; the commands are ${Object.keys(COMMANDS).join(", ")} (see clusterback --help)`);
+    if (!COMMANDS[command])
+      throw new UsageError(
+        `unknown command "${command}"; the commands are ${Object.keys(COMMANDS).join(", ")} (see clusterback --help)`,
+      );
     const partition = intOption(values.partition, "--partition");
-    if (partition !== undefined && partition < 1) throw new UsageError(`--partition counts from 1, as the partition table numbers it; not ${partition}`);
+    if (partition !== undefined && partition < 1)
+      throw new UsageError(`--partition counts from 1, as the partition table numbers it; not ${partition}`);
     const sectorSize = intOption(values["sector-size"], "--sector-size");
-    if (sectorSize !== undefined && !SECTOR_SIZES.includes(sectorSize)) throw new UsageError(`--sector-size is ${SECTOR_SIZES.join(", ")}; not ${sectorSize}`);
+    if (sectorSize !== undefined && !SECTOR_SIZES.includes(sectorSize))
+      throw new UsageError(`--sector-size is ${SECTOR_SIZES.join(", ")}; not ${sectorSize}`);
     if (values.overwrite && command !== "backup") throw new UsageError("--overwrite goes with backup --image");
     if (values["whole-disk"] && command !== "restore") throw new UsageError("--whole-disk goes with restore");
-    if (values["whole-disk"] && partition !== undefined) throw new UsageError("restore takes --partition N or --whole-disk, not both");
-    const toStdout = command === "backup" && values.image !== undefined && /^(-|\/dev\/stdout|\/dev\/fd\/1|\/proc\/self\/fd\/1)$/.test(values.image);
+    if (values["whole-disk"] && partition !== undefined)
+      throw new UsageError("restore takes --partition N or --whole-disk, not both");
+    const toStdout =
+      command === "backup" &&
+      values.image !== undefined &&
+      /^(-|\/dev\/stdout|\/dev\/fd\/1|\/proc\/self\/fd\/1)$/.test(values.image);
     if (toStdout) say = (line) => console.error(line);
     const emitJson = (o: object) => (toStdout ? console.error : console.log)(JSON.stringify(o));
     const onProgress = progressBar(!json && !values.quiet && process.stderr.isTTY === true);
     const core = new Core();
     const need = (n: number, what: string) => {
-      if (args.length !== n) throw new UsageError(`${command} takes ${what} (got ${args.length} arguments); see clusterback ${command} --help`);
+      if (args.length !== n)
+        throw new UsageError(
+          `${command} takes ${what} (got ${args.length} arguments); see clusterback ${command} --help`,
+        );
     };
     let result: object;
     switch (command) {
       case "info":
         need(1, "one file");
-        result = api.info(core, args[0], { partition, sectorSize, ghost: values.ghost, ghostName: values["ghost-name"] });
+        result = api.info(core, args[0], {
+          partition,
+          sectorSize,
+          ghost: values.ghost,
+          ghostName: values["ghost-name"],
+        });
         if (!json) printInfo(result as api.InfoResult);
         break;
       case "backup": {
         need(1, "one source");
         if (values.ghost && values.image) throw new UsageError("backup takes --image <file> or --ghost, not both");
-        if (!values.image && !values.ghost) throw new UsageError("backup needs --image <file> (or - for standard output) or --ghost");
+        if (!values.image && !values.ghost)
+          throw new UsageError("backup needs --image <file> (or - for standard output) or --ghost");
         if (values["ghost-name"] && !values.ghost) throw new UsageError("--ghost-name goes with --ghost");
-        if (values.overwrite && values.ghost) throw new UsageError("--overwrite goes with --image; a ghost backup replaces the ghost only once the new one is complete");
-        const common = { partition, sectorSize, name: values.name, unreadable: values["record-unreadable"] ? "record" as const : "fail" as const, exclude: values.exclude, onProgress };
-        const r = values.ghost ? api.backupGhost(core, args[0], { ...common, ghostName: values["ghost-name"] }) : api.backup(core, args[0], { ...common, image: values.image!, overwrite: values.overwrite });
+        if (values.overwrite && values.ghost)
+          throw new UsageError(
+            "--overwrite goes with --image; a ghost backup replaces the ghost only once the new one is complete",
+          );
+        const common = {
+          partition,
+          sectorSize,
+          name: values.name,
+          unreadable: values["record-unreadable"] ? ("record" as const) : ("fail" as const),
+          exclude: values.exclude,
+          onProgress,
+        };
+        const r = values.ghost
+          ? api.backupGhost(core, args[0], { ...common, ghostName: values["ghost-name"] })
+          : api.backup(core, args[0], { ...common, image: values.image!, overwrite: values.overwrite });
         if (onProgress) process.stderr.write("\n");
         for (const n of r.notices) if (!json) console.error(`notice: ${n}`);
-        if (!json) say(`backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image === "-" ? "standard output" : r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s${r.excluded.length ? `; left out (kept empty): ${r.excluded.map((f) => f.path).join(", ")}` : ""}`);
+        if (!json)
+          say(
+            `backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image === "-" ? "standard output" : r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s${r.excluded.length ? `; left out (kept empty): ${r.excluded.map((f) => f.path).join(", ")}` : ""}`,
+          );
         result = r;
         break;
       }
       case "restore": {
         if (values["ghost-name"] && !values.ghost) throw new UsageError("--ghost-name goes with --ghost");
-        const runOpts = { partition, sectorSize, verify: !values["no-verify"], full: values.full, wholeDisk: values["whole-disk"], onProgress };
+        const runOpts = {
+          partition,
+          sectorSize,
+          verify: !values["no-verify"],
+          full: values.full,
+          wholeDisk: values["whole-disk"],
+          onProgress,
+        };
         let r: api.RestoreResult;
         if (values.ghost) {
           need(1, "a target (with --ghost, the image is the target's own ghost file)");
@@ -239,25 +320,43 @@ export function main(argv: string[]): number {
           r = api.restore(core, args[0], args[1], runOpts);
         }
         if (onProgress) process.stderr.write("\n");
-        if (!json) say(`restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.imageClusters} clusters in place; ${mb(r.bytesWritten)} written, ${mb(r.bytesRead)} read from the target (${mb(r.bytesCompared)} to compare)${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s${r.unreadableClusters ? `; ${r.unreadableClusters} clusters were unreadable at backup time and are zeros now` : ""}`);
+        if (!json)
+          say(
+            `restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.imageClusters} clusters in place; ${mb(r.bytesWritten)} written, ${mb(r.bytesRead)} read from the target (${mb(r.bytesCompared)} to compare)${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s${r.unreadableClusters ? `; ${r.unreadableClusters} clusters were unreadable at backup time and are zeros now` : ""}`,
+          );
         result = r;
         break;
       }
       case "verify": {
         need(1, values.ghost ? "one target (with --ghost, the image is the target's own ghost file)" : "one image");
         if (values["ghost-name"] && !values.ghost) throw new UsageError("--ghost-name goes with --ghost");
-        if (values.ghost && values.against) throw new UsageError("verify --ghost compares the target with its own ghost image: --against does not go with it");
-        if (partition !== undefined && !values.against && !values.ghost) throw new UsageError("--partition goes with --against");
+        if (values.ghost && values.against)
+          throw new UsageError(
+            "verify --ghost compares the target with its own ghost image: --against does not go with it",
+          );
+        if (partition !== undefined && !values.against && !values.ghost)
+          throw new UsageError("--partition goes with --against");
         const r = values.ghost
           ? api.verifyGhost(core, args[0], { partition, sectorSize, ghostName: values["ghost-name"], onProgress })
           : api.verify(core, args[0], { against: values.against, partition, sectorSize, onProgress });
         if (onProgress) process.stderr.write("\n");
         if (!r.ok) {
-          if (json) console.log(JSON.stringify({ ...r, ok: false, error: "Mismatch", message: `${r.against} ${api.describeMismatch(r)}` }));
+          if (json)
+            console.log(
+              JSON.stringify({
+                ...r,
+                ok: false,
+                error: "Mismatch",
+                message: `${r.against} ${api.describeMismatch(r)}`,
+              }),
+            );
           console.error(`clusterback: verify: ${r.against} ${api.describeMismatch(r)}`);
           return 1;
         }
-        if (!json) say(`image ${r.image} is intact: ${r.imageClusters} clusters checked${r.against ? `; ${r.against} matches it` : ""}`);
+        if (!json)
+          say(
+            `image ${r.image} is intact: ${r.imageClusters} clusters checked${r.against ? `; ${r.against} matches it` : ""}`,
+          );
         result = r;
         break;
       }

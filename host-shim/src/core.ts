@@ -3,16 +3,28 @@
 // core's buffers (fs.readSync into the wasm memory view), writes leave from them.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BlockDevice } from "./devices";
-import { ClusterbackError, DeviceError, coreError } from "./errors";
+import {
+  CHECK_INPUT_MAX,
+  CoreCode,
+  CoreExports,
+  DeviceCode,
+  IO_BYTES,
+  MEMORY_PAGES,
+  PARAMS_BYTES,
+  PhaseText,
+  RESULT_SLOTS,
+  readCheck,
+  Slot,
+  STEP_BUDGET_DEFAULT,
+} from "./abi";
 import { AsyncWriter } from "./async-writer";
-import { CoreCode, readCheck, CoreExports, MEMORY_PAGES, IO_BYTES, PARAMS_BYTES, RESULT_SLOTS, CHECK_INPUT_MAX, STEP_BUDGET_DEFAULT, PhaseText, Slot, DeviceCode } from "./abi";
+import { BlockDevice } from "./devices";
+import { ClusterbackError, coreError, DeviceError } from "./errors";
 
 // The exports, slots, flags and codes are declared once, in as-core/contract/core-abi.json;
 // abi.ts is generated from it (docs/core-abi.md is the integrator's reference).
-export { NO_DEVICE, Slot } from "./abi";
 /** restoreBegin's flags (RestoreFlag in the contract: readBack, full, onePass). */
-export { RestoreFlag } from "./abi";
+export { NO_DEVICE, RestoreFlag, Slot } from "./abi";
 /** The progress phase's words. */
 export const PhaseName = PhaseText;
 
@@ -75,7 +87,10 @@ export interface RunOptions {
 }
 
 export class CancelledError extends ClusterbackError {
-  constructor() { super("cancelled"); this.name = "CancelledError"; }
+  constructor() {
+    super("cancelled");
+    this.name = "CancelledError";
+  }
 }
 
 /** One instance of the wasm core with its device handle table. */
@@ -110,20 +125,30 @@ export class Core {
       env: {
         memory: this.memory,
         abort: (msg: number, file: number, line: number, col: number) => {
-          throw new ClusterbackError(`wasm core aborted at ${this.readString(file)}:${line}:${col}: ${this.readString(msg)}`);
+          throw new ClusterbackError(
+            `wasm core aborted at ${this.readString(file)}:${line}:${col}: ${this.readString(msg)}`,
+          );
         },
       },
       dev: {
-        read: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => {
-          this.writer?.beforeMemoryUse(ptr, count * d.sectorSize);
-          d.read(lba, count, this.mem, ptr);
-        }),
-        write: (h: number, lba: number, count: number, ptr: number) => this.io(h, (d) => {
-          if (this.backgroundWrites && shared && d.deferWrite && ptr >= this.ioStart && ptr + count * d.sectorSize <= this.ioEnd) {
-            if (d.deferWrite(lba, count, ptr, this.asyncWriter())) return;
-          }
-          d.write(lba, count, this.mem, ptr);
-        }),
+        read: (h: number, lba: number, count: number, ptr: number) =>
+          this.io(h, (d) => {
+            this.writer?.beforeMemoryUse(ptr, count * d.sectorSize);
+            d.read(lba, count, this.mem, ptr);
+          }),
+        write: (h: number, lba: number, count: number, ptr: number) =>
+          this.io(h, (d) => {
+            if (
+              this.backgroundWrites &&
+              shared &&
+              d.deferWrite &&
+              ptr >= this.ioStart &&
+              ptr + count * d.sectorSize <= this.ioEnd
+            ) {
+              if (d.deferWrite(lba, count, ptr, this.asyncWriter())) return;
+            }
+            d.write(lba, count, this.mem, ptr);
+          }),
         flush: (h: number) => this.io(h, (d) => d.flush()),
       },
     };
@@ -132,13 +157,15 @@ export class Core {
     this.exports.init();
     // the memory is sized once and never grows, so this view stays valid
     this.mem = new Uint8Array(this.memory.buffer);
-    const a = this.exports.ioPtr(), b = this.exports.io2Ptr();
+    const a = this.exports.ioPtr(),
+      b = this.exports.io2Ptr();
     this.ioStart = Math.min(a, b);
     this.ioEnd = Math.max(a, b) + IO_BYTES;
   }
 
   private asyncWriter(): AsyncWriter {
-    if (this.build !== "simd") throw new ClusterbackError("the portable core has no background writer (its memory is not shared)");
+    if (this.build !== "simd")
+      throw new ClusterbackError("the portable core has no background writer (its memory is not shared)");
     this.writer ??= new AsyncWriter(this.memory.buffer as unknown as SharedArrayBuffer);
     return this.writer;
   }
@@ -154,7 +181,9 @@ export class Core {
     this.writer = undefined;
   }
 
-  get memoryBytes(): number { return this.memory.buffer.byteLength; }
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
 
   private io(h: number, fn: (d: BlockDevice) => void): number {
     const d = this.devices.get(h);
@@ -163,7 +192,10 @@ export class Core {
       fn(d);
       return 0;
     } catch (e) {
-      if (e instanceof DeviceError) { this.lastDeviceError = e; return -e.code; }
+      if (e instanceof DeviceError) {
+        this.lastDeviceError = e;
+        return -e.code;
+      }
       throw e;
     }
   }
@@ -179,15 +211,23 @@ export class Core {
     this.devices.set(h, d);
     return h;
   }
-  detach(h: number): void { this.devices.delete(h); }
+  detach(h: number): void {
+    this.devices.delete(h);
+  }
 
-  results(): Float64Array { return new Float64Array(this.memory.buffer, this.exports.resultPtr(), RESULT_SLOTS); }
+  results(): Float64Array {
+    return new Float64Array(this.memory.buffer, this.exports.resultPtr(), RESULT_SLOTS);
+  }
   resultBytes(slot: number, length: number): Uint8Array {
     return this.mem.slice(this.exports.resultPtr() + slot * 8, this.exports.resultPtr() + slot * 8 + length);
   }
-  params(): Uint8Array { return this.mem.subarray(this.exports.paramsPtr(), this.exports.paramsPtr() + PARAMS_BYTES); }
+  params(): Uint8Array {
+    return this.mem.subarray(this.exports.paramsPtr(), this.exports.paramsPtr() + PARAMS_BYTES);
+  }
   /** The core's source-patch area (as-core/assembly/patch.ts), `bytes` long. */
-  patchArea(bytes: number): DataView { return new DataView(this.memory.buffer, this.exports.patchesPtr(), bytes); }
+  patchArea(bytes: number): DataView {
+    return new DataView(this.memory.buffer, this.exports.patchesPtr(), bytes);
+  }
 
   /** Turns a negative core result into the matching error; a device failure rethrows the device's own error. */
   check(r: number): number {
@@ -198,7 +238,10 @@ export class Core {
       this.lastDeviceError = undefined;
       throw e;
     }
-    throw coreError(code, [0, 1, 2, 3].map((i) => this.exports.failureValue(i)));
+    throw coreError(
+      code,
+      [0, 1, 2, 3].map((i) => this.exports.failureValue(i)),
+    );
   }
 
   /** Drives the current job: step(budget) until done, progress and cancel between steps. */
@@ -208,7 +251,11 @@ export class Core {
     for (;;) {
       this.lastDeviceError = undefined;
       const r = this.check(this.exports.step(budget));
-      options.onProgress?.({ phase: PhaseName[res[Slot.phase]] ?? "?", bytesDone: res[Slot.bytesDone], bytesTotal: res[Slot.bytesTotal] });
+      options.onProgress?.({
+        phase: PhaseName[res[Slot.phase]] ?? "?",
+        bytesDone: res[Slot.bytesDone],
+        bytesTotal: res[Slot.bytesTotal],
+      });
       if (r === 1) return;
       if (options.shouldCancel?.()) throw new CancelledError();
     }
@@ -217,7 +264,8 @@ export class Core {
   /** CBH-64 of bytes (a multiple of 64) as a 16-digit hex string: for tests and tools. */
   checkOf(bytes: Uint8Array, seed = 0): string {
     const ptr = this.exports.paramsPtr();
-    if (bytes.length % 64 !== 0 || bytes.length > CHECK_INPUT_MAX) throw new RangeError(`checkOf takes 64..${CHECK_INPUT_MAX} bytes in steps of 64`);
+    if (bytes.length % 64 !== 0 || bytes.length > CHECK_INPUT_MAX)
+      throw new RangeError(`checkOf takes 64..${CHECK_INPUT_MAX} bytes in steps of 64`);
     this.mem.set(bytes, ptr);
     this.exports.checkOf(ptr, bytes.length, seed);
     return readCheck(this.results()).digest.toString(16).padStart(16, "0");

@@ -5,10 +5,11 @@
 // FatReader.checkTree (the health check's walk), bounded in steps (FAT and directory entries
 // read: a loop or a chain met again and again ends in time) and in directory records held, so
 // a damaged volume cannot make it hang or grow; it never fails the caller.
-import { BlockDevice } from "./devices";
+
 import { Core } from "./core";
-import { FatReader, Problem, TreeCheck } from "./fat-reader";
+import { BlockDevice } from "./devices";
 import { FSI_LEAD, FSI_STRUC, FSI_UNKNOWN } from "./fat-dir";
+import { FatReader, Problem, TreeCheck } from "./fat-reader";
 
 /** Notices listed of each kind before the rest are counted ("and N more ..."). */
 export const NOTICES_PER_KIND = 3;
@@ -47,7 +48,10 @@ function chainLoopNotice(p: Problem): string {
 function crossLinkNotice(p: Problem): string {
   const names = [p.path!, ...(p.sharedWith?.length ? p.sharedWith : ["another chain"])];
   const n = p.sharedClusters ?? 1;
-  const who = names.length > NAMES_LISTED + 1 ? `${names.slice(0, NAMES_LISTED).join(", ")} and ${names.length - NAMES_LISTED} other chains` : listed(names);
+  const who =
+    names.length > NAMES_LISTED + 1
+      ? `${names.slice(0, NAMES_LISTED).join(", ")} and ${names.length - NAMES_LISTED} other chains`
+      : listed(names);
   return `${who} share cluster ${p.cluster}${n > 1 ? ` (${n} clusters in common)` : ""}`;
 }
 
@@ -56,7 +60,12 @@ function ancestorNotice(p: Problem): string {
 }
 
 /** Up to `perKind` notices of one kind, then one that counts the rest. */
-function capped(problems: Problem[], say: (p: Problem) => string, rest: (n: number) => string, perKind: number): string[] {
+function capped(
+  problems: Problem[],
+  say: (p: Problem) => string,
+  rest: (n: number) => string,
+  perKind: number,
+): string[] {
   const out = problems.slice(0, perKind).map(say);
   if (problems.length > perKind) out.push(rest(problems.length - perKind));
   return out;
@@ -93,11 +102,30 @@ function treeNotices(reader: FatReader, options: DamageOptions): string[] {
   const links = tree.problems.filter((p) => p.kind === "cross-link");
   const dirLoops = tree.problems.filter((p) => p.kind === "loop" && p.ancestor !== undefined);
   const out = [
-    ...capped(loops, chainLoopNotice, (n) => n === 1 ? "and 1 more chain loops back" : `and ${n} more chains loop back`, perKind),
-    ...capped(links, crossLinkNotice, (n) => n === 1 ? "and 1 more chain shares clusters" : `and ${n} more chains share clusters`, perKind),
-    ...capped(dirLoops, ancestorNotice, (n) => n === 1 ? "and 1 more directory is its own ancestor" : `and ${n} more directories are their own ancestors`, perKind),
+    ...capped(
+      loops,
+      chainLoopNotice,
+      (n) => (n === 1 ? "and 1 more chain loops back" : `and ${n} more chains loop back`),
+      perKind,
+    ),
+    ...capped(
+      links,
+      crossLinkNotice,
+      (n) => (n === 1 ? "and 1 more chain shares clusters" : `and ${n} more chains share clusters`),
+      perKind,
+    ),
+    ...capped(
+      dirLoops,
+      ancestorNotice,
+      (n) =>
+        n === 1 ? "and 1 more directory is its own ancestor" : `and ${n} more directories are their own ancestors`,
+      perKind,
+    ),
   ];
-  if (tree.stopped) out.push(`the check of the directory tree for damage stopped after ${tree.stopped}: more damage may be left unlisted`);
+  if (tree.stopped)
+    out.push(
+      `the check of the directory tree for damage stopped after ${tree.stopped}: more damage may be left unlisted`,
+    );
   return out;
 }
 
@@ -110,15 +138,21 @@ function fsInfoNotices(reader: FatReader, options: DamageOptions): string[] {
     return [`the FSInfo sector was not checked: ${(e as Error).message}`];
   }
   if (!fsInfo) return [];
-  const f = fsInfo.fields, bad: string[] = [], clusterCount = reader.tables.geometry.clusterCount;
+  const f = fsInfo.fields,
+    bad: string[] = [],
+    clusterCount = reader.tables.geometry.clusterCount;
   if (f.lead !== FSI_LEAD) bad.push(`lead ${hex(f.lead)}, not ${hex(FSI_LEAD)}`);
   if (f.struc !== FSI_STRUC) bad.push(`struct ${hex(f.struc)}, not ${hex(FSI_STRUC)}`);
   if (bad.length > 0) {
-    return [`FSInfo sector ${fsInfo.sector} has ${bad.length === 2 ? "no valid signatures" : "a bad signature"} (${bad.join("; ")}): its free count ${hex(f.freeCount)} is ignored`];
+    return [
+      `FSInfo sector ${fsInfo.sector} has ${bad.length === 2 ? "no valid signatures" : "a bad signature"} (${bad.join("; ")}): its free count ${hex(f.freeCount)} is ignored`,
+    ];
   }
   if (f.freeCount !== FSI_UNKNOWN && f.freeCount > clusterCount) {
     const fat = options.freeClusters === undefined ? "" : ` (the FAT has ${options.freeClusters} free)`;
-    return [`FSInfo sector ${fsInfo.sector} says ${f.freeCount} clusters are free, more than the volume's ${clusterCount}: its free count is ignored${fat}`];
+    return [
+      `FSInfo sector ${fsInfo.sector} says ${f.freeCount} clusters are free, more than the volume's ${clusterCount}: its free count is ignored${fat}`,
+    ];
   }
   return [];
 }

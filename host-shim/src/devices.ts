@@ -2,9 +2,9 @@
 // one contract test (test/devices.test.ts). LBAs and counts are numbers (exact to 2^53).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { DeviceCode, DeviceError, LockError, WriteGuardError } from "./errors";
-import { blockExtent } from "./endpoints";
 import type { AsyncWriter } from "./async-writer";
+import { blockExtent } from "./endpoints";
+import { DeviceCode, DeviceError, LockError, WriteGuardError } from "./errors";
 
 export interface BlockDevice {
   /** Bytes per sector: 512, 1024, 2048 or 4096. */
@@ -30,8 +30,17 @@ export interface BlockDevice {
 }
 
 function checkRange(dev: BlockDevice, lba: number, sectorCount: number, op: string, limit = dev.sectorCount): void {
-  if (!Number.isSafeInteger(lba) || !Number.isSafeInteger(sectorCount) || lba < 0 || sectorCount < 0 || lba + sectorCount > limit) {
-    throw new DeviceError(DeviceCode.range, `${dev.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${limit} sectors)`);
+  if (
+    !Number.isSafeInteger(lba) ||
+    !Number.isSafeInteger(sectorCount) ||
+    lba < 0 ||
+    sectorCount < 0 ||
+    lba + sectorCount > limit
+  ) {
+    throw new DeviceError(
+      DeviceCode.range,
+      `${dev.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${limit} sectors)`,
+    );
   }
 }
 
@@ -64,7 +73,10 @@ export class FileDevice implements BlockDevice {
   private writer: AsyncWriter | undefined; // set once a write was queued on it
   private heldDisk: string | undefined;
 
-  constructor(readonly filePath: string, options: FileDeviceOptions = {}) {
+  constructor(
+    readonly filePath: string,
+    options: FileDeviceOptions = {},
+  ) {
     this.name = filePath;
     this.writable = options.writable ?? false;
     this.growable = options.growable ?? false;
@@ -72,14 +84,23 @@ export class FileDevice implements BlockDevice {
     let flags = options.create ? c.O_RDWR | c.O_CREAT | c.O_TRUNC : this.writable ? c.O_RDWR : c.O_RDONLY;
     if (options.exclusive && !options.create) {
       const disk = exclusiveDiskKey(filePath);
-      if (disk && !exclusiveDisks.has(disk)) { flags |= c.O_EXCL; this.heldDisk = disk; }
+      if (disk && !exclusiveDisks.has(disk)) {
+        flags |= c.O_EXCL;
+        this.heldDisk = disk;
+      }
     }
     try {
       this.fd = fs.openSync(filePath, flags, 0o644);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === "EBUSY") throw new LockError(`${filePath} is in use: it is mounted, or another program holds it open exclusively (EBUSY); unmount it or wait for that program`);
-      throw new DeviceError(DeviceCode.io, `cannot open ${filePath}: ${err.code === "ENOENT" ? "no such file" : err.message}`);
+      if (err.code === "EBUSY")
+        throw new LockError(
+          `${filePath} is in use: it is mounted, or another program holds it open exclusively (EBUSY); unmount it or wait for that program`,
+        );
+      throw new DeviceError(
+        DeviceCode.io,
+        `cannot open ${filePath}: ${err.code === "ENOENT" ? "no such file" : err.message}`,
+      );
     }
     if (this.heldDisk) exclusiveDisks.set(this.heldDisk, (exclusiveDisks.get(this.heldDisk) ?? 0) + 1);
     const st = fs.fstatSync(this.fd);
@@ -87,8 +108,12 @@ export class FileDevice implements BlockDevice {
     this.sizeBytes = st.isBlockDevice() ? blockDeviceBytes(st.rdev) : st.size;
   }
 
-  get sectorCount(): number { return Math.floor(this.sizeBytes / this.sectorSize); }
-  get byteLength(): number { return this.sizeBytes; }
+  get sectorCount(): number {
+    return Math.floor(this.sizeBytes / this.sectorSize);
+  }
+  get byteLength(): number {
+    return this.sizeBytes;
+  }
 
   private live(): number {
     if (this.fd < 0) throw new DeviceError(DeviceCode.closed, `${this.name}: used after close`);
@@ -108,14 +133,16 @@ export class FileDevice implements BlockDevice {
       } catch (e) {
         throw new DeviceError(DeviceCode.io, `${this.name}: read error at LBA ${lba}: ${(e as Error).message}`);
       }
-      if (n === 0) throw new DeviceError(DeviceCode.short, `${this.name}: short read at LBA ${lba} (${done} of ${want} bytes)`);
+      if (n === 0)
+        throw new DeviceError(DeviceCode.short, `${this.name}: short read at LBA ${lba} (${done} of ${want} bytes)`);
       done += n;
     }
   }
 
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     const fd = this.live();
-    if (!this.writable) throw new DeviceError(DeviceCode.readonly, `${this.name}: opened read-only, write at LBA ${lba} refused`);
+    if (!this.writable)
+      throw new DeviceError(DeviceCode.readonly, `${this.name}: opened read-only, write at LBA ${lba} refused`);
     checkRange(this, lba, sectorCount, "write", this.growable ? Number.MAX_SAFE_INTEGER : this.sectorCount);
     this.writer?.beforeFileUse(fd);
     const want = sectorCount * this.sectorSize;
@@ -132,7 +159,8 @@ export class FileDevice implements BlockDevice {
 
   deferWrite(lba: number, sectorCount: number, ptr: number, writer: AsyncWriter): boolean {
     const fd = this.live();
-    if (!this.writable) throw new DeviceError(DeviceCode.readonly, `${this.name}: opened read-only, write at LBA ${lba} refused`);
+    if (!this.writable)
+      throw new DeviceError(DeviceCode.readonly, `${this.name}: opened read-only, write at LBA ${lba} refused`);
     checkRange(this, lba, sectorCount, "write", this.growable ? Number.MAX_SAFE_INTEGER : this.sectorCount);
     this.writer = writer;
     writer.enqueue(fd, ptr, sectorCount * this.sectorSize, lba * this.sectorSize);
@@ -144,7 +172,9 @@ export class FileDevice implements BlockDevice {
     const fd = this.live();
     this.writer?.beforeFileUse(fd);
     if (!this.writable) return;
-    try { fs.fsyncSync(fd); } catch (e) {
+    try {
+      fs.fsyncSync(fd);
+    } catch (e) {
       throw new DeviceError(DeviceCode.io, `${this.name}: flush failed: ${(e as Error).message}`);
     }
   }
@@ -164,7 +194,8 @@ export class FileDevice implements BlockDevice {
     if (!d) return;
     this.heldDisk = undefined;
     const n = (exclusiveDisks.get(d) ?? 1) - 1;
-    if (n > 0) exclusiveDisks.set(d, n); else exclusiveDisks.delete(d);
+    if (n > 0) exclusiveDisks.set(d, n);
+    else exclusiveDisks.delete(d);
   }
 }
 
@@ -173,11 +204,14 @@ function exclusiveDiskKey(filePath: string): string | undefined {
   try {
     const st = fs.statSync(filePath);
     return st.isBlockDevice() ? (blockExtent(st.rdev)?.key ?? `disk:${st.rdev}`) : undefined;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 function sysBlockDir(rdev: number): string {
-  const major = Math.floor(rdev / 256) & 0xfff, minor = (rdev & 0xff) | ((Math.floor(rdev / 1048576) & 0xfff00));
+  const major = Math.floor(rdev / 256) & 0xfff,
+    minor = (rdev & 0xff) | (Math.floor(rdev / 1048576) & 0xfff00);
   return `/sys/dev/block/${major}:${minor}`;
 }
 function blockDeviceBytes(rdev: number): number {
@@ -195,11 +229,20 @@ function blockDeviceSectorSize(rdev: number): number {
 export class RamDevice implements BlockDevice {
   readonly bytes: Uint8Array;
   private closed = false;
-  constructor(readonly sectorSize: number, sectorCountOrBytes: number | Uint8Array, readonly name = "ram") {
-    this.bytes = typeof sectorCountOrBytes === "number" ? new Uint8Array(sectorCountOrBytes * sectorSize) : sectorCountOrBytes;
+  constructor(
+    readonly sectorSize: number,
+    sectorCountOrBytes: number | Uint8Array,
+    readonly name = "ram",
+  ) {
+    this.bytes =
+      typeof sectorCountOrBytes === "number" ? new Uint8Array(sectorCountOrBytes * sectorSize) : sectorCountOrBytes;
   }
-  get sectorCount(): number { return Math.floor(this.bytes.length / this.sectorSize); }
-  private live(): void { if (this.closed) throw new DeviceError(DeviceCode.closed, `${this.name}: used after close`); }
+  get sectorCount(): number {
+    return Math.floor(this.bytes.length / this.sectorSize);
+  }
+  private live(): void {
+    if (this.closed) throw new DeviceError(DeviceCode.closed, `${this.name}: used after close`);
+  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.live();
     checkRange(this, lba, sectorCount, "read");
@@ -210,20 +253,34 @@ export class RamDevice implements BlockDevice {
     checkRange(this, lba, sectorCount, "write");
     this.bytes.set(src.subarray(srcOffset, srcOffset + sectorCount * this.sectorSize), lba * this.sectorSize);
   }
-  flush(): void { this.live(); }
-  close(): void { this.closed = true; }
+  flush(): void {
+    this.live();
+  }
+  close(): void {
+    this.closed = true;
+  }
 }
 
 /** A window of another device: a partition (LBA 0 = its first sector). Closing it leaves the parent open. */
 export class PartitionView implements BlockDevice {
   readonly name: string;
-  constructor(readonly parent: BlockDevice, readonly startLba: number, readonly sectorCount: number, label?: string) {
+  constructor(
+    readonly parent: BlockDevice,
+    readonly startLba: number,
+    readonly sectorCount: number,
+    label?: string,
+  ) {
     this.name = label ?? `${parent.name}[${startLba}+${sectorCount}]`;
     if (startLba + sectorCount > parent.sectorCount) {
-      throw new DeviceError(DeviceCode.range, `${this.name}: partition (start ${startLba}, ${sectorCount} sectors) reaches past the end of ${parent.name} (${parent.sectorCount} sectors)`);
+      throw new DeviceError(
+        DeviceCode.range,
+        `${this.name}: partition (start ${startLba}, ${sectorCount} sectors) reaches past the end of ${parent.name} (${parent.sectorCount} sectors)`,
+      );
     }
   }
-  get sectorSize(): number { return this.parent.sectorSize; }
+  get sectorSize(): number {
+    return this.parent.sectorSize;
+  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     checkRange(this, lba, sectorCount, "read");
     this.parent.read(this.startLba + lba, sectorCount, dst, dstOffset);
@@ -236,8 +293,12 @@ export class PartitionView implements BlockDevice {
     checkRange(this, lba, sectorCount, "write");
     return this.parent.deferWrite?.(this.startLba + lba, sectorCount, ptr, writer) ?? false;
   }
-  flush(): void { this.parent.flush(); }
-  close(): void { /* the parent owns the descriptor */ }
+  flush(): void {
+    this.parent.flush();
+  }
+  close(): void {
+    /* the parent owns the descriptor */
+  }
 }
 
 /**
@@ -249,21 +310,36 @@ export class WriteGuard implements BlockDevice {
   sectorsWritten = 0;
   sectorsRead = 0;
   /** hole: sectors inside the extent that are refused too (a ghost image's own extent). */
-  constructor(readonly inner: BlockDevice, readonly firstLba: number, readonly extentSectors: number, readonly hole?: { startSector: number; sectors: number }) {}
-  get sectorSize(): number { return this.inner.sectorSize; }
-  get sectorCount(): number { return this.inner.sectorCount; }
-  get name(): string { return this.inner.name; }
+  constructor(
+    readonly inner: BlockDevice,
+    readonly firstLba: number,
+    readonly extentSectors: number,
+    readonly hole?: { startSector: number; sectors: number },
+  ) {}
+  get sectorSize(): number {
+    return this.inner.sectorSize;
+  }
+  get sectorCount(): number {
+    return this.inner.sectorCount;
+  }
+  get name(): string {
+    return this.inner.name;
+  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.inner.read(lba, sectorCount, dst, dstOffset);
     this.sectorsRead += sectorCount;
   }
   private guard(lba: number, sectorCount: number): void {
     if (lba < this.firstLba || lba + sectorCount > this.firstLba + this.extentSectors || sectorCount < 0) {
-      throw new WriteGuardError(`${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the job may write only LBA ${this.firstLba}..${this.firstLba + this.extentSectors - 1}`);
+      throw new WriteGuardError(
+        `${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the job may write only LBA ${this.firstLba}..${this.firstLba + this.extentSectors - 1}`,
+      );
     }
     const h = this.hole;
     if (h && lba < h.startSector + h.sectors && lba + sectorCount > h.startSector) {
-      throw new WriteGuardError(`${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the ghost image lies at LBA ${h.startSector}..${h.startSector + h.sectors - 1}`);
+      throw new WriteGuardError(
+        `${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the ghost image lies at LBA ${h.startSector}..${h.startSector + h.sectors - 1}`,
+      );
     }
   }
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
@@ -277,6 +353,10 @@ export class WriteGuard implements BlockDevice {
     if (queued) this.sectorsWritten += sectorCount;
     return queued;
   }
-  flush(): void { this.inner.flush(); }
-  close(): void { this.inner.close(); }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
 }

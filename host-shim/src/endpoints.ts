@@ -8,7 +8,16 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "./errors";
 
-export type EndpointKind = "missing" | "file" | "block" | "char" | "terminal" | "fifo" | "socket" | "directory" | "stdio";
+export type EndpointKind =
+  | "missing"
+  | "file"
+  | "block"
+  | "char"
+  | "terminal"
+  | "fifo"
+  | "socket"
+  | "directory"
+  | "stdio";
 
 /** A byte range of one store of bytes: a regular file (by device and inode) or a whole disk. */
 export interface Extent {
@@ -38,12 +47,17 @@ export interface Endpoint {
 const STDIO_PATH = /^\/(dev\/(stdin|stdout|stderr)|dev\/fd\/\d+|proc\/self\/fd\/\d+)$/;
 
 function sysBlockDir(rdev: number): string {
-  const major = Math.floor(rdev / 256) & 0xfff, minor = (rdev & 0xff) | (Math.floor(rdev / 1048576) & 0xfff00);
+  const major = Math.floor(rdev / 256) & 0xfff,
+    minor = (rdev & 0xff) | (Math.floor(rdev / 1048576) & 0xfff00);
   return `/sys/dev/block/${major}:${minor}`;
 }
 
 function readSys(file: string): string | undefined {
-  try { return fs.readFileSync(file, "utf8").trim(); } catch { return undefined; }
+  try {
+    return fs.readFileSync(file, "utf8").trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -54,7 +68,11 @@ function readSys(file: string): string | undefined {
 export function blockExtent(rdev: number): Extent | undefined {
   const dir = sysBlockDir(rdev);
   let real: string;
-  try { real = fs.realpathSync(dir); } catch { return undefined; }
+  try {
+    real = fs.realpathSync(dir);
+  } catch {
+    return undefined;
+  }
   const sectors = Number(readSys(path.join(real, "size")) ?? NaN);
   const isPartition = fs.existsSync(path.join(real, "partition"));
   const diskDir = isPartition ? path.dirname(real) : real;
@@ -66,7 +84,9 @@ export function blockExtent(rdev: number): Extent | undefined {
     try {
       const st = fs.statSync(backing.replace(/ \(deleted\)$/, ""));
       return { key: `file:${st.dev}:${st.ino}`, startByte: offset + start, lengthBytes: length };
-    } catch { /* the backing file is gone: fall back to the loop device itself */ }
+    } catch {
+      /* the backing file is gone: fall back to the loop device itself */
+    }
   }
   const diskDev = readSys(path.join(diskDir, "dev")) ?? `${rdev}`;
   return { key: `disk:${diskDev}`, startByte: start, lengthBytes: length };
@@ -76,8 +96,11 @@ export function blockExtent(rdev: number): Extent | undefined {
 export function describe(arg: string): Endpoint {
   if (arg === "-") return { arg, kind: "stdio", resolved: arg, viaLink: false, sizeBytes: 0 };
   let lst: fs.Stats;
-  try { lst = fs.lstatSync(arg); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { arg, kind: "missing", resolved: arg, viaLink: false, sizeBytes: 0 };
+  try {
+    lst = fs.lstatSync(arg);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT")
+      return { arg, kind: "missing", resolved: arg, viaLink: false, sizeBytes: 0 };
     throw new UsageError(`${arg}: cannot be examined: ${(e as Error).message}`);
   }
   const viaLink = lst.isSymbolicLink();
@@ -87,7 +110,9 @@ export function describe(arg: string): Endpoint {
     st = fs.statSync(arg);
     resolved = fs.realpathSync(arg);
   } catch {
-    throw new UsageError(`${arg} is a symbolic link to ${fs.readlinkSync(arg)}, which does not exist: give the path it should point to`);
+    throw new UsageError(
+      `${arg} is a symbolic link to ${fs.readlinkSync(arg)}, which does not exist: give the path it should point to`,
+    );
   }
   const base = { arg, resolved, viaLink };
   if (st.isDirectory()) return { ...base, kind: "directory", sizeBytes: 0 };
@@ -107,7 +132,11 @@ function isTerminal(p: string): boolean {
   try {
     fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
     return require("node:tty").isatty(fd) as boolean;
-  } catch { return false; } finally { if (fd >= 0) fs.closeSync(fd); }
+  } catch {
+    return false;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
 }
 
 /** The same store of bytes, and byte ranges that meet. */
@@ -123,26 +152,51 @@ export function narrow(e: Extent | undefined, startByte: number, lengthBytes: nu
 
 /** How a kind is named in messages. */
 export const KIND_NAMES: Record<EndpointKind, string> = {
-  missing: "missing", file: "a regular file", block: "a block device", char: "a character device", terminal: "a terminal",
-  fifo: "a FIFO (named pipe)", socket: "a socket", directory: "a directory", stdio: "a standard stream",
+  missing: "missing",
+  file: "a regular file",
+  block: "a block device",
+  char: "a character device",
+  terminal: "a terminal",
+  fifo: "a FIFO (named pipe)",
+  socket: "a socket",
+  directory: "a directory",
+  stdio: "a standard stream",
 };
 
 /** A path the job reads by sector (a source, a target, an image to inspect) must be a file or a block device. */
 export function requireSeekable(e: Endpoint, role: string, hint = ""): void {
   if (e.kind === "file" || e.kind === "block") return;
   if (e.kind === "missing") throw new UsageError(`${e.arg}: no such file (the ${role})`);
-  throw new UsageError(`${e.arg} is ${KIND_NAMES[e.kind]}: the ${role} must be a regular file or a block device${hint}`);
+  throw new UsageError(
+    `${e.arg} is ${KIND_NAMES[e.kind]}: the ${role} must be a regular file or a block device${hint}`,
+  );
 }
 
 /** Where a job's input and output are one store of bytes, the one-line refusal. */
-export function refuseOverlap(input: Endpoint, inputExtent: Extent | undefined, output: Endpoint, outputExtent: Extent | undefined, what: string): void {
+export function refuseOverlap(
+  input: Endpoint,
+  inputExtent: Extent | undefined,
+  output: Endpoint,
+  outputExtent: Extent | undefined,
+  what: string,
+): void {
   if (overlaps(inputExtent, outputExtent)) {
-    if (input.arg === output.arg) throw new UsageError(`${what}: ${input.arg} would be written over by its own ${input.kind === "block" ? "job" : "image"}; nothing was written`);
-    const same = input.resolved === output.resolved && !output.viaLink ? "" : ` (${output.arg} is ${describeSameness(input, output)})`;
-    throw new UsageError(`${what}: ${output.arg} is the same ${input.kind === "block" || output.kind === "block" ? "device range" : "file"} as ${input.arg}${same}; nothing was written`);
+    if (input.arg === output.arg)
+      throw new UsageError(
+        `${what}: ${input.arg} would be written over by its own ${input.kind === "block" ? "job" : "image"}; nothing was written`,
+      );
+    const same =
+      input.resolved === output.resolved && !output.viaLink
+        ? ""
+        : ` (${output.arg} is ${describeSameness(input, output)})`;
+    throw new UsageError(
+      `${what}: ${output.arg} is the same ${input.kind === "block" || output.kind === "block" ? "device range" : "file"} as ${input.arg}${same}; nothing was written`,
+    );
   }
   if (input.kind === "file" && overlaps(input.container, outputExtent)) {
-    throw new UsageError(`${what}: ${input.arg} lives on the file system of ${output.arg}, which this job would write; nothing was written (copy the image elsewhere first)`);
+    throw new UsageError(
+      `${what}: ${input.arg} lives on the file system of ${output.arg}, which this job would write; nothing was written (copy the image elsewhere first)`,
+    );
   }
 }
 

@@ -4,16 +4,27 @@
 // source patches. So their clusters are not in the bitmap and not stored, and the metadata and
 // directory clusters the image holds describe a consistent volume in which they are empty files
 // (fsck.fat -n clean after a restore). The source partition itself is never written.
-import { BlockDevice } from "./devices";
-import { Core } from "./core";
-import { ClusterbackError } from "./errors";
-import { FatReader, FatEntry } from "./fat-reader";
+
 import { FsType, PATCH_AREA_BYTES, PATCH_BYTES, PATCH_MAX, PatchField, PatchKind } from "./abi";
+import { Core } from "./core";
+import { BlockDevice } from "./devices";
+import { ClusterbackError } from "./errors";
+import { FatEntry, FatReader } from "./fat-reader";
 
 /** A source patch (as-core/assembly/patch.ts): kind 0 zeroes bytes, 1 sets bits, 2 leaves clusters [byteOffset, byteOffset + length) out of the bitmap. */
-export interface Patch { byteOffset: number; length: number; kind: (typeof PatchKind)[keyof typeof PatchKind]; value?: number; mask?: number }
+export interface Patch {
+  byteOffset: number;
+  length: number;
+  kind: (typeof PatchKind)[keyof typeof PatchKind];
+  value?: number;
+  mask?: number;
+}
 
-export interface ExcludedFile { path: string; size: number; clusters: number }
+export interface ExcludedFile {
+  path: string;
+  size: number;
+  clusters: number;
+}
 
 export interface ExclusionPlan {
   patches: Patch[];
@@ -24,16 +35,24 @@ export interface ExclusionPlan {
 }
 
 export class ExclusionError extends ClusterbackError {
-  constructor(message: string) { super(message); this.name = "ExclusionError"; }
+  constructor(message: string) {
+    super(message);
+    this.name = "ExclusionError";
+  }
 }
 
 /** The core's patch capacity (the contract's PATCH_MAX). */
 export { PATCH_MAX };
 
-function normal(p: string): string { return ("\\" + p.replace(/\//g, "\\").replace(/^\\+/, "").replace(/\\+$/, "")).toUpperCase(); }
+function normal(p: string): string {
+  return ("\\" + p.replace(/\//g, "\\").replace(/^\\+/, "").replace(/\\+$/, "")).toUpperCase();
+}
 
 function globRegex(pattern: string): RegExp {
-  const rx = normal(pattern).replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^\\\\]*").replace(/\?/g, "[^\\\\]");
+  const rx = normal(pattern)
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, "[^\\\\]*")
+    .replace(/\?/g, "[^\\\\]");
   return new RegExp(`^${rx}$`);
 }
 
@@ -44,9 +63,11 @@ function globRegex(pattern: string): RegExp {
 function matcher(patterns: string[]): (longPath: string, shortPath: string) => number {
   const rxs = patterns.map(globRegex);
   return (longPath, shortPath) => {
-    const longParts = normal(longPath).split("\\").slice(1), shortParts = normal(shortPath).split("\\").slice(1);
+    const longParts = normal(longPath).split("\\").slice(1),
+      shortParts = normal(shortPath).split("\\").slice(1);
     for (let n = 1; n <= longParts.length; n++) {
-      const l = "\\" + longParts.slice(0, n).join("\\"), s = "\\" + shortParts.slice(0, n).join("\\");
+      const l = "\\" + longParts.slice(0, n).join("\\"),
+        s = "\\" + shortParts.slice(0, n).join("\\");
       const i = rxs.findIndex((rx) => rx.test(l) || rx.test(s));
       if (i >= 0) return i;
     }
@@ -59,7 +80,11 @@ function matcher(patterns: string[]): (longPath: string, shortPath: string) => n
  * language: paths or globs, long or short names, any case; a directory names every file below
  * it), in walk order, and the patterns that named nothing.
  */
-export function matchFiles(reader: FatReader, patterns: string[], skip: string[] = []): { files: FatEntry[]; unmatched: string[] } {
+export function matchFiles(
+  reader: FatReader,
+  patterns: string[],
+  skip: string[] = [],
+): { files: FatEntry[]; unmatched: string[] } {
   const match = matcher(patterns);
   const skipped = new Set(skip.map(normal));
   const used = new Set<number>();
@@ -69,10 +94,16 @@ export function matchFiles(reader: FatReader, patterns: string[], skip: string[]
   reader.walk((e) => {
     const parent = e.path.slice(0, e.path.lastIndexOf("\\")) || "\\";
     const shortPath = `${shortPaths.get(parent) ?? ""}\\${e.shortName}`;
-    if (e.isDirectory) { shortPaths.set(e.path, shortPath); return; }
+    if (e.isDirectory) {
+      shortPaths.set(e.path, shortPath);
+      return;
+    }
     if (skipped.has(normal(e.path)) || skipped.has(normal(shortPath))) return;
     const i = match(e.path, shortPath);
-    if (i >= 0) { used.add(i); files.push(e); }
+    if (i >= 0) {
+      used.add(i);
+      files.push(e);
+    }
   });
   return { files, unmatched: patterns.filter((_, i) => !used.has(i)) };
 }
@@ -85,31 +116,49 @@ export interface PlanOptions {
 }
 
 /** The patches that leave the files matching `patterns` out of a backup of `partition`. */
-export function planExclusions(core: Core, partition: BlockDevice, patterns: string[], options: PlanOptions = {}): ExclusionPlan {
+export function planExclusions(
+  core: Core,
+  partition: BlockDevice,
+  patterns: string[],
+  options: PlanOptions = {},
+): ExclusionPlan {
   const plan: ExclusionPlan = { patches: [], files: [], clusters: 0, unmatched: [] };
   const alsoFreed = options.alsoFreed ?? 0;
   if (patterns.length === 0 && alsoFreed === 0) return plan;
   const reader = new FatReader(partition, core);
-  const g = reader.tables.geometry, ss = g.bytesPerSector;
+  const g = reader.tables.geometry,
+    ss = g.bytesPerSector;
   const { files: excluded, unmatched } = matchFiles(reader, patterns, options.skip);
   plan.unmatched = unmatched;
   for (const e of excluded) {
     const runs = e.firstCluster >= 2 ? reader.chainRuns(e.firstCluster) : [];
     const clusters = runs.reduce((a, r) => a + r.length, 0);
-    for (let copy = 0; copy < g.fatCount; copy++) freeFatEntries(plan.patches, g.fsType, (g.reservedSectors + copy * g.fatSectors) * ss, runs);
+    for (let copy = 0; copy < g.fatCount; copy++)
+      freeFatEntries(plan.patches, g.fsType, (g.reservedSectors + copy * g.fatSectors) * ss, runs);
     const at = entryOffset(reader, e);
-    plan.patches.push({ byteOffset: at + 20, length: 2, kind: PatchKind.zero }, { byteOffset: at + 26, length: 6, kind: PatchKind.zero }); // DIR_FstClusHI; DIR_FstClusLO, DIR_FileSize
+    plan.patches.push(
+      { byteOffset: at + 20, length: 2, kind: PatchKind.zero },
+      { byteOffset: at + 26, length: 6, kind: PatchKind.zero },
+    ); // DIR_FstClusHI; DIR_FstClusLO, DIR_FileSize
     plan.files.push({ path: e.path, size: e.size, clusters });
     plan.clusters += clusters;
   }
-  if (g.fsType === FsType.fat32 && plan.clusters + alsoFreed > 0) plan.patches.push(...fsInfoPatches(partition, plan.clusters + alsoFreed, g.clusterCount));
+  if (g.fsType === FsType.fat32 && plan.clusters + alsoFreed > 0)
+    plan.patches.push(...fsInfoPatches(partition, plan.clusters + alsoFreed, g.clusterCount));
   if (plan.patches.length > PATCH_MAX) {
-    throw new ExclusionError(`excluding ${plan.files.length} files (${plan.clusters} clusters in ${plan.patches.length} patches) needs more than the core's ${PATCH_MAX} patches: exclude fewer, less fragmented files`);
+    throw new ExclusionError(
+      `excluding ${plan.files.length} files (${plan.clusters} clusters in ${plan.patches.length} patches) needs more than the core's ${PATCH_MAX} patches: exclude fewer, less fragmented files`,
+    );
   }
   return plan;
 }
 
-export function freeFatEntries(out: Patch[], fsType: number, fatStart: number, runs: Array<{ start: number; length: number }>): void {
+export function freeFatEntries(
+  out: Patch[],
+  fsType: number,
+  fatStart: number,
+  runs: Array<{ start: number; length: number }>,
+): void {
   for (const r of runs) {
     if (fsType !== 1) {
       const bytes = fsType === FsType.fat32 ? 4 : 2;
@@ -118,14 +167,21 @@ export function freeFatEntries(out: Patch[], fsType: number, fatStart: number, r
     }
     for (let n = r.start; n < r.start + r.length; n++) {
       // FAT12: 12 bits at byte floor(1.5 n), the low 12 bits of that u16 for even n, the high 12 for odd
-      out.push({ byteOffset: fatStart + Math.floor((n * 3) / 2), length: 2, kind: PatchKind.mask, value: 0, mask: n % 2 === 0 ? 0x0fff : 0xfff0 });
+      out.push({
+        byteOffset: fatStart + Math.floor((n * 3) / 2),
+        length: 2,
+        kind: PatchKind.mask,
+        value: 0,
+        mask: n % 2 === 0 ? 0x0fff : 0xfff0,
+      });
     }
   }
 }
 
 /** Byte offset in the partition of a file's short directory entry. */
 export function entryOffset(reader: FatReader, e: FatEntry): number {
-  const g = reader.tables.geometry, ss = g.bytesPerSector;
+  const g = reader.tables.geometry,
+    ss = g.bytesPerSector;
   const parentPath = e.path.slice(0, e.path.lastIndexOf("\\")) || "\\";
   const byte = (e.entryIndex ?? 0) * 32;
   if (parentPath === "\\" && g.fsType !== 3) return (g.reservedSectors + g.fatCount * g.fatSectors) * ss + byte;
@@ -147,7 +203,8 @@ export function fsInfoPatches(partition: BlockDevice, freed: number, clusterCoun
   const boot = new Uint8Array(ss);
   partition.read(0, 1, boot, 0);
   const bv = new DataView(boot.buffer);
-  const fsInfo = bv.getUint16(48, true), backup = bv.getUint16(50, true);
+  const fsInfo = bv.getUint16(48, true),
+    backup = bv.getUint16(50, true);
   for (const sector of [fsInfo, backup > 0 && backup < 0xffff ? backup + fsInfo : 0]) {
     if (sector === 0 || sector >= partition.sectorCount) continue;
     const b = new Uint8Array(ss);
@@ -168,14 +225,24 @@ export function applyPatches(dev: BlockDevice, patches: Patch[]): void {
   patches = patches.filter((p) => p.kind !== 2); // not byte changes
   for (const p of patches) {
     for (let s = Math.floor(p.byteOffset / ss); s * ss < p.byteOffset + p.length; s++) {
-      if (!sectors.has(s)) { const b = new Uint8Array(ss); dev.read(s, 1, b, 0); sectors.set(s, b); }
+      if (!sectors.has(s)) {
+        const b = new Uint8Array(ss);
+        dev.read(s, 1, b, 0);
+        sectors.set(s, b);
+      }
     }
   }
   for (const p of patches) {
     for (let b = p.byteOffset; b < p.byteOffset + p.length; b++) {
-      const sector = sectors.get(Math.floor(b / ss))!, i = b % ss;
-      if (p.kind === 0) { sector[i] = 0; continue; }
-      const k = (b - p.byteOffset) * 8, m = ((p.mask ?? 0) >>> k) & 0xff, v = ((p.value ?? 0) >>> k) & 0xff;
+      const sector = sectors.get(Math.floor(b / ss))!,
+        i = b % ss;
+      if (p.kind === 0) {
+        sector[i] = 0;
+        continue;
+      }
+      const k = (b - p.byteOffset) * 8,
+        m = ((p.mask ?? 0) >>> k) & 0xff,
+        v = ((p.value ?? 0) >>> k) & 0xff;
       sector[i] = (sector[i] & ~m) | (v & m);
     }
   }
@@ -193,5 +260,6 @@ export function loadPatches(core: Core, handle: number, sectorBytes: number, pat
     view.setUint32(at + PatchField.value, (p.value ?? 0) >>> 0, true);
     view.setUint32(at + PatchField.mask, (p.mask ?? 0) >>> 0, true);
   });
-  if (core.exports.setPatches(handle, sectorBytes, patches.length) < 0) throw new ExclusionError(`${patches.length} patches are more than the core holds (${PATCH_MAX})`);
+  if (core.exports.setPatches(handle, sectorBytes, patches.length) < 0)
+    throw new ExclusionError(`${patches.length} patches are more than the core holds (${PATCH_MAX})`);
 }

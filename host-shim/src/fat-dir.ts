@@ -5,25 +5,25 @@
 // Format": FSInfo section 5, directory entries sections 6 and 7).
 
 // ---- short directory entry (section 6) ----
-export const DIR_Name = 0;          // 8.3 name (11 bytes), space padded; byte 0 is special
-export const DIR_Attr = 11;         // attribute byte (u8)
-export const DIR_NTRes = 12;        // Windows NT case flags (u8): 0x08 base lower case, 0x10 extension lower case
-export const DIR_FstClusHI = 20;    // first cluster, high 16 bits (u16): FAT32 only
-export const DIR_WrtTime = 22;      // last write time (u16): hours<<11 | minutes<<5 | seconds/2
-export const DIR_WrtDate = 24;      // last write date (u16): (year-1980)<<9 | month<<5 | day
-export const DIR_FstClusLO = 26;    // first cluster, low 16 bits (u16)
-export const DIR_FileSize = 28;     // size in bytes (u32); 0 for directories
-export const DIR_ENTRY_BYTES = 32;  // sizeof = 32 (0x20)
+export const DIR_Name = 0; // 8.3 name (11 bytes), space padded; byte 0 is special
+export const DIR_Attr = 11; // attribute byte (u8)
+export const DIR_NTRes = 12; // Windows NT case flags (u8): 0x08 base lower case, 0x10 extension lower case
+export const DIR_FstClusHI = 20; // first cluster, high 16 bits (u16): FAT32 only
+export const DIR_WrtTime = 22; // last write time (u16): hours<<11 | minutes<<5 | seconds/2
+export const DIR_WrtDate = 24; // last write date (u16): (year-1980)<<9 | month<<5 | day
+export const DIR_FstClusLO = 26; // first cluster, low 16 bits (u16)
+export const DIR_FileSize = 28; // size in bytes (u32); 0 for directories
+export const DIR_ENTRY_BYTES = 32; // sizeof = 32 (0x20)
 
 // ---- long-name directory entry (section 7) ----
-export const LDIR_Ord = 0;          // sequence number (u8): 1..20, 0x40 marks the last (first stored) entry
-export const LDIR_Name1 = 1;        // characters 1-5 (10 bytes, UTF-16LE)
-export const LDIR_Attr = 11;        // must be ATTR_LONG_NAME (u8)
-export const LDIR_Chksum = 13;      // checksum of the short name it belongs to (u8)
-export const LDIR_Name2 = 14;       // characters 6-11 (12 bytes, UTF-16LE)
-export const LDIR_Name3 = 28;       // characters 12-13 (4 bytes, UTF-16LE)
+export const LDIR_Ord = 0; // sequence number (u8): 1..20, 0x40 marks the last (first stored) entry
+export const LDIR_Name1 = 1; // characters 1-5 (10 bytes, UTF-16LE)
+export const LDIR_Attr = 11; // must be ATTR_LONG_NAME (u8)
+export const LDIR_Chksum = 13; // checksum of the short name it belongs to (u8)
+export const LDIR_Name2 = 14; // characters 6-11 (12 bytes, UTF-16LE)
+export const LDIR_Name3 = 28; // characters 12-13 (4 bytes, UTF-16LE)
 export const LAST_LONG_ENTRY = 0x40;
-const LFN_MAX_ORD = 20;             // 13 characters each: 20 x 13 >= 255
+const LFN_MAX_ORD = 20; // 13 characters each: 20 x 13 >= 255
 
 // ---- attributes and special first bytes ----
 export const ATTR_READ_ONLY = 0x01;
@@ -32,10 +32,10 @@ export const ATTR_SYSTEM = 0x04;
 export const ATTR_VOLUME_ID = 0x08;
 export const ATTR_DIRECTORY = 0x10;
 export const ATTR_ARCHIVE = 0x20;
-export const ATTR_LONG_NAME = 0x0f;      // READ_ONLY | HIDDEN | SYSTEM | VOLUME_ID
+export const ATTR_LONG_NAME = 0x0f; // READ_ONLY | HIDDEN | SYSTEM | VOLUME_ID
 export const ATTR_LONG_NAME_MASK = 0x3f;
-const NAME_END = 0x00;      // this entry and every later one are free
-const NAME_DELETED = 0xe5;  // this entry is free
+const NAME_END = 0x00; // this entry and every later one are free
+const NAME_DELETED = 0xe5; // this entry is free
 const NAME_KANJI_E5 = 0x05; // first character really is 0xE5
 const NT_LOWER_BASE = 0x08;
 const NT_LOWER_EXT = 0x10;
@@ -78,11 +78,15 @@ export function shortNameChecksum(name11: Uint8Array): number {
 }
 
 /** Bytes a short name may not contain (spec section 6.1), besides those below 0x20. */
-const SHORT_ILLEGAL = new Set([0x22, 0x2a, 0x2b, 0x2c, 0x2e, 0x2f, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f, 0x5b, 0x5c, 0x5d, 0x7c, 0x7f]);
+const SHORT_ILLEGAL = new Set([
+  0x22, 0x2a, 0x2b, 0x2c, 0x2e, 0x2f, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f, 0x5b, 0x5c, 0x5d, 0x7c, 0x7f,
+]);
 /** Characters a long name may not contain (spec section 7.1), besides those below 0x20. */
 const LONG_ILLEGAL = /["*/:<>?\\|\u0000-\u001f]/;
 
-function hexByte(b: number): string { return "0x" + b.toString(16).toUpperCase().padStart(2, "0"); }
+function hexByte(b: number): string {
+  return "0x" + b.toString(16).toUpperCase().padStart(2, "0");
+}
 
 /** Why an 11-byte short name is illegal, or undefined. */
 export function shortNameProblem(name11: Uint8Array): string | undefined {
@@ -99,7 +103,8 @@ export function shortNameProblem(name11: Uint8Array): string | undefined {
 /** Why a long name is illegal, or undefined. */
 export function longNameProblem(name: string): string | undefined {
   const bad = LONG_ILLEGAL.exec(name);
-  if (bad) return `long name has illegal character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  if (bad)
+    return `long name has illegal character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
   if (name === "." || name === "..") return `long name is "${name}"`;
   if (name.length === 0) return "long name is empty";
   return undefined;
@@ -122,21 +127,26 @@ export function formatShortName(name11: Uint8Array, ntRes = 0): string {
 
 /** DIR_WrtDate/DIR_WrtTime as a UTC date (FAT stores local time without a zone; read as UTC). */
 export function fatTimestamp(date: number, time: number): Date {
-  const month = Math.max(1, (date >> 5) & 0x0f), day = Math.max(1, date & 0x1f);
+  const month = Math.max(1, (date >> 5) & 0x0f),
+    day = Math.max(1, date & 0x1f);
   return new Date(Date.UTC(1980 + (date >> 9), month - 1, day, time >> 11, (time >> 5) & 0x3f, (time & 0x1f) * 2));
 }
 
 /** Long-name entries collected so far, waiting for their short entry. */
 interface PendingLongName {
   checksum: number;
-  expectOrd: number;          // the ordinal the next long entry must have (0: the short entry is next)
-  parts: string[];            // parts[ord - 1]
+  expectOrd: number; // the ordinal the next long entry must have (0: the short entry is next)
+  parts: string[]; // parts[ord - 1]
 }
 
 /** The characters of the long-name entry at byte `at` of the directory `view`, up to a NUL. */
 function longNamePart(view: DataView, at: number): string {
   let s = "";
-  const ranges: Array<[number, number]> = [[LDIR_Name1, 5], [LDIR_Name2, 6], [LDIR_Name3, 2]];
+  const ranges: Array<[number, number]> = [
+    [LDIR_Name1, 5],
+    [LDIR_Name2, 6],
+    [LDIR_Name3, 2],
+  ];
   for (const [field, chars] of ranges) {
     for (let k = 0; k < chars; k++) {
       const u = view.getUint16(at + field + 2 * k, true);
@@ -150,7 +160,9 @@ function longNamePart(view: DataView, at: number): string {
 /** Takes one long-name entry into `pending`; returns the new pending state (undefined: orphaned, dropped). */
 function takeLongEntry(view: DataView, at: number, pending: PendingLongName | undefined): PendingLongName | undefined {
   const entry = new Uint8Array(view.buffer, view.byteOffset + at, DIR_ENTRY_BYTES);
-  const ordByte = entry[LDIR_Ord], ord = ordByte & ~LAST_LONG_ENTRY & 0xff, checksum = entry[LDIR_Chksum];
+  const ordByte = entry[LDIR_Ord],
+    ord = ordByte & ~LAST_LONG_ENTRY & 0xff,
+    checksum = entry[LDIR_Chksum];
   if (ord < 1 || ord > LFN_MAX_ORD) return undefined;
   if (ordByte & LAST_LONG_ENTRY) {
     // starts a new name: whatever was pending is orphaned (as a real driver drops it)
@@ -179,12 +191,21 @@ export function decodeDirectory(bytes: Uint8Array, fat32: boolean): DirRecord[] 
   for (let i = 0; i < count; i++) {
     const at = i * DIR_ENTRY_BYTES;
     const entry = bytes.subarray(at, at + DIR_ENTRY_BYTES);
-    const first = entry[DIR_Name], attr = entry[DIR_Attr];
+    const first = entry[DIR_Name],
+      attr = entry[DIR_Attr];
     if (first === NAME_END) break;
-    if (first === NAME_DELETED) { pending = undefined; continue; }
-    if ((attr & ATTR_LONG_NAME_MASK) === ATTR_LONG_NAME) { pending = takeLongEntry(view, at, pending); continue; }
-    const longName = pending && pending.expectOrd === 0 && pending.checksum === shortNameChecksum(entry.subarray(0, 11))
-      ? pending.parts.join("") : undefined;
+    if (first === NAME_DELETED) {
+      pending = undefined;
+      continue;
+    }
+    if ((attr & ATTR_LONG_NAME_MASK) === ATTR_LONG_NAME) {
+      pending = takeLongEntry(view, at, pending);
+      continue;
+    }
+    const longName =
+      pending && pending.expectOrd === 0 && pending.checksum === shortNameChecksum(entry.subarray(0, 11))
+        ? pending.parts.join("")
+        : undefined;
     pending = undefined;
     if (attr & ATTR_VOLUME_ID) continue; // the volume label (or a malformed entry a driver skips too)
     out.push(decodeShortEntry(entry, view, at, i, fat32, longName));
@@ -192,13 +213,21 @@ export function decodeDirectory(bytes: Uint8Array, fat32: boolean): DirRecord[] 
   return out;
 }
 
-function decodeShortEntry(entry: Uint8Array, view: DataView, at: number, index: number, fat32: boolean, longName: string | undefined): DirRecord {
-  const name11 = entry.subarray(0, 11), attr = entry[DIR_Attr];
+function decodeShortEntry(
+  entry: Uint8Array,
+  view: DataView,
+  at: number,
+  index: number,
+  fat32: boolean,
+  longName: string | undefined,
+): DirRecord {
+  const name11 = entry.subarray(0, 11),
+    attr = entry[DIR_Attr];
   const stored = String.fromCharCode(...name11);
   const dot = stored === ".          " || stored === "..         ";
   const hi = fat32 ? view.getUint16(at + DIR_FstClusHI, true) : 0;
   const record: DirRecord = {
-    name: dot ? stored.trim() : longName ?? formatShortName(name11, entry[DIR_NTRes]),
+    name: dot ? stored.trim() : (longName ?? formatShortName(name11, entry[DIR_NTRes])),
     shortName: dot ? stored.trim() : formatShortName(name11),
     attributes: attr,
     isDirectory: (attr & ATTR_DIRECTORY) !== 0,
@@ -242,7 +271,11 @@ export interface ChainFault {
   /** Loops: the cluster that `cluster` points back to, where the chain closes. */
   backTo?: number;
 }
-export interface ChainTrace { clusters: number; truncated: boolean; fault?: ChainFault }
+export interface ChainTrace {
+  clusters: number;
+  truncated: boolean;
+  fault?: ChainFault;
+}
 export type RunSink = (start: number, length: number) => void;
 
 /**
@@ -254,15 +287,34 @@ export type RunSink = (start: number, length: number) => void;
 export function traceChain(rules: ChainRules, first: number, limit: number, sink: RunSink): ChainTrace {
   const result: ChainTrace = { clusters: 0, truncated: false };
   if (first < 2 || first > rules.maxCluster) {
-    result.fault = { kind: "out-of-range", cluster: first, detail: `first cluster ${first} is outside the data clusters 2..${rules.maxCluster}` };
+    result.fault = {
+      kind: "out-of-range",
+      cluster: first,
+      detail: `first cluster ${first} is outside the data clusters 2..${rules.maxCluster}`,
+    };
     return result;
   }
-  let cluster = first, runStart = first, runLength = 0, tortoise = first, power = 1, steps = 0, sunk = 0;
-  const emit = (length: number) => { if (length > 0) { sink(runStart, length); sunk += length; } };
+  let cluster = first,
+    runStart = first,
+    runLength = 0,
+    tortoise = first,
+    power = 1,
+    steps = 0,
+    sunk = 0;
+  const emit = (length: number) => {
+    if (length > 0) {
+      sink(runStart, length);
+      sunk += length;
+    }
+  };
   for (;;) {
     result.clusters++;
     if (cluster === runStart + runLength) runLength++;
-    else { emit(runLength); runStart = cluster; runLength = 1; }
+    else {
+      emit(runLength);
+      runStart = cluster;
+      runLength = 1;
+    }
     const next = rules.next(cluster);
     if (next >= rules.eocMin) break;
     result.fault = badLink(rules, cluster, next);
@@ -272,8 +324,15 @@ export function traceChain(rules: ChainRules, first: number, limit: number, sink
       emit(Math.min(runLength, (result.fault.uniqueClusters ?? 0) - sunk)); // the runs so far may already repeat some
       return result;
     }
-    if (result.clusters >= limit) { result.truncated = true; break; }
-    if (++steps === power) { tortoise = next; power *= 2; steps = 0; }
+    if (result.clusters >= limit) {
+      result.truncated = true;
+      break;
+    }
+    if (++steps === power) {
+      tortoise = next;
+      power *= 2;
+      steps = 0;
+    }
     cluster = next;
   }
   emit(runLength);
@@ -282,27 +341,53 @@ export function traceChain(rules: ChainRules, first: number, limit: number, sink
 
 /** Why `next`, the entry of a cluster in a chain, cannot continue it; or undefined. */
 function badLink(rules: ChainRules, cluster: number, next: number): ChainFault | undefined {
-  if (next === rules.badMark) return { kind: "bad-cluster-in-file", cluster, detail: `cluster ${cluster} is in a chain but marked bad` };
+  if (next === rules.badMark)
+    return { kind: "bad-cluster-in-file", cluster, detail: `cluster ${cluster} is in a chain but marked bad` };
   if (next === 0) return { kind: "out-of-range", cluster, detail: `cluster ${cluster} is in a chain but marked free` };
   if (next < 2 || next > rules.maxCluster) {
-    return { kind: "out-of-range", cluster, detail: `cluster ${cluster} points to ${next}, outside the data clusters 2..${rules.maxCluster}` };
+    return {
+      kind: "out-of-range",
+      cluster,
+      detail: `cluster ${cluster} points to ${next}, outside the data clusters 2..${rules.maxCluster}`,
+    };
   }
   return undefined;
 }
 
 /** A chain known to loop: where it closes. Brent's method for the cycle length, then two pointers for its start. */
 function describeLoop(rules: ChainRules, first: number): ChainFault {
-  let tortoise = first, hare = rules.next(first), power = 1, cycle = 1;
+  let tortoise = first,
+    hare = rules.next(first),
+    power = 1,
+    cycle = 1;
   while (tortoise !== hare) {
-    if (power === cycle) { tortoise = hare; power *= 2; cycle = 0; }
+    if (power === cycle) {
+      tortoise = hare;
+      power *= 2;
+      cycle = 0;
+    }
     hare = rules.next(hare);
     cycle++;
   }
-  let behind = first, ahead = first, beforeAhead = first, lead = 0;
-  for (let i = 0; i < cycle; i++) { beforeAhead = ahead; ahead = rules.next(ahead); }
-  while (behind !== ahead) { behind = rules.next(behind); beforeAhead = ahead; ahead = rules.next(ahead); lead++; }
+  let behind = first,
+    ahead = first,
+    beforeAhead = first,
+    lead = 0;
+  for (let i = 0; i < cycle; i++) {
+    beforeAhead = ahead;
+    ahead = rules.next(ahead);
+  }
+  while (behind !== ahead) {
+    behind = rules.next(behind);
+    beforeAhead = ahead;
+    ahead = rules.next(ahead);
+    lead++;
+  }
   return {
-    kind: "loop", cluster: beforeAhead, uniqueClusters: lead + cycle, backTo: behind,
+    kind: "loop",
+    cluster: beforeAhead,
+    uniqueClusters: lead + cycle,
+    backTo: behind,
     detail: `chain from cluster ${first} loops: cluster ${beforeAhead} points back to cluster ${behind} (${lead + cycle} distinct clusters)`,
   };
 }
@@ -310,8 +395,12 @@ function describeLoop(rules: ChainRules, first: number): ChainFault {
 /** One bit per FAT entry. Its size is bounded by the volume (2^28 clusters: 32 MiB), which a full check accepts. */
 export class ClusterBitmap {
   private readonly bits: Uint8Array;
-  constructor(entryCount: number) { this.bits = new Uint8Array(Math.ceil(entryCount / 8)); }
-  has(cluster: number): boolean { return (this.bits[cluster >>> 3] & (1 << (cluster & 7))) !== 0; }
+  constructor(entryCount: number) {
+    this.bits = new Uint8Array(Math.ceil(entryCount / 8));
+  }
+  has(cluster: number): boolean {
+    return (this.bits[cluster >>> 3] & (1 << (cluster & 7))) !== 0;
+  }
   /** Sets the bit; returns whether it was set before. */
   testAndSet(cluster: number): boolean {
     const was = this.has(cluster);
@@ -321,11 +410,11 @@ export class ClusterBitmap {
 }
 
 // ---- FSInfo sector (FAT32; spec section 5) ----
-export const FSI_LeadSig = 0;       // 0x41615252 (u32)
-export const FSI_StrucSig = 484;    // 0x61417272 (u32)
-export const FSI_Free_Count = 488;  // free clusters (u32), 0xFFFFFFFF unknown
-export const FSI_Nxt_Free = 492;    // where to look for a free cluster (u32), 0xFFFFFFFF unknown
-export const FSI_TrailSig = 508;    // 0xAA550000 (u32)
+export const FSI_LeadSig = 0; // 0x41615252 (u32)
+export const FSI_StrucSig = 484; // 0x61417272 (u32)
+export const FSI_Free_Count = 488; // free clusters (u32), 0xFFFFFFFF unknown
+export const FSI_Nxt_Free = 492; // where to look for a free cluster (u32), 0xFFFFFFFF unknown
+export const FSI_TrailSig = 508; // 0xAA550000 (u32)
 export const FSI_UNKNOWN = 0xffffffff;
 
 export const FSI_LEAD = 0x41615252;
@@ -333,13 +422,22 @@ export const FSI_STRUC = 0x61417272;
 export const FSI_TRAIL = 0xaa550000;
 
 /** An FSInfo sector's fields as stored, signatures included, whatever they hold. */
-export interface FsInfoFields { lead: number; struc: number; trail: number; freeCount: number; nextFree: number }
+export interface FsInfoFields {
+  lead: number;
+  struc: number;
+  trail: number;
+  freeCount: number;
+  nextFree: number;
+}
 
 export function fsInfoFields(sector: Uint8Array): FsInfoFields {
   const view = new DataView(sector.buffer, sector.byteOffset, sector.byteLength);
   return {
-    lead: view.getUint32(FSI_LeadSig, true), struc: view.getUint32(FSI_StrucSig, true), trail: view.getUint32(FSI_TrailSig, true),
-    freeCount: view.getUint32(FSI_Free_Count, true), nextFree: view.getUint32(FSI_Nxt_Free, true),
+    lead: view.getUint32(FSI_LeadSig, true),
+    struc: view.getUint32(FSI_StrucSig, true),
+    trail: view.getUint32(FSI_TrailSig, true),
+    freeCount: view.getUint32(FSI_Free_Count, true),
+    nextFree: view.getUint32(FSI_Nxt_Free, true),
   };
 }
 
@@ -347,5 +445,8 @@ export function fsInfoFields(sector: Uint8Array): FsInfoFields {
 export function decodeFsInfo(sector: Uint8Array): { freeCount?: number; nextFree?: number } | undefined {
   const f = fsInfoFields(sector);
   if (f.lead !== FSI_LEAD || f.struc !== FSI_STRUC || f.trail !== FSI_TRAIL) return undefined;
-  return { freeCount: f.freeCount === FSI_UNKNOWN ? undefined : f.freeCount, nextFree: f.nextFree === FSI_UNKNOWN ? undefined : f.nextFree };
+  return {
+    freeCount: f.freeCount === FSI_UNKNOWN ? undefined : f.freeCount,
+    nextFree: f.nextFree === FSI_UNKNOWN ? undefined : f.nextFree,
+  };
 }

@@ -6,67 +6,74 @@ import { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
 
 // Boot sector and BPB, common part (spec section 3.1)
-export const BS_jmpBoot = 0;        // jump instruction (3 bytes): EB 3C 90 (FAT12/16), EB 58 90 (FAT32)
-export const BS_OEMName = 3;        // 8 bytes, informational
-export const BPB_BytsPerSec = 11;   // bytes per sector (u16): 512, 1024, 2048 or 4096
-export const BPB_SecPerClus = 13;   // sectors per cluster (u8): power of two, 1..128
-export const BPB_RsvdSecCnt = 14;   // reserved sectors from the volume start (u16), >= 1
-export const BPB_NumFATs = 16;      // FAT copies (u8)
-export const BPB_RootEntCnt = 17;   // FAT12/16 root directory entries (u16); 0 on FAT32
-export const BPB_TotSec16 = 19;     // total sectors (u16) when below 65536, else 0
-export const BPB_Media = 21;        // media descriptor (u8), 0xF8 fixed disk
-export const BPB_FATSz16 = 22;      // sectors per FAT (u16) on FAT12/16; 0 on FAT32
-export const BPB_SecPerTrk = 24;    // sectors per track (u16), for INT 13h only
-export const BPB_NumHeads = 26;     // heads (u16), for INT 13h only
-export const BPB_HiddSec = 28;      // sectors before the volume on the disk (u32)
-export const BPB_TotSec32 = 32;     // total sectors (u32) when BPB_TotSec16 is 0
+export const BS_jmpBoot = 0; // jump instruction (3 bytes): EB 3C 90 (FAT12/16), EB 58 90 (FAT32)
+export const BS_OEMName = 3; // 8 bytes, informational
+export const BPB_BytsPerSec = 11; // bytes per sector (u16): 512, 1024, 2048 or 4096
+export const BPB_SecPerClus = 13; // sectors per cluster (u8): power of two, 1..128
+export const BPB_RsvdSecCnt = 14; // reserved sectors from the volume start (u16), >= 1
+export const BPB_NumFATs = 16; // FAT copies (u8)
+export const BPB_RootEntCnt = 17; // FAT12/16 root directory entries (u16); 0 on FAT32
+export const BPB_TotSec16 = 19; // total sectors (u16) when below 65536, else 0
+export const BPB_Media = 21; // media descriptor (u8), 0xF8 fixed disk
+export const BPB_FATSz16 = 22; // sectors per FAT (u16) on FAT12/16; 0 on FAT32
+export const BPB_SecPerTrk = 24; // sectors per track (u16), for INT 13h only
+export const BPB_NumHeads = 26; // heads (u16), for INT 13h only
+export const BPB_HiddSec = 28; // sectors before the volume on the disk (u32)
+export const BPB_TotSec32 = 32; // total sectors (u32) when BPB_TotSec16 is 0
 // FAT12/16 extended BPB (section 3.2)
-export const BS_DrvNum = 36;        // INT 13h drive number (u8), 0x80
-export const BS_Reserved1 = 37;     // bit 0: volume dirty (u8)
-export const BS_BootSig = 38;       // 0x29: the next three fields are present (u8)
-export const BS_VolID = 39;         // volume serial number (u32)
-export const BS_VolLab = 43;        // volume label (11 bytes), "NO NAME    " when none
-export const BS_FilSysType = 54;    // "FAT12   " or "FAT16   " (8 bytes), informational
+export const BS_DrvNum = 36; // INT 13h drive number (u8), 0x80
+export const BS_Reserved1 = 37; // bit 0: volume dirty (u8)
+export const BS_BootSig = 38; // 0x29: the next three fields are present (u8)
+export const BS_VolID = 39; // volume serial number (u32)
+export const BS_VolLab = 43; // volume label (11 bytes), "NO NAME    " when none
+export const BS_FilSysType = 54; // "FAT12   " or "FAT16   " (8 bytes), informational
 // FAT32 extended BPB (section 3.3)
-export const BPB_FATSz32 = 36;      // sectors per FAT (u32)
-export const BPB_ExtFlags = 40;     // mirroring flags (u16): 0 = all FATs mirrored
-export const BPB_FSVer = 42;        // version (u16): 0.0
-export const BPB_RootClus = 44;     // first cluster of the root directory (u32)
-export const BPB_FSInfo = 48;       // FSInfo sector in the reserved area (u16)
-export const BPB_BkBootSec = 50;    // backup boot sector in the reserved area (u16)
-export const BS32_DrvNum = 64;      // u8
-export const BS32_Reserved1 = 65;   // bit 0: volume dirty (u8)
-export const BS32_BootSig = 66;     // 0x29 (u8)
-export const BS32_VolID = 67;       // u32
-export const BS32_VolLab = 71;      // 11 bytes
-export const BS32_FilSysType = 82;  // "FAT32   " (8 bytes)
-export const BS_Signature = 510;    // 0xAA55 (u16)
+export const BPB_FATSz32 = 36; // sectors per FAT (u32)
+export const BPB_ExtFlags = 40; // mirroring flags (u16): 0 = all FATs mirrored
+export const BPB_FSVer = 42; // version (u16): 0.0
+export const BPB_RootClus = 44; // first cluster of the root directory (u32)
+export const BPB_FSInfo = 48; // FSInfo sector in the reserved area (u16)
+export const BPB_BkBootSec = 50; // backup boot sector in the reserved area (u16)
+export const BS32_DrvNum = 64; // u8
+export const BS32_Reserved1 = 65; // bit 0: volume dirty (u8)
+export const BS32_BootSig = 66; // 0x29 (u8)
+export const BS32_VolID = 67; // u32
+export const BS32_VolLab = 71; // 11 bytes
+export const BS32_FilSysType = 82; // "FAT32   " (8 bytes)
+export const BS_Signature = 510; // 0xAA55 (u16)
 // sizeof = BPB_BytsPerSec; the fields above occupy 90 bytes, boot code follows, signature at 510
 
 // FSInfo sector (FAT32, section 5)
-export const FSI_LeadSig = 0;       // 0x41615252 (u32)
-export const FSI_StrucSig = 484;    // 0x61417272 (u32)
-export const FSI_Free_Count = 488;  // free clusters (u32), 0xFFFFFFFF = unknown
-export const FSI_Nxt_Free = 492;    // where to start looking for a free cluster (u32), 0xFFFFFFFF = unknown
-export const FSI_TrailSig = 508;    // 0xAA550000 (u32)
-export const FSI_LEAD = 0x41615252, FSI_STRUC = 0x61417272, FSI_TRAIL = 0xaa550000;
+export const FSI_LeadSig = 0; // 0x41615252 (u32)
+export const FSI_StrucSig = 484; // 0x61417272 (u32)
+export const FSI_Free_Count = 488; // free clusters (u32), 0xFFFFFFFF = unknown
+export const FSI_Nxt_Free = 492; // where to start looking for a free cluster (u32), 0xFFFFFFFF = unknown
+export const FSI_TrailSig = 508; // 0xAA550000 (u32)
+export const FSI_LEAD = 0x41615252,
+  FSI_STRUC = 0x61417272,
+  FSI_TRAIL = 0xaa550000;
 
 // Directory entry (section 6; sizeof = 32)
-export const DIR_Name = 0;          // 8.3 name (11 bytes, space padded)
-export const DIR_Attr = 11;         // attributes (u8)
-export const DIR_NTRes = 12;        // 0 (u8)
+export const DIR_Name = 0; // 8.3 name (11 bytes, space padded)
+export const DIR_Attr = 11; // attributes (u8)
+export const DIR_NTRes = 12; // 0 (u8)
 export const DIR_CrtTimeTenth = 13; // creation time, tenths of a second (u8)
-export const DIR_CrtTime = 14;      // u16
-export const DIR_CrtDate = 16;      // u16
-export const DIR_LstAccDate = 18;   // u16
-export const DIR_FstClusHI = 20;    // high 16 bits of the first cluster (u16), FAT32
-export const DIR_WrtTime = 22;      // u16: hour << 11 | minute << 5 | second / 2
-export const DIR_WrtDate = 24;      // u16: (year - 1980) << 9 | month << 5 | day
-export const DIR_FstClusLO = 26;    // low 16 bits of the first cluster (u16)
-export const DIR_FileSize = 28;     // bytes (u32)
+export const DIR_CrtTime = 14; // u16
+export const DIR_CrtDate = 16; // u16
+export const DIR_LstAccDate = 18; // u16
+export const DIR_FstClusHI = 20; // high 16 bits of the first cluster (u16), FAT32
+export const DIR_WrtTime = 22; // u16: hour << 11 | minute << 5 | second / 2
+export const DIR_WrtDate = 24; // u16: (year - 1980) << 9 | month << 5 | day
+export const DIR_FstClusLO = 26; // low 16 bits of the first cluster (u16)
+export const DIR_FileSize = 28; // bytes (u32)
 export const DIR_ENTRY_BYTES = 32;
-export const ATTR_READ_ONLY = 0x01, ATTR_HIDDEN = 0x02, ATTR_SYSTEM = 0x04, ATTR_VOLUME_ID = 0x08;
-export const ATTR_DIRECTORY = 0x10, ATTR_ARCHIVE = 0x20, ATTR_LONG_NAME = 0x0f;
+export const ATTR_READ_ONLY = 0x01,
+  ATTR_HIDDEN = 0x02,
+  ATTR_SYSTEM = 0x04,
+  ATTR_VOLUME_ID = 0x08;
+export const ATTR_DIRECTORY = 0x10,
+  ATTR_ARCHIVE = 0x20,
+  ATTR_LONG_NAME = 0x0f;
 
 // FAT types by cluster count (section 3.5)
 export const FAT12_MAX_CLUSTERS = 4084;
@@ -85,18 +92,18 @@ export interface FatLayout {
   clusterBytes: number;
   reservedSectors: number;
   fatCount: number;
-  fatSectors: number;        // per copy
-  rootEntryCount: number;    // FAT12/16 fixed root; 0 on FAT32
+  fatSectors: number; // per copy
+  rootEntryCount: number; // FAT12/16 fixed root; 0 on FAT32
   rootDirSectors: number;
   totalSectors: number;
-  firstDataSector: number;   // reserved + FATs + fixed root
-  clusterCount: number;      // data clusters, numbered 2 .. clusterCount + 1
-  rootCluster: number;       // FAT32; 0 otherwise
-  fsInfoSector: number;      // FAT32; 0 otherwise
-  backupBootSector: number;  // FAT32; 0 otherwise
+  firstDataSector: number; // reserved + FATs + fixed root
+  clusterCount: number; // data clusters, numbered 2 .. clusterCount + 1
+  rootCluster: number; // FAT32; 0 otherwise
+  fsInfoSector: number; // FAT32; 0 otherwise
+  backupBootSector: number; // FAT32; 0 otherwise
   hiddenSectors: number;
   volumeId: number;
-  label: string;             // 11 characters, space padded ("NO NAME    " when none)
+  label: string; // 11 characters, space padded ("NO NAME    " when none)
 }
 
 export interface FormatOptions {
@@ -126,12 +133,19 @@ function labelField(label: string | undefined): string {
   if (label === undefined || label.trim() === "") return "NO NAME    ";
   const upper = label.toUpperCase();
   if (upper.length > 11 || !/^[A-Z0-9 !#$%&'()\-@^_`{}~]+$/.test(upper)) {
-    throw new FatFormatError(`volume label "${label}" is not up to 11 characters of A-Z, 0-9, space and !#$%&'()-@^_\`{}~`);
+    throw new FatFormatError(
+      `volume label "${label}" is not up to 11 characters of A-Z, 0-9, space and !#$%&'()-@^_\`{}~`,
+    );
   }
   return upper.padEnd(11, " ");
 }
 
-interface LayoutInput { sectorSize: number; totalSectors: number; sectorsPerCluster: number; reserved?: number }
+interface LayoutInput {
+  sectorSize: number;
+  totalSectors: number;
+  sectorsPerCluster: number;
+  reserved?: number;
+}
 
 /** Geometry for one FAT type: the smallest FAT that covers the clusters it leaves. */
 function layoutFor(type: FatType, input: LayoutInput): Omit<FatLayout, "hiddenSectors" | "volumeId" | "label"> {
@@ -150,22 +164,45 @@ function layoutFor(type: FatType, input: LayoutInput): Omit<FatLayout, "hiddenSe
   const firstDataSector = reservedSectors + fatCount * fatSectors + rootDirSectors;
   const clusterCount = clustersFor(fatSectors);
   return {
-    fatType: type, bytesPerSector: sectorSize, sectorsPerCluster, clusterBytes: sectorSize * sectorsPerCluster,
-    reservedSectors, fatCount, fatSectors, rootEntryCount, rootDirSectors, totalSectors, firstDataSector, clusterCount,
-    rootCluster: type === 32 ? 2 : 0, fsInfoSector: type === 32 ? 1 : 0, backupBootSector: type === 32 ? 6 : 0,
+    fatType: type,
+    bytesPerSector: sectorSize,
+    sectorsPerCluster,
+    clusterBytes: sectorSize * sectorsPerCluster,
+    reservedSectors,
+    fatCount,
+    fatSectors,
+    rootEntryCount,
+    rootDirSectors,
+    totalSectors,
+    firstDataSector,
+    clusterCount,
+    rootCluster: type === 32 ? 2 : 0,
+    fsInfoSector: type === 32 ? 1 : 0,
+    backupBootSector: type === 32 ? 6 : 0,
   };
 }
 
 function checkInputs(part: BlockDevice, options: FormatOptions): LayoutInput {
-  const sectorSize = part.sectorSize, clusterBytes = options.clusterBytes;
+  const sectorSize = part.sectorSize,
+    clusterBytes = options.clusterBytes;
   const spc = clusterBytes / sectorSize;
   if (!Number.isInteger(spc) || spc < 1 || spc > 128 || (spc & (spc - 1)) !== 0) {
-    throw new FatFormatError(`cluster size ${clusterBytes} bytes is not 1..128 (a power of two) sectors of ${sectorSize} bytes`);
+    throw new FatFormatError(
+      `cluster size ${clusterBytes} bytes is not 1..128 (a power of two) sectors of ${sectorSize} bytes`,
+    );
   }
-  if (part.sectorCount > 0xffffffff) throw new FatFormatError(`${part.name} has ${part.sectorCount} sectors, more than a FAT volume can count (2^32 - 1)`);
+  if (part.sectorCount > 0xffffffff)
+    throw new FatFormatError(
+      `${part.name} has ${part.sectorCount} sectors, more than a FAT volume can count (2^32 - 1)`,
+    );
   const reserved = options.reservedSectors;
-  if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1 || reserved > 0xffff || (options.fatType === 32 && reserved < 8))) {
-    throw new FatFormatError(`reservedSectors ${reserved} is not 1..65535 (8 at least on FAT32, for FSInfo and the backup boot sector)`);
+  if (
+    reserved !== undefined &&
+    (!Number.isInteger(reserved) || reserved < 1 || reserved > 0xffff || (options.fatType === 32 && reserved < 8))
+  ) {
+    throw new FatFormatError(
+      `reservedSectors ${reserved} is not 1..65535 (8 at least on FAT32, for FSInfo and the backup boot sector)`,
+    );
   }
   return { sectorSize, totalSectors: part.sectorCount, sectorsPerCluster: spc, reserved };
 }
@@ -173,17 +210,29 @@ function checkInputs(part: BlockDevice, options: FormatOptions): LayoutInput {
 /** The layout formatFat would write: type by cluster count when not given, refused when contradicted. */
 export function planFat(part: BlockDevice, options: FormatOptions): FatLayout {
   const input = checkInputs(part, options);
-  const extra = { hiddenSectors: options.hiddenSectors ?? 0, volumeId: (options.volumeId ?? defaultVolumeId(input)) >>> 0, label: labelField(options.label) };
-  const candidates = (options.fatType ? [options.fatType] : [12, 16, 32] as FatType[]).map((t) => layoutFor(t, input));
-  const fits = candidates.find((l) => l.clusterCount >= 1 && fatTypeOf(l.clusterCount) === l.fatType && l.clusterCount <= FAT32_MAX_CLUSTERS);
+  const extra = {
+    hiddenSectors: options.hiddenSectors ?? 0,
+    volumeId: (options.volumeId ?? defaultVolumeId(input)) >>> 0,
+    label: labelField(options.label),
+  };
+  const candidates = (options.fatType ? [options.fatType] : ([12, 16, 32] as FatType[])).map((t) =>
+    layoutFor(t, input),
+  );
+  const fits = candidates.find(
+    (l) => l.clusterCount >= 1 && fatTypeOf(l.clusterCount) === l.fatType && l.clusterCount <= FAT32_MAX_CLUSTERS,
+  );
   if (fits && fits.fatType === 32 && fits.reservedSectors < 8) {
-    throw new FatFormatError(`reservedSectors ${fits.reservedSectors} is too few for FAT32 (8 at least, for FSInfo and the backup boot sector)`);
+    throw new FatFormatError(
+      `reservedSectors ${fits.reservedSectors} is too few for FAT32 (8 at least, for FSInfo and the backup boot sector)`,
+    );
   }
   if (fits) return { ...fits, ...extra };
   const counts = candidates.map((l) => `FAT${l.fatType} layout gives ${l.clusterCount} clusters`).join(", ");
   const what = options.fatType ? `FAT${options.fatType} is contradicted by the cluster count` : "no FAT type fits";
-  throw new FatFormatError(`${part.name}: ${what} (${part.sectorCount} sectors of ${input.sectorSize} bytes, ` +
-    `${options.clusterBytes}-byte clusters: ${counts}; FAT12 needs 1..4084, FAT16 4085..65524, FAT32 65525..268435445)`);
+  throw new FatFormatError(
+    `${part.name}: ${what} (${part.sectorCount} sectors of ${input.sectorSize} bytes, ` +
+      `${options.clusterBytes}-byte clusters: ${counts}; FAT12 needs 1..4084, FAT16 4085..65524, FAT32 65525..268435445)`,
+  );
 }
 
 function defaultVolumeId(input: LayoutInput): number {
@@ -247,15 +296,25 @@ export function encodeFsInfo(sectorSize: number, freeCount: number, nextFree: nu
 /** Reads a layout back from a boot sector this module wrote (or any valid one). */
 export function decodeBootSector(bs: Uint8Array): FatLayout {
   const dv = new DataView(bs.buffer, bs.byteOffset, bs.byteLength);
-  if (dv.getUint16(BS_Signature, true) !== 0xaa55) throw new FatFormatError(`boot sector signature is 0x${dv.getUint16(BS_Signature, true).toString(16)}, not 0xAA55`);
-  const bytesPerSector = dv.getUint16(BPB_BytsPerSec, true), sectorsPerCluster = bs[BPB_SecPerClus];
-  const reservedSectors = dv.getUint16(BPB_RsvdSecCnt, true), fatCount = bs[BPB_NumFATs];
+  if (dv.getUint16(BS_Signature, true) !== 0xaa55)
+    throw new FatFormatError(`boot sector signature is 0x${dv.getUint16(BS_Signature, true).toString(16)}, not 0xAA55`);
+  const bytesPerSector = dv.getUint16(BPB_BytsPerSec, true),
+    sectorsPerCluster = bs[BPB_SecPerClus];
+  const reservedSectors = dv.getUint16(BPB_RsvdSecCnt, true),
+    fatCount = bs[BPB_NumFATs];
   const rootEntryCount = dv.getUint16(BPB_RootEntCnt, true);
   const totalSectors = dv.getUint16(BPB_TotSec16, true) || dv.getUint32(BPB_TotSec32, true);
   const fatSz16 = dv.getUint16(BPB_FATSz16, true);
   const fatSectors = fatSz16 || dv.getUint32(BPB_FATSz32, true);
-  if (![512, 1024, 2048, 4096].includes(bytesPerSector) || sectorsPerCluster === 0 || fatCount === 0 || fatSectors === 0) {
-    throw new FatFormatError(`not a FAT boot sector (BPB_BytsPerSec ${bytesPerSector}, BPB_SecPerClus ${sectorsPerCluster}, BPB_NumFATs ${fatCount}, FAT size ${fatSectors})`);
+  if (
+    ![512, 1024, 2048, 4096].includes(bytesPerSector) ||
+    sectorsPerCluster === 0 ||
+    fatCount === 0 ||
+    fatSectors === 0
+  ) {
+    throw new FatFormatError(
+      `not a FAT boot sector (BPB_BytsPerSec ${bytesPerSector}, BPB_SecPerClus ${sectorsPerCluster}, BPB_NumFATs ${fatCount}, FAT size ${fatSectors})`,
+    );
   }
   const rootDirSectors = Math.ceil((rootEntryCount * DIR_ENTRY_BYTES) / bytesPerSector);
   const firstDataSector = reservedSectors + fatCount * fatSectors + rootDirSectors;
@@ -263,8 +322,18 @@ export function decodeBootSector(bs: Uint8Array): FatLayout {
   const fat32 = fatSz16 === 0 && rootEntryCount === 0;
   const ext = fat32 ? BS32_DrvNum - BS_DrvNum : 0;
   return {
-    fatType: fat32 ? 32 : fatTypeOf(clusterCount), bytesPerSector, sectorsPerCluster, clusterBytes: bytesPerSector * sectorsPerCluster,
-    reservedSectors, fatCount, fatSectors, rootEntryCount, rootDirSectors, totalSectors, firstDataSector, clusterCount,
+    fatType: fat32 ? 32 : fatTypeOf(clusterCount),
+    bytesPerSector,
+    sectorsPerCluster,
+    clusterBytes: bytesPerSector * sectorsPerCluster,
+    reservedSectors,
+    fatCount,
+    fatSectors,
+    rootEntryCount,
+    rootDirSectors,
+    totalSectors,
+    firstDataSector,
+    clusterCount,
     rootCluster: fat32 ? dv.getUint32(BPB_RootClus, true) : 0,
     fsInfoSector: fat32 ? dv.getUint16(BPB_FSInfo, true) : 0,
     backupBootSector: fat32 ? dv.getUint16(BPB_BkBootSec, true) : 0,
@@ -279,8 +348,10 @@ function fatHead(l: FatLayout): Uint8Array {
   const s = new Uint8Array(l.bytesPerSector);
   const dv = new DataView(s.buffer);
   if (l.fatType === 12) s.set([MEDIA_FIXED, 0xff, 0xff], 0);
-  else if (l.fatType === 16) { dv.setUint16(0, 0xff00 | MEDIA_FIXED, true); dv.setUint16(2, 0xffff, true); }
-  else {
+  else if (l.fatType === 16) {
+    dv.setUint16(0, 0xff00 | MEDIA_FIXED, true);
+    dv.setUint16(2, 0xffff, true);
+  } else {
     dv.setUint32(0, 0x0fffff00 | MEDIA_FIXED, true);
     dv.setUint32(4, 0x0fffffff, true);
     dv.setUint32(4 * l.rootCluster, 0x0fffffff, true);
@@ -323,7 +394,10 @@ export function formatFat(part: BlockDevice, options: FormatOptions): FatLayout 
   const head = fatHead(l);
   for (let copy = 0; copy < l.fatCount; copy++) part.write(l.reservedSectors + copy * l.fatSectors, 1, head, 0);
   if (l.label !== "NO NAME    ") {
-    const rootLba = l.fatType === 32 ? l.firstDataSector + (l.rootCluster - 2) * l.sectorsPerCluster : l.reservedSectors + l.fatCount * l.fatSectors;
+    const rootLba =
+      l.fatType === 32
+        ? l.firstDataSector + (l.rootCluster - 2) * l.sectorsPerCluster
+        : l.reservedSectors + l.fatCount * l.fatSectors;
     const sector = new Uint8Array(l.bytesPerSector);
     sector.set(encodeShortEntry(l.label, ATTR_VOLUME_ID, 0, 0, DEFAULT_DATE), 0);
     part.write(rootLba, 1, sector, 0);
@@ -334,17 +408,21 @@ export function formatFat(part: BlockDevice, options: FormatOptions): FatLayout 
 // ---- directory entries (codec) ------------------------------------------------------------
 
 // Long-name entry (section 7; sizeof = 32): 13 UTF-16 code units in three pieces
-export const LDIR_Ord = 0;          // sequence number (u8), LAST_LONG_ENTRY on the last piece
-export const LDIR_Name1 = 1;        // code units 1-5
-export const LDIR_Attr = 11;        // ATTR_LONG_NAME
-export const LDIR_Type = 12;        // 0
-export const LDIR_Chksum = 13;      // checksum of the short name (u8)
-export const LDIR_Name2 = 14;       // code units 6-11
-export const LDIR_FstClusLO = 26;   // 0 (u16)
-export const LDIR_Name3 = 28;       // code units 12-13
+export const LDIR_Ord = 0; // sequence number (u8), LAST_LONG_ENTRY on the last piece
+export const LDIR_Name1 = 1; // code units 1-5
+export const LDIR_Attr = 11; // ATTR_LONG_NAME
+export const LDIR_Type = 12; // 0
+export const LDIR_Chksum = 13; // checksum of the short name (u8)
+export const LDIR_Name2 = 14; // code units 6-11
+export const LDIR_FstClusLO = 26; // 0 (u16)
+export const LDIR_Name3 = 28; // code units 12-13
 export const LAST_LONG_ENTRY = 0x40;
 export const DELETED_MARK = 0xe5;
-const LFN_PIECES: [number, number][] = [[LDIR_Name1, 5], [LDIR_Name2, 6], [LDIR_Name3, 2]];
+const LFN_PIECES: [number, number][] = [
+  [LDIR_Name1, 5],
+  [LDIR_Name2, 6],
+  [LDIR_Name3, 2],
+];
 
 /** The spec's short-name checksum (section 7.2) of an 11-byte DIR_Name. */
 export function shortNameChecksum(short11: string): number {
@@ -354,12 +432,21 @@ export function shortNameChecksum(short11: string): number {
 }
 
 /** A short (8.3) entry: DIR_Name is 11 characters, space padded, already uppercase. */
-export function encodeShortEntry(short11: string, attr: number, firstCluster: number, size: number, date: Date): Uint8Array {
+export function encodeShortEntry(
+  short11: string,
+  attr: number,
+  firstCluster: number,
+  size: number,
+  date: Date,
+): Uint8Array {
   const e = new Uint8Array(DIR_ENTRY_BYTES);
   const dv = new DataView(e.buffer);
   ascii(e, DIR_Name, short11);
   e[DIR_Attr] = attr;
-  for (const [time, day] of [[DIR_CrtTime, DIR_CrtDate], [DIR_WrtTime, DIR_WrtDate]]) {
+  for (const [time, day] of [
+    [DIR_CrtTime, DIR_CrtDate],
+    [DIR_WrtTime, DIR_WrtDate],
+  ]) {
     dv.setUint16(time, fatTime(date), true);
     dv.setUint16(day, fatDate(date), true);
   }
@@ -377,9 +464,11 @@ export function encodeDotEntry(dots: "." | "..", cluster: number, date: Date): U
 
 /** Long-name entries for `name` in on-disk order (last piece first), or none when short11 is exactly it. */
 export function lfnEntries(name: string, short11: string): Uint8Array[] {
-  const base = short11.slice(0, 8).trimEnd(), ext = short11.slice(8).trimEnd();
+  const base = short11.slice(0, 8).trimEnd(),
+    ext = short11.slice(8).trimEnd();
   if (name === (ext ? `${base}.${ext}` : base)) return [];
-  const count = Math.ceil(name.length / 13), checksum = shortNameChecksum(short11);
+  const count = Math.ceil(name.length / 13),
+    checksum = shortNameChecksum(short11);
   const out: Uint8Array[] = [];
   for (let ord = count; ord >= 1; ord--) {
     const e = new Uint8Array(DIR_ENTRY_BYTES);
@@ -389,7 +478,8 @@ export function lfnEntries(name: string, short11: string): Uint8Array[] {
     e[LDIR_Chksum] = checksum;
     let i = (ord - 1) * 13;
     for (const [at, units] of LFN_PIECES) {
-      for (let k = 0; k < units; k++, i++) dv.setUint16(at + 2 * k, i < name.length ? name.charCodeAt(i) : i === name.length ? 0 : 0xffff, true);
+      for (let k = 0; k < units; k++, i++)
+        dv.setUint16(at + 2 * k, i < name.length ? name.charCodeAt(i) : i === name.length ? 0 : 0xffff, true);
     }
     out.push(e);
   }
@@ -397,11 +487,11 @@ export function lfnEntries(name: string, short11: string): Uint8Array[] {
 }
 
 export interface DirRecord {
-  longName: string;         // the long name, or the short one shown as "NAME.EXT"
-  shortName: string;        // "NAME.EXT"
-  short11: string;          // DIR_Name as stored
-  firstSlot: number;        // first entry (its first long-name entry)
-  shortSlot: number;        // the short entry
+  longName: string; // the long name, or the short one shown as "NAME.EXT"
+  shortName: string; // "NAME.EXT"
+  short11: string; // DIR_Name as stored
+  firstSlot: number; // first entry (its first long-name entry)
+  shortSlot: number; // the short entry
   attr: number;
   firstCluster: number;
   size: number;
@@ -427,26 +517,39 @@ export function parseDirectory(bytes: Uint8Array): DirRecord[] {
   for (let slot = 0; slot * DIR_ENTRY_BYTES < bytes.length; slot++) {
     const e = bytes.subarray(slot * DIR_ENTRY_BYTES, (slot + 1) * DIR_ENTRY_BYTES);
     if (e[0] === 0) break;
-    if (e[0] === DELETED_MARK) { lfn = undefined; continue; }
+    if (e[0] === DELETED_MARK) {
+      lfn = undefined;
+      continue;
+    }
     if ((e[DIR_Attr] & 0x3f) === ATTR_LONG_NAME) {
       const ord = e[LDIR_Ord] & 0x1f;
       if (e[LDIR_Ord] & LAST_LONG_ENTRY) lfn = { pieces: [], checksum: e[LDIR_Chksum], first: slot, next: ord };
-      if (!lfn || ord !== lfn.next || ord === 0 || e[LDIR_Chksum] !== lfn.checksum) { lfn = undefined; continue; }
+      if (!lfn || ord !== lfn.next || ord === 0 || e[LDIR_Chksum] !== lfn.checksum) {
+        lfn = undefined;
+        continue;
+      }
       lfn.pieces[ord - 1] = lfnPiece(e);
       lfn.next = ord - 1;
       continue;
     }
     const short11 = String.fromCharCode(...e.subarray(0, 11));
     const hasLfn = lfn !== undefined && lfn.next === 0 && lfn.checksum === shortNameChecksum(short11);
-    const first = hasLfn ? lfn!.first : slot, longName = hasLfn ? lfn!.pieces.join("") : "";
+    const first = hasLfn ? lfn!.first : slot,
+      longName = hasLfn ? lfn!.pieces.join("") : "";
     lfn = undefined;
     if (e[DIR_Attr] & ATTR_VOLUME_ID || e[0] === 0x2e) continue;
     const dv = new DataView(e.buffer, e.byteOffset, DIR_ENTRY_BYTES);
-    const base = short11.slice(0, 8).trimEnd().replace(/^\x05/, "\xe5"), ext = short11.slice(8).trimEnd();
+    const base = short11.slice(0, 8).trimEnd().replace(/^\x05/, "\xe5"),
+      ext = short11.slice(8).trimEnd();
     const shortName = ext ? `${base}.${ext}` : base;
     out.push({
-      longName: longName || shortName, shortName, short11, firstSlot: first, shortSlot: slot, attr: e[DIR_Attr],
-      firstCluster: (dv.getUint16(DIR_FstClusHI, true) << 16 | dv.getUint16(DIR_FstClusLO, true)) >>> 0,
+      longName: longName || shortName,
+      shortName,
+      short11,
+      firstSlot: first,
+      shortSlot: slot,
+      attr: e[DIR_Attr],
+      firstCluster: ((dv.getUint16(DIR_FstClusHI, true) << 16) | dv.getUint16(DIR_FstClusLO, true)) >>> 0,
       size: dv.getUint32(DIR_FileSize, true),
     });
   }
@@ -460,10 +563,15 @@ export function takenShortNames(bytes: Uint8Array): Set<string> {
 
 /** The first run of `count` free entries (deleted, or from the end mark on), or -1. */
 export function findFreeSlots(bytes: Uint8Array, count: number): number {
-  let runStart = 0, runLength = 0;
+  let runStart = 0,
+    runLength = 0;
   for (let slot = 0; slot * DIR_ENTRY_BYTES < bytes.length; slot++) {
     const first = bytes[slot * DIR_ENTRY_BYTES];
-    if (first !== 0 && first !== DELETED_MARK) { runLength = 0; runStart = slot + 1; continue; }
+    if (first !== 0 && first !== DELETED_MARK) {
+      runLength = 0;
+      runStart = slot + 1;
+      continue;
+    }
     if (++runLength === count) return runStart;
   }
   return -1;

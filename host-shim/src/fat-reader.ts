@@ -3,27 +3,52 @@
 // structural damage the way fsck.fat -n would notice it, without ever writing. FAT entries
 // come through FatTables in cached windows (the volume must not change under a reader);
 // the pure decoding (directory entries, chains, FSInfo) lives in fat-dir.ts.
-import { FsType } from "./abi";
+
 import type * as Crypto from "node:crypto";
-import { BlockDevice } from "./devices";
+import { FsType } from "./abi";
 import { Core, Slot } from "./core";
-import { FatTables } from "./fat-tables";
+import { BlockDevice } from "./devices";
 import { ClusterbackError, DeviceError } from "./errors";
 import {
-  ATTR_DIRECTORY, ChainFault, ChainRules, ChainTrace, ClusterBitmap, DIR_ENTRY_BYTES, DirRecord, FsInfoFields, MAX_DIR_ENTRIES, RunSink,
-  decodeFsInfo, decodeDirectory, fsInfoFields, nameMatches, traceChain,
+  ATTR_DIRECTORY,
+  ChainFault,
+  ChainRules,
+  ChainTrace,
+  ClusterBitmap,
+  DIR_ENTRY_BYTES,
+  DirRecord,
+  decodeDirectory,
+  decodeFsInfo,
+  FsInfoFields,
+  fsInfoFields,
+  MAX_DIR_ENTRIES,
+  nameMatches,
+  RunSink,
+  traceChain,
 } from "./fat-dir";
+import { FatTables } from "./fat-tables";
 
 /** A file or directory of the volume: its directory record's fields (name, shortName, attributes, ...), and where it is. */
-export interface FatEntry extends Pick<DirRecord, "name" | "shortName" | "attributes" | "isDirectory" | "firstCluster" | "size" | "modified"> {
+export interface FatEntry
+  extends Pick<DirRecord, "name" | "shortName" | "attributes" | "isDirectory" | "firstCluster" | "size" | "modified"> {
   /** "\\FIRMWARE\\MAIN.BIN" style, long names where present; the root is "\\". */
   path: string;
   /** Index of its short entry in its parent directory (32-byte entries from the directory's start); absent for the root. */
   entryIndex?: number;
 }
 
-export type ProblemKind = "boot" | "fat-copies" | "fsinfo" | "loop" | "cross-link" | "out-of-range" | "bad-cluster-in-file"
-  | "size-mismatch" | "bad-name" | "dir-unreadable" | "lost-clusters";
+export type ProblemKind =
+  | "boot"
+  | "fat-copies"
+  | "fsinfo"
+  | "loop"
+  | "cross-link"
+  | "out-of-range"
+  | "bad-cluster-in-file"
+  | "size-mismatch"
+  | "bad-name"
+  | "dir-unreadable"
+  | "lost-clusters";
 export interface Problem {
   kind: ProblemKind;
   path?: string;
@@ -40,14 +65,26 @@ export interface Problem {
 
 /** A path that does not resolve, or a chain that cannot be followed (loop, out of range, too short). */
 export class FatReadError extends ClusterbackError {
-  constructor(message: string, readonly path?: string, readonly cluster?: number) {
+  constructor(
+    message: string,
+    readonly path?: string,
+    readonly cluster?: number,
+  ) {
     super(message);
     this.name = "FatReadError";
   }
 }
 
-export interface WalkOptions { maxDepth?: number; maxEntries?: number }
-export interface CheckResult { problems: Problem[]; files: number; directories: number; usedClusters: number }
+export interface WalkOptions {
+  maxDepth?: number;
+  maxEntries?: number;
+}
+export interface CheckResult {
+  problems: Problem[];
+  files: number;
+  directories: number;
+  usedClusters: number;
+}
 export interface TreeCheckOptions extends WalkOptions {
   /** Steps at most, over both walks: a FAT entry looked up, a window of FAT entries read (WINDOW_STEPS), a directory entry read. */
   maxSteps?: number;
@@ -64,9 +101,9 @@ export interface TreeCheck {
   stopped?: string;
 }
 
-const FAT_WINDOW_ENTRIES = 16384;     // entries read at once (64 KiB for FAT32)
-const CACHED_WINDOWS = 64;            // windows kept (4 MiB at most: a 1 Mi-cluster FAT whole)
-const READ_CHUNK_BYTES = 1 << 20;     // readFile hands out at most this much per chunk
+const FAT_WINDOW_ENTRIES = 16384; // entries read at once (64 KiB for FAT32)
+const CACHED_WINDOWS = 64; // windows kept (4 MiB at most: a 1 Mi-cluster FAT whole)
+const READ_CHUNK_BYTES = 1 << 20; // readFile hands out at most this much per chunk
 const DEFAULT_MAX_DEPTH = 32;
 const DEFAULT_MAX_ENTRIES = 1 << 20;
 /** What reading one window of FAT entries counts against TreeCheckOptions.maxSteps: a step per entry decoded. */
@@ -76,7 +113,10 @@ export const WINDOW_STEPS = FAT_WINDOW_ENTRIES;
 class StepLimit extends Error {}
 
 /** A directory on the way down from the root, to find one that leads back to it. */
-interface Ancestor { cluster: number; path: string }
+interface Ancestor {
+  cluster: number;
+  path: string;
+}
 
 interface WalkContext {
   visit?: (e: FatEntry) => void;
@@ -122,9 +162,13 @@ export class FatReader {
   private steps = 0;
   private stepLimit = Infinity;
 
-  constructor(readonly device: BlockDevice, core: Core) {
+  constructor(
+    readonly device: BlockDevice,
+    core: Core,
+  ) {
     this.tables = new FatTables(device, core); // throws the core's VolumeError on a bad boot record
-    const r = core.results(), g = this.tables.geometry; // the probe's result slots, still current
+    const r = core.results(),
+      g = this.tables.geometry; // the probe's result slots, still current
     this.fsType = g.fsType;
     this.maxCluster = g.clusterCount + 1;
     this.sectorsPerCluster = g.clusterBytes / g.bytesPerSector;
@@ -135,12 +179,20 @@ export class FatReader {
     this.dirtyBoot = r[Slot.volDirtyBoot] === 1;
     this.media = r[Slot.volMedia];
     this.rules = {
-      next: (c) => this.next(c), maxCluster: this.maxCluster,
-      eocMin: [0, 0xff8, 0xfff8, 0x0ffffff8][g.fsType], badMark: [0, 0xff7, 0xfff7, 0x0ffffff7][g.fsType],
+      next: (c) => this.next(c),
+      maxCluster: this.maxCluster,
+      eocMin: [0, 0xff8, 0xfff8, 0x0ffffff8][g.fsType],
+      badMark: [0, 0xff7, 0xfff7, 0x0ffffff7][g.fsType],
     };
     this.root = {
-      path: "\\", name: "\\", shortName: "", attributes: ATTR_DIRECTORY, isDirectory: true,
-      firstCluster: this.fsType === FsType.fat32 ? r[Slot.volRootCluster] : 0, size: 0, modified: new Date(Date.UTC(1980, 0, 1)),
+      path: "\\",
+      name: "\\",
+      shortName: "",
+      attributes: ATTR_DIRECTORY,
+      isDirectory: true,
+      firstCluster: this.fsType === FsType.fat32 ? r[Slot.volRootCluster] : 0,
+      size: 0,
+      modified: new Date(Date.UTC(1980, 0, 1)),
     };
   }
 
@@ -162,11 +214,15 @@ export class FatReader {
     const dir = this.lookup(dirPath);
     if (!dir) throw new FatReadError(`no such file or directory: ${dirPath}`, dirPath);
     if (!dir.isDirectory) throw new FatReadError(`not a directory: ${dir.path}`, dir.path);
-    return this.readDirStrict(dir).filter((r) => !r.dot).map((r) => childEntry(dir.path, r));
+    return this.readDirStrict(dir)
+      .filter((r) => !r.dot)
+      .map((r) => childEntry(dir.path, r));
   }
 
   private readDirStrict(dir: FatEntry): DirRecord[] {
-    return this.readDir(dir, (p) => { throw new FatReadError(p.detail, p.path, p.cluster); }).records;
+    return this.readDir(dir, (p) => {
+      throw new FatReadError(p.detail, p.path, p.cluster);
+    }).records;
   }
 
   // ---- chains ----
@@ -209,8 +265,15 @@ export class FatReader {
   }
 
   /** trace(), claiming clusters in check mode and telling the naming pass. */
-  private traceTracked(path: string, first: number, limit: number, ctx: WalkContext, sink?: RunSink): ChainTrace & { firstShared: number } {
-    let shared = 0, firstShared = -1;
+  private traceTracked(
+    path: string,
+    first: number,
+    limit: number,
+    ctx: WalkContext,
+    sink?: RunSink,
+  ): ChainTrace & { firstShared: number } {
+    let shared = 0,
+      firstShared = -1;
     const t = traceChain(this.rules, first, limit, (start, length) => {
       sink?.(start, length);
       ctx.onRun?.(path, start, length);
@@ -228,7 +291,11 @@ export class FatReader {
   // ---- directories ----
 
   /** A directory's records; faults go to `report` (which may throw). */
-  private readDir(dir: FatEntry, report: (p: Problem) => void, ctx?: WalkContext): { records: DirRecord[]; shared: boolean } {
+  private readDir(
+    dir: FatEntry,
+    report: (p: Problem) => void,
+    ctx?: WalkContext,
+  ): { records: DirRecord[]; shared: boolean } {
     const g = this.tables.geometry;
     try {
       if (dir.path === "\\" && this.fsType !== 3) {
@@ -237,22 +304,50 @@ export class FatReader {
         return { records: decodeDirectory(bytes, false), shared: false };
       }
       if (dir.firstCluster === 0) {
-        report({ kind: "dir-unreadable", path: dir.path, cluster: 0, detail: `directory ${dir.path} has first cluster 0` });
+        report({
+          kind: "dir-unreadable",
+          path: dir.path,
+          cluster: 0,
+          detail: `directory ${dir.path} has first cluster 0`,
+        });
         return { records: [], shared: false };
       }
       const runs: Array<[number, number]> = [];
       const limit = Math.ceil((MAX_DIR_ENTRIES * DIR_ENTRY_BYTES) / g.clusterBytes);
       const sink: RunSink = (start, length) => runs.push([start, length]);
-      const t = ctx ? this.traceTracked(dir.path, dir.firstCluster, limit, ctx, sink) : { ...traceChain(this.rules, dir.firstCluster, limit, sink), firstShared: -1 };
-      if (t.fault) report({ kind: t.fault.kind, path: dir.path, cluster: t.fault.cluster, detail: `directory ${dir.path}: ${t.fault.detail}`, ...loopOf(t.fault, true) });
-      if (t.truncated) report({ kind: "dir-unreadable", path: dir.path, cluster: dir.firstCluster, detail: `directory ${dir.path} is longer than ${MAX_DIR_ENTRIES} entries; read the first ${limit} clusters only` });
+      const t = ctx
+        ? this.traceTracked(dir.path, dir.firstCluster, limit, ctx, sink)
+        : { ...traceChain(this.rules, dir.firstCluster, limit, sink), firstShared: -1 };
+      if (t.fault)
+        report({
+          kind: t.fault.kind,
+          path: dir.path,
+          cluster: t.fault.cluster,
+          detail: `directory ${dir.path}: ${t.fault.detail}`,
+          ...loopOf(t.fault, true),
+        });
+      if (t.truncated)
+        report({
+          kind: "dir-unreadable",
+          path: dir.path,
+          cluster: dir.firstCluster,
+          detail: `directory ${dir.path} is longer than ${MAX_DIR_ENTRIES} entries; read the first ${limit} clusters only`,
+        });
       const clusters = t.fault?.uniqueClusters ?? t.clusters;
       this.spend((clusters * g.clusterBytes) / DIR_ENTRY_BYTES); // a step per entry read and decoded
       // claimed from its first cluster by a chain seen before: the same directory twice, walked once
-      return { records: decodeDirectory(this.readRuns(runs, clusters), this.fsType === FsType.fat32), shared: t.firstShared === dir.firstCluster };
+      return {
+        records: decodeDirectory(this.readRuns(runs, clusters), this.fsType === FsType.fat32),
+        shared: t.firstShared === dir.firstCluster,
+      };
     } catch (e) {
       if (!(e instanceof DeviceError)) throw e;
-      report({ kind: "dir-unreadable", path: dir.path, cluster: dir.firstCluster, detail: `directory ${dir.path} cannot be read: ${e.message}` });
+      report({
+        kind: "dir-unreadable",
+        path: dir.path,
+        cluster: dir.firstCluster,
+        detail: `directory ${dir.path} cannot be read: ${e.message}`,
+      });
       return { records: [], shared: false };
     }
   }
@@ -312,12 +407,17 @@ export class FatReader {
         if (ctx.stopped) return;
         if (record.dot) continue;
         if (++ctx.entries > ctx.maxEntries) {
-          ctx.problems.push({ kind: "dir-unreadable", path: dir.path, detail: `walk stopped after ${ctx.maxEntries} entries, in ${dir.path}` });
+          ctx.problems.push({
+            kind: "dir-unreadable",
+            path: dir.path,
+            detail: `walk stopped after ${ctx.maxEntries} entries, in ${dir.path}`,
+          });
           stop(ctx, `${ctx.maxEntries} entries walked, in ${dir.path}`);
           return;
         }
         const entry = childEntry(dir.path, record);
-        if (record.nameProblem) ctx.problems.push({ kind: "bad-name", path: entry.path, detail: `${entry.path}: ${record.nameProblem}` });
+        if (record.nameProblem)
+          ctx.problems.push({ kind: "bad-name", path: entry.path, detail: `${entry.path}: ${record.nameProblem}` });
         ctx.visit?.(entry);
         if (entry.isDirectory) this.walkSubdirectory(entry, depth, ancestors, ctx);
         else this.checkFile(entry, ctx);
@@ -329,15 +429,27 @@ export class FatReader {
 
   private walkSubdirectory(entry: FatEntry, depth: number, ancestors: Ancestor[], ctx: WalkContext): void {
     ctx.directories++;
-    if (entry.size !== 0) ctx.problems.push({ kind: "size-mismatch", path: entry.path, detail: `directory ${entry.path} has size ${entry.size}, not 0` });
+    if (entry.size !== 0)
+      ctx.problems.push({
+        kind: "size-mismatch",
+        path: entry.path,
+        detail: `directory ${entry.path} has size ${entry.size}, not 0`,
+      });
     const ancestor = ancestors.find((a) => a.cluster === entry.firstCluster);
     if (ancestor) {
       ctx.problems.push({
-        kind: "loop", path: entry.path, cluster: entry.firstCluster, ancestor: ancestor.path,
+        kind: "loop",
+        path: entry.path,
+        cluster: entry.firstCluster,
+        ancestor: ancestor.path,
         detail: `directory ${entry.path} is its own ancestor ${ancestor.path} (cluster ${entry.firstCluster})`,
       });
     } else if (depth + 1 > ctx.maxDepth) {
-      ctx.problems.push({ kind: "dir-unreadable", path: entry.path, detail: `directory ${entry.path} is nested deeper than ${ctx.maxDepth} levels: not read` });
+      ctx.problems.push({
+        kind: "dir-unreadable",
+        path: entry.path,
+        detail: `directory ${entry.path} is nested deeper than ${ctx.maxDepth} levels: not read`,
+      });
     } else {
       this.walkDirectory(entry, depth + 1, [...ancestors, { cluster: entry.firstCluster, path: entry.path }], ctx);
     }
@@ -348,15 +460,29 @@ export class FatReader {
     const need = Math.ceil(entry.size / g.clusterBytes);
     ctx.files++;
     if (entry.firstCluster === 0) {
-      if (need > 0) ctx.problems.push({ kind: "size-mismatch", path: entry.path, cluster: 0, detail: `${entry.path} is ${entry.size} bytes but has no clusters` });
+      if (need > 0)
+        ctx.problems.push({
+          kind: "size-mismatch",
+          path: entry.path,
+          cluster: 0,
+          detail: `${entry.path} is ${entry.size} bytes but has no clusters`,
+        });
       return;
     }
     const t = this.traceTracked(entry.path, entry.firstCluster, this.maxCluster - 1, ctx);
     if (t.fault) {
-      ctx.problems.push({ kind: t.fault.kind, path: entry.path, cluster: t.fault.cluster, detail: `${entry.path}: ${t.fault.detail}`, ...loopOf(t.fault, false) });
+      ctx.problems.push({
+        kind: t.fault.kind,
+        path: entry.path,
+        cluster: t.fault.cluster,
+        detail: `${entry.path}: ${t.fault.detail}`,
+        ...loopOf(t.fault, false),
+      });
     } else if (t.clusters !== need) {
       ctx.problems.push({
-        kind: "size-mismatch", path: entry.path, cluster: entry.firstCluster,
+        kind: "size-mismatch",
+        path: entry.path,
+        cluster: entry.firstCluster,
         detail: `${entry.path} is ${entry.size} bytes (${need} clusters of ${g.clusterBytes}) but its chain from cluster ${entry.firstCluster} has ${t.clusters}`,
       });
     }
@@ -372,7 +498,8 @@ export class FatReader {
   readFile(entry: FatEntry, onChunk: (bytes: Uint8Array) => void): void {
     if (entry.isDirectory) throw new FatReadError(`${entry.path} is a directory`, entry.path, entry.firstCluster);
     if (entry.size === 0) return;
-    const g = this.tables.geometry, bps = g.bytesPerSector;
+    const g = this.tables.geometry,
+      bps = g.bytesPerSector;
     const need = Math.ceil(entry.size / g.clusterBytes);
     const chunkSectors = Math.max(1, Math.floor(READ_CHUNK_BYTES / bps));
     const buffer = new Uint8Array(Math.min(chunkSectors * bps, need * g.clusterBytes));
@@ -385,12 +512,18 @@ export class FatReader {
         this.device.read(lba, n, buffer, 0);
         const bytes = Math.min(n * bps, remaining);
         onChunk(buffer.subarray(0, bytes));
-        remaining -= bytes; lba += n; sectors -= n;
+        remaining -= bytes;
+        lba += n;
+        sectors -= n;
       }
     });
     if (t.fault) throw new FatReadError(`${entry.path}: ${t.fault.detail}`, entry.path, t.fault.cluster);
     if (remaining > 0) {
-      throw new FatReadError(`${entry.path} is ${entry.size} bytes but its chain from cluster ${entry.firstCluster} ends after ${t.clusters} clusters (${entry.size - remaining} bytes)`, entry.path, entry.firstCluster);
+      throw new FatReadError(
+        `${entry.path} is ${entry.size} bytes but its chain from cluster ${entry.firstCluster} ends after ${t.clusters} clusters (${entry.size - remaining} bytes)`,
+        entry.path,
+        entry.firstCluster,
+      );
     }
   }
 
@@ -407,13 +540,21 @@ export class FatReader {
     const problems = this.bootProblems();
     const copies = this.tables.compareCopies();
     if (copies.differing > 0) {
-      problems.push({ kind: "fat-copies", cluster: copies.firstDiffering, detail: `FAT copies differ in ${copies.differing} entries, first at entry ${copies.firstDiffering}` });
+      problems.push({
+        kind: "fat-copies",
+        cluster: copies.firstDiffering,
+        detail: `FAT copies differ in ${copies.differing} entries, first at entry ${copies.firstDiffering}`,
+      });
     }
     const tree = this.checkTree(options);
     problems.push(...tree.problems);
     const scan = this.scanFat(tree.used);
     if (scan.lost > 0) {
-      problems.push({ kind: "lost-clusters", cluster: scan.firstLost, detail: `${scan.lost} cluster${scan.lost === 1 ? " is" : "s are"} allocated but in no file or directory, first cluster ${scan.firstLost}` });
+      problems.push({
+        kind: "lost-clusters",
+        cluster: scan.firstLost,
+        detail: `${scan.lost} cluster${scan.lost === 1 ? " is" : "s are"} allocated but in no file or directory, first cluster ${scan.firstLost}`,
+      });
     }
     problems.push(...this.fsInfoProblems(scan.free));
     return { problems, files: tree.files, directories: tree.directories, usedClusters: scan.allocated };
@@ -440,7 +581,13 @@ export class FatReader {
     } finally {
       this.stepLimit = Infinity;
     }
-    return { problems: ctx.problems, files: ctx.files, directories: ctx.directories, used: ctx.used, stopped: ctx.stoppedBy };
+    return {
+      problems: ctx.problems,
+      files: ctx.files,
+      directories: ctx.directories,
+      used: ctx.used,
+      stopped: ctx.stoppedBy,
+    };
   }
 
   /** Runs a walk; the step bound ends it (and is told in ctx.stoppedBy) rather than throwing. */
@@ -454,7 +601,11 @@ export class FatReader {
   }
 
   /** A second, bitmap-free walk to name every chain holding a cross-linked cluster (as far as the bounds let it go). */
-  private nameCrossLinks(links: Array<{ path: string; cluster: number; shared: number }>, problems: Problem[], options: TreeCheckOptions): void {
+  private nameCrossLinks(
+    links: Array<{ path: string; cluster: number; shared: number }>,
+    problems: Problem[],
+    options: TreeCheckOptions,
+  ): void {
     if (links.length === 0) return;
     const owners = new Map<number, string[]>(links.map((l) => [l.cluster, []]));
     const ctx = newContext(options);
@@ -465,7 +616,11 @@ export class FatReader {
     for (const l of links) {
       const others = [...new Set(owners.get(l.cluster))].filter((p) => p !== l.path);
       problems.push({
-        kind: "cross-link", path: l.path, cluster: l.cluster, sharedWith: others, sharedClusters: l.shared,
+        kind: "cross-link",
+        path: l.path,
+        cluster: l.cluster,
+        sharedWith: others,
+        sharedClusters: l.shared,
         detail: `cluster ${l.cluster} of ${l.path} is also in ${others.join(", ") || "another chain"} (${l.shared} clusters shared)`,
       });
     }
@@ -478,7 +633,10 @@ export class FatReader {
       const entries = this.tables.entries(0, first, Math.min(FAT_WINDOW_ENTRIES, this.maxCluster + 1 - first));
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i];
-        if (e === 0) { out.free++; continue; }
+        if (e === 0) {
+          out.free++;
+          continue;
+        }
         if (e === this.rules.badMark) continue;
         out.allocated++;
         if (!used.has(first + i) && out.lost++ === 0) out.firstLost = first + i;
@@ -493,7 +651,8 @@ export class FatReader {
     const boot = (detail: string) => problems.push({ kind: "boot", detail });
     if (this.dirtyBoot) boot("volume is marked dirty (boot sector BS_Reserved1 bit 0): it was not cleanly unmounted");
     const [fat0, fat1] = this.tables.entries(0, 0, 2);
-    if ((fat0 & 0xff) !== this.media) boot(`FAT[0] media byte 0x${(fat0 & 0xff).toString(16)} differs from BPB_Media 0x${this.media.toString(16)}`);
+    if ((fat0 & 0xff) !== this.media)
+      boot(`FAT[0] media byte 0x${(fat0 & 0xff).toString(16)} differs from BPB_Media 0x${this.media.toString(16)}`);
     if (this.fsType !== 1) {
       const [clean, noError] = this.fsType === FsType.fat16 ? [0x8000, 0x4000] : [0x08000000, 0x04000000];
       if (!(fat1 & clean)) boot(`FAT[1] clean-shutdown bit is clear (0x${fat1.toString(16)}): the volume is dirty`);
@@ -501,11 +660,13 @@ export class FatReader {
     }
     const g = this.tables.geometry;
     if (this.fsType === FsType.fat32 && this.backupBootSector > 0 && this.backupBootSector < g.reservedSectors) {
-      const a = new Uint8Array(g.bytesPerSector), b = new Uint8Array(g.bytesPerSector);
+      const a = new Uint8Array(g.bytesPerSector),
+        b = new Uint8Array(g.bytesPerSector);
       this.device.read(0, 1, a, 0);
       this.device.read(this.backupBootSector, 1, b, 0);
       const at = a.findIndex((x, i) => x !== b[i]);
-      if (at >= 0) boot(`backup boot sector (sector ${this.backupBootSector}) differs from the boot sector at byte ${at}`);
+      if (at >= 0)
+        boot(`backup boot sector (sector ${this.backupBootSector}) differs from the boot sector at byte ${at}`);
     }
     return problems;
   }
@@ -524,7 +685,10 @@ export class FatReader {
     const sector = this.fsInfo()?.bytes;
     if (!sector) return [];
     const info = decodeFsInfo(sector);
-    const fsinfo = (detail: string): Problem => ({ kind: "fsinfo", detail: `FSInfo (sector ${this.fsInfoSector}): ${detail}` });
+    const fsinfo = (detail: string): Problem => ({
+      kind: "fsinfo",
+      detail: `FSInfo (sector ${this.fsInfoSector}): ${detail}`,
+    });
     if (!info) return [fsinfo("signatures are wrong")];
     const problems: Problem[] = [];
     if (info.freeCount !== undefined && info.freeCount !== freeClusters) {
@@ -539,9 +703,16 @@ export class FatReader {
 
 function newContext(options: TreeCheckOptions): WalkContext {
   return {
-    problems: [], entries: 0, walkedDirs: new Set<number>(), files: 0, directories: 0, stopped: false,
-    maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
-    held: 0, maxHeld: options.maxHeld ?? Infinity,
+    problems: [],
+    entries: 0,
+    walkedDirs: new Set<number>(),
+    files: 0,
+    directories: 0,
+    stopped: false,
+    maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+    held: 0,
+    maxHeld: options.maxHeld ?? Infinity,
   };
 }
 
@@ -552,13 +723,21 @@ function stop(ctx: WalkContext, why: string): void {
 
 /** A chain fault's loop fields for its Problem. */
 function loopOf(fault: ChainFault, directory: boolean): Pick<Problem, "chainLoop"> {
-  return fault.kind === "loop" ? { chainLoop: { backTo: fault.backTo ?? -1, distinct: fault.uniqueClusters ?? 0, directory } } : {};
+  return fault.kind === "loop"
+    ? { chainLoop: { backTo: fault.backTo ?? -1, distinct: fault.uniqueClusters ?? 0, directory } }
+    : {};
 }
 
 function childEntry(parentPath: string, r: DirRecord): FatEntry {
   return {
     path: parentPath === "\\" ? `\\${r.name}` : `${parentPath}\\${r.name}`,
-    name: r.name, shortName: r.shortName, attributes: r.attributes, isDirectory: r.isDirectory,
-    firstCluster: r.firstCluster, size: r.size, modified: r.modified, entryIndex: r.index,
+    name: r.name,
+    shortName: r.shortName,
+    attributes: r.attributes,
+    isDirectory: r.isDirectory,
+    firstCluster: r.firstCluster,
+    size: r.size,
+    modified: r.modified,
+    entryIndex: r.index,
   };
 }

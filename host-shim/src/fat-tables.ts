@@ -1,8 +1,9 @@
 // The second view of a device that the design card asks for: a FAT volume's allocation
 // tables, read in bounded windows, with the copies compared. The firmware's health check and
 // the tests use it; the core reads the same bytes through its own imports.
-import { BlockDevice } from "./devices";
+
 import { Core, Slot } from "./core";
+import { BlockDevice } from "./devices";
 
 export interface FatGeometry {
   fsType: 1 | 2 | 3;
@@ -26,7 +27,10 @@ const WINDOW_ENTRIES = 65536;
 
 export class FatTables {
   readonly geometry: FatGeometry;
-  constructor(readonly device: BlockDevice, core: Core) {
+  constructor(
+    readonly device: BlockDevice,
+    core: Core,
+  ) {
     const h = core.attach(device);
     try {
       core.check(core.exports.probeVolume(h, device.sectorSize, device.sectorCount));
@@ -46,8 +50,12 @@ export class FatTables {
     };
   }
 
-  get entryCount(): number { return this.geometry.clusterCount + 2; }
-  get entryBits(): number { return [0, 12, 16, 32][this.geometry.fsType]; }
+  get entryCount(): number {
+    return this.geometry.clusterCount + 2;
+  }
+  get entryBits(): number {
+    return [0, 12, 16, 32][this.geometry.fsType];
+  }
 
   /**
    * Entries first .. first + count - 1 of FAT copy `copy` (at most 65536 at a time: windows
@@ -55,12 +63,17 @@ export class FatTables {
    */
   entries(copy: number, first: number, count: number): Uint32Array {
     const g = this.geometry;
-    if (copy < 0 || copy >= g.fatCount) throw new RangeError(`FAT copy ${copy} does not exist (the volume has ${g.fatCount})`);
+    if (copy < 0 || copy >= g.fatCount)
+      throw new RangeError(`FAT copy ${copy} does not exist (the volume has ${g.fatCount})`);
     if (first < 0 || count < 0 || count > WINDOW_ENTRIES || first + count > this.entryCount) {
-      throw new RangeError(`FAT entries ${first}..${first + count - 1} are outside 0..${this.entryCount - 1} or over ${WINDOW_ENTRIES} at once`);
+      throw new RangeError(
+        `FAT entries ${first}..${first + count - 1} are outside 0..${this.entryCount - 1} or over ${WINDOW_ENTRIES} at once`,
+      );
     }
-    const bps = g.bytesPerSector, bits = this.entryBits;
-    const startByte = Math.floor((first * bits) / 8), endByte = Math.ceil(((first + count) * bits) / 8) + 1;
+    const bps = g.bytesPerSector,
+      bits = this.entryBits;
+    const startByte = Math.floor((first * bits) / 8),
+      endByte = Math.ceil(((first + count) * bits) / 8) + 1;
     const sector0 = Math.floor(startByte / bps);
     const sectors = Math.min(Math.ceil(endByte / bps), g.fatSectors) - sector0;
     const buf = new Uint8Array(sectors * bps + 2);
@@ -82,7 +95,8 @@ export class FatTables {
 
   /** Compares every FAT copy with copy 0, one window at a time. */
   compareCopies(): FatCompare {
-    let differing = 0, firstDiffering = -1;
+    let differing = 0,
+      firstDiffering = -1;
     for (let first = 0; first < this.entryCount; first += WINDOW_ENTRIES) {
       const count = Math.min(WINDOW_ENTRIES, this.entryCount - first);
       const a = this.entries(0, first, count);

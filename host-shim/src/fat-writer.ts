@@ -7,7 +7,16 @@
 import { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
 import * as F from "./fat-format";
-import { FatLayout, DirRecord, DELETED_MARK, encodeShortEntry, findFreeSlots, lfnEntries, parseDirectory, takenShortNames } from "./fat-format";
+import {
+  DELETED_MARK,
+  DirRecord,
+  encodeShortEntry,
+  FatLayout,
+  findFreeSlots,
+  lfnEntries,
+  parseDirectory,
+  takenShortNames,
+} from "./fat-format";
 
 /** A path, name or directory operation the volume cannot do (values in the message). */
 export class FatWriterError extends ClusterbackError {
@@ -45,12 +54,19 @@ class FatTable {
   private readonly view: DataView;
   dirtyFrom = Infinity;
   dirtyTo = 0;
-  constructor(readonly type: F.FatType, bytes: Uint8Array) {
+  constructor(
+    readonly type: F.FatType,
+    bytes: Uint8Array,
+  ) {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  get endOfChain(): number { return this.type === 12 ? 0xfff : this.type === 16 ? 0xffff : 0x0fffffff; }
-  isEnd(value: number): boolean { return value >= (this.type === 12 ? 0xff8 : this.type === 16 ? 0xfff8 : 0x0ffffff8); }
+  get endOfChain(): number {
+    return this.type === 12 ? 0xfff : this.type === 16 ? 0xffff : 0x0fffffff;
+  }
+  isEnd(value: number): boolean {
+    return value >= (this.type === 12 ? 0xff8 : this.type === 16 ? 0xfff8 : 0x0ffffff8);
+  }
   get(n: number): number {
     if (this.type === 32) return this.view.getUint32(n * 4, true) & 0x0fffffff;
     if (this.type === 16) return this.view.getUint16(n * 2, true);
@@ -60,15 +76,22 @@ class FatTable {
   set(n: number, value: number): void {
     let at: number, width: number;
     if (this.type === 32) {
-      at = n * 4; width = 4;
+      at = n * 4;
+      width = 4;
       this.view.setUint32(at, ((this.view.getUint32(at, true) & 0xf0000000) | (value & 0x0fffffff)) >>> 0, true);
     } else if (this.type === 16) {
-      at = n * 2; width = 2;
+      at = n * 2;
+      width = 2;
       this.view.setUint16(at, value, true);
     } else {
-      at = n + (n >> 1); width = 2;
+      at = n + (n >> 1);
+      width = 2;
       const packed = this.view.getUint16(at, true);
-      this.view.setUint16(at, n & 1 ? (packed & 0x000f) | ((value & 0xfff) << 4) : (packed & 0xf000) | (value & 0xfff), true);
+      this.view.setUint16(
+        at,
+        n & 1 ? (packed & 0x000f) | ((value & 0xfff) << 4) : (packed & 0xf000) | (value & 0xfff),
+        true,
+      );
     }
     this.dirtyFrom = Math.min(this.dirtyFrom, at);
     this.dirtyTo = Math.max(this.dirtyTo, at + width);
@@ -76,7 +99,11 @@ class FatTable {
 }
 
 /** A loaded directory: the FAT12/16 fixed root (clusters empty) or a cluster chain. */
-interface Dir { firstCluster: number; clusters: number[]; bytes: Uint8Array }
+interface Dir {
+  firstCluster: number;
+  clusters: number[];
+  bytes: Uint8Array;
+}
 
 const MAX_DIR_BYTES = 65536 * F.DIR_ENTRY_BYTES; // the spec's limit: 65536 entries
 
@@ -93,7 +120,10 @@ export class FatWriter {
     part.read(0, 1, boot, 0);
     this.layout = F.decodeBootSector(boot);
     const l = this.layout;
-    if (l.bytesPerSector !== part.sectorSize) throw new FatWriterError(`${part.name}: BPB_BytsPerSec ${l.bytesPerSector} differs from the device's ${part.sectorSize}-byte sectors`);
+    if (l.bytesPerSector !== part.sectorSize)
+      throw new FatWriterError(
+        `${part.name}: BPB_BytsPerSec ${l.bytesPerSector} differs from the device's ${part.sectorSize}-byte sectors`,
+      );
     const fatBytes = new Uint8Array(l.fatSectors * l.bytesPerSector);
     part.read(l.reservedSectors, l.fatSectors, fatBytes, 0);
     this.fat = new FatTable(l.fatType, fatBytes);
@@ -103,7 +133,9 @@ export class FatWriter {
     this.rootKey = l.fatType === 32 ? l.rootCluster : 0;
   }
 
-  private get maxCluster(): number { return this.layout.clusterCount + 1; }
+  private get maxCluster(): number {
+    return this.layout.clusterCount + 1;
+  }
 
   private readNextFreeHint(): number {
     const l = this.layout;
@@ -116,12 +148,15 @@ export class FatWriter {
 
   // ---- clusters -------------------------------------------------------------------------
 
-  private clusterLba(cluster: number): number { return this.layout.firstDataSector + (cluster - 2) * this.layout.sectorsPerCluster; }
+  private clusterLba(cluster: number): number {
+    return this.layout.firstDataSector + (cluster - 2) * this.layout.sectorsPerCluster;
+  }
 
   /** First fit from the next-free hint, wrapping once; `contiguous`: one run or FatContiguousError. */
   private allocate(count: number, contiguous: boolean, fromEnd = false): number[] {
     if (count === 0) return [];
-    if (count > this.freeCount) throw new FatSpaceError(`${this.part.name}: ${count} clusters needed, ${this.freeCount} free`);
+    if (count > this.freeCount)
+      throw new FatSpaceError(`${this.part.name}: ${count} clusters needed, ${this.freeCount} free`);
     const clusters = contiguous ? (fromEnd ? this.findRunFromEnd(count) : this.findRun(count)) : this.findAny(count);
     this.linkChain(clusters);
     const last = clusters[clusters.length - 1];
@@ -140,35 +175,52 @@ export class FatWriter {
 
   private findRun(count: number): number[] {
     let largest = 0;
-    for (const [from, to] of [[this.nextFree, this.maxCluster], [2, Math.min(this.maxCluster, this.nextFree + count - 2)]]) {
-      let runStart = from, runLength = 0;
+    for (const [from, to] of [
+      [this.nextFree, this.maxCluster],
+      [2, Math.min(this.maxCluster, this.nextFree + count - 2)],
+    ]) {
+      let runStart = from,
+        runLength = 0;
       for (let c = from; c <= to; c++) {
-        if (this.fat.get(c) !== 0) { runLength = 0; runStart = c + 1; continue; }
+        if (this.fat.get(c) !== 0) {
+          runLength = 0;
+          runStart = c + 1;
+          continue;
+        }
         runLength++;
         largest = Math.max(largest, runLength);
         if (runLength === count) return Array.from({ length: count }, (_, i) => runStart + i);
       }
     }
-    throw new FatContiguousError(`${this.part.name}: no run of ${count} free clusters (${count * this.layout.clusterBytes} bytes) from cluster ${this.nextFree}; ` +
-      `the longest is ${largest} clusters, ${this.freeCount} free in all`);
+    throw new FatContiguousError(
+      `${this.part.name}: no run of ${count} free clusters (${count * this.layout.clusterBytes} bytes) from cluster ${this.nextFree}; ` +
+        `the longest is ${largest} clusters, ${this.freeCount} free in all`,
+    );
   }
 
   private findRunFromEnd(count: number): number[] {
-    let runLength = 0, largest = 0;
+    let runLength = 0,
+      largest = 0;
     for (let c = this.maxCluster; c >= 2; c--) {
-      if (this.fat.get(c) !== 0) { runLength = 0; continue; }
+      if (this.fat.get(c) !== 0) {
+        runLength = 0;
+        continue;
+      }
       runLength++;
       largest = Math.max(largest, runLength);
       if (runLength === count) return Array.from({ length: count }, (_, i) => c + i);
     }
-    throw new FatContiguousError(`${this.part.name}: no run of ${count} free clusters (${count * this.layout.clusterBytes} bytes); ` +
-      `the longest is ${largest} clusters, ${this.freeCount} free in all`);
+    throw new FatContiguousError(
+      `${this.part.name}: no run of ${count} free clusters (${count * this.layout.clusterBytes} bytes); ` +
+        `the longest is ${largest} clusters, ${this.freeCount} free in all`,
+    );
   }
 
   private chain(first: number): number[] {
     const out: number[] = [];
     for (let c = first; c >= 2 && c <= this.maxCluster && !this.fat.isEnd(c); c = this.fat.get(c)) {
-      if (out.length > this.layout.clusterCount) throw new FatWriterError(`${this.part.name}: the cluster chain from ${first} loops`);
+      if (out.length > this.layout.clusterCount)
+        throw new FatWriterError(`${this.part.name}: the cluster chain from ${first} loops`);
       out.push(c);
     }
     return out;
@@ -190,11 +242,15 @@ export class FatWriter {
   /** Writes `bytes` over the clusters of `chain`, one write per run of consecutive clusters, the tail zero-padded. */
   private writeClusters(chain: number[], bytes: Uint8Array): void {
     const { clusterBytes, sectorsPerCluster, bytesPerSector } = this.layout;
-    for (let i = 0; i < chain.length;) {
+    for (let i = 0; i < chain.length; ) {
       let run = 1;
       while (i + run < chain.length && chain[i + run] === chain[i] + run) run++;
-      const from = i * clusterBytes, lba = this.clusterLba(chain[i]);
-      const fullSectors = Math.min(run * sectorsPerCluster, Math.floor(Math.max(0, bytes.length - from) / bytesPerSector));
+      const from = i * clusterBytes,
+        lba = this.clusterLba(chain[i]);
+      const fullSectors = Math.min(
+        run * sectorsPerCluster,
+        Math.floor(Math.max(0, bytes.length - from) / bytesPerSector),
+      );
       if (fullSectors > 0) this.part.write(lba, fullSectors, bytes, from);
       const restSectors = run * sectorsPerCluster - fullSectors;
       if (restSectors > 0) {
@@ -220,7 +276,9 @@ export class FatWriter {
     } else {
       const clusters = this.chain(firstCluster);
       dir = { firstCluster, clusters, bytes: new Uint8Array(clusters.length * l.clusterBytes) };
-      clusters.forEach((c, i) => this.part.read(this.clusterLba(c), l.sectorsPerCluster, dir.bytes, i * l.clusterBytes));
+      clusters.forEach((c, i) =>
+        this.part.read(this.clusterLba(c), l.sectorsPerCluster, dir.bytes, i * l.clusterBytes),
+      );
     }
     this.dirs.set(firstCluster, dir);
     return dir;
@@ -230,13 +288,15 @@ export class FatWriter {
   private saveSlots(dir: Dir, fromSlot: number, toSlot: number): void {
     const l = this.layout;
     const unit = dir.clusters.length === 0 ? l.bytesPerSector : l.clusterBytes;
-    const firstUnit = Math.floor((fromSlot * F.DIR_ENTRY_BYTES) / unit), lastUnit = Math.floor((toSlot * F.DIR_ENTRY_BYTES - 1) / unit);
+    const firstUnit = Math.floor((fromSlot * F.DIR_ENTRY_BYTES) / unit),
+      lastUnit = Math.floor((toSlot * F.DIR_ENTRY_BYTES - 1) / unit);
     if (dir.clusters.length === 0) {
       const rootLba = l.reservedSectors + l.fatCount * l.fatSectors;
       this.part.write(rootLba + firstUnit, lastUnit - firstUnit + 1, dir.bytes, firstUnit * unit);
       return;
     }
-    for (let u = firstUnit; u <= lastUnit; u++) this.part.write(this.clusterLba(dir.clusters[u]), l.sectorsPerCluster, dir.bytes, u * unit);
+    for (let u = firstUnit; u <= lastUnit; u++)
+      this.part.write(this.clusterLba(dir.clusters[u]), l.sectorsPerCluster, dir.bytes, u * unit);
   }
 
   /** Slots for `count` entries, growing a cluster directory by a zeroed cluster when full. */
@@ -245,7 +305,9 @@ export class FatWriter {
       const slot = findFreeSlots(dir.bytes, count);
       if (slot >= 0) return slot;
       if (dir.clusters.length === 0) {
-        throw new FatSpaceError(`${this.part.name}: the root directory is full (${this.layout.rootEntryCount} entries; ${count} more needed)`);
+        throw new FatSpaceError(
+          `${this.part.name}: the root directory is full (${this.layout.rootEntryCount} entries; ${count} more needed)`,
+        );
       }
       if (dir.bytes.length + this.layout.clusterBytes > MAX_DIR_BYTES) {
         throw new FatSpaceError(`${this.part.name}: directory "${dirName}" would pass the 65536-entry limit`);
@@ -261,7 +323,15 @@ export class FatWriter {
   }
 
   /** Adds a name's entries (long-name entries when it does not fit 8.3, then the short entry). */
-  private addEntry(dir: Dir, dirName: string, name: string, attr: number, firstCluster: number, size: number, date: Date): void {
+  private addEntry(
+    dir: Dir,
+    dirName: string,
+    name: string,
+    attr: number,
+    firstCluster: number,
+    size: number,
+    date: Date,
+  ): void {
     const short = shortNameFor(name, takenShortNames(dir.bytes));
     const entries = [...lfnEntries(name, short), encodeShortEntry(short, attr, firstCluster, size, date)];
     const slot = this.reserveSlots(dir, entries.length, dirName);
@@ -281,7 +351,8 @@ export class FatWriter {
       let rec = this.lookup(dir, name);
       if (!rec && create) rec = this.makeDir(dir, where, name);
       if (!rec) throw new FatWriterError(`${this.part.name}: no directory "${name}" in "${where}"`);
-      if (!(rec.attr & F.ATTR_DIRECTORY)) throw new FatWriterError(`${this.part.name}: "${name}" in "${where}" is a file, not a directory`);
+      if (!(rec.attr & F.ATTR_DIRECTORY))
+        throw new FatWriterError(`${this.part.name}: "${name}" in "${where}" is a file, not a directory`);
       dir = this.loadDir(rec.firstCluster);
     });
     return dir;
@@ -309,7 +380,11 @@ export class FatWriter {
   }
 
   /** Writes (or replaces) a file; its directory must exist. Returns where the data went. */
-  writeFile(path: string, data: Uint8Array, options: WriteFileOptions = {}): { firstCluster: number; clusterCount: number } {
+  writeFile(
+    path: string,
+    data: Uint8Array,
+    options: WriteFileOptions = {},
+  ): { firstCluster: number; clusterCount: number } {
     return this.placeFile(path, data.length, options, data);
   }
 
@@ -317,34 +392,56 @@ export class FatWriter {
    * Makes a new file of `size` bytes whose clusters are allocated but not written (they keep
    * what they held): a preallocated file, usually `contiguous`. An existing name is refused.
    */
-  reserveFile(path: string, size: number, options: WriteFileOptions = {}): { firstCluster: number; clusterCount: number } {
+  reserveFile(
+    path: string,
+    size: number,
+    options: WriteFileOptions = {},
+  ): { firstCluster: number; clusterCount: number } {
     return this.placeFile(path, size, options);
   }
 
-  private placeFile(path: string, size: number, options: WriteFileOptions, data?: Uint8Array): { firstCluster: number; clusterCount: number } {
+  private placeFile(
+    path: string,
+    size: number,
+    options: WriteFileOptions,
+    data?: Uint8Array,
+  ): { firstCluster: number; clusterCount: number } {
     const components = splitPath(path);
     const name = components.pop();
     if (name === undefined) throw new FatWriterError(`"${path}" names the root directory, not a file`);
     const attr = options.attributes ?? F.ATTR_ARCHIVE;
-    if (attr & (F.ATTR_DIRECTORY | F.ATTR_VOLUME_ID) || attr > 0x3f) throw new FatWriterError(`file attributes 0x${attr.toString(16)} may use only read-only, hidden, system and archive`);
-    if (size > 0xffffffff) throw new FatWriterError(`"${path}" is ${size} bytes, more than a FAT file holds (4 GiB - 1)`);
+    if (attr & (F.ATTR_DIRECTORY | F.ATTR_VOLUME_ID) || attr > 0x3f)
+      throw new FatWriterError(
+        `file attributes 0x${attr.toString(16)} may use only read-only, hidden, system and archive`,
+      );
+    if (size > 0xffffffff)
+      throw new FatWriterError(`"${path}" is ${size} bytes, more than a FAT file holds (4 GiB - 1)`);
     const dir = this.resolveDir(components, false);
     const existing = this.lookup(dir, name);
-    if (existing && existing.attr & F.ATTR_DIRECTORY) throw new FatWriterError(`${this.part.name}: "${path}" is a directory`);
+    if (existing && existing.attr & F.ATTR_DIRECTORY)
+      throw new FatWriterError(`${this.part.name}: "${path}" is a directory`);
     if (existing && !data) throw new FatWriterError(`${this.part.name}: "${path}" exists already`);
     const oldChain = existing && existing.firstCluster >= 2 ? this.chain(existing.firstCluster) : [];
     if (oldChain.length > 0) this.release(existing!.firstCluster);
     let clusters: number[];
     try {
-      clusters = this.allocate(Math.ceil(size / this.layout.clusterBytes), options.contiguous ?? false, options.fromEnd ?? false);
+      clusters = this.allocate(
+        Math.ceil(size / this.layout.clusterBytes),
+        options.contiguous ?? false,
+        options.fromEnd ?? false,
+      );
     } catch (e) {
       this.linkChain(oldChain); // a refused replacement leaves the old file as it was
       throw e;
     }
     if (data) this.writeClusters(clusters, data);
-    const first = clusters[0] ?? 0, date = options.mtime ?? F.DEFAULT_DATE;
+    const first = clusters[0] ?? 0,
+      date = options.mtime ?? F.DEFAULT_DATE;
     if (existing) {
-      dir.bytes.set(encodeShortEntry(existing.short11, attr, first, size, date), existing.shortSlot * F.DIR_ENTRY_BYTES);
+      dir.bytes.set(
+        encodeShortEntry(existing.short11, attr, first, size, date),
+        existing.shortSlot * F.DIR_ENTRY_BYTES,
+      );
       this.saveSlots(dir, existing.shortSlot, existing.shortSlot + 1);
     } else {
       this.addEntry(dir, "\\" + components.join("\\"), name, attr, first, size, date);
@@ -374,9 +471,15 @@ export class FatWriter {
   flush(): void {
     const l = this.layout;
     if (this.fat.dirtyTo > this.fat.dirtyFrom) {
-      const fromSector = Math.floor(this.fat.dirtyFrom / l.bytesPerSector), toSector = Math.ceil(this.fat.dirtyTo / l.bytesPerSector);
+      const fromSector = Math.floor(this.fat.dirtyFrom / l.bytesPerSector),
+        toSector = Math.ceil(this.fat.dirtyTo / l.bytesPerSector);
       for (let copy = 0; copy < l.fatCount; copy++) {
-        this.part.write(l.reservedSectors + copy * l.fatSectors + fromSector, toSector - fromSector, this.fat.bytes, fromSector * l.bytesPerSector);
+        this.part.write(
+          l.reservedSectors + copy * l.fatSectors + fromSector,
+          toSector - fromSector,
+          this.fat.bytes,
+          fromSector * l.bytesPerSector,
+        );
       }
       this.fat.dirtyFrom = Infinity;
       this.fat.dirtyTo = 0;
@@ -397,7 +500,8 @@ export class FatWriter {
    * this one) and FSInfo's free count from this FAT. Returns the clusters freed.
    */
   freeRange(first: number, count: number): number {
-    const t = this.fat.type, bad = t === 12 ? 0xff7 : t === 16 ? 0xfff7 : 0x0ffffff7;
+    const t = this.fat.type,
+      bad = t === 12 ? 0xff7 : t === 16 ? 0xfff7 : 0x0ffffff7;
     let freed = 0;
     for (let c = first; c < first + count; c++) {
       const v = this.fat.get(c);
@@ -417,7 +521,9 @@ export class FatWriter {
   }
 
   /** Free clusters as the in-memory FAT counts them. */
-  get freeClusters(): number { return this.freeCount; }
+  get freeClusters(): number {
+    return this.freeCount;
+  }
 }
 
 // ---- names -------------------------------------------------------------------------------
@@ -441,15 +547,19 @@ export function exactShortName(name: string): string | undefined {
  */
 export function shortNameFor(name: string, taken: Set<string>): string {
   if (name.length > 255 || LONG_FORBIDDEN.test(name) || /[. ]$/.test(name) || name.trim() === "") {
-    throw new FatWriterError(`"${name}" is not a valid FAT long name (1-255 characters, none of "*/:<>?\\| or controls, no trailing dot or space)`);
+    throw new FatWriterError(
+      `"${name}" is not a valid FAT long name (1-255 characters, none of "*/:<>?\\| or controls, no trailing dot or space)`,
+    );
   }
   const exact = exactShortName(name);
   if (exact) return exact;
   const upper = name.toUpperCase().replace(/^[. ]+/, "");
   const dot = upper.lastIndexOf(".");
   const clean = (s: string) => [...s.replace(/[ .]/g, "")].map((ch) => (isShortChar(ch) ? ch : "_")).join("");
-  const rawBase = dot >= 0 ? upper.slice(0, dot) : upper, rawExt = dot >= 0 ? upper.slice(dot + 1) : "";
-  const base = clean(rawBase) || "_", ext = clean(rawExt);
+  const rawBase = dot >= 0 ? upper.slice(0, dot) : upper,
+    rawExt = dot >= 0 ? upper.slice(dot + 1) : "";
+  const base = clean(rawBase) || "_",
+    ext = clean(rawExt);
   const lossless = base === rawBase && ext === rawExt && upper === name.toUpperCase();
   const plain = lossless ? exactShortName(ext ? `${base}.${ext}` : base) : undefined;
   if (plain && !taken.has(plain)) return plain;
@@ -464,6 +574,7 @@ export function shortNameFor(name: string, taken: Set<string>): string {
 /** "\\A\\b/c" -> ["A", "b", "c"]; "." and ".." are refused. */
 function splitPath(path: string): string[] {
   const parts = path.split(/[\\/]/).filter((p) => p.length > 0);
-  for (const p of parts) if (p === "." || p === "..") throw new FatWriterError(`path "${path}": "." and ".." are not supported`);
+  for (const p of parts)
+    if (p === "." || p === "..") throw new FatWriterError(`path "${path}": "." and ".." are not supported`);
   return parts;
 }

@@ -13,7 +13,11 @@ import { BadSectorError, DeviceCode, DeviceError } from "./errors";
 
 /** The power went at a write: that write (unless torn) and everything after it did not happen. */
 export class PowerCutError extends DeviceError {
-  constructor(message: string, readonly writeIndex: number, readonly lba: number) {
+  constructor(
+    message: string,
+    readonly writeIndex: number,
+    readonly lba: number,
+  ) {
     super(DeviceCode.io, message);
     this.name = "PowerCutError";
   }
@@ -22,9 +26,17 @@ export class PowerCutError extends DeviceError {
 export { BadSectorError }; // defined in errors.ts (the CLI does not load this module to know it)
 
 /** A bit to flip: byte `byte` (0 .. sectorSize - 1) of sector `lba`, bit `bit` (0 = least significant). */
-export interface BitFlip { lba: number; byte: number; bit: number }
+export interface BitFlip {
+  lba: number;
+  byte: number;
+  bit: number;
+}
 
-export interface WriteInfo { index: number; lba: number; sectorCount: number }
+export interface WriteInfo {
+  index: number;
+  lba: number;
+  sectorCount: number;
+}
 
 export type WriteOutcome = "written" | "dropped" | "torn" | "cut" | "failed";
 
@@ -86,15 +98,25 @@ export class FaultDevice implements BlockDevice, FaultPlan {
   private writesSincePowerOn = 0;
   private closed = false;
 
-  constructor(readonly inner: BlockDevice, plan: Partial<FaultPlan> = {}, name?: string) {
+  constructor(
+    readonly inner: BlockDevice,
+    plan: Partial<FaultPlan> = {},
+    name?: string,
+  ) {
     this.name = name ?? inner.name;
     Object.assign(this, plan);
   }
 
-  get sectorSize(): number { return this.inner.sectorSize; }
-  get sectorCount(): number { return this.inner.sectorCount; }
+  get sectorSize(): number {
+    return this.inner.sectorSize;
+  }
+  get sectorCount(): number {
+    return this.inner.sectorCount;
+  }
   /** The index the next write() call will get. */
-  get writeIndex(): number { return this.nextWriteIndex; }
+  get writeIndex(): number {
+    return this.nextWriteIndex;
+  }
 
   /** The reboot: power is back, the power cut of the plan is used up. The inner device holds exactly what reached it. */
   powerOn(): void {
@@ -116,7 +138,8 @@ export class FaultDevice implements BlockDevice, FaultPlan {
     if (bad !== undefined) throw new BadSectorError(this.name, "read", bad, lba, sectorCount);
     this.inner.read(lba, sectorCount, dst, dstOffset);
     for (const f of this.flipOnRead) {
-      if (f.lba >= lba && f.lba < lba + sectorCount) dst[dstOffset + (f.lba - lba) * this.sectorSize + f.byte] ^= 1 << f.bit;
+      if (f.lba >= lba && f.lba < lba + sectorCount)
+        dst[dstOffset + (f.lba - lba) * this.sectorSize + f.byte] ^= 1 << f.bit;
     }
     this.counters.reads++;
     this.counters.sectorsRead += sectorCount;
@@ -126,12 +149,22 @@ export class FaultDevice implements BlockDevice, FaultPlan {
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.live("write", lba, sectorCount);
     this.checkRequest("write", lba, sectorCount);
-    const record: WriteRecord = { index: this.nextWriteIndex++, lba, sectorCount, outcome: "failed", sectorsReached: 0 };
+    const record: WriteRecord = {
+      index: this.nextWriteIndex++,
+      lba,
+      sectorCount,
+      outcome: "failed",
+      sectorsReached: 0,
+    };
     if (this.logWrites) this.writeLog.push(record);
-    if (this.powerCutAfterWrites !== undefined && this.writesSincePowerOn >= this.powerCutAfterWrites) this.cut(record, src, srcOffset);
+    if (this.powerCutAfterWrites !== undefined && this.writesSincePowerOn >= this.powerCutAfterWrites)
+      this.cut(record, src, srcOffset);
     const bad = firstIn(this.badWriteSectors, lba, sectorCount);
     if (bad !== undefined) throw new BadSectorError(this.name, "write", bad, lba, sectorCount);
-    const drop = typeof this.dropWrites === "function" ? this.dropWrites({ index: record.index, lba, sectorCount }) : this.dropWrites.has(record.index);
+    const drop =
+      typeof this.dropWrites === "function"
+        ? this.dropWrites({ index: record.index, lba, sectorCount })
+        : this.dropWrites.has(record.index);
     if (drop) {
       record.outcome = "dropped";
     } else {
@@ -165,7 +198,9 @@ export class FaultDevice implements BlockDevice, FaultPlan {
     this.powerCut = record;
     throw new PowerCutError(
       `${this.name}: power cut at write ${record.index} (LBA ${record.lba}, ${record.sectorCount} sectors): ${torn} of them reached the medium`,
-      record.index, record.lba);
+      record.index,
+      record.lba,
+    );
   }
 
   private writeThrough(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
@@ -184,15 +219,28 @@ export class FaultDevice implements BlockDevice, FaultPlan {
     const p = this.powerCut;
     if (p) {
       const what = op === "flush" ? "flush" : `${op} of ${sectorCount} sectors at LBA ${lba}`;
-      throw new PowerCutError(`${this.name}: power is off since write ${p.index} (LBA ${p.lba}): ${what} refused`, p.index, p.lba);
+      throw new PowerCutError(
+        `${this.name}: power is off since write ${p.index} (LBA ${p.lba}): ${what} refused`,
+        p.index,
+        p.lba,
+      );
     }
   }
 
   /** LBAs must be whole and not negative before the fault sets are consulted; the inner device checks the upper bound. */
   private checkRequest(op: string, lba: number, sectorCount: number): void {
     const limit = op === "read" ? this.inner.sectorCount : Number.MAX_SAFE_INTEGER;
-    if (!Number.isSafeInteger(lba) || !Number.isSafeInteger(sectorCount) || lba < 0 || sectorCount < 0 || lba + sectorCount > limit) {
-      throw new DeviceError(DeviceCode.range, `${this.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${this.inner.sectorCount} sectors)`);
+    if (
+      !Number.isSafeInteger(lba) ||
+      !Number.isSafeInteger(sectorCount) ||
+      lba < 0 ||
+      sectorCount < 0 ||
+      lba + sectorCount > limit
+    ) {
+      throw new DeviceError(
+        DeviceCode.range,
+        `${this.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${this.inner.sectorCount} sectors)`,
+      );
     }
   }
 }

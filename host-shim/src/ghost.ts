@@ -17,15 +17,16 @@
 // - Restored from: every cluster of the image is written, never the ghost's own (the write
 //   guard's hole, and the core refuses an image that stores a cluster there); the FAT and
 //   directory the image holds keep the ghost file, so the next restore from it works too.
-import { FsType, PatchKind } from "./abi";
+
 import * as zlib from "node:zlib";
-import { BlockDevice, PartitionView } from "./devices";
-import { SectorAdapter } from "./sector-adapter";
+import { FsType, PatchKind } from "./abi";
 import { Core, NO_DEVICE, Slot } from "./core";
+import { BlockDevice, PartitionView } from "./devices";
 import { ClusterbackError, DeviceError } from "./errors";
-import { FatReader, FatEntry } from "./fat-reader";
-import { FatWriter, exactShortName } from "./fat-writer";
-import { Patch, applyPatches, entryOffset, freeFatEntries, fsInfoPatches } from "./exclusions";
+import { applyPatches, entryOffset, freeFatEntries, fsInfoPatches, Patch } from "./exclusions";
+import { FatEntry, FatReader } from "./fat-reader";
+import { exactShortName, FatWriter } from "./fat-writer";
+import { SectorAdapter } from "./sector-adapter";
 
 export const DEFAULT_GHOST_NAME = "\\RECOVERY.CBI";
 /** The new image's file while it is written, in the ghost's directory. */
@@ -38,11 +39,17 @@ const COMMIT_MAGIC = "CBCOMMIT";
 const SEARCH_CHUNK = 1 << 20;
 
 export class GhostError extends ClusterbackError {
-  constructor(message: string) { super(message); this.name = "GhostError"; }
+  constructor(message: string) {
+    super(message);
+    this.name = "GhostError";
+  }
 }
 
 /** Where a ghost image lies: partition sectors (whole clusters). */
-export interface GhostExtent { startSector: number; sectors: number }
+export interface GhostExtent {
+  startSector: number;
+  sectors: number;
+}
 
 export interface FoundGhost extends GhostExtent {
   /** The directory entry it was found through; absent when found by the search. */
@@ -58,14 +65,24 @@ export interface FoundGhost extends GhostExtent {
 
 /** "\\DIR\\NAME.EXT" in upper case; every component an 8.3 name (the switch renames the short entry alone). */
 export function ghostPath(name = DEFAULT_GHOST_NAME): string {
-  const parts = name.split(/[\\/]/).filter((p) => p.length > 0).map((p) => p.toUpperCase());
+  const parts = name
+    .split(/[\\/]/)
+    .filter((p) => p.length > 0)
+    .map((p) => p.toUpperCase());
   if (parts.length === 0) throw new GhostError(`ghost name "${name}" names no file`);
-  for (const p of parts) if (!exactShortName(p)) throw new GhostError(`ghost name "${name}": "${p}" is not an 8.3 name (up to 8 letters, digits or $%'-_@~\`!(){}^#& and an extension of up to 3)`);
-  if (parts[parts.length - 1] === GHOST_TEMP) throw new GhostError(`ghost name "${name}": ${GHOST_TEMP} is the name of the image being written`);
+  for (const p of parts)
+    if (!exactShortName(p))
+      throw new GhostError(
+        `ghost name "${name}": "${p}" is not an 8.3 name (up to 8 letters, digits or $%'-_@~\`!(){}^#& and an extension of up to 3)`,
+      );
+  if (parts[parts.length - 1] === GHOST_TEMP)
+    throw new GhostError(`ghost name "${name}": ${GHOST_TEMP} is the name of the image being written`);
   return "\\" + parts.join("\\");
 }
 
-export function tempPathOf(path: string): string { return path.slice(0, path.lastIndexOf("\\") + 1) + GHOST_TEMP; }
+export function tempPathOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("\\") + 1) + GHOST_TEMP;
+}
 
 /** DIR_Name of the path's last component (ghostPath made it an exact 8.3 name). */
 function short11(path: string): Uint8Array {
@@ -82,7 +99,11 @@ export function ghostDevice(part: BlockDevice, e: GhostExtent): BlockDevice {
  * Whether a valid, complete ghost image lies at `e`: its header checks, names `e` as its
  * ghost extent, and its commit record names that header. Reads two sectors.
  */
-export function checkGhost(core: Core, part: BlockDevice, e: GhostExtent): { created: number; imageBytes: number } | undefined {
+export function checkGhost(
+  core: Core,
+  part: BlockDevice,
+  e: GhostExtent,
+): { created: number; imageBytes: number } | undefined {
   if (e.sectors <= 0 || e.startSector + e.sectors > part.sectorCount) return undefined;
   const img = ghostDevice(part, e);
   const h = core.attach(img);
@@ -90,12 +111,16 @@ export function checkGhost(core: Core, part: BlockDevice, e: GhostExtent): { cre
     if (core.exports.verifyBegin(h, img.sectorCount, NO_DEVICE, 0, 0) < 0) return undefined;
     const res = core.results();
     if (res[Slot.imgGhostStart] !== e.startSector || res[Slot.imgGhostSectors] !== e.sectors) return undefined;
-    const imageBytes = res[Slot.imgLength], created = res[Slot.imgCreated];
-    const head = new Uint8Array(512), commit = new Uint8Array(512);
+    const imageBytes = res[Slot.imgLength],
+      created = res[Slot.imgCreated];
+    const head = new Uint8Array(512),
+      commit = new Uint8Array(512);
     img.read(0, 1, head, 0);
     img.read(imageBytes / 512 - 1, 1, commit, 0);
-    const c = Buffer.from(commit), hd = Buffer.from(head);
-    if (c.toString("latin1", 0, 8) !== COMMIT_MAGIC || !c.subarray(24, 32).equals(hd.subarray(504, 512))) return undefined;
+    const c = Buffer.from(commit),
+      hd = Buffer.from(head);
+    if (c.toString("latin1", 0, 8) !== COMMIT_MAGIC || !c.subarray(24, 32).equals(hd.subarray(504, 512)))
+      return undefined;
     return { created, imageBytes };
   } catch (e) {
     if (e instanceof DeviceError) return undefined;
@@ -109,11 +134,19 @@ export function checkGhost(core: Core, part: BlockDevice, e: GhostExtent): { cre
 export function findGhostByDirectory(core: Core, part: BlockDevice, name?: string): FoundGhost | undefined {
   const path = ghostPath(name);
   let reader: FatReader;
-  try { reader = new FatReader(part, core); } catch { return undefined; }
+  try {
+    reader = new FatReader(part, core);
+  } catch {
+    return undefined;
+  }
   const found: FoundGhost[] = [];
   for (const p of [path, tempPathOf(path)]) {
     let e: FatEntry | undefined;
-    try { e = reader.lookup(p); } catch { continue; }
+    try {
+      e = reader.lookup(p);
+    } catch {
+      continue;
+    }
     if (!e || e.isDirectory || e.firstCluster < 2) continue;
     const extent = extentOf(reader, e);
     const ok = extent && checkGhost(core, part, extent);
@@ -125,9 +158,14 @@ export function findGhostByDirectory(core: Core, part: BlockDevice, name?: strin
 /** A file's extent when its chain is one run. */
 function extentOf(reader: FatReader, e: FatEntry): GhostExtent | undefined {
   let runs: Array<{ start: number; length: number }>;
-  try { runs = reader.chainRuns(e.firstCluster); } catch { return undefined; }
+  try {
+    runs = reader.chainRuns(e.firstCluster);
+  } catch {
+    return undefined;
+  }
   if (runs.length !== 1) return undefined;
-  const g = reader.tables.geometry, spc = g.clusterBytes / g.bytesPerSector;
+  const g = reader.tables.geometry,
+    spc = g.clusterBytes / g.bytesPerSector;
   return { startSector: g.firstDataSector + (runs[0].start - 2) * spc, sectors: runs[0].length * spc };
 }
 
@@ -138,28 +176,34 @@ function extentOf(reader: FatReader, e: FatEntry): GhostExtent | undefined {
  * one) is returned unchecked only when nothing else is found. `limitBytes`: how far from the end to look (default: all of it).
  */
 export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity): FoundGhost | undefined {
-  const ss = part.sectorSize, total = part.sectorCount * ss;
+  const ss = part.sectorSize,
+    total = part.sectorCount * ss;
   const chunk = new Uint8Array(SEARCH_CHUNK);
   const stop = Math.max(0, total - limitBytes);
   let other: FoundGhost | undefined;
-  for (let end = total; end > stop;) {
+  for (let end = total; end > stop; ) {
     const from = Math.max(stop - (stop % ss), end - SEARCH_CHUNK);
     const bytes = end - from;
     part.read(from / ss, bytes / ss, chunk, 0);
     const b = Buffer.from(chunk.buffer, 0, bytes);
     for (let at = bytes - 512; at >= 0; at -= 512) {
       const magic = b.toString("latin1", at, at + 8);
-      let c: { extent: GhostExtent; sectorBytes: number } | undefined, foundBy: FoundGhost["foundBy"] = "locator";
+      let c: { extent: GhostExtent; sectorBytes: number } | undefined,
+        foundBy: FoundGhost["foundBy"] = "locator";
       if (magic === LOCATOR_MAGIC) c = readLocator(b.subarray(at, at + 512));
       else if (magic === IMAGE_MAGIC) {
-        const v = new DataView(chunk.buffer, at, 512), sectorBytes = v.getUint32(108, true);
+        const v = new DataView(chunk.buffer, at, 512),
+          sectorBytes = v.getUint32(108, true);
         const extent = { startSector: Number(v.getBigUint64(256, true)), sectors: Number(v.getBigUint64(264, true)) };
         if (extent.sectors > 0 && extent.startSector * sectorBytes === from + at) c = { extent, sectorBytes };
         foundBy = "search";
       }
       if (!c) continue;
       // a ghost counted in another sector size: kept as a fallback (the caller reopens and checks it), the search goes on
-      if (c.sectorBytes !== ss) { other ??= { ...c.extent, foundBy, created: 0, imageBytes: 0, sectorBytes: c.sectorBytes }; continue; }
+      if (c.sectorBytes !== ss) {
+        other ??= { ...c.extent, foundBy, created: 0, imageBytes: 0, sectorBytes: c.sectorBytes };
+        continue;
+      }
       const ok = checkGhost(core, part, c.extent);
       if (ok) return { ...c.extent, foundBy, sectorBytes: ss, ...ok };
     }
@@ -177,10 +221,17 @@ export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity
  *   64 u64, 72 u64: the extent of the ghost this one replaced while the switch is not finished
  *   (0, 0 once it is); 508 u32 CRC-32 of bytes 0..507. Everything else zero.
  */
-export interface LocatorFields { kind: number; extraOffset: number; extraBytes: number; extraCrc: number; replaced?: GhostExtent }
+export interface LocatorFields {
+  kind: number;
+  extraOffset: number;
+  extraBytes: number;
+  extraCrc: number;
+  replaced?: GhostExtent;
+}
 
 function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Array, f: LocatorFields): Uint8Array {
-  const b = new Uint8Array(512), v = new DataView(b.buffer);
+  const b = new Uint8Array(512),
+    v = new DataView(b.buffer);
   b.set(Buffer.from(LOCATOR_MAGIC, "latin1"), 0);
   v.setUint32(8, 1, true);
   v.setUint32(12, sectorBytes, true);
@@ -201,12 +252,24 @@ function readLocator(b: Uint8Array): { extent: GhostExtent; sectorBytes: number;
   const v = new DataView(b.buffer, b.byteOffset, 512);
   const sectorBytes = v.getUint32(12, true);
   if (Buffer.from(b.subarray(0, 8)).toString("latin1") !== LOCATOR_MAGIC) return undefined;
-  if (v.getUint32(508, true) !== zlib.crc32(b.subarray(0, 508)) || v.getUint32(8, true) !== 1 || ![512, 1024, 2048, 4096].includes(sectorBytes)) return undefined;
+  if (
+    v.getUint32(508, true) !== zlib.crc32(b.subarray(0, 508)) ||
+    v.getUint32(8, true) !== 1 ||
+    ![512, 1024, 2048, 4096].includes(sectorBytes)
+  )
+    return undefined;
   return {
-    extent: { startSector: Number(v.getBigUint64(16, true)), sectors: Number(v.getBigUint64(24, true)) }, sectorBytes,
+    extent: { startSector: Number(v.getBigUint64(16, true)), sectors: Number(v.getBigUint64(24, true)) },
+    sectorBytes,
     fields: {
-      kind: v.getUint32(40, true), extraCrc: v.getUint32(44, true), extraOffset: Number(v.getBigUint64(48, true)), extraBytes: v.getUint32(56, true),
-      replaced: v.getBigUint64(72, true) > 0n ? { startSector: Number(v.getBigUint64(64, true)), sectors: Number(v.getBigUint64(72, true)) } : undefined,
+      kind: v.getUint32(40, true),
+      extraCrc: v.getUint32(44, true),
+      extraOffset: Number(v.getBigUint64(48, true)),
+      extraBytes: v.getUint32(56, true),
+      replaced:
+        v.getBigUint64(72, true) > 0n
+          ? { startSector: Number(v.getBigUint64(64, true)), sectors: Number(v.getBigUint64(72, true)) }
+          : undefined,
     },
   };
 }
@@ -215,15 +278,30 @@ function readLocator(b: Uint8Array): { extent: GhostExtent; sectorBytes: number;
 export function ghostLocator(part: BlockDevice, e: GhostExtent): LocatorFields | undefined {
   const img = ghostDevice(part, e);
   const b = new Uint8Array(512);
-  try { img.read(img.sectorCount - 1, 1, b, 0); } catch { return undefined; }
+  try {
+    img.read(img.sectorCount - 1, 1, b, 0);
+  } catch {
+    return undefined;
+  }
   const l = readLocator(b);
-  return l && l.extent.startSector === e.startSector && l.extent.sectors === e.sectors && l.sectorBytes === part.sectorSize ? l.fields : undefined;
+  return l &&
+    l.extent.startSector === e.startSector &&
+    l.extent.sectors === e.sectors &&
+    l.sectorBytes === part.sectorSize
+    ? l.fields
+    : undefined;
 }
 
 /** The extra bytes the locator names (the printer's manifest), checked by their CRC; empty when none or damaged. */
 export function ghostExtra(part: BlockDevice, e: GhostExtent): Uint8Array {
   const l = ghostLocator(part, e);
-  if (!l || l.extraBytes === 0 || l.extraOffset % 512 !== 0 || l.extraOffset + l.extraBytes + 512 > e.sectors * part.sectorSize) return new Uint8Array(0);
+  if (
+    !l ||
+    l.extraBytes === 0 ||
+    l.extraOffset % 512 !== 0 ||
+    l.extraOffset + l.extraBytes + 512 > e.sectors * part.sectorSize
+  )
+    return new Uint8Array(0);
   const img = ghostDevice(part, e);
   const n = Math.ceil(l.extraBytes / 512);
   const b = new Uint8Array(n * 512);
@@ -241,18 +319,32 @@ export function writeExtra(part: BlockDevice, e: GhostExtent, offset: number, ex
 }
 
 /** Finds the partition's ghost image: by directory, else (when `search`) by the locator search. */
-export function findGhost(core: Core, part: BlockDevice, options: { name?: string; search?: boolean } = {}): FoundGhost | undefined {
-  return findGhostByDirectory(core, part, options.name) ?? (options.search === false ? undefined : searchGhost(core, part));
+export function findGhost(
+  core: Core,
+  part: BlockDevice,
+  options: { name?: string; search?: boolean } = {},
+): FoundGhost | undefined {
+  return (
+    findGhostByDirectory(core, part, options.name) ?? (options.search === false ? undefined : searchGhost(core, part))
+  );
 }
 
 /** The old ghost's side of a switch: its FAT entries freed (every copy), its entry deleted. */
-export interface OldGhost { entry: FatEntry; extent?: GhostExtent; clusters: number; fatPatches: Patch[]; fatPatchesByCopy: Patch[][]; dirPatches: Patch[] }
+export interface OldGhost {
+  entry: FatEntry;
+  extent?: GhostExtent;
+  clusters: number;
+  fatPatches: Patch[];
+  fatPatchesByCopy: Patch[][];
+  dirPatches: Patch[];
+}
 
 export function planOldGhost(reader: FatReader, path: string): OldGhost | undefined {
   const entry = reader.lookup(path);
   if (!entry) return undefined;
   if (entry.isDirectory) throw new GhostError(`${path} is a directory, not a ghost image`);
-  const g = reader.tables.geometry, ss = g.bytesPerSector;
+  const g = reader.tables.geometry,
+    ss = g.bytesPerSector;
   const runs = entry.firstCluster >= 2 ? reader.chainRuns(entry.firstCluster) : [];
   const fatPatchesByCopy: Patch[][] = [];
   for (let copy = 0; copy < g.fatCount; copy++) {
@@ -260,8 +352,17 @@ export function planOldGhost(reader: FatReader, path: string): OldGhost | undefi
     freeFatEntries(p, g.fsType, (g.reservedSectors + copy * g.fatSectors) * ss, runs);
     fatPatchesByCopy.push(p);
   }
-  const dirPatches: Patch[] = [{ byteOffset: entryOffset(reader, entry), length: 1, kind: PatchKind.mask, value: 0xe5, mask: 0xff }];
-  return { entry, extent: extentOf(reader, entry), clusters: runs.reduce((a, r) => a + r.length, 0), fatPatches: fatPatchesByCopy.flat(), fatPatchesByCopy, dirPatches };
+  const dirPatches: Patch[] = [
+    { byteOffset: entryOffset(reader, entry), length: 1, kind: PatchKind.mask, value: 0xe5, mask: 0xff },
+  ];
+  return {
+    entry,
+    extent: extentOf(reader, entry),
+    clusters: runs.reduce((a, r) => a + r.length, 0),
+    fatPatches: fatPatchesByCopy.flat(),
+    fatPatchesByCopy,
+    dirPatches,
+  };
 }
 
 /** The new file's side of a switch: its extent, and its short entry renamed from CBGHOST.TMP to the ghost's name. */
@@ -271,11 +372,17 @@ export function planRename(reader: FatReader, path: string): { extent: GhostExte
   if (!temp) throw new GhostError(`${tempPath} is missing: the ghost image's file was not made`);
   const extent = extentOf(reader, temp);
   if (!extent) throw new GhostError(`${tempPath} is not one contiguous run of clusters`);
-  const name = short11(path), at = entryOffset(reader, temp), dirPatches: Patch[] = [];
+  const name = short11(path),
+    at = entryOffset(reader, temp),
+    dirPatches: Patch[] = [];
   for (let i = 0; i < 11; i += 4) {
     const n = Math.min(4, 11 - i);
-    let value = 0, mask = 0;
-    for (let k = 0; k < n; k++) { value |= name[i + k] << (8 * k); mask |= 0xff << (8 * k); }
+    let value = 0,
+      mask = 0;
+    for (let k = 0; k < n; k++) {
+      value |= name[i + k] << (8 * k);
+      mask |= 0xff << (8 * k);
+    }
     dirPatches.push({ byteOffset: at + i, length: n, kind: PatchKind.mask, value: value >>> 0, mask: mask >>> 0 });
   }
   return { extent, dirPatches };
@@ -286,7 +393,11 @@ export function planRename(reader: FatReader, path: string): { extent: GhostExte
  * ghost's own entry is gone (cut off inside the switch) is renamed, which finishes the switch;
  * any other CBGHOST.TMP is an unfinished image and is removed. Returns what it did.
  */
-export function settleGhost(core: Core, part: BlockDevice, path: string): "none" | "renamed" | "removed" | "switch finished" {
+export function settleGhost(
+  core: Core,
+  part: BlockDevice,
+  path: string,
+): "none" | "renamed" | "removed" | "switch finished" {
   const tempPath = tempPathOf(path);
   const finished = finishSwitch(core, part, path);
   const reader = new FatReader(part, core);
@@ -310,20 +421,41 @@ export function settleGhost(core: Core, part: BlockDevice, path: string): "none"
  */
 function finishSwitch(core: Core, part: BlockDevice, path: string): boolean {
   let reader: FatReader;
-  try { reader = new FatReader(part, core); } catch { return false; }
+  try {
+    reader = new FatReader(part, core);
+  } catch {
+    return false;
+  }
   const entry = reader.lookup(path);
   const extent = entry && !entry.isDirectory && entry.firstCluster >= 2 ? extentOf(reader, entry) : undefined;
   const loc = extent ? ghostLocator(part, extent) : undefined;
   if (!extent || !loc?.replaced || !checkGhost(core, part, extent)) return false;
-  const old = loc.replaced, g = reader.tables.geometry, spc = g.clusterBytes / g.bytesPerSector;
-  const first = (old.startSector - g.firstDataSector) / spc + 2, count = old.sectors / spc;
-  if (Number.isInteger(first) && Number.isInteger(count) && first >= 2 && first + count <= g.clusterCount + 2 && (old.startSector + old.sectors <= extent.startSector || old.startSector >= extent.startSector + extent.sectors)) {
+  const old = loc.replaced,
+    g = reader.tables.geometry,
+    spc = g.clusterBytes / g.bytesPerSector;
+  const first = (old.startSector - g.firstDataSector) / spc + 2,
+    count = old.sectors / spc;
+  if (
+    Number.isInteger(first) &&
+    Number.isInteger(count) &&
+    first >= 2 &&
+    first + count <= g.clusterCount + 2 &&
+    (old.startSector + old.sectors <= extent.startSector || old.startSector >= extent.startSector + extent.sectors)
+  ) {
     forgetGhost(part, old);
     // the old extent's clusters are freed unless a file's chain (or the root directory's) reaches into them
-    const reaches = (c: number) => { try { return reader.chainRuns(c).some((r) => r.start < first + count && r.start + r.length > first); } catch { return true; } };
+    const reaches = (c: number) => {
+      try {
+        return reader.chainRuns(c).some((r) => r.start < first + count && r.start + r.length > first);
+      } catch {
+        return true;
+      }
+    };
     const root = reader.lookup("\\");
     let owned = g.fsType === FsType.fat32 && root !== undefined && root.firstCluster >= 2 && reaches(root.firstCluster);
-    reader.walk((e) => { if (!owned && e.firstCluster >= 2) owned = reaches(e.firstCluster); });
+    reader.walk((e) => {
+      if (!owned && e.firstCluster >= 2) owned = reaches(e.firstCluster);
+    });
     const w = new FatWriter(part);
     if (!owned) w.freeRange(first, count);
     w.flush();
@@ -354,7 +486,11 @@ export function removeFile(part: BlockDevice, path: string): void {
 }
 
 /** Writes the locator into the last 512 bytes of the ghost extent. */
-export function writeLocator(part: BlockDevice, e: GhostExtent, fields: LocatorFields = { kind: 0, extraOffset: 0, extraBytes: 0, extraCrc: 0 }): void {
+export function writeLocator(
+  part: BlockDevice,
+  e: GhostExtent,
+  fields: LocatorFields = { kind: 0, extraOffset: 0, extraBytes: 0, extraCrc: 0 },
+): void {
   const img = ghostDevice(part, e);
   const head = new Uint8Array(512);
   img.read(0, 1, head, 0);

@@ -3,16 +3,31 @@
 // manifest kept with the newest image are all there with the same contents.
 // Damage that a printer must repair is "fatal"; what an unclean shutdown or ordinary use leaves
 // behind (lost clusters, a stale FSInfo count) is "minor" and never triggers a restore.
-import { BlockDevice } from "./devices";
+
 import { Core } from "./core";
-import { FatReader, FatEntry, Problem } from "./fat-reader";
+import { BlockDevice } from "./devices";
 import { matchFiles } from "./exclusions";
-import { readRestoreMark, describeMark, RestoreMark } from "./restore-mark";
+import { FatEntry, FatReader, Problem } from "./fat-reader";
+import { describeMark, RestoreMark, readRestoreMark } from "./restore-mark";
 
-export interface ManifestFile { path: string; size: number; sha256: string }
-export interface Manifest { version: 1; created: number; paths: string[]; files: ManifestFile[] }
+export interface ManifestFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
+export interface Manifest {
+  version: 1;
+  created: number;
+  paths: string[];
+  files: ManifestFile[];
+}
 
-export interface HealthProblem { kind: string; severity: "fatal" | "minor"; detail: string; path?: string }
+export interface HealthProblem {
+  kind: string;
+  severity: "fatal" | "minor";
+  detail: string;
+  path?: string;
+}
 export interface HealthReport {
   ok: boolean;
   /** A fatal problem was found: the partition should be restored. */
@@ -31,7 +46,12 @@ export function buildManifest(core: Core, partition: BlockDevice, patterns: stri
   const reader = new FatReader(partition, core);
   const entries = matchFiles(reader, patterns).files;
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { version: 1, created: Math.floor(now / 1000), paths: patterns, files: entries.map((e) => ({ path: e.path, size: e.size, sha256: reader.sha256(e) })) };
+  return {
+    version: 1,
+    created: Math.floor(now / 1000),
+    paths: patterns,
+    files: entries.map((e) => ({ path: e.path, size: e.size, sha256: reader.sha256(e) })),
+  };
 }
 
 export function checkHealth(core: Core, partition: BlockDevice, manifest: Manifest | undefined): HealthReport {
@@ -39,13 +59,24 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
   const mark = readRestoreMark(core, partition);
   if (mark) {
     problems.push({ kind: "restore-in-progress", severity: "fatal", detail: describeMark(mark) });
-    return { ok: false, restoreNeeded: true, problems, files: 0, manifestFiles: manifest?.files.length ?? 0, restoreInProgress: mark };
+    return {
+      ok: false,
+      restoreNeeded: true,
+      problems,
+      files: 0,
+      manifestFiles: manifest?.files.length ?? 0,
+      restoreInProgress: mark,
+    };
   }
   let reader: FatReader;
   try {
     reader = new FatReader(partition, core);
   } catch (e) {
-    problems.push({ kind: "boot", severity: "fatal", detail: `the boot record is not usable: ${(e as Error).message}` });
+    problems.push({
+      kind: "boot",
+      severity: "fatal",
+      detail: `the boot record is not usable: ${(e as Error).message}`,
+    });
     return { ok: false, restoreNeeded: true, problems, files: 0, manifestFiles: manifest?.files.length ?? 0 };
   }
   let files = 0;
@@ -54,7 +85,11 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
     files = check.files;
     for (const p of check.problems) problems.push(fromProblem(p));
   } catch (e) {
-    problems.push({ kind: "dir-unreadable", severity: "fatal", detail: `the directory tree cannot be walked: ${(e as Error).message}` });
+    problems.push({
+      kind: "dir-unreadable",
+      severity: "fatal",
+      detail: `the directory tree cannot be walked: ${(e as Error).message}`,
+    });
   }
   for (const f of manifest?.files ?? []) {
     const p = manifestProblem(reader, f);
@@ -65,7 +100,12 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
 }
 
 function fromProblem(p: Problem): HealthProblem {
-  return { kind: p.kind, severity: MINOR.has(p.kind) ? "minor" : "fatal", detail: p.detail, ...(p.path ? { path: p.path } : {}) };
+  return {
+    kind: p.kind,
+    severity: MINOR.has(p.kind) ? "minor" : "fatal",
+    detail: p.detail,
+    ...(p.path ? { path: p.path } : {}),
+  };
 }
 
 function manifestProblem(reader: FatReader, f: ManifestFile): HealthProblem | undefined {
@@ -73,16 +113,39 @@ function manifestProblem(reader: FatReader, f: ManifestFile): HealthProblem | un
   try {
     e = reader.lookup(f.path);
   } catch (err) {
-    return { kind: "critical-file", severity: "fatal", path: f.path, detail: `${f.path} cannot be looked up: ${(err as Error).message}` };
+    return {
+      kind: "critical-file",
+      severity: "fatal",
+      path: f.path,
+      detail: `${f.path} cannot be looked up: ${(err as Error).message}`,
+    };
   }
-  if (!e || e.isDirectory) return { kind: "critical-file", severity: "fatal", path: f.path, detail: `critical file ${f.path} is missing` };
-  if (e.size !== f.size) return { kind: "critical-file", severity: "fatal", path: f.path, detail: `critical file ${f.path} is ${e.size} bytes; the image's manifest says ${f.size}` };
+  if (!e || e.isDirectory)
+    return { kind: "critical-file", severity: "fatal", path: f.path, detail: `critical file ${f.path} is missing` };
+  if (e.size !== f.size)
+    return {
+      kind: "critical-file",
+      severity: "fatal",
+      path: f.path,
+      detail: `critical file ${f.path} is ${e.size} bytes; the image's manifest says ${f.size}`,
+    };
   let sum: string;
   try {
     sum = reader.sha256(e);
   } catch (err) {
-    return { kind: "critical-file", severity: "fatal", path: f.path, detail: `critical file ${f.path} cannot be read: ${(err as Error).message}` };
+    return {
+      kind: "critical-file",
+      severity: "fatal",
+      path: f.path,
+      detail: `critical file ${f.path} cannot be read: ${(err as Error).message}`,
+    };
   }
-  if (sum !== f.sha256) return { kind: "critical-file", severity: "fatal", path: f.path, detail: `critical file ${f.path} has changed (SHA-256 ${sum.slice(0, 12)}..., manifest ${f.sha256.slice(0, 12)}...)` };
+  if (sum !== f.sha256)
+    return {
+      kind: "critical-file",
+      severity: "fatal",
+      path: f.path,
+      detail: `critical file ${f.path} has changed (SHA-256 ${sum.slice(0, 12)}..., manifest ${f.sha256.slice(0, 12)}...)`,
+    };
   return undefined;
 }

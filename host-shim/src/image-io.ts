@@ -18,10 +18,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tty from "node:tty";
 import { BlockDevice, FileDevice } from "./devices";
-import { Endpoint, KIND_NAMES, describe } from "./endpoints";
+import { describe, Endpoint, KIND_NAMES } from "./endpoints";
 import { UsageError } from "./errors";
 import { processAlive } from "./locks";
-import { StreamSink, StreamSource, openFifo, stdioFd } from "./streams";
+import { openFifo, StreamSink, StreamSource, stdioFd } from "./streams";
 
 const IMAGE_MAGIC = "CBIMAGE1";
 
@@ -56,7 +56,10 @@ export function openImageInput(e: Endpoint): ImageInput {
     }
     case "stdio": {
       const fd = stdioFd(e.arg, "in")!;
-      if (isTty(fd)) throw new UsageError(`${e.arg === "-" ? "standard input" : e.arg} is a terminal: pipe the image into it (for example: gunzip -c system.cbi.gz | clusterback restore - TARGET)`);
+      if (isTty(fd))
+        throw new UsageError(
+          `${e.arg === "-" ? "standard input" : e.arg} is a terminal: pipe the image into it (for example: gunzip -c system.cbi.gz | clusterback restore - TARGET)`,
+        );
       const device = new StreamSource(fd, e.arg === "-" ? "standard input" : e.arg, false);
       return { device, endpoint: e, stream: true, close: () => device.close() };
     }
@@ -67,7 +70,9 @@ export function openImageInput(e: Endpoint): ImageInput {
     case "missing":
       throw new UsageError(`${e.arg}: no such image file`);
     default:
-      throw new UsageError(`${e.arg} is ${KIND_NAMES[e.kind]}, not an image: give an image file, a block device holding one, or - for standard input`);
+      throw new UsageError(
+        `${e.arg} is ${KIND_NAMES[e.kind]}, not an image: give an image file, a block device holding one, or - for standard input`,
+      );
   }
 }
 
@@ -84,7 +89,9 @@ export function spoolStream(input: ImageInput): ImageInput {
   try {
     const fd = fs.openSync(file, "wx", 0o600);
     try {
-      const src = input.device, chunk = new Uint8Array(1 << 20), sectors = chunk.length / 512;
+      const src = input.device,
+        chunk = new Uint8Array(1 << 20),
+        sectors = chunk.length / 512;
       for (let lba = 0; lba < src.sectorCount; lba += sectors) {
         const n = Math.min(sectors, src.sectorCount - lba);
         src.read(lba, n, chunk, 0);
@@ -95,7 +102,15 @@ export function spoolStream(input: ImageInput): ImageInput {
       input.close();
     }
     const device = new FileDevice(file, { sectorSize: 512 });
-    return { device, endpoint: input.endpoint, stream: false, close: () => { quietly(() => device.close()); remove(); } };
+    return {
+      device,
+      endpoint: input.endpoint,
+      stream: false,
+      close: () => {
+        quietly(() => device.close());
+        remove();
+      },
+    };
   } catch (e) {
     remove();
     throw e;
@@ -115,15 +130,24 @@ export function checkImageOutput(e: Endpoint, options: OutputOptions): void {
     case "missing": {
       const dir = path.dirname(path.resolve(e.arg));
       const d = describe(dir);
-      if (d.kind !== "directory") throw new UsageError(`--image ${e.arg}: ${dir} is ${d.kind === "missing" ? "not there" : KIND_NAMES[d.kind]}; the image goes into an existing directory`);
+      if (d.kind !== "directory")
+        throw new UsageError(
+          `--image ${e.arg}: ${dir} is ${d.kind === "missing" ? "not there" : KIND_NAMES[d.kind]}; the image goes into an existing directory`,
+        );
       return;
     }
     case "file":
-      if (!options.overwrite) throw new UsageError(`--image ${e.arg} already exists (${e.sizeBytes} bytes${looksLikeImage(e.arg) ? ", a clusterback image" : ""}); give --overwrite to replace it, or another name`);
+      if (!options.overwrite)
+        throw new UsageError(
+          `--image ${e.arg} already exists (${e.sizeBytes} bytes${looksLikeImage(e.arg) ? ", a clusterback image" : ""}); give --overwrite to replace it, or another name`,
+        );
       return;
     case "block": {
       const held = whatDeviceHolds(e.arg);
-      if (held && !options.overwrite) throw new UsageError(`--image ${e.arg} is a block device that holds ${held}; give --overwrite to write the image over it`);
+      if (held && !options.overwrite)
+        throw new UsageError(
+          `--image ${e.arg} is a block device that holds ${held}; give --overwrite to write the image over it`,
+        );
       if (options.expectedBytes !== undefined && e.sizeBytes > 0 && options.expectedBytes > e.sizeBytes) {
         throw new UsageError(`--image ${e.arg} holds ${e.sizeBytes} bytes; the image needs ${options.expectedBytes}`);
       }
@@ -132,16 +156,24 @@ export function checkImageOutput(e: Endpoint, options: OutputOptions): void {
     case "stdio":
     case "fifo":
     case "socket":
-      if (e.kind === "stdio" && isTty(stdioFd(e.arg, "out")!)) throw new UsageError(`--image ${e.arg}: standard output is a terminal; redirect it to a file or a pipe (for example: --image - | gzip > system.cbi.gz)`);
-      if (e.kind === "socket") throw new UsageError(`--image ${e.arg} is a socket; pipe the image into it instead (--image - | nc ...)`);
+      if (e.kind === "stdio" && isTty(stdioFd(e.arg, "out")!))
+        throw new UsageError(
+          `--image ${e.arg}: standard output is a terminal; redirect it to a file or a pipe (for example: --image - | gzip > system.cbi.gz)`,
+        );
+      if (e.kind === "socket")
+        throw new UsageError(`--image ${e.arg} is a socket; pipe the image into it instead (--image - | nc ...)`);
       return;
     case "char":
       if (e.resolved === "/dev/null") return;
-      throw new UsageError(`--image ${e.arg} is a character device; an image goes into a regular file, a block device, or a stream (-, a FIFO)`);
+      throw new UsageError(
+        `--image ${e.arg} is a character device; an image goes into a regular file, a block device, or a stream (-, a FIFO)`,
+      );
     case "terminal":
       throw new UsageError(`--image ${e.arg} is a terminal; redirect the image to a file or a pipe`);
     case "directory":
-      throw new UsageError(`--image ${e.arg} is a directory; give a file name inside it (for example ${path.join(e.arg, "system.cbi")})`);
+      throw new UsageError(
+        `--image ${e.arg} is a directory; give a file name inside it (for example ${path.join(e.arg, "system.cbi")})`,
+      );
   }
 }
 
@@ -154,19 +186,43 @@ export function openImageOutput(e: Endpoint): ImageOutput {
     case "block": {
       const device = new FileDevice(e.arg, { sectorSize: 512, writable: true, exclusive: true });
       return {
-        device, endpoint: e, label: e.arg,
+        device,
+        endpoint: e,
+        label: e.arg,
         // the image's length, from its header (CommitOffset + one sector), not the device's
-        commit: () => { device.flush(); const bytes = imageLength(device); device.close(); return bytes; },
-        abort: () => { quietly(() => device.close()); return undefined; },
+        commit: () => {
+          device.flush();
+          const bytes = imageLength(device);
+          device.close();
+          return bytes;
+        },
+        abort: () => {
+          quietly(() => device.close());
+          return undefined;
+        },
       };
     }
     default: {
-      const fd = e.kind === "stdio" ? stdioFd(e.arg, "out")! : e.kind === "fifo" ? openFifo(e.resolved, "out") : fs.openSync(e.resolved, "w");
+      const fd =
+        e.kind === "stdio"
+          ? stdioFd(e.arg, "out")!
+          : e.kind === "fifo"
+            ? openFifo(e.resolved, "out")
+            : fs.openSync(e.resolved, "w");
       const sink = new StreamSink(fd, e.arg === "-" ? "standard output" : e.arg, e.kind !== "stdio");
       return {
-        device: sink, endpoint: e, label: e.arg === "-" ? "standard output" : e.arg,
-        commit: () => { sink.flush(); sink.close(); return sink.emitted; },
-        abort: () => { quietly(() => sink.close()); return undefined; },
+        device: sink,
+        endpoint: e,
+        label: e.arg === "-" ? "standard output" : e.arg,
+        commit: () => {
+          sink.flush();
+          sink.close();
+          return sink.emitted;
+        },
+        abort: () => {
+          quietly(() => sink.close());
+          return undefined;
+        },
       };
     }
   }
@@ -183,12 +239,21 @@ export function removeStalePartials(file: string): string[] {
   const prefix = `.${path.basename(file)}.partial-`;
   const removed: string[] = [];
   let names: string[] = [];
-  try { names = fs.readdirSync(dir); } catch { return removed; }
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
   for (const n of names) {
     if (!n.startsWith(prefix)) continue;
     const pid = Number(n.slice(prefix.length));
     if (!Number.isInteger(pid) || pid <= 0 || (pid !== process.pid && processAlive(pid))) continue;
-    try { fs.unlinkSync(path.join(dir, n)); removed.push(path.join(dir, n)); } catch { /* gone already */ }
+    try {
+      fs.unlinkSync(path.join(dir, n));
+      removed.push(path.join(dir, n));
+    } catch {
+      /* gone already */
+    }
   }
   return removed;
 }
@@ -198,7 +263,9 @@ function fileOutput(e: Endpoint): ImageOutput {
   const tmp = partialPath(target);
   const device = new FileDevice(tmp, { create: true, writable: true, growable: true, sectorSize: 512 });
   return {
-    device, endpoint: e, label: e.arg,
+    device,
+    endpoint: e,
+    label: e.arg,
     commit: () => {
       device.flush();
       device.close();
@@ -210,7 +277,12 @@ function fileOutput(e: Endpoint): ImageOutput {
     abort: () => {
       quietly(() => device.close());
       let removed: string | undefined;
-      quietly(() => { if (fs.existsSync(tmp)) { fs.unlinkSync(tmp); removed = tmp; } });
+      quietly(() => {
+        if (fs.existsSync(tmp)) {
+          fs.unlinkSync(tmp);
+          removed = tmp;
+        }
+      });
       return removed;
     },
   };
@@ -225,37 +297,61 @@ function imageLength(device: BlockDevice): number {
 }
 
 function quietly(f: () => void): void {
-  try { f(); } catch { /* clean-up after a failure: the first error is the one reported */ }
+  try {
+    f();
+  } catch {
+    /* clean-up after a failure: the first error is the one reported */
+  }
 }
 
 export function syncDir(dir: string): void {
   try {
     const fd = fs.openSync(dir, "r");
-    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-  } catch { /* not every platform can fsync a directory */ }
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    /* not every platform can fsync a directory */
+  }
 }
 
 function readFirst(file: string, bytes: number, at = 0): Buffer {
   const b = Buffer.alloc(bytes);
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  try { fs.readSync(fd, b, 0, bytes, at); } finally { fs.closeSync(fd); }
+  try {
+    fs.readSync(fd, b, 0, bytes, at);
+  } finally {
+    fs.closeSync(fd);
+  }
   return b;
 }
 
 function looksLikeImage(file: string): boolean {
-  try { return readFirst(file, 8).toString("latin1") === IMAGE_MAGIC; } catch { return false; }
+  try {
+    return readFirst(file, 8).toString("latin1") === IMAGE_MAGIC;
+  } catch {
+    return false;
+  }
 }
 
 /** What a device's first sectors hold that an in-place write would destroy, or undefined when nothing is recognised. */
 export function whatDeviceHolds(file: string): string | undefined {
   let head: Buffer;
-  try { head = readFirst(file, 8192); } catch { return undefined; }
+  try {
+    head = readFirst(file, 8192);
+  } catch {
+    return undefined;
+  }
   if (head.toString("latin1", 0, 8) === IMAGE_MAGIC) return "a clusterback image";
-  if (head.toString("latin1", 512, 520) === "EFI PART" || head.toString("latin1", 4096, 4104) === "EFI PART") return "a GPT partition table";
+  if (head.toString("latin1", 512, 520) === "EFI PART" || head.toString("latin1", 4096, 4104) === "EFI PART")
+    return "a GPT partition table";
   const oem = head.toString("latin1", 3, 11);
   if (oem === "NTFS    ") return "an NTFS file system";
   if (oem === "EXFAT   ") return "an exFAT file system";
   if (head.readUInt16LE(1080) === 0xef53) return "an ext2/3/4 file system";
-  if (head[510] === 0x55 && head[511] === 0xaa) return head[0] === 0xeb || head[0] === 0xe9 ? "a FAT file system" : "an MBR partition table";
+  if (head[510] === 0x55 && head[511] === 0xaa)
+    return head[0] === 0xeb || head[0] === 0xe9 ? "a FAT file system" : "an MBR partition table";
   return undefined;
 }

@@ -7,28 +7,28 @@ import { BlockDevice, PartitionView, WriteGuard } from "./devices";
 import { ClusterbackError } from "./errors";
 
 // Section 2, "Table" (4096 bytes, at byte 0 and at byte 4096 of the partition)
-export const S_Magic = 0;          // 8 bytes "CBSTORE1"
-export const S_VersionMajor = 8;   // u16
-export const S_VersionMinor = 10;  // u16
-export const S_SlotCount = 12;     // u32, 1..8
-export const S_Sequence = 16;      // u64, the table's generation: the valid copy with the higher one is in force
-export const S_SlotBytes = 24;     // u64, bytes of each slot, a multiple of 1 MiB
-export const S_FirstSlot = 32;     // u64, byte offset of slot 0 (1 MiB)
-export const S_Entries = 64;       // SlotCount entries of 256 bytes
-export const S_Crc = 4092;         // u32, CRC-32 of bytes 0..4091
+export const S_Magic = 0; // 8 bytes "CBSTORE1"
+export const S_VersionMajor = 8; // u16
+export const S_VersionMinor = 10; // u16
+export const S_SlotCount = 12; // u32, 1..8
+export const S_Sequence = 16; // u64, the table's generation: the valid copy with the higher one is in force
+export const S_SlotBytes = 24; // u64, bytes of each slot, a multiple of 1 MiB
+export const S_FirstSlot = 32; // u64, byte offset of slot 0 (1 MiB)
+export const S_Entries = 64; // SlotCount entries of 256 bytes
+export const S_Crc = 4092; // u32, CRC-32 of bytes 0..4091
 export const TABLE_BYTES = 4096;
 // Section 3, "Slot entry" (256 bytes)
-export const E_State = 0;          // u32: 0 empty, 1 valid, 2 being written (not valid)
-export const E_Kind = 4;           // u32: 1 factory, 2 backup
-export const E_Commit = 8;         // u64, the table sequence at which the slot was committed
-export const E_ImageBytes = 16;    // u64
-export const E_Created = 24;       // u64, seconds since 1970 (the image header's)
-export const E_HeaderCrc = 32;     // u32, CRC-32 of the image's header sector
-export const E_ManifestCrc = 36;   // u32, CRC-32 of the manifest bytes
+export const E_State = 0; // u32: 0 empty, 1 valid, 2 being written (not valid)
+export const E_Kind = 4; // u32: 1 factory, 2 backup
+export const E_Commit = 8; // u64, the table sequence at which the slot was committed
+export const E_ImageBytes = 16; // u64
+export const E_Created = 24; // u64, seconds since 1970 (the image header's)
+export const E_HeaderCrc = 32; // u32, CRC-32 of the image's header sector
+export const E_ManifestCrc = 36; // u32, CRC-32 of the manifest bytes
 export const E_ManifestOffset = 40; // u64, bytes from the slot's start (after the image, 4096-aligned)
 export const E_ManifestBytes = 48; // u32
-export const E_SourcePart = 52;    // u32, partition number the image was taken from
-export const E_Name = 64;          // 64 bytes UTF-8, NUL-padded
+export const E_SourcePart = 52; // u32, partition number the image was taken from
+export const E_Name = 64; // 64 bytes UTF-8, NUL-padded
 export const ENTRY_BYTES = 256;
 
 const MAGIC = "CBSTORE1";
@@ -54,13 +54,35 @@ export interface SlotInfo {
 }
 
 export class StoreError extends ClusterbackError {
-  constructor(message: string) { super(message); this.name = "StoreError"; }
+  constructor(message: string) {
+    super(message);
+    this.name = "StoreError";
+  }
 }
 
-interface Table { sequence: number; slotCount: number; slotBytes: number; firstSlot: number; slots: SlotInfo[] }
+interface Table {
+  sequence: number;
+  slotCount: number;
+  slotBytes: number;
+  firstSlot: number;
+  slots: SlotInfo[];
+}
 
 function blankSlot(slot: number): SlotInfo {
-  return { slot, state: "empty", kind: "backup", commit: 0, imageBytes: 0, created: 0, headerCrc: 0, manifestOffset: 0, manifestBytes: 0, manifestCrc: 0, sourcePartition: 0, name: "" };
+  return {
+    slot,
+    state: "empty",
+    kind: "backup",
+    commit: 0,
+    imageBytes: 0,
+    created: 0,
+    headerCrc: 0,
+    manifestOffset: 0,
+    manifestBytes: 0,
+    manifestCrc: 0,
+    sourcePartition: 0,
+    name: "",
+  };
 }
 
 function encodeTable(t: Table): Uint8Array {
@@ -106,17 +128,26 @@ function decodeTable(b: Uint8Array): Table | undefined {
     const nameBytes = b.subarray(o + E_Name, o + E_Name + 64);
     const end = nameBytes.indexOf(0);
     slots.push({
-      slot: i, state, kind: v.getUint32(o + E_Kind, true) === 1 ? "factory" : "backup",
-      commit: Number(v.getBigUint64(o + E_Commit, true)), imageBytes: Number(v.getBigUint64(o + E_ImageBytes, true)),
-      created: Number(v.getBigUint64(o + E_Created, true)), headerCrc: v.getUint32(o + E_HeaderCrc, true),
-      manifestCrc: v.getUint32(o + E_ManifestCrc, true), manifestOffset: Number(v.getBigUint64(o + E_ManifestOffset, true)),
-      manifestBytes: v.getUint32(o + E_ManifestBytes, true), sourcePartition: v.getUint32(o + E_SourcePart, true),
+      slot: i,
+      state,
+      kind: v.getUint32(o + E_Kind, true) === 1 ? "factory" : "backup",
+      commit: Number(v.getBigUint64(o + E_Commit, true)),
+      imageBytes: Number(v.getBigUint64(o + E_ImageBytes, true)),
+      created: Number(v.getBigUint64(o + E_Created, true)),
+      headerCrc: v.getUint32(o + E_HeaderCrc, true),
+      manifestCrc: v.getUint32(o + E_ManifestCrc, true),
+      manifestOffset: Number(v.getBigUint64(o + E_ManifestOffset, true)),
+      manifestBytes: v.getUint32(o + E_ManifestBytes, true),
+      sourcePartition: v.getUint32(o + E_SourcePart, true),
       name: Buffer.from(end < 0 ? nameBytes : nameBytes.subarray(0, end)).toString("utf8"),
     });
   }
   return {
-    sequence: Number(v.getBigUint64(S_Sequence, true)), slotCount, slots,
-    slotBytes: Number(v.getBigUint64(S_SlotBytes, true)), firstSlot: Number(v.getBigUint64(S_FirstSlot, true)),
+    sequence: Number(v.getBigUint64(S_Sequence, true)),
+    slotCount,
+    slots,
+    slotBytes: Number(v.getBigUint64(S_SlotBytes, true)),
+    firstSlot: Number(v.getBigUint64(S_FirstSlot, true)),
   };
 }
 
@@ -124,15 +155,30 @@ function decodeTable(b: Uint8Array): Table | undefined {
 export class ImageStore {
   private table: Table;
 
-  private constructor(readonly device: BlockDevice, table: Table) { this.table = table; }
+  private constructor(
+    readonly device: BlockDevice,
+    table: Table,
+  ) {
+    this.table = table;
+  }
 
   /** Lays out an empty store: every image on the partition is forgotten. */
   static format(device: BlockDevice, slotCount: number): ImageStore {
-    if (!Number.isInteger(slotCount) || slotCount < 1 || slotCount > MAX_SLOTS) throw new StoreError(`a store holds 1 to ${MAX_SLOTS} slots, not ${slotCount}`);
+    if (!Number.isInteger(slotCount) || slotCount < 1 || slotCount > MAX_SLOTS)
+      throw new StoreError(`a store holds 1 to ${MAX_SLOTS} slots, not ${slotCount}`);
     const bytes = device.sectorCount * device.sectorSize;
     const slotBytes = Math.floor((bytes - MiB) / slotCount / MiB) * MiB;
-    if (slotBytes < MiB) throw new StoreError(`${device.name}: ${bytes} bytes leave no room for ${slotCount} slots of at least 1 MiB after the 1 MiB table area`);
-    const table: Table = { sequence: 1, slotCount, slotBytes, firstSlot: MiB, slots: Array.from({ length: slotCount }, (_, i) => blankSlot(i)) };
+    if (slotBytes < MiB)
+      throw new StoreError(
+        `${device.name}: ${bytes} bytes leave no room for ${slotCount} slots of at least 1 MiB after the 1 MiB table area`,
+      );
+    const table: Table = {
+      sequence: 1,
+      slotCount,
+      slotBytes,
+      firstSlot: MiB,
+      slots: Array.from({ length: slotCount }, (_, i) => blankSlot(i)),
+    };
     const store = new ImageStore(device, table);
     // both copies (sequence n lives in copy n % 2), so that a blank or foreign copy never looks newer
     store.writeCopy(1, encodeTable(table));
@@ -145,42 +191,66 @@ export class ImageStore {
   /** Opens the store: the valid table copy with the higher sequence is in force. */
   static open(device: BlockDevice): ImageStore {
     const partitionBytes = device.sectorCount * device.sectorSize;
-    if (partitionBytes < 2 * TABLE_BYTES) throw new StoreError(`${device.name}: no image store (${partitionBytes} bytes cannot hold the two ${TABLE_BYTES}-byte table copies)`);
+    if (partitionBytes < 2 * TABLE_BYTES)
+      throw new StoreError(
+        `${device.name}: no image store (${partitionBytes} bytes cannot hold the two ${TABLE_BYTES}-byte table copies)`,
+      );
     const copies = [0, 1].map((i) => {
       const b = new Uint8Array(TABLE_BYTES);
       device.read((i * TABLE_BYTES) / device.sectorSize, TABLE_BYTES / device.sectorSize, b, 0);
       return decodeTable(b);
     });
     const valid = copies.filter((t): t is Table => t !== undefined);
-    if (valid.length === 0) throw new StoreError(`${device.name}: no image store (neither table copy at bytes 0 and 4096 is valid)`);
+    if (valid.length === 0)
+      throw new StoreError(`${device.name}: no image store (neither table copy at bytes 0 and 4096 is valid)`);
     const t = valid.reduce((a, b) => (b.sequence > a.sequence ? b : a));
     // section 3: FirstSlot is 1 MiB and SlotBytes a multiple of 1 MiB (a CRC-valid table that says otherwise came from a bad writer)
     if (t.firstSlot !== MiB || t.slotBytes < MiB || t.slotBytes % MiB !== 0) {
-      throw new StoreError(`${device.name}: the store's table puts slot 0 at byte ${t.firstSlot} with slots of ${t.slotBytes} bytes, not at 1 MiB with slots of whole MiBs`);
+      throw new StoreError(
+        `${device.name}: the store's table puts slot 0 at byte ${t.firstSlot} with slots of ${t.slotBytes} bytes, not at 1 MiB with slots of whole MiBs`,
+      );
     }
     if (t.firstSlot + t.slotCount * t.slotBytes > device.sectorCount * device.sectorSize) {
-      throw new StoreError(`${device.name}: the store's ${t.slotCount} slots of ${t.slotBytes} bytes from byte ${t.firstSlot} reach past the partition's end`);
+      throw new StoreError(
+        `${device.name}: the store's ${t.slotCount} slots of ${t.slotBytes} bytes from byte ${t.firstSlot} reach past the partition's end`,
+      );
     }
     return new ImageStore(device, t);
   }
 
-  get slotBytes(): number { return this.table.slotBytes; }
-  get sequence(): number { return this.table.sequence; }
-  slots(): SlotInfo[] { return this.table.slots.map((s) => ({ ...s })); }
+  get slotBytes(): number {
+    return this.table.slotBytes;
+  }
+  get sequence(): number {
+    return this.table.sequence;
+  }
+  slots(): SlotInfo[] {
+    return this.table.slots.map((s) => ({ ...s }));
+  }
   slot(i: number): SlotInfo {
     const s = this.table.slots[i];
-    if (!s) throw new StoreError(`${this.device.name}: no slot ${i} (the store has slots 0..${this.table.slotCount - 1})`);
+    if (!s)
+      throw new StoreError(`${this.device.name}: no slot ${i} (the store has slots 0..${this.table.slotCount - 1})`);
     return { ...s };
   }
 
   /** Valid images, newest first. */
-  images(): SlotInfo[] { return this.slots().filter((s) => s.state === "valid").sort((a, b) => b.commit - a.commit); }
+  images(): SlotInfo[] {
+    return this.slots()
+      .filter((s) => s.state === "valid")
+      .sort((a, b) => b.commit - a.commit);
+  }
 
   /** The device of slot i's extent (LBA 0 = its first sector), writes guarded to it. */
   slotDevice(i: number): BlockDevice {
     this.slot(i);
     const ss = this.device.sectorSize;
-    const view = new PartitionView(this.device, (this.table.firstSlot + i * this.table.slotBytes) / ss, this.table.slotBytes / ss, `${this.device.name} slot ${i}`);
+    const view = new PartitionView(
+      this.device,
+      (this.table.firstSlot + i * this.table.slotBytes) / ss,
+      this.table.slotBytes / ss,
+      `${this.device.name} slot ${i}`,
+    );
     return new WriteGuard(view, 0, view.sectorCount);
   }
 
@@ -192,7 +262,10 @@ export class ImageStore {
   pickSlot(factory = false): number {
     if (factory) return 0;
     const backups = this.table.slots.filter((s) => s.slot > 0);
-    if (backups.length === 0) throw new StoreError(`${this.device.name}: the store has only the factory slot; a backup needs a store of 2 or more slots`);
+    if (backups.length === 0)
+      throw new StoreError(
+        `${this.device.name}: the store has only the factory slot; a backup needs a store of 2 or more slots`,
+      );
     const free = backups.find((s) => s.state !== "valid");
     if (free) return free.slot;
     return backups.sort((a, b) => a.commit - b.commit)[0].slot; // others are valid: never the only good image
@@ -203,17 +276,32 @@ export class ImageStore {
     const s = this.table.slots[i];
     this.slot(i);
     const others = this.table.slots.filter((x) => x.slot !== i && x.state === "valid");
-    if (s.state === "valid" && others.length === 0) throw new StoreError(`${this.device.name}: slot ${i} holds the only good image; it is not overwritten`);
+    if (s.state === "valid" && others.length === 0)
+      throw new StoreError(`${this.device.name}: slot ${i} holds the only good image; it is not overwritten`);
     if (s.state === "empty") return; // nothing there to invalidate
     this.commitTable({ ...blankSlot(i), state: "writing", kind: s.kind });
   }
 
   /** Records slot i's new image (and its manifest, written after the image): the final, atomic step. */
-  commit(i: number, entry: { kind: SlotKind; imageBytes: number; created: number; headerCrc: number; name: string; sourcePartition: number; manifest?: Uint8Array }): SlotInfo {
+  commit(
+    i: number,
+    entry: {
+      kind: SlotKind;
+      imageBytes: number;
+      created: number;
+      headerCrc: number;
+      name: string;
+      sourcePartition: number;
+      manifest?: Uint8Array;
+    },
+  ): SlotInfo {
     this.slot(i);
     const manifest = entry.manifest ?? new Uint8Array(0);
     const manifestOffset = Math.ceil(entry.imageBytes / 4096) * 4096;
-    if (manifestOffset + manifest.length > this.table.slotBytes) throw new StoreError(`${this.device.name}: image (${entry.imageBytes} bytes) and manifest (${manifest.length}) do not fit slot ${i} (${this.table.slotBytes} bytes)`);
+    if (manifestOffset + manifest.length > this.table.slotBytes)
+      throw new StoreError(
+        `${this.device.name}: image (${entry.imageBytes} bytes) and manifest (${manifest.length}) do not fit slot ${i} (${this.table.slotBytes} bytes)`,
+      );
     if (manifest.length > 0) {
       const ss = this.device.sectorSize;
       const padded = new Uint8Array(Math.ceil(manifest.length / ss) * ss);
@@ -222,9 +310,18 @@ export class ImageStore {
     }
     this.device.flush();
     const info: SlotInfo = {
-      slot: i, state: "valid", kind: entry.kind, commit: this.table.sequence + 1, imageBytes: entry.imageBytes, created: entry.created,
-      headerCrc: entry.headerCrc, manifestOffset, manifestBytes: manifest.length, manifestCrc: zlib.crc32(manifest),
-      sourcePartition: entry.sourcePartition, name: entry.name,
+      slot: i,
+      state: "valid",
+      kind: entry.kind,
+      commit: this.table.sequence + 1,
+      imageBytes: entry.imageBytes,
+      created: entry.created,
+      headerCrc: entry.headerCrc,
+      manifestOffset,
+      manifestBytes: manifest.length,
+      manifestCrc: zlib.crc32(manifest),
+      sourcePartition: entry.sourcePartition,
+      name: entry.name,
     };
     this.commitTable(info);
     return { ...info };
@@ -243,18 +340,27 @@ export class ImageStore {
     const ss = this.device.sectorSize;
     // section 4: the manifest starts on a 4096-byte boundary after the image and ends inside the slot
     if (s.manifestOffset % 4096 !== 0 || s.manifestOffset + s.manifestBytes > this.table.slotBytes) {
-      throw new StoreError(`${this.device.name}: slot ${i}'s manifest (${s.manifestBytes} bytes at byte ${s.manifestOffset}) does not lie on a 4096-byte boundary inside the ${this.table.slotBytes}-byte slot`);
+      throw new StoreError(
+        `${this.device.name}: slot ${i}'s manifest (${s.manifestBytes} bytes at byte ${s.manifestOffset}) does not lie on a 4096-byte boundary inside the ${this.table.slotBytes}-byte slot`,
+      );
     }
     const buf = new Uint8Array(Math.ceil(s.manifestBytes / ss) * ss);
     this.slotDevice(i).read(s.manifestOffset / ss, buf.length / ss, buf, 0);
     const m = buf.subarray(0, s.manifestBytes);
     const crc = zlib.crc32(m);
-    if (crc !== s.manifestCrc) throw new StoreError(`${this.device.name}: slot ${i}'s manifest fails its check (CRC-32 ${crc.toString(16)}, table says ${s.manifestCrc.toString(16)})`);
+    if (crc !== s.manifestCrc)
+      throw new StoreError(
+        `${this.device.name}: slot ${i}'s manifest fails its check (CRC-32 ${crc.toString(16)}, table says ${s.manifestCrc.toString(16)})`,
+      );
     return m;
   }
 
   private commitTable(entry: SlotInfo): void {
-    const next: Table = { ...this.table, sequence: this.table.sequence + 1, slots: this.table.slots.map((s) => (s.slot === entry.slot ? entry : s)) };
+    const next: Table = {
+      ...this.table,
+      sequence: this.table.sequence + 1,
+      slots: this.table.slots.map((s) => (s.slot === entry.slot ? entry : s)),
+    };
     // the copy in force is the one with the current sequence; overwrite the other one
     this.writeCopy(next.sequence % 2, encodeTable(next));
     this.device.flush();

@@ -8,8 +8,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LockError } from "./errors";
 import { Endpoint } from "./endpoints";
+import { LockError } from "./errors";
 
 /** The lock directory: $CLUSTERBACK_LOCK_DIR, else /run/lock/clusterback, else the temporary directory's. */
 export function lockDir(): string {
@@ -21,21 +21,36 @@ export function lockDir(): string {
       fs.mkdirSync(dir, { recursive: true, mode: 0o1777 });
       fs.accessSync(dir, fs.constants.W_OK);
       return dir;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return os.tmpdir();
 }
 
-interface Holder { pid: number; command: string; path: string; since: string }
+interface Holder {
+  pid: number;
+  command: string;
+  path: string;
+  since: string;
+}
 
 export function processAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === "EPERM"; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** The locks one job holds. */
 export class JobLocks {
   private held: string[] = [];
-  constructor(readonly command: string, readonly dir = lockDir()) {}
+  constructor(
+    readonly command: string,
+    readonly dir = lockDir(),
+  ) {}
 
   /** Locks the store behind `e` (streams and missing paths need none). Idempotent within the job. */
   take(e: Endpoint): void {
@@ -50,29 +65,51 @@ export class JobLocks {
         this.held.push(file);
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new LockError(`${e.arg}: cannot take its lock ${file}: ${(err as Error).message}`);
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST")
+          throw new LockError(`${e.arg}: cannot take its lock ${file}: ${(err as Error).message}`);
       }
       const other = readHolder(file);
-      if (!other && lockAgeMs(file) < 5000) throw new LockError(`${e.arg} is in use by another job (its lock ${file} is being taken); wait for it to finish`);
+      if (!other && lockAgeMs(file) < 5000)
+        throw new LockError(
+          `${e.arg} is in use by another job (its lock ${file} is being taken); wait for it to finish`,
+        );
       if (other && processAlive(other.pid) && other.pid !== process.pid) {
-        throw new LockError(`${e.arg} is in use by another job: clusterback ${other.command} (pid ${other.pid}, on ${other.path}, since ${other.since}); wait for it to finish`);
+        throw new LockError(
+          `${e.arg} is in use by another job: clusterback ${other.command} (pid ${other.pid}, on ${other.path}, since ${other.since}); wait for it to finish`,
+        );
       }
-      try { fs.unlinkSync(file); } catch { /* someone else took the stale lock over first */ }
+      try {
+        fs.unlinkSync(file);
+      } catch {
+        /* someone else took the stale lock over first */
+      }
     }
     throw new LockError(`${e.arg}: its lock ${file} keeps changing hands; try again`);
   }
 
   release(): void {
     for (const f of this.held.splice(0)) {
-      try { fs.unlinkSync(f); } catch { /* already gone */ }
+      try {
+        fs.unlinkSync(f);
+      } catch {
+        /* already gone */
+      }
     }
   }
 }
 
 function lockAgeMs(file: string): number {
-  try { return Date.now() - fs.statSync(file).mtimeMs; } catch { return Infinity; }
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs;
+  } catch {
+    return Infinity;
+  }
 }
 
 function readHolder(file: string): Holder | undefined {
-  try { return JSON.parse(fs.readFileSync(file, "utf8")) as Holder; } catch { return undefined; }
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as Holder;
+  } catch {
+    return undefined;
+  }
 }

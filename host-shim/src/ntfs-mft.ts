@@ -14,65 +14,89 @@ import { ClusterbackError } from "./errors";
 import { Patch } from "./exclusions";
 
 export class NtfsError extends ClusterbackError {
-  constructor(message: string) { super(message); this.name = "NtfsError"; }
+  constructor(message: string) {
+    super(message);
+    this.name = "NtfsError";
+  }
 }
 
 export const NTFS_LEFT_OUT = ["pagefile.sys", "swapfile.sys", "hiberfil.sys"];
 
-interface Run { vcn: number; lcn: number; length: number }
-export interface NtfsGeometry { bytesPerSector: number; clusterBytes: number; mftLcn: number; recordBytes: number; clusterCount: number }
+interface Run {
+  vcn: number;
+  lcn: number;
+  length: number;
+}
+export interface NtfsGeometry {
+  bytesPerSector: number;
+  clusterBytes: number;
+  mftLcn: number;
+  recordBytes: number;
+  clusterCount: number;
+}
 
 // MFT record header (FILE_RECORD_SEGMENT_HEADER)
-const REC_MAGIC = 0x454c4946;      // "FILE"
-const REC_UsaOffset = 4;           // u16
-const REC_UsaCount = 6;            // u16
-const REC_FirstAttribute = 20;     // u16
-const REC_Flags = 22;              // u16, bit 0: in use
-const REC_BytesInUse = 24;         // u32
-const REC_BaseRecord = 32;         // u64, 0 in a base record
-const REC_HEADER_MIN = 24;         // an attribute starts after this
-const USA_STRIDE = 512;            // the update sequence covers the last u16 of every 512 bytes
+const REC_MAGIC = 0x454c4946; // "FILE"
+const REC_UsaOffset = 4; // u16
+const REC_UsaCount = 6; // u16
+const REC_FirstAttribute = 20; // u16
+const REC_Flags = 22; // u16, bit 0: in use
+const REC_BytesInUse = 24; // u32
+const REC_BaseRecord = 32; // u64, 0 in a base record
+const REC_HEADER_MIN = 24; // an attribute starts after this
+const USA_STRIDE = 512; // the update sequence covers the last u16 of every 512 bytes
 // attribute header
-const ATTR_Length = 4;             // u32
-const ATTR_NonResident = 8;        // u8
-const ATTR_NameLength = 9;         // u8, UTF-16 units
-const ATTR_NameOffset = 10;        // u16
-const ATTR_ValueLength = 16;       // u32 (resident)
-const ATTR_ValueOffset = 20;       // u16 (resident)
-const ATTR_LowestVcn = 16;         // u64 (non-resident)
-const ATTR_RunsOffset = 32;        // u16 (non-resident)
-const ATTR_DataSize = 48;          // u64 (non-resident)
-const ATTR_RESIDENT_MIN = 24;      // bytes of a resident attribute's header
-const ATTR_NONRESIDENT_MIN = 64;   // ... of a non-resident one, through its initialized size
+const ATTR_Length = 4; // u32
+const ATTR_NonResident = 8; // u8
+const ATTR_NameLength = 9; // u8, UTF-16 units
+const ATTR_NameOffset = 10; // u16
+const ATTR_ValueLength = 16; // u32 (resident)
+const ATTR_ValueOffset = 20; // u16 (resident)
+const ATTR_LowestVcn = 16; // u64 (non-resident)
+const ATTR_RunsOffset = 32; // u16 (non-resident)
+const ATTR_DataSize = 48; // u64 (non-resident)
+const ATTR_RESIDENT_MIN = 24; // bytes of a resident attribute's header
+const ATTR_NONRESIDENT_MIN = 64; // ... of a non-resident one, through its initialized size
 const ATTR_END = 0xffffffff;
 const ATTRS_MAX = 256;
 const TYPE_ATTRIBUTE_LIST = 0x20;
 const TYPE_FILE_NAME = 0x30;
 const TYPE_DATA = 0x80;
 // $FILE_NAME value
-const FN_Parent = 0;               // u64, file reference of the parent directory
-const FN_NameLength = 64;          // u8, UTF-16 units
+const FN_Parent = 0; // u64, file reference of the parent directory
+const FN_NameLength = 64; // u8, UTF-16 units
 const FN_Name = 66;
 // attribute list entry
-const AL_Type = 0, AL_Length = 4, AL_NameLength = 6, AL_LowestVcn = 8, AL_Reference = 16;
+const AL_Type = 0,
+  AL_Length = 4,
+  AL_NameLength = 6,
+  AL_LowestVcn = 8,
+  AL_Reference = 16;
 const AL_ENTRY_MIN = 26;
 const RECORD_NUMBER_MASK = 0xffffffffffffn; // a file reference's low 48 bits
 const ROOT_DIRECTORY = 5;
 const FIRST_USER_RECORD = 16;
-const RECORD_BYTES_MIN = 512, RECORD_BYTES_MAX = 64 << 10;
-const LIST_BYTES_MAX = 16 << 20;   // an attribute list's value, read whole
+const RECORD_BYTES_MIN = 512,
+  RECORD_BYTES_MAX = 64 << 10;
+const LIST_BYTES_MAX = 16 << 20; // an attribute list's value, read whole
 
-export function isNtfsBoot(b: Uint8Array): boolean { return Buffer.from(b.subarray(3, 11)).toString("latin1") === "NTFS    "; }
+export function isNtfsBoot(b: Uint8Array): boolean {
+  return Buffer.from(b.subarray(3, 11)).toString("latin1") === "NTFS    ";
+}
 
 export function ntfsGeometry(boot: Uint8Array): NtfsGeometry {
   const v = new DataView(boot.buffer, boot.byteOffset, 512);
-  const bps = v.getUint16(11, true), raw = boot[13];
+  const bps = v.getUint16(11, true),
+    raw = boot[13];
   const spc = raw <= 0x80 ? raw : 2 ** (256 - raw);
   const cb = bps * spc;
   const cpr = v.getInt8(64);
   return {
-    bytesPerSector: bps, clusterBytes: cb, mftLcn: Number(v.getBigUint64(48, true)),
-    recordBytes: cpr > 0 ? cpr * cb : 2 ** -cpr, clusterCount: spc ? Math.floor(Number(v.getBigUint64(40, true)) / spc) : 0,
+    bytesPerSector: bps,
+    clusterBytes: cb,
+    mftLcn: Number(v.getBigUint64(48, true)),
+    recordBytes: cpr > 0 ? cpr * cb : 2 ** -cpr,
+    clusterCount: spc ? Math.floor(Number(v.getBigUint64(40, true)) / spc) : 0,
   };
 }
 
@@ -81,30 +105,62 @@ const isPow2 = (x: number) => Number.isSafeInteger(x) && x > 0 && (x & (x - 1)) 
 /** The geometry a reader can trust: sizes in range, the MFT inside the volume, the device's sector size. */
 function checkGeometry(g: NtfsGeometry, part: BlockDevice): void {
   const bad = (what: string) => new NtfsError(`${part.name}: NTFS boot sector: ${what}`);
-  if (g.bytesPerSector !== part.sectorSize) throw bad(`${g.bytesPerSector} bytes per sector, the device has ${part.sectorSize}`);
+  if (g.bytesPerSector !== part.sectorSize)
+    throw bad(`${g.bytesPerSector} bytes per sector, the device has ${part.sectorSize}`);
   if (!isPow2(g.clusterBytes)) throw bad(`a cluster of ${g.clusterBytes} bytes is not a power of two`);
-  if (!isPow2(g.recordBytes) || g.recordBytes < RECORD_BYTES_MIN || g.recordBytes > RECORD_BYTES_MAX) throw bad(`MFT records of ${g.recordBytes} bytes, not a power of two from ${RECORD_BYTES_MIN} to ${RECORD_BYTES_MAX}`);
-  if (!Number.isSafeInteger(g.mftLcn) || g.mftLcn >= g.clusterCount) throw bad(`the MFT at cluster ${g.mftLcn} is outside the volume's ${g.clusterCount} clusters`);
+  if (!isPow2(g.recordBytes) || g.recordBytes < RECORD_BYTES_MIN || g.recordBytes > RECORD_BYTES_MAX)
+    throw bad(
+      `MFT records of ${g.recordBytes} bytes, not a power of two from ${RECORD_BYTES_MIN} to ${RECORD_BYTES_MAX}`,
+    );
+  if (!Number.isSafeInteger(g.mftLcn) || g.mftLcn >= g.clusterCount)
+    throw bad(`the MFT at cluster ${g.mftLcn} is outside the volume's ${g.clusterCount} clusters`);
 }
 
-interface Attribute { type: number; name: string; at: number; length: number; resident: boolean }
+interface Attribute {
+  type: number;
+  name: string;
+  at: number;
+  length: number;
+  resident: boolean;
+}
 
 /** An MFT record with its number, and checked views of its bytes. */
 class MftRecord {
   readonly v: DataView;
-  constructor(readonly n: number, readonly bytes: Uint8Array) { this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length); }
+  constructor(
+    readonly n: number,
+    readonly bytes: Uint8Array,
+  ) {
+    this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
 
-  fail(what: string): NtfsError { return new NtfsError(`MFT record ${this.n}: ${what}`); }
+  fail(what: string): NtfsError {
+    return new NtfsError(`MFT record ${this.n}: ${what}`);
+  }
 
   /** Throws unless [at, at + length) lies inside [from, to) (the record by default). */
-  within(what: string, at: number, length: number, from = 0, to = this.bytes.length, inside = `the record (${this.bytes.length} bytes)`): void {
-    if (Number.isSafeInteger(at) && Number.isSafeInteger(length) && length >= 0 && at >= from && at + length <= to) return;
+  within(
+    what: string,
+    at: number,
+    length: number,
+    from = 0,
+    to = this.bytes.length,
+    inside = `the record (${this.bytes.length} bytes)`,
+  ): void {
+    if (Number.isSafeInteger(at) && Number.isSafeInteger(length) && length >= 0 && at >= from && at + length <= to)
+      return;
     throw this.fail(`${what} at offset ${at}, ${length} bytes, lies outside ${inside}`);
   }
 
-  u16(at: number): number { return this.v.getUint16(at, true); }
-  u32(at: number): number { return this.v.getUint32(at, true); }
-  u64(at: number): bigint { return this.v.getBigUint64(at, true); }
+  u16(at: number): number {
+    return this.v.getUint16(at, true);
+  }
+  u32(at: number): number {
+    return this.v.getUint32(at, true);
+  }
+  u64(at: number): bigint {
+    return this.v.getBigUint64(at, true);
+  }
 
   /** A u64 as a safe integer, or a named error. */
   count(what: string, at: number): number {
@@ -115,22 +171,38 @@ class MftRecord {
 
   /** [a.at + offset, + length) inside attribute a, or a named error. */
   inAttribute(a: Attribute, what: string, offset: number, length: number): number {
-    this.within(what, a.at + offset, length, a.at, a.at + a.length, `its attribute 0x${a.type.toString(16)} (offset ${a.at}, ${a.length} bytes)`);
+    this.within(
+      what,
+      a.at + offset,
+      length,
+      a.at,
+      a.at + a.length,
+      `its attribute 0x${a.type.toString(16)} (offset ${a.at}, ${a.length} bytes)`,
+    );
     return a.at + offset;
   }
 
   /** A resident attribute's value. */
   value(a: Attribute, what: string): Uint8Array {
-    const at = this.inAttribute(a, `${what} value`, this.u16(a.at + ATTR_ValueOffset), this.u32(a.at + ATTR_ValueLength));
+    const at = this.inAttribute(
+      a,
+      `${what} value`,
+      this.u16(a.at + ATTR_ValueOffset),
+      this.u32(a.at + ATTR_ValueLength),
+    );
     return this.bytes.subarray(at, at + this.u32(a.at + ATTR_ValueLength));
   }
 }
 
 function attributeAt(r: MftRecord, at: number, inUse: number): Attribute {
-  const type = r.u32(at), length = r.u32(at + ATTR_Length);
+  const type = r.u32(at),
+    length = r.u32(at + ATTR_Length);
   const resident = r.bytes[at + ATTR_NonResident] === 0;
   const min = resident ? ATTR_RESIDENT_MIN : ATTR_NONRESIDENT_MIN;
-  if (length < min) throw r.fail(`attribute 0x${type.toString(16)} at offset ${at} is ${length} bytes, shorter than its ${min}-byte header`);
+  if (length < min)
+    throw r.fail(
+      `attribute 0x${type.toString(16)} at offset ${at} is ${length} bytes, shorter than its ${min}-byte header`,
+    );
   r.within(`attribute 0x${type.toString(16)}`, at, length, 0, inUse, `the bytes in use (${inUse})`);
   const a: Attribute = { type, name: "", at, length, resident };
   const nameAt = r.inAttribute(a, "attribute name", r.u16(at + ATTR_NameOffset), 2 * r.bytes[at + ATTR_NameLength]);
@@ -157,13 +229,20 @@ function decodeRuns(r: MftRecord, a: Attribute, clusterCount: number): Run[] {
   const runs: Run[] = [];
   const end = a.at + a.length;
   let p = r.inAttribute(a, "data runs", r.u16(a.at + ATTR_RunsOffset), 0);
-  let vcn = r.count("lowest VCN", a.at + ATTR_LowestVcn), lcn = 0;
+  let vcn = r.count("lowest VCN", a.at + ATTR_LowestVcn),
+    lcn = 0;
   while (p < end && r.bytes[p] !== 0) {
-    const lenBytes = r.bytes[p] & 15, offBytes = r.bytes[p] >> 4;
-    if (lenBytes === 0 || lenBytes > 8 || offBytes > 8 || p + 1 + lenBytes + offBytes > end) throw r.fail(`malformed data runs at offset ${p} (header byte 0x${r.bytes[p].toString(16)})`);
-    const length = runNumber(r.bytes, p + 1, lenBytes, false), delta = runNumber(r.bytes, p + 1 + lenBytes, offBytes, true);
+    const lenBytes = r.bytes[p] & 15,
+      offBytes = r.bytes[p] >> 4;
+    if (lenBytes === 0 || lenBytes > 8 || offBytes > 8 || p + 1 + lenBytes + offBytes > end)
+      throw r.fail(`malformed data runs at offset ${p} (header byte 0x${r.bytes[p].toString(16)})`);
+    const length = runNumber(r.bytes, p + 1, lenBytes, false),
+      delta = runNumber(r.bytes, p + 1 + lenBytes, offBytes, true);
     lcn += delta;
-    if (offBytes && (!Number.isSafeInteger(lcn + length) || lcn < 0 || lcn + length > clusterCount)) throw r.fail(`a data run at offset ${p} covers clusters ${lcn}..${lcn + length - 1}, outside the volume's ${clusterCount} clusters`);
+    if (offBytes && (!Number.isSafeInteger(lcn + length) || lcn < 0 || lcn + length > clusterCount))
+      throw r.fail(
+        `a data run at offset ${p} covers clusters ${lcn}..${lcn + length - 1}, outside the volume's ${clusterCount} clusters`,
+      );
     if (!Number.isSafeInteger(vcn + length)) throw r.fail(`a data run at offset ${p} is ${length} clusters long`);
     runs.push({ vcn, lcn: offBytes ? lcn : -1, length });
     vcn += length;
@@ -205,7 +284,8 @@ export class MftReader {
   /** Bytes [byte, byte + bytes) of the partition, whatever their sector alignment. */
   private readBytes(byte: number, bytes: number): Uint8Array {
     const ss = this.part.sectorSize;
-    const first = Math.floor(byte / ss), n = Math.ceil((byte + bytes) / ss) - first;
+    const first = Math.floor(byte / ss),
+      n = Math.ceil((byte + bytes) / ss) - first;
     const tmp = new Uint8Array(n * ss);
     this.part.read(first, n, tmp, 0);
     return tmp.subarray(byte - first * ss, byte - first * ss + bytes);
@@ -214,8 +294,10 @@ export class MftReader {
   /** Applies the update sequence; false when the record is not a FILE record. */
   private fixup(r: MftRecord): boolean {
     if (r.u32(0) !== REC_MAGIC) return false;
-    const usa = r.u16(REC_UsaOffset), count = r.u16(REC_UsaCount);
-    if (count !== r.bytes.length / USA_STRIDE + 1) throw r.fail(`update sequence count ${count}, expected ${r.bytes.length / USA_STRIDE + 1}`);
+    const usa = r.u16(REC_UsaOffset),
+      count = r.u16(REC_UsaCount);
+    if (count !== r.bytes.length / USA_STRIDE + 1)
+      throw r.fail(`update sequence count ${count}, expected ${r.bytes.length / USA_STRIDE + 1}`);
     r.within("update sequence array", usa, 2 * count, REC_UsaCount + 2);
     for (let i = 1; i < count; i++) {
       if (r.u16(i * USA_STRIDE - 2) !== r.u16(usa)) throw r.fail("update sequence does not match (a torn write)");
@@ -228,12 +310,21 @@ export class MftReader {
   readRuns(runs: Run[], offset: number, bytes: number): Uint8Array {
     const cb = this.g.clusterBytes;
     const held = runs.reduce((s, r) => Math.max(s, r.vcn + r.length), 0) * cb;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(bytes) || offset < 0 || bytes < 0 || offset + bytes > held) {
-      throw new NtfsError(`${this.part.name}: data bytes ${offset}..${offset + bytes - 1} are not in its runs (${held} bytes)`);
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(bytes) ||
+      offset < 0 ||
+      bytes < 0 ||
+      offset + bytes > held
+    ) {
+      throw new NtfsError(
+        `${this.part.name}: data bytes ${offset}..${offset + bytes - 1} are not in its runs (${held} bytes)`,
+      );
     }
     const out = new Uint8Array(bytes);
-    for (let done = 0; done < bytes;) {
-      const at = offset + done, vcn = Math.floor(at / cb);
+    for (let done = 0; done < bytes; ) {
+      const at = offset + done,
+        vcn = Math.floor(at / cb);
       const r = runs.find((x) => x.vcn <= vcn && vcn < x.vcn + x.length);
       if (!r) throw new NtfsError(`${this.part.name}: data at byte ${at} is not in its runs`);
       const take = Math.min(bytes - done, (r.vcn + r.length) * cb - at);
@@ -244,16 +335,21 @@ export class MftReader {
   }
 
   private readRecord(n: number): MftRecord | undefined {
-    if (!Number.isSafeInteger(n) || n < 0 || n >= this.records) throw new NtfsError(`${this.part.name}: MFT record ${n} is past the MFT's ${this.records} records`);
+    if (!Number.isSafeInteger(n) || n < 0 || n >= this.records)
+      throw new NtfsError(`${this.part.name}: MFT record ${n} is past the MFT's ${this.records} records`);
     const r = new MftRecord(n, this.readRuns(this.mftRuns, n * this.g.recordBytes, this.g.recordBytes));
-    return this.fixup(r) && (r.u16(REC_Flags) & 1) ? r : undefined;
+    return this.fixup(r) && r.u16(REC_Flags) & 1 ? r : undefined;
   }
 
   /** Record n with its update sequence applied, or undefined when it is not a FILE record in use. */
-  record(n: number): Uint8Array | undefined { return this.readRecord(n)?.bytes; }
+  record(n: number): Uint8Array | undefined {
+    return this.readRecord(n)?.bytes;
+  }
 
   /** The unnamed $DATA runs of a base record, gathered through its attribute list if it has one. */
-  dataRuns(n: number, rec: Uint8Array): Run[] { return this.runsOf(new MftRecord(n, rec)); }
+  dataRuns(n: number, rec: Uint8Array): Run[] {
+    return this.runsOf(new MftRecord(n, rec));
+  }
 
   private runsOf(r: MftRecord): Run[] {
     const attrs = attributes(r);
@@ -265,11 +361,12 @@ export class MftReader {
     const value = this.listValue(r, list);
     const runs: Run[] = [];
     const lv = new DataView(value.buffer, value.byteOffset, value.length);
-    for (let e = 0; e + AL_ENTRY_MIN <= value.length;) {
+    for (let e = 0; e + AL_ENTRY_MIN <= value.length; ) {
       const len = lv.getUint16(e + AL_Length, true);
       if (len < AL_ENTRY_MIN) throw r.fail(`malformed attribute list: an entry at ${e} is ${len} bytes`);
       if (lv.getUint32(e + AL_Type, true) === TYPE_DATA && value[e + AL_NameLength] === 0) {
-        const ref = Number(lv.getBigUint64(e + AL_Reference, true) & RECORD_NUMBER_MASK), vcn = lv.getBigUint64(e + AL_LowestVcn, true);
+        const ref = Number(lv.getBigUint64(e + AL_Reference, true) & RECORD_NUMBER_MASK),
+          vcn = lv.getBigUint64(e + AL_LowestVcn, true);
         runs.push(...this.extensionRuns(r, ref, vcn));
       }
       e += len;
@@ -287,10 +384,13 @@ export class MftReader {
 
   /** The $DATA runs from `vcn` that the attribute list places in record `ref`. */
   private extensionRuns(base: MftRecord, ref: number, vcn: bigint): Run[] {
-    if (ref >= this.records) throw base.fail(`its attribute list names record ${ref}, past the MFT's ${this.records} records`);
+    if (ref >= this.records)
+      throw base.fail(`its attribute list names record ${ref}, past the MFT's ${this.records} records`);
     const ext = ref === base.n ? base : this.readRecord(ref);
     if (!ext) throw base.fail(`its attribute list names record ${ref}, which is not in use`);
-    const d = attributes(ext).find((a) => a.type === TYPE_DATA && a.name === "" && !a.resident && ext.u64(a.at + ATTR_LowestVcn) === vcn);
+    const d = attributes(ext).find(
+      (a) => a.type === TYPE_DATA && a.name === "" && !a.resident && ext.u64(a.at + ATTR_LowestVcn) === vcn,
+    );
     return d ? decodeRuns(ext, d, this.g.clusterCount) : [];
   }
 
@@ -300,7 +400,14 @@ export class MftReader {
       if (a.type !== TYPE_FILE_NAME || !a.resident) continue;
       const value = r.value(a, "$FILE_NAME");
       const fn = new MftRecord(r.n, value);
-      fn.within("$FILE_NAME's name", FN_Name, value.length < FN_Name ? 0 : 2 * value[FN_NameLength], 0, value.length, `its $FILE_NAME value (${value.length} bytes)`);
+      fn.within(
+        "$FILE_NAME's name",
+        FN_Name,
+        value.length < FN_Name ? 0 : 2 * value[FN_NameLength],
+        0,
+        value.length,
+        `its $FILE_NAME value (${value.length} bytes)`,
+      );
       const name = Buffer.from(value.subarray(FN_Name, FN_Name + 2 * value[FN_NameLength])).toString("utf16le");
       if (Number(fn.u64(FN_Parent) & RECORD_NUMBER_MASK) === parent && wanted.has(name.toLowerCase())) return name;
     }
@@ -313,7 +420,7 @@ export class MftReader {
     const out: Array<{ record: number; name: string; size: number; runs: Run[] }> = [];
     for (let n = FIRST_USER_RECORD; n < this.records; n++) {
       const r = this.readRecord(n);
-      if (!r || r.u64(REC_BaseRecord) !== 0n) continue; // not in use, or an extension record
+      if (r?.u64(REC_BaseRecord) !== 0n) continue; // not in use, or an extension record
       const name = this.nameIn(r, ROOT_DIRECTORY, wanted);
       if (name === undefined) continue;
       const data = attributes(r).find((x) => x.type === TYPE_DATA && x.name === "");
@@ -325,7 +432,10 @@ export class MftReader {
 }
 
 /** The source patches that leave the page and hibernation files out of an NTFS backup. */
-export function planNtfsExclusions(part: BlockDevice): { patches: Patch[]; files: Array<{ path: string; size: number; clusters: number }> } {
+export function planNtfsExclusions(part: BlockDevice): {
+  patches: Patch[];
+  files: Array<{ path: string; size: number; clusters: number }>;
+} {
   const mft = new MftReader(part);
   const patches: Patch[] = [];
   const files: Array<{ path: string; size: number; clusters: number }> = [];
@@ -340,10 +450,11 @@ export function planNtfsExclusions(part: BlockDevice): { patches: Patch[]; files
       clusters -= 1;
     }
     for (const r of runs) {
-      for (let start = r.lcn, left = r.length; left > 0;) {
+      for (let start = r.lcn, left = r.length; left > 0; ) {
         const n = Math.min(left, 0xffffffff);
         patches.push({ byteOffset: start, length: n, kind: PatchKind.leaveOut });
-        start += n; left -= n;
+        start += n;
+        left -= n;
       }
     }
     files.push({ path: `\\${f.name}`, size: f.size, clusters });

@@ -3,16 +3,27 @@
 // (host-shim/src/quickjs-host.ts). One job at a time: begin, step(budget) until done, finish.
 // Bulk data moves between the disk and the wasm core's memory only.
 import * as zlib from "node:zlib";
-import { BlockDevice, PartitionView, WriteGuard } from "./devices";
+import {
+  comparison,
+  describeMismatch,
+  GhostBackupJob,
+  ImageInfo,
+  imageInfoFromResults,
+  PartitionEntry,
+  PartitionTable,
+  readPartitionTable,
+  setImageParams,
+  volumeInfo,
+} from "./api";
 import { Core, PhaseName, Slot } from "./core";
+import { BlockDevice, PartitionView, WriteGuard } from "./devices";
 import { ClusterbackError, UsageError } from "./errors";
-import { ImageStore, SlotInfo, StoreError } from "./image-store";
-import { SectorAdapter } from "./sector-adapter";
-import { PartitionEntry, PartitionTable, readPartitionTable, volumeInfo, imageInfoFromResults, setImageParams, comparison, describeMismatch, ImageInfo, GhostBackupJob } from "./api";
+import { loadPatches, planExclusions } from "./exclusions";
 import * as G from "./ghost";
-import { refuseBadEntry } from "./partition-table";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
-import { planExclusions, loadPatches } from "./exclusions";
+import { ImageStore, SlotInfo, StoreError } from "./image-store";
+import { refuseBadEntry } from "./partition-table";
+import { SectorAdapter } from "./sector-adapter";
 
 export interface PrinterLayout {
   /** Partition numbers, as the partition table numbers them. */
@@ -31,10 +42,18 @@ export interface PrinterLayout {
   ghost?: string;
 }
 
-export interface JobProgress { done: boolean; phase: string; bytesDone: number; bytesTotal: number }
+export interface JobProgress {
+  done: boolean;
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
 
 export class JobError extends ClusterbackError {
-  constructor(message: string) { super(message); this.name = "JobError"; }
+  constructor(message: string) {
+    super(message);
+    this.name = "JobError";
+  }
 }
 
 interface ActiveJob {
@@ -56,14 +75,22 @@ export class PrinterHost {
   private job: ActiveJob | undefined;
   private storeCache: ImageStore | undefined;
 
-  constructor(readonly core: Core, readonly disk: BlockDevice, readonly layout: PrinterLayout, readonly now: () => number = () => Date.now()) {
+  constructor(
+    readonly core: Core,
+    readonly disk: BlockDevice,
+    readonly layout: PrinterLayout,
+    readonly now: () => number = () => Date.now(),
+  ) {
     this.table = readPartitionTable(core, disk);
     for (const n of layout.ghost ? [layout.system] : [layout.system, layout.recovery]) this.entry(n);
   }
 
   entry(n: number): PartitionEntry {
     const e = this.table.partitions.find((p) => p.number === n);
-    if (!e) throw new UsageError(`${this.disk.name} has no partition ${n} (it has ${this.table.partitions.map((p) => p.number).join(", ") || "none"})`);
+    if (!e)
+      throw new UsageError(
+        `${this.disk.name} has no partition ${n} (it has ${this.table.partitions.map((p) => p.number).join(", ") || "none"})`,
+      );
     refuseBadEntry(e, this.disk.name);
     return e;
   }
@@ -74,7 +101,10 @@ export class PrinterHost {
   }
 
   store(): ImageStore {
-    if (this.layout.ghost) throw new StoreError(`this printer keeps its image as the ghost file ${this.layout.ghost} in partition ${this.layout.system}, not in a recovery partition`);
+    if (this.layout.ghost)
+      throw new StoreError(
+        `this printer keeps its image as the ghost file ${this.layout.ghost} in partition ${this.layout.system}, not in a recovery partition`,
+      );
     this.storeCache ??= ImageStore.open(this.partition(this.layout.recovery));
     return this.storeCache;
   }
@@ -94,9 +124,18 @@ export class PrinterHost {
     if (!ghost) return undefined;
     const loc = G.ghostLocator(this.partition(this.layout.system), ghost);
     const info: SlotInfo = {
-      slot: 0, state: "valid", kind: loc?.kind === 1 ? "factory" : "backup", commit: ghost.created, imageBytes: ghost.imageBytes, created: ghost.created,
-      headerCrc: 0, manifestOffset: loc?.extraOffset ?? 0, manifestBytes: loc?.extraBytes ?? 0, manifestCrc: loc?.extraCrc ?? 0,
-      sourcePartition: this.layout.system, name: "",
+      slot: 0,
+      state: "valid",
+      kind: loc?.kind === 1 ? "factory" : "backup",
+      commit: ghost.created,
+      imageBytes: ghost.imageBytes,
+      created: ghost.created,
+      headerCrc: 0,
+      manifestOffset: loc?.extraOffset ?? 0,
+      manifestBytes: loc?.extraBytes ?? 0,
+      manifestCrc: loc?.extraCrc ?? 0,
+      sourcePartition: this.layout.system,
+      name: "",
     };
     return { ghost, info };
   }
@@ -109,14 +148,21 @@ export class PrinterHost {
       const dev = G.ghostDevice(this.partition(this.layout.system), g.ghost);
       return [this.describe(g.info, dev)].map((x) => ({ ...x, name: x.image?.name ?? "" }));
     }
-    return this.store().images().map((s) => this.describe(s, this.imageDevice(s.slot)));
+    return this.store()
+      .images()
+      .map((s) => this.describe(s, this.imageDevice(s.slot)));
   }
 
-  private describe(s: SlotInfo, dev: BlockDevice): SlotInfo & { image?: ImageInfo; headerCheck?: string; error?: string } {
+  private describe(
+    s: SlotInfo,
+    dev: BlockDevice,
+  ): SlotInfo & { image?: ImageInfo; headerCheck?: string; error?: string } {
     {
       const h = this.core.attach(dev);
       try {
-        this.core.check(this.core.exports.verifyBegin(h, Math.min(dev.sectorCount, s.imageBytes / 512), 0xffffffff, 0, 0));
+        this.core.check(
+          this.core.exports.verifyBegin(h, Math.min(dev.sectorCount, s.imageBytes / 512), 0xffffffff, 0, 0),
+        );
         const image = imageInfoFromResults(this.core);
         const header = new Uint8Array(512);
         dev.read(0, 1, header, 0);
@@ -144,12 +190,22 @@ export class PrinterHost {
   health(partition: number): HealthReport {
     if (this.layout.ghost) {
       let manifest: Manifest | undefined;
-      try { manifest = partition === this.layout.system ? this.manifest(0) : undefined; } catch { manifest = undefined; }
+      try {
+        manifest = partition === this.layout.system ? this.manifest(0) : undefined;
+      } catch {
+        manifest = undefined;
+      }
       return checkHealth(this.core, this.partition(partition), manifest);
     }
-    const image = this.store().images().find((s) => s.sourcePartition === partition);
+    const image = this.store()
+      .images()
+      .find((s) => s.sourcePartition === partition);
     let manifest: Manifest | undefined;
-    try { manifest = image ? this.manifest(image.slot) : undefined; } catch { manifest = undefined; }
+    try {
+      manifest = image ? this.manifest(image.slot) : undefined;
+    } catch {
+      manifest = undefined;
+    }
     return checkHealth(this.core, this.partition(partition), manifest);
   }
 
@@ -158,7 +214,9 @@ export class PrinterHost {
     return dev.sectorSize === 512 ? dev : new SectorAdapter(dev, 512);
   }
 
-  get busy(): boolean { return this.job !== undefined; }
+  get busy(): boolean {
+    return this.job !== undefined;
+  }
 
   /** Backs up partition `partition` into a slot (the store picks it unless given). */
   beginBackup(options: { partition: number; slot?: number; factory?: boolean; name?: string }): { slot: number } {
@@ -169,25 +227,45 @@ export class PrinterHost {
     const src = this.partition(options.partition);
     const vol = volumeInfo(this.core, src);
     const need = Math.ceil(vol.imageBytes / 4096) * 4096 + 1024 * 1024; // the image and room for its manifest
-    if (need > store.slotBytes) throw new StoreError(`partition ${options.partition}'s image needs ${need} bytes; slot ${slot} holds ${store.slotBytes}`);
+    if (need > store.slotBytes)
+      throw new StoreError(
+        `partition ${options.partition}'s image needs ${need} bytes; slot ${slot} holds ${store.slotBytes}`,
+      );
     // everything that can refuse the backup comes before the slot's old image is given up
     const plan = planExclusions(this.core, src, this.layout.exclude ?? []);
     store.beginWrite(slot);
     const img = this.imageDevice(slot);
-    const hs = this.core.attach(src), hi = this.core.attach(img);
+    const hs = this.core.attach(src),
+      hi = this.core.attach(img);
     const e = this.entry(options.partition);
-    const name = options.name ?? (options.factory ? "factory" : `backup-${new Date(this.now()).toISOString().slice(0, 19)}`);
+    const name =
+      options.name ?? (options.factory ? "factory" : `backup-${new Date(this.now()).toISOString().slice(0, 19)}`);
     setImageParams(this.core, Buffer.from(name, "utf8"), e.typeGuid);
     const created = Math.floor(this.now() / 1000);
     loadPatches(this.core, hs, src.sectorSize, plan.patches);
-    this.start({ kind: "backup", handles: [hs, hi], slot, partition: options.partition, factory: slot === 0, name, created, wrote: true, onFinish: () => this.finishBackup(img, vol.imageBytes, plan.files.length) },
-      () => this.core.exports.backupBegin(hs, src.sectorSize, src.sectorCount, hi, e.type, e.startLba, created));
+    this.start(
+      {
+        kind: "backup",
+        handles: [hs, hi],
+        slot,
+        partition: options.partition,
+        factory: slot === 0,
+        name,
+        created,
+        wrote: true,
+        onFinish: () => this.finishBackup(img, vol.imageBytes, plan.files.length),
+      },
+      () => this.core.exports.backupBegin(hs, src.sectorSize, src.sectorCount, hi, e.type, e.startLba, created),
+    );
     return { slot };
   }
 
   /** A backup into the system partition's ghost file: the new file is switched in at finish(); a failed or cancelled one is removed. */
   private beginGhostBackup(options: { partition: number; factory?: boolean; name?: string }): { slot: number } {
-    if (options.partition !== this.layout.system) throw new JobError(`the ghost image holds partition ${this.layout.system} (the system partition); partition ${options.partition} cannot be backed up into it`);
+    if (options.partition !== this.layout.system)
+      throw new JobError(
+        `the ghost image holds partition ${this.layout.system} (the system partition); partition ${options.partition} cannot be backed up into it`,
+      );
     const src = this.partition(options.partition);
     const e = this.entry(options.partition);
     const factory = options.factory ?? false;
@@ -195,15 +273,38 @@ export class PrinterHost {
     const manifest = buildManifest(this.core, src, this.layout.manifestPaths, this.now());
     const created = new Date(Math.floor(this.now() / 1000) * 1000);
     const job = new GhostBackupJob(this.core, src, `partition ${options.partition}`, {
-      ghostName: this.layout.ghost, name, created, exclude: this.layout.exclude ?? [], strictExclude: false,
-      partType: e.type, partStart: e.startLba, typeGuid: e.typeGuid, extra: Buffer.from(JSON.stringify(manifest), "utf8"), kind: factory ? 1 : 0,
+      ghostName: this.layout.ghost,
+      name,
+      created,
+      exclude: this.layout.exclude ?? [],
+      strictExclude: false,
+      partType: e.type,
+      partStart: e.startLba,
+      typeGuid: e.typeGuid,
+      extra: Buffer.from(JSON.stringify(manifest), "utf8"),
+      kind: factory ? 1 : 0,
     });
     job.begin();
     this.job = {
-      kind: "backup", handles: [], slot: 0, partition: options.partition, factory, name, created: created.getTime() / 1000, wrote: true,
+      kind: "backup",
+      handles: [],
+      slot: 0,
+      partition: options.partition,
+      factory,
+      name,
+      created: created.getTime() / 1000,
+      wrote: true,
       onFinish: () => {
         const r = job.finish();
-        return { slot: 0, name, imageBytes: r.imageBytes, manifestFiles: manifest.files.length, excludedFiles: job.excluded.length, commit: created.getTime() / 1000, ghost: job.path };
+        return {
+          slot: 0,
+          name,
+          imageBytes: r.imageBytes,
+          manifestFiles: manifest.files.length,
+          excludedFiles: job.excluded.length,
+          commit: created.getTime() / 1000,
+          ghost: job.path,
+        };
       },
       onAbandon: () => job.abandon(),
     };
@@ -216,10 +317,22 @@ export class PrinterHost {
     img.read(0, 1, header, 0);
     const manifest = buildManifest(this.core, this.partition(j.partition), this.layout.manifestPaths, this.now());
     const info = this.store().commit(j.slot, {
-      kind: j.factory ? "factory" : "backup", imageBytes, created: j.created, headerCrc: zlib.crc32(header), name: j.name,
-      sourcePartition: j.partition, manifest: Buffer.from(JSON.stringify(manifest), "utf8"),
+      kind: j.factory ? "factory" : "backup",
+      imageBytes,
+      created: j.created,
+      headerCrc: zlib.crc32(header),
+      name: j.name,
+      sourcePartition: j.partition,
+      manifest: Buffer.from(JSON.stringify(manifest), "utf8"),
     });
-    return { slot: j.slot, name: j.name, imageBytes, manifestFiles: manifest.files.length, excludedFiles, commit: info.commit };
+    return {
+      slot: j.slot,
+      name: j.name,
+      imageBytes,
+      manifestFiles: manifest.files.length,
+      excludedFiles,
+      commit: info.commit,
+    };
   }
 
   /** Restores partition `partition` from the image in `slot`. */
@@ -227,16 +340,37 @@ export class PrinterHost {
     this.idle();
     const { s, img, ghost } = this.imageOf(options.slot);
     const target = this.partition(options.partition);
-    if (ghost && options.partition !== this.layout.system) throw new JobError(`the ghost image restores partition ${this.layout.system} only, not ${options.partition}`);
+    if (ghost && options.partition !== this.layout.system)
+      throw new JobError(`the ghost image restores partition ${this.layout.system} only, not ${options.partition}`);
     const guarded = new WriteGuard(target, 0, target.sectorCount, ghost);
-    const hi = this.core.attach(img), ht = this.core.attach(guarded);
-    this.start({ kind: "restore", handles: [hi, ht], slot: s.slot, partition: options.partition, factory: false, name: s.name, created: s.created, wrote: false,
-      onFinish: () => {
-        const r = this.finishCompare("restore", guarded.sectorsWritten * guarded.sectorSize);
-        if (ghost) G.clearSwitchMark(target, ghost);
-        return r;
-      } },
-      () => this.core.exports.restoreBegin(hi, s.imageBytes / 512, ht, target.sectorSize, target.sectorCount, (options.verify === false ? 0 : 1) | (options.full ? 2 : 0)));
+    const hi = this.core.attach(img),
+      ht = this.core.attach(guarded);
+    this.start(
+      {
+        kind: "restore",
+        handles: [hi, ht],
+        slot: s.slot,
+        partition: options.partition,
+        factory: false,
+        name: s.name,
+        created: s.created,
+        wrote: false,
+        onFinish: () => {
+          const r = this.finishCompare("restore", guarded.sectorsWritten * guarded.sectorSize);
+          if (ghost) G.clearSwitchMark(target, ghost);
+          return r;
+        },
+      },
+      () =>
+        this.core.exports.restoreBegin(
+          hi,
+          s.imageBytes / 512,
+          ht,
+          target.sectorSize,
+          target.sectorCount,
+          (options.verify === false ? 0 : 1) | (options.full ? 2 : 0),
+        ),
+    );
   }
 
   /** Checks every check of the image in `slot`; with `against`, compares that partition with it. */
@@ -246,16 +380,34 @@ export class PrinterHost {
     const hi = this.core.attach(img);
     const target = options.against === undefined ? undefined : this.partition(options.against);
     const ht = target ? this.core.attach(target) : 0xffffffff;
-    this.start({ kind: "verify", handles: target ? [hi, ht] : [hi], slot: s.slot, partition: options.against ?? 0, factory: false, name: s.name, created: s.created, wrote: false,
-      onFinish: () => this.finishCompare("verify", 0) },
-      () => this.core.exports.verifyBegin(hi, s.imageBytes / 512, ht, target?.sectorSize ?? 0, target?.sectorCount ?? 0));
+    this.start(
+      {
+        kind: "verify",
+        handles: target ? [hi, ht] : [hi],
+        slot: s.slot,
+        partition: options.against ?? 0,
+        factory: false,
+        name: s.name,
+        created: s.created,
+        wrote: false,
+        onFinish: () => this.finishCompare("verify", 0),
+      },
+      () =>
+        this.core.exports.verifyBegin(hi, s.imageBytes / 512, ht, target?.sectorSize ?? 0, target?.sectorCount ?? 0),
+    );
   }
 
   private finishCompare(kind: string, bytesWritten: number): Record<string, unknown> {
     const res = this.core.results();
     const v = comparison(this.core);
     if (!v.ok) throw new JobError(`${kind} found differences: ${describeMismatch(v)}`);
-    return { slot: this.job!.slot, name: this.job!.name, clusters: res[Slot.clustersDone], bytesWritten, bytesRead: res[Slot.targetBytesRead] };
+    return {
+      slot: this.job!.slot,
+      name: this.job!.name,
+      clusters: res[Slot.clustersDone],
+      bytesWritten,
+      bytesRead: res[Slot.targetBytesRead],
+    };
   }
 
   /** One step of the running job: about `budget` bytes of I/O. */
@@ -287,10 +439,14 @@ export class PrinterHost {
   }
 
   /** Whether cancelling now leaves everything as good as before (a restore that has begun writing does not). */
-  cancellable(): boolean { return this.job !== undefined && !(this.job.kind === "restore" && this.job.wrote); }
+  cancellable(): boolean {
+    return this.job !== undefined && !(this.job.kind === "restore" && this.job.wrote);
+  }
 
   /** Stops the job. A cancelled backup leaves its slot invalid and every other image as it was. */
-  cancel(): void { this.abandon(); }
+  cancel(): void {
+    this.abandon();
+  }
 
   private start(j: ActiveJob, begin: () => number): void {
     this.job = j;
@@ -318,7 +474,12 @@ export class PrinterHost {
       return { s, img: this.imageDevice(s.slot) };
     }
     const g = slot === 0 ? this.ghostSlot() : undefined;
-    if (!g) throw new StoreError(slot === 0 ? `partition ${this.layout.system} has no ghost image ${this.layout.ghost}` : `this printer keeps one image, the ghost (slot 0); there is no slot ${slot}`);
+    if (!g)
+      throw new StoreError(
+        slot === 0
+          ? `partition ${this.layout.system} has no ghost image ${this.layout.ghost}`
+          : `this printer keeps one image, the ghost (slot 0); there is no slot ${slot}`,
+      );
     return { s: g.info, img: G.ghostDevice(this.partition(this.layout.system), g.ghost), ghost: g.ghost };
   }
 

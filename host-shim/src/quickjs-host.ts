@@ -6,12 +6,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { getQuickJS, QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
-import { ClusterbackError } from "./errors";
 import { findPackageRoot } from "./core";
+import { ClusterbackError } from "./errors";
 import { PrinterHost } from "./printer-host";
 
 export class FirmwareError extends ClusterbackError {
-  constructor(message: string) { super(message); this.name = "FirmwareError"; }
+  constructor(message: string) {
+    super(message);
+    this.name = "FirmwareError";
+  }
 }
 
 export interface FirmwareOptions {
@@ -48,7 +51,11 @@ export class Firmware {
   private disposed = false;
   private hostCalls = 0;
 
-  constructor(engine: QuickJSWASMModule, readonly printer: PrinterHost, readonly options: FirmwareOptions) {
+  constructor(
+    engine: QuickJSWASMModule,
+    readonly printer: PrinterHost,
+    readonly options: FirmwareOptions,
+  ) {
     this.runtime = engine.newRuntime();
     this.runtime.setMemoryLimit(options.heapBytes);
     this.runtime.setMaxStackSize(options.stackBytes);
@@ -57,7 +64,9 @@ export class Firmware {
       this.installHost();
       const file = options.bundle ?? bundlePath();
       if (!fs.existsSync(file)) throw new FirmwareError(`firmware bundle ${file} is missing (run npm run build)`);
-      this.context.unwrapResult(this.context.evalCode(fs.readFileSync(file, "utf8"), "firmware.js", { type: "global" })).dispose();
+      this.context
+        .unwrapResult(this.context.evalCode(fs.readFileSync(file, "utf8"), "firmware.js", { type: "global" }))
+        .dispose();
     } catch (e) {
       this.dispose();
       throw e;
@@ -65,10 +74,13 @@ export class Firmware {
   }
 
   /** Host calls made by the firmware so far (the boundary is crossed once per step, not per cluster). */
-  get calls(): number { return this.hostCalls; }
+  get calls(): number {
+    return this.hostCalls;
+  }
 
   private installHost(): void {
-    const ctx = this.context, p = this.printer;
+    const ctx = this.context,
+      p = this.printer;
     const host = ctx.newObject();
     const fn = (name: string, impl: (...args: QuickJSHandle[]) => unknown) => {
       const f = ctx.newFunction(name, (...args) => {
@@ -90,24 +102,37 @@ export class Firmware {
     const str = (h: QuickJSHandle) => ctx.getString(h);
     const num = (h: QuickJSHandle) => ctx.getNumber(h);
     const json = (h: QuickJSHandle | undefined) => (h === undefined ? {} : JSON.parse(ctx.getString(h)));
-    fn("log", (m) => { (this.options.log ?? (() => undefined))(str(m)); });
+    fn("log", (m) => {
+      (this.options.log ?? (() => undefined))(str(m));
+    });
     fn("now", () => p.now());
     fn("profile", () => JSON.stringify(this.options.profile));
     fn("partitions", () => p.table);
     fn("listImages", () => p.listImages());
     fn("health", (n) => p.health(num(n)));
     fn("begin", (kind, params) => {
-      const k = str(kind), o = json(params);
+      const k = str(kind),
+        o = json(params);
       if (k === "backup") return p.beginBackup(o);
-      if (k === "restore") { p.beginRestore(o); return {}; }
-      if (k === "verify") { p.beginVerify(o); return {}; }
+      if (k === "restore") {
+        p.beginRestore(o);
+        return {};
+      }
+      if (k === "verify") {
+        p.beginVerify(o);
+        return {};
+      }
       throw new FirmwareError(`unknown job kind "${k}" (backup, restore or verify)`);
     });
     fn("step", (budget) => p.step(num(budget)));
     fn("finish", () => p.finish());
     fn("cancellable", () => p.cancellable());
-    fn("cancel", () => { p.cancel(); });
-    fn("progress", (j) => { this.options.onProgress?.(JSON.parse(str(j))); });
+    fn("cancel", () => {
+      p.cancel();
+    });
+    fn("progress", (j) => {
+      this.options.onProgress?.(JSON.parse(str(j)));
+    });
     fn("shouldCancel", () => this.options.shouldCancel?.() ?? false);
     ctx.setProp(ctx.global, "host", host);
     host.dispose();
@@ -142,7 +167,11 @@ export class Firmware {
   /** Evaluates an expression in the firmware's context and returns its dumped value (tests). */
   evaluate(code: string): unknown {
     const h = this.context.unwrapResult(this.context.evalCode(code, "probe.js", { type: "global" }));
-    try { return this.context.dump(h); } finally { h.dispose(); }
+    try {
+      return this.context.dump(h);
+    } finally {
+      h.dispose();
+    }
   }
 
   /** Bytes the QuickJS runtime has allocated now. */
@@ -151,7 +180,9 @@ export class Firmware {
     try {
       const u = this.context.dump(usage) as { memory_used_size?: number; malloc_size?: number };
       return u.malloc_size ?? u.memory_used_size ?? 0;
-    } finally { usage.dispose(); }
+    } finally {
+      usage.dispose();
+    }
   }
 
   dispose(): void {

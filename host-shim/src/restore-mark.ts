@@ -1,8 +1,9 @@
 // The "restore in progress" mark (docs/image-format.md, section 10): while a restore runs, the
 // target partition's first sector holds it instead of the boot sector, so that no driver mounts
 // a half-restored volume. Whoever finds it knows which image to finish the restore from.
-import { BlockDevice } from "./devices";
+
 import { Core } from "./core";
+import { BlockDevice } from "./devices";
 import { isoSeconds } from "./errors";
 
 export interface RestoreMark {

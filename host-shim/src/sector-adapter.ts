@@ -8,17 +8,29 @@ export class SectorAdapter implements BlockDevice {
   readonly name: string;
   private readonly ratio: number;
 
-  constructor(readonly inner: BlockDevice, readonly sectorSize = 512) {
-    if (inner.sectorSize % sectorSize !== 0) throw new DeviceError(DeviceCode.range, `${inner.name}: ${inner.sectorSize}-byte sectors cannot be seen as ${sectorSize}-byte ones`);
+  constructor(
+    readonly inner: BlockDevice,
+    readonly sectorSize = 512,
+  ) {
+    if (inner.sectorSize % sectorSize !== 0)
+      throw new DeviceError(
+        DeviceCode.range,
+        `${inner.name}: ${inner.sectorSize}-byte sectors cannot be seen as ${sectorSize}-byte ones`,
+      );
     this.ratio = inner.sectorSize / sectorSize;
     this.name = inner.name;
   }
 
-  get sectorCount(): number { return this.inner.sectorCount * this.ratio; }
+  get sectorCount(): number {
+    return this.inner.sectorCount * this.ratio;
+  }
 
   private span(lba: number, sectorCount: number, op: string): { first: number; count: number; skip: number } {
     if (!Number.isSafeInteger(lba) || lba < 0 || sectorCount < 0 || lba + sectorCount > this.sectorCount) {
-      throw new DeviceError(DeviceCode.range, `${this.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${this.sectorCount} ${this.sectorSize}-byte sectors)`);
+      throw new DeviceError(
+        DeviceCode.range,
+        `${this.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${this.sectorCount} ${this.sectorSize}-byte sectors)`,
+      );
     }
     const first = Math.floor(lba / this.ratio);
     const last = Math.ceil((lba + sectorCount) / this.ratio);
@@ -44,6 +56,10 @@ export class SectorAdapter implements BlockDevice {
     this.inner.write(first, count, tmp, 0);
   }
 
-  flush(): void { this.inner.flush(); }
-  close(): void { this.inner.close(); }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
 }

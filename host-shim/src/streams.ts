@@ -15,7 +15,7 @@ import { DeviceCode, DeviceError, UsageError } from "./errors";
 
 const IMG_SECTOR = 512;
 // Header fields a stream needs (docs/image-format.md, section 2)
-const HDR_Magic = 0;        // 8 bytes "CBIMAGE1"
+const HDR_Magic = 0; // 8 bytes "CBIMAGE1"
 const HDR_MetaOffset = 200; // u64: the end of the header and bitmap
 const HDR_DataOffset = 216; // u64: the end of the header, bitmap and metadata
 const HDR_CommitOffset = 232; // u64: the commit record; the image ends 512 bytes after it
@@ -24,7 +24,9 @@ const IMAGE_MAGIC = "CBIMAGE1";
 export const STREAM_HEAD_MAX = 256 * 1024 * 1024;
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleepMs(ms: number): void { Atomics.wait(sleeper, 0, 0, ms); }
+function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
 
 /** How long to wait for the other end of a FIFO: $CLUSTERBACK_FIFO_WAIT_MS, default 30 s. */
 export function fifoWaitMs(): number {
@@ -51,7 +53,10 @@ export function openFifo(file: string, direction: "in" | "out", waitMs = fifoWai
       return fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENXIO") throw e;
-      if (Date.now() >= deadline) throw new UsageError(`${file}: FIFO with no reader after ${waited(waitMs)}; start the reader first (or use --image - in a pipe)`);
+      if (Date.now() >= deadline)
+        throw new UsageError(
+          `${file}: FIFO with no reader after ${waited(waitMs)}; start the reader first (or use --image - in a pipe)`,
+        );
       sleepMs(10);
     }
   }
@@ -79,18 +84,33 @@ export class StreamSink implements BlockDevice {
   private headEnd = Infinity;
   private closed = false;
 
-  constructor(readonly fd: number, readonly name: string, private readonly ownsFd: boolean) {}
+  constructor(
+    readonly fd: number,
+    readonly name: string,
+    private readonly ownsFd: boolean,
+  ) {}
 
-  get sectorCount(): number { return Math.ceil(this.highWater / IMG_SECTOR); }
+  get sectorCount(): number {
+    return Math.ceil(this.highWater / IMG_SECTOR);
+  }
 
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.live();
-    const at = lba * IMG_SECTOR, len = sectorCount * IMG_SECTOR;
-    if (at < this.emitted) throw new DeviceError(DeviceCode.range, `${this.name}: a stream cannot be written again at byte ${at}: ${this.emitted} bytes have been sent`);
+    const at = lba * IMG_SECTOR,
+      len = sectorCount * IMG_SECTOR;
+    if (at < this.emitted)
+      throw new DeviceError(
+        DeviceCode.range,
+        `${this.name}: a stream cannot be written again at byte ${at}: ${this.emitted} bytes have been sent`,
+      );
     const bytes = src.slice(srcOffset, srcOffset + len);
     if (!this.pending.has(at)) this.pendingBytes += len;
     this.pending.set(at, bytes);
-    if (this.pendingBytes > STREAM_HEAD_MAX) throw new DeviceError(DeviceCode.range, `${this.name}: the image's header, bitmap and metadata exceed ${STREAM_HEAD_MAX} bytes, more than a stream holds: write the image to a file or a device`);
+    if (this.pendingBytes > STREAM_HEAD_MAX)
+      throw new DeviceError(
+        DeviceCode.range,
+        `${this.name}: the image's header, bitmap and metadata exceed ${STREAM_HEAD_MAX} bytes, more than a stream holds: write the image to a file or a device`,
+      );
     if (at === 0) this.headEnd = u64(bytes, HDR_DataOffset);
     if (at < this.headEnd) this.head.push({ at, bytes });
     this.head = this.head.filter((c) => c.at < this.headEnd);
@@ -113,9 +133,19 @@ export class StreamSink implements BlockDevice {
         done += fs.writeSync(this.fd, bytes, done, bytes.length - done);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === "EAGAIN") { sleepMs(1); continue; }
-        if (code === "EPIPE") throw new DeviceError(DeviceCode.io, `${this.name}: the reader closed the stream after ${this.emitted + done} bytes`);
-        throw new DeviceError(DeviceCode.io, `${this.name}: write error after ${this.emitted + done} bytes: ${(e as Error).message}`);
+        if (code === "EAGAIN") {
+          sleepMs(1);
+          continue;
+        }
+        if (code === "EPIPE")
+          throw new DeviceError(
+            DeviceCode.io,
+            `${this.name}: the reader closed the stream after ${this.emitted + done} bytes`,
+          );
+        throw new DeviceError(
+          DeviceCode.io,
+          `${this.name}: write error after ${this.emitted + done} bytes: ${(e as Error).message}`,
+        );
       }
     }
     this.emitted += bytes.length;
@@ -124,20 +154,30 @@ export class StreamSink implements BlockDevice {
   /** Serves the core's reads of what it wrote to the head (the bitmap, while it copies clusters). */
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.live();
-    const at = lba * IMG_SECTOR, end = at + sectorCount * IMG_SECTOR;
+    const at = lba * IMG_SECTOR,
+      end = at + sectorCount * IMG_SECTOR;
     let covered = 0;
     for (const c of this.head) {
-      const from = Math.max(at, c.at), to = Math.min(end, c.at + c.bytes.length);
+      const from = Math.max(at, c.at),
+        to = Math.min(end, c.at + c.bytes.length);
       if (from >= to) continue;
       dst.set(c.bytes.subarray(from - c.at, to - c.at), dstOffset + from - at);
       covered += to - from;
     }
-    if (covered < end - at) throw new DeviceError(DeviceCode.range, `${this.name}: a stream cannot be read back at bytes ${at}..${end - 1} (only the image's head is kept)`);
+    if (covered < end - at)
+      throw new DeviceError(
+        DeviceCode.range,
+        `${this.name}: a stream cannot be read back at bytes ${at}..${end - 1} (only the image's head is kept)`,
+      );
   }
 
   flush(): void {
     this.live();
-    try { fs.fsyncSync(this.fd); } catch { /* a pipe or a terminal: nothing to make durable */ }
+    try {
+      fs.fsyncSync(this.fd);
+    } catch {
+      /* a pipe or a terminal: nothing to make durable */
+    }
   }
 
   close(): void {
@@ -160,12 +200,19 @@ export class StreamSource implements BlockDevice {
   private head = new Uint8Array(0);
   private received = false;
 
-  constructor(readonly fd: number, readonly name: string, private readonly ownsFd: boolean, private readonly waitMs = fifoWaitMs()) {
+  constructor(
+    readonly fd: number,
+    readonly name: string,
+    private readonly ownsFd: boolean,
+    private readonly waitMs = fifoWaitMs(),
+  ) {
     const first = new Uint8Array(IMG_SECTOR);
     this.take(first, 0, IMG_SECTOR);
     const magic = Buffer.from(first.subarray(HDR_Magic, HDR_Magic + 8)).toString("latin1");
     if (magic !== IMAGE_MAGIC) {
-      throw new UsageError(`${name}: not a clusterback image (the stream starts with 0x${Buffer.from(first.subarray(0, 4)).toString("hex").toUpperCase()}, not "${IMAGE_MAGIC}")`);
+      throw new UsageError(
+        `${name}: not a clusterback image (the stream starts with 0x${Buffer.from(first.subarray(0, 4)).toString("hex").toUpperCase()}, not "${IMAGE_MAGIC}")`,
+      );
     }
     // a crafted header's offsets are refused by the core's header check before they are used
     const imageBytes = Math.min(u64(first, HDR_CommitOffset) + IMG_SECTOR, Number.MAX_SAFE_INTEGER);
@@ -175,8 +222,13 @@ export class StreamSource implements BlockDevice {
   }
 
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
-    const at = lba * IMG_SECTOR, len = sectorCount * IMG_SECTOR;
-    if (at + len > this.sectorCount * IMG_SECTOR) throw new DeviceError(DeviceCode.range, `${this.name}: read of ${sectorCount} sectors at LBA ${lba} is outside the image (${this.sectorCount} sectors)`);
+    const at = lba * IMG_SECTOR,
+      len = sectorCount * IMG_SECTOR;
+    if (at + len > this.sectorCount * IMG_SECTOR)
+      throw new DeviceError(
+        DeviceCode.range,
+        `${this.name}: read of ${sectorCount} sectors at LBA ${lba} is outside the image (${this.sectorCount} sectors)`,
+      );
     let done = 0;
     if (at < this.position) {
       const kept = Math.min(this.position, this.head.length);
@@ -192,7 +244,10 @@ export class StreamSource implements BlockDevice {
   }
 
   private behind(at: number): DeviceError {
-    return new DeviceError(DeviceCode.range, `${this.name}: a stream cannot be read back at byte ${at} (it is at byte ${this.position}); save the image to a file first`);
+    return new DeviceError(
+      DeviceCode.range,
+      `${this.name}: a stream cannot be read back at byte ${at} (it is at byte ${this.position}); save the image to a file first`,
+    );
   }
 
   private skipTo(at: number): void {
@@ -209,14 +264,29 @@ export class StreamSource implements BlockDevice {
       try {
         n = fs.readSync(this.fd, dst, dstOffset + done, len - done, null);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "EAGAIN") { sleepMs(1); continue; }
-        throw new DeviceError(DeviceCode.io, `${this.name}: read error at byte ${this.position + done}: ${(e as Error).message}`);
+        if ((e as NodeJS.ErrnoException).code === "EAGAIN") {
+          sleepMs(1);
+          continue;
+        }
+        throw new DeviceError(
+          DeviceCode.io,
+          `${this.name}: read error at byte ${this.position + done}: ${(e as Error).message}`,
+        );
       }
       if (n === 0) {
         // a FIFO opened without blocking reads nothing until its writer comes
-        if (!this.received && Date.now() < deadline) { sleepMs(5); continue; }
-        if (!this.received) throw new UsageError(`${this.name}: no writer and no data after ${waited(this.waitMs)}; start the writer (or pipe the image into standard input)`);
-        throw new DeviceError(DeviceCode.short, `${this.name}: the stream ended at byte ${this.position + done}; the image is ${this.sectorCount * IMG_SECTOR} bytes`);
+        if (!this.received && Date.now() < deadline) {
+          sleepMs(5);
+          continue;
+        }
+        if (!this.received)
+          throw new UsageError(
+            `${this.name}: no writer and no data after ${waited(this.waitMs)}; start the writer (or pipe the image into standard input)`,
+          );
+        throw new DeviceError(
+          DeviceCode.short,
+          `${this.name}: the stream ended at byte ${this.position + done}; the image is ${this.sectorCount * IMG_SECTOR} bytes`,
+        );
       }
       this.received = true;
       done += n;
@@ -230,8 +300,15 @@ export class StreamSource implements BlockDevice {
   }
 
   write(lba: number): void {
-    throw new DeviceError(DeviceCode.readonly, `${this.name}: an image stream is read-only, write at LBA ${lba} refused`);
+    throw new DeviceError(
+      DeviceCode.readonly,
+      `${this.name}: an image stream is read-only, write at LBA ${lba} refused`,
+    );
   }
-  flush(): void { /* read-only */ }
-  close(): void { if (this.ownsFd) fs.closeSync(this.fd); }
+  flush(): void {
+    /* read-only */
+  }
+  close(): void {
+    if (this.ownsFd) fs.closeSync(this.fd);
+  }
 }

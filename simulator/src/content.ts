@@ -59,8 +59,31 @@ function sparseBytes(size: number, next: () => number, density: number): Uint8Ar
   return out;
 }
 
-const WORDS = ["tray", "duplex", "toner", "cyan", "magenta", "yellow", "black", "fuser", "drum", "page",
-  "job", "queue", "sleep", "network", "dhcp", "ready", "warming", "paper", "jam", "cover", "open", "letter", "a4"];
+const WORDS = [
+  "tray",
+  "duplex",
+  "toner",
+  "cyan",
+  "magenta",
+  "yellow",
+  "black",
+  "fuser",
+  "drum",
+  "page",
+  "job",
+  "queue",
+  "sleep",
+  "network",
+  "dhcp",
+  "ready",
+  "warming",
+  "paper",
+  "jam",
+  "cover",
+  "open",
+  "letter",
+  "a4",
+];
 
 function textBytes(size: number, next: () => number, kind: Kind): Uint8Array {
   const lines: string[] = [];
@@ -69,8 +92,10 @@ function textBytes(size: number, next: () => number, kind: Kind): Uint8Array {
   for (let n = 0; length < size; n++) {
     let line: string;
     if (kind === "xml") line = `  <setting id="${word()}.${n}" value="${next() % 1000}"/>`;
-    else if (kind === "log") line = `2026-01-01T00:${String(n % 60).padStart(2, "0")}:00Z ${word()} ${word()} status=${next() % 8}`;
-    else if (kind === "web") line = `function ${word()}${n}(){return document.getElementById("${word()}").value;} /* ${word()} */`;
+    else if (kind === "log")
+      line = `2026-01-01T00:${String(n % 60).padStart(2, "0")}:00Z ${word()} ${word()} status=${next() % 8}`;
+    else if (kind === "web")
+      line = `function ${word()}${n}(){return document.getElementById("${word()}").value;} /* ${word()} */`;
     else line = `${word()}_${n} = ${word()} ${next() % 10000}`;
     lines.push(line);
     length += line.length + 1;
@@ -82,17 +107,33 @@ function textBytes(size: number, next: () => number, kind: Kind): Uint8Array {
 function makeData(kind: Kind, size: number, seed: number, name: string): Uint8Array {
   const next = splitmix32(seed);
   switch (kind) {
-    case "firmware": return firmwareBytes(size, next, name);
-    case "font": return sparseBytes(size, next, 70);
-    case "form": return sparseBytes(size, next, 15);
-    default: return textBytes(size, next, kind);
+    case "firmware":
+      return firmwareBytes(size, next, name);
+    case "font":
+      return sparseBytes(size, next, 70);
+    case "form":
+      return sparseBytes(size, next, 15);
+    default:
+      return textBytes(size, next, kind);
   }
 }
 
-interface Spec { path: string; kind: Kind; share: number; min: number; critical?: boolean }
+interface Spec {
+  path: string;
+  kind: Kind;
+  share: number;
+  min: number;
+  critical?: boolean;
+}
 
-const FONT_NAMES = ["Helvetica Bold Oblique.ttf", "Helvetica Narrow.ttf", "Times New Roman Italic.ttf",
-  "Courier Prime Code.ttf", "Letter Gothic 12 Pitch.ttf", "Albertus Extra Bold.ttf"];
+const FONT_NAMES = [
+  "Helvetica Bold Oblique.ttf",
+  "Helvetica Narrow.ttf",
+  "Times New Roman Italic.ttf",
+  "Courier Prime Code.ttf",
+  "Letter Gothic 12 Pitch.ttf",
+  "Albertus Extra Bold.ttf",
+];
 
 /** The tree's files, each with a share of the byte budget and a minimum size. */
 function specs(): Spec[] {
@@ -114,7 +155,8 @@ function specs(): Spec[] {
     s.push({ path: `\\WEB\\${name}`, kind: "web", share: 0.012, min: 512 });
   }
   s.push({ path: "\\WEB\\images\\logo.png", kind: "form", share: 0.006, min: 512 });
-  for (const name of ["EVENTS.LOG", "jobs 2025-12.log", "ERRORS.LOG"]) s.push({ path: `\\LOG\\${name}`, kind: "log", share: 0.02, min: 256 });
+  for (const name of ["EVENTS.LOG", "jobs 2025-12.log", "ERRORS.LOG"])
+    s.push({ path: `\\LOG\\${name}`, kind: "log", share: 0.02, min: 256 });
   return s;
 }
 
@@ -133,7 +175,12 @@ export function firmwareTree(seed: number, totalBytes: number): ContentFile[] {
   return list.map((s, i) => {
     const fileSeed = hashString(s.path, seed);
     const name = s.path.slice(s.path.lastIndexOf("\\") + 1);
-    return { path: s.path, size: sizes[i], critical: s.critical ?? false, data: () => makeData(s.kind, sizes[i], fileSeed, name) };
+    return {
+      path: s.path,
+      size: sizes[i],
+      critical: s.critical ?? false,
+      data: () => makeData(s.kind, sizes[i], fileSeed, name),
+    };
   });
 }
 

@@ -3,16 +3,35 @@
 // deleted critical file, random sectors overwritten. Every kind leaves damage the boot-time
 // health check must find (the scenarios then require a verified restore).
 import { FsType } from "../../host-shim/src/abi";
-import { BlockDevice } from "../../host-shim/src/devices";
-import { FatTables } from "../../host-shim/src/fat-tables";
-import { FatReader, FatEntry } from "../../host-shim/src/fat-reader";
 import { Core } from "../../host-shim/src/core";
+import { BlockDevice } from "../../host-shim/src/devices";
+import { FatEntry, FatReader } from "../../host-shim/src/fat-reader";
+import { FatTables } from "../../host-shim/src/fat-tables";
 import { splitmix32 } from "./content";
 
-export type DamageKind = "zero-boot-sector" | "zero-first-mib" | "damaged-fat" | "fat-copies-disagree" | "corrupt-file" | "delete-critical-file" | "random-sectors";
-export const DAMAGE_KINDS: DamageKind[] = ["zero-boot-sector", "zero-first-mib", "damaged-fat", "fat-copies-disagree", "corrupt-file", "delete-critical-file", "random-sectors"];
+export type DamageKind =
+  | "zero-boot-sector"
+  | "zero-first-mib"
+  | "damaged-fat"
+  | "fat-copies-disagree"
+  | "corrupt-file"
+  | "delete-critical-file"
+  | "random-sectors";
+export const DAMAGE_KINDS: DamageKind[] = [
+  "zero-boot-sector",
+  "zero-first-mib",
+  "damaged-fat",
+  "fat-copies-disagree",
+  "corrupt-file",
+  "delete-critical-file",
+  "random-sectors",
+];
 
-export interface DamageReport { kind: DamageKind; detail: string; sectors: number[] }
+export interface DamageReport {
+  kind: DamageKind;
+  detail: string;
+  sectors: number[];
+}
 
 function readSectors(dev: BlockDevice, lba: number, count: number): Uint8Array {
   const b = new Uint8Array(count * dev.sectorSize);
@@ -36,12 +55,22 @@ function clusterLba(t: FatTables, cluster: number): number {
 /** Sector (within the partition) holding FAT copy `copy`'s entry for `cluster`, and the entry's byte offset in it. */
 function fatEntrySector(t: FatTables, copy: number, cluster: number): { lba: number; offset: number } {
   const g = t.geometry;
-  const byte = g.fsType === FsType.fat32 ? cluster * 4 : g.fsType === FsType.fat16 ? cluster * 2 : Math.floor(cluster * 1.5);
-  return { lba: g.reservedSectors + copy * g.fatSectors + Math.floor(byte / g.bytesPerSector), offset: byte % g.bytesPerSector };
+  const byte =
+    g.fsType === FsType.fat32 ? cluster * 4 : g.fsType === FsType.fat16 ? cluster * 2 : Math.floor(cluster * 1.5);
+  return {
+    lba: g.reservedSectors + copy * g.fatSectors + Math.floor(byte / g.bytesPerSector),
+    offset: byte % g.bytesPerSector,
+  };
 }
 
 /** Injects one kind of damage into `part` (the system partition). critical: manifest file paths, most important first. */
-export function injectDamage(core: Core, part: BlockDevice, kind: DamageKind, critical: string[], seed = 1): DamageReport {
+export function injectDamage(
+  core: Core,
+  part: BlockDevice,
+  kind: DamageKind,
+  critical: string[],
+  seed = 1,
+): DamageReport {
   const rnd = splitmix32(seed);
   const ss = part.sectorSize;
   if (kind === "zero-boot-sector") {
@@ -68,15 +97,22 @@ export function injectDamage(core: Core, part: BlockDevice, kind: DamageKind, cr
       const b = readSectors(part, at.lba, 1);
       const v = new DataView(b.buffer);
       const value = kind === "damaged-fat" ? file.firstCluster : 0;
-      if (tables.geometry.fsType === FsType.fat32) v.setUint32(at.offset, (v.getUint32(at.offset, true) & 0xf0000000) | value, true);
+      if (tables.geometry.fsType === FsType.fat32)
+        v.setUint32(at.offset, (v.getUint32(at.offset, true) & 0xf0000000) | value, true);
       else v.setUint16(at.offset, value, true); // FAT16 (the profiles' FAT systems are FAT16 or FAT32)
       part.write(at.lba, 1, b, 0);
       sectors.push(at.lba);
     }
-    return { kind, detail: `FAT entry of cluster ${file.firstCluster} (${file.path}) ${kind === "damaged-fat" ? "points to itself in both copies" : "cleared in copy 2"}`, sectors };
+    return {
+      kind,
+      detail: `FAT entry of cluster ${file.firstCluster} (${file.path}) ${kind === "damaged-fat" ? "points to itself in both copies" : "cleared in copy 2"}`,
+      sectors,
+    };
   }
   if (kind === "corrupt-file") {
-    const lba = clusterLba(tables, runs[0].start) + Math.floor(rnd() % Math.max(1, Math.min(runs[0].length * tables.geometry.clusterBytes, file.size) / ss));
+    const lba =
+      clusterLba(tables, runs[0].start) +
+      Math.floor(rnd() % Math.max(1, Math.min(runs[0].length * tables.geometry.clusterBytes, file.size) / ss));
     const b = readSectors(part, lba, 1);
     b[rnd() % ss] ^= 0x5a;
     part.write(lba, 1, b, 0);
@@ -93,7 +129,8 @@ export function injectDamage(core: Core, part: BlockDevice, kind: DamageKind, cr
     const e = reader.lookup(p);
     if (!e || e.isDirectory || e.size === 0) continue;
     for (const r of reader.chainRuns(e.firstCluster)) {
-      const first = clusterLba(tables, r.start), n = r.length * (tables.geometry.clusterBytes / ss);
+      const first = clusterLba(tables, r.start),
+        n = r.length * (tables.geometry.clusterBytes / ss);
       for (let s = 0; s < n; s++) pool.push(first + s);
     }
   }
@@ -111,7 +148,8 @@ export function injectDamage(core: Core, part: BlockDevice, kind: DamageKind, cr
 /** Marks a file's directory entry (and its long-name entries) deleted, as a careless delete would; returns the sector. */
 function deleteEntry(reader: FatReader, tables: FatTables, part: BlockDevice, file: FatEntry): number {
   const parentPath = file.path.slice(0, file.path.lastIndexOf("\\")) || "\\";
-  const g = tables.geometry, ss = part.sectorSize;
+  const g = tables.geometry,
+    ss = part.sectorSize;
   const parent = parentPath === "\\" ? undefined : reader.lookup(parentPath);
   const sectors: number[] = [];
   if (!parent && g.fsType !== 3) {
@@ -120,7 +158,8 @@ function deleteEntry(reader: FatReader, tables: FatTables, part: BlockDevice, fi
   } else {
     const first = parent ? parent.firstCluster : rootCluster(part);
     for (const r of reader.chainRuns(first)) {
-      const lba = clusterLba(tables, r.start), n = r.length * (g.clusterBytes / ss);
+      const lba = clusterLba(tables, r.start),
+        n = r.length * (g.clusterBytes / ss);
       for (let s = 0; s < n; s++) sectors.push(lba + s);
     }
   }

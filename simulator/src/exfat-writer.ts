@@ -7,7 +7,10 @@ import { BlockDevice } from "../../host-shim/src/devices";
 import { ClusterbackError } from "../../host-shim/src/errors";
 
 export class ExfatWriterError extends ClusterbackError {
-  constructor(message: string) { super(message); this.name = "ExfatWriterError"; }
+  constructor(message: string) {
+    super(message);
+    this.name = "ExfatWriterError";
+  }
 }
 
 const EOC = 0xffffffff;
@@ -15,31 +18,49 @@ const ENTRY = 32;
 const DEFAULT_TIME = ((2026 - 1980) << 25) | (1 << 21) | (1 << 16); // 2026-01-01 00:00:00
 
 export interface ExfatGeometry {
-  bytesPerSector: number; sectorsPerCluster: number; clusterBytes: number;
-  fatOffset: number; fatLength: number; fatCount: number; clusterHeapOffset: number; clusterCount: number; rootCluster: number;
+  bytesPerSector: number;
+  sectorsPerCluster: number;
+  clusterBytes: number;
+  fatOffset: number;
+  fatLength: number;
+  fatCount: number;
+  clusterHeapOffset: number;
+  clusterCount: number;
+  rootCluster: number;
   volumeLength: number;
 }
 
 export function readExfatGeometry(boot: Uint8Array): ExfatGeometry {
   const v = new DataView(boot.buffer, boot.byteOffset, 512);
-  if (Buffer.from(boot.subarray(3, 11)).toString("latin1") !== "EXFAT   ") throw new ExfatWriterError("not an exFAT boot sector (FileSystemName is not \"EXFAT   \")");
-  const bytesPerSector = 1 << boot[108], sectorsPerCluster = 1 << boot[109];
+  if (Buffer.from(boot.subarray(3, 11)).toString("latin1") !== "EXFAT   ")
+    throw new ExfatWriterError('not an exFAT boot sector (FileSystemName is not "EXFAT   ")');
+  const bytesPerSector = 1 << boot[108],
+    sectorsPerCluster = 1 << boot[109];
   return {
-    bytesPerSector, sectorsPerCluster, clusterBytes: bytesPerSector * sectorsPerCluster,
-    fatOffset: v.getUint32(80, true), fatLength: v.getUint32(84, true), fatCount: boot[110],
-    clusterHeapOffset: v.getUint32(88, true), clusterCount: v.getUint32(92, true), rootCluster: v.getUint32(96, true),
+    bytesPerSector,
+    sectorsPerCluster,
+    clusterBytes: bytesPerSector * sectorsPerCluster,
+    fatOffset: v.getUint32(80, true),
+    fatLength: v.getUint32(84, true),
+    fatCount: boot[110],
+    clusterHeapOffset: v.getUint32(88, true),
+    clusterCount: v.getUint32(92, true),
+    rootCluster: v.getUint32(96, true),
     volumeLength: Number(v.getBigUint64(72, true)),
   };
 }
 
-interface Dir { clusters: number[]; bytes: Uint8Array }
+interface Dir {
+  clusters: number[];
+  bytes: Uint8Array;
+}
 
 /** exFAT's name hash over the up-cased name (UTF-16 code units, low byte then high). */
 export function nameHash(name: string): number {
   let h = 0;
   for (const ch of name.toUpperCase()) {
     const c = ch.charCodeAt(0);
-    for (const b of [c & 0xff, c >> 8]) h = (((h & 1) ? 0x8000 : 0) + (h >> 1) + b) & 0xffff;
+    for (const b of [c & 0xff, c >> 8]) h = ((h & 1 ? 0x8000 : 0) + (h >> 1) + b) & 0xffff;
   }
   return h;
 }
@@ -49,7 +70,7 @@ export function setChecksum(set: Uint8Array): number {
   let h = 0;
   for (let i = 0; i < set.length; i++) {
     if (i === 2 || i === 3) continue;
-    h = (((h & 1) ? 0x8000 : 0) + (h >> 1) + set[i]) & 0xffff;
+    h = ((h & 1 ? 0x8000 : 0) + (h >> 1) + set[i]) & 0xffff;
   }
   return h;
 }
@@ -68,39 +89,55 @@ export class ExfatWriter {
     part.read(0, 1, boot, 0);
     this.g = readExfatGeometry(boot);
     const g = this.g;
-    if (g.bytesPerSector !== part.sectorSize) throw new ExfatWriterError(`${part.name}: BytesPerSectorShift says ${g.bytesPerSector}-byte sectors, the device has ${part.sectorSize}`);
+    if (g.bytesPerSector !== part.sectorSize)
+      throw new ExfatWriterError(
+        `${part.name}: BytesPerSectorShift says ${g.bytesPerSector}-byte sectors, the device has ${part.sectorSize}`,
+      );
     this.fatBytes = new Uint8Array(g.fatLength * g.bytesPerSector);
     part.read(g.fatOffset, g.fatLength, this.fatBytes, 0);
     this.fat = new DataView(this.fatBytes.buffer);
     const root = this.loadDir(g.rootCluster, this.chain(g.rootCluster));
     let bm: { cluster: number; bytes: number } | undefined;
-    for (let at = 0; at < root.bytes.length; at += ENTRY) if (root.bytes[at] === 0x81) {
-      const v = new DataView(root.bytes.buffer, at, ENTRY);
-      bm = { cluster: v.getUint32(20, true), bytes: Number(v.getBigUint64(24, true)) };
-      break;
-    }
+    for (let at = 0; at < root.bytes.length; at += ENTRY)
+      if (root.bytes[at] === 0x81) {
+        const v = new DataView(root.bytes.buffer, at, ENTRY);
+        bm = { cluster: v.getUint32(20, true), bytes: Number(v.getBigUint64(24, true)) };
+        break;
+      }
     if (!bm) throw new ExfatWriterError(`${part.name}: the root directory has no allocation bitmap entry`);
     this.bitmapCluster = bm.cluster;
     this.bitmap = this.readClusters(this.chain(bm.cluster), bm.bytes);
   }
 
-  private lba(c: number): number { return this.g.clusterHeapOffset + (c - 2) * this.g.sectorsPerCluster; }
-  private fatGet(c: number): number { return this.fat.getUint32(c * 4, true); }
-  private fatSet(c: number, v: number): void { this.fat.setUint32(c * 4, v >>> 0, true); }
-  private used(c: number): boolean { return (this.bitmap[(c - 2) >> 3] & (1 << ((c - 2) & 7))) !== 0; }
-  private mark(c: number): void { this.bitmap[(c - 2) >> 3] |= 1 << ((c - 2) & 7); }
+  private lba(c: number): number {
+    return this.g.clusterHeapOffset + (c - 2) * this.g.sectorsPerCluster;
+  }
+  private fatGet(c: number): number {
+    return this.fat.getUint32(c * 4, true);
+  }
+  private fatSet(c: number, v: number): void {
+    this.fat.setUint32(c * 4, v >>> 0, true);
+  }
+  private used(c: number): boolean {
+    return (this.bitmap[(c - 2) >> 3] & (1 << ((c - 2) & 7))) !== 0;
+  }
+  private mark(c: number): void {
+    this.bitmap[(c - 2) >> 3] |= 1 << ((c - 2) & 7);
+  }
 
   private chain(first: number): number[] {
     const out: number[] = [];
     for (let c = first; c >= 2 && c < this.g.clusterCount + 2; c = this.fatGet(c)) {
       out.push(c);
-      if (out.length > this.g.clusterCount) throw new ExfatWriterError(`${this.part.name}: the FAT chain from ${first} loops`);
+      if (out.length > this.g.clusterCount)
+        throw new ExfatWriterError(`${this.part.name}: the FAT chain from ${first} loops`);
     }
     return out;
   }
 
   private readClusters(clusters: number[], bytes: number): Uint8Array {
-    const cb = this.g.clusterBytes, out = new Uint8Array(clusters.length * cb);
+    const cb = this.g.clusterBytes,
+      out = new Uint8Array(clusters.length * cb);
     clusters.forEach((c, i) => this.part.read(this.lba(c), this.g.sectorsPerCluster, out, i * cb));
     return out.subarray(0, bytes);
   }
@@ -116,13 +153,20 @@ export class ExfatWriter {
     const out: number[] = [];
     let skip = false;
     for (let c = this.next; c < this.g.clusterCount + 2 && out.length < count; c++) {
-      if (this.used(c)) { if (!fragmented) out.length = 0; continue; }
-      if (fragmented && skip) { skip = false; continue; }
+      if (this.used(c)) {
+        if (!fragmented) out.length = 0;
+        continue;
+      }
+      if (fragmented && skip) {
+        skip = false;
+        continue;
+      }
       if (!fragmented && out.length && out[out.length - 1] !== c - 1) out.length = 0;
       out.push(c);
       skip = true;
     }
-    if (out.length < count) throw new ExfatWriterError(`${this.part.name}: no room for ${count} clusters${fragmented ? "" : " in one run"}`);
+    if (out.length < count)
+      throw new ExfatWriterError(`${this.part.name}: no room for ${count} clusters${fragmented ? "" : " in one run"}`);
     for (const c of out) this.mark(c);
     this.next = out[out.length - 1] + 1;
     return out;
@@ -146,35 +190,65 @@ export class ExfatWriter {
     for (const name of components) {
       const e = this.find(dir, name);
       if (!e || !(e.attributes & 0x10)) throw new ExfatWriterError(`${this.part.name}: no directory "${name}"`);
-      dir = this.dirs.get(e.firstCluster) ?? this.loadDir(e.firstCluster, e.noFatChain ? Array.from({ length: e.length / this.g.clusterBytes }, (_, i) => e.firstCluster + i) : this.chain(e.firstCluster));
+      dir =
+        this.dirs.get(e.firstCluster) ??
+        this.loadDir(
+          e.firstCluster,
+          e.noFatChain
+            ? Array.from({ length: e.length / this.g.clusterBytes }, (_, i) => e.firstCluster + i)
+            : this.chain(e.firstCluster),
+        );
     }
     return dir;
   }
 
-  private find(dir: Dir, name: string): { attributes: number; firstCluster: number; length: number; noFatChain: boolean } | undefined {
-    const b = dir.bytes, v = new DataView(b.buffer, b.byteOffset, b.length);
+  private find(
+    dir: Dir,
+    name: string,
+  ): { attributes: number; firstCluster: number; length: number; noFatChain: boolean } | undefined {
+    const b = dir.bytes,
+      v = new DataView(b.buffer, b.byteOffset, b.length);
     for (let at = 0; at + ENTRY <= b.length; at += ENTRY) {
       if (b[at] === 0) break;
       if (b[at] !== 0x85) continue;
       const secondaries = b[at + 1];
-      const stream = at + ENTRY, nameLength = b[stream + 3];
+      const stream = at + ENTRY,
+        nameLength = b[stream + 3];
       let got = "";
-      for (let k = 0; k < secondaries - 1; k++) got += Buffer.from(b.subarray(stream + ENTRY * (k + 1) + 2, stream + ENTRY * (k + 2))).toString("utf16le");
+      for (let k = 0; k < secondaries - 1; k++)
+        got += Buffer.from(b.subarray(stream + ENTRY * (k + 1) + 2, stream + ENTRY * (k + 2))).toString("utf16le");
       if (got.slice(0, nameLength).toUpperCase() !== name.toUpperCase()) continue;
-      return { attributes: v.getUint16(at + 4, true), firstCluster: v.getUint32(stream + 20, true), length: Number(v.getBigUint64(stream + 24, true)), noFatChain: (b[stream + 1] & 2) !== 0 };
+      return {
+        attributes: v.getUint16(at + 4, true),
+        firstCluster: v.getUint32(stream + 20, true),
+        length: Number(v.getBigUint64(stream + 24, true)),
+        noFatChain: (b[stream + 1] & 2) !== 0,
+      };
     }
     return undefined;
   }
 
-  private addEntrySet(dir: Dir, name: string, attributes: number, firstCluster: number, length: number, validLength: number, noFatChain: boolean): void {
-    if (!/^[\x20-\x7e]{1,255}$/.test(name) || /["*/:<>?\\|]/.test(name)) throw new ExfatWriterError(`"${name}" is not a name this writer makes (ASCII, no "*/:<>?\\|)`);
+  private addEntrySet(
+    dir: Dir,
+    name: string,
+    attributes: number,
+    firstCluster: number,
+    length: number,
+    validLength: number,
+    noFatChain: boolean,
+  ): void {
+    if (!/^[\x20-\x7e]{1,255}$/.test(name) || /["*/:<>?\\|]/.test(name))
+      throw new ExfatWriterError(`"${name}" is not a name this writer makes (ASCII, no "*/:<>?\\|)`);
     const nameEntries = Math.ceil(name.length / 15);
     const set = new Uint8Array(ENTRY * (2 + nameEntries));
     const v = new DataView(set.buffer);
-    set[0] = 0x85; set[1] = 1 + nameEntries;
+    set[0] = 0x85;
+    set[1] = 1 + nameEntries;
     v.setUint16(4, attributes, true);
     for (const off of [8, 12, 16]) v.setUint32(off, DEFAULT_TIME, true);
-    set[ENTRY] = 0xc0; set[ENTRY + 1] = 1 | (noFatChain ? 2 : 0); set[ENTRY + 3] = name.length;
+    set[ENTRY] = 0xc0;
+    set[ENTRY + 1] = 1 | (noFatChain ? 2 : 0);
+    set[ENTRY + 3] = name.length;
     v.setUint16(ENTRY + 4, nameHash(name), true);
     v.setBigUint64(ENTRY + 8, BigInt(validLength), true);
     v.setUint32(ENTRY + 20, firstCluster, true);
@@ -197,9 +271,13 @@ export class ExfatWriter {
     const b = dir.bytes;
     let run = 0;
     for (let s = 0; s * ENTRY < b.length; s++) {
-      if (b[s * ENTRY] < 0x80) { if (++run === n) return s - n + 1; } else run = 0;
+      if (b[s * ENTRY] < 0x80) {
+        if (++run === n) return s - n + 1;
+      } else run = 0;
     }
-    throw new ExfatWriterError(`${this.part.name}: directory full (${b.length / ENTRY} entries; this writer does not grow directories)`);
+    throw new ExfatWriterError(
+      `${this.part.name}: directory full (${b.length / ENTRY} entries; this writer does not grow directories)`,
+    );
   }
 
   /** Makes a directory (its parent must exist) of `clusters` clusters, FAT-chained. */
@@ -210,12 +288,24 @@ export class ExfatWriter {
     const cs = this.allocate(clusters, false);
     this.link(cs);
     this.writeData(cs, new Uint8Array(0));
-    this.addEntrySet(parent, name, 0x10, cs[0], cs.length * this.g.clusterBytes, cs.length * this.g.clusterBytes, false);
+    this.addEntrySet(
+      parent,
+      name,
+      0x10,
+      cs[0],
+      cs.length * this.g.clusterBytes,
+      cs.length * this.g.clusterBytes,
+      false,
+    );
     this.loadDir(cs[0], cs);
   }
 
   /** Writes a new file: contiguous without a FAT chain (default), or fragmented with one. */
-  writeFile(path: string, data: Uint8Array, options: { fragmented?: boolean } = {}): { firstCluster: number; clusters: number } {
+  writeFile(
+    path: string,
+    data: Uint8Array,
+    options: { fragmented?: boolean } = {},
+  ): { firstCluster: number; clusters: number } {
     const parts = path.split(/[\\/]/).filter(Boolean);
     const name = parts.pop()!;
     const dir = this.resolve(parts);
@@ -230,7 +320,8 @@ export class ExfatWriter {
   /** Writes the FAT (every copy) and the allocation bitmap, and flushes. */
   flush(): void {
     const g = this.g;
-    for (let copy = 0; copy < g.fatCount; copy++) this.part.write(g.fatOffset + copy * g.fatLength, g.fatLength, this.fatBytes, 0);
+    for (let copy = 0; copy < g.fatCount; copy++)
+      this.part.write(g.fatOffset + copy * g.fatLength, g.fatLength, this.fatBytes, 0);
     const bm = this.chain(this.bitmapCluster);
     const whole = new Uint8Array(bm.length * g.clusterBytes);
     whole.set(this.bitmap);

@@ -16,7 +16,11 @@ export interface PartitionSpec {
   name?: string;
 }
 
-export interface PlacedPartition { number: number; startLba: number; sectorCount: number }
+export interface PlacedPartition {
+  number: number;
+  startLba: number;
+  sectorCount: number;
+}
 
 export interface PartitionTableOptions {
   /** Partition starts are aligned to this many bytes (default 1 MiB). */
@@ -36,42 +40,42 @@ export class PartitionLayoutError extends ClusterbackError {
 export const GPT_BASIC_DATA = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7";
 
 // MBR and EBR (sizeof = 512 in a sector of any size; signature 0x55 0xAA at 510)
-const MBR_DiskSignature = 440;  // disk signature (u32)
-const MBR_PartTable = 446;      // 4 entries of 16 bytes
-const PTE_Status = 0;           // 0x80 bootable, 0x00 not (u8)
-const PTE_ChsFirst = 1;         // CHS of the first sector (3 bytes)
-const PTE_Type = 4;             // partition type (u8)
-const PTE_ChsLast = 5;          // CHS of the last sector (3 bytes)
-const PTE_StartLba = 8;         // first sector, relative as the table says (u32)
-const PTE_SizeLba = 12;         // sector count (u32)
+const MBR_DiskSignature = 440; // disk signature (u32)
+const MBR_PartTable = 446; // 4 entries of 16 bytes
+const PTE_Status = 0; // 0x80 bootable, 0x00 not (u8)
+const PTE_ChsFirst = 1; // CHS of the first sector (3 bytes)
+const PTE_Type = 4; // partition type (u8)
+const PTE_ChsLast = 5; // CHS of the last sector (3 bytes)
+const PTE_StartLba = 8; // first sector, relative as the table says (u32)
+const PTE_SizeLba = 12; // sector count (u32)
 const PTE_Size = 16;
-const MBR_Signature = 510;      // 0xAA55 (u16)
+const MBR_Signature = 510; // 0xAA55 (u16)
 const TYPE_EXTENDED_LBA = 0x0f;
 const TYPE_EXTENDED_CHS = 0x05; // the link entry of an EBR
 const TYPE_GPT_PROTECTIVE = 0xee;
 const MAX_U32 = 0xffffffff;
 
 // GPT header (UEFI spec 5.3.2; sizeof = 92, rest of the sector zero)
-const GPT_Signature = 0;        // "EFI PART" (8 bytes)
-const GPT_Revision = 8;         // 0x00010000 (u32)
-const GPT_HeaderSize = 12;      // 92 (u32)
-const GPT_HeaderCrc32 = 16;     // CRC32 of the header with this field zero (u32)
-const GPT_MyLba = 24;           // LBA of this header (u64)
-const GPT_AlternateLba = 32;    // LBA of the other header (u64)
-const GPT_FirstUsableLba = 40;  // u64
-const GPT_LastUsableLba = 48;   // u64, inclusive
-const GPT_DiskGuid = 56;        // 16 bytes
-const GPT_EntriesLba = 72;      // u64
-const GPT_EntryCount = 80;      // u32
-const GPT_EntrySize = 84;       // u32
-const GPT_EntriesCrc32 = 88;    // u32
+const GPT_Signature = 0; // "EFI PART" (8 bytes)
+const GPT_Revision = 8; // 0x00010000 (u32)
+const GPT_HeaderSize = 12; // 92 (u32)
+const GPT_HeaderCrc32 = 16; // CRC32 of the header with this field zero (u32)
+const GPT_MyLba = 24; // LBA of this header (u64)
+const GPT_AlternateLba = 32; // LBA of the other header (u64)
+const GPT_FirstUsableLba = 40; // u64
+const GPT_LastUsableLba = 48; // u64, inclusive
+const GPT_DiskGuid = 56; // 16 bytes
+const GPT_EntriesLba = 72; // u64
+const GPT_EntryCount = 80; // u32
+const GPT_EntrySize = 84; // u32
+const GPT_EntriesCrc32 = 88; // u32
 const GPT_HEADER_BYTES = 92;
 // GPT partition entry (UEFI spec 5.3.3; sizeof = 128)
-const GPTE_TypeGuid = 0;        // 16 bytes
-const GPTE_UniqueGuid = 16;     // 16 bytes
-const GPTE_FirstLba = 32;       // u64
-const GPTE_LastLba = 40;        // u64, inclusive
-const GPTE_Name = 56;           // 36 UTF-16LE code units
+const GPTE_TypeGuid = 0; // 16 bytes
+const GPTE_UniqueGuid = 16; // 16 bytes
+const GPTE_FirstLba = 32; // u64
+const GPTE_LastLba = 40; // u64, inclusive
+const GPTE_Name = 56; // 36 UTF-16LE code units
 const GPT_ENTRY_COUNT = 128;
 const GPT_ENTRY_BYTES = 128;
 
@@ -114,10 +118,16 @@ function randomGuid(next: () => number): Uint8Array {
   return out;
 }
 
-function alignUp(lba: number, align: number): number { return Math.ceil(lba / align) * align; }
+function alignUp(lba: number, align: number): number {
+  return Math.ceil(lba / align) * align;
+}
 
 function alignSectors(disk: BlockDevice, alignBytes: number): number {
-  if (!Number.isInteger(alignBytes) || alignBytes < 0 || (alignBytes >= disk.sectorSize && alignBytes % disk.sectorSize !== 0)) {
+  if (
+    !Number.isInteger(alignBytes) ||
+    alignBytes < 0 ||
+    (alignBytes >= disk.sectorSize && alignBytes % disk.sectorSize !== 0)
+  ) {
     throw new PartitionLayoutError(`alignBytes ${alignBytes} is not a whole number of ${disk.sectorSize}-byte sectors`);
   }
   return Math.max(1, alignBytes / disk.sectorSize);
@@ -125,22 +135,43 @@ function alignSectors(disk: BlockDevice, alignBytes: number): number {
 
 function checkSpec(p: PartitionSpec, index: number, scheme: "mbr" | "gpt"): void {
   if (!Number.isSafeInteger(p.sectorCount) || p.sectorCount < 1) {
-    throw new PartitionLayoutError(`partition spec ${index}: sectorCount ${p.sectorCount} is not a whole number from 1 up`);
+    throw new PartitionLayoutError(
+      `partition spec ${index}: sectorCount ${p.sectorCount} is not a whole number from 1 up`,
+    );
   }
   if (scheme === "gpt") {
     guidBytes(p.gptType ?? GPT_BASIC_DATA); // throws on a malformed GUID
-    if ((p.name ?? "").length > 36) throw new PartitionLayoutError(`partition spec ${index}: GPT name "${p.name}" has ${p.name!.length} characters, at most 36 fit`);
+    if ((p.name ?? "").length > 36)
+      throw new PartitionLayoutError(
+        `partition spec ${index}: GPT name "${p.name}" has ${p.name!.length} characters, at most 36 fit`,
+      );
     return;
   }
   const extended = p.mbrType === 0x05 || p.mbrType === 0x0f || p.mbrType === 0x85;
-  if ((!Number.isInteger(p.mbrType) || p.mbrType < 1 || p.mbrType > 255 || extended || p.mbrType === TYPE_GPT_PROTECTIVE)) {
-    throw new PartitionLayoutError(`partition spec ${index}: MBR type ${p.mbrType} is not a data partition type (1..255, not 0x05, 0x0F, 0x85 or 0xEE)`);
+  if (
+    !Number.isInteger(p.mbrType) ||
+    p.mbrType < 1 ||
+    p.mbrType > 255 ||
+    extended ||
+    p.mbrType === TYPE_GPT_PROTECTIVE
+  ) {
+    throw new PartitionLayoutError(
+      `partition spec ${index}: MBR type ${p.mbrType} is not a data partition type (1..255, not 0x05, 0x0F, 0x85 or 0xEE)`,
+    );
   }
 }
 
-function fitError(disk: BlockDevice, index: number, start: number, count: number, lastUsable: number): PartitionLayoutError {
-  return new PartitionLayoutError(`partition spec ${index} (${count} sectors from LBA ${start}) ends at LBA ${start + count - 1}, ` +
-    `past the last usable LBA ${lastUsable} of ${disk.name} (${disk.sectorCount} sectors of ${disk.sectorSize} bytes)`);
+function fitError(
+  disk: BlockDevice,
+  index: number,
+  start: number,
+  count: number,
+  lastUsable: number,
+): PartitionLayoutError {
+  return new PartitionLayoutError(
+    `partition spec ${index} (${count} sectors from LBA ${start}) ends at LBA ${start + count - 1}, ` +
+      `past the last usable LBA ${lastUsable} of ${disk.name} (${disk.sectorCount} sectors of ${disk.sectorSize} bytes)`,
+  );
 }
 
 interface MbrPlan {
@@ -181,11 +212,19 @@ export function placeMbr(disk: BlockDevice, parts: PartitionSpec[], align: numbe
 function chsBytes(lba: number): [number, number, number] {
   const cylinder = Math.floor(lba / (255 * 63));
   if (cylinder > 1023) return [254, 0xff, 0xff];
-  const head = Math.floor(lba / 63) % 255, sector = (lba % 63) + 1;
+  const head = Math.floor(lba / 63) % 255,
+    sector = (lba % 63) + 1;
   return [head, sector | ((cylinder >> 2) & 0xc0), cylinder & 0xff];
 }
 
-function putEntry(sector: Uint8Array, slot: number, type: number, relStart: number, count: number, absStart: number): void {
+function putEntry(
+  sector: Uint8Array,
+  slot: number,
+  type: number,
+  relStart: number,
+  count: number,
+  absStart: number,
+): void {
   const at = MBR_PartTable + slot * PTE_Size;
   const dv = new DataView(sector.buffer, sector.byteOffset);
   sector[at + PTE_Status] = 0;
@@ -218,14 +257,21 @@ function writeMbr(disk: BlockDevice, plan: MbrPlan, diskSignature: number): void
   });
 }
 
-interface GptGeometry { entrySectors: number; firstUsable: number; lastUsable: number; lastLba: number }
+interface GptGeometry {
+  entrySectors: number;
+  firstUsable: number;
+  lastUsable: number;
+  lastLba: number;
+}
 
 function gptGeometry(disk: BlockDevice): GptGeometry {
   const entrySectors = Math.ceil((GPT_ENTRY_COUNT * GPT_ENTRY_BYTES) / disk.sectorSize);
   const lastLba = disk.sectorCount - 1;
   const geo = { entrySectors, firstUsable: 2 + entrySectors, lastUsable: lastLba - entrySectors - 1, lastLba };
   if (geo.lastUsable < geo.firstUsable) {
-    throw new PartitionLayoutError(`${disk.name} (${disk.sectorCount} sectors) is too small for a GPT (${2 * (entrySectors + 1) + 1} sectors at least)`);
+    throw new PartitionLayoutError(
+      `${disk.name} (${disk.sectorCount} sectors) is too small for a GPT (${2 * (entrySectors + 1) + 1} sectors at least)`,
+    );
   }
   return geo;
 }
@@ -233,7 +279,8 @@ function gptGeometry(disk: BlockDevice): GptGeometry {
 /** Where each GPT partition goes, numbered 1.. in the order given. */
 export function placeGpt(disk: BlockDevice, parts: PartitionSpec[], align: number): PlacedPartition[] {
   const geo = gptGeometry(disk);
-  if (parts.length > GPT_ENTRY_COUNT) throw new PartitionLayoutError(`${parts.length} partitions do not fit the ${GPT_ENTRY_COUNT} GPT entries`);
+  if (parts.length > GPT_ENTRY_COUNT)
+    throw new PartitionLayoutError(`${parts.length} partitions do not fit the ${GPT_ENTRY_COUNT} GPT entries`);
   let cursor = geo.firstUsable;
   return parts.map((p, i) => {
     checkSpec(p, i, "gpt");
@@ -259,7 +306,13 @@ function gptEntries(parts: PartitionSpec[], placed: PlacedPartition[], next: () 
   return out;
 }
 
-function gptHeader(disk: BlockDevice, geo: GptGeometry, diskGuid: Uint8Array, entriesCrc: number, backup: boolean): Uint8Array {
+function gptHeader(
+  disk: BlockDevice,
+  geo: GptGeometry,
+  diskGuid: Uint8Array,
+  entriesCrc: number,
+  backup: boolean,
+): Uint8Array {
   const h = new Uint8Array(disk.sectorSize);
   const dv = new DataView(h.buffer);
   h.set(new TextEncoder().encode("EFI PART"), GPT_Signature);
@@ -297,7 +350,8 @@ function writeGpt(disk: BlockDevice, parts: PartitionSpec[], placed: PlacedParti
 
 /** Zeroes the sectors between the table and the first partition (stale tables, boot code). */
 function clearGap(disk: BlockDevice, firstLba: number, endLba: number): void {
-  if (endLba > firstLba) disk.write(firstLba, endLba - firstLba, new Uint8Array((endLba - firstLba) * disk.sectorSize), 0);
+  if (endLba > firstLba)
+    disk.write(firstLba, endLba - firstLba, new Uint8Array((endLba - firstLba) * disk.sectorSize), 0);
 }
 
 /**
@@ -305,8 +359,14 @@ function clearGap(disk: BlockDevice, firstLba: number, endLba: number): void {
  * start aligned to alignBytes. Returns where each partition went, with its number as Linux
  * numbers it (MBR with more than 4: 1-3 primary, 4 the extended partition, 5.. logical).
  */
-export function writePartitionTable(disk: BlockDevice, scheme: "mbr" | "gpt", parts: PartitionSpec[], options: PartitionTableOptions = {}): PlacedPartition[] {
-  if (scheme !== "mbr" && scheme !== "gpt") throw new PartitionLayoutError(`partition table scheme "${scheme}" is not "mbr" or "gpt"`);
+export function writePartitionTable(
+  disk: BlockDevice,
+  scheme: "mbr" | "gpt",
+  parts: PartitionSpec[],
+  options: PartitionTableOptions = {},
+): PlacedPartition[] {
+  if (scheme !== "mbr" && scheme !== "gpt")
+    throw new PartitionLayoutError(`partition table scheme "${scheme}" is not "mbr" or "gpt"`);
   const align = alignSectors(disk, options.alignBytes ?? 1 << 20);
   const seed = options.seed ?? 0;
   if (scheme === "gpt") {
@@ -315,10 +375,15 @@ export function writePartitionTable(disk: BlockDevice, scheme: "mbr" | "gpt", pa
     writeGpt(disk, parts, placed, seed);
     return placed;
   }
-  if (disk.sectorCount < 2) throw new PartitionLayoutError(`${disk.name} has ${disk.sectorCount} sectors: too small for a partition table`);
+  if (disk.sectorCount < 2)
+    throw new PartitionLayoutError(`${disk.name} has ${disk.sectorCount} sectors: too small for a partition table`);
   const plan = placeMbr(disk, parts, align);
   clearGap(disk, 1, plan.primaries[0]?.start ?? plan.extended?.start ?? 0);
   writeMbr(disk, plan, splitmix32(seed ^ 0x4d425231)());
-  const placed = [...plan.primaries, ...plan.logicals].map((p) => ({ number: p.number, startLba: p.start, sectorCount: p.count }));
+  const placed = [...plan.primaries, ...plan.logicals].map((p) => ({
+    number: p.number,
+    startLba: p.start,
+    sectorCount: p.count,
+  }));
   return placed;
 }

@@ -3,15 +3,15 @@
 // system partition, an image store on the recovery partition, the factory image provisioned as
 // a factory line would, and the firmware module running in QuickJS against it.
 import * as fs from "node:fs";
+import { Profile } from "../../device-profiles/src/profile";
 import { Core } from "../../host-shim/src/core";
 import { BlockDevice, FileDevice, PartitionView } from "../../host-shim/src/devices";
-import { PrinterHost, PrinterLayout } from "../../host-shim/src/printer-host";
-import { Firmware, loadQuickJS } from "../../host-shim/src/quickjs-host";
-import { Profile } from "../../device-profiles/src/profile";
-import { writePartitionTable, PartitionSpec, PlacedPartition, GPT_BASIC_DATA } from "./partition";
 import { formatFat } from "../../host-shim/src/fat-format";
 import { FatWriter } from "../../host-shim/src/fat-writer";
-import { firmwareTree, treeDirectories, ContentFile } from "./content";
+import { PrinterHost, PrinterLayout } from "../../host-shim/src/printer-host";
+import { Firmware, loadQuickJS } from "../../host-shim/src/quickjs-host";
+import { ContentFile, firmwareTree, treeDirectories } from "./content";
+import { GPT_BASIC_DATA, PartitionSpec, PlacedPartition, writePartitionTable } from "./partition";
 
 const MiB = 1024 * 1024;
 /** GPT type of the recovery partition (clusterback's own, so that no OS mounts it). */
@@ -34,14 +34,22 @@ export interface SimPrinter {
 }
 
 export class SimulatorError extends Error {
-  constructor(message: string) { super(message); Object.setPrototypeOf(this, new.target.prototype); this.name = "SimulatorError"; }
+  constructor(message: string) {
+    super(message);
+    Object.setPrototypeOf(this, new.target.prototype);
+    this.name = "SimulatorError";
+  }
 }
 
 export function layoutOf(profile: Profile): PrinterLayout {
   const n = (role: string) => profile.partitions.findIndex((p) => p.role === role) + 1;
   const loc = profile.imageLocation;
   return {
-    system: n("system"), recovery: n("recovery"), spool: n("spool") || undefined, manifestPaths: profile.firmware.critical, exclude: profile.exclude,
+    system: n("system"),
+    recovery: n("recovery"),
+    spool: n("spool") || undefined,
+    manifestPaths: profile.firmware.critical,
+    exclude: profile.exclude,
     ghost: loc.kind === "ghost" ? loc.path : undefined,
   };
 }
@@ -56,10 +64,20 @@ export function layoutOf(profile: Profile): PrinterLayout {
  * that the firmware measures the rates and times a real printer of the profile would show.
  */
 export class TimedDevice implements BlockDevice {
-  constructor(private readonly inner: BlockDevice, private readonly speed: { readMBps: number; writeMBps: number }, private readonly clock: { now: number }) {}
-  get sectorSize(): number { return this.inner.sectorSize; }
-  get sectorCount(): number { return this.inner.sectorCount; }
-  get name(): string { return this.inner.name; }
+  constructor(
+    private readonly inner: BlockDevice,
+    private readonly speed: { readMBps: number; writeMBps: number },
+    private readonly clock: { now: number },
+  ) {}
+  get sectorSize(): number {
+    return this.inner.sectorSize;
+  }
+  get sectorCount(): number {
+    return this.inner.sectorCount;
+  }
+  get name(): string {
+    return this.inner.name;
+  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.inner.read(lba, sectorCount, dst, dstOffset);
     this.clock.now += (sectorCount * this.sectorSize) / (this.speed.readMBps * 1e3);
@@ -68,21 +86,38 @@ export class TimedDevice implements BlockDevice {
     this.inner.write(lba, sectorCount, src, srcOffset);
     this.clock.now += (sectorCount * this.sectorSize) / (this.speed.writeMBps * 1e3);
   }
-  flush(): void { this.inner.flush(); }
-  close(): void { this.inner.close(); }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
 }
 
 /**
  * `diskTiming`: the printer host's disk is a TimedDevice (its clock takes the profile's disk
  * speeds into account); the factory line's building of the disk is not timed.
  */
-export function buildPrinter(profile: Profile, file: string, options: { core?: Core; start?: number; device?: BlockDevice; extra?: (w: FatWriter) => void; diskTiming?: boolean } = {}): SimPrinter {
+export function buildPrinter(
+  profile: Profile,
+  file: string,
+  options: {
+    core?: Core;
+    start?: number;
+    device?: BlockDevice;
+    extra?: (w: FatWriter) => void;
+    diskTiming?: boolean;
+  } = {},
+): SimPrinter {
   const layout = layoutOf(profile);
   const ss = profile.disk.sectorBytes;
   let disk: BlockDevice;
   if (options.device) {
     disk = options.device;
-    if (disk.sectorSize !== ss || disk.sectorCount * ss !== profile.disk.sizeBytes) throw new SimulatorError(`${profile.id}: the device given has ${disk.sectorCount} sectors of ${disk.sectorSize} bytes; the profile's disk is ${profile.disk.sizeBytes} bytes of ${ss}-byte sectors`);
+    if (disk.sectorSize !== ss || disk.sectorCount * ss !== profile.disk.sizeBytes)
+      throw new SimulatorError(
+        `${profile.id}: the device given has ${disk.sectorCount} sectors of ${disk.sectorSize} bytes; the profile's disk is ${profile.disk.sizeBytes} bytes of ${ss}-byte sectors`,
+      );
   } else {
     fs.rmSync(file, { force: true });
     fs.writeFileSync(file, "");
@@ -90,14 +125,22 @@ export function buildPrinter(profile: Profile, file: string, options: { core?: C
     disk = new FileDevice(file, { sectorSize: ss, writable: true });
   }
   const specs: PartitionSpec[] = profile.partitions.map((p) => ({
-    sectorCount: (p.sizeMiB * MiB) / ss, mbrType: MBR_TYPES[p.fs], name: p.name,
+    sectorCount: (p.sizeMiB * MiB) / ss,
+    mbrType: MBR_TYPES[p.fs],
+    name: p.name,
     gptType: p.role === "recovery" ? GPT_RECOVERY : GPT_BASIC_DATA,
   }));
   const placed = writePartitionTable(disk, profile.partitionTable, specs, { seed: profile.firmware.seed });
   profile.partitions.forEach((p, i) => {
     if (p.fs === "raw") return;
     const view = new PartitionView(disk, placed[i].startLba, placed[i].sectorCount);
-    formatFat(view, { fatType: p.fs === "fat32" ? 32 : 16, clusterBytes: p.clusterBytes!, label: p.name, hiddenSectors: placed[i].startLba, volumeId: (profile.firmware.seed * 2654435761 + i) >>> 0 });
+    formatFat(view, {
+      fatType: p.fs === "fat32" ? 32 : 16,
+      clusterBytes: p.clusterBytes!,
+      label: p.name,
+      hiddenSectors: placed[i].startLba,
+      volumeId: (profile.firmware.seed * 2654435761 + i) >>> 0,
+    });
   });
   const files = firmwareTree(profile.firmware.seed, profile.firmware.fillMiB * MiB);
   const sys = placed[layout.system - 1];
@@ -109,7 +152,12 @@ export function buildPrinter(profile: Profile, file: string, options: { core?: C
   disk.flush();
   const clock = simulatedClock(options.start ?? Date.UTC(2026, 0, 15, 8, 0, 0));
   const core = options.core ?? new Core({ backgroundWrites: false });
-  const host = new PrinterHost(core, options.diskTiming ? new TimedDevice(disk, profile.disk, clock) : disk, layout, () => clock.now);
+  const host = new PrinterHost(
+    core,
+    options.diskTiming ? new TimedDevice(disk, profile.disk, clock) : disk,
+    layout,
+    () => clock.now,
+  );
   if (profile.imageLocation.kind === "recovery-partition") host.formatStore(profile.imageLocation.slots);
   return { profile, file, disk, placed, layout, core, host, files, clock, close: () => disk.close() };
 }
@@ -118,23 +166,35 @@ export function buildPrinter(profile: Profile, file: string, options: { core?: C
 export function simulatedClock(start: number): { now: number } {
   let base = start - performance.now();
   return {
-    get now() { return base + performance.now(); },
-    set now(v: number) { base = v - performance.now(); },
+    get now() {
+      return base + performance.now();
+    },
+    set now(v: number) {
+      base = v - performance.now();
+    },
   };
 }
 
 /** The factory line's step: the first image of the system partition, in slot 0. */
 export function provisionFactory(p: SimPrinter): Record<string, unknown> {
   p.host.beginBackup({ partition: p.layout.system, factory: true, name: `${p.profile.id} factory` });
-  while (!p.host.step(64 * MiB).done) { /* steps */ }
+  while (!p.host.step(64 * MiB).done) {
+    /* steps */
+  }
   return p.host.finish();
 }
 
 /** Starts the printer's firmware in QuickJS with the profile's budgets. */
-export async function startFirmware(p: SimPrinter, hooks: { onProgress?: (x: unknown) => void; shouldCancel?: () => boolean; log?: (s: string) => void } = {}): Promise<Firmware> {
+export async function startFirmware(
+  p: SimPrinter,
+  hooks: { onProgress?: (x: unknown) => void; shouldCancel?: () => boolean; log?: (s: string) => void } = {},
+): Promise<Firmware> {
   const engine = await loadQuickJS();
   return new Firmware(engine, p.host, {
-    profile: p.profile, heapBytes: p.profile.budgets.quickjsHeapBytes, stackBytes: p.profile.budgets.quickjsStackBytes, ...hooks,
+    profile: p.profile,
+    heapBytes: p.profile.budgets.quickjsHeapBytes,
+    stackBytes: p.profile.budgets.quickjsStackBytes,
+    ...hooks,
   });
 }
 

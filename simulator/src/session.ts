@@ -18,26 +18,47 @@ export interface Frame {
   tick?: number;
 }
 
-interface Rendered { state: string; lines: string[]; selected?: string }
+interface Rendered {
+  state: string;
+  lines: string[];
+  selected?: string;
+}
 
 /**
  * Runs `script` against the firmware's menu. A "wait" records a "progress" frame after every
  * step of the task while it runs, then a "wait" frame with the screen it ends on. `onFrame`
  * sees each frame as it is made (while the menu is still in that state).
  */
-export function menuSession(fw: Firmware, script: SessionStep[], maxTicks = 10000, onFrame?: (f: Frame) => void): Frame[] {
+export function menuSession(
+  fw: Firmware,
+  script: SessionStep[],
+  maxTicks = 10000,
+  onFrame?: (f: Frame) => void,
+): Frame[] {
   const frames: Frame[] = [];
   const push = (step: string, r: unknown, tick?: number) => {
     const f = r as Rendered;
-    const frame: Frame = { step, state: f.state, lines: f.lines, selected: f.selected, ...(tick !== undefined ? { tick } : {}) };
+    const frame: Frame = {
+      step,
+      state: f.state,
+      lines: f.lines,
+      selected: f.selected,
+      ...(tick !== undefined ? { tick } : {}),
+    };
     frames.push(frame);
     onFrame?.(frame);
     return f;
   };
   push("open", fw.call("menuOpen"));
   for (const s of script) {
-    if (s === "tick") { push(s, fw.call("menuTick")); continue; }
-    if (s !== "wait") { push(s, fw.call("menuKey", s)); continue; }
+    if (s === "tick") {
+      push(s, fw.call("menuTick"));
+      continue;
+    }
+    if (s !== "wait") {
+      push(s, fw.call("menuKey", s));
+      continue;
+    }
     let f = fw.call("menuRender") as Rendered;
     for (let i = 1; f.state === "running"; i++) {
       if (i > maxTicks) throw new Error(`the task did not end within ${maxTicks} ticks`);
@@ -61,7 +82,8 @@ export function caption(f: Frame, prev?: Frame): string {
     if (f.state === "running") return `${item} running, after one more step`;
     return f.state === "result" ? `${item} has ended: its result` : `${item}: the task has ended`;
   }
-  if (f.state === prev?.state && (f.state === "result" || f.state === "info") && (f.step === "up" || f.step === "down")) return `"${f.step}": the text scrolls`;
+  if (f.state === prev?.state && (f.state === "result" || f.state === "info") && (f.step === "up" || f.step === "down"))
+    return `"${f.step}": the text scrolls`;
   const key = `"${f.step}"`;
   const from = prev?.state;
   switch (f.state) {
@@ -69,14 +91,18 @@ export function caption(f: Frame, prev?: Frame): string {
       if (from && from !== "menu") return `${key}: back to the menu, ${item} selected`;
       return `${key}: ${item} selected`;
     case "confirm":
-      if (from === "confirm") return f.step === "ok" ? `${key}: the warning, before anything starts` : `${key}: the confirmation scrolls`;
+      if (from === "confirm")
+        return f.step === "ok" ? `${key}: the warning, before anything starts` : `${key}: the confirmation scrolls`;
       return `${key} on ${item}: it asks first`;
     case "running":
       if (from === "running") return f.step === "back" ? `${key}: cancel asked for` : `${key}: ${item} keeps running`;
       return `${key}: ${item} starts`;
-    case "result": return `${key}: ${item} has ended: its result`;
-    case "info": return `${key} on ${item}: its information`;
-    default: return `${key}: ${f.state}`;
+    case "result":
+      return `${key}: ${item} has ended: its result`;
+    case "info":
+      return `${key} on ${item}: its information`;
+    default:
+      return `${key}: ${f.state}`;
   }
 }
 

@@ -26,7 +26,11 @@ const FILL = Number(process.env.FW_FILL_MIB || 256);
 const DOC = process.env.FW_DOC === undefined ? path.join(root, "docs", "bench-firmware.md") : process.env.FW_DOC;
 const BUDGET = 64 * 1024 * 1024; // the firmware's step (firmware-module/src/api.ts BUDGET)
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 async function main() {
   const profile = loadProfile(PROFILE);
@@ -37,10 +41,13 @@ async function main() {
     const fac = sim.provisionFactory(p);
     const fw = await sim.startFirmware(p);
     const times = { node: [], quickjs: [] };
-    let calls = 0, bytes = 0;
+    let calls = 0,
+      bytes = 0;
     const viaNode = () => {
       p.host.beginRestore({ slot: 0, partition: p.layout.system });
-      while (!p.host.step(BUDGET).done) { /* one step per call, as the firmware does */ }
+      while (!p.host.step(BUDGET).done) {
+        /* one step per call, as the firmware does */
+      }
       p.host.finish();
     };
     const viaQuickJS = () => {
@@ -48,30 +55,57 @@ async function main() {
       fw.call("restore", { image: 0 });
       calls = fw.calls - before;
     };
-    const timed = (name, fn) => { const t0 = performance.now(); fn(); times[name].push((performance.now() - t0) / 1000); };
-    viaNode(); viaQuickJS(); // warm-up: page cache, JIT, QuickJS
+    const timed = (name, fn) => {
+      const t0 = performance.now();
+      fn();
+      times[name].push((performance.now() - t0) / 1000);
+    };
+    viaNode();
+    viaQuickJS(); // warm-up: page cache, JIT, QuickJS
     bytes = p.core.results()[Slot.clustersDone] * p.core.results()[Slot.imgClusterBytes];
     for (let r = 0; r < ROUNDS; r++) {
-      if (r % 2) { timed("quickjs", viaQuickJS); timed("node", viaNode); } else { timed("node", viaNode); timed("quickjs", viaQuickJS); }
+      if (r % 2) {
+        timed("quickjs", viaQuickJS);
+        timed("node", viaNode);
+      } else {
+        timed("node", viaNode);
+        timed("quickjs", viaQuickJS);
+      }
     }
     const heap = fw.heapUsed();
     // differential restore: 1% of the used clusters damaged, then restored (default) and --full
     const diff = differential(p, 7);
     fw.dispose();
     p.close();
-    const node = median(times.node), qjs = median(times.quickjs);
+    const node = median(times.node),
+      qjs = median(times.quickjs);
     const ratio = node / qjs;
     const kv = {
-      date: new Date().toISOString().slice(0, 19) + "Z", profile: PROFILE, fill_mib: FILL, image_bytes: fac.imageBytes, restored_bytes: bytes,
-      rounds: ROUNDS, node_restore_s: node.toFixed(4), quickjs_restore_s: qjs.toFixed(4),
-      node_MBps: (bytes / node / 1e6).toFixed(1), quickjs_MBps: (bytes / qjs / 1e6).toFixed(1),
-      ratio_quickjs_over_node: ratio.toFixed(3), target_ge_0_95: ratio >= 0.95 ? "PASS" : "FAIL",
-      host_calls_per_restore: calls, quickjs_heap_bytes: heap,
+      date: new Date().toISOString().slice(0, 19) + "Z",
+      profile: PROFILE,
+      fill_mib: FILL,
+      image_bytes: fac.imageBytes,
+      restored_bytes: bytes,
+      rounds: ROUNDS,
+      node_restore_s: node.toFixed(4),
+      quickjs_restore_s: qjs.toFixed(4),
+      node_MBps: (bytes / node / 1e6).toFixed(1),
+      quickjs_MBps: (bytes / qjs / 1e6).toFixed(1),
+      ratio_quickjs_over_node: ratio.toFixed(3),
+      target_ge_0_95: ratio >= 0.95 ? "PASS" : "FAIL",
+      host_calls_per_restore: calls,
+      quickjs_heap_bytes: heap,
       node_min_max_s: `${Math.min(...times.node).toFixed(4)}-${Math.max(...times.node).toFixed(4)}`,
       quickjs_min_max_s: `${Math.min(...times.quickjs).toFixed(4)}-${Math.max(...times.quickjs).toFixed(4)}`,
-      diff_used_bytes: diff.used, diff_damaged_clusters: diff.damaged, diff_written_bytes: diff.written, diff_read_bytes: diff.read,
-      diff_written_pct_of_used: (100 * diff.written / diff.used).toFixed(2), diff_target_le_2pct: diff.written <= 0.02 * diff.used ? "PASS" : "FAIL",
-      diff_s: diff.seconds.toFixed(4), full_written_bytes: diff.fullWritten, full_s: diff.fullSeconds.toFixed(4),
+      diff_used_bytes: diff.used,
+      diff_damaged_clusters: diff.damaged,
+      diff_written_bytes: diff.written,
+      diff_read_bytes: diff.read,
+      diff_written_pct_of_used: ((100 * diff.written) / diff.used).toFixed(2),
+      diff_target_le_2pct: diff.written <= 0.02 * diff.used ? "PASS" : "FAIL",
+      diff_s: diff.seconds.toFixed(4),
+      full_written_bytes: diff.fullWritten,
+      full_s: diff.fullSeconds.toFixed(4),
     };
     for (const [k, v] of Object.entries(kv)) console.log(`${k}=${v}`);
     if (DOC) writeDoc(kv);
@@ -89,7 +123,9 @@ function differential(p, seed) {
   const g = tables.geometry;
   const allocated = [];
   for (let c = 2; c < tables.entryCount; c += 65536) {
-    tables.entries(0, c, Math.min(65536, tables.entryCount - c)).forEach((v, i) => { if (v !== 0 && v < 0x0ffffff7) allocated.push(c + i); });
+    tables.entries(0, c, Math.min(65536, tables.entryCount - c)).forEach((v, i) => {
+      if (v !== 0 && v < 0x0ffffff7) allocated.push(c + i);
+    });
   }
   const used = g.firstDataSector * g.bytesPerSector + allocated.length * g.clusterBytes;
   const damage = () => {
@@ -99,14 +135,21 @@ function differential(p, seed) {
     const buf = new Uint8Array(g.clusterBytes);
     for (const c of hit) {
       for (let k = 0; k < buf.length; k++) buf[k] = rnd() & 0xff;
-      part.write(g.firstDataSector + (c - 2) * (g.clusterBytes / g.bytesPerSector), g.clusterBytes / g.bytesPerSector, buf, 0);
+      part.write(
+        g.firstDataSector + (c - 2) * (g.clusterBytes / g.bytesPerSector),
+        g.clusterBytes / g.bytesPerSector,
+        buf,
+        0,
+      );
     }
     return hit.size;
   };
   const restore = (full) => {
     const t0 = performance.now();
     p.host.beginRestore({ slot: 0, partition: p.layout.system, full });
-    while (!p.host.step(BUDGET).done) { /* steps */ }
+    while (!p.host.step(BUDGET).done) {
+      /* steps */
+    }
     const r = p.host.finish();
     return { r, seconds: (performance.now() - t0) / 1000 };
   };
@@ -115,14 +158,24 @@ function differential(p, seed) {
   const d = restore(false);
   damage();
   const f = restore(true);
-  return { used, damaged, written: d.r.bytesWritten, read: d.r.bytesRead, seconds: d.seconds, fullWritten: f.r.bytesWritten, fullSeconds: f.seconds };
+  return {
+    used,
+    damaged,
+    written: d.r.bytesWritten,
+    read: d.r.bytesRead,
+    seconds: d.seconds,
+    fullWritten: f.r.bytesWritten,
+    fullSeconds: f.seconds,
+  };
 }
 
 function writeDoc(kv) {
   const old = fs.existsSync(DOC) ? fs.readFileSync(DOC, "utf8") : "";
   const m = old.match(/<!-- history -->\n([\s\S]*?)<!-- \/history -->/);
   const rows = m ? m[1].split("\n").filter((l) => l.startsWith("| 20")) : [];
-  rows.push(`| ${kv.date.slice(0, 16).replace("T", " ")} | ${kv.profile} | ${kv.restored_bytes} | ${kv.node_MBps} | ${kv.quickjs_MBps} | ${kv.ratio_quickjs_over_node} | ${kv.host_calls_per_restore} |`);
+  rows.push(
+    `| ${kv.date.slice(0, 16).replace("T", " ")} | ${kv.profile} | ${kv.restored_bytes} | ${kv.node_MBps} | ${kv.quickjs_MBps} | ${kv.ratio_quickjs_over_node} | ${kv.host_calls_per_restore} |`,
+  );
   const L = [
     "# Benchmark: a restore driven from QuickJS against the same restore driven from Node",
     "",
@@ -150,7 +203,7 @@ function writeDoc(kv) {
     "| restore | bytes read to compare | bytes written | % of the used bytes written | s |",
     "|---|---:|---:|---:|---:|",
     `| default (differential) | ${kv.diff_read_bytes} | ${kv.diff_written_bytes} | ${kv.diff_written_pct_of_used} | ${kv.diff_s} |`,
-    `| --full | 0 | ${kv.full_written_bytes} | ${(100 * kv.full_written_bytes / kv.diff_used_bytes).toFixed(2)} | ${kv.full_s} |`,
+    `| --full | 0 | ${kv.full_written_bytes} | ${((100 * kv.full_written_bytes) / kv.diff_used_bytes).toFixed(2)} | ${kv.full_s} |`,
     "",
     `Used bytes: ${kv.diff_used_bytes}. Target: at most 2% of them written: ${kv.diff_target_le_2pct}.`,
     "",
@@ -167,4 +220,7 @@ function writeDoc(kv) {
   console.log(`doc=${DOC}`);
 }
 
-main().catch((e) => { console.error(`firmware-bench: ${e && e.stack ? e.stack : e}`); process.exit(1); });
+main().catch((e) => {
+  console.error(`firmware-bench: ${e?.stack ? e.stack : e}`);
+  process.exit(1);
+});

@@ -3,13 +3,22 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { Core } from "../../host-shim/src/core";
-import { FatTables } from "../../host-shim/src/fat-tables";
-import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../../host-shim/src/devices";
 import { readPartitionTable } from "../../host-shim/src/api";
+import { Core } from "../../host-shim/src/core";
+import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../../host-shim/src/devices";
+import { FatTables } from "../../host-shim/src/fat-tables";
 
-export interface FixturePartition { number: number | null; fsType: string; files: Record<string, string> }
-export interface Fixture { file: string; kind: "partition" | "disk"; bytes: number; partitions: FixturePartition[] }
+export interface FixturePartition {
+  number: number | null;
+  fsType: string;
+  files: Record<string, string>;
+}
+export interface Fixture {
+  file: string;
+  kind: "partition" | "disk";
+  bytes: number;
+  partitions: FixturePartition[];
+}
 
 export const fixtureDir = path.join(__dirname, "..", "fixtures", "volumes");
 export const fixtures: Fixture[] = JSON.parse(fs.readFileSync(path.join(fixtureDir, "index.json"), "utf8"));
@@ -40,7 +49,11 @@ export function writeSparse(file: string, bytes: Uint8Array): void {
 }
 
 /** Sector size and extent of a fixture's partition (the whole file for a partition fixture). */
-export function extentOf(core: Core, bytes: Uint8Array, p: FixturePartition): { sectorSize: number; start: number; sectors: number } {
+export function extentOf(
+  core: Core,
+  bytes: Uint8Array,
+  p: FixturePartition,
+): { sectorSize: number; start: number; sectors: number } {
   if (p.number === null) {
     const ss = bytes[11] | (bytes[12] << 8);
     return { sectorSize: ss, start: 0, sectors: bytes.length / ss };
@@ -79,7 +92,10 @@ export function mustMatchOn(core: Core, dev: BlockDevice): [number, number][] {
   return ranges;
 }
 
-export function partitionBytes(disk: Uint8Array, ext: { sectorSize: number; start: number; sectors: number }): Uint8Array {
+export function partitionBytes(
+  disk: Uint8Array,
+  ext: { sectorSize: number; start: number; sectors: number },
+): Uint8Array {
   return disk.subarray(ext.start * ext.sectorSize, (ext.start + ext.sectors) * ext.sectorSize);
 }
 
@@ -91,15 +107,19 @@ export { PartitionView };
  * compared without reading its free space.
  */
 export function differingRanges(fileA: string, fileB: string, ranges: [number, number][]): number {
-  const fa = fs.openSync(fileA, "r"), fb = fs.openSync(fileB, "r");
+  const fa = fs.openSync(fileA, "r"),
+    fb = fs.openSync(fileB, "r");
   try {
     let differing = 0;
-    for (let i = 0; i < ranges.length;) {
+    for (let i = 0; i < ranges.length; ) {
       let j = i + 1;
       while (j < ranges.length && ranges[j][0] === ranges[j - 1][1] && ranges[j][1] - ranges[i][0] <= 16 << 20) j++;
-      const start = ranges[i][0], len = ranges[j - 1][1] - start;
-      const a = Buffer.alloc(len), b = Buffer.alloc(len);
-      const ra = fs.readSync(fa, a, 0, len, start), rb = fs.readSync(fb, b, 0, len, start);
+      const start = ranges[i][0],
+        len = ranges[j - 1][1] - start;
+      const a = Buffer.alloc(len),
+        b = Buffer.alloc(len);
+      const ra = fs.readSync(fa, a, 0, len, start),
+        rb = fs.readSync(fb, b, 0, len, start);
       for (let k = i; k < j; k++) {
         const [s, e] = [ranges[k][0] - start, ranges[k][1] - start];
         if (e > ra || e > rb || Buffer.compare(a.subarray(s, e), b.subarray(s, e)) !== 0) differing++;
@@ -108,7 +128,8 @@ export function differingRanges(fileA: string, fileB: string, ranges: [number, n
     }
     return differing;
   } finally {
-    fs.closeSync(fa); fs.closeSync(fb);
+    fs.closeSync(fa);
+    fs.closeSync(fb);
   }
 }
 
@@ -116,7 +137,15 @@ export function differingRanges(fileA: string, fileB: string, ranges: [number, n
 export function mustMatchFile(core: Core, file: string): [number, number][] {
   const head = Buffer.alloc(512);
   const fd = fs.openSync(file, "r");
-  try { fs.readSync(fd, head, 0, 512, 0); } finally { fs.closeSync(fd); }
+  try {
+    fs.readSync(fd, head, 0, 512, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
   const dev = new FileDevice(file, { sectorSize: head[11] | (head[12] << 8) });
-  try { return mustMatchOn(core, dev); } finally { dev.close(); }
+  try {
+    return mustMatchOn(core, dev);
+  } finally {
+    dev.close();
+  }
 }

@@ -10,8 +10,8 @@
 // A failure prints the property, its seed and fast-check's path: rerun with the same FUZZ_SEED
 // and FUZZ_RUNS (and FUZZ_ONLY) to get the same counterexample.
 import fc from "fast-check";
-import { BlockDevice } from "../../host-shim/src/devices";
 import { Core } from "../../host-shim/src/core";
+import { BlockDevice } from "../../host-shim/src/devices";
 
 /** Base cases per property weight 1; the weights in fuzz.test.ts add up to about 5.5, so a normal run makes 110,000. */
 export const DEFAULT_FUZZ_RUNS = 20000;
@@ -44,8 +44,19 @@ export class FuzzViolation extends Error {
 
 /** Errors the product may reject an input with: each an Error subclass that sets its own name. */
 export const NAMED_ERRORS = [
-  "CoreError", "ImageError", "VolumeError", "DeviceError", "WriteGuardError", "BadSectorError", "SourceReadError",
-  "UsageError", "FatReadError", "StoreError", "CancelledError", "JobError", "PartitionEntryError",
+  "CoreError",
+  "ImageError",
+  "VolumeError",
+  "DeviceError",
+  "WriteGuardError",
+  "BadSectorError",
+  "SourceReadError",
+  "UsageError",
+  "FatReadError",
+  "StoreError",
+  "CancelledError",
+  "JobError",
+  "PartitionEntryError",
 ] as const;
 export type ErrorName = (typeof NAMED_ERRORS)[number];
 
@@ -67,7 +78,8 @@ export function namedError(e: unknown, allowed: readonly ErrorName[] = NAMED_ERR
   if (e.message.trim() === "") throw new FuzzViolation(`${e.name} without a message`);
   const codeName = (e as { codeName?: unknown }).codeName;
   if (e.name === "CoreError" || e.name === "ImageError" || e.name === "VolumeError") {
-    if (typeof codeName !== "string" || !/^E_[A-Z][A-Z0-9_]*$/.test(codeName)) throw new FuzzViolation(`core error without a known code name (${String(codeName)}): ${what}`);
+    if (typeof codeName !== "string" || !/^E_[A-Z][A-Z0-9_]*$/.test(codeName))
+      throw new FuzzViolation(`core error without a known code name (${String(codeName)}): ${what}`);
   }
   return e as Error & { codeName?: string };
 }
@@ -97,18 +109,34 @@ export class BudgetExceeded extends Error {
  */
 export class BudgetDevice implements BlockDevice {
   sectorsRead = 0;
-  constructor(readonly inner: BlockDevice, readonly maxSectors: number) {}
-  get sectorSize(): number { return this.inner.sectorSize; }
-  get sectorCount(): number { return this.inner.sectorCount; }
-  get name(): string { return this.inner.name; }
+  constructor(
+    readonly inner: BlockDevice,
+    readonly maxSectors: number,
+  ) {}
+  get sectorSize(): number {
+    return this.inner.sectorSize;
+  }
+  get sectorCount(): number {
+    return this.inner.sectorCount;
+  }
+  get name(): string {
+    return this.inner.name;
+  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.sectorsRead += sectorCount;
-    if (this.sectorsRead > this.maxSectors) throw new BudgetExceeded(`${this.sectorsRead} sectors read, budget ${this.maxSectors}`);
+    if (this.sectorsRead > this.maxSectors)
+      throw new BudgetExceeded(`${this.sectorsRead} sectors read, budget ${this.maxSectors}`);
     this.inner.read(lba, sectorCount, dst, dstOffset);
   }
-  write(lba: number): void { throw new BudgetExceeded(`a reader wrote LBA ${lba}`); }
-  flush(): void { this.inner.flush(); }
-  close(): void { this.inner.close(); }
+  write(lba: number): void {
+    throw new BudgetExceeded(`a reader wrote LBA ${lba}`);
+  }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
 }
 
 /** Fails a case that took longer than `ms`: a near-hang that still ended. */
@@ -123,7 +151,10 @@ export function timed<T>(what: string, ms: number, fn: () => T): T {
 // ---- byte mutations, applied in place and undone ----
 
 /** One change: write `bytes` at `offset` (clipped to the buffer). */
-export interface Poke { offset: number; bytes: Uint8Array }
+export interface Poke {
+  offset: number;
+  bytes: Uint8Array;
+}
 
 /** Applies pokes to `buf` in place; undo() puts the original bytes back (in reverse order). */
 export class Patch {
@@ -136,8 +167,12 @@ export class Patch {
     this.saved.push({ offset, bytes: this.buf.slice(offset, offset + n) });
     this.buf.set(b.subarray(0, n), offset);
   }
-  u16(offset: number, v: number): void { this.poke(offset, le(v, 2)); }
-  u32(offset: number, v: number): void { this.poke(offset, le(v, 4)); }
+  u16(offset: number, v: number): void {
+    this.poke(offset, le(v, 2));
+  }
+  u32(offset: number, v: number): void {
+    this.poke(offset, le(v, 4));
+  }
   undo(): void {
     for (let i = this.saved.length - 1; i >= 0; i--) this.buf.set(this.saved[i].bytes, this.saved[i].offset);
     this.saved.length = 0;
@@ -166,7 +201,31 @@ export function recordCheck(core: Core, record: Uint8Array, at: number, seed: nu
 
 /** u32 values that tend to find edges: 0, 1, powers of two and their neighbours, all ones, and anything. */
 export const edgeU32: fc.Arbitrary<number> = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom(0, 1, 2, 3, 0x7f, 0x80, 0xff, 0x100, 0x1ff, 0x200, 0xfff, 0x1000, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      0,
+      1,
+      2,
+      3,
+      0x7f,
+      0x80,
+      0xff,
+      0x100,
+      0x1ff,
+      0x200,
+      0xfff,
+      0x1000,
+      0x7fff,
+      0x8000,
+      0xffff,
+      0x10000,
+      0x7fffffff,
+      0x80000000,
+      0xfffffffe,
+      0xffffffff,
+    ),
+  },
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 31 }).map((k) => 2 ** k) },
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 4096 }) },
   { weight: 3, arbitrary: fc.integer({ min: 0, max: 0xffffffff }) },
@@ -176,11 +235,16 @@ export const edgeU32: fc.Arbitrary<number> = fc.oneof(
  * A position in [0, 1), spread evenly: fast-check's own doubles and integers lean towards their
  * edges, which would put most byte changes on the first byte of whatever they change.
  */
-export const fraction: fc.Arbitrary<number> = fc.noBias(fc.integer({ min: 0, max: 2 ** 30 - 1 })).map((i) => i / 2 ** 30);
+export const fraction: fc.Arbitrary<number> = fc
+  .noBias(fc.integer({ min: 0, max: 2 ** 30 - 1 }))
+  .map((i) => i / 2 ** 30);
 
 /** Random byte changes: each a position (as a fraction of the range) and 1..8 bytes. */
 export function bytePokes(maxCount = 6): fc.Arbitrary<Array<{ at: number; bytes: Uint8Array }>> {
-  return fc.array(fc.record({ at: fraction, bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }), { minLength: 1, maxLength: maxCount });
+  return fc.array(fc.record({ at: fraction, bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }), {
+    minLength: 1,
+    maxLength: maxCount,
+  });
 }
 
 // ---- running properties and counting cases ----
@@ -199,14 +263,26 @@ export function label(e: (Error & { codeName?: string }) | undefined, ok = "acce
 export function outcomeSummary(property: string): string {
   const m = outcomes.get(property);
   if (!m) return "";
-  return [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ");
+  return [...m.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
 }
 
-export interface FuzzTally { cases: number; ms: number; perProperty: Array<{ name: string; cases: number; ms: number }> }
+export interface FuzzTally {
+  cases: number;
+  ms: number;
+  perProperty: Array<{ name: string; cases: number; ms: number }>;
+}
 export const tally: FuzzTally = { cases: 0, ms: 0, perProperty: [] };
 
 /** What a property's run found, for the test to assert. */
-export interface PropertyOutcome { failed: boolean; message: string; cases: number; ms: number }
+export interface PropertyOutcome {
+  failed: boolean;
+  message: string;
+  cases: number;
+  ms: number;
+}
 
 /**
  * Runs one property with `runsFor(weight)` cases, seeded from FUZZ_SEED plus `index`, and adds
@@ -214,12 +290,19 @@ export interface PropertyOutcome { failed: boolean; message: string; cases: numb
  * and the command that reruns it.
  */
 export function runProperty<Ts extends [unknown, ...unknown[]]>(
-  index: number, name: string, weight: number, arbitraries: { [K in keyof Ts]: fc.Arbitrary<Ts[K]> }, predicate: (...args: Ts) => void,
+  index: number,
+  name: string,
+  weight: number,
+  arbitraries: { [K in keyof Ts]: fc.Arbitrary<Ts[K]> },
+  predicate: (...args: Ts) => void,
 ): PropertyOutcome {
   const numRuns = runsFor(weight);
   const seed = fuzzSeed + index;
   const t0 = performance.now();
-  const property = fc.property(...(arbitraries as unknown as [fc.Arbitrary<unknown>]), predicate as (...a: unknown[]) => void);
+  const property = fc.property(
+    ...(arbitraries as unknown as [fc.Arbitrary<unknown>]),
+    predicate as (...a: unknown[]) => void,
+  );
   const details = fc.check(property, { numRuns, seed });
   const ms = performance.now() - t0;
   tally.cases += details.numRuns;
@@ -230,7 +313,9 @@ export function runProperty<Ts extends [unknown, ...unknown[]]>(
   const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
   const rerun = `FUZZ_SEED=${fuzzSeed} FUZZ_RUNS=${fuzzRuns} FUZZ_ONLY="${name}" npx tap test/fuzz.test.ts`;
   return {
-    failed: true, cases: details.numRuns, ms,
+    failed: true,
+    cases: details.numRuns,
+    ms,
     message: `${name}: ${timing} (${details.numShrinks} shrinks)\n${error}\ncounterexample: ${fc.stringify(details.counterexample)}\nreproduce: ${rerun} (property seed ${seed}, path ${details.counterexamplePath})`,
   };
 }

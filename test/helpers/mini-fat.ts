@@ -28,7 +28,7 @@ export interface MiniFat {
 }
 
 export function patternByte(cluster: number, i: number): number {
-  return ((cluster * 131 + i * 7 + (i >> 9)) & 0xff) || 1;
+  return (cluster * 131 + i * 7 + (i >> 9)) & 0xff || 1;
 }
 
 function layoutMiniFat(o: MiniFatOptions): MiniFat & { totalSectors: number } {
@@ -59,14 +59,16 @@ function layoutMiniFat(o: MiniFatOptions): MiniFat & { totalSectors: number } {
   dv.setUint16(14, rsvd, true);
   bytes[16] = nfats;
   dv.setUint16(17, rootEnt, true);
-  if (total < 65536 && fsType !== 32) dv.setUint16(19, total, true); else dv.setUint32(32, total, true);
+  if (total < 65536 && fsType !== 32) dv.setUint16(19, total, true);
+  else dv.setUint32(32, total, true);
   bytes[21] = 0xf8;
-  dv.setUint16(24, 32, true); dv.setUint16(26, 2, true);
+  dv.setUint16(24, 32, true);
+  dv.setUint16(26, 2, true);
   if (fsType === 32) {
     dv.setUint32(36, fatSz, true);
-    dv.setUint32(44, 2, true);   // root cluster
-    dv.setUint16(48, 1, true);   // FSInfo
-    dv.setUint16(50, 6, true);   // backup boot sector
+    dv.setUint32(44, 2, true); // root cluster
+    dv.setUint16(48, 1, true); // FSInfo
+    dv.setUint16(50, 6, true); // backup boot sector
     bytes[66] = 0x29;
   } else {
     dv.setUint16(22, fatSz, true);
@@ -88,15 +90,32 @@ function layoutMiniFat(o: MiniFatOptions): MiniFat & { totalSectors: number } {
   const badMark = bits === 32 ? 0x0ffffff7 : bits === 16 ? 0xfff7 : 0xff7;
   setEntry(0, bits === 32 ? 0x0ffffff8 : bits === 16 ? 0xfff8 : 0xff8);
   setEntry(1, eoc);
-  const chains = o.chains ?? (fsType === 32 ? [[2], [3, 4, 5], [9, 10, 11, 40, 41], [100, 99]] : [[2, 3, 4], [10], [30, 31, 32, 33, 50], [200, 201]]);
+  const chains =
+    o.chains ??
+    (fsType === 32
+      ? [[2], [3, 4, 5], [9, 10, 11, 40, 41], [100, 99]]
+      : [[2, 3, 4], [10], [30, 31, 32, 33, 50], [200, 201]]);
   const allocated: number[] = [];
   for (const chain of chains) {
-    chain.forEach((c, i) => { setEntry(c, i + 1 < chain.length ? chain[i + 1] : eoc); allocated.push(c); });
+    chain.forEach((c, i) => {
+      setEntry(c, i + 1 < chain.length ? chain[i + 1] : eoc);
+      allocated.push(c);
+    });
   }
   for (const c of o.bad ?? []) setEntry(c, badMark);
   for (let k = 0; k < nfats; k++) bytes.set(fat, (rsvd + k * fatSz) * bps);
   allocated.sort((a, b) => a - b);
-  return { bytes, bytesPerSector: bps, clusterBytes: bps * spc, firstDataSector: firstData, clusterCount, fatSectors: fatSz, reservedSectors: rsvd, allocated, totalSectors: total };
+  return {
+    bytes,
+    bytesPerSector: bps,
+    clusterBytes: bps * spc,
+    firstDataSector: firstData,
+    clusterCount,
+    fatSectors: fatSz,
+    reservedSectors: rsvd,
+    allocated,
+    totalSectors: total,
+  };
 }
 
 function clusterPattern(c: number, clusterBytes: number): Uint8Array {
@@ -110,7 +129,8 @@ export function buildMiniFat(o: MiniFatOptions = {}): MiniFat {
   const v = layoutMiniFat(o);
   const bytes = new Uint8Array(v.totalSectors * v.bytesPerSector);
   bytes.set(v.bytes, 0);
-  for (const c of v.allocated) bytes.set(clusterPattern(c, v.clusterBytes), (v.firstDataSector * v.bytesPerSector) + (c - 2) * v.clusterBytes);
+  for (const c of v.allocated)
+    bytes.set(clusterPattern(c, v.clusterBytes), v.firstDataSector * v.bytesPerSector + (c - 2) * v.clusterBytes);
   return { ...v, bytes };
 }
 
@@ -121,7 +141,14 @@ export function writeMiniFatFile(file: string, o: MiniFatOptions = {}): MiniFat 
   try {
     fs.ftruncateSync(fd, v.totalSectors * v.bytesPerSector);
     fs.writeSync(fd, v.bytes, 0, v.bytes.length, 0);
-    for (const c of v.allocated) fs.writeSync(fd, clusterPattern(c, v.clusterBytes), 0, v.clusterBytes, v.firstDataSector * v.bytesPerSector + (c - 2) * v.clusterBytes);
+    for (const c of v.allocated)
+      fs.writeSync(
+        fd,
+        clusterPattern(c, v.clusterBytes),
+        0,
+        v.clusterBytes,
+        v.firstDataSector * v.bytesPerSector + (c - 2) * v.clusterBytes,
+      );
   } finally {
     fs.closeSync(fd);
   }

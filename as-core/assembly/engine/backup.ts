@@ -2,22 +2,44 @@
 // its metadata extents -> metadata section, header, allocated clusters in ascending order in
 // checked blocks, commit record last.
 // The scan job is the first phase alone, with nothing written.
-import * as H from "../image/layout";
-import { IMG_SECTOR, tableBytes, roundUp } from "../image/layout";
-import { recordCheck, hash32 } from "../hash";
-import { devFlush, st32, st64 } from "../io";
-import { readSectors } from "../patch";
+
+import * as A from "../abi";
 import * as E from "../errors";
 import { fail } from "../errors";
-import * as A from "../abi";
-import { buf, setResult, blockBuffer, BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX } from "../mem";
-import { volume } from "../fs/volume";
 import { MetaExtents } from "../fs/filesystem";
-import { probe, mounted } from "../fs/probe";
-import { job, ghostExtent, JOB_BACKUP, JOB_SCAN, PH_SCAN, PH_META_COPY, PH_DATA_COPY, PH_DONE,
-  imageWrite, partRead, metaRead, chainAdd, chainFinish, encodeHeader, encodeCommit } from "./job";
-import { IO_ERROR, FLAG_UNREADABLE, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST,
-  UNREADABLE_LISTED, unreadableCheck } from "./unreadable";
+import { mounted, probe } from "../fs/probe";
+import { volume } from "../fs/volume";
+import { hash32, recordCheck } from "../hash";
+import * as H from "../image/layout";
+import { IMG_SECTOR, roundUp, tableBytes } from "../image/layout";
+import { devFlush, st32, st64 } from "../io";
+import { BITMAP_WINDOW_BYTES, BLOCK_DATA_MAX, blockBuffer, buf, setResult } from "../mem";
+import { readSectors } from "../patch";
+import {
+  chainAdd,
+  chainFinish,
+  encodeCommit,
+  encodeHeader,
+  ghostExtent,
+  imageWrite,
+  JOB_BACKUP,
+  JOB_SCAN,
+  job,
+  metaRead,
+  PH_DATA_COPY,
+  PH_DONE,
+  PH_META_COPY,
+  PH_SCAN,
+} from "./job";
+import {
+  FLAG_UNREADABLE,
+  IO_ERROR,
+  SLOT_UNREADABLE_COUNT,
+  SLOT_UNREADABLE_FIRST,
+  SLOT_UNREADABLE_LIST,
+  UNREADABLE_LISTED,
+  unreadableCheck,
+} from "./unreadable";
 
 const WINDOW_BITS: f64 = <f64>BITMAP_WINDOW_BYTES * 8;
 
@@ -36,11 +58,13 @@ const meta = new MetaExtents();
 // Starts a backup of the volume (FAT, exFAT or NTFS) on `src` into the image device `img` (or, with
 // scanOnly, just the allocation scan). Returns 0 or a negative code.
 export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u32, scanOnly: bool): i32 {
-  let r = probe(src, sectorBytes, partSectors);
+  const r = probe(src, sectorBytes, partSectors);
   if (r < 0) return r;
-  const v = volume, fs = mounted();
+  const v = volume,
+    fs = mounted();
   job.kind = scanOnly ? JOB_SCAN : JOB_BACKUP;
-  job.src = src; job.dst = img;
+  job.src = src;
+  job.dst = img;
   job.sectorBytes = sectorBytes;
   job.partSectors = partSectors;
   job.fsType = v.fsType;
@@ -49,18 +73,45 @@ export function backupBegin(src: u32, sectorBytes: u32, partSectors: f64, img: u
   job.dataStart = v.firstDataSector;
   fs.metadata(v, partSectors, meta);
   job.metaSectors = meta.headSectors;
-  job.tailStart = meta.tailStart; job.tailSectors = meta.tailSectors;
-  job.geo.compute(v.clusterBytes, <f64>v.clusterCount + <f64>job.firstCluster, 0, (<f64>job.metaSectors + job.tailSectors) * sectorBytes, BLOCK_DATA_MAX);
+  job.tailStart = meta.tailStart;
+  job.tailSectors = meta.tailSectors;
+  job.geo.compute(
+    v.clusterBytes,
+    <f64>v.clusterCount + <f64>job.firstCluster,
+    0,
+    (<f64>job.metaSectors + job.tailSectors) * sectorBytes,
+    BLOCK_DATA_MAX,
+  );
   job.scan.begin(v.clusterCount + job.firstCluster);
   // section 12: the image's own extent in this partition (params ghostStart, ghostSectors)
-  const ghostStart = scanOnly ? 0 : load<f64>(buf.params + A.PARAM_GHOST_START), ghostSectors = scanOnly ? 0 : load<f64>(buf.params + A.PARAM_GHOST_SECTORS);
-  if (ghostExtent(ghostStart, ghostSectors, job.dataStart, v.sectorsPerCluster, <f64>v.clusterCount, job.firstCluster, <f64>job.metaSectors) < 0) {
-    return fail(E.E_GHOST_EXTENT, ghostStart, ghostSectors, Math.max(job.dataStart, <f64>job.metaSectors), v.sectorsPerCluster);
+  const ghostStart = scanOnly ? 0 : load<f64>(buf.params + A.PARAM_GHOST_START),
+    ghostSectors = scanOnly ? 0 : load<f64>(buf.params + A.PARAM_GHOST_SECTORS);
+  if (
+    ghostExtent(
+      ghostStart,
+      ghostSectors,
+      job.dataStart,
+      v.sectorsPerCluster,
+      <f64>v.clusterCount,
+      job.firstCluster,
+      <f64>job.metaSectors,
+    ) < 0
+  ) {
+    return fail(
+      E.E_GHOST_EXTENT,
+      ghostStart,
+      ghostSectors,
+      Math.max(job.dataStart, <f64>job.metaSectors),
+      v.sectorsPerCluster,
+    );
   }
-  job.scan.ghostFirst = <u32>job.ghostFirst; job.scan.ghostEnd = <u32>job.ghostEnd;
+  job.scan.ghostFirst = <u32>job.ghostFirst;
+  job.scan.ghostEnd = <u32>job.ghostEnd;
   job.phase = PH_SCAN;
   job.sectionPos = 0;
-  job.block = 0; job.clustersDone = 0; job.bytesDone = 0;
+  job.block = 0;
+  job.clustersDone = 0;
+  job.bytesDone = 0;
   const scanBytes = fs.scanBegin(src, v);
   if (scanBytes < 0) return <i32>scanBytes;
   job.bytesTotal = scanBytes;
@@ -90,7 +141,9 @@ export function backupStep(budget: f64): i32 {
 // One window of the file system's scan. When the bitmap window is full, or the scan is done,
 // the window goes out.
 function scanStep(): i32 {
-  const s = job.scan, v = volume, g = job.geo;
+  const s = job.scan,
+    v = volume,
+    g = job.geo;
   const windowBase = job.sectionPos;
   const r = mounted().scanStep(s, job.src, v, <u32>windowBase, <u32>WINDOW_BITS);
   if (r < 0) return r;
@@ -109,16 +162,22 @@ function scanStep(): i32 {
 }
 
 function scanFinished(): void {
-  const s = job.scan, v = volume, g = job.geo;
+  const s = job.scan,
+    v = volume,
+    g = job.geo;
   job.bitmapCheck = job.bitmapHash.digest64();
   g.compute(v.clusterBytes, g.bitmapBits, s.allocated, g.metaBytes, BLOCK_DATA_MAX);
   const fs = mounted();
   setResult(A.SLOT_SCAN_ALLOCATED, s.allocated);
   setResult(A.SLOT_SCAN_FS_INFO_FREE, -1); // no free count, unless the file system keeps one (FAT32's FSInfo)
-  setResult(A.SLOT_SCAN_DIRTY_BOOT, fs.bootDirty() ? 1 : 0); setResult(A.SLOT_SCAN_IMAGE_LENGTH, g.imageLength());
+  setResult(A.SLOT_SCAN_DIRTY_BOOT, fs.bootDirty() ? 1 : 0);
+  setResult(A.SLOT_SCAN_IMAGE_LENGTH, g.imageLength());
   setResult(A.SLOT_SCAN_GHOST_LEFT_OUT, s.leftOut);
   fs.publishScan(); // its own scan results (FAT: the FAT's counts and marks; exFAT: checksum and up-case)
-  if (job.kind == JOB_SCAN) { job.phase = PH_DONE; return; }
+  if (job.kind == JOB_SCAN) {
+    job.phase = PH_DONE;
+    return;
+  }
   job.bytesTotal = job.bytesDone + g.metaBytes + s.allocated * <f64>v.clusterBytes;
   job.phase = PH_META_COPY;
   job.sectionPos = 0;
@@ -141,7 +200,15 @@ function metaStep(): i32 {
   if (job.sectionPos < g.metaBytes) return <i32>n;
   job.metaCheck = job.metaHash.digest64();
   const flags: u32 = (mounted().dirty() ? 1 : 0) | (backupParams.recordUnreadable ? FLAG_UNREADABLE : 0);
-  encodeHeader(buf.params + A.PARAM_IMAGE_NAME, A.PARAM_IMAGE_NAME_BYTES, backupParams.partType, buf.params + A.PARAM_PART_TYPE_GUID, backupParams.partStart, backupParams.created, flags);
+  encodeHeader(
+    buf.params + A.PARAM_IMAGE_NAME,
+    A.PARAM_IMAGE_NAME_BYTES,
+    backupParams.partType,
+    buf.params + A.PARAM_PART_TYPE_GUID,
+    backupParams.partStart,
+    backupParams.created,
+    flags,
+  );
   const r = imageWrite(job.dst, 0, IMG_SECTOR, buf.scratch);
   if (r < 0) return r;
   job.phase = PH_DATA_COPY;
@@ -155,7 +222,8 @@ function metaStep(): i32 {
 
 // Gathers the next block's clusters from the runs of the bitmap, checks each, writes the block.
 function dataStep(): i32 {
-  const g = job.geo, cb = g.clusterBytes;
+  const g = job.geo,
+    cb = g.clusterBytes;
   const n = g.blockClusters(job.block);
   const io = blockBuffer(job.block);
   const table = io + <usize>n * cb;
@@ -172,7 +240,7 @@ function dataStep(): i32 {
     filled += <u32>len;
   }
   const tb = tableBytes(n);
-  memory.fill(table + H.T_Checks + (n << 2), 0, <usize>tb - H.T_Checks - (<usize>n << 2));
+  memory.fill(table + H.T_Checks + (n << 2), 0, <usize>tb - H.T_Checks - ((<usize>n) << 2));
   st32(table + H.T_Magic, H.BLOCK_MAGIC);
   st32(table + H.T_ClusterCount, n);
   st64(table + H.T_BlockIndex, <u64>job.block);
@@ -197,12 +265,14 @@ function dataStep(): i32 {
 // still fails is stored as zeros with the unreadable mark (section 5.1). The failed read of the
 // whole run went through the read import, so the host has already let go of that memory.
 function readRun(start: f64, len: u32, dst: usize, checks: usize): i32 {
-  const cb = job.geo.clusterBytes, spc = job.sectorsPerCluster;
+  const cb = job.geo.clusterBytes,
+    spc = job.sectorsPerCluster;
   const lba = job.clusterLba(start);
   const r = readSectors(job.src, lba, len * spc, dst);
   if (r < 0 && !(r == IO_ERROR && backupParams.recordUnreadable)) return fail(E.E_DEVICE, r, job.src, lba, len * spc);
   for (let i: u32 = 0; i < len; i++) {
-    const p = dst + <usize>i * cb, bit = start + <f64>i;
+    const p = dst + <usize>i * cb,
+      bit = start + <f64>i;
     let one: i32 = 0;
     if (r < 0) {
       one = readSectors(job.src, job.clusterLba(bit), spc, p);
@@ -233,4 +303,3 @@ function commit(spent: u32): i32 {
   job.phase = PH_DONE;
   return <i32>spent + IMG_SECTOR;
 }
-

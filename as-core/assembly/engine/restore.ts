@@ -15,25 +15,54 @@
 // then, if every check passed, the boot sector (docs/image-format.md, section 10.1).
 // Verify does the same without writing; with a partition to compare against, it reads the
 // partition and compares every stored cluster and the metadata area with the image's checks.
-import * as H from "../image/layout";
-import { tableBytes, IMG_SECTOR } from "../image/layout";
-import { rewind } from "../image/cursor";
-import { recordCheck, hash32 } from "../hash";
-import { devFlush, ld32, ld64, st64 } from "../io";
+
+import * as A from "../abi";
+import { NO_DEVICE, RESTORE_FULL, RESTORE_ONE_PASS, RESTORE_READ_BACK } from "../abi";
 import * as E from "../errors";
 import { fail } from "../errors";
-import { buf, blockBuffer, setResult, AUX_BYTES, META_CHUNK_BYTES, META_CHUNKS_MAX } from "../mem";
-import * as A from "../abi";
-import { RESTORE_READ_BACK, RESTORE_FULL, RESTORE_ONE_PASS, NO_DEVICE } from "../abi";
-import { isUnreadableCluster, SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST, UNREADABLE_LISTED } from "./unreadable";
-import { job, JOB_RESTORE, JOB_VERIFY, PH_CHECK_HEADER, PH_CHECK_BITMAP, PH_CHECK_META, PH_CHECK_COMMIT,
-  PH_DATA, PH_META, PH_DONE, decodeHeader, checkBitmapStep, checkMetaStep, checkCommit,
-  imageRead, partRead, partWrite, metaRead, chainAdd, chainFinish, metaChunks, metaChunkOffset, metaChunkLength,
-  metaChunkCheck, checkMetaDigest } from "./job";
-
+import { hash32, recordCheck } from "../hash";
+import { rewind } from "../image/cursor";
+import * as H from "../image/layout";
+import { IMG_SECTOR, tableBytes } from "../image/layout";
+import { devFlush, ld32, ld64, st64 } from "../io";
+import { AUX_BYTES, blockBuffer, buf, META_CHUNK_BYTES, META_CHUNKS_MAX, setResult } from "../mem";
+import {
+  chainAdd,
+  chainFinish,
+  checkBitmapStep,
+  checkCommit,
+  checkMetaDigest,
+  checkMetaStep,
+  decodeHeader,
+  imageRead,
+  JOB_RESTORE,
+  JOB_VERIFY,
+  job,
+  metaChunkCheck,
+  metaChunkLength,
+  metaChunkOffset,
+  metaChunks,
+  metaRead,
+  PH_CHECK_BITMAP,
+  PH_CHECK_COMMIT,
+  PH_CHECK_HEADER,
+  PH_CHECK_META,
+  PH_DATA,
+  PH_DONE,
+  PH_META,
+  partRead,
+  partWrite,
+} from "./job";
+import {
+  isUnreadableCluster,
+  SLOT_UNREADABLE_COUNT,
+  SLOT_UNREADABLE_FIRST,
+  SLOT_UNREADABLE_LIST,
+  UNREADABLE_LISTED,
+} from "./unreadable";
 
 // restoreBegin flags (index.ts passes them on; host-shim/src/core.ts RestoreFlag names the same bits)
-export { RESTORE_READ_BACK, RESTORE_FULL, RESTORE_ONE_PASS } from "../abi"; // RestoreFlag
+export { RESTORE_FULL, RESTORE_ONE_PASS, RESTORE_READ_BACK } from "../abi"; // RestoreFlag
 
 // budget that one step of a section check counts for (the bitmap window or metadata chunk it
 // reads is capped by its own size)
@@ -45,7 +74,15 @@ const CHECK_STEP_COST: i32 = 65536;
 // writes of block k complete while block k-1 is read back), and the metadata area after it is
 // written. FULL: write every cluster; otherwise read the target first and write only the
 // clusters (and metadata sectors) that differ. ONE_PASS: see the top of this file.
-export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSectorBytes: u32, targetSectors: f64, verifyOnly: bool, flags: u32): i32 {
+export function restoreBegin(
+  img: u32,
+  imageSectors: f64,
+  target: u32,
+  targetSectorBytes: u32,
+  targetSectors: f64,
+  verifyOnly: bool,
+  flags: u32,
+): i32 {
   const restoring = !verifyOnly;
   job.kind = verifyOnly ? JOB_VERIFY : JOB_RESTORE;
   job.readBack = restoring && (flags & RESTORE_READ_BACK) != 0;
@@ -53,7 +90,8 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
   job.onePass = restoring && (flags & RESTORE_ONE_PASS) != 0;
   job.mostlyDiffering = false;
   job.prechecking = restoring && !job.onePass; // a two-pass restore checks every block of the image before it writes anything
-  job.targetBytesRead = 0; job.targetBytesWritten = 0;
+  job.targetBytesRead = 0;
+  job.targetBytesWritten = 0;
   job.metaCompare = false;
   job.prevClusters = 0;
   job.src = img;
@@ -62,8 +100,14 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
   job.imageSectors = imageSectors;
   job.phase = PH_CHECK_HEADER;
   job.sectionPos = 0;
-  job.block = 0; job.clustersDone = 0; job.bytesDone = 0; job.bytesTotal = 0;
-  job.mismatches = 0; job.firstMismatch = -1; job.metaMismatch = false; job.unreadable = 0;
+  job.block = 0;
+  job.clustersDone = 0;
+  job.bytesDone = 0;
+  job.bytesTotal = 0;
+  job.mismatches = 0;
+  job.firstMismatch = -1;
+  job.metaMismatch = false;
+  job.unreadable = 0;
   setResult(SLOT_UNREADABLE_FIRST, -1);
   const r = decodeHeader();
   if (r < 0) return r;
@@ -73,7 +117,8 @@ export function restoreBegin(img: u32, imageSectors: f64, target: u32, targetSec
   }
   const g = job.geo;
   // the write pass checks each metadata chunk against the check kept of it: a bounded table
-  if (job.prechecking && metaChunks() > <f64>META_CHUNKS_MAX) return fail(E.E_IMG_META_SIZE, g.metaBytes, <f64>META_CHUNKS_MAX * <f64>META_CHUNK_BYTES);
+  if (job.prechecking && metaChunks() > <f64>META_CHUNKS_MAX)
+    return fail(E.E_IMG_META_SIZE, g.metaBytes, <f64>META_CHUNKS_MAX * <f64>META_CHUNK_BYTES);
   // passes over the metadata and the clusters: a verify reads the image once (and with a
   // target, the target's metadata too); a restore checks (two-pass only), writes, and with
   // readBack reads the target again
@@ -149,7 +194,8 @@ function startData(): i32 {
 // write pass: so a block swapped between the passes, table and all, is caught here, before the
 // boot sector is written). One-pass: the commit record comes next in the image.
 function finishData(): i32 {
-  if (job.readBack && job.prevClusters > 0) { // (never during the check pass: nothing was written)
+  if (job.readBack && job.prevClusters > 0) {
+    // (never during the check pass: nothing was written)
     const r = readBackBlock();
     if (r < 0) return r;
   }
@@ -172,7 +218,7 @@ function finishData(): i32 {
 
 function checkChain(chain: u64): i32 {
   if (chain == job.chainCheck) return 0;
-  return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xFFFFFFFF), <f64>(chain & 0xFFFFFFFF));
+  return fail(E.E_IMG_CHAIN, <f64>(job.chainCheck & 0xffffffff), <f64>(chain & 0xffffffff));
 }
 
 // The target's metadata area, read and put through the metadata check (verify --against, the
@@ -192,9 +238,11 @@ function startOnePassMeta(): i32 {
 // target at once, except the target's sector 0 (the boot sector), which is kept in memory for
 // the very end. After the last chunk the section's check must match before any block is read.
 function onePassMetaStep(): i32 {
-  const chunk = job.sectionPos, ss = job.sectorBytes;
+  const chunk = job.sectionPos,
+    ss = job.sectorBytes;
   if (chunk == 0) job.metaHash.reset(H.SEED_META);
-  const n = metaChunkLength(chunk), offset = metaChunkOffset(chunk);
+  const n = metaChunkLength(chunk),
+    offset = metaChunkOffset(chunk);
   let r = imageRead(job.src, job.geo.metaOffset + offset, n, buf.io);
   if (r < 0) return r;
   job.metaHash.update(buf.io, n);
@@ -223,7 +271,8 @@ function finishOnePass(): i32 {
 
 // One block: read it, check its table and every cluster, then write or compare its runs.
 function dataStep(): i32 {
-  const g = job.geo, cb = g.clusterBytes;
+  const g = job.geo,
+    cb = g.clusterBytes;
   const n = g.blockClusters(job.block);
   const tb = tableBytes(n);
   const bytes = n * cb + tb;
@@ -232,11 +281,15 @@ function dataStep(): i32 {
   let r = imageRead(job.src, g.dataOffset + job.sectionPos, bytes, io);
   if (r < 0) return r;
   const k = job.block;
-  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_MAGIC, ld32(table + H.T_Magic));
-  if (ld32(table + H.T_ClusterCount) != n) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CLUSTERS, ld32(table + H.T_ClusterCount));
-  if (<f64>ld64(table + H.T_BlockIndex) != k) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_INDEX, <f64>ld64(table + H.T_BlockIndex));
+  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_MAGIC, ld32(table + H.T_Magic));
+  if (ld32(table + H.T_ClusterCount) != n)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CLUSTERS, ld32(table + H.T_ClusterCount));
+  if (<f64>ld64(table + H.T_BlockIndex) != k)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_INDEX, <f64>ld64(table + H.T_BlockIndex));
   const check = ld64(table + tb - 8);
-  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k)) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CHECK, <f64>(check & 0xFFFFFFFF));
+  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k))
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CHECK, <f64>(check & 0xffffffff));
   const runsFrom = job.cursor.pos;
   // pass 1: every cluster against its check, each seeded with its own bitmap bit
   let filled: u32 = 0;
@@ -245,16 +298,25 @@ function dataStep(): i32 {
     if (len < 0) return len;
     if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
     const start = job.cursor.runStart;
-    if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
-    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) { // section 12: never into the image's own extent
-      return fail(E.E_IMG_GHOST_OVERLAP, k, Math.max(start, job.ghostFirst), job.ghostFirst, job.ghostEnd - job.ghostFirst);
+    if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start)
+      return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
+    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) {
+      // section 12: never into the image's own extent
+      return fail(
+        E.E_IMG_GHOST_OVERLAP,
+        k,
+        Math.max(start, job.ghostFirst),
+        job.ghostFirst,
+        job.ghostEnd - job.ghostFirst,
+      );
     }
     for (let i: u32 = 0; i < <u32>len; i++) {
       const stored = ld32(table + H.T_Checks + ((filled + i) << 2));
       const data = io + <usize>(filled + i) * cb;
       const computed = hash32(data, cb, <u64>(start + <f64>i));
       if (stored != computed) {
-        if (!isUnreadableCluster(job.imageFlags, stored, computed, data, cb)) return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
+        if (!isUnreadableCluster(job.imageFlags, stored, computed, data, cb))
+          return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
         if (!job.prechecking) noteUnreadable(start + <f64>i); // unreadable at backup time: zeros go back (section 5.1)
       }
     }
@@ -274,18 +336,29 @@ function dataStep(): i32 {
       if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
       const len = <u32>got;
       const start = job.cursor.runStart;
-      if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start) return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
-    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) { // section 12: never into the image's own extent
-      return fail(E.E_IMG_GHOST_OVERLAP, k, Math.max(start, job.ghostFirst), job.ghostFirst, job.ghostEnd - job.ghostFirst);
-    }
-      r = job.kind != JOB_RESTORE ? compareRun(start, len, table + H.T_Checks + (filled << 2))
-        : compare ? writeDiffering(start, len, io + <usize>filled * cb)
-        : writeClusters(start, len, io + <usize>filled * cb);
+      if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start)
+        return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
+      if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) {
+        // section 12: never into the image's own extent
+        return fail(
+          E.E_IMG_GHOST_OVERLAP,
+          k,
+          Math.max(start, job.ghostFirst),
+          job.ghostFirst,
+          job.ghostEnd - job.ghostFirst,
+        );
+      }
+      r =
+        job.kind != JOB_RESTORE
+          ? compareRun(start, len, table + H.T_Checks + (filled << 2))
+          : compare
+            ? writeDiffering(start, len, io + <usize>filled * cb)
+            : writeClusters(start, len, io + <usize>filled * cb);
       if (r < 0) return r;
       filled += len;
     }
     rewind(job.cursor, after);
-    if (compare) job.mostlyDiffering = job.targetBytesWritten - writtenBefore > <f64>n * cb / 2;
+    if (compare) job.mostlyDiffering = job.targetBytesWritten - writtenBefore > (<f64>n * cb) / 2;
   }
   if (job.readBack && !job.prechecking) {
     // block k's writes may still be in flight: read back block k-1, whose writes came one block earlier
@@ -293,7 +366,9 @@ function dataStep(): i32 {
       r = readBackBlock();
       if (r < 0) return r;
     }
-    job.prevRunsFrom = runsFrom; job.prevClusters = n; job.prevData = io;
+    job.prevRunsFrom = runsFrom;
+    job.prevClusters = n;
+    job.prevData = io;
   }
   job.sectionPos += <f64>bytes;
   job.block += 1;
@@ -353,7 +428,10 @@ function writeDifferingUnits(lba: f64, units: u32, unitSectors: u32, current: us
   const unitBytes = <usize>unitSectors * job.sectorBytes;
   let i: u32 = 0;
   while (i < units) {
-    if (equalBytes(current + <usize>i * unitBytes, data + <usize>i * unitBytes, unitBytes)) { i++; continue; }
+    if (equalBytes(current + <usize>i * unitBytes, data + <usize>i * unitBytes, unitBytes)) {
+      i++;
+      continue;
+    }
     let j = i + 1;
     while (j < units && !equalBytes(current + <usize>j * unitBytes, data + <usize>j * unitBytes, unitBytes)) j++;
     const r = writeSectors(lba + <f64>i * <f64>unitSectors, (j - i) * unitSectors, data + <usize>i * unitBytes);
@@ -375,11 +453,17 @@ function readTargetPiece(start: f64, done: u32, len: u32): i32 {
 // clusters that differ from the image's, each stretch of differing clusters in one write.
 function writeDiffering(start: f64, len: u32, data: usize): i32 {
   const cb = job.geo.clusterBytes;
-  for (let done: u32 = 0; done < len;) {
+  for (let done: u32 = 0; done < len; ) {
     const n = readTargetPiece(start, done, len);
     if (n < 0) return n;
     job.targetBytesRead += <f64>n * cb;
-    const r = writeDifferingUnits(job.clusterLba(start + <f64>done), <u32>n, job.sectorsPerCluster, buf.aux, data + <usize>done * cb);
+    const r = writeDifferingUnits(
+      job.clusterLba(start + <f64>done),
+      <u32>n,
+      job.sectorsPerCluster,
+      buf.aux,
+      data + <usize>done * cb,
+    );
     if (r < 0) return r;
     done += <u32>n;
   }
@@ -389,7 +473,8 @@ function writeDiffering(start: f64, len: u32, data: usize): i32 {
 // Section 10: the "restore in progress" mark, written over the target's first sector before
 // anything else (and flushed), so that a half-restored volume is never taken for a FAT volume.
 function writeMark(): i32 {
-  const ss = job.sectorBytes, m = buf.aux;
+  const ss = job.sectorBytes,
+    m = buf.aux;
   memory.fill(m, 0, ss);
   st64(m + H.M_Magic, H.MARK_MAGIC);
   store<u16>(m + H.M_Version, 1);
@@ -419,11 +504,12 @@ function noteUnreadable(bit: f64): void {
 // Reads a run of the target into buf.aux, a piece at a time, and compares it with `expected`.
 function readBackRun(start: f64, len: u32, expected: usize): i32 {
   const cb = job.geo.clusterBytes;
-  for (let done: u32 = 0; done < len;) {
+  for (let done: u32 = 0; done < len; ) {
     const n = readTargetPiece(start, done, len);
     if (n < 0) return n;
     for (let i: u32 = 0; i < <u32>n; i++) {
-      if (!equalBytes(buf.aux + <usize>i * cb, expected + <usize>(done + i) * cb, cb)) noteMismatch(start + <f64>(done + i));
+      if (!equalBytes(buf.aux + <usize>i * cb, expected + <usize>(done + i) * cb, cb))
+        noteMismatch(start + <f64>(done + i));
     }
     done += <u32>n;
   }
@@ -440,17 +526,25 @@ function noteMismatch(bit: f64): void {
 function equalBytes(a: usize, b: usize, n: usize): bool {
   if (ASC_FEATURE_SIMD) {
     for (let i: usize = 0; i < n; i += 64) {
-      const d = v128.or(v128.or(v128.xor(v128.load(a + i), v128.load(b + i)), v128.xor(v128.load(a + i, 16), v128.load(b + i, 16))),
-                        v128.or(v128.xor(v128.load(a + i, 32), v128.load(b + i, 32)), v128.xor(v128.load(a + i, 48), v128.load(b + i, 48))));
+      const d = v128.or(
+        v128.or(v128.xor(v128.load(a + i), v128.load(b + i)), v128.xor(v128.load(a + i, 16), v128.load(b + i, 16))),
+        v128.or(
+          v128.xor(v128.load(a + i, 32), v128.load(b + i, 32)),
+          v128.xor(v128.load(a + i, 48), v128.load(b + i, 48)),
+        ),
+      );
       if (v128.any_true(d)) return false;
     }
   } else {
     for (let i: usize = 0; i < n; i += 64) {
-      const p = a + i, q = b + i;
-      const d = ((load<u64>(p) ^ load<u64>(q)) | (load<u64>(p, 8) ^ load<u64>(q, 8))) |
-                ((load<u64>(p, 16) ^ load<u64>(q, 16)) | (load<u64>(p, 24) ^ load<u64>(q, 24))) |
-                ((load<u64>(p, 32) ^ load<u64>(q, 32)) | (load<u64>(p, 40) ^ load<u64>(q, 40))) |
-                ((load<u64>(p, 48) ^ load<u64>(q, 48)) | (load<u64>(p, 56) ^ load<u64>(q, 56)));
+      const p = a + i,
+        q = b + i;
+      const d =
+        (load<u64>(p) ^ load<u64>(q)) |
+        (load<u64>(p, 8) ^ load<u64>(q, 8)) |
+        ((load<u64>(p, 16) ^ load<u64>(q, 16)) | (load<u64>(p, 24) ^ load<u64>(q, 24))) |
+        ((load<u64>(p, 32) ^ load<u64>(q, 32)) | (load<u64>(p, 40) ^ load<u64>(q, 40))) |
+        ((load<u64>(p, 48) ^ load<u64>(q, 48)) | (load<u64>(p, 56) ^ load<u64>(q, 56)));
       if (d != 0) return false;
     }
   }
@@ -460,13 +554,14 @@ function equalBytes(a: usize, b: usize, n: usize): bool {
 // Reads a run of the partition compared against and checks each cluster with the stored checks.
 function compareRun(start: f64, len: u32, checks: usize): i32 {
   const cb = job.geo.clusterBytes;
-  for (let done: u32 = 0; done < len;) {
+  for (let done: u32 = 0; done < len; ) {
     const n = readTargetPiece(start, done, len);
     if (n < 0) return n;
     for (let i: u32 = 0; i < <u32>n; i++) {
       const bit = start + <f64>(done + i);
       const data = buf.aux + <usize>i * cb;
-      const stored = ld32(checks + ((done + i) << 2)), computed = hash32(data, cb, <u64>bit);
+      const stored = ld32(checks + ((done + i) << 2)),
+        computed = hash32(data, cb, <u64>bit);
       // a cluster recorded unreadable matches a target that holds the zeros restored for it
       if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, data, cb)) noteMismatch(bit);
     }
@@ -492,7 +587,10 @@ function metaStep(): i32 {
   job.sectionPos += 1;
   job.bytesDone += <f64>n;
   if (job.sectionPos < chunks) return <i32>n;
-  if (writing && job.readBack) { startMetaCompare(); return <i32>n; } // read the area back
+  if (writing && job.readBack) {
+    startMetaCompare();
+    return <i32>n;
+  } // read the area back
   if (!writing && job.metaHash.digest64() != job.metaCheck) job.metaMismatch = true;
   enterPhase(PH_DONE);
   return <i32>n;
@@ -509,7 +607,7 @@ function writeMetaChunk(c: f64, n: u32): i32 {
 }
 
 function recheckMetaChunk(c: f64, n: u32, data: usize): i32 {
-  const stored = load<u32>(buf.metaChecks + (<usize>c << 2));
+  const stored = load<u32>(buf.metaChecks + ((<usize>c) << 2));
   const computed = metaChunkCheck(data, n, c);
   return stored == computed ? 0 : fail(E.E_IMG_META_CHANGED, c, metaChunkOffset(c), stored, computed);
 }

@@ -2,8 +2,10 @@
 // stores a cluster that the source could not read as zeros, with its check inverted, and sets
 // header flag bit 1. The rule lives here so that backup (which makes the mark) and restore and
 // verify (which recognise it) apply the same one.
-import { isZero } from "../io";
+
 import { DEV_IO } from "../abi";
+import { isZero } from "../io";
+
 export { SLOT_UNREADABLE_COUNT, SLOT_UNREADABLE_FIRST, SLOT_UNREADABLE_LIST, UNREADABLE_LISTED } from "../abi";
 
 // Header H_Flags bit 1: the image may hold clusters marked unreadable (section 2, section 5.1).
@@ -17,11 +19,15 @@ export const IO_ERROR: i32 = -DEV_IO;
 
 // The stored check of an unreadable cluster, from the CBH-32 of the zero-filled cluster with
 // the cluster's own seed: its bitwise NOT. A good cluster's stored check equals the computed one.
-export function unreadableCheck(zeroCheck: u32): u32 { return ~zeroCheck; }
+export function unreadableCheck(zeroCheck: u32): u32 {
+  return ~zeroCheck;
+}
 
 // True when a stored check is the unreadable mark for data whose CBH-32 is `computed`.
 // (A good cluster has stored == computed; any other value is damage.)
-export function isUnreadable(stored: u32, computed: u32): bool { return stored == ~computed; }
+export function isUnreadable(stored: u32, computed: u32): bool {
+  return stored == ~computed;
+}
 
 // The whole reader's rule of section 5.1: the image has flag bit 1, the stored check is the
 // NOT of the computed one, and the cluster's bytes are all zero. Only worth calling when

@@ -1,32 +1,50 @@
 // exFAT behind the file-system interface (fs/filesystem.ts): the main boot sector, everything
 // before the cluster heap (both boot regions and the FATs) as the metadata, and the allocation
 // bitmap, found through the root directory, read window by window for the bitmap.
-import { FileSystem, MetaExtents } from "../fs/filesystem";
-import { Volume } from "../fs/volume";
-import { ScanState } from "../fs/scan";
-import { setResult } from "../mem";
-import { exfat, isExfat, parseExfat, findBitmap } from "./volume";
-import { exScan, exfatScanStep } from "./scan";
+
 import * as A from "../abi";
+import { FileSystem, MetaExtents } from "../fs/filesystem";
+import { ScanState } from "../fs/scan";
+import { Volume } from "../fs/volume";
+import { setResult } from "../mem";
+import { exfatScanStep, exScan } from "./scan";
+import { exfat, findBitmap, isExfat, parseExfat } from "./volume";
 
 export class ExfatFileSystem extends FileSystem {
-  recognizes(bs: usize): bool { return isExfat(bs); }
-  probe(bs: usize, deviceSectorSize: u32, partSectors: f64, v: Volume): i32 { return parseExfat(bs, deviceSectorSize, partSectors, v); }
+  recognizes(bs: usize): bool {
+    return isExfat(bs);
+  }
+  probe(bs: usize, deviceSectorSize: u32, partSectors: f64, v: Volume): i32 {
+    return parseExfat(bs, deviceSectorSize, partSectors, v);
+  }
   // the FAT's offset and length in the slots FAT gives its reserved sectors and FAT length
   publishGeometry(): void {
     const x = exfat;
-    setResult(A.SLOT_VOL_RESERVED, x.fatOffset); setResult(A.SLOT_VOL_FAT_COUNT, x.fatCount);
+    setResult(A.SLOT_VOL_RESERVED, x.fatOffset);
+    setResult(A.SLOT_VOL_FAT_COUNT, x.fatCount);
     setResult(A.SLOT_VOL_FAT_SECTORS, x.fatLength);
     setResult(A.SLOT_VOL_ROOT_CLUSTER, x.rootCluster);
     setResult(A.SLOT_VOL_DIRTY_BOOT, x.volumeDirty ? 1 : 0);
   }
-  bootDirty(): bool { return exfat.volumeDirty; }
+  bootDirty(): bool {
+    return exfat.volumeDirty;
+  }
 
   // both boot regions and the FATs: everything before the cluster heap
-  metadata(v: Volume, partSectors: f64, m: MetaExtents): void { m.headSectors = v.firstDataSector; m.tailStart = 0; m.tailSectors = 0; }
-  headValid(metaSectors: u32, dataStart: f64, spc: u32, partClusters: f64): bool { return <f64>metaSectors == dataStart && metaSectors > 0; }
-  firstCluster(): u32 { return 2; }
-  maxSectorsPerCluster(): u32 { return 0xFFFFFFFF; } // MAX_CLUSTER_BYTES alone
+  metadata(v: Volume, partSectors: f64, m: MetaExtents): void {
+    m.headSectors = v.firstDataSector;
+    m.tailStart = 0;
+    m.tailSectors = 0;
+  }
+  headValid(metaSectors: u32, dataStart: f64, spc: u32, partClusters: f64): bool {
+    return <f64>metaSectors == dataStart && metaSectors > 0;
+  }
+  firstCluster(): u32 {
+    return 2;
+  }
+  maxSectorsPerCluster(): u32 {
+    return 0xffffffff;
+  } // MAX_CLUSTER_BYTES alone
 
   scanBegin(dev: u32, v: Volume): f64 {
     const r = findBitmap(dev, v);
@@ -34,10 +52,15 @@ export class ExfatFileSystem extends FileSystem {
     exScan.begin();
     return exfat.bitmapBytes;
   }
-  scanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 { return exfatScanStep(s, dev, v, bitBase, windowBits); }
-  dirty(): bool { return exfat.volumeDirty; }
+  scanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 {
+    return exfatScanStep(s, dev, v, bitBase, windowBits);
+  }
+  dirty(): bool {
+    return exfat.volumeDirty;
+  }
   publishScan(): void {
-    setResult(A.SLOT_SCAN_EXFAT_CHECKSUM_BAD, exfat.checksumBad ? 1 : 0); setResult(A.SLOT_SCAN_EXFAT_UPCASE, exfat.upcase);
+    setResult(A.SLOT_SCAN_EXFAT_CHECKSUM_BAD, exfat.checksumBad ? 1 : 0);
+    setResult(A.SLOT_SCAN_EXFAT_UPCASE, exfat.upcase);
   }
 }
 

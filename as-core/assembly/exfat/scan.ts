@@ -2,15 +2,18 @@
 // exFAT's bit i stands for cluster i + 2; the image's bit n for cluster n (section 3 of
 // docs/image-format.md), so the bits move up by two, the carry crossing bytes and windows.
 // The ghost extent and left-out runs are cleared as on the other scans (fs/scan.ts finishWindow).
-import { ScanState, finishWindow } from "../fs/scan";
+import { finishWindow, ScanState } from "../fs/scan";
 import { Volume } from "../fs/volume";
-import { exfat, ChainReader } from "./volume";
 import { buf } from "../mem";
+import { ChainReader, exfat } from "./volume";
 
 export class ExfatScan {
   reader: ChainReader = new ChainReader();
-  carry: u32 = 0;      // the previous exFAT bitmap byte (its top two bits go into the next image byte)
-  begin(): void { this.reader.begin(exfat.bitmapCluster); this.carry = 0; }
+  carry: u32 = 0; // the previous exFAT bitmap byte (its top two bits go into the next image byte)
+  begin(): void {
+    this.reader.begin(exfat.bitmapCluster);
+    this.carry = 0;
+  }
 }
 export const exScan = new ExfatScan();
 
@@ -19,7 +22,7 @@ export function exfatScanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, w
   const first = s.nextEntry;
   const count = min(windowBits, s.totalEntries - first);
   const outBytes = (count + 7) >>> 3;
-  const m: f64 = <f64>(first >>> 3);               // exFAT byte that holds the bits of clusters 8m+2 .. 8m+9
+  const m: f64 = <f64>(first >>> 3); // exFAT byte that holds the bits of clusters 8m+2 .. 8m+9
   const avail = Math.max(0, Math.min(<f64>outBytes, exfat.bitmapBytes - m));
   if (avail > 0) {
     const r = exScan.reader.read(dev, v, m, <u32>avail, buf.aux);

@@ -3,26 +3,30 @@
 // A cluster is allocated when any FAT copy has a non-zero entry for it that is not the bad
 // mark: clusters marked bad are never read, and a cluster that either copy claims is kept,
 // so that a volume whose copies disagree is still imaged as it is.
-import * as L from "./layout";
-import { fat, entryBits, badMark, entryMask } from "./volume";
-import { Volume } from "../fs/volume";
+
+import { E_DEVICE, fail } from "../errors";
 import { ScanState } from "../fs/scan";
+import { Volume } from "../fs/volume";
 import { ld16, ld32 } from "../io";
-import { readSectors } from "../patch";
-import { fail, E_DEVICE } from "../errors";
 import { buf, FAT_WINDOW_BYTES } from "../mem";
+import { readSectors } from "../patch";
+import * as L from "./layout";
+import { badMark, entryBits, entryMask, fat } from "./volume";
 
 // What only a FAT scan counts (the common counts are in ScanState).
 export class FatScan {
-  bad: f64 = 0;            // clusters marked bad in copy 0
-  mismatched: f64 = 0;     // entries that differ between copy 0 and another copy
-  invalid: f64 = 0;        // entries pointing outside the volume (1, or past the last cluster)
-  dirty: bool = false;     // FAT[1] clean-shutdown bit clear (FAT16/32)
+  bad: f64 = 0; // clusters marked bad in copy 0
+  mismatched: f64 = 0; // entries that differ between copy 0 and another copy
+  invalid: f64 = 0; // entries pointing outside the volume (1, or past the last cluster)
+  dirty: bool = false; // FAT[1] clean-shutdown bit clear (FAT16/32)
   ioErrorMark: bool = false; // FAT[1] hard-error bit clear (FAT16/32)
 
   begin(): void {
-    this.bad = 0; this.mismatched = 0; this.invalid = 0;
-    this.dirty = false; this.ioErrorMark = false;
+    this.bad = 0;
+    this.mismatched = 0;
+    this.invalid = 0;
+    this.dirty = false;
+    this.ioErrorMark = false;
   }
 
   entriesPerWindow(s: ScanState, v: Volume): u32 {
@@ -35,7 +39,8 @@ export class FatScan {
   step(s: ScanState, dev: u32, v: Volume, bitBase: u32): i32 {
     const first = s.nextEntry;
     const count = min(this.entriesPerWindow(s, v), s.totalEntries - first);
-    const bps = v.bytesPerSector, bits = entryBits(v.fsType);
+    const bps = v.bytesPerSector,
+      bits = entryBits(v.fsType);
     const startByte: u32 = v.fsType == L.FS_FAT12 ? 0 : first * (bits >> 3);
     const endByte: u32 = v.fsType == L.FS_FAT12 ? (s.totalEntries * 3 + 1) / 2 : (first + count) * (bits >> 3);
     const sectorFirst = startByte / bps;
@@ -56,7 +61,9 @@ export class FatScan {
   }
 
   private scanCopy0(s: ScanState, v: Volume, first: u32, count: u32, bitBase: u32): void {
-    const mask = entryMask(v.fsType), bad = badMark(v.fsType), last = v.clusterCount + 1;
+    const mask = entryMask(v.fsType),
+      bad = badMark(v.fsType),
+      last = v.clusterCount + 1;
     const end = first + count;
     for (let n = first; n < end; n++) {
       const e = entryAt(v, buf.fatA, n - first, n);
@@ -70,11 +77,14 @@ export class FatScan {
         continue;
       }
       if (e == 0) continue;
-      if (e == bad) { this.bad += 1; continue; }
+      if (e == bad) {
+        this.bad += 1;
+        continue;
+      }
       if (e == 1 || (e > last && e < mask - 7)) this.invalid += 1; // below the end-of-chain marks
       const bit = n - bitBase;
       const p = buf.bitmap + (bit >>> 3);
-      store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(bit & 7)));
+      store<u8>(p, load<u8>(p) | <u8>(1 << (<u8>(bit & 7))));
       s.allocated += 1;
     }
   }
@@ -90,7 +100,7 @@ export class FatScan {
       if (n < 2 || e == 0 || e == bad) continue;
       const bit = n - bitBase;
       const p = buf.bitmap + (bit >>> 3);
-      const m = <u8>(1 << <u8>(bit & 7));
+      const m = <u8>(1 << (<u8>(bit & 7)));
       if ((load<u8>(p) & m) == 0 && e0 != bad) {
         store<u8>(p, load<u8>(p) | m);
         s.allocated += 1;
@@ -101,10 +111,10 @@ export class FatScan {
 
 // Entry n of a FAT whose window (at p) starts with entry n - index.
 function entryAt(v: Volume, p: usize, index: u32, n: u32): u32 {
-  if (v.fsType == L.FS_FAT32) return ld32(p + (<usize>index << 2)) & 0x0FFFFFFF;
-  if (v.fsType == L.FS_FAT16) return ld16(p + (<usize>index << 1));
+  if (v.fsType == L.FS_FAT32) return ld32(p + ((<usize>index) << 2)) & 0x0fffffff;
+  if (v.fsType == L.FS_FAT16) return ld16(p + ((<usize>index) << 1));
   const w = ld16(p + <usize>(n + (n >>> 1))); // FAT12: the whole FAT is one window, index == n
-  return (n & 1) != 0 ? w >>> 4 : w & 0xFFF;
+  return (n & 1) != 0 ? w >>> 4 : w & 0xfff;
 }
 
 export const fatScan = new FatScan();

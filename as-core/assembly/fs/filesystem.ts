@@ -3,8 +3,9 @@
 // scan (the allocation bitmap, one window at a time). FAT (fat/fs.ts), exFAT (exfat/fs.ts) and
 // NTFS (ntfs/fs.ts) each implement it; fs/probe.ts is the one place that picks among them. Each
 // keeps its own fields in its own record; what they all have is the common Volume (fs/volume.ts).
-import { Volume } from "./volume";
+
 import { ScanState } from "./scan";
+import { Volume } from "./volume";
 
 // The metadata section's extents in the partition (docs/image-format.md section 4): the head,
 // sectors [0, headSectors), which holds the boot sector, and a tail, [tailStart, tailStart +

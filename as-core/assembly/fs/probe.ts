@@ -1,17 +1,18 @@
 // The one place that picks a file system: by the boot sector when probing a volume, by the type
 // number when reading an image's header. Everything else goes through the FileSystem it returns.
-import { FileSystem } from "./filesystem";
-import { volume } from "./volume";
-import { readSectors } from "../patch";
+
 import * as E from "../errors";
 import { fail } from "../errors";
-import { buf } from "../mem";
-import { FS_FAT12, FS_FAT16, FS_FAT32 } from "../fat/layout";
-import { FS_EXFAT } from "../exfat/layout";
-import { FS_NTFS } from "../ntfs/volume";
-import { fatFs } from "../fat/fs";
 import { exfatFs } from "../exfat/fs";
+import { FS_EXFAT } from "../exfat/layout";
+import { fatFs } from "../fat/fs";
+import { FS_FAT12, FS_FAT16, FS_FAT32 } from "../fat/layout";
+import { buf } from "../mem";
 import { ntfsFs } from "../ntfs/fs";
+import { FS_NTFS } from "../ntfs/volume";
+import { readSectors } from "../patch";
+import { FileSystem } from "./filesystem";
+import { volume } from "./volume";
 
 // Reads sector 0 of the volume on `dev` (sectors of deviceSectorSize) and probes it as exFAT,
 // NTFS or FAT, in that order, into `volume`. partSectors: the volume's extent in device sectors.
@@ -33,4 +34,6 @@ export function fileSystemOf(fsType: u32): FileSystem | null {
 }
 
 // The file system of the volume probe() last found.
-export function mounted(): FileSystem { return fileSystemOf(volume.fsType)!; }
+export function mounted(): FileSystem {
+  return fileSystemOf(volume.fsType)!;
+}

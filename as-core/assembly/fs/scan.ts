@@ -3,33 +3,39 @@
 // docs/image-format.md, and the host's left-out runs, kind-2 patches). Bit n of buf.bitmap stands
 // for cluster bitBase + n; a window's scan sets the bits and finishWindow (or the FAT scan's own
 // counting) ends it.
-import { leaveOutRuns } from "../patch";
+
 import { buf } from "../mem";
+import { leaveOutRuns } from "../patch";
 
 export class ScanState {
-  nextEntry: u32 = 0;      // the next cluster number (FAT: entry) to scan
-  totalEntries: u32 = 0;   // firstCluster + clusterCount: the bitmap's bits
-  allocated: f64 = 0;      // clusters found in use and kept
-  ghostFirst: u32 = 0;     // clusters [ghostFirst, ghostEnd) hold the image being written (section 12):
-  ghostEnd: u32 = 0;       //   in use, left out of the bitmap
-  leftOut: f64 = 0;        // clusters in use that were left out (ghost extent, left-out runs)
+  nextEntry: u32 = 0; // the next cluster number (FAT: entry) to scan
+  totalEntries: u32 = 0; // firstCluster + clusterCount: the bitmap's bits
+  allocated: f64 = 0; // clusters found in use and kept
+  ghostFirst: u32 = 0; // clusters [ghostFirst, ghostEnd) hold the image being written (section 12):
+  ghostEnd: u32 = 0; //   in use, left out of the bitmap
+  leftOut: f64 = 0; // clusters in use that were left out (ghost extent, left-out runs)
 
   begin(totalEntries: u32): void {
     this.nextEntry = 0;
     this.totalEntries = totalEntries;
     this.allocated = 0;
-    this.ghostFirst = 0; this.ghostEnd = 0; this.leftOut = 0;
+    this.ghostFirst = 0;
+    this.ghostEnd = 0;
+    this.leftOut = 0;
   }
 
-  done(): bool { return this.nextEntry >= this.totalEntries; }
+  done(): bool {
+    return this.nextEntry >= this.totalEntries;
+  }
 
   // Clears the bits of the ghost extent's clusters in entries [first, end) of this window.
   leaveOutGhost(first: u32, end: u32, bitBase: u32): void {
-    const from = max(first, this.ghostFirst), to = min(end, this.ghostEnd);
+    const from = max(first, this.ghostFirst),
+      to = min(end, this.ghostEnd);
     for (let n = from; n < to; n++) {
       const bit = n - bitBase;
       const p = buf.bitmap + (bit >>> 3);
-      const m = <u8>(1 << <u8>(bit & 7));
+      const m = <u8>(1 << (<u8>(bit & 7)));
       if ((load<u8>(p) & m) == 0) continue;
       store<u8>(p, load<u8>(p) & ~m);
       this.allocated -= 1;
@@ -45,7 +51,8 @@ export class ScanState {
 export function finishWindow(s: ScanState, dev: u32, first: u32, count: u32, bitBase: u32): void {
   const outBytes = (count + 7) >>> 3;
   const tail = count & 7;
-  if (tail != 0) store<u8>(buf.bitmap + outBytes - 1, <u8>(<u32>load<u8>(buf.bitmap + outBytes - 1) & ((<u32>1 << tail) - 1)));
+  if (tail != 0)
+    store<u8>(buf.bitmap + outBytes - 1, <u8>(<u32>load<u8>(buf.bitmap + outBytes - 1) & (((<u32>1) << tail) - 1)));
   s.leaveOutGhost(first, first + count, bitBase);
   s.leftOut += leaveOutRuns(dev, <f64>bitBase, <f64>count, buf.bitmap);
   let set: u32 = 0;

@@ -2,10 +2,10 @@
 // the image bitmap (bit n = cluster n on both sides). Bits past the last cluster are dropped;
 // the boot file's clusters (kept in the metadata head) and clusters the host leaves out (kind-2
 // patches: the page and hibernation files) are cleared.
-import { ScanState, finishWindow } from "../fs/scan";
+import { finishWindow, ScanState } from "../fs/scan";
 import { Volume } from "../fs/volume";
-import { ntfs, readThroughRuns, bitmapRuns } from "./volume";
 import { buf } from "../mem";
+import { bitmapRuns, ntfs, readThroughRuns } from "./volume";
 
 export function ntfsScanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32 {
   const first = s.nextEntry;
@@ -15,7 +15,7 @@ export function ntfsScanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, wi
   const from = <f64>(first >>> 3);
   const bps = v.bytesPerSector;
   const want = <u32>Math.min(<f64>outBytes, Math.ceil(<f64>v.clusterCount / 8) - from);
-  const rounded = (want + bps - 1) / bps * bps;
+  const rounded = ((want + bps - 1) / bps) * bps;
   const r = readThroughRuns(dev, v, bitmapRuns(), ntfs.bmpRuns, from, rounded, buf.bitmap);
   if (r < 0) return r;
   if (rounded > outBytes) memory.fill(buf.bitmap + outBytes, 0, rounded - outBytes); // whole sectors were read: past the last cluster is not the image's
@@ -23,7 +23,7 @@ export function ntfsScanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, wi
   const head = ntfs.headSectors / v.sectorsPerCluster;
   for (let c = first; c < min(first + count, head); c++) {
     const bit = c - bitBase;
-    store<u8>(buf.bitmap + (bit >>> 3), load<u8>(buf.bitmap + (bit >>> 3)) & ~<u8>(1 << <u8>(bit & 7)));
+    store<u8>(buf.bitmap + (bit >>> 3), load<u8>(buf.bitmap + (bit >>> 3)) & ~(<u8>(1 << (<u8>(bit & 7)))));
   }
   finishWindow(s, dev, first, count, bitBase);
   return <i32>rounded;

@@ -5,56 +5,75 @@
 // 0; the backup keeps the boot file's clusters ($Boot, the first 8 KiB) in the metadata head
 // and the sectors after the last cluster (the backup boot sector) in its tail, and stores the
 // other clusters $Bitmap marks. Names as in the NTFS documentation of the Linux-NTFS project.
-import { Volume, MAX_CLUSTER_BYTES } from "../fs/volume";
-import { ld8, ld16, ld32, ld64, isPow2 } from "../io";
-import { readSectors } from "../patch";
-import * as E from "../errors";
-import { fail } from "../errors";
-import { buf } from "../mem";
 
 import { FS_NTFS } from "../abi";
+import * as E from "../errors";
+import { fail } from "../errors";
+import { MAX_CLUSTER_BYTES, Volume } from "../fs/volume";
+import { isPow2, ld8, ld16, ld32, ld64 } from "../io";
+import { buf } from "../mem";
+import { readSectors } from "../patch";
+
 export { FS_NTFS };
+
 // boot sector
-const B_OemId: usize = 3;             // "NTFS    "
-const B_BytesPerSector: usize = 11;   // u16
+const B_OemId: usize = 3; // "NTFS    "
+const B_BytesPerSector: usize = 11; // u16
 const B_SectorsPerCluster: usize = 13; // u8: 1..128, or 0xF4..0xFF for 2^(256 - v)
-const B_Reserved: usize = 14;         // u16 0
-const B_Fats: usize = 16;             // u8 0
-const B_RootEntries: usize = 17;      // u16 0
-const B_Sectors16: usize = 19;        // u16 0
-const B_Media: usize = 21;            // u8
-const B_SectorsPerFat: usize = 22;    // u16 0
-const B_Sectors32: usize = 32;        // u32 0
-const B_TotalSectors: usize = 40;     // u64, the volume's sectors (the partition's less one: the backup boot sector)
-const B_MftLcn: usize = 48;           // u64
-const B_MftMirrLcn: usize = 56;       // u64
+const B_Reserved: usize = 14; // u16 0
+const B_Fats: usize = 16; // u8 0
+const B_RootEntries: usize = 17; // u16 0
+const B_Sectors16: usize = 19; // u16 0
+const B_Media: usize = 21; // u8
+const B_SectorsPerFat: usize = 22; // u16 0
+const B_Sectors32: usize = 32; // u32 0
+const B_TotalSectors: usize = 40; // u64, the volume's sectors (the partition's less one: the backup boot sector)
+const B_MftLcn: usize = 48; // u64
+const B_MftMirrLcn: usize = 56; // u64
 const B_ClustersPerRecord: usize = 64; // i8: clusters, or 2^-v bytes when negative
 // FILE record
-const R_Magic: usize = 0;             // "FILE"
-const R_UsaOffset: usize = 4;         // u16
-const R_UsaCount: usize = 6;          // u16: 1 + record bytes / 512
-const R_FirstAttribute: usize = 20;   // u16
-const R_Flags: usize = 22;            // u16, bit 0 in use
-const R_BytesInUse: usize = 24;       // u32
+const R_Magic: usize = 0; // "FILE"
+const R_UsaOffset: usize = 4; // u16
+const R_UsaCount: usize = 6; // u16: 1 + record bytes / 512
+const R_FirstAttribute: usize = 20; // u16
+const R_Flags: usize = 22; // u16, bit 0 in use
+const R_BytesInUse: usize = 24; // u32
 // attribute header
-const A_Type: usize = 0;              // u32, 0xFFFFFFFF ends the list
-const A_Length: usize = 4;            // u32
-const A_NonResident: usize = 8;       // u8
-const A_NameLength: usize = 9;        // u8
-const A_ValueLength: usize = 16;      // u32 (resident)
-const A_ValueOffset: usize = 20;      // u16 (resident)
-const A_StartVcn: usize = 16;         // u64 (non-resident)
-const A_RunsOffset: usize = 32;       // u16 (non-resident)
-const A_DataSize: usize = 48;         // u64 (non-resident)
+const A_Type: usize = 0; // u32, 0xFFFFFFFF ends the list
+const A_Length: usize = 4; // u32
+const A_NonResident: usize = 8; // u8
+const A_NameLength: usize = 9; // u8
+const A_ValueLength: usize = 16; // u32 (resident)
+const A_ValueOffset: usize = 20; // u16 (resident)
+const A_StartVcn: usize = 16; // u64 (non-resident)
+const A_RunsOffset: usize = 32; // u16 (non-resident)
+const A_DataSize: usize = 48; // u64 (non-resident)
 const AT_ATTRIBUTE_LIST: u32 = 0x20;
 const AT_DATA: u32 = 0x80;
-const AT_END: u32 = 0xFFFFFFFF;
-const FILE_MAGIC: u32 = 0x454C4946;   // "FILE"
+const AT_END: u32 = 0xffffffff;
+const FILE_MAGIC: u32 = 0x454c4946; // "FILE"
 export const BOOT_FILE_BYTES: u32 = 8192;
 
 // field ids reported with E_NTFS_FIELD (NF_*) and what E_NTFS_MFT found (NM_*): the contract
-import { NF_JUMP, NF_SECTOR, NF_CLUSTER, NF_ZERO, NF_MFT, NF_MFTMIRR, NF_RECORD,
-  NM_MAGIC, NM_FIXUP, NM_ATTRIBUTE, NM_NO_DATA, NM_RUNS, NM_TOO_MANY_RUNS, NM_LIST, NM_SHORT, NM_OUTSIDE, HF_BITS } from "../abi";
+import {
+  HF_BITS,
+  NF_CLUSTER,
+  NF_JUMP,
+  NF_MFT,
+  NF_MFTMIRR,
+  NF_RECORD,
+  NF_SECTOR,
+  NF_ZERO,
+  NM_ATTRIBUTE,
+  NM_FIXUP,
+  NM_LIST,
+  NM_MAGIC,
+  NM_NO_DATA,
+  NM_OUTSIDE,
+  NM_RUNS,
+  NM_SHORT,
+  NM_TOO_MANY_RUNS,
+} from "../abi";
 
 // buf.ntfs: [0, 4K) a record; [4K, 12K) an attribute list; runs of 24 bytes (vcn, lcn or -1, length) after
 const RECORD_AT: usize = 0;
@@ -66,43 +85,56 @@ const BMP_RUNS_AT: usize = MFT_RUNS_AT + 128 * 24;
 const BMP_RUNS_MAX: u32 = (65536 - <u32>BMP_RUNS_AT) / 24;
 
 export class NtfsState {
-  media: u32 = 0;           // the boot sector's media byte
+  media: u32 = 0; // the boot sector's media byte
   recordBytes: u32 = 0;
   mftLcn: f64 = 0;
   mftRuns: u32 = 0;
   bmpRuns: u32 = 0;
-  bitmapBytes: f64 = 0;     // $Bitmap's data size
-  headSectors: u32 = 0;     // the boot file's whole clusters, in sectors
+  bitmapBytes: f64 = 0; // $Bitmap's data size
+  headSectors: u32 = 0; // the boot file's whole clusters, in sectors
 }
 export const ntfs = new NtfsState();
 
-export function isNtfs(bs: usize): bool { return load<u64>(bs + B_OemId) == 0x202020205346544E; } // "NTFS    "
+export function isNtfs(bs: usize): bool {
+  return load<u64>(bs + B_OemId) == 0x202020205346544e;
+} // "NTFS    "
 
 export function parseNtfs(bs: usize, deviceSectorSize: u32, partSectors: f64, v: Volume): i32 {
   const sig = ld16(bs + 510);
-  if (sig != 0xAA55) return fail(E.E_BS_SIGNATURE, sig);
-  if (ld8(bs) != 0xEB && ld8(bs) != 0xE9) return fail(E.E_NTFS_FIELD, NF_JUMP, ld8(bs), 0xEB);
+  if (sig != 0xaa55) return fail(E.E_BS_SIGNATURE, sig);
+  if (ld8(bs) != 0xeb && ld8(bs) != 0xe9) return fail(E.E_NTFS_FIELD, NF_JUMP, ld8(bs), 0xeb);
   const bps = ld16(bs + B_BytesPerSector);
   if (!isPow2(bps) || bps < 512 || bps > 4096) return fail(E.E_NTFS_FIELD, NF_SECTOR, bps, 512);
   if (bps != deviceSectorSize) return fail(E.E_SECTOR_SIZE, deviceSectorSize, bps);
   const raw = ld8(bs + B_SectorsPerCluster);
   let spc: u32 = 0;
-  if (raw <= 0x80) spc = raw; else if (raw >= 0xE0) spc = <u32>1 << (256 - raw);
+  if (raw <= 0x80) spc = raw;
+  else if (raw >= 0xe0) spc = (<u32>1) << (256 - raw);
   if (!isPow2(spc)) return fail(E.E_NTFS_FIELD, NF_CLUSTER, raw, 8);
-  if (<f64>bps * <f64>spc > <f64>MAX_CLUSTER_BYTES) return fail(E.E_CLUSTER_SIZE, <f64>bps * <f64>spc, MAX_CLUSTER_BYTES);
-  if (ld16(bs + B_Reserved) != 0 || ld8(bs + B_Fats) != 0 || ld16(bs + B_RootEntries) != 0 || ld16(bs + B_Sectors16) != 0 ||
-      ld16(bs + B_SectorsPerFat) != 0 || ld32(bs + B_Sectors32) != 0) return fail(E.E_NTFS_FIELD, NF_ZERO, 1, 0);
+  if (<f64>bps * <f64>spc > <f64>MAX_CLUSTER_BYTES)
+    return fail(E.E_CLUSTER_SIZE, <f64>bps * <f64>spc, MAX_CLUSTER_BYTES);
+  if (
+    ld16(bs + B_Reserved) != 0 ||
+    ld8(bs + B_Fats) != 0 ||
+    ld16(bs + B_RootEntries) != 0 ||
+    ld16(bs + B_Sectors16) != 0 ||
+    ld16(bs + B_SectorsPerFat) != 0 ||
+    ld32(bs + B_Sectors32) != 0
+  )
+    return fail(E.E_NTFS_FIELD, NF_ZERO, 1, 0);
   const total = <f64>ld64(bs + B_TotalSectors);
   if (total == 0 || total > partSectors) return fail(E.E_BPB_TOTSEC, total, partSectors);
   const cb = bps * spc;
   const clusters = Math.floor(total / <f64>spc);
   if (clusters < 16) return fail(E.E_NO_DATA_AREA, 0, total);
-  const mft = <f64>ld64(bs + B_MftLcn), mirr = <f64>ld64(bs + B_MftMirrLcn);
+  const mft = <f64>ld64(bs + B_MftLcn),
+    mirr = <f64>ld64(bs + B_MftMirrLcn);
   if (mft >= clusters || mft * <f64>cb < <f64>BOOT_FILE_BYTES) return fail(E.E_NTFS_FIELD, NF_MFT, mft, clusters);
   if (mirr >= clusters) return fail(E.E_NTFS_FIELD, NF_MFTMIRR, mirr, clusters);
-  const cpr = <i32><i8>ld8(bs + B_ClustersPerRecord);
-  const recordBytes: f64 = cpr > 0 ? <f64>cpr * <f64>cb : cpr >= -31 ? <f64>(<u64>1 << <u64>(-cpr)) : 0;
-  if (recordBytes < 1024 || recordBytes > 4096 || !isPow2(<u32>recordBytes)) return fail(E.E_NTFS_FIELD, NF_RECORD, cpr, 1024);
+  const cpr = <i32>(<i8>ld8(bs + B_ClustersPerRecord));
+  const recordBytes: f64 = cpr > 0 ? <f64>cpr * <f64>cb : cpr >= -31 ? <f64>((<u64>1) << (<u64>-cpr)) : 0;
+  if (recordBytes < 1024 || recordBytes > 4096 || !isPow2(<u32>recordBytes))
+    return fail(E.E_NTFS_FIELD, NF_RECORD, cpr, 1024);
   if (clusters > 0x10000000) return fail(E.E_IMG_HEADER_FIELD, HF_BITS, clusters, 0x10000000); // the image's 2^28-bit bitmap
   v.fsType = FS_NTFS;
   v.bytesPerSector = bps;
@@ -115,7 +147,9 @@ export function parseNtfs(bs: usize, deviceSectorSize: u32, partSectors: f64, v:
   ntfs.media = ld8(bs + B_Media);
   ntfs.recordBytes = <u32>recordBytes;
   ntfs.mftLcn = mft;
-  ntfs.mftRuns = 0; ntfs.bmpRuns = 0; ntfs.bitmapBytes = 0;
+  ntfs.mftRuns = 0;
+  ntfs.bmpRuns = 0;
+  ntfs.bitmapBytes = 0;
   ntfs.headSectors = ((BOOT_FILE_BYTES + cb - 1) / cb) * spc;
   return 0;
 }
@@ -123,7 +157,8 @@ export function parseNtfs(bs: usize, deviceSectorSize: u32, partSectors: f64, v:
 // Reads `bytes` at byte `offset` of the data the runs at `runs` (count n) describe into dst,
 // in whole sectors (offset and bytes multiples of the sector size). Sparse runs read as zeros.
 export function readThroughRuns(dev: u32, v: Volume, runs: usize, n: u32, offset: f64, bytes: u32, dst: usize): i32 {
-  const cb = <f64>v.clusterBytes, bps = v.bytesPerSector;
+  const cb = <f64>v.clusterBytes,
+    bps = v.bytesPerSector;
   let done: u32 = 0;
   let k: u32 = 0;
   while (done < bytes) {
@@ -149,10 +184,11 @@ export function readThroughRuns(dev: u32, v: Volume, runs: usize, n: u32, offset
 
 // Reads MFT record `n` into buf.ntfs + RECORD_AT and applies its update sequence.
 function readRecord(dev: u32, v: Volume, n: f64): i32 {
-  const rb = ntfs.recordBytes, p = buf.ntfs + RECORD_AT;
+  const rb = ntfs.recordBytes,
+    p = buf.ntfs + RECORD_AT;
   let r: i32;
   if (ntfs.mftRuns == 0) {
-    const lba = ntfs.mftLcn * <f64>v.sectorsPerCluster + n * <f64>rb / <f64>v.bytesPerSector;
+    const lba = ntfs.mftLcn * <f64>v.sectorsPerCluster + (n * <f64>rb) / <f64>v.bytesPerSector;
     r = readSectors(dev, lba, max<u32>(1, rb / v.bytesPerSector), p);
     if (r < 0) return fail(E.E_DEVICE, r, dev, lba, rb / v.bytesPerSector);
   } else {
@@ -160,7 +196,8 @@ function readRecord(dev: u32, v: Volume, n: f64): i32 {
     if (r < 0) return r;
   }
   if (ld32(p + R_Magic) != FILE_MAGIC) return fail(E.E_NTFS_MFT, NM_MAGIC, n, ld32(p));
-  const usa = ld16(p + R_UsaOffset), count = ld16(p + R_UsaCount);
+  const usa = ld16(p + R_UsaOffset),
+    count = ld16(p + R_UsaCount);
   if (count != rb / 512 + 1 || usa < 40 || usa + count * 2 > 510) return fail(E.E_NTFS_MFT, NM_FIXUP, n, count);
   const usn = ld16(p + usa);
   for (let i: u32 = 1; i < count; i++) {
@@ -175,7 +212,8 @@ function readRecord(dev: u32, v: Volume, n: f64): i32 {
 // The offset (in the record) of the first attribute of `type` with no name whose start VCN is
 // `vcn` (-1: any), or 0; -code on a malformed attribute list.
 function findAttribute(n: f64, type: u32, vcn: f64): i32 {
-  const p = buf.ntfs + RECORD_AT, rb = ntfs.recordBytes;
+  const p = buf.ntfs + RECORD_AT,
+    rb = ntfs.recordBytes;
   const inUse = min<u32>(ld32(p + R_BytesInUse), rb);
   let off = ld16(p + R_FirstAttribute);
   for (let k = 0; k < 64; k++) {
@@ -185,7 +223,12 @@ function findAttribute(n: f64, type: u32, vcn: f64): i32 {
     if (t == AT_END) return 0;
     const len = ld32(a + A_Length);
     if (len < 24 || off + len > inUse) return fail(E.E_NTFS_MFT, NM_ATTRIBUTE, n, off);
-    if (t == type && ld8(a + A_NameLength) == 0 && (vcn < 0 || (ld8(a + A_NonResident) != 0 && <f64>ld64(a + A_StartVcn) == vcn))) return <i32>off;
+    if (
+      t == type &&
+      ld8(a + A_NameLength) == 0 &&
+      (vcn < 0 || (ld8(a + A_NonResident) != 0 && <f64>ld64(a + A_StartVcn) == vcn))
+    )
+      return <i32>off;
     off += len;
   }
   return fail(E.E_NTFS_MFT, NM_ATTRIBUTE, n, off);
@@ -194,17 +237,21 @@ function findAttribute(n: f64, type: u32, vcn: f64): i32 {
 // Appends the runs of the non-resident attribute at `off` of the current record to the list
 // at `runs` (count *at countPtr, at most max). Returns the data size of the attribute.
 function appendRuns(n: f64, off: u32, runs: usize, countPtr: usize, max: u32): f64 {
-  const p = buf.ntfs + RECORD_AT, a = p + <usize>off;
+  const p = buf.ntfs + RECORD_AT,
+    a = p + <usize>off;
   if (ld8(a + A_NonResident) == 0) return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, 0);
   const end = a + <usize>ld32(a + A_Length);
   let q = a + <usize>ld16(a + A_RunsOffset);
-  let vcn = <f64>ld64(a + A_StartVcn), lcn: f64 = 0;
+  let vcn = <f64>ld64(a + A_StartVcn),
+    lcn: f64 = 0;
   let count = load<u32>(countPtr);
   while (q < end) {
     const h = ld8(q);
     if (h == 0) break;
-    const lenBytes = h & 15, offBytes = h >>> 4;
-    if (lenBytes == 0 || lenBytes > 8 || offBytes > 8 || q + 1 + lenBytes + offBytes > end) return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, h);
+    const lenBytes = h & 15,
+      offBytes = h >>> 4;
+    if (lenBytes == 0 || lenBytes > 8 || offBytes > 8 || q + 1 + lenBytes + offBytes > end)
+      return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, h);
     let length: f64 = 0;
     for (let i: u32 = 0; i < lenBytes; i++) length += <f64>ld8(q + 1 + i) * Math.pow(256, <f64>i);
     let delta: f64 = 0;
@@ -214,7 +261,11 @@ function appendRuns(n: f64, off: u32, runs: usize, countPtr: usize, max: u32): f
     const r = runs + <usize>count * 24;
     store<f64>(r, vcn);
     if (offBytes == 0) store<f64>(r + 8, -1);
-    else { lcn += delta; if (lcn < 0) return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, lcn); store<f64>(r + 8, lcn); }
+    else {
+      lcn += delta;
+      if (lcn < 0) return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, lcn);
+      store<f64>(r + 8, lcn);
+    }
     store<f64>(r + 16, length);
     count++;
     vcn += length;
@@ -252,7 +303,8 @@ export function loadBitmapRuns(dev: u32, v: Volume): i32 {
     let listBytes: u32;
     if (ld8(a + A_NonResident) == 0) {
       listBytes = ld32(a + A_ValueLength);
-      if (listBytes > LIST_MAX || <u32>list + ld16(a + A_ValueOffset) + listBytes > ntfs.recordBytes) return fail(E.E_NTFS_MFT, NM_LIST, 6, listBytes);
+      if (listBytes > LIST_MAX || <u32>list + ld16(a + A_ValueOffset) + listBytes > ntfs.recordBytes)
+        return fail(E.E_NTFS_MFT, NM_LIST, 6, listBytes);
       memory.copy(buf.ntfs + LIST_AT, a + <usize>ld16(a + A_ValueOffset), listBytes);
     } else {
       const runsAt = buf.ntfs + BMP_RUNS_AT; // borrowed: the bitmap's runs are gathered after
@@ -260,7 +312,7 @@ export function loadBitmapRuns(dev: u32, v: Volume): i32 {
       if (dataSize < 0) return <i32>dataSize;
       if (dataSize > <f64>LIST_MAX) return fail(E.E_NTFS_MFT, NM_LIST, 6, dataSize);
       listBytes = <u32>dataSize;
-      const rounded = (listBytes + v.bytesPerSector - 1) / v.bytesPerSector * v.bytesPerSector;
+      const rounded = ((listBytes + v.bytesPerSector - 1) / v.bytesPerSector) * v.bytesPerSector;
       r = readThroughRuns(dev, v, runsAt, load<u32>(counter), 0, rounded, buf.ntfs + LIST_AT);
       if (r < 0) return r;
       store<u32>(counter, 0);
@@ -272,7 +324,8 @@ export function loadBitmapRuns(dev: u32, v: Volume): i32 {
       const len = ld16(q + 4);
       if (len < 26 || e + len > listBytes) return fail(E.E_NTFS_MFT, NM_LIST, 6, e);
       if (ld32(q) == AT_DATA && ld8(q + 6) == 0) {
-        const ref = <f64>(ld64(q + 16) & 0x0000FFFFFFFFFFFF), vcn = <f64>ld64(q + 8);
+        const ref = <f64>(ld64(q + 16) & 0x0000ffffffffffff),
+          vcn = <f64>ld64(q + 8);
         r = readRecord(dev, v, ref);
         if (r < 0) return r;
         off = findAttribute(ref, AT_DATA, vcn);
@@ -292,4 +345,6 @@ export function loadBitmapRuns(dev: u32, v: Volume): i32 {
   return 0;
 }
 
-export function bitmapRuns(): usize { return buf.ntfs + BMP_RUNS_AT; }
+export function bitmapRuns(): usize {
+  return buf.ntfs + BMP_RUNS_AT;
+}
