@@ -308,7 +308,7 @@ function genDoc() {
     "| `as-core/build/core.wasm` | fixed-width SIMD, threads (shared memory) | Node (the host writes from a worker thread), runtimes with SIMD |",
     "| `as-core/build/core-portable.wasm` | nothing beyond wasm 1.0 + bulk memory, mutable globals, sign extension, non-trapping float-to-int | interpreters without SIMD or threads (wasm3, WAMR classic), RISC-V |",
     "",
-    "Both builds compute the same checks bit for bit and write byte-identical images.",
+    "Both builds compute the same checks bit for bit and write byte-identical images (test/portable-core.test.ts). Run here: both in Node (V8); the portable build in wabt's interpreter, from a C++ host that takes every number from the generated header (test/hosts/wabt-interp). Not yet run: wasm3 and WAMR (neither is packaged where CI installs from). Beyond wasm 1.0 both builds use bulk memory, sign extension, non-trapping float-to-int and mutable globals (AssemblyScript's defaults).",
     "",
   );
   md.push("## 2. Memory", "", abi.memory.doc, "", "| buffer | pointer export | bytes | use |", "|---|---|---|---|");
