@@ -1,7 +1,22 @@
 // The firmware API (the patent's figure 8): backup, restore, listImages, verify and health,
 // each with progress and cancel. Every job is a Task that the caller steps: one host call per
 // step, each step moving about BUDGET bytes inside the host and the wasm core.
-import { theHost } from "./host";
+import {
+  BackupParams,
+  BackupResult,
+  BeginResult,
+  CompareResult,
+  HealthReport,
+  StepResult as HostStep,
+  ImageEntry,
+  JobResult,
+  PartitionTable,
+  RestoreParams,
+  theHost,
+  VerifyParams,
+} from "./host";
+
+export type { HealthProblem, HealthReport, ImageEntry } from "./host";
 
 /** Bytes of I/O per step: one host call moves this much inside the host and the wasm core. */
 export const BUDGET = 64 * 1024 * 1024;
@@ -15,41 +30,11 @@ export interface Progress {
   bytesDone: number;
   bytesTotal: number;
 }
-export interface StepResult {
+export interface StepResult<R extends JobResult = JobResult> {
   done: boolean;
   progress: Progress;
-  result?: Record<string, unknown>;
+  result?: R;
   error?: string;
-}
-
-export interface ImageEntry {
-  slot: number;
-  state: string;
-  kind: "factory" | "backup";
-  commit: number;
-  imageBytes: number;
-  created: number;
-  name: string;
-  sourcePartition: number;
-  manifestBytes: number;
-  headerCheck?: string;
-  error?: string;
-  image?: { fsType: string; imageClusters: number; clusterBytes: number; created: string; partitionSectors: number };
-}
-export interface HealthProblem {
-  kind: string;
-  severity: "fatal" | "minor";
-  detail: string;
-  path?: string;
-}
-export interface HealthReport {
-  ok: boolean;
-  restoreNeeded: boolean;
-  problems: HealthProblem[];
-  files: number;
-  manifestFiles: number;
-  /** An interrupted restore's mark: which image it was restoring. */
-  restoreInProgress?: { headerCheck: string; name: string; created: string };
 }
 
 export interface RunOptions {
@@ -65,29 +50,29 @@ export class CancelledError extends Error {
 }
 
 /** A running job. step() until done; cancel() when cancellable(). */
-export class Task {
+export class Task<R extends JobResult = JobResult> {
   private finished = false;
   private last: Progress = { phase: "starting", bytesDone: 0, bytesTotal: 0 };
-  readonly started: Record<string, unknown>;
+  readonly started: BeginResult;
 
   constructor(
-    readonly kind: "backup" | "restore" | "verify",
-    params: Record<string, unknown>,
+    readonly kind: R["kind"],
+    params: BackupParams | RestoreParams | VerifyParams,
     readonly budget = BUDGET,
   ) {
-    this.started = JSON.parse(theHost().begin(kind, JSON.stringify(params)));
+    this.started = JSON.parse(theHost().begin(kind, JSON.stringify(params))) as BeginResult;
   }
 
   get progress(): Progress {
     return this.last;
   }
 
-  step(): StepResult {
+  step(): StepResult<R> {
     if (this.finished) return { done: true, progress: this.last };
     const h = theHost();
-    let s: { done: boolean; phase: string; bytesDone: number; bytesTotal: number };
+    let s: HostStep;
     try {
-      s = JSON.parse(h.step(this.budget));
+      s = JSON.parse(h.step(this.budget)) as HostStep;
     } catch (e) {
       this.finished = true;
       return { done: true, progress: this.last, error: (e as Error).message };
@@ -96,7 +81,7 @@ export class Task {
     if (!s.done) return { done: false, progress: this.last };
     this.finished = true;
     try {
-      return { done: true, progress: this.last, result: JSON.parse(h.finish()) };
+      return { done: true, progress: this.last, result: JSON.parse(h.finish()) as R };
     } catch (e) {
       return { done: true, progress: this.last, error: (e as Error).message };
     }
@@ -119,7 +104,7 @@ export class Task {
 }
 
 /** Runs a task to its end: progress after every step, cancel polled between steps. */
-export function run(task: Task, options: RunOptions = {}): Record<string, unknown> {
+export function run<R extends JobResult>(task: Task<R>, options: RunOptions = {}): R {
   const h = theHost();
   let shown = 0;
   if ((options.shouldCancel?.() || h.shouldCancel()) && task.cancel()) throw new CancelledError(task.kind);
@@ -132,55 +117,56 @@ export function run(task: Task, options: RunOptions = {}): Record<string, unknow
       h.progress(JSON.stringify({ kind: task.kind, ...s.progress }));
     }
     if (s.error !== undefined) throw new Error(s.error);
-    if (s.done) return s.result ?? {};
+    if (s.done && s.result) return s.result;
+    if (s.done) throw new Error(`the ${task.kind} ended without a result`);
     if ((options.shouldCancel?.() || h.shouldCancel()) && task.cancel()) throw new CancelledError(task.kind);
   }
 }
 
-export function partitions(): {
-  scheme: string;
-  sectorSize: number;
-  partitions: Array<{ number: number; startLba: number; sectorCount: number }>;
-} {
-  return JSON.parse(theHost().partitions());
+export function partitions(): PartitionTable {
+  return JSON.parse(theHost().partitions()) as PartitionTable;
 }
 
 export function listImages(): ImageEntry[] {
-  return JSON.parse(theHost().listImages());
+  return JSON.parse(theHost().listImages()) as ImageEntry[];
 }
 
 export function health(partition: number): HealthReport {
-  return JSON.parse(theHost().health(partition));
+  return JSON.parse(theHost().health(partition)) as HealthReport;
 }
 
 export function startBackup(
   o: { partition: number; slot?: number; factory?: boolean; name?: string },
   budget = BUDGET,
-): Task {
-  return new Task("backup", o, budget);
+): Task<BackupResult> {
+  return new Task<BackupResult>("backup", o, budget);
 }
 export function startRestore(
   o: { image: number; partition: number; verify?: boolean; full?: boolean },
   budget = BUDGET,
-): Task {
-  return new Task("restore", { slot: o.image, partition: o.partition, verify: o.verify, full: o.full }, budget);
+): Task<CompareResult> {
+  return new Task<CompareResult>(
+    "restore",
+    { slot: o.image, partition: o.partition, verify: o.verify, full: o.full },
+    budget,
+  );
 }
-export function startVerify(o: { image: number; against?: number }, budget = BUDGET): Task {
-  return new Task("verify", { slot: o.image, against: o.against }, budget);
+export function startVerify(o: { image: number; against?: number }, budget = BUDGET): Task<CompareResult> {
+  return new Task<CompareResult>("verify", { slot: o.image, against: o.against }, budget);
 }
 
 export function backup(
   o: { partition: number; slot?: number; factory?: boolean; name?: string },
   r?: RunOptions,
-): Record<string, unknown> {
+): BackupResult {
   return run(startBackup(o), r);
 }
 export function restore(
   o: { image: number; partition: number; verify?: boolean; full?: boolean },
   r?: RunOptions,
-): Record<string, unknown> {
+): CompareResult {
   return run(startRestore(o), r);
 }
-export function verify(o: { image: number; against?: number }, r?: RunOptions): Record<string, unknown> {
+export function verify(o: { image: number; against?: number }, r?: RunOptions): CompareResult {
   return run(startVerify(o), r);
 }

@@ -2,6 +2,7 @@
 // firmware API's Tasks, with results and errors in words a technician understands.
 import * as api from "./api";
 import { Layout } from "./boot";
+import type { JobResult } from "./host";
 import { MenuActions, MenuTask, TaskStep } from "./menu";
 
 function mb(bytes: number): string {
@@ -12,6 +13,17 @@ function when(sec: number): string {
   return Number.isFinite(d.getTime()) ? d.toISOString().slice(0, 16).replace("T", " ") : "date unknown";
 }
 
+/** One firmware Task of a Sequence, with the lines its result gives and the line its failure gives. */
+interface Stage<R extends JobResult> {
+  start(): api.Task<R>;
+  done(r: R): string[];
+  failed(msg: string): string;
+}
+/** A Stage typed by its task's result (R is inferred from start). */
+function stage<R extends JobResult>(s: Stage<R>): Stage<JobResult> {
+  return s;
+}
+
 /** A MenuTask that runs a list of firmware Tasks one after the other. */
 class Sequence implements MenuTask {
   private index = 0;
@@ -19,13 +31,7 @@ class Sequence implements MenuTask {
   private readonly lines: string[] = [];
   private failed: string | undefined;
 
-  constructor(
-    private readonly steps: Array<{
-      start: () => api.Task;
-      done: (r: Record<string, unknown>) => string[];
-      failed: (msg: string) => string;
-    }>,
-  ) {}
+  constructor(private readonly steps: Array<Stage<JobResult>>) {}
 
   step(): TaskStep {
     if (this.failed !== undefined) return { done: true, progress: this.progress(), error: this.failed };
@@ -43,7 +49,7 @@ class Sequence implements MenuTask {
       this.failed = s.failed(r.error);
       return { done: true, progress: r.progress, error: this.failed };
     }
-    this.lines.push(...s.done(r.result ?? {}));
+    if (r.result) this.lines.push(...s.done(r.result));
     this.index++;
     this.current = undefined;
     const last = this.index >= this.steps.length;
@@ -76,7 +82,7 @@ export function serviceActions(layout: Layout, oneImage = false): MenuActions {
   const restoreFrom = (pick: () => api.ImageEntry | undefined, what: string): MenuTask => {
     const img = pick();
     return new Sequence([
-      {
+      stage({
         start: () => {
           if (!img) throw new Error(`there is no ${what} image on this printer`);
           return api.startRestore({ image: img.slot, partition: sys }, api.PANEL_BUDGET);
@@ -84,25 +90,25 @@ export function serviceActions(layout: Layout, oneImage = false): MenuActions {
         done: (r) => [
           `Restored from ${img!.kind} image`,
           `"${img!.name}"`,
-          `${mb(Number(r.bytesWritten))} written`,
+          `${mb(r.bytesWritten)} written`,
           "Read back: OK",
         ],
         failed: (m) => `Restore failed. ${m}`,
-      },
+      }),
     ]);
   };
   return {
     backupNow: () =>
       new Sequence([
-        {
+        stage({
           start: () => api.startBackup({ partition: sys }, api.PANEL_BUDGET),
           done: (r) => [
             "Backup complete",
-            `slot ${r.slot}: ${mb(Number(r.imageBytes))}`,
+            `slot ${r.slot}: ${mb(r.imageBytes)}`,
             `${r.manifestFiles} files in manifest`,
           ],
           failed: (m) => `Backup failed. The previous images are kept. ${m}`,
-        },
+        }),
       ]),
     // on a one-image printer the first backup replaces the factory image: say so before it starts
     backupWarning: () =>
@@ -113,20 +119,22 @@ export function serviceActions(layout: Layout, oneImage = false): MenuActions {
       const list = api.listImages();
       if (list.length === 0)
         return new Sequence([
-          {
-            start: () => {
+          stage({
+            start: (): api.Task => {
               throw new Error("there are no images to verify");
             },
             done: () => [],
             failed: (m) => m,
-          },
+          }),
         ]);
       return new Sequence(
-        list.map((i) => ({
-          start: () => api.startVerify({ image: i.slot }, api.PANEL_BUDGET),
-          done: () => [`${i.kind} "${i.name}": OK`],
-          failed: (m: string) => `Image "${i.name}" (slot ${i.slot}) is damaged: ${m}`,
-        })),
+        list.map((i) =>
+          stage({
+            start: () => api.startVerify({ image: i.slot }, api.PANEL_BUDGET),
+            done: () => [`${i.kind} "${i.name}": OK`],
+            failed: (m: string) => `Image "${i.name}" (slot ${i.slot}) is damaged: ${m}`,
+          }),
+        ),
       );
     },
     imageInfo: () => {

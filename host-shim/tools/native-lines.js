@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// Counts the Node-only code a printer must port: what stands behind the firmware's host API
+// today (issue 14 wants it at most 600 lines).
+//
+// The rule (also printed, and stated in docs/host-api.md):
+//   1. Start from the files that implement the global `host` for QuickJS:
+//      host-shim/src/quickjs-host.ts and host-shim/src/printer-host.ts.
+//   2. Add every host-shim/src module they import, transitively: relative `import ... from`,
+//      `import type ... from` and `export ... from` specifiers alike (a type-only import is
+//      counted: its module is still code the port has to understand). Packages (quickjs-emscripten,
+//      node:*) and files outside host-shim/src are not followed.
+//   3. Leave out host-shim/src/abi.ts: it is generated from as-core/contract/core-abi.json, and
+//      a C host gets the same numbers from the generated header.
+//   4. In each file count the lines that are neither blank nor only comment: a line counts when
+//      something other than whitespace is left after removing // and /* */ comments (string and
+//      template literals are skipped so that "//" inside them is not a comment).
+//
+// `node host-shim/tools/native-lines.js` prints a table; `--json` prints the same as JSON.
+// require()d, it exports count() (firmware-module/contract/generate.js writes the total into
+// docs/host-api.md; test/bench/firmware-bench.js records it).
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+
+const ROOT = path.join(__dirname, "..", "..");
+const SRC = "host-shim/src";
+const START = ["host-shim/src/quickjs-host.ts", "host-shim/src/printer-host.ts"];
+const EXCLUDED = { "host-shim/src/abi.ts": "generated from as-core/contract/core-abi.json" };
+
+const RULE = [
+  `start: ${START.join(", ")} (they implement the global host for QuickJS)`,
+  `follow: every ${SRC} module they import, transitively (import, import type, export from)`,
+  `exclude: ${Object.entries(EXCLUDED)
+    .map(([f, why]) => `${f} (${why})`)
+    .join(", ")}`,
+  "count: lines with something besides whitespace once // and /* */ comments are removed",
+];
+
+/** The text of `source` with its comments replaced by spaces (newlines kept). */
+function stripComments(source) {
+  let out = "";
+  let i = 0;
+  const n = source.length;
+  const skipString = (quote) => {
+    // copies a '...' or "..." literal, or a `...` template with its ${...} parts, as it is
+    out += source[i++];
+    while (i < n && source[i] !== quote) {
+      if (source[i] === "\\") out += source[i++];
+      else if (quote === "`" && source[i] === "$" && source[i + 1] === "{") {
+        let depth = 0;
+        do {
+          if (source[i] === "{") depth++;
+          else if (source[i] === "}") depth--;
+          out += source[i++];
+        } while (i < n && depth > 0);
+        continue;
+      }
+      if (i < n) out += source[i++];
+    }
+    if (i < n) out += source[i++];
+  };
+  while (i < n) {
+    const c = source[i],
+      next = source[i + 1];
+    if (c === "/" && next === "/") {
+      while (i < n && source[i] !== "\n") i++;
+    } else if (c === "/" && next === "*") {
+      const end = source.indexOf("*/", i + 2);
+      const stop = end < 0 ? n : end + 2;
+      out += source.slice(i, stop).replace(/[^\n]/g, " ");
+      i = stop;
+    } else if (c === '"' || c === "'" || c === "`") {
+      skipString(c);
+    } else {
+      out += source[i++];
+    }
+  }
+  return out;
+}
+
+/** Lines that count (rule 4). */
+function codeLines(source) {
+  return stripComments(source)
+    .split("\n")
+    .filter((l) => l.trim() !== "").length;
+}
+
+/** The host-shim/src files a file imports (relative specifiers only), as repo-relative paths. */
+function importsOf(file, source) {
+  const found = [];
+  const re = /(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']/g;
+  for (const m of stripComments(source).matchAll(re)) {
+    const spec = m[1];
+    if (!spec.startsWith(".")) continue;
+    const base = path.join(path.dirname(file), spec);
+    const hit = [`${base}.ts`, path.join(base, "index.ts")].find((f) => fs.existsSync(path.join(ROOT, f)));
+    if (hit?.startsWith(`${SRC}/`)) found.push(hit);
+  }
+  return found;
+}
+
+/** Node built-ins a file imports (node:fs, ...). */
+function nodeImports(source) {
+  return [...new Set([...stripComments(source).matchAll(/from\s*["'](node:[^"']+)["']/g)].map((m) => m[1]))].sort();
+}
+
+/** The count, per the rule: files in the order they were reached, each with the file that reached it. */
+function count(root = ROOT) {
+  if (root !== ROOT) throw new Error("count() counts this checkout only");
+  const files = [];
+  const seen = new Set();
+  const queue = START.map((f) => ({ file: f, from: "(start)" }));
+  while (queue.length) {
+    const { file, from } = queue.shift();
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const source = fs.readFileSync(path.join(ROOT, file), "utf8");
+    for (const dep of importsOf(file, source)) if (!seen.has(dep)) queue.push({ file: dep, from: file });
+    if (EXCLUDED[file]) continue;
+    files.push({
+      file,
+      lines: codeLines(source),
+      rawLines: source.split("\n").length - (source.endsWith("\n") ? 1 : 0),
+      node: nodeImports(source),
+      from,
+    });
+  }
+  const total = files.reduce((s, f) => s + f.lines, 0);
+  return { rule: RULE, files, total, excluded: Object.keys(EXCLUDED) };
+}
+
+function main() {
+  const c = count();
+  if (process.argv.includes("--json")) {
+    console.log(JSON.stringify(c, null, 2));
+    return;
+  }
+  console.log("Node-only code behind the firmware's host API (host-shim/tools/native-lines.js)");
+  for (const r of c.rule) console.log(`  ${r}`);
+  console.log("");
+  const w = Math.max(...c.files.map((f) => f.file.length));
+  console.log(`${"file".padEnd(w)}  ${"lines".padStart(5)}  ${"of".padStart(5)}  node: imports`);
+  for (const f of [...c.files].sort((a, b) => b.lines - a.lines))
+    console.log(
+      `${f.file.padEnd(w)}  ${String(f.lines).padStart(5)}  ${String(f.rawLines).padStart(5)}  ${f.node.join(" ")}`,
+    );
+  console.log(`${"total".padEnd(w)}  ${String(c.total).padStart(5)}  in ${c.files.length} files`);
+}
+
+module.exports = { count, codeLines, stripComments, RULE };
+if (require.main === module) main();
