@@ -96,6 +96,13 @@ function validate(api) {
     for (const p of f.params) {
       if (!PARAM_TYPES.has(p.type)) problems.push(`${at}.${p.name}: type ${p.type}`);
       if (p.type === "json") checkSchema(p.schema ?? {}, `${at}.${p.name}`);
+      if (p.schemaBy) {
+        const by = f.params.find((x) => x.name === p.schemaBy.param);
+        if (!by?.enum) problems.push(`${at}.${p.name}: schemaBy names ${p.schemaBy.param}, not an enum parameter`);
+        for (const v of by?.enum ?? [])
+          if (!p.schemaBy.cases[v]) problems.push(`${at}.${p.name}: no schema for ${p.schemaBy.param} ${v}`);
+        for (const [v, s] of Object.entries(p.schemaBy.cases)) checkSchema(s, `${at}.${p.name} (${v})`);
+      }
     }
     if (!RESULT_TYPES.has(f.result.type)) problems.push(`${at}: result type ${f.result.type}`);
     if (f.result.type === "json") checkSchema(f.result.schema ?? {}, `${at} result`);
@@ -230,6 +237,13 @@ function shapeText(s) {
       .join(",")} }`;
   return s.type ?? "any";
 }
+/** A JSON parameter's shape; one whose shape another parameter decides says which for which. */
+const paramShape = (p) =>
+  p.schemaBy
+    ? Object.entries(p.schemaBy.cases)
+        .map(([v, s]) => `${shapeText(s)} when ${p.schemaBy.param} is \`"${v}"\``)
+        .join("; ")
+    : shapeText(p.schema);
 const jsSig = (f) =>
   `${f.name}(${f.params.map((p) => `${p.name}: ${p.type}`).join(", ")}): ${f.result.type === "json" ? `json ${shapeText(f.result.schema).replace(/\[([^\]]+)\]\([^)]*\)/g, "$1")}` : f.result.type}`;
 
@@ -258,7 +272,7 @@ function genDoc(api, nativeCount) {
       md.push("| argument | type | meaning |", "|---|---|---|");
       for (const p of f.params)
         md.push(
-          `| \`${p.name}\` | ${p.type}${p.enum ? `: ${p.enum.map((v) => `\`"${v}"\``).join(", ")}` : ""}${p.type === "json" ? ` ${shapeText(p.schema)}` : ""} | ${cell(p.doc)} |`,
+          `| \`${p.name}\` | ${p.type}${p.enum ? `: ${p.enum.map((v) => `\`"${v}"\``).join(", ")}` : ""}${p.type === "json" ? ` ${paramShape(p)}` : ""} | ${cell(p.doc)} |`,
         );
       md.push("");
     }

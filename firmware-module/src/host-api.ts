@@ -156,7 +156,7 @@ export interface VerifyParams {
   against?: number;
 }
 
-/** begin's parameters: BackupParams, RestoreParams or VerifyParams, by kind. */
+/** begin's parameters: BackupParams, RestoreParams or VerifyParams, as kind says (the shapes overlap: kind, not the object, decides). */
 export type JobParams = BackupParams | RestoreParams | VerifyParams;
 
 /** A backup: the slot it writes. A restore or verify: {}. */

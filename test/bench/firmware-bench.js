@@ -73,6 +73,8 @@ async function main() {
       }
     }
     const heap = fw.heapUsed();
+    // the Node-only code behind the host API (host-shim/tools/native-lines.js states the rule)
+    const nativeLines = require(path.join(root, "host-shim", "tools", "native-lines.js")).count();
     // differential restore: 1% of the used clusters damaged, then restored (default) and --full
     const diff = differential(p, 7);
     fw.dispose();
@@ -106,6 +108,8 @@ async function main() {
       diff_s: diff.seconds.toFixed(4),
       full_written_bytes: diff.fullWritten,
       full_s: diff.fullSeconds.toFixed(4),
+      native_lines: nativeLines.total,
+      native_files: nativeLines.files.length,
     };
     for (const [k, v] of Object.entries(kv)) console.log(`${k}=${v}`);
     if (DOC) writeDoc(kv);
@@ -188,6 +192,7 @@ function writeDoc(kv) {
     "",
     `- profile ${kv.profile}, system partition filled with ${kv.fill_mib} MiB, ${kv.restored_bytes} bytes of clusters restored per run, ${kv.rounds} rounds`,
     `- host calls from QuickJS per restore: ${kv.host_calls_per_restore}; QuickJS heap after the runs: ${kv.quickjs_heap_bytes} bytes`,
+    `- Node-only code behind the host API: ${kv.native_lines} lines in ${kv.native_files} files (\`npm run count:native\`; issue 14's target: at most 600)`,
     "",
     "| driver | median s (min-max) | MB/s |",
     "|---|---:|---:|",

@@ -1,0 +1,239 @@
+// The firmware <-> host API is declared once (firmware-module/contract/host-api.json). These tests
+// hold the rest of the project to it: the generated files (firmware-module/src/host-api.ts,
+// docs/host-api.md) are what the declaration gives; the QuickJS host (host-shim/src/quickjs-host.ts)
+// installs exactly the declared functions in the real global `host`; and the results the host
+// gives on simulator printers of every profile (and the JSON the firmware hands it) have the
+// declared shapes. Shapes are checked with the repo's own JSON Schema validator
+// (device-profiles/src/profile.ts validateAgainstSchema, the subset the declaration is held to).
+
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import t from "tap";
+import { listProfiles, loadProfile } from "../device-profiles/src/load";
+import { JsonSchema, validateAgainstSchema } from "../device-profiles/src/profile";
+import { Firmware } from "../host-shim/src/quickjs-host";
+import { injectDamage } from "../simulator/src/damage";
+import { buildPrinter, provisionFactory, SimPrinter, startFirmware, systemPartition } from "../simulator/src/printer";
+
+const root = path.join(__dirname, "..");
+const generator = path.join(root, "firmware-module", "contract", "generate.js");
+interface Param {
+  name: string;
+  type: string;
+  schema?: JsonSchema;
+  /** The schema another (enum) parameter's value picks. */
+  schemaBy?: { param: string; cases: Record<string, JsonSchema> };
+}
+interface Fn {
+  name: string;
+  params: Param[];
+  result: { type: string; schema?: JsonSchema };
+}
+interface Api {
+  global: string;
+  functions: Fn[];
+}
+const gen = require(generator) as {
+  load(): Api;
+  schemaOf(api: Api, schema: JsonSchema): JsonSchema;
+  withoutCount(text: string): string;
+};
+const api = gen.load();
+const declared = api.functions.map((f) => f.name);
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-host-api-"));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+t.test("the generated files are what host-api.json gives", async (t) => {
+  const r = spawnSync(process.execPath, [generator, "--check"], { encoding: "utf8" });
+  t.equal(r.status, 0, `generate.js --check: ${r.stderr.trim() || "current"}`);
+  const ts = fs.readFileSync(path.join(root, "firmware-module", "src", "host-api.ts"), "utf8");
+  for (const name of declared) t.match(ts, new RegExp(`\\n  ${name}\\(`), `host-api.ts declares ${name}`);
+  const host = fs.readFileSync(path.join(root, "firmware-module", "src", "host.ts"), "utf8");
+  t.notMatch(host, /interface HostApi/, "host.ts keeps no hand-written HostApi");
+});
+
+t.test("the doc's count of Node-only lines is the one the rule gives now", async (t) => {
+  // --check does not hold the count (a measurement); a build writes it, and npm test builds first
+  const doc = fs.readFileSync(path.join(root, "docs", "host-api.md"), "utf8");
+  const { count } = require(path.join(root, "host-shim", "tools", "native-lines.js"));
+  const c = count();
+  t.match(doc, `${c.total} lines in ${c.files.length} files`);
+  t.ok(c.files.some((f: { file: string }) => f.file === "host-shim/src/printer-host.ts"));
+  t.notOk(
+    c.files.some((f: { file: string }) => f.file === "host-shim/src/abi.ts"),
+    "the generated abi.ts is not counted",
+  );
+});
+
+/** Records every host call the firmware makes (arguments, result or error) inside its QuickJS context. */
+const RECORDER = `(function () {
+  var h = host;
+  globalThis.__calls = [];
+  Object.keys(h).forEach(function (n) {
+    var f = h[n];
+    h[n] = function () {
+      var a = Array.prototype.slice.call(arguments);
+      try {
+        var r = f.apply(h, a);
+        __calls.push({ name: n, args: a, result: r, type: typeof r });
+        return r;
+      } catch (e) {
+        __calls.push({ name: n, args: a, error: e.name + ": " + e.message });
+        throw e;
+      }
+    };
+  });
+})()`;
+interface Call {
+  name: string;
+  args: unknown[];
+  result?: unknown;
+  type?: string;
+  error?: string;
+}
+
+const jsType: Record<string, string> = {
+  void: "undefined",
+  f64: "number",
+  bool: "boolean",
+  string: "string",
+  json: "string",
+};
+const paramType: Record<string, string> = { int: "number", f64: "number", string: "string", json: "string" };
+
+/** The problems of one recorded call against the declaration ([] when it conforms). */
+function conformance(c: Call): string[] {
+  const f = api.functions.find((x) => x.name === c.name);
+  if (!f) return [`${c.name}: not declared`];
+  const out: string[] = [];
+  f.params.forEach((p, i) => {
+    const a = c.args[i];
+    if (typeof a !== paramType[p.type]) out.push(`${c.name}(${p.name}): a ${typeof a}, declared ${p.type}`);
+    else if (p.type === "int" && !Number.isInteger(a)) out.push(`${c.name}(${p.name}): ${a} is not an integer`);
+    else if (p.type === "json") {
+      const by = p.schemaBy
+        ? p.schemaBy.cases[String(c.args[f.params.findIndex((x) => x.name === p.schemaBy!.param)])]
+        : undefined;
+      const schema = p.schemaBy ? by : p.schema;
+      if (!schema) out.push(`${c.name}(${p.name}): no schema for that ${p.schemaBy?.param}`);
+      else
+        out.push(...validateAgainstSchema(gen.schemaOf(api, schema), JSON.parse(a as string), `${c.name}(${p.name})`));
+    }
+  });
+  if (c.error !== undefined) return out;
+  if (c.type !== jsType[f.result.type]) out.push(`${c.name}: returned a ${c.type}, declared ${f.result.type}`);
+  else if (f.result.type === "json" && f.result.schema)
+    out.push(...validateAgainstSchema(gen.schemaOf(api, f.result.schema), JSON.parse(c.result as string), c.name));
+  return out;
+}
+
+interface Booted {
+  p: SimPrinter;
+  fw: Firmware;
+}
+async function small(id: string): Promise<Booted> {
+  const profile = loadProfile(id);
+  profile.firmware.fillMiB = Math.min(profile.firmware.fillMiB, 4);
+  const p = buildPrinter(profile, path.join(tmp, `${id}.img`));
+  provisionFactory(p);
+  const fw = await startFirmware(p, { onProgress: () => undefined, shouldCancel: () => false });
+  return { p, fw };
+}
+
+t.test("the QuickJS host installs exactly the declared functions", async (t) => {
+  const { p, fw } = await small("office-laser-emmc8g");
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  const installed = fw.evaluate(`Object.keys(${api.global})`) as string[];
+  t.same(
+    installed.filter((n) => !declared.includes(n)),
+    [],
+    "installed but not declared in host-api.json",
+  );
+  t.same(
+    declared.filter((n) => !installed.includes(n)),
+    [],
+    "declared in host-api.json but not installed",
+  );
+  t.same(
+    fw.evaluate(`Object.keys(${api.global}).filter(function (n) { return typeof ${api.global}[n] !== "function"; })`),
+    [],
+    "every property is a function",
+  );
+});
+
+for (const id of listProfiles()) {
+  t.test(`${id}: every host call of a printer's life has the declared shapes`, async (t) => {
+    const { p, fw } = await small(id);
+    t.teardown(() => {
+      fw.dispose();
+      p.close();
+    });
+    fw.evaluate(RECORDER);
+    const sys = p.layout.system;
+    fw.call("health", {});
+    fw.call("listImages");
+    fw.evaluate("host.partitions()");
+    fw.call("backup", {});
+    fw.call("verify", { image: 0 });
+    fw.call("verify", { image: 0, against: sys });
+    fw.call("restore", { image: 0, full: true });
+    // damage: a boot restores; a critical file's damage names its path
+    injectDamage(p.core, systemPartition(p), "zero-boot-sector", [], 1);
+    t.equal((fw.call("boot") as { action: string }).action, "restored");
+    injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 2);
+    t.equal((fw.call("boot") as { action: string }).action, "restored");
+    // a restore cut off halfway (the host's cancel, which the firmware would refuse): the next
+    // health check names the restore mark
+    fw.evaluate(
+      `host.begin("restore", JSON.stringify({ slot: 0, partition: ${sys}, full: true }));` +
+        "for (var s = { bytesDone: 0, bytesTotal: 1 }; s.bytesDone < s.bytesTotal / 2; ) s = JSON.parse(host.step(1 << 20));" +
+        "if (host.cancellable()) throw new Error('a restore that has written is not cancellable'); host.cancel();",
+    );
+    const mark = JSON.parse(fw.evaluate(`host.health(${sys})`) as string);
+    t.ok(mark.restoreInProgress, "the restore mark is reported");
+    t.equal((fw.call("boot") as { action: string }).action, "restored", "and the boot finishes that restore");
+    // the firmware's own menu
+    fw.call("menuOpen");
+
+    const calls = fw.evaluate("__calls") as Call[];
+    // errors cross with a name and a message
+    const thrown = (code: string) =>
+      fw.evaluate(
+        `(function () { try { ${code}; return "no error"; } catch (e) { return e.name + ": " + e.message; } })()`,
+      );
+    t.equal(thrown("host.finish()"), "JobError: no job is running");
+    t.match(thrown('host.begin("format", "{}")'), /^FirmwareError: unknown job kind "format"/);
+    t.match(thrown(`host.begin("restore", '{"slot": 7, "partition": ${sys}}')`), /^StoreError: .*no slot 7/);
+    const seen = new Set(calls.map((c) => c.name));
+    t.same(
+      declared.filter((n) => !seen.has(n)),
+      [],
+      "every declared function was called",
+    );
+    const problems = calls.flatMap(conformance);
+    t.same(problems.slice(0, 10), [], `${calls.length} calls conform (${problems.length} problems)`);
+  });
+}
+
+t.test("the shapes are checked, not waved through", async (t) => {
+  const report = { ok: true, restoreNeeded: false, problems: [], files: 3, manifestFiles: 2 };
+  const health = api.functions.find((f) => f.name === "health")!.result.schema!;
+  t.same(validateAgainstSchema(gen.schemaOf(api, health), report, "health"), []);
+  t.not(validateAgainstSchema(gen.schemaOf(api, health), { ...report, extra: 1 }, "health"), [], "an undeclared field");
+  t.not(validateAgainstSchema(gen.schemaOf(api, health), { ...report, files: "3" }, "health"), [], "a wrong type");
+  const { files: _files, ...missing } = report;
+  t.not(validateAgainstSchema(gen.schemaOf(api, health), missing, "health"), [], "a missing field");
+  const step = api.functions.find((f) => f.name === "step")!.result.schema!;
+  const s = { done: false, phase: "clusters", bytesDone: 1, bytesTotal: 2 };
+  t.same(validateAgainstSchema(gen.schemaOf(api, step), s, "step"), [], "phase: a text of core-abi.json's Phase");
+  t.not(validateAgainstSchema(gen.schemaOf(api, step), { ...s, phase: "copying" }, "step"), [], "an unknown phase");
+  const wrong: Call = { name: "health", args: ["1"], result: "{}", type: "string" };
+  t.not(conformance(wrong), [], "a string where an int is declared");
+  t.not(conformance({ name: "format", args: [] }), [], "an undeclared function");
+});
