@@ -521,7 +521,7 @@ function targetLines(tg) {
             ? "core (dev.read)"
             : `host (${c.firstRead.stack
                 .map((f) => f.replace(/ \(.*/, ""))
-                .filter((f) => /^[A-Z]\w*\.\w+$/.test(f) && !f.startsWith("PartitionView"))
+                .filter((f) => /^[A-Z]\w*\.\w+$/.test(f) && !/^(PartitionView|Array|Object)\./.test(f))
                 .slice(0, 3)
                 .join(" < ")})`
         } | ${c.readsBeforeRuntime} | ${ms(c.warmMs)} (${ms(c.warmEvalMs)}) | ${ms(c.bootMs)} | ${ms(c.wallMs)} | ${c.pass ? "PASS" : "FAIL"} |`,
