@@ -489,6 +489,8 @@ function targetLines(tg) {
     "hooks), from QuickJS's interrupt handler while firmware code runs, and at the job's end. Then the job runs",
     "again, from the same disk state, in a fresh runtime whose limit is 1 MiB: running to its end there proves no",
     "instant needed more, sampled or not. Loaded: the heap with firmware.js evaluated, before the job.",
+    "Interrupts: how often QuickJS's interrupt handler sampled (it fires about every 5,000 loop iterations; 0 means",
+    "the firmware's own code between two host calls is shorter than that).",
     `Largest profile: ${tg.largest.id} (${(tg.largest.diskBytes / 1e9).toFixed(1)} GB disk, ${tg.largest.files} files on the system partition; ${tg.sizes
       .slice(1)
       .map((s) => `${s.id}: ${(s.diskBytes / 1e9).toFixed(1)} GB, ${s.files} files`)
@@ -510,7 +512,10 @@ function targetLines(tg) {
     "of the disk after the runtime's creation, made by the core through its dev.read import or by the host itself",
     "(column first read; the stack of each is printed by the bench). Reads before: the host's own reads of the disk",
     "before any runtime exists (PrinterHost's constructor reads the partition table).",
-    "Warm: the same again in the same process right after (engine compiled by V8, image store cached by the host).",
+    "Warm: the same again in the same process right after (engine compiled by V8, image store cached by the host):",
+    "the difference from the cold figure is mostly V8 compiling QuickJS's own wasm code on its first use while it",
+    "parses firmware.js, a cost of Node's engine, not of the firmware; a native QuickJS has no such step. On a",
+    "loaded machine (see the load average) the single runs spread widely: compare medians across runs with care.",
     "",
     "| profile | node start to runtime creation | of which: Node's own start | modules | core | host | QuickJS engine | runtime creation to first read | of which: firmware.js loaded | all runs | first read | reads before | warm: runtime to first read (load) | boot total | process wall | result |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
