@@ -3,14 +3,14 @@
 // bitmap, found through the root directory, read window by window for the bitmap.
 
 import * as A from "../abi";
-import { FileSystem, MetaExtents } from "../fs/filesystem";
+import { SystemAreaFileSystem } from "../fs/filesystem";
 import { ScanState } from "../fs/scan";
 import { Volume } from "../fs/volume";
 import { setResult } from "../mem";
 import { exfatScanStep, exScan } from "./scan";
 import { exfat, findBitmap, isExfat, parseExfat } from "./volume";
 
-export class ExfatFileSystem extends FileSystem {
+export class ExfatFileSystem extends SystemAreaFileSystem {
   recognizes(bs: usize): bool {
     return isExfat(bs);
   }
@@ -30,21 +30,10 @@ export class ExfatFileSystem extends FileSystem {
     return exfat.volumeDirty;
   }
 
-  // both boot regions and the FATs: everything before the cluster heap
-  metadata(v: Volume, partSectors: f64, m: MetaExtents): void {
-    m.headSectors = v.firstDataSector;
-    m.tailStart = 0;
-    m.tailSectors = 0;
-  }
-  headValid(metaSectors: u32, dataStart: f64, spc: u32, partClusters: f64): bool {
-    return <f64>metaSectors == dataStart && metaSectors > 0;
-  }
-  firstCluster(): u32 {
-    return 2;
-  }
+  // MAX_CLUSTER_BYTES alone bounds it
   maxSectorsPerCluster(): u32 {
     return 0xffffffff;
-  } // MAX_CLUSTER_BYTES alone
+  }
 
   scanBegin(dev: u32, v: Volume): f64 {
     const r = findBitmap(dev, v);

@@ -3,14 +3,14 @@
 // walked window by window for the bitmap.
 
 import * as A from "../abi";
-import { FileSystem, MetaExtents } from "../fs/filesystem";
+import { SystemAreaFileSystem } from "../fs/filesystem";
 import { ScanState } from "../fs/scan";
 import { Volume } from "../fs/volume";
 import { setResult } from "../mem";
 import { fatScan } from "./scan";
 import { fat, parseBpb, readFsInfo } from "./volume";
 
-export class FatFileSystem extends FileSystem {
+export class FatFileSystem extends SystemAreaFileSystem {
   recognizes(bs: usize): bool {
     return true;
   } // the last one asked: parseBpb names what is wrong
@@ -35,18 +35,6 @@ export class FatFileSystem extends FileSystem {
     return fat.dirtyBoot;
   }
 
-  // the system area: everything before the first cluster
-  metadata(v: Volume, partSectors: f64, m: MetaExtents): void {
-    m.headSectors = v.firstDataSector;
-    m.tailStart = 0;
-    m.tailSectors = 0;
-  }
-  headValid(metaSectors: u32, dataStart: f64, spc: u32, partClusters: f64): bool {
-    return <f64>metaSectors == dataStart && metaSectors > 0;
-  }
-  firstCluster(): u32 {
-    return 2;
-  }
   maxSectorsPerCluster(): u32 {
     return 128;
   }

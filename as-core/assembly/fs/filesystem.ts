@@ -52,3 +52,20 @@ export abstract class FileSystem {
   // Its own scan results into the result slots (host-shim/src/core.ts Slot.scan*).
   abstract publishScan(): void;
 }
+
+// FAT12/16/32 and exFAT share the layout of their metadata: everything before the cluster heap
+// (boot sectors, FATs, and FAT12/16's root directory) is the head, there is no tail, and the
+// first cluster is 2. NTFS, whose clusters start at sector 0, has its own.
+export abstract class SystemAreaFileSystem extends FileSystem {
+  metadata(v: Volume, partSectors: f64, m: MetaExtents): void {
+    m.headSectors = v.firstDataSector;
+    m.tailStart = 0;
+    m.tailSectors = 0;
+  }
+  headValid(metaSectors: u32, dataStart: f64, spc: u32, partClusters: f64): bool {
+    return <f64>metaSectors == dataStart && metaSectors > 0;
+  }
+  firstCluster(): u32 {
+    return 2;
+  }
+}

@@ -22,9 +22,10 @@ export class NtfsFileSystem extends FileSystem {
   publishGeometry(): void {
     setResult(A.SLOT_VOL_MEDIA, ntfs.media);
   }
+  // $Volume's dirty flag is not read
   bootDirty(): bool {
     return false;
-  } // $Volume's dirty flag is not read
+  }
 
   // clusters from 0 at sector 0; the boot file's clusters in the head, the sectors after the
   // last cluster (the backup boot sector) in the tail
@@ -48,9 +49,10 @@ export class NtfsFileSystem extends FileSystem {
   firstCluster(): u32 {
     return 0;
   }
+  // MAX_CLUSTER_BYTES alone bounds it
   maxSectorsPerCluster(): u32 {
     return 0xffffffff;
-  } // MAX_CLUSTER_BYTES alone
+  }
 
   scanBegin(dev: u32, v: Volume): f64 {
     const r = loadBitmapRuns(dev, v);
