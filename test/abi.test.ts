@@ -8,8 +8,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import t from "tap";
-import * as abi from "../host-shim/src/abi";
-import { Core } from "../host-shim/src/core";
+import * as abi from "../firmware-module/src/ops/abi";
+import { Core } from "../host-shim/src/native/core";
 
 const root = path.join(__dirname, "..");
 const contract = JSON.parse(fs.readFileSync(path.join(root, "as-core", "contract", "core-abi.json"), "utf8"));
@@ -200,7 +200,7 @@ t.test("the host reads no slot and compares no code as a literal, and defines no
         if (/coreMessages\[\s*\d/.test(text)) found.push(`${rel}:${n}: a core code as a number: ${text.trim()}`);
         const def = text.match(/\b(?:const|let) (\w+)\s*(?::[^=]+)?=\s*[\d{]/);
         if (def && hostNames.includes(def[1]))
-          found.push(`${rel}:${n}: ${def[1]} defined again (host-shim/src/abi.ts has it)`);
+          found.push(`${rel}:${n}: ${def[1]} defined again (firmware-module/src/ops/abi.ts has it)`);
         if (/\bkind:\s*[0-2]\s*[,}]/.test(text) && /byteOffset/.test(text))
           found.push(`${rel}:${n}: a patch kind as a number: ${text.trim()}`);
       }
@@ -214,7 +214,7 @@ t.test("the values the contract documents are the ones the core uses", async (t)
   try {
     // a probe of a blank device fails with the documented code and names it
     const blank = new Uint8Array(abi.IMAGE_SECTOR * 64);
-    const { RamDevice } = await import("../host-shim/src/devices");
+    const { RamDevice } = await import("../host-shim/src/native/devices");
     const h = core.attach(new RamDevice(abi.IMAGE_SECTOR, blank));
     const r = core.exports.probeVolume(h, abi.IMAGE_SECTOR, 64);
     t.equal(r, -core.exports.failureCode(), "a negative result is minus failureCode()");

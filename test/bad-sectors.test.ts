@@ -8,7 +8,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
-import { volumeInfo } from "../host-shim/src/api";
 import {
   backupToDevice,
   clusterOwners,
@@ -17,13 +16,14 @@ import {
   METADATA,
   SourceReadError,
   sectorOwners,
-} from "../host-shim/src/bad-sectors";
-import { Core, NO_DEVICE } from "../host-shim/src/core";
-import { BlockDevice, RamDevice } from "../host-shim/src/devices";
-import { DeviceCode, DeviceError } from "../host-shim/src/errors";
-import { FatReader } from "../host-shim/src/fat-reader";
-import { FatTables } from "../host-shim/src/fat-tables";
-import { BadSectorError, FaultDevice } from "../host-shim/src/fault-device";
+} from "../firmware-module/src/ops/bad-sectors";
+import { DeviceCode, DeviceError } from "../firmware-module/src/ops/errors";
+import { FatReader } from "../firmware-module/src/ops/fat-reader";
+import { FatTables } from "../firmware-module/src/ops/fat-tables";
+import { volumeInfo } from "../host-shim/src/cli/api";
+import { Core, NO_DEVICE } from "../host-shim/src/native/core";
+import { BlockDevice, RamDevice } from "../host-shim/src/native/devices";
+import { BadSectorError, FaultDevice } from "../host-shim/src/native/fault-device";
 import { fixtureDir, mustMatch } from "./helpers/fixtures";
 
 const core = new Core({ backgroundWrites: false });

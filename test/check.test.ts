@@ -2,7 +2,7 @@
 // changes both the 64-bit check and its low 32 bits (the per-cluster check), the seed
 // matters, and the function is deterministic.
 import t from "tap";
-import { Core } from "../host-shim/src/core";
+import { Core } from "../host-shim/src/native/core";
 
 const core = new Core();
 

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import t from "tap";
 import { buildMiniFat } from "./helpers/mini-fat";
 
-const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli.js");
+const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli", "cli.js");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-cli-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -16,8 +16,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
-import { Core, NO_DEVICE, Slot } from "../host-shim/src/core";
-import { BlockDevice, RamDevice } from "../host-shim/src/devices";
+import { Core, NO_DEVICE, Slot } from "../host-shim/src/native/core";
+import { BlockDevice, RamDevice } from "../host-shim/src/native/devices";
 
 const EXFAT_SCANS = Number(process.env.EXFAT_SCANS ?? 100000);
 const ROUNDS = 1000; // rounds of FAT and NTFS scans, backups, verifies and a restore, between the exFAT scans

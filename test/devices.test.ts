@@ -5,9 +5,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import { BlockDevice, FileDevice, PartitionView, RamDevice, WriteGuard } from "../host-shim/src/devices";
-import { DeviceCode, DeviceError, WriteGuardError } from "../host-shim/src/errors";
-import { FaultDevice } from "../host-shim/src/fault-device";
+import { DeviceCode, DeviceError, WriteGuardError } from "../firmware-module/src/ops/errors";
+import { BlockDevice, FileDevice, PartitionView, RamDevice, WriteGuard } from "../host-shim/src/native/devices";
+import { FaultDevice } from "../host-shim/src/native/fault-device";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-dev-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));

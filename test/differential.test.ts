@@ -8,17 +8,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core, Slot } from "../host-shim/src/core";
-import { FileDevice, RamDevice } from "../host-shim/src/devices";
-import { FatTables } from "../host-shim/src/fat-tables";
-import { FaultDevice, PowerCutError } from "../host-shim/src/fault-device";
+import { FatTables } from "../firmware-module/src/ops/fat-tables";
+import * as api from "../host-shim/src/cli/api";
+import { Core, Slot } from "../host-shim/src/native/core";
+import { FileDevice, RamDevice } from "../host-shim/src/native/devices";
+import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
 import { splitmix32 } from "../simulator/src/content";
 import { systemRange, tinyPrinter } from "./helpers/tiny-printer";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-diff-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli.js");
+const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli", "cli.js");
 const core = new Core({ backgroundWrites: false });
 
 /** The tiny printer's system partition as a partition image file, and its image. */

@@ -8,10 +8,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
-import { FileDevice } from "../host-shim/src/devices";
-import { FatReader } from "../host-shim/src/fat-reader";
+import { FatReader } from "../firmware-module/src/ops/fat-reader";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { FileDevice } from "../host-shim/src/native/devices";
 import { fixtures, unpack } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-excl-"));

@@ -13,10 +13,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
-import { FileDevice } from "../host-shim/src/devices";
-import { UsageError, VolumeError } from "../host-shim/src/errors";
+import { UsageError, VolumeError } from "../firmware-module/src/ops/errors";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { FileDevice } from "../host-shim/src/native/devices";
 import { ExfatWriter, readExfatGeometry } from "../simulator/src/exfat-writer";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-exfat-"));

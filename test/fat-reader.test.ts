@@ -1,4 +1,4 @@
-// The host-side FAT tree reader and health check (host-shim/src/fat-reader.ts): every committed
+// The host-side FAT tree reader and health check (firmware-module/src/ops/fat-reader.ts): every committed
 // fixture partition read back to the file set and sha256 sums mcopy extracted (index.json),
 // lookups by long and short names, check() clean on clean volumes; then crafted damage on
 // in-memory copies (loops, out-of-range entries, cross-links, wrong sizes, differing FAT copies,
@@ -13,12 +13,12 @@ import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import t from "tap";
-import { readPartitionTable, volumeInfo } from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
-import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../host-shim/src/devices";
-import { VolumeError } from "../host-shim/src/errors";
-import { decodeDirectory, shortNameChecksum } from "../host-shim/src/fat-dir";
-import { FatEntry, FatReadError, FatReader, Problem } from "../host-shim/src/fat-reader";
+import { VolumeError } from "../firmware-module/src/ops/errors";
+import { decodeDirectory, shortNameChecksum } from "../firmware-module/src/ops/fat-dir";
+import { FatEntry, FatReadError, FatReader, Problem } from "../firmware-module/src/ops/fat-reader";
+import { readPartitionTable, volumeInfo } from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../host-shim/src/native/devices";
 import { Fixture, fixtureDir, fixtures } from "./helpers/fixtures";
 
 const core = new Core();

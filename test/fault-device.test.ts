@@ -2,10 +2,10 @@
 // both sector sizes, and a power cut at every write of a real backup. A failing case names
 // the sector size, the write index and the LBA.
 import t from "tap";
-import { Core, NO_DEVICE } from "../host-shim/src/core";
-import { RamDevice } from "../host-shim/src/devices";
-import { DeviceCode, DeviceError, ImageError } from "../host-shim/src/errors";
-import { BadSectorError, FaultDevice, PowerCutError } from "../host-shim/src/fault-device";
+import { DeviceCode, DeviceError, ImageError } from "../firmware-module/src/ops/errors";
+import { Core, NO_DEVICE } from "../host-shim/src/native/core";
+import { RamDevice } from "../host-shim/src/native/devices";
+import { BadSectorError, FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
 import { buildMiniFat } from "./helpers/mini-fat";
 
 const SECTORS = 32;

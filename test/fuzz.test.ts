@@ -12,14 +12,14 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import fc from "fast-check";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { backupToDevice } from "../host-shim/src/bad-sectors";
-import { Core, Slot } from "../host-shim/src/core";
-import { RamDevice } from "../host-shim/src/devices";
-import { FatEntry, FatReader } from "../host-shim/src/fat-reader";
-import { FatGeometry } from "../host-shim/src/fat-tables";
-import { FaultDevice } from "../host-shim/src/fault-device";
-import * as S from "../host-shim/src/image-store";
+import { backupToDevice } from "../firmware-module/src/ops/bad-sectors";
+import { FatEntry, FatReader } from "../firmware-module/src/ops/fat-reader";
+import { FatGeometry } from "../firmware-module/src/ops/fat-tables";
+import * as S from "../firmware-module/src/ops/image-store";
+import * as api from "../host-shim/src/cli/api";
+import { Core, Slot } from "../host-shim/src/native/core";
+import { RamDevice } from "../host-shim/src/native/devices";
+import { FaultDevice } from "../host-shim/src/native/fault-device";
 import { fixtureDir } from "./helpers/fixtures";
 import {
   BudgetDevice,

@@ -28,13 +28,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
-import { FileDevice, RamDevice } from "../host-shim/src/devices";
-import { FatReader } from "../host-shim/src/fat-reader";
-import { FatWriter } from "../host-shim/src/fat-writer";
-import { FaultDevice, PowerCutError } from "../host-shim/src/fault-device";
-import * as G from "../host-shim/src/ghost";
+import { FatReader } from "../firmware-module/src/ops/fat-reader";
+import { FatWriter } from "../firmware-module/src/ops/fat-writer";
+import * as G from "../firmware-module/src/ops/ghost";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { FileDevice, RamDevice } from "../host-shim/src/native/devices";
+import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
 import {
   extentOf,
   Fixture,
@@ -52,7 +52,7 @@ const has = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).stat
 const hasFsck = has("fsck.fat");
 const hasMtools = ["mcopy", "mdir", "mattrib", "mmd", "mdel"].every(has);
 const haveTools = has("mkfs.fat") && hasFsck && hasMtools;
-const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli.js");
+const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli", "cli.js");
 const MiB = 1 << 20;
 /** The assertions the helpers use (any test's t). */
 type Asserts = Pick<typeof t, "ok" | "equal" | "notMatch">;

@@ -1,6 +1,6 @@
 // The firmware <-> host API is declared once (firmware-module/contract/host-api.json). These tests
 // hold the rest of the project to it: the generated files (firmware-module/src/host-api.ts,
-// docs/host-api.md) are what the declaration gives; the QuickJS host (host-shim/src/quickjs-host.ts)
+// docs/host-api.md) are what the declaration gives; the QuickJS host (host-shim/src/native/quickjs-host.ts)
 // installs exactly the declared functions in the real global `host`; and the results the host
 // gives on simulator printers of every profile (and the JSON the firmware hands it) have the
 // declared shapes. Shapes are checked with the repo's own JSON Schema validator
@@ -13,7 +13,7 @@ import * as path from "node:path";
 import t from "tap";
 import { listProfiles, loadProfile } from "../device-profiles/src/load";
 import { JsonSchema, validateAgainstSchema } from "../device-profiles/src/profile";
-import { Firmware } from "../host-shim/src/quickjs-host";
+import { Firmware } from "../host-shim/src/native/quickjs-host";
 import { injectDamage } from "../simulator/src/damage";
 import { buildPrinter, provisionFactory, SimPrinter, startFirmware, systemPartition } from "../simulator/src/printer";
 
@@ -61,9 +61,9 @@ t.test("the doc's count of Node-only lines is the one the rule gives now", async
   const { count } = require(path.join(root, "host-shim", "tools", "native-lines.js"));
   const c = count();
   t.match(doc, `${c.total} lines in ${c.files.length} files`);
-  t.ok(c.files.some((f: { file: string }) => f.file === "host-shim/src/printer-host.ts"));
+  t.ok(c.files.some((f: { file: string }) => f.file === "firmware-module/src/ops/printer-host.ts"));
   t.notOk(
-    c.files.some((f: { file: string }) => f.file === "host-shim/src/abi.ts"),
+    c.files.some((f: { file: string }) => f.file === "firmware-module/src/ops/abi.ts"),
     "the generated abi.ts is not counted",
   );
 });

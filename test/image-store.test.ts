@@ -2,8 +2,8 @@
 // the factory image or the only good image, the table is committed atomically (a torn table
 // copy leaves the previous one in force), manifests are checked.
 import t from "tap";
-import { RamDevice } from "../host-shim/src/devices";
-import { ImageStore, StoreError, TABLE_BYTES } from "../host-shim/src/image-store";
+import { ImageStore, StoreError, TABLE_BYTES } from "../firmware-module/src/ops/image-store";
+import { RamDevice } from "../host-shim/src/native/devices";
 
 const MiB = 1 << 20;
 const commit = (s: ImageStore, slot: number, name: string) =>

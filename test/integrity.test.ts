@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
 import { buildMiniFat } from "./helpers/mini-fat";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-integrity-"));
@@ -217,8 +217,8 @@ t.test("the core's memory is fixed: 4 MiB, and no job grows it", async (t) => {
 });
 
 t.test("the read-back after a restore catches a device that silently dropped a write", async (t) => {
-  const { FileDevice, RamDevice } = await import("../host-shim/src/devices");
-  const { Slot, NO_DEVICE } = await import("../host-shim/src/core");
+  const { FileDevice, RamDevice } = await import("../host-shim/src/native/devices");
+  const { Slot, NO_DEVICE } = await import("../host-shim/src/native/core");
   class Dropping extends RamDevice {
     writes = 0;
     write(lba: number, n: number, src: Uint8Array, off: number): void {

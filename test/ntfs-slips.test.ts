@@ -1,5 +1,5 @@
 // NTFS slips (issue 12, item 8), with Node alone on the committed fixtures:
-// - host-shim/src/ntfs-mft.ts: every offset and length it reads from an MFT record, crafted to
+// - firmware-module/src/ops/ntfs-mft.ts: every offset and length it reads from an MFT record, crafted to
 //   point outside its record, its attribute or the volume (the $FILE_NAME value, its name,
 //   attribute lengths and names, the update sequence array, data runs and their clusters, an
 //   attribute list and the records it names), gives an NtfsError naming the record and the
@@ -20,15 +20,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
-import { RamDevice } from "../host-shim/src/devices";
-import { MftReader, planNtfsExclusions } from "../host-shim/src/ntfs-mft";
+import { MftReader, planNtfsExclusions } from "../firmware-module/src/ops/ntfs-mft";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { RamDevice } from "../host-shim/src/native/devices";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-ntfs-slips-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const core = new Core({ backgroundWrites: false });
-const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli.js");
+const cli = path.join(__dirname, "..", "dist", "host-shim", "src", "cli", "cli.js");
 const fixtures = path.join(__dirname, "fixtures");
 const sha = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
 const gunzip = (rel: string) => zlib.gunzipSync(fs.readFileSync(path.join(fixtures, rel)));

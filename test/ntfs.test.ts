@@ -14,11 +14,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
-import { RamDevice } from "../host-shim/src/devices";
-import { VolumeError } from "../host-shim/src/errors";
-import { MftReader, ntfsGeometry } from "../host-shim/src/ntfs-mft";
+import { VolumeError } from "../firmware-module/src/ops/errors";
+import { MftReader, ntfsGeometry } from "../firmware-module/src/ops/ntfs-mft";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { RamDevice } from "../host-shim/src/native/devices";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-ntfs-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));

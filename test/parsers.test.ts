@@ -3,11 +3,11 @@
 
 import * as zlib from "node:zlib";
 import t from "tap";
-import { readPartitionTable } from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
-import { RamDevice, WriteGuard } from "../host-shim/src/devices";
-import { CoreError } from "../host-shim/src/errors";
-import { FatTables } from "../host-shim/src/fat-tables";
+import { CoreError } from "../firmware-module/src/ops/errors";
+import { FatTables } from "../firmware-module/src/ops/fat-tables";
+import { readPartitionTable } from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { RamDevice, WriteGuard } from "../host-shim/src/native/devices";
 import { buildMiniFat } from "./helpers/mini-fat";
 
 const core = new Core();

@@ -10,9 +10,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core, CoreBuild, coreBuildFromEnv, coreFile } from "../host-shim/src/core";
-import { FileDevice, PartitionView } from "../host-shim/src/devices";
+import * as api from "../host-shim/src/cli/api";
+import { Core, CoreBuild, coreBuildFromEnv, coreFile } from "../host-shim/src/native/core";
+import { FileDevice, PartitionView } from "../host-shim/src/native/devices";
 import { extentOf, fixtures, unpack, writeSparse } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-portable-"));

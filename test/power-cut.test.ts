@@ -8,12 +8,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import { Slot } from "../host-shim/src/core";
-import { PartitionView, RamDevice } from "../host-shim/src/devices";
-import { FaultDevice, PowerCutError } from "../host-shim/src/fault-device";
-import { ImageStore } from "../host-shim/src/image-store";
-import { PrinterHost } from "../host-shim/src/printer-host";
-import { Firmware, loadQuickJS } from "../host-shim/src/quickjs-host";
+import { ImageStore } from "../firmware-module/src/ops/image-store";
+import { PrinterHost } from "../firmware-module/src/ops/printer-host";
+import { Slot } from "../host-shim/src/native/core";
+import { PartitionView, RamDevice } from "../host-shim/src/native/devices";
+import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
+import { Firmware, loadQuickJS } from "../host-shim/src/native/quickjs-host";
 import { SimPrinter } from "../simulator/src/printer";
 import { systemRange, tinyPrinter } from "./helpers/tiny-printer";
 

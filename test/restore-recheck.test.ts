@@ -15,11 +15,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core, Progress, RestoreFlag, Slot } from "../host-shim/src/core";
-import { BlockDevice, RamDevice } from "../host-shim/src/devices";
-import { DeviceCode, DeviceError } from "../host-shim/src/errors";
-import { readRestoreMark } from "../host-shim/src/restore-mark";
+import { DeviceCode, DeviceError } from "../firmware-module/src/ops/errors";
+import { readRestoreMark } from "../firmware-module/src/ops/restore-mark";
+import * as api from "../host-shim/src/cli/api";
+import { Core, Progress, RestoreFlag, Slot } from "../host-shim/src/native/core";
+import { BlockDevice, RamDevice } from "../host-shim/src/native/devices";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-recheck-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
 import { extentOf, fixtures, mustMatch, partitionBytes, unpack, writeSparse } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-fixtures-"));

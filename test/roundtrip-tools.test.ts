@@ -10,8 +10,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
 import { differingRanges, extentOf, fixtures, mustMatchFile, unpack, writeSparse } from "./helpers/fixtures";
 
 const haveTools = ["mkfs.fat", "fsck.fat", "mcopy", "mmd", "mdel"].every(

@@ -12,18 +12,18 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import * as api from "../host-shim/src/api";
-import { Core } from "../host-shim/src/core";
-import { PartitionView, RamDevice } from "../host-shim/src/devices";
-import { FatFormatError, FatLayout, fatTypeOf, formatFat, parseDirectory } from "../host-shim/src/fat-format";
-import { FatTables } from "../host-shim/src/fat-tables";
+import { FatFormatError, FatLayout, fatTypeOf, formatFat, parseDirectory } from "../firmware-module/src/ops/fat-format";
+import { FatTables } from "../firmware-module/src/ops/fat-tables";
 import {
   FatContiguousError,
   FatSpaceError,
   FatWriter,
   FatWriterError,
   shortNameFor,
-} from "../host-shim/src/fat-writer";
+} from "../firmware-module/src/ops/fat-writer";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { PartitionView, RamDevice } from "../host-shim/src/native/devices";
 import { firmwareTree, treeDirectories } from "../simulator/src/content";
 import {
   GPT_BASIC_DATA,

@@ -1,5 +1,5 @@
 // Issue 12, "nothing destroyed by mistake": the slips a tired user makes and the tricks an
-// attacker would try, each run through the real CLI (dist/host-shim/src/cli.js). Every case hashes
+// attacker would try, each run through the real CLI (dist/host-shim/src/cli/cli.js). Every case hashes
 // every file it involves (and the device ranges it names) before and after: what the command should
 // not write does not change. A refusal is one line on stderr, naming the file and the values
 // involved, with exit 2 when the command cannot run as typed and 1 for a failure.
@@ -14,7 +14,7 @@ import * as zlib from "node:zlib";
 import t, { Test } from "tap";
 
 const root = path.join(__dirname, "..");
-const cli = path.join(root, "dist", "host-shim", "src", "cli.js");
+const cli = path.join(root, "dist", "host-shim", "src", "cli", "cli.js");
 const fixtureDir = path.join(root, "test", "fixtures");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-slips-"));
 const lockDir = path.join(tmp, "locks");

@@ -1,6 +1,6 @@
 // Core result codes (FatFs FRESULT style). Each failure records one code and up to four
 // numeric values; the host turns them into a message that names those values
-// (host-shim/src/errors.ts words them; docs/core-abi.md lists them).
+// (firmware-module/src/ops/errors.ts words them; docs/core-abi.md lists them).
 //
 // Device result codes are negative numbers returned by the imports; a failing device call
 // is reported as E_DEVICE with the device's code, handle, LBA and sector count.

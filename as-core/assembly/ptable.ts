@@ -5,7 +5,7 @@
 // One bad entry does not make the table unusable: every entry is listed with its problem (P_*),
 // if it has one, and the host refuses that entry alone when it is chosen. Two entries that share
 // a sector both get P_OVERLAP, naming each other; the others stay usable. Results (the host's
-// names are in host-shim/src/core.ts Slot and host-shim/src/partition-table.ts):
+// names are in host-shim/src/native/core.ts Slot and firmware-module/src/ops/partition-table.ts):
 //   SLOT_SCHEME (1 MBR, 2 GPT), SLOT_COUNT (entries listed),
 //   SLOT_WARNING: a warning about the table (W_*), with a code in SLOT_WARNING_CODE and four
 //   values from SLOT_WARNING_VALUES,

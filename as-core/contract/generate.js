@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Generates, from the one declaration of the core's contract (as-core/contract/core-abi.json):
 //   as-core/assembly/abi.ts           the constants the core uses (AssemblyScript)
-//   host-shim/src/abi.ts              the Node host's constants, export signatures and decoders
+//   firmware-module/src/ops/abi.ts              the Node host's constants, export signatures and decoders
 //   as-core/include/clusterback_core.h  the same constants for a C host
 //   docs/core-abi.md                  the integrator's reference
 // `node as-core/contract/generate.js` writes them; `--check` writes nothing and exits 1 when a
@@ -297,7 +297,7 @@ function genDoc() {
   md.push("# The clusterback core: ABI reference", "", `<!-- ${HEAD} -->`, "");
   md.push(`ABI version ${abi.abiVersion}. ${abi.about}`, "");
   md.push(
-    "This is the one document an integrator needs to embed the core (core.wasm or core-portable.wasm) in a wasm runtime and drive it from C or any other language. Every number below also exists, with the same name, in `as-core/include/clusterback_core.h` (prefix `CB_`) and in `host-shim/src/abi.ts`.",
+    "This is the one document an integrator needs to embed the core (core.wasm or core-portable.wasm) in a wasm runtime and drive it from C or any other language. Every number below also exists, with the same name, in `as-core/include/clusterback_core.h` (prefix `CB_`) and in `firmware-module/src/ops/abi.ts`.",
     "",
   );
   md.push(
@@ -389,7 +389,7 @@ function genDoc() {
   md.push(
     "## 10. Errors",
     "",
-    "A negative result `-code`; `failureCode()` gives the code and `failureValue(i)` its values, in the order named. A value written `name:Enum` holds a member of that enumeration. The message is a template: a host fills in the values (the Node host's wording, host-shim/src/errors.ts, says the same more fully).",
+    "A negative result `-code`; `failureCode()` gives the code and `failureValue(i)` its values, in the order named. A value written `name:Enum` holds a member of that enumeration. The message is a template: a host fills in the values (the Node host's wording, firmware-module/src/ops/errors.ts, says the same more fully).",
     "",
     "| code | name | kind | values | message |",
     "|---|---|---|---|---|",
@@ -445,7 +445,7 @@ function genDoc() {
 validate();
 const outputs = [
   ["as-core/assembly/abi.ts", genAs()],
-  ["host-shim/src/abi.ts", genHost()],
+  ["firmware-module/src/ops/abi.ts", genHost()],
   ["as-core/include/clusterback_core.h", genC()],
   ["docs/core-abi.md", genDoc()],
 ];

@@ -1,5 +1,5 @@
 // The host API the printer's native side injects into QuickJS as the global `host`
-// (host-shim/src/quickjs-host.ts implements it over Node; a printer implements it in C).
+// (host-shim/src/native/quickjs-host.ts implements it over Node; a printer implements it in C).
 // Its functions and the shapes of their JSON are declared in firmware-module/contract/host-api.json
 // and generated into host-api.ts; docs/host-api.md is the integrator's reference.
 import type { HostApi } from "./host-api";

@@ -2,11 +2,11 @@
 // a zeroed boot sector, a damaged FAT, FAT copies that disagree, a corrupted firmware file, a
 // deleted critical file, random sectors overwritten. Every kind leaves damage the boot-time
 // health check must find (the scenarios then require a verified restore).
-import { FsType } from "../../host-shim/src/abi";
-import { Core } from "../../host-shim/src/core";
-import { BlockDevice } from "../../host-shim/src/devices";
-import { FatEntry, FatReader } from "../../host-shim/src/fat-reader";
-import { FatTables } from "../../host-shim/src/fat-tables";
+import { FsType } from "../../firmware-module/src/ops/abi";
+import { FatEntry, FatReader } from "../../firmware-module/src/ops/fat-reader";
+import { FatTables } from "../../firmware-module/src/ops/fat-tables";
+import { Core } from "../../host-shim/src/native/core";
+import { BlockDevice } from "../../host-shim/src/native/devices";
 import { splitmix32 } from "./content";
 
 export type DamageKind =

@@ -3,8 +3,9 @@
 // files). Files are contiguous (NoFatChain, FAT entries left 0, as Windows writes them) or,
 // when asked, fragmented with a FAT chain; the allocation bitmap is kept right. Checked by
 // fsck.exfat in the tests. ASCII names only (the up-case of an ASCII name is its upper case).
-import { BlockDevice } from "../../host-shim/src/devices";
-import { ClusterbackError } from "../../host-shim/src/errors";
+
+import { ClusterbackError } from "../../firmware-module/src/ops/errors";
+import { BlockDevice } from "../../host-shim/src/native/devices";
 
 export class ExfatWriterError extends ClusterbackError {
   constructor(message: string) {

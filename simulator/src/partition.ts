@@ -2,8 +2,9 @@
 // extended partition's EBR chain, numbered from 5 as Linux does) or a GPT (protective MBR,
 // primary header and entries at LBA 1, backup entries and header at the end of the disk).
 // Placement is pure (placeMbr/placeGpt); writePartitionTable encodes and writes it.
-import { BlockDevice } from "../../host-shim/src/devices";
-import { ClusterbackError } from "../../host-shim/src/errors";
+
+import { ClusterbackError } from "../../firmware-module/src/ops/errors";
+import { BlockDevice } from "../../host-shim/src/native/devices";
 import { splitmix32 } from "./content";
 
 export interface PartitionSpec {

@@ -4,12 +4,12 @@
 // a factory line would, and the firmware module running in QuickJS against it.
 import * as fs from "node:fs";
 import { Profile } from "../../device-profiles/src/profile";
-import { Core } from "../../host-shim/src/core";
-import { BlockDevice, FileDevice, PartitionView } from "../../host-shim/src/devices";
-import { formatFat } from "../../host-shim/src/fat-format";
-import { FatWriter } from "../../host-shim/src/fat-writer";
-import { PrinterHost, PrinterLayout } from "../../host-shim/src/printer-host";
-import { Firmware, loadQuickJS } from "../../host-shim/src/quickjs-host";
+import { formatFat } from "../../firmware-module/src/ops/fat-format";
+import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
+import { PrinterHost, PrinterLayout } from "../../firmware-module/src/ops/printer-host";
+import { Core } from "../../host-shim/src/native/core";
+import { BlockDevice, FileDevice, PartitionView } from "../../host-shim/src/native/devices";
+import { Firmware, loadQuickJS } from "../../host-shim/src/native/quickjs-host";
 import { ContentFile, firmwareTree, treeDirectories } from "./content";
 import { GPT_BASIC_DATA, PartitionSpec, PlacedPartition, writePartitionTable } from "./partition";
 

@@ -1,7 +1,7 @@
 // Scripted service-menu sessions: a technician's keys on the front panel of a simulated
 // printer, run through the firmware in QuickJS. Each frame is what the panel showed after a key
 // (or after one step of the task the key started, or after the task has run to its end).
-import { Firmware } from "../../host-shim/src/quickjs-host";
+import { Firmware } from "../../host-shim/src/native/quickjs-host";
 
 export type SessionKey = "up" | "down" | "ok" | "back";
 /** A key; "tick": one step of the running task; "wait": tick until the menu leaves its progress screen (at most `maxTicks`). */

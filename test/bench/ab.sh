@@ -15,7 +15,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ $# -eq 2 ] || { echo "usage: $0 A_ROOT B_ROOT" >&2; exit 2; }
 A=$(cd "$1" && pwd); B=$(cd "$2" && pwd)
-for r in "$A" "$B"; do [ -f "$r/dist/host-shim/src/cli.js" ] && [ -f "$r/as-core/build/core.wasm" ] || { echo "$r is not built (npm run build)" >&2; exit 3; }; done
+for r in "$A" "$B"; do [ -f "$r/dist/host-shim/src/cli/cli.js" ] && [ -f "$r/as-core/build/core.wasm" ] || { echo "$r is not built (npm run build)" >&2; exit 3; }; done
 unset NODE_EXTRA_CA_CERTS
 ROUNDS=${ROUNDS:-7}
 BENCH_DIR=${BENCH_DIR:-/tmp}
@@ -38,7 +38,7 @@ timed() { # key command...
   T[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }') "
 }
 run() { # side root
-  local s=$1 cli=$2/dist/host-shim/src/cli.js
+  local s=$1 cli=$2/dist/host-shim/src/cli/cli.js
   rm -f "$WORK/$s.cbi" "$WORK/$s.dst" "$WORK/$s.dst2"
   cat "$VOL" >/dev/null
   timed "$s backup" node "$cli" backup "$VOL" --image "$WORK/$s.cbi" --json

@@ -25,7 +25,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-CLI=$REPO/dist/host-shim/src/cli.js
+CLI=$REPO/dist/host-shim/src/cli/cli.js
 unset NODE_EXTRA_CA_CERTS
 ROUNDS=${ROUNDS:-5} WARMUP=${WARMUP:-1}
 SIZE_MIB=${FS_SIZE_MIB:-1024} FILL=${FS_FILL:-60}
@@ -76,7 +76,7 @@ make_exfat() {
   truncate -s "${SIZE_MIB}M" "$v"
   mkfs.exfat -c 4K "$v" >/dev/null
   node -e '
-    const { FileDevice } = require(process.argv[1] + "/dist/host-shim/src/devices");
+    const { FileDevice } = require(process.argv[1] + "/dist/host-shim/src/native/devices");
     const { ExfatWriter } = require(process.argv[1] + "/dist/simulator/src/exfat-writer");
     const crypto = require("node:crypto");
     const dev = new FileDevice(process.argv[2], { writable: true });

@@ -55,7 +55,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 ROOT=$(cd "${CB_ROOT:-$REPO}" && pwd)
-CLI=$ROOT/dist/host-shim/src/cli.js
+CLI=$ROOT/dist/host-shim/src/cli/cli.js
 T_START=$EPOCHREALTIME
 # This sandbox sets NODE_EXTRA_CA_CERTS to a bundle of ~140 certificates, which Node parses at
 # every start (about 25 ms here). clusterback makes no TLS connection, and neither partclone nor
@@ -113,7 +113,7 @@ mkdir -p "$W/cb/as-core/build"
 cp "$ROOT/asconfig.json" "$W/cb/"
 cp -r "$ROOT/dist" "$W/cb/dist"
 cp "$ROOT/as-core/build/core.wasm" "$ROOT/as-core/build/core-portable.wasm" "$W/cb/as-core/build/"
-CLI=$W/cb/dist/host-shim/src/cli.js
+CLI=$W/cb/dist/host-shim/src/cli/cli.js
 CB_BUILD=$(cd "$W/cb" && find dist as-core -type f -name '*.js' -o -type f -name '*.wasm' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
 CB_HEAD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain -- . ':!test/bench' ':!docs/bench.md' 2>/dev/null) ]]; then CB_HEAD+="+uncommitted"; fi

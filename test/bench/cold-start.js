@@ -18,10 +18,10 @@ const path = require("node:path");
 const dist = path.join(__dirname, "..", "..", "dist");
 const { loadProfile } = require(path.join(dist, "device-profiles", "src", "load"));
 const { layoutOf } = require(path.join(dist, "simulator", "src", "printer"));
-const { Core } = require(path.join(dist, "host-shim", "src", "core"));
-const { FileDevice } = require(path.join(dist, "host-shim", "src", "devices"));
-const { PrinterHost } = require(path.join(dist, "host-shim", "src", "printer-host"));
-const { Firmware, loadQuickJS } = require(path.join(dist, "host-shim", "src", "quickjs-host"));
+const { Core } = require(path.join(dist, "host-shim", "src", "native", "core"));
+const { FileDevice } = require(path.join(dist, "host-shim", "src", "native", "devices"));
+const { PrinterHost } = require(path.join(dist, "firmware-module", "src", "ops", "printer-host"));
+const { Firmware, loadQuickJS } = require(path.join(dist, "host-shim", "src", "native", "quickjs-host"));
 
 async function main() {
   const [file, id] = process.argv.slice(2);

@@ -23,7 +23,7 @@ const root = path.join(__dirname, "..", "..");
 const dist = path.join(root, "dist");
 const { loadProfile } = require(path.join(dist, "device-profiles", "src", "load"));
 const sim = require(path.join(dist, "simulator", "src", "printer"));
-const { Slot } = require(path.join(dist, "host-shim", "src", "core"));
+const { Slot } = require(path.join(dist, "host-shim", "src", "native", "core"));
 
 const ROUNDS = Number(process.env.ROUNDS || 7);
 const PROFILE = process.env.FW_PROFILE || "office-laser-emmc8g";
@@ -172,7 +172,7 @@ function heapNow(fw) {
   return Number(m[1]);
 }
 
-// the PrinterHost methods behind the host API's functions (host-shim/src/quickjs-host.ts)
+// the PrinterHost methods behind the host API's functions (host-shim/src/native/quickjs-host.ts)
 const HOST_METHODS = [
   "listImages",
   "health",
@@ -390,7 +390,7 @@ function coldStart(dir, id) {
 
 /** Damages 1% of the system partition's used clusters (random bytes), restores differentially, then again with full. */
 function differential(p, seed) {
-  const { FatTables } = require(path.join(dist, "host-shim", "src", "fat-tables"));
+  const { FatTables } = require(path.join(dist, "firmware-module", "src", "ops", "fat-tables"));
   const { splitmix32 } = require(path.join(dist, "simulator", "src", "content"));
   const part = sim.systemPartition(p);
   const tables = new FatTables(part, p.core);

@@ -3,10 +3,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { readPartitionTable } from "../../host-shim/src/api";
-import { Core } from "../../host-shim/src/core";
-import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../../host-shim/src/devices";
-import { FatTables } from "../../host-shim/src/fat-tables";
+import { FatTables } from "../../firmware-module/src/ops/fat-tables";
+import { readPartitionTable } from "../../host-shim/src/cli/api";
+import { Core } from "../../host-shim/src/native/core";
+import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../../host-shim/src/native/devices";
 
 export interface FixturePartition {
   number: number | null;

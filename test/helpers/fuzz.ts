@@ -10,8 +10,8 @@
 // A failure prints the property, its seed and fast-check's path: rerun with the same FUZZ_SEED
 // and FUZZ_RUNS (and FUZZ_ONLY) to get the same counterexample.
 import fc from "fast-check";
-import { Core } from "../../host-shim/src/core";
-import { BlockDevice } from "../../host-shim/src/devices";
+import { Core } from "../../host-shim/src/native/core";
+import { BlockDevice } from "../../host-shim/src/native/devices";
 
 /** Base cases per property weight 1; the weights in fuzz.test.ts add up to about 5.5, so a normal run makes 110,000. */
 export const DEFAULT_FUZZ_RUNS = 20000;

@@ -3,7 +3,7 @@
 // more than a thousand writes), and a recovery partition with two slots.
 
 import { Profile, validateProfile } from "../../device-profiles/src/profile";
-import { RamDevice } from "../../host-shim/src/devices";
+import { RamDevice } from "../../host-shim/src/native/devices";
 import { splitmix32 } from "../../simulator/src/content";
 import { buildPrinter, provisionFactory, SimPrinter } from "../../simulator/src/printer";
 

@@ -61,7 +61,7 @@ import {
   UNREADABLE_LISTED,
 } from "./unreadable";
 
-// restoreBegin flags (index.ts passes them on; host-shim/src/core.ts RestoreFlag names the same bits)
+// restoreBegin flags (index.ts passes them on; host-shim/src/native/core.ts RestoreFlag names the same bits)
 export { RESTORE_FULL, RESTORE_ONE_PASS, RESTORE_READ_BACK } from "../abi"; // RestoreFlag
 
 // budget that one step of a section check counts for (the bitmap window or metadata chunk it

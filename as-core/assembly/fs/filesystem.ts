@@ -23,7 +23,7 @@ export abstract class FileSystem {
   // Validates the boot sector at bs, one rule per line, into the common record v and the file
   // system's own. partSectors: the partition's extent. 0, or a negative code (fail()).
   abstract probe(bs: usize, deviceSectorSize: u32, partSectors: f64, v: Volume): i32;
-  // Its own parameters into the geometry result slots (host-shim/src/core.ts Slot.vol*); the
+  // Its own parameters into the geometry result slots (host-shim/src/native/core.ts Slot.vol*); the
   // common ones are index.ts's, and a slot it does not write stays 0.
   abstract publishGeometry(): void;
   // The boot record marks the volume as not cleanly unmounted.
@@ -49,7 +49,7 @@ export abstract class FileSystem {
   abstract scanStep(s: ScanState, dev: u32, v: Volume, bitBase: u32, windowBits: u32): i32;
   // The scan found the volume not cleanly unmounted (the boot record, or the FAT's own mark).
   abstract dirty(): bool;
-  // Its own scan results into the result slots (host-shim/src/core.ts Slot.scan*).
+  // Its own scan results into the result slots (host-shim/src/native/core.ts Slot.scan*).
   abstract publishScan(): void;
 }
 

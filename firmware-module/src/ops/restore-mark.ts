@@ -2,6 +2,7 @@
 // target partition's first sector holds it instead of the boot sector, so that no driver mounts
 // a half-restored volume. Whoever finds it knows which image to finish the restore from.
 
+import { fromUtf8, latin1 } from "./bytes";
 import { Core } from "./core";
 import { BlockDevice } from "./devices";
 import { isoSeconds } from "./errors";
@@ -22,13 +23,13 @@ export function readRestoreMark(core: Core, partition: BlockDevice): RestoreMark
   if (partition.sectorCount < 1) return undefined;
   const sector = new Uint8Array(partition.sectorSize);
   partition.read(0, 1, sector, 0);
-  if (Buffer.from(sector.subarray(0, 8)).toString("latin1") !== MAGIC) return undefined;
+  if (latin1(sector.subarray(0, 8)) !== MAGIC) return undefined;
   const v = new DataView(sector.buffer);
   const stored = v.getBigUint64(504, true).toString(16).padStart(16, "0");
   const record = sector.slice(0, 512);
   record.fill(0, 504, 512);
   if (core.checkOf(record, SEED_MARK) !== stored) return undefined;
-  const name = Buffer.from(sector.subarray(32, 96)).toString("utf8").replace(/\0+$/, "");
+  const name = fromUtf8(sector.subarray(32, 96)).replace(/\0+$/, "");
   return {
     headerCheck: v.getBigUint64(16, true).toString(16).padStart(16, "0"),
     created: isoSeconds(Number(v.getBigUint64(24, true))),

@@ -6,9 +6,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { getQuickJS, QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
+import { ClusterbackError } from "../../../firmware-module/src/ops/errors";
+import { PrinterHost } from "../../../firmware-module/src/ops/printer-host";
 import { findPackageRoot } from "./core";
-import { ClusterbackError } from "./errors";
-import { PrinterHost } from "./printer-host";
 
 export class FirmwareError extends ClusterbackError {
   constructor(message: string) {

@@ -17,9 +17,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tty from "node:tty";
-import { BlockDevice, FileDevice } from "./devices";
-import { describe, Endpoint, KIND_NAMES } from "./endpoints";
-import { UsageError } from "./errors";
+import { UsageError } from "../../../firmware-module/src/ops/errors";
+import { BlockDevice, FileDevice } from "../native/devices";
+import { describe, Endpoint, exclusiveDiskKey, KIND_NAMES } from "./endpoints";
 import { processAlive } from "./locks";
 import { openFifo, StreamSink, StreamSource, stdioFd } from "./streams";
 
@@ -51,7 +51,7 @@ export function openImageInput(e: Endpoint): ImageInput {
   switch (e.kind) {
     case "file":
     case "block": {
-      const device = new FileDevice(e.arg, { sectorSize: 512, exclusive: true });
+      const device = new FileDevice(e.arg, { sectorSize: 512, exclusive: exclusiveDiskKey(e.arg) });
       return { device, endpoint: e, stream: false, close: () => device.close() };
     }
     case "stdio": {
@@ -184,7 +184,7 @@ export function openImageOutput(e: Endpoint): ImageOutput {
     case "file":
       return fileOutput(e);
     case "block": {
-      const device = new FileDevice(e.arg, { sectorSize: 512, writable: true, exclusive: true });
+      const device = new FileDevice(e.arg, { sectorSize: 512, writable: true, exclusive: exclusiveDiskKey(e.arg) });
       return {
         device,
         endpoint: e,

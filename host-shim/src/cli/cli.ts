@@ -4,9 +4,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { ClusterbackError, UsageError } from "../../../firmware-module/src/ops/errors";
+import { Core, Progress } from "../native/core";
 import * as api from "./api";
-import { Core, Progress } from "./core";
-import { ClusterbackError, UsageError } from "./errors";
 
 const COMMANDS: Record<string, { usage: string; about: string }> = {
   info: {

@@ -8,8 +8,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { LockError } from "../../../firmware-module/src/ops/errors";
 import { Endpoint } from "./endpoints";
-import { LockError } from "./errors";
 
 /** The lock directory: $CLUSTERBACK_LOCK_DIR, else /run/lock/clusterback, else the temporary directory's. */
 export function lockDir(): string {

@@ -4,7 +4,6 @@
 // come through FatTables in cached windows (the volume must not change under a reader);
 // the pure decoding (directory entries, chains, FSInfo) lives in fat-dir.ts.
 
-import type * as Crypto from "node:crypto";
 import { FsType } from "./abi";
 import { Core, Slot } from "./core";
 import { BlockDevice } from "./devices";
@@ -27,6 +26,7 @@ import {
   traceChain,
 } from "./fat-dir";
 import { FatTables } from "./fat-tables";
+import { newSha256 } from "./platform";
 
 /** A file or directory of the volume: its directory record's fields (name, shortName, attributes, ...), and where it is. */
 export interface FatEntry
@@ -529,9 +529,9 @@ export class FatReader {
 
   /** SHA-256 of a file's contents, hex. */
   sha256(entry: FatEntry): string {
-    const hash = (require("node:crypto") as typeof Crypto).createHash("sha256"); // loaded when first needed: not every command hashes
+    const hash = newSha256(); // the platform's (ops/platform.ts)
     this.readFile(entry, (bytes) => hash.update(bytes));
-    return hash.digest("hex");
+    return hash.digest();
   }
 
   // ---- the full check ----

@@ -1,8 +1,17 @@
 // The printer's native side, played by Node: one disk, its partitions, the image store on the
 // recovery partition, and the step-driven jobs the firmware module starts through the host API
-// (host-shim/src/quickjs-host.ts). One job at a time: begin, step(budget) until done, finish.
+// (host-shim/src/native/quickjs-host.ts). One job at a time: begin, step(budget) until done, finish.
 // Bulk data moves between the disk and the wasm core's memory only.
-import * as zlib from "node:zlib";
+import { crc32, fromUtf8, utf8 } from "./bytes";
+import { Core, PhaseName, Slot } from "./core";
+import { BlockDevice, PartitionView, WriteGuard } from "./devices";
+import { ClusterbackError, UsageError } from "./errors";
+import { loadPatches, planExclusions } from "./exclusions";
+import * as G from "./ghost";
+import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
+import { ImageStore, SlotInfo, StoreError } from "./image-store";
+import { refuseBadEntry } from "./partition-table";
+import { SectorAdapter } from "./sector-adapter";
 import {
   comparison,
   describeMismatch,
@@ -14,16 +23,7 @@ import {
   readPartitionTable,
   setImageParams,
   volumeInfo,
-} from "./api";
-import { Core, PhaseName, Slot } from "./core";
-import { BlockDevice, PartitionView, WriteGuard } from "./devices";
-import { ClusterbackError, UsageError } from "./errors";
-import { loadPatches, planExclusions } from "./exclusions";
-import * as G from "./ghost";
-import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
-import { ImageStore, SlotInfo, StoreError } from "./image-store";
-import { refuseBadEntry } from "./partition-table";
-import { SectorAdapter } from "./sector-adapter";
+} from "./volume";
 
 export interface PrinterLayout {
   /** Partition numbers, as the partition table numbers them. */
@@ -180,10 +180,10 @@ export class PrinterHost {
     if (this.layout.ghost) {
       const g = this.ghost();
       const bytes = g ? G.ghostExtra(this.partition(this.layout.system), g) : new Uint8Array(0);
-      return bytes.length ? (JSON.parse(Buffer.from(bytes).toString("utf8")) as Manifest) : undefined;
+      return bytes.length ? (JSON.parse(fromUtf8(bytes)) as Manifest) : undefined;
     }
     const bytes = this.store().manifest(slot);
-    return bytes.length ? (JSON.parse(Buffer.from(bytes).toString("utf8")) as Manifest) : undefined;
+    return bytes.length ? (JSON.parse(fromUtf8(bytes)) as Manifest) : undefined;
   }
 
   /** The health of a FAT partition, against the manifest of the newest valid image taken from it. */
@@ -240,7 +240,7 @@ export class PrinterHost {
     const e = this.entry(options.partition);
     const name =
       options.name ?? (options.factory ? "factory" : `backup-${new Date(this.now()).toISOString().slice(0, 19)}`);
-    setImageParams(this.core, Buffer.from(name, "utf8"), e.typeGuid);
+    setImageParams(this.core, utf8(name), e.typeGuid);
     const created = Math.floor(this.now() / 1000);
     loadPatches(this.core, hs, src.sectorSize, plan.patches);
     this.start(
@@ -281,7 +281,7 @@ export class PrinterHost {
       partType: e.type,
       partStart: e.startLba,
       typeGuid: e.typeGuid,
-      extra: Buffer.from(JSON.stringify(manifest), "utf8"),
+      extra: utf8(JSON.stringify(manifest)),
       kind: factory ? 1 : 0,
     });
     job.begin();
@@ -320,10 +320,10 @@ export class PrinterHost {
       kind: j.factory ? "factory" : "backup",
       imageBytes,
       created: j.created,
-      headerCrc: zlib.crc32(header),
+      headerCrc: crc32(header),
       name: j.name,
       sourcePartition: j.partition,
-      manifest: Buffer.from(JSON.stringify(manifest), "utf8"),
+      manifest: utf8(JSON.stringify(manifest)),
     });
     return {
       slot: j.slot,

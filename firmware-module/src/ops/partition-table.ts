@@ -4,9 +4,9 @@
 // (the backup GPT in use, logical partitions that could not be read).
 
 import { coreCodes, ENTRY_SLOTS, EntrySlot, PartProblem as Problem, PartWarning as TableWarning } from "./abi";
-import type { PartitionEntry } from "./api";
 import { Slot } from "./core";
 import { coreMessages, PartitionEntryError } from "./errors";
+import type { PartitionEntry } from "./volume";
 
 /** The partition-table results' enumerations and an entry's slots: declared in the contract (as-core/contract/core-abi.json). */
 export {

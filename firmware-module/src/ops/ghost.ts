@@ -18,8 +18,8 @@
 //   guard's hole, and the core refuses an image that stores a cluster there); the FAT and
 //   directory the image holds keep the ghost file, so the next restore from it works too.
 
-import * as zlib from "node:zlib";
 import { FsType, PatchKind } from "./abi";
+import { crc32, fromLatin1, latin1, sameBytes } from "./bytes";
 import { Core, NO_DEVICE, Slot } from "./core";
 import { BlockDevice, PartitionView } from "./devices";
 import { ClusterbackError, DeviceError } from "./errors";
@@ -86,7 +86,7 @@ export function tempPathOf(path: string): string {
 
 /** DIR_Name of the path's last component (ghostPath made it an exact 8.3 name). */
 function short11(path: string): Uint8Array {
-  return Buffer.from(exactShortName(path.slice(path.lastIndexOf("\\") + 1))!, "latin1");
+  return fromLatin1(exactShortName(path.slice(path.lastIndexOf("\\") + 1))!);
 }
 
 /** The image device of an extent of `part`: 512-byte image sectors on any partition sector size. */
@@ -117,9 +117,7 @@ export function checkGhost(
       commit = new Uint8Array(512);
     img.read(0, 1, head, 0);
     img.read(imageBytes / 512 - 1, 1, commit, 0);
-    const c = Buffer.from(commit),
-      hd = Buffer.from(head);
-    if (c.toString("latin1", 0, 8) !== COMMIT_MAGIC || !c.subarray(24, 32).equals(hd.subarray(504, 512)))
+    if (latin1(commit.subarray(0, 8)) !== COMMIT_MAGIC || !sameBytes(commit.subarray(24, 32), head.subarray(504, 512)))
       return undefined;
     return { created, imageBytes };
   } catch (e) {
@@ -185,9 +183,9 @@ export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity
     const from = Math.max(stop - (stop % ss), end - SEARCH_CHUNK);
     const bytes = end - from;
     part.read(from / ss, bytes / ss, chunk, 0);
-    const b = Buffer.from(chunk.buffer, 0, bytes);
+    const b = chunk.subarray(0, bytes);
     for (let at = bytes - 512; at >= 0; at -= 512) {
-      const magic = b.toString("latin1", at, at + 8);
+      const magic = latin1(b.subarray(at, at + 8));
       let c: { extent: GhostExtent; sectorBytes: number } | undefined,
         foundBy: FoundGhost["foundBy"] = "locator";
       if (magic === LOCATOR_MAGIC) c = readLocator(b.subarray(at, at + 512));
@@ -232,7 +230,7 @@ export interface LocatorFields {
 function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Array, f: LocatorFields): Uint8Array {
   const b = new Uint8Array(512),
     v = new DataView(b.buffer);
-  b.set(Buffer.from(LOCATOR_MAGIC, "latin1"), 0);
+  b.set(fromLatin1(LOCATOR_MAGIC), 0);
   v.setUint32(8, 1, true);
   v.setUint32(12, sectorBytes, true);
   v.setBigUint64(16, BigInt(e.startSector), true);
@@ -244,16 +242,16 @@ function encodeLocator(e: GhostExtent, sectorBytes: number, headerCheck: Uint8Ar
   v.setUint32(56, f.extraBytes, true);
   v.setBigUint64(64, BigInt(f.replaced?.startSector ?? 0), true);
   v.setBigUint64(72, BigInt(f.replaced?.sectors ?? 0), true);
-  v.setUint32(508, zlib.crc32(b.subarray(0, 508)), true);
+  v.setUint32(508, crc32(b.subarray(0, 508)), true);
   return b;
 }
 
 function readLocator(b: Uint8Array): { extent: GhostExtent; sectorBytes: number; fields: LocatorFields } | undefined {
   const v = new DataView(b.buffer, b.byteOffset, 512);
   const sectorBytes = v.getUint32(12, true);
-  if (Buffer.from(b.subarray(0, 8)).toString("latin1") !== LOCATOR_MAGIC) return undefined;
+  if (latin1(b.subarray(0, 8)) !== LOCATOR_MAGIC) return undefined;
   if (
-    v.getUint32(508, true) !== zlib.crc32(b.subarray(0, 508)) ||
+    v.getUint32(508, true) !== crc32(b.subarray(0, 508)) ||
     v.getUint32(8, true) !== 1 ||
     ![512, 1024, 2048, 4096].includes(sectorBytes)
   )
@@ -307,7 +305,7 @@ export function ghostExtra(part: BlockDevice, e: GhostExtent): Uint8Array {
   const b = new Uint8Array(n * 512);
   img.read(l.extraOffset / 512, n, b, 0);
   const out = b.subarray(0, l.extraBytes);
-  return zlib.crc32(out) === l.extraCrc ? out : new Uint8Array(0);
+  return crc32(out) === l.extraCrc ? out : new Uint8Array(0);
 }
 
 /** Writes the extra bytes at `offset` (a multiple of 512) of the ghost file. */

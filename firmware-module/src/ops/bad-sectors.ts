@@ -3,6 +3,7 @@
 // of failing (docs/image-format.md, section 5.1; the core's backupBeginFlags, bit 0).
 
 import { BackupFlag, Param, UNREADABLE_LISTED } from "./abi";
+import { utf8 } from "./bytes";
 import { Core, RunOptions, Slot } from "./core";
 import { BlockDevice } from "./devices";
 import { BadSectorError, ClusterbackError, DeviceCode, DeviceError } from "./errors";
@@ -345,7 +346,7 @@ export function backupToDevice(
   try {
     const params = core.params();
     params.fill(0);
-    params.set(Buffer.from(options.name ?? "", "utf8").subarray(0, Param.imageName.length), Param.imageName.offset);
+    params.set(utf8(options.name ?? "").subarray(0, Param.imageName.length), Param.imageName.offset);
     if (options.typeGuid)
       params.set(options.typeGuid.subarray(0, Param.partTypeGuid.length), Param.partTypeGuid.offset);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);

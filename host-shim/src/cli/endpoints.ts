@@ -6,7 +6,8 @@
 // partition of the same disk, or the file system the input file lives on.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UsageError } from "./errors";
+import { UsageError } from "../../../firmware-module/src/ops/errors";
+import { sysBlockDir } from "../native/devices";
 
 export type EndpointKind =
   | "missing"
@@ -45,12 +46,6 @@ export interface Endpoint {
 
 /** Descriptors that name the process's own standard streams (written and read as streams). */
 const STDIO_PATH = /^\/(dev\/(stdin|stdout|stderr)|dev\/fd\/\d+|proc\/self\/fd\/\d+)$/;
-
-function sysBlockDir(rdev: number): string {
-  const major = Math.floor(rdev / 256) & 0xfff,
-    minor = (rdev & 0xff) | (Math.floor(rdev / 1048576) & 0xfff00);
-  return `/sys/dev/block/${major}:${minor}`;
-}
 
 function readSys(file: string): string | undefined {
   try {
@@ -205,4 +200,14 @@ function describeSameness(a: Endpoint, b: Endpoint): string {
   if (a.kind === "file" && b.kind === "file") return "a hard link to it";
   if (b.kind === "block") return `a device over ${a.arg}'s bytes`;
   return `another name for ${a.resolved}`;
+}
+
+/** The whole disk behind a block device path (for O_EXCL), or undefined for anything else. */
+export function exclusiveDiskKey(filePath: string): string | undefined {
+  try {
+    const st = fs.statSync(filePath);
+    return st.isBlockDevice() ? (blockExtent(st.rdev)?.key ?? `disk:${st.rdev}`) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -8,7 +8,9 @@
 // Everything read from the disk is checked before it is used: an offset or a length that
 // reaches outside its record, its attribute or the volume is an NtfsError naming the record and
 // the values, never a RangeError.
+
 import { PatchKind } from "./abi";
+import { fromUtf16le, latin1 } from "./bytes";
 import { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
 import { Patch } from "./exclusions";
@@ -81,7 +83,7 @@ const RECORD_BYTES_MIN = 512,
 const LIST_BYTES_MAX = 16 << 20; // an attribute list's value, read whole
 
 export function isNtfsBoot(b: Uint8Array): boolean {
-  return Buffer.from(b.subarray(3, 11)).toString("latin1") === "NTFS    ";
+  return latin1(b.subarray(3, 11)) === "NTFS    ";
 }
 
 export function ntfsGeometry(boot: Uint8Array): NtfsGeometry {
@@ -206,7 +208,7 @@ function attributeAt(r: MftRecord, at: number, inUse: number): Attribute {
   r.within(`attribute 0x${type.toString(16)}`, at, length, 0, inUse, `the bytes in use (${inUse})`);
   const a: Attribute = { type, name: "", at, length, resident };
   const nameAt = r.inAttribute(a, "attribute name", r.u16(at + ATTR_NameOffset), 2 * r.bytes[at + ATTR_NameLength]);
-  a.name = Buffer.from(r.bytes.subarray(nameAt, nameAt + 2 * r.bytes[at + ATTR_NameLength])).toString("utf16le");
+  a.name = fromUtf16le(r.bytes.subarray(nameAt, nameAt + 2 * r.bytes[at + ATTR_NameLength]));
   return a;
 }
 
@@ -408,7 +410,7 @@ export class MftReader {
         value.length,
         `its $FILE_NAME value (${value.length} bytes)`,
       );
-      const name = Buffer.from(value.subarray(FN_Name, FN_Name + 2 * value[FN_NameLength])).toString("utf16le");
+      const name = fromUtf16le(value.subarray(FN_Name, FN_Name + 2 * value[FN_NameLength]));
       if (Number(fn.u64(FN_Parent) & RECORD_NUMBER_MASK) === parent && wanted.has(name.toLowerCase())) return name;
     }
     return undefined;

@@ -10,8 +10,8 @@
 // StreamSource keeps the head [0, MetaOffset) (header and bitmap) that a one-pass restore reads
 // again, and refuses any other read behind the stream's position.
 import * as fs from "node:fs";
-import { BlockDevice } from "./devices";
-import { DeviceCode, DeviceError, UsageError } from "./errors";
+import { DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/errors";
+import { BlockDevice } from "../native/devices";
 
 const IMG_SECTOR = 512;
 // Header fields a stream needs (docs/image-format.md, section 2)

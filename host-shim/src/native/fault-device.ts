@@ -8,8 +8,9 @@
 // its outcome (written, dropped, failed, cut). `powerCutAfterWrites` counts completed writes
 // (those that returned normally, dropped ones included) since construction or powerOn().
 // It has no deferWrite: every write goes through write(), where the plan sees it.
+
+import { BadSectorError, DeviceCode, DeviceError } from "../../../firmware-module/src/ops/errors";
 import { BlockDevice } from "./devices";
-import { BadSectorError, DeviceCode, DeviceError } from "./errors";
 
 /** The power went at a write: that write (unless torn) and everything after it did not happen. */
 export class PowerCutError extends DeviceError {

@@ -2,7 +2,7 @@
 // copies, and the slots themselves, each holding one image and its manifest. A slot becomes
 // current only when a new table naming it is written over the older copy: a write cut off
 // anywhere leaves the previous table, and so the previous images, in force.
-import * as zlib from "node:zlib";
+import { crc32, fromLatin1, fromUtf8, latin1, utf8 } from "./bytes";
 import { BlockDevice, PartitionView, WriteGuard } from "./devices";
 import { ClusterbackError } from "./errors";
 
@@ -88,7 +88,7 @@ function blankSlot(slot: number): SlotInfo {
 function encodeTable(t: Table): Uint8Array {
   const b = new Uint8Array(TABLE_BYTES);
   const v = new DataView(b.buffer);
-  b.set(Buffer.from(MAGIC, "latin1"), S_Magic);
+  b.set(fromLatin1(MAGIC), S_Magic);
   v.setUint16(S_VersionMajor, 1, true);
   v.setUint16(S_VersionMinor, 0, true);
   v.setUint32(S_SlotCount, t.slotCount, true);
@@ -107,17 +107,17 @@ function encodeTable(t: Table): Uint8Array {
     v.setBigUint64(o + E_ManifestOffset, BigInt(s.manifestOffset), true);
     v.setUint32(o + E_ManifestBytes, s.manifestBytes, true);
     v.setUint32(o + E_SourcePart, s.sourcePartition, true);
-    b.set(Buffer.from(s.name, "utf8").subarray(0, 64), o + E_Name);
+    b.set(utf8(s.name).subarray(0, 64), o + E_Name);
   }
-  v.setUint32(S_Crc, zlib.crc32(b.subarray(0, S_Crc)), true);
+  v.setUint32(S_Crc, crc32(b.subarray(0, S_Crc)), true);
   return b;
 }
 
 /** Decodes one table copy; undefined when it is not a valid table (torn, blank, or foreign). */
 function decodeTable(b: Uint8Array): Table | undefined {
   const v = new DataView(b.buffer, b.byteOffset, TABLE_BYTES);
-  if (Buffer.from(b.subarray(0, 8)).toString("latin1") !== MAGIC) return undefined;
-  if (v.getUint32(S_Crc, true) !== zlib.crc32(b.subarray(0, S_Crc))) return undefined;
+  if (latin1(b.subarray(0, 8)) !== MAGIC) return undefined;
+  if (v.getUint32(S_Crc, true) !== crc32(b.subarray(0, S_Crc))) return undefined;
   if (v.getUint16(S_VersionMajor, true) !== 1) return undefined;
   const slotCount = v.getUint32(S_SlotCount, true);
   if (slotCount < 1 || slotCount > MAX_SLOTS) return undefined;
@@ -139,7 +139,7 @@ function decodeTable(b: Uint8Array): Table | undefined {
       manifestOffset: Number(v.getBigUint64(o + E_ManifestOffset, true)),
       manifestBytes: v.getUint32(o + E_ManifestBytes, true),
       sourcePartition: v.getUint32(o + E_SourcePart, true),
-      name: Buffer.from(end < 0 ? nameBytes : nameBytes.subarray(0, end)).toString("utf8"),
+      name: fromUtf8(end < 0 ? nameBytes : nameBytes.subarray(0, end)),
     });
   }
   return {
@@ -319,7 +319,7 @@ export class ImageStore {
       headerCrc: entry.headerCrc,
       manifestOffset,
       manifestBytes: manifest.length,
-      manifestCrc: zlib.crc32(manifest),
+      manifestCrc: crc32(manifest),
       sourcePartition: entry.sourcePartition,
       name: entry.name,
     };
@@ -347,7 +347,7 @@ export class ImageStore {
     const buf = new Uint8Array(Math.ceil(s.manifestBytes / ss) * ss);
     this.slotDevice(i).read(s.manifestOffset / ss, buf.length / ss, buf, 0);
     const m = buf.subarray(0, s.manifestBytes);
-    const crc = zlib.crc32(m);
+    const crc = crc32(m);
     if (crc !== s.manifestCrc)
       throw new StoreError(
         `${this.device.name}: slot ${i}'s manifest fails its check (CRC-32 ${crc.toString(16)}, table says ${s.manifestCrc.toString(16)})`,

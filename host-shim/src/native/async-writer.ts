@@ -4,7 +4,7 @@
 // a queued write still uses, a read from a file with queued writes, and a flush all wait first.
 import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
-import { DeviceCode, DeviceError } from "./errors";
+import { DeviceCode, DeviceError } from "../../../firmware-module/src/ops/errors";
 
 const SLOTS = 64;
 const HEAD = 0,

@@ -3,30 +3,15 @@
 // core's buffers (fs.readSync into the wasm memory view), writes leave from them.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  CHECK_INPUT_MAX,
-  CoreCode,
-  CoreExports,
-  DeviceCode,
-  IO_BYTES,
-  MEMORY_PAGES,
-  PARAMS_BYTES,
-  PhaseText,
-  RESULT_SLOTS,
-  readCheck,
-  Slot,
-  STEP_BUDGET_DEFAULT,
-} from "./abi";
+import { CoreExports, DeviceCode, IO_BYTES, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
+import { Core as PortableCore } from "../../../firmware-module/src/ops/core";
 import { AsyncWriter } from "./async-writer";
-import { BlockDevice } from "./devices";
-import { ClusterbackError, coreError, DeviceError } from "./errors";
+import "./platform";
+import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
+import { ClusterbackError, DeviceError } from "../../../firmware-module/src/ops/errors";
 
-// The exports, slots, flags and codes are declared once, in as-core/contract/core-abi.json;
-// abi.ts is generated from it (docs/core-abi.md is the integrator's reference).
-/** restoreBegin's flags (RestoreFlag in the contract: readBack, full, onePass). */
-export { NO_DEVICE, RestoreFlag, Slot } from "./abi";
-/** The progress phase's words. */
-export const PhaseName = PhaseText;
+// The portable part (results, check, run, the types) is firmware-module/src/ops/core.ts.
+export * from "../../../firmware-module/src/ops/core";
 
 /**
  * The two builds of the core (asconfig.json targets): "simd" (as-core/build/core.wasm: fixed-width
@@ -72,33 +57,11 @@ function coreModule(build: CoreBuild): WebAssembly.Module {
   return m;
 }
 
-export interface Progress {
-  phase: string;
-  bytesDone: number;
-  bytesTotal: number;
-}
-
-export interface RunOptions {
-  /** Bytes of I/O per step (default 32 MiB). */
-  budget?: number;
-  onProgress?: (p: Progress) => void;
-  /** Polled between steps; true stops the job with a CancelledError. */
-  shouldCancel?: () => boolean;
-}
-
-export class CancelledError extends ClusterbackError {
-  constructor() {
-    super("cancelled");
-    this.name = "CancelledError";
-  }
-}
-
-/** One instance of the wasm core with its device handle table. */
-export class Core {
+/** The Node host's instance of the wasm core (a printer's is its wasm runtime, docs/core-abi.md). */
+export class Core extends PortableCore {
   readonly exports: CoreExports;
   private readonly devices = new Map<number, BlockDevice>();
   private nextHandle = 1;
-  private lastDeviceError: DeviceError | undefined;
   private mem: Uint8Array;
   private readonly memory: WebAssembly.Memory;
   private writer: AsyncWriter | undefined;
@@ -115,6 +78,7 @@ export class Core {
    * backgroundWrites request is ignored there).
    */
   constructor(options: { backgroundWrites?: boolean; build?: CoreBuild } = {}) {
+    super();
     this.build = options.build ?? coreBuildFromEnv();
     const shared = this.build === "simd";
     this.backgroundWrites = shared && (options.backgroundWrites ?? true);
@@ -185,6 +149,10 @@ export class Core {
     return this.memory.buffer.byteLength;
   }
 
+  protected memoryView(): Uint8Array {
+    return this.mem;
+  }
+
   private io(h: number, fn: (d: BlockDevice) => void): number {
     const d = this.devices.get(h);
     if (!d) return -DeviceCode.closed;
@@ -213,61 +181,5 @@ export class Core {
   }
   detach(h: number): void {
     this.devices.delete(h);
-  }
-
-  results(): Float64Array {
-    return new Float64Array(this.memory.buffer, this.exports.resultPtr(), RESULT_SLOTS);
-  }
-  resultBytes(slot: number, length: number): Uint8Array {
-    return this.mem.slice(this.exports.resultPtr() + slot * 8, this.exports.resultPtr() + slot * 8 + length);
-  }
-  params(): Uint8Array {
-    return this.mem.subarray(this.exports.paramsPtr(), this.exports.paramsPtr() + PARAMS_BYTES);
-  }
-  /** The core's source-patch area (as-core/assembly/patch.ts), `bytes` long. */
-  patchArea(bytes: number): DataView {
-    return new DataView(this.memory.buffer, this.exports.patchesPtr(), bytes);
-  }
-
-  /** Turns a negative core result into the matching error; a device failure rethrows the device's own error. */
-  check(r: number): number {
-    if (r >= 0) return r;
-    const code = this.exports.failureCode();
-    if (code === CoreCode.E_DEVICE && this.lastDeviceError) {
-      const e = this.lastDeviceError;
-      this.lastDeviceError = undefined;
-      throw e;
-    }
-    throw coreError(
-      code,
-      [0, 1, 2, 3].map((i) => this.exports.failureValue(i)),
-    );
-  }
-
-  /** Drives the current job: step(budget) until done, progress and cancel between steps. */
-  run(options: RunOptions = {}): void {
-    const budget = options.budget ?? STEP_BUDGET_DEFAULT;
-    const res = this.results();
-    for (;;) {
-      this.lastDeviceError = undefined;
-      const r = this.check(this.exports.step(budget));
-      options.onProgress?.({
-        phase: PhaseName[res[Slot.phase]] ?? "?",
-        bytesDone: res[Slot.bytesDone],
-        bytesTotal: res[Slot.bytesTotal],
-      });
-      if (r === 1) return;
-      if (options.shouldCancel?.()) throw new CancelledError();
-    }
-  }
-
-  /** CBH-64 of bytes (a multiple of 64) as a 16-digit hex string: for tests and tools. */
-  checkOf(bytes: Uint8Array, seed = 0): string {
-    const ptr = this.exports.paramsPtr();
-    if (bytes.length % 64 !== 0 || bytes.length > CHECK_INPUT_MAX)
-      throw new RangeError(`checkOf takes 64..${CHECK_INPUT_MAX} bytes in steps of 64`);
-    this.mem.set(bytes, ptr);
-    this.exports.checkOf(ptr, bytes.length, seed);
-    return readCheck(this.results()).digest.toString(16).padStart(16, "0");
   }
 }

@@ -1,0 +1,118 @@
+// The portable side of the wasm core: what every operation needs from an instance of it (its
+// exports, its result slots, its params and patch areas, and the device handle table), with
+// no knowledge of how it was instantiated. The Node host's instance is host-shim/src/native/
+// core.ts; a printer's is its wasm runtime behind the host API (docs/host-api.md). The exports,
+// slots, flags and codes are declared once, in as-core/contract/core-abi.json (abi.ts is
+// generated from it; docs/core-abi.md is the integrator's reference).
+import {
+  CHECK_INPUT_MAX,
+  CoreCode,
+  CoreExports,
+  PARAMS_BYTES,
+  PhaseText,
+  RESULT_SLOTS,
+  readCheck,
+  Slot,
+  STEP_BUDGET_DEFAULT,
+} from "./abi";
+import { BlockDevice } from "./devices";
+import { ClusterbackError, coreError, DeviceError } from "./errors";
+
+/** restoreBegin's flags (RestoreFlag in the contract: readBack, full, onePass). */
+export { NO_DEVICE, RestoreFlag, Slot } from "./abi";
+/** The progress phase's words. */
+export const PhaseName = PhaseText;
+
+export interface Progress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface RunOptions {
+  /** Bytes of I/O per step (default 32 MiB). */
+  budget?: number;
+  onProgress?: (p: Progress) => void;
+  /** Polled between steps; true stops the job with a CancelledError. */
+  shouldCancel?: () => boolean;
+}
+
+export class CancelledError extends ClusterbackError {
+  constructor() {
+    super("cancelled");
+    this.name = "CancelledError";
+  }
+}
+
+/** One instance of the wasm core with its device handle table, as the operations see it. */
+export abstract class Core {
+  abstract readonly exports: CoreExports;
+  /** The device error behind the core's last E_DEVICE, kept by the device imports. */
+  protected lastDeviceError: DeviceError | undefined;
+
+  /** Gives `d` a handle the core's dev.read/write/flush imports reach it by. */
+  abstract attach(d: BlockDevice): number;
+  abstract detach(h: number): void;
+  /** The core's whole linear memory (it never grows, so the view stays valid). */
+  protected abstract memoryView(): Uint8Array;
+
+  results(): Float64Array {
+    const m = this.memoryView();
+    return new Float64Array(m.buffer, m.byteOffset + this.exports.resultPtr(), RESULT_SLOTS);
+  }
+  resultBytes(slot: number, length: number): Uint8Array {
+    const at = this.exports.resultPtr() + slot * 8;
+    return this.memoryView().slice(at, at + length);
+  }
+  params(): Uint8Array {
+    const at = this.exports.paramsPtr();
+    return this.memoryView().subarray(at, at + PARAMS_BYTES);
+  }
+  /** The core's source-patch area (as-core/assembly/patch.ts), `bytes` long. */
+  patchArea(bytes: number): DataView {
+    const m = this.memoryView();
+    return new DataView(m.buffer, m.byteOffset + this.exports.patchesPtr(), bytes);
+  }
+
+  /** Turns a negative core result into the matching error; a device failure rethrows the device's own error. */
+  check(r: number): number {
+    if (r >= 0) return r;
+    const code = this.exports.failureCode();
+    if (code === CoreCode.E_DEVICE && this.lastDeviceError) {
+      const e = this.lastDeviceError;
+      this.lastDeviceError = undefined;
+      throw e;
+    }
+    throw coreError(
+      code,
+      [0, 1, 2, 3].map((i) => this.exports.failureValue(i)),
+    );
+  }
+
+  /** Drives the current job: step(budget) until done, progress and cancel between steps. */
+  run(options: RunOptions = {}): void {
+    const budget = options.budget ?? STEP_BUDGET_DEFAULT;
+    const res = this.results();
+    for (;;) {
+      this.lastDeviceError = undefined;
+      const r = this.check(this.exports.step(budget));
+      options.onProgress?.({
+        phase: PhaseName[res[Slot.phase]] ?? "?",
+        bytesDone: res[Slot.bytesDone],
+        bytesTotal: res[Slot.bytesTotal],
+      });
+      if (r === 1) return;
+      if (options.shouldCancel?.()) throw new CancelledError();
+    }
+  }
+
+  /** CBH-64 of bytes (a multiple of 64) as a 16-digit hex string: for tests and tools. */
+  checkOf(bytes: Uint8Array, seed = 0): string {
+    const ptr = this.exports.paramsPtr();
+    if (bytes.length % 64 !== 0 || bytes.length > CHECK_INPUT_MAX)
+      throw new RangeError(`checkOf takes 64..${CHECK_INPUT_MAX} bytes in steps of 64`);
+    this.memoryView().set(bytes, ptr);
+    this.exports.checkOf(ptr, bytes.length, seed);
+    return readCheck(this.results()).digest.toString(16).padStart(16, "0");
+  }
+}

@@ -1,0 +1,185 @@
+// Block devices (FatFs diskio / littlefs lfs_config style): one interface, and the devices that
+// only compose others (a window, a write guard) or live in memory. The Node host's file and
+// block-device nodes are host-shim/src/native/devices.ts; one contract test covers them all
+// (test/devices.test.ts). LBAs and counts are numbers (exact to 2^53).
+import { DeviceCode, DeviceError, WriteGuardError } from "./errors";
+
+export interface BlockDevice {
+  /** Bytes per sector: 512, 1024, 2048 or 4096. */
+  readonly sectorSize: number;
+  /** Sectors the device holds now (a growable image file grows with writes). */
+  readonly sectorCount: number;
+  /** For messages. */
+  readonly name: string;
+  /** Reads sectorCount sectors from lba into dst[dstOffset ...]. Throws DeviceError. */
+  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void;
+  /** Writes sectorCount sectors at lba from src[srcOffset ...]. Throws DeviceError. */
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void;
+  /** Makes every completed write durable. */
+  flush(): void;
+  /** Releases the device; any later call throws DeviceError(CLOSED). */
+  close(): void;
+  /**
+   * Optional: queues a write of memory[ptr ...] (the core's shared memory) on `writer` instead
+   * of writing now (the writer is the host's own: host-shim/src/native/async-writer.ts in Node). Returns false when this device cannot (the caller then writes it itself).
+   * Checks are made now, exactly as write() makes them.
+   */
+  deferWrite?(lba: number, sectorCount: number, ptr: number, writer: unknown): boolean;
+}
+
+export function checkRange(
+  dev: BlockDevice,
+  lba: number,
+  sectorCount: number,
+  op: string,
+  limit = dev.sectorCount,
+): void {
+  if (
+    !Number.isSafeInteger(lba) ||
+    !Number.isSafeInteger(sectorCount) ||
+    lba < 0 ||
+    sectorCount < 0 ||
+    lba + sectorCount > limit
+  ) {
+    throw new DeviceError(
+      DeviceCode.range,
+      `${dev.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${limit} sectors)`,
+    );
+  }
+}
+
+/** A device in memory (tests, the simulator). */
+export class RamDevice implements BlockDevice {
+  readonly bytes: Uint8Array;
+  private closed = false;
+  constructor(
+    readonly sectorSize: number,
+    sectorCountOrBytes: number | Uint8Array,
+    readonly name = "ram",
+  ) {
+    this.bytes =
+      typeof sectorCountOrBytes === "number" ? new Uint8Array(sectorCountOrBytes * sectorSize) : sectorCountOrBytes;
+  }
+  get sectorCount(): number {
+    return Math.floor(this.bytes.length / this.sectorSize);
+  }
+  private live(): void {
+    if (this.closed) throw new DeviceError(DeviceCode.closed, `${this.name}: used after close`);
+  }
+  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
+    this.live();
+    checkRange(this, lba, sectorCount, "read");
+    dst.set(this.bytes.subarray(lba * this.sectorSize, (lba + sectorCount) * this.sectorSize), dstOffset);
+  }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    this.live();
+    checkRange(this, lba, sectorCount, "write");
+    this.bytes.set(src.subarray(srcOffset, srcOffset + sectorCount * this.sectorSize), lba * this.sectorSize);
+  }
+  flush(): void {
+    this.live();
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** A window of another device: a partition (LBA 0 = its first sector). Closing it leaves the parent open. */
+export class PartitionView implements BlockDevice {
+  readonly name: string;
+  constructor(
+    readonly parent: BlockDevice,
+    readonly startLba: number,
+    readonly sectorCount: number,
+    label?: string,
+  ) {
+    this.name = label ?? `${parent.name}[${startLba}+${sectorCount}]`;
+    if (startLba + sectorCount > parent.sectorCount) {
+      throw new DeviceError(
+        DeviceCode.range,
+        `${this.name}: partition (start ${startLba}, ${sectorCount} sectors) reaches past the end of ${parent.name} (${parent.sectorCount} sectors)`,
+      );
+    }
+  }
+  get sectorSize(): number {
+    return this.parent.sectorSize;
+  }
+  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
+    checkRange(this, lba, sectorCount, "read");
+    this.parent.read(this.startLba + lba, sectorCount, dst, dstOffset);
+  }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    checkRange(this, lba, sectorCount, "write");
+    this.parent.write(this.startLba + lba, sectorCount, src, srcOffset);
+  }
+  deferWrite(lba: number, sectorCount: number, ptr: number, writer: unknown): boolean {
+    checkRange(this, lba, sectorCount, "write");
+    return this.parent.deferWrite?.(this.startLba + lba, sectorCount, ptr, writer) ?? false;
+  }
+  flush(): void {
+    this.parent.flush();
+  }
+  close(): void {
+    /* the parent owns the descriptor */
+  }
+}
+
+/**
+ * The write guard: every write must fall inside [firstLba, firstLba + sectorCount) of the
+ * device it wraps, the extent the job was given; anything else is refused before it
+ * reaches the device. Reads pass through. Counts what it let through.
+ */
+export class WriteGuard implements BlockDevice {
+  sectorsWritten = 0;
+  sectorsRead = 0;
+  /** hole: sectors inside the extent that are refused too (a ghost image's own extent). */
+  constructor(
+    readonly inner: BlockDevice,
+    readonly firstLba: number,
+    readonly extentSectors: number,
+    readonly hole?: { startSector: number; sectors: number },
+  ) {}
+  get sectorSize(): number {
+    return this.inner.sectorSize;
+  }
+  get sectorCount(): number {
+    return this.inner.sectorCount;
+  }
+  get name(): string {
+    return this.inner.name;
+  }
+  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
+    this.inner.read(lba, sectorCount, dst, dstOffset);
+    this.sectorsRead += sectorCount;
+  }
+  private guard(lba: number, sectorCount: number): void {
+    if (lba < this.firstLba || lba + sectorCount > this.firstLba + this.extentSectors || sectorCount < 0) {
+      throw new WriteGuardError(
+        `${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the job may write only LBA ${this.firstLba}..${this.firstLba + this.extentSectors - 1}`,
+      );
+    }
+    const h = this.hole;
+    if (h && lba < h.startSector + h.sectors && lba + sectorCount > h.startSector) {
+      throw new WriteGuardError(
+        `${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the ghost image lies at LBA ${h.startSector}..${h.startSector + h.sectors - 1}`,
+      );
+    }
+  }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    this.guard(lba, sectorCount);
+    this.inner.write(lba, sectorCount, src, srcOffset);
+    this.sectorsWritten += sectorCount;
+  }
+  deferWrite(lba: number, sectorCount: number, ptr: number, writer: unknown): boolean {
+    this.guard(lba, sectorCount);
+    const queued = this.inner.deferWrite?.(lba, sectorCount, ptr, writer) ?? false;
+    if (queued) this.sectorsWritten += sectorCount;
+    return queued;
+  }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
