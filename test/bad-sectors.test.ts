@@ -224,7 +224,7 @@ for (const fixture of ["fat16-2k.img.gz", "fat16-4kn.img.gz", "fat32-512.img.gz"
     const hs = core.attach(faultySource(c, c.lba)),
       hi = core.attach(image);
     try {
-      core.params().fill(0);
+      core.setParams();
       const raw = caught(() => runJob(() => core.exports.backupBegin(hs, c.ss, c.bytes.length / c.ss, hi, 0, 0, 0)));
       t.ok(raw instanceof BadSectorError, `the plain backupBegin fails with the device's error: ${raw.message}`);
     } finally {

@@ -79,7 +79,7 @@ function backupAndVerify(d: BlockDevice): RamDevice {
   const img = new RamDevice(512, Math.ceil(imageBytes / 512));
   withDevice(d, (hs) =>
     withDevice(img, (hi) => {
-      core.params().fill(0);
+      core.setParams();
       core.check(core.exports.backupBeginFlags(hs, d.sectorSize, d.sectorCount, hi, 0, 0, 1700000000, 0));
       core.run();
     }),

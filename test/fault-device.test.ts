@@ -277,7 +277,7 @@ t.test("a power cut at any write of a backup leaves an image that verify refuses
     const hs = core.attach(src),
       hi = core.attach(image);
     try {
-      core.params().fill(0);
+      core.setParams();
       core.check(core.exports.backupBegin(hs, 512, src.sectorCount, hi, 6, 0, 0));
       core.run();
     } finally {

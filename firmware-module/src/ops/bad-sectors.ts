@@ -2,7 +2,7 @@
 // message that names them, and a backup that records unreadable clusters in the image instead
 // of failing (docs/image-format.md, section 5.1; the core's backupBeginFlags, bit 0).
 
-import { BackupFlag, Param, UNREADABLE_LISTED } from "./abi";
+import { BackupFlag, PARAMS_BYTES, Param, UNREADABLE_LISTED } from "./abi";
 import { utf8 } from "./bytes";
 import { Core, RunOptions, Slot } from "./core";
 import { BlockDevice } from "./devices";
@@ -344,11 +344,11 @@ export function backupToDevice(
   const hs = core.attach(trap),
     hi = core.attach(image);
   try {
-    const params = core.params();
-    params.fill(0);
+    const params = new Uint8Array(PARAMS_BYTES);
     params.set(utf8(options.name ?? "").subarray(0, Param.imageName.length), Param.imageName.offset);
     if (options.typeGuid)
       params.set(options.typeGuid.subarray(0, Param.partTypeGuid.length), Param.partTypeGuid.offset);
+    core.setParams(params);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const begin = (core.exports as unknown as { backupBeginFlags: BackupBeginFlags }).backupBeginFlags;
     const flags = options.unreadable === "record" ? BACKUP_RECORD_UNREADABLE : 0;

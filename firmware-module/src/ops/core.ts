@@ -9,6 +9,7 @@ import {
   CoreCode,
   CoreExports,
   PARAMS_BYTES,
+  PATCH_AREA_BYTES,
   PhaseText,
   RESULT_SLOTS,
   readCheck,
@@ -53,25 +54,34 @@ export abstract class Core {
   /** Gives `d` a handle the core's dev.read/write/flush imports reach it by. */
   abstract attach(d: BlockDevice): number;
   abstract detach(h: number): void;
-  /** The core's whole linear memory (it never grows, so the view stays valid). */
-  protected abstract memoryView(): Uint8Array;
+  // The operations reach the core's memory only through these two copies, never through a
+  // live view: a printer's QuickJS cannot see its wasm runtime's memory, and cluster data never
+  // has to cross (only results, params and patches do: a few KiB).
+  /** A copy of `length` bytes of the core's memory at `ptr`. */
+  protected abstract readMemory(ptr: number, length: number): Uint8Array;
+  /** Copies `bytes` into the core's memory at `ptr`. */
+  protected abstract writeMemory(ptr: number, bytes: Uint8Array): void;
 
+  /** A copy of the result slots as they are now (take a new one after the next call). */
   results(): Float64Array {
-    const m = this.memoryView();
-    return new Float64Array(m.buffer, m.byteOffset + this.exports.resultPtr(), RESULT_SLOTS);
+    const b = this.readMemory(this.exports.resultPtr(), RESULT_SLOTS * 8);
+    return new Float64Array(b.buffer, b.byteOffset, RESULT_SLOTS);
   }
   resultBytes(slot: number, length: number): Uint8Array {
-    const at = this.exports.resultPtr() + slot * 8;
-    return this.memoryView().slice(at, at + length);
+    return this.readMemory(this.exports.resultPtr() + slot * 8, length);
   }
-  params(): Uint8Array {
-    const at = this.exports.paramsPtr();
-    return this.memoryView().subarray(at, at + PARAMS_BYTES);
+  /** Sets the params area (docs/core-abi.md, Params) to `bytes`, zero past them. */
+  setParams(bytes: Uint8Array = new Uint8Array(0)): void {
+    if (bytes.length > PARAMS_BYTES) throw new RangeError(`params are ${PARAMS_BYTES} bytes, not ${bytes.length}`);
+    const all = new Uint8Array(PARAMS_BYTES);
+    all.set(bytes);
+    this.writeMemory(this.exports.paramsPtr(), all);
   }
-  /** The core's source-patch area (as-core/assembly/patch.ts), `bytes` long. */
-  patchArea(bytes: number): DataView {
-    const m = this.memoryView();
-    return new DataView(m.buffer, m.byteOffset + this.exports.patchesPtr(), bytes);
+  /** Writes source patches (as-core/assembly/patch.ts layout) at the start of the core's patch area. */
+  writePatches(bytes: Uint8Array): void {
+    if (bytes.length > PATCH_AREA_BYTES)
+      throw new RangeError(`the patch area is ${PATCH_AREA_BYTES} bytes, not ${bytes.length}`);
+    this.writeMemory(this.exports.patchesPtr(), bytes);
   }
 
   /** Turns a negative core result into the matching error; a device failure rethrows the device's own error. */
@@ -92,10 +102,10 @@ export abstract class Core {
   /** Drives the current job: step(budget) until done, progress and cancel between steps. */
   run(options: RunOptions = {}): void {
     const budget = options.budget ?? STEP_BUDGET_DEFAULT;
-    const res = this.results();
     for (;;) {
       this.lastDeviceError = undefined;
       const r = this.check(this.exports.step(budget));
+      const res = this.results();
       options.onProgress?.({
         phase: PhaseName[res[Slot.phase]] ?? "?",
         bytesDone: res[Slot.bytesDone],
@@ -111,7 +121,7 @@ export abstract class Core {
     const ptr = this.exports.paramsPtr();
     if (bytes.length % 64 !== 0 || bytes.length > CHECK_INPUT_MAX)
       throw new RangeError(`checkOf takes 64..${CHECK_INPUT_MAX} bytes in steps of 64`);
-    this.memoryView().set(bytes, ptr);
+    this.writeMemory(ptr, bytes);
     this.exports.checkOf(ptr, bytes.length, seed);
     return readCheck(this.results()).digest.toString(16).padStart(16, "0");
   }

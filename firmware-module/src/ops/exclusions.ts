@@ -251,7 +251,10 @@ export function applyPatches(dev: BlockDevice, patches: Patch[]): void {
 
 /** Writes the plan's patches into the core and makes them apply to reads from `handle`. */
 export function loadPatches(core: Core, handle: number, sectorBytes: number, patches: Patch[]): void {
-  const view = core.patchArea(PATCH_AREA_BYTES);
+  if (patches.length > PATCH_MAX)
+    throw new ExclusionError(`${patches.length} patches are more than the core holds (${PATCH_MAX})`);
+  const bytes = new Uint8Array(patches.length * PATCH_BYTES);
+  const view = new DataView(bytes.buffer);
   patches.forEach((p, i) => {
     const at = i * PATCH_BYTES;
     view.setFloat64(at + PatchField.byteOffset, p.byteOffset, true);
@@ -260,6 +263,7 @@ export function loadPatches(core: Core, handle: number, sectorBytes: number, pat
     view.setUint32(at + PatchField.value, (p.value ?? 0) >>> 0, true);
     view.setUint32(at + PatchField.mask, (p.mask ?? 0) >>> 0, true);
   });
+  core.writePatches(bytes);
   if (core.exports.setPatches(handle, sectorBytes, patches.length) < 0)
     throw new ExclusionError(`${patches.length} patches are more than the core holds (${PATCH_MAX})`);
 }

@@ -2,7 +2,7 @@
 // share: the partition table, a volume's geometry and notices, an image's header, what a
 // restore or verify found different, and the ghost backup job. Portable: no Node, no I/O of
 // their own besides the block devices and the core they are given.
-import { FsType, FsTypeText, Param } from "./abi";
+import { FsType, FsTypeText, PARAMS_BYTES, Param } from "./abi";
 import { clusterOwners, describeUnreadable, nameSourceReadError, ReadFailureTrap, readUnreadable } from "./bad-sectors";
 import { crc32, fromHex, fromUtf8, utf8 } from "./bytes";
 import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
@@ -252,12 +252,20 @@ export function backupNotices(
   return notices;
 }
 
-/** What a backup puts in the image header besides the volume's own fields: the name (at most 64 bytes are kept) and the GPT type GUID. */
-export function setImageParams(core: Core, nameBytes: Uint8Array, typeGuid?: string): void {
-  const params = core.params();
-  params.fill(0);
+/**
+ * What a backup puts in the image header besides the volume's own fields: the name (at most 64
+ * bytes are kept), the GPT type GUID, and a ghost image's own extent.
+ */
+export function setImageParams(core: Core, nameBytes: Uint8Array, typeGuid?: string, ghost?: G.GhostExtent): void {
+  const params = new Uint8Array(PARAMS_BYTES);
   params.set(nameBytes.subarray(0, Param.imageName.length), Param.imageName.offset);
   if (typeGuid) params.set(guidBytes(typeGuid), Param.partTypeGuid.offset);
+  if (ghost) {
+    const v = new DataView(params.buffer);
+    v.setFloat64(Param.ghostStart.offset, ghost.startSector, true);
+    v.setFloat64(Param.ghostSectors.offset, ghost.sectors, true);
+  }
+  core.setParams(params);
 }
 
 function guidBytes(guid: string): Uint8Array {
@@ -437,10 +445,7 @@ export class GhostBackupJob {
       this.extent = rename.extent;
       this.hs = core.attach(this.trap);
       this.hi = core.attach(G.ghostDevice(dev, this.extent));
-      setImageParams(core, nameBytes, options.typeGuid);
-      const params = new DataView(core.params().buffer, core.params().byteOffset, 512);
-      params.setFloat64(Param.ghostStart.offset, this.extent.startSector, true);
-      params.setFloat64(Param.ghostSectors.offset, this.extent.sectors, true);
+      setImageParams(core, nameBytes, options.typeGuid, this.extent);
       loadPatches(core, this.hs, ss, imagePatches);
       core.check(
         core.exports.backupBeginFlags(

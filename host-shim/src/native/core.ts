@@ -149,8 +149,11 @@ export class Core extends PortableCore {
     return this.memory.buffer.byteLength;
   }
 
-  protected memoryView(): Uint8Array {
-    return this.mem;
+  protected readMemory(ptr: number, length: number): Uint8Array {
+    return this.mem.slice(ptr, ptr + length);
+  }
+  protected writeMemory(ptr: number, bytes: Uint8Array): void {
+    this.mem.set(bytes, ptr);
   }
 
   private io(h: number, fn: (d: BlockDevice) => void): number {
