@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { ClusterbackError, UsageError } from "../../../firmware-module/src/ops/errors";
-import { Core, Progress } from "../native/core";
+import { Core, findPackageRoot, Progress } from "../native/core";
 import * as api from "./api";
 
 const COMMANDS: Record<string, { usage: string; about: string }> = {
@@ -76,7 +76,7 @@ function commandHelp(name: string): string {
 
 function version(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "package.json"), "utf8")) as {
+    const pkg = JSON.parse(fs.readFileSync(path.join(findPackageRoot(), "package.json"), "utf8")) as {
       version: string;
     };
     return `clusterback ${pkg.version}`;
