@@ -12,6 +12,11 @@
 // the stack of that read says whether the core's dev.read import made it.
 // Prints one line of JSON: marks in ms from the process's start (performance.now(), whose origin
 // is the start of the Node process).
+// Optional arguments: the engine's compile mode (eager, the default of loadQuickJS, or lazy: see
+// EngineLoadOptions in host-shim/src/native/quickjs-host.ts) and a bundle to run instead of firmware.js.
+// The runtime's creation is split into its phases: runtime (newRuntime and its limits), context,
+// host (the host API installed, the bundle read from disk), firmware.js evaluated, then boot()
+// up to the first read.
 "use strict";
 const t = { scriptStart: performance.now() };
 const path = require("node:path");
@@ -24,7 +29,7 @@ const { PrinterHost } = require(path.join(dist, "firmware-module", "src", "ops",
 const { Firmware, loadQuickJS } = require(path.join(dist, "host-shim", "src", "native", "quickjs-host"));
 
 async function main() {
-  const [file, id] = process.argv.slice(2);
+  const [file, id, compile = "eager", bundle] = process.argv.slice(2);
   t.modulesLoaded = performance.now();
   const profile = loadProfile(id);
   const disk = new FileDevice(file, { sectorSize: profile.disk.sectorBytes, writable: true });
@@ -53,17 +58,37 @@ async function main() {
   const host = new PrinterHost(core, disk, layoutOf(profile), () => Date.now());
   t.hostOpened = performance.now();
   const readsBeforeRuntime = reads;
-  const engine = await loadQuickJS();
+  const engine = await loadQuickJS({ compile });
   t.engineLoaded = performance.now();
   const newRuntime = engine.newRuntime.bind(engine);
+  // phase marks of the cold runtime (the warm one below takes the total only)
+  const phases = (rt) => {
+    const newContext = rt.newContext.bind(rt);
+    rt.newContext = (...b) => {
+      t.contextStart = performance.now();
+      const ctx = newContext(...b);
+      t.contextCreated = performance.now();
+      const evalCode = ctx.evalCode.bind(ctx);
+      ctx.evalCode = (...c) => {
+        ctx.evalCode = evalCode; // the bundle's evaluation only
+        t.evalStart = performance.now();
+        const r = evalCode(...c);
+        t.evalDone = performance.now();
+        return r;
+      };
+      return ctx;
+    };
+    return rt;
+  };
   engine.newRuntime = (...a) => {
     t.runtimeCreated = performance.now();
-    return newRuntime(...a);
+    return phases(newRuntime(...a));
   };
   const fw = new Firmware(engine, host, {
     profile,
     heapBytes: profile.budgets.quickjsHeapBytes,
     stackBytes: profile.budgets.quickjsStackBytes,
+    bundle,
   });
   t.firmwareLoaded = performance.now();
   const r = fw.call("boot");
@@ -87,6 +112,7 @@ async function main() {
     profile,
     heapBytes: profile.budgets.quickjsHeapBytes,
     stackBytes: profile.budgets.quickjsStackBytes,
+    bundle,
   });
   warm.firmwareLoaded = performance.now();
   fw2.call("boot");
@@ -95,7 +121,7 @@ async function main() {
   Object.assign(t, first);
   disk.close();
   process.stdout.write(
-    `${JSON.stringify({ marks: t, warm, action: r.action, readsBeforeRuntime, firstRead: firstReadCold, pid: process.pid })}\n`,
+    `${JSON.stringify({ marks: t, warm, compile, bundle, action: r.action, readsBeforeRuntime, firstRead: firstReadCold, pid: process.pid })}\n`,
   );
 }
 

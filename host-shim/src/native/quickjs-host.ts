@@ -5,10 +5,13 @@
 // the wasm core's memory, see printer-host.ts).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { getQuickJS, QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
+import { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
 import { ClusterbackError } from "../../../firmware-module/src/ops/errors";
 import { PrinterHost } from "../../../firmware-module/src/ops/printer-host";
 import { findPackageRoot } from "./core";
+
+/** Loads the QuickJS engine (once per process; quickjs-engine.ts says how it is compiled). */
+export { EngineLoadOptions, loadQuickJS } from "./quickjs-engine";
 
 export class FirmwareError extends ClusterbackError {
   constructor(message: string) {
@@ -31,13 +34,6 @@ export interface FirmwareOptions {
   log?: (line: string) => void;
   /** The bundle to run (default dist/firmware/firmware.js). */
   bundle?: string;
-}
-
-let quickjs: QuickJSWASMModule | undefined;
-/** Loads the QuickJS engine (once per process). */
-export async function loadQuickJS(): Promise<QuickJSWASMModule> {
-  quickjs ??= await getQuickJS();
-  return quickjs;
 }
 
 export function bundlePath(): string {
