@@ -5,7 +5,7 @@
 // directory clusters the image holds describe a consistent volume in which they are empty files
 // (fsck.fat -n clean after a restore). The source partition itself is never written.
 
-import { FsType, PATCH_AREA_BYTES, PATCH_BYTES, PATCH_MAX, PatchField, PatchKind } from "./abi";
+import { FsType, PATCH_BYTES, PATCH_MAX, PatchField, PatchKind } from "./abi";
 import { Core } from "./core";
 import { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
