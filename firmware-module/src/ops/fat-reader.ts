@@ -496,22 +496,33 @@ export class FatReader {
    * chain (after handing out the bytes before the fault).
    */
   readFile(entry: FatEntry, onChunk: (bytes: Uint8Array) => void): void {
+    const g = this.tables.geometry;
+    const buffer = new Uint8Array(Math.min(READ_CHUNK_BYTES, Math.ceil(entry.size / g.clusterBytes) * g.clusterBytes));
+    this.fileRuns(entry, (lba, sectors, bytes) => {
+      this.device.read(lba, sectors, buffer, 0);
+      onChunk(buffer.subarray(0, bytes));
+    });
+  }
+
+  /**
+   * Where a file's contents lie, in order: `onRun(lba, sectors, bytes)` per piece of at most
+   * READ_CHUNK_BYTES, whose first `bytes` bytes are the file's. Reads only the FAT.
+   */
+  fileRuns(entry: FatEntry, onRun: (lba: number, sectors: number, bytes: number) => void): void {
     if (entry.isDirectory) throw new FatReadError(`${entry.path} is a directory`, entry.path, entry.firstCluster);
     if (entry.size === 0) return;
     const g = this.tables.geometry,
       bps = g.bytesPerSector;
     const need = Math.ceil(entry.size / g.clusterBytes);
     const chunkSectors = Math.max(1, Math.floor(READ_CHUNK_BYTES / bps));
-    const buffer = new Uint8Array(Math.min(chunkSectors * bps, need * g.clusterBytes));
     let remaining = entry.size;
     const t = traceChain(this.rules, entry.firstCluster, need, (start, length) => {
       let lba = this.clusterLba(start);
       let sectors = Math.min(length * this.sectorsPerCluster, Math.ceil(remaining / bps));
       while (sectors > 0) {
         const n = Math.min(sectors, chunkSectors);
-        this.device.read(lba, n, buffer, 0);
         const bytes = Math.min(n * bps, remaining);
-        onChunk(buffer.subarray(0, bytes));
+        onRun(lba, n, bytes);
         remaining -= bytes;
         lba += n;
         sectors -= n;
@@ -527,10 +538,13 @@ export class FatReader {
     }
   }
 
-  /** SHA-256 of a file's contents, hex. */
+  /**
+   * SHA-256 of a file's contents, hex. The platform's hash reads the sectors itself
+   * (ops/platform.ts): the contents never pass through the portable side.
+   */
   sha256(entry: FatEntry): string {
-    const hash = newSha256(); // the platform's (ops/platform.ts)
-    this.readFile(entry, (bytes) => hash.update(bytes));
+    const hash = newSha256();
+    this.fileRuns(entry, (lba, sectors, bytes) => hash.updateSectors(this.device, lba, sectors, bytes));
     return hash.digest();
   }
 

@@ -2,11 +2,18 @@
 // today SHA-256 (the manifests' critical files), a crypto primitive a printer may have in
 // hardware. The host provides it once, before the first operation that hashes: the Node host
 // in host-shim/src/native/platform.ts (node:crypto).
+import type { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
 
 /** An incremental SHA-256. */
 export interface Sha256 {
   update(bytes: Uint8Array): void;
+  /**
+   * Hashes the first `bytes` bytes of `sectors` sectors of `device` at `lba`, read by the
+   * platform (on a printer, natively: a file's contents need not enter QuickJS). Throws the
+   * device's error.
+   */
+  updateSectors(device: BlockDevice, lba: number, sectors: number, bytes: number): void;
   /** The digest as 64 lower-case hex digits; the hash is not used again. */
   digest(): string;
 }
