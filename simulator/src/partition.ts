@@ -3,6 +3,7 @@
 // primary header and entries at LBA 1, backup entries and header at the end of the disk).
 // Placement is pure (placeMbr/placeGpt); writePartitionTable encodes and writes it.
 
+import { crc32 } from "../../firmware-module/src/ops/bytes";
 import { ClusterbackError } from "../../firmware-module/src/ops/errors";
 import { BlockDevice } from "../../host-shim/src/native/devices";
 import { splitmix32 } from "./content";
@@ -79,21 +80,6 @@ const GPTE_LastLba = 40; // u64, inclusive
 const GPTE_Name = 56; // 36 UTF-16LE code units
 const GPT_ENTRY_COUNT = 128;
 const GPT_ENTRY_BYTES = 128;
-
-let crcTable: Uint32Array | undefined;
-export function crc32(bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** GUID text to its on-disk bytes (first three fields little-endian, the rest as written). */
 export function guidBytes(text: string): Uint8Array {

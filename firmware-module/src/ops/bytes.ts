@@ -84,9 +84,9 @@ export function fromUtf16le(b: Uint8Array): string {
 export function fromHex(hex: string): Uint8Array {
   const out: number[] = [];
   for (let i = 0; i + 1 < hex.length; i += 2) {
-    const v = Number.parseInt(hex.slice(i, i + 2), 16);
-    if (!/^[0-9a-fA-F]{2}$/.test(hex.slice(i, i + 2))) break;
-    out.push(v);
+    const pair = hex.slice(i, i + 2);
+    if (!/^[0-9a-fA-F]{2}$/.test(pair)) break;
+    out.push(Number.parseInt(pair, 16));
   }
   return Uint8Array.from(out);
 }

@@ -135,7 +135,7 @@ export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions 
   const h = core.attach(device);
   try {
     core.check(core.exports.probeVolume(h, device.sectorSize, device.sectorCount));
-    const geo = Array.from(core.results());
+    const geo = core.results(); // a copy: the scan below overwrites the slots
     core.check(core.exports.scanBegin(h, device.sectorSize, device.sectorCount));
     core.run(options);
     const res = core.results();
