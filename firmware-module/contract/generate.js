@@ -35,9 +35,15 @@ const KEYWORDS = new Set([
   "x-enum-from",
   "x-ts-import",
 ]);
-const PARAM_TYPES = new Set(["int", "f64", "string", "json"]);
-const RESULT_TYPES = new Set(["void", "f64", "bool", "string", "json"]);
-const DUTIES = new Set(["native", "moving"]);
+const PARAM_TYPES = new Set(["int", "f64", "string", "json", "bytes", "f64[]"]);
+const RESULT_TYPES = new Set(["void", "int", "f64", "bool", "string", "json", "bytes"]);
+/** The groups of the native API, in the order the docs list them. */
+const DUTIES = {
+  natural: "natural duties: clock, log, profile, panel, cancel",
+  devices: "devices: the disk, layers over it, sector I/O",
+  core: "the wasm core: calls and memory copies",
+  crypto: "crypto primitives",
+};
 
 // ---- the declaration -------------------------------------------------------------------------
 function load() {
@@ -90,8 +96,7 @@ function validate(api) {
     if (names.has(f.name)) problems.push(`${at}: declared twice`);
     names.add(f.name);
     for (const k of ["doc", "blocks", "lifetime", "node"]) if (!f[k]) problems.push(`${at}: no ${k}`);
-    if (!DUTIES.has(f.duty)) problems.push(`${at}: duty ${f.duty} (native or moving)`);
-    if (f.duty === "moving" && !f.moveTo) problems.push(`${at}: moving, but no moveTo`);
+    if (!DUTIES[f.duty]) problems.push(`${at}: duty ${f.duty} (${Object.keys(DUTIES).join(", ")})`);
     if (!Array.isArray(f.errors)) problems.push(`${at}: errors must be a list (empty: never throws)`);
     for (const p of f.params) {
       if (!PARAM_TYPES.has(p.type)) problems.push(`${at}.${p.name}: type ${p.type}`);
@@ -132,6 +137,7 @@ function tsOf(s) {
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(" | ");
   if (s.oneOf) return s.oneOf.map(tsOf).join(" | ");
   if (s.type === "integer" || s.type === "number") return "number";
+  if (s.type === "null") return "null";
   if (s.type === "string" || s.type === "boolean") return s.type;
   if (s.type === "array") {
     const t = tsOf(s.items);
@@ -147,10 +153,22 @@ const jsdoc = (text, indent = "") => (text ? [`${indent}/** ${text.replace(/\*\/
 const tsParam = (p) =>
   p.type === "int" || p.type === "f64"
     ? "number"
-    : p.enum
-      ? p.enum.map((v) => JSON.stringify(v)).join(" | ")
-      : "string";
-const tsResult = { void: "void", f64: "number", bool: "boolean", string: "string", json: "string" };
+    : p.type === "bytes"
+      ? "ArrayBuffer"
+      : p.type === "f64[]"
+        ? "number[]"
+        : p.enum
+          ? p.enum.map((v) => JSON.stringify(v)).join(" | ")
+          : "string";
+const tsResult = {
+  void: "void",
+  int: "number",
+  f64: "number",
+  bool: "boolean",
+  string: "string",
+  json: "string",
+  bytes: "ArrayBuffer",
+};
 
 function genTs(api) {
   const out = [`// The firmware's host API: ${HEAD}.`, "// docs/host-api.md is the integrator's reference.", ""];
@@ -192,6 +210,9 @@ function genTs(api) {
   out.push(
     `/** The names of the functions, in declaration order. */`,
     `export const HOST_FUNCTIONS = ${JSON.stringify(api.functions.map((f) => f.name))} as const;`,
+    "",
+    "/** Each function's parameter and result types, as declared (a host converts values by them). */",
+    `export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = ${JSON.stringify(Object.fromEntries(api.functions.map((f) => [f.name, { params: f.params.map((p) => p.type), result: f.result.type }])))};`,
   );
   return out.join("\n") + "\n";
 }
@@ -204,13 +225,16 @@ function cSignature(f) {
     const n = snake(p.name);
     if (p.type === "int") args.push(`int32_t ${n}`);
     else if (p.type === "f64") args.push(`double ${n}`);
+    else if (p.type === "bytes") args.push(`const uint8_t *${n}`, `size_t ${n}_len`);
+    else if (p.type === "f64[]") args.push(`const double *${n}`, `size_t ${n}_len`);
     else args.push(`const char *${n}`, `size_t ${n}_len`);
   }
   const fails = f.errors.length > 0;
   const t = f.result.type;
-  const cScalar = { f64: "double", bool: "bool" }[t];
+  const cScalar = { int: "int32_t", f64: "double", bool: "bool" }[t];
   let ret = "void";
   if (t === "json" || t === "string") args.push("cb_str *out");
+  else if (t === "bytes") args.push("cb_bytes *out");
   else if (cScalar && fails) args.push(`${cScalar} *out`);
   else if (cScalar) ret = cScalar;
   if (fails) {
@@ -256,7 +280,7 @@ function genDoc(api, nativeCount) {
   md.push("| function | C binding | duty | may block |", "|---|---|---|---|");
   for (const f of api.functions)
     md.push(
-      `| [\`${f.name}\`](#${f.name.toLowerCase()}) | \`${cSignature(f)}\` | ${f.duty === "native" ? "native by nature" : "native today, to move (issue 14)"} | ${cell(f.blocks.split(/[:;]/)[0])} |`,
+      `| [\`${f.name}\`](#${f.name.toLowerCase()}) | \`${cSignature(f)}\` | ${f.duty} | ${cell(f.blocks.split(/[:;]/)[0])} |`,
     );
   md.push("");
   md.push("## 2. How values cross", "");
@@ -286,12 +310,7 @@ function genDoc(api, nativeCount) {
     } else md.push("**Errors:** none: the native side must not fail this call.", "");
     md.push(`**Blocks:** ${f.blocks}.`, "");
     if (f.lifetime !== "-") md.push(`**Lifetime:** ${f.lifetime}.`, "");
-    md.push(
-      f.duty === "native"
-        ? `**Duty:** native by nature. Node: ${f.node}.`
-        : `**Duty:** implemented natively today (Node: ${f.node}); meant to move to the portable side (issue 14): ${f.moveTo}.`,
-      "",
-    );
+    md.push(`**Group:** ${DUTIES[f.duty]}. Node: ${f.node}.`, "");
   }
   md.push("## 4. Shapes of the JSON", "");
   md.push(
@@ -313,12 +332,17 @@ function genDoc(api, nativeCount) {
   md.push("## 5. What the native side must guarantee", "");
   for (const g of api.guarantees) md.push(`- ${g}`);
   md.push("");
-  md.push("## 6. Native by nature, and native for now", "");
+  md.push("## 6. What is native, and what is not", "");
   md.push(api.duties.join("\n\n"), "");
-  md.push("| native by nature | native today, meant to move (issue 14) |", "|---|---|");
-  const nat = api.functions.filter((f) => f.duty === "native").map((f) => `\`${f.name}\``);
-  const mov = api.functions.filter((f) => f.duty === "moving").map((f) => `\`${f.name}\``);
-  md.push(`| ${nat.join(", ")} | ${mov.join(", ")} |`, "");
+  md.push("| group | functions |", "|---|---|");
+  for (const [k, text] of Object.entries(DUTIES))
+    md.push(
+      `| ${text} | ${api.functions
+        .filter((f) => f.duty === k)
+        .map((f) => `\`${f.name}\``)
+        .join(", ")} |`,
+    );
+  md.push("");
   md.push(COUNT_BEGIN, countText(nativeCount), COUNT_END, "");
   md.push("## 7. Porting checklist", "");
   api.checklist.forEach((c, i) => md.push(`${i + 1}. ${c}`));

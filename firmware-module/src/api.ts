@@ -15,6 +15,7 @@ import {
   theHost,
   VerifyParams,
 } from "./host";
+import { thePrinter } from "./printer";
 
 export type { HealthProblem, HealthReport, ImageEntry } from "./host";
 
@@ -60,7 +61,13 @@ export class Task<R extends JobResult = JobResult> {
     params: BackupParams | RestoreParams | VerifyParams,
     readonly budget = BUDGET,
   ) {
-    this.started = JSON.parse(theHost().begin(kind, JSON.stringify(params))) as BeginResult;
+    const p = thePrinter();
+    if (kind === "backup") this.started = p.beginBackup(params as BackupParams);
+    else {
+      if (kind === "restore") p.beginRestore(params as RestoreParams);
+      else p.beginVerify(params as VerifyParams);
+      this.started = {};
+    }
   }
 
   get progress(): Progress {
@@ -69,10 +76,10 @@ export class Task<R extends JobResult = JobResult> {
 
   step(): StepResult<R> {
     if (this.finished) return { done: true, progress: this.last };
-    const h = theHost();
+    const p = thePrinter();
     let s: HostStep;
     try {
-      s = JSON.parse(h.step(this.budget)) as HostStep;
+      s = p.step(this.budget) as HostStep;
     } catch (e) {
       this.finished = true;
       return { done: true, progress: this.last, error: (e as Error).message };
@@ -81,19 +88,19 @@ export class Task<R extends JobResult = JobResult> {
     if (!s.done) return { done: false, progress: this.last };
     this.finished = true;
     try {
-      return { done: true, progress: this.last, result: JSON.parse(h.finish()) as R };
+      return { done: true, progress: this.last, result: p.finish() as unknown as R };
     } catch (e) {
       return { done: true, progress: this.last, error: (e as Error).message };
     }
   }
 
   cancellable(): boolean {
-    return !this.finished && theHost().cancellable();
+    return !this.finished && thePrinter().cancellable();
   }
 
   cancel(): boolean {
-    if (this.finished || !theHost().cancellable()) return false;
-    theHost().cancel();
+    if (this.finished || !thePrinter().cancellable()) return false;
+    thePrinter().cancel();
     this.finished = true;
     return true;
   }
@@ -124,15 +131,15 @@ export function run<R extends JobResult>(task: Task<R>, options: RunOptions = {}
 }
 
 export function partitions(): PartitionTable {
-  return JSON.parse(theHost().partitions()) as PartitionTable;
+  return thePrinter().table;
 }
 
 export function listImages(): ImageEntry[] {
-  return JSON.parse(theHost().listImages()) as ImageEntry[];
+  return thePrinter().listImages() as ImageEntry[];
 }
 
 export function health(partition: number): HealthReport {
-  return JSON.parse(theHost().health(partition)) as HealthReport;
+  return thePrinter().health(partition) as HealthReport;
 }
 
 export function startBackup(

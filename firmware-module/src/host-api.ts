@@ -217,6 +217,70 @@ export interface Progress {
   bytesTotal: number;
 }
 
+/** The disk the host opened for the firmware. */
+export interface DiskInfo {
+  /** Its descriptor (also a core device handle). */
+  handle: number;
+  /** For messages (a device path, "emmc0"). */
+  name: string;
+  /** 512 or 4096. */
+  sectorSize: number;
+  /** The disk's sectors. */
+  sectorCount: number;
+}
+
+/** One layer to open over an open descriptor (devOpen). */
+export interface LayerSpec {
+  /** The descriptor below. */
+  parent: number;
+  /** window: start, count (and name); guard: first, sectors (and holeStart, holeSectors); trap and sectors512: nothing else. */
+  kind: "window" | "guard" | "trap" | "sectors512";
+  /** window: the first sector, in the parent's LBAs. */
+  start?: number;
+  /** window: its length in sectors. */
+  count?: number;
+  /** window: a name for messages ("emmc0 partition 3"). */
+  name?: string;
+  /** guard: the first sector writes may reach. */
+  first?: number;
+  /** guard: how many sectors from first writes may reach. */
+  sectors?: number;
+  /** guard: the first sector of a hole writes may not reach (the ghost image's own extent). */
+  holeStart?: number;
+  /** guard: the hole's length. */
+  holeSectors?: number;
+}
+
+/** A device error as the native side reports it: thrown by a devices function (the error object's name, message and these fields) or returned by coreDeviceError. */
+export interface NativeError {
+  /** DeviceError, BadSectorError, WriteGuardError, LockError. */
+  name: string;
+  /** A sentence naming the device and the sectors. */
+  message: string;
+  /** DeviceCode (docs/core-abi.md): 1 io, 2 range, 3 guard, 4 readonly, 5 short, 6 closed. */
+  code: number;
+  /** BadSectorError: the device's name. */
+  device?: string;
+  /** BadSectorError: the failed operation. */
+  op?: "read" | "write";
+  /** BadSectorError: the first bad sector (the descriptor's LBAs). */
+  lba?: number;
+  /** BadSectorError: the request's first sector. */
+  requestLba?: number;
+  /** BadSectorError: the request's length. */
+  sectorCount?: number;
+}
+
+/** What a layer counted (devStats). */
+export interface LayerStats {
+  /** guard: sectors read through it. */
+  sectorsRead: number;
+  /** guard: sectors written through it. */
+  sectorsWritten: number;
+  /** trap: the last failed read (the exact sector when the device named it), as a NativeError plus lba and sectorCount. */
+  lastFailure?: { name: string; message: string; code: number; device?: string; op?: string; lba: number; requestLba?: number; sectorCount: number };
+}
+
 /** The global `host` the native side installs in QuickJS before the firmware bundle runs. */
 export interface HostApi {
   /**
@@ -233,51 +297,6 @@ export interface HostApi {
    */
   profile(): string;
   /**
-   * The disk's partition table, as read when the host started.
-   * @returns JSON: PartitionTable
-   */
-  partitions(): string;
-  /**
-   * The valid images, newest first (recovery-partition printers: in the store's order; ghost printers: the ghost, if one is found), each with its header's information. An image whose header or bitmap fails its check is listed with error instead of image.
-   * @returns JSON: ImageEntry[]
-   * @throws StoreError, UsageError, DeviceError
-   */
-  listImages(): string;
-  /**
-   * The health of a FAT partition, checked against the manifest kept with the newest valid image taken from it (critical files present, same size, same SHA-256).
-   * @returns JSON: HealthReport
-   * @throws UsageError, PartitionEntryError, StoreError, DeviceError
-   */
-  health(partition: number): string;
-  /**
-   * Starts a job: "backup" (BackupParams), "restore" (RestoreParams) or "verify" (VerifyParams). Everything that can refuse the job refuses here, before anything is written (a backup never gives up the only good image). One job at a time.
-   * @param paramsJson JSON: JobParams
-   * @returns JSON: BeginResult
-   * @throws FirmwareError, SyntaxError, JobError, StoreError, UsageError, PartitionEntryError, ExclusionError, VolumeError, ImageError, GhostError, DeviceError
-   */
-  begin(kind: "backup" | "restore" | "verify", paramsJson: string): string;
-  /**
-   * Runs the job for about budgetBytes of device I/O (the core's step, docs/core-abi.md) and reports progress. The firmware calls it until done, polling shouldCancel() and reporting progress() between calls.
-   * @returns JSON: StepResult
-   * @throws JobError, ImageError, VolumeError, CoreError, DeviceError
-   */
-  step(budgetBytes: number): string;
-  /**
-   * After the step that said done: commits a backup (the slot table, the manifest; a ghost backup switches the new ghost in) or checks a restore's or verify's comparison. The job is over when it returns or throws.
-   * @returns JSON: JobResult
-   * @throws JobError, StoreError, GhostError, DeviceError
-   */
-  finish(): string;
-  /**
-   * Whether cancelling the running job now leaves everything as it was (a restore that has begun writing does not: it must finish). false without a job.
-   */
-  cancellable(): boolean;
-  /**
-   * Ends the running job without finish: a cancelled backup leaves its slot invalid and every other image as it was; a ghost backup's new file is removed. Nothing happens without a job. The firmware calls it only when cancellable() says true.
-   * @throws GhostError, DeviceError
-   */
-  cancel(): void;
-  /**
    * The firmware's progress report for whoever watches (the panel, a log, a management interface): at most one per 100 ms of now(), and one at the end of every job.
    * @param json JSON: Progress
    */
@@ -286,18 +305,95 @@ export interface HostApi {
    * The host's own cancel request (a key held, a watchdog, a shutdown), polled by the firmware between steps. The firmware cancels only a cancellable job; a restore that has begun writing runs to its end.
    */
   shouldCancel(): boolean;
+  /**
+   * The disk the firmware works on, opened by the host before the bundle runs: its descriptor, a name for messages, its sector size and count. The firmware reads the partition table itself (through the core) and opens every partition, image slot and ghost file as a layer of this descriptor.
+   * @returns JSON: DiskInfo
+   */
+  disk(): string;
+  /**
+   * Opens one layer over an open descriptor and returns its descriptor, which is also the handle the core's dev.read, dev.write and dev.flush imports receive (docs/core-abi.md, section 3). Four kinds: a window (a partition, an image slot, a ghost file: LBA 0 is the parent's start, and every read and write must fall inside count sectors); a write guard (writes outside first..first+sectors-1, or inside the hole, are refused with WriteGuardError before they reach the parent; reads pass; it counts sectors read and written); a read-failure trap (passes everything, remembers the last failed read for devStats); a 512-byte view of a parent with larger sectors (reads take the covering sectors; a write that covers part of a parent sector reads, modifies and writes it).
+   * @param spec JSON: LayerSpec
+   * @throws DeviceError, UsageError
+   */
+  devOpen(spec: string): number;
+  /**
+   * Reads count sectors at lba of a descriptor (its own LBAs and sector size) for the firmware's own small reads: boot sectors, FAT windows, directories, the store's slot table. Bulk data never comes this way: the core reads it through its imports.
+   * @throws DeviceError
+   */
+  devRead(handle: number, lba: number, count: number): ArrayBuffer;
+  /**
+   * Writes count sectors at lba of a descriptor from data (count times the sector size bytes): the firmware's own small writes (the slot table, a manifest, the ghost's directory entries, the restore mark's clearing). A write guard layer checks it as it checks the core's writes.
+   * @throws DeviceError, WriteGuardError
+   */
+  devWrite(handle: number, lba: number, count: number, data: ArrayBuffer): void;
+  /**
+   * Makes every completed write through this descriptor durable (the disk's cache flush).
+   * @throws DeviceError
+   */
+  devFlush(handle: number): void;
+  /**
+   * What a layer counted: sectors read and written through a write guard, and the last failed read a read-failure trap saw (the backup names the files that own a bad sector from it). Other layers report zeros.
+   * @returns JSON: LayerStats
+   * @throws DeviceError
+   */
+  devStats(handle: number): string;
+  /**
+   * Closes a layer opened by devOpen. The disk's descriptor is not closed. A host that writes in the background waits for the layer's writes first.
+   * @throws DeviceError
+   */
+  devClose(handle: number): void;
+  /**
+   * Calls one export of the wasm core (docs/core-abi.md, section 2: init is called by the host before the bundle runs; every other export may be called) with numeric arguments and returns its numeric result. During the call the core does its bulk I/O through the descriptors it is given, natively. A negative result is the core's error code: the firmware reads failureCode and failureValue through this function too.
+   * @throws UsageError, CoreTrap
+   */
+  coreCall(name: string, args: number[]): number;
+  /**
+   * A copy of length bytes of the core's memory at ptr: the result slots, a header, a failure's values. At most 64 KiB per call.
+   * @throws RangeError
+   */
+  coreRead(ptr: number, length: number): ArrayBuffer;
+  /**
+   * Copies data into the core's memory at ptr: the params area, source patches, a check's input. At most 64 KiB per call.
+   * @throws RangeError
+   */
+  coreWrite(ptr: number, data: ArrayBuffer): void;
+  /**
+   * The device error behind the core's last E_DEVICE failure, as the descriptor's device reported it (name, message, code; a bad sector's LBAs), or null when there is none. Reading it clears it; every coreCall clears it first.
+   * @returns JSON: NativeError | null
+   */
+  coreDeviceError(): string;
+  /**
+   * Starts a SHA-256 (FIPS 180-4) and returns its id. The manifests' critical files are hashed with it; a printer with a hash engine uses it here.
+   * @throws UsageError
+   */
+  sha256Begin(): number;
+  /**
+   * Adds data to a hash.
+   * @throws UsageError
+   */
+  sha256Update(id: number, data: ArrayBuffer): void;
+  /**
+   * Adds the first bytes bytes of sectors sectors at lba of a descriptor, read natively: a file's contents reach the hash without entering QuickJS.
+   * @throws DeviceError, UsageError
+   */
+  sha256Sectors(id: number, handle: number, lba: number, sectors: number, bytes: number): void;
+  /**
+   * Ends a hash and returns its digest as 64 lower-case hex digits; the id is free again.
+   * @throws UsageError
+   */
+  sha256End(id: number): string;
 }
 
 /** What each host function that returns JSON returns, decoded. */
 export interface HostJsonResults {
   profile: Profile;
-  partitions: PartitionTable;
-  listImages: ImageEntry[];
-  health: HealthReport;
-  begin: BeginResult;
-  step: StepResult;
-  finish: JobResult;
+  disk: DiskInfo;
+  devStats: LayerStats;
+  coreDeviceError: NativeError | null;
 }
 
 /** The names of the functions, in declaration order. */
-export const HOST_FUNCTIONS = ["log","now","profile","partitions","listImages","health","begin","step","finish","cancellable","cancel","progress","shouldCancel"] as const;
+export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devOpen","devRead","devWrite","devFlush","devStats","devClose","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End"] as const;
+
+/** Each function's parameter and result types, as declared (a host converts values by them). */
+export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devOpen":{"params":["json"],"result":"int"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"devStats":{"params":["int"],"result":"json"},"devClose":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"}};

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import { Profile } from "../../device-profiles/src/profile";
 import { formatFat } from "../../firmware-module/src/ops/fat-format";
 import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
-import { PrinterHost, PrinterLayout } from "../../firmware-module/src/ops/printer-host";
+import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module/src/ops/printer-host";
 import { Core } from "../../host-shim/src/native/core";
 import { BlockDevice, FileDevice, PartitionView } from "../../host-shim/src/native/devices";
 import { Firmware, loadQuickJS } from "../../host-shim/src/native/quickjs-host";
@@ -42,16 +42,7 @@ export class SimulatorError extends Error {
 }
 
 export function layoutOf(profile: Profile): PrinterLayout {
-  const n = (role: string) => profile.partitions.findIndex((p) => p.role === role) + 1;
-  const loc = profile.imageLocation;
-  return {
-    system: n("system"),
-    recovery: n("recovery"),
-    spool: n("spool") || undefined,
-    manifestPaths: profile.firmware.critical,
-    exclude: profile.exclude,
-    ghost: loc.kind === "ghost" ? loc.path : undefined,
-  };
+  return printerLayout(profile);
 }
 
 /**
@@ -190,7 +181,7 @@ export async function startFirmware(
   hooks: { onProgress?: (x: unknown) => void; shouldCancel?: () => boolean; log?: (s: string) => void } = {},
 ): Promise<Firmware> {
   const engine = await loadQuickJS();
-  return new Firmware(engine, p.host, {
+  return new Firmware(engine, { core: p.core, disk: p.host.disk, now: p.host.now }, {
     profile: p.profile,
     heapBytes: p.profile.budgets.quickjsHeapBytes,
     stackBytes: p.profile.budgets.quickjsStackBytes,

@@ -51,6 +51,13 @@ export abstract class Core {
   /** The device error behind the core's last E_DEVICE, kept by the device imports. */
   protected lastDeviceError: DeviceError | undefined;
 
+  /** The device error behind the core's last E_DEVICE, if any; taking it clears it. */
+  takeDeviceError(): DeviceError | undefined {
+    const e = this.lastDeviceError;
+    this.lastDeviceError = undefined;
+    return e;
+  }
+
   /** Gives `d` a handle the core's dev.read/write/flush imports reach it by. */
   abstract attach(d: BlockDevice): number;
   abstract detach(h: number): void;

@@ -42,6 +42,28 @@ export interface PrinterLayout {
   ghost?: string;
 }
 
+/** The parts of a device profile (device-profiles/profile.schema.json) that lay out a printer. */
+export interface LayoutProfile {
+  partitions: Array<{ role: string }>;
+  firmware: { critical: string[] };
+  exclude?: string[];
+  imageLocation: { kind: string; path?: string };
+}
+
+/** A profile's layout: partition numbers of its roles (partitions are laid out in profile order). */
+export function printerLayout(profile: LayoutProfile): PrinterLayout {
+  const n = (role: string) => profile.partitions.findIndex((p) => p.role === role) + 1;
+  const loc = profile.imageLocation;
+  return {
+    system: n("system"),
+    recovery: n("recovery"),
+    spool: n("spool") || undefined,
+    manifestPaths: profile.firmware.critical,
+    exclude: profile.exclude,
+    ghost: loc.kind === "ghost" ? loc.path : undefined,
+  };
+}
+
 export interface JobProgress {
   done: boolean;
   phase: string;

@@ -149,6 +149,15 @@ export class Core extends PortableCore {
     return this.memory.buffer.byteLength;
   }
 
+  /** A copy of core memory (the host API's coreRead). */
+  copyOut(ptr: number, length: number): Uint8Array {
+    return this.readMemory(ptr, length);
+  }
+  /** Copies into core memory (the host API's coreWrite). */
+  copyIn(ptr: number, bytes: Uint8Array): void {
+    this.writeMemory(ptr, bytes);
+  }
+
   protected readMemory(ptr: number, length: number): Uint8Array {
     return this.mem.slice(ptr, ptr + length);
   }

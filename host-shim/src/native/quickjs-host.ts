@@ -1,17 +1,27 @@
 // Runs the firmware module (dist/firmware/firmware.js, one ES2020 file) in a bare QuickJS
-// context and injects the host API into it: the same small set of functions a printer's C code
-// would give its QuickJS. Arguments and results cross as numbers and JSON strings, once per
-// call and once per job step; cluster data never enters QuickJS (it moves between the disk and
-// the wasm core's memory, see printer-host.ts).
+// context and installs the native host API into it as the global `host`: the same functions a
+// printer's C code gives its QuickJS (firmware-module/contract/host-api.json; NativeHost in
+// native-host.ts implements them over Node). Values cross as the declaration types them: numbers,
+// JSON strings, and ArrayBuffers for sectors and core memory. Cluster data never enters QuickJS:
+// the core moves it between the disk and its own memory through the descriptors it is given.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
+import { HOST_FUNCTIONS, HOST_SIGNATURES } from "../../../firmware-module/src/host-api";
+import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
 import { ClusterbackError } from "../../../firmware-module/src/ops/errors";
-import { PrinterHost } from "../../../firmware-module/src/ops/printer-host";
-import { findPackageRoot } from "./core";
+import { Core, findPackageRoot } from "./core";
+import { NativeHost } from "./native-host";
 
 /** Loads the QuickJS engine (once per process; quickjs-engine.ts says how it is compiled). */
 export { EngineLoadOptions, loadQuickJS } from "./quickjs-engine";
+
+/** What the firmware runs on: the wasm core, the disk, and the printer's clock. */
+export interface PrinterHardware {
+  core: Core;
+  disk: BlockDevice;
+  now: () => number;
+}
 
 export class FirmwareError extends ClusterbackError {
   constructor(message: string) {
@@ -44,14 +54,22 @@ export function bundlePath(): string {
 export class Firmware {
   readonly runtime: QuickJSRuntime;
   readonly context: QuickJSContext;
+  readonly native: NativeHost;
   private disposed = false;
   private hostCalls = 0;
 
   constructor(
     engine: QuickJSWASMModule,
-    readonly printer: PrinterHost,
+    readonly hardware: PrinterHardware,
     readonly options: FirmwareOptions,
   ) {
+    this.native = new NativeHost(hardware.core, hardware.disk, {
+      profile: options.profile,
+      now: hardware.now,
+      log: options.log,
+      onProgress: options.onProgress,
+      shouldCancel: options.shouldCancel,
+    });
     this.runtime = engine.newRuntime();
     this.runtime.setMemoryLimit(options.heapBytes);
     this.runtime.setMaxStackSize(options.stackBytes);
@@ -76,62 +94,67 @@ export class Firmware {
 
   private installHost(): void {
     const ctx = this.context,
-      p = this.printer;
+      n = this.native as unknown as Record<string, (...args: unknown[]) => unknown>;
     const host = ctx.newObject();
-    const fn = (name: string, impl: (...args: QuickJSHandle[]) => unknown) => {
+    const toJs = (h: QuickJSHandle, type: string): unknown => {
+      if (type === "int" || type === "f64") return ctx.getNumber(h);
+      if (type === "bytes") {
+        const view = ctx.getArrayBuffer(h);
+        try {
+          return view.value.slice();
+        } finally {
+          view.dispose();
+        }
+      }
+      if (type === "f64[]") return ctx.dump(h) as number[];
+      return ctx.getString(h);
+    };
+    for (const name of HOST_FUNCTIONS) {
+      const sig = HOST_SIGNATURES[name];
+      const impl = n[name].bind(this.native);
       const f = ctx.newFunction(name, (...args) => {
         this.hostCalls++;
         try {
-          const out = impl(...args);
-          if (out === undefined) return undefined;
-          if (typeof out === "number") return ctx.newNumber(out);
-          if (typeof out === "boolean") return out ? ctx.true : ctx.false;
-          return ctx.newString(typeof out === "string" ? out : JSON.stringify(out));
+          const out = impl(...sig.params.map((t, i) => toJs(args[i] ?? ctx.undefined, t)));
+          switch (sig.result) {
+            case "void":
+              return undefined;
+            case "int":
+            case "f64":
+              return ctx.newNumber(out as number);
+            case "bool":
+              return out ? ctx.true : ctx.false;
+            case "bytes": {
+              const b = out as Uint8Array;
+              return ctx.newArrayBuffer(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+            }
+            default:
+              return ctx.newString(out as string);
+          }
         } catch (e) {
-          const err = e as Error;
-          return { error: ctx.newError({ name: err.name || "Error", message: err.message }) };
+          return { error: this.errorHandle(e as Error) };
         }
       });
       ctx.setProp(host, name, f);
       f.dispose();
-    };
-    const str = (h: QuickJSHandle) => ctx.getString(h);
-    const num = (h: QuickJSHandle) => ctx.getNumber(h);
-    const json = (h: QuickJSHandle | undefined) => (h === undefined ? {} : JSON.parse(ctx.getString(h)));
-    fn("log", (m) => {
-      (this.options.log ?? (() => undefined))(str(m));
-    });
-    fn("now", () => p.now());
-    fn("profile", () => JSON.stringify(this.options.profile));
-    fn("partitions", () => p.table);
-    fn("listImages", () => p.listImages());
-    fn("health", (n) => p.health(num(n)));
-    fn("begin", (kind, params) => {
-      const k = str(kind),
-        o = json(params);
-      if (k === "backup") return p.beginBackup(o);
-      if (k === "restore") {
-        p.beginRestore(o);
-        return {};
-      }
-      if (k === "verify") {
-        p.beginVerify(o);
-        return {};
-      }
-      throw new FirmwareError(`unknown job kind "${k}" (backup, restore or verify)`);
-    });
-    fn("step", (budget) => p.step(num(budget)));
-    fn("finish", () => p.finish());
-    fn("cancellable", () => p.cancellable());
-    fn("cancel", () => {
-      p.cancel();
-    });
-    fn("progress", (j) => {
-      this.options.onProgress?.(JSON.parse(str(j)));
-    });
-    fn("shouldCancel", () => this.options.shouldCancel?.() ?? false);
+    }
     ctx.setProp(ctx.global, "host", host);
     host.dispose();
+  }
+
+  /** An Error for QuickJS: name and message, and a device error's code and sectors (NativeError). */
+  private errorHandle(e: Error): QuickJSHandle {
+    const ctx = this.context;
+    const h = ctx.newError({ name: e.name || "Error", message: e.message });
+    const extra = e as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(extra)) {
+      if (!["code", "lba", "requestLba", "sectorCount", "device", "op"].includes(k)) continue;
+      const value = typeof v === "number" ? ctx.newNumber(v) : typeof v === "string" ? ctx.newString(v) : undefined;
+      if (!value) continue;
+      ctx.setProp(h, k, value);
+      value.dispose();
+    }
+    return h;
   }
 
   /** Calls firmware.<name>(...args) with JSON-able arguments; returns its (JSON-decoded) result. */
@@ -184,6 +207,7 @@ export class Firmware {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.native.close();
     this.context.dispose();
     this.runtime.dispose();
   }

@@ -1,0 +1,221 @@
+// The Node implementation of the native host API (firmware-module/contract/host-api.json,
+// docs/host-api.md): what a printer's C code does for the firmware. One disk, descriptors
+// layered over it (each one also a handle of the wasm core's device table), sector I/O, calls
+// into the core and copies of its memory, SHA-256, and the natural duties (clock, log, profile,
+// progress, cancel). Everything else (partition tables, the image store, the ghost, health,
+// jobs) is the firmware's, in QuickJS. quickjs-host.ts installs these functions as `host`.
+import { createHash, Hash } from "node:crypto";
+import { ReadFailureTrap } from "../../../firmware-module/src/ops/bad-sectors";
+import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
+import { BlockDevice, PartitionView, WriteGuard } from "../../../firmware-module/src/ops/devices";
+import { BadSectorError, DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/errors";
+import { SectorAdapter } from "../../../firmware-module/src/ops/sector-adapter";
+import type { Core } from "./core";
+
+/** The most a coreRead or coreWrite moves, and a devRead returns. */
+const COPY_MAX = 64 * 1024;
+const READ_MAX = 128 * 1024;
+const HASHES_MAX = 8;
+
+export interface NativeHostOptions {
+  profile: unknown;
+  now: () => number;
+  log?: (line: string) => void;
+  onProgress?: (p: unknown) => void;
+  shouldCancel?: () => boolean;
+}
+
+interface Layer {
+  dev: BlockDevice;
+  parent?: number;
+}
+
+/** A device error as JSON (NativeError in the contract). */
+export function nativeError(e: DeviceError): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: e.name, message: e.message, code: e.code };
+  if (e instanceof BadSectorError)
+    Object.assign(out, { device: e.device, op: e.op, lba: e.lba, requestLba: e.requestLba, sectorCount: e.sectorCount });
+  return out;
+}
+
+export class NativeHost {
+  private readonly layers = new Map<number, Layer>();
+  private readonly hashes = new Map<number, Hash>();
+  private nextHash = 1;
+  readonly diskHandle: number;
+
+  constructor(
+    readonly core: Core,
+    readonly diskDevice: BlockDevice,
+    readonly options: NativeHostOptions,
+  ) {
+    this.diskHandle = core.attach(diskDevice);
+    this.layers.set(this.diskHandle, { dev: diskDevice });
+  }
+
+  /** Lets go of every layer (the disk stays the caller's). */
+  close(): void {
+    for (const h of this.layers.keys()) this.core.detach(h);
+    this.layers.clear();
+  }
+
+  // ---- natural duties
+  log(message: string): void {
+    this.options.log?.(message);
+  }
+  now(): number {
+    return this.options.now();
+  }
+  profile(): string {
+    return JSON.stringify(this.options.profile);
+  }
+  progress(json: string): void {
+    this.options.onProgress?.(JSON.parse(json));
+  }
+  shouldCancel(): boolean {
+    return this.options.shouldCancel?.() ?? false;
+  }
+
+  // ---- devices
+  disk(): string {
+    const d = this.diskDevice;
+    return JSON.stringify({ handle: this.diskHandle, name: d.name, sectorSize: d.sectorSize, sectorCount: d.sectorCount });
+  }
+
+  private layer(h: number): BlockDevice {
+    const l = this.layers.get(h);
+    if (!l) throw new DeviceError(DeviceCode.closed, `descriptor ${h} is not open`);
+    return l.dev;
+  }
+
+  devOpen(specJson: string): number {
+    const s = JSON.parse(specJson) as Record<string, number | string | undefined>;
+    const parent = this.layer(Number(s.parent));
+    const int = (k: string): number => {
+      const v = s[k];
+      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+        throw new UsageError(`devOpen ${s.kind}: ${k} must be a whole number, not ${JSON.stringify(v)}`);
+      return v;
+    };
+    let dev: BlockDevice;
+    if (s.kind === "window") dev = new PartitionView(parent, int("start"), int("count"), s.name as string | undefined);
+    else if (s.kind === "guard")
+      dev = new WriteGuard(
+        parent,
+        int("first"),
+        int("sectors"),
+        s.holeStart === undefined ? undefined : { startSector: int("holeStart"), sectors: int("holeSectors") },
+      );
+    else if (s.kind === "trap") dev = new ReadFailureTrap(parent);
+    else if (s.kind === "sectors512") dev = new SectorAdapter(parent, 512);
+    else throw new UsageError(`devOpen: unknown kind ${JSON.stringify(s.kind)} (window, guard, trap, sectors512)`);
+    const h = this.core.attach(dev);
+    this.layers.set(h, { dev, parent: Number(s.parent) });
+    return h;
+  }
+
+  devRead(h: number, lba: number, count: number): Uint8Array {
+    const d = this.layer(h);
+    if (count * d.sectorSize > READ_MAX)
+      throw new DeviceError(DeviceCode.range, `${d.name}: devRead of ${count} sectors is over ${READ_MAX} bytes`);
+    const out = new Uint8Array(count * d.sectorSize);
+    d.read(lba, count, out, 0);
+    return out;
+  }
+
+  devWrite(h: number, lba: number, count: number, data: Uint8Array): void {
+    const d = this.layer(h);
+    if (data.length !== count * d.sectorSize)
+      throw new DeviceError(
+        DeviceCode.range,
+        `${d.name}: devWrite of ${count} sectors got ${data.length} bytes, not ${count * d.sectorSize}`,
+      );
+    d.write(lba, count, data, 0);
+  }
+
+  devFlush(h: number): void {
+    this.layer(h).flush();
+  }
+
+  devStats(h: number): string {
+    const d = this.layer(h);
+    const out: Record<string, unknown> = { sectorsRead: 0, sectorsWritten: 0 };
+    if (d instanceof WriteGuard) Object.assign(out, { sectorsRead: d.sectorsRead, sectorsWritten: d.sectorsWritten });
+    if (d instanceof ReadFailureTrap && d.lastFailure)
+      out.lastFailure = { ...nativeError(d.lastFailure.error), lba: d.lastFailure.lba, sectorCount: d.lastFailure.sectorCount };
+    return JSON.stringify(out);
+  }
+
+  devClose(h: number): void {
+    const l = this.layers.get(h);
+    if (!l || l.parent === undefined) throw new DeviceError(DeviceCode.closed, `descriptor ${h} is not an open layer`);
+    for (const other of this.layers.values())
+      if (other.parent === h) throw new UsageError(`descriptor ${h} still has a layer over it`);
+    this.layers.delete(h);
+    this.core.detach(h);
+  }
+
+  // ---- the core
+  coreCall(name: string, args: number[]): number {
+    if (!EXPORTS.includes(name) || name === "init") throw new UsageError(`the core has no export ${name} to call`);
+    const f = (this.core.exports as unknown as Record<string, (...a: number[]) => number | undefined>)[name];
+    if (args.length !== f.length)
+      throw new UsageError(`${name} takes ${f.length} arguments, not ${args.length}`);
+    this.core.takeDeviceError();
+    return f(...args) ?? 0;
+  }
+
+  private memoryRange(ptr: number, length: number): void {
+    if (!Number.isSafeInteger(ptr) || ptr < 0 || length < 0 || length > COPY_MAX || ptr + length > MEMORY_PAGES * 65536)
+      throw new RangeError(`core memory ${ptr}+${length} is outside the core's memory or over ${COPY_MAX} bytes`);
+  }
+  coreRead(ptr: number, length: number): Uint8Array {
+    this.memoryRange(ptr, length);
+    return this.core.copyOut(ptr, length);
+  }
+  coreWrite(ptr: number, data: Uint8Array): void {
+    this.memoryRange(ptr, data.length);
+    this.core.copyIn(ptr, data);
+  }
+  coreDeviceError(): string {
+    const e = this.core.takeDeviceError();
+    return JSON.stringify(e ? nativeError(e) : null);
+  }
+
+  // ---- crypto
+  sha256Begin(): number {
+    if (this.hashes.size >= HASHES_MAX) throw new UsageError(`more than ${HASHES_MAX} SHA-256 hashes are open`);
+    const id = this.nextHash++;
+    this.hashes.set(id, createHash("sha256"));
+    return id;
+  }
+  private hash(id: number): Hash {
+    const h = this.hashes.get(id);
+    if (!h) throw new UsageError(`no SHA-256 hash ${id} is open`);
+    return h;
+  }
+  sha256Update(id: number, data: Uint8Array): void {
+    this.hash(id).update(data);
+  }
+  sha256Sectors(id: number, h: number, lba: number, sectors: number, bytes: number): void {
+    const hash = this.hash(id),
+      d = this.layer(h);
+    if (bytes > sectors * d.sectorSize || bytes < 0)
+      throw new UsageError(`sha256Sectors: ${bytes} bytes is more than ${sectors} sectors hold`);
+    const chunk = Math.max(1, Math.floor((1024 * 1024) / d.sectorSize));
+    const buf = new Uint8Array(chunk * d.sectorSize);
+    let left = bytes;
+    for (let done = 0; done < sectors && left > 0; done += chunk) {
+      const n = Math.min(chunk, sectors - done);
+      d.read(lba + done, n, buf, 0);
+      const take = Math.min(left, n * d.sectorSize);
+      hash.update(buf.subarray(0, take));
+      left -= take;
+    }
+  }
+  sha256End(id: number): string {
+    const d = this.hash(id).digest("hex");
+    this.hashes.delete(id);
+    return d;
+  }
+}
