@@ -226,6 +226,8 @@ for (const id of listProfiles()) {
     // the firmware's own menu
     fw.call("menuOpen");
 
+    // the printer's life ends here: what follows calls the host directly, some calls wrong on purpose
+    const life = fw.evaluate("__calls.length") as number;
     // errors cross with a name and a message, a device error's code too
     const thrown = (code: string) =>
       fw.evaluate(
@@ -251,7 +253,7 @@ for (const id of listProfiles()) {
       [],
       "every declared function was called",
     );
-    const problems = calls.flatMap(conformance);
+    const problems = calls.slice(0, life).flatMap(conformance);
     t.same(problems.slice(0, 10), [], `${calls.length} calls conform (${problems.length} problems)`);
   });
 }
