@@ -354,7 +354,7 @@ function countText(c) {
   const rows = [...c.files].sort((a, b) => b.lines - a.lines);
   return [
     "",
-    `**The code behind this API today, which a printer ports: ${c.total} lines in ${c.files.length} files** (\`npm run count:native\`, host-shim/tools/native-lines.js; issue 14's target is at most 600). Of these, ${c.nodeOnly} are the Node host's own (host-shim/src/native: they use node: modules), and ${c.portable} are the portable operations (firmware-module/src/ops: ES2020 TypeScript, type-checked without Node's types, already shared with the CLI) that still run in Node behind this API; they stop counting when the firmware bundle runs them in QuickJS over the native API. The rule:`,
+    `**The code behind this API, which a printer ports: ${c.total} lines in ${c.files.length} files** (\`npm run count:native\`, host-shim/tools/native-lines.js; issue 14's target is at most 600). Of these, ${c.nodeOnly} are the Node host's own (host-shim/src/native: they use node: modules), and ${c.portable} are portable modules it imports (firmware-module/src/ops: the layers of devices.ts, the sector adapter, the errors, the core wrapper), which a C host writes in its own terms. The rule:`,
     "",
     ...c.rule.map((r) => `- ${r}`),
     "",

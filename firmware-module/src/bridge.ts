@@ -7,9 +7,8 @@
 // native and cluster data never enters QuickJS.
 import type { HostApi } from "./host-api";
 import { CoreCode, CoreExports, EXPORTS } from "./ops/abi";
-import { ReadFailure, ReadFailureTrap } from "./ops/bad-sectors";
 import { Core } from "./ops/core";
-import { BlockDevice, PartitionView, WriteGuard } from "./ops/devices";
+import { BlockDevice, PartitionView, ReadFailure, ReadFailureTrap, WriteGuard } from "./ops/devices";
 import { BadSectorError, ClusterbackError, DeviceError, WriteGuardError } from "./ops/errors";
 import { provideSha256, Sha256 } from "./ops/platform";
 import { SectorAdapter } from "./ops/sector-adapter";

@@ -202,23 +202,12 @@ function heapNow(fw) {
   return Number(m[1]);
 }
 
-// the PrinterHost methods behind the host API's functions (host-shim/src/native/quickjs-host.ts)
-const HOST_METHODS = [
-  "listImages",
-  "health",
-  "beginBackup",
-  "beginRestore",
-  "beginVerify",
-  "step",
-  "finish",
-  "cancellable",
-  "cancel",
-  "now",
-];
+// the native host API's functions (NativeHost, host-shim/src/native/native-host.ts), as declared
+const { HOST_FUNCTIONS: HOST_METHODS } = require(path.join(root, "dist", "firmware-module", "src", "host-api.js"));
 
 /**
- * Samples the heap on entry to and return from every host call (the PrinterHost methods, and the
- * log, progress and shouldCancel hooks), and from QuickJS's interrupt handler, which QuickJS calls
+ * Samples the heap on entry to and return from every host call (every function of the native
+ * host API), and from QuickJS's interrupt handler, which QuickJS calls
  * every 10,000 or so function calls and backward jumps while the firmware's own code runs.
  */
 function heapProbe(fw, host) {
@@ -317,7 +306,7 @@ async function heapScenarios(p) {
   for (const sc of scenarios) {
     sc.prepare?.();
     let fw = await sim.startFirmware(p, hooks);
-    probe = heapProbe(fw, p.host);
+    probe = heapProbe(fw, fw.native);
     const t0 = performance.now();
     let problem;
     try {
@@ -539,7 +528,7 @@ function targetLines(tg) {
     '"memory used" (JS_ComputeMemoryUsage\'s memory_used_size: everything the runtime has allocated, garbage not yet',
     "collected included), read with dumpMemoryUsage (which allocates nothing in the runtime; fw.heapUsed()'s",
     "computeMemoryUsage adds a second context of about 33 KB on first use). It is sampled on entry to and return",
-    "from every host call (the PrinterHost methods behind the host API, and the log, progress and shouldCancel",
+    "from every host call (every function of the native host API: devices, core, SHA-256, log, progress, shouldCancel",
     "hooks), from QuickJS's interrupt handler while firmware code runs, and at the job's end. Then the job runs",
     "again, from the same disk state, in a fresh runtime whose limit is 1 MiB: running to its end there proves no",
     "instant needed more, sampled or not. Loaded: the heap with firmware.js evaluated, before the job.",

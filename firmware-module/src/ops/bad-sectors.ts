@@ -5,7 +5,10 @@
 import { BackupFlag, PARAMS_BYTES, Param, UNREADABLE_LISTED } from "./abi";
 import { utf8 } from "./bytes";
 import { Core, RunOptions, Slot } from "./core";
-import { BlockDevice } from "./devices";
+import { BlockDevice, ReadFailure, ReadFailureTrap } from "./devices";
+
+/** The read-failure trap is a device (ops/devices.ts); it is named here too, where backups use it. */
+export { type ReadFailure, ReadFailureTrap };
 import { BadSectorError, ClusterbackError, DeviceCode, DeviceError } from "./errors";
 import { FatReadError, FatReader } from "./fat-reader";
 import { FatGeometry, FatTables } from "./fat-tables";
@@ -34,12 +37,6 @@ export interface SectorOwner {
   path: string | null;
 }
 
-/** A failed read of the source: its LBA (the exact bad one when known, else the request's first) and sector count. */
-export interface ReadFailure {
-  lba: number;
-  sectorCount: number;
-  error: DeviceError;
-}
 
 type BackupBeginFlags = (
   src: number,
@@ -207,46 +204,6 @@ export class SourceReadError extends DeviceError {
   ) {
     super(DeviceCode.io, message);
     this.name = "SourceReadError";
-  }
-}
-
-/**
- * Wraps a backup's source and remembers its last failed read (in the wrapper's LBAs, the
- * exact bad sector when the device below says which). Everything else passes through.
- */
-export class ReadFailureTrap implements BlockDevice {
-  lastFailure: ReadFailure | undefined;
-  constructor(readonly inner: BlockDevice) {}
-  get sectorSize(): number {
-    return this.inner.sectorSize;
-  }
-  get sectorCount(): number {
-    return this.inner.sectorCount;
-  }
-  get name(): string {
-    return this.inner.name;
-  }
-  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
-    try {
-      this.inner.read(lba, sectorCount, dst, dstOffset);
-    } catch (e) {
-      if (e instanceof DeviceError && e.code === DeviceCode.io) {
-        const exact =
-          e instanceof BadSectorError && e.sectorCount === sectorCount ? lba + (e.lba - e.requestLba) : undefined;
-        this.lastFailure =
-          exact === undefined ? { lba, sectorCount, error: e } : { lba: exact, sectorCount: 1, error: e };
-      }
-      throw e;
-    }
-  }
-  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
-    this.inner.write(lba, sectorCount, src, srcOffset);
-  }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 

@@ -2,7 +2,7 @@
 // only compose others (a window, a write guard) or live in memory. The Node host's file and
 // block-device nodes are host-shim/src/native/devices.ts; one contract test covers them all
 // (test/devices.test.ts). LBAs and counts are numbers (exact to 2^53).
-import { DeviceCode, DeviceError, WriteGuardError } from "./errors";
+import { BadSectorError, DeviceCode, DeviceError, WriteGuardError } from "./errors";
 
 export interface BlockDevice {
   /** Bytes per sector: 512, 1024, 2048 or 4096. */
@@ -175,6 +175,53 @@ export class WriteGuard implements BlockDevice {
     const queued = this.inner.deferWrite?.(lba, sectorCount, ptr, writer) ?? false;
     if (queued) this.sectorsWritten += sectorCount;
     return queued;
+  }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/** A failed read of the source: its LBA (the exact bad one when known, else the request's first) and sector count. */
+export interface ReadFailure {
+  lba: number;
+  sectorCount: number;
+  error: DeviceError;
+}
+
+/**
+ * Wraps a backup's source and remembers its last failed read (in the wrapper's LBAs, the
+ * exact bad sector when the device below says which). Everything else passes through.
+ */
+export class ReadFailureTrap implements BlockDevice {
+  lastFailure: ReadFailure | undefined;
+  constructor(readonly inner: BlockDevice) {}
+  get sectorSize(): number {
+    return this.inner.sectorSize;
+  }
+  get sectorCount(): number {
+    return this.inner.sectorCount;
+  }
+  get name(): string {
+    return this.inner.name;
+  }
+  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
+    try {
+      this.inner.read(lba, sectorCount, dst, dstOffset);
+    } catch (e) {
+      if (e instanceof DeviceError && e.code === DeviceCode.io) {
+        const exact =
+          e instanceof BadSectorError && e.sectorCount === sectorCount ? lba + (e.lba - e.requestLba) : undefined;
+        this.lastFailure =
+          exact === undefined ? { lba, sectorCount, error: e } : { lba: exact, sectorCount: 1, error: e };
+      }
+      throw e;
+    }
+  }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    this.inner.write(lba, sectorCount, src, srcOffset);
   }
   flush(): void {
     this.inner.flush();

@@ -102,7 +102,7 @@ export interface TreeCheck {
 }
 
 const FAT_WINDOW_ENTRIES = 16384; // entries read at once (64 KiB for FAT32)
-const CACHED_WINDOWS = 64; // windows kept (4 MiB at most: a 1 Mi-cluster FAT whole)
+const CACHED_WINDOWS = 4; // windows kept (256 KiB at most: the firmware runs in a QuickJS heap of 1 MiB)
 const READ_CHUNK_BYTES = 1 << 20; // readFile hands out at most this much per chunk
 const DEFAULT_MAX_DEPTH = 32;
 const DEFAULT_MAX_ENTRIES = 1 << 20;

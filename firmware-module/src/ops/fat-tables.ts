@@ -23,7 +23,7 @@ export interface FatCompare {
   firstDiffering: number;
 }
 
-const WINDOW_ENTRIES = 65536;
+const WINDOW_ENTRIES = 16384; // 64 KiB of FAT32 entries: a window fits a QuickJS heap of 1 MiB
 
 export class FatTables {
   readonly geometry: FatGeometry;

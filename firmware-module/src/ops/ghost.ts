@@ -35,8 +35,10 @@ export const GHOST_TEMP = "CBGHOST.TMP";
 export const GHOST_ATTRIBUTES = 0x07;
 const LOCATOR_MAGIC = "CBGHOSTL";
 const IMAGE_MAGIC = "CBIMAGE1";
+/** The first byte both magics share ("C"). */
+const MAGIC_FIRST_BYTE = 0x43;
 const COMMIT_MAGIC = "CBCOMMIT";
-const SEARCH_CHUNK = 1 << 20;
+const SEARCH_CHUNK = 128 << 10; // read at a time (a QuickJS heap of 1 MiB holds it)
 
 export class GhostError extends ClusterbackError {
   constructor(message: string) {
@@ -169,7 +171,7 @@ function extentOf(reader: FatReader, e: FatEntry): GhostExtent | undefined {
 
 /**
  * Looks for a ghost image without the file system: reads the partition backwards from its end,
- * 1 MiB at a time, for a locator or an image header on a sector boundary, and takes the first
+ * 128 KiB at a time, for a locator or an image header on a sector boundary, and takes the first
  * candidate that checks; one counted in another sector size (a partition opened with the wrong
  * one) is returned unchecked only when nothing else is found. `limitBytes`: how far from the end to look (default: all of it).
  */
@@ -185,6 +187,7 @@ export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity
     part.read(from / ss, bytes / ss, chunk, 0);
     const b = chunk.subarray(0, bytes);
     for (let at = bytes - 512; at >= 0; at -= 512) {
+      if (b[at] !== MAGIC_FIRST_BYTE) continue; // both magics start alike: most sectors end here
       const magic = latin1(b.subarray(at, at + 8));
       let c: { extent: GhostExtent; sectorBytes: number } | undefined,
         foundBy: FoundGhost["foundBy"] = "locator";

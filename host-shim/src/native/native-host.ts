@@ -5,9 +5,8 @@
 // progress, cancel). Everything else (partition tables, the image store, the ghost, health,
 // jobs) is the firmware's, in QuickJS. quickjs-host.ts installs these functions as `host`.
 import { createHash, Hash } from "node:crypto";
-import { ReadFailureTrap } from "../../../firmware-module/src/ops/bad-sectors";
 import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
-import { BlockDevice, PartitionView, WriteGuard } from "../../../firmware-module/src/ops/devices";
+import { BlockDevice, PartitionView, ReadFailureTrap, WriteGuard } from "../../../firmware-module/src/ops/devices";
 import { BadSectorError, DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/errors";
 import { SectorAdapter } from "../../../firmware-module/src/ops/sector-adapter";
 import type { Core } from "./core";

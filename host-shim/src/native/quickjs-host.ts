@@ -111,7 +111,8 @@ export class Firmware {
     };
     for (const name of HOST_FUNCTIONS) {
       const sig = HOST_SIGNATURES[name];
-      const impl = n[name].bind(this.native);
+      // looked up at each call, so that a probe may wrap NativeHost's methods (test/bench/firmware-bench.js)
+      const impl = (...args: unknown[]) => n[name].apply(this.native, args);
       const f = ctx.newFunction(name, (...args) => {
         this.hostCalls++;
         try {
