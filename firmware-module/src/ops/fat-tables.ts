@@ -23,7 +23,8 @@ export interface FatCompare {
   firstDiffering: number;
 }
 
-const WINDOW_ENTRIES = 16384; // 64 KiB of FAT32 entries: a window fits a QuickJS heap of 1 MiB
+const WINDOW_ENTRIES = 65536; // the most entries() gives at once
+const COMPARE_ENTRIES = 16384; // compareCopies' window: 64 KiB of FAT32 entries (the firmware's QuickJS heap is 1 MiB)
 
 export class FatTables {
   readonly geometry: FatGeometry;
@@ -97,8 +98,8 @@ export class FatTables {
   compareCopies(): FatCompare {
     let differing = 0,
       firstDiffering = -1;
-    for (let first = 0; first < this.entryCount; first += WINDOW_ENTRIES) {
-      const count = Math.min(WINDOW_ENTRIES, this.entryCount - first);
+    for (let first = 0; first < this.entryCount; first += COMPARE_ENTRIES) {
+      const count = Math.min(COMPARE_ENTRIES, this.entryCount - first);
       const a = this.entries(0, first, count);
       for (let copy = 1; copy < this.geometry.fatCount; copy++) {
         const b = this.entries(copy, first, count);
