@@ -238,14 +238,20 @@ for (const id of listProfiles()) {
         `(function () { try { ${code}; return "no error"; } catch (e) { return e.name + ": " + e.message + (e.code === undefined ? "" : " [code " + e.code + "]"); } })()`,
       );
     t.match(thrown("host.devRead(99999, 0, 1)"), /^DeviceError: descriptor 99999 is not open \[code 6\]/);
-    t.match(thrown("host.devRead(JSON.parse(host.disk()).handle, 1e15, 1)"), /^DeviceError: .*outside the device.*\[code 2\]/);
+    t.match(
+      thrown("host.devRead(JSON.parse(host.disk()).handle, 1e15, 1)"),
+      /^DeviceError: .*outside the device.*\[code 2\]/,
+    );
     t.match(thrown('host.coreCall("format", [])'), /^UsageError: the core has no export format/);
-    t.match(thrown('host.devOpen(JSON.stringify({ parent: JSON.parse(host.disk()).handle, kind: "mirror" }))'), /^UsageError: devOpen: unknown kind/);
+    t.match(
+      thrown('host.devOpen(JSON.stringify({ parent: JSON.parse(host.disk()).handle, kind: "mirror" }))'),
+      /^UsageError: devOpen: unknown kind/,
+    );
     t.match(thrown("host.sha256End(42)"), /^UsageError: no SHA-256 hash 42 is open/);
     t.equal(fw.evaluate("host.coreDeviceError()"), "null", "no device error after a job that had none");
     t.equal(
       fw.evaluate(
-        'var id = host.sha256Begin(); host.sha256Update(id, new Uint8Array([97, 98, 99]).buffer); host.sha256End(id)',
+        "var id = host.sha256Begin(); host.sha256Update(id, new Uint8Array([97, 98, 99]).buffer); host.sha256End(id)",
       ),
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
       "SHA-256 of abc (FIPS 180-4's example)",

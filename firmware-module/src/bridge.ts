@@ -226,7 +226,6 @@ export class HostCore extends Core {
     closeLayers(this.host, c.layers);
   }
 
-
   protected readMemory(ptr: number, length: number): Uint8Array {
     return new Uint8Array(call(() => this.host.coreRead(ptr, length)));
   }

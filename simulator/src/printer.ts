@@ -181,12 +181,16 @@ export async function startFirmware(
   hooks: { onProgress?: (x: unknown) => void; shouldCancel?: () => boolean; log?: (s: string) => void } = {},
 ): Promise<Firmware> {
   const engine = await loadQuickJS();
-  return new Firmware(engine, { core: p.core, disk: p.host.disk, now: p.host.now }, {
-    profile: p.profile,
-    heapBytes: p.profile.budgets.quickjsHeapBytes,
-    stackBytes: p.profile.budgets.quickjsStackBytes,
-    ...hooks,
-  });
+  return new Firmware(
+    engine,
+    { core: p.core, disk: p.host.disk, now: p.host.now },
+    {
+      profile: p.profile,
+      heapBytes: p.profile.budgets.quickjsHeapBytes,
+      stackBytes: p.profile.budgets.quickjsStackBytes,
+      ...hooks,
+    },
+  );
 }
 
 /** A FatWriter on the live system partition (ordinary use: new jobs, changed settings). */

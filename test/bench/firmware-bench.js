@@ -141,12 +141,14 @@ async function issue14Targets(dir) {
   const t0 = performance.now();
   const heap = [];
   const sizes = [];
+  const health = [];
   for (const id of ids) {
     const p = sim.buildPrinter(loadProfile(id), path.join(dir, `${id}.img`));
     try {
       sim.provisionFactory(p);
       sizes.push({ id, diskBytes: p.profile.disk.sizeBytes, files: p.files.length });
       heap.push(...(await heapScenarios(p)));
+      health.push(await healthTiming(p));
     } finally {
       p.close();
       fs.rmSync(path.join(dir, `${id}.img`), { force: true });
@@ -180,6 +182,7 @@ async function issue14Targets(dir) {
   }
   return {
     heap,
+    health,
     largest: sizes[0],
     sizes,
     cold,
@@ -187,6 +190,33 @@ async function issue14Targets(dir) {
     heapSeconds,
     coldSeconds: (performance.now() - t1) / 1000,
   };
+}
+
+/**
+ * The health check as the firmware runs it now (firmware.health in QuickJS: the ops over the
+ * native host API) against the same check as API version 1 ran it (PrinterHost.health in Node,
+ * behind one host call): 7 interleaved rounds after one warm-up each, medians.
+ */
+async function healthTiming(p) {
+  const fw = await sim.startFirmware(p, {});
+  try {
+    const node = [],
+      qjs = [];
+    p.host.health(p.layout.system);
+    fw.call("health");
+    for (let i = 0; i < 7; i++) {
+      let t = performance.now();
+      p.host.health(p.layout.system);
+      node.push(performance.now() - t);
+      t = performance.now();
+      fw.call("health");
+      qjs.push(performance.now() - t);
+    }
+    const med = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    return { profile: p.profile.id, nodeMs: med(node), quickjsMs: med(qjs) };
+  } finally {
+    fw.dispose();
+  }
 }
 
 /**
@@ -520,6 +550,12 @@ function targetLines(tg) {
     "|---|---|---|",
     `| QuickJS heap at most 1 MiB (1024.0 KiB) during any job | peak ${kib(worst.peak)} KiB (${worst.profile}, ${worst.scenario}); every job also ran to its end under a 1 MiB limit: ${tg.heap.every((h) => h.limited === "ran to its end") ? "yes" : "no"} | ${heapPass ? "PASS" : "FAIL"} |`,
     `| cold start, QuickJS runtime creation to the first sector read, at most ${COLD_TARGET_MS} ms (median of ${COLD_RUNS} fresh processes), QuickJS's wasm compiled when the engine loads | ${coldTarget.map((c) => `${ms(c.coldMs)} ms (${c.profile}; engine load ${ms(c.engineMs)} ms)`).join(", ")} | ${coldPass ? "PASS" : "FAIL"} |`,
+    ...tg.health
+      .filter((h) => h.profile === tg.largest.id)
+      .map(
+        (h) =>
+          `| health check of the largest profile no slower than before issue 14 (PrinterHost.health in Node behind API version 1) | ${ms(h.quickjsMs)} ms in QuickJS over the native API, ${ms(h.nodeMs)} ms in Node (${h.profile}; median of 7); every profile: ${tg.health.map((x) => `${x.profile} ${ms(x.quickjsMs)} / ${ms(x.nodeMs)} ms`).join(", ")} | ${h.quickjsMs <= h.nodeMs ? "PASS" : "FAIL"} |`,
+      ),
     "",
     "### QuickJS heap during jobs",
     "",

@@ -6,12 +6,12 @@ import { BackupFlag, PARAMS_BYTES, Param, UNREADABLE_LISTED } from "./abi";
 import { utf8 } from "./bytes";
 import { Core, RunOptions, Slot } from "./core";
 import { BlockDevice, ReadFailure, ReadFailureTrap } from "./devices";
+import { ClusterbackError, DeviceCode, DeviceError } from "./errors";
+import { FatReadError, FatReader } from "./fat-reader";
+import { FatGeometry, FatTables } from "./fat-tables";
 
 /** The read-failure trap is a device (ops/devices.ts); it is named here too, where backups use it. */
 export { type ReadFailure, ReadFailureTrap };
-import { BadSectorError, ClusterbackError, DeviceCode, DeviceError } from "./errors";
-import { FatReadError, FatReader } from "./fat-reader";
-import { FatGeometry, FatTables } from "./fat-tables";
 
 /** Result slots a backup fills about unreadable clusters (as-core/assembly/engine/unreadable.ts). */
 export const UnreadableSlot = {
@@ -36,7 +36,6 @@ export interface SectorOwner {
   cluster: number | null;
   path: string | null;
 }
-
 
 type BackupBeginFlags = (
   src: number,

@@ -33,7 +33,13 @@ interface Layer {
 export function nativeError(e: DeviceError): Record<string, unknown> {
   const out: Record<string, unknown> = { name: e.name, message: e.message, code: e.code };
   if (e instanceof BadSectorError)
-    Object.assign(out, { device: e.device, op: e.op, lba: e.lba, requestLba: e.requestLba, sectorCount: e.sectorCount });
+    Object.assign(out, {
+      device: e.device,
+      op: e.op,
+      lba: e.lba,
+      requestLba: e.requestLba,
+      sectorCount: e.sectorCount,
+    });
   return out;
 }
 
@@ -78,7 +84,12 @@ export class NativeHost {
   // ---- devices
   disk(): string {
     const d = this.diskDevice;
-    return JSON.stringify({ handle: this.diskHandle, name: d.name, sectorSize: d.sectorSize, sectorCount: d.sectorCount });
+    return JSON.stringify({
+      handle: this.diskHandle,
+      name: d.name,
+      sectorSize: d.sectorSize,
+      sectorCount: d.sectorCount,
+    });
   }
 
   private layer(h: number): BlockDevice {
@@ -141,7 +152,11 @@ export class NativeHost {
     const out: Record<string, unknown> = { sectorsRead: 0, sectorsWritten: 0 };
     if (d instanceof WriteGuard) Object.assign(out, { sectorsRead: d.sectorsRead, sectorsWritten: d.sectorsWritten });
     if (d instanceof ReadFailureTrap && d.lastFailure)
-      out.lastFailure = { ...nativeError(d.lastFailure.error), lba: d.lastFailure.lba, sectorCount: d.lastFailure.sectorCount };
+      out.lastFailure = {
+        ...nativeError(d.lastFailure.error),
+        lba: d.lastFailure.lba,
+        sectorCount: d.lastFailure.sectorCount,
+      };
     return JSON.stringify(out);
   }
 
@@ -158,8 +173,7 @@ export class NativeHost {
   coreCall(name: string, args: number[]): number {
     if (!EXPORTS.includes(name) || name === "init") throw new UsageError(`the core has no export ${name} to call`);
     const f = (this.core.exports as unknown as Record<string, (...a: number[]) => number | undefined>)[name];
-    if (args.length !== f.length)
-      throw new UsageError(`${name} takes ${f.length} arguments, not ${args.length}`);
+    if (args.length !== f.length) throw new UsageError(`${name} takes ${f.length} arguments, not ${args.length}`);
     this.core.takeDeviceError();
     return f(...args) ?? 0;
   }
