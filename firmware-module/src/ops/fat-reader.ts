@@ -78,6 +78,8 @@ export class FatReadError extends ClusterbackError {
 export interface WalkOptions {
   maxDepth?: number;
   maxEntries?: number;
+  /** check() and checkTree(): also given every file and directory the walk meets. */
+  visit?: (e: FatEntry) => void;
 }
 export interface CheckResult {
   problems: Problem[];
@@ -585,6 +587,7 @@ export class FatReader {
    */
   checkTree(options: TreeCheckOptions = {}): TreeCheck {
     const ctx = newContext(options);
+    ctx.visit = options.visit;
     ctx.used = new ClusterBitmap(this.tables.entryCount);
     ctx.crossLinks = [];
     this.steps = 0;

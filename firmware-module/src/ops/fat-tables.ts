@@ -24,6 +24,8 @@ export interface FatCompare {
 }
 
 const WINDOW_ENTRIES = 65536; // the most entries() gives at once
+/** Typed arrays use the platform's byte order; the raw comparison needs FAT's (little-endian). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const COMPARE_ENTRIES = 16384; // compareCopies' window: 64 KiB of FAT32 entries (the firmware's QuickJS heap is 1 MiB)
 
 export class FatTables {
@@ -79,9 +81,17 @@ export class FatTables {
     const sectors = Math.min(Math.ceil(endByte / bps), g.fatSectors) - sector0;
     const buf = new Uint8Array(sectors * bps + 2);
     this.device.read(g.reservedSectors + copy * g.fatSectors + sector0, sectors, buf, 0);
-    const view = new DataView(buf.buffer);
     const out = new Uint32Array(count);
     const base = sector0 * bps;
+    if (LITTLE_ENDIAN && bits !== 12) {
+      // typed-array views of the raw sectors (aligned: base is a sector boundary): no DataView call per entry
+      if (bits === 32) {
+        const raw = new Uint32Array(buf.buffer, first * 4 - base, count);
+        for (let i = 0; i < count; i++) out[i] = raw[i] & 0x0fffffff;
+      } else out.set(new Uint16Array(buf.buffer, first * 2 - base, count));
+      return out;
+    }
+    const view = new DataView(buf.buffer);
     for (let i = 0; i < count; i++) {
       const n = first + i;
       if (bits === 32) out[i] = view.getUint32(n * 4 - base, true) & 0x0fffffff;
@@ -94,8 +104,47 @@ export class FatTables {
     return out;
   }
 
-  /** Compares every FAT copy with copy 0, one window at a time. */
+  /**
+   * Compares every FAT copy with copy 0, one window at a time. FAT16 and FAT32 copies are
+   * compared as raw 16- or 32-bit words (FAT32's top 4 bits masked) in two reused buffers: no
+   * entry is decoded, which is what makes it quick in an interpreter (the firmware's QuickJS).
+   */
   compareCopies(): FatCompare {
+    const g = this.geometry,
+      bits = this.entryBits;
+    if (bits === 12 || g.fatCount < 2 || !LITTLE_ENDIAN) return this.compareDecoded();
+    let differing = 0,
+      firstDiffering = -1;
+    const bps = g.bytesPerSector,
+      windowBytes = (COMPARE_ENTRIES * bits) / 8;
+    const sectorsMax = Math.ceil(windowBytes / bps);
+    const a = new Uint8Array(sectorsMax * bps),
+      b = new Uint8Array(sectorsMax * bps);
+    const a32 = new Uint32Array(a.buffer),
+      b32 = new Uint32Array(b.buffer),
+      a16 = new Uint16Array(a.buffer),
+      b16 = new Uint16Array(b.buffer);
+    for (let first = 0; first < this.entryCount; first += COMPARE_ENTRIES) {
+      const count = Math.min(COMPARE_ENTRIES, this.entryCount - first);
+      const sector0 = (first * bits) / 8 / bps; // windows start on sector boundaries (bps divides windowBytes)
+      const sectors = Math.min(Math.ceil((count * bits) / 8 / bps), g.fatSectors - sector0);
+      this.device.read(g.reservedSectors + sector0, sectors, a, 0);
+      for (let copy = 1; copy < g.fatCount; copy++) {
+        this.device.read(g.reservedSectors + copy * g.fatSectors + sector0, sectors, b, 0);
+        for (let i = 0; i < count; i++) {
+          const differs = bits === 32 ? ((a32[i] ^ b32[i]) & 0x0fffffff) !== 0 : a16[i] !== b16[i];
+          if (differs) {
+            differing++;
+            if (firstDiffering < 0) firstDiffering = first + i;
+          }
+        }
+      }
+    }
+    return { differing, firstDiffering };
+  }
+
+  /** compareCopies entry by entry (FAT12, and a big-endian platform). */
+  private compareDecoded(): FatCompare {
     let differing = 0,
       firstDiffering = -1;
     for (let first = 0; first < this.entryCount; first += COMPARE_ENTRIES) {

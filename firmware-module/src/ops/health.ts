@@ -80,8 +80,14 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
     return { ok: false, restoreNeeded: true, problems, files: 0, manifestFiles: manifest?.files.length ?? 0 };
   }
   let files = 0;
+  // the manifest's files as the walk meets them (looked up again only when the walk did not reach one)
+  const wanted = new Set((manifest?.files ?? []).map((f) => f.path.toUpperCase()));
+  const met = new Map<string, FatEntry>();
+  const visit = (e: FatEntry) => {
+    if (wanted.has(e.path.toUpperCase())) met.set(e.path.toUpperCase(), e);
+  };
   try {
-    const check = reader.check();
+    const check = reader.check({ visit });
     files = check.files;
     for (const p of check.problems) problems.push(fromProblem(p));
   } catch (e) {
@@ -92,7 +98,7 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
     });
   }
   for (const f of manifest?.files ?? []) {
-    const p = manifestProblem(reader, f);
+    const p = manifestProblem(reader, f, met.get(f.path.toUpperCase()));
     if (p) problems.push(p);
   }
   const restoreNeeded = problems.some((p) => p.severity === "fatal");
@@ -108,10 +114,10 @@ function fromProblem(p: Problem): HealthProblem {
   };
 }
 
-function manifestProblem(reader: FatReader, f: ManifestFile): HealthProblem | undefined {
-  let e: FatEntry | undefined;
+function manifestProblem(reader: FatReader, f: ManifestFile, met: FatEntry | undefined): HealthProblem | undefined {
+  let e: FatEntry | undefined = met;
   try {
-    e = reader.lookup(f.path);
+    e ??= reader.lookup(f.path);
   } catch (err) {
     return {
       kind: "critical-file",
