@@ -95,11 +95,8 @@ export abstract class Core {
   check(r: number): number {
     if (r >= 0) return r;
     const code = this.exports.failureCode();
-    if (code === CoreCode.E_DEVICE && this.lastDeviceError) {
-      const e = this.lastDeviceError;
-      this.lastDeviceError = undefined;
-      throw e;
-    }
+    const e = this.takeDeviceError();
+    if (code === CoreCode.E_DEVICE && e) throw e;
     throw coreError(
       code,
       [0, 1, 2, 3].map((i) => this.exports.failureValue(i)),
@@ -110,7 +107,7 @@ export abstract class Core {
   run(options: RunOptions = {}): void {
     const budget = options.budget ?? STEP_BUDGET_DEFAULT;
     for (;;) {
-      this.lastDeviceError = undefined;
+      this.takeDeviceError();
       const r = this.check(this.exports.step(budget));
       const res = this.results();
       options.onProgress?.({

@@ -2,7 +2,7 @@
 // only compose others (a window, a write guard) or live in memory. The Node host's file and
 // block-device nodes are host-shim/src/native/devices.ts; one contract test covers them all
 // (test/devices.test.ts). LBAs and counts are numbers (exact to 2^53).
-import { BadSectorError, DeviceCode, DeviceError, WriteGuardError } from "./errors";
+import { BadSectorError, DeviceCode, DeviceError, WriteGuardError } from "./device-errors";
 
 export interface BlockDevice {
   /** Bytes per sector: 512, 1024, 2048 or 4096. */

@@ -6,7 +6,6 @@ import {
   CommitWhatText,
   CoreCodeName,
   coreCodes,
-  DeviceCode,
   ExfatBitmapWhat,
   ExfatField,
   ExfatFieldText,
@@ -21,64 +20,9 @@ import {
   NtfsMftWhatText,
   TableWhatText,
 } from "./abi";
+import { ClusterbackError, deviceCodeNames } from "./device-errors";
 
-/** Device result codes, returned (negated) to the wasm core by the device imports (DeviceCode in the contract). */
-export { DeviceCode };
-export type DeviceCodeValue = (typeof DeviceCode)[keyof typeof DeviceCode];
-const deviceCodeNames: Record<number, string> = Object.fromEntries(
-  Object.entries(DeviceCode).map(([k, v]) => [v, k.toUpperCase()]),
-);
-
-export class ClusterbackError extends Error {
-  constructor(message: string) {
-    super(message);
-    // keep instanceof working whatever the compile target (ES5 breaks Error subclasses)
-    Object.setPrototypeOf(this, new.target.prototype);
-    this.name = "ClusterbackError";
-  }
-}
-
-export class DeviceError extends ClusterbackError {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.name = "DeviceError";
-    this.code = code;
-  }
-  get codeName(): string {
-    return deviceCodeNames[this.code] ?? `code ${this.code}`;
-  }
-}
-
-export class WriteGuardError extends DeviceError {
-  constructor(message: string) {
-    super(DeviceCode.guard, message);
-    this.name = "WriteGuardError";
-  }
-}
-
-/** Another job (or a mount) holds what this job would read or write. */
-export class LockError extends ClusterbackError {
-  constructor(message: string) {
-    super(message);
-    this.name = "LockError";
-  }
-}
-
-/** The partition asked for has a bad partition-table entry (its `problem`): it is not used. */
-export class PartitionEntryError extends ClusterbackError {
-  constructor(message: string) {
-    super(message);
-    this.name = "PartitionEntryError";
-  }
-}
-
-export class UsageError extends ClusterbackError {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export * from "./device-errors";
 
 /** A failed core job: `code` is the core's result code (as-core/assembly/errors.ts). */
 export class CoreError extends ClusterbackError {
@@ -218,23 +162,4 @@ export function coreError(code: number, values: number[]): CoreError {
 export function isoSeconds(seconds: number): string {
   const d = new Date(seconds * 1000);
   return Number.isFinite(d.getTime()) ? d.toISOString() : `${seconds} s after 1970-01-01 (not a valid date)`;
-}
-
-/** A read or write touched a bad sector: the whole request failed, nothing of a write reached the medium. */
-export class BadSectorError extends DeviceError {
-  constructor(
-    readonly device: string,
-    readonly op: "read" | "write",
-    /** The first bad LBA in the request (this device's LBAs). */
-    readonly lba: number,
-    /** The request: its first LBA and length. */
-    readonly requestLba: number,
-    readonly sectorCount: number,
-  ) {
-    super(
-      DeviceCode.io,
-      `${device}: ${op} error at LBA ${lba} (bad sector; ${op} of ${sectorCount} sectors at LBA ${requestLba})`,
-    );
-    this.name = "BadSectorError";
-  }
 }

@@ -1,8 +1,9 @@
 // Images are addressed in 512-byte image sectors (docs/image-format.md). On a disk with larger
 // sectors (4Kn), an image slot is seen through this adapter: reads take the covering device
 // sectors, writes read, modify and write the partial device sectors at either end.
+
+import { DeviceCode, DeviceError } from "./device-errors";
 import { BlockDevice } from "./devices";
-import { DeviceCode, DeviceError } from "./errors";
 
 export class SectorAdapter implements BlockDevice {
   readonly name: string;

@@ -2,9 +2,16 @@
 // the devices that only compose others are portable (firmware-module/src/ops/devices.ts).
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { DeviceCode, DeviceError, LockError } from "../../../firmware-module/src/ops/device-errors";
+
+/** The queue a deferred write goes on (the CLI's background writer, async-writer.ts, is one). */
+export interface FileWriteQueue {
+  enqueue(fd: number, ptr: number, byteCount: number, position: number): void;
+  beforeFileRead(fd: number, position: number, byteCount: number): void;
+  beforeFileUse(fd: number): void;
+}
+
 import { BlockDevice, checkRange } from "../../../firmware-module/src/ops/devices";
-import { DeviceCode, DeviceError, LockError } from "../../../firmware-module/src/ops/errors";
-import type { AsyncWriter } from "./async-writer";
 
 export * from "../../../firmware-module/src/ops/devices";
 
@@ -35,7 +42,7 @@ export class FileDevice implements BlockDevice {
   private sizeBytes: number;
   private readonly writable: boolean;
   private readonly growable: boolean;
-  private writer: AsyncWriter | undefined; // set once a write was queued on it
+  private writer: FileWriteQueue | undefined; // set once a write was queued on it
   private heldDisk: string | undefined;
 
   constructor(
@@ -122,7 +129,7 @@ export class FileDevice implements BlockDevice {
     this.sizeBytes = Math.max(this.sizeBytes, (lba + sectorCount) * this.sectorSize);
   }
 
-  deferWrite(lba: number, sectorCount: number, ptr: number, writer: AsyncWriter): boolean {
+  deferWrite(lba: number, sectorCount: number, ptr: number, writer: FileWriteQueue): boolean {
     const fd = this.live();
     if (!this.writable)
       throw new DeviceError(DeviceCode.readonly, `${this.name}: opened read-only, write at LBA ${lba} refused`);

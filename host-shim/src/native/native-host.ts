@@ -6,10 +6,10 @@
 // jobs) is the firmware's, in QuickJS. quickjs-host.ts installs these functions as `host`.
 import { createHash, Hash } from "node:crypto";
 import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
+import { BadSectorError, DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/device-errors";
 import { BlockDevice, PartitionView, ReadFailureTrap, WriteGuard } from "../../../firmware-module/src/ops/devices";
-import { BadSectorError, DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/errors";
 import { SectorAdapter } from "../../../firmware-module/src/ops/sector-adapter";
-import type { Core } from "./core";
+import type { NativeCore } from "./wasm-core";
 
 /** The most a coreRead or coreWrite moves, and a devRead returns. */
 const COPY_MAX = 64 * 1024;
@@ -50,7 +50,7 @@ export class NativeHost {
   readonly diskHandle: number;
 
   constructor(
-    readonly core: Core,
+    readonly core: NativeCore,
     readonly diskDevice: BlockDevice,
     readonly options: NativeHostOptions,
   ) {

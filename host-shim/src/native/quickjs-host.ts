@@ -8,17 +8,18 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
 import { HOST_FUNCTIONS, HOST_SIGNATURES } from "../../../firmware-module/src/host-api";
+import { ClusterbackError } from "../../../firmware-module/src/ops/device-errors";
 import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
-import { ClusterbackError } from "../../../firmware-module/src/ops/errors";
-import { Core, findPackageRoot } from "./core";
 import { NativeHost } from "./native-host";
+import { findPackageRoot, NativeCore } from "./wasm-core";
 
 /** Loads the QuickJS engine (once per process; quickjs-engine.ts says how it is compiled). */
 export { EngineLoadOptions, loadQuickJS } from "./quickjs-engine";
 
 /** What the firmware runs on: the wasm core, the disk, and the printer's clock. */
 export interface PrinterHardware {
-  core: Core;
+  /** The wasm core instance (WasmCore, or the CLI's Core over one). */
+  core: NativeCore;
   disk: BlockDevice;
   now: () => number;
 }

@@ -1,0 +1,155 @@
+// The wasm core as a printer's native side holds it: the module loaded and instantiated with its
+// fixed memory, the dev.read, dev.write and dev.flush imports over a table of block devices (a
+// handle is a descriptor of the host API), copies in and out of its memory, and the device error
+// behind its last E_DEVICE. Nothing else: the operations over it are portable (ops/core.ts), and
+// the CLI's background writer hooks in from core.ts.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CoreExports, DeviceCode, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
+import { ClusterbackError, DeviceError } from "../../../firmware-module/src/ops/device-errors";
+import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
+
+/**
+ * The two builds of the core (asconfig.json targets): "simd" (as-core/build/core.wasm: fixed-width
+ * SIMD and a shared memory, for V8/Node and the background writer thread) and "portable"
+ * (core-portable.wasm: no SIMD, no threads, an unshared memory, for wasm3, WAMR's classic
+ * interpreter, wasm2c). Both compute the same checks and write the same images.
+ */
+export type CoreBuild = "simd" | "portable";
+const CORE_FILES: Record<CoreBuild, string> = { simd: "core.wasm", portable: "core-portable.wasm" };
+const compiled = new Map<CoreBuild, WebAssembly.Module>();
+
+/** The build that CLUSTERBACK_CORE names ("simd" or "portable"); "simd" when it is unset or empty. */
+export function coreBuildFromEnv(env: NodeJS.ProcessEnv = process.env): CoreBuild {
+  const v = env.CLUSTERBACK_CORE;
+  if (v === undefined || v === "" || v === "simd") return "simd";
+  if (v === "portable") return "portable";
+  throw new ClusterbackError(`CLUSTERBACK_CORE=${v}: expected "simd" or "portable"`);
+}
+
+export function findPackageRoot(from = __dirname): string {
+  let dir = from;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "asconfig.json"))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new ClusterbackError(`cannot find the clusterback package root above ${from}`);
+    dir = up;
+  }
+}
+
+/** The path of a build's wasm file. */
+export function coreFile(build: CoreBuild): string {
+  return path.join(findPackageRoot(), "as-core", "build", CORE_FILES[build]);
+}
+
+function coreModule(build: CoreBuild): WebAssembly.Module {
+  let m = compiled.get(build);
+  if (!m) {
+    const file = coreFile(build);
+    if (!fs.existsSync(file)) throw new ClusterbackError(`wasm core not built: ${file} is missing (run npm run build)`);
+    m = new WebAssembly.Module(fs.readFileSync(file));
+    compiled.set(build, m);
+  }
+  return m;
+}
+
+/** What the native host API needs of a core instance (WasmCore, and the CLI's Core over it). */
+export interface NativeCore {
+  readonly exports: CoreExports;
+  attach(d: BlockDevice): number;
+  detach(h: number): void;
+  copyOut(ptr: number, length: number): Uint8Array;
+  copyIn(ptr: number, bytes: Uint8Array): void;
+  takeDeviceError(): DeviceError | undefined;
+}
+
+/** Hooks the CLI's background writer sets (core.ts); a printer host has none. */
+export interface WriteHooks {
+  /** Before the core's memory at ptr is read into: wait for writes still using it. */
+  beforeMemoryUse(ptr: number, bytes: number): void;
+  /** Queues a write instead of making it now; false: make it now. */
+  deferWrite(d: BlockDevice, lba: number, count: number, ptr: number): boolean;
+}
+
+export class WasmCore implements NativeCore {
+  readonly exports: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  readonly mem: Uint8Array;
+  hooks: WriteHooks | undefined;
+  private readonly devices = new Map<number, BlockDevice>();
+  private nextHandle = 1;
+  private lastDeviceError: DeviceError | undefined;
+
+  constructor(readonly build: CoreBuild) {
+    // 64 pages (4 MiB), never grows; shared in the SIMD build so that a writer thread can write straight from it
+    this.memory = new WebAssembly.Memory({ initial: MEMORY_PAGES, maximum: MEMORY_PAGES, shared: build === "simd" });
+    const imports = {
+      env: {
+        memory: this.memory,
+        abort: (msg: number, file: number, line: number, col: number) => {
+          throw new ClusterbackError(
+            `wasm core aborted at ${this.readString(file)}:${line}:${col}: ${this.readString(msg)}`,
+          );
+        },
+      },
+      dev: {
+        read: (h: number, lba: number, count: number, ptr: number) =>
+          this.io(h, (d) => {
+            this.hooks?.beforeMemoryUse(ptr, count * d.sectorSize);
+            d.read(lba, count, this.mem, ptr);
+          }),
+        write: (h: number, lba: number, count: number, ptr: number) =>
+          this.io(h, (d) => {
+            if (!this.hooks?.deferWrite(d, lba, count, ptr)) d.write(lba, count, this.mem, ptr);
+          }),
+        flush: (h: number) => this.io(h, (d) => d.flush()),
+      },
+    };
+    const instance = new WebAssembly.Instance(coreModule(build), imports);
+    this.exports = instance.exports as unknown as CoreExports;
+    this.exports.init();
+    // the memory is sized once and never grows, so this view stays valid
+    this.mem = new Uint8Array(this.memory.buffer);
+  }
+
+  private io(h: number, fn: (d: BlockDevice) => void): number {
+    const d = this.devices.get(h);
+    if (!d) return -DeviceCode.closed;
+    try {
+      fn(d);
+      return 0;
+    } catch (e) {
+      if (e instanceof DeviceError) {
+        this.lastDeviceError = e;
+        return -e.code;
+      }
+      throw e;
+    }
+  }
+
+  private readString(ptr: number): string {
+    if (!ptr) return "?";
+    const len = new Uint32Array(this.memory.buffer, ptr - 4, 1)[0];
+    return Buffer.from(this.mem.subarray(ptr, ptr + len)).toString("utf16le");
+  }
+
+  attach(d: BlockDevice): number {
+    const h = this.nextHandle++;
+    this.devices.set(h, d);
+    return h;
+  }
+  detach(h: number): void {
+    this.devices.delete(h);
+  }
+  copyOut(ptr: number, length: number): Uint8Array {
+    return this.mem.slice(ptr, ptr + length);
+  }
+  copyIn(ptr: number, bytes: Uint8Array): void {
+    this.mem.set(bytes, ptr);
+  }
+  takeDeviceError(): DeviceError | undefined {
+    const e = this.lastDeviceError;
+    this.lastDeviceError = undefined;
+    return e;
+  }
+}
