@@ -27,7 +27,7 @@ const fixture = (dir: string, name: string) =>
 const sectorSizeOf = (b: Uint8Array, fallback: number) => b[11] | (b[12] << 8) || fallback;
 
 const core = new Core({ backgroundWrites: false });
-const memory = (core as unknown as { memory: WebAssembly.Memory }).memory;
+const memory = core.wasm.memory;
 
 /** Address one past the highest non-zero byte of the core's memory. */
 function highWater(): number {
