@@ -88,6 +88,9 @@ function validate(api) {
     checkSchema(s, `types.${name}`);
     if (!s.description) problems.push(`types.${name}: no description`);
   }
+  for (const c of api.constants ?? [])
+    if (!/^[A-Z][A-Z0-9_]*$/.test(c.name) || !Number.isSafeInteger(c.value) || !c.doc)
+      problems.push(`constants.${c.name}: an upper-case name, a whole value and a doc`);
   for (const k of ["intro", "binding", "bindingC", "guarantees", "duties", "checklist"])
     if (!Array.isArray(api[k]) || api[k].length === 0) problems.push(`${k}: a list of paragraphs is missing`);
   const names = new Set();
@@ -190,6 +193,7 @@ function genTs(api) {
       out.push(...jsdoc(s.description), `export type ${name} = ${tsOf(s)};`, "");
     }
   }
+  for (const c of api.constants ?? []) out.push(...jsdoc(c.doc), `export const ${c.name} = ${c.value};`, "");
   out.push(
     `/** The global \`${api.global}\` the native side installs in QuickJS before the firmware bundle runs. */`,
     "export interface HostApi {",
@@ -285,6 +289,13 @@ function genDoc(api, nativeCount) {
   md.push("");
   md.push("## 2. How values cross", "");
   md.push(api.binding.join("\n\n"), "");
+  md.push(
+    "The API's limits (C: `#define CB_HOST_<NAME>`; the firmware and the Node host take them from host-api.ts):",
+    "",
+  );
+  md.push("| constant | value | meaning |", "|---|---:|---|");
+  for (const c of api.constants ?? []) md.push(`| \`${c.name}\` | ${c.value} | ${cell(c.doc)} |`);
+  md.push("");
   md.push("```c", ...api.bindingC, "```", "");
   md.push("## 3. Each function", "");
   for (const f of api.functions) {

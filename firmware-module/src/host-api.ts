@@ -281,6 +281,15 @@ export interface LayerStats {
   lastFailure?: { name: string; message: string; code: number; device?: string; op?: string; lba: number; requestLba?: number; sectorCount: number };
 }
 
+/** The most bytes one devRead returns (the firmware splits longer reads). */
+export const DEV_READ_MAX_BYTES = 131072;
+
+/** The most bytes one coreRead or coreWrite copies. */
+export const CORE_COPY_MAX_BYTES = 65536;
+
+/** The most SHA-256 hashes open at once (sha256Begin refuses more). */
+export const SHA256_OPEN_MAX = 8;
+
 /** The global `host` the native side installs in QuickJS before the firmware bundle runs. */
 export interface HostApi {
   /**
@@ -348,12 +357,12 @@ export interface HostApi {
    */
   coreCall(name: string, args: number[]): number;
   /**
-   * A copy of length bytes of the core's memory at ptr: the result slots, a header, a failure's values. At most 64 KiB per call.
+   * A copy of length bytes of the core's memory at ptr: the result slots, a header, a failure's values. At most CORE_COPY_MAX_BYTES per call.
    * @throws RangeError
    */
   coreRead(ptr: number, length: number): ArrayBuffer;
   /**
-   * Copies data into the core's memory at ptr: the params area, source patches, a check's input. At most 64 KiB per call.
+   * Copies data into the core's memory at ptr: the params area, source patches, a check's input. At most CORE_COPY_MAX_BYTES per call.
    * @throws RangeError
    */
   coreWrite(ptr: number, data: ArrayBuffer): void;

@@ -5,16 +5,12 @@
 // progress, cancel). Everything else (partition tables, the image store, the ghost, health,
 // jobs) is the firmware's, in QuickJS. quickjs-host.ts installs these functions as `host`.
 import { createHash, Hash } from "node:crypto";
+import { CORE_COPY_MAX_BYTES, DEV_READ_MAX_BYTES, SHA256_OPEN_MAX } from "../../../firmware-module/src/host-api";
 import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
 import { BadSectorError, DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/device-errors";
 import { BlockDevice, PartitionView, ReadFailureTrap, WriteGuard } from "../../../firmware-module/src/ops/devices";
 import { SectorAdapter } from "../../../firmware-module/src/ops/sector-adapter";
 import type { NativeCore } from "./wasm-core";
-
-/** The most a coreRead or coreWrite moves, and a devRead returns. */
-const COPY_MAX = 64 * 1024;
-const READ_MAX = 128 * 1024;
-const HASHES_MAX = 8;
 
 export interface NativeHostOptions {
   profile: unknown;
@@ -126,8 +122,11 @@ export class NativeHost {
 
   devRead(h: number, lba: number, count: number): Uint8Array {
     const d = this.layer(h);
-    if (count * d.sectorSize > READ_MAX)
-      throw new DeviceError(DeviceCode.range, `${d.name}: devRead of ${count} sectors is over ${READ_MAX} bytes`);
+    if (count * d.sectorSize > DEV_READ_MAX_BYTES)
+      throw new DeviceError(
+        DeviceCode.range,
+        `${d.name}: devRead of ${count} sectors is over ${DEV_READ_MAX_BYTES} bytes`,
+      );
     const out = new Uint8Array(count * d.sectorSize);
     d.read(lba, count, out, 0);
     return out;
@@ -179,8 +178,16 @@ export class NativeHost {
   }
 
   private memoryRange(ptr: number, length: number): void {
-    if (!Number.isSafeInteger(ptr) || ptr < 0 || length < 0 || length > COPY_MAX || ptr + length > MEMORY_PAGES * 65536)
-      throw new RangeError(`core memory ${ptr}+${length} is outside the core's memory or over ${COPY_MAX} bytes`);
+    if (
+      !Number.isSafeInteger(ptr) ||
+      ptr < 0 ||
+      length < 0 ||
+      length > CORE_COPY_MAX_BYTES ||
+      ptr + length > MEMORY_PAGES * 65536
+    )
+      throw new RangeError(
+        `core memory ${ptr}+${length} is outside the core's memory or over ${CORE_COPY_MAX_BYTES} bytes`,
+      );
   }
   coreRead(ptr: number, length: number): Uint8Array {
     this.memoryRange(ptr, length);
@@ -197,7 +204,8 @@ export class NativeHost {
 
   // ---- crypto
   sha256Begin(): number {
-    if (this.hashes.size >= HASHES_MAX) throw new UsageError(`more than ${HASHES_MAX} SHA-256 hashes are open`);
+    if (this.hashes.size >= SHA256_OPEN_MAX)
+      throw new UsageError(`more than ${SHA256_OPEN_MAX} SHA-256 hashes are open`);
     const id = this.nextHash++;
     this.hashes.set(id, createHash("sha256"));
     return id;
