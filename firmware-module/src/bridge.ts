@@ -5,7 +5,7 @@
 // here every device the operations hand to the core becomes a chain of native descriptors
 // (window, write guard, read-failure trap, 512-byte view), so that the core's bulk I/O stays
 // native and cluster data never enters QuickJS.
-import type { HostApi } from "./host-api";
+import { DEV_READ_MAX_BYTES, type HostApi } from "./host-api";
 import { CoreCode, CoreExports, EXPORTS } from "./ops/abi";
 import { Core } from "./ops/core";
 import { BlockDevice, PartitionView, ReadFailure, ReadFailureTrap, WriteGuard } from "./ops/devices";
@@ -43,6 +43,12 @@ export function fromNative(e: unknown): Error {
   return c;
 }
 
+/** The bytes of a view as an ArrayBuffer for the host: its own buffer when the view spans all of it, else a copy. */
+function bufferOf(view: Uint8Array): ArrayBuffer {
+  const b = view.buffer as ArrayBuffer;
+  return view.byteOffset === 0 && view.byteLength === b.byteLength ? b : (view.slice().buffer as ArrayBuffer);
+}
+
 function call<T>(f: () => T): T {
   try {
     return f();
@@ -50,9 +56,6 @@ function call<T>(f: () => T): T {
     throw fromNative(e);
   }
 }
-
-/** The most one devRead returns (host-api.md, devRead). */
-const READ_MAX = 128 * 1024;
 
 /** A native descriptor as a BlockDevice (the disk, or a layer the core was given). */
 export class HostDevice implements BlockDevice {
@@ -64,18 +67,18 @@ export class HostDevice implements BlockDevice {
     readonly sectorCount: number,
   ) {}
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
-    const most = Math.max(1, Math.floor(READ_MAX / this.sectorSize));
-    for (let done = 0; done < sectorCount || (sectorCount === 0 && done === 0); done += most) {
+    const most = Math.max(1, Math.floor(DEV_READ_MAX_BYTES / this.sectorSize));
+    let done = 0;
+    do {
       const n = Math.min(most, sectorCount - done);
       const b = call(() => this.host.devRead(this.handle, lba + done, n));
       dst.set(new Uint8Array(b), dstOffset + done * this.sectorSize);
-      if (sectorCount === 0) break;
-    }
+      done += n;
+    } while (done < sectorCount);
   }
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
-    const n = sectorCount * this.sectorSize;
-    const copy = src.slice(srcOffset, srcOffset + n);
-    call(() => this.host.devWrite(this.handle, lba, sectorCount, copy.buffer));
+    const bytes = bufferOf(src.subarray(srcOffset, srcOffset + sectorCount * this.sectorSize));
+    call(() => this.host.devWrite(this.handle, lba, sectorCount, bytes));
   }
   flush(): void {
     call(() => this.host.devFlush(this.handle));
@@ -156,23 +159,24 @@ function statsOf(host: HostApi, h: number): () => Stats {
 
 /** The guard's counters: what it let through in JS plus what the native layer counted. */
 function mirrorGuard(host: HostApi, g: WriteGuard, h: number): void {
-  let jsWritten = g.sectorsWritten,
-    jsRead = g.sectorsRead;
   const stats = statsOf(host, h);
-  Object.defineProperty(g, "sectorsWritten", {
-    configurable: true,
-    get: () => jsWritten + stats().sectorsWritten,
-    set: (v: number) => {
-      jsWritten = v - stats().sectorsWritten;
-    },
-  });
-  Object.defineProperty(g, "sectorsRead", {
-    configurable: true,
-    get: () => jsRead + stats().sectorsRead,
-    set: (v: number) => {
-      jsRead = v - stats().sectorsRead;
-    },
-  });
+  // the guard's own `+=` reads then sets: the set keeps the native count the read just took
+  const mirror = (key: "sectorsRead" | "sectorsWritten") => {
+    let js = g[key],
+      native = 0;
+    Object.defineProperty(g, key, {
+      configurable: true,
+      get: () => {
+        native = stats()[key];
+        return js + native;
+      },
+      set: (v: number) => {
+        js = v - native;
+      },
+    });
+  };
+  mirror("sectorsRead");
+  mirror("sectorsWritten");
 }
 
 function mirrorTrap(host: HostApi, t: ReadFailureTrap, h: number): void {
@@ -230,8 +234,7 @@ export class HostCore extends Core {
     return new Uint8Array(call(() => this.host.coreRead(ptr, length)));
   }
   protected writeMemory(ptr: number, bytes: Uint8Array): void {
-    const copy = bytes.slice();
-    call(() => this.host.coreWrite(ptr, copy.buffer));
+    call(() => this.host.coreWrite(ptr, bufferOf(bytes)));
   }
 
   /** The native side keeps the device error behind the core's E_DEVICE (host.coreDeviceError). */
@@ -251,8 +254,7 @@ export function provideHostSha256(host: HostApi): void {
     const id = call(() => host.sha256Begin());
     return {
       update(bytes: Uint8Array) {
-        const copy = bytes.slice();
-        call(() => host.sha256Update(id, copy.buffer));
+        call(() => host.sha256Update(id, bufferOf(bytes)));
       },
       updateSectors(device: BlockDevice, lba: number, sectors: number, bytes: number) {
         const layers: number[] = [];

@@ -127,8 +127,10 @@ export class Firmware {
             case "bool":
               return out ? ctx.true : ctx.false;
             case "bytes": {
+              // newArrayBuffer copies into QuickJS: a view that spans its buffer goes as it is
               const b = out as Uint8Array;
-              return ctx.newArrayBuffer(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+              const whole = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+              return ctx.newArrayBuffer(whole ? b.buffer : b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
             }
             default:
               return ctx.newString(out as string);
