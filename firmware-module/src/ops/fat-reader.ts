@@ -159,7 +159,6 @@ export class FatReader {
   private win: Uint32Array = new Uint32Array(0);
   /** Windows read so far, by first entry, least recently used first. */
   private readonly windows = new Map<number, Uint32Array>();
-  private readonly rules: ChainRules;
   /** FAT lookups so far, and the most a bounded check allows. */
   private steps = 0;
   private stepLimit = Infinity;
@@ -180,12 +179,6 @@ export class FatReader {
     this.backupBootSector = r[Slot.volBackupBoot];
     this.dirtyBoot = r[Slot.volDirtyBoot] === 1;
     this.media = r[Slot.volMedia];
-    this.rules = {
-      next: (c) => this.next(c),
-      maxCluster: this.maxCluster,
-      eocMin: [0, 0xff8, 0xfff8, 0x0ffffff8][g.fsType],
-      badMark: [0, 0xff7, 0xfff7, 0x0ffffff7][g.fsType],
-    };
     this.root = {
       path: "\\",
       name: "\\",
@@ -228,6 +221,20 @@ export class FatReader {
   }
 
   // ---- chains ----
+
+  /**
+   * The chain rules for fat-dir's tracers, made for each trace: a reader that kept a closure over
+   * itself would be a reference cycle, which QuickJS (reference counting, and a cycle collector
+   * that runs only now and then) frees late, with the reader's FAT windows.
+   */
+  private get rules(): ChainRules {
+    return {
+      next: (c) => this.next(c),
+      maxCluster: this.maxCluster,
+      eocMin: [0, 0xff8, 0xfff8, 0x0ffffff8][this.fsType],
+      badMark: [0, 0xff7, 0xfff7, 0x0ffffff7][this.fsType],
+    };
+  }
 
   /** FAT copy 0's entry for a cluster, through the cached windows; counted against a bounded check's steps. */
   private next(cluster: number): number {
@@ -646,6 +653,7 @@ export class FatReader {
   /** FAT copy 0 window by window: allocated, free, and allocated but unclaimed (lost) clusters. */
   private scanFat(used: ClusterBitmap): { allocated: number; free: number; lost: number; firstLost: number } {
     const out = { allocated: 0, free: 0, lost: 0, firstLost: -1 };
+    const bad = this.rules.badMark;
     for (let first = 2; first <= this.maxCluster; first += FAT_WINDOW_ENTRIES) {
       const entries = this.tables.entries(0, first, Math.min(FAT_WINDOW_ENTRIES, this.maxCluster + 1 - first));
       for (let i = 0; i < entries.length; i++) {
@@ -654,7 +662,7 @@ export class FatReader {
           out.free++;
           continue;
         }
-        if (e === this.rules.badMark) continue;
+        if (e === bad) continue;
         out.allocated++;
         if (!used.has(first + i) && out.lost++ === 0) out.firstLost = first + i;
       }

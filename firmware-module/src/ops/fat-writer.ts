@@ -1,6 +1,6 @@
 // The FAT file writer: directories, files with long names, contiguous files, removal, on a
 // volume formatFat made or any FAT12/16/32 volume (the simulator builds printers with it; the
-// host makes ghost images with it). The FAT is held in memory and written to every
+// host makes ghost images with it). The FAT is read in pages and its changes written to every
 // copy, with FSInfo, on flush(); directories and file data go straight to the device, data in
 // one write per run of consecutive clusters. Deterministic: the same calls on the same volume
 // give byte-identical results (timestamps come only from the options).
@@ -49,17 +49,31 @@ export interface WriteFileOptions {
 }
 
 /** The FAT in memory (copy 0), with the byte range changed since the last flush. */
+/**
+ * FAT copy 0, read in pages of PAGE_BYTES on demand (a FAT12 FAT, at most 6 KiB, is one page):
+ * a FAT32 FAT of a few GiB volume is megabytes, more than the firmware's QuickJS heap. At most
+ * CLEAN_PAGES unchanged pages stay cached; changed pages stay until flush() has written them to
+ * every copy (nothing reaches the disk before flush, as when the whole FAT was held).
+ */
 class FatTable {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  private readonly pageBytes: number;
+  private readonly pages = new Map<number, Uint8Array>(); // least recently switched to first
+  private readonly dirty = new Set<number>();
+  private current = -1;
+  private bytes: Uint8Array = new Uint8Array(0);
+  /** The changed byte span (flush writes its sectors to every copy). */
   dirtyFrom = Infinity;
   dirtyTo = 0;
   constructor(
     readonly type: F.FatType,
-    bytes: Uint8Array,
+    private readonly part: BlockDevice,
+    private readonly layout: FatLayout,
   ) {
-    this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const total = layout.fatSectors * layout.bytesPerSector;
+    this.pageBytes = type === 12 ? total : Math.min(total, Math.max(PAGE_BYTES, layout.bytesPerSector));
+  }
+  get totalBytes(): number {
+    return this.layout.fatSectors * this.layout.bytesPerSector;
   }
   get endOfChain(): number {
     return this.type === 12 ? 0xfff : this.type === 16 ? 0xffff : 0x0fffffff;
@@ -67,34 +81,94 @@ class FatTable {
   isEnd(value: number): boolean {
     return value >= (this.type === 12 ? 0xff8 : this.type === 16 ? 0xfff8 : 0x0ffffff8);
   }
+  /** Page `index`'s bytes: cached, or read from copy 0 (an unchanged page beyond CLEAN_PAGES is dropped). */
+  page(index: number): Uint8Array {
+    if (index === this.current) return this.bytes;
+    let bytes = this.pages.get(index);
+    if (bytes) this.pages.delete(index);
+    else {
+      const l = this.layout,
+        bps = l.bytesPerSector;
+      bytes = new Uint8Array(Math.min(this.pageBytes, this.totalBytes - index * this.pageBytes));
+      this.part.read(l.reservedSectors + (index * this.pageBytes) / bps, bytes.length / bps, bytes, 0);
+      let clean = 0;
+      for (const k of this.pages.keys()) if (!this.dirty.has(k)) clean++;
+      for (const k of this.pages.keys()) {
+        if (clean < CLEAN_PAGES) break;
+        if (!this.dirty.has(k)) {
+          this.pages.delete(k);
+          clean--;
+        }
+      }
+    }
+    this.pages.set(index, bytes);
+    this.current = index;
+    this.bytes = bytes;
+    return bytes;
+  }
+  /** The byte offset of entry n (FAT12: of the 16-bit word holding it). */
+  private offset(n: number): number {
+    return this.type === 32 ? n * 4 : this.type === 16 ? n * 2 : n + (n >> 1);
+  }
   get(n: number): number {
-    if (this.type === 32) return this.view.getUint32(n * 4, true) & 0x0fffffff;
-    if (this.type === 16) return this.view.getUint16(n * 2, true);
-    const packed = this.view.getUint16(n + (n >> 1), true);
-    return n & 1 ? packed >> 4 : packed & 0xfff;
+    const at = this.offset(n),
+      b = this.page(Math.floor(at / this.pageBytes)),
+      i = at % this.pageBytes;
+    if (this.type === 32) return (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) & 0x0fffffff;
+    const w = b[i] | (b[i + 1] << 8);
+    return this.type === 16 ? w : n & 1 ? w >> 4 : w & 0xfff;
   }
   set(n: number, value: number): void {
-    let at: number, width: number;
+    const at = this.offset(n),
+      index = Math.floor(at / this.pageBytes),
+      b = this.page(index),
+      i = at % this.pageBytes;
     if (this.type === 32) {
-      at = n * 4;
-      width = 4;
-      this.view.setUint32(at, ((this.view.getUint32(at, true) & 0xf0000000) | (value & 0x0fffffff)) >>> 0, true);
+      b[i] = value & 0xff;
+      b[i + 1] = (value >> 8) & 0xff;
+      b[i + 2] = (value >> 16) & 0xff;
+      b[i + 3] = (b[i + 3] & 0xf0) | ((value >> 24) & 0x0f);
     } else if (this.type === 16) {
-      at = n * 2;
-      width = 2;
-      this.view.setUint16(at, value, true);
+      b[i] = value & 0xff;
+      b[i + 1] = (value >> 8) & 0xff;
+    } else if (n & 1) {
+      b[i] = (b[i] & 0x0f) | ((value & 0x0f) << 4);
+      b[i + 1] = (value >> 4) & 0xff;
     } else {
-      at = n + (n >> 1);
-      width = 2;
-      const packed = this.view.getUint16(at, true);
-      this.view.setUint16(
-        at,
-        n & 1 ? (packed & 0x000f) | ((value & 0xfff) << 4) : (packed & 0xf000) | (value & 0xfff),
-        true,
-      );
+      b[i] = value & 0xff;
+      b[i + 1] = (b[i + 1] & 0xf0) | ((value >> 8) & 0x0f);
     }
+    this.dirty.add(index);
     this.dirtyFrom = Math.min(this.dirtyFrom, at);
-    this.dirtyTo = Math.max(this.dirtyTo, at + width);
+    this.dirtyTo = Math.max(this.dirtyTo, at + (this.type === 32 ? 4 : 2));
+  }
+  /** Every sector of the table is written to every copy at the next flush (copies made to agree). */
+  markAllDirty(): void {
+    this.dirtyFrom = 0;
+    this.dirtyTo = this.totalBytes;
+  }
+  /**
+   * Writes the changed span's sectors to every copy, copy after copy (copy 0 first), page by page
+   * (pages not cached are read from copy 0, which holds them unchanged); then every page is clean.
+   */
+  flush(): void {
+    if (this.dirtyTo <= this.dirtyFrom) return;
+    const l = this.layout,
+      bps = l.bytesPerSector;
+    const from = Math.floor(this.dirtyFrom / bps) * bps,
+      to = Math.ceil(this.dirtyTo / bps) * bps;
+    for (let copy = 0; copy < l.fatCount; copy++) {
+      for (let index = Math.floor(from / this.pageBytes); index * this.pageBytes < to; index++) {
+        const base = index * this.pageBytes,
+          b = this.page(index);
+        const a = Math.max(from, base),
+          z = Math.min(to, base + b.length);
+        this.part.write(l.reservedSectors + copy * l.fatSectors + a / bps, (z - a) / bps, b, a - base);
+      }
+    }
+    this.dirty.clear();
+    this.dirtyFrom = Infinity;
+    this.dirtyTo = 0;
   }
 }
 
@@ -106,6 +180,8 @@ interface Dir {
 }
 
 const MAX_DIR_BYTES = 65536 * F.DIR_ENTRY_BYTES; // the spec's limit: 65536 entries
+const PAGE_BYTES = 32768; // FatTable's page (a multiple of every sector size FAT allows)
+const CLEAN_PAGES = 4; // unchanged FAT pages kept cached
 
 export class FatWriter {
   readonly layout: FatLayout;
@@ -124,9 +200,7 @@ export class FatWriter {
       throw new FatWriterError(
         `${part.name}: BPB_BytsPerSec ${l.bytesPerSector} differs from the device's ${part.sectorSize}-byte sectors`,
       );
-    const fatBytes = new Uint8Array(l.fatSectors * l.bytesPerSector);
-    part.read(l.reservedSectors, l.fatSectors, fatBytes, 0);
-    this.fat = new FatTable(l.fatType, fatBytes);
+    this.fat = new FatTable(l.fatType, part, l);
     this.freeCount = 0;
     for (let c = 2; c < l.clusterCount + 2; c++) if (this.fat.get(c) === 0) this.freeCount++;
     this.nextFree = this.readNextFreeHint();
@@ -470,20 +544,7 @@ export class FatWriter {
   /** Writes the changed FAT sectors to every copy, FSInfo (FAT32), and flushes the device. */
   flush(): void {
     const l = this.layout;
-    if (this.fat.dirtyTo > this.fat.dirtyFrom) {
-      const fromSector = Math.floor(this.fat.dirtyFrom / l.bytesPerSector),
-        toSector = Math.ceil(this.fat.dirtyTo / l.bytesPerSector);
-      for (let copy = 0; copy < l.fatCount; copy++) {
-        this.part.write(
-          l.reservedSectors + copy * l.fatSectors + fromSector,
-          toSector - fromSector,
-          this.fat.bytes,
-          fromSector * l.bytesPerSector,
-        );
-      }
-      this.fat.dirtyFrom = Infinity;
-      this.fat.dirtyTo = 0;
-    }
+    this.fat.flush();
     if (l.fatType === 32 && l.fsInfoSector > 0 && l.fsInfoSector < l.reservedSectors) {
       const fsInfo = F.encodeFsInfo(l.bytesPerSector, this.freeCount, this.nextFree);
       this.part.write(l.fsInfoSector, 1, fsInfo, 0);
@@ -510,14 +571,8 @@ export class FatWriter {
       this.freeCount++;
       freed++;
     }
-    this.markAllDirty();
+    this.fat.markAllDirty();
     return freed;
-  }
-
-  /** Every FAT sector is written to every copy at the next flush (copies made to agree). */
-  private markAllDirty(): void {
-    this.fat.dirtyFrom = 0;
-    this.fat.dirtyTo = this.fat.bytes.length;
   }
 
   /** Free clusters as the in-memory FAT counts them. */
