@@ -17,6 +17,8 @@ export const PART_ENTRIES_MAX: u32 = 60; // Partition entries scanPartitions lis
 export const CHECK_INPUT_MAX: u32 = 512; // checkOf hashes at most this many bytes in one call (a multiple of 64).
 export const STEP_BUDGET_DEFAULT: u32 = 33554432; // A step's I/O budget the Node host uses (32 MiB); any positive number works, smaller means more frequent progress and cancel points.
 export const IMAGE_SECTOR: u32 = 512; // An image device's sector size: images are read and written in 512-byte sectors, whatever the partition's.
+export const FAT_CHECK_MAX: u32 = 65536; // FAT entries fatCheck covers in one call, at most.
+export const CLAIMED_BYTES: u32 = 8192; // Bytes of the claimed buffer: FAT_CHECK_MAX bits.
 
 // params: byte offsets at paramsPtr()
 export const PARAM_IMAGE_NAME: usize = 0; export const PARAM_IMAGE_NAME_BYTES: u32 = 64;
@@ -289,6 +291,15 @@ export const SLOT_IMG_VERSION_MINOR: u32 = 99;
 // result slots, check
 export const SLOT_CHECK_DIGEST: u32 = 100;
 
+// result slots, fatCheck
+export const SLOT_FCK_DIFFERING: u32 = 110;
+export const SLOT_FCK_FIRST_DIFFERING: u32 = 111;
+export const SLOT_FCK_FREE: u32 = 112;
+export const SLOT_FCK_ALLOCATED: u32 = 113;
+export const SLOT_FCK_LOST: u32 = 114;
+export const SLOT_FCK_FIRST_LOST: u32 = 115;
+export const SLOT_FCK_BAD: u32 = 116;
+
 // error codes (failureCode); the values each carries are in docs/core-abi.md
 export const E_DEVICE: i32 = 1; // code, dev, lba, count
 export const E_MBR_SIGNATURE: i32 = 2; // found
@@ -337,3 +348,4 @@ export const E_NTFS_FIELD: i32 = 44; // field, value, expected
 export const E_NTFS_MFT: i32 = 45; // what, record, value
 export const E_IMG_META_CHANGED: i32 = 46; // chunk, sectionByte, stored, computed
 export const E_IMG_META_SIZE: i32 = 47; // bytes, limit
+export const E_FAT_CHECK_RANGE: i32 = 48; // first, count, entries, fsType

@@ -9,6 +9,7 @@ import { backupParams, backupStep, backupBegin as beginBackup } from "./engine/b
 import { JOB_BACKUP, JOB_RESTORE, JOB_SCAN, JOB_VERIFY, job, publishProgress } from "./engine/job";
 import { restoreBegin as beginRestore, restoreStep } from "./engine/restore";
 import { E_STATE, fail, failure } from "./errors";
+import { fatCheck as checkFat } from "./fat/check";
 import { mounted, probe } from "./fs/probe";
 import { volume } from "./fs/volume";
 import { cbh } from "./hash";
@@ -146,6 +147,15 @@ export function step(budget: f64): i32 {
   else r = fail(E_STATE, job.kind);
   publishProgress();
   return r;
+}
+
+export function claimedPtr(): usize {
+  return buf.claimed;
+}
+
+export function fatCheck(dev: u32, sectorBytes: u32, partSectors: f64, first: u32, count: u32): i32 {
+  clearResults();
+  return checkFat(dev, sectorBytes, partSectors, first, count);
 }
 
 // CBH-64 of byteCount bytes at ptr (a multiple of 64), into SLOT_CHECK_DIGEST as raw bits.

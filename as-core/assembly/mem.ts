@@ -6,7 +6,7 @@
 // the background; the core touches a buffer again only through a read import into it (which
 // the host makes wait for the writes still using that memory) or after one.
 
-import { BLOCK_DATA_MAX, IO_BYTES, PARAMS_BYTES, PATCH_AREA_BYTES, RESULT_BYTES } from "./abi";
+import { BLOCK_DATA_MAX, CLAIMED_BYTES, IO_BYTES, PARAMS_BYTES, PATCH_AREA_BYTES, RESULT_BYTES } from "./abi";
 
 export { BLOCK_DATA_MAX, IO_BYTES, PATCH_BYTES, PATCH_MAX, RESULT_SLOTS, TABLE_MAX } from "./abi";
 
@@ -36,6 +36,7 @@ export class Buffers {
   metaChecks: usize = 0; // META_CHECKS_BYTES: restore, the check of each metadata chunk as the check pass read it
   headerName: usize = 0; // 64 bytes: restore/verify, the header's name (the restore mark copies it)
   bootSector: usize = 0; // BOOT_SECTOR_BYTES: one-pass restore, the boot sector, written last of all
+  claimed: usize = 0; // CLAIMED_BYTES: fatCheck, the clusters the host's directory walk reached
 }
 
 export const buf = new Buffers();
@@ -57,6 +58,7 @@ export function initBuffers(): void {
   buf.metaChecks = heap.alloc(META_CHECKS_BYTES);
   buf.bootSector = heap.alloc(BOOT_SECTOR_BYTES);
   buf.headerName = heap.alloc(64);
+  buf.claimed = heap.alloc(CLAIMED_BYTES);
 }
 
 // The I/O buffer of block k.

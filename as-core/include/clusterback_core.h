@@ -23,6 +23,8 @@
 #define CB_CHECK_INPUT_MAX 512u /* checkOf hashes at most this many bytes in one call (a multiple of 64). */
 #define CB_STEP_BUDGET_DEFAULT 33554432u /* A step's I/O budget the Node host uses (32 MiB); any positive number works, smaller means more frequent progress and cancel points. */
 #define CB_IMAGE_SECTOR 512u /* An image device's sector size: images are read and written in 512-byte sectors, whatever the partition's. */
+#define CB_FAT_CHECK_MAX 65536u /* FAT entries fatCheck covers in one call, at most. */
+#define CB_CLAIMED_BYTES 8192u /* Bytes of the claimed buffer: FAT_CHECK_MAX bits. */
 
 /* params: byte offsets at paramsPtr() */
 #define CB_PARAM_IMAGE_NAME 0
@@ -297,6 +299,15 @@
 /* result slots (double), check: After checkOf. */
 #define CB_SLOT_CHECK_DIGEST 100
 
+/* result slots (double), fatCheck: After fatCheck: counts over its window of entries. */
+#define CB_SLOT_FCK_DIFFERING 110
+#define CB_SLOT_FCK_FIRST_DIFFERING 111
+#define CB_SLOT_FCK_FREE 112
+#define CB_SLOT_FCK_ALLOCATED 113
+#define CB_SLOT_FCK_LOST 114
+#define CB_SLOT_FCK_FIRST_LOST 115
+#define CB_SLOT_FCK_BAD 116
+
 /* error codes (failureCode) */
 #define CB_E_DEVICE 1 /* code, dev, lba, count */
 #define CB_E_MBR_SIGNATURE 2 /* found */
@@ -345,6 +356,7 @@
 #define CB_E_NTFS_MFT 45 /* what, record, value */
 #define CB_E_IMG_META_CHANGED 46 /* chunk, sectionByte, stored, computed */
 #define CB_E_IMG_META_SIZE 47 /* bytes, limit */
+#define CB_E_FAT_CHECK_RANGE 48 /* first, count, entries, fsType */
 
 /* imports the host provides (module "dev") */
 /* env.abort: void (int32_t msg, int32_t file, int32_t line, int32_t column) */
@@ -359,6 +371,7 @@
 /* ioPtr: uint32_t (void) */
 /* io2Ptr: uint32_t (void) */
 /* patchesPtr: uint32_t (void) */
+/* claimedPtr: uint32_t (void) */
 /* failureCode: int32_t (void) */
 /* failureValue: double (int32_t i) */
 /* setPatches: int32_t (uint32_t dev, uint32_t sectorBytes, uint32_t count) */
@@ -370,6 +383,7 @@
 /* restoreBegin: int32_t (uint32_t img, double imageSectors, uint32_t target, uint32_t targetSectorBytes, double targetSectors, uint32_t flags) */
 /* verifyBegin: int32_t (uint32_t img, double imageSectors, uint32_t target, uint32_t targetSectorBytes, double targetSectors) */
 /* step: int32_t (double budget) */
+/* fatCheck: int32_t (uint32_t dev, uint32_t sectorBytes, double partSectors, uint32_t first, uint32_t count) */
 /* checkOf: void (uint32_t ptr, uint32_t byteCount, double seed) */
 
 #endif

@@ -10,7 +10,7 @@ import { CoreCode, CoreExports, EXPORTS } from "./ops/abi";
 import { Core } from "./ops/core";
 import { BlockDevice, PartitionView, ReadFailure, ReadFailureTrap, WriteGuard } from "./ops/devices";
 import { BadSectorError, ClusterbackError, DeviceError, WriteGuardError } from "./ops/errors";
-import { provideSha256, Sha256 } from "./ops/platform";
+import { provideSha256, SectorRun, Sha256 } from "./ops/platform";
 import { SectorAdapter } from "./ops/sector-adapter";
 
 /** What a native error carries besides name and message (host-api.md, section 2). */
@@ -256,11 +256,11 @@ export function provideHostSha256(host: HostApi): void {
       update(bytes: Uint8Array) {
         call(() => host.sha256Update(id, bufferOf(bytes)));
       },
-      updateSectors(device: BlockDevice, lba: number, sectors: number, bytes: number) {
+      updateSectors(device: BlockDevice, runs: SectorRun[]) {
         const layers: number[] = [];
         try {
           const h = openChain(host, device, layers);
-          call(() => host.sha256Sectors(id, h, lba, sectors, bytes));
+          for (const r of runs) call(() => host.sha256Sectors(id, h, r.lba, r.sectors, r.bytes));
         } finally {
           closeLayers(host, layers);
         }

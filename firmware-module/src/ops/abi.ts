@@ -34,6 +34,10 @@ export const CHECK_INPUT_MAX = 512;
 export const STEP_BUDGET_DEFAULT = 33554432;
 /** An image device's sector size: images are read and written in 512-byte sectors, whatever the partition's. */
 export const IMAGE_SECTOR = 512;
+/** FAT entries fatCheck covers in one call, at most. */
+export const FAT_CHECK_MAX = 65536;
+/** Bytes of the claimed buffer: FAT_CHECK_MAX bits. */
+export const CLAIMED_BYTES = 8192;
 
 /** Byte offsets (and lengths) in the params area. */
 export const Param = {
@@ -500,6 +504,14 @@ export const Slot = {
   imgVersionMinor: 99,
   // check: After checkOf.
   checkDigest: 100,
+  // fatCheck: After fatCheck: counts over its window of entries.
+  fckDiffering: 110,
+  fckFirstDiffering: 111,
+  fckFree: 112,
+  fckAllocated: 113,
+  fckLost: 114,
+  fckFirstLost: 115,
+  fckBad: 116,
 } as const;
 
 /** One entry, at partitionTable.first + 8 * i. */
@@ -797,6 +809,35 @@ export function readCheck(r: Float64Array): CheckResults {
   };
 }
 
+/** After fatCheck: counts over its window of entries. */
+export interface FatCheckResults {
+  /** entries that differ between copy 0 and another copy (FAT32: the low 28 bits), counted once per other copy */
+  differing: number;
+  /** the first of them (an entry number), or -1 */
+  firstDiffering: number;
+  /** clusters (entries 2 and up) free in copy 0 */
+  free: number;
+  /** clusters neither free nor marked bad in copy 0 */
+  allocated: number;
+  /** allocated clusters whose claimed bit is clear */
+  lost: number;
+  /** the first of them (a cluster number), or -1 */
+  firstLost: number;
+  /** clusters marked bad in copy 0 */
+  bad: number;
+}
+export function readFatCheck(r: Float64Array): FatCheckResults {
+  return {
+    differing: r[110],
+    firstDiffering: r[111],
+    free: r[112],
+    allocated: r[113],
+    lost: r[114],
+    firstLost: r[115],
+    bad: r[116],
+  };
+}
+
 /** Error codes (failureCode()). */
 export const CoreCode = {
   E_DEVICE: 1,
@@ -846,6 +887,7 @@ export const CoreCode = {
   E_NTFS_MFT: 45,
   E_IMG_META_CHANGED: 46,
   E_IMG_META_SIZE: 47,
+  E_FAT_CHECK_RANGE: 48,
 } as const;
 export type CoreCodeName = keyof typeof CoreCode;
 export interface CoreCodeInfo { name: CoreCodeName; kind: string; values: readonly string[]; enums: readonly (string | null)[]; message: string }
@@ -898,6 +940,7 @@ export const coreCodes: Readonly<Record<number, CoreCodeInfo>> = {
   45: { name: "E_NTFS_MFT", kind: "volume", values: ["what","record","value"], enums: ["NtfsMftWhat",null,null], message: "NTFS MFT record {record}: {what} ({value})" },
   46: { name: "E_IMG_META_CHANGED", kind: "image", values: ["chunk","sectionByte","stored","computed"], enums: [null,null,null,null], message: "image metadata chunk {chunk} (section bytes {sectionByte}..) changed after the check pass (check {stored}, now {computed}): nothing of that chunk was written, the target keeps its restore mark" },
   47: { name: "E_IMG_META_SIZE", kind: "image", values: ["bytes","limit"], enums: [null,null], message: "image metadata section is {bytes} bytes: a two-pass restore checks at most {limit} again chunk by chunk" },
+  48: { name: "E_FAT_CHECK_RANGE", kind: "state", values: ["first","count","entries","fsType"], enums: [null,null,null,"FsType"], message: "fatCheck of entries {first}.. ({count}) is outside the {entries} entries of the FAT, over FAT_CHECK_MAX, or the volume is not FAT ({fsType})" },
 };
 
 /** The core's exports, with their parameters as core-abi.json declares them. */
@@ -914,6 +957,8 @@ export interface CoreExports {
   io2Ptr(): number;
   /** The source-patch area. */
   patchesPtr(): number;
+  /** The claimed buffer (fatCheck). */
+  claimedPtr(): number;
   /** After a negative result: the error code (errors), equal to minus that result. */
   failureCode(): number;
   /** After a negative result: the error's value i (0..3), named in errors. */
@@ -936,10 +981,12 @@ export interface CoreExports {
   verifyBegin(img: number, imageSectors: number, target: number, targetSectorBytes: number, targetSectors: number): number;
   /** Runs the current job for about budget bytes of I/O: 1 = done, 0 = call again, < 0 = failed (failureCode, failureValue). Writes the progress results every time. E_STATE without a job. */
   step(budget: number): number;
+  /** Probes the FAT volume on dev, then compares entries first..first + count - 1 (count at most FAT_CHECK_MAX) of every FAT copy with copy 0 and counts copy 0's free, allocated, bad and lost clusters among them, lost meaning allocated with its bit clear in the claimed buffer (which the host fills first). 0 or a negative error code (E_FAT_CHECK_RANGE, E_DEVICE, a boot record's). Synchronous; like probeVolume it resets the probed volume and uses the FAT buffers a job uses: call it between jobs, not between a job's steps. */
+  fatCheck(dev: number, sectorBytes: number, partSectors: number, first: number, count: number): number;
   /** CBH-64 of byteCount bytes (a multiple of 64, at most CHECK_INPUT_MAX) at ptr with seed, into check.digest. For tests and tools. */
   checkOf(ptr: number, byteCount: number, seed: number): void;
 }
 
 /** The import and export names the module must have. */
 export const IMPORTS: readonly (readonly [string, string])[] = [["env","memory"],["env","abort"],["dev","read"],["dev","write"],["dev","flush"]];
-export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","checkOf"];
+export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf"];

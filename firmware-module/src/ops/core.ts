@@ -6,6 +6,7 @@
 // generated from it; docs/core-abi.md is the integrator's reference).
 import {
   CHECK_INPUT_MAX,
+  CLAIMED_BYTES,
   CoreCode,
   CoreExports,
   PARAMS_BYTES,
@@ -89,6 +90,13 @@ export abstract class Core {
     if (bytes.length > PATCH_AREA_BYTES)
       throw new RangeError(`the patch area is ${PATCH_AREA_BYTES} bytes, not ${bytes.length}`);
     this.writeMemory(this.exports.patchesPtr(), bytes);
+  }
+
+  /** Writes fatCheck's claimed bits (a window of a ClusterBitmap) at the start of the core's claimed buffer. */
+  writeClaimed(bytes: Uint8Array): void {
+    if (bytes.length > CLAIMED_BYTES)
+      throw new RangeError(`the claimed buffer is ${CLAIMED_BYTES} bytes, not ${bytes.length}`);
+    if (bytes.length > 0) this.writeMemory(this.exports.claimedPtr(), bytes);
   }
 
   /** Turns a negative core result into the matching error; a device failure rethrows the device's own error. */

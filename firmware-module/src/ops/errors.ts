@@ -9,6 +9,7 @@ import {
   ExfatBitmapWhat,
   ExfatField,
   ExfatFieldText,
+  FAT_CHECK_MAX,
   FsInfoField,
   FsTypeText,
   GptCrcWhat,
@@ -146,6 +147,8 @@ export const coreMessages: Record<CoreCodeName, (v: number[]) => string> = {
     `image metadata chunk ${v[0]} (section bytes ${v[1]}..) changed after the check pass (check ${hex(v[2], 8)}, now ${hex(v[3], 8)}): the image was modified during the restore; nothing of that chunk was written, the target keeps its restore mark`,
   E_IMG_META_SIZE: (v) =>
     `image metadata section is ${v[0]} bytes: a two-pass restore checks at most ${v[1]} again chunk by chunk (a one-pass restore has no such limit)`,
+  E_FAT_CHECK_RANGE: (v) =>
+    `fatCheck of entries ${v[0]}..${v[0] + v[1] - 1} (${v[1]}) is outside the ${v[2]} entries of the FAT or over ${FAT_CHECK_MAX} at once, or the volume is ${FsTypeText[v[3]] ?? v[3]}, not FAT`,
   E_GHOST_EXTENT: (v) =>
     `ghost extent at sector ${v[0]}, ${v[1]} sectors, is not whole clusters of the data area (which starts at sector ${v[2]}, ${v[3]} sectors per cluster)`,
 };

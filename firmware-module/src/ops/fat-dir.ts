@@ -401,6 +401,11 @@ export class ClusterBitmap {
   has(cluster: number): boolean {
     return (this.bits[cluster >>> 3] & (1 << (cluster & 7))) !== 0;
   }
+  /** The bytes holding bits first .. first + count - 1 (first a multiple of 8): bit i of them is cluster first + i. */
+  window(first: number, count: number): Uint8Array {
+    if (first % 8 !== 0) throw new RangeError(`a bitmap window starts at a multiple of 8, not ${first}`);
+    return this.bits.subarray(first >>> 3, (first + count + 7) >>> 3);
+  }
   /** Sets the bit; returns whether it was set before. */
   testAndSet(cluster: number): boolean {
     const was = this.has(cluster);

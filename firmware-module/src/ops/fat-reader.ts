@@ -26,7 +26,7 @@ import {
   traceChain,
 } from "./fat-dir";
 import { FatTables } from "./fat-tables";
-import { newSha256 } from "./platform";
+import { newSha256, SectorRun } from "./platform";
 
 /** A file or directory of the volume: its directory record's fields (name, shortName, attributes, ...), and where it is. */
 export interface FatEntry
@@ -156,9 +156,9 @@ export class FatReader {
   private readonly media: number;
   private readonly root: FatEntry;
   private winFirst = 0;
-  private win: Uint32Array = new Uint32Array(0);
+  private win: Uint32Array | Uint16Array = new Uint32Array(0);
   /** Windows read so far, by first entry, least recently used first. */
-  private readonly windows = new Map<number, Uint32Array>();
+  private readonly windows = new Map<number, Uint32Array | Uint16Array>();
   /** FAT lookups so far, and the most a bounded check allows. */
   private steps = 0;
   private stepLimit = Infinity;
@@ -240,7 +240,7 @@ export class FatReader {
   private next(cluster: number): number {
     if (++this.steps > this.stepLimit) throw new StepLimit();
     if (cluster < this.winFirst || cluster >= this.winFirst + this.win.length) this.switchWindow(cluster);
-    return this.win[cluster - this.winFirst];
+    return this.win[cluster - this.winFirst] & 0x0fffffff; // FAT32's top 4 bits are reserved (a no-op for FAT12/16)
   }
 
   /** Counts `steps` more against a bounded check's limit. */
@@ -257,7 +257,7 @@ export class FatReader {
       this.windows.delete(first);
     } else {
       this.steps += WINDOW_STEPS;
-      win = this.tables.entries(0, first, Math.min(FAT_WINDOW_ENTRIES, this.tables.entryCount - first));
+      win = this.tables.window(0, first, Math.min(FAT_WINDOW_ENTRIES, this.tables.entryCount - first));
       if (this.windows.size >= CACHED_WINDOWS) this.windows.delete(this.windows.keys().next().value!);
     }
     this.windows.set(first, win);
@@ -553,7 +553,9 @@ export class FatReader {
    */
   sha256(entry: FatEntry): string {
     const hash = newSha256();
-    this.fileRuns(entry, (lba, sectors, bytes) => hash.updateSectors(this.device, lba, sectors, bytes));
+    const runs: SectorRun[] = [];
+    this.fileRuns(entry, (lba, sectors, bytes) => runs.push({ lba, sectors, bytes }));
+    hash.updateSectors(this.device, runs);
     return hash.digest();
   }
 
@@ -561,26 +563,26 @@ export class FatReader {
 
   check(options: WalkOptions = {}): CheckResult {
     const problems = this.bootProblems();
-    const copies = this.tables.compareCopies();
-    if (copies.differing > 0) {
+    const tree = this.checkTree(options);
+    // the bulk of it in the core: FAT copies compared, copy 0's clusters counted against the walk's
+    const fat = this.tables.check(tree.used);
+    if (fat.differing > 0) {
       problems.push({
         kind: "fat-copies",
-        cluster: copies.firstDiffering,
-        detail: `FAT copies differ in ${copies.differing} entries, first at entry ${copies.firstDiffering}`,
+        cluster: fat.firstDiffering,
+        detail: `FAT copies differ in ${fat.differing} entries, first at entry ${fat.firstDiffering}`,
       });
     }
-    const tree = this.checkTree(options);
     problems.push(...tree.problems);
-    const scan = this.scanFat(tree.used);
-    if (scan.lost > 0) {
+    if (fat.lost > 0) {
       problems.push({
         kind: "lost-clusters",
-        cluster: scan.firstLost,
-        detail: `${scan.lost} cluster${scan.lost === 1 ? " is" : "s are"} allocated but in no file or directory, first cluster ${scan.firstLost}`,
+        cluster: fat.firstLost,
+        detail: `${fat.lost} cluster${fat.lost === 1 ? " is" : "s are"} allocated but in no file or directory, first cluster ${fat.firstLost}`,
       });
     }
-    problems.push(...this.fsInfoProblems(scan.free));
-    return { problems, files: tree.files, directories: tree.directories, usedClusters: scan.allocated };
+    problems.push(...this.fsInfoProblems(fat.free));
+    return { problems, files: tree.files, directories: tree.directories, usedClusters: fat.allocated };
   }
 
   /**
@@ -648,26 +650,6 @@ export class FatReader {
         detail: `cluster ${l.cluster} of ${l.path} is also in ${others.join(", ") || "another chain"} (${l.shared} clusters shared)`,
       });
     }
-  }
-
-  /** FAT copy 0 window by window: allocated, free, and allocated but unclaimed (lost) clusters. */
-  private scanFat(used: ClusterBitmap): { allocated: number; free: number; lost: number; firstLost: number } {
-    const out = { allocated: 0, free: 0, lost: 0, firstLost: -1 };
-    const bad = this.rules.badMark;
-    for (let first = 2; first <= this.maxCluster; first += FAT_WINDOW_ENTRIES) {
-      const entries = this.tables.entries(0, first, Math.min(FAT_WINDOW_ENTRIES, this.maxCluster + 1 - first));
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i];
-        if (e === 0) {
-          out.free++;
-          continue;
-        }
-        if (e === bad) continue;
-        out.allocated++;
-        if (!used.has(first + i) && out.lost++ === 0) out.firstLost = first + i;
-      }
-    }
-    return out;
   }
 
   /** Dirty flags, FAT[0]'s media byte, and (FAT32) the backup boot sector. */

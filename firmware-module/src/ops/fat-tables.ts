@@ -1,9 +1,12 @@
 // The second view of a device that the design card asks for: a FAT volume's allocation
 // tables, read in bounded windows, with the copies compared. The firmware's health check and
-// the tests use it; the core reads the same bytes through its own imports.
+// the tests use it; the core reads the same bytes through its own imports, and does the bulk
+// checks (copies compared, clusters counted) for it.
 
+import { FAT_CHECK_MAX } from "./abi";
 import { Core, Slot } from "./core";
 import { BlockDevice } from "./devices";
+import { ClusterBitmap } from "./fat-dir";
 
 export interface FatGeometry {
   fsType: 1 | 2 | 3;
@@ -16,6 +19,18 @@ export interface FatGeometry {
   clusterBytes: number;
 }
 
+/** FatTables.check(): FatCompare, and copy 0's clusters (entries 2 and up) counted. */
+export interface FatCheck extends FatCompare {
+  free: number;
+  /** Neither free nor marked bad. */
+  allocated: number;
+  /** Allocated, and not among the claimed clusters. */
+  lost: number;
+  /** The first lost cluster, or -1. */
+  firstLost: number;
+  bad: number;
+}
+
 export interface FatCompare {
   /** Entries (clusters 0 .. clusterCount + 1) that differ between copy 0 and another copy. */
   differing: number;
@@ -24,15 +39,14 @@ export interface FatCompare {
 }
 
 const WINDOW_ENTRIES = 65536; // the most entries() gives at once
-/** Typed arrays use the platform's byte order; the raw comparison needs FAT's (little-endian). */
+/** Typed arrays use the platform's byte order; entries() reads FAT's (little-endian) through views when they agree. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-const COMPARE_ENTRIES = 16384; // compareCopies' window: 64 KiB of FAT32 entries (the firmware's QuickJS heap is 1 MiB)
 
 export class FatTables {
   readonly geometry: FatGeometry;
   constructor(
     readonly device: BlockDevice,
-    core: Core,
+    private readonly core: Core,
   ) {
     const h = core.attach(device);
     try {
@@ -65,6 +79,18 @@ export class FatTables {
    * stay bounded). FAT32 entries are masked to 28 bits.
    */
   entries(copy: number, first: number, count: number): Uint32Array {
+    const raw = this.window(copy, first, count);
+    if (this.entryBits !== 32) return raw instanceof Uint32Array ? raw : Uint32Array.from(raw);
+    const out = new Uint32Array(count);
+    for (let i = 0; i < count; i++) out[i] = raw[i] & 0x0fffffff;
+    return out;
+  }
+
+  /**
+   * entries() as read: on a little-endian platform FAT16 and FAT32 entries are a view of the
+   * sectors read (no copy, no decoding; FAT32's top 4 bits not masked), FAT12 entries decoded.
+   */
+  window(copy: number, first: number, count: number): Uint32Array | Uint16Array {
     const g = this.geometry;
     if (copy < 0 || copy >= g.fatCount)
       throw new RangeError(`FAT copy ${copy} does not exist (the volume has ${g.fatCount})`);
@@ -81,16 +107,11 @@ export class FatTables {
     const sectors = Math.min(Math.ceil(endByte / bps), g.fatSectors) - sector0;
     const buf = new Uint8Array(sectors * bps + 2);
     this.device.read(g.reservedSectors + copy * g.fatSectors + sector0, sectors, buf, 0);
-    const out = new Uint32Array(count);
     const base = sector0 * bps;
-    if (LITTLE_ENDIAN && bits !== 12) {
-      // typed-array views of the raw sectors (aligned: base is a sector boundary): no DataView call per entry
-      if (bits === 32) {
-        const raw = new Uint32Array(buf.buffer, first * 4 - base, count);
-        for (let i = 0; i < count; i++) out[i] = raw[i] & 0x0fffffff;
-      } else out.set(new Uint16Array(buf.buffer, first * 2 - base, count));
-      return out;
-    }
+    // typed-array views of the raw sectors (aligned: base is a sector boundary)
+    if (LITTLE_ENDIAN && bits === 32) return new Uint32Array(buf.buffer, first * 4 - base, count);
+    if (LITTLE_ENDIAN && bits === 16) return new Uint16Array(buf.buffer, first * 2 - base, count);
+    const out = new Uint32Array(count);
     const view = new DataView(buf.buffer);
     for (let i = 0; i < count; i++) {
       const n = first + i;
@@ -105,61 +126,37 @@ export class FatTables {
   }
 
   /**
-   * Compares every FAT copy with copy 0, one window at a time. FAT16 and FAT32 copies are
-   * compared as raw 16- or 32-bit words (FAT32's top 4 bits masked) in two reused buffers: no
-   * entry is decoded, which is what makes it quick in an interpreter (the firmware's QuickJS).
+   * The core's FAT checks (its fatCheck export), FAT_CHECK_MAX entries at a time: every copy
+   * compared with copy 0, and copy 0's clusters counted free, allocated, bad, and lost (allocated
+   * while `claimed`, the clusters a directory walk reached, does not have them; without it every
+   * allocated cluster counts as lost). The loops run in wasm, not in the firmware's interpreter.
    */
-  compareCopies(): FatCompare {
-    const g = this.geometry,
-      bits = this.entryBits;
-    if (bits === 12 || g.fatCount < 2 || !LITTLE_ENDIAN) return this.compareDecoded();
-    let differing = 0,
-      firstDiffering = -1;
-    const bps = g.bytesPerSector,
-      windowBytes = (COMPARE_ENTRIES * bits) / 8;
-    const sectorsMax = Math.ceil(windowBytes / bps);
-    const a = new Uint8Array(sectorsMax * bps),
-      b = new Uint8Array(sectorsMax * bps);
-    const a32 = new Uint32Array(a.buffer),
-      b32 = new Uint32Array(b.buffer),
-      a16 = new Uint16Array(a.buffer),
-      b16 = new Uint16Array(b.buffer);
-    for (let first = 0; first < this.entryCount; first += COMPARE_ENTRIES) {
-      const count = Math.min(COMPARE_ENTRIES, this.entryCount - first);
-      const sector0 = (first * bits) / 8 / bps; // windows start on sector boundaries (bps divides windowBytes)
-      const sectors = Math.min(Math.ceil((count * bits) / 8 / bps), g.fatSectors - sector0);
-      this.device.read(g.reservedSectors + sector0, sectors, a, 0);
-      for (let copy = 1; copy < g.fatCount; copy++) {
-        this.device.read(g.reservedSectors + copy * g.fatSectors + sector0, sectors, b, 0);
-        for (let i = 0; i < count; i++) {
-          const differs = bits === 32 ? ((a32[i] ^ b32[i]) & 0x0fffffff) !== 0 : a16[i] !== b16[i];
-          if (differs) {
-            differing++;
-            if (firstDiffering < 0) firstDiffering = first + i;
-          }
-        }
+  check(claimed?: ClusterBitmap): FatCheck {
+    const out: FatCheck = { differing: 0, firstDiffering: -1, free: 0, allocated: 0, lost: 0, firstLost: -1, bad: 0 };
+    const h = this.core.attach(this.device);
+    try {
+      for (let first = 0; first < this.entryCount; first += FAT_CHECK_MAX) {
+        const count = Math.min(FAT_CHECK_MAX, this.entryCount - first);
+        this.core.writeClaimed(claimed ? claimed.window(first, count) : new Uint8Array(0));
+        this.core.check(this.core.exports.fatCheck(h, this.device.sectorSize, this.device.sectorCount, first, count));
+        const r = this.core.results();
+        if (out.firstDiffering < 0) out.firstDiffering = r[Slot.fckFirstDiffering];
+        if (out.firstLost < 0) out.firstLost = r[Slot.fckFirstLost];
+        out.differing += r[Slot.fckDiffering];
+        out.free += r[Slot.fckFree];
+        out.allocated += r[Slot.fckAllocated];
+        out.lost += r[Slot.fckLost];
+        out.bad += r[Slot.fckBad];
       }
+    } finally {
+      this.core.detach(h);
     }
-    return { differing, firstDiffering };
+    return out;
   }
 
-  /** compareCopies entry by entry (FAT12, and a big-endian platform). */
-  private compareDecoded(): FatCompare {
-    let differing = 0,
-      firstDiffering = -1;
-    for (let first = 0; first < this.entryCount; first += COMPARE_ENTRIES) {
-      const count = Math.min(COMPARE_ENTRIES, this.entryCount - first);
-      const a = this.entries(0, first, count);
-      for (let copy = 1; copy < this.geometry.fatCount; copy++) {
-        const b = this.entries(copy, first, count);
-        for (let i = 0; i < count; i++) {
-          if (a[i] !== b[i]) {
-            differing++;
-            if (firstDiffering < 0) firstDiffering = first + i;
-          }
-        }
-      }
-    }
+  /** Compares every FAT copy with copy 0 (check(), its copy counts). */
+  compareCopies(): FatCompare {
+    const { differing, firstDiffering } = this.check();
     return { differing, firstDiffering };
   }
 

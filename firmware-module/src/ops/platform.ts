@@ -5,15 +5,22 @@
 import type { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
 
+/** Sectors of a device, of which the first `bytes` bytes count (a file's run of clusters). */
+export interface SectorRun {
+  lba: number;
+  sectors: number;
+  bytes: number;
+}
+
 /** An incremental SHA-256. */
 export interface Sha256 {
   update(bytes: Uint8Array): void;
   /**
-   * Hashes the first `bytes` bytes of `sectors` sectors of `device` at `lba`, read by the
-   * platform (on a printer, natively: a file's contents need not enter QuickJS). Throws the
-   * device's error.
+   * Hashes, run after run, the first `bytes` bytes of `sectors` sectors of `device` at `lba`,
+   * read by the platform (on a printer, natively: a file's contents need not enter QuickJS; the
+   * device is opened once for all the runs). Throws the device's error.
    */
-  updateSectors(device: BlockDevice, lba: number, sectors: number, bytes: number): void;
+  updateSectors(device: BlockDevice, runs: SectorRun[]): void;
   /** The digest as 64 lower-case hex digits; the hash is not used again. */
   digest(): string;
 }

@@ -12,6 +12,8 @@ import { BlockDevice, PartitionView, ReadFailureTrap, WriteGuard } from "../../.
 import { SectorAdapter } from "../../../firmware-module/src/ops/sector-adapter";
 import type { NativeCore } from "./wasm-core";
 
+const HASH_CHUNK_BYTES = 1024 * 1024; // sha256Sectors reads at most this much at once
+
 export interface NativeHostOptions {
   profile: unknown;
   now: () => number;
@@ -43,6 +45,8 @@ export class NativeHost {
   private readonly layers = new Map<number, Layer>();
   private readonly hashes = new Map<number, Hash>();
   private nextHash = 1;
+  /** sha256Sectors' read buffer, kept between calls (a critical file is hashed run by run). */
+  private hashBuf = new Uint8Array(0);
   readonly diskHandle: number;
 
   constructor(
@@ -223,8 +227,9 @@ export class NativeHost {
       d = this.layer(h);
     if (bytes > sectors * d.sectorSize || bytes < 0)
       throw new UsageError(`sha256Sectors: ${bytes} bytes is more than ${sectors} sectors hold`);
-    const chunk = Math.max(1, Math.floor((1024 * 1024) / d.sectorSize));
-    const buf = new Uint8Array(chunk * d.sectorSize);
+    const chunk = Math.max(1, Math.min(sectors, Math.floor(HASH_CHUNK_BYTES / d.sectorSize)));
+    if (this.hashBuf.length < chunk * d.sectorSize) this.hashBuf = new Uint8Array(chunk * d.sectorSize);
+    const buf = this.hashBuf;
     let left = bytes;
     for (let done = 0; done < sectors && left > 0; done += chunk) {
       const n = Math.min(chunk, sectors - done);

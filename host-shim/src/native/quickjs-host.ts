@@ -72,6 +72,8 @@ export class Firmware {
       shouldCancel: options.shouldCancel,
     });
     this.runtime = engine.newRuntime();
+    // in this emscripten build the limit counts 8 bytes per allocation (no malloc_usable_size), not
+    // bytes: the bench samples the heap itself (docs/bench-firmware.md); a native QuickJS counts bytes
     this.runtime.setMemoryLimit(options.heapBytes);
     this.runtime.setMaxStackSize(options.stackBytes);
     this.context = this.runtime.newContext();
