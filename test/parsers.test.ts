@@ -3,7 +3,9 @@
 
 import * as zlib from "node:zlib";
 import t from "tap";
+import { CoreCode, FAT_CHECK_MAX } from "../firmware-module/src/ops/abi";
 import { CoreError } from "../firmware-module/src/ops/errors";
+import { ClusterBitmap } from "../firmware-module/src/ops/fat-dir";
 import { FatTables } from "../firmware-module/src/ops/fat-tables";
 import { readPartitionTable } from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
@@ -37,6 +39,51 @@ t.test("valid volumes of each type are accepted and typed by cluster count", asy
     t.same(tables.compareCopies(), { differing: 0, firstDiffering: -1 });
     t.equal(tables.isAllocated(v.allocated[0]), true);
     t.equal(tables.isAllocated(v.clusterCount), false);
+  }
+});
+
+t.test("the core's fatCheck counts what the volume holds, and names a window it cannot check", async (t) => {
+  for (const fsType of [12, 16, 32] as const) {
+    const v = buildMiniFat({ fsType, bad: [60, 61] });
+    // copy 1 of the FAT differs in two entries: one allocated in copy 0 is freed there, one free one taken
+    const fat1 = (v.reservedSectors + v.fatSectors) * 512;
+    const entryByte = (n: number) => (fsType === 32 ? n * 4 : fsType === 16 ? n * 2 : n + (n >> 1));
+    v.bytes[fat1 + entryByte(v.allocated[0])] ^= 0x01;
+    v.bytes[fat1 + entryByte(70) + 1] ^= 0x10; // FAT12: entry 70's high nibble; FAT16/32: its second byte
+    const tables = new FatTables(new RamDevice(512, v.bytes), core);
+    const claimed = new ClusterBitmap(tables.entryCount);
+    for (const c of v.allocated.slice(1)) claimed.testAndSet(c); // the first is lost
+    const c = tables.check(claimed);
+    t.same(
+      c,
+      {
+        differing: 2,
+        firstDiffering: Math.min(v.allocated[0], 70),
+        free: v.clusterCount - v.allocated.length - 2,
+        allocated: v.allocated.length,
+        lost: 1,
+        firstLost: v.allocated[0],
+        bad: 2,
+      },
+      `FAT${fsType}`,
+    );
+  }
+  const v = buildMiniFat({ fsType: 16 });
+  const dev = new RamDevice(512, v.bytes);
+  const h = core.attach(dev);
+  try {
+    const over = core.exports.fatCheck(h, 512, dev.sectorCount, 0, FAT_CHECK_MAX + 1);
+    t.throws(() => core.check(over), {
+      code: CoreCode.E_FAT_CHECK_RANGE,
+      message: /65537\) is outside the \d+ entries of the FAT16 FAT or over 65536/,
+    });
+    const past = core.exports.fatCheck(h, 512, dev.sectorCount, v.clusterCount, 10);
+    t.throws(() => core.check(past), {
+      code: CoreCode.E_FAT_CHECK_RANGE,
+      message: new RegExp(`entries ${v.clusterCount}\\.\\.`),
+    });
+  } finally {
+    core.detach(h);
   }
 });
 

@@ -148,7 +148,9 @@ export const coreMessages: Record<CoreCodeName, (v: number[]) => string> = {
   E_IMG_META_SIZE: (v) =>
     `image metadata section is ${v[0]} bytes: a two-pass restore checks at most ${v[1]} again chunk by chunk (a one-pass restore has no such limit)`,
   E_FAT_CHECK_RANGE: (v) =>
-    `fatCheck of entries ${v[0]}..${v[0] + v[1] - 1} (${v[1]}) is outside the ${v[2]} entries of the FAT or over ${FAT_CHECK_MAX} at once, or the volume is ${FsTypeText[v[3]] ?? v[3]}, not FAT`,
+    v[3] >= 1 && v[3] <= 3
+      ? `fatCheck of entries ${v[0]}..${v[0] + v[1] - 1} (${v[1]}) is outside the ${v[2]} entries of the ${FsTypeText[v[3]]} FAT or over ${FAT_CHECK_MAX} at once`
+      : `fatCheck needs a FAT volume; this one is ${FsTypeText[v[3]] ?? `of type ${v[3]}`}`,
   E_GHOST_EXTENT: (v) =>
     `ghost extent at sector ${v[0]}, ${v[1]} sectors, is not whole clusters of the data area (which starts at sector ${v[2]}, ${v[3]} sectors per cluster)`,
 };
