@@ -115,6 +115,14 @@ function validate(api) {
     if (!RESULT_TYPES.has(f.result.type)) problems.push(`${at}: result type ${f.result.type}`);
     if (f.result.type === "json") checkSchema(f.result.schema ?? {}, `${at} result`);
   }
+  // the bundle's own functions, which the native side calls (section 8)
+  if (!Array.isArray(api.firmware?.about) || !Array.isArray(api.firmware?.functions))
+    problems.push("firmware: about (paragraphs) and functions are missing");
+  for (const f of api.firmware?.functions ?? []) {
+    if (!f.name || !f.doc || !f.result) problems.push(`firmware.${f.name}: a name, a doc and a result`);
+    if (f.arg) checkSchema(f.arg, `firmware.${f.name} argument`);
+    if (f.result) checkSchema(f.result, `firmware.${f.name} result`);
+  }
   if (problems.length) throw new Error(`${SOURCE} is inconsistent:\n  ${problems.join("\n  ")}`);
 }
 
@@ -337,7 +345,7 @@ function genDoc(api, nativeCount) {
           `| \`${k}\` | ${cell(shapeText(v))} | ${s.required?.includes(k) ? "yes" : "no"} | ${cell(v.description)} |`,
         );
       md.push("");
-    } else if (s.oneOf) md.push(`One of: ${shapeText(s)}.`, "");
+    } else if (s.oneOf || s.enum) md.push(`One of: ${shapeText(s)}.`, "");
     else if (s.$ref) md.push(`Schema: \`${s.$ref}\`.`, "");
   }
   md.push("## 5. What the native side must guarantee", "");
@@ -357,6 +365,14 @@ function genDoc(api, nativeCount) {
   md.push(COUNT_BEGIN, countText(nativeCount), COUNT_END, "");
   md.push("## 7. Porting checklist", "");
   api.checklist.forEach((c, i) => md.push(`${i + 1}. ${c}`));
+  md.push("");
+  md.push("## 8. The firmware's functions (what the native side calls)", "");
+  md.push(api.firmware.about.join("\n\n"), "");
+  md.push("| function | argument (a JSON text) | result (a JSON text) | what it does |", "|---|---|---|---|");
+  for (const f of api.firmware.functions)
+    md.push(
+      `| \`firmware.${f.name}(${f.arg ? "json" : ""})\` | ${f.arg ? cell(shapeText(f.arg)) : "none"} | ${cell(shapeText(f.result))} | ${cell(f.doc)} |`,
+    );
   md.push("");
   return md.join("\n");
 }

@@ -126,7 +126,7 @@ export interface HealthReport {
   restoreInProgress?: RestoreMark;
 }
 
-/** begin("backup", ...). */
+/** begin("backup", ...). Inside the bundle only (its Printer's begin/step/finish, firmware-module/src/api.ts): nothing a native host sends or receives; the native side calls firmware.backup, restore and verify (section 8). */
 export interface BackupParams {
   /** The partition to back up. */
   partition: number;
@@ -138,7 +138,7 @@ export interface BackupParams {
   name?: string;
 }
 
-/** begin("restore", ...). */
+/** begin("restore", ...). Inside the bundle only (its Printer's begin/step/finish, firmware-module/src/api.ts): nothing a native host sends or receives; the native side calls firmware.backup, restore and verify (section 8). */
 export interface RestoreParams {
   slot: number;
   /** The target partition (a ghost image restores the system partition only). */
@@ -149,22 +149,22 @@ export interface RestoreParams {
   full?: boolean;
 }
 
-/** begin("verify", ...). */
+/** begin("verify", ...). Inside the bundle only (its Printer's begin/step/finish, firmware-module/src/api.ts): nothing a native host sends or receives; the native side calls firmware.backup, restore and verify (section 8). */
 export interface VerifyParams {
   slot: number;
   /** Also compare this partition with the image. */
   against?: number;
 }
 
-/** begin's parameters: BackupParams, RestoreParams or VerifyParams, as kind says (the shapes overlap: kind, not the object, decides). */
+/** begin's parameters: BackupParams, RestoreParams or VerifyParams, as kind says (the shapes overlap: kind, not the object, decides). Inside the bundle only (its Printer's begin/step/finish, firmware-module/src/api.ts): nothing a native host sends or receives; the native side calls firmware.backup, restore and verify (section 8). */
 export type JobParams = BackupParams | RestoreParams | VerifyParams;
 
-/** A backup: the slot it writes. A restore or verify: {}. */
+/** A backup: the slot it writes. A restore or verify: {}. Inside the bundle only (its Printer's begin/step/finish, firmware-module/src/api.ts): nothing a native host sends or receives; the native side calls firmware.backup, restore and verify (section 8). */
 export interface BeginResult {
   slot?: number;
 }
 
-/** The job's progress after one step. */
+/** The job's progress after one step. Inside the bundle only (its Printer's begin/step/finish, firmware-module/src/api.ts): nothing a native host sends or receives; the native side calls firmware.backup, restore and verify (section 8). */
 export interface StepResult {
   /** The last step: call finish(). */
   done: boolean;
@@ -175,7 +175,7 @@ export interface StepResult {
   bytesTotal: number;
 }
 
-/** finish() of a backup: the image is committed. */
+/** finish() of a backup: the image is committed. The result of firmware.backup (section 8). */
 export interface BackupResult {
   kind: "backup";
   slot: number;
@@ -191,7 +191,7 @@ export interface BackupResult {
   ghost?: string;
 }
 
-/** finish() of a restore or verify that found no difference. */
+/** finish() of a restore or verify that found no difference. The result of firmware.restore and firmware.verify (section 8). */
 export interface CompareResult {
   kind: "restore" | "verify";
   slot: number;
@@ -277,9 +277,80 @@ export interface LayerStats {
   sectorsRead: number;
   /** guard: sectors written through it. */
   sectorsWritten: number;
-  /** trap: the last failed read (the exact sector when the device named it), as a NativeError plus lba and sectorCount. */
+  /** trap: the last read through it that failed with DeviceCode io (other failures are not recorded), as a NativeError plus lba and sectorCount in the trap's own LBAs: when the error is a BadSectorError of that same request (its sectorCount equals the read's), lba is the bad sector, the read's lba + (error.lba - error.requestLba), and sectorCount 1; otherwise the read's lba and sectorCount. */
   lastFailure?: { name: string; message: string; code: number; device?: string; op?: string; lba: number; requestLba?: number; sectorCount: number };
 }
+
+/** firmware.boot's result: what the boot-time check found and did. */
+export interface BootReport {
+  /** none: healthy (or only minor notices), nothing written; restored: restored from an image and healthy again; restore-failed: every image tried failed or left it damaged; no-image: damaged, and no image of the partition. */
+  action: "none" | "restored" | "restore-failed" | "no-image";
+  /** The partition checked: the system partition. */
+  partition: number;
+  /** The health check before anything was done. */
+  before: HealthReport;
+  /** The health check after the last restore tried. */
+  after?: HealthReport;
+  /** The image restored from (the last one tried). */
+  image?: { slot: number; name: string; kind: string };
+  /** Images that failed, in the order tried. */
+  tried: Array<{ slot: number; name: string; error: string }>;
+  /** now() at the end minus now() at the start, in seconds. */
+  seconds: number;
+  /** What the boot said, a line each: the same lines it logged through host.log. */
+  lines: string[];
+}
+
+/** What the service menu shows: the result of every menu function. */
+export interface MenuScreen {
+  /** running: a task runs, one step per menuTick (or menuKey) call; call menuTick until the state changes. */
+  state: "menu" | "confirm" | "running" | "result" | "info";
+  /** The panel's rows (profile.panel.rows), each exactly profile.panel.columns printable ASCII characters. */
+  lines: string[];
+  /** The menu item the cursor is on (the one a task belongs to while it asks, runs or reports). */
+  selected: string;
+}
+
+/** firmware.backup's argument. */
+export interface BackupArgs {
+  /** The partition to back up (default: the system partition). */
+  partition?: number;
+  /** The store's slot to write (default: an empty slot, else the oldest backup; never the only good image). Ignored on a ghost printer. */
+  slot?: number;
+  /** A factory image (slot 0; a ghost marked factory). */
+  factory?: boolean;
+  /** The image's name (default "factory" or "backup-<ISO time>"). */
+  name?: string;
+}
+
+/** firmware.restore's argument. Note: the slot is named image here. */
+export interface RestoreArgs {
+  /** The slot of the image to restore (ImageEntry.slot). */
+  image: number;
+  /** The target partition (default: the system partition; a ghost image restores the system partition only). */
+  partition?: number;
+  /** Read every written cluster back (default true). */
+  verify?: boolean;
+  /** Write every cluster, even those that already match (default false: differential). */
+  full?: boolean;
+}
+
+/** firmware.verify's argument. */
+export interface VerifyArgs {
+  /** The slot of the image to check. */
+  image: number;
+  /** Also compare this partition with the image. */
+  against?: number;
+}
+
+/** firmware.health's argument. */
+export interface HealthArgs {
+  /** The partition to check (default: the system partition). */
+  partition?: number;
+}
+
+/** firmware.menuKey's argument: one key of the panel, as a JSON string: the text `"up"` with its quotes (C: `"\"up\""`), not `up`. */
+export type MenuKey = "up" | "down" | "ok" | "back";
 
 /** The most bytes one devRead returns (the firmware splits longer reads). */
 export const DEV_READ_MAX_BYTES = 131072;
@@ -348,11 +419,11 @@ export interface HostApi {
   devStats(handle: number): string;
   /**
    * Closes a layer opened by devOpen. The disk's descriptor is not closed. A host that writes in the background waits for the layer's writes first.
-   * @throws DeviceError
+   * @throws DeviceError, UsageError
    */
   devClose(handle: number): void;
   /**
-   * Calls one export of the wasm core (docs/core-abi.md, section 2: init is called by the host before the bundle runs; every other export may be called) with numeric arguments and returns its numeric result. During the call the core does its bulk I/O through the descriptors it is given, natively. A negative result is the core's error code: the firmware reads failureCode and failureValue through this function too.
+   * Calls one export of the wasm core (docs/core-abi.md, section 4: init is called by the host before the bundle runs and is refused here; every other export may be called) with numeric arguments and returns its numeric result (0 for an export without one, such as checkOf). During the call the core does its bulk I/O through the descriptors it is given, natively. A negative result is the core's error code: the firmware reads failureCode and failureValue through this function too.
    * @throws UsageError, CoreTrap
    */
   coreCall(name: string, args: number[]): number;
