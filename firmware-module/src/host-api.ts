@@ -303,7 +303,7 @@ export interface BootReport {
 
 /** What the service menu shows: the result of every menu function. */
 export interface MenuScreen {
-  /** running: a task runs, one step per menuTick (or menuKey) call; call menuTick until the state changes. */
+  /** running: a task runs, one step per menuTick call (menuKey steps nothing; "back" asks a task that may be cancelled to stop); call menuTick until the state changes. */
   state: "menu" | "confirm" | "running" | "result" | "info";
   /** The panel's rows (profile.panel.rows), each exactly profile.panel.columns printable ASCII characters. */
   lines: string[];
