@@ -2,18 +2,10 @@
 // from the newest image that verifies, check it again, and report. A healthy partition (user
 // changes included: new jobs, changed settings) is never touched.
 import { HealthReport, health, ImageEntry, listImages, RunOptions, run, startRestore } from "./api";
-import { theHost } from "./host";
+import { BootReport, theHost } from "./host";
 
-export interface BootReport {
-  action: "none" | "restored" | "restore-failed" | "no-image";
-  partition: number;
-  before: HealthReport;
-  after?: HealthReport;
-  image?: { slot: number; name: string; kind: string };
-  tried: Array<{ slot: number; name: string; error: string }>;
-  seconds: number;
-  lines: string[];
-}
+/** firmware.boot's result, declared in firmware-module/contract/host-api.json (section 8 of docs/host-api.md). */
+export type { BootReport };
 
 export interface Layout {
   system: number;

@@ -15,6 +15,7 @@
 //
 // Up/down stop at the first and last item (no wrap-around), in lists and in scrolled text alike.
 
+import type { MenuScreen } from "./host-api";
 import { bar, durationText, fit, leftRight, percent, rateText, TextView, wrap } from "./panel";
 
 export type Key = "up" | "down" | "ok" | "back";
@@ -48,7 +49,8 @@ export interface MenuActions {
    */
   backupWarning?(): string | undefined;
 }
-export type MenuState = "menu" | "confirm" | "running" | "result" | "info";
+/** The states firmware.menu* report (MenuScreen.state, declared in firmware-module/contract/host-api.json). */
+export type MenuState = MenuScreen["state"];
 
 interface MenuItem {
   label: string; // the line in the menu
