@@ -137,7 +137,7 @@ export class FatTables {
     try {
       for (let first = 0; first < this.entryCount; first += FAT_CHECK_MAX) {
         const count = Math.min(FAT_CHECK_MAX, this.entryCount - first);
-        this.core.writeClaimed(claimed ? claimed.window(first, count) : new Uint8Array(0));
+        this.core.writeClaimed(claimed ? claimed.window(first, count) : new Uint8Array((count + 7) >>> 3));
         this.core.check(this.core.exports.fatCheck(h, this.device.sectorSize, this.device.sectorCount, first, count));
         const r = this.core.results();
         if (out.firstDiffering < 0) out.firstDiffering = r[Slot.fckFirstDiffering];

@@ -14,6 +14,32 @@ import type { NativeCore } from "./wasm-core";
 
 const HASH_CHUNK_BYTES = 1024 * 1024; // sha256Sectors reads at most this much at once
 
+/**
+ * Hashes the first `bytes` bytes of `sectors` sectors of `d` at `lba`, read at most
+ * HASH_CHUNK_BYTES at a time into `buf` (grown when smaller; the buffer used is returned, to be
+ * kept for the next call). The Node platform's SHA-256 (platform.ts) uses it too.
+ */
+export function hashSectors(
+  hash: Hash,
+  d: BlockDevice,
+  lba: number,
+  sectors: number,
+  bytes: number,
+  buf: Uint8Array,
+): Uint8Array {
+  const chunk = Math.max(1, Math.min(sectors, Math.floor(HASH_CHUNK_BYTES / d.sectorSize)));
+  if (buf.length < chunk * d.sectorSize) buf = new Uint8Array(chunk * d.sectorSize);
+  let left = bytes;
+  for (let done = 0; done < sectors && left > 0; done += chunk) {
+    const n = Math.min(chunk, sectors - done);
+    d.read(lba + done, n, buf, 0);
+    const take = Math.min(left, n * d.sectorSize);
+    hash.update(buf.subarray(0, take));
+    left -= take;
+  }
+  return buf;
+}
+
 export interface NativeHostOptions {
   profile: unknown;
   now: () => number;
@@ -46,7 +72,7 @@ export class NativeHost {
   private readonly hashes = new Map<number, Hash>();
   private nextHash = 1;
   /** sha256Sectors' read buffer, kept between calls (a critical file is hashed run by run). */
-  private hashBuf = new Uint8Array(0);
+  private hashBuf: Uint8Array = new Uint8Array(0);
   readonly diskHandle: number;
 
   constructor(
@@ -227,17 +253,7 @@ export class NativeHost {
       d = this.layer(h);
     if (bytes > sectors * d.sectorSize || bytes < 0)
       throw new UsageError(`sha256Sectors: ${bytes} bytes is more than ${sectors} sectors hold`);
-    const chunk = Math.max(1, Math.min(sectors, Math.floor(HASH_CHUNK_BYTES / d.sectorSize)));
-    if (this.hashBuf.length < chunk * d.sectorSize) this.hashBuf = new Uint8Array(chunk * d.sectorSize);
-    const buf = this.hashBuf;
-    let left = bytes;
-    for (let done = 0; done < sectors && left > 0; done += chunk) {
-      const n = Math.min(chunk, sectors - done);
-      d.read(lba + done, n, buf, 0);
-      const take = Math.min(left, n * d.sectorSize);
-      hash.update(buf.subarray(0, take));
-      left -= take;
-    }
+    this.hashBuf = hashSectors(hash, d, lba, sectors, bytes, this.hashBuf);
   }
   sha256End(id: number): string {
     const d = this.hash(id).digest("hex");
