@@ -237,16 +237,15 @@ for (const id of listProfiles()) {
       fw.evaluate(
         `(function () { try { ${code}; return "no error"; } catch (e) { return e.name + ": " + e.message + (e.code === undefined ? "" : " [code " + e.code + "]"); } })()`,
       );
-    t.match(thrown("host.devRead(99999, 0, 1)"), /^DeviceError: descriptor 99999 is not open \[code 6\]/);
+    t.match(thrown("host.devRead(99999, 0, 1)"), /^DeviceError: descriptor 99999 is not the disk's \(\d+\) \[code 6\]/);
     t.match(
       thrown("host.devRead(JSON.parse(host.disk()).handle, 1e15, 1)"),
       /^DeviceError: .*outside the device.*\[code 2\]/,
     );
     t.match(thrown('host.coreCall("format", [])'), /^UsageError: the core has no export format/);
-    t.match(
-      thrown('host.devOpen(JSON.stringify({ parent: JSON.parse(host.disk()).handle, kind: "mirror" }))'),
-      /^UsageError: devOpen: unknown kind/,
-    );
+    // a layer is the core's: an unknown kind is the core's E_LAYER (49), not a host error
+    t.equal(fw.evaluate('host.coreCall("layerOpen", [9, JSON.parse(host.disk()).handle, 0, 0, 0, 0])'), -49);
+    t.same(fw.evaluate('[host.coreCall("failureCode", []), host.coreCall("failureValue", [0])]'), [49, 1]);
     t.match(thrown("host.sha256End(42)"), /^UsageError: no SHA-256 hash 42 is open/);
     t.equal(fw.evaluate("host.coreDeviceError()"), "null", "no device error after a job that had none");
     t.equal(
@@ -282,7 +281,7 @@ t.test("the shapes are checked, not waved through", async (t) => {
   t.not(validateAgainstSchema(gen.schemaOf(api, step), { ...s, phase: "copying" }, "step"), [], "an unknown phase");
   const wrong: Call = { name: "devFlush", args: ["1"], type: "undefined" };
   t.not(conformance(wrong), [], "a string where an int is declared");
-  const stats: Call = { name: "devStats", args: [1], result: '{"sectorsRead":1}', type: "string" };
-  t.not(conformance(stats), [], "a result without a required field");
+  const disk: Call = { name: "disk", args: [], result: '{"handle":1}', type: "string" };
+  t.not(conformance(disk), [], "a result without a required field");
   t.not(conformance({ name: "format", args: [] }), [], "an undeclared function");
 });

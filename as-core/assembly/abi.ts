@@ -19,6 +19,8 @@ export const STEP_BUDGET_DEFAULT: u32 = 33554432; // A step's I/O budget the Nod
 export const IMAGE_SECTOR: u32 = 512; // An image device's sector size: images are read and written in 512-byte sectors, whatever the partition's.
 export const FAT_CHECK_MAX: u32 = 65536; // FAT entries fatCheck covers in one call, at most.
 export const CLAIMED_BYTES: u32 = 8192; // Bytes of the claimed buffer: FAT_CHECK_MAX bits.
+export const LAYER_FIRST: u32 = 65536; // The first handle of the core's own layers (layerOpen): handles LAYER_FIRST..LAYER_FIRST + LAYERS_MAX - 1 name layers, and a host's device handles must stay below LAYER_FIRST (and above 0).
+export const LAYERS_MAX: u32 = 64; // Layers open at once, at most.
 
 // params: byte offsets at paramsPtr()
 export const PARAM_IMAGE_NAME: usize = 0; export const PARAM_IMAGE_NAME_BYTES: u32 = 64;
@@ -190,6 +192,26 @@ export const XU_OK: f64 = 0;
 export const XU_CHECKSUM_BAD: f64 = 1;
 export const XU_MISSING: f64 = 2;
 
+// LayerKind: layerOpen's kinds: a device the core builds over another (a host device or a layer) and reaches through it, so that the host implements sector I/O on its devices and nothing else. Arguments a..d of layerOpen, by kind.
+export const LK_WINDOW: u32 = 1;
+export const LK_GUARD: u32 = 2;
+export const LK_TRAP: u32 = 3;
+export const LK_SECTORS512: u32 = 4;
+
+// LayerStat: layerStat's figures.
+export const LS_READ: u32 = 0;
+export const LS_WRITTEN: u32 = 1;
+export const LS_FAIL_LBA: u32 = 2;
+export const LS_FAIL_COUNT: u32 = 3;
+
+// LayerWhat: The value what of E_LAYER.
+export const LW_KIND: f64 = 1;
+export const LW_PARENT: f64 = 2;
+export const LW_FULL: f64 = 3;
+export const LW_SIZE: f64 = 4;
+export const LW_NOT_OPEN: f64 = 5;
+export const LW_BUSY: f64 = 6;
+
 // result slots, progress
 export const SLOT_PHASE: u32 = 0;
 export const SLOT_BYTES_DONE: u32 = 1;
@@ -349,3 +371,4 @@ export const E_NTFS_MFT: i32 = 45; // what, record, value
 export const E_IMG_META_CHANGED: i32 = 46; // chunk, sectionByte, stored, computed
 export const E_IMG_META_SIZE: i32 = 47; // bytes, limit
 export const E_FAT_CHECK_RANGE: i32 = 48; // first, count, entries, fsType
+export const E_LAYER: i32 = 49; // what, handle, kind, value

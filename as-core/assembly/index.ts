@@ -13,6 +13,7 @@ import { fatCheck as checkFat } from "./fat/check";
 import { mounted, probe } from "./fs/probe";
 import { volume } from "./fs/volume";
 import { cbh } from "./hash";
+import { layerClose as closeLayer, layerOpen as openLayer, layerStat as statOf } from "./layers";
 import { buf, clearResults, initBuffers, setResult } from "./mem";
 import { clearPatches, setPatches as storePatches } from "./patch";
 import { scanPartitions as scanTable } from "./ptable";
@@ -163,4 +164,15 @@ export function checkOf(ptr: usize, byteCount: u32, seed: f64): void {
   cbh.reset(<u64>seed);
   cbh.update(ptr, byteCount);
   store<u64>(buf.result + ((<usize>A.SLOT_CHECK_DIGEST) << 3), cbh.digest64());
+}
+
+// Layers over the host's devices (layers.ts; LayerKind in the contract).
+export function layerOpen(kind: u32, parent: u32, a: f64, b: f64, c: f64, d: f64): i32 {
+  return openLayer(kind, parent, a, b, c, d);
+}
+export function layerClose(handle: u32): i32 {
+  return closeLayer(handle);
+}
+export function layerStat(handle: u32, stat: u32): f64 {
+  return statOf(handle, stat);
 }

@@ -1,10 +1,11 @@
-// Device I/O imported from the host (dev.ts), and little-endian load/store helpers.
+// Device I/O, and little-endian load/store helpers.
 //
-// The core does no I/O of its own: every byte comes and goes through these three imports,
-// one call per run of sectors (never one sector at a time). LBAs cross as f64, exact for
+// The core does no I/O of its own: every byte comes and goes through the host's three imports
+// (dev.ts), reached through the core's layers (layers.ts), one call per run of sectors (never
+// one sector at a time). LBAs cross as f64, exact for
 // any disk below 2^53 sectors. Results: 0 = ok, < 0 = a device result code (see errors.ts).
 
-export { flush as devFlush, read as devRead, write as devWrite } from "./dev";
+export { devFlush, devRead, devWrite } from "./layers";
 
 // Little-endian helpers. wasm memory is little-endian by definition, so these are plain
 // unaligned loads; they exist so that every on-disk read names its width.

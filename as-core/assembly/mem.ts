@@ -18,6 +18,7 @@ export const NTFS_BYTES: u32 = 64 << 10; // an MFT record, an attribute list, th
 export const META_CHUNK_BYTES: u32 = BLOCK_DATA_MAX; // metadata a restore reads, checks and writes at a time (fits in io)
 export const META_CHUNKS_MAX: u32 = 4096; // chunk checks a restore keeps: a metadata section of up to 4 GiB
 export const META_CHECKS_BYTES: u32 = META_CHUNKS_MAX * 4; // one CBH-32 per chunk
+export const BOUNCE_BYTES: u32 = 4096; // the largest sector a SECTORS512 layer views
 export const BOOT_SECTOR_BYTES: u32 = 4096; // one-pass restore: the target's sector 0, held until the very end
 
 export class Buffers {
@@ -37,6 +38,7 @@ export class Buffers {
   headerName: usize = 0; // 64 bytes: restore/verify, the header's name (the restore mark copies it)
   bootSector: usize = 0; // BOOT_SECTOR_BYTES: one-pass restore, the boot sector, written last of all
   claimed: usize = 0; // CLAIMED_BYTES: fatCheck, the clusters the host's directory walk reached
+  bounce: usize = 0; // BOUNCE_BYTES: a partial parent sector of a 512-byte view (layers.ts)
 }
 
 export const buf = new Buffers();
@@ -59,6 +61,7 @@ export function initBuffers(): void {
   buf.bootSector = heap.alloc(BOOT_SECTOR_BYTES);
   buf.headerName = heap.alloc(64);
   buf.claimed = heap.alloc(CLAIMED_BYTES);
+  buf.bounce = heap.alloc(BOUNCE_BYTES);
 }
 
 // The I/O buffer of block k.

@@ -25,6 +25,8 @@
 #define CB_IMAGE_SECTOR 512u /* An image device's sector size: images are read and written in 512-byte sectors, whatever the partition's. */
 #define CB_FAT_CHECK_MAX 65536u /* FAT entries fatCheck covers in one call, at most. */
 #define CB_CLAIMED_BYTES 8192u /* Bytes of the claimed buffer: FAT_CHECK_MAX bits. */
+#define CB_LAYER_FIRST 65536u /* The first handle of the core's own layers (layerOpen): handles LAYER_FIRST..LAYER_FIRST + LAYERS_MAX - 1 name layers, and a host's device handles must stay below LAYER_FIRST (and above 0). */
+#define CB_LAYERS_MAX 64u /* Layers open at once, at most. */
 
 /* params: byte offsets at paramsPtr() */
 #define CB_PARAM_IMAGE_NAME 0
@@ -198,6 +200,26 @@
 #define CB_XU_CHECKSUM_BAD 1
 #define CB_XU_MISSING 2
 
+/* LayerKind: layerOpen's kinds: a device the core builds over another (a host device or a layer) and reaches through it, so that the host implements sector I/O on its devices and nothing else. Arguments a..d of layerOpen, by kind. */
+#define CB_LK_WINDOW 1
+#define CB_LK_GUARD 2
+#define CB_LK_TRAP 3
+#define CB_LK_SECTORS512 4
+
+/* LayerStat: layerStat's figures. */
+#define CB_LS_READ 0
+#define CB_LS_WRITTEN 1
+#define CB_LS_FAIL_LBA 2
+#define CB_LS_FAIL_COUNT 3
+
+/* LayerWhat: The value what of E_LAYER. */
+#define CB_LW_KIND 1
+#define CB_LW_PARENT 2
+#define CB_LW_FULL 3
+#define CB_LW_SIZE 4
+#define CB_LW_NOT_OPEN 5
+#define CB_LW_BUSY 6
+
 /* result slots (double), progress: Written by every step of a job (backup, scan, restore, verify). */
 #define CB_SLOT_PHASE 0
 #define CB_SLOT_BYTES_DONE 1
@@ -357,6 +379,7 @@
 #define CB_E_IMG_META_CHANGED 46 /* chunk, sectionByte, stored, computed */
 #define CB_E_IMG_META_SIZE 47 /* bytes, limit */
 #define CB_E_FAT_CHECK_RANGE 48 /* first, count, entries, fsType */
+#define CB_E_LAYER 49 /* what, handle, kind, value */
 
 /* imports the host provides (module "dev") */
 /* env.abort: void (int32_t msg, int32_t file, int32_t line, int32_t column) */
@@ -385,5 +408,8 @@
 /* step: int32_t (double budget) */
 /* fatCheck: int32_t (uint32_t dev, uint32_t sectorBytes, double partSectors, uint32_t first, uint32_t count) */
 /* checkOf: void (uint32_t ptr, uint32_t byteCount, double seed) */
+/* layerOpen: int32_t (uint32_t kind, uint32_t parent, double a, double b, double c, double d) */
+/* layerClose: int32_t (uint32_t handle) */
+/* layerStat: double (uint32_t handle, uint32_t stat) */
 
 #endif

@@ -2,11 +2,12 @@
 // BlockDevice whose sectors cross as ArrayBuffers, the wasm core as an ops Core whose exports
 // and memory copies are host calls, and SHA-256 as the host's primitive. In Node the same
 // operations run over JS devices and a WebAssembly instance (host-shim/src/native/core.ts);
-// here every device the operations hand to the core becomes a chain of native descriptors
-// (window, write guard, read-failure trap, 512-byte view), so that the core's bulk I/O stays
-// native and cluster data never enters QuickJS.
+// here every device the operations hand to the core becomes a chain of the core's own layers
+// (window, write guard, read-failure trap, 512-byte view: layerOpen) over the disk's descriptor,
+// so that the core's bulk I/O stays native, cluster data never enters QuickJS, and the host
+// implements sector I/O on the disk and nothing more.
 import { DEV_READ_MAX_BYTES, type HostApi } from "./host-api";
-import { CoreCode, CoreExports, EXPORTS } from "./ops/abi";
+import { CoreCode, CoreExports, DeviceCode, EXPORTS, LayerKind, LayerStat } from "./ops/abi";
 import { Core } from "./ops/core";
 import { BlockDevice, PartitionView, ReadFailure, ReadFailureTrap, WriteGuard } from "./ops/devices";
 import { BadSectorError, ClusterbackError, DeviceError, WriteGuardError } from "./ops/errors";
@@ -95,114 +96,21 @@ export function hostDisk(host: HostApi): HostDevice {
 }
 
 interface Opened {
-  handle: number;
-  /** Handles opened for this chain, innermost first (closed in reverse). */
+  /** The device given to the core. */
+  device: BlockDevice;
+  /** Layers opened for it, innermost first (closed in reverse). */
   layers: number[];
 }
 
-/**
- * Opens native layers for `d` (a composition of the ops' devices over a HostDevice) and returns
- * the outermost descriptor. A WriteGuard's counters and a ReadFailureTrap's last failure are
- * read from the native layer while it is open, and kept when it closes.
- */
-function openChain(host: HostApi, d: BlockDevice, layers: number[]): number {
-  const open = (parent: number, spec: Record<string, unknown>): number => {
-    const h = call(() => host.devOpen(JSON.stringify({ parent, ...spec })));
-    layers.push(h);
-    return h;
-  };
-  if (d instanceof HostDevice) return d.handle;
-  if (d instanceof PartitionView)
-    return open(openChain(host, d.parent, layers), {
-      kind: "window",
-      start: d.startLba,
-      count: d.sectorCount,
-      name: d.name,
-    });
-  if (d instanceof SectorAdapter) return open(openChain(host, d.inner, layers), { kind: "sectors512" });
-  if (d instanceof WriteGuard) {
-    const h = open(openChain(host, d.inner, layers), {
-      kind: "guard",
-      first: d.firstLba,
-      sectors: d.extentSectors,
-      ...(d.hole ? { holeStart: d.hole.startSector, holeSectors: d.hole.sectors } : {}),
-    });
-    mirrorGuard(host, d, h);
-    return h;
-  }
-  if (d instanceof ReadFailureTrap) {
-    const h = open(openChain(host, d.inner, layers), { kind: "trap" });
-    mirrorTrap(host, d, h);
-    return h;
-  }
-  throw new ClusterbackError(
-    `${d.name}: this device cannot be given to the core through the host API (a window, write guard, read-failure trap or 512-byte view of the disk can)`,
-  );
-}
-
-interface Stats {
-  sectorsRead: number;
-  sectorsWritten: number;
-  lastFailure?: NativeError & { lba: number; sectorCount: number };
-}
-/** A mirrored layer's last stats, taken just before it closes (then the getters read them). */
+/** A mirrored layer's last figures, taken just before it closes (then the getters read them). */
 const beforeClose = new Map<number, () => void>();
-
-/** A native layer's stats while it is open, and its last ones after it closed. */
-function statsOf(host: HostApi, h: number): () => Stats {
-  let last: Stats | undefined;
-  beforeClose.set(h, () => {
-    last = JSON.parse(host.devStats(h)) as Stats;
-  });
-  return () => last ?? (JSON.parse(host.devStats(h)) as Stats);
-}
-
-/** The guard's counters: what it let through in JS plus what the native layer counted. */
-function mirrorGuard(host: HostApi, g: WriteGuard, h: number): void {
-  const stats = statsOf(host, h);
-  // the guard's own `+=` reads then sets: the set keeps the native count the read just took
-  const mirror = (key: "sectorsRead" | "sectorsWritten") => {
-    let js = g[key],
-      native = 0;
-    Object.defineProperty(g, key, {
-      configurable: true,
-      get: () => {
-        native = stats()[key];
-        return js + native;
-      },
-      set: (v: number) => {
-        js = v - native;
-      },
-    });
-  };
-  mirror("sectorsRead");
-  mirror("sectorsWritten");
-}
-
-function mirrorTrap(host: HostApi, t: ReadFailureTrap, h: number): void {
-  const stats = statsOf(host, h);
-  Object.defineProperty(t, "lastFailure", {
-    configurable: true,
-    get: (): ReadFailure | undefined => {
-      const f = stats().lastFailure;
-      return f && { lba: f.lba, sectorCount: f.sectorCount, error: fromNative(f) as DeviceError };
-    },
-  });
-}
-
-/** Closes layers outermost first. */
-function closeLayers(host: HostApi, layers: number[]): void {
-  for (const l of layers.slice().reverse()) {
-    beforeClose.get(l)?.();
-    beforeClose.delete(l);
-    call(() => host.devClose(l));
-  }
-}
 
 /** The wasm core behind the host API: exports are host.coreCall, memory is copied in and out. */
 export class HostCore extends Core {
   readonly exports: CoreExports;
   private readonly chains = new Map<number, Opened>();
+  /** The error check() threw for the core's last E_DEVICE (a read-failure trap's error). */
+  private lastDeviceFailure: DeviceError | undefined;
 
   constructor(private readonly host: HostApi) {
     super();
@@ -211,14 +119,19 @@ export class HostCore extends Core {
     this.exports = ex as unknown as CoreExports;
   }
 
+  /**
+   * Gives `d` (a composition of the ops' devices over the disk) to the core: each window, write
+   * guard, read-failure trap and 512-byte view becomes one of the core's layers (LayerKind),
+   * innermost first; the outermost one's handle is returned.
+   */
   attach(d: BlockDevice): number {
     const layers: number[] = [];
     try {
-      const handle = openChain(this.host, d, layers);
-      this.chains.set(handle, { handle, layers });
+      const handle = this.openChain(d, layers);
+      if (layers.length > 0) this.chains.set(handle, { device: d, layers });
       return handle;
     } catch (e) {
-      closeLayers(this.host, layers);
+      this.closeLayers(layers);
       throw e;
     }
   }
@@ -227,7 +140,93 @@ export class HostCore extends Core {
     const c = this.chains.get(h);
     if (!c) return;
     this.chains.delete(h);
-    closeLayers(this.host, c.layers);
+    this.closeLayers(c.layers);
+  }
+
+  private openChain(d: BlockDevice, layers: number[]): number {
+    const open = (kind: number, inner: BlockDevice, a = 0, b = 0, c = 0, e = 0): number => {
+      const h = this.check(this.exports.layerOpen(kind, this.openChain(inner, layers), a, b, c, e));
+      layers.push(h);
+      return h;
+    };
+    if (d instanceof HostDevice) return d.handle;
+    if (d instanceof PartitionView) return open(LayerKind.window, d.parent, d.startLba, d.sectorCount);
+    if (d instanceof SectorAdapter) return open(LayerKind.sectors512, d.inner, d.inner.sectorSize);
+    if (d instanceof WriteGuard) {
+      const h = open(LayerKind.guard, d.inner, d.firstLba, d.extentSectors, d.hole?.startSector, d.hole?.sectors);
+      this.mirrorGuard(d, h);
+      return h;
+    }
+    if (d instanceof ReadFailureTrap) {
+      const h = open(LayerKind.trap, d.inner);
+      this.mirrorTrap(d, h);
+      return h;
+    }
+    throw new ClusterbackError(
+      `${d.name}: this device cannot be given to the core (a window, write guard, read-failure trap or 512-byte view of the disk can)`,
+    );
+  }
+
+  /** A layer's figures (LayerStat) while it is open, and its last ones after it closed. */
+  private statsOf(h: number): () => number[] {
+    const read = () => [0, 1, 2, 3].map((s) => this.exports.layerStat(h, s));
+    let last: number[] | undefined;
+    beforeClose.set(h, () => {
+      last = read();
+    });
+    return () => last ?? read();
+  }
+
+  /** The guard's counters: what it let through in JS plus what the core's layer counted. */
+  private mirrorGuard(g: WriteGuard, h: number): void {
+    const stats = this.statsOf(h);
+    // the guard's own `+=` reads then sets: the set keeps the core's count the read just took
+    const mirror = (key: "sectorsRead" | "sectorsWritten", stat: number) => {
+      let js = g[key],
+        native = 0;
+      Object.defineProperty(g, key, {
+        configurable: true,
+        get: () => {
+          native = stats()[stat];
+          return js + native;
+        },
+        set: (v: number) => {
+          js = v - native;
+        },
+      });
+    };
+    mirror("sectorsRead", LayerStat.read);
+    mirror("sectorsWritten", LayerStat.written);
+  }
+
+  /** The trap's last failure: the core's layer's LBA and count, with the error check() threw for it. */
+  private mirrorTrap(t: ReadFailureTrap, h: number): void {
+    const stats = this.statsOf(h);
+    Object.defineProperty(t, "lastFailure", {
+      configurable: true,
+      get: (): ReadFailure | undefined => {
+        const s = stats(),
+          lba = s[LayerStat.failLba],
+          count = s[LayerStat.failCount];
+        if (!(count > 0)) return undefined;
+        const e =
+          this.lastDeviceFailure ??
+          new DeviceError(DeviceCode.io, `${t.name}: read error at LBA ${lba} (${count} sectors)`);
+        // a bad sector named by the host, in a request of the same size: the exact sector
+        if (e instanceof BadSectorError && e.sectorCount === count)
+          return { lba: lba + (e.lba - e.requestLba), sectorCount: 1, error: e };
+        return { lba, sectorCount: count, error: e };
+      },
+    });
+  }
+
+  /** Closes layers outermost first. */
+  private closeLayers(layers: number[]): void {
+    for (const l of layers.slice().reverse()) {
+      beforeClose.get(l)?.();
+      beforeClose.delete(l);
+      this.check(this.exports.layerClose(l));
+    }
   }
 
   protected readMemory(ptr: number, length: number): Uint8Array {
@@ -237,14 +236,54 @@ export class HostCore extends Core {
     call(() => this.host.coreWrite(ptr, bufferOf(bytes)));
   }
 
-  /** The native side keeps the device error behind the core's E_DEVICE (host.coreDeviceError). */
+  /**
+   * The native side keeps the device error behind the core's E_DEVICE (host.coreDeviceError);
+   * a refusal of the core's write guard layer is thrown as the guard's WriteGuardError.
+   */
   check(r: number): number {
     if (r >= 0) return r;
     if (this.exports.failureCode() === CoreCode.E_DEVICE) {
-      const e = JSON.parse(this.host.coreDeviceError()) as NativeError | null;
-      if (e) throw fromNative(e);
+      const n = JSON.parse(this.host.coreDeviceError()) as NativeError | null;
+      const [code, dev, lba, count] = [0, 1, 2, 3].map((i) => this.exports.failureValue(i));
+      const guard = code === DeviceCode.guard ? guardOf(this.chains.get(dev)?.device) : undefined;
+      const e = n ? fromNative(n) : guard?.refusal(lba, count);
+      if (e) {
+        this.lastDeviceFailure = e as DeviceError;
+        throw e;
+      }
     }
     return super.check(r);
+  }
+}
+
+/** The outermost write guard of a device given to the core. */
+function guardOf(d: BlockDevice | undefined): WriteGuard | undefined {
+  while (d && !(d instanceof WriteGuard)) {
+    if (d instanceof PartitionView) d = d.parent;
+    else if (d instanceof SectorAdapter || d instanceof ReadFailureTrap) d = d.inner;
+    else return undefined;
+  }
+  return d;
+}
+
+/**
+ * `sectors` sectors of `d` at `lba` as sectors of the disk (the device under every window, guard,
+ * trap and 512-byte view), or undefined when a 512-byte view splits a disk sector.
+ */
+function onDisk(d: BlockDevice, lba: number, sectors: number): { disk: HostDevice; lba: number; sectors: number } | undefined {
+  for (;;) {
+    if (d instanceof HostDevice) return { disk: d, lba, sectors };
+    if (d instanceof PartitionView) {
+      lba += d.startLba;
+      d = d.parent;
+    } else if (d instanceof WriteGuard || d instanceof ReadFailureTrap) d = d.inner;
+    else if (d instanceof SectorAdapter) {
+      const ratio = d.inner.sectorSize / d.sectorSize;
+      if (lba % ratio !== 0 || sectors % ratio !== 0) return undefined;
+      lba /= ratio;
+      sectors /= ratio;
+      d = d.inner;
+    } else return undefined;
   }
 }
 
@@ -257,12 +296,18 @@ export function provideHostSha256(host: HostApi): void {
         call(() => host.sha256Update(id, bufferOf(bytes)));
       },
       updateSectors(device: BlockDevice, runs: SectorRun[]) {
-        const layers: number[] = [];
-        try {
-          const h = openChain(host, device, layers);
-          for (const r of runs) call(() => host.sha256Sectors(id, h, r.lba, r.sectors, r.bytes));
-        } finally {
-          closeLayers(host, layers);
+        for (const r of runs) {
+          const at = onDisk(device, r.lba, r.sectors);
+          if (at) {
+            call(() => host.sha256Sectors(id, at.disk.handle, at.lba, at.sectors, r.bytes));
+            continue;
+          }
+          // a 512-byte view that splits a disk sector: read here, a sector at a time
+          const b = new Uint8Array(device.sectorSize);
+          for (let i = 0, left = r.bytes; i < r.sectors && left > 0; i++, left -= b.length) {
+            device.read(r.lba + i, 1, b, 0);
+            this.update(b.subarray(0, Math.min(left, b.length)));
+          }
         }
       },
       digest() {

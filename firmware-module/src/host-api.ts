@@ -229,28 +229,6 @@ export interface DiskInfo {
   sectorCount: number;
 }
 
-/** One layer to open over an open descriptor (devOpen). */
-export interface LayerSpec {
-  /** The descriptor below. */
-  parent: number;
-  /** window: start, count (and name); guard: first, sectors (and holeStart, holeSectors); trap and sectors512: nothing else. */
-  kind: "window" | "guard" | "trap" | "sectors512";
-  /** window: the first sector, in the parent's LBAs. */
-  start?: number;
-  /** window: its length in sectors. */
-  count?: number;
-  /** window: a name for messages ("emmc0 partition 3"). */
-  name?: string;
-  /** guard: the first sector writes may reach. */
-  first?: number;
-  /** guard: how many sectors from first writes may reach. */
-  sectors?: number;
-  /** guard: the first sector of a hole writes may not reach (the ghost image's own extent). */
-  holeStart?: number;
-  /** guard: the hole's length. */
-  holeSectors?: number;
-}
-
 /** A device error as the native side reports it: thrown by a devices function (the error object's name, message and these fields) or returned by coreDeviceError. */
 export interface NativeError {
   /** DeviceError, BadSectorError, WriteGuardError, LockError. */
@@ -269,16 +247,6 @@ export interface NativeError {
   requestLba?: number;
   /** BadSectorError: the request's length. */
   sectorCount?: number;
-}
-
-/** What a layer counted (devStats). */
-export interface LayerStats {
-  /** guard: sectors read through it. */
-  sectorsRead: number;
-  /** guard: sectors written through it. */
-  sectorsWritten: number;
-  /** trap: the last read through it that failed with DeviceCode io (other failures are not recorded), as a NativeError plus lba and sectorCount in the trap's own LBAs: when the error is a BadSectorError of that same request (its sectorCount equals the read's), lba is the bad sector, the read's lba + (error.lba - error.requestLba), and sectorCount 1; otherwise the read's lba and sectorCount. */
-  lastFailure?: { name: string; message: string; code: number; device?: string; op?: string; lba: number; requestLba?: number; sectorCount: number };
 }
 
 /** firmware.boot's result: what the boot-time check found and did. */
@@ -386,24 +354,18 @@ export interface HostApi {
    */
   shouldCancel(): boolean;
   /**
-   * The disk the firmware works on, opened by the host before the bundle runs: its descriptor, a name for messages, its sector size and count. The firmware reads the partition table itself (through the core) and opens every partition, image slot and ghost file as a layer of this descriptor.
+   * The disk the firmware works on, opened by the host before the bundle runs: its descriptor, a name for messages, its sector size and count. The firmware reads the partition table itself (through the core) and reaches every partition, image slot and ghost file through this descriptor: in QuickJS by adding the partition's start, in the core through layers (docs/core-abi.md, layerOpen).
    * @returns JSON: DiskInfo
    */
   disk(): string;
   /**
-   * Opens one layer over an open descriptor and returns its descriptor, which is also the handle the core's dev.read, dev.write and dev.flush imports receive (docs/core-abi.md, section 3). Four kinds: a window (a partition, an image slot, a ghost file: LBA 0 is the parent's start, and every read and write must fall inside count sectors); a write guard (writes outside first..first+sectors-1, or inside the hole, are refused with WriteGuardError before they reach the parent; reads pass; it counts sectors read and written); a read-failure trap (passes everything, remembers the last failed read for devStats); a 512-byte view of a parent with larger sectors (reads take the covering sectors; a write that covers part of a parent sector reads, modifies and writes it).
-   * @param spec JSON: LayerSpec
-   * @throws DeviceError, UsageError
-   */
-  devOpen(spec: string): number;
-  /**
-   * Reads count sectors at lba of a descriptor (its own LBAs and sector size) for the firmware's own small reads: boot sectors, FAT windows, directories, the store's slot table. Bulk data never comes this way: the core reads it through its imports.
+   * Reads count sectors at lba of the disk for the firmware's own small reads: boot sectors, FAT windows, directories, the store's slot table. Bulk data never comes this way: the core reads it through its imports.
    * @throws DeviceError
    */
   devRead(handle: number, lba: number, count: number): ArrayBuffer;
   /**
-   * Writes count sectors at lba of a descriptor from data (count times the sector size bytes): the firmware's own small writes (the slot table, a manifest, the ghost's directory entries, the restore mark's clearing). A write guard layer checks it as it checks the core's writes.
-   * @throws DeviceError, WriteGuardError
+   * Writes count sectors at lba of the disk from data (count times the sector size bytes): the firmware's own small writes (the slot table, a manifest, the ghost's directory entries, the restore mark's clearing). The firmware's own write guard (in QuickJS) has checked it before it gets here.
+   * @throws DeviceError
    */
   devWrite(handle: number, lba: number, count: number, data: ArrayBuffer): void;
   /**
@@ -411,17 +373,6 @@ export interface HostApi {
    * @throws DeviceError
    */
   devFlush(handle: number): void;
-  /**
-   * What a layer counted: sectors read and written through a write guard, and the last failed read a read-failure trap saw (the backup names the files that own a bad sector from it). Other layers report zeros.
-   * @returns JSON: LayerStats
-   * @throws DeviceError
-   */
-  devStats(handle: number): string;
-  /**
-   * Closes a layer opened by devOpen. The disk's descriptor is not closed. A host that writes in the background waits for the layer's writes first.
-   * @throws DeviceError, UsageError
-   */
-  devClose(handle: number): void;
   /**
    * Calls one export of the wasm core (docs/core-abi.md, section 4: init is called by the host before the bundle runs and is refused here; every other export may be called) with numeric arguments and returns its numeric result (0 for an export without one, such as checkOf). During the call the core does its bulk I/O through the descriptors it is given, natively. A negative result is the core's error code: the firmware reads failureCode and failureValue through this function too.
    * @throws UsageError, CoreTrap
@@ -453,7 +404,7 @@ export interface HostApi {
    */
   sha256Update(id: number, data: ArrayBuffer): void;
   /**
-   * Adds the first bytes bytes of sectors sectors at lba of a descriptor, read natively: a file's contents reach the hash without entering QuickJS.
+   * Adds the first bytes bytes of sectors sectors at lba of the disk, read natively: a file's contents reach the hash without entering QuickJS.
    * @throws DeviceError, UsageError
    */
   sha256Sectors(id: number, handle: number, lba: number, sectors: number, bytes: number): void;
@@ -468,12 +419,11 @@ export interface HostApi {
 export interface HostJsonResults {
   profile: Profile;
   disk: DiskInfo;
-  devStats: LayerStats;
   coreDeviceError: NativeError | null;
 }
 
 /** The names of the functions, in declaration order. */
-export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devOpen","devRead","devWrite","devFlush","devStats","devClose","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End"] as const;
+export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devRead","devWrite","devFlush","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End"] as const;
 
 /** Each function's parameter and result types, as declared (a host converts values by them). */
-export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devOpen":{"params":["json"],"result":"int"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"devStats":{"params":["int"],"result":"json"},"devClose":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"}};
+export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"}};

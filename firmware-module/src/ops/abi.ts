@@ -38,6 +38,10 @@ export const IMAGE_SECTOR = 512;
 export const FAT_CHECK_MAX = 65536;
 /** Bytes of the claimed buffer: FAT_CHECK_MAX bits. */
 export const CLAIMED_BYTES = 8192;
+/** The first handle of the core's own layers (layerOpen): handles LAYER_FIRST..LAYER_FIRST + LAYERS_MAX - 1 name layers, and a host's device handles must stay below LAYER_FIRST (and above 0). */
+export const LAYER_FIRST = 65536;
+/** Layers open at once, at most. */
+export const LAYERS_MAX = 64;
 
 /** Byte offsets (and lengths) in the params area. */
 export const Param = {
@@ -416,6 +420,48 @@ export const ExfatUpcaseText: Readonly<Record<number, string>> = {
   0: "the up-case table's checksum matches (or not exFAT)",
   1: "the up-case table's checksum does not match its directory entry",
   2: "the root directory has no up-case table entry",
+};
+
+/** layerOpen's kinds: a device the core builds over another (a host device or a layer) and reaches through it, so that the host implements sector I/O on its devices and nothing else. Arguments a..d of layerOpen, by kind. */
+export const LayerKind = {
+  /** a partition: LBA 0 is the parent's LBA a, and it has b sectors (a request past them fails RANGE) */
+  window: 1,
+  /** the write guard: a write must lie within the parent's LBAs a..a + b - 1 and, when d > 0, outside c..c + d - 1 (a ghost image's own extent), else it fails GUARD and reaches nothing; reads pass. Counts the sectors read and written through it */
+  guard: 2,
+  /** a backup source: passes everything, and remembers its last read that failed IO (LBA and sector count, in its own LBAs) */
+  trap: 3,
+  /** the parent's a-byte sectors (512..4096, a multiple of 512) seen as 512-byte ones (an image slot on a 4Kn disk): partial parent sectors are read, modified and written whole */
+  sectors512: 4,
+} as const;
+
+/** layerStat's figures. */
+export const LayerStat = {
+  /** GUARD: sectors read through it */
+  read: 0,
+  /** GUARD: sectors written through it */
+  written: 1,
+  /** TRAP: the first LBA of the last read that failed IO */
+  failLba: 2,
+  /** TRAP: its sector count (0: no read failed) */
+  failCount: 3,
+} as const;
+
+/** The value what of E_LAYER. */
+export const LayerWhat = {
+  kind: 1,
+  parent: 2,
+  full: 3,
+  size: 4,
+  notOpen: 5,
+  busy: 6,
+} as const;
+export const LayerWhatText: Readonly<Record<number, string>> = {
+  1: "no such layer kind",
+  2: "the parent is neither a host device handle (1..LAYER_FIRST - 1) nor an open layer",
+  3: "LAYERS_MAX layers are open",
+  4: "a size or extent is not a whole number in range (SECTORS512: a sector size of 512..4096, a multiple of 512)",
+  5: "the handle names no open layer",
+  6: "a layer is still open over it",
 };
 
 /** Result slots (f64 at resultPtr()): each record's fields by name. */
@@ -888,6 +934,7 @@ export const CoreCode = {
   E_IMG_META_CHANGED: 46,
   E_IMG_META_SIZE: 47,
   E_FAT_CHECK_RANGE: 48,
+  E_LAYER: 49,
 } as const;
 export type CoreCodeName = keyof typeof CoreCode;
 export interface CoreCodeInfo { name: CoreCodeName; kind: string; values: readonly string[]; enums: readonly (string | null)[]; message: string }
@@ -941,6 +988,7 @@ export const coreCodes: Readonly<Record<number, CoreCodeInfo>> = {
   46: { name: "E_IMG_META_CHANGED", kind: "image", values: ["chunk","sectionByte","stored","computed"], enums: [null,null,null,null], message: "image metadata chunk {chunk} (section bytes {sectionByte}..) changed after the check pass (check {stored}, now {computed}): nothing of that chunk was written, the target keeps its restore mark" },
   47: { name: "E_IMG_META_SIZE", kind: "image", values: ["bytes","limit"], enums: [null,null], message: "image metadata section is {bytes} bytes: a two-pass restore checks at most {limit} again chunk by chunk" },
   48: { name: "E_FAT_CHECK_RANGE", kind: "state", values: ["first","count","entries","fsType"], enums: [null,null,null,"FsType"], message: "fatCheck of entries {first}.. ({count}) is outside the {entries} entries of the FAT, over FAT_CHECK_MAX, or the volume is not FAT ({fsType})" },
+  49: { name: "E_LAYER", kind: "state", values: ["what","handle","kind","value"], enums: ["LayerWhat",null,null,null], message: "layer {handle} (kind {kind}): {what} ({value})" },
 };
 
 /** The core's exports, with their parameters as core-abi.json declares them. */
@@ -985,8 +1033,14 @@ export interface CoreExports {
   fatCheck(dev: number, sectorBytes: number, partSectors: number, first: number, count: number): number;
   /** CBH-64 of byteCount bytes (a multiple of 64, at most CHECK_INPUT_MAX) at ptr with seed, into check.digest. For tests and tools. */
   checkOf(ptr: number, byteCount: number, seed: number): void;
+  /** Opens a layer of kind LayerKind over parent (a host device handle or an open layer) and returns its handle (LAYER_FIRST and up), or -E_LAYER. Any export that takes a device handle takes a layer's; the core resolves it down to the host device and calls dev.* only with host handles. A failure inside a layer is a device failure like the host's: RANGE, GUARD, or the host's own code. */
+  layerOpen(kind: number, parent: number, a: number, b: number, c: number, d: number): number;
+  /** Closes a layer (its handle may be given out again). 0, or -E_LAYER when it is not open or a layer is still open over it. Closing never touches the host device. */
+  layerClose(handle: number): number;
+  /** A figure of an open layer (LayerStat), or -1 when the handle names no open layer or the stat is unknown. */
+  layerStat(handle: number, stat: number): number;
 }
 
 /** The import and export names the module must have. */
 export const IMPORTS: readonly (readonly [string, string])[] = [["env","memory"],["env","abort"],["dev","read"],["dev","write"],["dev","flush"]];
-export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf"];
+export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf","layerOpen","layerClose","layerStat"];

@@ -152,18 +152,22 @@ export class WriteGuard implements BlockDevice {
     this.inner.read(lba, sectorCount, dst, dstOffset);
     this.sectorsRead += sectorCount;
   }
-  private guard(lba: number, sectorCount: number): void {
-    if (lba < this.firstLba || lba + sectorCount > this.firstLba + this.extentSectors || sectorCount < 0) {
-      throw new WriteGuardError(
+  /** The error a write of sectorCount sectors at lba gets from this guard, or undefined when it may pass. */
+  refusal(lba: number, sectorCount: number): WriteGuardError | undefined {
+    if (lba < this.firstLba || lba + sectorCount > this.firstLba + this.extentSectors || sectorCount < 0)
+      return new WriteGuardError(
         `${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the job may write only LBA ${this.firstLba}..${this.firstLba + this.extentSectors - 1}`,
       );
-    }
     const h = this.hole;
-    if (h && lba < h.startSector + h.sectors && lba + sectorCount > h.startSector) {
-      throw new WriteGuardError(
+    if (h && lba < h.startSector + h.sectors && lba + sectorCount > h.startSector)
+      return new WriteGuardError(
         `${this.name}: write guard refused ${sectorCount} sectors at LBA ${lba}: the ghost image lies at LBA ${h.startSector}..${h.startSector + h.sectors - 1}`,
       );
-    }
+    return undefined;
+  }
+  private guard(lba: number, sectorCount: number): void {
+    const e = this.refusal(lba, sectorCount);
+    if (e) throw e;
   }
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.guard(lba, sectorCount);

@@ -16,6 +16,8 @@ import {
   GptHeaderFieldText,
   HeaderField,
   HeaderFieldText,
+  LayerKind,
+  LayerWhatText,
   NtfsField,
   NtfsFieldText,
   NtfsMftWhatText,
@@ -151,6 +153,8 @@ export const coreMessages: Record<CoreCodeName, (v: number[]) => string> = {
     v[3] >= 1 && v[3] <= 3
       ? `fatCheck of entries ${v[0]}..${v[0] + v[1] - 1} (${v[1]}) is outside the ${v[2]} entries of the ${FsTypeText[v[3]]} FAT or over ${FAT_CHECK_MAX} at once`
       : `fatCheck needs a FAT volume; this one is ${FsTypeText[v[3]] ?? `of type ${v[3]}`}`,
+  E_LAYER: (v) =>
+    `core layer ${v[1] || "(new)"} of kind ${Object.entries(LayerKind).find(([, k]) => k === v[2])?.[0] ?? v[2]}: ${LayerWhatText[v[0]] ?? `reason ${v[0]}`} (${v[3]})`,
   E_GHOST_EXTENT: (v) =>
     `ghost extent at sector ${v[0]}, ${v[1]} sectors, is not whole clusters of the data area (which starts at sector ${v[2]}, ${v[3]} sectors per cluster)`,
 };

@@ -1,15 +1,15 @@
 // The Node implementation of the native host API (firmware-module/contract/host-api.json,
-// docs/host-api.md): what a printer's C code does for the firmware. One disk, descriptors
-// layered over it (each one also a handle of the wasm core's device table), sector I/O, calls
-// into the core and copies of its memory, SHA-256, and the natural duties (clock, log, profile,
-// progress, cancel). Everything else (partition tables, the image store, the ghost, health,
-// jobs) is the firmware's, in QuickJS. quickjs-host.ts installs these functions as `host`.
+// docs/host-api.md): what a printer's C code does for the firmware. One disk (its descriptor is
+// also its handle in the wasm core's device table), sector I/O, calls into the core and copies
+// of its memory, SHA-256, and the natural duties (clock, log, profile, progress, cancel).
+// Everything else is the firmware's, in QuickJS (partition tables, the image store, the ghost,
+// health, jobs), or the core's (the layers over the disk: windows, guards, traps, 512-byte views).
+// quickjs-host.ts installs these functions as `host`.
 import { createHash, Hash } from "node:crypto";
 import { CORE_COPY_MAX_BYTES, DEV_READ_MAX_BYTES, SHA256_OPEN_MAX } from "../../../firmware-module/src/host-api";
 import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
 import { BadSectorError, DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/device-errors";
-import { BlockDevice, PartitionView, ReadFailureTrap, WriteGuard } from "../../../firmware-module/src/ops/devices";
-import { SectorAdapter } from "../../../firmware-module/src/ops/sector-adapter";
+import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
 import type { NativeCore } from "./wasm-core";
 
 const HASH_CHUNK_BYTES = 1024 * 1024; // sha256Sectors reads at most this much at once
@@ -48,11 +48,6 @@ export interface NativeHostOptions {
   shouldCancel?: () => boolean;
 }
 
-interface Layer {
-  dev: BlockDevice;
-  parent?: number;
-}
-
 /** A device error as JSON (NativeError in the contract). */
 export function nativeError(e: DeviceError): Record<string, unknown> {
   const out: Record<string, unknown> = { name: e.name, message: e.message, code: e.code };
@@ -68,7 +63,6 @@ export function nativeError(e: DeviceError): Record<string, unknown> {
 }
 
 export class NativeHost {
-  private readonly layers = new Map<number, Layer>();
   private readonly hashes = new Map<number, Hash>();
   private nextHash = 1;
   /** sha256Sectors' read buffer, kept between calls (a critical file is hashed run by run). */
@@ -81,13 +75,11 @@ export class NativeHost {
     readonly options: NativeHostOptions,
   ) {
     this.diskHandle = core.attach(diskDevice);
-    this.layers.set(this.diskHandle, { dev: diskDevice });
   }
 
-  /** Lets go of every layer (the disk stays the caller's). */
+  /** Takes the disk out of the core's table (the disk stays the caller's). */
   close(): void {
-    for (const h of this.layers.keys()) this.core.detach(h);
-    this.layers.clear();
+    this.core.detach(this.diskHandle);
   }
 
   // ---- natural duties
@@ -119,35 +111,8 @@ export class NativeHost {
   }
 
   private layer(h: number): BlockDevice {
-    const l = this.layers.get(h);
-    if (!l) throw new DeviceError(DeviceCode.closed, `descriptor ${h} is not open`);
-    return l.dev;
-  }
-
-  devOpen(specJson: string): number {
-    const s = JSON.parse(specJson) as Record<string, number | string | undefined>;
-    const parent = this.layer(Number(s.parent));
-    const int = (k: string): number => {
-      const v = s[k];
-      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
-        throw new UsageError(`devOpen ${s.kind}: ${k} must be a whole number, not ${JSON.stringify(v)}`);
-      return v;
-    };
-    let dev: BlockDevice;
-    if (s.kind === "window") dev = new PartitionView(parent, int("start"), int("count"), s.name as string | undefined);
-    else if (s.kind === "guard")
-      dev = new WriteGuard(
-        parent,
-        int("first"),
-        int("sectors"),
-        s.holeStart === undefined ? undefined : { startSector: int("holeStart"), sectors: int("holeSectors") },
-      );
-    else if (s.kind === "trap") dev = new ReadFailureTrap(parent);
-    else if (s.kind === "sectors512") dev = new SectorAdapter(parent, 512);
-    else throw new UsageError(`devOpen: unknown kind ${JSON.stringify(s.kind)} (window, guard, trap, sectors512)`);
-    const h = this.core.attach(dev);
-    this.layers.set(h, { dev, parent: Number(s.parent) });
-    return h;
+    if (h !== this.diskHandle) throw new DeviceError(DeviceCode.closed, `descriptor ${h} is not the disk's (${this.diskHandle})`);
+    return this.diskDevice;
   }
 
   devRead(h: number, lba: number, count: number): Uint8Array {
@@ -174,28 +139,6 @@ export class NativeHost {
 
   devFlush(h: number): void {
     this.layer(h).flush();
-  }
-
-  devStats(h: number): string {
-    const d = this.layer(h);
-    const out: Record<string, unknown> = { sectorsRead: 0, sectorsWritten: 0 };
-    if (d instanceof WriteGuard) Object.assign(out, { sectorsRead: d.sectorsRead, sectorsWritten: d.sectorsWritten });
-    if (d instanceof ReadFailureTrap && d.lastFailure)
-      out.lastFailure = {
-        ...nativeError(d.lastFailure.error),
-        lba: d.lastFailure.lba,
-        sectorCount: d.lastFailure.sectorCount,
-      };
-    return JSON.stringify(out);
-  }
-
-  devClose(h: number): void {
-    const l = this.layers.get(h);
-    if (!l || l.parent === undefined) throw new DeviceError(DeviceCode.closed, `descriptor ${h} is not an open layer`);
-    for (const other of this.layers.values())
-      if (other.parent === h) throw new UsageError(`descriptor ${h} still has a layer over it`);
-    this.layers.delete(h);
-    this.core.detach(h);
   }
 
   // ---- the core

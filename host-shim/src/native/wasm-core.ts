@@ -5,7 +5,7 @@
 // the CLI's background writer hooks in from core.ts.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CoreExports, DeviceCode, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
+import { CoreExports, DeviceCode, LAYER_FIRST, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
 import { ClusterbackError, DeviceError } from "../../../firmware-module/src/ops/device-errors";
 import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
 
@@ -133,8 +133,12 @@ export class WasmCore implements NativeCore {
     return Buffer.from(this.mem.subarray(ptr, ptr + len)).toString("utf16le");
   }
 
+  /** A handle for d: 1..LAYER_FIRST - 1 (the core's layers take the handles above), the next free one round. */
   attach(d: BlockDevice): number {
-    const h = this.nextHandle++;
+    if (this.devices.size >= LAYER_FIRST - 1) throw new ClusterbackError(`the core holds ${LAYER_FIRST - 1} devices already`);
+    while (this.devices.has(this.nextHandle)) this.nextHandle = (this.nextHandle % (LAYER_FIRST - 1)) + 1;
+    const h = this.nextHandle;
+    this.nextHandle = (h % (LAYER_FIRST - 1)) + 1;
     this.devices.set(h, d);
     return h;
   }

@@ -1,5 +1,5 @@
 // A second native host for the firmware bundle, written as a printer maker would: from
-// docs/host-api.md (the 20 host functions, their values, errors and limits) and docs/core-abi.md
+// docs/host-api.md (the 17 host functions, their values, errors and limits) and docs/core-abi.md
 // (the wasm core's imports and exports) alone, in plain JavaScript, on QuickJS-ng (the
 // quickjs-emscripten build of it) instead of the QuickJS the Node host uses. It imports nothing
 // from the project's sources: node:fs for the disk (a raw image file), node:crypto for SHA-256.
@@ -20,8 +20,8 @@ const CODE = { io: 1, range: 2, guard: 3, readonly: 4, short: 5, closed: 6 };
 // each function's argument types (sections 1 and 3), to convert QuickJS values; the others take none
 const PARAMS = Object.fromEntries(
   (
-    "log:string progress:string devOpen:string devRead:int,f64,int devWrite:int,f64,int,bytes devFlush:int " +
-    "devStats:int devClose:int coreCall:string,f64[] coreRead:int,int coreWrite:int,bytes sha256Update:int,bytes " +
+    "log:string progress:string devRead:int,f64,int devWrite:int,f64,int,bytes devFlush:int " +
+    "coreCall:string,f64[] coreRead:int,int coreWrite:int,bytes sha256Update:int,bytes " +
     "sha256Sectors:int,int,f64,int,f64 sha256End:int"
   )
     .split(" ")
@@ -54,18 +54,16 @@ async function createHost(options) {
   const metrics = { coldStartMs: undefined, heapPeak: 0, hostCalls: 0, diskWrites: 0 };
   const profileText = JSON.stringify(profile);
 
-  // --- the disk and the descriptor table (one table for the firmware and the core) ---
+  // --- the disk: the one descriptor, for the firmware and the core alike ---
   const fd = fs.openSync(options.disk, "r+");
   const diskSectorSize = options.sectorSize ?? profile.disk.sectorBytes;
-  const devices = new Map();
-  let nextHandle = 1;
   let powerOn = true;
   const power = () => {
     if (!powerOn) throw fail("PowerCutError", `${diskName}: the power is off (test)`, { code: CODE.io });
   };
   const diskName = options.name ?? options.disk;
   const disk = {
-    handle: nextHandle++,
+    handle: 1,
     name: diskName,
     sectorSize: diskSectorSize,
     sectorCount: Math.floor(fs.fstatSync(fd).size / diskSectorSize),
@@ -89,12 +87,10 @@ async function createHost(options) {
       fs.fsyncSync(fd);
     },
   };
-  devices.set(disk.handle, disk);
 
   const device = (handle) => {
-    const d = devices.get(handle);
-    if (!d) throw deviceError(CODE.closed, `descriptor ${handle} is not open`);
-    return d;
+    if (handle !== disk.handle) throw deviceError(CODE.closed, `descriptor ${handle} is not the disk's`);
+    return disk;
   };
   const inRange = (d, lba, count, op) => {
     if (!(Number.isInteger(lba) && Number.isInteger(count) && lba >= 0 && count >= 0 && lba + count <= d.sectorCount))
@@ -109,94 +105,6 @@ async function createHost(options) {
     inRange(d, lba, count, "write");
     if (count > 0) d.write(lba, count, src);
   };
-
-  // the four layers of LayerSpec (section 4), each over a parent descriptor
-  const need = (spec, ...fields) => {
-    for (const f of fields)
-      if (typeof spec[f] !== "number") throw fail("UsageError", `devOpen: a ${spec.kind} needs ${f}`);
-  };
-  /** A layer over p: its name, sector size and count, and what it adds. */
-  const over = (p, layer) => ({ name: p.name, sectorSize: p.sectorSize, sectorCount: p.sectorCount, ...layer });
-  const layers = {
-    window(p, s) {
-      need(s, "start", "count");
-      inRange(p, s.start, s.count, "window"); // the window must lie inside its parent
-      return over(p, {
-        name: s.name ?? `${p.name}@${s.start}`,
-        sectorCount: s.count,
-        read: (lba, n, dst) => readAt(p, s.start + lba, n, dst),
-        write: (lba, n, src) => writeAt(p, s.start + lba, n, src),
-      });
-    },
-    guard(p, s) {
-      need(s, "first", "sectors");
-      const hole = [s.holeStart ?? 0, (s.holeStart ?? 0) + (s.holeSectors ?? 0)];
-      const g = over(p, {
-        stats: { sectorsRead: 0, sectorsWritten: 0 },
-        read(lba, n, dst) {
-          readAt(p, lba, n, dst);
-          g.stats.sectorsRead += n;
-        },
-        write(lba, n, src) {
-          if (lba < s.first || lba + n > s.first + s.sectors || (lba < hole[1] && lba + n > hole[0]))
-            throw fail("WriteGuardError", `${p.name}: write guard refused ${n} sectors at LBA ${lba}`, {
-              code: CODE.guard,
-            });
-          writeAt(p, lba, n, src);
-          g.stats.sectorsWritten += n;
-        },
-      });
-      return g;
-    },
-    trap(p) {
-      const t = over(p, {
-        stats: { sectorsRead: 0, sectorsWritten: 0 },
-        read(lba, n, dst) {
-          try {
-            readAt(p, lba, n, dst);
-          } catch (e) {
-            // an I/O failure: the exact sector (in this layer's LBAs) when a bad sector of this very request is named
-            const exact = e.name === "BadSectorError" && e.sectorCount === n;
-            const at = exact ? { lba: lba + (e.lba - e.requestLba), sectorCount: 1 } : { lba, sectorCount: n };
-            if (e.code === CODE.io) t.stats.lastFailure = { ...nativeError(e), ...at };
-            throw e;
-          }
-        },
-        write: (lba, n, src) => writeAt(p, lba, n, src),
-      });
-      return t;
-    },
-    sectors512(p) {
-      if (p.sectorSize % 512)
-        throw deviceError(CODE.range, `${p.name}: ${p.sectorSize}-byte sectors are not a multiple of 512`);
-      const r = p.sectorSize / 512;
-      /** The parent's sectors covering [lba, lba + n) of this view, read into a buffer. */
-      const cover = (lba, n) => {
-        const first = Math.floor(lba / r);
-        const count = Math.ceil((lba + n) / r) - first;
-        const buf = new Uint8Array(count * p.sectorSize);
-        return { first, count, buf, at: (lba - first * r) * 512 };
-      };
-      return over(p, {
-        sectorSize: 512,
-        sectorCount: p.sectorCount * r,
-        read(lba, n, dst) {
-          const c = cover(lba, n);
-          readAt(p, c.first, c.count, c.buf);
-          dst.set(c.buf.subarray(c.at, c.at + n * 512));
-        },
-        write(lba, n, src) {
-          const c = cover(lba, n);
-          if (lba % r === 0 && n % r === 0) return writeAt(p, c.first, c.count, src);
-          readAt(p, c.first, c.count, c.buf); // a partial parent sector: read, modify, write
-          c.buf.set(src, c.at);
-          writeAt(p, c.first, c.count, c.buf);
-        },
-      });
-    },
-  };
-  // flush goes down to the disk from any layer
-  const flushOf = (d) => (d === disk ? disk.flush() : flushOf(d.parent));
 
   // --- the wasm core (docs/core-abi.md): the portable build, its memory created here ---
   const wasm = options.core ?? path.join(ROOT, "as-core", "build", "core-portable.wasm");
@@ -232,7 +140,7 @@ async function createHost(options) {
     dev: {
       read: (h, lba, n, ptr) => devImport(() => readAt(device(h), lba, n, mem(ptr, n * device(h).sectorSize))),
       write: (h, lba, n, ptr) => devImport(() => writeAt(device(h), lba, n, mem(ptr, n * device(h).sectorSize))),
-      flush: (h) => devImport(() => flushOf(device(h))),
+      flush: (h) => devImport(() => device(h).flush()),
     },
   }).exports;
   core.init();
@@ -249,7 +157,7 @@ async function createHost(options) {
     return h;
   };
 
-  // --- the 20 functions (section 3), in the order of section 1 ---
+  // --- the 17 functions (section 3), in the order of section 1 ---
   const native = {
     log: (message) => options.log?.(message),
     now: () => options.now(),
@@ -257,16 +165,6 @@ async function createHost(options) {
     progress: (json) => options.onProgress?.(JSON.parse(json)),
     shouldCancel: () => !!options.shouldCancel?.(),
     disk: () => JSON.stringify(disk, ["handle", "name", "sectorSize", "sectorCount"]),
-    devOpen(json) {
-      const spec = JSON.parse(json);
-      const open = layers[spec.kind];
-      if (!Object.hasOwn(layers, spec.kind)) throw fail("UsageError", `devOpen: unknown kind ${spec.kind}`);
-      need(spec, "parent");
-      const parent = device(spec.parent);
-      const d = Object.assign(open(parent, spec), { parent, layer: true });
-      devices.set(nextHandle, d);
-      return nextHandle++;
-    },
     devRead(handle, lba, count) {
       const d = device(handle);
       if (count * d.sectorSize > DEV_READ_MAX_BYTES)
@@ -281,15 +179,7 @@ async function createHost(options) {
         throw deviceError(CODE.range, `devWrite: ${data.byteLength} bytes for ${count} sectors of ${d.sectorSize}`);
       writeAt(d, lba, count, data);
     },
-    devFlush: (handle) => flushOf(device(handle)),
-    devStats: (handle) => JSON.stringify(device(handle).stats ?? { sectorsRead: 0, sectorsWritten: 0 }),
-    devClose(handle) {
-      const d = devices.get(handle);
-      if (!d?.layer) throw deviceError(CODE.closed, `descriptor ${handle} is not an open layer`);
-      for (const other of devices.values())
-        if (other.parent === d) throw fail("UsageError", `descriptor ${handle} still has a layer over it`);
-      devices.delete(handle);
-    },
+    devFlush: (handle) => device(handle).flush(),
     coreCall(name, args) {
       lastDeviceError = null;
       const f = core[name];
