@@ -13,9 +13,14 @@ import * as path from "node:path";
 import t from "tap";
 import { listProfiles, loadProfile } from "../device-profiles/src/load";
 import { JsonSchema, validateAgainstSchema } from "../device-profiles/src/profile";
+import { ClusterbackError } from "../firmware-module/src/ops/errors";
+import { RamDevice } from "../host-shim/src/native/devices";
+import { NativeHost } from "../host-shim/src/native/native-host";
 import { Firmware } from "../host-shim/src/native/quickjs-host";
+import type { NativeCore } from "../host-shim/src/native/wasm-core";
 import { injectDamage } from "../simulator/src/damage";
 import { buildPrinter, provisionFactory, SimPrinter, startFirmware, systemPartition } from "../simulator/src/printer";
+import { evaluate } from "./helpers/evaluate";
 
 const root = path.join(__dirname, "..");
 const generator = path.join(root, "firmware-module", "contract", "generate.js");
@@ -182,7 +187,7 @@ t.test("the QuickJS host installs exactly the declared functions", async (t) => 
     fw.dispose();
     p.close();
   });
-  const installed = fw.evaluate(`Object.keys(${api.global})`) as string[];
+  const installed = evaluate(fw, `Object.keys(${api.global})`) as string[];
   t.same(
     installed.filter((n) => !declared.includes(n)),
     [],
@@ -194,7 +199,7 @@ t.test("the QuickJS host installs exactly the declared functions", async (t) => 
     "declared in host-api.json but not installed",
   );
   t.same(
-    fw.evaluate(`Object.keys(${api.global}).filter(function (n) { return typeof ${api.global}[n] !== "function"; })`),
+    evaluate(fw, `Object.keys(${api.global}).filter(function (n) { return typeof ${api.global}[n] !== "function"; })`),
     [],
     "every property is a function",
   );
@@ -207,7 +212,7 @@ for (const id of listProfiles()) {
       fw.dispose();
       p.close();
     });
-    fw.evaluate(RECORDER);
+    evaluate(fw, RECORDER);
     const sys = p.layout.system;
     fw.call("health", {});
     fw.call("listImages");
@@ -222,7 +227,7 @@ for (const id of listProfiles()) {
     t.equal((fw.call("boot") as { action: string }).action, "restored");
     // a restore cut off halfway (the core's step fails after a few steps of a full restore at
     // the panel's budget): the next health check names the restore mark, and the boot finishes it
-    fw.evaluate("__failStep = 0");
+    evaluate(fw, "__failStep = 0");
     t.throws(() => fw.call("restore", { image: 0, full: true }), /power cut/);
     const mark = fw.call("health", {}) as { restoreInProgress?: unknown };
     t.ok(mark.restoreInProgress, "the restore mark is reported");
@@ -231,10 +236,11 @@ for (const id of listProfiles()) {
     fw.call("menuOpen");
 
     // the printer's life ends here: what follows calls the host directly, some calls wrong on purpose
-    const life = fw.evaluate("__calls.length") as number;
+    const life = evaluate(fw, "__calls.length") as number;
     // errors cross with a name and a message, a device error's code too
     const thrown = (code: string) =>
-      fw.evaluate(
+      evaluate(
+        fw,
         `(function () { try { ${code}; return "no error"; } catch (e) { return e.name + ": " + e.message + (e.code === undefined ? "" : " [code " + e.code + "]"); } })()`,
       );
     t.match(thrown("host.devRead(99999, 0, 1)"), /^DeviceError: descriptor 99999 is not the disk's \(\d+\) \[code 6\]/);
@@ -244,18 +250,19 @@ for (const id of listProfiles()) {
     );
     t.match(thrown('host.coreCall("format", [])'), /^UsageError: the core has no export format/);
     // a layer is the core's: an unknown kind is the core's E_LAYER (49), not a host error
-    t.equal(fw.evaluate('host.coreCall("layerOpen", [9, JSON.parse(host.disk()).handle, 0, 0, 0, 0])'), -49);
-    t.same(fw.evaluate('[host.coreCall("failureCode", []), host.coreCall("failureValue", [0])]'), [49, 1]);
+    t.equal(evaluate(fw, 'host.coreCall("layerOpen", [9, JSON.parse(host.disk()).handle, 0, 0, 0, 0])'), -49);
+    t.same(evaluate(fw, '[host.coreCall("failureCode", []), host.coreCall("failureValue", [0])]'), [49, 1]);
     t.match(thrown("host.sha256End(42)"), /^UsageError: no SHA-256 hash 42 is open/);
-    t.equal(fw.evaluate("host.coreDeviceError()"), "null", "no device error after a job that had none");
+    t.equal(evaluate(fw, "host.coreDeviceError()"), "null", "no device error after a job that had none");
     t.equal(
-      fw.evaluate(
+      evaluate(
+        fw,
         "var id = host.sha256Begin(); host.sha256Update(id, new Uint8Array([97, 98, 99]).buffer); host.sha256End(id)",
       ),
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
       "SHA-256 of abc (FIPS 180-4's example)",
     );
-    const calls = fw.evaluate("__calls") as Call[];
+    const calls = evaluate(fw, "__calls") as Call[];
     const seen = new Set(calls.map((c) => c.name));
     t.same(
       declared.filter((n) => !seen.has(n)),
@@ -284,4 +291,40 @@ t.test("the shapes are checked, not waved through", async (t) => {
   const disk: Call = { name: "disk", args: [], result: '{"handle":1}', type: "string" };
   t.not(conformance(disk), [], "a result without a required field");
   t.not(conformance({ name: "format", args: [] }), [], "an undeclared function");
+});
+
+t.test("a trap in the core crosses as CoreTrap, whatever threw it", (t) => {
+  const trapping = (e: unknown) =>
+    new NativeHost(
+      {
+        exports: {
+          step: (_budget: number) => {
+            throw e;
+          },
+        } as unknown as NativeCore["exports"],
+        attach: () => 1,
+        detach: () => undefined,
+        copyOut: () => new Uint8Array(0),
+        copyIn: () => undefined,
+        takeDeviceError: () => undefined,
+      },
+      new RamDevice(512, 8),
+      { profile: {}, now: () => 0 },
+    );
+  for (const e of [
+    new WebAssembly.RuntimeError("unreachable"),
+    Object.assign(new ClusterbackError("wasm core aborted at ~lib/x.ts:1:2: assertion"), { name: "CoreTrap" }),
+    new TypeError("a bug in an import"),
+  ]) {
+    const err = (() => {
+      try {
+        trapping(e).coreCall("step", [1]);
+      } catch (x) {
+        return x as Error;
+      }
+    })();
+    t.equal(err?.name, "CoreTrap", `${e.constructor.name}: named CoreTrap`);
+    t.match(err?.message, new RegExp(`^the core trapped in step: ${e.message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+  }
+  t.end();
 });

@@ -11,9 +11,11 @@ import t from "tap";
 import { ImageStore } from "../firmware-module/src/ops/image-store";
 import { PrinterHost } from "../firmware-module/src/ops/printer-host";
 import { Slot } from "../host-shim/src/native/core";
+import { bundlePath } from "../host-shim/src/native/core-files";
 import { PartitionView, RamDevice } from "../host-shim/src/native/devices";
 import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
-import { Firmware, loadQuickJS } from "../host-shim/src/native/quickjs-host";
+import { loadQuickJS } from "../host-shim/src/native/quickjs-engine";
+import { Firmware } from "../host-shim/src/native/quickjs-host";
 import { SimPrinter } from "../simulator/src/printer";
 import { systemRange, tinyPrinter } from "./helpers/tiny-printer";
 
@@ -103,6 +105,7 @@ t.test("restore: power cut after every write, then a reboot finishes it bit-exac
       profile: p.profile,
       heapBytes: p.profile.budgets.quickjsHeapBytes,
       stackBytes: p.profile.budgets.quickjsStackBytes,
+      bundle: bundlePath(),
     });
     let report: { action: string; before: { restoreInProgress?: unknown } };
     try {

@@ -22,6 +22,7 @@ import {
   systemPartition,
   systemWriter,
 } from "../simulator/src/printer";
+import { evaluate } from "./helpers/evaluate";
 import { mustMatchOn } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-printer-"));
@@ -186,10 +187,10 @@ t.test("the firmware runs in a bare QuickJS context: no Node API is reachable", 
     "std",
     "os",
   ]) {
-    t.equal(fw.evaluate(`typeof ${name}`), "undefined", `${name} is not defined`);
+    t.equal(evaluate(fw, `typeof ${name}`), "undefined", `${name} is not defined`);
   }
   t.same(
-    fw.evaluate("Object.keys(host).sort().join(',')"),
+    evaluate(fw, "Object.keys(host).sort().join(',')"),
     [...HOST_FUNCTIONS].sort().join(","),
     "the host API is exactly the small set a printer's C code provides",
   );

@@ -19,9 +19,11 @@ import t from "tap";
 import { listProfiles, loadProfile } from "../device-profiles/src/load";
 import { JsonSchema, Profile, validateAgainstSchema } from "../device-profiles/src/profile";
 import { Core } from "../host-shim/src/native/core";
+import { bundlePath } from "../host-shim/src/native/core-files";
 import { FileDevice, PartitionView } from "../host-shim/src/native/devices";
 import { FaultDevice } from "../host-shim/src/native/fault-device";
-import { Firmware, loadQuickJS } from "../host-shim/src/native/quickjs-host";
+import { loadQuickJS } from "../host-shim/src/native/quickjs-engine";
+import { Firmware } from "../host-shim/src/native/quickjs-host";
 import { DAMAGE_KINDS, DamageKind, injectDamage } from "../simulator/src/damage";
 import { buildPrinter, provisionFactory } from "../simulator/src/printer";
 import { menuSession } from "../simulator/src/session";
@@ -157,7 +159,7 @@ async function both(
       o.powerCutAfterWrites === undefined
         ? file
         : new FaultDevice(file, { powerCutAfterWrites: o.powerCutAfterWrites });
-    const fw = new Firmware(engine, { core, disk, now: nodeClock }, { profile, ...budgets });
+    const fw = new Firmware(engine, { core, disk, now: nodeClock }, { profile, ...budgets, bundle: bundlePath() });
     return {
       call: (n, ...args) => fw.call(n, ...args),
       dispose: () => {

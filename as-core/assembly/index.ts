@@ -13,7 +13,12 @@ import { fatCheck as checkFat } from "./fat/check";
 import { mounted, probe } from "./fs/probe";
 import { volume } from "./fs/volume";
 import { cbh } from "./hash";
-import { layerClose as closeLayer, layerOpen as openLayer, layerStat as statOf } from "./layers";
+import {
+  layerClose as closeLayer,
+  sectorCopy as copySectors,
+  layerOpen as openLayer,
+  layerStat as statOf,
+} from "./layers";
 import { buf, clearResults, initBuffers, setResult } from "./mem";
 import { clearPatches, setPatches as storePatches } from "./patch";
 import { scanPartitions as scanTable } from "./ptable";
@@ -175,4 +180,7 @@ export function layerClose(handle: u32): i32 {
 }
 export function layerStat(handle: u32, stat: u32): f64 {
   return statOf(handle, stat);
+}
+export function sectorCopy(src: u32, srcLba: f64, dst: u32, dstLba: f64, count: f64, sectorBytes: u32): i32 {
+  return copySectors(src, srcLba, dst, dstLba, count, sectorBytes);
 }

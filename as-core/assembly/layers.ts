@@ -6,13 +6,14 @@
 // layer's is resolved down to one. Nothing here allocates: the table is fixed, and a partial
 // sector of a 512-byte view goes through one bounce buffer.
 import {
-  E_LAYER,
-  LAYER_FIRST,
-  LAYERS_MAX,
   DEV_CLOSED as CLOSED,
+  E_DEVICE,
+  E_LAYER,
   DEV_GUARD as GUARD,
   DEV_IO as IO,
-  DEV_RANGE as RANGE,
+  IO_BYTES,
+  LAYER_FIRST,
+  LAYERS_MAX,
   LK_GUARD,
   LK_SECTORS512,
   LK_TRAP,
@@ -27,6 +28,7 @@ import {
   LW_NOT_OPEN,
   LW_PARENT,
   LW_SIZE,
+  DEV_RANGE as RANGE,
 } from "./abi";
 import * as host from "./dev";
 import { fail } from "./errors";
@@ -57,7 +59,7 @@ export function layerOpen(k: u32, over: u32, a: f64, b: f64, c: f64, d: f64): i3
   if (k < LK_WINDOW || k > LK_SECTORS512) return fail(E_LAYER, LW_KIND, 0, k, k);
   if (over == 0 || (over >= LAYER_FIRST && slotOf(over) < 0)) return fail(E_LAYER, LW_PARENT, 0, k, over);
   const sizes =
-    k == LK_SECTORS512 ? a >= 512 && a <= 4096 && a % 512 == 0 : whole(a) && whole(b) && whole(c) && whole(d);
+    (k != LK_SECTORS512 || (a >= 512 && a <= 4096 && a % 512 == 0)) && whole(a) && whole(b) && whole(c) && whole(d);
   if (!sizes) return fail(E_LAYER, LW_SIZE, 0, k, a);
   for (let i = 0; i < <i32>LAYERS_MAX; i++) {
     if (kind[i] != 0) continue;
@@ -139,6 +141,7 @@ export function devFlush(h: u32): i32 {
 function view512(i: i32, write: bool, lba: f64, n: u32, ptr: usize): i32 {
   const ratio = <u32>argA[i] / 512;
   const p = parent[i];
+  if (lba + n > argB[i] * ratio) return -RANGE; // refused whole, before any I/O
   let at = lba,
     left = n,
     mem = ptr;
@@ -163,6 +166,22 @@ function view512(i: i32, write: bool, lba: f64, n: u32, ptr: usize): i32 {
     at += step;
     left -= step;
     mem += step * 512;
+  }
+  return 0;
+}
+
+/** sectorCopy (core-abi.json): count sectors from src to dst through io, in runs of at most IO_BYTES. */
+export function sectorCopy(src: u32, srcLba: f64, dst: u32, dstLba: f64, count: f64, sectorBytes: u32): i32 {
+  if (sectorBytes < 512 || sectorBytes > 4096 || (sectorBytes & (sectorBytes - 1)) != 0 || !whole(count))
+    return fail(E_LAYER, LW_SIZE, 0, 0, sectorBytes);
+  const most = <f64>(IO_BYTES / sectorBytes);
+  for (let done: f64 = 0; done < count; ) {
+    const n = <u32>Math.min(most, count - done);
+    let r = devRead(src, srcLba + done, n, buf.io);
+    if (r < 0) return fail(E_DEVICE, -r, src, srcLba + done, n);
+    r = devWrite(dst, dstLba + done, n, buf.io);
+    if (r < 0) return fail(E_DEVICE, -r, dst, dstLba + done, n);
+    done += n;
   }
   return 0;
 }

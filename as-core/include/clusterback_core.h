@@ -411,5 +411,6 @@
 /* layerOpen: int32_t (uint32_t kind, uint32_t parent, double a, double b, double c, double d) */
 /* layerClose: int32_t (uint32_t handle) */
 /* layerStat: double (uint32_t handle, uint32_t stat) */
+/* sectorCopy: int32_t (uint32_t src, double srcLba, uint32_t dst, double dstLba, double count, uint32_t sectorBytes) */
 
 #endif

@@ -151,7 +151,7 @@ export class HostCore extends Core {
     };
     if (d instanceof HostDevice) return d.handle;
     if (d instanceof PartitionView) return open(LayerKind.window, d.parent, d.startLba, d.sectorCount);
-    if (d instanceof SectorAdapter) return open(LayerKind.sectors512, d.inner, d.inner.sectorSize);
+    if (d instanceof SectorAdapter) return open(LayerKind.sectors512, d.inner, d.inner.sectorSize, d.inner.sectorCount);
     if (d instanceof WriteGuard) {
       const h = open(LayerKind.guard, d.inner, d.firstLba, d.extentSectors, d.hole?.startSector, d.hole?.sectors);
       this.mirrorGuard(d, h);
@@ -270,7 +270,11 @@ function guardOf(d: BlockDevice | undefined): WriteGuard | undefined {
  * `sectors` sectors of `d` at `lba` as sectors of the disk (the device under every window, guard,
  * trap and 512-byte view), or undefined when a 512-byte view splits a disk sector.
  */
-function onDisk(d: BlockDevice, lba: number, sectors: number): { disk: HostDevice; lba: number; sectors: number } | undefined {
+function onDisk(
+  d: BlockDevice,
+  lba: number,
+  sectors: number,
+): { disk: HostDevice; lba: number; sectors: number } | undefined {
   for (;;) {
     if (d instanceof HostDevice) return { disk: d, lba, sectors };
     if (d instanceof PartitionView) {

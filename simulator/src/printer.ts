@@ -8,8 +8,10 @@ import { formatFat } from "../../firmware-module/src/ops/fat-format";
 import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
 import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module/src/ops/printer-host";
 import { Core } from "../../host-shim/src/native/core";
-import { BlockDevice, FileDevice, PartitionView } from "../../host-shim/src/native/devices";
-import { Firmware, loadQuickJS } from "../../host-shim/src/native/quickjs-host";
+import { bundlePath } from "../../host-shim/src/native/core-files";
+import { BlockDevice, DiskFile, PartitionView } from "../../host-shim/src/native/devices";
+import { loadQuickJS } from "../../host-shim/src/native/quickjs-engine";
+import { Firmware } from "../../host-shim/src/native/quickjs-host";
 import { ContentFile, firmwareTree, treeDirectories } from "./content";
 import { GPT_BASIC_DATA, PartitionSpec, PlacedPartition, writePartitionTable } from "./partition";
 
@@ -113,7 +115,7 @@ export function buildPrinter(
     fs.rmSync(file, { force: true });
     fs.writeFileSync(file, "");
     fs.truncateSync(file, profile.disk.sizeBytes);
-    disk = new FileDevice(file, { sectorSize: ss, writable: true });
+    disk = new DiskFile(file, { sectorSize: ss, writable: true });
   }
   const specs: PartitionSpec[] = profile.partitions.map((p) => ({
     sectorCount: (p.sizeMiB * MiB) / ss,
@@ -188,6 +190,7 @@ export async function startFirmware(
       profile: p.profile,
       heapBytes: p.profile.budgets.quickjsHeapBytes,
       stackBytes: p.profile.budgets.quickjsStackBytes,
+      bundle: bundlePath(),
       ...hooks,
     },
   );

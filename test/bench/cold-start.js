@@ -13,7 +13,7 @@
 // Prints one line of JSON: marks in ms from the process's start (performance.now(), whose origin
 // is the start of the Node process).
 // Optional arguments: the engine's compile mode (eager, the default of loadQuickJS, or lazy: see
-// EngineLoadOptions in host-shim/src/native/quickjs-host.ts) and a bundle to run instead of firmware.js.
+// EngineLoadOptions in host-shim/src/native/quickjs-engine.ts) and a bundle to run instead of firmware.js.
 // The runtime's creation is split into its phases: runtime (newRuntime and its limits), context,
 // host (the host API installed, the bundle read from disk), firmware.js evaluated, then boot()
 // up to the first read.
@@ -24,15 +24,18 @@ const dist = path.join(__dirname, "..", "..", "dist");
 const { loadProfile } = require(path.join(dist, "device-profiles", "src", "load"));
 const { layoutOf } = require(path.join(dist, "simulator", "src", "printer"));
 const { Core } = require(path.join(dist, "host-shim", "src", "native", "core"));
-const { FileDevice } = require(path.join(dist, "host-shim", "src", "native", "devices"));
+const { DiskFile } = require(path.join(dist, "host-shim", "src", "native", "devices"));
 const { PrinterHost } = require(path.join(dist, "firmware-module", "src", "ops", "printer-host"));
-const { Firmware, loadQuickJS } = require(path.join(dist, "host-shim", "src", "native", "quickjs-host"));
+const { Firmware } = require(path.join(dist, "host-shim", "src", "native", "quickjs-host"));
+const { loadQuickJS } = require(path.join(dist, "host-shim", "src", "native", "quickjs-engine"));
+const { bundlePath } = require(path.join(dist, "host-shim", "src", "native", "core-files"));
 
 async function main() {
-  const [file, id, compile = "eager", bundle] = process.argv.slice(2);
+  const [file, id, compile = "eager", bundleArg] = process.argv.slice(2);
+  const bundle = bundleArg ?? bundlePath();
   t.modulesLoaded = performance.now();
   const profile = loadProfile(id);
-  const disk = new FileDevice(file, { sectorSize: profile.disk.sectorBytes, writable: true });
+  const disk = new DiskFile(file, { sectorSize: profile.disk.sectorBytes, writable: true });
   let reads = 0,
     firstRead;
   const read = disk.read.bind(disk);

@@ -430,7 +430,7 @@ export const LayerKind = {
   guard: 2,
   /** a backup source: passes everything, and remembers its last read that failed IO (LBA and sector count, in its own LBAs) */
   trap: 3,
-  /** the parent's a-byte sectors (512..4096, a multiple of 512) seen as 512-byte ones (an image slot on a 4Kn disk): partial parent sectors are read, modified and written whole */
+  /** the parent's sectors (a bytes each: 512..4096, a multiple of 512; b of them) seen as 512-byte ones (an image slot on a 4Kn disk): a request past the b parent sectors fails RANGE before any I/O; partial parent sectors are read, modified and written whole */
   sectors512: 4,
 } as const;
 
@@ -1039,8 +1039,10 @@ export interface CoreExports {
   layerClose(handle: number): number;
   /** A figure of an open layer (LayerStat), or -1 when the handle names no open layer or the stat is unknown. */
   layerStat(handle: number, stat: number): number;
+  /** Copies count sectors of sectorBytes bytes (512..4096, a power of two) from device src at srcLba to device dst at dstLba, through block buffer io, in runs of at most IO_BYTES, front to back (do not overlap them on one device). Either may be a layer. 0, or -E_DEVICE (the first failing call; sectors before it are copied) or -E_LAYER (what SIZE: a bad sector size or count). A way to move sectors between devices without their bytes leaving the core; tests use it to check layers against the host's own devices. Synchronous, between jobs (it uses io). */
+  sectorCopy(src: number, srcLba: number, dst: number, dstLba: number, count: number, sectorBytes: number): number;
 }
 
 /** The import and export names the module must have. */
 export const IMPORTS: readonly (readonly [string, string])[] = [["env","memory"],["env","abort"],["dev","read"],["dev","write"],["dev","flush"]];
-export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf","layerOpen","layerClose","layerStat"];
+export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf","layerOpen","layerClose","layerStat","sectorCopy"];

@@ -1,6 +1,6 @@
 // The errors a device and the native host raise (FatFs DRESULT style): the small part of
 // errors.ts that the native side of the host API needs, kept apart so that a port reads only
-// this. errors.ts re-exports all of it.
+// this. errors.ts re-exports all of it, beside the errors only the portable side raises.
 import { DeviceCode } from "./abi";
 
 /** Device result codes, returned (negated) to the wasm core by the device imports (DeviceCode in the contract). */
@@ -29,29 +29,6 @@ export class DeviceError extends ClusterbackError {
   }
   get codeName(): string {
     return deviceCodeNames[this.code] ?? `code ${this.code}`;
-  }
-}
-
-export class WriteGuardError extends DeviceError {
-  constructor(message: string) {
-    super(DeviceCode.guard, message);
-    this.name = "WriteGuardError";
-  }
-}
-
-/** Another job (or a mount) holds what this job would read or write. */
-export class LockError extends ClusterbackError {
-  constructor(message: string) {
-    super(message);
-    this.name = "LockError";
-  }
-}
-
-/** The partition asked for has a bad partition-table entry (its `problem`): it is not used. */
-export class PartitionEntryError extends ClusterbackError {
-  constructor(message: string) {
-    super(message);
-    this.name = "PartitionEntryError";
   }
 }
 

@@ -1,52 +1,12 @@
-// Block devices (FatFs diskio / littlefs lfs_config style): one interface, and the devices that
-// only compose others (a window, a write guard) or live in memory. The Node host's file and
+// Block devices: the devices that only compose others (a window, a write guard, a read-failure
+// trap) or live in memory, over the interface of block-device.ts. The Node host's file and
 // block-device nodes are host-shim/src/native/devices.ts; one contract test covers them all
 // (test/devices.test.ts). LBAs and counts are numbers (exact to 2^53).
-import { BadSectorError, DeviceCode, DeviceError, WriteGuardError } from "./device-errors";
+import { BadSectorError, DeviceCode, DeviceError, WriteGuardError } from "./errors";
 
-export interface BlockDevice {
-  /** Bytes per sector: 512, 1024, 2048 or 4096. */
-  readonly sectorSize: number;
-  /** Sectors the device holds now (a growable image file grows with writes). */
-  readonly sectorCount: number;
-  /** For messages. */
-  readonly name: string;
-  /** Reads sectorCount sectors from lba into dst[dstOffset ...]. Throws DeviceError. */
-  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void;
-  /** Writes sectorCount sectors at lba from src[srcOffset ...]. Throws DeviceError. */
-  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void;
-  /** Makes every completed write durable. */
-  flush(): void;
-  /** Releases the device; any later call throws DeviceError(CLOSED). */
-  close(): void;
-  /**
-   * Optional: queues a write of memory[ptr ...] (the core's shared memory) on `writer` instead
-   * of writing now (the writer is the host's own: host-shim/src/native/async-writer.ts in Node). Returns false when this device cannot (the caller then writes it itself).
-   * Checks are made now, exactly as write() makes them.
-   */
-  deferWrite?(lba: number, sectorCount: number, ptr: number, writer: unknown): boolean;
-}
+export { type BlockDevice, checkRange } from "./block-device";
 
-export function checkRange(
-  dev: BlockDevice,
-  lba: number,
-  sectorCount: number,
-  op: string,
-  limit = dev.sectorCount,
-): void {
-  if (
-    !Number.isSafeInteger(lba) ||
-    !Number.isSafeInteger(sectorCount) ||
-    lba < 0 ||
-    sectorCount < 0 ||
-    lba + sectorCount > limit
-  ) {
-    throw new DeviceError(
-      DeviceCode.range,
-      `${dev.name}: ${op} of ${sectorCount} sectors at LBA ${lba} is outside the device (${limit} sectors)`,
-    );
-  }
-}
+import { type BlockDevice, checkRange } from "./block-device";
 
 /** A device in memory (tests, the simulator). */
 export class RamDevice implements BlockDevice {

@@ -23,9 +23,32 @@ import {
   NtfsMftWhatText,
   TableWhatText,
 } from "./abi";
-import { ClusterbackError, deviceCodeNames } from "./device-errors";
+import { ClusterbackError, DeviceCode, DeviceError, deviceCodeNames } from "./device-errors";
 
 export * from "./device-errors";
+
+export class WriteGuardError extends DeviceError {
+  constructor(message: string) {
+    super(DeviceCode.guard, message);
+    this.name = "WriteGuardError";
+  }
+}
+
+/** Another job (or a mount) holds what this job would read or write. */
+export class LockError extends ClusterbackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "LockError";
+  }
+}
+
+/** The partition asked for has a bad partition-table entry (its `problem`): it is not used. */
+export class PartitionEntryError extends ClusterbackError {
+  constructor(message: string) {
+    super(message);
+    this.name = "PartitionEntryError";
+  }
+}
 
 /** A failed core job: `code` is the core's result code (as-core/assembly/errors.ts). */
 export class CoreError extends ClusterbackError {

@@ -3,21 +3,25 @@
 // memory, which is all a printer's native side holds), plus the CLI's background writer: the
 // SIMD build's shared memory lets a worker thread write blocks straight out of it.
 import { CoreExports, IO_BYTES } from "../../../firmware-module/src/ops/abi";
+import type { BlockDevice } from "../../../firmware-module/src/ops/block-device";
 import { Core as PortableCore } from "../../../firmware-module/src/ops/core";
-import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
 import { ClusterbackError, DeviceError } from "../../../firmware-module/src/ops/errors";
 import { AsyncWriter } from "./async-writer";
 import "./platform";
-import { CoreBuild, coreBuildFromEnv, NativeCore, WasmCore } from "./wasm-core";
+import { CoreBuild, coreBuildFromEnv, coreModule } from "./core-files";
+import { NativeCore, WasmCore } from "./wasm-core";
 
 // The portable part (results, check, run, the types) is firmware-module/src/ops/core.ts.
 export * from "../../../firmware-module/src/ops/core";
-export { CoreBuild, coreBuildFromEnv, coreFile, findPackageRoot, NativeCore, WasmCore } from "./wasm-core";
+export { CoreBuild, coreBuildFromEnv, coreFile, findPackageRoot } from "./core-files";
+export { NativeCore, WasmCore } from "./wasm-core";
 
 /** The Node host's instance of the wasm core (a printer's is its wasm runtime, docs/core-abi.md). */
 export class Core extends PortableCore implements NativeCore {
   /** The instance itself: what the native host API (native-host.ts) is given. */
   readonly wasm: WasmCore;
+  /** Which build of the core this instance runs. */
+  readonly build: CoreBuild;
   private writer: AsyncWriter | undefined;
   private readonly ioStart: number;
   private readonly ioEnd: number;
@@ -31,7 +35,8 @@ export class Core extends PortableCore implements NativeCore {
    */
   constructor(options: { backgroundWrites?: boolean; build?: CoreBuild } = {}) {
     super();
-    this.wasm = new WasmCore(options.build ?? coreBuildFromEnv());
+    this.build = options.build ?? coreBuildFromEnv();
+    this.wasm = new WasmCore(coreModule(this.build), this.build === "simd");
     this.backgroundWrites = this.build === "simd" && (options.backgroundWrites ?? true);
     const a = this.exports.ioPtr(),
       b = this.exports.io2Ptr();
@@ -51,10 +56,6 @@ export class Core extends PortableCore implements NativeCore {
 
   get exports(): CoreExports {
     return this.wasm.exports;
-  }
-  /** Which build of the core this instance runs. */
-  get build(): CoreBuild {
-    return this.wasm.build;
   }
 
   private asyncWriter(): AsyncWriter {

@@ -8,45 +8,37 @@
 import { createHash, Hash } from "node:crypto";
 import { CORE_COPY_MAX_BYTES, DEV_READ_MAX_BYTES, SHA256_OPEN_MAX } from "../../../firmware-module/src/host-api";
 import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
+import type { BlockDevice } from "../../../firmware-module/src/ops/block-device";
 import { BadSectorError, DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/device-errors";
-import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
+import type { FirmwareOptions } from "./quickjs-host";
 import type { NativeCore } from "./wasm-core";
 
 const HASH_CHUNK_BYTES = 1024 * 1024; // sha256Sectors reads at most this much at once
+const MEMORY_BYTES = MEMORY_PAGES * 65536; // the core's memory, never grown
+type SectorRun = { lba: number; sectors: number; bytes: number };
 
 /**
  * Hashes the first `bytes` bytes of `sectors` sectors of `d` at `lba`, read at most
  * HASH_CHUNK_BYTES at a time into `buf` (grown when smaller; the buffer used is returned, to be
  * kept for the next call). The Node platform's SHA-256 (platform.ts) uses it too.
  */
-export function hashSectors(
-  hash: Hash,
-  d: BlockDevice,
-  lba: number,
-  sectors: number,
-  bytes: number,
-  buf: Uint8Array,
-): Uint8Array {
+export function hashSectors(hash: Hash, d: BlockDevice, run: SectorRun, buf: Uint8Array): Uint8Array {
+  const { lba, sectors } = run;
   const chunk = Math.max(1, Math.min(sectors, Math.floor(HASH_CHUNK_BYTES / d.sectorSize)));
   if (buf.length < chunk * d.sectorSize) buf = new Uint8Array(chunk * d.sectorSize);
-  let left = bytes;
-  for (let done = 0; done < sectors && left > 0; done += chunk) {
+  for (let done = 0, left = run.bytes; done < sectors && left > 0; done += chunk) {
     const n = Math.min(chunk, sectors - done);
     d.read(lba + done, n, buf, 0);
-    const take = Math.min(left, n * d.sectorSize);
-    hash.update(buf.subarray(0, take));
-    left -= take;
+    hash.update(buf.subarray(0, Math.min(left, n * d.sectorSize)));
+    left -= n * d.sectorSize;
   }
   return buf;
 }
 
-export interface NativeHostOptions {
-  profile: unknown;
+/** The firmware's options that the natural duties answer from, and the printer's clock. */
+export type NativeHostOptions = Pick<FirmwareOptions, "profile" | "log" | "onProgress" | "shouldCancel"> & {
   now: () => number;
-  log?: (line: string) => void;
-  onProgress?: (p: unknown) => void;
-  shouldCancel?: () => boolean;
-}
+};
 
 /** A device error as JSON (NativeError in the contract). */
 export function nativeError(e: DeviceError): Record<string, unknown> {
@@ -111,17 +103,19 @@ export class NativeHost {
   }
 
   private layer(h: number): BlockDevice {
-    if (h !== this.diskHandle) throw new DeviceError(DeviceCode.closed, `descriptor ${h} is not the disk's (${this.diskHandle})`);
+    if (h !== this.diskHandle)
+      throw new DeviceError(DeviceCode.closed, `descriptor ${h} is not the disk's (${this.diskHandle})`);
     return this.diskDevice;
+  }
+
+  private rangeError(what: string): DeviceError {
+    return new DeviceError(DeviceCode.range, `${this.diskDevice.name}: ${what}`);
   }
 
   devRead(h: number, lba: number, count: number): Uint8Array {
     const d = this.layer(h);
     if (count * d.sectorSize > DEV_READ_MAX_BYTES)
-      throw new DeviceError(
-        DeviceCode.range,
-        `${d.name}: devRead of ${count} sectors is over ${DEV_READ_MAX_BYTES} bytes`,
-      );
+      throw this.rangeError(`devRead of ${count} sectors is over ${DEV_READ_MAX_BYTES} bytes`);
     const out = new Uint8Array(count * d.sectorSize);
     d.read(lba, count, out, 0);
     return out;
@@ -130,10 +124,7 @@ export class NativeHost {
   devWrite(h: number, lba: number, count: number, data: Uint8Array): void {
     const d = this.layer(h);
     if (data.length !== count * d.sectorSize)
-      throw new DeviceError(
-        DeviceCode.range,
-        `${d.name}: devWrite of ${count} sectors got ${data.length} bytes, not ${count * d.sectorSize}`,
-      );
+      throw this.rangeError(`devWrite of ${count} sectors got ${data.length} bytes, not ${count * d.sectorSize}`);
     d.write(lba, count, data, 0);
   }
 
@@ -147,20 +138,19 @@ export class NativeHost {
     const f = (this.core.exports as unknown as Record<string, (...a: number[]) => number | undefined>)[name];
     if (args.length !== f.length) throw new UsageError(`${name} takes ${f.length} arguments, not ${args.length}`);
     this.core.takeDeviceError();
-    return f(...args) ?? 0;
+    try {
+      return f(...args) ?? 0;
+    } catch (e) {
+      // a wasm trap (unreachable, out of bounds), the core's abort, or a bug in an import (the
+      // imports return device errors as codes): the instance is not to be called again
+      throw Object.assign(new Error(`the core trapped in ${name}: ${(e as Error).message}`), { name: "CoreTrap" });
+    }
   }
 
   private memoryRange(ptr: number, length: number): void {
-    if (
-      !Number.isSafeInteger(ptr) ||
-      ptr < 0 ||
-      length < 0 ||
-      length > CORE_COPY_MAX_BYTES ||
-      ptr + length > MEMORY_PAGES * 65536
-    )
-      throw new RangeError(
-        `core memory ${ptr}+${length} is outside the core's memory or over ${CORE_COPY_MAX_BYTES} bytes`,
-      );
+    const ok = Number.isSafeInteger(ptr) && ptr >= 0 && length >= 0 && length <= CORE_COPY_MAX_BYTES;
+    if (!ok || ptr + length > MEMORY_BYTES)
+      throw new RangeError(`core memory ${ptr}+${length}: outside the memory or over ${CORE_COPY_MAX_BYTES} bytes`);
   }
   coreRead(ptr: number, length: number): Uint8Array {
     this.memoryRange(ptr, length);
@@ -196,7 +186,7 @@ export class NativeHost {
       d = this.layer(h);
     if (bytes > sectors * d.sectorSize || bytes < 0)
       throw new UsageError(`sha256Sectors: ${bytes} bytes is more than ${sectors} sectors hold`);
-    this.hashBuf = hashSectors(hash, d, lba, sectors, bytes, this.hashBuf);
+    this.hashBuf = hashSectors(hash, d, { lba, sectors, bytes }, this.hashBuf);
   }
   sha256End(id: number): string {
     const d = this.hash(id).digest("hex");

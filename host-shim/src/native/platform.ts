@@ -9,7 +9,7 @@ provideSha256(() => {
   return {
     update: (b) => h.update(b),
     updateSectors: (device, runs) => {
-      for (const r of runs) buffer = hashSectors(h, device, r.lba, r.sectors, r.bytes, buffer);
+      for (const r of runs) buffer = hashSectors(h, device, r, buffer);
     },
     digest: () => h.digest("hex"),
   };

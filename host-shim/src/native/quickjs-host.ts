@@ -5,16 +5,12 @@
 // JSON strings, and ArrayBuffers for sectors and core memory. Cluster data never enters QuickJS:
 // the core moves it between the disk and its own memory through the descriptors it is given.
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
 import { HOST_FUNCTIONS, HOST_SIGNATURES } from "../../../firmware-module/src/host-api";
+import type { BlockDevice } from "../../../firmware-module/src/ops/block-device";
 import { ClusterbackError } from "../../../firmware-module/src/ops/device-errors";
-import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
 import { NativeHost } from "./native-host";
-import { findPackageRoot, NativeCore } from "./wasm-core";
-
-/** Loads the QuickJS engine (once per process; quickjs-engine.ts says how it is compiled). */
-export { EngineLoadOptions, loadQuickJS } from "./quickjs-engine";
+import type { NativeCore } from "./wasm-core";
 
 /** What the firmware runs on: the wasm core, the disk, and the printer's clock. */
 export interface PrinterHardware {
@@ -43,12 +39,8 @@ export interface FirmwareOptions {
   /** Polled by the firmware between steps. */
   shouldCancel?: () => boolean;
   log?: (line: string) => void;
-  /** The bundle to run (default dist/firmware/firmware.js). */
-  bundle?: string;
-}
-
-export function bundlePath(): string {
-  return path.join(findPackageRoot(), "dist", "firmware", "firmware.js");
+  /** The bundle to run (core-files.ts bundlePath() gives the one npm run build makes). */
+  bundle: string;
 }
 
 /** One printer's firmware: a QuickJS runtime and context with the module loaded. Dispose it. */
@@ -64,13 +56,7 @@ export class Firmware {
     readonly hardware: PrinterHardware,
     readonly options: FirmwareOptions,
   ) {
-    this.native = new NativeHost(hardware.core, hardware.disk, {
-      profile: options.profile,
-      now: hardware.now,
-      log: options.log,
-      onProgress: options.onProgress,
-      shouldCancel: options.shouldCancel,
-    });
+    this.native = new NativeHost(hardware.core, hardware.disk, { ...options, now: hardware.now });
     this.runtime = engine.newRuntime();
     // in this emscripten build the limit counts 8 bytes per allocation (no malloc_usable_size), not
     // bytes: the bench samples the heap itself (docs/bench-firmware.md); a native QuickJS counts bytes
@@ -79,7 +65,7 @@ export class Firmware {
     this.context = this.runtime.newContext();
     try {
       this.installHost();
-      const file = options.bundle ?? bundlePath();
+      const file = options.bundle;
       if (!fs.existsSync(file)) throw new FirmwareError(`firmware bundle ${file} is missing (run npm run build)`);
       this.context
         .unwrapResult(this.context.evalCode(fs.readFileSync(file, "utf8"), "firmware.js", { type: "global" }))
@@ -186,16 +172,6 @@ export class Firmware {
     } finally {
       f.dispose();
       fw.dispose();
-    }
-  }
-
-  /** Evaluates an expression in the firmware's context and returns its dumped value (tests). */
-  evaluate(code: string): unknown {
-    const h = this.context.unwrapResult(this.context.evalCode(code, "probe.js", { type: "global" }));
-    try {
-      return this.context.dump(h);
-    } finally {
-      h.dispose();
     }
   }
 

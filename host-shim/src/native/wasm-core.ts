@@ -1,57 +1,11 @@
-// The wasm core as a printer's native side holds it: the module loaded and instantiated with its
-// fixed memory, the dev.read, dev.write and dev.flush imports over a table of block devices (a
+// The wasm core as a printer's native side holds it: the module instantiated with its fixed
+// memory, the dev.read, dev.write and dev.flush imports over a table of block devices (a
 // handle is a descriptor of the host API), copies in and out of its memory, and the device error
 // behind its last E_DEVICE. Nothing else: the operations over it are portable (ops/core.ts), and
 // the CLI's background writer hooks in from core.ts.
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { CoreExports, DeviceCode, LAYER_FIRST, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
+import type { BlockDevice } from "../../../firmware-module/src/ops/block-device";
 import { ClusterbackError, DeviceError } from "../../../firmware-module/src/ops/device-errors";
-import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
-
-/**
- * The two builds of the core (asconfig.json targets): "simd" (as-core/build/core.wasm: fixed-width
- * SIMD and a shared memory, for V8/Node and the background writer thread) and "portable"
- * (core-portable.wasm: no SIMD, no threads, an unshared memory, for wasm3, WAMR's classic
- * interpreter, wasm2c). Both compute the same checks and write the same images.
- */
-export type CoreBuild = "simd" | "portable";
-const CORE_FILES: Record<CoreBuild, string> = { simd: "core.wasm", portable: "core-portable.wasm" };
-const compiled = new Map<CoreBuild, WebAssembly.Module>();
-
-/** The build that CLUSTERBACK_CORE names ("simd" or "portable"); "simd" when it is unset or empty. */
-export function coreBuildFromEnv(env: NodeJS.ProcessEnv = process.env): CoreBuild {
-  const v = env.CLUSTERBACK_CORE;
-  if (v === undefined || v === "" || v === "simd") return "simd";
-  if (v === "portable") return "portable";
-  throw new ClusterbackError(`CLUSTERBACK_CORE=${v}: expected "simd" or "portable"`);
-}
-
-export function findPackageRoot(from = __dirname): string {
-  let dir = from;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, "asconfig.json"))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new ClusterbackError(`cannot find the clusterback package root above ${from}`);
-    dir = up;
-  }
-}
-
-/** The path of a build's wasm file. */
-export function coreFile(build: CoreBuild): string {
-  return path.join(findPackageRoot(), "as-core", "build", CORE_FILES[build]);
-}
-
-function coreModule(build: CoreBuild): WebAssembly.Module {
-  let m = compiled.get(build);
-  if (!m) {
-    const file = coreFile(build);
-    if (!fs.existsSync(file)) throw new ClusterbackError(`wasm core not built: ${file} is missing (run npm run build)`);
-    m = new WebAssembly.Module(fs.readFileSync(file));
-    compiled.set(build, m);
-  }
-  return m;
-}
 
 /** What the native host API needs of a core instance (WasmCore, and the CLI's Core over it). */
 export interface NativeCore {
@@ -80,16 +34,18 @@ export class WasmCore implements NativeCore {
   private nextHandle = 1;
   private lastDeviceError: DeviceError | undefined;
 
-  constructor(readonly build: CoreBuild) {
+  /** module: a build of the core (core-files.ts finds them); shared: its memory is shared (the SIMD build's). */
+  constructor(module: WebAssembly.Module, shared: boolean) {
     // 64 pages (4 MiB), never grows; shared in the SIMD build so that a writer thread can write straight from it
-    this.memory = new WebAssembly.Memory({ initial: MEMORY_PAGES, maximum: MEMORY_PAGES, shared: build === "simd" });
+    this.memory = new WebAssembly.Memory({ initial: MEMORY_PAGES, maximum: MEMORY_PAGES, shared });
     const imports = {
       env: {
         memory: this.memory,
         abort: (msg: number, file: number, line: number, col: number) => {
-          throw new ClusterbackError(
-            `wasm core aborted at ${this.readString(file)}:${line}:${col}: ${this.readString(msg)}`,
-          );
+          const where = `${this.readString(file)}:${line}:${col}`;
+          throw Object.assign(new ClusterbackError(`wasm core aborted at ${where}: ${this.readString(msg)}`), {
+            name: "CoreTrap",
+          });
         },
       },
       dev: {
@@ -105,7 +61,7 @@ export class WasmCore implements NativeCore {
         flush: (h: number) => this.io(h, (d) => d.flush()),
       },
     };
-    const instance = new WebAssembly.Instance(coreModule(build), imports);
+    const instance = new WebAssembly.Instance(module, imports);
     this.exports = instance.exports as unknown as CoreExports;
     this.exports.init();
     // the memory is sized once and never grows, so this view stays valid
@@ -135,7 +91,8 @@ export class WasmCore implements NativeCore {
 
   /** A handle for d: 1..LAYER_FIRST - 1 (the core's layers take the handles above), the next free one round. */
   attach(d: BlockDevice): number {
-    if (this.devices.size >= LAYER_FIRST - 1) throw new ClusterbackError(`the core holds ${LAYER_FIRST - 1} devices already`);
+    if (this.devices.size >= LAYER_FIRST - 1)
+      throw new ClusterbackError(`the core holds ${LAYER_FIRST - 1} devices already`);
     while (this.devices.has(this.nextHandle)) this.nextHandle = (this.nextHandle % (LAYER_FIRST - 1)) + 1;
     const h = this.nextHandle;
     this.nextHandle = (h % (LAYER_FIRST - 1)) + 1;
