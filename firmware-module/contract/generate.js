@@ -381,7 +381,7 @@ function countText(c) {
   const rows = [...c.files].sort((a, b) => b.lines - a.lines);
   return [
     "",
-    `**The code behind this API, which a printer ports: ${c.total} lines in ${c.files.length} files** (\`npm run count:native\`, host-shim/tools/native-lines.js; issue 14's target is at most 600). Of these, ${c.nodeOnly} are the Node host's own (host-shim/src/native: they use node: modules), and ${c.portable} are portable modules it imports (firmware-module/src/ops: the layers of devices.ts, the sector adapter, the device errors), which a C host writes in its own terms. The wasm instance is held by host-shim/src/native/wasm-core.ts; the CLI's Core (core.ts, with its background writer) wraps it and is not counted. The rule:`,
+    `**The code behind this API, which a printer ports: ${c.total} lines in ${c.files.length} files** (\`npm run count:native\`, host-shim/tools/native-lines.js; issue 14's target is at most 600). Of these, ${c.nodeOnly} are the Node host's own (host-shim/src/native: they use node: modules), and ${c.portable} are portable modules it imports (firmware-module/src/ops: the block device interface and the device errors), which a C host writes in its own terms. The layers over the disk (window, write guard, read-failure trap, 512-byte view) are not counted: they are the wasm core's (layerOpen), which a printer runs as it is. The wasm instance is held by host-shim/src/native/wasm-core.ts; the CLI's Core (core.ts, with its background writer) wraps it and is not counted. The rule:`,
     "",
     ...c.rule.map((r) => `- ${r}`),
     "",
