@@ -38,6 +38,15 @@ export function utf8(s: string): Uint8Array {
 
 /** UTF-8 decoding; a malformed sequence gives U+FFFD for its first byte (as TextDecoder and Buffer do). */
 export function fromUtf8(b: Uint8Array): string {
+  // ASCII (a manifest, a slot table's names) a chunk at a time; the first other byte goes the long way
+  let ascii = 0;
+  while (ascii < b.length && b[ascii] < 0x80) ascii++;
+  if (ascii === b.length) {
+    let out = "";
+    for (let i = 0; i < b.length; i += 4096)
+      out += String.fromCharCode.apply(null, b.subarray(i, Math.min(b.length, i + 4096)) as unknown as number[]);
+    return out;
+  }
   let s = "";
   for (let i = 0; i < b.length; ) {
     const c = b[i];

@@ -223,12 +223,16 @@ function decodeShortEntry(
 ): DirRecord {
   const name11 = entry.subarray(0, 11),
     attr = entry[DIR_Attr];
-  const stored = String.fromCharCode(...name11);
-  const dot = stored === ".          " || stored === "..         ";
+  // "." and "..": dots, then spaces
+  const dots = name11[0] === 0x2e ? (name11[1] === 0x2e ? 2 : 1) : 0;
+  let dot = dots > 0;
+  for (let i = dots; dot && i < 11; i++) dot = name11[i] === 0x20;
   const hi = fat32 ? view.getUint16(at + DIR_FstClusHI, true) : 0;
+  const shortName = dot ? ".".repeat(dots) : formatShortName(name11);
+  const ntRes = entry[DIR_NTRes] & (NT_LOWER_BASE | NT_LOWER_EXT);
   const record: DirRecord = {
-    name: dot ? stored.trim() : (longName ?? formatShortName(name11, entry[DIR_NTRes])),
-    shortName: dot ? stored.trim() : formatShortName(name11),
+    name: dot ? shortName : (longName ?? (ntRes ? formatShortName(name11, ntRes) : shortName)),
+    shortName,
     attributes: attr,
     isDirectory: (attr & ATTR_DIRECTORY) !== 0,
     firstCluster: hi * 0x10000 + view.getUint16(at + DIR_FstClusLO, true),
@@ -261,6 +265,12 @@ export interface ChainRules {
   eocMin: number;
   /** The bad-cluster mark (0xFF7, 0xFFF7, 0x0FFFFFF7). */
   badMark: number;
+  /**
+   * Optional, for speed: how many of the clusters c, c + 1, ... (at most max) each have the next
+   * one as their entry (a contiguous stretch, every link within the volume), looked up in one
+   * tight loop instead of one next() each.
+   */
+  contiguous?(c: number, max: number): number;
 }
 export interface ChainFault {
   kind: "loop" | "out-of-range" | "bad-cluster-in-file";
@@ -334,6 +344,29 @@ export function traceChain(rules: ChainRules, first: number, limit: number, sink
       steps = 0;
     }
     cluster = next;
+    if (rules.contiguous && cluster === runStart + runLength) {
+      // a contiguous stretch, counted at once: the walk lands on its last cluster, which the loop
+      // then takes as usual. Brent's bookkeeping moves exactly as the one-step loop would move it
+      // (so a loop is found at the same step); never past the tortoise (the loop check must meet
+      // it) nor to the limit (the loop takes the last cluster before it).
+      let k = rules.contiguous(cluster, limit - result.clusters - 1);
+      if (tortoise > cluster && tortoise <= cluster + k) k = tortoise - cluster - 1;
+      result.clusters += k;
+      runLength += k;
+      while (k > 0) {
+        const toTeleport = power - steps;
+        if (toTeleport > k) {
+          steps += k;
+          cluster += k;
+          break;
+        }
+        cluster += toTeleport;
+        k -= toTeleport;
+        tortoise = cluster;
+        power *= 2;
+        steps = 0;
+      }
+    }
   }
   emit(runLength);
   return result;

@@ -233,7 +233,26 @@ export class FatReader {
       maxCluster: this.maxCluster,
       eocMin: [0, 0xff8, 0xfff8, 0x0ffffff8][this.fsType],
       badMark: [0, 0xff7, 0xfff7, 0x0ffffff7][this.fsType],
+      contiguous: (c, max) => this.contiguous(c, max),
     };
+  }
+
+  /** ChainRules.contiguous over the cached windows, counted against a bounded check's steps like next(). */
+  private contiguous(c: number, max: number): number {
+    let k = 0;
+    while (k < max && c < this.maxCluster) {
+      if (c < this.winFirst || c >= this.winFirst + this.win.length) this.switchWindow(c);
+      const w = this.win,
+        base = this.winFirst;
+      const end = Math.min(base + w.length, c + max - k, this.maxCluster);
+      let x = c;
+      while (x < end && (w[x - base] & 0x0fffffff) === x + 1) x++;
+      k += x - c;
+      if (x < end || x === c) break;
+      c = x;
+    }
+    this.spend(k);
+    return k;
   }
 
   /** FAT copy 0's entry for a cluster, through the cached windows; counted against a bounded check's steps. */
