@@ -300,12 +300,30 @@ export function provideHostSha256(host: HostApi): void {
         call(() => host.sha256Update(id, bufferOf(bytes)));
       },
       updateSectors(device: BlockDevice, runs: SectorRun[]) {
+        // one host call per stretch of the disk: runs that continue one another (a contiguous file
+        // is handed out in 1 MiB pieces) are joined, the host reads in its own chunks
+        let pending: { handle: number; lba: number; sectors: number; bytes: number } | undefined;
+        const flush = () => {
+          const p = pending;
+          if (p) call(() => host.sha256Sectors(id, p.handle, p.lba, p.sectors, p.bytes));
+          pending = undefined;
+        };
         for (const r of runs) {
           const at = onDisk(device, r.lba, r.sectors);
           if (at) {
-            call(() => host.sha256Sectors(id, at.disk.handle, at.lba, at.sectors, r.bytes));
+            const whole = r.bytes === r.sectors * device.sectorSize;
+            const p = pending;
+            if (p && p.handle === at.disk.handle && p.lba + p.sectors === at.lba) {
+              p.sectors += at.sectors;
+              p.bytes += r.bytes;
+            } else {
+              flush();
+              pending = { handle: at.disk.handle, lba: at.lba, sectors: at.sectors, bytes: r.bytes };
+            }
+            if (!whole) flush(); // a short piece ends the stretch: what follows must not be read past it
             continue;
           }
+          flush();
           // a 512-byte view that splits a disk sector: read here, a sector at a time
           const b = new Uint8Array(device.sectorSize);
           for (let i = 0, left = r.bytes; i < r.sectors && left > 0; i++, left -= b.length) {
@@ -313,6 +331,7 @@ export function provideHostSha256(host: HostApi): void {
             this.update(b.subarray(0, Math.min(left, b.length)));
           }
         }
+        flush();
       },
       digest() {
         return call(() => host.sha256End(id));
