@@ -18,7 +18,7 @@ const os = require("node:os");
 const path = require("node:path");
 
 const dist = path.join(__dirname, "..", "dist");
-const { loadProfile } = require(path.join(dist, "device-profiles", "src", "load"));
+const { loadProfile } = require(path.join(dist, "host-shim", "src", "native", "load-profile"));
 const sim = require(path.join(dist, "simulator", "src", "printer"));
 const { injectDamage } = require(path.join(dist, "simulator", "src", "damage"));
 const { menuSession, caption } = require(path.join(dist, "simulator", "src", "session"));

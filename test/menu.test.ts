@@ -1,8 +1,8 @@
 // The service menu: scripted key sessions against fake actions and a fake clock.
 import t from "tap";
-import { listProfiles, loadProfile } from "../device-profiles/src/load";
 import { Key, MenuActions, MenuTask, ServiceMenu, TaskStep } from "../firmware-module/src/menu";
 import { TextView, wrap } from "../firmware-module/src/panel";
+import { listProfiles, loadProfile } from "../host-shim/src/native/load-profile";
 
 const MB = 1e6;
 

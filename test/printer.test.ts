@@ -8,10 +8,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import { listProfiles, loadProfile } from "../device-profiles/src/load";
 import { HOST_FUNCTIONS } from "../firmware-module/src/host-api";
 import { FatReader } from "../firmware-module/src/ops/fat-reader";
 import { Slot } from "../host-shim/src/native/core";
+import { listProfiles, loadProfile } from "../host-shim/src/native/load-profile";
 import { Firmware } from "../host-shim/src/native/quickjs-host";
 import { DAMAGE_KINDS, injectDamage } from "../simulator/src/damage";
 import {

@@ -5,7 +5,6 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import { listProfiles, loadProfile, profilesDir } from "../device-profiles/src/load";
 import {
   Profile,
   ProfileError,
@@ -13,6 +12,7 @@ import {
   validateAgainstSchema,
   validateProfile,
 } from "../device-profiles/src/profile";
+import { listProfiles, loadProfile, profilesDir } from "../host-shim/src/native/load-profile";
 
 const dir = path.join(__dirname, "..", "device-profiles");
 const shipped = ["compact-sd4g", "office-laser-emmc8g", "wideformat-hdd4kn"];

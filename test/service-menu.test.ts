@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
-import { loadProfile } from "../device-profiles/src/load";
+import { loadProfile } from "../host-shim/src/native/load-profile";
 import { injectDamage } from "../simulator/src/damage";
 import { buildPrinter, provisionFactory, startFirmware, systemPartition } from "../simulator/src/printer";
 import { Frame, menuSession, showFrame } from "../simulator/src/session";

@@ -2,14 +2,13 @@
 // partitioner, FAT formatter and file writer (no external tool), firmware-like files on the
 // system partition, an image store on the recovery partition, the factory image provisioned as
 // a factory line would, and the firmware module running in QuickJS against it.
-import * as fs from "node:fs";
 import { Profile } from "../../device-profiles/src/profile";
 import { formatFat } from "../../firmware-module/src/ops/fat-format";
 import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
 import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module/src/ops/printer-host";
 import { Core } from "../../host-shim/src/native/core";
 import { bundlePath } from "../../host-shim/src/native/core-files";
-import { BlockDevice, DiskFile, PartitionView } from "../../host-shim/src/native/devices";
+import { BlockDevice, createSparseFile, DiskFile, PartitionView } from "../../host-shim/src/native/devices";
 import { loadQuickJS } from "../../host-shim/src/native/quickjs-engine";
 import { Firmware } from "../../host-shim/src/native/quickjs-host";
 import { ContentFile, firmwareTree, treeDirectories } from "./content";
@@ -112,9 +111,7 @@ export function buildPrinter(
         `${profile.id}: the device given has ${disk.sectorCount} sectors of ${disk.sectorSize} bytes; the profile's disk is ${profile.disk.sizeBytes} bytes of ${ss}-byte sectors`,
       );
   } else {
-    fs.rmSync(file, { force: true });
-    fs.writeFileSync(file, "");
-    fs.truncateSync(file, profile.disk.sizeBytes);
+    createSparseFile(file, profile.disk.sizeBytes);
     disk = new DiskFile(file, { sectorSize: ss, writable: true });
   }
   const specs: PartitionSpec[] = profile.partitions.map((p) => ({

@@ -21,7 +21,7 @@
 const t = { scriptStart: performance.now() };
 const path = require("node:path");
 const dist = path.join(__dirname, "..", "..", "dist");
-const { loadProfile } = require(path.join(dist, "device-profiles", "src", "load"));
+const { loadProfile } = require(path.join(dist, "host-shim", "src", "native", "load-profile"));
 const { layoutOf } = require(path.join(dist, "simulator", "src", "printer"));
 const { Core } = require(path.join(dist, "host-shim", "src", "native", "core"));
 const { DiskFile } = require(path.join(dist, "host-shim", "src", "native", "devices"));

@@ -23,7 +23,7 @@ const path = require("node:path");
 
 const root = path.join(__dirname, "..", "..");
 const dist = path.join(root, "dist");
-const { loadProfile } = require(path.join(dist, "device-profiles", "src", "load"));
+const { loadProfile } = require(path.join(dist, "host-shim", "src", "native", "load-profile"));
 const sim = require(path.join(dist, "simulator", "src", "printer"));
 const { Core, Slot } = require(path.join(dist, "host-shim", "src", "native", "core"));
 const cliApi = require(path.join(dist, "host-shim", "src", "cli", "api"));
@@ -166,7 +166,7 @@ async function main() {
  * start (fresh processes). Printers are built with each profile's own fill.
  */
 async function issue14Targets(dir) {
-  const { listProfiles } = require(path.join(dist, "device-profiles", "src", "load"));
+  const { listProfiles } = require(path.join(dist, "host-shim", "src", "native", "load-profile"));
   const ids = listProfiles();
   const t0 = performance.now();
   const heap = [];

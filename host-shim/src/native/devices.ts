@@ -3,4 +3,4 @@
 // file (disk-file.ts) and the command line's file devices (file-device.ts).
 export * from "../../../firmware-module/src/ops/devices";
 export { DiskFile } from "./disk-file";
-export { FileDevice, FileDeviceOptions, FileWriteQueue, sysBlockDir } from "./file-device";
+export { createSparseFile, FileDevice, FileDeviceOptions, FileWriteQueue, sysBlockDir } from "./file-device";

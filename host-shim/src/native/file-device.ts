@@ -30,6 +30,13 @@ export interface FileDeviceOptions {
   exclusive?: string;
 }
 
+/** A new file of `bytes` zero bytes (sparse: nothing written), replacing any file of that name. */
+export function createSparseFile(file: string, bytes: number): void {
+  fs.rmSync(file, { force: true });
+  fs.writeFileSync(file, "");
+  fs.truncateSync(file, bytes);
+}
+
 /** Whole disks this process holds open with O_EXCL, and how many times. */
 const exclusiveDisks = new Map<string, number>();
 

@@ -1,15 +1,20 @@
-// Node side: find, read and validate profile files. An id ("office-laser-emmc8g") names
-// device-profiles/<id>.json; anything with a slash or ending in .json is a file path.
+// The Node host's profile files: find, read and validate them (device-profiles/src/profile.ts
+// validates; a printer's host reads its profile from its own flash and hands it to the firmware
+// as host.profile()). An id ("office-laser-emmc8g") names device-profiles/<id>.json; anything
+// with a slash or ending in .json is a file path.
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Profile, ProfileError, validateProfile } from "./profile";
+import { Profile, ProfileError, validateProfile } from "../../../device-profiles/src/profile";
 
 const SCHEMA_FILE = "profile.schema.json";
 
-/** device-profiles/, from the sources (device-profiles/src) or the build (dist/device-profiles/src). */
+/** device-profiles/, from the sources (host-shim/src/native) or the build (dist/host-shim/src/native). */
 export function profilesDir(): string {
-  const candidates = [path.resolve(__dirname, ".."), path.resolve(__dirname, "../../../device-profiles")];
+  const candidates = [
+    path.resolve(__dirname, "../../../device-profiles"),
+    path.resolve(__dirname, "../../../../device-profiles"),
+  ];
   return candidates.find((dir) => fs.existsSync(path.join(dir, SCHEMA_FILE))) ?? candidates[0];
 }
 
