@@ -12,6 +12,7 @@ import {
   LayerKind,
   LayerStat,
   LayerWhat,
+  Slot,
 } from "../firmware-module/src/ops/abi";
 import { BadSectorError, DeviceError } from "../firmware-module/src/ops/errors";
 import { SectorAdapter } from "../firmware-module/src/ops/sector-adapter";
@@ -224,5 +225,37 @@ t.test("layer handles: errors by name, closing order, the table's size", (t) => 
     "sectorCopy refuses a sector size that is not a power of two",
   );
   core.detach(hd);
+  t.end();
+});
+
+t.test("scanMagic finds the last 512-byte unit before the end that starts with a magic", (t) => {
+  for (const ss of [512, 4096]) {
+    const disk = new RamDevice(ss, (3 * 1024 * 1024) / ss + 3); // more than one io buffer of sectors
+    const put = (at: number, magic: string) => disk.bytes.set(Buffer.from(magic, "latin1"), at);
+    put(512, "CBGHOSTL");
+    put(1024 * 1024 + 1536, "CBIMAGE1");
+    put(2 * 1024 * 1024 + 512, "CBGHOSTX"); // first byte alike, not a magic
+    put(2 * 1024 * 1024 + 700, "CBIMAGE1"); // not on a 512-byte boundary
+    const h = core.attach(disk);
+    const params = new Uint8Array(16);
+    params.set(Buffer.from("CBGHOSTL", "latin1"), 0);
+    params.set(Buffer.from("CBIMAGE1", "latin1"), 8);
+    core.setParams(params);
+    const end = disk.sectorCount * ss;
+    const scan = (stop: number, to: number) => {
+      const r = core.check(ex.scanMagic(h, ss, stop, to));
+      return r === 1 ? core.results()[Slot.magicAt] : -1;
+    };
+    t.equal(scan(0, end), 1024 * 1024 + 1536, `${ss}: the image header, the last match`);
+    t.equal(scan(0, 1024 * 1024 + 1536), 512, `${ss}: below it, the locator`);
+    t.equal(scan(1024, 1024 * 1024 + 1536), -1, `${ss}: nothing between`);
+    t.equal(scan(0, 512), -1, `${ss}: the end is exclusive`);
+    core.setParams(params.subarray(0, 8));
+    t.equal(scan(0, end), 512, `${ss}: zeros as the second magic: only the first`);
+    t.equal(ex.scanMagic(h, ss, 100, end), -CoreCode.E_SCAN_RANGE, "bounds not multiples of 512");
+    t.equal(ex.scanMagic(h, 1000, 0, 512), -CoreCode.E_SCAN_RANGE, "a sector size that is not a power of two");
+    t.equal(ex.scanMagic(h, ss, 0, end + 512 * 8), -CoreCode.E_DEVICE, "past the device: its RANGE");
+    core.detach(h);
+  }
   t.end();
 });

@@ -322,6 +322,9 @@ export const SLOT_FCK_LOST: u32 = 114;
 export const SLOT_FCK_FIRST_LOST: u32 = 115;
 export const SLOT_FCK_BAD: u32 = 116;
 
+// result slots, magicScan
+export const SLOT_MAGIC_AT: u32 = 120;
+
 // error codes (failureCode); the values each carries are in docs/core-abi.md
 export const E_DEVICE: i32 = 1; // code, dev, lba, count
 export const E_MBR_SIGNATURE: i32 = 2; // found
@@ -372,3 +375,4 @@ export const E_IMG_META_CHANGED: i32 = 46; // chunk, sectionByte, stored, comput
 export const E_IMG_META_SIZE: i32 = 47; // bytes, limit
 export const E_FAT_CHECK_RANGE: i32 = 48; // first, count, entries, fsType
 export const E_LAYER: i32 = 49; // what, handle, kind, value
+export const E_SCAN_RANGE: i32 = 50; // stopByte, endByte, sectorBytes, deviceBytes

@@ -22,6 +22,7 @@ import {
 import { buf, clearResults, initBuffers, setResult } from "./mem";
 import { clearPatches, setPatches as storePatches } from "./patch";
 import { scanPartitions as scanTable } from "./ptable";
+import { scanMagic as scanFor } from "./scan-magic";
 
 // Source patches (patch.ts): the host writes `count` 24-byte patches at patchesPtr(), then
 // setPatches(dev, ...) makes every later read from handle `dev` see them, until
@@ -183,4 +184,7 @@ export function layerStat(handle: u32, stat: u32): f64 {
 }
 export function sectorCopy(src: u32, srcLba: f64, dst: u32, dstLba: f64, count: f64, sectorBytes: u32): i32 {
   return copySectors(src, srcLba, dst, dstLba, count, sectorBytes);
+}
+export function scanMagic(dev: u32, sectorBytes: u32, stopByte: f64, endByte: f64): i32 {
+  return scanFor(dev, sectorBytes, stopByte, endByte);
 }

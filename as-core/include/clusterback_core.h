@@ -330,6 +330,9 @@
 #define CB_SLOT_FCK_FIRST_LOST 115
 #define CB_SLOT_FCK_BAD 116
 
+/* result slots (double), magicScan: After scanMagic found one (result 1). */
+#define CB_SLOT_MAGIC_AT 120
+
 /* error codes (failureCode) */
 #define CB_E_DEVICE 1 /* code, dev, lba, count */
 #define CB_E_MBR_SIGNATURE 2 /* found */
@@ -380,6 +383,7 @@
 #define CB_E_IMG_META_SIZE 47 /* bytes, limit */
 #define CB_E_FAT_CHECK_RANGE 48 /* first, count, entries, fsType */
 #define CB_E_LAYER 49 /* what, handle, kind, value */
+#define CB_E_SCAN_RANGE 50 /* stopByte, endByte, sectorBytes, deviceBytes */
 
 /* imports the host provides (module "dev") */
 /* env.abort: void (int32_t msg, int32_t file, int32_t line, int32_t column) */
@@ -412,5 +416,6 @@
 /* layerClose: int32_t (uint32_t handle) */
 /* layerStat: double (uint32_t handle, uint32_t stat) */
 /* sectorCopy: int32_t (uint32_t src, double srcLba, uint32_t dst, double dstLba, double count, uint32_t sectorBytes) */
+/* scanMagic: int32_t (uint32_t dev, uint32_t sectorBytes, double stopByte, double endByte) */
 
 #endif

@@ -558,6 +558,8 @@ export const Slot = {
   fckLost: 114,
   fckFirstLost: 115,
   fckBad: 116,
+  // magicScan: After scanMagic found one (result 1).
+  magicAt: 120,
 } as const;
 
 /** One entry, at partitionTable.first + 8 * i. */
@@ -884,6 +886,17 @@ export function readFatCheck(r: Float64Array): FatCheckResults {
   };
 }
 
+/** After scanMagic found one (result 1). */
+export interface MagicScanResults {
+  /** the byte offset of the match from the device's start (a multiple of 512) */
+  at: number;
+}
+export function readMagicScan(r: Float64Array): MagicScanResults {
+  return {
+    at: r[120],
+  };
+}
+
 /** Error codes (failureCode()). */
 export const CoreCode = {
   E_DEVICE: 1,
@@ -935,6 +948,7 @@ export const CoreCode = {
   E_IMG_META_SIZE: 47,
   E_FAT_CHECK_RANGE: 48,
   E_LAYER: 49,
+  E_SCAN_RANGE: 50,
 } as const;
 export type CoreCodeName = keyof typeof CoreCode;
 export interface CoreCodeInfo { name: CoreCodeName; kind: string; values: readonly string[]; enums: readonly (string | null)[]; message: string }
@@ -989,6 +1003,7 @@ export const coreCodes: Readonly<Record<number, CoreCodeInfo>> = {
   47: { name: "E_IMG_META_SIZE", kind: "image", values: ["bytes","limit"], enums: [null,null], message: "image metadata section is {bytes} bytes: a two-pass restore checks at most {limit} again chunk by chunk" },
   48: { name: "E_FAT_CHECK_RANGE", kind: "state", values: ["first","count","entries","fsType"], enums: [null,null,null,"FsType"], message: "fatCheck of entries {first}.. ({count}) is outside the {entries} entries of the FAT, over FAT_CHECK_MAX, or the volume is not FAT ({fsType})" },
   49: { name: "E_LAYER", kind: "state", values: ["what","handle","kind","value"], enums: ["LayerWhat",null,null,null], message: "layer {handle} (kind {kind}): {what} ({value})" },
+  50: { name: "E_SCAN_RANGE", kind: "state", values: ["stopByte","endByte","sectorBytes","deviceBytes"], enums: [null,null,null,null], message: "scanMagic of bytes {stopByte}..{endByte} with {sectorBytes}-byte sectors: the bounds are not multiples of 512 in order, or the sector size is not 512..4096 and a power of two" },
 };
 
 /** The core's exports, with their parameters as core-abi.json declares them. */
@@ -1041,8 +1056,10 @@ export interface CoreExports {
   layerStat(handle: number, stat: number): number;
   /** Copies count sectors of sectorBytes bytes (512..4096, a power of two) from device src at srcLba to device dst at dstLba, through block buffer io, in runs of at most IO_BYTES, front to back (do not overlap them on one device). Either may be a layer. 0, or -E_DEVICE (the first failing call; sectors before it are copied) or -E_LAYER (what SIZE: a bad sector size or count). A way to move sectors between devices without their bytes leaving the core; tests use it to check layers against the host's own devices. Synchronous, between jobs (it uses io). */
   sectorCopy(src: number, srcLba: number, dst: number, dstLba: number, count: number, sectorBytes: number): number;
+  /** Searches bytes stopByte..endByte - 1 of dev (sectorBytes-byte sectors; both bounds multiples of 512) backwards from the end, at every 512-byte boundary, for the 8 bytes at paramsPtr() or those at paramsPtr() + 8 (zeros there: only the first), reading up to IO_BYTES at a time into io. 1: found, its offset in magicAt (the last match before endByte); 0: none; or -E_SCAN_RANGE, -E_DEVICE. The ghost image's search (docs/image-format.md 12.3): the partition's bytes stay in the core, the host reads only the matching sector. Synchronous, between jobs (it uses io and the params area); the host bounds each call's span (the firmware scans 64 MiB per call). */
+  scanMagic(dev: number, sectorBytes: number, stopByte: number, endByte: number): number;
 }
 
 /** The import and export names the module must have. */
 export const IMPORTS: readonly (readonly [string, string])[] = [["env","memory"],["env","abort"],["dev","read"],["dev","write"],["dev","flush"]];
-export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf","layerOpen","layerClose","layerStat","sectorCopy"];
+export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf","layerOpen","layerClose","layerStat","sectorCopy","scanMagic"];

@@ -178,6 +178,8 @@ export const coreMessages: Record<CoreCodeName, (v: number[]) => string> = {
       : `fatCheck needs a FAT volume; this one is ${FsTypeText[v[3]] ?? `of type ${v[3]}`}`,
   E_LAYER: (v) =>
     `core layer ${v[1] || "(new)"} of kind ${Object.entries(LayerKind).find(([, k]) => k === v[2])?.[0] ?? v[2]}: ${LayerWhatText[v[0]] ?? `reason ${v[0]}`} (${v[3]})`,
+  E_SCAN_RANGE: (v) =>
+    `scanMagic of bytes ${v[0]}..${v[1]} with ${v[2]}-byte sectors: the bounds must be multiples of 512 in order and the sector size 512..4096, a power of two`,
   E_GHOST_EXTENT: (v) =>
     `ghost extent at sector ${v[0]}, ${v[1]} sectors, is not whole clusters of the data area (which starts at sector ${v[2]}, ${v[3]} sectors per cluster)`,
 };

@@ -36,9 +36,8 @@ export const GHOST_ATTRIBUTES = 0x07;
 const LOCATOR_MAGIC = "CBGHOSTL";
 const IMAGE_MAGIC = "CBIMAGE1";
 /** The first byte both magics share ("C"). */
-const MAGIC_FIRST_BYTE = 0x43;
 const COMMIT_MAGIC = "CBCOMMIT";
-const SEARCH_CHUNK = 128 << 10; // read at a time (a QuickJS heap of 1 MiB holds it)
+const SEARCH_SPAN = 64 << 20; // searched by one scanMagic call (the core reads it 1 MiB at a time)
 
 export class GhostError extends ClusterbackError {
   constructor(message: string) {
@@ -170,33 +169,44 @@ function extentOf(reader: FatReader, e: FatEntry): GhostExtent | undefined {
 }
 
 /**
- * Looks for a ghost image without the file system: reads the partition backwards from its end,
- * 128 KiB at a time, for a locator or an image header on a sector boundary, and takes the first
+ * Looks for a ghost image without the file system: searches the partition backwards from its end
+ * (in the core: scanMagic, 64 MiB a call) for a locator or an image header on a 512-byte
+ * boundary, reads only the sector of each match, and takes the first
  * candidate that checks; one counted in another sector size (a partition opened with the wrong
  * one) is returned unchecked only when nothing else is found. `limitBytes`: how far from the end to look (default: all of it).
  */
 export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity): FoundGhost | undefined {
   const ss = part.sectorSize,
     total = part.sectorCount * ss;
-  const chunk = new Uint8Array(SEARCH_CHUNK);
   const stop = Math.max(0, total - limitBytes);
+  const unit = new Uint8Array(ss);
   let other: FoundGhost | undefined;
-  for (let end = total; end > stop; ) {
-    const from = Math.max(stop - (stop % ss), end - SEARCH_CHUNK);
-    const bytes = end - from;
-    part.read(from / ss, bytes / ss, chunk, 0);
-    const b = chunk.subarray(0, bytes);
-    for (let at = bytes - 512; at >= 0; at -= 512) {
-      if (b[at] !== MAGIC_FIRST_BYTE) continue; // both magics start alike: most sectors end here
-      const magic = latin1(b.subarray(at, at + 8));
+  const h = core.attach(part);
+  try {
+    for (let end = total - (total % 512); end > stop; ) {
+      // the bulk of it in the core (scanMagic): only a matching sector comes out
+      const from = Math.max(stop - (stop % 512), end - SEARCH_SPAN);
+      const params = new Uint8Array(16);
+      params.set(fromLatin1(LOCATOR_MAGIC), 0);
+      params.set(fromLatin1(IMAGE_MAGIC), 8);
+      core.setParams(params);
+      if (core.check(core.exports.scanMagic(h, ss, from, end)) === 0) {
+        end = from;
+        continue;
+      }
+      const at = core.results()[Slot.magicAt];
+      end = at; // the next call goes on below this match
+      part.read(Math.floor(at / ss), 1, unit, 0);
+      const sector = unit.subarray(at % ss, (at % ss) + 512);
+      const magic = latin1(sector.subarray(0, 8));
       let c: { extent: GhostExtent; sectorBytes: number } | undefined,
         foundBy: FoundGhost["foundBy"] = "locator";
-      if (magic === LOCATOR_MAGIC) c = readLocator(b.subarray(at, at + 512));
-      else if (magic === IMAGE_MAGIC) {
-        const v = new DataView(chunk.buffer, at, 512),
+      if (magic === LOCATOR_MAGIC) c = readLocator(sector);
+      else {
+        const v = new DataView(sector.buffer, sector.byteOffset, 512),
           sectorBytes = v.getUint32(108, true);
         const extent = { startSector: Number(v.getBigUint64(256, true)), sectors: Number(v.getBigUint64(264, true)) };
-        if (extent.sectors > 0 && extent.startSector * sectorBytes === from + at) c = { extent, sectorBytes };
+        if (extent.sectors > 0 && extent.startSector * sectorBytes === at) c = { extent, sectorBytes };
         foundBy = "search";
       }
       if (!c) continue;
@@ -208,7 +218,8 @@ export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity
       const ok = checkGhost(core, part, c.extent);
       if (ok) return { ...c.extent, foundBy, sectorBytes: ss, ...ok };
     }
-    end = from;
+  } finally {
+    core.detach(h);
   }
   return other;
 }
