@@ -21,6 +21,7 @@ export const FAT_CHECK_MAX: u32 = 65536; // FAT entries fatCheck covers in one c
 export const CLAIMED_BYTES: u32 = 8192; // Bytes of the claimed buffer: FAT_CHECK_MAX bits.
 export const LAYER_FIRST: u32 = 65536; // The first handle of the core's own layers (layerOpen): handles LAYER_FIRST..LAYER_FIRST + LAYERS_MAX - 1 name layers, and a host's device handles must stay below LAYER_FIRST (and above 0).
 export const LAYERS_MAX: u32 = 64; // Layers open at once, at most.
+export const SCAN_MAGIC_BYTES: u32 = 8; // A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES.
 
 // params: byte offsets at paramsPtr()
 export const PARAM_IMAGE_NAME: usize = 0; export const PARAM_IMAGE_NAME_BYTES: u32 = 64;

@@ -1,7 +1,7 @@
 // scanMagic (core-abi.json): a backwards search of a device for a 512-byte unit that starts with
 // one of two 8-byte magics, the ghost image's search (docs/image-format.md 12.3) without the
 // partition's bytes leaving the core.
-import { E_DEVICE, E_SCAN_RANGE, IO_BYTES, SLOT_MAGIC_AT } from "./abi";
+import { E_DEVICE, E_SCAN_RANGE, IO_BYTES, SCAN_MAGIC_BYTES, SLOT_MAGIC_AT } from "./abi";
 import { fail } from "./errors";
 import { devRead } from "./io";
 import { buf, setResult } from "./mem";
@@ -18,7 +18,7 @@ export function scanMagic(dev: u32, sectorBytes: u32, stopByte: f64, endByte: f6
     endByte % 512 == 0;
   if (!ok) return fail(E_SCAN_RANGE, stopByte, endByte, sectorBytes, 0);
   const a = load<u64>(buf.params),
-    b = load<u64>(buf.params + 8);
+    b = load<u64>(buf.params + SCAN_MAGIC_BYTES);
   const ss = <f64>sectorBytes;
   const most = <f64>Math.floor(<f64>IO_BYTES / ss);
   let end = endByte;

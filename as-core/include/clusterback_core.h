@@ -27,6 +27,7 @@
 #define CB_CLAIMED_BYTES 8192u /* Bytes of the claimed buffer: FAT_CHECK_MAX bits. */
 #define CB_LAYER_FIRST 65536u /* The first handle of the core's own layers (layerOpen): handles LAYER_FIRST..LAYER_FIRST + LAYERS_MAX - 1 name layers, and a host's device handles must stay below LAYER_FIRST (and above 0). */
 #define CB_LAYERS_MAX 64u /* Layers open at once, at most. */
+#define CB_SCAN_MAGIC_BYTES 8u /* A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES. */
 
 /* params: byte offsets at paramsPtr() */
 #define CB_PARAM_IMAGE_NAME 0

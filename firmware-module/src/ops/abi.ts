@@ -42,6 +42,8 @@ export const CLAIMED_BYTES = 8192;
 export const LAYER_FIRST = 65536;
 /** Layers open at once, at most. */
 export const LAYERS_MAX = 64;
+/** A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES. */
+export const SCAN_MAGIC_BYTES = 8;
 
 /** Byte offsets (and lengths) in the params area. */
 export const Param = {

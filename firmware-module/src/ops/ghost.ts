@@ -18,7 +18,7 @@
 //   guard's hole, and the core refuses an image that stores a cluster there); the FAT and
 //   directory the image holds keep the ghost file, so the next restore from it works too.
 
-import { FsType, PatchKind } from "./abi";
+import { FsType, PatchKind, SCAN_MAGIC_BYTES } from "./abi";
 import { crc32, fromLatin1, latin1, sameBytes } from "./bytes";
 import { Core, NO_DEVICE, Slot } from "./core";
 import { BlockDevice, PartitionView } from "./devices";
@@ -188,7 +188,7 @@ export function searchGhost(core: Core, part: BlockDevice, limitBytes = Infinity
       const from = Math.max(stop - (stop % 512), end - SEARCH_SPAN);
       const params = new Uint8Array(16);
       params.set(fromLatin1(LOCATOR_MAGIC), 0);
-      params.set(fromLatin1(IMAGE_MAGIC), 8);
+      params.set(fromLatin1(IMAGE_MAGIC), SCAN_MAGIC_BYTES);
       core.setParams(params);
       if (core.check(core.exports.scanMagic(h, ss, from, end)) === 0) {
         end = from;
