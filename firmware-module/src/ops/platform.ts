@@ -1,6 +1,6 @@
 // What the portable operations need from the platform besides block devices and the core:
-// today SHA-256 (the manifests' critical files), a crypto primitive a printer may have in
-// hardware. The host provides it once, before the first operation that hashes: the Node host
+// SHA-256 (the manifests' critical files, an image's digest) and Ed25519 verification (signed
+// images), crypto primitives a printer may have in hardware. The host provides it once, before the first operation that hashes: the Node host
 // in host-shim/src/native/platform.ts (node:crypto).
 import type { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
@@ -38,4 +38,21 @@ export function newSha256(): Sha256 {
       "no SHA-256 provider: the host must call provideSha256 before an operation hashes files",
     );
   return sha256Factory();
+}
+
+/** Ed25519 (RFC 8032) verification: whether `signature` (64 bytes) is `publicKey`'s (32 bytes, raw) over `message`. */
+export type Ed25519Verify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+let ed25519: Ed25519Verify | undefined;
+
+/** Installs the platform's Ed25519 verification (a later call replaces it). */
+export function provideEd25519Verify(verify: Ed25519Verify): void {
+  ed25519 = verify;
+}
+
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (!ed25519)
+    throw new ClusterbackError(
+      "no Ed25519 provider: the host must call provideEd25519Verify before a signature is checked",
+    );
+  return ed25519(publicKey, message, signature);
 }

@@ -48,6 +48,21 @@ import {
   spoolStream,
 } from "./image-io";
 import { JobLocks } from "./locks";
+import {
+  checkRead,
+  DigestingReader,
+  DigestingWriter,
+  generateKeys,
+  readPrivateKey,
+  readPublicKey,
+  SignatureGate,
+  signatureInfo,
+  writeSignature,
+} from "./signing";
+
+export { generateKeys, readPublicKey };
+
+import { keyIdText, SignatureFields, TrustPolicy } from "../../../firmware-module/src/ops/signature";
 
 // The operations the printer shares with the CLI are portable (firmware-module/src/ops/volume.ts).
 export {
@@ -200,6 +215,8 @@ export interface InfoResult {
   restoreInProgress?: RestoreMark;
   /** The partition's ghost image (section 12), found through its directory, or with `ghost` by the search too. */
   ghost?: GhostInfo;
+  /** An image's signature (section 14), unchecked; absent: unsigned. */
+  signature?: SignatureSummary;
 }
 
 export function info(
@@ -218,7 +235,9 @@ export function info(
   if (options.partition === undefined && isImageFile(file)) {
     const img = openImage(file);
     try {
-      return { file, kind: "image", sizeBytes, image: namedImageHeader(core, img, file) };
+      const image = namedImageHeader(core, img, file);
+      const found = signatureInfo(core, img, headerBytes(img), file);
+      return { file, kind: "image", sizeBytes, image, signature: found && summary(found, false) };
     } finally {
       img.close();
     }
@@ -278,7 +297,23 @@ export interface BackupOptions extends OpenOptions, RunOptions {
   exclude?: string[];
   /** Replace an existing image file, or write over a block device that holds an image or a file system. */
   overwrite?: boolean;
+  /** Sign the image (docs/image-format.md section 14): the private key's PEM file, and the security version (default 0). */
+  sign?: { keyFile: string; securityVersion?: number };
 }
+
+/** What a signature says, for results and `info`. */
+export interface SignatureSummary {
+  /** The signer's key id: the first 16 bytes of SHA-256 of its public key, hex. */
+  keyId: string;
+  securityVersion: number;
+  /** Whether it was checked against a trusted key (verify and restore with a key). */
+  checked: boolean;
+}
+const summary = (f: SignatureFields, checked: boolean): SignatureSummary => ({
+  keyId: keyIdText(f.keyId),
+  securityVersion: f.securityVersion,
+  checked,
+});
 
 export interface BackupResult {
   image: string;
@@ -295,6 +330,8 @@ export interface BackupResult {
   excluded: ExcludedFile[];
   seconds: number;
   notices: string[];
+  /** The signature written after the image (sign). */
+  signature?: SignatureSummary;
 }
 
 /**
@@ -332,6 +369,10 @@ function backupLocked(
   what: string,
 ): BackupResult {
   core.prepareWrites();
+  const signingKey = options.sign ? readPrivateKey(options.sign.keyFile) : undefined; // a bad key fails before anything is read
+  const securityVersion = options.sign?.securityVersion ?? 0;
+  if (!Number.isSafeInteger(securityVersion) || securityVersion < 0)
+    throw new UsageError(`--security-version ${securityVersion}: a whole number from 0`);
   const part = openPartition(core, source, { ...options, exclusive: true });
   const where = `${source}${part.entry ? ` partition ${part.entry.number}` : ""}`;
   const trap = new ReadFailureTrap(part.device); // remembers the source's last failed read, to name the files it hit
@@ -386,7 +427,9 @@ function backupLocked(
         ? removeStalePartials(out.kind === "file" ? out.resolved : out.arg)
         : [];
     output = openImageOutput(out);
-    hi = core.attach(output.device);
+    // signed: the image's SHA-256 is taken from its writes (the core's memory for a deferred one)
+    const writer = signingKey ? new DigestingWriter(output.device, core.wasm.mem) : undefined;
+    hi = core.attach(writer ?? output.device);
     setImageParams(core, nameBytes, part.entry?.typeGuid);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const flags = options.unreadable === "record" ? 1 : 0;
@@ -417,6 +460,15 @@ function backupLocked(
     for (const f of stale) notices.push(`removed ${f}, left by a backup that did not finish`);
     core.detach(hi);
     hi = 0;
+    let signature: SignatureSummary | undefined;
+    if (writer && signingKey) {
+      const header = writer.digest.header ?? new Uint8Array(0);
+      const imageLength = Number(new DataView(header.buffer).getBigUint64(232, true)) + 512;
+      signature = summary(
+        writeSignature(core, output.device, header, writer.digest.finish(imageLength), signingKey, securityVersion),
+        false,
+      );
+    }
     const imageBytes = output.commit();
     output = undefined;
     return {
@@ -432,6 +484,7 @@ function backupLocked(
       excluded: plan.files,
       seconds: (performance.now() - t0) / 1000,
       notices,
+      signature,
     };
   } catch (e) {
     const removed = output?.abort();
@@ -505,6 +558,8 @@ export interface RestoreOptions extends OpenOptions, RunOptions {
   onePass?: boolean;
   /** Write the volume at sector 0 of a target that carries a partition table (the table is lost). */
   wholeDisk?: boolean;
+  /** Restore only an image signed by one of these keys, at this security version or above (docs/image-format.md section 14). */
+  trust?: TrustPolicy;
 }
 
 export interface RestoreResult {
@@ -526,6 +581,8 @@ export interface RestoreResult {
   unreadableClusters: number;
   verified: boolean;
   seconds: number;
+  /** The image's signature: checked with `trust`, else as found (absent: unsigned). */
+  signature?: SignatureSummary;
 }
 
 export interface VerifyResult {
@@ -537,6 +594,8 @@ export interface VerifyResult {
   metadataDiffers: boolean;
   ok: boolean;
   seconds: number;
+  /** The image's signature: checked with `trust`, else as found (absent: unsigned). */
+  signature?: SignatureSummary;
 }
 
 /**
@@ -562,7 +621,10 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     locks.take(img);
     locks.take(tgt);
     core.prepareWrites();
-    const input = openImageInput(img);
+    const opened = openImageInput(img);
+    // with trust: the image's SHA-256 taken as the restore reads it
+    const reader = options.trust ? new DigestingReader(opened.device) : undefined;
+    const input = { ...opened, device: reader ?? opened.device };
     try {
       const header = namedImageHeader(core, input.device, imageFile, target);
       // a partition file has no table to tell its sector size, and a blank one no boot sector: take the image's
@@ -575,17 +637,31 @@ export function restore(core: Core, imageFile: string, target: string, options: 
       try {
         // the job may write the source partition's extent of the target, and nothing else
         const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
-        return runRestore(
+        const label = imageFile === "-" ? "standard input" : imageFile;
+        const onePass = options.onePass || input.stream;
+        // the signature is checked before the first sector reaches the target (one pass: before the boot sector)
+        const gate =
+          reader && options.trust
+            ? new SignatureGate(
+                guarded,
+                () => checkRead(core, reader, label, options.trust!),
+                onePass ? "boot" : "first",
+              )
+            : undefined;
+        const r = runRestore(
           core,
           input.device,
-          imageFile === "-" ? "standard input" : imageFile,
+          label,
           part,
           guarded,
           header,
           target,
-          { ...options, onePass: options.onePass || input.stream },
+          { ...options, onePass },
           t0,
+          gate,
         );
+        const found = gate?.fields ?? signatureInfo(core, opened.device, headerBytes(opened.device), label);
+        return { ...r, signature: found && summary(found, gate !== undefined) };
       } finally {
         part.close();
       }
@@ -685,9 +761,10 @@ function runRestore(
   target: string,
   options: RestoreOptions,
   t0: number,
+  gate?: SignatureGate,
 ): RestoreResult {
   const hi = core.attach(img),
-    ht = core.attach(guarded);
+    ht = core.attach(gate ?? guarded);
   try {
     const verified = options.verify ?? true;
     const resumed = readRestoreMark(core, part.device) !== undefined;
@@ -703,6 +780,7 @@ function runRestore(
         ),
       );
       core.run(options);
+      gate?.ensure(); // a restore that wrote nothing (an intact target) is refused all the same
     } catch (e) {
       throw nameJobError(e, imageLabel, `${target}${part.entry ? ` partition ${part.entry.number}` : ""}`);
     }
@@ -771,6 +849,8 @@ function runVerify(
 export interface VerifyOptions extends OpenOptions, RunOptions {
   /** A partition (file, or disk with `partition`) to compare with the image. */
   against?: string;
+  /** Accept only an image signed by one of these keys, at this security version or above. */
+  trust?: TrustPolicy;
 }
 
 /** Checks every check in an image; with `against`, compares a partition with it. Writes nothing. */
@@ -792,7 +872,9 @@ export function verify(core: Core, imageFile: string, options: VerifyOptions = {
         throw e;
       }
     }
-    const input = spoolStream(opened);
+    const spooled = spoolStream(opened);
+    const reader = options.trust ? new DigestingReader(spooled.device) : undefined;
+    const input = { ...spooled, device: reader ?? spooled.device };
     let part: OpenedPartition | undefined;
     try {
       const header = namedImageHeader(core, input.device, imageFile);
@@ -806,16 +888,22 @@ export function verify(core: Core, imageFile: string, options: VerifyOptions = {
         ht = part ? core.attach(part.device) : 0;
       try {
         let v: Omit<VerifyResult, "image" | "seconds">;
+        const label = imageFile === "-" ? "standard input" : imageFile;
         try {
           v = runVerify(core, hi, input.device, ht, part?.device, options);
         } catch (e) {
-          throw nameJobError(e, imageFile === "-" ? "standard input" : imageFile, options.against);
+          throw nameJobError(e, label, options.against);
         }
+        const found =
+          reader && options.trust
+            ? checkRead(core, reader, label, options.trust)
+            : signatureInfo(core, spooled.device, headerBytes(spooled.device), label);
         return {
-          image: imageFile === "-" ? "standard input" : imageFile,
+          image: label,
           against: options.against,
           ...v,
           seconds: (performance.now() - t0) / 1000,
+          signature: found && summary(found, reader !== undefined),
         };
       } finally {
         core.detach(hi);
@@ -826,6 +914,77 @@ export function verify(core: Core, imageFile: string, options: VerifyOptions = {
       part?.close();
     }
   });
+}
+
+export interface SignResult {
+  image: string;
+  imageClusters: number;
+  signature: SignatureSummary;
+  /** An earlier signature this one replaced. */
+  replaced?: SignatureSummary;
+  seconds: number;
+}
+
+/**
+ * Signs an image after the fact (a factory line's signing station): checks the whole image,
+ * taking its SHA-256 as the check reads it, then writes the signature section after its commit
+ * record (replacing one that is there). The image's own bytes are not rewritten.
+ */
+export function sign(core: Core, imageFile: string, keyFile: string, securityVersion = 0): SignResult {
+  const t0 = performance.now();
+  const key = readPrivateKey(keyFile);
+  if (!Number.isSafeInteger(securityVersion) || securityVersion < 0)
+    throw new UsageError(`--security-version ${securityVersion}: a whole number from 0`);
+  const img = describe(imageFile);
+  if (img.kind === "missing") throw new UsageError(`${imageFile}: no such image file`);
+  if (img.kind !== "file" && img.kind !== "block")
+    throw new UsageError(`${imageFile}: sign writes into the image; give a file or a block device, not a stream`);
+  return withLocks("sign", [img], () => {
+    const device = new FileDevice(imageFile, {
+      sectorSize: 512,
+      writable: true,
+      growable: img.kind === "file",
+      exclusive: exclusiveDiskKey(imageFile),
+    });
+    try {
+      const reader = new DigestingReader(device);
+      namedImageHeader(core, reader, imageFile);
+      const hi = core.attach(reader);
+      let v: Omit<VerifyResult, "image" | "seconds">;
+      try {
+        v = runVerify(core, hi, reader, 0, undefined, {});
+      } catch (e) {
+        throw nameJobError(e, imageFile);
+      } finally {
+        core.detach(hi);
+      }
+      const header = headerBytes(device);
+      const imageLength = Number(new DataView(header.buffer).getBigUint64(232, true)) + 512;
+      if (img.kind === "block" && imageLength + 512 > device.sectorCount * 512)
+        throw new UsageError(
+          `${imageFile}: no room for the signature after the image (${imageLength} of ${device.sectorCount * 512} bytes used)`,
+        );
+      const before = signatureInfo(core, device, header, imageFile);
+      const f = writeSignature(core, device, header, reader.digest.finish(imageLength), key, securityVersion);
+      device.flush();
+      return {
+        image: imageFile,
+        imageClusters: v.imageClusters,
+        signature: summary(f, false),
+        replaced: before && summary(before, false),
+        seconds: (performance.now() - t0) / 1000,
+      };
+    } finally {
+      device.close();
+    }
+  });
+}
+
+/** An image's header sector as it is stored. */
+function headerBytes(device: BlockDevice): Uint8Array {
+  const b = new Uint8Array(512);
+  device.read(0, 1, b, 0);
+  return b;
 }
 
 /** Runs `job` holding the locks of every endpoint given (streams and absent ones need none). */

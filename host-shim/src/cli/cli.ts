@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { ClusterbackError, UsageError } from "../../../firmware-module/src/ops/errors";
+import { keyIdText } from "../../../firmware-module/src/ops/signature";
 import { Core, findPackageRoot, Progress } from "../native/core";
 import * as api from "./api";
 
@@ -16,21 +17,31 @@ const COMMANDS: Record<string, { usage: string; about: string }> = {
   },
   backup: {
     usage:
-      "clusterback backup <source> [--partition N] --image <file|device|-> [--overwrite] [--name NAME] [--exclude PATH]... [--record-unreadable] [--json]\n  clusterback backup <source> [--partition N] --ghost [--ghost-name PATH] [--name NAME] [--exclude PATH]... [--json]",
+      "clusterback backup <source> [--partition N] --image <file|device|-> [--overwrite] [--name NAME] [--exclude PATH]... [--record-unreadable] [--sign KEY [--security-version N]] [--json]\n  clusterback backup <source> [--partition N] --ghost [--ghost-name PATH] [--name NAME] [--exclude PATH]... [--json]",
     about:
       "Images the allocated clusters of a partition. --image FILE writes under a temporary name and renames it when complete (an existing FILE needs --overwrite); a block device is written in place (--overwrite when it holds an image or a file system); - or a FIFO is a stream, written front to back (pipe it through gzip, ssh, nc).",
   },
   restore: {
     usage:
-      "clusterback restore <image|-> <target> [--partition N | --whole-disk] [--full] [--no-verify] [--json]\n  clusterback restore --ghost <target> [--partition N] [--ghost-name PATH] [--full] [--no-verify] [--json]",
+      "clusterback restore <image|-> <target> [--partition N | --whole-disk] [--full] [--no-verify] [--key PUB]... [--min-version N] [--json]\n  clusterback restore --ghost <target> [--partition N] [--ghost-name PATH] [--full] [--no-verify] [--json]",
     about:
       "Writes a partition back from an image. From a file, nothing is written until the whole image checks out; from a stream (- or a FIFO) it is restored in one pass and the target stays marked (unmountable) unless the whole stream checks out. A target with a partition table needs --partition N (or --whole-disk to write over the table).",
   },
   verify: {
     usage:
-      "clusterback verify <image|-> [--against <target> [--partition N]] [--json]\n  clusterback verify --ghost <target> [--partition N] [--ghost-name PATH] [--json]",
+      "clusterback verify <image|-> [--against <target> [--partition N]] [--key PUB]... [--min-version N] [--json]\n  clusterback verify --ghost <target> [--partition N] [--ghost-name PATH] [--json]",
     about:
-      "Checks every check of an image; with --against, compares a partition with it cluster by cluster. Writes nothing.",
+      "Checks every check of an image; with --against, compares a partition with it cluster by cluster; with --key, requires the image to be signed by that key (or one of them) at --min-version or above. Writes nothing.",
+  },
+  keygen: {
+    usage: "clusterback keygen <name> [--json]",
+    about:
+      "Makes an Ed25519 key pair for signing images: <name>.key (the private key, PKCS#8 PEM, readable by its owner only: keep it on the signing station) and <name>.pub (the public key, SPKI PEM: give it to whoever restores). OpenSSL reads both.",
+  },
+  sign: {
+    usage: "clusterback sign <image> --key KEY [--security-version N] [--json]",
+    about:
+      "Signs an image after the fact (a factory line): checks every check of it, taking its SHA-256 as it reads, and writes the signature section after its commit record, replacing one that is there. The image's own bytes are not rewritten.",
   },
 };
 
@@ -56,6 +67,13 @@ const OPTIONS_HELP = `  <source>/<target>: a partition image file, or a whole di
   --full            restore: write every cluster (default: read the target first and write
                     only what differs; an interrupted restore is finished by running it again)
   --no-verify       restore: do not read back what was written and compare it with the image
+  --sign KEY        backup: sign the image with this private key (PEM; clusterback keygen)
+  --security-version N  backup, sign: the image's security version (default 0); a printer
+                    or --min-version refuses images below its minimum (no rollback)
+  --key PUB         verify, restore: accept only an image signed by this public key (PEM;
+                    several --key: any of them); restore checks it before writing anything.
+                    sign: the private key to sign with
+  --min-version N   verify, restore: with --key, refuse a security version below N
   --json            one JSON object on stdout (on stderr when the image goes to stdout)
   --quiet           no progress bar
   --version, -V     the version
@@ -103,6 +121,10 @@ const options = {
   quiet: { type: "boolean" },
   overwrite: { type: "boolean" },
   "whole-disk": { type: "boolean" },
+  sign: { type: "string" },
+  key: { type: "string", multiple: true },
+  "security-version": { type: "string" },
+  "min-version": { type: "string" },
   version: { type: "boolean", short: "V" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -194,6 +216,11 @@ function printInfo(r: api.InfoResult): void {
     out.push(
       `image ${i.imageBytes} bytes in ${i.blocks} blocks${i.sourceDirty ? "; the source was marked dirty" : ""}`,
     );
+    out.push(
+      r.signature
+        ? `signature: key ${r.signature.keyId}, security version ${r.signature.securityVersion} (not checked here: verify --key PUB checks it)`
+        : "signature: none (unsigned)",
+    );
   }
   console.log(out.join("\n"));
 }
@@ -245,6 +272,27 @@ export function main(argv: string[]): number {
     if (values["whole-disk"] && command !== "restore") throw new UsageError("--whole-disk goes with restore");
     if (values["whole-disk"] && partition !== undefined)
       throw new UsageError("restore takes --partition N or --whole-disk, not both");
+    if (values.sign !== undefined && command !== "backup")
+      throw new UsageError("--sign goes with backup (to sign an existing image: clusterback sign IMAGE --key KEY)");
+    if (values.sign !== undefined && values.ghost)
+      throw new UsageError("--sign goes with backup --image; a ghost is signed on the printer");
+    if (values.key && !["verify", "restore", "sign"].includes(command))
+      throw new UsageError("--key goes with verify, restore or sign");
+    if (values.key && values.ghost) throw new UsageError("--key goes with an image file or stream, not --ghost");
+    const securityVersion = intOption(values["security-version"], "--security-version");
+    if (securityVersion !== undefined && !(command === "sign" || (command === "backup" && values.sign)))
+      throw new UsageError("--security-version goes with backup --sign or sign");
+    const minVersion = intOption(values["min-version"], "--min-version");
+    if (minVersion !== undefined && !values.key)
+      throw new UsageError("--min-version goes with --key (verify, restore)");
+    const trust =
+      values.key && command !== "sign" ? { keys: values.key.map((k) => api.readPublicKey(k)), minVersion } : undefined;
+    const signatureLine = (s: api.SignatureSummary | undefined): string =>
+      s
+        ? s.checked
+          ? `signed by trusted key ${s.keyId}, security version ${s.securityVersion}`
+          : `signed by key ${s.keyId}, security version ${s.securityVersion} (not checked: give --key PUB)`
+        : "unsigned: its origin is not checked (give --key PUB to require a signature)";
     const toStdout =
       command === "backup" &&
       values.image !== undefined &&
@@ -291,9 +339,16 @@ export function main(argv: string[]): number {
         };
         const r = values.ghost
           ? api.backupGhost(core, args[0], { ...common, ghostName: values["ghost-name"] })
-          : api.backup(core, args[0], { ...common, image: values.image!, overwrite: values.overwrite });
+          : api.backup(core, args[0], {
+              ...common,
+              image: values.image!,
+              overwrite: values.overwrite,
+              sign: values.sign ? { keyFile: values.sign, securityVersion } : undefined,
+            });
         if (onProgress) process.stderr.write("\n");
         for (const n of r.notices) if (!json) console.error(`notice: ${n}`);
+        if (!json && "signature" in r && r.signature)
+          say(`signed with key ${r.signature.keyId}, security version ${r.signature.securityVersion}`);
         if (!json)
           say(
             `backed up ${r.fsType} ${args[0]}${partition ? ` partition ${partition}` : ""}: ${r.imageClusters} clusters (${mb(r.usedBytes)} used) into ${r.image === "-" ? "standard output" : r.image} (${mb(r.imageBytes)}) in ${r.seconds.toFixed(2)} s${r.excluded.length ? `; left out (kept empty): ${r.excluded.map((f) => f.path).join(", ")}` : ""}`,
@@ -317,9 +372,11 @@ export function main(argv: string[]): number {
           r = api.restoreGhost(core, args[0], { ...runOpts, ghostName: values["ghost-name"] });
         } else {
           need(2, "an image and a target");
-          r = api.restore(core, args[0], args[1], runOpts);
+          r = api.restore(core, args[0], args[1], { ...runOpts, trust });
         }
         if (onProgress) process.stderr.write("\n");
+        if (!json && !values.ghost && !r.signature?.checked)
+          console.error(`notice: ${r.image} is ${signatureLine(r.signature)}`);
         if (!json)
           say(
             `restored ${r.fsType} from ${r.image} to ${r.target}${r.partition ? ` partition ${r.partition}` : ""}${r.resumed ? " (finishing an interrupted restore)" : ""}: ${r.imageClusters} clusters in place; ${mb(r.bytesWritten)} written, ${mb(r.bytesRead)} read from the target (${mb(r.bytesCompared)} to compare)${r.verified ? ", verified" : ""} in ${r.seconds.toFixed(2)} s${r.unreadableClusters ? `; ${r.unreadableClusters} clusters were unreadable at backup time and are zeros now` : ""}`,
@@ -338,7 +395,7 @@ export function main(argv: string[]): number {
           throw new UsageError("--partition goes with --against");
         const r = values.ghost
           ? api.verifyGhost(core, args[0], { partition, sectorSize, ghostName: values["ghost-name"], onProgress })
-          : api.verify(core, args[0], { against: values.against, partition, sectorSize, onProgress });
+          : api.verify(core, args[0], { against: values.against, partition, sectorSize, onProgress, trust });
         if (onProgress) process.stderr.write("\n");
         if (!r.ok) {
           if (json)
@@ -355,7 +412,30 @@ export function main(argv: string[]): number {
         }
         if (!json)
           say(
-            `image ${r.image} is intact: ${r.imageClusters} clusters checked${r.against ? `; ${r.against} matches it` : ""}`,
+            `image ${r.image} is intact: ${r.imageClusters} clusters checked${r.against ? `; ${r.against} matches it` : ""}${values.ghost ? "" : `; ${signatureLine((r as api.VerifyResult).signature)}`}`,
+          );
+        result = r;
+        break;
+      }
+      case "keygen": {
+        need(1, "a name for the key files (NAME.key and NAME.pub)");
+        const k = api.generateKeys(args[0]);
+        const r = { privateKey: k.privateFile, publicKey: k.publicFile, keyId: keyIdText(k.keyId) };
+        if (!json)
+          say(
+            `key ${r.keyId}: private key ${r.privateKey} (keep it secret, on the signing station), public key ${r.publicKey} (for verify and restore --key, and the printers' profiles)`,
+          );
+        result = r;
+        break;
+      }
+      case "sign": {
+        need(1, "one image");
+        if (!values.key || values.key.length !== 1)
+          throw new UsageError("sign takes one --key: the private key to sign with");
+        const r = api.sign(core, args[0], values.key[0], securityVersion ?? 0);
+        if (!json)
+          say(
+            `signed ${r.image} (${r.imageClusters} clusters checked) with key ${r.signature.keyId}, security version ${r.signature.securityVersion}${r.replaced ? `; it replaces the signature by key ${r.replaced.keyId}, security version ${r.replaced.securityVersion}` : ""}`,
           );
         result = r;
         break;

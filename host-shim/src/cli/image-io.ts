@@ -97,6 +97,9 @@ export function spoolStream(input: ImageInput): ImageInput {
         src.read(lba, n, chunk, 0);
         fs.writeSync(fd, chunk, 0, n * 512);
       }
+      // a signature section after the image comes along
+      const trailer = src instanceof StreamSource ? src.trailer() : undefined;
+      if (trailer) fs.writeSync(fd, trailer);
     } finally {
       fs.closeSync(fd);
       input.close();

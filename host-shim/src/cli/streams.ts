@@ -243,6 +243,37 @@ export class StreamSource implements BlockDevice {
     this.take(dst, dstOffset + done, len - done);
   }
 
+  private trailerBytes: Uint8Array | undefined;
+  private trailerRead = false;
+  /**
+   * Up to 512 bytes that follow the image in the stream (a signature section, docs/image-format.md
+   * section 14), read once the image has been; undefined when the stream ends with the image.
+   */
+  trailer(): Uint8Array | undefined {
+    if (this.trailerRead) return this.trailerBytes;
+    this.skipTo(this.sectorCount * IMG_SECTOR);
+    this.trailerRead = true;
+    const b = new Uint8Array(IMG_SECTOR);
+    let done = 0;
+    while (done < b.length) {
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, b, done, b.length - done, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EAGAIN") {
+          sleepMs(1);
+          continue;
+        }
+        throw new DeviceError(DeviceCode.io, `${this.name}: read error after the image: ${(e as Error).message}`);
+      }
+      if (n === 0) break;
+      done += n;
+    }
+    this.position += done;
+    this.trailerBytes = done > 0 ? b.subarray(0, done) : undefined;
+    return this.trailerBytes;
+  }
+
   private behind(at: number): DeviceError {
     return new DeviceError(
       DeviceCode.range,
