@@ -79,6 +79,30 @@ t.test("a backup signs as it writes: the section follows the commit record, and 
   t.end();
 });
 
+t.test("with the writer thread, the digest is taken on it: the same signature, accepted", (t) => {
+  const threaded = new Core({ backgroundWrites: true });
+  t.teardown(() => threaded.dispose());
+  const f = file("threaded.cbi");
+  api.backup(threaded, volume, { image: f, sign: { keyFile: factory.privateFile, securityVersion: 7 } });
+  t.ok(api.verify(core, f, { trust: trust(factory.publicFile, 7) }).ok, "signed on the thread, checked here");
+  const target = damagedTarget("threaded-target.img");
+  const r = api.restore(threaded, signed, target, { trust: trust(factory.publicFile) });
+  t.ok(r.signature?.checked && r.verified, "checked on the thread while the restore read");
+  const forged = file("threaded-forged.cbi");
+  fs.writeFileSync(
+    forged,
+    Buffer.concat([
+      forgeCluster(Uint8Array.from(imageBytes.subarray(0, g.length)), 0, new Uint8Array(g.clusterBytes)),
+      imageBytes.subarray(g.length),
+    ]),
+  );
+  const t2 = damagedTarget("threaded-target2.img"),
+    before = sha(t2);
+  t.throws(() => api.restore(threaded, forged, t2, { trust: trust(factory.publicFile) }), /do not match what key/);
+  t.equal(sha(t2), before, "refused on the thread's digest too: the target is as it was");
+  t.end();
+});
+
 t.test("a forger who recomputes every check is accepted by the checks, refused by the key", (t) => {
   const cluster = new Uint8Array(g.clusterBytes).fill(0x66);
   const forgeries: Record<string, Uint8Array> = {

@@ -57,6 +57,7 @@ import {
   readPublicKey,
   SignatureGate,
   signatureInfo,
+  threadHash,
   writeSignature,
 } from "./signing";
 
@@ -428,7 +429,10 @@ function backupLocked(
         : [];
     output = openImageOutput(out);
     // signed: the image's SHA-256 is taken from its writes (the core's memory for a deferred one)
-    const writer = signingKey ? new DigestingWriter(output.device, core.wasm.mem) : undefined;
+    const thread = signingKey ? core.hashThread() : undefined;
+    const writer = signingKey
+      ? new DigestingWriter(output.device, core.wasm.mem, thread && threadHash(thread))
+      : undefined;
     hi = core.attach(writer ?? output.device);
     setImageParams(core, nameBytes, part.entry?.typeGuid);
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
@@ -623,7 +627,10 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     core.prepareWrites();
     const opened = openImageInput(img);
     // with trust: the image's SHA-256 taken as the restore reads it
-    const reader = options.trust ? new DigestingReader(opened.device) : undefined;
+    const thread = options.trust ? core.hashThread() : undefined;
+    const reader = options.trust
+      ? new DigestingReader(opened.device, thread && threadHash(thread), core.wasm.mem)
+      : undefined;
     const input = { ...opened, device: reader ?? opened.device };
     try {
       const header = namedImageHeader(core, input.device, imageFile, target);

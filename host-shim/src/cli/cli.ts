@@ -430,8 +430,7 @@ export function main(argv: string[]): number {
       }
       case "sign": {
         need(1, "one image");
-        if (!values.key || values.key.length !== 1)
-          throw new UsageError("sign takes one --key: the private key to sign with");
+        if (values.key?.length !== 1) throw new UsageError("sign takes one --key: the private key to sign with");
         const r = api.sign(core, args[0], values.key[0], securityVersion ?? 0);
         if (!json)
           say(

@@ -86,13 +86,45 @@ export function readPublicKey(file: string): Uint8Array {
 
 // ---- the image's digest, taken as it is written or read ---------------------------------------
 
+/** Where an image's SHA-256 is taken: here, or on the background writer's thread (Core.hashThread). */
+interface HashSink {
+  update(bytes: Uint8Array): void;
+  /** Hashes the core's memory[ptr, ptr + n) in order; false: this sink cannot (the caller passes the bytes). */
+  updateMemory(ptr: number, n: number): boolean;
+  digest(): Uint8Array;
+}
+
+function localHash(): HashSink {
+  const h = crypto.createHash("sha256");
+  return {
+    update: (b) => h.update(b),
+    updateMemory: () => false,
+    digest: () => new Uint8Array(h.digest()),
+  };
+}
+
+/** The hash on the background writer's thread: in order with its writes, the core's memory hashed in place. */
+export function threadHash(thread: {
+  hashBytes(b: Uint8Array): void;
+  hashMemory(p: number, n: number): void;
+  digest(): Uint8Array;
+}): HashSink {
+  return {
+    update: (b) => thread.hashBytes(b),
+    updateMemory: (p, n) => {
+      thread.hashMemory(p, n);
+      return true;
+    },
+    digest: () => thread.digest(),
+  };
+}
+
 /**
  * SHA-256 of an image's bytes in offset order, fed by the writes or reads a job makes anyway.
  * Bytes that come ahead of order (a backup writes its bitmap and metadata before the header) are
  * read back from the device once they are next; bytes never seen are read at the end.
  */
 class OrderedDigest {
-  private readonly hash = crypto.createHash("sha256");
   /** Bytes hashed: [0, hashed). */
   hashed = 0;
   private ahead: Array<[number, number]> = [];
@@ -100,10 +132,13 @@ class OrderedDigest {
   /** Where hashing stops (the image's length, once its header is seen). */
   limit = Number.POSITIVE_INFINITY;
 
-  constructor(private readonly device: BlockDevice) {}
+  constructor(
+    private readonly device: BlockDevice,
+    private readonly hash: HashSink = localHash(),
+  ) {}
 
-  /** Bytes [at, at + bytes.length) of the image, as they pass. */
-  take(at: number, bytes: Uint8Array, written: boolean): void {
+  /** Bytes [at, at + bytes.length) of the image, as they pass (`memoryAt`: where they lie in the core's memory). */
+  take(at: number, bytes: Uint8Array, written: boolean, memoryAt?: number): void {
     if (at === 0 && bytes.length >= IMAGE_SECTOR) {
       this.header = bytes.slice(0, IMAGE_SECTOR);
       const v = new DataView(this.header.buffer);
@@ -111,7 +146,9 @@ class OrderedDigest {
     }
     const end = Math.min(at + bytes.length, this.limit);
     if (at <= this.hashed && end > this.hashed) {
-      this.hash.update(bytes.subarray(this.hashed - at, end - at));
+      const from = this.hashed - at;
+      if (memoryAt === undefined || !this.hash.updateMemory(memoryAt + from, end - at - from))
+        this.hash.update(bytes.subarray(from, end - at));
       this.hashed = end;
     } else if (written && at > this.hashed && at < this.limit) this.ahead.push([at, end]);
     this.catchUp();
@@ -152,7 +189,7 @@ class OrderedDigest {
       this.header = h;
     }
     if (this.hashed < imageLength) this.readRange(this.hashed, imageLength);
-    return new Uint8Array(this.hash.digest());
+    return this.hash.digest();
   }
 }
 
@@ -162,8 +199,9 @@ export class DigestingWriter implements BlockDevice {
   constructor(
     readonly inner: BlockDevice,
     private readonly memory: Uint8Array,
+    hash?: HashSink,
   ) {
-    this.digest = new OrderedDigest(inner);
+    this.digest = new OrderedDigest(inner, hash);
   }
   get sectorSize(): number {
     return this.inner.sectorSize;
@@ -185,7 +223,7 @@ export class DigestingWriter implements BlockDevice {
   deferWrite(lba: number, sectorCount: number, ptr: number, writer: unknown): boolean {
     const n = sectorCount * this.sectorSize;
     const queued = this.inner.deferWrite?.(lba, sectorCount, ptr, writer) ?? false;
-    if (queued) this.digest.take(lba * this.sectorSize, this.memory.subarray(ptr, ptr + n), true);
+    if (queued) this.digest.take(lba * this.sectorSize, this.memory.subarray(ptr, ptr + n), true, ptr);
     return queued;
   }
   flush(): void {
@@ -199,8 +237,13 @@ export class DigestingWriter implements BlockDevice {
 /** An image a restore or verify reads, hashed in order as it is read. */
 export class DigestingReader implements BlockDevice {
   readonly digest: OrderedDigest;
-  constructor(readonly inner: BlockDevice) {
-    this.digest = new OrderedDigest(inner);
+  /** memory: the core's (a read into it is hashed in place by a thread hash). */
+  constructor(
+    readonly inner: BlockDevice,
+    hash?: HashSink,
+    private readonly memory?: Uint8Array,
+  ) {
+    this.digest = new OrderedDigest(inner, hash);
   }
   get sectorSize(): number {
     return this.inner.sectorSize;
@@ -214,7 +257,13 @@ export class DigestingReader implements BlockDevice {
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.inner.read(lba, sectorCount, dst, dstOffset);
     const n = sectorCount * this.sectorSize;
-    this.digest.take(lba * this.sectorSize, dst.subarray(dstOffset, dstOffset + n), false);
+    const inCore = this.memory !== undefined && dst.buffer === this.memory.buffer;
+    this.digest.take(
+      lba * this.sectorSize,
+      dst.subarray(dstOffset, dstOffset + n),
+      false,
+      inCore ? dstOffset : undefined,
+    );
   }
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.inner.write(lba, sectorCount, src, srcOffset);

@@ -2,25 +2,37 @@
 // in order, while the core reads and checks the next block (partclone overlaps its reads and
 // writes with threads too). The host keeps the core's view consistent: a read into memory that
 // a queued write still uses, a read from a file with queued writes, and a flush all wait first.
+// The same thread can take an image's SHA-256 (a signed image, docs/image-format.md section 14)
+// off the job's thread: ranges of the core's memory, and bytes copied to a scratch area, hashed
+// in the order they were queued.
 import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
 import { DeviceCode, DeviceError } from "../../../firmware-module/src/ops/errors";
 
 const SLOTS = 64;
+const SCRATCH_BYTES = 1 << 20;
+// a slot's operation: bits of its sixth int
+const OP_WRITE = 1,
+  OP_HASH_MEMORY = 2,
+  OP_HASH_SCRATCH = 4,
+  OP_DIGEST = 8;
 const HEAD = 0,
   DONE = 1,
   ERROR = 2,
   STOP = 3,
   READY = 4,
   FIRST_SLOT = 8,
-  SLOT_INTS = 5;
+  SLOT_INTS = 6;
 
 const workerSource = `
 const { workerData } = require("node:worker_threads");
 const fs = require("node:fs");
+const crypto = require("node:crypto");
 const mem = new Uint8Array(workerData.memory);
+const scratch = new Uint8Array(workerData.scratch);
+const digestOut = new Uint8Array(workerData.digest);
 const ctl = new Int32Array(workerData.control);
-let next = 0;
+let next = 0, hash = null;
 Atomics.store(ctl, ${READY}, 1);
 for (;;) {
   while (Atomics.load(ctl, ${HEAD}) === next) {
@@ -30,9 +42,18 @@ for (;;) {
   const s = ${FIRST_SLOT} + (next % ${SLOTS}) * ${SLOT_INTS};
   const fd = ctl[s], ptr = ctl[s + 1] >>> 0, len = ctl[s + 2] >>> 0;
   const pos = (ctl[s + 3] >>> 0) + (ctl[s + 4] >>> 0) * 4294967296;
+  const op = ctl[s + 5];
   try {
-    let done = 0;
-    while (done < len) done += fs.writeSync(fd, mem, ptr + done, len - done, pos + done);
+    if (op & ${OP_WRITE}) {
+      let done = 0;
+      while (done < len) done += fs.writeSync(fd, mem, ptr + done, len - done, pos + done);
+    }
+    if (op & ${OP_HASH_MEMORY}) (hash ??= crypto.createHash("sha256")).update(mem.subarray(ptr, ptr + len));
+    if (op & ${OP_HASH_SCRATCH}) (hash ??= crypto.createHash("sha256")).update(scratch.subarray(ptr, ptr + len));
+    if (op & ${OP_DIGEST}) {
+      digestOut.set((hash ?? crypto.createHash("sha256")).digest());
+      hash = null;
+    }
   } catch (e) {
     Atomics.store(ctl, ${ERROR}, Math.abs(e.errno || 5));
   }
@@ -55,9 +76,16 @@ export class AsyncWriter {
   private readonly worker: Worker;
   private enqueued = 0;
   private pending: Pending[] = [];
+  private readonly scratch = new SharedArrayBuffer(SCRATCH_BYTES);
+  private readonly digestArea = new SharedArrayBuffer(32);
+  /** The last queued operation that reads the scratch area. */
+  private scratchSeq = 0;
 
   constructor(private readonly memory: SharedArrayBuffer) {
-    this.worker = new Worker(workerSource, { eval: true, workerData: { memory, control: this.control.buffer } });
+    this.worker = new Worker(workerSource, {
+      eval: true,
+      workerData: { memory, control: this.control.buffer, scratch: this.scratch, digest: this.digestArea },
+    });
     this.worker.unref();
   }
 
@@ -78,7 +106,7 @@ export class AsyncWriter {
    * for the thread; once it runs, every write goes through it, in order.
    */
   enqueue(fd: number, ptr: number, byteCount: number, position: number): void {
-    if (this.enqueued === 0 && !Atomics.load(this.control, READY)) {
+    if (this.enqueued === 0 && !Atomics.load(this.control, READY) && !this.hashing) {
       const mem = new Uint8Array(this.memory);
       try {
         for (let done = 0; done < byteCount; )
@@ -96,6 +124,7 @@ export class AsyncWriter {
     c[s + 2] = byteCount;
     c[s + 3] = position % 4294967296;
     c[s + 4] = Math.floor(position / 4294967296);
+    c[s + 5] = OP_WRITE;
     this.enqueued++;
     this.pending.push({
       seq: this.enqueued,
@@ -107,6 +136,53 @@ export class AsyncWriter {
     });
     Atomics.store(c, HEAD, this.enqueued);
     Atomics.notify(c, HEAD);
+  }
+
+  /** A SHA-256 is being taken (hashMemory, hashBytes): every write goes through the queue, in order with it. */
+  private hashing = false;
+
+  /** Queues an operation that is not a write (a hash): memory[ptr, ptr + byteCount) is in use until it is done. */
+  private enqueueOp(op: number, ptr: number, byteCount: number, memory: boolean): number {
+    if (this.enqueued - this.done >= SLOTS) this.waitFor(this.enqueued - SLOTS + 1);
+    const s = FIRST_SLOT + (this.enqueued % SLOTS) * SLOT_INTS;
+    const c = this.control;
+    c[s] = -1;
+    c[s + 1] = ptr;
+    c[s + 2] = byteCount;
+    c[s + 3] = 0;
+    c[s + 4] = 0;
+    c[s + 5] = op;
+    this.enqueued++;
+    if (memory)
+      this.pending.push({ seq: this.enqueued, fd: -1, ptr, end: ptr + byteCount, position: 0, positionEnd: 0 });
+    Atomics.store(c, HEAD, this.enqueued);
+    Atomics.notify(c, HEAD);
+    return this.enqueued;
+  }
+
+  /** Adds the core's memory[ptr, ptr + byteCount) to the SHA-256 being taken (the memory stays in use until it is hashed). */
+  hashMemory(ptr: number, byteCount: number): void {
+    this.hashing = true;
+    this.enqueueOp(OP_HASH_MEMORY, ptr, byteCount, true);
+  }
+
+  /** Adds bytes from this thread to the SHA-256 being taken, in order with what is queued. */
+  hashBytes(bytes: Uint8Array): void {
+    this.hashing = true;
+    const scratch = new Uint8Array(this.scratch);
+    for (let at = 0; at < bytes.length; at += SCRATCH_BYTES) {
+      if (this.scratchSeq) this.waitFor(this.scratchSeq);
+      const n = Math.min(SCRATCH_BYTES, bytes.length - at);
+      scratch.set(bytes.subarray(at, at + n), 0);
+      this.scratchSeq = this.enqueueOp(OP_HASH_SCRATCH, 0, n, false);
+    }
+  }
+
+  /** The SHA-256 of everything hashed since the last digest (waits for it); the next hash starts afresh. */
+  digest(): Uint8Array {
+    this.waitFor(this.enqueueOp(OP_DIGEST, 0, 0, false));
+    this.hashing = false;
+    return new Uint8Array(this.digestArea).slice();
   }
 
   /** Waits for every queued write that still uses memory[ptr, ptr + byteCount). */

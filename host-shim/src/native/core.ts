@@ -65,6 +65,11 @@ export class Core extends PortableCore implements NativeCore {
     return this.writer;
   }
 
+  /** The writer thread, for an image's SHA-256 taken off this thread (undefined: no thread; hash here). */
+  hashThread(): AsyncWriter | undefined {
+    return this.backgroundWrites && this.build === "simd" ? this.asyncWriter() : undefined;
+  }
+
   /** Starts the writer thread now (a job that will write calls this first, so that the thread's start overlaps the image checks). */
   prepareWrites(): void {
     if (this.backgroundWrites && this.build === "simd") this.asyncWriter();
