@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Issue 15's targets: what signing costs a backup, and what checking a signature costs a restore
+// (docs/image-format.md section 14). A 1 GiB FAT32 volume with 480 MB of random files (mkfs.fat,
+// mcopy) in BENCH_WORK (default /dev/shm: the CPU decides, not a disk); in this process, the CLI's
+// operations (host-shim/src/cli/api.ts, background writer on): backup with and without --sign,
+// restore onto a blank target with and without --key, 7 interleaved rounds, medians of the jobs'
+// own seconds. Writes docs/bench-signing.md (SIGN_DOC= to write elsewhere, or nothing).
+"use strict";
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { execFileSync, spawnSync } = require("node:child_process");
+
+const root = path.join(__dirname, "..", "..");
+const api = require(path.join(root, "dist", "host-shim", "src", "cli", "api"));
+const { Core } = require(path.join(root, "dist", "host-shim", "src", "native", "core"));
+const DOC = process.env.SIGN_DOC === undefined ? path.join(root, "docs", "bench-signing.md") : process.env.SIGN_DOC;
+const ROUNDS = Number(process.env.ROUNDS || 7);
+const TARGET = 0.9; // at most 10% of the throughput lost
+
+function main() {
+  for (const tool of ["mkfs.fat", "mcopy"])
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
+      console.log(`sign-bench: ${tool} is missing; skipped`);
+      return;
+    }
+  const base = process.env.BENCH_WORK || (fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir());
+  const W = fs.mkdtempSync(path.join(base, "cb-sign-"));
+  try {
+    const vol = path.join(W, "vol.img");
+    fs.writeFileSync(vol, "");
+    fs.truncateSync(vol, 1 << 30);
+    execFileSync("mkfs.fat", ["-F", "32", vol], { stdio: "ignore" });
+    const files = [];
+    for (let i = 0; i < 12; i++) {
+      const f = path.join(W, `f${i}.bin`);
+      fs.writeFileSync(f, require("node:crypto").randomBytes(40 << 20));
+      files.push(f);
+    }
+    execFileSync("mcopy", ["-i", vol, ...files, "::"], { stdio: "ignore" });
+    for (const f of files) fs.rmSync(f);
+    const keys = api.generateKeys(path.join(W, "bench"));
+    const trust = { keys: [api.readPublicKey(keys.publicFile)] };
+    const core = new Core();
+    const t = { backup: [], backupSigned: [], restore: [], restoreKey: [] };
+    const backup = (k, sign) => {
+      const image = path.join(W, `${k}.cbi`);
+      fs.rmSync(image, { force: true });
+      t[k].push(api.backup(core, vol, { image, sign }).seconds);
+    };
+    const restore = (k, withKey) => {
+      const target = path.join(W, `${k}.img`);
+      fs.rmSync(target, { force: true });
+      fs.writeFileSync(target, "");
+      fs.truncateSync(target, 1 << 30);
+      t[k].push(
+        api.restore(core, path.join(W, "backupSigned.cbi"), target, { trust: withKey ? trust : undefined }).seconds,
+      );
+    };
+    const jobs = [
+      () => backup("backup", undefined),
+      () => backup("backupSigned", { keyFile: keys.privateFile }),
+      () => restore("restore", false),
+      () => restore("restoreKey", true),
+    ];
+    jobs[1]();
+    for (const k of Object.keys(t)) t[k] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 ? [0, 1, 2, 3] : [1, 0, 3, 2];
+      for (const i of order) jobs[i]();
+    }
+    core.dispose();
+    const med = (x) => x.slice().sort((a, b) => a - b)[x.length >> 1];
+    const bytes = fs.statSync(path.join(W, "backup.cbi")).size;
+    const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, med(v)]));
+    const backupRatio = m.backup / m.backupSigned,
+      restoreRatio = m.restore / m.restoreKey;
+    const mbps = (s) => (bytes / s / 1e6).toFixed(0);
+    const lines = [
+      "# Benchmark: signing and checking signatures",
+      "",
+      "Written by `npm run bench` (`test/bench/sign-bench.js`, which says what is timed). Issue 15's targets: signing",
+      "costs at most 10% of backup throughput, checking a signature at most 10% of restore throughput.",
+      "",
+      `${new Date().toISOString().slice(0, 19)}Z; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}); work dir ${base}; image ${bytes} bytes; medians of ${ROUNDS} interleaved rounds (the jobs' own seconds, the CLI's operations in process, background writer on).`,
+      "",
+      "| job | plain s | signed / checked s | plain MB/s | signed / checked MB/s | throughput kept | target (at least 0.90) |",
+      "|---|---:|---:|---:|---:|---:|---|",
+      `| backup (--sign) | ${m.backup.toFixed(3)} | ${m.backupSigned.toFixed(3)} | ${mbps(m.backup)} | ${mbps(m.backupSigned)} | ${backupRatio.toFixed(3)} | ${backupRatio >= TARGET ? "PASS" : "FAIL"} |`,
+      `| restore onto a blank target (--key) | ${m.restore.toFixed(3)} | ${m.restoreKey.toFixed(3)} | ${mbps(m.restore)} | ${mbps(m.restoreKey)} | ${restoreRatio.toFixed(3)} | ${restoreRatio >= TARGET ? "PASS" : "FAIL"} |`,
+      "",
+      "The SHA-256 of every byte of the image is the cost: it is taken on the background writer's thread, in order",
+      "with the writes (backup) or while the core checks what it read (restore's check pass), but on a tmpfs",
+      "volume the CPU, not a disk, sets the pace, and SHA-256 runs at about 1.7 GB/s on one core here (node:crypto,",
+      "SHA extensions): it does not hide behind a backup that itself runs at several GB/s. Behind a disk slower",
+      "than SHA-256 (a printer's eMMC or SD card) the hashing overlaps the I/O.",
+      "",
+    ];
+    console.log(lines.slice(7, 9).join("\n"));
+    if (DOC) fs.writeFileSync(DOC, lines.join("\n"));
+  } finally {
+    fs.rmSync(W, { recursive: true, force: true });
+  }
+}
+
+main();
