@@ -40,6 +40,11 @@ export interface PanelSpec {
   rows: number;
   columns: number;
 }
+export interface SecuritySpec {
+  trustedKeys: string[];
+  requireSignature: boolean;
+  minSecurityVersion?: number;
+}
 export interface Profile {
   id: string;
   model: string;
@@ -51,6 +56,7 @@ export interface Profile {
   firmware: FirmwareSpec;
   budgets: Budgets;
   panel: PanelSpec;
+  security?: SecuritySpec;
 }
 
 /** A profile that fails its schema or a layout rule; `errors` holds one line per problem. */

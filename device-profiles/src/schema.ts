@@ -203,6 +203,34 @@ export const profileSchema: JsonSchemaObject = {
         quickjsStackBytes: { type: "integer", minimum: 65536, maximum: 16777216 },
       },
     },
+    security: {
+      description:
+        "Whom the printer trusts (docs/image-format.md section 14): the public keys whose signatures it accepts (the maker's factory key), and its policy for restores at boot. Absent: images are restored on their checks alone, as before.",
+      type: "object",
+      additionalProperties: false,
+      required: ["trustedKeys", "requireSignature"],
+      properties: {
+        trustedKeys: {
+          description:
+            "Ed25519 public keys: SPKI PEM as clusterback keygen or openssl pkey -pubout write them, or the raw 32 bytes in 64 hex digits.",
+          type: "array",
+          minItems: 1,
+          maxItems: 8,
+          items: { type: "string", minLength: 64, maxLength: 200 },
+        },
+        requireSignature: {
+          description:
+            "A boot restore writes only an image signed by a trusted key; it falls back to the next one that is.",
+          type: "boolean",
+        },
+        minSecurityVersion: {
+          description: "A boot restore refuses an image whose security version is lower (no rollback).",
+          type: "integer",
+          minimum: 0,
+          maximum: 9007199254740991,
+        },
+      },
+    },
     panel: {
       description: "Character LCD of the front panel.",
       type: "object",

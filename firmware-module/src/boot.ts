@@ -3,6 +3,8 @@
 // changes included: new jobs, changed settings) is never touched.
 import { HealthReport, health, ImageEntry, listImages, RunOptions, run, startRestore } from "./api";
 import { BootReport, theHost } from "./host";
+import { keyIdText } from "./ops/signature";
+import { thePrinter } from "./printer";
 
 /** firmware.boot's result, declared in firmware-module/contract/host-api.json (section 8 of docs/host-api.md). */
 export type { BootReport };
@@ -82,6 +84,17 @@ function tryImage(
   say: (s: string) => void,
 ): HealthReport | string {
   if (img.error) return `image in slot ${img.slot} is unreadable: ${img.error}`;
+  // the profile's policy: only an image signed by a trusted key, at the minimum security version or above
+  if (thePrinter().layout.security?.required) {
+    try {
+      const f = thePrinter().checkSignature(img.slot);
+      say(`image "${img.name}" is signed by trusted key ${keyIdText(f.keyId)}, security version ${f.securityVersion}`);
+    } catch (e) {
+      const msg = `image "${img.name}" (slot ${img.slot}) is not restored: ${(e as Error).message}`;
+      say(msg);
+      return msg;
+    }
+  }
   try {
     say(`restoring from ${img.kind} image "${img.name}" (slot ${img.slot})`);
     const r = run(startRestore({ image: img.slot, partition }), options);

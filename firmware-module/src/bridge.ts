@@ -11,7 +11,7 @@ import { CoreCode, CoreExports, DeviceCode, EXPORTS, LayerKind, LayerStat } from
 import { Core } from "./ops/core";
 import { BlockDevice, PartitionView, ReadFailure, ReadFailureTrap, WriteGuard } from "./ops/devices";
 import { BadSectorError, ClusterbackError, DeviceError, WriteGuardError } from "./ops/errors";
-import { provideSha256, SectorRun, Sha256 } from "./ops/platform";
+import { provideEd25519Verify, provideSha256, SectorRun, Sha256 } from "./ops/platform";
 import { SectorAdapter } from "./ops/sector-adapter";
 
 /** What a native error carries besides name and message (host-api.md, section 2). */
@@ -291,8 +291,9 @@ function onDisk(
   }
 }
 
-/** SHA-256 by the host: bytes cross as ArrayBuffers; sectors are hashed natively from a descriptor. */
+/** SHA-256 by the host: bytes cross as ArrayBuffers; sectors are hashed natively from a descriptor. Ed25519 verification by the host too. */
 export function provideHostSha256(host: HostApi): void {
+  provideEd25519Verify((k, m, s) => call(() => host.ed25519Verify(bufferOf(k), bufferOf(m), bufferOf(s))));
   provideSha256((): Sha256 => {
     const id = call(() => host.sha256Begin());
     return {

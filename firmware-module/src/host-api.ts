@@ -413,6 +413,10 @@ export interface HostApi {
    * @throws UsageError
    */
   sha256End(id: number): string;
+  /**
+   * Whether signature is the Ed25519 signature (RFC 8032, pure EdDSA) of message by publicKey. The firmware checks an image's signature with it before a boot restore may write that image (docs/image-format.md section 14): the message is 608 bytes, the key one of the profile's trusted keys. A printer with a crypto engine uses it; in software, any RFC 8032 implementation (Monocypher, libsodium's crypto_sign_verify_detached, mbedTLS 3.6+).
+   */
+  ed25519Verify(publicKey: ArrayBuffer, message: ArrayBuffer, signature: ArrayBuffer): boolean;
 }
 
 /** What each host function that returns JSON returns, decoded. */
@@ -423,7 +427,7 @@ export interface HostJsonResults {
 }
 
 /** The names of the functions, in declaration order. */
-export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devRead","devWrite","devFlush","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End"] as const;
+export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devRead","devWrite","devFlush","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End","ed25519Verify"] as const;
 
 /** Each function's parameter and result types, as declared (a host converts values by them). */
-export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"}};
+export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"},"ed25519Verify":{"params":["bytes","bytes","bytes"],"result":"bool"}};

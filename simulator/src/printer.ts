@@ -6,8 +6,9 @@ import { Profile } from "../../device-profiles/src/profile";
 import { formatFat } from "../../firmware-module/src/ops/fat-format";
 import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
 import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module/src/ops/printer-host";
+import { signDevice } from "../../host-shim/src/cli/signing";
 import { Core } from "../../host-shim/src/native/core";
-import { bundlePath } from "../../host-shim/src/native/core-files";
+import { bundlePath, findPackageRoot } from "../../host-shim/src/native/core-files";
 import { BlockDevice, createSparseFile, DiskFile, PartitionView } from "../../host-shim/src/native/devices";
 import { loadQuickJS } from "../../host-shim/src/native/quickjs-engine";
 import { Firmware } from "../../host-shim/src/native/quickjs-host";
@@ -171,8 +172,14 @@ export function provisionFactory(p: SimPrinter): Record<string, unknown> {
   while (!p.host.step(64 * MiB).done) {
     /* steps */
   }
-  return p.host.finish();
+  const r = p.host.finish();
+  // a profile that names trusted keys gets a factory image signed by the factory's key
+  if (p.profile.security) signDevice(p.core, p.host.imageDeviceOf(0), FACTORY_KEY);
+  return r;
 }
+
+/** The simulator's factory key (simulator/keys/README.md: a test key, public on purpose). */
+export const FACTORY_KEY = `${findPackageRoot()}/simulator/keys/factory.key`;
 
 /** Starts the printer's firmware in QuickJS with the profile's budgets. */
 export async function startFirmware(

@@ -297,7 +297,8 @@ export class ImageStore {
   ): SlotInfo {
     this.slot(i);
     const manifest = entry.manifest ?? new Uint8Array(0);
-    const manifestOffset = Math.ceil(entry.imageBytes / 4096) * 4096;
+    // room for a signature section right after the image (docs/image-format.md section 14)
+    const manifestOffset = Math.ceil((entry.imageBytes + 512) / 4096) * 4096;
     if (manifestOffset + manifest.length > this.table.slotBytes)
       throw new StoreError(
         `${this.device.name}: image (${entry.imageBytes} bytes) and manifest (${manifest.length}) do not fit slot ${i} (${this.table.slotBytes} bytes)`,

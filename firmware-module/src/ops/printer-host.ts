@@ -11,7 +11,9 @@ import * as G from "./ghost";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
 import { ImageStore, SlotInfo, StoreError } from "./image-store";
 import { refuseBadEntry } from "./partition-table";
+import { newSha256 } from "./platform";
 import { SectorAdapter } from "./sector-adapter";
+import { checkSignature, publicKeyFromText, SignatureError, SignatureFields, TrustPolicy } from "./signature";
 import {
   comparison,
   describeMismatch,
@@ -40,6 +42,8 @@ export interface PrinterLayout {
    * and `recovery` is not used.
    */
   ghost?: string;
+  /** The profile's security (docs/image-format.md section 14): trusted keys, and whether a boot restore requires a signature. */
+  security?: TrustPolicy & { required: boolean };
 }
 
 /** The parts of a device profile (device-profiles/profile.schema.json) that lay out a printer. */
@@ -48,6 +52,7 @@ export interface LayoutProfile {
   firmware: { critical: string[] };
   exclude?: string[];
   imageLocation: { kind: string; path?: string };
+  security?: { trustedKeys: string[]; requireSignature: boolean; minSecurityVersion?: number };
 }
 
 /** A profile's layout: partition numbers of its roles (partitions are laid out in profile order). */
@@ -61,6 +66,11 @@ export function printerLayout(profile: LayoutProfile): PrinterLayout {
     manifestPaths: profile.firmware.critical,
     exclude: profile.exclude,
     ghost: loc.kind === "ghost" ? loc.path : undefined,
+    security: profile.security && {
+      keys: profile.security.trustedKeys.map(publicKeyFromText),
+      minVersion: profile.security.minSecurityVersion ?? 0,
+      required: profile.security.requireSignature,
+    },
   };
 }
 
@@ -503,6 +513,35 @@ export class PrinterHost {
           : `this printer keeps one image, the ghost (slot 0); there is no slot ${slot}`,
       );
     return { s: g.info, img: G.ghostDevice(this.partition(this.layout.system), g.ghost), ghost: g.ghost };
+  }
+
+  /** The image in `slot` as a device of 512-byte image sectors (the factory line signs it there). */
+  imageDeviceOf(slot: number): BlockDevice {
+    return this.imageOf(slot).img;
+  }
+
+  /**
+   * The signature of the image in `slot` checked against the profile's trusted keys and minimum
+   * security version (docs/image-format.md section 14); throws SignatureError naming what fails.
+   * The image's SHA-256 is taken by the platform from the slot's sectors (natively on a printer).
+   */
+  checkSignature(slot: number): SignatureFields {
+    const policy = this.layout.security;
+    if (!policy) throw new SignatureError("the profile names no trusted keys");
+    const { img } = this.imageOf(slot);
+    const where = `image in slot ${slot}`;
+    const header = new Uint8Array(512);
+    img.read(0, 1, header, 0);
+    const v = new DataView(header.buffer);
+    const imageLength = Number(v.getBigUint64(232, true)) + 512;
+    const section = new Uint8Array(512);
+    if (imageLength / 512 + 1 <= img.sectorCount) img.read(imageLength / 512, 1, section, 0);
+    const hash = newSha256();
+    hash.updateSectors(img, [{ lba: 0, sectors: imageLength / 512, bytes: imageLength }]);
+    const digest = hash.digest();
+    const bytes = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) bytes[i] = parseInt(digest.slice(2 * i, 2 * i + 2), 16);
+    return checkSignature(this.core, where, header, section, imageLength, bytes, policy);
   }
 
   private idle(): void {

@@ -146,6 +146,43 @@ export function decodeSection(core: Core, section: Uint8Array, imageLength: numb
   };
 }
 
+/**
+ * A public key as a profile gives it: SPKI PEM (clusterback keygen, openssl pkey -pubout) or the
+ * raw 32 bytes in 64 hex digits. Throws SignatureError naming what is wrong.
+ */
+export function publicKeyFromText(text: string): Uint8Array {
+  const t = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return fromHex(t.toLowerCase());
+  const m = /^-----BEGIN PUBLIC KEY-----([\s\S]*)-----END PUBLIC KEY-----$/.exec(t);
+  if (!m) throw new SignatureError(`trusted key ${JSON.stringify(t.slice(0, 40))}...: neither 64 hex digits nor a PEM public key`);
+  const der = base64(m[1].replace(/\s+/g, ""));
+  // SPKI of an Ed25519 key (RFC 8410): 30 2a 30 05 06 03 2b 65 70 03 21 00, then the 32 bytes
+  const prefix = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+  if (der.length !== 44 || prefix.some((b, i) => der[i] !== b))
+    throw new SignatureError(`trusted key: a PEM public key that is not Ed25519 (${der.length} bytes of DER)`);
+  return der.slice(12);
+}
+
+function base64(s: string): Uint8Array {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const clean = s.replace(/=+$/, "");
+  const out = new Uint8Array(Math.floor((clean.length * 6) / 8));
+  let bits = 0,
+    acc = 0,
+    n = 0;
+  for (const ch of clean) {
+    const v = alphabet.indexOf(ch);
+    if (v < 0) throw new SignatureError(`trusted key: "${ch}" is not base64`);
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
 export interface TrustPolicy {
   /** The trusted keys: 32-byte raw Ed25519 public keys. */
   keys: Uint8Array[];

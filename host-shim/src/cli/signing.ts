@@ -342,6 +342,17 @@ export function writeSignature(
   return fields;
 }
 
+/**
+ * Signs the image at the start of `device` after the fact (a factory line, the simulator's): reads
+ * it once for its SHA-256, then writes the section after its commit record.
+ */
+export function signDevice(core: Core, device: BlockDevice, keyFile: string, securityVersion = 0): SignatureFields {
+  const header = new Uint8Array(IMAGE_SECTOR);
+  device.read(0, 1, header, 0);
+  const digest = new OrderedDigest(device);
+  return writeSignature(core, device, header, digest.finish(imageLengthOf(header)), readPrivateKey(keyFile), securityVersion);
+}
+
 /** The signature an image carries, if any, unchecked against keys (for info). */
 export function signatureInfo(
   core: Core,

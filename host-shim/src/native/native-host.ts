@@ -5,7 +5,7 @@
 // Everything else is the firmware's, in QuickJS (partition tables, the image store, the ghost,
 // health, jobs), or the core's (the layers over the disk: windows, guards, traps, 512-byte views).
 // quickjs-host.ts installs these functions as `host`.
-import { createHash, Hash } from "node:crypto";
+import { createHash, createPublicKey, Hash, verify } from "node:crypto";
 import { CORE_COPY_MAX_BYTES, DEV_READ_MAX_BYTES, SHA256_OPEN_MAX } from "../../../firmware-module/src/host-api";
 import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
 import type { BlockDevice } from "../../../firmware-module/src/ops/block-device";
@@ -14,6 +14,7 @@ import type { FirmwareOptions } from "./quickjs-host";
 import type { NativeCore } from "./wasm-core";
 
 const HASH_CHUNK_BYTES = 1024 * 1024; // sha256Sectors reads at most this much at once
+const ED25519_SPKI = Buffer.from("302a300506032b6570032100", "hex"); // RFC 8410: SPKI DER before the 32 raw bytes
 const MEMORY_BYTES = MEMORY_PAGES * 65536; // the core's memory, never grown
 type SectorRun = { lba: number; sectors: number; bytes: number };
 
@@ -52,6 +53,13 @@ export function nativeError(e: DeviceError): Record<string, unknown> {
       sectorCount: e.sectorCount,
     });
   return out;
+}
+
+/** Ed25519 verification with a raw 32-byte public key (the platform's for the CLI, ed25519Verify for the firmware). */
+export function ed25519VerifyRaw(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI, publicKey]), format: "der", type: "spki" });
+  return verify(null, message, key, signature);
 }
 
 export class NativeHost {
@@ -187,6 +195,9 @@ export class NativeHost {
     if (bytes > sectors * d.sectorSize || bytes < 0)
       throw new UsageError(`sha256Sectors: ${bytes} bytes is more than ${sectors} sectors hold`);
     this.hashBuf = hashSectors(hash, d, { lba, sectors, bytes }, this.hashBuf);
+  }
+  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    return ed25519VerifyRaw(publicKey, message, signature);
   }
   sha256End(id: number): string {
     const d = this.hash(id).digest("hex");

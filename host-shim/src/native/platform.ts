@@ -1,7 +1,7 @@
 // The Node host's platform primitives for the portable operations (firmware-module/src/ops/platform.ts).
 import * as crypto from "node:crypto";
 import { provideEd25519Verify, provideSha256 } from "../../../firmware-module/src/ops/platform";
-import { hashSectors } from "./native-host";
+import { ed25519VerifyRaw, hashSectors } from "./native-host";
 
 provideSha256(() => {
   const h = crypto.createHash("sha256");
@@ -15,13 +15,4 @@ provideSha256(() => {
   };
 });
 
-// a raw 32-byte public key as the SPKI DER node:crypto takes (RFC 8410: a fixed 12-byte prefix)
-const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-provideEd25519Verify((publicKey, message, signature) => {
-  const key = crypto.createPublicKey({
-    key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]),
-    format: "der",
-    type: "spki",
-  });
-  return signature.length === 64 && crypto.verify(null, message, key, signature);
-});
+provideEd25519Verify(ed25519VerifyRaw);

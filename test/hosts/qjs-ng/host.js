@@ -1,5 +1,5 @@
 // A second native host for the firmware bundle, written as a printer maker would: from
-// docs/host-api.md (the 17 host functions, their values, errors and limits) and docs/core-abi.md
+// docs/host-api.md (the 18 host functions, their values, errors and limits) and docs/core-abi.md
 // (the wasm core's imports and exports) alone, in plain JavaScript, on QuickJS-ng (the
 // quickjs-emscripten build of it) instead of the QuickJS the Node host uses. It imports nothing
 // from the project's sources: node:fs for the disk (a raw image file), node:crypto for SHA-256.
@@ -22,7 +22,7 @@ const PARAMS = Object.fromEntries(
   (
     "log:string progress:string devRead:int,f64,int devWrite:int,f64,int,bytes devFlush:int " +
     "coreCall:string,f64[] coreRead:int,int coreWrite:int,bytes sha256Update:int,bytes " +
-    "sha256Sectors:int,int,f64,int,f64 sha256End:int"
+    "sha256Sectors:int,int,f64,int,f64 sha256End:int ed25519Verify:bytes,bytes,bytes"
   )
     .split(" ")
     .map((s) => [s.split(":")[0], s.split(":")[1].split(",")]),
@@ -157,7 +157,7 @@ async function createHost(options) {
     return h;
   };
 
-  // --- the 17 functions (section 3), in the order of section 1 ---
+  // --- the 18 functions (section 3), in the order of section 1 ---
   const native = {
     log: (message) => options.log?.(message),
     now: () => options.now(),
@@ -229,6 +229,13 @@ async function createHost(options) {
       const digest = hash(id).digest("hex");
       hashes.delete(id);
       return digest;
+    },
+    ed25519Verify(publicKey, message, signature) {
+      if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false;
+      // the raw key as SPKI DER (RFC 8410: a fixed 12-byte prefix)
+      const der = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), Buffer.from(publicKey)]);
+      const key = crypto.createPublicKey({ key: der, format: "der", type: "spki" });
+      return crypto.verify(null, Buffer.from(message), key, Buffer.from(signature));
     },
   };
 
