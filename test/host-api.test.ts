@@ -262,6 +262,16 @@ for (const id of listProfiles()) {
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
       "SHA-256 of abc (FIPS 180-4's example)",
     );
+    // RFC 8032 section 7.1, test 1 (the empty message), and the same signature with a bit flipped
+    const ed = (sig: string) =>
+      evaluate(
+        fw,
+        `(function () { var h = function (s) { var b = new Uint8Array(s.length / 2); for (var i = 0; i < b.length; i++) b[i] = parseInt(s.substr(2 * i, 2), 16); return b.buffer; }; return host.ed25519Verify(h("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"), new ArrayBuffer(0), h("${sig}")); })()`,
+      );
+    const rfc =
+      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    t.equal(ed(rfc), true, "Ed25519: RFC 8032's test 1 verifies");
+    t.equal(ed(`f${rfc.slice(1)}`), false, "and a changed signature does not");
     const calls = evaluate(fw, "__calls") as Call[];
     const seen = new Set(calls.map((c) => c.name));
     t.same(
