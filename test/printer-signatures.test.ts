@@ -52,25 +52,39 @@ function systemHash(p: SimPrinter): string {
   return crypto.createHash("sha256").update(b).digest("hex");
 }
 
-t.test("a newer unsigned image is skipped; the factory image, signed, is restored", async (t) => {
-  const { p, fw } = await signedPrinter("unsigned");
-  t.teardown(() => {
-    fw.dispose();
-    p.close();
-  });
-  p.clock.now += 3600e3;
-  const b = fw.call("backup", { name: "unsigned newer" }) as { slot: number };
-  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 5);
-  const r = fw.call("boot") as Boot;
-  t.equal(r.action, "restored");
-  t.equal(r.image?.slot, 0, "from the factory image");
-  t.equal(r.tried[0]?.slot, b.slot, "the newer image was tried first");
-  t.match(r.tried[0]?.error, /not restored: .*is not signed/, "and refused: unsigned");
-  t.ok(
-    r.lines.some((l) => /signed by trusted key [0-9a-f]{32}, security version 0/.test(l)),
-    "the factory image's signature is reported",
-  );
-});
+t.test(
+  "the printer's own backup, signed by its device key, is restored; a newer unsigned one is skipped",
+  async (t) => {
+    const { p, fw } = await signedPrinter("unsigned");
+    t.teardown(() => {
+      fw.dispose();
+      p.close();
+    });
+    p.clock.now += 3600e3;
+    const own = fw.call("backup", { name: "own backup" }) as { slot: number };
+    // a newer image the device did not sign: made by the Node side, which holds no device key
+    p.clock.now += 3600e3;
+    const node = new PrinterHost(p.core, p.disk, p.layout, () => p.clock.now);
+    const { slot } = node.beginBackup({ partition: p.layout.system, name: "unsigned newer" });
+    while (!node.step(64 << 20).done) {
+      /* steps */
+    }
+    node.finish();
+    injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 5);
+    // a reboot: the firmware reads the store afresh
+    const fw2 = await startFirmware(p);
+    t.teardown(() => fw2.dispose());
+    const r = fw2.call("boot") as Boot;
+    t.equal(r.action, "restored");
+    t.equal(r.tried[0]?.slot, slot, "the newest image was tried first");
+    t.match(r.tried[0]?.error, /not restored: .*is not signed/, "and refused: unsigned");
+    t.equal(r.image?.slot, own.slot, "the printer's own backup is restored");
+    t.ok(
+      r.lines.some((l) => /"own backup" is signed by trusted key [0-9a-f]{32}/.test(l)),
+      "its device-key signature is reported",
+    );
+  },
+);
 
 t.test("a signed image changed after signing (every check recomputed) is skipped", async (t) => {
   const { p, fw } = await signedPrinter("forged");

@@ -17,6 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
 import { JsonSchema, Profile, validateAgainstSchema } from "../device-profiles/src/profile";
+import { readPrivateKey } from "../host-shim/src/cli/signing";
 import { Core } from "../host-shim/src/native/core";
 import { bundlePath } from "../host-shim/src/native/core-files";
 import { FileDevice, PartitionView } from "../host-shim/src/native/devices";
@@ -25,7 +26,7 @@ import { listProfiles, loadProfile } from "../host-shim/src/native/load-profile"
 import { loadQuickJS } from "../host-shim/src/native/quickjs-engine";
 import { Firmware } from "../host-shim/src/native/quickjs-host";
 import { DAMAGE_KINDS, DamageKind, injectDamage } from "../simulator/src/damage";
-import { buildPrinter, provisionFactory } from "../simulator/src/printer";
+import { buildPrinter, DEVICE_KEY, provisionFactory } from "../simulator/src/printer";
 import { menuSession } from "../simulator/src/session";
 
 const { createHost } = require("./hosts/qjs-ng/host.js") as {
@@ -159,7 +160,11 @@ async function both(
       o.powerCutAfterWrites === undefined
         ? file
         : new FaultDevice(file, { powerCutAfterWrites: o.powerCutAfterWrites });
-    const fw = new Firmware(engine, { core, disk, now: nodeClock }, { profile, ...budgets, bundle: bundlePath() });
+    const fw = new Firmware(
+      engine,
+      { core, disk, now: nodeClock },
+      { profile, ...budgets, bundle: bundlePath(), deviceKey: readPrivateKey(DEVICE_KEY) },
+    );
     return {
       call: (n, ...args) => fw.call(n, ...args),
       dispose: () => {
@@ -172,7 +177,15 @@ async function both(
   // the second host gets the profile as a printer's build would embed it: the file's JSON
   const raw = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "device-profiles", `${profile.id}.json`), "utf8"));
   const secondStart: Start = async (o = {}) => {
-    const h = await createHost({ disk: b, profile: raw, now: secondClock, ...budgets, sampleHeap: true, ...o });
+    const h = await createHost({
+      disk: b,
+      profile: raw,
+      now: secondClock,
+      ...budgets,
+      sampleHeap: true,
+      deviceKey: fs.readFileSync(DEVICE_KEY, "utf8"),
+      ...o,
+    });
     metricsSeen.push({ script: `${profile.id}: ${name}`, metrics: h.metrics });
     return {
       call(n: string, ...args: unknown[]) {

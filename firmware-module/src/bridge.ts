@@ -11,7 +11,7 @@ import { CoreCode, CoreExports, DeviceCode, EXPORTS, LayerKind, LayerStat } from
 import { Core } from "./ops/core";
 import { BlockDevice, PartitionView, ReadFailure, ReadFailureTrap, WriteGuard } from "./ops/devices";
 import { BadSectorError, ClusterbackError, DeviceError, WriteGuardError } from "./ops/errors";
-import { provideEd25519Verify, provideSha256, SectorRun, Sha256 } from "./ops/platform";
+import { provideDeviceSigner, provideEd25519Verify, provideSha256, SectorRun, Sha256 } from "./ops/platform";
 import { SectorAdapter } from "./ops/sector-adapter";
 
 /** What a native error carries besides name and message (host-api.md, section 2). */
@@ -266,6 +266,19 @@ function guardOf(d: BlockDevice | undefined): WriteGuard | undefined {
   return d;
 }
 
+/** How many of `d`'s sectors make one disk sector (a 512-byte view of a 4Kn disk: 8; else 1). */
+function viewRatio(d: BlockDevice): number {
+  let ratio = 1;
+  for (;;) {
+    if (d instanceof PartitionView) d = d.parent;
+    else if (d instanceof WriteGuard || d instanceof ReadFailureTrap) d = d.inner;
+    else if (d instanceof SectorAdapter) {
+      ratio *= d.inner.sectorSize / d.sectorSize;
+      d = d.inner;
+    } else return ratio;
+  }
+}
+
 /**
  * `sectors` sectors of `d` at `lba` as sectors of the disk (the device under every window, guard,
  * trap and 512-byte view), or undefined when a 512-byte view splits a disk sector.
@@ -294,6 +307,12 @@ function onDisk(
 /** SHA-256 by the host: bytes cross as ArrayBuffers; sectors are hashed natively from a descriptor. Ed25519 verification by the host too. */
 export function provideHostSha256(host: HostApi): void {
   provideEd25519Verify((k, m, s) => call(() => host.ed25519Verify(bufferOf(k), bufferOf(m), bufferOf(s))));
+  const deviceKey = new Uint8Array(call(() => host.devicePublicKey()));
+  provideDeviceSigner(
+    deviceKey.length === 32
+      ? { publicKey: deviceKey, sign: (m) => new Uint8Array(call(() => host.deviceSign(bufferOf(m)))) }
+      : undefined,
+  );
   provideSha256((): Sha256 => {
     const id = call(() => host.sha256Begin());
     return {
@@ -309,27 +328,41 @@ export function provideHostSha256(host: HostApi): void {
           if (p) call(() => host.sha256Sectors(id, p.handle, p.lba, p.sectors, p.bytes));
           pending = undefined;
         };
-        for (const r of runs) {
-          const at = onDisk(device, r.lba, r.sectors);
+        // a 512-byte view of a 4Kn disk may split disk sectors at a run's ends: those few sectors
+        // are read here, the rest is hashed natively
+        const ratio = viewRatio(device);
+        const piece = (lba: number, sectors: number, bytes: number) => {
+          const at = onDisk(device, lba, sectors);
           if (at) {
-            const whole = r.bytes === r.sectors * device.sectorSize;
+            const whole = bytes === sectors * device.sectorSize;
             const p = pending;
             if (p && p.handle === at.disk.handle && p.lba + p.sectors === at.lba) {
               p.sectors += at.sectors;
-              p.bytes += r.bytes;
+              p.bytes += bytes;
             } else {
               flush();
-              pending = { handle: at.disk.handle, lba: at.lba, sectors: at.sectors, bytes: r.bytes };
+              pending = { handle: at.disk.handle, lba: at.lba, sectors: at.sectors, bytes };
             }
             if (!whole) flush(); // a short piece ends the stretch: what follows must not be read past it
-            continue;
+            return;
           }
           flush();
-          // a 512-byte view that splits a disk sector: read here, a sector at a time
-          const b = new Uint8Array(device.sectorSize);
-          for (let i = 0, left = r.bytes; i < r.sectors && left > 0; i++, left -= b.length) {
-            device.read(r.lba + i, 1, b, 0);
-            this.update(b.subarray(0, Math.min(left, b.length)));
+          const b = new Uint8Array(sectors * device.sectorSize);
+          device.read(lba, sectors, b, 0);
+          this.update(b.subarray(0, bytes));
+        };
+        for (const r of runs) {
+          const head = Math.min(r.sectors, (ratio - (r.lba % ratio)) % ratio);
+          const mid = Math.floor((r.sectors - head) / ratio) * ratio;
+          let left = r.bytes;
+          for (const [lba, n] of [
+            [r.lba, head],
+            [r.lba + head, mid],
+            [r.lba + head + mid, r.sectors - head - mid],
+          ]) {
+            const take = Math.min(left, n * device.sectorSize);
+            if (n > 0 && take > 0) piece(lba, n, take);
+            left -= take;
           }
         }
         flush();

@@ -417,6 +417,15 @@ export interface HostApi {
    * Whether signature is the Ed25519 signature (RFC 8032, pure EdDSA) of message by publicKey. The firmware checks an image's signature with it before a boot restore may write that image (docs/image-format.md section 14): the message is 608 bytes, the key one of the profile's trusted keys. A printer with a crypto engine uses it; in software, any RFC 8032 implementation (Monocypher, libsodium's crypto_sign_verify_detached, mbedTLS 3.6+).
    */
   ed25519Verify(publicKey: ArrayBuffer, message: ArrayBuffer, signature: ArrayBuffer): boolean;
+  /**
+   * The printer's own Ed25519 public key (32 raw bytes), or an empty buffer when the host has no device key. The firmware signs the backups it makes with the device key (deviceSign) and trusts this key besides the profile's, so that a boot restore may take the printer's own backups under a policy that requires signatures (docs/image-format.md section 14).
+   */
+  devicePublicKey(): ArrayBuffer;
+  /**
+   * The Ed25519 signature (64 bytes, RFC 8032) of message by the printer's device key. The private key never leaves the host: keep it in a secure element, a TPM or the SoC's key store where there is one. The firmware calls it once per backup, with the 608-byte message of the image's signature section.
+   * @throws UsageError
+   */
+  deviceSign(message: ArrayBuffer): ArrayBuffer;
 }
 
 /** What each host function that returns JSON returns, decoded. */
@@ -427,7 +436,7 @@ export interface HostJsonResults {
 }
 
 /** The names of the functions, in declaration order. */
-export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devRead","devWrite","devFlush","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End","ed25519Verify"] as const;
+export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devRead","devWrite","devFlush","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End","ed25519Verify","devicePublicKey","deviceSign"] as const;
 
 /** Each function's parameter and result types, as declared (a host converts values by them). */
-export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"},"ed25519Verify":{"params":["bytes","bytes","bytes"],"result":"bool"}};
+export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"},"ed25519Verify":{"params":["bytes","bytes","bytes"],"result":"bool"},"devicePublicKey":{"params":[],"result":"bytes"},"deviceSign":{"params":["bytes"],"result":"bytes"}};

@@ -6,7 +6,7 @@ import { Profile } from "../../device-profiles/src/profile";
 import { formatFat } from "../../firmware-module/src/ops/fat-format";
 import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
 import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module/src/ops/printer-host";
-import { signDevice } from "../../host-shim/src/cli/signing";
+import { readPrivateKey, signDevice } from "../../host-shim/src/cli/signing";
 import { Core } from "../../host-shim/src/native/core";
 import { bundlePath, findPackageRoot } from "../../host-shim/src/native/core-files";
 import { BlockDevice, createSparseFile, DiskFile, PartitionView } from "../../host-shim/src/native/devices";
@@ -178,6 +178,9 @@ export function provisionFactory(p: SimPrinter): Record<string, unknown> {
   return r;
 }
 
+/** The simulated printers' device key (simulator/keys/README.md: a test key, public on purpose). */
+export const DEVICE_KEY = `${findPackageRoot()}/simulator/keys/device.key`;
+
 /** The simulator's factory key (simulator/keys/README.md: a test key, public on purpose). */
 export const FACTORY_KEY = `${findPackageRoot()}/simulator/keys/factory.key`;
 
@@ -195,6 +198,7 @@ export async function startFirmware(
       heapBytes: p.profile.budgets.quickjsHeapBytes,
       stackBytes: p.profile.budgets.quickjsStackBytes,
       bundle: bundlePath(),
+      deviceKey: readPrivateKey(DEVICE_KEY),
       ...hooks,
     },
   );

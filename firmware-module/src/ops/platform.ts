@@ -40,6 +40,21 @@ export function newSha256(): Sha256 {
   return sha256Factory();
 }
 
+/** The printer's own key (a host that has one): its raw public key, and signatures made with it. */
+export interface DeviceSigner {
+  publicKey: Uint8Array;
+  sign(message: Uint8Array): Uint8Array;
+}
+let deviceSigner: DeviceSigner | undefined;
+
+/** Installs the device's signer (undefined: none; backups are not signed). */
+export function provideDeviceSigner(s: DeviceSigner | undefined): void {
+  deviceSigner = s;
+}
+export function theDeviceSigner(): DeviceSigner | undefined {
+  return deviceSigner;
+}
+
 /** Ed25519 (RFC 8032) verification: whether `signature` (64 bytes) is `publicKey`'s (32 bytes, raw) over `message`. */
 export type Ed25519Verify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
 let ed25519: Ed25519Verify | undefined;

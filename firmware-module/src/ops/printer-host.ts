@@ -11,9 +11,16 @@ import * as G from "./ghost";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
 import { ImageStore, SlotInfo, StoreError } from "./image-store";
 import { refuseBadEntry } from "./partition-table";
-import { newSha256 } from "./platform";
+import { newSha256, theDeviceSigner } from "./platform";
 import { SectorAdapter } from "./sector-adapter";
-import { checkSignature, publicKeyFromText, SignatureError, SignatureFields, TrustPolicy } from "./signature";
+import {
+  checkSignature,
+  publicKeyFromText,
+  SignatureError,
+  SignatureFields,
+  signWithDevice,
+  TrustPolicy,
+} from "./signature";
 import {
   comparison,
   describeMismatch,
@@ -348,6 +355,11 @@ export class PrinterHost {
     const header = new Uint8Array(512);
     img.read(0, 1, header, 0);
     const manifest = buildManifest(this.core, this.partition(j.partition), this.layout.manifestPaths, this.now());
+    // the printer's own backups carry its device key's signature (when the host has a device key)
+    const signer = theDeviceSigner();
+    // (the image's length from its header: the volume's estimate does not know the files left out)
+    if (signer)
+      signWithDevice(this.core, img, Number(new DataView(header.buffer).getBigUint64(232, true)) + 512, signer);
     const info = this.store().commit(j.slot, {
       kind: j.factory ? "factory" : "backup",
       imageBytes,
@@ -541,7 +553,12 @@ export class PrinterHost {
     const digest = hash.digest();
     const bytes = new Uint8Array(32);
     for (let i = 0; i < 32; i++) bytes[i] = parseInt(digest.slice(2 * i, 2 * i + 2), 16);
-    return checkSignature(this.core, where, header, section, imageLength, bytes, policy);
+    // trusted: the profile's keys, and this printer's own (its backups are signed with it)
+    const own = theDeviceSigner()?.publicKey;
+    return checkSignature(this.core, where, header, section, imageLength, bytes, {
+      ...policy,
+      keys: own ? [...policy.keys, own] : policy.keys,
+    });
   }
 
   private idle(): void {

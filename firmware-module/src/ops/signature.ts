@@ -4,10 +4,12 @@
 // was made with, the image's own digest, the signature, and a security version no lower than
 // the reader's minimum. Portable: the crypto is the platform's (platform.ts: SHA-256, Ed25519),
 // node:crypto in Node, the host's primitives on a printer.
+
+import type { BlockDevice } from "./block-device";
 import { fromLatin1, latin1 } from "./bytes";
 import type { Core } from "./core";
 import { ClusterbackError } from "./errors";
-import { ed25519Verify, newSha256 } from "./platform";
+import { DeviceSigner, ed25519Verify, newSha256 } from "./platform";
 
 export const SIG_MAGIC = "CBSIGNAT";
 /** The section's length: one image sector. */
@@ -147,6 +149,33 @@ export function decodeSection(core: Core, section: Uint8Array, imageLength: numb
 }
 
 /**
+ * Signs the image at the start of `img` (`imageLength` bytes) with the device's key: its SHA-256
+ * taken by the platform from its sectors, the section written after its commit record. The store
+ * leaves room for it (image-store.ts).
+ */
+export function signWithDevice(
+  core: Core,
+  img: BlockDevice,
+  imageLength: number,
+  signer: DeviceSigner,
+): SignatureFields {
+  const header = new Uint8Array(512);
+  img.read(0, 1, header, 0);
+  const hash = newSha256();
+  hash.updateSectors(img, [{ lba: 0, sectors: imageLength / 512, bytes: imageLength }]);
+  const f: SignatureFields = {
+    securityVersion: 0,
+    imageLength,
+    keyId: keyIdOf(signer.publicKey),
+    digest: fromHex(hash.digest()),
+    signature: new Uint8Array(64),
+  };
+  f.signature = signer.sign(signedMessage(encodeSection(core, f), header));
+  img.write(imageLength / 512, 1, encodeSection(core, f), 0);
+  return f;
+}
+
+/**
  * A public key as a profile gives it: SPKI PEM (clusterback keygen, openssl pkey -pubout) or the
  * raw 32 bytes in 64 hex digits. Throws SignatureError naming what is wrong.
  */
@@ -154,7 +183,10 @@ export function publicKeyFromText(text: string): Uint8Array {
   const t = text.trim();
   if (/^[0-9a-fA-F]{64}$/.test(t)) return fromHex(t.toLowerCase());
   const m = /^-----BEGIN PUBLIC KEY-----([\s\S]*)-----END PUBLIC KEY-----$/.exec(t);
-  if (!m) throw new SignatureError(`trusted key ${JSON.stringify(t.slice(0, 40))}...: neither 64 hex digits nor a PEM public key`);
+  if (!m)
+    throw new SignatureError(
+      `trusted key ${JSON.stringify(t.slice(0, 40))}...: neither 64 hex digits nor a PEM public key`,
+    );
   const der = base64(m[1].replace(/\s+/g, ""));
   // SPKI of an Ed25519 key (RFC 8410): 30 2a 30 05 06 03 2b 65 70 03 21 00, then the 32 bytes
   const prefix = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];

@@ -350,7 +350,14 @@ export function signDevice(core: Core, device: BlockDevice, keyFile: string, sec
   const header = new Uint8Array(IMAGE_SECTOR);
   device.read(0, 1, header, 0);
   const digest = new OrderedDigest(device);
-  return writeSignature(core, device, header, digest.finish(imageLengthOf(header)), readPrivateKey(keyFile), securityVersion);
+  return writeSignature(
+    core,
+    device,
+    header,
+    digest.finish(imageLengthOf(header)),
+    readPrivateKey(keyFile),
+    securityVersion,
+  );
 }
 
 /** The signature an image carries, if any, unchecked against keys (for info). */

@@ -5,7 +5,7 @@
 // Everything else is the firmware's, in QuickJS (partition tables, the image store, the ghost,
 // health, jobs), or the core's (the layers over the disk: windows, guards, traps, 512-byte views).
 // quickjs-host.ts installs these functions as `host`.
-import { createHash, createPublicKey, Hash, verify } from "node:crypto";
+import { createHash, createPublicKey, Hash, sign, verify } from "node:crypto";
 import { CORE_COPY_MAX_BYTES, DEV_READ_MAX_BYTES, SHA256_OPEN_MAX } from "../../../firmware-module/src/host-api";
 import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
 import type { BlockDevice } from "../../../firmware-module/src/ops/block-device";
@@ -37,22 +37,18 @@ export function hashSectors(hash: Hash, d: BlockDevice, run: SectorRun, buf: Uin
 }
 
 /** The firmware's options that the natural duties answer from, and the printer's clock. */
-export type NativeHostOptions = Pick<FirmwareOptions, "profile" | "log" | "onProgress" | "shouldCancel"> & {
+export type NativeHostOptions = Pick<
+  FirmwareOptions,
+  "profile" | "log" | "onProgress" | "shouldCancel" | "deviceKey"
+> & {
   now: () => number;
 };
 
 /** A device error as JSON (NativeError in the contract). */
 export function nativeError(e: DeviceError): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: e.name, message: e.message, code: e.code };
-  if (e instanceof BadSectorError)
-    Object.assign(out, {
-      device: e.device,
-      op: e.op,
-      lba: e.lba,
-      requestLba: e.requestLba,
-      sectorCount: e.sectorCount,
-    });
-  return out;
+  const { device, op, lba, requestLba, sectorCount } = e as BadSectorError;
+  const bad = e instanceof BadSectorError ? { device, op, lba, requestLba, sectorCount } : {};
+  return { name: e.name, message: e.message, code: e.code, ...bad };
 }
 
 /** Ed25519 verification with a raw 32-byte public key (the platform's for the CLI, ed25519Verify for the firmware). */
@@ -101,13 +97,8 @@ export class NativeHost {
 
   // ---- devices
   disk(): string {
-    const d = this.diskDevice;
-    return JSON.stringify({
-      handle: this.diskHandle,
-      name: d.name,
-      sectorSize: d.sectorSize,
-      sectorCount: d.sectorCount,
-    });
+    const { name, sectorSize, sectorCount } = this.diskDevice;
+    return JSON.stringify({ handle: this.diskHandle, name, sectorSize, sectorCount });
   }
 
   private layer(h: number): BlockDevice {
@@ -198,6 +189,15 @@ export class NativeHost {
   }
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
     return ed25519VerifyRaw(publicKey, message, signature);
+  }
+  devicePublicKey(): Uint8Array {
+    const k = this.options.deviceKey; // the raw key is the SPKI DER's last 32 bytes (RFC 8410); none: empty
+    const der = k ? createPublicKey(k).export({ format: "der", type: "spki" }) : Buffer.alloc(12);
+    return new Uint8Array(der.subarray(12));
+  }
+  deviceSign(message: Uint8Array): Uint8Array {
+    if (!this.options.deviceKey) throw new UsageError("this host has no device key");
+    return new Uint8Array(sign(null, message, this.options.deviceKey));
   }
   sha256End(id: number): string {
     const d = this.hash(id).digest("hex");

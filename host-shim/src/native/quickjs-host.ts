@@ -4,6 +4,7 @@
 // native-host.ts implements them over Node). Values cross as the declaration types them: numbers,
 // JSON strings, and ArrayBuffers for sectors and core memory. Cluster data never enters QuickJS:
 // the core moves it between the disk and its own memory through the descriptors it is given.
+import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten";
 import { HOST_FUNCTIONS, HOST_SIGNATURES } from "../../../firmware-module/src/host-api";
@@ -41,6 +42,8 @@ export interface FirmwareOptions {
   log?: (line: string) => void;
   /** The bundle to run (core-files.ts bundlePath() gives the one npm run build makes). */
   bundle: string;
+  /** The printer's own Ed25519 key (a private KeyObject): the firmware signs its backups with it (deviceSign). */
+  deviceKey?: KeyObject;
 }
 
 /** One printer's firmware: a QuickJS runtime and context with the module loaded. Dispose it. */

@@ -1,5 +1,5 @@
 // A second native host for the firmware bundle, written as a printer maker would: from
-// docs/host-api.md (the 18 host functions, their values, errors and limits) and docs/core-abi.md
+// docs/host-api.md (the 20 host functions, their values, errors and limits) and docs/core-abi.md
 // (the wasm core's imports and exports) alone, in plain JavaScript, on QuickJS-ng (the
 // quickjs-emscripten build of it) instead of the QuickJS the Node host uses. It imports nothing
 // from the project's sources: node:fs for the disk (a raw image file), node:crypto for SHA-256.
@@ -22,7 +22,7 @@ const PARAMS = Object.fromEntries(
   (
     "log:string progress:string devRead:int,f64,int devWrite:int,f64,int,bytes devFlush:int " +
     "coreCall:string,f64[] coreRead:int,int coreWrite:int,bytes sha256Update:int,bytes " +
-    "sha256Sectors:int,int,f64,int,f64 sha256End:int ed25519Verify:bytes,bytes,bytes"
+    "sha256Sectors:int,int,f64,int,f64 sha256End:int ed25519Verify:bytes,bytes,bytes deviceSign:bytes"
   )
     .split(" ")
     .map((s) => [s.split(":")[0], s.split(":")[1].split(",")]),
@@ -149,7 +149,8 @@ async function createHost(options) {
       throw fail("RangeError", `core memory ${ptr}..${ptr + len} is outside the memory or over ${CORE_COPY_MAX_BYTES}`);
   };
 
-  // --- SHA-256 ---
+  // --- SHA-256, Ed25519 ---
+  const deviceKey = options.deviceKey ? crypto.createPrivateKey(options.deviceKey) : undefined;
   const hashes = new Map();
   const hash = (id) => {
     const h = hashes.get(id);
@@ -157,7 +158,7 @@ async function createHost(options) {
     return h;
   };
 
-  // --- the 18 functions (section 3), in the order of section 1 ---
+  // --- the 20 functions (section 3), in the order of section 1 ---
   const native = {
     log: (message) => options.log?.(message),
     now: () => options.now(),
@@ -236,6 +237,15 @@ async function createHost(options) {
       const der = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), Buffer.from(publicKey)]);
       const key = crypto.createPublicKey({ key: der, format: "der", type: "spki" });
       return crypto.verify(null, Buffer.from(message), key, Buffer.from(signature));
+    },
+    // the printer's own key (options.deviceKey, a PEM private key): its raw public half, its signatures
+    devicePublicKey: () =>
+      deviceKey
+        ? crypto.createPublicKey(deviceKey).export({ format: "der", type: "spki" }).subarray(12)
+        : new Uint8Array(0),
+    deviceSign(message) {
+      if (!deviceKey) throw fail("UsageError", "this host has no device key");
+      return crypto.sign(null, Buffer.from(message), deviceKey);
     },
   };
 
