@@ -280,6 +280,15 @@ for (const id of listProfiles()) {
       true,
       "the device key signs, and its public half verifies the signature",
     );
+    // PBKDF2-HMAC-SHA256 of "password" with salt "salt", 1 iteration, 32 bytes (RFC 7914 section 11's vector)
+    t.equal(
+      evaluate(
+        fw,
+        '(function () { var t = function (s) { return new Uint8Array(s.split("").map(function (c) { return c.charCodeAt(0); })).buffer; }; return Array.prototype.map.call(new Uint8Array(host.pbkdf2Sha256(t("password"), t("salt"), 1, 32)), function (b) { return (b < 16 ? "0" : "") + b.toString(16); }).join(""); })()',
+      ),
+      "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b",
+      "PBKDF2-HMAC-SHA256: the published test vector",
+    );
     // as one JSON text: dumping the array value by value costs the context more
     const calls = JSON.parse(evaluate(fw, "JSON.stringify(__calls)") as string) as Call[];
     const seen = new Set(calls.map((c) => c.name));

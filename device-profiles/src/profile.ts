@@ -45,6 +45,9 @@ export interface SecuritySpec {
   requireSignature: boolean;
   minSecurityVersion?: number;
 }
+export interface ServiceSpec {
+  pin: { digits: number; salt: string; iterations: number; hash: string };
+}
 export interface Profile {
   id: string;
   model: string;
@@ -57,6 +60,7 @@ export interface Profile {
   budgets: Budgets;
   panel: PanelSpec;
   security?: SecuritySpec;
+  service?: ServiceSpec;
 }
 
 /** A profile that fails its schema or a layout rule; `errors` holds one line per problem. */

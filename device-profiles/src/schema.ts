@@ -231,6 +231,30 @@ export const profileSchema: JsonSchemaObject = {
         },
       },
     },
+    service: {
+      description:
+        "Service access on the front panel: restores and backups ask for a PIN, checked against its salted, slow hash (PBKDF2-HMAC-SHA256 through the host, pbkdf2Sha256). Absent: no PIN.",
+      type: "object",
+      additionalProperties: false,
+      required: ["pin"],
+      properties: {
+        pin: {
+          type: "object",
+          additionalProperties: false,
+          required: ["digits", "salt", "iterations", "hash"],
+          properties: {
+            digits: { description: "The PIN's length in digits.", type: "integer", minimum: 4, maximum: 8 },
+            salt: { description: "16 to 32 random bytes, hex.", type: "string", pattern: "^([0-9a-f]{2}){16,32}$" },
+            iterations: { type: "integer", minimum: 10000, maximum: 10000000 },
+            hash: {
+              description: "PBKDF2-HMAC-SHA256(PIN, salt, iterations), 32 bytes, hex.",
+              type: "string",
+              pattern: "^[0-9a-f]{64}$",
+            },
+          },
+        },
+      },
+    },
     panel: {
       description: "Character LCD of the front panel.",
       type: "object",

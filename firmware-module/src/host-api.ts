@@ -272,7 +272,7 @@ export interface BootReport {
 /** What the service menu shows: the result of every menu function. */
 export interface MenuScreen {
   /** running: a task runs, one step per menuTick call (menuKey steps nothing; "back" asks a task that may be cancelled to stop); call menuTick until the state changes. */
-  state: "menu" | "confirm" | "running" | "result" | "info";
+  state: "menu" | "confirm" | "running" | "result" | "info" | "pin";
   /** The panel's rows (profile.panel.rows), each exactly profile.panel.columns printable ASCII characters. */
   lines: string[];
   /** The menu item the cursor is on (the one a task belongs to while it asks, runs or reports). */
@@ -426,6 +426,11 @@ export interface HostApi {
    * @throws UsageError
    */
   deviceSign(message: ArrayBuffer): ArrayBuffer;
+  /**
+   * PBKDF2-HMAC-SHA256 (RFC 8018) of password with salt and iterations, bytes long. The firmware checks the service PIN with it against the profile's salted hash (service.pin); it passes the PIN's digits and forgets them as soon as the call returns. A printer with a crypto engine uses it; in software, mbedTLS's mbedtls_pkcs5_pbkdf2_hmac_ext or OpenSSL's PKCS5_PBKDF2_HMAC.
+   * @throws UsageError
+   */
+  pbkdf2Sha256(password: ArrayBuffer, salt: ArrayBuffer, iterations: number, length: number): ArrayBuffer;
 }
 
 /** What each host function that returns JSON returns, decoded. */
@@ -436,7 +441,7 @@ export interface HostJsonResults {
 }
 
 /** The names of the functions, in declaration order. */
-export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devRead","devWrite","devFlush","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End","ed25519Verify","devicePublicKey","deviceSign"] as const;
+export const HOST_FUNCTIONS = ["log","now","profile","progress","shouldCancel","disk","devRead","devWrite","devFlush","coreCall","coreRead","coreWrite","coreDeviceError","sha256Begin","sha256Update","sha256Sectors","sha256End","ed25519Verify","devicePublicKey","deviceSign","pbkdf2Sha256"] as const;
 
 /** Each function's parameter and result types, as declared (a host converts values by them). */
-export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"},"ed25519Verify":{"params":["bytes","bytes","bytes"],"result":"bool"},"devicePublicKey":{"params":[],"result":"bytes"},"deviceSign":{"params":["bytes"],"result":"bytes"}};
+export const HOST_SIGNATURES: Record<(typeof HOST_FUNCTIONS)[number], { params: readonly string[]; result: string }> = {"log":{"params":["string"],"result":"void"},"now":{"params":[],"result":"f64"},"profile":{"params":[],"result":"json"},"progress":{"params":["json"],"result":"void"},"shouldCancel":{"params":[],"result":"bool"},"disk":{"params":[],"result":"json"},"devRead":{"params":["int","f64","int"],"result":"bytes"},"devWrite":{"params":["int","f64","int","bytes"],"result":"void"},"devFlush":{"params":["int"],"result":"void"},"coreCall":{"params":["string","f64[]"],"result":"f64"},"coreRead":{"params":["int","int"],"result":"bytes"},"coreWrite":{"params":["int","bytes"],"result":"void"},"coreDeviceError":{"params":[],"result":"json"},"sha256Begin":{"params":[],"result":"int"},"sha256Update":{"params":["int","bytes"],"result":"void"},"sha256Sectors":{"params":["int","int","f64","int","f64"],"result":"void"},"sha256End":{"params":["int"],"result":"string"},"ed25519Verify":{"params":["bytes","bytes","bytes"],"result":"bool"},"devicePublicKey":{"params":[],"result":"bytes"},"deviceSign":{"params":["bytes"],"result":"bytes"},"pbkdf2Sha256":{"params":["bytes","bytes","int","int"],"result":"bytes"}};

@@ -5,12 +5,14 @@ import * as api from "./api";
 import { boot as bootFlow, Layout, layoutOf } from "./boot";
 import { theHost } from "./host";
 import { Key, MenuActions, MenuTask, ServiceMenu, TaskStep } from "./menu";
+import { PinGuard, PinSpec } from "./pin";
 import { serviceActions } from "./service";
 
 interface PanelProfile {
   partitions: Array<{ role: string }>;
   panel: { rows: number; columns: number };
   imageLocation?: { kind: string };
+  service?: { pin: PinSpec };
 }
 
 function profile(): PanelProfile {
@@ -25,6 +27,25 @@ function arg<T>(json: string | undefined): T {
 const out = (v: unknown): string => JSON.stringify(v === undefined ? null : v);
 
 let menu: ServiceMenu | undefined;
+/** The PIN's check and its count of wrong PINs: one for the firmware's life, whatever menus open and close. */
+let pinGuard: PinGuard | undefined;
+function thePin(p: PanelProfile): PinGuard | undefined {
+  if (!p.service) return undefined;
+  const h = theHost();
+  pinGuard ??= new PinGuard(
+    p.service.pin,
+    (password, salt, iterations) => {
+      const secret = password.slice(); // the host's copy; wiped as soon as it returns
+      try {
+        return new Uint8Array(h.pbkdf2Sha256(secret.buffer, salt.slice().buffer, iterations, 32));
+      } finally {
+        secret.fill(0);
+      }
+    },
+    () => h.now(),
+  );
+  return pinGuard;
+}
 
 /** Boot-time check and repair of the system partition. */
 export function boot(): string {
@@ -52,7 +73,7 @@ export function health(json?: string): string {
 /** The service menu on the front panel: open it, feed it keys and ticks, render it. */
 export function menuOpen(): string {
   const p = profile();
-  const actions: MenuActions = serviceActions(layout(), p.imageLocation?.kind === "ghost");
+  const actions: MenuActions = { ...serviceActions(layout(), p.imageLocation?.kind === "ghost"), pin: thePin(p) };
   menu = new ServiceMenu(actions, p.panel, () => theHost().now());
   return menuRender();
 }

@@ -3,7 +3,7 @@
 // step per tick, so the firmware keeps control (watchdog, keys) between steps.
 // No Node API, no DOM: runs inside QuickJS.
 //
-//   menu --ok--> confirm --ok--> running --done--> result --ok/back--> menu
+//   menu --ok--> [pin --ok x digits-->] confirm --ok--> running --done--> result --ok/back--> menu
 //        \            \--back--> menu      \--back: cancel if the task allows it
 //         \           \--ok (a warning not shown yet)--> confirm (the warning alone)
 //         \--ok (no confirmation: Verify)--> running;   --ok (Image info)--> info --ok/back--> menu
@@ -14,9 +14,14 @@
 // only a second OK starts the task.
 //
 // Up/down stop at the first and last item (no wrap-around), in lists and in scrolled text alike.
+//
+// With a service PIN (the profile's service.pin; pin.ts), backup, the restores and the wipe first
+// ask for it, once per menu session: up/down change the digit, OK takes it, BACK takes back the
+// last one (or leaves). The digits are wiped as soon as they are checked.
 
 import type { MenuScreen } from "./host-api";
 import { bar, durationText, fit, leftRight, percent, rateText, TextView, wrap } from "./panel";
+import type { PinAnswer } from "./pin";
 
 export type Key = "up" | "down" | "ok" | "back";
 export interface TaskProgress {
@@ -48,6 +53,8 @@ export interface MenuActions {
    * on a 2x16 panel it must fit the two rows ("Factory image is replaced. OK?").
    */
   backupWarning?(): string | undefined;
+  /** The service PIN's check (pin.ts PinGuard): present when the profile sets one. */
+  pin?: { readonly digits: number; lockedMs(): number; check(digits: number[]): PinAnswer };
 }
 /** The states firmware.menu* report (MenuScreen.state, declared in firmware-module/contract/host-api.json). */
 export type MenuState = MenuScreen["state"];
@@ -60,6 +67,7 @@ interface MenuItem {
   warning?: () => string | undefined; // must be seen before the task starts (see the top)
   start?: () => MenuTask;
   info?: () => string[];
+  guarded?: boolean; // asks for the service PIN first (when there is one)
 }
 
 /**
@@ -86,6 +94,7 @@ function itemsFor(actions: MenuActions): MenuItem[] {
       noun: "Backup",
       start: () => actions.backupNow(),
       confirm: ["Back up now?", "The new backup replaces the previous backup."],
+      guarded: true,
       warning: actions.backupWarning ? () => actions.backupWarning!() : undefined,
     },
     {
@@ -93,6 +102,7 @@ function itemsFor(actions: MenuActions): MenuItem[] {
       title: "Factory restore",
       noun: "Restore",
       start: () => actions.restoreFactory(),
+      guarded: true,
       confirm: [
         "Restore factory?",
         "The system partition goes back to the factory image. Changes since then are lost.",
@@ -104,6 +114,7 @@ function itemsFor(actions: MenuActions): MenuItem[] {
       noun: "Restore",
       start: () => actions.restoreLatest(),
       confirm: ["Restore latest?", "The system partition goes back to the latest backup. Changes since then are lost."],
+      guarded: true,
     },
     { label: "Verify images", title: "Verify", noun: "Verify", start: () => actions.verifyImages() },
     { label: "Image info", title: "Image info", noun: "Image info", info: () => actions.imageInfo() },
@@ -116,6 +127,7 @@ function itemsFor(actions: MenuActions): MenuItem[] {
       noun: "Wipe",
       start: () => wipe.call(actions),
       confirm: ["Wipe free space?", "Unused space is overwritten: deleted files can no longer be recovered."],
+      guarded: true,
     });
   }
   return items;
@@ -171,9 +183,13 @@ export class ServiceMenu {
   private readonly meter = new RateMeter();
   private cancelRequested = false;
   private noticeUntilMs = -Infinity;
+  private unlocked = false; // the PIN was given in this session
+  private pinDigits: number[] = [];
+  private pinDigit = 0;
+  private pinMessage: string | undefined;
 
   constructor(
-    actions: MenuActions,
+    private readonly actions: MenuActions,
     panel: { rows: number; columns: number },
     private readonly now: () => number,
   ) {
@@ -211,6 +227,8 @@ export class ServiceMenu {
         return this.view?.scroll(k === "up" ? -1 : 1);
       case "running":
         return k === "back" ? this.requestCancel() : undefined;
+      case "pin":
+        return this.pinKey(k);
       case "result":
       case "info":
         if (k === "ok" || k === "back") return this.toMenu();
@@ -245,6 +263,9 @@ export class ServiceMenu {
       case "running":
         lines = this.renderProgress();
         break;
+      case "pin":
+        lines = this.renderPin();
+        break;
       default:
         lines = this.rows >= 4 ? [...this.viewLines(), "OK=menu"] : this.viewLines();
     }
@@ -269,8 +290,68 @@ export class ServiceMenu {
     if (k !== "ok") return;
     const item = this.items[this.cursor];
     if (item.info) return this.showInfo(item);
+    if (item.guarded && this.actions.pin && !this.unlocked) return this.askPin();
+    this.proceed(item);
+  }
+
+  private proceed(item: MenuItem): void {
     if (item.confirm) return this.ask(item, item.confirm);
     this.start();
+  }
+
+  // ------------------------------------------------------------ the service PIN
+
+  private askPin(): void {
+    this.clearPin();
+    this.pinMessage = undefined;
+    this.mode = "pin";
+  }
+
+  private clearPin(): void {
+    this.pinDigits.fill(0);
+    this.pinDigits = [];
+    this.pinDigit = 0;
+  }
+
+  private pinKey(k: Key): void {
+    const pin = this.actions.pin!;
+    if (k === "back") {
+      if (this.pinDigits.length === 0) return this.toMenu();
+      this.pinDigits[this.pinDigits.length - 1] = 0;
+      this.pinDigits.pop();
+      return;
+    }
+    if (pin.lockedMs() > 0) return; // locked: only BACK
+    if (k === "up" || k === "down") {
+      this.pinDigit = (this.pinDigit + (k === "up" ? 1 : 9)) % 10;
+      return;
+    }
+    this.pinDigits.push(this.pinDigit);
+    this.pinDigit = 0;
+    if (this.pinDigits.length < pin.digits) return;
+    const answer = pin.check(this.pinDigits); // wipes the digits
+    this.clearPin();
+    if (answer.ok) {
+      this.unlocked = true;
+      this.pinMessage = undefined;
+      return this.proceed(this.current());
+    }
+    const wrong = `Wrong PIN, ${answer.triesLeft} left`;
+    this.pinMessage =
+      answer.lockedMs > 0 ? undefined : wrong.length <= this.columns ? wrong : `Wrong, ${answer.triesLeft} left`;
+  }
+
+  private renderPin(): string[] {
+    const pin = this.actions.pin!;
+    const locked = pin.lockedMs();
+    const entry = `PIN ${"*".repeat(this.pinDigits.length)}${this.pinDigits.length < pin.digits ? String(this.pinDigit) : ""}${"_".repeat(Math.max(0, pin.digits - this.pinDigits.length - 1))}`;
+    const fits = (long: string, short: string) => (long.length <= this.columns ? long : short);
+    const sec = Math.ceil(locked / 1000);
+    const status = locked > 0 ? fits(`Locked: wait ${sec} s`, `Locked ${sec}s`) : (this.pinMessage ?? "Service PIN");
+    const keys = locked > 0 ? "BACK=menu" : "UP/DN OK BACK";
+    if (this.rows === 2) return [status, locked > 0 ? keys : entry];
+    if (this.rows === 3) return [status, entry, keys];
+    return [status, "", entry, ...Array(this.rows - 4).fill(""), keys];
   }
 
   /**
@@ -348,6 +429,7 @@ export class ServiceMenu {
   }
 
   private toMenu(): void {
+    this.clearPin();
     this.mode = "menu";
     this.view = undefined;
     this.task = undefined;

@@ -5,7 +5,7 @@
 // Everything else is the firmware's, in QuickJS (partition tables, the image store, the ghost,
 // health, jobs), or the core's (the layers over the disk: windows, guards, traps, 512-byte views).
 // quickjs-host.ts installs these functions as `host`.
-import { createHash, createPublicKey, Hash, sign, verify } from "node:crypto";
+import { createHash, createPublicKey, Hash, pbkdf2Sync, sign, verify } from "node:crypto";
 import { CORE_COPY_MAX_BYTES, DEV_READ_MAX_BYTES, SHA256_OPEN_MAX } from "../../../firmware-module/src/host-api";
 import { EXPORTS, MEMORY_PAGES } from "../../../firmware-module/src/ops/abi";
 import type { BlockDevice } from "../../../firmware-module/src/ops/block-device";
@@ -79,21 +79,11 @@ export class NativeHost {
   }
 
   // ---- natural duties
-  log(message: string): void {
-    this.options.log?.(message);
-  }
-  now(): number {
-    return this.options.now();
-  }
-  profile(): string {
-    return JSON.stringify(this.options.profile);
-  }
-  progress(json: string): void {
-    this.options.onProgress?.(JSON.parse(json));
-  }
-  shouldCancel(): boolean {
-    return this.options.shouldCancel?.() ?? false;
-  }
+  readonly log = (message: string): void => this.options.log?.(message);
+  readonly now = (): number => this.options.now();
+  readonly profile = (): string => JSON.stringify(this.options.profile);
+  readonly progress = (json: string): void => this.options.onProgress?.(JSON.parse(json));
+  readonly shouldCancel = (): boolean => this.options.shouldCancel?.() ?? false;
 
   // ---- devices
   disk(): string {
@@ -187,9 +177,7 @@ export class NativeHost {
       throw new UsageError(`sha256Sectors: ${bytes} bytes is more than ${sectors} sectors hold`);
     this.hashBuf = hashSectors(hash, d, { lba, sectors, bytes }, this.hashBuf);
   }
-  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-    return ed25519VerifyRaw(publicKey, message, signature);
-  }
+  readonly ed25519Verify = ed25519VerifyRaw;
   devicePublicKey(): Uint8Array {
     const k = this.options.deviceKey; // the raw key is the SPKI DER's last 32 bytes (RFC 8410); none: empty
     const der = k ? createPublicKey(k).export({ format: "der", type: "spki" }) : Buffer.alloc(12);
@@ -198,6 +186,11 @@ export class NativeHost {
   deviceSign(message: Uint8Array): Uint8Array {
     if (!this.options.deviceKey) throw new UsageError("this host has no device key");
     return new Uint8Array(sign(null, message, this.options.deviceKey));
+  }
+  pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array {
+    if (!(iterations >= 1 && length >= 1 && length <= 64))
+      throw new UsageError(`pbkdf2Sha256: ${iterations} iterations, ${length} bytes`);
+    return new Uint8Array(pbkdf2Sync(password, salt, iterations, length, "sha256"));
   }
   sha256End(id: number): string {
     const d = this.hash(id).digest("hex");

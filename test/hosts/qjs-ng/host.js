@@ -1,5 +1,5 @@
 // A second native host for the firmware bundle, written as a printer maker would: from
-// docs/host-api.md (the 20 host functions, their values, errors and limits) and docs/core-abi.md
+// docs/host-api.md (the 21 host functions, their values, errors and limits) and docs/core-abi.md
 // (the wasm core's imports and exports) alone, in plain JavaScript, on QuickJS-ng (the
 // quickjs-emscripten build of it) instead of the QuickJS the Node host uses. It imports nothing
 // from the project's sources: node:fs for the disk (a raw image file), node:crypto for SHA-256.
@@ -22,7 +22,7 @@ const PARAMS = Object.fromEntries(
   (
     "log:string progress:string devRead:int,f64,int devWrite:int,f64,int,bytes devFlush:int " +
     "coreCall:string,f64[] coreRead:int,int coreWrite:int,bytes sha256Update:int,bytes " +
-    "sha256Sectors:int,int,f64,int,f64 sha256End:int ed25519Verify:bytes,bytes,bytes deviceSign:bytes"
+    "sha256Sectors:int,int,f64,int,f64 sha256End:int ed25519Verify:bytes,bytes,bytes deviceSign:bytes pbkdf2Sha256:bytes,bytes,int,int"
   )
     .split(" ")
     .map((s) => [s.split(":")[0], s.split(":")[1].split(",")]),
@@ -158,7 +158,7 @@ async function createHost(options) {
     return h;
   };
 
-  // --- the 20 functions (section 3), in the order of section 1 ---
+  // --- the 21 functions (section 3), in the order of section 1 ---
   const native = {
     log: (message) => options.log?.(message),
     now: () => options.now(),
@@ -243,6 +243,10 @@ async function createHost(options) {
       deviceKey
         ? crypto.createPublicKey(deviceKey).export({ format: "der", type: "spki" }).subarray(12)
         : new Uint8Array(0),
+    pbkdf2Sha256(password, salt, iterations, length) {
+      if (!(iterations >= 1 && length >= 1 && length <= 64)) throw fail("UsageError", "pbkdf2Sha256: bad arguments");
+      return crypto.pbkdf2Sync(Buffer.from(password), Buffer.from(salt), iterations, length, "sha256");
+    },
     deviceSign(message) {
       if (!deviceKey) throw fail("UsageError", "this host has no device key");
       return crypto.sign(null, Buffer.from(message), deviceKey);
