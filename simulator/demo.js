@@ -13,15 +13,13 @@
 // read and write speeds (simulator TimedDevice), so the times, rates and "time left" shown are
 // those the profile's printer would show; the demo's own run time is given at the end.
 "use strict";
-const fs = require("node:fs");
-const os = require("node:os");
-const path = require("node:path");
 
-const dist = path.join(__dirname, "..", "dist");
-const { loadProfile } = require(path.join(dist, "host-shim", "src", "native", "load-profile"));
-const sim = require(path.join(dist, "simulator", "src", "printer"));
-const { injectDamage } = require(path.join(dist, "simulator", "src", "damage"));
-const { menuSession, caption } = require(path.join(dist, "simulator", "src", "session"));
+// the build's modules; the demo's files go through the Node host (host-shim), like everything Node-only
+const { loadProfile } = require("../dist/host-shim/src/native/load-profile");
+const { scratchDir } = require("../dist/host-shim/src/native/file-device");
+const sim = require("../dist/simulator/src/printer");
+const { injectDamage } = require("../dist/simulator/src/damage");
+const { menuSession, caption } = require("../dist/simulator/src/session");
 
 const id = process.argv[2] || "office-laser-emmc8g";
 const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
@@ -114,12 +112,12 @@ function framesToShow(frames) {
 async function main() {
   const wall0 = Date.now();
   const profile = loadProfile(id);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clusterback-demo-"));
+  const dir = scratchDir("clusterback-demo-");
   const story = [];
   try {
     heading(`1. factory line: ${profile.model}`);
     const t0 = Date.now();
-    const p = sim.buildPrinter(profile, path.join(dir, "disk.img"), { diskTiming: true });
+    const p = sim.buildPrinter(profile, `${dir.path}/disk.img`, { diskTiming: true });
     say(
       `   disk: ${profile.disk.media}, ${mb(profile.disk.sizeBytes)}, ${profile.disk.sectorBytes}-byte sectors, ${profile.partitionTable.toUpperCase()}`,
     );
@@ -239,7 +237,7 @@ async function main() {
       process.exitCode = 1;
     }
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    dir.remove();
   }
 }
 

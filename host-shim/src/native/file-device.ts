@@ -3,6 +3,7 @@
 // sysfs), creating and growing an image file, opening a whole disk exclusively (O_EXCL, so that a mounted disk or a second job is refused), and writes
 // queued on the background writer (async-writer.ts).
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { LockError } from "../../../firmware-module/src/ops/errors";
 import { DiskFile } from "./disk-file";
@@ -35,6 +36,12 @@ export function createSparseFile(file: string, bytes: number): void {
   fs.rmSync(file, { force: true });
   fs.writeFileSync(file, "");
   fs.truncateSync(file, bytes);
+}
+
+/** A new directory in the system's temporary directory, and the way to remove it with all it holds. */
+export function scratchDir(prefix: string): { path: string; remove(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { path: dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Whole disks this process holds open with O_EXCL, and how many times. */
