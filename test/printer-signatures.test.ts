@@ -127,3 +127,41 @@ t.test("no image at the minimum security version: nothing is restored, and the b
   t.match(r.lines.at(-1), /restore failed: .*below the minimum 1/, "the last line says why");
   t.equal(systemHash(p), before, "the system partition is as it was (no restore mark)");
 });
+
+t.test("a ghost printer: its one image is checked too; a forged ghost restores nothing", async (t) => {
+  const profile = loadProfile("compact-sd4g");
+  t.equal(profile.security?.requireSignature, true, "compact-sd4g requires signatures");
+  profile.firmware.fillMiB = 8;
+  const p = buildPrinter(profile, path.join(tmp, "ghost.img"));
+  provisionFactory(p); // the factory line signs the ghost image
+  const fw = await startFirmware(p);
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 8);
+  const r = fw.call("boot") as Boot;
+  t.equal(r.action, "restored", "the signed ghost is restored");
+  t.ok(r.lines.some((l) => /is signed by trusted key/.test(l)));
+  // the printer's own ghost backup is signed by its device key, and restored as well
+  p.clock.now += 3600e3;
+  fw.call("backup", {});
+  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 9);
+  t.equal((fw.call("boot") as Boot).action, "restored", "its own backup, device-signed, is restored");
+  // an attacker reseals a changed ghost: it passes its checks, and is refused
+  const dev = new PrinterHost(p.core, p.disk, p.layout, () => p.clock.now).imageDeviceOf(0);
+  const head = new Uint8Array(512);
+  dev.read(0, 1, head, 0);
+  const g = layout(head);
+  const bytes = new Uint8Array(g.length);
+  dev.read(0, g.length / 512, bytes, 0);
+  dev.write(0, g.length / 512, forgeCluster(bytes, 0, new Uint8Array(g.clusterBytes).fill(0xdd)), 0);
+  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 10);
+  const fw2 = await startFirmware(p);
+  t.teardown(() => fw2.dispose());
+  const before = systemHash(p);
+  const bad = fw2.call("boot") as Boot;
+  t.equal(bad.action, "restore-failed", "the forged ghost is not restored");
+  t.match(bad.tried[0]?.error, /do not match what key [0-9a-f]{32} signed/);
+  t.equal(systemHash(p), before, "and nothing was written");
+});

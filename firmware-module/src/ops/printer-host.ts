@@ -322,6 +322,11 @@ export class PrinterHost {
       typeGuid: e.typeGuid,
       extra: utf8(JSON.stringify(manifest)),
       kind: factory ? 1 : 0,
+      // the printer's own backups carry its device key's signature (when the host has one)
+      sign: (img, imageBytes) => {
+        const signer = theDeviceSigner();
+        if (signer) signWithDevice(this.core, img, imageBytes, signer);
+      },
     });
     job.begin();
     this.job = {

@@ -333,6 +333,8 @@ export interface GhostJobOptions {
   extra?: Uint8Array;
   /** 1: the factory image (recorded in the locator). */
   kind?: 0 | 1;
+  /** Signs the image (its device, its length) before the switch: the signature section goes right after it (docs/image-format.md section 14). */
+  sign?: (image: BlockDevice, imageBytes: number) => void;
 }
 
 /**
@@ -406,8 +408,8 @@ export class GhostBackupJob {
       ]);
       const cb = this.vol.clusterBytes,
         extra = options.extra?.length ?? 0;
-      // room for the extra bytes, the locator, a directory that grows by a cluster when the new entry is added, and that cluster's block table
-      const extentBytes = Math.ceil((length + extra + 1024 + cb + 16384) / cb) * cb;
+      // room for a signature section, the extra bytes, the locator, a directory that grows by a cluster when the new entry is added, and that cluster's block table
+      const extentBytes = Math.ceil((length + 512 + extra + 1024 + cb + 16384) / cb) * cb;
       if (extentBytes > 0xffffffff)
         throw new G.GhostError(
           `${where}: the ghost image would be ${extentBytes} bytes; a FAT file holds at most 4 GiB - 1: use a recovery partition or an image file`,
@@ -474,12 +476,14 @@ export class GhostBackupJob {
       const imageBytes = res[Slot.scanImageLength],
         imageClusters = res[Slot.scanAllocated];
       const extra = this.options.extra ?? new Uint8Array(0);
-      const extraOffset = Math.ceil(imageBytes / 512) * 512;
+      // the extra bytes after one sector kept for the image's signature (section 14)
+      const extraOffset = Math.ceil(imageBytes / 512) * 512 + 512;
       if (extraOffset + extra.length + 512 > this.extent.sectors * dev.sectorSize)
         throw new G.GhostError(
           `${where}: the image came to ${imageBytes} bytes (and ${extra.length} more), more than its file's ${this.extent.sectors * dev.sectorSize - 512}: the partition changed during the backup`,
         );
       const unreadable = readUnreadable(core);
+      this.options.sign?.(G.ghostDevice(dev, this.extent), imageBytes);
       G.writeExtra(dev, this.extent, extraOffset, extra);
       const fields = {
         kind: this.options.kind ?? 0,
