@@ -6,6 +6,8 @@
 // reboot is slower than the lock, and a printer that must count across reboots keeps it in its
 // own non-volatile memory.
 
+import { fromHex } from "./ops/bytes";
+
 export const PIN_TRIES = 5;
 export const LOCK_FIRST_MS = 30_000;
 export const LOCK_MAX_MS = 3_600_000;
@@ -18,12 +20,6 @@ export interface PinSpec {
 }
 
 export type PinAnswer = { ok: true } | { ok: false; triesLeft: number; lockedMs: number };
-
-const hexBytes = (hex: string): Uint8Array => {
-  const b = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < b.length; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return b;
-};
 
 export class PinGuard {
   private failures = 0;
@@ -54,9 +50,9 @@ export class PinGuard {
     }
     const pin = new Uint8Array(digits.map((d) => 0x30 + d));
     digits.fill(0);
-    const derived = this.pbkdf2(pin, hexBytes(this.spec.salt), this.spec.iterations);
+    const derived = this.pbkdf2(pin, fromHex(this.spec.salt), this.spec.iterations);
     pin.fill(0);
-    const want = hexBytes(this.spec.hash);
+    const want = fromHex(this.spec.hash);
     let diff = derived.length ^ want.length;
     for (let i = 0; i < want.length; i++) diff |= (derived[i] ?? 0) ^ want[i]; // every byte, whatever differs first
     if (diff === 0) {

@@ -11,10 +11,12 @@ import * as G from "./ghost";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
 import { ImageStore, SlotInfo, StoreError } from "./image-store";
 import { refuseBadEntry } from "./partition-table";
-import { newSha256, theDeviceSigner } from "./platform";
+import { theDeviceSigner } from "./platform";
 import { SectorAdapter } from "./sector-adapter";
 import {
   checkSignature,
+  imageDigest,
+  imageLengthOf,
   publicKeyFromText,
   SignatureError,
   SignatureFields,
@@ -323,9 +325,9 @@ export class PrinterHost {
       extra: utf8(JSON.stringify(manifest)),
       kind: factory ? 1 : 0,
       // the printer's own backups carry its device key's signature (when the host has one)
-      sign: (img, imageBytes) => {
+      sign: (img) => {
         const signer = theDeviceSigner();
-        if (signer) signWithDevice(this.core, img, imageBytes, signer);
+        if (signer) signWithDevice(this.core, img, signer);
       },
     });
     job.begin();
@@ -362,9 +364,8 @@ export class PrinterHost {
     const manifest = buildManifest(this.core, this.partition(j.partition), this.layout.manifestPaths, this.now());
     // the printer's own backups carry its device key's signature (when the host has a device key)
     const signer = theDeviceSigner();
-    // (the image's length from its header: the volume's estimate does not know the files left out)
-    if (signer)
-      signWithDevice(this.core, img, Number(new DataView(header.buffer).getBigUint64(232, true)) + 512, signer);
+    // (after where its header says the image ends: the volume's estimate does not know the files left out)
+    if (signer) signWithDevice(this.core, img, signer);
     const info = this.store().commit(j.slot, {
       kind: j.factory ? "factory" : "backup",
       imageBytes,
@@ -549,15 +550,10 @@ export class PrinterHost {
     const where = `image in slot ${slot}`;
     const header = new Uint8Array(512);
     img.read(0, 1, header, 0);
-    const v = new DataView(header.buffer);
-    const imageLength = Number(v.getBigUint64(232, true)) + 512;
+    const imageLength = imageLengthOf(header);
     const section = new Uint8Array(512);
     if (imageLength / 512 + 1 <= img.sectorCount) img.read(imageLength / 512, 1, section, 0);
-    const hash = newSha256();
-    hash.updateSectors(img, [{ lba: 0, sectors: imageLength / 512, bytes: imageLength }]);
-    const digest = hash.digest();
-    const bytes = new Uint8Array(32);
-    for (let i = 0; i < 32; i++) bytes[i] = parseInt(digest.slice(2 * i, 2 * i + 2), 16);
+    const bytes = imageDigest(img, imageLength);
     // trusted: the profile's keys, and this printer's own (its backups are signed with it)
     const own = theDeviceSigner()?.publicKey;
     return checkSignature(this.core, where, header, section, imageLength, bytes, {

@@ -6,7 +6,7 @@
 // node:crypto in Node, the host's primitives on a printer.
 
 import type { BlockDevice } from "./block-device";
-import { fromLatin1, latin1 } from "./bytes";
+import { fromHex, fromLatin1, latin1, sameBytes } from "./bytes";
 import type { Core } from "./core";
 import { ClusterbackError } from "./errors";
 import { DeviceSigner, ed25519Verify, newSha256 } from "./platform";
@@ -63,12 +63,6 @@ export function keyIdOf(publicKey: Uint8Array): Uint8Array {
   const h = newSha256();
   h.update(publicKey);
   return fromHex(h.digest());
-}
-
-function fromHex(s: string): Uint8Array {
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
 
 /** The section for `f`, its check computed by the core (CBH-64, seed SIG_CHECK_SEED). */
@@ -148,26 +142,35 @@ export function decodeSection(core: Core, section: Uint8Array, imageLength: numb
   };
 }
 
-/**
- * Signs the image at the start of `img` (`imageLength` bytes) with the device's key: its SHA-256
- * taken by the platform from its sectors, the section written after its commit record. The store
- * leaves room for it (image-store.ts).
- */
-export function signWithDevice(
-  core: Core,
-  img: BlockDevice,
-  imageLength: number,
-  signer: DeviceSigner,
-): SignatureFields {
-  const header = new Uint8Array(512);
-  img.read(0, 1, header, 0);
+/** Byte 232 of an image's header: CommitOffset (docs/image-format.md section 2). */
+const HDR_COMMIT_OFFSET = 232;
+
+/** An image's length from its header: CommitOffset + 512, where its signature section starts. */
+export function imageLengthOf(header: Uint8Array): number {
+  return Number(new DataView(header.buffer, header.byteOffset, 512).getBigUint64(HDR_COMMIT_OFFSET, true)) + 512;
+}
+
+/** SHA-256 of an image's bytes [0, imageLength), taken by the platform from its sectors (natively on a printer). */
+export function imageDigest(img: BlockDevice, imageLength: number): Uint8Array {
   const hash = newSha256();
   hash.updateSectors(img, [{ lba: 0, sectors: imageLength / 512, bytes: imageLength }]);
+  return fromHex(hash.digest());
+}
+
+/**
+ * Signs the image at the start of `img` with the device's key: its SHA-256 taken by the platform
+ * from its sectors, the section written after its commit record (where its header says the image
+ * ends). The store and the ghost file leave room for it.
+ */
+export function signWithDevice(core: Core, img: BlockDevice, signer: DeviceSigner): SignatureFields {
+  const header = new Uint8Array(512);
+  img.read(0, 1, header, 0);
+  const imageLength = imageLengthOf(header);
   const f: SignatureFields = {
     securityVersion: 0,
     imageLength,
     keyId: keyIdOf(signer.publicKey),
-    digest: fromHex(hash.digest()),
+    digest: imageDigest(img, imageLength),
     signature: new Uint8Array(64),
   };
   f.signature = signer.sign(signedMessage(encodeSection(core, f), header));
@@ -255,10 +258,4 @@ export function checkSignature(
       `${where} has security version ${f.securityVersion}, below the minimum ${min}: an older image is not restored (no rollback)`,
     );
   return f;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -333,8 +333,8 @@ export interface GhostJobOptions {
   extra?: Uint8Array;
   /** 1: the factory image (recorded in the locator). */
   kind?: 0 | 1;
-  /** Signs the image (its device, its length) before the switch: the signature section goes right after it (docs/image-format.md section 14). */
-  sign?: (image: BlockDevice, imageBytes: number) => void;
+  /** Signs the image (its device) before the switch: the signature section goes right after it (docs/image-format.md section 14). */
+  sign?: (image: BlockDevice) => void;
 }
 
 /**
@@ -483,7 +483,7 @@ export class GhostBackupJob {
           `${where}: the image came to ${imageBytes} bytes (and ${extra.length} more), more than its file's ${this.extent.sectors * dev.sectorSize - 512}: the partition changed during the backup`,
         );
       const unreadable = readUnreadable(core);
-      this.options.sign?.(G.ghostDevice(dev, this.extent), imageBytes);
+      this.options.sign?.(G.ghostDevice(dev, this.extent));
       G.writeExtra(dev, this.extent, extraOffset, extra);
       const fields = {
         kind: this.options.kind ?? 0,

@@ -63,7 +63,7 @@ import {
 
 export { generateKeys, readPublicKey };
 
-import { keyIdText, SignatureFields, TrustPolicy } from "../../../firmware-module/src/ops/signature";
+import { imageLengthOf, keyIdText, SignatureFields, TrustPolicy } from "../../../firmware-module/src/ops/signature";
 
 // The operations the printer shares with the CLI are portable (firmware-module/src/ops/volume.ts).
 export {
@@ -467,7 +467,7 @@ function backupLocked(
     let signature: SignatureSummary | undefined;
     if (writer && signingKey) {
       const header = writer.digest.header ?? new Uint8Array(0);
-      const imageLength = Number(new DataView(header.buffer).getBigUint64(232, true)) + 512;
+      const imageLength = imageLengthOf(header);
       signature = summary(
         writeSignature(core, output.device, header, writer.digest.finish(imageLength), signingKey, securityVersion),
         false,
@@ -966,7 +966,7 @@ export function sign(core: Core, imageFile: string, keyFile: string, securityVer
         core.detach(hi);
       }
       const header = headerBytes(device);
-      const imageLength = Number(new DataView(header.buffer).getBigUint64(232, true)) + 512;
+      const imageLength = imageLengthOf(header);
       if (img.kind === "block" && imageLength + 512 > device.sectorCount * 512)
         throw new UsageError(
           `${imageFile}: no room for the signature after the image (${imageLength} of ${device.sectorCount * 512} bytes used)`,

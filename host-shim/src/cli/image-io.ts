@@ -18,6 +18,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tty from "node:tty";
 import { UsageError } from "../../../firmware-module/src/ops/errors";
+import { imageLengthOf } from "../../../firmware-module/src/ops/signature";
 import { BlockDevice, FileDevice } from "../native/devices";
 import { describe, Endpoint, exclusiveDiskKey, KIND_NAMES } from "./endpoints";
 import { processAlive } from "./locks";
@@ -291,12 +292,11 @@ function fileOutput(e: Endpoint): ImageOutput {
   };
 }
 
-/** The length of the image at the start of `device`: its commit record's offset (header byte 232) and that sector. */
+/** The length of the image at the start of `device`: its commit record's offset and that sector. */
 function imageLength(device: BlockDevice): number {
   const head = new Uint8Array(512);
   device.read(0, 1, head, 0);
-  const v = new DataView(head.buffer);
-  return v.getUint32(232, true) + v.getUint32(236, true) * 2 ** 32 + 512;
+  return imageLengthOf(head);
 }
 
 function quietly(f: () => void): void {

@@ -12,6 +12,7 @@ import {
   checkSignature,
   decodeSection,
   encodeSection,
+  imageLengthOf,
   keyIdOf,
   SIG_SECTION_BYTES,
   SignatureError,
@@ -20,7 +21,6 @@ import {
   TrustPolicy,
 } from "../../../firmware-module/src/ops/signature";
 
-const HDR_CommitOffset = 232; // docs/image-format.md section 2
 const CHUNK = 1 << 20;
 
 // ---- keys ------------------------------------------------------------------------------------
@@ -141,8 +141,7 @@ class OrderedDigest {
   take(at: number, bytes: Uint8Array, written: boolean, memoryAt?: number): void {
     if (at === 0 && bytes.length >= IMAGE_SECTOR) {
       this.header = bytes.slice(0, IMAGE_SECTOR);
-      const v = new DataView(this.header.buffer);
-      this.limit = Number(v.getBigUint64(HDR_CommitOffset, true)) + IMAGE_SECTOR;
+      this.limit = imageLengthOf(this.header);
     }
     const end = Math.min(at + bytes.length, this.limit);
     if (at <= this.hashed && end > this.hashed) {
@@ -274,14 +273,6 @@ export class DigestingReader implements BlockDevice {
   close(): void {
     this.inner.close();
   }
-}
-
-/** The image's length from its header: CommitOffset + 512. */
-export function imageLengthOf(header: Uint8Array): number {
-  return (
-    Number(new DataView(header.buffer, header.byteOffset, IMAGE_SECTOR).getBigUint64(HDR_CommitOffset, true)) +
-    IMAGE_SECTOR
-  );
 }
 
 /** The 512 bytes after an image (its signature section, or whatever is there; zeros past the device's end). */
