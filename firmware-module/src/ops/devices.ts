@@ -84,21 +84,9 @@ export class PartitionView implements BlockDevice {
   }
 }
 
-/**
- * The write guard: every write must fall inside [firstLba, firstLba + sectorCount) of the
- * device it wraps, the extent the job was given; anything else is refused before it
- * reaches the device. Reads pass through. Counts what it let through.
- */
-export class WriteGuard implements BlockDevice {
-  sectorsWritten = 0;
-  sectorsRead = 0;
-  /** hole: sectors inside the extent that are refused too (a ghost image's own extent). */
-  constructor(
-    readonly inner: BlockDevice,
-    readonly firstLba: number,
-    readonly extentSectors: number,
-    readonly hole?: { startSector: number; sectors: number },
-  ) {}
+/** A device over another: every call passes through to it, but for what a subclass changes. */
+export class DeviceWrapper implements BlockDevice {
+  constructor(readonly inner: BlockDevice) {}
   get sectorSize(): number {
     return this.inner.sectorSize;
   }
@@ -107,6 +95,37 @@ export class WriteGuard implements BlockDevice {
   }
   get name(): string {
     return this.inner.name;
+  }
+  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
+    this.inner.read(lba, sectorCount, dst, dstOffset);
+  }
+  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
+    this.inner.write(lba, sectorCount, src, srcOffset);
+  }
+  flush(): void {
+    this.inner.flush();
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/**
+ * The write guard: every write must fall inside [firstLba, firstLba + sectorCount) of the
+ * device it wraps, the extent the job was given; anything else is refused before it
+ * reaches the device. Reads pass through. Counts what it let through.
+ */
+export class WriteGuard extends DeviceWrapper {
+  sectorsWritten = 0;
+  sectorsRead = 0;
+  /** hole: sectors inside the extent that are refused too (a ghost image's own extent). */
+  constructor(
+    inner: BlockDevice,
+    readonly firstLba: number,
+    readonly extentSectors: number,
+    readonly hole?: { startSector: number; sectors: number },
+  ) {
+    super(inner);
   }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.inner.read(lba, sectorCount, dst, dstOffset);
@@ -140,12 +159,6 @@ export class WriteGuard implements BlockDevice {
     if (queued) this.sectorsWritten += sectorCount;
     return queued;
   }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
-  }
 }
 
 /** A failed read of the source: its LBA (the exact bad one when known, else the request's first) and sector count. */
@@ -159,18 +172,8 @@ export interface ReadFailure {
  * Wraps a backup's source and remembers its last failed read (in the wrapper's LBAs, the
  * exact bad sector when the device below says which). Everything else passes through.
  */
-export class ReadFailureTrap implements BlockDevice {
+export class ReadFailureTrap extends DeviceWrapper {
   lastFailure: ReadFailure | undefined;
-  constructor(readonly inner: BlockDevice) {}
-  get sectorSize(): number {
-    return this.inner.sectorSize;
-  }
-  get sectorCount(): number {
-    return this.inner.sectorCount;
-  }
-  get name(): string {
-    return this.inner.name;
-  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     try {
       this.inner.read(lba, sectorCount, dst, dstOffset);
@@ -183,14 +186,5 @@ export class ReadFailureTrap implements BlockDevice {
       }
       throw e;
     }
-  }
-  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
-    this.inner.write(lba, sectorCount, src, srcOffset);
-  }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
   }
 }

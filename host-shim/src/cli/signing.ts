@@ -6,7 +6,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { IMAGE_SECTOR } from "../../../firmware-module/src/ops/abi";
 import type { Core } from "../../../firmware-module/src/ops/core";
-import type { BlockDevice } from "../../../firmware-module/src/ops/devices";
+import { type BlockDevice, DeviceWrapper } from "../../../firmware-module/src/ops/devices";
 import { DeviceCode, DeviceError, UsageError } from "../../../firmware-module/src/ops/errors";
 import {
   checkSignature,
@@ -193,26 +193,15 @@ class OrderedDigest {
 }
 
 /** The image a backup writes, hashed in order as it is written (a deferred write is hashed from the core's memory). */
-export class DigestingWriter implements BlockDevice {
+export class DigestingWriter extends DeviceWrapper {
   readonly digest: OrderedDigest;
   constructor(
-    readonly inner: BlockDevice,
+    inner: BlockDevice,
     private readonly memory: Uint8Array,
     hash?: HashSink,
   ) {
+    super(inner);
     this.digest = new OrderedDigest(inner, hash);
-  }
-  get sectorSize(): number {
-    return this.inner.sectorSize;
-  }
-  get sectorCount(): number {
-    return this.inner.sectorCount;
-  }
-  get name(): string {
-    return this.inner.name;
-  }
-  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
-    this.inner.read(lba, sectorCount, dst, dstOffset);
   }
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.inner.write(lba, sectorCount, src, srcOffset);
@@ -225,33 +214,19 @@ export class DigestingWriter implements BlockDevice {
     if (queued) this.digest.take(lba * this.sectorSize, this.memory.subarray(ptr, ptr + n), true, ptr);
     return queued;
   }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
-  }
 }
 
 /** An image a restore or verify reads, hashed in order as it is read. */
-export class DigestingReader implements BlockDevice {
+export class DigestingReader extends DeviceWrapper {
   readonly digest: OrderedDigest;
   /** memory: the core's (a read into it is hashed in place by a thread hash). */
   constructor(
-    readonly inner: BlockDevice,
+    inner: BlockDevice,
     hash?: HashSink,
     private readonly memory?: Uint8Array,
   ) {
+    super(inner);
     this.digest = new OrderedDigest(inner, hash);
-  }
-  get sectorSize(): number {
-    return this.inner.sectorSize;
-  }
-  get sectorCount(): number {
-    return this.inner.sectorCount;
-  }
-  get name(): string {
-    return this.inner.name;
   }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.inner.read(lba, sectorCount, dst, dstOffset);
@@ -263,15 +238,6 @@ export class DigestingReader implements BlockDevice {
       false,
       inCore ? dstOffset : undefined,
     );
-  }
-  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
-    this.inner.write(lba, sectorCount, src, srcOffset);
-  }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 
@@ -393,23 +359,16 @@ export function checkRead(core: Core, reader: DigestingReader, where: string, po
  * one-pass restore from a stream: the mark and the clusters go first, and the boot sector, written
  * over the mark at the very end, waits for the signature).
  */
-export class SignatureGate implements BlockDevice {
+export class SignatureGate extends DeviceWrapper {
   private passed = false;
   private zeroWrites = 0;
   fields: SignatureFields | undefined;
   constructor(
-    readonly inner: BlockDevice,
+    inner: BlockDevice,
     private readonly check: () => SignatureFields,
     private readonly at: "first" | "boot",
-  ) {}
-  get sectorSize(): number {
-    return this.inner.sectorSize;
-  }
-  get sectorCount(): number {
-    return this.inner.sectorCount;
-  }
-  get name(): string {
-    return this.inner.name;
+  ) {
+    super(inner);
   }
   private gate(lba: number): void {
     if (this.passed) return;
@@ -430,9 +389,6 @@ export class SignatureGate implements BlockDevice {
     }
     this.passed = true;
   }
-  read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
-    this.inner.read(lba, sectorCount, dst, dstOffset);
-  }
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.gate(lba);
     this.inner.write(lba, sectorCount, src, srcOffset);
@@ -440,11 +396,5 @@ export class SignatureGate implements BlockDevice {
   deferWrite(lba: number, sectorCount: number, ptr: number, writer: unknown): boolean {
     this.gate(lba);
     return this.inner.deferWrite?.(lba, sectorCount, ptr, writer) ?? false;
-  }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
   }
 }
