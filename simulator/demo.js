@@ -10,14 +10,15 @@
 //      frame with the key pressed before each;
 // then it says what happened. Everything runs on a sparse disk file in a temporary folder.
 // The printer's clock runs with real time plus the time its disk would take at the profile's
-// read and write speeds (simulator TimedDevice), so the times, rates and "time left" shown are
-// those the profile's printer would show; the demo's own run time is given at the end.
+// read and write speeds and seek time (simulator TimedDevice, device-profiles/src/device-model.ts),
+// so the times, rates and "time left" shown are those the profile's printer would show; the demo's own run time is given at the end.
 "use strict";
 
 // the build's modules; the demo's files go through the Node host (host-shim), like everything Node-only
 const { loadProfile } = require("../dist/host-shim/src/native/load-profile");
 const { scratchDir } = require("../dist/host-shim/src/native/file-device");
 const sim = require("../dist/simulator/src/printer");
+const { modelOfDisk } = require("../dist/device-profiles/src/device-model");
 const { injectDamage } = require("../dist/simulator/src/damage");
 const { menuSession, caption } = require("../dist/simulator/src/session");
 
@@ -137,7 +138,7 @@ async function main() {
     story.push(`factory image provisioned (${mb(fac.imageBytes)})`);
 
     say(
-      `   the printer's clock adds the time its ${profile.disk.media} would take: ${profile.disk.readMBps} MB/s read, ${profile.disk.writeMBps} MB/s write`,
+      `   the printer's clock adds the time its ${profile.disk.media} would take: ${profile.disk.readMBps} MB/s read, ${profile.disk.writeMBps} MB/s write, ${modelOfDisk(profile.disk).accessMs} ms for each seek (device-profiles/src/device-model.ts)`,
     );
     let menuOpen = false; // the panel frames show the menu's own progress; the bar lines are for boots
     const bars = progressPrinter(profile.panel.columns, p.clock);

@@ -17,6 +17,7 @@ export interface DiskSpec {
   sectorBytes: 512 | 4096;
   readMBps: number; // sequential read, 10^6 bytes per second
   writeMBps: number; // sequential write, 10^6 bytes per second
+  accessMs?: number; // one random positioning, ms (default by media: device-model.ts MEDIA_ACCESS_MS)
 }
 export interface PartitionSpec {
   role: PartitionRole;

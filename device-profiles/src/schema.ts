@@ -99,6 +99,13 @@ export const profileSchema: JsonSchemaObject = {
           minimum: 0.1,
           maximum: 10000,
         },
+        accessMs: {
+          description:
+            "One random positioning in ms (seek plus rotational latency, or a flash command's latency): what a jump that is not sequential costs in the device model (device-model.ts). Default by media: hdd 8.5, sd 1, emmc 0.1, ssd 0.05.",
+          type: "number",
+          minimum: 0,
+          maximum: 1000,
+        },
       },
     },
     partitionTable: { type: "string", enum: ["mbr", "gpt"] },

@@ -2,7 +2,8 @@
 // partitioner, FAT formatter and file writer (no external tool), firmware-like files on the
 // system partition, an image store on the recovery partition, the factory image provisioned as
 // a factory line would, and the firmware module running in QuickJS against it.
-import { Profile } from "../../device-profiles/src/profile";
+import { DeviceClock, DeviceModel, DeviceTime, modelOfDisk } from "../../device-profiles/src/device-model";
+import { DiskSpec, Media, Profile } from "../../device-profiles/src/profile";
 import { formatFat } from "../../firmware-module/src/ops/fat-format";
 import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
 import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module/src/ops/printer-host";
@@ -48,20 +49,44 @@ export function layoutOf(profile: Profile): PrinterLayout {
 }
 
 /**
- * Builds a printer's disk in `file` (a sparse file of the profile's disk size), or on
- * `options.device` (a blank device of that size, for example a RamDevice) when given.
+ * What a TimedDevice's timing is taken from: a profile's disk (its media gives the default
+ * accessMs), a DeviceModel, or bare rates (accessMs 0 unless given: no positioning cost).
  */
+export type DiskTiming = Pick<DiskSpec, "readMBps" | "writeMBps" | "accessMs"> & { media?: Media; name?: string };
+
 /**
  * A disk that takes the time the profile's disk would: each read and write moves the printer's
- * clock on by its bytes at `readMBps` / `writeMBps` (the clock runs with real time besides), so
- * that the firmware measures the rates and times a real printer of the profile would show.
+ * clock (ms) on by the device model's time for it (device-profiles/src/device-model.ts: bytes at
+ * `readMBps` / `writeMBps`, plus a positioning cost when an access does not start where the
+ * previous one ended), so that the firmware measures the rates and times a real printer of the
+ * profile would show, seeks included. The clock runs with real time besides. `disk` is the
+ * profile's disk or a DeviceModel (DiskTiming); `deviceTime` holds the totals (bytes,
+ * repositionings, seconds).
  */
 export class TimedDevice implements BlockDevice {
+  private readonly deviceClock: DeviceClock;
   constructor(
     private readonly inner: BlockDevice,
-    private readonly speed: { readMBps: number; writeMBps: number },
+    disk: DiskTiming,
     private readonly clock: { now: number },
-  ) {}
+  ) {
+    this.deviceClock = new DeviceClock(
+      disk.media
+        ? modelOfDisk({ ...disk, media: disk.media })
+        : {
+            name: disk.name ?? "disk",
+            readMBps: disk.readMBps,
+            writeMBps: disk.writeMBps,
+            accessMs: disk.accessMs ?? 0,
+          },
+    );
+  }
+  get model(): DeviceModel {
+    return this.deviceClock.model;
+  }
+  get deviceTime(): Readonly<DeviceTime> {
+    return this.deviceClock.time;
+  }
   get sectorSize(): number {
     return this.inner.sectorSize;
   }
@@ -73,11 +98,11 @@ export class TimedDevice implements BlockDevice {
   }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.inner.read(lba, sectorCount, dst, dstOffset);
-    this.clock.now += (sectorCount * this.sectorSize) / (this.speed.readMBps * 1e3);
+    this.clock.now += this.deviceClock.access("r", lba * this.sectorSize, sectorCount * this.sectorSize) * 1e3;
   }
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.inner.write(lba, sectorCount, src, srcOffset);
-    this.clock.now += (sectorCount * this.sectorSize) / (this.speed.writeMBps * 1e3);
+    this.clock.now += this.deviceClock.access("w", lba * this.sectorSize, sectorCount * this.sectorSize) * 1e3;
   }
   flush(): void {
     this.inner.flush();
@@ -88,6 +113,8 @@ export class TimedDevice implements BlockDevice {
 }
 
 /**
+ * Builds a printer's disk in `file` (a sparse file of the profile's disk size), or on
+ * `options.device` (a blank device of that size, for example a RamDevice) when given.
  * `diskTiming`: the printer host's disk is a TimedDevice (its clock takes the profile's disk
  * speeds into account); the factory line's building of the disk is not timed.
  */
