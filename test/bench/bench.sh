@@ -48,7 +48,8 @@
 # Checks on the last round's clusterback restores: fsck.fat -n, clusterback verify --against,
 # and volgen.py usedcmp (the used area byte for byte against the source volume).
 #
-# Output: key=value lines on stdout (progress on stderr), then BENCH_DOC is rewritten.
+# Output: key=value lines on stdout (progress on stderr), then BENCH_DOC is rewritten (report.py
+# keeps its History rows and the <!-- bytes --> section that test/bench/bytes-bench.js writes).
 # exit: 0 measured (targets met or not), 1 a command or a correctness check failed,
 #       2 bad settings, 3 a required tool or the build is missing.
 set -euo pipefail

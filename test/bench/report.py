@@ -3,7 +3,9 @@
 
 WORKDIR holds NAME.t (one "wall user sys maxrss_kB" line per sample), env and checks
 (key=value lines) as bench.sh writes them.  DOC (markdown) keeps the rows of its History
-table between runs; the rest of it is regenerated.  Exit 1 when a correctness check failed.
+table between runs and the section test/bench/bytes-bench.js writes there (between <!-- bytes -->
+and <!-- /bytes -->, placed before the History); the rest of it is regenerated.  Exit 1 when a
+correctness check failed.
 """
 import os
 import re
@@ -135,11 +137,15 @@ def main():
 
 def write_doc(doc, env, res, ratios, verdicts, checks, bad, vs):
     old_rows = []
+    bytes_block = ""  # bytes-bench.js's section (<!-- bytes --> ... <!-- /bytes -->), kept as it is
     if os.path.exists(doc):
         text = open(doc, encoding="utf-8").read()
         m = re.search(r"<!-- history -->\n(.*?)<!-- /history -->", text, re.S)
         if m:
             old_rows = [l for l in m.group(1).splitlines() if l.startswith("| 20")]
+        m = re.search(r"<!-- bytes -->\n.*?<!-- /bytes -->", text, re.S)
+        if m:
+            bytes_block = m.group(0)
     machine = "%s vCPU %s, %s GiB RAM, Linux %s" % (env["nproc"], env["cpu"], env["mem_gib"], env["kernel"])
     tools = "partclone %s, dosfstools %s, mtools %s, Node.js %s, Python %s" % (
         env["partclone"], env["dosfstools"], env["mtools"], env["node"], env["python"])
@@ -228,6 +234,8 @@ def write_doc(doc, env, res, ratios, verdicts, checks, bad, vs):
         mb("cb_restore"), mb("cb_restore_noverify"), mb("pc_fast_backup"), mb("pc_fast_restore"),
         mb("pc_def_backup"), mb("pc_def_restore"), mb("cat"), sum(head), len(head))
     rows = (old_rows + [row])[-HISTORY_MAX:]
+    if bytes_block:
+        L.append(bytes_block + "\n")
     L.append("## History (MB/s of used bytes)\n")
     L.append("<!-- history -->")
     L.append("| date (UTC) | clusterback | machine | cb backup | cb restore | cb restore --no-verify |"
