@@ -20,6 +20,9 @@ export const META_CHUNKS_MAX: u32 = 4096; // chunk checks a restore keeps: a met
 export const META_CHECKS_BYTES: u32 = META_CHUNKS_MAX * 4; // one CBH-32 per chunk
 export const BOUNCE_BYTES: u32 = 4096; // the largest sector a SECTORS512 layer views
 export const BOOT_SECTOR_BYTES: u32 = 4096; // one-pass restore: the target's sector 0, held until the very end
+export const DIFF_ENTRIES: u32 = 4096; // compare-first restore: stretches of differing clusters listed (engine/diff.ts)
+export const DIFF_BYTES: u32 = DIFF_ENTRIES * 24;
+export const META_DIFFERS_BYTES: u32 = META_CHUNKS_MAX / 8; // compare-first restore: one bit per metadata chunk that differs
 
 export class Buffers {
   io: usize = 0; // IO_BYTES: a block (or a metadata chunk)
@@ -39,6 +42,9 @@ export class Buffers {
   bootSector: usize = 0; // BOOT_SECTOR_BYTES: one-pass restore, the boot sector, written last of all
   claimed: usize = 0; // CLAIMED_BYTES: fatCheck, the clusters the host's directory walk reached
   bounce: usize = 0; // BOUNCE_BYTES: a partial parent sector of a 512-byte view (layers.ts)
+  diffs: usize = 0; // DIFF_BYTES: compare-first restore, the stretches that differ (engine/diff.ts)
+  metaDiffers: usize = 0; // META_DIFFERS_BYTES: compare-first restore, the metadata chunks that differ
+  diffRecord: usize = 0; // 64 bytes: a block's index and table check, as the write pass's chain takes it
 }
 
 export const buf = new Buffers();
@@ -62,6 +68,9 @@ export function initBuffers(): void {
   buf.headerName = heap.alloc(64);
   buf.claimed = heap.alloc(CLAIMED_BYTES);
   buf.bounce = heap.alloc(BOUNCE_BYTES);
+  buf.diffs = heap.alloc(DIFF_BYTES);
+  buf.metaDiffers = heap.alloc(META_DIFFERS_BYTES);
+  buf.diffRecord = heap.alloc(64);
 }
 
 // The I/O buffer of block k.

@@ -49,6 +49,16 @@ export class Job {
   differential: bool = false; // restore: read the target first, write only what differs
   mostlyDiffering: bool = false; // differential: the last block compared was mostly different
   prechecking: bool = false; // restore: the first pass over the blocks, checking them, writing nothing
+  compareFirst: bool = false; // restore (differential, two-pass): the check pass compares the target too, the write pass writes only what differs (10.2)
+  overflowBlock: f64 = -1; // compare-first: the block where the list of differing stretches overflowed (-1: it did not)
+  overflowBit: f64 = 0; //   ... that block's first bit, and its cursor position
+  overflowWalk: bool = false; // compare-first write pass: walking every block from overflowBlock
+  diffIndex: u32 = 0; // compare-first write pass: the next stretch of the list
+  lastDiffBlock: f64 = -1; // compare-first: the last block whose table check went into diffHash
+  tableBlock: f64 = -1; // compare-first write pass: the block whose table is in io's table area
+  diffHash: Cbh = new Cbh(); // compare-first: the index and table check of each block the write pass reads
+  diffCheck: u64 = 0; // ... as the check pass took it
+  metaDiffering: f64 = 0; // compare-first: metadata chunks that differ
   onePass: bool = false; // restore: read the image once, front to back (from a stream), boot sector held to the end
   imageFlags: u32 = 0; // restore/verify: the header's Flags
   created: f64 = 0; // restore/verify: the header's CreatedSec (its name: buf.headerName)

@@ -25,7 +25,17 @@ import { rewind } from "../image/cursor";
 import * as H from "../image/layout";
 import { IMG_SECTOR, tableBytes } from "../image/layout";
 import { devFlush, ld32, ld64, st64 } from "../io";
-import { AUX_BYTES, blockBuffer, buf, META_CHUNK_BYTES, META_CHUNKS_MAX, setResult } from "../mem";
+import {
+  AUX_BYTES,
+  BLOCK_DATA_MAX,
+  blockBuffer,
+  buf,
+  META_CHUNK_BYTES,
+  META_CHUNKS_MAX,
+  META_DIFFERS_BYTES,
+  setResult,
+} from "../mem";
+import { diffs } from "./diff";
 import {
   chainAdd,
   chainFinish,
@@ -90,6 +100,17 @@ export function restoreBegin(
   job.onePass = restoring && (flags & RESTORE_ONE_PASS) != 0;
   job.mostlyDiffering = false;
   job.prechecking = restoring && !job.onePass; // a two-pass restore checks every block of the image before it writes anything
+  // a differential two-pass restore compares the target while it checks the image (10.2)
+  job.compareFirst = job.prechecking && job.differential;
+  job.overflowBlock = -1;
+  job.overflowWalk = false;
+  job.diffIndex = 0;
+  job.lastDiffBlock = -1;
+  job.tableBlock = -1;
+  job.metaDiffering = 0;
+  job.diffHash.reset(H.SEED_CHAIN);
+  diffs.reset();
+  memory.fill(buf.metaDiffers, 0, META_DIFFERS_BYTES);
   job.targetBytesRead = 0;
   job.targetBytesWritten = 0;
   job.metaCompare = false;
@@ -122,7 +143,9 @@ export function restoreBegin(
   // passes over the metadata and the clusters: a verify reads the image once (and with a
   // target, the target's metadata too); a restore checks (two-pass only), writes, and with
   // readBack reads the target again
-  const restorePasses: f64 = (job.onePass ? 1 : 2) + (job.readBack ? 1 : 0);
+  // (compare-first: the image and the target once each; the write pass's share is added when it
+  // starts, from what differed)
+  const restorePasses: f64 = job.compareFirst ? 2 : (job.onePass ? 1 : 2) + (job.readBack ? 1 : 0);
   const metaPasses: f64 = verifyOnly ? (job.against ? 2 : 1) : restorePasses;
   const dataPasses: f64 = verifyOnly ? 1 : restorePasses;
   job.bytesTotal = g.bitmapLength + g.metaBytes * metaPasses + g.imageClusters * <f64>g.clusterBytes * dataPasses;
@@ -154,7 +177,12 @@ function stepPhase(phase: u32): i32 {
     return r < 0 ? r : CHECK_STEP_COST;
   }
   if (phase == PH_CHECK_META) {
+    const chunk = job.sectionPos;
     r = checkMetaStep();
+    if (r >= 0 && job.compareFirst && chunk < metaChunks()) {
+      const c = compareMetaChunkWithTarget(chunk);
+      if (c < 0) return c;
+    }
     if (r == 1) r = enterPhase(PH_CHECK_COMMIT);
     return r < 0 ? r : CHECK_STEP_COST;
   }
@@ -162,7 +190,7 @@ function stepPhase(phase: u32): i32 {
     r = job.onePass ? finishOnePass() : checkCommitThenData();
     return r < 0 ? r : <i32>IMG_SECTOR;
   }
-  if (phase == PH_DATA) return dataStep();
+  if (phase == PH_DATA) return job.compareFirst && !job.prechecking ? diffWriteStep() : dataStep();
   if (phase == PH_META) return job.onePass && !job.metaCompare ? onePassMetaStep() : metaStep();
   return fail(E.E_STATE, phase);
 }
@@ -199,6 +227,7 @@ function finishData(): i32 {
     const r = readBackBlock();
     if (r < 0) return r;
   }
+  if (job.compareFirst && !job.prechecking) return finishDiffWrite();
   const chain = chainFinish();
   if (job.onePass) {
     job.chainComputed = chain;
@@ -209,6 +238,7 @@ function finishData(): i32 {
   if (job.prechecking) {
     // every block checked: now mark the target, and go over the blocks again to write them
     job.prechecking = false;
+    if (job.compareFirst) return startDiffWrite();
     r = writeMark();
     return r < 0 ? r : startData();
   }
@@ -281,15 +311,9 @@ function dataStep(): i32 {
   let r = imageRead(job.src, g.dataOffset + job.sectionPos, bytes, io);
   if (r < 0) return r;
   const k = job.block;
-  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC)
-    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_MAGIC, ld32(table + H.T_Magic));
-  if (ld32(table + H.T_ClusterCount) != n)
-    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CLUSTERS, ld32(table + H.T_ClusterCount));
-  if (<f64>ld64(table + H.T_BlockIndex) != k)
-    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_INDEX, <f64>ld64(table + H.T_BlockIndex));
+  r = checkTable(table, k, n, tb);
+  if (r < 0) return r;
   const check = ld64(table + tb - 8);
-  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k))
-    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CHECK, <f64>(check & 0xffffffff));
   const runsFrom = job.cursor.pos;
   // pass 1: every cluster against its check, each seeded with its own bitmap bit
   let filled: u32 = 0;
@@ -317,12 +341,20 @@ function dataStep(): i32 {
       if (stored != computed) {
         if (!isUnreadableCluster(job.imageFlags, stored, computed, data, cb))
           return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
-        if (!job.prechecking) noteUnreadable(start + <f64>i); // unreadable at backup time: zeros go back (section 5.1)
+        // unreadable at backup time: zeros go back (section 5.1), counted in the pass that sees every block
+        if (job.compareFirst == job.prechecking) noteUnreadable(start + <f64>i);
       }
     }
     filled += <u32>len;
   }
-  chainAdd(check);
+  // (compare-first: the check pass compares the block with the target; the write pass, walking
+  // every block after the list overflowed, takes the block into diffHash instead)
+  if (job.compareFirst && !job.prechecking) diffNote(k, check);
+  else chainAdd(check);
+  if (job.compareFirst && job.prechecking) {
+    r = compareBlockWithTarget(k, n, io, runsFrom, check);
+    if (r < 0) return r;
+  }
   // pass 2: the same runs again, to write or compare them
   if ((job.kind == JOB_RESTORE || job.against) && !job.prechecking) {
     const after = job.cursor.pos;
@@ -424,7 +456,9 @@ function writeClusters(start: f64, len: u32, data: usize): i32 {
 
 // Writes `units` units of `unitSectors` sectors from `data` at `lba`, only the stretches in
 // which `data` differs from `current` (what the target holds), each stretch in one write.
-function writeDifferingUnits(lba: f64, units: u32, unitSectors: u32, current: usize, data: usize): i32 {
+// firstBit: the first unit's cluster (data), or -1 (metadata sectors). Compare-first: each stretch
+// is read back as soon as it is written (readBack).
+function writeDifferingUnits(lba: f64, units: u32, unitSectors: u32, current: usize, data: usize, firstBit: f64): i32 {
   const unitBytes = <usize>unitSectors * job.sectorBytes;
   let i: u32 = 0;
   while (i < units) {
@@ -434,7 +468,11 @@ function writeDifferingUnits(lba: f64, units: u32, unitSectors: u32, current: us
     }
     let j = i + 1;
     while (j < units && !equalBytes(current + <usize>j * unitBytes, data + <usize>j * unitBytes, unitBytes)) j++;
-    const r = writeSectors(lba + <f64>i * <f64>unitSectors, (j - i) * unitSectors, data + <usize>i * unitBytes);
+    const at = lba + <f64>i * <f64>unitSectors,
+      bytes = data + <usize>i * unitBytes;
+    let r = writeSectors(at, (j - i) * unitSectors, bytes);
+    if (r >= 0 && readBackAtOnce())
+      r = readBackSectors(at, j - i, unitSectors, bytes, firstBit < 0 ? -1 : firstBit + i);
     if (r < 0) return r;
     i = j;
   }
@@ -463,6 +501,7 @@ function writeDiffering(start: f64, len: u32, data: usize): i32 {
       job.sectorsPerCluster,
       buf.aux,
       data + <usize>done * cb,
+      start + <f64>done,
     );
     if (r < 0) return r;
     done += <u32>n;
@@ -582,12 +621,15 @@ function metaStep(): i32 {
   const writing = job.kind == JOB_RESTORE && !job.metaCompare;
   const c = writing ? (index + 1 < chunks ? index + 1 : 0) : index;
   const n = metaChunkLength(c);
-  const r = writing ? writeMetaChunk(c, n) : compareMetaChunk(c, n);
+  // compare-first: only the chunks that differed, and chunk 0 (the mark is over its boot sector);
+  // what is written is read back as soon as it is (writeDifferingUnits)
+  const skip = writing && job.compareFirst && c != 0 && !metaChunkDiffers(c);
+  const r = skip ? 0 : writing ? writeMetaChunk(c, n) : compareMetaChunk(c, n);
   if (r < 0) return r;
   job.sectionPos += 1;
   job.bytesDone += <f64>n;
   if (job.sectionPos < chunks) return <i32>n;
-  if (writing && job.readBack) {
+  if (writing && job.readBack && !job.compareFirst) {
     startMetaCompare();
     return <i32>n;
   } // read the area back
@@ -603,6 +645,9 @@ function writeMetaChunk(c: f64, n: u32): i32 {
   if (r >= 0) r = recheckMetaChunk(c, n, buf.io);
   if (r < 0) return r;
   const sectors = n / job.sectorBytes;
+  // compare-first, chunk 0 equal to the target's when it was compared: only the boot sector (the
+  // mark is over it) goes back
+  if (c == 0 && job.compareFirst && !metaChunkDiffers(0)) return writeBootSector(buf.io);
   return c == 0 ? writeFirstChunk(sectors) : writeMetaSectors(metaChunkOffset(c) / job.sectorBytes, sectors, buf.io);
 }
 
@@ -630,7 +675,8 @@ function writeFirstChunk(sectors: u32): i32 {
 function writeBootSector(data: usize): i32 {
   let r = flushTarget();
   if (r >= 0) r = writeSectors(0, 1, data);
-  return r < 0 ? r : flushTarget();
+  if (r >= 0) r = flushTarget();
+  return r >= 0 && readBackAtOnce() ? readBackSectors(0, 1, 1, data, -1) : r;
 }
 
 // Metadata sectors [first, first + sectors) (the head, then the tail) from `data`.
@@ -654,5 +700,258 @@ function writeMeta(lba: f64, sectors: u32, data: usize): i32 {
   const r = partRead(job.dst, lba, sectors, buf.io2);
   if (r < 0) return r;
   job.targetBytesRead += <f64>sectors * job.sectorBytes;
-  return writeDifferingUnits(lba, sectors, 1, buf.io2, data);
+  return writeDifferingUnits(lba, sectors, 1, buf.io2, data, -1);
+}
+
+// ---- compare-first (docs/image-format.md 10.2) ----
+
+// Section 4: a block table's fields and its check.
+function checkTable(table: usize, k: f64, n: u32, tb: u32): i32 {
+  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_MAGIC, ld32(table + H.T_Magic));
+  if (ld32(table + H.T_ClusterCount) != n)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CLUSTERS, ld32(table + H.T_ClusterCount));
+  if (<f64>ld64(table + H.T_BlockIndex) != k)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_INDEX, <f64>ld64(table + H.T_BlockIndex));
+  const check = ld64(table + tb - 8);
+  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k))
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CHECK, <f64>(check & 0xffffffff));
+  return 0;
+}
+
+// Bytes of a full block (data and table): block k starts k of them after the data section's start.
+function fullBlockBytes(): f64 {
+  const g = job.geo;
+  return <f64>g.clustersPerBlock * <f64>g.clusterBytes + <f64>tableBytes(g.clustersPerBlock);
+}
+
+// The write pass of a compare-first restore reads back each stretch as soon as it is written
+// (except when it walks every block after an overflow: then one block behind, readBackBlock).
+function readBackAtOnce(): bool {
+  return job.compareFirst && job.readBack && !job.prechecking && !job.overflowWalk;
+}
+
+function metaChunkDiffers(c: f64): bool {
+  const i = <u32>c;
+  return (load<u8>(buf.metaDiffers + (i >>> 3)) & (1 << (i & 7))) != 0;
+}
+
+// Check pass: the target's copy of metadata chunk c read into io2 and compared with the image's,
+// still in io (checkMetaStep read it).
+function compareMetaChunkWithTarget(c: f64): i32 {
+  const n = metaChunkLength(c);
+  const r = metaRead(job.dst, metaChunkOffset(c) / job.sectorBytes, n / job.sectorBytes, buf.io2);
+  if (r < 0) return r;
+  job.targetBytesRead += <f64>n;
+  if (!equalBytes(buf.io, buf.io2, n)) {
+    const i = <u32>c;
+    const at = buf.metaDiffers + (i >>> 3);
+    store<u8>(at, <u8>(<u32>load<u8>(at) | ((<u32>1) << (i & 7))));
+    job.metaDiffering += 1;
+  }
+  return 0;
+}
+
+// Takes block k's table check into diffHash, once per block: the check pass for each block the
+// write pass will read, the write pass for each block it reads; the two must agree before the
+// boot sector is written (an image changed between the passes is caught there).
+function diffNote(k: f64, check: u64): void {
+  if (job.lastDiffBlock == k) return;
+  job.lastDiffBlock = k;
+  const d = buf.diffRecord;
+  memory.fill(d, 0, 64);
+  st64(d, <u64>k);
+  st64(d + 8, check);
+  job.diffHash.update(d, 64);
+}
+
+// Check pass: block k (n clusters, checked, in `io`) compared with the target's clusters, the
+// stretches that differ listed. After an overflow the blocks are not compared: the write pass
+// takes every one of them.
+function compareBlockWithTarget(k: f64, n: u32, io: usize, runsFrom: f64, check: u64): i32 {
+  if (job.overflowBlock >= 0) {
+    diffNote(k, check);
+    return 0;
+  }
+  const g = job.geo,
+    cb = g.clusterBytes,
+    perBlock = <f64>g.clustersPerBlock;
+  const after = job.cursor.pos;
+  rewind(job.cursor, runsFrom);
+  const first = job.clustersDone; // image order of the block's first cluster
+  let filled: u32 = 0;
+  while (filled < n) {
+    const got = job.cursor.nextRun(n - filled);
+    if (got < 0) return got;
+    if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, first + <f64>filled, g.imageClusters);
+    const start = job.cursor.runStart,
+      len = <u32>got;
+    for (let done: u32 = 0; done < len; ) {
+      const m = readTargetPiece(start, done, len);
+      if (m < 0) return m;
+      job.targetBytesRead += <f64>m * cb;
+      const data = io + <usize>(filled + done) * cb;
+      let i: u32 = 0;
+      while (i < <u32>m) {
+        if (equalBytes(buf.aux + <usize>i * cb, data + <usize>i * cb, cb)) {
+          i++;
+          continue;
+        }
+        let j = i + 1;
+        while (j < <u32>m && !equalBytes(buf.aux + <usize>j * cb, data + <usize>j * cb, cb)) j++;
+        diffNote(k, check);
+        if (!diffs.add(first + <f64>(filled + done + i), start + <f64>(done + i), j - i, perBlock)) {
+          // no room: the write pass takes every block from this one on
+          diffs.dropFrom(k, perBlock);
+          job.overflowBlock = k;
+          job.overflowBit = runsFrom;
+          rewind(job.cursor, after);
+          return 0;
+        }
+        i = j;
+      }
+      done += <u32>m;
+    }
+    filled += len;
+  }
+  rewind(job.cursor, after);
+  job.bytesDone += <f64>n * cb;
+  return 0;
+}
+
+// After the check pass: nothing differs, nothing is written (not even the mark); else the mark,
+// and the write pass over the listed stretches (and the blocks after an overflow).
+function startDiffWrite(): i32 {
+  job.diffCheck = job.diffHash.digest64();
+  job.diffHash.reset(H.SEED_CHAIN);
+  job.lastDiffBlock = -1;
+  job.tableBlock = -1;
+  job.diffIndex = 0;
+  job.overflowWalk = false;
+  job.mostlyDiffering = false;
+  job.prevClusters = 0;
+  const g = job.geo;
+  const walked = job.overflowBlock < 0 ? 0 : g.imageClusters - job.overflowBlock * <f64>g.clustersPerBlock;
+  const passes: f64 = job.readBack ? 2 : 1;
+  job.bytesTotal =
+    job.bytesDone +
+    (diffs.clusters + walked) * <f64>g.clusterBytes * passes +
+    (job.metaDiffering + 1) * <f64>META_CHUNK_BYTES * passes;
+  if (diffs.count == 0 && job.overflowBlock < 0 && job.metaDiffering == 0) {
+    job.bytesTotal = job.bytesDone;
+    return enterPhase(PH_DONE); // the target holds what the image holds
+  }
+  const r = writeMark();
+  return r < 0 ? r : enterPhase(PH_DATA);
+}
+
+// Write pass: the next listed stretch; then, after an overflow, every block from it on; then the
+// metadata.
+function diffWriteStep(): i32 {
+  if (job.overflowWalk) return dataStep(); // finishData after its last block
+  if (job.diffIndex < diffs.count) {
+    job.diffIndex += 1;
+    return writeDiffStretch(job.diffIndex - 1);
+  }
+  if (job.overflowBlock < 0) {
+    const r = finishDiffWrite();
+    return r < 0 ? r : 0;
+  }
+  job.overflowWalk = true;
+  job.block = job.overflowBlock;
+  job.clustersDone = job.overflowBlock * <f64>job.geo.clustersPerBlock;
+  job.sectionPos = job.overflowBlock * fullBlockBytes();
+  rewind(job.cursor, job.overflowBit);
+  return 0;
+}
+
+function finishDiffWrite(): i32 {
+  const computed = job.diffHash.digest64();
+  if (computed != job.diffCheck)
+    return fail(E.E_IMG_CHAIN, <f64>(job.diffCheck & 0xffffffff), <f64>(computed & 0xffffffff));
+  return enterPhase(PH_META);
+}
+
+// Write pass: listed stretch i, read again from the image with its block's table (kept while the
+// stretches of one block follow each other), every cluster checked against the table again,
+// then written (a merged stretch: only the clusters that differ) and read back.
+function writeDiffStretch(i: u32): i32 {
+  const g = job.geo,
+    cb = g.clusterBytes,
+    perBlock = <f64>g.clustersPerBlock;
+  const ordinal = diffs.ordinal(i),
+    count = diffs.length(i),
+    merged = diffs.merged(i);
+  const k = Math.floor(ordinal / perBlock),
+    first = <u32>(ordinal - k * perBlock);
+  const n = g.blockClusters(k),
+    tb = tableBytes(n);
+  const at = g.dataOffset + k * fullBlockBytes();
+  const table = buf.io + <usize>BLOCK_DATA_MAX;
+  let r: i32;
+  if (job.tableBlock != k) {
+    job.tableBlock = -1;
+    r = imageRead(job.src, at + <f64>n * <f64>cb, tb, table);
+    if (r >= 0) r = checkTable(table, k, n, tb);
+    if (r < 0) return r;
+    diffNote(k, ld64(table + tb - 8));
+    job.tableBlock = k;
+  }
+  r = imageRead(job.src, at + <f64>first * <f64>cb, count * cb, buf.io);
+  if (r < 0) return r;
+  rewind(job.cursor, diffs.bit(i));
+  let filled: u32 = 0;
+  while (filled < count) {
+    const got = job.cursor.nextRun(count - filled);
+    if (got < 0) return got;
+    if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, ordinal + <f64>filled, g.imageClusters);
+    const len = <u32>got,
+      start = job.cursor.runStart;
+    if (first + filled == 0 && <f64>ld64(table + H.T_FirstBit) != start)
+      return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
+    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst)
+      return fail(
+        E.E_IMG_GHOST_OVERLAP,
+        k,
+        Math.max(start, job.ghostFirst),
+        job.ghostFirst,
+        job.ghostEnd - job.ghostFirst,
+      );
+    const data = buf.io + <usize>filled * cb;
+    for (let j: u32 = 0; j < len; j++) {
+      const stored = ld32(table + H.T_Checks + ((first + filled + j) << 2));
+      const computed = hash32(data + <usize>j * cb, cb, <u64>(start + <f64>j));
+      if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, data + <usize>j * cb, cb))
+        return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>j, stored, computed);
+    }
+    if (merged) r = writeDiffering(start, len, data);
+    else {
+      r = writeClusters(start, len, data);
+      if (r >= 0 && job.readBack) r = readBackSectors(job.clusterLba(start), len, job.sectorsPerCluster, data, start);
+    }
+    if (r < 0) return r;
+    filled += len;
+  }
+  job.bytesDone += <f64>count * <f64>cb * (job.readBack ? 2 : 1);
+  return <i32>(count * cb);
+}
+
+// Reads back `units` units of `unitSectors` sectors just written at lba from `data` and compares
+// them: a unit that differs is a mismatched cluster (firstBit: the first unit's) or, with
+// firstBit -1, metadata that differs.
+function readBackSectors(lba: f64, units: u32, unitSectors: u32, data: usize, firstBit: f64): i32 {
+  const unitBytes = unitSectors * job.sectorBytes;
+  const per = max<u32>(1, AUX_BYTES / unitBytes);
+  for (let done: u32 = 0; done < units; ) {
+    const n = min(per, units - done);
+    const r = partRead(job.dst, lba + <f64>done * <f64>unitSectors, n * unitSectors, buf.aux);
+    if (r < 0) return r;
+    for (let i: u32 = 0; i < n; i++) {
+      if (equalBytes(buf.aux + <usize>i * unitBytes, data + <usize>(done + i) * unitBytes, unitBytes)) continue;
+      if (firstBit < 0) job.metaMismatch = true;
+      else noteMismatch(firstBit + <f64>(done + i));
+    }
+    done += n;
+  }
+  return 0;
 }

@@ -587,7 +587,15 @@ export interface RestoreResult {
   seconds: number;
   /** The image's signature: checked with `trust`, else as found (absent: unsigned). */
   signature?: SignatureSummary;
+  /**
+   * How the target was written (docs/image-format.md 10): "compare" (the image checked and the
+   * target compared in one pass, then only what differs written), "full" (checked, then every
+   * cluster written), "one-pass" (a stream, or a target holding nothing to protect).
+   */
+  mode: RestoreMode;
 }
+
+export type RestoreMode = "compare" | "full" | "one-pass";
 
 export interface VerifyResult {
   image: string;
@@ -645,7 +653,12 @@ export function restore(core: Core, imageFile: string, target: string, options: 
         // the job may write the source partition's extent of the target, and nothing else
         const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
         const label = imageFile === "-" ? "standard input" : imageFile;
-        const onePass = options.onePass || input.stream;
+        // a target that holds nothing to protect (no volume, no interrupted restore) is written in
+        // one pass over the image, every cluster (docs/image-format.md 10.1); not under a signature
+        // policy, which is checked before anything is written
+        const blank =
+          !options.onePass && !options.full && !input.stream && !options.trust && holdsNothing(core, part.device);
+        const onePass = options.onePass || input.stream || blank;
         // the signature is checked before the first sector reaches the target (one pass: before the boot sector)
         const gate =
           reader && options.trust
@@ -663,7 +676,7 @@ export function restore(core: Core, imageFile: string, target: string, options: 
           guarded,
           header,
           target,
-          { ...options, onePass },
+          { ...options, onePass, full: options.full || blank },
           t0,
           gate,
         );
@@ -677,6 +690,17 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     }
   } finally {
     locks.release();
+  }
+}
+
+/** The target holds no volume that the core recognises and no restore mark: nothing a restore must protect. */
+function holdsNothing(core: Core, dev: BlockDevice): boolean {
+  if (readRestoreMark(core, dev) !== undefined) return false;
+  const h = core.attach(dev);
+  try {
+    return core.exports.probeVolume(h, dev.sectorSize, dev.sectorCount) < 0;
+  } finally {
+    core.detach(h);
   }
 }
 
@@ -808,6 +832,7 @@ function runRestore(
       unreadableClusters: res[Slot.unreadableCount],
       verified,
       seconds: (performance.now() - t0) / 1000,
+      mode: options.onePass ? "one-pass" : options.full ? "full" : "compare",
     };
   } finally {
     core.detach(hi);
