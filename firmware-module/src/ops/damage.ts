@@ -29,6 +29,8 @@ export interface DamageOptions {
   maxEntries?: number;
   /** Directory records held at once at most (default 2^18). */
   maxHeld?: number;
+  /** FAT windows of 64 KiB the walk keeps (default: the reader's 4, for a QuickJS heap; the CLI keeps the whole FAT, up to 16 MiB). */
+  cachedWindows?: number;
 }
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
@@ -79,7 +81,7 @@ function capped(
 export function fatDamageNotices(core: Core, device: BlockDevice, options: DamageOptions = {}): string[] {
   let reader: FatReader;
   try {
-    reader = new FatReader(device, core);
+    reader = new FatReader(device, core, options.cachedWindows);
   } catch (e) {
     return [`the volume was not checked for damage: ${(e as Error).message}`];
   }

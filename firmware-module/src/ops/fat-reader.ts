@@ -104,7 +104,8 @@ export interface TreeCheck {
 }
 
 const FAT_WINDOW_ENTRIES = 16384; // entries read at once (64 KiB for FAT32)
-const CACHED_WINDOWS = 4; // windows kept (256 KiB at most: the firmware runs in a QuickJS heap of 1 MiB)
+/** Windows a reader keeps by default (256 KiB at most: the firmware runs in a QuickJS heap of 1 MiB); a host with the memory may give more (FatReader's third argument). */
+export const CACHED_WINDOWS = 4;
 const READ_CHUNK_BYTES = 1 << 20; // readFile hands out at most this much per chunk
 const DEFAULT_MAX_DEPTH = 32;
 const DEFAULT_MAX_ENTRIES = 1 << 20;
@@ -159,13 +160,17 @@ export class FatReader {
   private win: Uint32Array | Uint16Array = new Uint32Array(0);
   /** Windows read so far, by first entry, least recently used first. */
   private readonly windows = new Map<number, Uint32Array | Uint16Array>();
+  /** The windows a reader of CACHED_WINDOWS would hold, least recently used first (what a bounded check is charged for). */
+  private readonly charged = new Set<number>();
   /** FAT lookups so far, and the most a bounded check allows. */
   private steps = 0;
   private stepLimit = Infinity;
 
+  /** cachedWindows: FAT windows kept (default CACHED_WINDOWS); as many as the FAT has read it once, whatever the walk's order. */
   constructor(
     readonly device: BlockDevice,
     core: Core,
+    private readonly cachedWindows = CACHED_WINDOWS,
   ) {
     this.tables = new FatTables(device, core); // throws the core's VolumeError on a bad boot record
     const r = core.results(),
@@ -271,13 +276,20 @@ export class FatReader {
   /** Makes the window holding `cluster` current: from the cache (the least recently used one is dropped when full), else read. */
   private switchWindow(cluster: number): void {
     const first = cluster - (cluster % FAT_WINDOW_ENTRIES);
+    // a bounded check is charged for the windows a reader of CACHED_WINDOWS would read, whatever
+    // this one keeps: its results do not depend on the host's memory
+    if (this.charged.has(first)) this.charged.delete(first);
+    else {
+      this.steps += WINDOW_STEPS;
+      if (this.charged.size >= CACHED_WINDOWS) this.charged.delete(this.charged.keys().next().value!);
+    }
+    this.charged.add(first);
     let win = this.windows.get(first);
     if (win) {
       this.windows.delete(first);
     } else {
-      this.steps += WINDOW_STEPS;
       win = this.tables.window(0, first, Math.min(FAT_WINDOW_ENTRIES, this.tables.entryCount - first));
-      if (this.windows.size >= CACHED_WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+      if (this.windows.size >= this.cachedWindows) this.windows.delete(this.windows.keys().next().value!);
     }
     this.windows.set(first, win);
     this.winFirst = first;

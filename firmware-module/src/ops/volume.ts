@@ -131,7 +131,12 @@ function notices(res: Float64Array): string[] {
   return out;
 }
 
-export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions = {}): VolumeInfo {
+/** cachedWindows: the FAT windows the damage walk keeps (DamageOptions). */
+export function volumeInfo(
+  core: Core,
+  device: BlockDevice,
+  options: RunOptions & { cachedWindows?: number } = {},
+): VolumeInfo {
   const h = core.attach(device);
   try {
     core.check(core.exports.probeVolume(h, device.sectorSize, device.sectorCount));
@@ -163,7 +168,9 @@ export function volumeInfo(core: Core, device: BlockDevice, options: RunOptions 
     };
     // FAT12/16/32: loops, cross-links, directory loops and FSInfo, from a bounded walk of the tree (it probes the volume again: the results above are taken)
     if (res[Slot.volFsType] <= FsType.fat32)
-      vol.notices.push(...fatDamageNotices(core, device, { freeClusters: vol.freeClusters }));
+      vol.notices.push(
+        ...fatDamageNotices(core, device, { freeClusters: vol.freeClusters, cachedWindows: options.cachedWindows }),
+      );
     return vol;
   } finally {
     core.detach(h);

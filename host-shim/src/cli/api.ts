@@ -116,6 +116,9 @@ function readHead(file: FileDevice, bytes: number, at = 0): Uint8Array {
   return buf;
 }
 
+/** FAT windows (64 KiB each) the CLI's damage walk keeps: 16 MiB, the FAT of a 16 GiB FAT32 volume of 4 KiB clusters, read once. */
+const CLI_FAT_WINDOWS = 256;
+
 /** Bytes per sector of a FAT boot sector at `b`, or 0 when it does not look like one. */
 function bpbSectorSize(b: Uint8Array): number {
   const bps = b[11] | (b[12] << 8);
@@ -259,7 +262,7 @@ export function info(
       return out;
     }
     try {
-      out.volume = volumeInfo(core, part.device, options);
+      out.volume = volumeInfo(core, part.device, { ...options, cachedWindows: CLI_FAT_WINDOWS });
       out.ghost = ghostInfo(core, part.device, { ghostName: options.ghostName, search: options.ghost });
     } catch (e) {
       if (e instanceof VolumeError && options.ghost) {
@@ -397,7 +400,8 @@ function backupLocked(
     if (mark) throw new ClusterbackError(`${where}: not backed up: ${describeMark(mark)}`);
     let vol: VolumeInfo;
     try {
-      vol = volumeInfo(core, trap, {});
+      // the damage walk keeps the whole FAT (up to 16 MiB): it reads each FAT sector once, whatever the tree's order
+      vol = volumeInfo(core, trap, { cachedWindows: CLI_FAT_WINDOWS });
     } catch (e) {
       throw explainVolumeError(core, part, source, nameSourceReadError(core, part.device, trap, e));
     }
