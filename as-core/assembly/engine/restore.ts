@@ -743,6 +743,7 @@ function compareMetaChunkWithTarget(c: f64): i32 {
   const r = metaRead(job.dst, metaChunkOffset(c) / job.sectorBytes, n / job.sectorBytes, buf.io2);
   if (r < 0) return r;
   job.targetBytesRead += <f64>n;
+  job.bytesDone += <f64>n;
   if (!equalBytes(buf.io, buf.io2, n)) {
     const i = <u32>c;
     const at = buf.metaDiffers + (i >>> 3);
@@ -771,6 +772,7 @@ function diffNote(k: f64, check: u64): void {
 function compareBlockWithTarget(k: f64, n: u32, io: usize, runsFrom: f64, check: u64): i32 {
   if (job.overflowBlock >= 0) {
     diffNote(k, check);
+    job.bytesDone += <f64>n * <f64>job.geo.clusterBytes; // (counted as compared: the write pass compares it)
     return 0;
   }
   const g = job.geo,
@@ -806,6 +808,7 @@ function compareBlockWithTarget(k: f64, n: u32, io: usize, runsFrom: f64, check:
           job.overflowBlock = k;
           job.overflowBit = runsFrom;
           rewind(job.cursor, after);
+          job.bytesDone += <f64>n * cb;
           return 0;
         }
         i = j;
@@ -836,7 +839,7 @@ function startDiffWrite(): i32 {
   job.bytesTotal =
     job.bytesDone +
     (diffs.clusters + walked) * <f64>g.clusterBytes * passes +
-    (job.metaDiffering + 1) * <f64>META_CHUNK_BYTES * passes;
+    g.metaBytes; // (metaStep counts every chunk, written or not)
   if (diffs.count == 0 && job.overflowBlock < 0 && job.metaDiffering == 0) {
     job.bytesTotal = job.bytesDone;
     return enterPhase(PH_DONE); // the target holds what the image holds

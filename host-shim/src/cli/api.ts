@@ -657,11 +657,11 @@ export function restore(core: Core, imageFile: string, target: string, options: 
         // the job may write the source partition's extent of the target, and nothing else
         const guarded = new WriteGuard(part.device, 0, Math.min(part.device.sectorCount, header.partitionSectors));
         const label = imageFile === "-" ? "standard input" : imageFile;
-        // a target that holds nothing to protect (no volume, no interrupted restore) is written in
-        // one pass over the image, every cluster (docs/image-format.md 10.1); not under a signature
-        // policy, which is checked before anything is written
+        // a blank target holds nothing to protect: it is written in one pass over the image, every
+        // cluster (docs/image-format.md 10.1); not under a signature policy, which is checked
+        // before anything is written
         const blank =
-          !options.onePass && !options.full && !input.stream && !options.trust && holdsNothing(core, part.device);
+          !options.onePass && !options.full && !input.stream && !options.trust && holdsNothing(part.device);
         const onePass = options.onePass || input.stream || blank;
         // the signature is checked before the first sector reaches the target (one pass: before the boot sector)
         const gate =
@@ -697,15 +697,19 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   }
 }
 
-/** The target holds no volume that the core recognises and no restore mark: nothing a restore must protect. */
-function holdsNothing(core: Core, dev: BlockDevice): boolean {
-  if (readRestoreMark(core, dev) !== undefined) return false;
-  const h = core.attach(dev);
-  try {
-    return core.exports.probeVolume(h, dev.sectorSize, dev.sectorCount) < 0;
-  } finally {
-    core.detach(h);
-  }
+/** Bytes at the start of a target that must be zero for it to count as blank: where file systems and containers keep their first structures (LUKS and XFS at 0, ext at 1 KiB, swap at 4 KiB, ISO 9660 at 32 KiB, btrfs at 64 KiB). */
+const BLANK_PROBE_BYTES = 128 << 10;
+
+/**
+ * The target is blank: its first BLANK_PROBE_BYTES are zeros, so it holds no volume (of any
+ * kind) and no restore mark: nothing a restore must protect. Garbage is not blank: it may be
+ * something this tool does not know.
+ */
+function holdsNothing(dev: BlockDevice): boolean {
+  const sectors = Math.min(dev.sectorCount, BLANK_PROBE_BYTES / dev.sectorSize);
+  const head = new Uint8Array(sectors * dev.sectorSize);
+  dev.read(0, sectors, head, 0);
+  return head.every((b) => b === 0);
 }
 
 /** The image's header, its errors naming the file (and saying so when the arguments look swapped). */
