@@ -59,6 +59,12 @@ export class Job {
   diffHash: Cbh = new Cbh(); // compare-first: the index and table check of each block the write pass reads
   diffCheck: u64 = 0; // ... as the check pass took it
   metaDiffering: f64 = 0; // compare-first: metadata chunks that differ
+  pendingBlock: f64 = -1; // compare-first check pass: the block waiting in its buffer to be compared with the next (-1: none),
+  pendingClusters: u32 = 0; //   its cluster count, buffer, cursor position, table check and first cluster in image order
+  pendingData: usize = 0;
+  pendingRunsFrom: f64 = 0;
+  pendingCheck: u64 = 0;
+  pendingFirst: f64 = 0;
   onePass: bool = false; // restore: read the image once, front to back (from a stream), boot sector held to the end
   imageFlags: u32 = 0; // restore/verify: the header's Flags
   created: f64 = 0; // restore/verify: the header's CreatedSec (its name: buf.headerName)

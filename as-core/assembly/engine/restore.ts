@@ -108,6 +108,7 @@ export function restoreBegin(
   job.lastDiffBlock = -1;
   job.tableBlock = -1;
   job.metaDiffering = 0;
+  job.pendingBlock = -1;
   job.diffHash.reset(H.SEED_CHAIN);
   diffs.reset();
   memory.fill(buf.metaDiffers, 0, META_DIFFERS_BYTES);
@@ -352,7 +353,7 @@ function dataStep(): i32 {
   if (job.compareFirst && !job.prechecking) diffNote(k, check);
   else chainAdd(check);
   if (job.compareFirst && job.prechecking) {
-    r = compareBlockWithTarget(k, n, io, runsFrom, check);
+    r = comparePaired(k, n, io, runsFrom, check);
     if (r < 0) return r;
   }
   // pass 2: the same runs again, to write or compare them
@@ -725,10 +726,11 @@ function fullBlockBytes(): f64 {
   return <f64>g.clustersPerBlock * <f64>g.clusterBytes + <f64>tableBytes(g.clustersPerBlock);
 }
 
-// The write pass of a compare-first restore reads back each stretch as soon as it is written
-// (except when it walks every block after an overflow: then one block behind, readBackBlock).
+// The metadata a compare-first restore writes is read back as soon as it is written (the listed
+// stretches are read back a batch at a time, writeDiffBatch; the blocks after an overflow one
+// block behind, readBackBlock).
 function readBackAtOnce(): bool {
-  return job.compareFirst && job.readBack && !job.prechecking && !job.overflowWalk;
+  return job.compareFirst && job.readBack && job.phase == PH_META;
 }
 
 function metaChunkDiffers(c: f64): bool {
@@ -766,10 +768,39 @@ function diffNote(k: f64, check: u64): void {
   job.diffHash.update(d, 64);
 }
 
-// Check pass: block k (n clusters, checked, in `io`) compared with the target's clusters, the
+// Check pass: the blocks are compared with the target two at a time (the even block waits in its
+// buffer for the odd one), so that the image and the target are each read 2 MiB at a time: on a
+// disk that holds both (a recovery partition, the ghost) that halves the seeks between them.
+function comparePaired(k: f64, n: u32, io: usize, runsFrom: f64, check: u64): i32 {
+  if (job.pendingBlock < 0 && k + 1 < job.geo.blockCount) {
+    job.pendingBlock = k;
+    job.pendingClusters = n;
+    job.pendingData = io;
+    job.pendingRunsFrom = runsFrom;
+    job.pendingCheck = check;
+    job.pendingFirst = job.clustersDone;
+    return 0;
+  }
+  if (job.pendingBlock >= 0) {
+    const r = compareBlockWithTarget(
+      job.pendingBlock,
+      job.pendingClusters,
+      job.pendingData,
+      job.pendingRunsFrom,
+      job.pendingCheck,
+      job.pendingFirst,
+    );
+    job.pendingBlock = -1;
+    if (r < 0) return r;
+  }
+  return compareBlockWithTarget(k, n, io, runsFrom, check, job.clustersDone);
+}
+
+// Check pass: block k (n clusters, checked, in `io`; `first` its first cluster's place in image
+// order) compared with the target's clusters, the
 // stretches that differ listed. After an overflow the blocks are not compared: the write pass
 // takes every one of them.
-function compareBlockWithTarget(k: f64, n: u32, io: usize, runsFrom: f64, check: u64): i32 {
+function compareBlockWithTarget(k: f64, n: u32, io: usize, runsFrom: f64, check: u64, first: f64): i32 {
   if (job.overflowBlock >= 0) {
     diffNote(k, check);
     job.bytesDone += <f64>n * <f64>job.geo.clusterBytes; // (counted as compared: the write pass compares it)
@@ -780,7 +811,6 @@ function compareBlockWithTarget(k: f64, n: u32, io: usize, runsFrom: f64, check:
     perBlock = <f64>g.clustersPerBlock;
   const after = job.cursor.pos;
   rewind(job.cursor, runsFrom);
-  const first = job.clustersDone; // image order of the block's first cluster
   let filled: u32 = 0;
   while (filled < n) {
     const got = job.cursor.nextRun(n - filled);
@@ -836,10 +866,7 @@ function startDiffWrite(): i32 {
   const g = job.geo;
   const walked = job.overflowBlock < 0 ? 0 : g.imageClusters - job.overflowBlock * <f64>g.clustersPerBlock;
   const passes: f64 = job.readBack ? 2 : 1;
-  job.bytesTotal =
-    job.bytesDone +
-    (diffs.clusters + walked) * <f64>g.clusterBytes * passes +
-    g.metaBytes; // (metaStep counts every chunk, written or not)
+  job.bytesTotal = job.bytesDone + (diffs.clusters + walked) * <f64>g.clusterBytes * passes + g.metaBytes; // (metaStep counts every chunk, written or not)
   if (diffs.count == 0 && job.overflowBlock < 0 && job.metaDiffering == 0) {
     job.bytesTotal = job.bytesDone;
     return enterPhase(PH_DONE); // the target holds what the image holds
@@ -852,10 +879,7 @@ function startDiffWrite(): i32 {
 // metadata.
 function diffWriteStep(): i32 {
   if (job.overflowWalk) return dataStep(); // finishData after its last block
-  if (job.diffIndex < diffs.count) {
-    job.diffIndex += 1;
-    return writeDiffStretch(job.diffIndex - 1);
-  }
+  if (job.diffIndex < diffs.count) return writeDiffBatch();
   if (job.overflowBlock < 0) {
     const r = finishDiffWrite();
     return r < 0 ? r : 0;
@@ -875,22 +899,49 @@ function finishDiffWrite(): i32 {
   return enterPhase(PH_META);
 }
 
-// Write pass: listed stretch i, read again from the image with its block's table (kept while the
-// stretches of one block follow each other), every cluster checked against the table again,
-// then written (a merged stretch: only the clusters that differ) and read back.
-function writeDiffStretch(i: u32): i32 {
+// Write pass, one batch: the next listed stretches whose clusters fit in io (1 MiB; one stretch
+// always does), each read again from the image with its block's table (kept while stretches of
+// one block follow each other, in io2's table area) and every cluster checked against the table;
+// then all of them written in order (a merged stretch: only the clusters that differ from the
+// target), then, with the read-back, all read back in order. So the image, then the target, are
+// each gone over front to back once per batch, on one disk as on two.
+function writeDiffBatch(): i32 {
+  const cb = job.geo.clusterBytes;
+  const first = job.diffIndex;
+  let end = first,
+    bytes: u32 = 0;
+  while (end < diffs.count && (end == first || bytes + diffs.length(end) * cb <= BLOCK_DATA_MAX)) {
+    const r = loadStretch(end, buf.io + <usize>bytes);
+    if (r < 0) return r;
+    bytes += diffs.length(end) * cb;
+    end += 1;
+  }
+  for (let pass = 0; pass < (job.readBack ? 2 : 1); pass++) {
+    let at: usize = buf.io;
+    for (let i = first; i < end; i++) {
+      const r = stretchRuns(i, at, pass == 1);
+      if (r < 0) return r;
+      at += <usize>diffs.length(i) * cb;
+    }
+  }
+  job.diffIndex = end;
+  job.bytesDone += <f64>bytes * (job.readBack ? 2 : 1);
+  return <i32>bytes;
+}
+
+// Stretch i from the image into `data`, with its block's table, every cluster checked.
+function loadStretch(i: u32, data: usize): i32 {
   const g = job.geo,
     cb = g.clusterBytes,
     perBlock = <f64>g.clustersPerBlock;
   const ordinal = diffs.ordinal(i),
-    count = diffs.length(i),
-    merged = diffs.merged(i);
+    count = diffs.length(i);
   const k = Math.floor(ordinal / perBlock),
     first = <u32>(ordinal - k * perBlock);
   const n = g.blockClusters(k),
     tb = tableBytes(n);
   const at = g.dataOffset + k * fullBlockBytes();
-  const table = buf.io + <usize>BLOCK_DATA_MAX;
+  const table = buf.io2 + <usize>BLOCK_DATA_MAX;
   let r: i32;
   if (job.tableBlock != k) {
     job.tableBlock = -1;
@@ -900,7 +951,7 @@ function writeDiffStretch(i: u32): i32 {
     diffNote(k, ld64(table + tb - 8));
     job.tableBlock = k;
   }
-  r = imageRead(job.src, at + <f64>first * <f64>cb, count * cb, buf.io);
+  r = imageRead(job.src, at + <f64>first * <f64>cb, count * cb, data);
   if (r < 0) return r;
   rewind(job.cursor, diffs.bit(i));
   let filled: u32 = 0;
@@ -920,23 +971,41 @@ function writeDiffStretch(i: u32): i32 {
         job.ghostFirst,
         job.ghostEnd - job.ghostFirst,
       );
-    const data = buf.io + <usize>filled * cb;
+    const run = data + <usize>filled * cb;
     for (let j: u32 = 0; j < len; j++) {
       const stored = ld32(table + H.T_Checks + ((first + filled + j) << 2));
-      const computed = hash32(data + <usize>j * cb, cb, <u64>(start + <f64>j));
-      if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, data + <usize>j * cb, cb))
+      const computed = hash32(run + <usize>j * cb, cb, <u64>(start + <f64>j));
+      if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, run + <usize>j * cb, cb))
         return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>j, stored, computed);
     }
-    if (merged) r = writeDiffering(start, len, data);
-    else {
-      r = writeClusters(start, len, data);
-      if (r >= 0 && job.readBack) r = readBackSectors(job.clusterLba(start), len, job.sectorsPerCluster, data, start);
-    }
+    filled += len;
+  }
+  return 0;
+}
+
+// Stretch i's runs (its clusters in `data`): written (a merged stretch: only the clusters that
+// differ from the target), or read back and compared.
+function stretchRuns(i: u32, data: usize, readingBack: bool): i32 {
+  const cb = job.geo.clusterBytes,
+    count = diffs.length(i);
+  rewind(job.cursor, diffs.bit(i));
+  let filled: u32 = 0;
+  while (filled < count) {
+    const got = job.cursor.nextRun(count - filled);
+    if (got < 0) return got;
+    if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, diffs.ordinal(i) + <f64>filled, job.geo.imageClusters);
+    const len = <u32>got,
+      start = job.cursor.runStart,
+      run = data + <usize>filled * cb;
+    const r = readingBack
+      ? readBackSectors(job.clusterLba(start), len, job.sectorsPerCluster, run, start)
+      : diffs.merged(i)
+        ? writeDiffering(start, len, run)
+        : writeClusters(start, len, run);
     if (r < 0) return r;
     filled += len;
   }
-  job.bytesDone += <f64>count * <f64>cb * (job.readBack ? 2 : 1);
-  return <i32>(count * cb);
+  return 0;
 }
 
 // Reads back `units` units of `unitSectors` sectors just written at lba from `data` and compares
