@@ -133,3 +133,32 @@ t.test("partition view maps LBAs and refuses a partition past its disk", async (
   t.throws(() => v.write(10, 1, new Uint8Array(512), 0), { name: "DeviceError" });
   t.throws(() => new PartitionView(ram, 45, 10), /reaches past the end/);
 });
+
+t.test("a direct file device reads through O_DIRECT where it can, and the bytes are the same", async (t) => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cb-direct-")), "disk.img");
+  t.teardown(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+  const bytes = new Uint8Array(64 * 4096).map((_, i) => (i * 7 + (i >> 12)) & 0xff);
+  fs.writeFileSync(file, bytes);
+  let supported = true;
+  try {
+    fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT));
+  } catch {
+    supported = false;
+  }
+  const dev = new FileDevice(file, { writable: true, direct: true });
+  t.teardown(() => dev.close());
+  // memory whose start is page-aligned, as the core's buffers are (a wasm memory)
+  const mem = new Uint8Array(new WebAssembly.Memory({ initial: 8 }).buffer);
+  dev.read(8, 64, mem, 4096); // aligned: 32 KiB at byte 4096 from byte 4096 of the file
+  t.same(mem.subarray(4096, 4096 + 32768), bytes.subarray(4096, 4096 + 32768), "aligned read: the file's bytes");
+  dev.read(1, 3, mem, 100); // not aligned: through the page cache
+  t.same(mem.subarray(100, 100 + 1536), bytes.subarray(512, 512 + 1536), "unaligned read: the file's bytes");
+  // a write through the page cache, then an aligned read: the medium has it (the kernel writes the range back first)
+  const fresh = new Uint8Array(4096).fill(0x5a);
+  dev.write(16, 8, fresh, 0);
+  dev.read(16, 8, mem, 8192);
+  t.same(mem.subarray(8192, 8192 + 4096), fresh, "what was just written is what the direct read returns");
+  t.equal(dev.reads.cached, 1536, "the unaligned read went through the page cache");
+  if (supported) t.equal(dev.reads.direct, 32768 + 4096, "the aligned reads went through O_DIRECT");
+  else t.equal(dev.reads.direct, 0, `${os.tmpdir()} takes no O_DIRECT: every read through the page cache`);
+});

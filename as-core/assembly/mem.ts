@@ -51,9 +51,11 @@ export const buf = new Buffers();
 
 export function initBuffers(): void {
   if (buf.io != 0) return;
-  buf.io = heap.alloc(IO_BYTES);
-  buf.io2 = heap.alloc(IO_BYTES);
-  buf.aux = heap.alloc(AUX_BYTES);
+  // the buffers the host reads a device into start on a 4096-byte boundary (a host may read them
+  // with O_DIRECT, which needs that)
+  buf.io = alignedAlloc(IO_BYTES);
+  buf.io2 = alignedAlloc(IO_BYTES);
+  buf.aux = alignedAlloc(AUX_BYTES);
   buf.fatA = buf.aux;
   buf.fatB = buf.aux + FAT_WINDOW_BYTES;
   buf.bitmap = heap.alloc(BITMAP_WINDOW_BYTES);
@@ -71,6 +73,10 @@ export function initBuffers(): void {
   buf.diffs = heap.alloc(DIFF_BYTES);
   buf.metaDiffers = heap.alloc(META_DIFFERS_BYTES);
   buf.diffRecord = heap.alloc(64);
+}
+
+function alignedAlloc(bytes: u32): usize {
+  return (heap.alloc(bytes + 4095) + 4095) & ~(<usize>4095);
 }
 
 // The I/O buffer of block k.

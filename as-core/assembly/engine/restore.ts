@@ -514,7 +514,7 @@ function writeDiffering(start: f64, len: u32, data: usize): i32 {
 // anything else (and flushed), so that a half-restored volume is never taken for a FAT volume.
 function writeMark(): i32 {
   const ss = job.sectorBytes,
-    m = buf.aux;
+    m = buf.scratch; // (the commit record it held was taken; the read-back reads into aux)
   memory.fill(m, 0, ss);
   st64(m + H.M_Magic, H.MARK_MAGIC);
   store<u16>(m + H.M_Version, 1);
@@ -523,8 +523,12 @@ function writeMark(): i32 {
   st64(m + H.M_Created, <u64>job.created);
   memory.copy(m + H.M_Name, buf.headerName, H.NAME_BYTES);
   st64(m + H.M_MarkCheck, recordCheck(m, 512, H.M_MarkCheck, H.SEED_MARK));
-  const r = writeSectors(0, 1, m);
-  return r < 0 ? r : flushTarget();
+  let r = writeSectors(0, 1, m);
+  if (r >= 0) r = flushTarget();
+  // with the read-back, the mark too: what protects a half-restored target must be on it (a mark
+  // that did not stick fails the restore's verification)
+  if (r >= 0 && job.readBack) r = readBackSectors(0, 1, 1, m, -1);
+  return r;
 }
 
 function flushTarget(): i32 {

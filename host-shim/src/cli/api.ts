@@ -660,8 +660,7 @@ export function restore(core: Core, imageFile: string, target: string, options: 
         // a blank target holds nothing to protect: it is written in one pass over the image, every
         // cluster (docs/image-format.md 10.1); not under a signature policy, which is checked
         // before anything is written
-        const blank =
-          !options.onePass && !options.full && !input.stream && !options.trust && holdsNothing(part.device);
+        const blank = !options.onePass && !options.full && !input.stream && !options.trust && holdsNothing(part.device);
         const onePass = options.onePass || input.stream || blank;
         // the signature is checked before the first sector reaches the target (one pass: before the boot sector)
         const gate =

@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { DeviceCode, DeviceError } from "../../../firmware-module/src/ops/device-errors";
 import { LockError } from "../../../firmware-module/src/ops/errors";
 import { DiskFile } from "./disk-file";
 
@@ -29,7 +30,17 @@ export interface FileDeviceOptions {
    * without it (an image partition and its disk's target partition). Undefined: no O_EXCL.
    */
   exclusive?: string;
+  /**
+   * Reads go through a second descriptor opened with O_DIRECT, so that they reach the medium
+   * rather than the page cache (what a restore reads back is then what the disk holds): on by
+   * default for a writable block device node. A read into memory that O_DIRECT cannot take (not
+   * 4096-aligned) goes through the page cache; a file system that refuses O_DIRECT turns it off.
+   */
+  direct?: boolean;
 }
+
+/** O_DIRECT's alignment of memory, offset and length that every Linux device accepts. */
+const DIRECT_ALIGN = 4096;
 
 /** A new file of `bytes` zero bytes (sparse: nothing written), replacing any file of that name. */
 export function createSparseFile(file: string, bytes: number): void {
@@ -52,6 +63,9 @@ export class FileDevice extends DiskFile {
   private readonly growable: boolean;
   private writer: FileWriteQueue | undefined; // set once a write was queued on it
   private heldDisk: string | undefined;
+  private directFd = -1;
+  /** Bytes read through O_DIRECT (from the medium), and through the page cache. */
+  readonly reads = { direct: 0, cached: 0 };
 
   constructor(filePath: string, options: FileDeviceOptions = {}) {
     const c = fs.constants;
@@ -64,6 +78,14 @@ export class FileDevice extends DiskFile {
     if (disk) {
       this.heldDisk = disk;
       exclusiveDisks.set(disk, (exclusiveDisks.get(disk) ?? 0) + 1);
+    }
+    const block = fs.fstatSync(this.fd).isBlockDevice();
+    if ((options.direct ?? (block && this.writable)) && c.O_DIRECT !== undefined) {
+      try {
+        this.directFd = fs.openSync(filePath, c.O_RDONLY | c.O_DIRECT);
+      } catch {
+        this.directFd = -1; // the file system does not take O_DIRECT: reads use the page cache
+      }
     }
   }
 
@@ -89,8 +111,33 @@ export class FileDevice extends DiskFile {
   }
 
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
-    this.writer?.beforeFileRead(this.live(), lba * this.sectorSize, sectorCount * this.sectorSize);
+    const bytes = sectorCount * this.sectorSize,
+      at = lba * this.sectorSize;
+    this.writer?.beforeFileRead(this.live(), at, bytes);
+    if (this.readDirect(at, bytes, dst, dstOffset)) return;
     super.read(lba, sectorCount, dst, dstOffset);
+    this.reads.cached += bytes;
+  }
+
+  /** An O_DIRECT read, when the descriptor is open and memory, offset and length are aligned. */
+  private readDirect(at: number, bytes: number, dst: Uint8Array, dstOffset: number): boolean {
+    const aligned = (dst.byteOffset + dstOffset) % DIRECT_ALIGN === 0 && at % DIRECT_ALIGN === 0;
+    if (this.directFd < 0 || !aligned || bytes % DIRECT_ALIGN !== 0 || at + bytes > this.byteLength) return false;
+    try {
+      for (let done = 0; done < bytes; ) {
+        const n = fs.readSync(this.directFd, dst, dstOffset + done, bytes - done, at + done);
+        if (n === 0)
+          throw new DeviceError(DeviceCode.short, `${this.name}: short read at byte ${at} (${done} of ${bytes} bytes)`);
+        done += n;
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EINVAL") throw e;
+      fs.closeSync(this.directFd); // the memory or the device does not take it: the page cache from now on
+      this.directFd = -1;
+      return false;
+    }
+    this.reads.direct += bytes;
+    return true;
   }
 
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
@@ -121,6 +168,8 @@ export class FileDevice extends DiskFile {
       else exclusiveDisks.delete(d);
     }
     this.writer?.beforeFileUse(this.fd);
+    if (this.directFd >= 0) fs.closeSync(this.directFd);
+    this.directFd = -1;
     super.close();
   }
 }
