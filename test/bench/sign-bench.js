@@ -3,7 +3,7 @@
 // (docs/image-format.md section 14). A 1 GiB FAT32 volume with 480 MB of random files (mkfs.fat,
 // mcopy) in BENCH_WORK (default /dev/shm: the CPU decides, not a disk); in this process, the CLI's
 // operations (host-shim/src/cli/api.ts, background writer on): backup with and without --sign,
-// restore onto a blank target with and without --key, 7 interleaved rounds, medians of the jobs'
+// restore onto a blank target with and without --key (both --full: two-pass), 7 interleaved rounds, medians of the jobs'
 // own seconds. Writes docs/bench-signing.md (SIGN_DOC= to write elsewhere, or nothing).
 "use strict";
 const fs = require("node:fs");
@@ -54,7 +54,11 @@ function main() {
       fs.writeFileSync(target, "");
       fs.truncateSync(target, 1 << 30);
       t[k].push(
-        api.restore(core, path.join(W, "backupSigned.cbi"), target, { trust: withKey ? trust : undefined }).seconds,
+        // both two-pass, every cluster written (full): the mode a restore under --key takes onto a
+        // blank target (a blank target alone is restored in one pass, which cannot check a
+        // signature before it writes), so that the difference is the signature's check alone
+        api.restore(core, path.join(W, "backupSigned.cbi"), target, { trust: withKey ? trust : undefined, full: true })
+          .seconds,
       );
     };
     const jobs = [
@@ -105,7 +109,7 @@ function main() {
       "| job | plain s | signed / checked s | plain MB/s | signed / checked MB/s | throughput kept | target (at least 0.90) |",
       "|---|---:|---:|---:|---:|---:|---|",
       `| backup (--sign) | ${m.backup.toFixed(3)} | ${m.backupSigned.toFixed(3)} | ${mbps(m.backup)} | ${mbps(m.backupSigned)} | ${backupRatio.toFixed(3)} | ${backupRatio >= TARGET ? "PASS" : "FAIL"} |`,
-      `| restore onto a blank target (--key) | ${m.restore.toFixed(3)} | ${m.restoreKey.toFixed(3)} | ${mbps(m.restore)} | ${mbps(m.restoreKey)} | ${restoreRatio.toFixed(3)} | ${restoreRatio >= TARGET ? "PASS" : "FAIL"} |`,
+      `| restore onto a blank target, two-pass (--full, --key) | ${m.restore.toFixed(3)} | ${m.restoreKey.toFixed(3)} | ${mbps(m.restore)} | ${mbps(m.restoreKey)} | ${restoreRatio.toFixed(3)} | ${restoreRatio >= TARGET ? "PASS" : "FAIL"} |`,
       "",
       `The SHA-256 of every byte of the image is the cost. Alone, it takes ${hashSeconds.toFixed(3)} s for these ${bytes} bytes on one core (${mbps(hashSeconds)} MB/s, node:crypto with the CPU's SHA extensions; the fastest digest node:crypto offers here), ${(hashSeconds / m.backup).toFixed(2)} x the whole plain backup. It is taken on the background writer's thread, in order with the writes (backup) or while the core checks what it read (restore's check pass), but on a tmpfs volume the CPU, not a disk, sets the pace.`,
       "",
