@@ -22,6 +22,8 @@ export const CLAIMED_BYTES: u32 = 8192; // Bytes of the claimed buffer: FAT_CHEC
 export const LAYER_FIRST: u32 = 65536; // The first handle of the core's own layers (layerOpen): handles LAYER_FIRST..LAYER_FIRST + LAYERS_MAX - 1 name layers, and a host's device handles must stay below LAYER_FIRST (and above 0).
 export const LAYERS_MAX: u32 = 64; // Layers open at once, at most.
 export const SCAN_MAGIC_BYTES: u32 = 8; // A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES.
+export const WALK_DEPTH_MAX: u32 = 64; // Directory levels treeWalk descends, at most (the root is level 1).
+export const WALK_LISTED: u32 = 8; // Kept runs treeWalk lists in its results.
 
 // params: byte offsets at paramsPtr()
 export const PARAM_IMAGE_NAME: usize = 0; export const PARAM_IMAGE_NAME_BYTES: u32 = 64;
@@ -76,6 +78,7 @@ export const DEV_CLOSED: i32 = 6;
 export const PATCH_ZERO: u32 = 0;
 export const PATCH_MASK: u32 = 1;
 export const PATCH_LEAVE_OUT: u32 = 2;
+export const PATCH_KEEP: u32 = 3;
 
 // PartScheme: The partition table found.
 export const SCHEME_MBR: u32 = 1;
@@ -213,6 +216,14 @@ export const LW_SIZE: f64 = 4;
 export const LW_NOT_OPEN: f64 = 5;
 export const LW_BUSY: f64 = 6;
 
+// WalkKind: What treeWalk found a kept run in (the walk's list of runs reached by the directory tree but marked free).
+export const WALK_ROOT: u32 = 1;
+export const WALK_DIRECTORY: u32 = 2;
+export const WALK_FILE: u32 = 3;
+export const WALK_BITMAP: u32 = 4;
+export const WALK_UPCASE: u32 = 5;
+export const WALK_OTHER: u32 = 6;
+
 // result slots, progress
 export const SLOT_PHASE: u32 = 0;
 export const SLOT_BYTES_DONE: u32 = 1;
@@ -325,6 +336,18 @@ export const SLOT_FCK_BAD: u32 = 116;
 
 // result slots, magicScan
 export const SLOT_MAGIC_AT: u32 = 120;
+
+// result slots, treeWalk
+export const SLOT_WALK_KEPT_CLUSTERS: u32 = 130;
+export const SLOT_WALK_KEPT_RUNS: u32 = 131;
+export const SLOT_WALK_DIRECTORIES: u32 = 132;
+export const SLOT_WALK_FILES: u32 = 133;
+export const SLOT_WALK_BAD_CHAINS: u32 = 134;
+export const SLOT_WALK_TOO_DEEP: u32 = 135;
+export const SLOT_WALK_PATCHES_FULL: u32 = 136;
+export const SLOT_WALK_BITMAP_UNCHECKED: u32 = 137;
+export const SLOT_WALK_LISTED: u32 = 138;
+export const SLOT_WALK_LIST: u32 = 140; // 24 slots
 
 // error codes (failureCode); the values each carries are in docs/core-abi.md
 export const E_DEVICE: i32 = 1; // code, dev, lba, count

@@ -9,6 +9,8 @@ import { backupParams, backupStep, backupBegin as beginBackup } from "./engine/b
 import { JOB_BACKUP, JOB_RESTORE, JOB_SCAN, JOB_VERIFY, job, publishProgress } from "./engine/job";
 import { restoreBegin as beginRestore, restoreStep } from "./engine/restore";
 import { E_STATE, fail, failure } from "./errors";
+import { findBitmap } from "./exfat/volume";
+import { exfatWalk } from "./exfat/walk";
 import { fatCheck as checkFat } from "./fat/check";
 import { mounted, probe } from "./fs/probe";
 import { volume } from "./fs/volume";
@@ -77,6 +79,20 @@ export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
   setResult(A.SLOT_VOL_CLUSTER_COUNT, v.clusterCount);
   mounted().publishGeometry(); // the file system's own volume results
   return 0;
+}
+
+// The directory tree of the volume on dev, checked against its allocation (exfat/walk.ts): runs
+// it reaches that are marked free become KEEP patches from index firstPatch on. exFAT so far;
+// FAT and NTFS volumes return firstPatch (nothing walked). Synchronous, between jobs.
+export function treeWalk(dev: u32, sectorBytes: u32, partSectors: f64, firstPatch: u32): i32 {
+  clearResults();
+  if (firstPatch > A.PATCH_MAX) return fail(E_STATE, firstPatch);
+  let r = probe(dev, sectorBytes, partSectors);
+  if (r < 0) return r;
+  setResult(A.SLOT_VOL_FS_TYPE, volume.fsType);
+  if (volume.fsType != A.FS_EXFAT) return <i32>firstPatch;
+  r = findBitmap(dev, volume);
+  return r < 0 ? r : exfatWalk(dev, volume, firstPatch);
 }
 
 export function scanBegin(dev: u32, sectorBytes: u32, partSectors: f64): i32 {

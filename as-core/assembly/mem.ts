@@ -6,7 +6,15 @@
 // the background; the core touches a buffer again only through a read import into it (which
 // the host makes wait for the writes still using that memory) or after one.
 
-import { BLOCK_DATA_MAX, CLAIMED_BYTES, IO_BYTES, PARAMS_BYTES, PATCH_AREA_BYTES, RESULT_BYTES } from "./abi";
+import {
+  BLOCK_DATA_MAX,
+  CLAIMED_BYTES,
+  IO_BYTES,
+  PARAMS_BYTES,
+  PATCH_AREA_BYTES,
+  RESULT_BYTES,
+  WALK_DEPTH_MAX,
+} from "./abi";
 
 export { BLOCK_DATA_MAX, IO_BYTES, PATCH_BYTES, PATCH_MAX, RESULT_SLOTS, TABLE_MAX } from "./abi";
 
@@ -45,6 +53,7 @@ export class Buffers {
   diffs: usize = 0; // DIFF_BYTES: compare-first restore, the stretches that differ (engine/diff.ts)
   metaDiffers: usize = 0; // META_DIFFERS_BYTES: compare-first restore, the metadata chunks that differ
   diffRecord: usize = 0; // 64 bytes: a block's index and table check, as the write pass's chain takes it
+  walkStack: usize = 0; // WALK_DEPTH_MAX frames of 40 bytes: treeWalk's directories (exfat/walk.ts)
 }
 
 export const buf = new Buffers();
@@ -73,6 +82,7 @@ export function initBuffers(): void {
   buf.diffs = heap.alloc(DIFF_BYTES);
   buf.metaDiffers = heap.alloc(META_DIFFERS_BYTES);
   buf.diffRecord = heap.alloc(64);
+  buf.walkStack = heap.alloc(WALK_DEPTH_MAX * 40);
 }
 
 function alignedAlloc(bytes: u32): usize {

@@ -9,7 +9,9 @@
 //   8  u32 length      bytes patched (any length for kind 0; 1..4 for kind 1)
 //   12 u32 kind        PATCH_ZERO: zero the bytes; PATCH_MASK: byte = (byte & ~mask) | (value & mask), little-endian;
 //                      PATCH_LEAVE_OUT: not a byte change: clusters [byteOffset, byteOffset + length) are left out of
-//                      the bitmap by the scan (their file stays allocated; NTFS page and hibernation files)
+//                      the bitmap by the scan (their file stays allocated; NTFS page and hibernation files);
+//                      PATCH_KEEP: clusters [byteOffset, byteOffset + length) are put in the bitmap by the scan
+//                      (the directory tree reaches them, the file system marks them free: treeWalk adds these)
 //   16 u32 value
 //   20 u32 mask
 
@@ -21,6 +23,7 @@ import {
   PATCH_AT_MASK,
   PATCH_AT_VALUE,
   PATCH_BYTES,
+  PATCH_KEEP,
   PATCH_LEAVE_OUT,
   PATCH_ZERO,
 } from "./abi";
@@ -60,7 +63,7 @@ export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i
     const at = load<f64>(p + PATCH_AT_BYTE_OFFSET),
       len = <f64>load<u32>(p + PATCH_AT_LENGTH);
     const kind = load<u32>(p + PATCH_AT_KIND);
-    if (kind == PATCH_LEAVE_OUT || at >= to || at + len <= from) continue;
+    if (kind == PATCH_LEAVE_OUT || kind == PATCH_KEEP || at >= to || at + len <= from) continue;
     const first = Math.max(at, from),
       last = Math.min(at + len, to);
     if (kind == PATCH_ZERO) {
@@ -101,4 +104,28 @@ export function leaveOutRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): 
     }
   }
   return cleared;
+}
+
+// Sets, in the bitmap window at `bitmap` (bit 0 = cluster bitBase, `bits` long), the bits of the
+// cluster runs that PATCH_KEEP patches of `dev` keep (reached by the directory tree, marked free).
+// Returns how many were clear.
+export function keepRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
+  if (dev != patches.dev) return 0;
+  let set: f64 = 0;
+  for (let i: u32 = 0; i < patches.count; i++) {
+    const p = buf.patches + <usize>i * PATCH_BYTES;
+    if (load<u32>(p + PATCH_AT_KIND) != PATCH_KEEP) continue;
+    const at = load<f64>(p + PATCH_AT_BYTE_OFFSET);
+    const from = Math.max(at, bitBase),
+      to = Math.min(at + <f64>load<u32>(p + PATCH_AT_LENGTH), bitBase + bits);
+    for (let c = from; c < to; c += 1) {
+      const bit = <u32>(c - bitBase);
+      const q = bitmap + (bit >>> 3);
+      const m = <u8>(1 << (<u8>(bit & 7)));
+      if ((load<u8>(q) & m) != 0) continue;
+      store<u8>(q, load<u8>(q) | m);
+      set += 1;
+    }
+  }
+  return set;
 }

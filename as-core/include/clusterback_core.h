@@ -28,6 +28,8 @@
 #define CB_LAYER_FIRST 65536u /* The first handle of the core's own layers (layerOpen): handles LAYER_FIRST..LAYER_FIRST + LAYERS_MAX - 1 name layers, and a host's device handles must stay below LAYER_FIRST (and above 0). */
 #define CB_LAYERS_MAX 64u /* Layers open at once, at most. */
 #define CB_SCAN_MAGIC_BYTES 8u /* A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES. */
+#define CB_WALK_DEPTH_MAX 64u /* Directory levels treeWalk descends, at most (the root is level 1). */
+#define CB_WALK_LISTED 8u /* Kept runs treeWalk lists in its results. */
 
 /* params: byte offsets at paramsPtr() */
 #define CB_PARAM_IMAGE_NAME 0
@@ -84,6 +86,7 @@
 #define CB_PATCH_ZERO 0
 #define CB_PATCH_MASK 1
 #define CB_PATCH_LEAVE_OUT 2
+#define CB_PATCH_KEEP 3
 
 /* PartScheme: The partition table found. */
 #define CB_SCHEME_MBR 1
@@ -221,6 +224,14 @@
 #define CB_LW_NOT_OPEN 5
 #define CB_LW_BUSY 6
 
+/* WalkKind: What treeWalk found a kept run in (the walk's list of runs reached by the directory tree but marked free). */
+#define CB_WALK_ROOT 1
+#define CB_WALK_DIRECTORY 2
+#define CB_WALK_FILE 3
+#define CB_WALK_BITMAP 4
+#define CB_WALK_UPCASE 5
+#define CB_WALK_OTHER 6
+
 /* result slots (double), progress: Written by every step of a job (backup, scan, restore, verify). */
 #define CB_SLOT_PHASE 0
 #define CB_SLOT_BYTES_DONE 1
@@ -334,6 +345,18 @@
 /* result slots (double), magicScan: After scanMagic found one (result 1). */
 #define CB_SLOT_MAGIC_AT 120
 
+/* result slots (double), treeWalk: After treeWalk. */
+#define CB_SLOT_WALK_KEPT_CLUSTERS 130
+#define CB_SLOT_WALK_KEPT_RUNS 131
+#define CB_SLOT_WALK_DIRECTORIES 132
+#define CB_SLOT_WALK_FILES 133
+#define CB_SLOT_WALK_BAD_CHAINS 134
+#define CB_SLOT_WALK_TOO_DEEP 135
+#define CB_SLOT_WALK_PATCHES_FULL 136
+#define CB_SLOT_WALK_BITMAP_UNCHECKED 137
+#define CB_SLOT_WALK_LISTED 138
+#define CB_SLOT_WALK_LIST 140 /* 24 slots */
+
 /* error codes (failureCode) */
 #define CB_E_DEVICE 1 /* code, dev, lba, count */
 #define CB_E_MBR_SIGNATURE 2 /* found */
@@ -418,5 +441,6 @@
 /* layerStat: double (uint32_t handle, uint32_t stat) */
 /* sectorCopy: int32_t (uint32_t src, double srcLba, uint32_t dst, double dstLba, double count, uint32_t sectorBytes) */
 /* scanMagic: int32_t (uint32_t dev, uint32_t sectorBytes, double stopByte, double endByte) */
+/* treeWalk: int32_t (uint32_t dev, uint32_t sectorBytes, double partSectors, uint32_t firstPatch) */
 
 #endif

@@ -44,6 +44,10 @@ export const LAYER_FIRST = 65536;
 export const LAYERS_MAX = 64;
 /** A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES. */
 export const SCAN_MAGIC_BYTES = 8;
+/** Directory levels treeWalk descends, at most (the root is level 1). */
+export const WALK_DEPTH_MAX = 64;
+/** Kept runs treeWalk lists in its results. */
+export const WALK_LISTED = 8;
 
 /** Byte offsets (and lengths) in the params area. */
 export const Param = {
@@ -166,6 +170,8 @@ export const PatchKind = {
   mask: 1,
   /** not a byte change: clusters [byteOffset, byteOffset + length) are left out of the bitmap (their file stays allocated) */
   leaveOut: 2,
+  /** not a byte change: clusters [byteOffset, byteOffset + length) are put in the bitmap (reached by the directory tree but marked free: treeWalk adds them) */
+  keep: 3,
 } as const;
 
 /** The partition table found. */
@@ -466,6 +472,22 @@ export const LayerWhatText: Readonly<Record<number, string>> = {
   6: "a layer is still open over it",
 };
 
+/** What treeWalk found a kept run in (the walk's list of runs reached by the directory tree but marked free). */
+export const WalkKind = {
+  /** the root directory */
+  root: 1,
+  /** a directory */
+  directory: 2,
+  /** a file's data */
+  file: 3,
+  /** the allocation bitmap */
+  bitmap: 4,
+  /** the up-case table */
+  upcase: 5,
+  /** another allocation (a vendor entry's clusters) */
+  other: 6,
+} as const;
+
 /** Result slots (f64 at resultPtr()): each record's fields by name. */
 export const Slot = {
   // progress: Written by every step of a job (backup, scan, restore, verify).
@@ -562,6 +584,17 @@ export const Slot = {
   fckBad: 116,
   // magicScan: After scanMagic found one (result 1).
   magicAt: 120,
+  // treeWalk: After treeWalk.
+  walkKeptClusters: 130,
+  walkKeptRuns: 131,
+  walkDirectories: 132,
+  walkFiles: 133,
+  walkBadChains: 134,
+  walkTooDeep: 135,
+  walkPatchesFull: 136,
+  walkBitmapUnchecked: 137,
+  walkListed: 138,
+  walkList: 140,
 } as const;
 
 /** One entry, at partitionTable.first + 8 * i. */
@@ -899,6 +932,44 @@ export function readMagicScan(r: Float64Array): MagicScanResults {
   };
 }
 
+/** After treeWalk. */
+export interface TreeWalkResults {
+  /** clusters the directory tree reaches that the allocation bitmap marks free (kept: put in the image) */
+  keptClusters: number;
+  /** runs of them (KEEP patches added, but for patchesFull) */
+  keptRuns: number;
+  /** directories walked, the root included */
+  directories: number;
+  /** files and other allocations walked (the bitmap and up-case table included) */
+  files: number;
+  /** chains or extents that left the cluster heap or ended early (walked as far as they go) */
+  badChains: number;
+  /** directories not walked: deeper than WALK_DEPTH_MAX, or the walk read more directory clusters than the heap has (a loop) */
+  tooDeep: number;
+  /** 1: kept runs did not all fit in the patch area (those past PATCH_MAX are counted, not kept) */
+  patchesFull: number;
+  /** 1: the allocation bitmap is not contiguous: nothing was checked against it */
+  bitmapUnchecked: number;
+  /** kept runs listed below (at most WALK_LISTED) */
+  listed: number;
+  /** the first WALK_LISTED kept runs: first cluster, clusters, WalkKind, for each */
+  list: number[];
+}
+export function readTreeWalk(r: Float64Array): TreeWalkResults {
+  return {
+    keptClusters: r[130],
+    keptRuns: r[131],
+    directories: r[132],
+    files: r[133],
+    badChains: r[134],
+    tooDeep: r[135],
+    patchesFull: r[136],
+    bitmapUnchecked: r[137],
+    listed: r[138],
+    list: Array.from(r.subarray(140, 140 + 24)),
+  };
+}
+
 /** Error codes (failureCode()). */
 export const CoreCode = {
   E_DEVICE: 1,
@@ -1060,8 +1131,10 @@ export interface CoreExports {
   sectorCopy(src: number, srcLba: number, dst: number, dstLba: number, count: number, sectorBytes: number): number;
   /** Searches bytes stopByte..endByte - 1 of dev (sectorBytes-byte sectors; both bounds multiples of 512) backwards from the end, at every 512-byte boundary, for the 8 bytes at paramsPtr() or those at paramsPtr() + 8 (zeros there: only the first), reading up to IO_BYTES at a time into io. 1: found, its offset in magicAt (the last match before endByte); 0: none; or -E_SCAN_RANGE, -E_DEVICE. The ghost image's search (docs/image-format.md 12.3): the partition's bytes stay in the core, the host reads only the matching sector. Synchronous, between jobs (it uses io and the params area); the host bounds each call's span (the firmware scans 64 MiB per call). */
   scanMagic(dev: number, sectorBytes: number, stopByte: number, endByte: number): number;
+  /** Walks the directory tree of the exFAT volume on dev (issue 18; FAT and NTFS: not yet, it returns firstPatch and walks nothing): every directory, file and allocation entry (bitmap, up-case table, vendor allocations), their FAT chains and NoFatChain extents, in fixed memory (a stack of WALK_DEPTH_MAX directories). Each run of clusters it reaches that the allocation bitmap marks free is added as a KEEP patch at patch index firstPatch and after (the host's own patches come first), so that a backup's scan puts it in the image. Returns the patch count to give setPatches, or a negative code (the volume's errors, E_DEVICE). Synchronous, between jobs (it uses io and io2). */
+  treeWalk(dev: number, sectorBytes: number, partSectors: number, firstPatch: number): number;
 }
 
 /** The import and export names the module must have. */
 export const IMPORTS: readonly (readonly [string, string])[] = [["env","memory"],["env","abort"],["dev","read"],["dev","write"],["dev","flush"]];
-export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf","layerOpen","layerClose","layerStat","sectorCopy","scanMagic"];
+export const EXPORTS: readonly string[] = ["init","resultPtr","paramsPtr","ioPtr","io2Ptr","patchesPtr","claimedPtr","failureCode","failureValue","setPatches","scanPartitions","probeVolume","scanBegin","backupBegin","backupBeginFlags","restoreBegin","verifyBegin","step","fatCheck","checkOf","layerOpen","layerClose","layerStat","sectorCopy","scanMagic","treeWalk"];

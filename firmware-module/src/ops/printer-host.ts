@@ -23,6 +23,7 @@ import {
   signWithDevice,
   TrustPolicy,
 } from "./signature";
+import { walkTree } from "./tree-walk";
 import {
   comparison,
   describeMismatch,
@@ -284,6 +285,8 @@ export class PrinterHost {
     setImageParams(this.core, utf8(name), e.typeGuid);
     const created = Math.floor(this.now() / 1000);
     loadPatches(this.core, hs, src.sectorSize, plan.patches);
+    // what the directory tree reaches but the file system marks free is kept too (issue 18)
+    this.core.exports.setPatches(hs, src.sectorSize, walkTree(this.core, hs, src, plan.patches.length).patchCount);
     this.start(
       {
         kind: "backup",

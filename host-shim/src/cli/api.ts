@@ -21,6 +21,7 @@ import * as G from "../../../firmware-module/src/ops/ghost";
 import { planNtfsExclusions } from "../../../firmware-module/src/ops/ntfs-mft";
 import { refuseBadEntry } from "../../../firmware-module/src/ops/partition-table";
 import { describeMark, RestoreMark, readRestoreMark } from "../../../firmware-module/src/ops/restore-mark";
+import { walkTree } from "../../../firmware-module/src/ops/tree-walk";
 import {
   backupNotices,
   comparison,
@@ -442,6 +443,9 @@ function backupLocked(
     const created = Math.floor((options.created ?? new Date()).getTime() / 1000);
     const flags = options.unreadable === "record" ? 1 : 0;
     loadPatches(core, hs, part.device.sectorSize, plan.patches);
+    // the tree against the allocation: what it reaches but the file system marks free is kept (issue 18)
+    const walk = walkTree(core, hs, part.device, plan.patches.length);
+    core.exports.setPatches(hs, part.device.sectorSize, walk.patchCount);
     try {
       core.check(
         core.exports.backupBeginFlags(
@@ -464,7 +468,7 @@ function backupLocked(
     const res = core.results();
     const imageClusters = res[Slot.scanAllocated];
     const unreadable = readUnreadable(core);
-    const notices = backupNotices(core, part.device, vol, unreadable, source);
+    const notices = [...walk.notices, ...backupNotices(core, part.device, vol, unreadable, source)];
     for (const f of stale) notices.push(`removed ${f}, left by a backup that did not finish`);
     core.detach(hi);
     hi = 0;

@@ -1,0 +1,324 @@
+// The directory tree of an exFAT volume, walked in fixed memory (issue 18): every directory,
+// file and allocation entry (the allocation bitmap, the up-case table, vendor allocations) with
+// the clusters it uses (FAT chains and NoFatChain extents), checked against the allocation
+// bitmap. A run of clusters the tree reaches but the bitmap marks free becomes a KEEP patch, so
+// that a backup's scan puts it in the image instead of losing it (docs/image-format.md 11.3).
+// Directories are walked depth first on a stack of WALK_DEPTH_MAX frames; a directory's cluster
+// is read again when the walk comes back to it from a child. Hostile input ends in counts, not
+// traps or hangs: chains that leave the heap or end early (badChains), directories deeper than
+// the stack or more directory clusters read than the heap holds (tooDeep).
+
+import * as A from "../abi";
+import { PATCH_AT_BYTE_OFFSET, PATCH_AT_KIND, PATCH_AT_LENGTH, PATCH_BYTES, PATCH_KEEP } from "../abi";
+import * as E from "../errors";
+import { fail } from "../errors";
+import { Volume } from "../fs/volume";
+import { ld8, ld16, ld32, ld64 } from "../io";
+import { buf, PATCH_MAX, setResult } from "../mem";
+import { readSectors } from "../patch";
+import { exfat, exfatNext } from "./volume";
+
+const F_FIRST: usize = 0; // u32: the directory's first cluster
+const F_NO_FAT: usize = 4; // u32: 1 when its clusters are one extent (NoFatChain)
+const F_BYTES: usize = 8; // f64: its length in bytes; -1: the root (to the end of its chain)
+const F_POS: usize = 16; // f64: the next entry's byte offset in the directory
+const F_CLUSTER: usize = 24; // u32: the cluster holding byte F_INDEX * clusterBytes
+const F_INDEX: usize = 28; // u32: that cluster's index in the directory
+const F_ATTR: usize = 32; // u32: a file entry's attributes, while its secondaries are read
+const F_SECONDARIES: usize = 36; // u32: secondaries of that file entry still to come
+const FRAME_BYTES: usize = 40;
+
+class Walk {
+  dev: u32 = 0;
+  depth: u32 = 0;
+  patch: u32 = 0; // the next patch index
+  kept: f64 = 0;
+  runs: f64 = 0;
+  dirs: f64 = 0;
+  files: f64 = 0;
+  badChains: f64 = 0;
+  tooDeep: f64 = 0;
+  full: bool = false;
+  listed: u32 = 0;
+  dirClusters: f64 = 0; // directory clusters read (a loop guard)
+  bitmapOk: bool = false; // the bitmap's clusters are one extent: a cluster's bit is at a known sector
+  cachedLba: f64 = -1; // the bitmap sector in io2
+  keepStart: u32 = 0; // the run being kept (free in the bitmap), 0: none
+  keepLength: u32 = 0;
+  keepKind: u32 = 0;
+}
+const w = new Walk();
+
+function frame(i: u32): usize {
+  return buf.walkStack + <usize>i * FRAME_BYTES;
+}
+
+// Walks the tree of the exFAT volume `v` on `dev` (probed, its bitmap found). Returns the patch
+// count after the kept runs, or a negative code.
+export function exfatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
+  w.dev = dev;
+  w.depth = 0;
+  w.patch = firstPatch;
+  w.kept = 0;
+  w.runs = 0;
+  w.dirs = 0;
+  w.files = 0;
+  w.badChains = 0;
+  w.tooDeep = 0;
+  w.full = false;
+  w.listed = 0;
+  w.dirClusters = 0;
+  w.cachedLba = -1;
+  w.keepLength = 0;
+  let r = checkBitmapExtent(v);
+  if (r < 0) return r;
+  // the root: its chain is reached, and it is the first frame
+  r = markChain(v, exfat.rootCluster, -1, false, A.WALK_ROOT);
+  if (r < 0) return r;
+  push(exfat.rootCluster, false, -1);
+  while (w.depth > 0) {
+    r = walkStep(v);
+    if (r < 0) return r;
+  }
+  r = flushKeep();
+  if (r < 0) return r;
+  setResult(A.SLOT_WALK_KEPT_CLUSTERS, w.kept);
+  setResult(A.SLOT_WALK_KEPT_RUNS, w.runs);
+  setResult(A.SLOT_WALK_DIRECTORIES, w.dirs);
+  setResult(A.SLOT_WALK_FILES, w.files);
+  setResult(A.SLOT_WALK_BAD_CHAINS, w.badChains);
+  setResult(A.SLOT_WALK_TOO_DEEP, w.tooDeep);
+  setResult(A.SLOT_WALK_PATCHES_FULL, w.full ? 1 : 0);
+  setResult(A.SLOT_WALK_BITMAP_UNCHECKED, w.bitmapOk ? 0 : 1);
+  setResult(A.SLOT_WALK_LISTED, w.listed);
+  return <i32>w.patch;
+}
+
+function push(first: u32, noFat: bool, bytes: f64): void {
+  if (w.depth >= A.WALK_DEPTH_MAX) {
+    w.tooDeep += 1;
+    return;
+  }
+  const f = frame(w.depth);
+  store<u32>(f + F_FIRST, first);
+  store<u32>(f + F_NO_FAT, noFat ? 1 : 0);
+  store<f64>(f + F_BYTES, bytes);
+  store<f64>(f + F_POS, 0);
+  store<u32>(f + F_CLUSTER, first);
+  store<u32>(f + F_INDEX, 0);
+  store<u32>(f + F_ATTR, 0);
+  store<u32>(f + F_SECONDARIES, 0);
+  w.depth += 1;
+  w.dirs += 1;
+}
+
+function inHeap(v: Volume, c: u32): bool {
+  return c >= 2 && <f64>c <= <f64>v.clusterCount + 1;
+}
+
+// One cluster of the directory on top of the stack: its entries from the frame's position, up to
+// the cluster's end, the directory's end, or a subdirectory (pushed: the walk goes into it first).
+function walkStep(v: Volume): i32 {
+  const f = frame(w.depth - 1);
+  const cb = <f64>v.clusterBytes;
+  const bytes = load<f64>(f + F_BYTES),
+    pos = load<f64>(f + F_POS);
+  if (bytes >= 0 && pos >= bytes) {
+    w.depth -= 1;
+    return 0;
+  }
+  // the cluster that holds `pos`
+  const want = <u32>Math.floor(pos / cb);
+  let c = load<u32>(f + F_CLUSTER),
+    index = load<u32>(f + F_INDEX);
+  while (index < want) {
+    let next: i64;
+    if (load<u32>(f + F_NO_FAT) != 0) next = <i64>c + 1;
+    else {
+      next = exfatNext(w.dev, v, c);
+      if (next < 0) return <i32>next;
+    }
+    if (!inHeap(v, <u32>next) || next > 0xffffffff) {
+      if (bytes >= 0) w.badChains += 1; // a directory shorter than its length says (the root ends at its chain's end)
+      w.depth -= 1;
+      return 0;
+    }
+    c = <u32>next;
+    index += 1;
+  }
+  store<u32>(f + F_CLUSTER, c);
+  store<u32>(f + F_INDEX, index);
+  w.dirClusters += 1;
+  if (w.dirClusters > <f64>v.clusterCount + 16) {
+    // more directory clusters than the heap holds: the tree loops
+    w.tooDeep += 1;
+    w.depth = 0;
+    return 0;
+  }
+  const lba = v.clusterLba(<f64>c);
+  const r = readSectors(w.dev, lba, v.sectorsPerCluster, buf.io);
+  if (r < 0) return fail(E.E_DEVICE, r, w.dev, lba, v.sectorsPerCluster);
+  let at = <u32>(pos - <f64>index * cb);
+  const end = bytes >= 0 ? <u32>Math.min(cb, bytes - <f64>index * cb) : <u32>cb;
+  for (; at + 32 <= end; at += 32) {
+    const e = buf.io + <usize>at;
+    const type = ld8(e);
+    if (type == 0) {
+      w.depth -= 1; // the end of the directory
+      return 0;
+    }
+    if ((type & 0x80) == 0) continue; // not in use
+    if (type == 0x81 || type == 0x82) {
+      // the allocation bitmap, the up-case table (the root holds them)
+      store<u32>(f + F_SECONDARIES, 0);
+      const m = markChain(v, ld32(e + 20), <f64>ld64(e + 24), false, type == 0x81 ? A.WALK_BITMAP : A.WALK_UPCASE);
+      if (m < 0) return m;
+      continue;
+    }
+    if (type == 0x85) {
+      store<u32>(f + F_ATTR, ld16(e + 4));
+      store<u32>(f + F_SECONDARIES, ld8(e + 1));
+      continue;
+    }
+    if ((type & 0x40) == 0) continue; // another primary (label, GUID, TexFAT padding)
+    const secondaries = load<u32>(f + F_SECONDARIES);
+    if (secondaries == 0) continue; // a secondary without its file entry
+    store<u32>(f + F_SECONDARIES, secondaries - 1);
+    const flags = ld8(e + 1);
+    if ((flags & 1) == 0) continue; // AllocationPossible clear: no clusters
+    const first = ld32(e + 20),
+      length = <f64>ld64(e + 24),
+      noFat = (flags & 2) != 0;
+    const directory = type == 0xc0 && (load<u32>(f + F_ATTR) & 0x10) != 0;
+    const m = markChain(
+      v,
+      first,
+      length,
+      noFat,
+      directory ? A.WALK_DIRECTORY : type == 0xc0 ? A.WALK_FILE : A.WALK_OTHER,
+    );
+    if (m < 0) return m;
+    if (directory && length > 0 && inHeap(v, first)) {
+      store<f64>(f + F_POS, <f64>index * cb + <f64>(at + 32));
+      push(first, noFat, length);
+      return 0;
+    }
+  }
+  store<f64>(f + F_POS, <f64>(index + 1) * cb);
+  if (bytes < 0 || <f64>(index + 1) * cb < bytes) return 0;
+  w.depth -= 1;
+  return 0;
+}
+
+// The clusters of an allocation: `length` bytes (-1: to the end of the chain) from `first`, one
+// extent (noFat) or a FAT chain, run by run checked against the bitmap.
+function markChain(v: Volume, first: u32, length: f64, noFat: bool, kind: u32): i32 {
+  if (kind != A.WALK_ROOT && kind != A.WALK_DIRECTORY) w.files += 1;
+  if (first == 0 || length == 0) return 0;
+  if (!inHeap(v, first)) {
+    w.badChains += 1;
+    return 0;
+  }
+  const cb = <f64>v.clusterBytes;
+  const last = <f64>v.clusterCount + 1;
+  const n = length < 0 ? last : Math.ceil(length / cb);
+  if (noFat) {
+    const len = Math.min(n, last - <f64>first + 1);
+    if (len < n) w.badChains += 1;
+    return checkRun(v, first, <u32>len, kind);
+  }
+  let start = first,
+    run: u32 = 1,
+    c = first;
+  for (let i: f64 = 1; i < n; i++) {
+    const next = exfatNext(w.dev, v, c);
+    if (next < 0) return <i32>next;
+    if (next == <i64>c + 1 && inHeap(v, <u32>next)) {
+      run += 1;
+      c = <u32>next;
+      continue;
+    }
+    const r = checkRun(v, start, run, kind);
+    if (r < 0) return r;
+    if (!inHeap(v, <u32>next) || next > 0xffffffff) {
+      // the end of the chain: early unless the length was unknown
+      if (length >= 0 || next != 0xffffffff) w.badChains += 1;
+      return 0;
+    }
+    start = <u32>next;
+    c = start;
+    run = 1;
+  }
+  return checkRun(v, start, run, kind);
+}
+
+// Clusters [start, start + count) against the bitmap: those marked free are kept.
+function checkRun(v: Volume, start: u32, count: u32, kind: u32): i32 {
+  if (!w.bitmapOk) return 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const c = start + i;
+    const bit = c - 2;
+    const byte = <f64>(bit >>> 3);
+    const lba = v.clusterLba(<f64>exfat.bitmapCluster) + Math.floor(byte / <f64>v.bytesPerSector);
+    if (lba != w.cachedLba) {
+      const r = readSectors(w.dev, lba, 1, buf.io2);
+      if (r < 0) return fail(E.E_DEVICE, r, w.dev, lba, 1);
+      w.cachedLba = lba;
+    }
+    const set = (ld8(buf.io2 + <usize>(byte % <f64>v.bytesPerSector)) >>> (bit & 7)) & 1;
+    if (set != 0) continue;
+    if (w.keepLength > 0 && w.keepStart + w.keepLength == c && w.keepKind == kind) {
+      w.keepLength += 1;
+      continue;
+    }
+    const r = flushKeep();
+    if (r < 0) return r;
+    w.keepStart = c;
+    w.keepLength = 1;
+    w.keepKind = kind;
+  }
+  return 0;
+}
+
+// The run being kept, as a KEEP patch (and in the list of the first WALK_LISTED).
+function flushKeep(): i32 {
+  const n = w.keepLength;
+  if (n == 0) return 0;
+  w.keepLength = 0;
+  w.kept += <f64>n;
+  w.runs += 1;
+  if (w.listed < A.WALK_LISTED) {
+    const s = A.SLOT_WALK_LIST + w.listed * 3;
+    setResult(s, w.keepStart);
+    setResult(s + 1, n);
+    setResult(s + 2, w.keepKind);
+    w.listed += 1;
+  }
+  if (w.patch >= PATCH_MAX) {
+    w.full = true;
+    return 0;
+  }
+  const p = buf.patches + <usize>w.patch * PATCH_BYTES;
+  store<f64>(p + PATCH_AT_BYTE_OFFSET, w.keepStart);
+  store<u32>(p + PATCH_AT_LENGTH, n);
+  store<u32>(p + PATCH_AT_KIND, PATCH_KEEP);
+  w.patch += 1;
+  return 0;
+}
+
+// The bitmap's clusters must be one extent (as mkfs.exfat and every driver lay it out) for a
+// cluster's bit to be found without walking its chain; otherwise nothing is checked.
+function checkBitmapExtent(v: Volume): i32 {
+  w.bitmapOk = false;
+  const n = <u32>Math.ceil(exfat.bitmapBytes / <f64>v.clusterBytes);
+  let c = exfat.bitmapCluster;
+  if (!inHeap(v, c) || <f64>c + <f64>n - 1 > <f64>v.clusterCount + 1) return 0;
+  for (let i: u32 = 1; i < n; i++) {
+    const next = exfatNext(w.dev, v, c);
+    if (next < 0) return <i32>next;
+    if (next != 0 && next != <i64>c + 1) return 0;
+    c += 1;
+  }
+  w.bitmapOk = true;
+  return 0;
+}

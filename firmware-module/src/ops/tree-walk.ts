@@ -1,0 +1,85 @@
+// Allocation checked against the directory tree at a backup (issue 18): the core walks the
+// volume's tree (as-core treeWalk; exFAT so far) and every run of clusters the tree reaches but
+// the file system marks free becomes a KEEP patch, so that the backup copies it; the backup says
+// what it kept, by structure, and what to run. Portable: the firmware and the CLI share it.
+import { FsType, PATCH_MAX, Slot, WALK_LISTED, WalkKind } from "./abi";
+import { Core } from "./core";
+import { BlockDevice } from "./devices";
+
+export interface KeptRun {
+  firstCluster: number;
+  clusters: number;
+  kind: "root directory" | "directory" | "file" | "allocation bitmap" | "up-case table" | "allocation";
+}
+
+export interface TreeWalk {
+  /** Patches in the core's area after the walk: the host's own, then the KEEP patches (give it to setPatches). */
+  patchCount: number;
+  keptClusters: number;
+  keptRuns: number;
+  directories: number;
+  files: number;
+  /** The first WALK_LISTED kept runs. */
+  listed: KeptRun[];
+  notices: string[];
+}
+
+const KIND_NAMES: Record<number, KeptRun["kind"]> = {
+  [WalkKind.root]: "root directory",
+  [WalkKind.directory]: "directory",
+  [WalkKind.file]: "file",
+  [WalkKind.bitmap]: "allocation bitmap",
+  [WalkKind.upcase]: "up-case table",
+  [WalkKind.other]: "allocation",
+};
+
+/**
+ * Walks the tree of the volume behind `handle` (attached `device`), its KEEP patches added after
+ * the `firstPatch` the host loaded, and says what it found. Volumes the core does not walk yet
+ * (FAT, NTFS) come back with nothing kept and firstPatch.
+ */
+export function walkTree(core: Core, handle: number, device: BlockDevice, firstPatch: number): TreeWalk {
+  const patchCount = core.exports.treeWalk(handle, device.sectorSize, device.sectorCount, firstPatch);
+  core.check(patchCount);
+  const r = core.results();
+  const listed: KeptRun[] = [];
+  for (let i = 0; i < Math.min(r[Slot.walkListed], WALK_LISTED); i++) {
+    const s = Slot.walkList + 3 * i;
+    listed.push({ firstCluster: r[s], clusters: r[s + 1], kind: KIND_NAMES[r[s + 2]] ?? "allocation" });
+  }
+  const walk: TreeWalk = {
+    patchCount,
+    keptClusters: r[Slot.walkKeptClusters],
+    keptRuns: r[Slot.walkKeptRuns],
+    directories: r[Slot.walkDirectories],
+    files: r[Slot.walkFiles],
+    listed,
+    notices: [],
+  };
+  const exfat = r[Slot.volFsType] === FsType.exfat;
+  const fsck = exfat ? "fsck.exfat" : "the file system's checker";
+  if (walk.keptClusters > 0) {
+    const where = listed
+      .map((k) => `${k.kind} at cluster ${k.firstCluster}${k.clusters > 1 ? ` (${k.clusters} clusters)` : ""}`)
+      .join(", ");
+    const more = walk.keptRuns > listed.length ? ` and ${walk.keptRuns - listed.length} more runs` : "";
+    walk.notices.push(
+      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that the directory tree reaches ${walk.keptClusters === 1 ? "is" : "are"} marked free in the allocation bitmap: ${where}${more}; copied into the image all the same. Run ${fsck} on the source to repair its bitmap`,
+    );
+  }
+  if (r[Slot.walkPatchesFull])
+    walk.notices.push(
+      `more runs reached but marked free than the core keeps (${PATCH_MAX} patches in all): those past it are not in the image; run ${fsck} first`,
+    );
+  if (r[Slot.walkBadChains])
+    walk.notices.push(
+      `${r[Slot.walkBadChains]} chains or extents leave the cluster heap or end before their length: copied as far as they go; run ${fsck}`,
+    );
+  if (r[Slot.walkTooDeep])
+    walk.notices.push(
+      `${r[Slot.walkTooDeep]} directories were not walked (deeper than the walk goes, or the tree loops): what they reach is copied only if the bitmap marks it in use`,
+    );
+  if (r[Slot.walkBitmapUnchecked] && exfat)
+    walk.notices.push("the allocation bitmap is not contiguous: the tree was not checked against it");
+  return walk;
+}

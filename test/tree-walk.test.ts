@@ -1,0 +1,206 @@
+// Issue 18, exFAT: the backup walks the directory tree in the core (as-core/assembly/exfat/
+// walk.ts) and keeps every cluster the tree reaches that the allocation bitmap marks free. The
+// committed fixtures (mkfs.exfat + the simulator's writer, test/fixtures/exfat/make.sh) are
+// damaged here the way the issue found them: the bit of the root directory's cluster, of a
+// subdirectory's, of a file's data cleared. Each backup then says what it kept, by name, and the
+// restore brings those clusters back byte for byte (with the tools: fsck.exfat -n clean). Hostile
+// trees (a directory that contains itself, chains out of the heap, random bytes) end in notices,
+// never in a trap or a hang.
+
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import t from "tap";
+import { ClusterbackError } from "../firmware-module/src/ops/errors";
+import { walkTree } from "../firmware-module/src/ops/tree-walk";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { RamDevice } from "../host-shim/src/native/devices";
+import { readExfatGeometry } from "../simulator/src/exfat-writer";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-walk-"));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const core = new Core({ backgroundWrites: false });
+const fixtureDir = path.join(__dirname, "fixtures", "exfat");
+const hasFsck = spawnSync("sh", ["-c", "command -v fsck.exfat"]).status === 0;
+let serial = 0;
+
+function fixture(name: string): Uint8Array {
+  return new Uint8Array(zlib.gunzipSync(fs.readFileSync(path.join(fixtureDir, name))));
+}
+
+/** The root directory's entries that matter here: the bitmap's first cluster, and each file entry set's stream. */
+function rootEntries(b: Uint8Array) {
+  const g = readExfatGeometry(b);
+  const at = (c: number) => (g.clusterHeapOffset + (c - 2) * g.sectorsPerCluster) * g.bytesPerSector;
+  const v = new DataView(b.buffer, b.byteOffset);
+  const root = at(g.rootCluster);
+  let bitmap = 0;
+  const streams: Array<{ directory: boolean; stream: number; first: number; length: number }> = [];
+  for (let i = 0; i < g.clusterBytes; i += 32) {
+    const type = b[root + i];
+    if (type === 0) break;
+    if (type === 0x81) bitmap = v.getUint32(root + i + 20, true);
+    if (type === 0x85 && b[root + i + 32] === 0xc0)
+      streams.push({
+        directory: (v.getUint16(root + i + 4, true) & 0x10) !== 0,
+        stream: root + i + 32,
+        first: v.getUint32(root + i + 32 + 20, true),
+        length: Number(v.getBigUint64(root + i + 32 + 24, true)),
+      });
+  }
+  return { g, at, bitmap, streams };
+}
+
+/** Clears cluster c's bit in the allocation bitmap (as a damaged volume has it). */
+function clearBit(b: Uint8Array, c: number): void {
+  const { at, bitmap } = rootEntries(b);
+  const byte = at(bitmap) + ((c - 2) >> 3);
+  b[byte] &= ~(1 << ((c - 2) & 7));
+}
+
+function file(bytes: Uint8Array, name: string): string {
+  const f = path.join(tmp, `${serial++}-${name}`);
+  fs.writeFileSync(f, bytes);
+  return f;
+}
+
+function walk(bytes: Uint8Array) {
+  const dev = new RamDevice(512, bytes); // (the walk only reads)
+  const h = core.attach(dev);
+  try {
+    return walkTree(core, h, dev, 0);
+  } finally {
+    core.detach(h);
+  }
+}
+
+function fsckClean(f: string): { ok: boolean; out: string } {
+  const r = spawnSync("fsck.exfat", ["-n", f], { encoding: "utf8" });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim() };
+}
+
+for (const name of ["exfat-4k.img.gz", "exfat-512.img.gz", "exfat-32k.img.gz"]) {
+  t.test(`${name}: an intact tree keeps nothing; every directory and file is walked`, async (t) => {
+    const b = fixture(name);
+    const w = walk(b);
+    t.equal(w.keptClusters, 0, "nothing reached is marked free");
+    t.same(w.notices, [], "no notice");
+    // make.sh's volumes: 4 directories (the root included) and 16 files, as fsck.exfat counts them,
+    // and the allocation bitmap and up-case table besides
+    t.equal(w.directories, 4, "4 directories");
+    t.equal(w.files, 16 + 2, "16 files, the bitmap and the up-case table");
+    if (hasFsck) t.match(fsckClean(file(b, "intact.img")).out, /directories 4, files 16/, "fsck.exfat counts the same");
+  });
+
+  for (const damage of ["root directory", "directory", "file"] as const) {
+    t.test(`${name}: the ${damage}'s cluster marked free is kept, named, and restored`, async (t) => {
+      const src = fixture(name);
+      const e = rootEntries(src);
+      const cluster =
+        damage === "root directory"
+          ? e.g.rootCluster
+          : e.streams.find((s) => s.directory === (damage === "directory") && s.first >= 2 && s.length > 0)!.first;
+      const damaged = Uint8Array.from(src);
+      clearBit(damaged, cluster);
+      const intactImage = file(new Uint8Array(0), "intact.cbi");
+      fs.rmSync(intactImage);
+      const intact = api.backup(core, file(src, "src.img"), { image: intactImage });
+      const image = path.join(tmp, `${serial++}-damaged.cbi`);
+      const r = api.backup(core, file(damaged, "damaged.img"), { image });
+      t.equal(r.imageClusters, intact.imageClusters, "the image holds every cluster the intact volume's does");
+      t.match(
+        r.notices.join("\n"),
+        new RegExp(
+          `1 cluster that the directory tree reaches is marked free in the allocation bitmap: ${damage} at cluster ${cluster};.*fsck\\.exfat`,
+        ),
+        "the backup names what it kept and what to run",
+      );
+      const target = file(new Uint8Array(src.length), "target.img");
+      api.restore(core, image, target);
+      const out = fs.readFileSync(target);
+      const at = e.at(cluster);
+      t.ok(
+        Buffer.from(out.subarray(at, at + e.g.clusterBytes)).equals(src.subarray(at, at + e.g.clusterBytes)),
+        `cluster ${cluster} is back, byte for byte`,
+      );
+      t.equal(api.verify(core, image, { against: target }).ok, true, "verify --against agrees");
+      if (hasFsck) {
+        // the restored volume is the damaged source, the kept cluster included: fsck.exfat finds
+        // the same (the bitmap's error, nothing lost), and repairs it the same
+        const said = (f: string) => fsckClean(f).out.split(f).join("VOLUME");
+        const source = file(damaged, "source.img");
+        t.equal(said(target), said(source), `fsck.exfat -n says of the restored volume what it says of the source`);
+        for (const f of [target, source]) spawnSync("fsck.exfat", ["-y", f], { encoding: "utf8" });
+        const repaired = fsckClean(target);
+        t.ok(repaired.ok, `after fsck.exfat -y, the restored volume is clean: ${repaired.out.split("\n").at(-1)}`);
+        t.ok(fs.readFileSync(target).equals(fs.readFileSync(source)), "and equals the source repaired the same way");
+      }
+    });
+  }
+}
+
+t.test("hostile trees end in notices: a directory that holds itself, chains out of the heap", async (t) => {
+  const src = fixture("exfat-4k.img.gz");
+  const e = rootEntries(src);
+  const dir = e.streams.find((s) => s.directory)!;
+  // the subdirectory's stream points at the root: the tree loops
+  const loop = Uint8Array.from(src);
+  new DataView(loop.buffer).setUint32(dir.stream + 20, e.g.rootCluster, true);
+  const w = walk(loop);
+  t.match(w.notices.join("\n"), /directories were not walked \(deeper than the walk goes, or the tree loops\)/);
+  // a file whose first cluster is past the heap
+  const out = Uint8Array.from(src);
+  const f = e.streams.find((s) => !s.directory)!;
+  new DataView(out.buffer).setUint32(f.stream + 20, 0xfffffff0, true);
+  t.match(walk(out).notices.join("\n"), /1 chains or extents leave the cluster heap/);
+});
+
+t.test(
+  "random bytes in the directories and the FAT: the walk always ends, with a result or a named error",
+  async (t) => {
+    const src = fixture("exfat-4k.img.gz");
+    const e = rootEntries(src);
+    const dirs = [e.g.rootCluster, ...e.streams.filter((s) => s.directory).map((s) => s.first)];
+    const fat = e.g.fatOffset * e.g.bytesPerSector;
+    let x = 0x9e3779b9;
+    const rnd = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 2 ** 32;
+    };
+    const cases = Number(process.env.WALK_FUZZ_CASES || 100000);
+    let results = 0,
+      errors = 0;
+    const t0 = performance.now();
+    const b = Uint8Array.from(src);
+    for (let n = 0; n < cases; n++) {
+      const flips = 1 + Math.floor(rnd() * 16);
+      const undo: Array<[number, number]> = [];
+      for (let i = 0; i < flips; i++) {
+        const inFat = rnd() < 0.3;
+        const base = inFat ? fat : e.at(dirs[Math.floor(rnd() * dirs.length)]);
+        const span = inFat ? 64 * 4 : e.g.clusterBytes;
+        const at = base + Math.floor(rnd() * span);
+        undo.push([at, b[at]]);
+        b[at] = Math.floor(rnd() * 256);
+      }
+      try {
+        walk(b);
+        results++;
+      } catch (err) {
+        if (!(err instanceof ClusterbackError)) throw err; // a trap or a bug, not a named error
+        errors++;
+      }
+      for (const [at, v] of undo.reverse()) b[at] = v;
+    }
+    t.equal(
+      results + errors,
+      cases,
+      `${cases} damaged trees: ${results} walked, ${errors} refused by name, in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  },
+);
