@@ -53,6 +53,7 @@ export class Buffers {
   diffs: usize = 0; // DIFF_BYTES: compare-first restore, the stretches that differ (engine/diff.ts)
   metaDiffers: usize = 0; // META_DIFFERS_BYTES: compare-first restore, the metadata chunks that differ
   diffRecord: usize = 0; // 64 bytes: a block's index and table check, as the write pass's chain takes it
+  markSector: usize = 0; // BOOT_SECTOR_BYTES: the restore mark, as written (and compared with what is read back)
   walkStack: usize = 0; // WALK_DEPTH_MAX frames of 40 bytes: treeWalk's directories (exfat/walk.ts)
 }
 
@@ -82,6 +83,7 @@ export function initBuffers(): void {
   buf.diffs = heap.alloc(DIFF_BYTES);
   buf.metaDiffers = heap.alloc(META_DIFFERS_BYTES);
   buf.diffRecord = heap.alloc(64);
+  buf.markSector = heap.alloc(BOOT_SECTOR_BYTES);
   buf.walkStack = heap.alloc(WALK_DEPTH_MAX * 40);
 }
 

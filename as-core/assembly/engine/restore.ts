@@ -514,7 +514,7 @@ function writeDiffering(start: f64, len: u32, data: usize): i32 {
 // anything else (and flushed), so that a half-restored volume is never taken for a FAT volume.
 function writeMark(): i32 {
   const ss = job.sectorBytes,
-    m = buf.scratch; // (the commit record it held was taken; the read-back reads into aux)
+    m = buf.markSector; // (its own: scratch still holds the header a host may be hashing; the read-back reads into aux)
   memory.fill(m, 0, ss);
   st64(m + H.M_Magic, H.MARK_MAGIC);
   store<u16>(m + H.M_Version, 1);

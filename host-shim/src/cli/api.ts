@@ -2,6 +2,7 @@
 // partition file, and run info, backup, restore and verify jobs on the wasm core.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { IO_BYTES } from "../../../firmware-module/src/ops/abi";
 import { nameSourceReadError, ReadFailureTrap, readUnreadable } from "../../../firmware-module/src/ops/bad-sectors";
 import {
   ClusterbackError,
@@ -645,7 +646,7 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     // with trust: the image's SHA-256 taken as the restore reads it
     const thread = options.trust ? core.hashThread() : undefined;
     const reader = options.trust
-      ? new DigestingReader(opened.device, thread && threadHash(thread), core.wasm.mem)
+      ? new DigestingReader(opened.device, thread && threadHash(thread), core.wasm.mem, inBlockBuffers(core))
       : undefined;
     const input = { ...opened, device: reader ?? opened.device };
     try {
@@ -698,6 +699,13 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   } finally {
     locks.release();
   }
+}
+
+/** Whether a range of the core's memory lies in its block buffers, io and io2 (core-abi.json inFlight). */
+function inBlockBuffers(core: Core): (ptr: number, bytes: number) => boolean {
+  const io = core.exports.ioPtr(),
+    io2 = core.exports.io2Ptr();
+  return (p, n) => (p >= io && p + n <= io + IO_BYTES) || (p >= io2 && p + n <= io2 + IO_BYTES);
 }
 
 /** Bytes at the start of a target that must be zero for it to count as blank: where file systems and containers keep their first structures (LUKS and XFS at 0, ext at 1 KiB, swap at 4 KiB, ISO 9660 at 32 KiB, btrfs at 64 KiB). */

@@ -219,11 +219,17 @@ export class DigestingWriter extends DeviceWrapper {
 /** An image a restore or verify reads, hashed in order as it is read. */
 export class DigestingReader extends DeviceWrapper {
   readonly digest: OrderedDigest;
-  /** memory: the core's (a read into it is hashed in place by a thread hash). */
+  /**
+   * memory: the core's; a read into it is hashed in place by a thread hash when `inPlace` says
+   * the range is one the core overwrites only by reading into it again (its block buffers: the
+   * host waits for queued work on a range before a read into it). Anything else (a record the
+   * core then rewrites itself) is hashed from a copy.
+   */
   constructor(
     inner: BlockDevice,
     hash?: HashSink,
     private readonly memory?: Uint8Array,
+    private readonly inPlace: (ptr: number, bytes: number) => boolean = () => false,
   ) {
     super(inner);
     this.digest = new OrderedDigest(inner, hash);
@@ -231,7 +237,7 @@ export class DigestingReader extends DeviceWrapper {
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.inner.read(lba, sectorCount, dst, dstOffset);
     const n = sectorCount * this.sectorSize;
-    const inCore = this.memory !== undefined && dst.buffer === this.memory.buffer;
+    const inCore = this.memory !== undefined && dst.buffer === this.memory.buffer && this.inPlace(dstOffset, n);
     this.digest.take(
       lba * this.sectorSize,
       dst.subarray(dstOffset, dstOffset + n),
