@@ -86,35 +86,24 @@ export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i
 // Clears, in the bitmap window at `bitmap` (bit 0 = cluster bitBase, `bits` long), the bits of the
 // cluster runs that PATCH_LEAVE_OUT patches of `dev` leave out. Returns how many were set.
 export function leaveOutRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
-  if (dev != patches.dev) return 0;
-  let cleared: f64 = 0;
-  for (let i: u32 = 0; i < patches.count; i++) {
-    const p = buf.patches + <usize>i * PATCH_BYTES;
-    if (load<u32>(p + PATCH_AT_KIND) != PATCH_LEAVE_OUT) continue;
-    const at = load<f64>(p + PATCH_AT_BYTE_OFFSET);
-    const from = Math.max(at, bitBase),
-      to = Math.min(at + <f64>load<u32>(p + PATCH_AT_LENGTH), bitBase + bits);
-    for (let c = from; c < to; c += 1) {
-      const bit = <u32>(c - bitBase);
-      const q = bitmap + (bit >>> 3);
-      const m = <u8>(1 << (<u8>(bit & 7)));
-      if ((load<u8>(q) & m) == 0) continue;
-      store<u8>(q, load<u8>(q) & ~m);
-      cleared += 1;
-    }
-  }
-  return cleared;
+  return applyRuns(dev, PATCH_LEAVE_OUT, bitBase, bits, bitmap);
 }
 
-// Sets, in the bitmap window at `bitmap` (bit 0 = cluster bitBase, `bits` long), the bits of the
-// cluster runs that PATCH_KEEP patches of `dev` keep (reached by the directory tree, marked free).
-// Returns how many were clear.
+// Sets, in the same window, the bits of the cluster runs that PATCH_KEEP patches of `dev` keep
+// (reached by the directory tree, marked free). Returns how many were clear.
 export function keepRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
+  return applyRuns(dev, PATCH_KEEP, bitBase, bits, bitmap);
+}
+
+// The bits of the cluster runs of `kind` patches in the window: cleared (LEAVE_OUT) or set
+// (KEEP). Returns how many changed.
+function applyRuns(dev: u32, kind: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
   if (dev != patches.dev) return 0;
-  let set: f64 = 0;
+  const setting = kind == PATCH_KEEP;
+  let changed: f64 = 0;
   for (let i: u32 = 0; i < patches.count; i++) {
     const p = buf.patches + <usize>i * PATCH_BYTES;
-    if (load<u32>(p + PATCH_AT_KIND) != PATCH_KEEP) continue;
+    if (load<u32>(p + PATCH_AT_KIND) != kind) continue;
     const at = load<f64>(p + PATCH_AT_BYTE_OFFSET);
     const from = Math.max(at, bitBase),
       to = Math.min(at + <f64>load<u32>(p + PATCH_AT_LENGTH), bitBase + bits);
@@ -122,10 +111,10 @@ export function keepRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): f64 
       const bit = <u32>(c - bitBase);
       const q = bitmap + (bit >>> 3);
       const m = <u8>(1 << (<u8>(bit & 7)));
-      if ((load<u8>(q) & m) != 0) continue;
-      store<u8>(q, load<u8>(q) | m);
-      set += 1;
+      if (((load<u8>(q) & m) != 0) == setting) continue;
+      store<u8>(q, setting ? load<u8>(q) | m : load<u8>(q) & ~m);
+      changed += 1;
     }
   }
-  return set;
+  return changed;
 }
