@@ -23,7 +23,7 @@ export const LAYER_FIRST: u32 = 65536; // The first handle of the core's own lay
 export const LAYERS_MAX: u32 = 64; // Layers open at once, at most.
 export const SCAN_MAGIC_BYTES: u32 = 8; // A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES.
 export const WALK_DEPTH_MAX: u32 = 64; // Directory levels treeWalk descends, at most (the root is level 1).
-export const WALK_LISTED: u32 = 8; // Kept runs treeWalk lists in its results.
+export const WALK_LISTED: u32 = 6; // Kept runs treeWalk lists in its results.
 
 // params: byte offsets at paramsPtr()
 export const PARAM_IMAGE_NAME: usize = 0; export const PARAM_IMAGE_NAME_BYTES: u32 = 64;
@@ -223,6 +223,7 @@ export const WALK_FILE: u32 = 3;
 export const WALK_BITMAP: u32 = 4;
 export const WALK_UPCASE: u32 = 5;
 export const WALK_OTHER: u32 = 6;
+export const WALK_SYSTEM: u32 = 7;
 
 // result slots, progress
 export const SLOT_PHASE: u32 = 0;

@@ -22,6 +22,7 @@ import {
   layerStat as statOf,
 } from "./layers";
 import { buf, clearResults, initBuffers, setResult } from "./mem";
+import { ntfsWalk } from "./ntfs/walk";
 import { clearPatches, setPatches as storePatches } from "./patch";
 import { scanPartitions as scanTable } from "./ptable";
 import { scanMagic as scanFor } from "./scan-magic";
@@ -82,14 +83,15 @@ export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
 }
 
 // The directory tree of the volume on dev, checked against its allocation (exfat/walk.ts): runs
-// it reaches that are marked free become KEEP patches from index firstPatch on. exFAT so far;
-// FAT and NTFS volumes return firstPatch (nothing walked). Synchronous, between jobs.
+// it reaches that are marked free become KEEP patches from index firstPatch on (exfat/walk.ts,
+// ntfs/walk.ts). FAT volumes return firstPatch (nothing walked yet). Synchronous, between jobs.
 export function treeWalk(dev: u32, sectorBytes: u32, partSectors: f64, firstPatch: u32): i32 {
   clearResults();
   if (firstPatch > A.PATCH_MAX) return fail(E_STATE, firstPatch);
   let r = probe(dev, sectorBytes, partSectors);
   if (r < 0) return r;
   setResult(A.SLOT_VOL_FS_TYPE, volume.fsType);
+  if (volume.fsType == A.FS_NTFS) return ntfsWalk(dev, volume, firstPatch);
   if (volume.fsType != A.FS_EXFAT) return <i32>firstPatch;
   r = findBitmap(dev, volume);
   return r < 0 ? r : exfatWalk(dev, volume, firstPatch);

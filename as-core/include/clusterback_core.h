@@ -29,7 +29,7 @@
 #define CB_LAYERS_MAX 64u /* Layers open at once, at most. */
 #define CB_SCAN_MAGIC_BYTES 8u /* A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES. */
 #define CB_WALK_DEPTH_MAX 64u /* Directory levels treeWalk descends, at most (the root is level 1). */
-#define CB_WALK_LISTED 8u /* Kept runs treeWalk lists in its results. */
+#define CB_WALK_LISTED 6u /* Kept runs treeWalk lists in its results. */
 
 /* params: byte offsets at paramsPtr() */
 #define CB_PARAM_IMAGE_NAME 0
@@ -231,6 +231,7 @@
 #define CB_WALK_BITMAP 4
 #define CB_WALK_UPCASE 5
 #define CB_WALK_OTHER 6
+#define CB_WALK_SYSTEM 7
 
 /* result slots (double), progress: Written by every step of a job (backup, scan, restore, verify). */
 #define CB_SLOT_PHASE 0

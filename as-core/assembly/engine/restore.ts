@@ -884,10 +884,7 @@ function startDiffWrite(): i32 {
 function diffWriteStep(): i32 {
   if (job.overflowWalk) return dataStep(); // finishData after its last block
   if (job.diffIndex < diffs.count) return writeDiffBatch();
-  if (job.overflowBlock < 0) {
-    const r = finishDiffWrite();
-    return r < 0 ? r : 0;
-  }
+  if (job.overflowBlock < 0) return min(finishDiffWrite(), 0); // (0: the step wrote nothing)
   job.overflowWalk = true;
   job.block = job.overflowBlock;
   job.clustersDone = job.overflowBlock * <f64>job.geo.clustersPerBlock;

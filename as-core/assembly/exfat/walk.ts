@@ -9,12 +9,12 @@
 // the stack or more directory clusters read than the heap holds (tooDeep).
 
 import * as A from "../abi";
-import { PATCH_AT_BYTE_OFFSET, PATCH_AT_KIND, PATCH_AT_LENGTH, PATCH_BYTES, PATCH_KEEP } from "../abi";
 import * as E from "../errors";
 import { fail } from "../errors";
+import { walked } from "../fs/keep";
 import { Volume } from "../fs/volume";
 import { ld8, ld16, ld32, ld64 } from "../io";
-import { buf, PATCH_MAX, setResult } from "../mem";
+import { buf } from "../mem";
 import { readSectors } from "../patch";
 import { exfat, exfatNext } from "./volume";
 
@@ -31,21 +31,9 @@ const FRAME_BYTES: usize = 40;
 class Walk {
   dev: u32 = 0;
   depth: u32 = 0;
-  patch: u32 = 0; // the next patch index
-  kept: f64 = 0;
-  runs: f64 = 0;
-  dirs: f64 = 0;
-  files: f64 = 0;
-  badChains: f64 = 0;
-  tooDeep: f64 = 0;
-  full: bool = false;
-  listed: u32 = 0;
   dirClusters: f64 = 0; // directory clusters read (a loop guard)
   bitmapOk: bool = false; // the bitmap's clusters are one extent: a cluster's bit is at a known sector
   cachedLba: f64 = -1; // the bitmap sector in io2
-  keepStart: u32 = 0; // the run being kept (free in the bitmap), 0: none
-  keepLength: u32 = 0;
-  keepKind: u32 = 0;
 }
 const w = new Walk();
 
@@ -58,18 +46,9 @@ function frame(i: u32): usize {
 export function exfatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
   w.dev = dev;
   w.depth = 0;
-  w.patch = firstPatch;
-  w.kept = 0;
-  w.runs = 0;
-  w.dirs = 0;
-  w.files = 0;
-  w.badChains = 0;
-  w.tooDeep = 0;
-  w.full = false;
-  w.listed = 0;
   w.dirClusters = 0;
   w.cachedLba = -1;
-  w.keepLength = 0;
+  walked.begin(firstPatch);
   let r = checkBitmapExtent(v);
   if (r < 0) return r;
   // the root: its chain is reached, and it is the first frame
@@ -80,23 +59,13 @@ export function exfatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
     r = walkStep(v);
     if (r < 0) return r;
   }
-  r = flushKeep();
-  if (r < 0) return r;
-  setResult(A.SLOT_WALK_KEPT_CLUSTERS, w.kept);
-  setResult(A.SLOT_WALK_KEPT_RUNS, w.runs);
-  setResult(A.SLOT_WALK_DIRECTORIES, w.dirs);
-  setResult(A.SLOT_WALK_FILES, w.files);
-  setResult(A.SLOT_WALK_BAD_CHAINS, w.badChains);
-  setResult(A.SLOT_WALK_TOO_DEEP, w.tooDeep);
-  setResult(A.SLOT_WALK_PATCHES_FULL, w.full ? 1 : 0);
-  setResult(A.SLOT_WALK_BITMAP_UNCHECKED, w.bitmapOk ? 0 : 1);
-  setResult(A.SLOT_WALK_LISTED, w.listed);
-  return <i32>w.patch;
+  walked.unchecked = !w.bitmapOk;
+  return walked.finish();
 }
 
 function push(first: u32, noFat: bool, bytes: f64): void {
   if (w.depth >= A.WALK_DEPTH_MAX) {
-    w.tooDeep += 1;
+    walked.tooDeep += 1;
     return;
   }
   const f = frame(w.depth);
@@ -109,7 +78,7 @@ function push(first: u32, noFat: bool, bytes: f64): void {
   store<u32>(f + F_ATTR, 0);
   store<u32>(f + F_SECONDARIES, 0);
   w.depth += 1;
-  w.dirs += 1;
+  walked.dirs += 1;
 }
 
 function inHeap(v: Volume, c: u32): bool {
@@ -139,7 +108,7 @@ function walkStep(v: Volume): i32 {
       if (next < 0) return <i32>next;
     }
     if (!inHeap(v, <u32>next) || next > 0xffffffff) {
-      if (bytes >= 0) w.badChains += 1; // a directory shorter than its length says (the root ends at its chain's end)
+      if (bytes >= 0) walked.badChains += 1; // a directory shorter than its length says (the root ends at its chain's end)
       w.depth -= 1;
       return 0;
     }
@@ -151,7 +120,7 @@ function walkStep(v: Volume): i32 {
   w.dirClusters += 1;
   if (w.dirClusters > <f64>v.clusterCount + 16) {
     // more directory clusters than the heap holds: the tree loops
-    w.tooDeep += 1;
+    walked.tooDeep += 1;
     w.depth = 0;
     return 0;
   }
@@ -213,10 +182,10 @@ function walkStep(v: Volume): i32 {
 // The clusters of an allocation: `length` bytes (-1: to the end of the chain) from `first`, one
 // extent (noFat) or a FAT chain, run by run checked against the bitmap.
 function markChain(v: Volume, first: u32, length: f64, noFat: bool, kind: u32): i32 {
-  if (kind != A.WALK_ROOT && kind != A.WALK_DIRECTORY) w.files += 1;
+  if (kind != A.WALK_ROOT && kind != A.WALK_DIRECTORY) walked.files += 1;
   if (first == 0 || length == 0) return 0;
   if (!inHeap(v, first)) {
-    w.badChains += 1;
+    walked.badChains += 1;
     return 0;
   }
   const cb = <f64>v.clusterBytes;
@@ -224,7 +193,7 @@ function markChain(v: Volume, first: u32, length: f64, noFat: bool, kind: u32): 
   const n = length < 0 ? last : Math.ceil(length / cb);
   if (noFat) {
     const len = Math.min(n, last - <f64>first + 1);
-    if (len < n) w.badChains += 1;
+    if (len < n) walked.badChains += 1;
     return checkRun(v, first, <u32>len, kind);
   }
   let start = first,
@@ -242,7 +211,7 @@ function markChain(v: Volume, first: u32, length: f64, noFat: bool, kind: u32): 
     if (r < 0) return r;
     if (!inHeap(v, <u32>next) || next > 0xffffffff) {
       // the end of the chain: early unless the length was unknown
-      if (length >= 0 || next != 0xffffffff) w.badChains += 1;
+      if (length >= 0 || next != 0xffffffff) walked.badChains += 1;
       return 0;
     }
     start = <u32>next;
@@ -266,43 +235,8 @@ function checkRun(v: Volume, start: u32, count: u32, kind: u32): i32 {
       w.cachedLba = lba;
     }
     const set = (ld8(buf.io2 + <usize>(byte % <f64>v.bytesPerSector)) >>> (bit & 7)) & 1;
-    if (set != 0) continue;
-    if (w.keepLength > 0 && w.keepStart + w.keepLength == c && w.keepKind == kind) {
-      w.keepLength += 1;
-      continue;
-    }
-    const r = flushKeep();
-    if (r < 0) return r;
-    w.keepStart = c;
-    w.keepLength = 1;
-    w.keepKind = kind;
+    if (set == 0) walked.keep(c, kind, -1);
   }
-  return 0;
-}
-
-// The run being kept, as a KEEP patch (and in the list of the first WALK_LISTED).
-function flushKeep(): i32 {
-  const n = w.keepLength;
-  if (n == 0) return 0;
-  w.keepLength = 0;
-  w.kept += <f64>n;
-  w.runs += 1;
-  if (w.listed < A.WALK_LISTED) {
-    const s = A.SLOT_WALK_LIST + w.listed * 3;
-    setResult(s, w.keepStart);
-    setResult(s + 1, n);
-    setResult(s + 2, w.keepKind);
-    w.listed += 1;
-  }
-  if (w.patch >= PATCH_MAX) {
-    w.full = true;
-    return 0;
-  }
-  const p = buf.patches + <usize>w.patch * PATCH_BYTES;
-  store<f64>(p + PATCH_AT_BYTE_OFFSET, w.keepStart);
-  store<u32>(p + PATCH_AT_LENGTH, n);
-  store<u32>(p + PATCH_AT_KIND, PATCH_KEEP);
-  w.patch += 1;
   return 0;
 }
 

@@ -91,6 +91,7 @@ export class NtfsState {
   mftRuns: u32 = 0;
   bmpRuns: u32 = 0;
   bitmapBytes: f64 = 0; // $Bitmap's data size
+  mftBytes: f64 = 0; // $MFT's data size (loadBitmapRuns)
   headSectors: u32 = 0; // the boot file's whole clusters, in sectors
 }
 export const ntfs = new NtfsState();
@@ -286,6 +287,7 @@ export function loadBitmapRuns(dev: u32, v: Volume): i32 {
   const mftBytes = appendRuns(0, <u32>off, buf.ntfs + MFT_RUNS_AT, counter, MFT_RUNS_MAX);
   if (mftBytes < 0) return <i32>mftBytes;
   ntfs.mftRuns = load<u32>(counter);
+  ntfs.mftBytes = mftBytes;
   r = readRecord(dev, v, 6);
   if (r < 0) return r;
   store<u32>(counter, 0);
@@ -343,6 +345,10 @@ export function loadBitmapRuns(dev: u32, v: Volume): i32 {
   const needed = Math.ceil(<f64>v.clusterCount / 8);
   if (size < needed) return fail(E.E_NTFS_MFT, NM_SHORT, 6, size);
   return 0;
+}
+
+export function mftRuns(): usize {
+  return buf.ntfs + MFT_RUNS_AT;
 }
 
 export function bitmapRuns(): usize {

@@ -47,7 +47,7 @@ export const SCAN_MAGIC_BYTES = 8;
 /** Directory levels treeWalk descends, at most (the root is level 1). */
 export const WALK_DEPTH_MAX = 64;
 /** Kept runs treeWalk lists in its results. */
-export const WALK_LISTED = 8;
+export const WALK_LISTED = 6;
 
 /** Byte offsets (and lengths) in the params area. */
 export const Param = {
@@ -476,16 +476,18 @@ export const LayerWhatText: Readonly<Record<number, string>> = {
 export const WalkKind = {
   /** the root directory */
   root: 1,
-  /** a directory */
+  /** a directory (NTFS: its index, $INDEX_ALLOCATION) */
   directory: 2,
-  /** a file's data */
+  /** a file's data ($DATA) */
   file: 3,
   /** the allocation bitmap */
   bitmap: 4,
   /** the up-case table */
   upcase: 5,
-  /** another allocation (a vendor entry's clusters) */
+  /** another allocation (exFAT: a vendor entry's clusters; NTFS: a non-resident attribute other than $DATA and $INDEX_ALLOCATION) */
   other: 6,
+  /** an NTFS system file's data ($MFT, $LogFile, $Secure and the other records below 16) */
+  system: 7,
 } as const;
 
 /** Result slots (f64 at resultPtr()): each record's fields by name. */
@@ -944,15 +946,15 @@ export interface TreeWalkResults {
   files: number;
   /** chains or extents that left the cluster heap or ended early (walked as far as they go) */
   badChains: number;
-  /** directories not walked: deeper than WALK_DEPTH_MAX, or the walk read more directory clusters than the heap has (a loop) */
+  /** exFAT: directories not walked (deeper than WALK_DEPTH_MAX, or more directory clusters read than the heap holds: a loop); NTFS: MFT records in use that could not be read (bad update sequence, attributes past the record) */
   tooDeep: number;
   /** 1: kept runs did not all fit in the patch area (those past PATCH_MAX are counted, not kept) */
   patchesFull: number;
-  /** 1: the allocation bitmap is not contiguous: nothing was checked against it */
+  /** 1: the allocation bitmap could not be read cluster by cluster (exFAT: not contiguous): nothing was checked against it */
   bitmapUnchecked: number;
   /** kept runs listed below (at most WALK_LISTED) */
   listed: number;
-  /** the first WALK_LISTED kept runs: first cluster, clusters, WalkKind, for each */
+  /** the first WALK_LISTED kept runs: first cluster, clusters, WalkKind, and the MFT record (NTFS; -1 on exFAT), for each */
   list: number[];
 }
 export function readTreeWalk(r: Float64Array): TreeWalkResults {
@@ -1131,7 +1133,7 @@ export interface CoreExports {
   sectorCopy(src: number, srcLba: number, dst: number, dstLba: number, count: number, sectorBytes: number): number;
   /** Searches bytes stopByte..endByte - 1 of dev (sectorBytes-byte sectors; both bounds multiples of 512) backwards from the end, at every 512-byte boundary, for the 8 bytes at paramsPtr() or those at paramsPtr() + 8 (zeros there: only the first), reading up to IO_BYTES at a time into io. 1: found, its offset in magicAt (the last match before endByte); 0: none; or -E_SCAN_RANGE, -E_DEVICE. The ghost image's search (docs/image-format.md 12.3): the partition's bytes stay in the core, the host reads only the matching sector. Synchronous, between jobs (it uses io and the params area); the host bounds each call's span (the firmware scans 64 MiB per call). */
   scanMagic(dev: number, sectorBytes: number, stopByte: number, endByte: number): number;
-  /** Walks the directory tree of the exFAT volume on dev (issue 18; FAT and NTFS: not yet, it returns firstPatch and walks nothing): every directory, file and allocation entry (bitmap, up-case table, vendor allocations), their FAT chains and NoFatChain extents, in fixed memory (a stack of WALK_DEPTH_MAX directories). Each run of clusters it reaches that the allocation bitmap marks free is added as a KEEP patch at patch index firstPatch and after (the host's own patches come first), so that a backup's scan puts it in the image. Returns the patch count to give setPatches, or a negative code (the volume's errors, E_DEVICE). Synchronous, between jobs (it uses io and io2). */
+  /** Walks the volume on dev against its allocation (issue 18). exFAT: the directory tree, every directory, file and allocation entry (bitmap, up-case table, vendor allocations), their FAT chains and NoFatChain extents, on a stack of WALK_DEPTH_MAX directories. NTFS: every MFT record in use (base and extension records, so attribute lists need no following), every non-resident attribute's runs. Each run of clusters reached that the allocation bitmap ($Bitmap) marks free is added as a KEEP patch at patch index firstPatch and after (the host's own patches come first), so that a backup's scan puts it in the image (NTFS: not the boot file's head clusters, which the image keeps as metadata). FAT: not yet, it returns firstPatch and walks nothing. Returns the patch count to give setPatches, or a negative code (the volume's errors, E_DEVICE). Synchronous, between jobs (it uses io and io2). */
   treeWalk(dev: number, sectorBytes: number, partSectors: number, firstPatch: number): number;
 }
 

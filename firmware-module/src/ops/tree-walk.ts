@@ -1,5 +1,5 @@
 // Allocation checked against the directory tree at a backup (issue 18): the core walks the
-// volume's tree (as-core treeWalk; exFAT so far) and every run of clusters the tree reaches but
+// volume's tree (as-core treeWalk; exFAT and NTFS so far) and every run of clusters the tree reaches but
 // the file system marks free becomes a KEEP patch, so that the backup copies it; the backup says
 // what it kept, by structure, and what to run. Portable: the firmware and the CLI share it.
 import { FsType, PATCH_MAX, Slot, WALK_LISTED, WalkKind } from "./abi";
@@ -9,7 +9,9 @@ import { BlockDevice } from "./devices";
 export interface KeptRun {
   firstCluster: number;
   clusters: number;
-  kind: "root directory" | "directory" | "file" | "allocation bitmap" | "up-case table" | "allocation";
+  kind: "root directory" | "directory" | "file" | "allocation bitmap" | "up-case table" | "allocation" | "system file";
+  /** NTFS: the MFT record it belongs to. */
+  record?: number;
 }
 
 export interface TreeWalk {
@@ -31,12 +33,13 @@ const KIND_NAMES: Record<number, KeptRun["kind"]> = {
   [WalkKind.bitmap]: "allocation bitmap",
   [WalkKind.upcase]: "up-case table",
   [WalkKind.other]: "allocation",
+  [WalkKind.system]: "system file",
 };
 
 /**
  * Walks the tree of the volume behind `handle` (attached `device`), its KEEP patches added after
- * the `firstPatch` the host loaded, and says what it found. Volumes the core does not walk yet
- * (FAT, NTFS) come back with nothing kept and firstPatch.
+ * the `firstPatch` the host loaded, and says what it found. FAT volumes (not walked yet) come back
+ * with nothing kept and firstPatch.
  */
 export function walkTree(core: Core, handle: number, device: BlockDevice, firstPatch: number): TreeWalk {
   const patchCount = core.exports.treeWalk(handle, device.sectorSize, device.sectorCount, firstPatch);
@@ -44,8 +47,13 @@ export function walkTree(core: Core, handle: number, device: BlockDevice, firstP
   const r = core.results();
   const listed: KeptRun[] = [];
   for (let i = 0; i < Math.min(r[Slot.walkListed], WALK_LISTED); i++) {
-    const s = Slot.walkList + 3 * i;
-    listed.push({ firstCluster: r[s], clusters: r[s + 1], kind: KIND_NAMES[r[s + 2]] ?? "allocation" });
+    const s = Slot.walkList + 4 * i;
+    listed.push({
+      firstCluster: r[s],
+      clusters: r[s + 1],
+      kind: KIND_NAMES[r[s + 2]] ?? "allocation",
+      record: r[s + 3] >= 0 ? r[s + 3] : undefined,
+    });
   }
   const walk: TreeWalk = {
     patchCount,
@@ -57,14 +65,19 @@ export function walkTree(core: Core, handle: number, device: BlockDevice, firstP
     notices: [],
   };
   const exfat = r[Slot.volFsType] === FsType.exfat;
-  const fsck = exfat ? "fsck.exfat" : "the file system's checker";
+  const ntfs = r[Slot.volFsType] === FsType.ntfs;
+  const fsck = exfat ? "fsck.exfat" : ntfs ? "chkdsk /f (or ntfsfix)" : "the file system's checker";
+  const bitmap = ntfs ? "$Bitmap" : "the allocation bitmap";
   if (walk.keptClusters > 0) {
     const where = listed
-      .map((k) => `${k.kind} at cluster ${k.firstCluster}${k.clusters > 1 ? ` (${k.clusters} clusters)` : ""}`)
+      .map(
+        (k) =>
+          `${k.kind}${k.record !== undefined ? ` (MFT record ${k.record})` : ""} at cluster ${k.firstCluster}${k.clusters > 1 ? ` (${k.clusters} clusters)` : ""}`,
+      )
       .join(", ");
     const more = walk.keptRuns > listed.length ? ` and ${walk.keptRuns - listed.length} more runs` : "";
     walk.notices.push(
-      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that the directory tree reaches ${walk.keptClusters === 1 ? "is" : "are"} marked free in the allocation bitmap: ${where}${more}; copied into the image all the same. Run ${fsck} on the source to repair its bitmap`,
+      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that the directory tree reaches ${walk.keptClusters === 1 ? "is" : "are"} marked free in ${bitmap}: ${where}${more}; copied into the image all the same. Run ${fsck} on the source to repair its bitmap`,
     );
   }
   if (r[Slot.walkPatchesFull])
@@ -77,7 +90,9 @@ export function walkTree(core: Core, handle: number, device: BlockDevice, firstP
     );
   if (r[Slot.walkTooDeep])
     walk.notices.push(
-      `${r[Slot.walkTooDeep]} directories were not walked (deeper than the walk goes, or the tree loops): what they reach is copied only if the bitmap marks it in use`,
+      ntfs
+        ? `${r[Slot.walkTooDeep]} MFT records in use could not be read (their update sequence or attributes are damaged): what they reach is copied only if $Bitmap marks it in use; run ${fsck}`
+        : `${r[Slot.walkTooDeep]} directories were not walked (deeper than the walk goes, or the tree loops): what they reach is copied only if the bitmap marks it in use`,
     );
   if (r[Slot.walkBitmapUnchecked] && exfat)
     walk.notices.push("the allocation bitmap is not contiguous: the tree was not checked against it");

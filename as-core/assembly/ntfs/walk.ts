@@ -1,0 +1,150 @@
+// An NTFS volume checked against its $Bitmap (issue 18), as ntfsclone checks it before imaging:
+// every MFT record in use (base and extension records alike, so an attribute list needs no
+// following) is read, and the runs of each of its non-resident attributes ($DATA, a directory's
+// $INDEX_ALLOCATION and $BITMAP, named streams, a non-resident attribute list) are checked
+// against $Bitmap. A run reached but marked free is kept (fs/keep.ts), except the boot file's
+// head clusters, which the image keeps as metadata. In fixed memory: one record and one $Bitmap
+// sector at a time. A record that claims to be in use but cannot be read (its update sequence,
+// attributes running past it) is counted, not followed; runs past the volume are counted too.
+
+import * as A from "../abi";
+import { walked } from "../fs/keep";
+import { Volume } from "../fs/volume";
+import { ld8, ld16, ld32 } from "../io";
+import { buf } from "../mem";
+import { bitmapRuns, loadBitmapRuns, mftRuns, ntfs, readThroughRuns } from "./volume";
+
+const FILE_MAGIC: u32 = 0x454c4946; // "FILE"
+const AT_INDEX_ALLOCATION: u32 = 0xa0;
+const AT_DATA: u32 = 0x80;
+const AT_END: u32 = 0xffffffff;
+const FIRST_USER_RECORD: f64 = 16; // records below are the system files ($MFT ... $Extend and reserved)
+
+class NtfsWalk {
+  dev: u32 = 0;
+  cachedSector: f64 = -1; // the $Bitmap sector (its index in the bitmap's data) in io2
+  headClusters: f64 = 0;
+}
+const w = new NtfsWalk();
+
+export function ntfsWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
+  let r = loadBitmapRuns(dev, v);
+  if (r < 0) return r;
+  w.dev = dev;
+  w.cachedSector = -1;
+  w.headClusters = Math.ceil(<f64>ntfs.headSectors / <f64>v.sectorsPerCluster);
+  walked.begin(firstPatch);
+  const rb = ntfs.recordBytes;
+  const records = Math.floor(ntfs.mftBytes / <f64>rb);
+  for (let n: f64 = 0; n < records; n++) {
+    r = readThroughRuns(dev, v, mftRuns(), ntfs.mftRuns, n * <f64>rb, rb, buf.io);
+    if (r < 0) return r;
+    if (ld32(buf.io) != FILE_MAGIC || (ld16(buf.io + 22) & 1) == 0) continue; // free, or never used
+    if (!fixUp(buf.io, rb)) {
+      walked.tooDeep += 1;
+      continue;
+    }
+    r = walkRecord(v, n, rb);
+    if (r < 0) return r;
+  }
+  return walked.finish();
+}
+
+// The record's update sequence applied; false when it does not check.
+function fixUp(p: usize, rb: u32): bool {
+  const usa = ld16(p + 4),
+    count = ld16(p + 6);
+  if (count != rb / 512 + 1 || usa < 40 || usa + count * 2 > 510) return false;
+  const usn = ld16(p + usa);
+  for (let i: u32 = 1; i < count; i++) {
+    const at = p + <usize>(i * 512 - 2);
+    if (ld16(at) != usn) return false;
+    store<u16>(at, <u16>ld16(p + usa + i * 2));
+  }
+  return true;
+}
+
+// Every non-resident attribute of record n (in io), its runs checked.
+function walkRecord(v: Volume, n: f64, rb: u32): i32 {
+  const p = buf.io;
+  const inUse = min<u32>(ld32(p + 24), rb);
+  const directory = (ld16(p + 22) & 2) != 0;
+  if (directory) walked.dirs += 1;
+  else walked.files += 1;
+  let off = ld16(p + 20);
+  for (let k = 0; k < 64; k++) {
+    if (off + 8 > inUse) break;
+    const a = p + <usize>off;
+    const type = ld32(a);
+    if (type == AT_END) return 0;
+    const len = ld32(a + 4);
+    if (len < 24 || off + len > inUse) {
+      walked.tooDeep += 1; // attributes that run past the record: not followed
+      return 0;
+    }
+    if (ld8(a + 8) != 0) {
+      const kind =
+        n < FIRST_USER_RECORD
+          ? A.WALK_SYSTEM
+          : n == 5 || type == AT_INDEX_ALLOCATION
+            ? A.WALK_DIRECTORY
+            : type == AT_DATA
+              ? A.WALK_FILE
+              : A.WALK_OTHER;
+      const r = walkRuns(v, n, a, a + <usize>len, n == 5 ? A.WALK_ROOT : kind);
+      if (r < 0) return r;
+    }
+    off += len;
+  }
+  return 0;
+}
+
+// The mapping pairs of the non-resident attribute at `a` (ending at `end`), each run checked.
+function walkRuns(v: Volume, n: f64, a: usize, end: usize, kind: u32): i32 {
+  let q = a + <usize>ld16(a + 32);
+  let lcn: f64 = 0;
+  const clusters = <f64>v.clusterCount;
+  while (q < end) {
+    const h = ld8(q);
+    if (h == 0) return 0;
+    const lenBytes = h & 15,
+      offBytes = h >>> 4;
+    if (lenBytes == 0 || lenBytes > 8 || offBytes > 8 || q + 1 + lenBytes + offBytes > end) {
+      walked.badChains += 1;
+      return 0;
+    }
+    let length: f64 = 0;
+    for (let i: u32 = 0; i < lenBytes; i++) length += <f64>ld8(q + 1 + i) * Math.pow(256, <f64>i);
+    let delta: f64 = 0;
+    for (let i: u32 = 0; i < offBytes; i++) delta += <f64>ld8(q + 1 + lenBytes + i) * Math.pow(256, <f64>i);
+    if (offBytes > 0 && ld8(q + lenBytes + offBytes) >= 0x80) delta -= Math.pow(256, <f64>offBytes);
+    q += 1 + lenBytes + offBytes;
+    if (offBytes == 0) continue; // sparse: no clusters
+    lcn += delta;
+    if (lcn < 0 || lcn + length > clusters) {
+      walked.badChains += 1;
+      return 0;
+    }
+    const r = checkRun(v, lcn, length, kind, n);
+    if (r < 0) return r;
+  }
+  return 0;
+}
+
+// Clusters [lcn, lcn + length) against $Bitmap: those marked free are kept (the head's are
+// metadata in the image).
+function checkRun(v: Volume, lcn: f64, length: f64, kind: u32, n: f64): i32 {
+  const bps = <f64>v.bytesPerSector;
+  for (let c = Math.max(lcn, w.headClusters); c < lcn + length; c++) {
+    const byte = Math.floor(c / 8);
+    const sector = Math.floor(byte / bps);
+    if (sector != w.cachedSector) {
+      const r = readThroughRuns(w.dev, v, bitmapRuns(), ntfs.bmpRuns, sector * bps, <u32>bps, buf.io2);
+      if (r < 0) return r;
+      w.cachedSector = sector;
+    }
+    const bits = ld8(buf.io2 + <usize>(byte - sector * bps));
+    if (((bits >>> <u32>(c % 8)) & 1) == 0) walked.keep(c, kind, n);
+  }
+  return 0;
+}
