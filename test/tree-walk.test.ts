@@ -109,7 +109,8 @@ for (const name of ["exfat-4k.img.gz", "exfat-512.img.gz", "exfat-32k.img.gz"]) 
       fs.rmSync(intactImage);
       const intact = api.backup(core, file(src, "src.img"), { image: intactImage });
       const image = path.join(tmp, `${serial++}-damaged.cbi`);
-      const r = api.backup(core, file(damaged, "damaged.img"), { image });
+      const damagedFile = file(damaged, "damaged.img");
+      const r = api.backup(core, damagedFile, { image });
       t.equal(r.imageClusters, intact.imageClusters, "the image holds every cluster the intact volume's does");
       t.match(
         r.notices.join("\n"),
@@ -118,8 +119,13 @@ for (const name of ["exfat-4k.img.gz", "exfat-512.img.gz", "exfat-32k.img.gz"]) 
         ),
         "the backup names what it kept and what to run",
       );
+      t.match(
+        api.info(core, damagedFile).volume?.notices.join("\n") ?? "",
+        new RegExp(`${damage} at cluster ${cluster}; a backup copies it all the same`),
+        "info reports it too",
+      );
       const target = file(new Uint8Array(src.length), "target.img");
-      api.restore(core, image, target);
+      t.equal(api.restore(core, image, target).verified, true, "the restore's verify walks the restored tree too");
       const out = fs.readFileSync(target);
       const at = e.at(cluster);
       t.ok(
@@ -303,6 +309,7 @@ for (const name of ["ntfs-4k.img.gz", "ntfs-512.img.gz"]) {
       const source = file(damaged, "ntfs-damaged.img");
       const r = api.backup(core, source, { image });
       t.match(r.notices.join("\n"), named, "the backup names what it kept");
+      t.match(api.info(core, source).volume?.notices.join("\n") ?? "", named, "info reports it too");
       t.match(r.notices.join("\n"), new RegExp(`at cluster ${cluster}.*chkdsk`), "its cluster, and what to run");
       const target = file(new Uint8Array(src.length), "ntfs-target.img");
       api.restore(core, image, target);

@@ -41,7 +41,14 @@ const KIND_NAMES: Record<number, KeptRun["kind"]> = {
  * the `firstPatch` the host loaded, and says what it found. FAT volumes (not walked yet) come back
  * with nothing kept and firstPatch.
  */
-export function walkTree(core: Core, handle: number, device: BlockDevice, firstPatch: number): TreeWalk {
+export function walkTree(
+  core: Core,
+  handle: number,
+  device: BlockDevice,
+  firstPatch: number,
+  /** backup: the notices say the clusters are copied; info: that a backup copies them. */
+  purpose: "backup" | "info" = "backup",
+): TreeWalk {
   const patchCount = core.exports.treeWalk(handle, device.sectorSize, device.sectorCount, firstPatch);
   core.check(patchCount);
   const r = core.results();
@@ -77,7 +84,7 @@ export function walkTree(core: Core, handle: number, device: BlockDevice, firstP
       .join(", ");
     const more = walk.keptRuns > listed.length ? ` and ${walk.keptRuns - listed.length} more runs` : "";
     walk.notices.push(
-      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that the directory tree reaches ${walk.keptClusters === 1 ? "is" : "are"} marked free in ${bitmap}: ${where}${more}; copied into the image all the same. Run ${fsck} on the source to repair its bitmap`,
+      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that ${ntfs ? `MFT records in use reach` : "the directory tree reaches"} ${walk.keptClusters === 1 ? "is" : "are"} marked free in ${bitmap}: ${where}${more}; ${purpose === "backup" ? "copied into the image all the same" : `a backup copies ${walk.keptClusters === 1 ? "it" : "them"} all the same`}. Run ${fsck} on the source to repair its bitmap`,
     );
   }
   if (r[Slot.walkPatchesFull])

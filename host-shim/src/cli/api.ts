@@ -265,6 +265,7 @@ export function info(
     }
     try {
       out.volume = volumeInfo(core, part.device, { ...options, cachedWindows: CLI_FAT_WINDOWS });
+      out.volume.notices.push(...walkNotices(core, part.device));
       out.ghost = ghostInfo(core, part.device, { ghostName: options.ghostName, search: options.ghost });
     } catch (e) {
       if (e instanceof VolumeError && options.ghost) {
@@ -701,6 +702,16 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   }
 }
 
+/** The notices of a walk of the volume on `dev` against its allocation (exFAT, NTFS; FAT: none yet), for info. */
+function walkNotices(core: Core, dev: BlockDevice): string[] {
+  const h = core.attach(dev);
+  try {
+    return walkTree(core, h, dev, 0, "info").notices;
+  } finally {
+    core.detach(h);
+  }
+}
+
 /** Whether a range of the core's memory lies in its block buffers, io and io2 (core-abi.json inFlight). */
 function inBlockBuffers(core: Core): (ptr: number, bytes: number) => boolean {
   const io = core.exports.ioPtr(),
@@ -836,8 +847,19 @@ function runRestore(
     }
     const res = core.results();
     const clusters = res[Slot.clustersDone];
+    const unreadable = res[Slot.unreadableCount];
     const v = comparison(core);
     if (!v.ok) throw new ClusterbackError(`${target}: restore verification failed: ${describeMismatch(v)}`);
+    // what was written must read back as a file system: its tree walked as a backup walks it (issue 18)
+    if (verified && (header.fsType === "exFAT" || header.fsType === "NTFS")) {
+      try {
+        walkNotices(core, part.device);
+      } catch (e) {
+        throw new ClusterbackError(
+          `${target}: restore verification failed: the restored volume cannot be walked as a file system: ${(e as Error).message}`,
+        );
+      }
+    }
     return {
       image: imageLabel,
       target,
@@ -848,7 +870,7 @@ function runRestore(
       bytesRead: guarded.sectorsRead * guarded.sectorSize,
       bytesCompared: res[Slot.targetBytesRead],
       resumed,
-      unreadableClusters: res[Slot.unreadableCount],
+      unreadableClusters: unreadable,
       verified,
       seconds: (performance.now() - t0) / 1000,
       mode: options.onePass ? "one-pass" : options.full ? "full" : "compare",
