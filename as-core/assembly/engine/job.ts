@@ -8,7 +8,7 @@ import { fail } from "../errors";
 import { Cbh, hash32, recordCheck } from "../hash";
 import { BitmapCursor } from "../image/cursor";
 import * as H from "../image/layout";
-import { IMG_SECTOR, ImageGeometry } from "../image/layout";
+import { IMG_SECTOR, ImageGeometry, tableBytes } from "../image/layout";
 import { devWrite, isPow2, isZero, ld32, ld64, st32, st64 } from "../io";
 import { readSectors } from "../patch";
 
@@ -534,4 +534,30 @@ export function publishProgress(): void {
   setResult(A.SLOT_META_MISMATCH, job.metaMismatch ? 1 : 0);
   setResult(A.SLOT_TARGET_BYTES_READ, job.targetBytesRead);
   setResult(A.SLOT_TARGET_BYTES_WRITTEN, job.targetBytesWritten);
+}
+
+export function enterPhase(phase: u32): i32 {
+  job.phase = phase;
+  job.sectionPos = 0;
+  return 0;
+}
+
+// Section 4: a block table's fields and its check.
+export function checkTable(table: usize, k: f64, n: u32, tb: u32): i32 {
+  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_MAGIC, ld32(table + H.T_Magic));
+  if (ld32(table + H.T_ClusterCount) != n)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CLUSTERS, ld32(table + H.T_ClusterCount));
+  if (<f64>ld64(table + H.T_BlockIndex) != k)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_INDEX, <f64>ld64(table + H.T_BlockIndex));
+  const check = ld64(table + tb - 8);
+  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k))
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CHECK, <f64>(check & 0xffffffff));
+  return 0;
+}
+
+// Bytes of a full block (data and table): block k starts k of them after the data section's start.
+export function fullBlockBytes(): f64 {
+  const g = job.geo;
+  return <f64>g.clustersPerBlock * <f64>g.clusterBytes + <f64>tableBytes(g.clustersPerBlock);
 }

@@ -20,21 +20,21 @@ import * as A from "../abi";
 import { NO_DEVICE, RESTORE_FULL, RESTORE_ONE_PASS, RESTORE_READ_BACK } from "../abi";
 import * as E from "../errors";
 import { fail } from "../errors";
-import { hash32, recordCheck } from "../hash";
+import { hash32 } from "../hash";
 import { rewind } from "../image/cursor";
 import * as H from "../image/layout";
 import { IMG_SECTOR, tableBytes } from "../image/layout";
-import { devFlush, ld32, ld64, st64 } from "../io";
+import { ld32, ld64 } from "../io";
+import { blockBuffer, buf, META_CHUNK_BYTES, META_CHUNKS_MAX, META_DIFFERS_BYTES, setResult } from "../mem";
 import {
-  AUX_BYTES,
-  BLOCK_DATA_MAX,
-  blockBuffer,
-  buf,
-  META_CHUNK_BYTES,
-  META_CHUNKS_MAX,
-  META_DIFFERS_BYTES,
-  setResult,
-} from "../mem";
+  compareMetaChunkWithTarget,
+  comparePaired,
+  diffNote,
+  finishDiffWrite,
+  metaChunkDiffers,
+  startDiffWrite,
+  writeDiffBatch,
+} from "./compare-first";
 import { diffs } from "./diff";
 import {
   chainAdd,
@@ -43,7 +43,10 @@ import {
   checkCommit,
   checkMetaDigest,
   checkMetaStep,
+  checkTable,
   decodeHeader,
+  enterPhase,
+  fullBlockBytes,
   imageRead,
   JOB_RESTORE,
   JOB_VERIFY,
@@ -61,8 +64,18 @@ import {
   PH_DONE,
   PH_META,
   partRead,
-  partWrite,
 } from "./job";
+import {
+  noteMismatch,
+  readBackRun,
+  readTargetPiece,
+  writeBootSector,
+  writeClusters,
+  writeDiffering,
+  writeDifferingUnits,
+  writeMark,
+  writeSectors,
+} from "./target";
 import {
   isUnreadableCluster,
   SLOT_UNREADABLE_COUNT,
@@ -194,12 +207,6 @@ function stepPhase(phase: u32): i32 {
   if (phase == PH_DATA) return job.compareFirst && !job.prechecking ? diffWriteStep() : dataStep();
   if (phase == PH_META) return job.onePass && !job.metaCompare ? onePassMetaStep() : metaStep();
   return fail(E.E_STATE, phase);
-}
-
-function enterPhase(phase: u32): i32 {
-  job.phase = phase;
-  job.sectionPos = 0;
-  return 0;
 }
 
 function checkCommitThenData(): i32 {
@@ -444,98 +451,6 @@ function compareThisBlock(): bool {
   return !job.mostlyDiffering || (<u64>job.block & 15) == 0;
 }
 
-// Target sectors from `data`, counted as written.
-function writeSectors(lba: f64, sectors: u32, data: usize): i32 {
-  const r = partWrite(job.dst, lba, sectors, data);
-  if (r >= 0) job.targetBytesWritten += <f64>sectors * job.sectorBytes;
-  return r;
-}
-
-function writeClusters(start: f64, len: u32, data: usize): i32 {
-  return writeSectors(job.clusterLba(start), len * job.sectorsPerCluster, data);
-}
-
-// Writes `units` units of `unitSectors` sectors from `data` at `lba`, only the stretches in
-// which `data` differs from `current` (what the target holds), each stretch in one write.
-// firstBit: the first unit's cluster (data), or -1 (metadata sectors). Compare-first: each stretch
-// is read back as soon as it is written (readBack).
-function writeDifferingUnits(lba: f64, units: u32, unitSectors: u32, current: usize, data: usize, firstBit: f64): i32 {
-  const unitBytes = <usize>unitSectors * job.sectorBytes;
-  let i: u32 = 0;
-  while (i < units) {
-    if (equalBytes(current + <usize>i * unitBytes, data + <usize>i * unitBytes, unitBytes)) {
-      i++;
-      continue;
-    }
-    let j = i + 1;
-    while (j < units && !equalBytes(current + <usize>j * unitBytes, data + <usize>j * unitBytes, unitBytes)) j++;
-    const at = lba + <f64>i * <f64>unitSectors,
-      bytes = data + <usize>i * unitBytes;
-    let r = writeSectors(at, (j - i) * unitSectors, bytes);
-    if (r >= 0 && readBackAtOnce())
-      r = readBackSectors(at, j - i, unitSectors, bytes, firstBit < 0 ? -1 : firstBit + i);
-    if (r < 0) return r;
-    i = j;
-  }
-  return 0;
-}
-
-// Reads the next piece of a run of the target (clusters start + done ..., at most what fits in
-// buf.aux) into buf.aux. Returns the clusters read, or a negative code.
-function readTargetPiece(start: f64, done: u32, len: u32): i32 {
-  const n = min(max<u32>(1, AUX_BYTES / job.geo.clusterBytes), len - done);
-  const r = partRead(job.dst, job.clusterLba(start + <f64>done), n * job.sectorsPerCluster, buf.aux);
-  return r < 0 ? r : <i32>n;
-}
-
-// Differential restore: reads the run from the target, a piece at a time, and writes only the
-// clusters that differ from the image's, each stretch of differing clusters in one write.
-function writeDiffering(start: f64, len: u32, data: usize): i32 {
-  const cb = job.geo.clusterBytes;
-  for (let done: u32 = 0; done < len; ) {
-    const n = readTargetPiece(start, done, len);
-    if (n < 0) return n;
-    job.targetBytesRead += <f64>n * cb;
-    const r = writeDifferingUnits(
-      job.clusterLba(start + <f64>done),
-      <u32>n,
-      job.sectorsPerCluster,
-      buf.aux,
-      data + <usize>done * cb,
-      start + <f64>done,
-    );
-    if (r < 0) return r;
-    done += <u32>n;
-  }
-  return 0;
-}
-
-// Section 10: the "restore in progress" mark, written over the target's first sector before
-// anything else (and flushed), so that a half-restored volume is never taken for a FAT volume.
-function writeMark(): i32 {
-  const ss = job.sectorBytes,
-    m = buf.markSector; // (its own: scratch still holds the header a host may be hashing; the read-back reads into aux)
-  memory.fill(m, 0, ss);
-  st64(m + H.M_Magic, H.MARK_MAGIC);
-  store<u16>(m + H.M_Version, 1);
-  store<u16>(m + H.M_SectorBytes, <u16>ss);
-  st64(m + H.M_HeaderCheck, job.headerCheck);
-  st64(m + H.M_Created, <u64>job.created);
-  memory.copy(m + H.M_Name, buf.headerName, H.NAME_BYTES);
-  st64(m + H.M_MarkCheck, recordCheck(m, 512, H.M_MarkCheck, H.SEED_MARK));
-  let r = writeSectors(0, 1, m);
-  if (r >= 0) r = flushTarget();
-  // with the read-back, the mark too: what protects a half-restored target must be on it (a mark
-  // that did not stick fails the restore's verification)
-  if (r >= 0 && job.readBack) r = readBackSectors(0, 1, 1, m, -1);
-  return r;
-}
-
-function flushTarget(): i32 {
-  const r = devFlush(job.dst);
-  return r < 0 ? fail(E.E_DEVICE, r, job.dst, -1, 0) : 0;
-}
-
 // Counts a cluster the image records as unreadable at backup time (result slots 70..95).
 function noteUnreadable(bit: f64): void {
   const n = job.unreadable;
@@ -543,56 +458,6 @@ function noteUnreadable(bit: f64): void {
   if (n < <f64>UNREADABLE_LISTED) setResult(SLOT_UNREADABLE_LIST + <u32>n, bit);
   job.unreadable = n + 1;
   setResult(SLOT_UNREADABLE_COUNT, job.unreadable);
-}
-
-// Reads a run of the target into buf.aux, a piece at a time, and compares it with `expected`.
-function readBackRun(start: f64, len: u32, expected: usize): i32 {
-  const cb = job.geo.clusterBytes;
-  for (let done: u32 = 0; done < len; ) {
-    const n = readTargetPiece(start, done, len);
-    if (n < 0) return n;
-    for (let i: u32 = 0; i < <u32>n; i++) {
-      if (!equalBytes(buf.aux + <usize>i * cb, expected + <usize>(done + i) * cb, cb))
-        noteMismatch(start + <f64>(done + i));
-    }
-    done += <u32>n;
-  }
-  return 0;
-}
-
-function noteMismatch(bit: f64): void {
-  if (job.firstMismatch < 0) job.firstMismatch = bit;
-  job.mismatches += 1;
-}
-
-// n: a multiple of 64 (a cluster: at least 512 bytes). The portable build (no SIMD) compares
-// eight u64 words per 64 bytes.
-function equalBytes(a: usize, b: usize, n: usize): bool {
-  if (ASC_FEATURE_SIMD) {
-    for (let i: usize = 0; i < n; i += 64) {
-      const d = v128.or(
-        v128.or(v128.xor(v128.load(a + i), v128.load(b + i)), v128.xor(v128.load(a + i, 16), v128.load(b + i, 16))),
-        v128.or(
-          v128.xor(v128.load(a + i, 32), v128.load(b + i, 32)),
-          v128.xor(v128.load(a + i, 48), v128.load(b + i, 48)),
-        ),
-      );
-      if (v128.any_true(d)) return false;
-    }
-  } else {
-    for (let i: usize = 0; i < n; i += 64) {
-      const p = a + i,
-        q = b + i;
-      const d =
-        (load<u64>(p) ^ load<u64>(q)) |
-        (load<u64>(p, 8) ^ load<u64>(q, 8)) |
-        ((load<u64>(p, 16) ^ load<u64>(q, 16)) | (load<u64>(p, 24) ^ load<u64>(q, 24))) |
-        ((load<u64>(p, 32) ^ load<u64>(q, 32)) | (load<u64>(p, 40) ^ load<u64>(q, 40))) |
-        ((load<u64>(p, 48) ^ load<u64>(q, 48)) | (load<u64>(p, 56) ^ load<u64>(q, 56)));
-      if (d != 0) return false;
-    }
-  }
-  return true;
 }
 
 // Reads a run of the partition compared against and checks each cluster with the stored checks.
@@ -676,14 +541,6 @@ function writeFirstChunk(sectors: u32): i32 {
   return r < 0 ? r : writeBootSector(buf.io);
 }
 
-// The boot sector over the mark, between two flushes: only then is the restore complete.
-function writeBootSector(data: usize): i32 {
-  let r = flushTarget();
-  if (r >= 0) r = writeSectors(0, 1, data);
-  if (r >= 0) r = flushTarget();
-  return r >= 0 && readBackAtOnce() ? readBackSectors(0, 1, 1, data, -1) : r;
-}
-
 // Metadata sectors [first, first + sectors) (the head, then the tail) from `data`.
 function writeMetaSectors(first: f64, sectors: u32, data: usize): i32 {
   const head = <f64>job.metaSectors;
@@ -708,177 +565,6 @@ function writeMeta(lba: f64, sectors: u32, data: usize): i32 {
   return writeDifferingUnits(lba, sectors, 1, buf.io2, data, -1);
 }
 
-// ---- compare-first (docs/image-format.md 10.2) ----
-
-// Section 4: a block table's fields and its check.
-function checkTable(table: usize, k: f64, n: u32, tb: u32): i32 {
-  if (ld32(table + H.T_Magic) != H.BLOCK_MAGIC)
-    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_MAGIC, ld32(table + H.T_Magic));
-  if (ld32(table + H.T_ClusterCount) != n)
-    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CLUSTERS, ld32(table + H.T_ClusterCount));
-  if (<f64>ld64(table + H.T_BlockIndex) != k)
-    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_INDEX, <f64>ld64(table + H.T_BlockIndex));
-  const check = ld64(table + tb - 8);
-  if (check != recordCheck(table, tb, tb - 8, H.SEED_TABLE + <u64>k))
-    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_CHECK, <f64>(check & 0xffffffff));
-  return 0;
-}
-
-// Bytes of a full block (data and table): block k starts k of them after the data section's start.
-function fullBlockBytes(): f64 {
-  const g = job.geo;
-  return <f64>g.clustersPerBlock * <f64>g.clusterBytes + <f64>tableBytes(g.clustersPerBlock);
-}
-
-// The metadata a compare-first restore writes is read back as soon as it is written (the listed
-// stretches are read back a batch at a time, writeDiffBatch; the blocks after an overflow one
-// block behind, readBackBlock).
-function readBackAtOnce(): bool {
-  return job.compareFirst && job.readBack && job.phase == PH_META;
-}
-
-function metaChunkDiffers(c: f64): bool {
-  const i = <u32>c;
-  return (load<u8>(buf.metaDiffers + (i >>> 3)) & (1 << (i & 7))) != 0;
-}
-
-// Check pass: the target's copy of metadata chunk c read into io2 and compared with the image's,
-// still in io (checkMetaStep read it).
-function compareMetaChunkWithTarget(c: f64): i32 {
-  const n = metaChunkLength(c);
-  const r = metaRead(job.dst, metaChunkOffset(c) / job.sectorBytes, n / job.sectorBytes, buf.io2);
-  if (r < 0) return r;
-  job.targetBytesRead += <f64>n;
-  job.bytesDone += <f64>n;
-  if (!equalBytes(buf.io, buf.io2, n)) {
-    const i = <u32>c;
-    const at = buf.metaDiffers + (i >>> 3);
-    store<u8>(at, <u8>(<u32>load<u8>(at) | ((<u32>1) << (i & 7))));
-    job.metaDiffering += 1;
-  }
-  return 0;
-}
-
-// Takes block k's table check into diffHash, once per block: the check pass for each block the
-// write pass will read, the write pass for each block it reads; the two must agree before the
-// boot sector is written (an image changed between the passes is caught there).
-function diffNote(k: f64, check: u64): void {
-  if (job.lastDiffBlock == k) return;
-  job.lastDiffBlock = k;
-  const d = buf.diffRecord;
-  memory.fill(d, 0, 64);
-  st64(d, <u64>k);
-  st64(d + 8, check);
-  job.diffHash.update(d, 64);
-}
-
-// Check pass: the blocks are compared with the target two at a time (the even block waits in its
-// buffer for the odd one), so that the image and the target are each read 2 MiB at a time: on a
-// disk that holds both (a recovery partition, the ghost) that halves the seeks between them.
-function comparePaired(k: f64, n: u32, io: usize, runsFrom: f64, check: u64): i32 {
-  if (job.pendingBlock < 0 && k + 1 < job.geo.blockCount) {
-    job.pendingBlock = k;
-    job.pendingClusters = n;
-    job.pendingData = io;
-    job.pendingRunsFrom = runsFrom;
-    job.pendingCheck = check;
-    job.pendingFirst = job.clustersDone;
-    return 0;
-  }
-  if (job.pendingBlock >= 0) {
-    const r = compareBlockWithTarget(
-      job.pendingBlock,
-      job.pendingClusters,
-      job.pendingData,
-      job.pendingRunsFrom,
-      job.pendingCheck,
-      job.pendingFirst,
-    );
-    job.pendingBlock = -1;
-    if (r < 0) return r;
-  }
-  return compareBlockWithTarget(k, n, io, runsFrom, check, job.clustersDone);
-}
-
-// Check pass: block k (n clusters, checked, in `io`; `first` its first cluster's place in image
-// order) compared with the target's clusters, the
-// stretches that differ listed. After an overflow the blocks are not compared: the write pass
-// takes every one of them.
-function compareBlockWithTarget(k: f64, n: u32, io: usize, runsFrom: f64, check: u64, first: f64): i32 {
-  if (job.overflowBlock >= 0) {
-    diffNote(k, check);
-    job.bytesDone += <f64>n * <f64>job.geo.clusterBytes; // (counted as compared: the write pass compares it)
-    return 0;
-  }
-  const g = job.geo,
-    cb = g.clusterBytes,
-    perBlock = <f64>g.clustersPerBlock;
-  const after = job.cursor.pos;
-  rewind(job.cursor, runsFrom);
-  let filled: u32 = 0;
-  while (filled < n) {
-    const got = job.cursor.nextRun(n - filled);
-    if (got < 0) return got;
-    if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, first + <f64>filled, g.imageClusters);
-    const start = job.cursor.runStart,
-      len = <u32>got;
-    for (let done: u32 = 0; done < len; ) {
-      const m = readTargetPiece(start, done, len);
-      if (m < 0) return m;
-      job.targetBytesRead += <f64>m * cb;
-      const data = io + <usize>(filled + done) * cb;
-      let i: u32 = 0;
-      while (i < <u32>m) {
-        if (equalBytes(buf.aux + <usize>i * cb, data + <usize>i * cb, cb)) {
-          i++;
-          continue;
-        }
-        let j = i + 1;
-        while (j < <u32>m && !equalBytes(buf.aux + <usize>j * cb, data + <usize>j * cb, cb)) j++;
-        diffNote(k, check);
-        if (!diffs.add(first + <f64>(filled + done + i), start + <f64>(done + i), j - i, perBlock)) {
-          // no room: the write pass takes every block from this one on
-          diffs.dropFrom(k, perBlock);
-          job.overflowBlock = k;
-          job.overflowBit = runsFrom;
-          rewind(job.cursor, after);
-          job.bytesDone += <f64>n * cb;
-          return 0;
-        }
-        i = j;
-      }
-      done += <u32>m;
-    }
-    filled += len;
-  }
-  rewind(job.cursor, after);
-  job.bytesDone += <f64>n * cb;
-  return 0;
-}
-
-// After the check pass: nothing differs, nothing is written (not even the mark); else the mark,
-// and the write pass over the listed stretches (and the blocks after an overflow).
-function startDiffWrite(): i32 {
-  job.diffCheck = job.diffHash.digest64();
-  job.diffHash.reset(H.SEED_CHAIN);
-  job.lastDiffBlock = -1;
-  job.tableBlock = -1;
-  job.diffIndex = 0;
-  job.overflowWalk = false;
-  job.mostlyDiffering = false;
-  job.prevClusters = 0;
-  const g = job.geo;
-  const walked = job.overflowBlock < 0 ? 0 : g.imageClusters - job.overflowBlock * <f64>g.clustersPerBlock;
-  const passes: f64 = job.readBack ? 2 : 1;
-  job.bytesTotal = job.bytesDone + (diffs.clusters + walked) * <f64>g.clusterBytes * passes + g.metaBytes; // (metaStep counts every chunk, written or not)
-  if (diffs.count == 0 && job.overflowBlock < 0 && job.metaDiffering == 0) {
-    job.bytesTotal = job.bytesDone;
-    return enterPhase(PH_DONE); // the target holds what the image holds
-  }
-  const r = writeMark();
-  return r < 0 ? r : enterPhase(PH_DATA);
-}
-
 // Write pass: the next listed stretch; then, after an overflow, every block from it on; then the
 // metadata.
 function diffWriteStep(): i32 {
@@ -890,141 +576,5 @@ function diffWriteStep(): i32 {
   job.clustersDone = job.overflowBlock * <f64>job.geo.clustersPerBlock;
   job.sectionPos = job.overflowBlock * fullBlockBytes();
   rewind(job.cursor, job.overflowBit);
-  return 0;
-}
-
-function finishDiffWrite(): i32 {
-  const computed = job.diffHash.digest64();
-  if (computed != job.diffCheck)
-    return fail(E.E_IMG_CHAIN, <f64>(job.diffCheck & 0xffffffff), <f64>(computed & 0xffffffff));
-  return enterPhase(PH_META);
-}
-
-// Write pass, one batch: the next listed stretches whose clusters fit in io (1 MiB; one stretch
-// always does), each read again from the image with its block's table (kept while stretches of
-// one block follow each other, in io2's table area) and every cluster checked against the table;
-// then all of them written in order (a merged stretch: only the clusters that differ from the
-// target), then, with the read-back, all read back in order. So the image, then the target, are
-// each gone over front to back once per batch, on one disk as on two.
-function writeDiffBatch(): i32 {
-  const cb = job.geo.clusterBytes;
-  const first = job.diffIndex;
-  let end = first,
-    bytes: u32 = 0;
-  while (end < diffs.count && (end == first || bytes + diffs.length(end) * cb <= BLOCK_DATA_MAX)) {
-    const r = loadStretch(end, buf.io + <usize>bytes);
-    if (r < 0) return r;
-    bytes += diffs.length(end) * cb;
-    end += 1;
-  }
-  for (let pass = 0; pass < (job.readBack ? 2 : 1); pass++) {
-    let at: usize = buf.io;
-    for (let i = first; i < end; i++) {
-      const r = stretchRuns(i, at, pass == 1);
-      if (r < 0) return r;
-      at += <usize>diffs.length(i) * cb;
-    }
-  }
-  job.diffIndex = end;
-  job.bytesDone += <f64>bytes * (job.readBack ? 2 : 1);
-  return <i32>bytes;
-}
-
-// Stretch i from the image into `data`, with its block's table, every cluster checked.
-function loadStretch(i: u32, data: usize): i32 {
-  const g = job.geo,
-    cb = g.clusterBytes,
-    perBlock = <f64>g.clustersPerBlock;
-  const ordinal = diffs.ordinal(i),
-    count = diffs.length(i);
-  const k = Math.floor(ordinal / perBlock),
-    first = <u32>(ordinal - k * perBlock);
-  const n = g.blockClusters(k),
-    tb = tableBytes(n);
-  const at = g.dataOffset + k * fullBlockBytes();
-  const table = buf.io2 + <usize>BLOCK_DATA_MAX;
-  let r: i32;
-  if (job.tableBlock != k) {
-    job.tableBlock = -1;
-    r = imageRead(job.src, at + <f64>n * <f64>cb, tb, table);
-    if (r >= 0) r = checkTable(table, k, n, tb);
-    if (r < 0) return r;
-    diffNote(k, ld64(table + tb - 8));
-    job.tableBlock = k;
-  }
-  r = imageRead(job.src, at + <f64>first * <f64>cb, count * cb, data);
-  if (r < 0) return r;
-  rewind(job.cursor, diffs.bit(i));
-  let filled: u32 = 0;
-  while (filled < count) {
-    const got = job.cursor.nextRun(count - filled);
-    if (got < 0) return got;
-    if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, ordinal + <f64>filled, g.imageClusters);
-    const len = <u32>got,
-      start = job.cursor.runStart;
-    if (first + filled == 0 && <f64>ld64(table + H.T_FirstBit) != start)
-      return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
-    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst)
-      return fail(
-        E.E_IMG_GHOST_OVERLAP,
-        k,
-        Math.max(start, job.ghostFirst),
-        job.ghostFirst,
-        job.ghostEnd - job.ghostFirst,
-      );
-    const run = data + <usize>filled * cb;
-    for (let j: u32 = 0; j < len; j++) {
-      const stored = ld32(table + H.T_Checks + ((first + filled + j) << 2));
-      const computed = hash32(run + <usize>j * cb, cb, <u64>(start + <f64>j));
-      if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, run + <usize>j * cb, cb))
-        return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>j, stored, computed);
-    }
-    filled += len;
-  }
-  return 0;
-}
-
-// Stretch i's runs (its clusters in `data`): written (a merged stretch: only the clusters that
-// differ from the target), or read back and compared.
-function stretchRuns(i: u32, data: usize, readingBack: bool): i32 {
-  const cb = job.geo.clusterBytes,
-    count = diffs.length(i);
-  rewind(job.cursor, diffs.bit(i));
-  let filled: u32 = 0;
-  while (filled < count) {
-    const got = job.cursor.nextRun(count - filled);
-    if (got < 0) return got;
-    if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, diffs.ordinal(i) + <f64>filled, job.geo.imageClusters);
-    const len = <u32>got,
-      start = job.cursor.runStart,
-      run = data + <usize>filled * cb;
-    const r = readingBack
-      ? readBackSectors(job.clusterLba(start), len, job.sectorsPerCluster, run, start)
-      : diffs.merged(i)
-        ? writeDiffering(start, len, run)
-        : writeClusters(start, len, run);
-    if (r < 0) return r;
-    filled += len;
-  }
-  return 0;
-}
-
-// Reads back `units` units of `unitSectors` sectors just written at lba from `data` and compares
-// them: a unit that differs is a mismatched cluster (firstBit: the first unit's) or, with
-// firstBit -1, metadata that differs.
-function readBackSectors(lba: f64, units: u32, unitSectors: u32, data: usize, firstBit: f64): i32 {
-  const unitBytes = unitSectors * job.sectorBytes;
-  const per = max<u32>(1, AUX_BYTES / unitBytes);
-  for (let done: u32 = 0; done < units; ) {
-    const n = min(per, units - done);
-    const r = partRead(job.dst, lba + <f64>done * <f64>unitSectors, n * unitSectors, buf.aux);
-    if (r < 0) return r;
-    for (let i: u32 = 0; i < n; i++) {
-      if (equalBytes(buf.aux + <usize>i * unitBytes, data + <usize>(done + i) * unitBytes, unitBytes)) continue;
-      if (firstBit < 0) job.metaMismatch = true;
-      else noteMismatch(firstBit + <f64>(done + i));
-    }
-    done += n;
-  }
   return 0;
 }
