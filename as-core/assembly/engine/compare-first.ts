@@ -3,17 +3,17 @@
 // pass reads again from the image only those, a batch at a time, checks, writes and reads them
 // back. restore.ts runs the phases and calls in here.
 
-import * as A from "../abi";
 import * as E from "../errors";
 import { fail } from "../errors";
-import { hash32 } from "../hash";
 import { rewind } from "../image/cursor";
 import * as H from "../image/layout";
 import { tableBytes } from "../image/layout";
-import { ld32, ld64, st64 } from "../io";
+import { ld64, st64 } from "../io";
 import { BLOCK_DATA_MAX, buf } from "../mem";
 import { diffs } from "./diff";
 import {
+  checkRunClusters,
+  checkRunPlace,
   checkTable,
   enterPhase,
   fullBlockBytes,
@@ -27,7 +27,6 @@ import {
   PH_META,
 } from "./job";
 import { equalBytes, readBackSectors, readTargetPiece, writeClusters, writeDiffering, writeMark } from "./target";
-import { isUnreadableCluster } from "./unreadable";
 
 export function metaChunkDiffers(c: f64): bool {
   const i = <u32>c;
@@ -240,23 +239,9 @@ export function loadStretch(i: u32, data: usize): i32 {
     if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, ordinal + <f64>filled, g.imageClusters);
     const len = <u32>got,
       start = job.cursor.runStart;
-    if (first + filled == 0 && <f64>ld64(table + H.T_FirstBit) != start)
-      return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
-    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst)
-      return fail(
-        E.E_IMG_GHOST_OVERLAP,
-        k,
-        Math.max(start, job.ghostFirst),
-        job.ghostFirst,
-        job.ghostEnd - job.ghostFirst,
-      );
-    const run = data + <usize>filled * cb;
-    for (let j: u32 = 0; j < len; j++) {
-      const stored = ld32(table + H.T_Checks + ((first + filled + j) << 2));
-      const computed = hash32(run + <usize>j * cb, cb, <u64>(start + <f64>j));
-      if (stored != computed && !isUnreadableCluster(job.imageFlags, stored, computed, run + <usize>j * cb, cb))
-        return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>j, stored, computed);
-    }
+    r = checkRunPlace(table, k, first + filled, start, len);
+    if (r >= 0) r = checkRunClusters(table, k, first + filled, start, len, data + <usize>filled * cb, false);
+    if (r < 0) return r;
     filled += len;
   }
   return 0;

@@ -11,6 +11,13 @@ import * as H from "../image/layout";
 import { IMG_SECTOR, ImageGeometry, tableBytes } from "../image/layout";
 import { devWrite, isPow2, isZero, ld32, ld64, st32, st64 } from "../io";
 import { readSectors } from "../patch";
+import {
+  isUnreadableCluster,
+  SLOT_UNREADABLE_COUNT,
+  SLOT_UNREADABLE_FIRST,
+  SLOT_UNREADABLE_LIST,
+  UNREADABLE_LISTED,
+} from "./unreadable";
 
 export {
   PH_CHECK_BITMAP,
@@ -560,4 +567,55 @@ export function checkTable(table: usize, k: f64, n: u32, tb: u32): i32 {
 export function fullBlockBytes(): f64 {
   const g = job.geo;
   return <f64>g.clustersPerBlock * <f64>g.clusterBytes + <f64>tableBytes(g.clustersPerBlock);
+}
+
+// Section 4: a run of clusters [start, start + len) read from block k, `index` clusters into it:
+// the block's first run must start at its table's FirstBit, and no run may reach into the
+// image's own extent (section 12).
+export function checkRunPlace(table: usize, k: f64, index: u32, start: f64, len: u32): i32 {
+  if (index == 0 && <f64>ld64(table + H.T_FirstBit) != start)
+    return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
+  if (start < job.ghostEnd && start + <f64>len > job.ghostFirst)
+    return fail(
+      E.E_IMG_GHOST_OVERLAP,
+      k,
+      Math.max(start, job.ghostFirst),
+      job.ghostFirst,
+      job.ghostEnd - job.ghostFirst,
+    );
+  return 0;
+}
+
+// Every cluster of that run (its bytes at `data`) against its check in the table, each seeded
+// with its own bit. A cluster the image records unreadable (section 5.1) passes, and is counted
+// in the unreadable results when `count`.
+export function checkRunClusters(
+  table: usize,
+  k: f64,
+  index: u32,
+  start: f64,
+  len: u32,
+  data: usize,
+  count: bool,
+): i32 {
+  const cb = job.geo.clusterBytes;
+  for (let i: u32 = 0; i < len; i++) {
+    const stored = ld32(table + H.T_Checks + ((index + i) << 2));
+    const cluster = data + <usize>i * cb;
+    const computed = hash32(cluster, cb, <u64>(start + <f64>i));
+    if (stored == computed) continue;
+    if (!isUnreadableCluster(job.imageFlags, stored, computed, cluster, cb))
+      return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
+    if (count) noteUnreadable(start + <f64>i);
+  }
+  return 0;
+}
+
+// Counts a cluster the image records as unreadable at backup time (result slots 70..95).
+export function noteUnreadable(bit: f64): void {
+  const n = job.unreadable;
+  if (n == 0) setResult(SLOT_UNREADABLE_FIRST, bit);
+  if (n < <f64>UNREADABLE_LISTED) setResult(SLOT_UNREADABLE_LIST + <u32>n, bit);
+  job.unreadable = n + 1;
+  setResult(SLOT_UNREADABLE_COUNT, job.unreadable);
 }

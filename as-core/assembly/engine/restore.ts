@@ -16,7 +16,6 @@
 // Verify does the same without writing; with a partition to compare against, it reads the
 // partition and compares every stored cluster and the metadata area with the image's checks.
 
-import * as A from "../abi";
 import { NO_DEVICE, RESTORE_FULL, RESTORE_ONE_PASS, RESTORE_READ_BACK } from "../abi";
 import * as E from "../errors";
 import { fail } from "../errors";
@@ -43,6 +42,8 @@ import {
   checkCommit,
   checkMetaDigest,
   checkMetaStep,
+  checkRunClusters,
+  checkRunPlace,
   checkTable,
   decodeHeader,
   enterPhase,
@@ -76,13 +77,7 @@ import {
   writeMark,
   writeSectors,
 } from "./target";
-import {
-  isUnreadableCluster,
-  SLOT_UNREADABLE_COUNT,
-  SLOT_UNREADABLE_FIRST,
-  SLOT_UNREADABLE_LIST,
-  UNREADABLE_LISTED,
-} from "./unreadable";
+import { isUnreadableCluster, SLOT_UNREADABLE_FIRST } from "./unreadable";
 
 // restoreBegin flags (index.ts passes them on; host-shim/src/native/core.ts RestoreFlag names the same bits)
 export { RESTORE_FULL, RESTORE_ONE_PASS, RESTORE_READ_BACK } from "../abi"; // RestoreFlag
@@ -330,29 +325,19 @@ function dataStep(): i32 {
     if (len < 0) return len;
     if (len == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
     const start = job.cursor.runStart;
-    if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start)
-      return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
-    if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) {
-      // section 12: never into the image's own extent
-      return fail(
-        E.E_IMG_GHOST_OVERLAP,
+    // (unreadable at backup time: zeros go back, section 5.1, counted in the pass that sees every block)
+    r = checkRunPlace(table, k, filled, start, <u32>len);
+    if (r >= 0)
+      r = checkRunClusters(
+        table,
         k,
-        Math.max(start, job.ghostFirst),
-        job.ghostFirst,
-        job.ghostEnd - job.ghostFirst,
+        filled,
+        start,
+        <u32>len,
+        io + <usize>filled * cb,
+        job.compareFirst == job.prechecking,
       );
-    }
-    for (let i: u32 = 0; i < <u32>len; i++) {
-      const stored = ld32(table + H.T_Checks + ((filled + i) << 2));
-      const data = io + <usize>(filled + i) * cb;
-      const computed = hash32(data, cb, <u64>(start + <f64>i));
-      if (stored != computed) {
-        if (!isUnreadableCluster(job.imageFlags, stored, computed, data, cb))
-          return fail(E.E_IMG_CLUSTER_CHECK, k, start + <f64>i, stored, computed);
-        // unreadable at backup time: zeros go back (section 5.1), counted in the pass that sees every block
-        if (job.compareFirst == job.prechecking) noteUnreadable(start + <f64>i);
-      }
-    }
+    if (r < 0) return r;
     filled += <u32>len;
   }
   // (compare-first: the check pass compares the block with the target; the write pass, walking
@@ -376,18 +361,8 @@ function dataStep(): i32 {
       if (got == 0) return fail(E.E_IMG_BITMAP_COUNT, job.clustersDone + filled, g.imageClusters);
       const len = <u32>got;
       const start = job.cursor.runStart;
-      if (filled == 0 && <f64>ld64(table + H.T_FirstBit) != start)
-        return fail(E.E_IMG_BLOCK_TABLE, k, A.TW_FIRST, <f64>ld64(table + H.T_FirstBit));
-      if (start < job.ghostEnd && start + <f64>len > job.ghostFirst) {
-        // section 12: never into the image's own extent
-        return fail(
-          E.E_IMG_GHOST_OVERLAP,
-          k,
-          Math.max(start, job.ghostFirst),
-          job.ghostFirst,
-          job.ghostEnd - job.ghostFirst,
-        );
-      }
+      r = checkRunPlace(table, k, filled, start, len);
+      if (r < 0) return r;
       r =
         job.kind != JOB_RESTORE
           ? compareRun(start, len, table + H.T_Checks + (filled << 2))
@@ -449,15 +424,6 @@ function readBackBlock(): i32 {
 // interrupted restore had already done). Whole or not, every block is read back after.
 function compareThisBlock(): bool {
   return !job.mostlyDiffering || (<u64>job.block & 15) == 0;
-}
-
-// Counts a cluster the image records as unreadable at backup time (result slots 70..95).
-function noteUnreadable(bit: f64): void {
-  const n = job.unreadable;
-  if (n == 0) setResult(SLOT_UNREADABLE_FIRST, bit);
-  if (n < <f64>UNREADABLE_LISTED) setResult(SLOT_UNREADABLE_LIST + <u32>n, bit);
-  job.unreadable = n + 1;
-  setResult(SLOT_UNREADABLE_COUNT, job.unreadable);
 }
 
 // Reads a run of the partition compared against and checks each cluster with the stored checks.
