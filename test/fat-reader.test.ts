@@ -18,7 +18,7 @@ import { decodeDirectory, shortNameChecksum } from "../firmware-module/src/ops/f
 import { FatEntry, FatReadError, FatReader, Problem } from "../firmware-module/src/ops/fat-reader";
 import { readPartitionTable, volumeInfo } from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
-import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../host-shim/src/native/devices";
+import { BlockDevice, DeviceWrapper, FileDevice, PartitionView, RamDevice } from "../host-shim/src/native/devices";
 import { Fixture, fixtureDir, fixtures } from "./helpers/fixtures";
 
 const core = new Core();
@@ -486,30 +486,11 @@ t.test("walk bounds: depth and entry count", async (t) => {
 });
 
 /** Passes everything to a RamDevice, recording each read's LBA and sector count. */
-class CountingDevice implements BlockDevice {
+class CountingDevice extends DeviceWrapper {
   readonly reads: Array<[number, number]> = [];
-  constructor(readonly inner: RamDevice) {}
-  get sectorSize() {
-    return this.inner.sectorSize;
-  }
-  get sectorCount() {
-    return this.inner.sectorCount;
-  }
-  get name() {
-    return this.inner.name;
-  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.reads.push([lba, sectorCount]);
     this.inner.read(lba, sectorCount, dst, dstOffset);
-  }
-  write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
-    this.inner.write(lba, sectorCount, src, srcOffset);
-  }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 

@@ -77,6 +77,54 @@ function walk(bytes: Uint8Array) {
   }
 }
 
+/**
+ * WALK_FUZZ_CASES (default 100,000) walks of `src` with 1 to `maxFlips` random bytes changed, each
+ * at the offset `where` draws (xorshift from `seed`): every walk ends with a result or a named
+ * error (ClusterbackError), never a trap or another exception.
+ */
+function fuzzWalk(
+  t: Tap.Test,
+  src: Uint8Array,
+  seed: number,
+  maxFlips: number,
+  what: string,
+  where: (rnd: () => number) => number,
+): void {
+  let x = seed;
+  const rnd = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+  const cases = Number(process.env.WALK_FUZZ_CASES || 100000);
+  let results = 0,
+    errors = 0;
+  const b = Uint8Array.from(src);
+  const t0 = performance.now();
+  for (let k = 0; k < cases; k++) {
+    const undo: Array<[number, number]> = [];
+    for (let i = 1 + Math.floor(rnd() * maxFlips); i > 0; i--) {
+      const at = where(rnd);
+      undo.push([at, b[at]]);
+      b[at] = Math.floor(rnd() * 256);
+    }
+    try {
+      walk(b);
+      results++;
+    } catch (err) {
+      if (!(err instanceof ClusterbackError)) throw err; // a trap or a bug, not a named error
+      errors++;
+    }
+    for (const [at, old] of undo.reverse()) b[at] = old;
+  }
+  t.equal(
+    results + errors,
+    cases,
+    `${cases} damaged ${what}: ${results} walked, ${errors} refused by name, in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+}
+
 function fsckClean(f: string): { ok: boolean; out: string } {
   const r = spawnSync("fsck.exfat", ["-n", f], { encoding: "utf8" });
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim() };
@@ -171,43 +219,11 @@ t.test(
     const e = rootEntries(src);
     const dirs = [e.g.rootCluster, ...e.streams.filter((s) => s.directory).map((s) => s.first)];
     const fat = e.g.fatOffset * e.g.bytesPerSector;
-    let x = 0x9e3779b9;
-    const rnd = () => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) / 2 ** 32;
-    };
-    const cases = Number(process.env.WALK_FUZZ_CASES || 100000);
-    let results = 0,
-      errors = 0;
-    const t0 = performance.now();
-    const b = Uint8Array.from(src);
-    for (let n = 0; n < cases; n++) {
-      const flips = 1 + Math.floor(rnd() * 16);
-      const undo: Array<[number, number]> = [];
-      for (let i = 0; i < flips; i++) {
-        const inFat = rnd() < 0.3;
-        const base = inFat ? fat : e.at(dirs[Math.floor(rnd() * dirs.length)]);
-        const span = inFat ? 64 * 4 : e.g.clusterBytes;
-        const at = base + Math.floor(rnd() * span);
-        undo.push([at, b[at]]);
-        b[at] = Math.floor(rnd() * 256);
-      }
-      try {
-        walk(b);
-        results++;
-      } catch (err) {
-        if (!(err instanceof ClusterbackError)) throw err; // a trap or a bug, not a named error
-        errors++;
-      }
-      for (const [at, v] of undo.reverse()) b[at] = v;
-    }
-    t.equal(
-      results + errors,
-      cases,
-      `${cases} damaged trees: ${results} walked, ${errors} refused by name, in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-    );
+    fuzzWalk(t, src, 0x9e3779b9, 16, "trees", (rnd) => {
+      const inFat = rnd() < 0.3;
+      const base = inFat ? fat : e.at(dirs[Math.floor(rnd() * dirs.length)]);
+      return base + Math.floor(rnd() * (inFat ? 64 * 4 : e.g.clusterBytes));
+    });
   },
 );
 
@@ -346,37 +362,5 @@ t.test("NTFS: random bytes in the MFT records: the walk always ends, with a resu
   const n = ntfsOf(src);
   const v = new DataView(src.buffer);
   const mftAt = Number(v.getBigInt64(0x30, true)) * n.cb;
-  let x = 0x2545f491;
-  const rnd = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-  const cases = Number(process.env.WALK_FUZZ_CASES || 100000);
-  let results = 0,
-    errors = 0;
-  const b = Uint8Array.from(src);
-  const t0 = performance.now();
-  for (let k = 0; k < cases; k++) {
-    const undo: Array<[number, number]> = [];
-    for (let i = 1 + Math.floor(rnd() * 8); i > 0; i--) {
-      const at = mftAt + Math.floor(rnd() * 40) * n.rb + Math.floor(rnd() * n.rb);
-      undo.push([at, b[at]]);
-      b[at] = Math.floor(rnd() * 256);
-    }
-    try {
-      walk(b);
-      results++;
-    } catch (err) {
-      if (!(err instanceof ClusterbackError)) throw err;
-      errors++;
-    }
-    for (const [at, old] of undo.reverse()) b[at] = old;
-  }
-  t.equal(
-    results + errors,
-    cases,
-    `${cases} damaged MFTs: ${results} walked, ${errors} refused by name, in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
+  fuzzWalk(t, src, 0x2545f491, 8, "MFTs", (rnd) => mftAt + Math.floor(rnd() * 40) * n.rb + Math.floor(rnd() * n.rb));
 });

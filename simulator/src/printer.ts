@@ -10,7 +10,13 @@ import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module
 import { readPrivateKey, signDevice } from "../../host-shim/src/cli/signing";
 import { Core } from "../../host-shim/src/native/core";
 import { bundlePath, findPackageRoot } from "../../host-shim/src/native/core-files";
-import { BlockDevice, createSparseFile, DiskFile, PartitionView } from "../../host-shim/src/native/devices";
+import {
+  BlockDevice,
+  createSparseFile,
+  DeviceWrapper,
+  DiskFile,
+  PartitionView,
+} from "../../host-shim/src/native/devices";
 import { loadQuickJS } from "../../host-shim/src/native/quickjs-engine";
 import { Firmware } from "../../host-shim/src/native/quickjs-host";
 import { ContentFile, firmwareTree, treeDirectories } from "./content";
@@ -63,13 +69,14 @@ export type DiskTiming = Pick<DiskSpec, "readMBps" | "writeMBps" | "accessMs"> &
  * profile's disk or a DeviceModel (DiskTiming); `deviceTime` holds the totals (bytes,
  * repositionings, seconds).
  */
-export class TimedDevice implements BlockDevice {
+export class TimedDevice extends DeviceWrapper {
   private readonly deviceClock: DeviceClock;
   constructor(
-    private readonly inner: BlockDevice,
+    inner: BlockDevice,
     disk: DiskTiming,
     private readonly clock: { now: number },
   ) {
+    super(inner);
     this.deviceClock = new DeviceClock(
       disk.media
         ? modelOfDisk({ ...disk, media: disk.media })
@@ -87,15 +94,6 @@ export class TimedDevice implements BlockDevice {
   get deviceTime(): Readonly<DeviceTime> {
     return this.deviceClock.time;
   }
-  get sectorSize(): number {
-    return this.inner.sectorSize;
-  }
-  get sectorCount(): number {
-    return this.inner.sectorCount;
-  }
-  get name(): string {
-    return this.inner.name;
-  }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.inner.read(lba, sectorCount, dst, dstOffset);
     this.clock.now += this.deviceClock.access("r", lba * this.sectorSize, sectorCount * this.sectorSize) * 1e3;
@@ -103,12 +101,6 @@ export class TimedDevice implements BlockDevice {
   write(lba: number, sectorCount: number, src: Uint8Array, srcOffset: number): void {
     this.inner.write(lba, sectorCount, src, srcOffset);
     this.clock.now += this.deviceClock.access("w", lba * this.sectorSize, sectorCount * this.sectorSize) * 1e3;
-  }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 

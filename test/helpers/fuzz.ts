@@ -11,7 +11,7 @@
 // and FUZZ_RUNS (and FUZZ_ONLY) to get the same counterexample.
 import fc from "fast-check";
 import { Core } from "../../host-shim/src/native/core";
-import { BlockDevice } from "../../host-shim/src/native/devices";
+import { BlockDevice, DeviceWrapper } from "../../host-shim/src/native/devices";
 
 /** Base cases per property weight 1; the weights in fuzz.test.ts add up to about 5.5, so a normal run makes 110,000. */
 export const DEFAULT_FUZZ_RUNS = 20000;
@@ -107,20 +107,13 @@ export class BudgetExceeded extends Error {
  * BudgetExceeded (which no product code catches: only DeviceError is caught). Writes always
  * throw BudgetExceeded: the readers under test must never write.
  */
-export class BudgetDevice implements BlockDevice {
+export class BudgetDevice extends DeviceWrapper {
   sectorsRead = 0;
   constructor(
-    readonly inner: BlockDevice,
+    inner: BlockDevice,
     readonly maxSectors: number,
-  ) {}
-  get sectorSize(): number {
-    return this.inner.sectorSize;
-  }
-  get sectorCount(): number {
-    return this.inner.sectorCount;
-  }
-  get name(): string {
-    return this.inner.name;
+  ) {
+    super(inner);
   }
   read(lba: number, sectorCount: number, dst: Uint8Array, dstOffset: number): void {
     this.sectorsRead += sectorCount;
@@ -130,12 +123,6 @@ export class BudgetDevice implements BlockDevice {
   }
   write(lba: number): void {
     throw new BudgetExceeded(`a reader wrote LBA ${lba}`);
-  }
-  flush(): void {
-    this.inner.flush();
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 
