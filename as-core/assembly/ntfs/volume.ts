@@ -197,18 +197,65 @@ function readRecord(dev: u32, v: Volume, n: f64): i32 {
     if (r < 0) return r;
   }
   if (ld32(p + R_Magic) != FILE_MAGIC) return fail(E.E_NTFS_MFT, NM_MAGIC, n, ld32(p));
-  const usa = ld16(p + R_UsaOffset),
-    count = ld16(p + R_UsaCount);
-  if (count != rb / 512 + 1 || usa < 40 || usa + count * 2 > 510) return fail(E.E_NTFS_MFT, NM_FIXUP, n, count);
-  const usn = ld16(p + usa);
-  for (let i: u32 = 1; i < count; i++) {
-    const at = p + <usize>(i * 512 - 2);
-    if (ld16(at) != usn) return fail(E.E_NTFS_MFT, NM_FIXUP, n, i);
-    store<u16>(at, <u16>ld16(p + usa + i * 2));
-  }
+  const f = applyFixups(p, rb);
+  if (f != 0) return fail(E.E_NTFS_MFT, NM_FIXUP, n, f < 0 ? ld16(p + R_UsaCount) : f);
   if ((ld16(p + R_Flags) & 1) == 0) return fail(E.E_NTFS_MFT, NM_MAGIC, n, 0);
   return 0;
 }
+
+// A record's update sequence (rb bytes at p) applied in place: 0; -1 when its header is wrong
+// (count or offset); i > 0 when sector i does not end with the sequence number.
+export function applyFixups(p: usize, rb: u32): i32 {
+  const usa = ld16(p + R_UsaOffset),
+    count = ld16(p + R_UsaCount);
+  if (count != rb / 512 + 1 || usa < 40 || usa + count * 2 > 510) return -1;
+  const usn = ld16(p + usa);
+  for (let i: u32 = 1; i < count; i++) {
+    const at = p + <usize>(i * 512 - 2);
+    if (ld16(at) != usn) return <i32>i;
+    store<u16>(at, <u16>ld16(p + usa + i * 2));
+  }
+  return 0;
+}
+
+// The mapping pairs of a non-resident attribute (its runs), decoded one run a call.
+export class MappingPairs {
+  q: usize = 0;
+  end: usize = 0;
+  header: u32 = 0; // the last run's header byte
+  length: f64 = 0; // clusters of the last run
+  delta: f64 = 0; // its LCN less the previous run's
+  sparse: bool = false; // it has no LCN (no clusters on the disk)
+
+  // The attribute at `a` (non-resident).
+  begin(a: usize): void {
+    this.q = a + <usize>ld16(a + A_RunsOffset);
+    this.end = a + <usize>ld32(a + A_Length);
+  }
+
+  // 1: the next run (length, delta, sparse); 0: the end of the pairs; -1: a malformed header.
+  next(): i32 {
+    const q = this.q;
+    if (q >= this.end) return 0;
+    const h = ld8(q);
+    this.header = h;
+    if (h == 0) return 0;
+    const lenBytes = h & 15,
+      offBytes = h >>> 4;
+    if (lenBytes == 0 || lenBytes > 8 || offBytes > 8 || q + 1 + lenBytes + offBytes > this.end) return -1;
+    let length: f64 = 0;
+    for (let i: u32 = 0; i < lenBytes; i++) length += <f64>ld8(q + 1 + i) * Math.pow(256, <f64>i);
+    let delta: f64 = 0;
+    for (let i: u32 = 0; i < offBytes; i++) delta += <f64>ld8(q + 1 + lenBytes + i) * Math.pow(256, <f64>i);
+    if (offBytes > 0 && ld8(q + lenBytes + offBytes) >= 0x80) delta -= Math.pow(256, <f64>offBytes);
+    this.length = length;
+    this.delta = delta;
+    this.sparse = offBytes == 0;
+    this.q = q + 1 + lenBytes + offBytes;
+    return 1;
+  }
+}
+const pairs = new MappingPairs();
 
 // The offset (in the record) of the first attribute of `type` with no name whose start VCN is
 // `vcn` (-1: any), or 0; -code on a malformed attribute list.
@@ -241,36 +288,26 @@ function appendRuns(n: f64, off: u32, runs: usize, countPtr: usize, max: u32): f
   const p = buf.ntfs + RECORD_AT,
     a = p + <usize>off;
   if (ld8(a + A_NonResident) == 0) return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, 0);
-  const end = a + <usize>ld32(a + A_Length);
-  let q = a + <usize>ld16(a + A_RunsOffset);
   let vcn = <f64>ld64(a + A_StartVcn),
     lcn: f64 = 0;
   let count = load<u32>(countPtr);
-  while (q < end) {
-    const h = ld8(q);
-    if (h == 0) break;
-    const lenBytes = h & 15,
-      offBytes = h >>> 4;
-    if (lenBytes == 0 || lenBytes > 8 || offBytes > 8 || q + 1 + lenBytes + offBytes > end)
-      return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, h);
-    let length: f64 = 0;
-    for (let i: u32 = 0; i < lenBytes; i++) length += <f64>ld8(q + 1 + i) * Math.pow(256, <f64>i);
-    let delta: f64 = 0;
-    for (let i: u32 = 0; i < offBytes; i++) delta += <f64>ld8(q + 1 + lenBytes + i) * Math.pow(256, <f64>i);
-    if (offBytes > 0 && ld8(q + lenBytes + offBytes) >= 0x80) delta -= Math.pow(256, <f64>offBytes);
+  pairs.begin(a);
+  for (;;) {
+    const got = pairs.next();
+    if (got == 0) break;
+    if (got < 0) return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, pairs.header);
     if (count >= max) return <f64>fail(E.E_NTFS_MFT, NM_TOO_MANY_RUNS, n, max);
     const r = runs + <usize>count * 24;
     store<f64>(r, vcn);
-    if (offBytes == 0) store<f64>(r + 8, -1);
+    if (pairs.sparse) store<f64>(r + 8, -1);
     else {
-      lcn += delta;
+      lcn += pairs.delta;
       if (lcn < 0) return <f64>fail(E.E_NTFS_MFT, NM_RUNS, n, lcn);
       store<f64>(r + 8, lcn);
     }
-    store<f64>(r + 16, length);
+    store<f64>(r + 16, pairs.length);
     count++;
-    vcn += length;
-    q += 1 + lenBytes + offBytes;
+    vcn += pairs.length;
   }
   store<u32>(countPtr, count);
   return <f64>ld64(a + A_DataSize);

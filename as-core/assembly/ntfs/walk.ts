@@ -12,7 +12,7 @@ import { walked } from "../fs/keep";
 import { Volume } from "../fs/volume";
 import { ld8, ld16, ld32 } from "../io";
 import { buf } from "../mem";
-import { bitmapRuns, loadBitmapRuns, mftRuns, ntfs, readThroughRuns } from "./volume";
+import { applyFixups, bitmapRuns, loadBitmapRuns, MappingPairs, mftRuns, ntfs, readThroughRuns } from "./volume";
 
 const FILE_MAGIC: u32 = 0x454c4946; // "FILE"
 const AT_INDEX_ALLOCATION: u32 = 0xa0;
@@ -26,6 +26,7 @@ class NtfsWalk {
   headClusters: f64 = 0;
 }
 const w = new NtfsWalk();
+const walkPairs = new MappingPairs();
 
 export function ntfsWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
   let r = loadBitmapRuns(dev, v);
@@ -40,7 +41,7 @@ export function ntfsWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
     r = readThroughRuns(dev, v, mftRuns(), ntfs.mftRuns, n * <f64>rb, rb, buf.io);
     if (r < 0) return r;
     if (ld32(buf.io) != FILE_MAGIC || (ld16(buf.io + 22) & 1) == 0) continue; // free, or never used
-    if (!fixUp(buf.io, rb)) {
+    if (applyFixups(buf.io, rb) != 0) {
       walked.tooDeep += 1;
       continue;
     }
@@ -48,20 +49,6 @@ export function ntfsWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
     if (r < 0) return r;
   }
   return walked.finish();
-}
-
-// The record's update sequence applied; false when it does not check.
-function fixUp(p: usize, rb: u32): bool {
-  const usa = ld16(p + 4),
-    count = ld16(p + 6);
-  if (count != rb / 512 + 1 || usa < 40 || usa + count * 2 > 510) return false;
-  const usn = ld16(p + usa);
-  for (let i: u32 = 1; i < count; i++) {
-    const at = p + <usize>(i * 512 - 2);
-    if (ld16(at) != usn) return false;
-    store<u16>(at, <u16>ld16(p + usa + i * 2));
-  }
-  return true;
 }
 
 // Every non-resident attribute of record n (in io), its runs checked.
@@ -91,7 +78,7 @@ function walkRecord(v: Volume, n: f64, rb: u32): i32 {
             : type == AT_DATA
               ? A.WALK_FILE
               : A.WALK_OTHER;
-      const r = walkRuns(v, n, a, a + <usize>len, n == 5 ? A.WALK_ROOT : kind);
+      const r = walkRuns(v, n, a, n == 5 ? A.WALK_ROOT : kind);
       if (r < 0) return r;
     }
     off += len;
@@ -99,35 +86,24 @@ function walkRecord(v: Volume, n: f64, rb: u32): i32 {
   return 0;
 }
 
-// The mapping pairs of the non-resident attribute at `a` (ending at `end`), each run checked.
-function walkRuns(v: Volume, n: f64, a: usize, end: usize, kind: u32): i32 {
-  let q = a + <usize>ld16(a + 32);
+// The mapping pairs of the non-resident attribute at `a`, each run checked.
+function walkRuns(v: Volume, n: f64, a: usize, kind: u32): i32 {
+  const runs = walkPairs;
+  runs.begin(a);
   let lcn: f64 = 0;
   const clusters = <f64>v.clusterCount;
-  while (q < end) {
-    const h = ld8(q);
-    if (h == 0) return 0;
-    const lenBytes = h & 15,
-      offBytes = h >>> 4;
-    if (lenBytes == 0 || lenBytes > 8 || offBytes > 8 || q + 1 + lenBytes + offBytes > end) {
-      walked.badChains += 1;
-      return 0;
+  let got = runs.next();
+  for (; got > 0; got = runs.next()) {
+    if (runs.sparse) continue; // no clusters
+    lcn += runs.delta;
+    if (lcn < 0 || lcn + runs.length > clusters) {
+      got = -1;
+      break;
     }
-    let length: f64 = 0;
-    for (let i: u32 = 0; i < lenBytes; i++) length += <f64>ld8(q + 1 + i) * Math.pow(256, <f64>i);
-    let delta: f64 = 0;
-    for (let i: u32 = 0; i < offBytes; i++) delta += <f64>ld8(q + 1 + lenBytes + i) * Math.pow(256, <f64>i);
-    if (offBytes > 0 && ld8(q + lenBytes + offBytes) >= 0x80) delta -= Math.pow(256, <f64>offBytes);
-    q += 1 + lenBytes + offBytes;
-    if (offBytes == 0) continue; // sparse: no clusters
-    lcn += delta;
-    if (lcn < 0 || lcn + length > clusters) {
-      walked.badChains += 1;
-      return 0;
-    }
-    const r = checkRun(v, lcn, length, kind, n);
+    const r = checkRun(v, lcn, runs.length, kind, n);
     if (r < 0) return r;
   }
+  if (got < 0) walked.badChains += 1; // a malformed pair, or a run past the volume: not followed further
   return 0;
 }
 
