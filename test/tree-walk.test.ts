@@ -14,11 +14,13 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
 import { ClusterbackError } from "../firmware-module/src/ops/errors";
+import { FatReader } from "../firmware-module/src/ops/fat-reader";
 import { walkTree } from "../firmware-module/src/ops/tree-walk";
 import * as api from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
 import { RamDevice } from "../host-shim/src/native/devices";
 import { readExfatGeometry } from "../simulator/src/exfat-writer";
+import { fixtures, fixtureDir as volumesDir } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-walk-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -364,3 +366,212 @@ t.test("NTFS: random bytes in the MFT records: the walk always ends, with a resu
   const mftAt = Number(v.getBigInt64(0x30, true)) * n.cb;
   fuzzWalk(t, src, 0x2545f491, 8, "MFTs", (rnd) => mftAt + Math.floor(rnd() * 40) * n.rb + Math.floor(rnd() * n.rb));
 });
+
+// ---- FAT12/16/32: every chain the tree reaches against the FAT ----------------------------------
+
+/** The BPB's figures, and FAT entries read and written in every copy (independently of the core). */
+function fatOf(b: Uint8Array) {
+  const v = new DataView(b.buffer, b.byteOffset);
+  const bps = v.getUint16(11, true),
+    spc = b[13],
+    reserved = v.getUint16(14, true),
+    copies = b[16],
+    rootEntries = v.getUint16(17, true);
+  const fatSectors = v.getUint16(22, true) || v.getUint32(36, true);
+  const total = v.getUint16(19, true) || v.getUint32(32, true);
+  const firstData = reserved + copies * fatSectors + Math.ceil((rootEntries * 32) / bps);
+  const clusters = Math.floor((total - firstData) / spc);
+  const bits = clusters < 4085 ? 12 : clusters < 65525 && rootEntries > 0 ? 16 : 32;
+  const fatAt = (copy: number) => (reserved + copy * fatSectors) * bps;
+  const get = (n: number) => {
+    const at = fatAt(0);
+    if (bits === 32) return v.getUint32(at + 4 * n, true) & 0x0fffffff;
+    if (bits === 16) return v.getUint16(at + 2 * n, true);
+    const w = v.getUint16(at + n + (n >> 1), true);
+    return n & 1 ? w >> 4 : w & 0xfff;
+  };
+  const set = (n: number, value: number) => {
+    for (let copy = 0; copy < copies; copy++) {
+      const at = fatAt(copy);
+      if (bits === 32) v.setUint32(at + 4 * n, (v.getUint32(at + 4 * n, true) & 0xf0000000) | value, true);
+      else if (bits === 16) v.setUint16(at + 2 * n, value, true);
+      else {
+        const w = v.getUint16(at + n + (n >> 1), true);
+        v.setUint16(at + n + (n >> 1), n & 1 ? (w & 0x000f) | (value << 4) : (w & 0xf000) | value, true);
+      }
+    }
+  };
+  const clusterAt = (c: number) => (firstData + (c - 2) * spc) * bps;
+  return { bps, cb: bps * spc, bits, fatAt, get, set, clusterAt, rootCluster: bits === 32 ? v.getUint32(44, true) : 0 };
+}
+
+const hasMtools = spawnSync("sh", ["-c", "command -v mdir && command -v mtype && command -v fsck.fat"]).status === 0;
+
+/** What mtools reads of a FAT volume: the recursive listing, and each fixture file's bytes (or mtype's refusal). */
+function mtoolsView(f: string, files: string[]): string[] {
+  const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
+  const run = (args: string[]) => {
+    const r = spawnSync(args[0], args.slice(1), { env, maxBuffer: 1 << 26 });
+    return `${r.status} ${require("node:crypto").createHash("sha256").update(r.stdout).digest("hex")}`;
+  };
+  return [
+    spawnSync("mdir", ["-/", "-a", "-i", f, "::"], { env, encoding: "utf8" }).stdout.split(f).join("VOLUME"),
+    ...files.map((name) => `${name}: ${run(["mtype", "-i", f, `::/${name}`])}`),
+  ];
+}
+
+function fatFixture(name: string): { bytes: Uint8Array; files: string[] } {
+  const fx = fixtures.find((f) => f.file === name)!;
+  return {
+    bytes: new Uint8Array(zlib.gunzipSync(fs.readFileSync(path.join(volumesDir, name)))),
+    files: Object.keys(fx.partitions[0].files),
+  };
+}
+
+/** The first cluster and chain of a path, as the host's own FAT reader (not the core's walk) finds them. */
+function fatChain(bytes: Uint8Array, p: string): { first: number; chain: number[]; directory: boolean } {
+  const dev = new RamDevice(new DataView(bytes.buffer).getUint16(11, true), bytes);
+  const e = new FatReader(dev, core).lookup(p)!;
+  const f = fatOf(bytes);
+  const chain = [e.firstCluster];
+  for (
+    let c = f.get(e.firstCluster);
+    c >= 2 && c < 0xff7 + (f.bits === 12 ? 0 : f.bits === 16 ? 0xf000 : 0x0ffff000);
+    c = f.get(c)
+  )
+    chain.push(c);
+  return { first: e.firstCluster, chain, directory: e.isDirectory };
+}
+
+for (const name of ["fat12-floppy.img.gz", "fat16-2k.img.gz", "fat32-512.img.gz"]) {
+  t.test(`${name}: an intact tree keeps nothing; the walk counts what the host's reader walks`, async (t) => {
+    const { bytes } = fatFixture(name);
+    const w = walk(bytes);
+    t.equal(w.keptClusters, 0, "every cluster reached is in use in the FAT");
+    t.same(w.notices, [], "no notice");
+    const dev = new RamDevice(new DataView(bytes.buffer).getUint16(11, true), bytes);
+    let dirs = 1,
+      files = 0;
+    new FatReader(dev, core).walk((e) => {
+      if (e.isDirectory) dirs++;
+      else files++;
+    });
+    t.equal(w.directories, dirs, `${dirs} directories, the root included`);
+    t.equal(w.files, files, `${files} files`);
+  });
+
+  const damages: Array<[string, (b: Uint8Array) => number, RegExp]> = [
+    [
+      "a directory's cluster",
+      (b) => {
+        const d = fatChain(b, "Jobs");
+        fatOf(b).set(d.first, 0); // the directory's first (only) cluster reads as free
+        return d.first;
+      },
+      /directory at cluster (\d+)/,
+    ],
+    [
+      "a file's first cluster",
+      (b) => {
+        const f = fatChain(b, "README.TXT");
+        fatOf(b).set(f.first, 0);
+        return f.first;
+      },
+      /file at cluster (\d+)/,
+    ],
+    [
+      "the middle of a file's chain",
+      (b) => {
+        const f = fatChain(b, "Firmware/Fonts and Forms/Helvetica Bold Oblique.ttf");
+        fatOf(b).set(f.chain[1], 0); // the second cluster is free: the chain ends there
+        return f.chain[1];
+      },
+      /file at cluster (\d+)/,
+    ],
+  ];
+  for (const [what, damage, named] of damages)
+    t.test(`${name}: ${what} marked free in the FAT is kept, named, and restored`, async (t) => {
+      const { bytes: src, files } = fatFixture(name);
+      const damaged = Uint8Array.from(src);
+      const cluster = damage(damaged);
+      const f = fatOf(src);
+      const image = path.join(tmp, `${serial++}-fat.cbi`);
+      const source = file(damaged, "fat-damaged.img");
+      const r = api.backup(core, source, { image });
+      t.match(
+        r.notices.join("\n"),
+        new RegExp(
+          `1 cluster that the directory tree reaches is marked free in the FAT: .*at cluster ${cluster};.*fsck\\.fat`,
+        ),
+        "the backup names what it kept and what to run",
+      );
+      t.equal(named.exec(r.notices.join("\n"))?.[1], String(cluster), "by what it is");
+      t.match(
+        api.info(core, source).volume?.notices.join("\n") ?? "",
+        new RegExp(`at cluster ${cluster}; a backup copies it`),
+      );
+      const target = file(new Uint8Array(src.length), "fat-target.img");
+      t.equal(api.restore(core, image, target).verified, true);
+      const out = fs.readFileSync(target);
+      const at = f.clusterAt(cluster);
+      t.ok(
+        Buffer.from(out.subarray(at, at + f.cb)).equals(src.subarray(at, at + f.cb)),
+        `cluster ${cluster} is back, byte for byte`,
+      );
+      if (hasMtools) {
+        t.same(
+          mtoolsView(target, files),
+          mtoolsView(source, files),
+          "mdir -/ and mtype of every file read the same on the restored volume",
+        );
+        const fsck = (x: string) =>
+          spawnSync("fsck.fat", ["-n", x], { encoding: "utf8" }).stdout.split(x).join("VOLUME");
+        t.equal(fsck(target), fsck(source), "fsck.fat -n says of the restored volume what it says of the source");
+      }
+    });
+}
+
+t.test(
+  "FAT: hostile trees end: a directory that holds its parent, a chain out of the volume, a chain that loops",
+  async (t) => {
+    const { bytes: src } = fatFixture("fat32-512.img.gz");
+    const f = fatOf(src);
+    const jobs = fatChain(src, "Jobs");
+    // Jobs' first entry after "." and "..": points at the root directory's cluster
+    const loop = Uint8Array.from(src);
+    const entry = f.clusterAt(jobs.first) + 2 * 32;
+    new DataView(loop.buffer).setUint16(entry + 26, f.rootCluster & 0xffff, true);
+    new DataView(loop.buffer).setUint16(entry + 20, f.rootCluster >>> 16, true);
+    loop[entry + 11] |= 0x10;
+    const w = walk(loop);
+    t.equal(w.keptClusters, 0, "the loop keeps nothing");
+    t.ok(w.directories >= 2, `and ends (${w.directories} directories walked)`);
+    // a file chain that loops back on itself, and one that leaves the volume
+    const bad = Uint8Array.from(src);
+    const fw = fatChain(bad, "Firmware/Fonts and Forms/Helvetica Bold Oblique.ttf");
+    fatOf(bad).set(fw.chain[2], fw.chain[1]);
+    const readme = fatChain(bad, "README.TXT");
+    new DataView(bad.buffer).setUint16(f.clusterAt(fatChain(bad, "\\").first) + 26, 0xfff0, true);
+    t.equal(
+      walk(bad).keptClusters,
+      0,
+      `a loop and a chain out of the volume keep nothing (README.TXT at ${readme.first})`,
+    );
+  },
+);
+
+t.test(
+  "FAT: random bytes in the directories and the FAT: the walk always ends, with a result or a named error",
+  async (t) => {
+    const { bytes: src } = fatFixture("fat32-512.img.gz");
+    const f = fatOf(src);
+    const dirs = ["\\", "Jobs", "Firmware", "Firmware/Fonts and Forms", "Settings.d"].map(
+      (p) => fatChain(src, p).first,
+    );
+    fuzzWalk(t, src, 0x6c8e9cf5, 16, "FAT trees", (rnd) => {
+      const inFat = rnd() < 0.3;
+      const base = inFat ? f.fatAt(0) : f.clusterAt(dirs[Math.floor(rnd() * dirs.length)]);
+      return base + Math.floor(rnd() * (inFat ? 1024 : f.cb));
+    });
+  },
+);

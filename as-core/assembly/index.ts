@@ -12,6 +12,7 @@ import { E_STATE, fail, failure } from "./errors";
 import { findBitmap } from "./exfat/volume";
 import { exfatWalk } from "./exfat/walk";
 import { fatCheck as checkFat } from "./fat/check";
+import { fatWalk } from "./fat/walk";
 import { mounted, probe } from "./fs/probe";
 import { volume } from "./fs/volume";
 import { cbh } from "./hash";
@@ -92,7 +93,7 @@ export function treeWalk(dev: u32, sectorBytes: u32, partSectors: f64, firstPatc
   if (r < 0) return r;
   setResult(A.SLOT_VOL_FS_TYPE, volume.fsType);
   if (volume.fsType == A.FS_NTFS) return ntfsWalk(dev, volume, firstPatch);
-  if (volume.fsType != A.FS_EXFAT) return <i32>firstPatch;
+  if (volume.fsType != A.FS_EXFAT) return fatWalk(dev, volume, firstPatch);
   r = findBitmap(dev, volume);
   return r < 0 ? r : exfatWalk(dev, volume, firstPatch);
 }

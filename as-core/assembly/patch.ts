@@ -86,18 +86,18 @@ export function readSectors(dev: u32, lba: f64, sectorCount: u32, ptr: usize): i
 // Clears, in the bitmap window at `bitmap` (bit 0 = cluster bitBase, `bits` long), the bits of the
 // cluster runs that PATCH_LEAVE_OUT patches of `dev` leave out. Returns how many were set.
 export function leaveOutRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
-  return applyRuns(dev, PATCH_LEAVE_OUT, bitBase, bits, bitmap);
+  return applyRuns(dev, PATCH_LEAVE_OUT, bitBase, bitBase, bits, bitmap);
 }
 
-// Sets, in the same window, the bits of the cluster runs that PATCH_KEEP patches of `dev` keep
-// (reached by the directory tree, marked free). Returns how many were clear.
-export function keepRuns(dev: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
-  return applyRuns(dev, PATCH_KEEP, bitBase, bits, bitmap);
+// Sets, in the same window, the bits of clusters [first, first + count) that PATCH_KEEP patches
+// of `dev` keep (reached by the directory tree, marked free). Returns how many were clear.
+export function keepRuns(dev: u32, bitBase: f64, first: f64, count: f64, bitmap: usize): f64 {
+  return applyRuns(dev, PATCH_KEEP, bitBase, first, count, bitmap);
 }
 
-// The bits of the cluster runs of `kind` patches in the window: cleared (LEAVE_OUT) or set
-// (KEEP). Returns how many changed.
-function applyRuns(dev: u32, kind: u32, bitBase: f64, bits: f64, bitmap: usize): f64 {
+// The bits of clusters [first, first + count) in the window of `kind` patches' runs: cleared
+// (LEAVE_OUT) or set (KEEP). Returns how many changed.
+function applyRuns(dev: u32, kind: u32, bitBase: f64, first: f64, count: f64, bitmap: usize): f64 {
   if (dev != patches.dev) return 0;
   const setting = kind == PATCH_KEEP;
   let changed: f64 = 0;
@@ -105,8 +105,8 @@ function applyRuns(dev: u32, kind: u32, bitBase: f64, bits: f64, bitmap: usize):
     const p = buf.patches + <usize>i * PATCH_BYTES;
     if (load<u32>(p + PATCH_AT_KIND) != kind) continue;
     const at = load<f64>(p + PATCH_AT_BYTE_OFFSET);
-    const from = Math.max(at, bitBase),
-      to = Math.min(at + <f64>load<u32>(p + PATCH_AT_LENGTH), bitBase + bits);
+    const from = Math.max(at, first),
+      to = Math.min(at + <f64>load<u32>(p + PATCH_AT_LENGTH), first + count);
     for (let c = from; c < to; c += 1) {
       const bit = <u32>(c - bitBase);
       const q = bitmap + (bit >>> 3);

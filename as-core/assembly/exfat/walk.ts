@@ -11,12 +11,13 @@
 import * as A from "../abi";
 import * as E from "../errors";
 import { fail } from "../errors";
+import { fatCache } from "../fs/fat-cache";
 import { walked } from "../fs/keep";
 import { Volume } from "../fs/volume";
 import { ld8, ld16, ld32, ld64 } from "../io";
 import { buf } from "../mem";
 import { readSectors } from "../patch";
-import { exfat, exfatNext } from "./volume";
+import { exfat } from "./volume";
 
 const F_FIRST: usize = 0; // u32: the directory's first cluster
 const F_NO_FAT: usize = 4; // u32: 1 when its clusters are one extent (NoFatChain)
@@ -48,6 +49,13 @@ export function exfatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
   w.depth = 0;
   w.dirClusters = 0;
   w.cachedLba = -1;
+  fatCache.begin(
+    dev,
+    <f64>exfat.fatOffset + <f64>exfat.activeFat * <f64>exfat.fatLength,
+    <f64>exfat.fatLength,
+    v.bytesPerSector,
+    32,
+  );
   walked.begin(firstPatch);
   let r = checkBitmapExtent(v);
   if (r < 0) return r;
@@ -64,6 +72,11 @@ export function exfatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
 }
 
 function push(first: u32, noFat: bool, bytes: f64): void {
+  for (let i: u32 = 0; i < w.depth; i++)
+    if (load<u32>(frame(i) + F_FIRST) == first) {
+      walked.tooDeep += 1; // a directory that is its own ancestor: not walked again
+      return;
+    }
   if (w.depth >= A.WALK_DEPTH_MAX) {
     walked.tooDeep += 1;
     return;
@@ -104,7 +117,7 @@ function walkStep(v: Volume): i32 {
     let next: i64;
     if (load<u32>(f + F_NO_FAT) != 0) next = <i64>c + 1;
     else {
-      next = exfatNext(w.dev, v, c);
+      next = fatCache.entry(c);
       if (next < 0) return <i32>next;
     }
     if (!inHeap(v, <u32>next) || next > 0xffffffff) {
@@ -200,7 +213,7 @@ function markChain(v: Volume, first: u32, length: f64, noFat: bool, kind: u32): 
     run: u32 = 1,
     c = first;
   for (let i: f64 = 1; i < n; i++) {
-    const next = exfatNext(w.dev, v, c);
+    const next = fatCache.entry(c);
     if (next < 0) return <i32>next;
     if (next == <i64>c + 1 && inHeap(v, <u32>next)) {
       run += 1;
@@ -248,7 +261,7 @@ function checkBitmapExtent(v: Volume): i32 {
   let c = exfat.bitmapCluster;
   if (!inHeap(v, c) || <f64>c + <f64>n - 1 > <f64>v.clusterCount + 1) return 0;
   for (let i: u32 = 1; i < n; i++) {
-    const next = exfatNext(w.dev, v, c);
+    const next = fatCache.entry(c);
     if (next < 0) return <i32>next;
     if (next != 0 && next != <i64>c + 1) return 0;
     c += 1;

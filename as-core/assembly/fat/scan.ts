@@ -9,7 +9,7 @@ import { ScanState } from "../fs/scan";
 import { Volume } from "../fs/volume";
 import { ld16, ld32 } from "../io";
 import { buf, FAT_WINDOW_BYTES } from "../mem";
-import { readSectors } from "../patch";
+import { keepRuns, readSectors } from "../patch";
 import * as L from "./layout";
 import { badMark, entryBits, entryMask, fat } from "./volume";
 
@@ -55,6 +55,14 @@ export class FatScan {
       if (copy == 0) this.scanCopy0(s, v, first, count, bitBase);
       else this.mergeCopy(s, v, first, count, bitBase);
     }
+    // the clusters the tree walk keeps (reached, marked free: treeWalk's KEEP patches)
+    s.allocated += keepRuns(
+      dev,
+      <f64>bitBase,
+      <f64>max<u32>(first, 2),
+      <f64>(first + count - max<u32>(first, 2)),
+      buf.bitmap,
+    );
     s.leaveOutGhost(first, first + count, bitBase);
     s.nextEntry = first + count;
     return bytesRead;

@@ -53,7 +53,7 @@ export function finishWindow(s: ScanState, dev: u32, first: u32, count: u32, bit
   const tail = count & 7;
   if (tail != 0)
     store<u8>(buf.bitmap + outBytes - 1, <u8>(<u32>load<u8>(buf.bitmap + outBytes - 1) & (((<u32>1) << tail) - 1)));
-  keepRuns(dev, <f64>bitBase, <f64>count, buf.bitmap); // (counted with the rest below)
+  keepRuns(dev, <f64>bitBase, <f64>bitBase, <f64>count, buf.bitmap); // (counted with the rest below)
   s.leaveOutGhost(first, first + count, bitBase);
   s.leftOut += leaveOutRuns(dev, <f64>bitBase, <f64>count, buf.bitmap);
   let set: u32 = 0;

@@ -1,5 +1,5 @@
 // Allocation checked against the directory tree at a backup (issue 18): the core walks the
-// volume's tree (as-core treeWalk; exFAT and NTFS so far) and every run of clusters the tree reaches but
+// volume's tree (as-core treeWalk: FAT12/16/32, exFAT, NTFS) and every run of clusters the tree reaches but
 // the file system marks free becomes a KEEP patch, so that the backup copies it; the backup says
 // what it kept, by structure, and what to run. Portable: the firmware and the CLI share it.
 import { FsType, PATCH_MAX, Slot, WALK_LISTED, WalkKind } from "./abi";
@@ -38,8 +38,7 @@ const KIND_NAMES: Record<number, KeptRun["kind"]> = {
 
 /**
  * Walks the tree of the volume behind `handle` (attached `device`), its KEEP patches added after
- * the `firstPatch` the host loaded, and says what it found. FAT volumes (not walked yet) come back
- * with nothing kept and firstPatch.
+ * the `firstPatch` the host loaded, and says what it found.
  */
 export function walkTree(
   core: Core,
@@ -73,8 +72,8 @@ export function walkTree(
   };
   const exfat = r[Slot.volFsType] === FsType.exfat;
   const ntfs = r[Slot.volFsType] === FsType.ntfs;
-  const fsck = exfat ? "fsck.exfat" : ntfs ? "chkdsk /f (or ntfsfix)" : "the file system's checker";
-  const bitmap = ntfs ? "$Bitmap" : "the allocation bitmap";
+  const fsck = exfat ? "fsck.exfat" : ntfs ? "chkdsk /f (or ntfsfix)" : "fsck.fat";
+  const bitmap = ntfs ? "$Bitmap" : exfat ? "the allocation bitmap" : "the FAT";
   if (walk.keptClusters > 0) {
     const where = listed
       .map(
@@ -84,18 +83,21 @@ export function walkTree(
       .join(", ");
     const more = walk.keptRuns > listed.length ? ` and ${walk.keptRuns - listed.length} more runs` : "";
     walk.notices.push(
-      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that ${ntfs ? `MFT records in use reach` : "the directory tree reaches"} ${walk.keptClusters === 1 ? "is" : "are"} marked free in ${bitmap}: ${where}${more}; ${purpose === "backup" ? "copied into the image all the same" : `a backup copies ${walk.keptClusters === 1 ? "it" : "them"} all the same`}. Run ${fsck} on the source to repair its bitmap`,
+      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that ${ntfs ? `MFT records in use reach` : "the directory tree reaches"} ${walk.keptClusters === 1 ? "is" : "are"} marked free in ${bitmap}: ${where}${more}; ${purpose === "backup" ? "copied into the image all the same" : `a backup copies ${walk.keptClusters === 1 ? "it" : "them"} all the same`}. Run ${fsck} on the source to repair ${exfat || ntfs ? "its bitmap" : "its chains"}`,
     );
   }
   if (r[Slot.walkPatchesFull])
     walk.notices.push(
       `more runs reached but marked free than the core keeps (${PATCH_MAX} patches in all): those past it are not in the image; run ${fsck} first`,
     );
-  if (r[Slot.walkBadChains])
+  // FAT: chains that end early or loop, and directory loops, are named by path by the damage
+  // walk (damage.ts), which every FAT backup and info runs; the counts here would say it twice
+  const fat = !exfat && !ntfs;
+  if (r[Slot.walkBadChains] && !fat)
     walk.notices.push(
       `${r[Slot.walkBadChains]} chains or extents leave the cluster heap or end before their length: copied as far as they go; run ${fsck}`,
     );
-  if (r[Slot.walkTooDeep])
+  if (r[Slot.walkTooDeep] && !fat)
     walk.notices.push(
       ntfs
         ? `${r[Slot.walkTooDeep]} MFT records in use could not be read (their update sequence or attributes are damaged): what they reach is copied only if $Bitmap marks it in use; run ${fsck}`

@@ -702,7 +702,7 @@ export function restore(core: Core, imageFile: string, target: string, options: 
   }
 }
 
-/** The notices of a walk of the volume on `dev` against its allocation (exFAT, NTFS; FAT: none yet), for info. */
+/** The notices of a walk of the volume on `dev` against its allocation (FAT12/16/32, exFAT, NTFS), for info. */
 function walkNotices(core: Core, dev: BlockDevice): string[] {
   const h = core.attach(dev);
   try {
