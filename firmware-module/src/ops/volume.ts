@@ -289,6 +289,8 @@ export interface Comparison {
   firstMismatchCluster?: number;
   metadataDiffers: boolean;
   ok: boolean;
+  /** The partition matches the image but its tree cannot be walked as a file system (issue 18): why. */
+  unwalkable?: string;
 }
 
 /** What the last restore (with read-back) or verify against a partition found different. */
@@ -309,6 +311,7 @@ export function describeMismatch(v: Comparison): string {
   if (v.mismatchedClusters > 0)
     parts.push(`${v.mismatchedClusters} clusters differ from the image (first: cluster ${v.firstMismatchCluster})`);
   if (v.metadataDiffers) parts.push("the metadata area (boot sector, FATs, root directory) differs from the image");
+  if (v.unwalkable) parts.push(`it cannot be walked as a file system: ${v.unwalkable}`);
   return parts.join("; ");
 }
 export function scanImageLength(core: Core, device: BlockDevice, patches: Patch[]): number {

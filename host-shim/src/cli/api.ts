@@ -25,6 +25,7 @@ import { describeMark, RestoreMark, readRestoreMark } from "../../../firmware-mo
 import { walkTree } from "../../../firmware-module/src/ops/tree-walk";
 import {
   backupNotices,
+  Comparison,
   comparison,
   describeMismatch,
   GhostBackupJob,
@@ -615,6 +616,8 @@ export interface VerifyResult {
   firstMismatchCluster?: number;
   metadataDiffers: boolean;
   ok: boolean;
+  /** The partition matches the image but cannot be walked as a file system: why. */
+  unwalkable?: string;
   seconds: number;
   /** The image's signature: checked with `trust`, else as found (absent: unsigned). */
   signature?: SignatureSummary;
@@ -699,6 +702,16 @@ export function restore(core: Core, imageFile: string, target: string, options: 
     }
   } finally {
     locks.release();
+  }
+}
+
+/** A comparison that matched, walked: not ok when the partition's tree cannot be walked as a file system. */
+function walked<C extends Comparison>(core: Core, dev: BlockDevice, v: C): C {
+  try {
+    walkNotices(core, dev);
+    return v;
+  } catch (e) {
+    return { ...v, ok: false, unwalkable: (e as Error).message };
   }
 }
 
@@ -849,17 +862,9 @@ function runRestore(
     const clusters = res[Slot.clustersDone];
     const unreadable = res[Slot.unreadableCount];
     const v = comparison(core);
-    if (!v.ok) throw new ClusterbackError(`${target}: restore verification failed: ${describeMismatch(v)}`);
     // what was written must read back as a file system: its tree walked as a backup walks it (issue 18)
-    if (verified && (header.fsType === "exFAT" || header.fsType === "NTFS")) {
-      try {
-        walkNotices(core, part.device);
-      } catch (e) {
-        throw new ClusterbackError(
-          `${target}: restore verification failed: the restored volume cannot be walked as a file system: ${(e as Error).message}`,
-        );
-      }
-    }
+    const w = verified && v.ok ? walked(core, part.device, v) : v;
+    if (!w.ok) throw new ClusterbackError(`${target}: restore verification failed: ${describeMismatch(w)}`);
     return {
       image: imageLabel,
       target,
@@ -916,7 +921,11 @@ function runVerify(
   );
   core.run(options);
   const none = { mismatchedClusters: 0, firstMismatchCluster: undefined, metadataDiffers: false, ok: true };
-  return { imageClusters: core.results()[Slot.imgImageClusters], ...(against ? comparison(core) : none) };
+  const imageClusters = core.results()[Slot.imgImageClusters];
+  if (!against) return { imageClusters, ...none };
+  // a partition that matches the image must also read back as a file system (issue 18)
+  const v = comparison(core);
+  return { imageClusters, ...(v.ok ? walked(core, against, v) : v) };
 }
 
 export interface VerifyOptions extends OpenOptions, RunOptions {
