@@ -60,7 +60,7 @@ function globRegex(pattern: string): RegExp {
  * Whether a file is excluded: a pattern (case-insensitive, long or short names, * and ? within a
  * component) matches its path or the path of a directory above it.
  */
-function matcher(patterns: string[]): (longPath: string, shortPath: string) => number {
+export function matcher(patterns: string[]): (longPath: string, shortPath: string) => number {
   const rxs = patterns.map(globRegex);
   return (longPath, shortPath) => {
     const longParts = normal(longPath).split("\\").slice(1),

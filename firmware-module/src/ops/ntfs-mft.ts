@@ -1,5 +1,6 @@
 // NTFS on the host side: walks the MFT to find the files an image leaves out (docs/image-format.md
-// section 11.1): pagefile.sys, swapfile.sys and hiberfil.sys in the root directory. Their
+// section 11.1): pagefile.sys, swapfile.sys and hiberfil.sys in the root directory, and the files
+// that `--exclude` patterns (or a profile's exclude list) name anywhere in the tree. Their
 // clusters stay allocated in $Bitmap and in their MFT records (the restored volume is the same
 // consistent volume, ntfsfix and chkdsk agree), but are not stored and not written: kind-2
 // source patches leave them out of the bitmap. hiberfil.sys's first cluster is the exception:
@@ -9,11 +10,11 @@
 // reaches outside its record, its attribute or the volume is an NtfsError naming the record and
 // the values, never a RangeError.
 
-import { PatchKind } from "./abi";
+import { PATCH_MAX, PatchKind } from "./abi";
 import { fromUtf16le, latin1 } from "./bytes";
 import { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
-import { Patch } from "./exclusions";
+import { ExclusionError, matcher, Patch } from "./exclusions";
 
 export class NtfsError extends ClusterbackError {
   constructor(message: string) {
@@ -67,7 +68,12 @@ const TYPE_DATA = 0x80;
 // $FILE_NAME value
 const FN_Parent = 0; // u64, file reference of the parent directory
 const FN_NameLength = 64; // u8, UTF-16 units
+const FN_Namespace = 65; // u8: 0 POSIX, 1 Win32, 2 DOS (the short name), 3 Win32 and DOS in one
 const FN_Name = 66;
+const NS_DOS = 2;
+const REC_FLAG_DIRECTORY = 2; // REC_Flags bit 1: the record is a directory's
+const EXTEND_DIRECTORY = 11; // $Extend: its files ($ObjId, $Quota, $Reparse, ...) are the volume's own
+const PATH_DEPTH_MAX = 256; // parents followed to the root at most (a loop ends there)
 // attribute list entry
 const AL_Type = 0,
   AL_Length = 4,
@@ -416,6 +422,40 @@ export class MftReader {
     return undefined;
   }
 
+  /**
+   * Every base record in use from FIRST_USER_RECORD with a name: its parent, its long name
+   * (Win32 or POSIX namespace) and short name (DOS namespace; the long one when it has none),
+   * and whether it is a directory.
+   */
+  names(): Map<number, { parent: number; name: string; shortName: string; directory: boolean }> {
+    const out = new Map<number, { parent: number; name: string; shortName: string; directory: boolean }>();
+    for (let n = FIRST_USER_RECORD; n < this.records; n++) {
+      const r = this.readRecord(n);
+      if (r?.u64(REC_BaseRecord) !== 0n) continue;
+      let name: string | undefined,
+        shortName: string | undefined,
+        parent = -1;
+      for (const a of attributes(r)) {
+        if (a.type !== TYPE_FILE_NAME || !a.resident) continue;
+        const value = r.value(a, "$FILE_NAME");
+        if (value.length < FN_Name || value.length < FN_Name + 2 * value[FN_NameLength])
+          throw r.fail(`its $FILE_NAME value (${value.length} bytes) is shorter than its name`);
+        const text = fromUtf16le(value.subarray(FN_Name, FN_Name + 2 * value[FN_NameLength]));
+        parent = Number(new MftRecord(n, value).u64(FN_Parent) & RECORD_NUMBER_MASK);
+        if (value[FN_Namespace] === NS_DOS) shortName = text;
+        else name = text;
+      }
+      if (name === undefined && shortName === undefined) continue;
+      out.set(n, {
+        parent,
+        name: name ?? shortName!,
+        shortName: shortName ?? name!,
+        directory: (r.u16(REC_Flags) & REC_FLAG_DIRECTORY) !== 0,
+      });
+    }
+    return out;
+  }
+
   /** Base records of files in the root directory (parent record 5) whose name is one of `names` (any case). */
   findInRoot(names: string[]): Array<{ record: number; name: string; size: number; runs: Run[] }> {
     const wanted = new Set(names.map((x) => x.toLowerCase()));
@@ -433,15 +473,100 @@ export class MftReader {
   }
 }
 
-/** The source patches that leave the page and hibernation files out of an NTFS backup. */
-export function planNtfsExclusions(part: BlockDevice): {
+/** Record n's unnamed $DATA: its size and runs (none when it is resident). */
+function dataOf(mft: MftReader, n: number): { size: number; runs: Run[] } {
+  const rec = mft.record(n);
+  if (!rec) throw new NtfsError(`MFT record ${n} is not in use`);
+  const r = new MftRecord(n, rec);
+  const data = attributes(r).find((x) => x.type === TYPE_DATA && x.name === "");
+  const size = !data
+    ? 0
+    : data.resident
+      ? r.u32(data.at + ATTR_ValueLength)
+      : r.count("$DATA size", data.at + ATTR_DataSize);
+  return { size, runs: mft.dataRuns(n, rec) };
+}
+
+/**
+ * The files that `patterns` name (the one path-pattern language of exclusions.ts: paths or globs,
+ * long or short names, any case, a directory naming every file below it), in record order, and
+ * the patterns that named nothing. The volume's own files are never named: records below
+ * FIRST_USER_RECORD and everything under $Extend; nor are `skip`ped paths.
+ */
+function matchNtfsFiles(
+  mft: MftReader,
+  patterns: string[],
+  skip: string[],
+): { files: Array<{ record: number; path: string }>; unmatched: string[] } {
+  if (patterns.length === 0) return { files: [], unmatched: [] };
+  const names = mft.names();
+  const paths = new Map<number, { long: string; short: string } | null>([[ROOT_DIRECTORY, { long: "", short: "" }]]);
+  const pathOf = (n: number, depth = 0): { long: string; short: string } | null => {
+    const known = paths.get(n);
+    if (known !== undefined) return known;
+    const e = names.get(n);
+    const up =
+      e && e.parent !== n && e.parent !== EXTEND_DIRECTORY && depth < PATH_DEPTH_MAX
+        ? pathOf(e.parent, depth + 1)
+        : null;
+    const p = e && up ? { long: `${up.long}\\${e.name}`, short: `${up.short}\\${e.shortName}` } : null;
+    paths.set(n, p);
+    return p;
+  };
+  const match = matcher(patterns);
+  const skipped = new Set(skip.map((x) => x.replace(/\//g, "\\").toUpperCase()));
+  const used = new Set<number>();
+  const files: Array<{ record: number; path: string }> = [];
+  for (const [n, e] of names) {
+    if (e.directory) continue;
+    const p = pathOf(n);
+    if (!p || skipped.has(p.long.toUpperCase()) || skipped.has(p.short.toUpperCase())) continue;
+    const i = match(p.long, p.short);
+    if (i < 0) continue;
+    used.add(i);
+    files.push({ record: n, path: p.long });
+  }
+  return { files, unmatched: patterns.filter((_, i) => !used.has(i)) };
+}
+
+/** LEAVE_OUT patches for runs (each at most 2^32 - 1 clusters long). */
+function leaveOut(patches: Patch[], runs: Run[]): number {
+  let clusters = 0;
+  for (const r of runs) {
+    if (r.lcn < 0 || r.length <= 0) continue;
+    clusters += r.length;
+    for (let start = r.lcn, left = r.length; left > 0; ) {
+      const n = Math.min(left, 0xffffffff);
+      patches.push({ byteOffset: start, length: n, kind: PatchKind.leaveOut });
+      start += n;
+      left -= n;
+    }
+  }
+  return clusters;
+}
+
+/**
+ * The source patches that leave out of an NTFS backup the page and hibernation files, and the
+ * files `patterns` name (section 11.1): their clusters stay allocated, in $Bitmap and in their
+ * records, and are not stored. A file small enough to live in its MFT record (resident) has no
+ * clusters to leave out: it is named with 0 clusters, and its bytes stay in the image.
+ */
+export function planNtfsExclusions(
+  part: BlockDevice,
+  patterns: string[] = [],
+  options: { skip?: string[] } = {},
+): {
   patches: Patch[];
   files: Array<{ path: string; size: number; clusters: number }>;
+  clusters: number;
+  unmatched: string[];
 } {
   const mft = new MftReader(part);
   const patches: Patch[] = [];
   const files: Array<{ path: string; size: number; clusters: number }> = [];
+  const pagingRecords = new Set<number>();
   for (const f of mft.findInRoot(NTFS_LEFT_OUT)) {
+    pagingRecords.add(f.record);
     let runs = f.runs.filter((r) => r.lcn >= 0 && r.length > 0);
     let clusters = runs.reduce((a, r) => a + r.length, 0);
     if (f.name.toLowerCase() === "hiberfil.sys" && runs.length > 0) {
@@ -451,15 +576,18 @@ export function planNtfsExclusions(part: BlockDevice): {
       runs = [{ ...first, lcn: first.lcn + 1, length: first.length - 1 }, ...runs.slice(1)].filter((r) => r.length > 0);
       clusters -= 1;
     }
-    for (const r of runs) {
-      for (let start = r.lcn, left = r.length; left > 0; ) {
-        const n = Math.min(left, 0xffffffff);
-        patches.push({ byteOffset: start, length: n, kind: PatchKind.leaveOut });
-        start += n;
-        left -= n;
-      }
-    }
+    leaveOut(patches, runs);
     files.push({ path: `\\${f.name}`, size: f.size, clusters });
   }
-  return { patches, files };
+  const { files: named, unmatched } = matchNtfsFiles(mft, patterns, options.skip ?? []);
+  for (const f of named) {
+    if (pagingRecords.has(f.record)) continue; // left out already
+    const d = dataOf(mft, f.record);
+    files.push({ path: f.path, size: d.size, clusters: leaveOut(patches, d.runs) });
+  }
+  if (patches.length > PATCH_MAX)
+    throw new ExclusionError(
+      `leaving out ${files.length} files needs ${patches.length} patches (one per run of clusters); the core holds ${PATCH_MAX}: exclude fewer, less fragmented files`,
+    );
+  return { patches, files, clusters: files.reduce((a, f) => a + f.clusters, 0), unmatched };
 }

@@ -416,12 +416,13 @@ function backupLocked(
         ? path.basename(options.image).replace(/\.[^.]*$/, "")
         : vol.fsType.toLowerCase());
     const nameBytes = imageNameBytes(name);
-    if ((vol.fsType === "exFAT" || vol.fsType === "NTFS") && (options.exclude ?? []).length > 0)
-      throw new UsageError(`--exclude works on FAT12/16/32 volumes; ${source} is ${vol.fsType}`);
-    // NTFS: the page and hibernation files are always left out (section 11.1); FAT: --exclude
+    if (vol.fsType === "exFAT" && (options.exclude ?? []).length > 0)
+      throw new UsageError(`--exclude works on FAT12/16/32 and NTFS volumes; ${source} is ${vol.fsType}`);
+    // NTFS: the page and hibernation files are always left out, and --exclude's files are left
+    // out allocated (section 11.1); FAT: --exclude's files become empty files
     const plan =
       vol.fsType === "NTFS"
-        ? { ...planNtfsExclusions(part.device), unmatched: [] as string[] }
+        ? planNtfsExclusions(part.device, options.exclude ?? [])
         : planExclusions(core, part.device, options.exclude ?? []);
     if (plan.unmatched.length)
       throw new UsageError(
