@@ -13,6 +13,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
+import { RamDevice } from "../firmware-module/src/ops/devices";
+import { ExfatTree } from "../firmware-module/src/ops/exfat-dir";
 import * as api from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
 
@@ -123,4 +125,100 @@ t.test("NTFS --exclude slips: a pattern that names nothing, the volume's own fil
     t.notOk(fs.existsSync(image), "no image written");
   }
   t.equal(sha256(fs.readFileSync(vol)), before, "the source is not written");
+});
+
+// ---- exFAT: excluded files become empty files ---------------------------------------------------
+
+const hasFsckExfat = has(["fsck.exfat"]);
+
+function unpackExfat(name: string): string {
+  const f = path.join(tmp, `${serial++}-${name.replace(/\.gz$/, "")}`);
+  fs.writeFileSync(f, zlib.gunzipSync(fs.readFileSync(path.join(__dirname, "fixtures", "exfat", name))));
+  return f;
+}
+
+/** Every file of an exFAT volume with its bytes' sha256 (read by the portable tree reader, independent of the core), and the clusters in use. */
+function exfatFiles(vol: string): { files: Map<string, string>; used: number } {
+  const bytes = new Uint8Array(fs.readFileSync(vol));
+  const dev = new RamDevice(2 ** bytes[108], bytes);
+  const tree = new ExfatTree(dev);
+  const files = new Map<string, string>();
+  tree.walk((f) => {
+    if (f.directory) return;
+    const runs = tree.runs(f.firstCluster, f.length, f.noFatChain, f.path);
+    const parts = runs.map((r) =>
+      bytes.subarray(tree.clusterByte(r.start), tree.clusterByte(r.start) + r.length * tree.g.clusterBytes),
+    );
+    const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    files.set(f.path, `${f.length} ${sha256(all.subarray(0, f.length))}`);
+  });
+  const bm = tree.runs(tree.bitmap.firstCluster, tree.bitmap.bytes, false, "bitmap")[0];
+  let used = 0;
+  for (let c = 0; c < tree.g.clusterCount; c++) used += (bytes[tree.clusterByte(bm.start) + (c >> 3)] >> (c & 7)) & 1;
+  return { files, used };
+}
+
+for (const name of ["exfat-4k.img.gz", "exfat-512.img.gz"]) {
+  t.test(
+    `${name} --exclude: contiguous and FAT-chained files, by glob and by directory, become empty files`,
+    async (t) => {
+      const vol = unpackExfat(name);
+      const before = sha256(fs.readFileSync(vol));
+      const src = exfatFiles(vol);
+      const full = api.backup(core, vol, { image: path.join(tmp, `${serial++}-full.cbi`) });
+      const image = path.join(tmp, `${serial++}-excl.cbi`);
+      // a glob in Jobs (contiguous and fragmented jobs), and a directory by another case (a fragmented font)
+      const r = api.backup(core, vol, { image, exclude: ["jobs/JOB 1*.prn", "firmware\\fonts and forms"] });
+      const names = r.excluded.map((e) => e.path).sort();
+      t.same(
+        names,
+        [
+          "\\Firmware\\Fonts and Forms\\Helvetica Bold Oblique.ttf",
+          "\\Jobs\\job 1 with a long name.prn",
+          "\\Jobs\\job 10 with a long name.prn",
+          "\\Jobs\\job 11 with a long name.prn",
+        ],
+        "the files the patterns name, in any case",
+      );
+      const left = r.excluded.reduce((a, e) => a + e.clusters, 0);
+      t.equal(r.imageClusters, full.imageClusters - left, `the image holds ${left} clusters fewer`);
+      t.equal(sha256(fs.readFileSync(vol)), before, "the source is not written");
+      const target = path.join(tmp, `${serial++}-excl.out`);
+      fs.writeFileSync(target, new Uint8Array(fs.statSync(vol).size));
+      t.equal(api.restore(core, image, target).verified, true, "restored and verified (its tree walked)");
+      const out = exfatFiles(target);
+      for (const [p, sum] of src.files)
+        t.equal(
+          out.files.get(p),
+          names.includes(p) ? `0 ${sha256(new Uint8Array(0))}` : sum,
+          `${p}: ${names.includes(p) ? "empty" : "the same bytes"}`,
+        );
+      t.equal(out.files.size, src.files.size, "every name kept");
+      t.equal(out.used, src.used - left, "the bitmap frees exactly their clusters");
+      if (hasFsckExfat) {
+        const fsck = spawnSync("fsck.exfat", ["-n", target], { encoding: "utf8" });
+        t.equal(fsck.status, 0, `fsck.exfat -n is clean: ${`${fsck.stdout}${fsck.stderr}`.trim().split("\n").at(-1)}`);
+      }
+      // a restore onto the source itself (compare-first) empties the same files and nothing else
+      t.equal(api.restore(core, image, vol).verified, true);
+      t.same(exfatFiles(vol).files, out.files, "onto the source: the same volume as onto a blank target");
+    },
+  );
+}
+
+t.test("exFAT --exclude slips: a pattern that names nothing is refused, nothing written", async (t) => {
+  const vol = unpackExfat("exfat-4k.img.gz");
+  const before = sha256(fs.readFileSync(vol));
+  const image = path.join(tmp, "slip.cbi");
+  t.throws(
+    () => api.backup(core, vol, { image, exclude: ["Jobs/nope*.prn"] }),
+    /--exclude "Jobs\/nope\*\.prn": no such file or directory/,
+  );
+  t.notOk(fs.existsSync(image));
+  t.equal(sha256(fs.readFileSync(vol)), before);
 });

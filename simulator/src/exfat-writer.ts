@@ -5,7 +5,10 @@
 // fsck.exfat in the tests. ASCII names only (the up-case of an ASCII name is its upper case).
 
 import { ClusterbackError } from "../../firmware-module/src/ops/errors";
+import { ExfatGeometry, nameHash, readExfatGeometry, setChecksum } from "../../firmware-module/src/ops/exfat-dir";
 import { BlockDevice } from "../../host-shim/src/native/devices";
+
+export { type ExfatGeometry, nameHash, readExfatGeometry, setChecksum };
 
 export class ExfatWriterError extends ClusterbackError {
   constructor(message: string) {
@@ -18,62 +21,9 @@ const EOC = 0xffffffff;
 const ENTRY = 32;
 const DEFAULT_TIME = ((2026 - 1980) << 25) | (1 << 21) | (1 << 16); // 2026-01-01 00:00:00
 
-export interface ExfatGeometry {
-  bytesPerSector: number;
-  sectorsPerCluster: number;
-  clusterBytes: number;
-  fatOffset: number;
-  fatLength: number;
-  fatCount: number;
-  clusterHeapOffset: number;
-  clusterCount: number;
-  rootCluster: number;
-  volumeLength: number;
-}
-
-export function readExfatGeometry(boot: Uint8Array): ExfatGeometry {
-  const v = new DataView(boot.buffer, boot.byteOffset, 512);
-  if (Buffer.from(boot.subarray(3, 11)).toString("latin1") !== "EXFAT   ")
-    throw new ExfatWriterError('not an exFAT boot sector (FileSystemName is not "EXFAT   ")');
-  const bytesPerSector = 1 << boot[108],
-    sectorsPerCluster = 1 << boot[109];
-  return {
-    bytesPerSector,
-    sectorsPerCluster,
-    clusterBytes: bytesPerSector * sectorsPerCluster,
-    fatOffset: v.getUint32(80, true),
-    fatLength: v.getUint32(84, true),
-    fatCount: boot[110],
-    clusterHeapOffset: v.getUint32(88, true),
-    clusterCount: v.getUint32(92, true),
-    rootCluster: v.getUint32(96, true),
-    volumeLength: Number(v.getBigUint64(72, true)),
-  };
-}
-
 interface Dir {
   clusters: number[];
   bytes: Uint8Array;
-}
-
-/** exFAT's name hash over the up-cased name (UTF-16 code units, low byte then high). */
-export function nameHash(name: string): number {
-  let h = 0;
-  for (const ch of name.toUpperCase()) {
-    const c = ch.charCodeAt(0);
-    for (const b of [c & 0xff, c >> 8]) h = ((h & 1 ? 0x8000 : 0) + (h >> 1) + b) & 0xffff;
-  }
-  return h;
-}
-
-/** The entry set checksum: every byte of the set but bytes 2 and 3 of the first entry. */
-export function setChecksum(set: Uint8Array): number {
-  let h = 0;
-  for (let i = 0; i < set.length; i++) {
-    if (i === 2 || i === 3) continue;
-    h = ((h & 1 ? 0x8000 : 0) + (h >> 1) + set[i]) & 0xffff;
-  }
-  return h;
 }
 
 export class ExfatWriter {

@@ -6,7 +6,7 @@ import { crc32, fromUtf8, utf8 } from "./bytes";
 import { Core, PhaseName, Slot } from "./core";
 import { BlockDevice, PartitionView, WriteGuard } from "./devices";
 import { ClusterbackError, UsageError } from "./errors";
-import { loadPatches, planExclusions } from "./exclusions";
+import { loadPatches } from "./exclusions";
 import * as G from "./ghost";
 import { buildManifest, checkHealth, HealthReport, Manifest } from "./health";
 import { ImageStore, SlotInfo, StoreError } from "./image-store";
@@ -32,6 +32,7 @@ import {
   imageInfoFromResults,
   PartitionEntry,
   PartitionTable,
+  planVolumeExclusions,
   readPartitionTable,
   setImageParams,
   volumeInfo,
@@ -274,7 +275,7 @@ export class PrinterHost {
         `partition ${options.partition}'s image needs ${need} bytes; slot ${slot} holds ${store.slotBytes}`,
       );
     // everything that can refuse the backup comes before the slot's old image is given up
-    const plan = planExclusions(this.core, src, this.layout.exclude ?? []);
+    const plan = planVolumeExclusions(this.core, src, this.layout.exclude ?? []);
     store.beginWrite(slot);
     const img = this.imageDevice(slot);
     const hs = this.core.attach(src),

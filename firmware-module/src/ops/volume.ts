@@ -4,7 +4,7 @@
 // their own besides the block devices and the core they are given.
 import { FsType, FsTypeText, PARAMS_BYTES, Param } from "./abi";
 import { clusterOwners, describeUnreadable, nameSourceReadError, ReadFailureTrap, readUnreadable } from "./bad-sectors";
-import { crc32, fromHex, fromUtf8, utf8 } from "./bytes";
+import { crc32, fromHex, fromUtf8, latin1, utf8 } from "./bytes";
 import { Core, NO_DEVICE, RunOptions, Slot } from "./core";
 import { fatDamageNotices } from "./damage";
 import { BlockDevice } from "./devices";
@@ -18,9 +18,11 @@ import {
   Patch,
   planExclusions,
 } from "./exclusions";
+import { planExfatExclusions } from "./exfat-dir";
 import { FatReader } from "./fat-reader";
 import { FatSpaceError } from "./fat-writer";
 import * as G from "./ghost";
+import { isNtfsBoot, planNtfsExclusions } from "./ntfs-mft";
 import { describeProblems, ENTRY_SLOTS, EntrySlot, GUID_BYTES, Scheme, tableWarnings } from "./partition-table";
 import { describeMark, readRestoreMark } from "./restore-mark";
 
@@ -304,6 +306,23 @@ export function comparison(core: Core): Comparison {
     metadataDiffers,
     ok: mismatched === 0 && !metadataDiffers,
   };
+}
+
+/**
+ * What a backup of `dev` leaves out, whatever its file system (docs/image-format.md 11): on NTFS
+ * the page and hibernation files always, and the files `patterns` name, left allocated and
+ * unstored (11.1); on exFAT (11.3) and FAT (11) the files `patterns` name, read as empty files.
+ */
+export function planVolumeExclusions(
+  core: Core,
+  dev: BlockDevice,
+  patterns: string[],
+): { patches: Patch[]; files: ExcludedFile[]; clusters: number; unmatched: string[] } {
+  const boot = new Uint8Array(Math.max(dev.sectorSize, 512));
+  dev.read(0, 1, boot, 0);
+  if (isNtfsBoot(boot)) return planNtfsExclusions(dev, patterns);
+  if (latin1(boot.subarray(3, 11)) === "EXFAT   ") return planExfatExclusions(dev, patterns);
+  return planExclusions(core, dev, patterns);
 }
 
 export function describeMismatch(v: Comparison): string {

@@ -11,15 +11,8 @@ import {
   UsageError,
   VolumeError,
 } from "../../../firmware-module/src/ops/errors";
-import {
-  ExcludedFile,
-  ExclusionError,
-  loadPatches,
-  PATCH_MAX,
-  planExclusions,
-} from "../../../firmware-module/src/ops/exclusions";
+import { ExcludedFile, ExclusionError, loadPatches, PATCH_MAX } from "../../../firmware-module/src/ops/exclusions";
 import * as G from "../../../firmware-module/src/ops/ghost";
-import { planNtfsExclusions } from "../../../firmware-module/src/ops/ntfs-mft";
 import { refuseBadEntry } from "../../../firmware-module/src/ops/partition-table";
 import { describeMark, RestoreMark, readRestoreMark } from "../../../firmware-module/src/ops/restore-mark";
 import { walkTree } from "../../../firmware-module/src/ops/tree-walk";
@@ -34,6 +27,7 @@ import {
   imageNameBytes,
   PartitionEntry,
   PartitionTable,
+  planVolumeExclusions,
   readPartitionTable,
   setImageParams,
   VolumeInfo,
@@ -416,14 +410,9 @@ function backupLocked(
         ? path.basename(options.image).replace(/\.[^.]*$/, "")
         : vol.fsType.toLowerCase());
     const nameBytes = imageNameBytes(name);
-    if (vol.fsType === "exFAT" && (options.exclude ?? []).length > 0)
-      throw new UsageError(`--exclude works on FAT12/16/32 and NTFS volumes; ${source} is ${vol.fsType}`);
     // NTFS: the page and hibernation files are always left out, and --exclude's files are left
-    // out allocated (section 11.1); FAT: --exclude's files become empty files
-    const plan =
-      vol.fsType === "NTFS"
-        ? planNtfsExclusions(part.device, options.exclude ?? [])
-        : planExclusions(core, part.device, options.exclude ?? []);
+    // out allocated (section 11.1); FAT and exFAT: --exclude's files become empty files (11, 11.3)
+    const plan = planVolumeExclusions(core, part.device, options.exclude ?? []);
     if (plan.unmatched.length)
       throw new UsageError(
         `--exclude ${plan.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${source}`,

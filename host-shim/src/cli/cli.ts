@@ -48,15 +48,14 @@ const COMMANDS: Record<string, { usage: string; about: string }> = {
 const OPTIONS_HELP = `  <source>/<target>: a partition image file, or a whole disk (file or block device) with
   --partition N (1-based, as the partition table numbers it).
   File systems: FAT12, FAT16, FAT32, exFAT, NTFS. NTFS backups always leave out pagefile.sys,
-  swapfile.sys and hiberfil.sys (kept allocated, not stored); --exclude works on FAT and NTFS,
-  --ghost on FAT.
+  swapfile.sys and hiberfil.sys (kept allocated, not stored); --ghost is FAT only.
   --partition N     the partition of a disk to read or write
   --whole-disk      restore: write the volume at sector 0 of a disk that has a partition table
   --overwrite       backup: replace an existing image file, or write over a device holding one
   --sector-size B   sector size of a disk whose table does not tell it: 512, 1024, 2048 or 4096
   --exclude PATH    backup: leave out a file, or every file below a directory (long or short
-                    names, any case, * and ? in a component). FAT: it is kept as an empty
-                    file; NTFS: kept allocated with its size, its clusters not stored (as the
+                    names, any case, * and ? in a component). FAT, exFAT: it is kept as an
+                    empty file; NTFS: kept allocated with its size, its clusters not stored (as the
                     page file; a restore leaves there what the target held)
   --record-unreadable  backup: store clusters the source cannot read as zeros, marked
                     unreadable in the image (default: fail, naming the files they belong to)
