@@ -222,14 +222,6 @@ t.test("crafted exFAT boot sectors and directories: refused by name, nothing wri
   t.match(api.info(core, f).volume?.notices ?? [], [/checksum sector does not match/], "checksum mismatch noticed");
 });
 
-t.test(
-  "the ghost image is FAT-only: refused by name on exFAT (exclusions: exclusions-ntfs-exfat.test.ts)",
-  async (t) => {
-    const src = unpack(fixtures[0]);
-    t.throws(() => api.backupGhost(core, src, {}), /ghost image is kept on FAT12\/16\/32 volumes; this one is exFAT/);
-  },
-);
-
 const haveTools = ["mkfs.exfat", "fsck.exfat"].every(
   (tool) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0,
 );

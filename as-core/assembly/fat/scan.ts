@@ -63,7 +63,7 @@ export class FatScan {
       <f64>(first + count - max<u32>(first, 2)),
       buf.bitmap,
     );
-    s.leaveOutGhost(first, first + count, bitBase);
+    s.allocated -= s.leaveOutGhost(first, first + count, bitBase);
     s.nextEntry = first + count;
     return bytesRead;
   }

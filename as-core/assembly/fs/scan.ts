@@ -28,19 +28,23 @@ export class ScanState {
     return this.nextEntry >= this.totalEntries;
   }
 
-  // Clears the bits of the ghost extent's clusters in entries [first, end) of this window.
-  leaveOutGhost(first: u32, end: u32, bitBase: u32): void {
+  // Clears the bits of the ghost extent's clusters in entries [first, end) of this window; they
+  // count as left out. Returns how many were set (a scan that counted them already takes them
+  // off its allocated count; finishWindow counts the bits after).
+  leaveOutGhost(first: u32, end: u32, bitBase: u32): f64 {
     const from = max(first, this.ghostFirst),
       to = min(end, this.ghostEnd);
+    let cleared: f64 = 0;
     for (let n = from; n < to; n++) {
       const bit = n - bitBase;
       const p = buf.bitmap + (bit >>> 3);
       const m = <u8>(1 << (<u8>(bit & 7)));
       if ((load<u8>(p) & m) == 0) continue;
       store<u8>(p, load<u8>(p) & ~m);
-      this.allocated -= 1;
-      this.leftOut += 1;
+      cleared += 1;
     }
+    this.leftOut += cleared;
+    return cleared;
   }
 }
 

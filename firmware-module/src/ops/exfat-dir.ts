@@ -229,6 +229,7 @@ export class ExfatTree {
     noFat: boolean,
     path: string,
     visit: (at: number, b: Uint8Array, offsetOf: (at: number) => number) => void,
+    pastEnd = false,
   ): void {
     const g = this.g;
     const runs = this.runs(first, bytes, noFat, `directory ${path}`);
@@ -245,56 +246,118 @@ export class ExfatTree {
     }
     const offsetOf = (x: number) => this.clusterByte(starts[Math.floor(x / g.clusterBytes)]) + (x % g.clusterBytes);
     for (let x = 0; x + EXFAT_ENTRY <= b.length; x += EXFAT_ENTRY) {
-      if (b[x] === 0) break;
+      if (b[x] === 0 && !pastEnd) break;
       visit(x, b, offsetOf);
+    }
+  }
+
+  /** The root directory, as a file. */
+  root(): ExfatFile {
+    return {
+      path: "\\",
+      attributes: ATTR_DIRECTORY,
+      directory: true,
+      firstCluster: this.g.rootCluster,
+      length: -1,
+      noFatChain: false,
+      set: new Uint8Array(0),
+      entryOffsets: [],
+    };
+  }
+
+  /** The files and directories in directory `dir`, in their order, each with where its entries lie. */
+  list(dir: ExfatFile): ExfatFile[] {
+    const out: ExfatFile[] = [];
+    this.readDirectory(dir.firstCluster, dir.length, dir.noFatChain, dir.path, (at, b, offsetOf) => {
+      if (b[at] !== ENTRY_FILE) return;
+      const secondaries = b[at + 1];
+      if (secondaries < 2 || at + EXFAT_ENTRY * (secondaries + 1) > b.length || b[at + EXFAT_ENTRY] !== ENTRY_STREAM)
+        return; // not a whole set: skipped, as drivers do
+      const set = b.slice(at, at + EXFAT_ENTRY * (secondaries + 1));
+      const v = new DataView(set.buffer);
+      const nameLength = set[EXFAT_ENTRY + SX_NameLength];
+      let name = "";
+      for (let k = 2; k <= secondaries && set[k * EXFAT_ENTRY] === ENTRY_NAME; k++)
+        name += fromUtf16le(set.subarray(k * EXFAT_ENTRY + 2, (k + 1) * EXFAT_ENTRY));
+      name = name.slice(0, nameLength);
+      const attributes = v.getUint16(FE_Attributes, true);
+      out.push({
+        path: `${dir.path === "\\" ? "" : dir.path}\\${name}`,
+        attributes,
+        directory: (attributes & ATTR_DIRECTORY) !== 0,
+        firstCluster: v.getUint32(EXFAT_ENTRY + SX_FirstCluster, true),
+        length: Number(v.getBigUint64(EXFAT_ENTRY + SX_DataLength, true)),
+        noFatChain: (set[EXFAT_ENTRY + SX_Flags] & FLAG_NO_FAT_CHAIN) !== 0,
+        set,
+        entryOffsets: Array.from({ length: secondaries + 1 }, (_, k) => offsetOf(at + k * EXFAT_ENTRY)),
+      });
+    });
+    return out;
+  }
+
+  /** The file or directory at `path` ("\\A\\B", "/" too; any case), or undefined. */
+  lookup(path: string): ExfatFile | undefined {
+    let current = this.root();
+    for (const name of path.split(/[\\/]+/).filter((c) => c.length > 0)) {
+      if (!current.directory) return undefined;
+      const next = this.list(current).find(
+        (f) => f.path.slice(f.path.lastIndexOf("\\") + 1).toUpperCase() === name.toUpperCase(),
+      );
+      if (!next) return undefined;
+      current = next;
+    }
+    return current;
+  }
+
+  /** The directory's entry slots: each 32-byte entry's type and partition offset, to its last cluster (past the end-of-directory entry too). */
+  slots(dir: ExfatFile): Array<{ type: number; offset: number }> {
+    const out: Array<{ type: number; offset: number }> = [];
+    this.readDirectory(
+      dir.firstCluster,
+      dir.length,
+      dir.noFatChain,
+      dir.path,
+      (at, b, offsetOf) => out.push({ type: b[at], offset: offsetOf(at) }),
+      true,
+    );
+    return out;
+  }
+
+  /** The partition byte of the allocation bitmap's byte k (through the bitmap's own chain). */
+  bitmapByte(k: number): number {
+    let skip = k;
+    for (const r of this.runs(this.bitmap.firstCluster, this.bitmap.bytes, false, "the allocation bitmap")) {
+      if (skip < r.length * this.g.clusterBytes) return this.clusterByte(r.start) + skip;
+      skip -= r.length * this.g.clusterBytes;
+    }
+    throw new ExfatError(`${this.part.name}: the allocation bitmap has no byte ${k}`);
+  }
+
+  /** Patches that read clusters [start, start + count) as free in the allocation bitmap, split where the bitmap's own clusters end. */
+  freeBits(out: Patch[], start: number, count: number): void {
+    const perCluster = this.g.clusterBytes * 8;
+    for (let b = start - 2, end = start - 2 + count; b < end; ) {
+      const index = Math.floor(b / perCluster),
+        to = Math.min(end, (index + 1) * perCluster);
+      clearBits(out, this.bitmapByte(index * this.g.clusterBytes) - index * this.g.clusterBytes, b, to - b);
+      b = to;
     }
   }
 
   /** Every file and directory below the root, depth first, each directory before what it holds. */
   walk(visit: (f: ExfatFile) => void): void {
-    const walkDir = (
-      first: number,
-      bytes: number,
-      noFat: boolean,
-      path: string,
-      depth: number,
-      ancestors: Set<number>,
-    ) => {
-      const subdirs: ExfatFile[] = [];
-      this.readDirectory(first, bytes, noFat, path, (at, b, offsetOf) => {
-        if (b[at] !== ENTRY_FILE) return;
-        const secondaries = b[at + 1];
-        if (secondaries < 2 || at + EXFAT_ENTRY * (secondaries + 1) > b.length || b[at + EXFAT_ENTRY] !== ENTRY_STREAM)
-          return; // not a whole set: skipped, as drivers do
-        const set = b.slice(at, at + EXFAT_ENTRY * (secondaries + 1));
-        const v = new DataView(set.buffer);
-        const nameLength = set[EXFAT_ENTRY + SX_NameLength];
-        let name = "";
-        for (let k = 2; k <= secondaries && set[k * EXFAT_ENTRY] === ENTRY_NAME; k++)
-          name += fromUtf16le(set.subarray(k * EXFAT_ENTRY + 2, (k + 1) * EXFAT_ENTRY));
-        name = name.slice(0, nameLength);
-        const attributes = v.getUint16(FE_Attributes, true);
-        const f: ExfatFile = {
-          path: `${path === "\\" ? "" : path}\\${name}`,
-          attributes,
-          directory: (attributes & ATTR_DIRECTORY) !== 0,
-          firstCluster: v.getUint32(EXFAT_ENTRY + SX_FirstCluster, true),
-          length: Number(v.getBigUint64(EXFAT_ENTRY + SX_DataLength, true)),
-          noFatChain: (set[EXFAT_ENTRY + SX_Flags] & FLAG_NO_FAT_CHAIN) !== 0,
-          set,
-          entryOffsets: Array.from({ length: secondaries + 1 }, (_, k) => offsetOf(at + k * EXFAT_ENTRY)),
-        };
-        visit(f);
-        if (f.directory && f.firstCluster !== 0 && f.length > 0) subdirs.push(f);
-      });
-      for (const d of subdirs) {
+    const walkDir = (dir: ExfatFile, depth: number, ancestors: Set<number>) => {
+      const files = this.list(dir);
+      for (const f of files) visit(f);
+      for (const d of files) {
+        if (!d.directory || d.firstCluster === 0 || d.length <= 0) continue;
         if (depth + 1 >= DEPTH_MAX || ancestors.has(d.firstCluster)) continue; // as the core's walk: not entered
         ancestors.add(d.firstCluster);
-        walkDir(d.firstCluster, d.length, d.noFatChain, d.path, depth + 1, ancestors);
+        walkDir(d, depth + 1, ancestors);
         ancestors.delete(d.firstCluster);
       }
     };
-    walkDir(this.g.rootCluster, -1, false, "\\", 0, new Set([this.g.rootCluster]));
+    walkDir(this.root(), 0, new Set([this.g.rootCluster]));
   }
 }
 
@@ -350,16 +413,6 @@ export function planExfatExclusions(
   const match = matcher(patterns);
   const skipped = new Set((options.skip ?? []).map((x) => x.replace(/\//g, "\\").toUpperCase()));
   const used = new Set<number>();
-  const bitmapRuns = tree.runs(tree.bitmap.firstCluster, tree.bitmap.bytes, false, "the allocation bitmap");
-  /** The partition byte of the bitmap's byte k (the bitmap's clusters in their chain's order). */
-  const bitmapByte = (k: number) => {
-    let skip = k;
-    for (const r of bitmapRuns) {
-      if (skip < r.length * g.clusterBytes) return tree.clusterByte(r.start) + skip;
-      skip -= r.length * g.clusterBytes;
-    }
-    throw new ExfatError(`${part.name}: the allocation bitmap has no byte ${k}`);
-  };
   tree.walk((f) => {
     if (f.directory || skipped.has(f.path.toUpperCase())) return;
     const i = match(f.path, f.path);
@@ -387,14 +440,7 @@ export function planExfatExclusions(
       mask: 0xffff,
     });
     for (const r of runs) {
-      // its bits in the allocation bitmap (bit k: cluster k + 2), split where the bitmap's own clusters end
-      const perCluster = g.clusterBytes * 8;
-      for (let b = r.start - 2, end = r.start - 2 + r.length; b < end; ) {
-        const index = Math.floor(b / perCluster),
-          to = Math.min(end, (index + 1) * perCluster);
-        clearBits(plan.patches, bitmapByte(index * g.clusterBytes) - index * g.clusterBytes, b, to - b);
-        b = to;
-      }
+      tree.freeBits(plan.patches, r.start, r.length); // its bits in the allocation bitmap
       // its FAT entries (a chain's), in every FAT
       if (!f.noFatChain)
         for (let copy = 0; copy < g.fatCount; copy++)

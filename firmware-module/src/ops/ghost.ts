@@ -22,10 +22,12 @@ import { FsType, PatchKind, SCAN_MAGIC_BYTES } from "./abi";
 import { crc32, fromLatin1, latin1, sameBytes } from "./bytes";
 import { Core, NO_DEVICE, Slot } from "./core";
 import { BlockDevice, PartitionView } from "./devices";
-import { ClusterbackError, DeviceError } from "./errors";
+import { DeviceError } from "./errors";
 import { applyPatches, entryOffset, freeFatEntries, fsInfoPatches, Patch } from "./exclusions";
 import { FatEntry, FatReader } from "./fat-reader";
 import { exactShortName, FatWriter } from "./fat-writer";
+import { GhostError, GhostExtent, GhostSpaceError } from "./ghost-common";
+import * as X from "./ghost-exfat";
 import { SectorAdapter } from "./sector-adapter";
 
 export const DEFAULT_GHOST_NAME = "\\RECOVERY.CBI";
@@ -39,17 +41,17 @@ const IMAGE_MAGIC = "CBIMAGE1";
 const COMMIT_MAGIC = "CBCOMMIT";
 const SEARCH_SPAN = 64 << 20; // searched by one scanMagic call (the core reads it 1 MiB at a time)
 
-export class GhostError extends ClusterbackError {
-  constructor(message: string) {
-    super(message);
-    this.name = "GhostError";
-  }
-}
+export { GhostError, type GhostExtent, GhostSpaceError };
 
-/** Where a ghost image lies: partition sectors (whole clusters). */
-export interface GhostExtent {
-  startSector: number;
-  sectors: number;
+/** Whether the partition holds exFAT (its ghost goes through ghost-exfat.ts); FAT otherwise. */
+export function isExfat(part: BlockDevice): boolean {
+  const boot = new Uint8Array(Math.max(part.sectorSize, 512));
+  try {
+    part.read(0, 1, boot, 0);
+  } catch {
+    return false;
+  }
+  return latin1(boot.subarray(3, 11)) === "EXFAT   ";
 }
 
 export interface FoundGhost extends GhostExtent {
@@ -132,6 +134,15 @@ export function checkGhost(
 /** The ghost found through the volume's directory (the ghost's name, then the file of an unfinished replacement), or undefined. */
 export function findGhostByDirectory(core: Core, part: BlockDevice, name?: string): FoundGhost | undefined {
   const path = ghostPath(name);
+  if (isExfat(part)) {
+    const found: FoundGhost[] = [];
+    for (const p of [path, tempPathOf(path)]) {
+      const extent = X.exfatGhostExtent(part, p);
+      const ok = extent && checkGhost(core, part, extent);
+      if (extent && ok) found.push({ ...extent, path: p, foundBy: "directory", sectorBytes: part.sectorSize, ...ok });
+    }
+    return found.sort((a, b) => b.created - a.created)[0];
+  }
   let reader: FatReader;
   try {
     reader = new FatReader(part, core);
@@ -343,7 +354,7 @@ export function findGhost(
 
 /** The old ghost's side of a switch: its FAT entries freed (every copy), its entry deleted. */
 export interface OldGhost {
-  entry: FatEntry;
+  entry?: FatEntry;
   extent?: GhostExtent;
   clusters: number;
   fatPatches: Patch[];
@@ -400,6 +411,20 @@ export function planRename(reader: FatReader, path: string): { extent: GhostExte
   return { extent, dirPatches };
 }
 
+/** planOldGhost on either file system: the old ghost's side of a switch, or undefined. */
+export function planOldGhostOn(core: Core, part: BlockDevice, path: string): OldGhost | undefined {
+  return isExfat(part) ? X.planOldExfatGhost(part, path) : planOldGhost(new FatReader(part, core), path);
+}
+
+/** planRename on either file system. */
+export function planRenameOn(
+  core: Core,
+  part: BlockDevice,
+  path: string,
+): { extent: GhostExtent; dirPatches: Patch[] } {
+  return isExfat(part) ? X.planExfatRename(part, path, tempPathOf(path)) : planRename(new FatReader(part, core), path);
+}
+
 /**
  * Leftovers of an interrupted ghost backup: CBGHOST.TMP holding a complete image while the
  * ghost's own entry is gone (cut off inside the switch) is renamed, which finishes the switch;
@@ -411,6 +436,23 @@ export function settleGhost(
   path: string,
 ): "none" | "renamed" | "removed" | "switch finished" {
   const tempPath = tempPathOf(path);
+  if (isExfat(part)) {
+    const done = finishExfatSwitch(core, part, path);
+    const temp = X.exfatGhostExtent(part, tempPath);
+    if (temp === undefined && !X.exfatFileExists(part, tempPath)) return done ? "switch finished" : "none";
+    if (
+      X.exfatGhostExtent(part, path) === undefined &&
+      !X.exfatFileExists(part, path) &&
+      temp &&
+      checkGhost(core, part, temp)
+    ) {
+      applyPatches(part, X.planExfatRename(part, path, tempPath).dirPatches);
+      part.flush();
+      return "renamed";
+    }
+    X.removeExfatFile(part, tempPath);
+    return "removed";
+  }
   const finished = finishSwitch(core, part, path);
   const reader = new FatReader(part, core);
   const temp = reader.lookup(tempPath);
@@ -477,6 +519,30 @@ function finishSwitch(core: Core, part: BlockDevice, path: string): boolean {
   return true;
 }
 
+/** finishSwitch on exFAT: the replaced ghost forgotten, its clusters freed in the bitmap unless a file reaches into them, the mark cleared. */
+function finishExfatSwitch(core: Core, part: BlockDevice, path: string): boolean {
+  const extent = X.exfatGhostExtent(part, path);
+  const loc = extent ? ghostLocator(part, extent) : undefined;
+  if (!extent || !loc?.replaced || !checkGhost(core, part, extent)) return false;
+  const old = loc.replaced;
+  const clusters = X.exfatClustersOf(part, old);
+  if (
+    clusters &&
+    (old.startSector + old.sectors <= extent.startSector || old.startSector >= extent.startSector + extent.sectors)
+  ) {
+    forgetGhost(part, old);
+    if (!X.exfatOwned(part, clusters.first, clusters.count)) X.freeExfatClusters(part, clusters.first, clusters.count);
+  }
+  writeLocator(part, extent, { ...loc, replaced: undefined });
+  part.flush();
+  return true;
+}
+
+/** switchFsInfo on either file system (exFAT keeps no free count: none). */
+export function switchFsInfoOn(core: Core, part: BlockDevice, freed: number): Patch[] {
+  return isExfat(part) ? [] : switchFsInfo(new FatReader(part, core), part, freed);
+}
+
 /** The FSInfo patches of a switch that frees `freed` clusters (FAT32 only). */
 export function switchFsInfo(reader: FatReader, part: BlockDevice, freed: number): Patch[] {
   const g = reader.tables.geometry;
@@ -485,6 +551,7 @@ export function switchFsInfo(reader: FatReader, part: BlockDevice, freed: number
 
 /** Makes the ghost's file: contiguous, read-only, hidden, system, near the end of the volume. */
 export function reserveGhostFile(part: BlockDevice, tempPath: string, bytes: number, mtime: Date): void {
+  if (isExfat(part)) return X.reserveExfatFile(part, tempPath, bytes, GHOST_ATTRIBUTES, mtime);
   const w = new FatWriter(part);
   w.reserveFile(tempPath, bytes, { attributes: GHOST_ATTRIBUTES, contiguous: true, fromEnd: true, mtime });
   w.flush();
@@ -492,6 +559,7 @@ export function reserveGhostFile(part: BlockDevice, tempPath: string, bytes: num
 
 /** Removes a file (an unfinished ghost) and flushes. */
 export function removeFile(part: BlockDevice, path: string): void {
+  if (isExfat(part)) return X.removeExfatFile(part, path);
   const w = new FatWriter(part);
   w.remove(path);
   w.flush();

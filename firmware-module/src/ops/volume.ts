@@ -19,7 +19,6 @@ import {
   planExclusions,
 } from "./exclusions";
 import { planExfatExclusions } from "./exfat-dir";
-import { FatReader } from "./fat-reader";
 import { FatSpaceError } from "./fat-writer";
 import * as G from "./ghost";
 import { isNtfsBoot, planNtfsExclusions } from "./ntfs-mft";
@@ -317,12 +316,14 @@ export function planVolumeExclusions(
   core: Core,
   dev: BlockDevice,
   patterns: string[],
+  /** skip: paths never excluded (a ghost and its new file); alsoFreed: FAT32's FSInfo count raised by these clusters too. */
+  options: { skip?: string[]; alsoFreed?: number } = {},
 ): { patches: Patch[]; files: ExcludedFile[]; clusters: number; unmatched: string[] } {
   const boot = new Uint8Array(Math.max(dev.sectorSize, 512));
   dev.read(0, 1, boot, 0);
-  if (isNtfsBoot(boot)) return planNtfsExclusions(dev, patterns);
-  if (latin1(boot.subarray(3, 11)) === "EXFAT   ") return planExfatExclusions(dev, patterns);
-  return planExclusions(core, dev, patterns);
+  if (isNtfsBoot(boot)) return planNtfsExclusions(dev, patterns, options);
+  if (latin1(boot.subarray(3, 11)) === "EXFAT   ") return planExfatExclusions(dev, patterns, options);
+  return planExclusions(core, dev, patterns, options);
 }
 
 export function describeMismatch(v: Comparison): string {
@@ -413,19 +414,19 @@ export class GhostBackupJob {
       } catch (e) {
         throw nameSourceReadError(core, dev, this.trap, e);
       }
-      if (this.vol.fsType === "exFAT" || this.vol.fsType === "NTFS")
+      if (this.vol.fsType === "NTFS")
         throw new UsageError(
-          `${where}: the ghost image is kept on FAT12/16/32 volumes; this one is ${this.vol.fsType} (use an image file or a recovery partition)`,
+          `${where}: the ghost image is kept on FAT12/16/32 and exFAT volumes; this one is ${this.vol.fsType} (use an image file or a recovery partition)`,
         );
+      const exfat = this.vol.fsType === "exFAT";
       this.leftover = G.settleGhost(core, dev, this.path);
       this.name = options.name ?? this.path.slice(this.path.lastIndexOf("\\") + 1).replace(/\.[^.]*$/, "");
       const nameBytes = imageNameBytes(this.name);
       const skip = [this.path, this.tempPath],
         exclude = options.exclude ?? [];
       // 1. how large: the partition as it will be, the old ghost gone, the exclusions left out
-      let reader = new FatReader(dev, core);
-      const oldBefore = G.planOldGhost(reader, this.path);
-      const sizing = planExclusions(core, dev, exclude, { skip, alsoFreed: oldBefore?.clusters ?? 0 });
+      const oldBefore = G.planOldGhostOn(core, dev, this.path);
+      const sizing = planVolumeExclusions(core, dev, exclude, { skip, alsoFreed: oldBefore?.clusters ?? 0 });
       if (sizing.unmatched.length && options.strictExclude !== false)
         throw new UsageError(
           `--exclude ${sizing.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${where}`,
@@ -439,7 +440,7 @@ export class GhostBackupJob {
         extra = options.extra?.length ?? 0;
       // room for a signature section, the extra bytes, the locator, a directory that grows by a cluster when the new entry is added, and that cluster's block table
       const extentBytes = Math.ceil((length + 512 + extra + 1024 + cb + 16384) / cb) * cb;
-      if (extentBytes > 0xffffffff)
+      if (!exfat && extentBytes > 0xffffffff)
         throw new G.GhostError(
           `${where}: the ghost image would be ${extentBytes} bytes; a FAT file holds at most 4 GiB - 1: use a recovery partition or an image file`,
         );
@@ -448,7 +449,7 @@ export class GhostBackupJob {
       try {
         G.reserveGhostFile(dev, this.tempPath, extentBytes, created);
       } catch (e) {
-        if (e instanceof FatSpaceError)
+        if (e instanceof FatSpaceError || e instanceof G.GhostSpaceError)
           throw new G.GhostError(
             `${where}: no room for the ghost image: it needs ${extentBytes} bytes (${extentBytes / cb} clusters) in one run, beside the old one, which stays until the new one is complete: ${e.message}`,
           );
@@ -456,17 +457,16 @@ export class GhostBackupJob {
       }
       this.tempMade = true;
       // 3. the switch, planned on the partition as it is now
-      reader = new FatReader(dev, core);
-      const old = G.planOldGhost(reader, this.path);
-      const rename = G.planRename(reader, this.path);
+      const old = G.planOldGhostOn(core, dev, this.path);
+      const rename = G.planRenameOn(core, dev, this.path);
       const freed = old?.clusters ?? 0;
-      const plan = planExclusions(core, dev, exclude, { skip, alsoFreed: freed });
+      const plan = planVolumeExclusions(core, dev, exclude, { skip, alsoFreed: freed });
       this.excluded = plan.files;
       this.replaced = old !== undefined;
       this.oldExtent = old?.extent;
       this.switchDir = [...(old?.dirPatches ?? []), ...rename.dirPatches];
       this.switchFatByCopy = old?.fatPatchesByCopy ?? [];
-      this.switchFsInfo = G.switchFsInfo(reader, dev, freed);
+      this.switchFsInfo = G.switchFsInfoOn(core, dev, freed);
       const imagePatches = [...(old?.fatPatches ?? []), ...this.switchDir, ...plan.patches];
       if (imagePatches.length > PATCH_MAX)
         throw new ExclusionError(
