@@ -14,6 +14,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
 import { ClusterbackError } from "../firmware-module/src/ops/errors";
+import { type ExfatFile, ExfatTree } from "../firmware-module/src/ops/exfat-dir";
 import { FatReader } from "../firmware-module/src/ops/fat-reader";
 import { walkTree } from "../firmware-module/src/ops/tree-walk";
 import * as api from "../host-shim/src/cli/api";
@@ -214,6 +215,41 @@ t.test("hostile trees end in notices: a directory that holds itself, chains out 
   t.match(walk(out).notices.join("\n"), /1 chains or extents leave the cluster heap/);
 });
 
+for (const name of ["exfat-4k.img.gz", "exfat-512.img.gz"])
+  t.test(`${name}: two files cross-linked are named, copied once, and restored as the volume holds them`, async (t) => {
+    const src = fixture(name);
+    const e = rootEntries(src);
+    const files: ExfatFile[] = [];
+    new ExfatTree(new RamDevice(512, Uint8Array.from(src))).walk((f) => {
+      if (!f.directory && f.firstCluster >= 2 && f.length > 0) files.push(f);
+    });
+    const [a, b] = files.map((f) => ({ first: f.firstCluster, length: f.length, stream: f.entryOffsets[1] }));
+    // file b's stream points at file a's first cluster (its length kept): the clusters a and b share
+    const damaged = Uint8Array.from(src);
+    new DataView(damaged.buffer).setUint32(b.stream + 20, a.first, true);
+    // (the entry set's checksum is left stale: fsck.exfat's complaint is not what is under test)
+    const w = walk(damaged);
+    const shared = Math.min(Math.ceil(a.length / e.g.clusterBytes), Math.ceil(b.length / e.g.clusterBytes));
+    t.equal(w.crossLinked, shared, `${shared} clusters reached twice`);
+    t.equal(w.crossListed[0]?.firstCluster, a.first, "the run starts at the first file's first cluster");
+    t.equal(w.crossListed[0]?.kind, "file", "named as a file");
+    t.equal(w.crossUnchecked, 0, "the whole volume was checked");
+    const image = path.join(tmp, `${serial++}-cross.cbi`);
+    const source = file(damaged, "cross.img");
+    const r = api.backup(core, source, { image });
+    t.match(
+      r.notices.join("\n"),
+      new RegExp(`${shared} clusters? (is|are) cross-linked .*: file at cluster ${a.first}.*fsck\\.exfat`),
+      "the backup names the cross-link and what to run",
+    );
+    t.match(api.info(core, source).volume?.notices.join("\n") ?? "", /cross-linked/, "info reports it too");
+    const target = file(new Uint8Array(damaged.length), "cross-target.img");
+    t.equal(api.restore(core, image, target).verified, true, "restored and verified");
+    const again = walk(fs.readFileSync(target));
+    t.equal(again.crossLinked, shared, "the restored volume holds the same cross-link, nothing else lost");
+    t.equal(again.keptClusters, 0, "and nothing reached is marked free");
+  });
+
 t.test(
   "random bytes in the directories and the FAT: the walk always ends, with a result or a named error",
   async (t) => {
@@ -356,6 +392,49 @@ for (const name of ["ntfs-4k.img.gz", "ntfs-512.img.gz"]) {
       }
     });
 }
+
+for (const name of ["ntfs-4k.img.gz", "ntfs-512.img.gz"])
+  t.test(`${name}: $MFTMirr's run pointed at $MFT's clusters is named as cross-linked`, async (t) => {
+    const src = new Uint8Array(zlib.gunzipSync(fs.readFileSync(path.join(__dirname, "fixtures", "ntfs", name))));
+    const n = ntfsOf(src);
+    const v = new DataView(src.buffer);
+    const mftAt = Number(v.getBigInt64(0x30, true)) * n.cb;
+    const [[mftLcn, mftLength]] = n.runs(n.record(0)!, 0x80);
+    const [[mirrLcn, mirrLength]] = n.runs(n.record(1)!, 0x80);
+    // record 1's first mapping pair: its LCN field rewritten in place to $MFT's first cluster
+    const r1 = n.record(1)!;
+    const rv = new DataView(r1.buffer);
+    let off = rv.getUint16(20, true);
+    while (rv.getUint32(off, true) !== 0x80) off += rv.getUint32(off + 4, true);
+    const q = off + rv.getUint16(off + 32, true);
+    const lb = r1[q] & 15,
+      ob = r1[q] >> 4;
+    t.ok(mftLcn < 2 ** (8 * ob - 1), `$MFT's cluster ${mftLcn} fits the pair's ${ob} offset bytes`);
+    const damaged = Uint8Array.from(src);
+    for (let i = 0; i < ob; i++) {
+      const at = q + 1 + lb + i;
+      t.not(at % 512, 510, "not under the update sequence");
+      damaged[mftAt + n.rb + at] = Math.floor(mftLcn / 256 ** i) & 255;
+    }
+    t.same(
+      ntfsOf(damaged).runs(ntfsOf(damaged).record(1)!, 0x80)[0],
+      [mftLcn, mirrLength],
+      "the mirror now points at $MFT",
+    );
+    t.not(mirrLcn, mftLcn);
+    const w = walk(damaged);
+    t.equal(w.crossLinked, Math.min(mftLength, mirrLength), "the clusters both reach");
+    t.match(
+      w.notices.join("\n"),
+      new RegExp(`cross-linked .*: system file \\(MFT record 1\\) at cluster ${mftLcn}.*chkdsk`),
+      "named by the record that reached them the second time",
+    );
+    const image = path.join(tmp, `${serial++}-ntfs-cross.cbi`);
+    const intact = api.backup(core, file(src, "ntfs-intact.img"), { image: `${image}.intact` });
+    const r = api.backup(core, file(damaged, "ntfs-cross.img"), { image });
+    t.equal(r.imageClusters, intact.imageClusters, "every cluster $Bitmap marks is in the image all the same");
+    t.match(r.notices.join("\n"), /cross-linked/, "the backup says it");
+  });
 
 t.test("NTFS: random bytes in the MFT records: the walk always ends, with a result or a named error", async (t) => {
   const src = new Uint8Array(

@@ -23,7 +23,8 @@ export const LAYER_FIRST: u32 = 65536; // The first handle of the core's own lay
 export const LAYERS_MAX: u32 = 64; // Layers open at once, at most.
 export const SCAN_MAGIC_BYTES: u32 = 8; // A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES.
 export const WALK_DEPTH_MAX: u32 = 64; // Directory levels treeWalk descends, at most (the root is level 1).
-export const WALK_LISTED: u32 = 6; // Kept runs treeWalk lists in its results.
+export const WALK_LISTED: u32 = 6; // Kept runs, and cross-linked runs, treeWalk lists in its results.
+export const WALK_CROSS_WINDOWS_MAX: u32 = 16; // Windows of 1 Mi clusters (the bitmap buffer, BITMAP_WINDOW_BYTES) treeWalk checks for cross-links, at most: the tree is walked once per window, so a volume of up to 16 Mi clusters is checked whole; clusters past them are counted in walk crossUnchecked.
 
 // params: byte offsets at paramsPtr()
 export const PARAM_IMAGE_NAME: usize = 0; export const PARAM_IMAGE_NAME_BYTES: u32 = 64;
@@ -349,6 +350,11 @@ export const SLOT_WALK_PATCHES_FULL: u32 = 136;
 export const SLOT_WALK_BITMAP_UNCHECKED: u32 = 137;
 export const SLOT_WALK_LISTED: u32 = 138;
 export const SLOT_WALK_LIST: u32 = 140; // 24 slots
+export const SLOT_WALK_CROSS_LINKED: u32 = 164;
+export const SLOT_WALK_CROSS_RUNS: u32 = 165;
+export const SLOT_WALK_CROSS_UNCHECKED: u32 = 166;
+export const SLOT_WALK_CROSS_LISTED: u32 = 167;
+export const SLOT_WALK_CROSS_LIST: u32 = 168; // 24 slots
 
 // error codes (failureCode); the values each carries are in docs/core-abi.md
 export const E_DEVICE: i32 = 1; // code, dev, lba, count

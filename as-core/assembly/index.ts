@@ -13,6 +13,7 @@ import { findBitmap } from "./exfat/volume";
 import { exfatWalk } from "./exfat/walk";
 import { fatCheck as checkFat } from "./fat/check";
 import { fatWalk } from "./fat/walk";
+import { CLAIM_WINDOW, walked } from "./fs/keep";
 import { mounted, probe } from "./fs/probe";
 import { volume } from "./fs/volume";
 import { cbh } from "./hash";
@@ -83,19 +84,50 @@ export function probeVolume(dev: u32, sectorBytes: u32, partSectors: f64): i32 {
   return 0;
 }
 
-// The directory tree of the volume on dev, checked against its allocation (exfat/walk.ts): runs
-// it reaches that are marked free become KEEP patches from index firstPatch on (exfat/walk.ts,
-// ntfs/walk.ts). FAT volumes return firstPatch (nothing walked yet). Synchronous, between jobs.
+// The directory tree of the volume on dev, checked against its allocation (fat/walk.ts,
+// exfat/walk.ts, ntfs/walk.ts): runs it reaches that are marked free become KEEP patches from
+// index firstPatch on. exFAT and NTFS are walked once per window of clusters checked for
+// cross-links (fs/keep.ts), at most WALK_CROSS_WINDOWS_MAX; the first pass's counts are the
+// results. Synchronous, between jobs.
 export function treeWalk(dev: u32, sectorBytes: u32, partSectors: f64, firstPatch: u32): i32 {
   clearResults();
   if (firstPatch > A.PATCH_MAX) return fail(E_STATE, firstPatch);
   let r = probe(dev, sectorBytes, partSectors);
   if (r < 0) return r;
   setResult(A.SLOT_VOL_FS_TYPE, volume.fsType);
-  if (volume.fsType == A.FS_NTFS) return ntfsWalk(dev, volume, firstPatch);
-  if (volume.fsType != A.FS_EXFAT) return fatWalk(dev, volume, firstPatch);
-  r = findBitmap(dev, volume);
-  return r < 0 ? r : exfatWalk(dev, volume, firstPatch);
+  const t = volume.fsType;
+  if (t == A.FS_EXFAT) {
+    r = findBitmap(dev, volume);
+    if (r < 0) return r;
+  }
+  const claiming = t == A.FS_EXFAT || t == A.FS_NTFS;
+  const clusters = <f64>volume.firstCluster + <f64>volume.clusterCount;
+  const passes = claiming ? <u32>Math.min(Math.ceil(clusters / CLAIM_WINDOW), <f64>A.WALK_CROSS_WINDOWS_MAX) : 1;
+  walked.begin(firstPatch, claiming);
+  let dirs: f64 = 0,
+    files: f64 = 0,
+    badChains: f64 = 0,
+    tooDeep: f64 = 0;
+  for (let p: u32 = 0; p < passes; p++) {
+    walked.beginPass(p);
+    r = t == A.FS_NTFS ? ntfsWalk(dev, volume) : t == A.FS_EXFAT ? exfatWalk(dev, volume) : fatWalk(dev, volume);
+    if (r < 0) {
+      walked.finish(); // (the bitmap buffer zeroed)
+      return r;
+    }
+    if (p == 0) {
+      dirs = walked.dirs;
+      files = walked.files;
+      badChains = walked.badChains;
+      tooDeep = walked.tooDeep;
+    }
+  }
+  walked.dirs = dirs;
+  walked.files = files;
+  walked.badChains = badChains;
+  walked.tooDeep = tooDeep;
+  if (claiming) walked.crossUnchecked = Math.max(0, clusters - <f64>passes * CLAIM_WINDOW);
+  return walked.finish();
 }
 
 export function scanBegin(dev: u32, sectorBytes: u32, partSectors: f64): i32 {

@@ -29,7 +29,8 @@
 #define CB_LAYERS_MAX 64u /* Layers open at once, at most. */
 #define CB_SCAN_MAGIC_BYTES 8u /* A scanMagic magic's length: the first at paramsPtr(), the second at paramsPtr() + SCAN_MAGIC_BYTES. */
 #define CB_WALK_DEPTH_MAX 64u /* Directory levels treeWalk descends, at most (the root is level 1). */
-#define CB_WALK_LISTED 6u /* Kept runs treeWalk lists in its results. */
+#define CB_WALK_LISTED 6u /* Kept runs, and cross-linked runs, treeWalk lists in its results. */
+#define CB_WALK_CROSS_WINDOWS_MAX 16u /* Windows of 1 Mi clusters (the bitmap buffer, BITMAP_WINDOW_BYTES) treeWalk checks for cross-links, at most: the tree is walked once per window, so a volume of up to 16 Mi clusters is checked whole; clusters past them are counted in walk crossUnchecked. */
 
 /* params: byte offsets at paramsPtr() */
 #define CB_PARAM_IMAGE_NAME 0
@@ -357,6 +358,11 @@
 #define CB_SLOT_WALK_BITMAP_UNCHECKED 137
 #define CB_SLOT_WALK_LISTED 138
 #define CB_SLOT_WALK_LIST 140 /* 24 slots */
+#define CB_SLOT_WALK_CROSS_LINKED 164
+#define CB_SLOT_WALK_CROSS_RUNS 165
+#define CB_SLOT_WALK_CROSS_UNCHECKED 166
+#define CB_SLOT_WALK_CROSS_LISTED 167
+#define CB_SLOT_WALK_CROSS_LIST 168 /* 24 slots */
 
 /* error codes (failureCode) */
 #define CB_E_DEVICE 1 /* code, dev, lba, count */

@@ -42,9 +42,9 @@ function frame(i: u32): usize {
   return buf.walkStack + <usize>i * FRAME_BYTES;
 }
 
-// Walks the tree of the exFAT volume `v` on `dev` (probed, its bitmap found). Returns the patch
-// count after the kept runs, or a negative code.
-export function exfatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
+// Walks the tree of the exFAT volume `v` on `dev` (probed, its bitmap found) into `walked` (begun
+// by the caller, once per pass). Returns 0, or a negative code.
+export function exfatWalk(dev: u32, v: Volume): i32 {
   w.dev = dev;
   w.depth = 0;
   w.dirClusters = 0;
@@ -56,7 +56,6 @@ export function exfatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
     v.bytesPerSector,
     32,
   );
-  walked.begin(firstPatch);
   let r = checkBitmapExtent(v);
   if (r < 0) return r;
   // the root: its chain is reached, and it is the first frame
@@ -68,7 +67,7 @@ export function exfatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
     if (r < 0) return r;
   }
   walked.unchecked = !w.bitmapOk;
-  return walked.finish();
+  return 0;
 }
 
 function push(first: u32, noFat: bool, bytes: f64): void {
@@ -236,6 +235,7 @@ function markChain(v: Volume, first: u32, length: f64, noFat: bool, kind: u32): 
 
 // Clusters [start, start + count) against the bitmap: those marked free are kept.
 function checkRun(v: Volume, start: u32, count: u32, kind: u32): i32 {
+  walked.claim(<f64>start, <f64>count, kind, -1);
   if (!w.bitmapOk) return 0;
   for (let i: u32 = 0; i < count; i++) {
     const c = start + i;

@@ -52,15 +52,14 @@ function inVolume(v: Volume, c: u32): bool {
   return c >= 2 && <f64>c <= <f64>v.clusterCount + 1;
 }
 
-// Walks the tree of the FAT volume `v` on `dev` (probed). Returns the patch count after the kept
-// runs, or a negative code.
-export function fatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
+// Walks the tree of the FAT volume `v` on `dev` (probed) into `walked` (begun by the caller).
+// Returns 0, or a negative code.
+export function fatWalk(dev: u32, v: Volume): i32 {
   w.dev = dev;
   w.depth = 0;
   w.dirClusters = 0;
   w.mask = entryMask(v.fsType);
   fatCache.begin(dev, <f64>fat.reservedSectors, <f64>fat.fatSectors, v.bytesPerSector, entryBits(v.fsType));
-  walked.begin(firstPatch);
   if (v.fsType == L.FS_FAT32) {
     const r = markChain(v, fat.rootCluster, -1, A.WALK_ROOT);
     if (r < 0) return r;
@@ -70,7 +69,7 @@ export function fatWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
     const r = walkStep(v);
     if (r < 0) return r;
   }
-  return walked.finish();
+  return 0;
 }
 
 function push(first: u32): void {

@@ -30,13 +30,12 @@ class NtfsWalk {
 const w = new NtfsWalk();
 const walkPairs = new MappingPairs();
 
-export function ntfsWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
+export function ntfsWalk(dev: u32, v: Volume): i32 {
   let r = loadBitmapRuns(dev, v);
   if (r < 0) return r;
   w.dev = dev;
   w.cachedChunk = -1;
   w.headClusters = Math.ceil(<f64>ntfs.headSectors / <f64>v.sectorsPerCluster);
-  walked.begin(firstPatch);
   const rb = ntfs.recordBytes;
   const records = Math.floor(ntfs.mftBytes / <f64>rb);
   const perChunk = <f64>(MFT_CHUNK_BYTES / rb);
@@ -56,7 +55,7 @@ export function ntfsWalk(dev: u32, v: Volume, firstPatch: u32): i32 {
       if (r < 0) return r;
     }
   }
-  return walked.finish();
+  return 0;
 }
 
 // Every non-resident attribute of record n (at p), its runs checked.
@@ -117,6 +116,7 @@ function walkRuns(v: Volume, n: f64, a: usize, kind: u32): i32 {
 // Clusters [lcn, lcn + length) against $Bitmap: those marked free are kept (the head's are
 // metadata in the image).
 function checkRun(v: Volume, lcn: f64, length: f64, kind: u32, n: f64): i32 {
+  walked.claim(lcn, length, kind, n);
   const chunk = <f64>BITMAP_CHUNK_BYTES;
   for (let c = Math.max(lcn, w.headClusters); c < lcn + length; c++) {
     const byte = Math.floor(c / 8);

@@ -46,8 +46,10 @@ export const LAYERS_MAX = 64;
 export const SCAN_MAGIC_BYTES = 8;
 /** Directory levels treeWalk descends, at most (the root is level 1). */
 export const WALK_DEPTH_MAX = 64;
-/** Kept runs treeWalk lists in its results. */
+/** Kept runs, and cross-linked runs, treeWalk lists in its results. */
 export const WALK_LISTED = 6;
+/** Windows of 1 Mi clusters (the bitmap buffer, BITMAP_WINDOW_BYTES) treeWalk checks for cross-links, at most: the tree is walked once per window, so a volume of up to 16 Mi clusters is checked whole; clusters past them are counted in walk crossUnchecked. */
+export const WALK_CROSS_WINDOWS_MAX = 16;
 
 /** Byte offsets (and lengths) in the params area. */
 export const Param = {
@@ -597,6 +599,11 @@ export const Slot = {
   walkBitmapUnchecked: 137,
   walkListed: 138,
   walkList: 140,
+  walkCrossLinked: 164,
+  walkCrossRuns: 165,
+  walkCrossUnchecked: 166,
+  walkCrossListed: 167,
+  walkCrossList: 168,
 } as const;
 
 /** One entry, at partitionTable.first + 8 * i. */
@@ -956,6 +963,16 @@ export interface TreeWalkResults {
   listed: number;
   /** the first WALK_LISTED kept runs: first cluster, clusters, WalkKind, and the MFT record (NTFS; -1 on exFAT), for each */
   list: number[];
+  /** exFAT, NTFS: clusters reached a second time (by another file, directory or structure, or twice by one): cross-linked; a backup stores them once, as the allocation has them */
+  crossLinked: number;
+  /** runs of them */
+  crossRuns: number;
+  /** clusters past the WALK_CROSS_WINDOWS_MAX windows checked for cross-links (0: the whole volume was checked) */
+  crossUnchecked: number;
+  /** cross-linked runs listed below (at most WALK_LISTED) */
+  crossListed: number;
+  /** the first WALK_LISTED cross-linked runs: first cluster, clusters, the WalkKind of the second file or structure to reach them, and its MFT record (NTFS; -1 on exFAT), for each */
+  crossList: number[];
 }
 export function readTreeWalk(r: Float64Array): TreeWalkResults {
   return {
@@ -969,6 +986,11 @@ export function readTreeWalk(r: Float64Array): TreeWalkResults {
     bitmapUnchecked: r[137],
     listed: r[138],
     list: Array.from(r.subarray(140, 140 + 24)),
+    crossLinked: r[164],
+    crossRuns: r[165],
+    crossUnchecked: r[166],
+    crossListed: r[167],
+    crossList: Array.from(r.subarray(168, 168 + 24)),
   };
 }
 
@@ -1133,7 +1155,7 @@ export interface CoreExports {
   sectorCopy(src: number, srcLba: number, dst: number, dstLba: number, count: number, sectorBytes: number): number;
   /** Searches bytes stopByte..endByte - 1 of dev (sectorBytes-byte sectors; both bounds multiples of 512) backwards from the end, at every 512-byte boundary, for the 8 bytes at paramsPtr() or those at paramsPtr() + 8 (zeros there: only the first), reading up to IO_BYTES at a time into io. 1: found, its offset in magicAt (the last match before endByte); 0: none; or -E_SCAN_RANGE, -E_DEVICE. The ghost image's search (docs/image-format.md 12.3): the partition's bytes stay in the core, the host reads only the matching sector. Synchronous, between jobs (it uses io and the params area); the host bounds each call's span (the firmware scans 64 MiB per call). */
   scanMagic(dev: number, sectorBytes: number, stopByte: number, endByte: number): number;
-  /** Walks the volume on dev against its allocation (issue 18). FAT12/16/32: the directory tree on a stack of WALK_DEPTH_MAX directories, every file's chain as far as its size needs and every directory's to its end (at most 65,536 entries), through a cache of FAT windows in aux; a chain that runs into a free entry (a first cluster marked free, or a cluster its predecessor points to whose own entry is 0) has that cluster kept, and ends there. exFAT: the directory tree, every directory, file and allocation entry (bitmap, up-case table, vendor allocations), their FAT chains and NoFatChain extents, on a stack of WALK_DEPTH_MAX directories. NTFS: every MFT record in use (base and extension records, so attribute lists need no following), every non-resident attribute's runs. Each run of clusters reached that the allocation bitmap ($Bitmap) marks free is added as a KEEP patch at patch index firstPatch and after (the host's own patches come first), so that a backup's scan puts it in the image (NTFS: not the boot file's head clusters, which the image keeps as metadata). Returns the patch count to give setPatches, or a negative code (the volume's errors, E_DEVICE). Synchronous, between jobs (it uses io, io2 and aux). */
+  /** Walks the volume on dev against its allocation (issue 18). FAT12/16/32: the directory tree on a stack of WALK_DEPTH_MAX directories, every file's chain as far as its size needs and every directory's to its end (at most 65,536 entries), through a cache of FAT windows in aux; a chain that runs into a free entry (a first cluster marked free, or a cluster its predecessor points to whose own entry is 0) has that cluster kept, and ends there. exFAT: the directory tree, every directory, file and allocation entry (bitmap, up-case table, vendor allocations), their FAT chains and NoFatChain extents, on a stack of WALK_DEPTH_MAX directories. NTFS: every MFT record in use (base and extension records, so attribute lists need no following), every non-resident attribute's runs. Each run of clusters reached that the allocation bitmap ($Bitmap) marks free is added as a KEEP patch at patch index firstPatch and after (the host's own patches come first), so that a backup's scan puts it in the image (NTFS: not the boot file's head clusters, which the image keeps as metadata). exFAT and NTFS: every cluster reached is claimed in a window of 1 Mi clusters held in the bitmap buffer (zeroed again before it returns), the tree walked once per window up to WALK_CROSS_WINDOWS_MAX; a cluster claimed twice is cross-linked (walk cross* results; FAT's cross-links are the host's damage walk's). Returns the patch count to give setPatches, or a negative code (the volume's errors, E_DEVICE). Synchronous, between jobs (it uses io, io2, aux and bitmap). */
   treeWalk(dev: number, sectorBytes: number, partSectors: number, firstPatch: number): number;
 }
 

@@ -2,7 +2,7 @@
 // volume's tree (as-core treeWalk: FAT12/16/32, exFAT, NTFS) and every run of clusters the tree reaches but
 // the file system marks free becomes a KEEP patch, so that the backup copies it; the backup says
 // what it kept, by structure, and what to run. Portable: the firmware and the CLI share it.
-import { FsType, PATCH_MAX, Slot, WALK_LISTED, WalkKind } from "./abi";
+import { FsType, PATCH_MAX, Slot, WALK_CROSS_WINDOWS_MAX, WALK_LISTED, WalkKind } from "./abi";
 import { Core } from "./core";
 import { BlockDevice } from "./devices";
 
@@ -23,6 +23,13 @@ export interface TreeWalk {
   files: number;
   /** The first WALK_LISTED kept runs. */
   listed: KeptRun[];
+  /** exFAT, NTFS: clusters reached a second time (by another file or structure, or by the same one twice). */
+  crossLinked: number;
+  crossRuns: number;
+  /** The first WALK_LISTED cross-linked runs, each named by what reached it the second time. */
+  crossListed: KeptRun[];
+  /** Clusters past the windows checked for cross-links (0: the whole volume was checked). */
+  crossUnchecked: number;
   notices: string[];
 }
 
@@ -51,16 +58,21 @@ export function walkTree(
   const patchCount = core.exports.treeWalk(handle, device.sectorSize, device.sectorCount, firstPatch);
   core.check(patchCount);
   const r = core.results();
-  const listed: KeptRun[] = [];
-  for (let i = 0; i < Math.min(r[Slot.walkListed], WALK_LISTED); i++) {
-    const s = Slot.walkList + 4 * i;
-    listed.push({
-      firstCluster: r[s],
-      clusters: r[s + 1],
-      kind: KIND_NAMES[r[s + 2]] ?? "allocation",
-      record: r[s + 3] >= 0 ? r[s + 3] : undefined,
-    });
-  }
+  const runs = (count: number, first: number): KeptRun[] => {
+    const out: KeptRun[] = [];
+    for (let i = 0; i < Math.min(count, WALK_LISTED); i++) {
+      const s = first + 4 * i;
+      out.push({
+        firstCluster: r[s],
+        clusters: r[s + 1],
+        kind: KIND_NAMES[r[s + 2]] ?? "allocation",
+        record: r[s + 3] >= 0 ? r[s + 3] : undefined,
+      });
+    }
+    return out;
+  };
+  const listed = runs(r[Slot.walkListed], Slot.walkList);
+  const crossListed = runs(r[Slot.walkCrossListed], Slot.walkCrossList);
   const walk: TreeWalk = {
     patchCount,
     keptClusters: r[Slot.walkKeptClusters],
@@ -68,24 +80,37 @@ export function walkTree(
     directories: r[Slot.walkDirectories],
     files: r[Slot.walkFiles],
     listed,
+    crossLinked: r[Slot.walkCrossLinked],
+    crossRuns: r[Slot.walkCrossRuns],
+    crossListed,
+    crossUnchecked: r[Slot.walkCrossUnchecked],
     notices: [],
   };
   const exfat = r[Slot.volFsType] === FsType.exfat;
   const ntfs = r[Slot.volFsType] === FsType.ntfs;
   const fsck = exfat ? "fsck.exfat" : ntfs ? "chkdsk /f (or ntfsfix)" : "fsck.fat";
   const bitmap = ntfs ? "$Bitmap" : exfat ? "the allocation bitmap" : "the FAT";
-  if (walk.keptClusters > 0) {
-    const where = listed
+  const name = (list: KeptRun[], total: number): string =>
+    list
       .map(
         (k) =>
           `${k.kind}${k.record !== undefined ? ` (MFT record ${k.record})` : ""} at cluster ${k.firstCluster}${k.clusters > 1 ? ` (${k.clusters} clusters)` : ""}`,
       )
-      .join(", ");
-    const more = walk.keptRuns > listed.length ? ` and ${walk.keptRuns - listed.length} more runs` : "";
+      .join(", ") + (total > list.length ? ` and ${total - list.length} more runs` : "");
+  if (walk.keptClusters > 0) {
+    const where = name(listed, walk.keptRuns);
     walk.notices.push(
-      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that ${ntfs ? `MFT records in use reach` : "the directory tree reaches"} ${walk.keptClusters === 1 ? "is" : "are"} marked free in ${bitmap}: ${where}${more}; ${purpose === "backup" ? "copied into the image all the same" : `a backup copies ${walk.keptClusters === 1 ? "it" : "them"} all the same`}. Run ${fsck} on the source to repair ${exfat || ntfs ? "its bitmap" : "its chains"}`,
+      `${walk.keptClusters} cluster${walk.keptClusters === 1 ? "" : "s"} that ${ntfs ? `MFT records in use reach` : "the directory tree reaches"} ${walk.keptClusters === 1 ? "is" : "are"} marked free in ${bitmap}: ${where}; ${purpose === "backup" ? "copied into the image all the same" : `a backup copies ${walk.keptClusters === 1 ? "it" : "them"} all the same`}. Run ${fsck} on the source to repair ${exfat || ntfs ? "its bitmap" : "its chains"}`,
     );
   }
+  if (walk.crossLinked > 0)
+    walk.notices.push(
+      `${walk.crossLinked} cluster${walk.crossLinked === 1 ? " is" : "s are"} cross-linked (reached by more than one file or structure, or twice by one): ${name(crossListed, walk.crossRuns)}, each named by what reached it the second time; ${purpose === "backup" ? "copied once, as the volume holds them" : "a backup copies them once, as the volume holds them"}, but at most one of the files that share them is intact. Run ${fsck} on the source`,
+    );
+  if (walk.crossUnchecked > 0)
+    walk.notices.push(
+      `${walk.crossUnchecked} clusters past the first ${WALK_CROSS_WINDOWS_MAX} Mi were not checked for cross-links (the walk checks ${WALK_CROSS_WINDOWS_MAX} windows of 1 Mi clusters)`,
+    );
   if (r[Slot.walkPatchesFull])
     walk.notices.push(
       `more runs reached but marked free than the core keeps (${PATCH_MAX} patches in all): those past it are not in the image; run ${fsck} first`,
