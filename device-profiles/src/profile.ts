@@ -9,7 +9,7 @@ export { profileSchema } from "./schema";
 
 export type Media = "emmc" | "sd" | "hdd" | "ssd";
 export type PartitionRole = "system" | "spool" | "recovery" | "data";
-export type FileSystemKind = "fat32" | "fat16" | "raw";
+export type FileSystemKind = "fat32" | "fat16" | "exfat" | "raw";
 
 export interface DiskSpec {
   media: Media;
@@ -24,7 +24,7 @@ export interface PartitionSpec {
   name: string; // 1-11 FAT label characters
   sizeMiB: number; // 1 MiB = 1048576 bytes; every partition starts on a 1 MiB boundary
   fs: FileSystemKind;
-  clusterBytes?: number; // FAT only: 512..65536, a power of two
+  clusterBytes?: number; // FAT and exFAT: 512..65536, a power of two
 }
 export type ImageLocation = { kind: "recovery-partition"; slots: number } | { kind: "ghost"; path: string };
 export interface FirmwareSpec {
@@ -320,17 +320,21 @@ const FAT_LIMITS: Record<string, [number, number, number]> = {
   fat16: [4085, 65524, 2],
   fat32: [65525, 268435445, 4],
 };
+/** exFAT: one FAT of 4-byte entries; a volume needs room for its bitmap, up-case table and root past the FAT (exfat-format.ts says by how much). */
+const EXFAT_ENTRY_BYTES = 4;
 
 /** Clusters of a FAT partition, approximately: sizeMiB x 1 MiB / clusterBytes, FATs not subtracted. */
 export function approxClusterCount(p: PartitionSpec): number {
   if (!p.clusterBytes) return 0;
   // every cluster costs its own bytes and one entry in each of the two FATs
+  if (p.fs === "exfat") return Math.floor((p.sizeMiB * MiB) / (p.clusterBytes + EXFAT_ENTRY_BYTES));
   const entryBytes = FAT_LIMITS[p.fs]?.[2] ?? 0;
   return Math.floor((p.sizeMiB * MiB) / (p.clusterBytes + 2 * entryBytes));
 }
 
-/** MiB a FAT partition has for files, roughly: its size less two FATs and 1 MiB of reserved area. */
+/** MiB a FAT or exFAT partition has for files, roughly: its size less its FATs and 1 MiB of reserved area (exFAT: 2 MiB, its alignment). */
 function approxFreeMiB(p: PartitionSpec): number {
+  if (p.fs === "exfat") return p.sizeMiB - Math.ceil((approxClusterCount(p) * EXFAT_ENTRY_BYTES) / MiB) - 2;
   const entryBytes = FAT_LIMITS[p.fs]?.[2] ?? 0;
   return p.sizeMiB - Math.ceil((2 * approxClusterCount(p) * entryBytes) / MiB) - 1;
 }
@@ -378,7 +382,7 @@ function roleRules(p: Profile, out: string[]): void {
     );
   for (const i of systems)
     if (p.partitions[i].fs === "raw")
-      out.push(`partitions[${i}].fs is "raw"; the system partition must be "fat32" or "fat16"`);
+      out.push(`partitions[${i}].fs is "raw"; the system partition must be "fat32", "fat16" or "exfat"`);
   if (recoveries.length > 1)
     out.push(
       `partitions has ${recoveries.length} recovery partitions (${recoveries.map((i) => `partitions[${i}]`).join(", ")}); must have at most one`,
@@ -402,11 +406,12 @@ function roleRules(p: Profile, out: string[]): void {
 function fatRules(p: Profile, out: string[]): void {
   p.partitions.forEach((x, i) => {
     const limits = FAT_LIMITS[x.fs];
-    if (!limits || !x.clusterBytes) return;
+    if (!x.clusterBytes) return;
     if (x.clusterBytes < p.disk.sectorBytes)
       out.push(
         `partitions[${i}].clusterBytes is ${x.clusterBytes}; must be at least disk.sectorBytes (${p.disk.sectorBytes})`,
       );
+    if (!limits) return; // exFAT: any count up to 2^32 - 11 (a partition this schema allows stays far below)
     const count = approxClusterCount(x);
     if (count < limits[0] || count > limits[1]) {
       out.push(

@@ -93,8 +93,8 @@ export interface ImageEntry {
 
 /** One thing wrong with the partition. */
 export interface HealthProblem {
-  kind: "restore-in-progress" | "boot" | "dir-unreadable" | "critical-file" | "fat-copies" | "fsinfo" | "loop" | "cross-link" | "out-of-range" | "bad-cluster-in-file" | "size-mismatch" | "bad-name" | "lost-clusters";
-  /** fatal: the partition must be restored; minor (fsinfo, lost-clusters): what an unclean shutdown leaves, never a reason to restore. */
+  kind: "restore-in-progress" | "boot" | "dir-unreadable" | "critical-file" | "fat-copies" | "fsinfo" | "loop" | "cross-link" | "out-of-range" | "bad-cluster-in-file" | "size-mismatch" | "bad-name" | "lost-clusters" | "marked-free" | "set-checksum";
+  /** fatal: the partition must be restored; minor (fsinfo, lost-clusters): what an unclean shutdown leaves, never a reason to restore. exFAT adds marked-free (the tree reaches clusters its allocation bitmap marks free) and set-checksum (a file entry set whose SetChecksum does not match). */
   severity: "fatal" | "minor";
   /** A sentence for a log or a panel. */
   detail: string;

@@ -3,6 +3,7 @@
 // deleted critical file, random sectors overwritten. Every kind leaves damage the boot-time
 // health check must find (the scenarios then require a verified restore).
 import { FsType } from "../../firmware-module/src/ops/abi";
+import { ExfatFile, ExfatTree, isExfat } from "../../firmware-module/src/ops/exfat-dir";
 import { FatEntry, FatReader } from "../../firmware-module/src/ops/fat-reader";
 import { FatTables } from "../../firmware-module/src/ops/fat-tables";
 import { Core } from "../../host-shim/src/native/core";
@@ -83,6 +84,7 @@ export function injectDamage(
     part.write(0, n, new Uint8Array(n * ss), 0);
     return { kind, detail: `the first MiB (${n} sectors) zeroed`, sectors: Array.from({ length: n }, (_, i) => i) };
   }
+  if (isExfat(part)) return injectExfatDamage(part, kind, critical, rnd);
   const tables = new FatTables(part, core);
   const reader = new FatReader(part, core);
   const file = criticalFile(reader, critical);
@@ -134,6 +136,81 @@ export function injectDamage(
       for (let s = 0; s < n; s++) pool.push(first + s);
     }
   }
+  const sectors: number[] = [];
+  for (let i = 0; i < 16; i++) {
+    const lba = pool[rnd() % pool.length];
+    const b = new Uint8Array(ss);
+    for (let k = 0; k < ss; k++) b[k] = rnd() & 0xff;
+    part.write(lba, 1, b, 0);
+    sectors.push(lba);
+  }
+  return { kind, detail: `16 sectors overwritten with random bytes (${sectors.slice(0, 4).join(", ")}, ...)`, sectors };
+}
+
+/**
+ * The same kinds on exFAT, as that file system meets them: damaged-fat clears the allocation
+ * bitmap's bits under the critical file (the next write would overwrite it); fat-copies-disagree
+ * (exFAT has one FAT) changes the boot sector's serial number, so that the boot region's checksum
+ * no longer matches; delete-critical-file clears the InUse bit of each entry of the file's set.
+ */
+function injectExfatDamage(part: BlockDevice, kind: DamageKind, critical: string[], rnd: () => number): DamageReport {
+  const tree = new ExfatTree(part);
+  const g = tree.g,
+    ss = part.sectorSize;
+  const files = critical.map((p) => tree.lookup(p)).filter((f): f is ExfatFile => !!f && !f.directory && f.length > 0);
+  if (files.length === 0) throw new Error(`none of the critical files ${critical.join(", ")} is on the partition`);
+  const file = files[0];
+  const runs = tree.runs(file.firstCluster, file.length, file.noFatChain, file.path);
+  const lbaOf = (c: number) => g.clusterHeapOffset + (c - 2) * g.sectorsPerCluster;
+  const patchByte = (byte: number, change: (b: number) => number): number => {
+    const lba = Math.floor(byte / ss),
+      b = readSectors(part, lba, 1);
+    b[byte % ss] = change(b[byte % ss]);
+    part.write(lba, 1, b, 0);
+    return lba;
+  };
+  if (kind === "damaged-fat") {
+    const sectors = new Set<number>();
+    for (const r of runs)
+      for (let c = r.start; c < r.start + r.length; c++) {
+        const k = c - 2;
+        sectors.add(patchByte(tree.bitmapByte(k >> 3), (b) => b & ~(1 << (k & 7))));
+      }
+    return {
+      kind,
+      detail: `the allocation bitmap's bits of ${file.path} (clusters ${runs[0].start}...) cleared`,
+      sectors: [...sectors],
+    };
+  }
+  if (kind === "fat-copies-disagree") {
+    const lba = patchByte(100, (b) => b ^ 0xff); // VolumeSerialNumber's first byte
+    return {
+      kind,
+      detail: "the boot sector's serial number changed: the boot checksum no longer matches",
+      sectors: [lba],
+    };
+  }
+  if (kind === "corrupt-file") {
+    const lba =
+      lbaOf(runs[0].start) +
+      Math.floor(rnd() % Math.max(1, Math.min(runs[0].length * g.clusterBytes, file.length) / ss));
+    const b = readSectors(part, lba, 1);
+    b[rnd() % ss] ^= 0x5a;
+    part.write(lba, 1, b, 0);
+    return { kind, detail: `one byte of ${file.path} changed (sector ${lba})`, sectors: [lba] };
+  }
+  if (kind === "delete-critical-file") {
+    const sectors = file.entryOffsets.map((at) => patchByte(at, (b) => b & 0x7f));
+    return { kind, detail: `${file.path} deleted (its entry set marked not in use)`, sectors };
+  }
+  // random sectors: among the boot region, the FAT, the root directory and the critical files' clusters
+  const pool: number[] = [];
+  for (let s = 0; s < 12; s++) pool.push(s);
+  for (let s = g.fatOffset; s < g.fatOffset + Math.min(g.fatLength, 64); s++) pool.push(s);
+  for (let s = 0; s < g.sectorsPerCluster; s++) pool.push(lbaOf(g.rootCluster) + s);
+  for (const f of files)
+    for (const r of tree.runs(f.firstCluster, f.length, f.noFatChain, f.path))
+      for (let s = 0; s < r.length * g.sectorsPerCluster; s++) pool.push(lbaOf(r.start) + s);
   const sectors: number[] = [];
   for (let i = 0; i < 16; i++) {
     const lba = pool[rnd() % pool.length];

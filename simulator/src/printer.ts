@@ -4,6 +4,7 @@
 // a factory line would, and the firmware module running in QuickJS against it.
 import { DeviceClock, DeviceModel, DeviceTime, modelOfDisk } from "../../device-profiles/src/device-model";
 import { DiskSpec, Media, Profile } from "../../device-profiles/src/profile";
+import { formatExfat } from "../../firmware-module/src/ops/exfat-format";
 import { formatFat } from "../../firmware-module/src/ops/fat-format";
 import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
 import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module/src/ops/printer-host";
@@ -20,12 +21,20 @@ import {
 import { loadQuickJS } from "../../host-shim/src/native/quickjs-engine";
 import { Firmware } from "../../host-shim/src/native/quickjs-host";
 import { ContentFile, firmwareTree, treeDirectories } from "./content";
+import { ExfatWriter } from "./exfat-writer";
 import { GPT_BASIC_DATA, PartitionSpec, PlacedPartition, writePartitionTable } from "./partition";
 
 const MiB = 1024 * 1024;
 /** GPT type of the recovery partition (clusterback's own, so that no OS mounts it). */
 export const GPT_RECOVERY = "CB1A5BAC-0000-4C75-9E7B-5245434F5652";
-const MBR_TYPES: Record<string, number> = { fat32: 0x0c, fat16: 0x0e, raw: 0xda };
+const MBR_TYPES: Record<string, number> = { fat32: 0x0c, fat16: 0x0e, exfat: 0x07, raw: 0xda };
+
+/** What the simulator writes files with: FatWriter on FAT, ExfatWriter on exFAT. */
+export interface FileWriter {
+  mkdir(path: string): void;
+  writeFile(path: string, data: Uint8Array): unknown;
+  flush(): void;
+}
 
 export interface SimPrinter {
   profile: Profile;
@@ -117,7 +126,7 @@ export function buildPrinter(
     core?: Core;
     start?: number;
     device?: BlockDevice;
-    extra?: (w: FatWriter) => void;
+    extra?: (w: FileWriter) => void;
     diskTiming?: boolean;
   } = {},
 ): SimPrinter {
@@ -144,17 +153,29 @@ export function buildPrinter(
   profile.partitions.forEach((p, i) => {
     if (p.fs === "raw") return;
     const view = new PartitionView(disk, placed[i].startLba, placed[i].sectorCount);
+    const volumeId = (profile.firmware.seed * 2654435761 + i) >>> 0;
+    if (p.fs === "exfat") {
+      formatExfat(view, {
+        clusterBytes: p.clusterBytes!,
+        label: p.name,
+        hiddenSectors: placed[i].startLba,
+        volumeId,
+      });
+      return;
+    }
     formatFat(view, {
       fatType: p.fs === "fat32" ? 32 : 16,
       clusterBytes: p.clusterBytes!,
       label: p.name,
       hiddenSectors: placed[i].startLba,
-      volumeId: (profile.firmware.seed * 2654435761 + i) >>> 0,
+      volumeId,
     });
   });
   const files = firmwareTree(profile.firmware.seed, profile.firmware.fillMiB * MiB);
   const sys = placed[layout.system - 1];
-  const writer = new FatWriter(new PartitionView(disk, sys.startLba, sys.sectorCount));
+  const sysView = new PartitionView(disk, sys.startLba, sys.sectorCount);
+  const writer: FileWriter =
+    profile.partitions[layout.system - 1].fs === "exfat" ? new ExfatWriter(sysView) : new FatWriter(sysView);
   for (const d of [...treeDirectories(files), "\\JOBS"]) writer.mkdir(d);
   for (const f of files) writer.writeFile(f.path, f.data());
   options.extra?.(writer);
@@ -226,7 +247,15 @@ export async function startFirmware(
 /** A FatWriter on the live system partition (ordinary use: new jobs, changed settings). */
 export function systemWriter(p: SimPrinter): FatWriter {
   const sys = p.placed[p.layout.system - 1];
+  if (p.profile.partitions[p.layout.system - 1].fs === "exfat")
+    throw new SimulatorError(`${p.profile.id}: the system partition is exFAT; use systemExfatWriter`);
   return new FatWriter(new PartitionView(p.disk, sys.startLba, sys.sectorCount));
+}
+
+/** An ExfatWriter on the live system partition of a profile whose system partition is exFAT. */
+export function systemExfatWriter(p: SimPrinter): ExfatWriter {
+  const sys = p.placed[p.layout.system - 1];
+  return new ExfatWriter(new PartitionView(p.disk, sys.startLba, sys.sectorCount));
 }
 
 export function systemPartition(p: SimPrinter): PartitionView {

@@ -76,6 +76,17 @@ export function readExfatGeometry(boot: Uint8Array): ExfatGeometry {
   };
 }
 
+/** Whether the partition's boot sector names exFAT (a zeroed one does not). */
+export function isExfat(part: BlockDevice): boolean {
+  const boot = new Uint8Array(Math.max(part.sectorSize, 512));
+  try {
+    part.read(0, 1, boot, 0);
+  } catch {
+    return false;
+  }
+  return latin1(boot.subarray(3, 11)) === "EXFAT   ";
+}
+
 /** exFAT's name hash over the up-cased name (UTF-16 code units, low byte then high; ASCII up-casing). */
 export function nameHash(name: string): number {
   let h = 0;

@@ -24,6 +24,7 @@ import { Core, NO_DEVICE, Slot } from "./core";
 import { BlockDevice, PartitionView } from "./devices";
 import { DeviceError } from "./errors";
 import { applyPatches, entryOffset, freeFatEntries, fsInfoPatches, Patch } from "./exclusions";
+import { isExfat } from "./exfat-dir";
 import { FatEntry, FatReader } from "./fat-reader";
 import { exactShortName, FatWriter } from "./fat-writer";
 import { GhostError, GhostExtent, GhostSpaceError } from "./ghost-common";
@@ -41,18 +42,8 @@ const IMAGE_MAGIC = "CBIMAGE1";
 const COMMIT_MAGIC = "CBCOMMIT";
 const SEARCH_SPAN = 64 << 20; // searched by one scanMagic call (the core reads it 1 MiB at a time)
 
-export { GhostError, type GhostExtent, GhostSpaceError };
-
 /** Whether the partition holds exFAT (its ghost goes through ghost-exfat.ts); FAT otherwise. */
-export function isExfat(part: BlockDevice): boolean {
-  const boot = new Uint8Array(Math.max(part.sectorSize, 512));
-  try {
-    part.read(0, 1, boot, 0);
-  } catch {
-    return false;
-  }
-  return latin1(boot.subarray(3, 11)) === "EXFAT   ";
-}
+export { GhostError, type GhostExtent, GhostSpaceError, isExfat };
 
 export interface FoundGhost extends GhostExtent {
   /** The directory entry it was found through; absent when found by the search. */

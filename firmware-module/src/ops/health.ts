@@ -6,9 +6,13 @@
 
 import { Core } from "./core";
 import { BlockDevice } from "./devices";
-import { matchFiles } from "./exclusions";
+import { matcher, matchFiles } from "./exclusions";
+import { ExfatFile, ExfatTree, isExfat, setChecksum } from "./exfat-dir";
+import { BOOT_CHECKSUM_SECTOR, bootChecksumSkips, exfatChecksum32 } from "./exfat-format";
 import { FatEntry, FatReader, Problem } from "./fat-reader";
+import { newSha256, SectorRun } from "./platform";
 import { describeMark, RestoreMark, readRestoreMark } from "./restore-mark";
+import { walkTree } from "./tree-walk";
 
 export interface ManifestFile {
   path: string;
@@ -43,6 +47,7 @@ const MINOR = new Set(["fsinfo", "lost-clusters"]);
 
 /** The manifest of a partition's files under `patterns` (exclusions.ts matchFiles): path, size and SHA-256 of each. */
 export function buildManifest(core: Core, partition: BlockDevice, patterns: string[], now: number): Manifest {
+  if (isExfat(partition)) return buildExfatManifest(partition, patterns, now);
   const reader = new FatReader(partition, core);
   const entries = matchFiles(reader, patterns).files;
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -68,6 +73,7 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
       restoreInProgress: mark,
     };
   }
+  if (isExfat(partition)) return checkExfatHealth(core, partition, manifest, problems);
   let reader: FatReader;
   try {
     reader = new FatReader(partition, core);
@@ -114,8 +120,18 @@ function fromProblem(p: Problem): HealthProblem {
   };
 }
 
-function manifestProblem(reader: FatReader, f: ManifestFile, met: FatEntry | undefined): HealthProblem | undefined {
-  let e: FatEntry | undefined = met;
+/** What the manifest check needs of a file system: a lookup and a file's hash. */
+interface FileLookup<E extends { isDirectory: boolean; size: number }> {
+  lookup(path: string): E | undefined;
+  sha256(e: E): string;
+}
+
+function manifestProblem<E extends { isDirectory: boolean; size: number }>(
+  reader: FileLookup<E>,
+  f: ManifestFile,
+  met: E | undefined,
+): HealthProblem | undefined {
+  let e: E | undefined = met;
   try {
     e ??= reader.lookup(f.path);
   } catch (err) {
@@ -154,4 +170,144 @@ function manifestProblem(reader: FatReader, f: ManifestFile, met: FatEntry | und
       detail: `critical file ${f.path} has changed (SHA-256 ${sum.slice(0, 12)}..., manifest ${f.sha256.slice(0, 12)}...)`,
     };
   return undefined;
+}
+
+// ---- exFAT (a system partition a profile formats as exFAT)
+
+interface ExfatEntry {
+  isDirectory: boolean;
+  size: number;
+  file: ExfatFile;
+}
+
+/** exFAT files for the manifest: looked up through the tree, hashed by the platform from their clusters. */
+class ExfatFiles implements FileLookup<ExfatEntry> {
+  constructor(readonly tree: ExfatTree) {}
+  entry(file: ExfatFile): ExfatEntry {
+    return { isDirectory: file.directory, size: file.length, file };
+  }
+  lookup(path: string): ExfatEntry | undefined {
+    const f = this.tree.lookup(path);
+    return f && this.entry(f);
+  }
+  sha256(e: ExfatEntry): string {
+    const f = e.file,
+      g = this.tree.g,
+      runs: SectorRun[] = [];
+    let left = f.length;
+    if (left > 0)
+      for (const r of this.tree.runs(f.firstCluster, f.length, f.noFatChain, f.path)) {
+        const sectors = r.length * g.sectorsPerCluster;
+        runs.push({
+          lba: g.clusterHeapOffset + (r.start - 2) * g.sectorsPerCluster,
+          sectors,
+          bytes: Math.min(left, sectors * g.bytesPerSector),
+        });
+        left -= runs[runs.length - 1].bytes;
+      }
+    const hash = newSha256();
+    hash.updateSectors(this.tree.part, runs);
+    return hash.digest();
+  }
+}
+
+function buildExfatManifest(partition: BlockDevice, patterns: string[], now: number): Manifest {
+  const files = new ExfatFiles(new ExfatTree(partition));
+  const match = matcher(patterns);
+  const entries: ExfatEntry[] = [];
+  if (patterns.length > 0)
+    files.tree.walk((f) => {
+      if (!f.directory && match(f.path, f.path) >= 0) entries.push(files.entry(f));
+    });
+  entries.sort((a, b) => (a.file.path < b.file.path ? -1 : a.file.path > b.file.path ? 1 : 0));
+  return {
+    version: 1,
+    created: Math.floor(now / 1000),
+    paths: patterns,
+    files: entries.map((e) => ({ path: e.file.path, size: e.size, sha256: files.sha256(e) })),
+  };
+}
+
+/**
+ * exFAT's health: the boot region (its checksum, the geometry ExfatTree checks), every entry
+ * set's checksum, every file's clusters inside the heap, the core's walk (clusters the tree
+ * reaches that the bitmap marks free, cross-links), and the manifest's files.
+ */
+function checkExfatHealth(
+  core: Core,
+  partition: BlockDevice,
+  manifest: Manifest | undefined,
+  problems: HealthProblem[],
+): HealthReport {
+  const manifestFiles = manifest?.files.length ?? 0;
+  const fatal = (kind: HealthProblem["kind"], detail: string, path?: string) =>
+    problems.push({ kind, severity: "fatal", detail, ...(path ? { path } : {}) });
+  let tree: ExfatTree;
+  try {
+    tree = new ExfatTree(partition);
+  } catch (e) {
+    fatal("boot", `the boot record is not usable: ${(e as Error).message}`);
+    return { ok: false, restoreNeeded: true, problems, files: 0, manifestFiles };
+  }
+  const ss = partition.sectorSize;
+  const region = new Uint8Array((BOOT_CHECKSUM_SECTOR + 1) * ss);
+  partition.read(0, BOOT_CHECKSUM_SECTOR + 1, region, 0);
+  const sum = exfatChecksum32(region.subarray(0, BOOT_CHECKSUM_SECTOR * ss), bootChecksumSkips);
+  const stored = new DataView(region.buffer).getUint32(BOOT_CHECKSUM_SECTOR * ss, true);
+  if (sum !== stored)
+    fatal(
+      "boot",
+      `the boot region's checksum is 0x${sum.toString(16)}; its checksum sector (sector ${BOOT_CHECKSUM_SECTOR}) says 0x${stored.toString(16)}`,
+    );
+  const files = new ExfatFiles(tree);
+  const wanted = new Set((manifest?.files ?? []).map((f) => f.path.toUpperCase()));
+  const met = new Map<string, ExfatEntry>();
+  let count = 0;
+  try {
+    tree.walk((f) => {
+      if (!f.directory) count++;
+      const stored = new DataView(f.set.buffer, f.set.byteOffset).getUint16(2, true);
+      const sum = setChecksum(f.set);
+      if (sum !== stored)
+        fatal(
+          "set-checksum",
+          `${f.path}: its entry set's checksum is 0x${sum.toString(16)}; the set says 0x${stored.toString(16)}`,
+          f.path,
+        );
+      if (f.length > 0)
+        try {
+          tree.runs(f.firstCluster, f.length, f.noFatChain, f.path);
+        } catch (e) {
+          fatal("out-of-range", (e as Error).message, f.path);
+        }
+      if (wanted.has(f.path.toUpperCase())) met.set(f.path.toUpperCase(), files.entry(f));
+    });
+  } catch (e) {
+    fatal("dir-unreadable", `the directory tree cannot be walked: ${(e as Error).message}`);
+  }
+  // the core's walk: what the tree reaches against the allocation bitmap
+  const h = core.attach(partition);
+  try {
+    const w = walkTree(core, h, partition, 0, "info");
+    if (w.keptClusters > 0)
+      fatal(
+        "marked-free",
+        `${w.keptClusters} clusters the directory tree reaches are marked free in the allocation bitmap (${w.listed.map((k) => `${k.kind} at cluster ${k.firstCluster}`).join(", ")})`,
+      );
+    if (w.crossLinked > 0)
+      fatal(
+        "cross-link",
+        `${w.crossLinked} clusters are cross-linked (${w.crossListed.map((k) => `${k.kind} at cluster ${k.firstCluster}`).join(", ")})`,
+      );
+  } catch (e) {
+    fatal("dir-unreadable", `the directory tree cannot be walked: ${(e as Error).message}`);
+  } finally {
+    core.detach(h);
+  }
+  for (const f of manifest?.files ?? []) {
+    const p = manifestProblem(files, f, met.get(f.path.toUpperCase()));
+    if (p) problems.push(p);
+  }
+  const restoreNeeded = problems.some((p) => p.severity === "fatal");
+  return { ok: problems.length === 0, restoreNeeded, problems, files: count, manifestFiles };
 }

@@ -1,0 +1,280 @@
+// Issue 18, item 3: device profiles whose system partition is exFAT. The simulator formats it
+// with the portable exFAT formatter and fills it with its exFAT writer (fsck.exfat -n clean);
+// the firmware in QuickJS boots it, checks its health (boot checksum, entry set checksums, the
+// tree against the allocation bitmap, the manifest's critical files), restores every kind of
+// damage from the recovery partition or from the ghost image it keeps in the partition itself
+// (found by the locator search when the first MiB is gone), applies the profile's exclusions,
+// and leaves a volume fsck.exfat accepts.
+
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import t from "tap";
+import { Profile, validateProfile } from "../device-profiles/src/profile";
+import { ExfatTree } from "../firmware-module/src/ops/exfat-dir";
+import { Slot } from "../host-shim/src/native/core";
+import { loadProfile } from "../host-shim/src/native/load-profile";
+import { Firmware } from "../host-shim/src/native/quickjs-host";
+import { DAMAGE_KINDS, injectDamage } from "../simulator/src/damage";
+import {
+  buildPrinter,
+  provisionFactory,
+  SimPrinter,
+  startFirmware,
+  systemExfatWriter,
+  systemPartition,
+  systemWriter,
+} from "../simulator/src/printer";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-px-"));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const hasFsck = spawnSync("sh", ["-c", "command -v fsck.exfat"]).status === 0;
+const CRITICAL = ["\\FIRMWARE\\MAIN.BIN", "\\FIRMWARE\\ENGINE.BIN"];
+
+/** A shipped profile with its system partition (and every other FAT partition) made exFAT, validated as a profile file would be. */
+function exfatProfile(id: string): Profile {
+  const p = JSON.parse(JSON.stringify(loadProfile(id))) as Profile;
+  p.id = `${id}-exfat`;
+  for (const x of p.partitions) if (x.fs !== "raw") x.fs = "exfat";
+  return validateProfile(p, `${p.id} (test)`);
+}
+
+interface Booted {
+  p: SimPrinter;
+  fw: Firmware;
+}
+async function printer(profile: Profile, options: { shouldCancel?: () => boolean } = {}): Promise<Booted> {
+  const p = buildPrinter(profile, path.join(tmp, `${profile.id}.img`));
+  provisionFactory(p);
+  const fw = await startFirmware(p, options);
+  return { p, fw };
+}
+
+/** fsck.exfat -n on the system partition, copied into a sparse file (chunks of zeros stay holes). */
+function fsck(p: SimPrinter): { ok: boolean; out: string } {
+  const part = systemPartition(p),
+    ss = part.sectorSize;
+  const file = path.join(tmp, "system.part");
+  fs.writeFileSync(file, "");
+  fs.truncateSync(file, part.sectorCount * ss);
+  const fd = fs.openSync(file, "r+");
+  const chunk = new Uint8Array(4 << 20);
+  try {
+    for (let s = 0; s < part.sectorCount; s += chunk.length / ss) {
+      const n = Math.min(chunk.length / ss, part.sectorCount - s);
+      const b = chunk.subarray(0, n * ss);
+      part.read(s, n, b, 0);
+      if (b.some((x) => x !== 0)) fs.writeSync(fd, b, 0, b.length, s * ss);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    const r = spawnSync("fsck.exfat", ["-n", file], { encoding: "utf8" });
+    return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim().split("\n").slice(-1)[0] };
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+function tree(p: SimPrinter): ExfatTree {
+  return new ExfatTree(systemPartition(p));
+}
+
+type BootResult = {
+  action: string;
+  before: { restoreNeeded: boolean; problems: Array<{ kind: string; detail: string }> };
+  after?: { problems: unknown[] };
+  image?: { kind: string; slot: number; name: string };
+};
+
+t.test("exFAT system partition, recovery partition: boots clean, every kind of damage restored", async (t) => {
+  const profile = exfatProfile("office-laser-emmc8g");
+  const { p, fw } = await printer(profile);
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  t.throws(() => systemWriter(p), /system partition is exFAT; use systemExfatWriter/);
+  t.equal(tree(p).lookup("\\FIRMWARE\\MAIN.BIN")?.length, p.files[0].size, "the firmware tree is on exFAT");
+  if (hasFsck) {
+    const r = fsck(p);
+    t.ok(r.ok, `fsck.exfat -n: the simulator's system partition is clean (${r.out})`);
+  }
+  const images = fw.call("listImages") as Array<{ kind: string }>;
+  t.same(
+    images.map((i) => i.kind),
+    ["factory"],
+    "the factory image is there",
+  );
+  const clean = fw.call("boot") as BootResult;
+  t.equal(clean.action, "none", "a healthy exFAT system partition is left alone");
+  t.same(clean.before.problems, [], "no problems on a fresh printer");
+  // ordinary use: a new job
+  const w = systemExfatWriter(p);
+  w.writeFile("\\JOBS\\job 0001 quarterly report.prn", new TextEncoder().encode("%!PS job\n".repeat(5000)));
+  w.flush();
+  const used = fw.call("boot") as BootResult;
+  t.equal(used.action, "none", "ordinary use never triggers a restore");
+  t.same(used.before.problems, [], "no problem reported after a new job");
+  let seed = 51;
+  for (const kind of DAMAGE_KINDS) {
+    await t.test(kind, async (t) => {
+      const d = injectDamage(p.core, systemPartition(p), kind, CRITICAL, seed++);
+      t.ok(d.sectors.length > 0, d.detail);
+      const r = fw.call("boot") as BootResult;
+      t.equal(r.before.restoreNeeded, true, `the health check finds it: ${r.before.problems[0]?.detail}`);
+      t.equal(r.action, "restored");
+      t.equal(r.image?.kind, "factory");
+      t.same(r.after?.problems, [], "healthy after the restore");
+      p.host.beginVerify({ slot: 0, against: p.layout.system });
+      while (!p.host.step(64 << 20).done) {
+        /* steps */
+      }
+      t.equal(p.core.results()[Slot.mismatches], 0, "every stored cluster matches the image");
+      p.host.finish();
+      if (hasFsck && (kind === "damaged-fat" || kind === "zero-first-mib" || kind === "random-sectors")) {
+        const f = fsck(p);
+        t.ok(f.ok, `fsck.exfat -n clean after the restore (${f.out})`);
+      }
+    });
+  }
+});
+
+t.test("exFAT: the health check names what it finds", async (t) => {
+  const profile = exfatProfile("office-laser-emmc8g");
+  const { p, fw } = await printer(profile);
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  const kinds = (r: BootResult) => r.before.problems.map((x) => x.kind);
+  injectDamage(p.core, systemPartition(p), "damaged-fat", CRITICAL, 1);
+  const a = fw.call("boot") as BootResult;
+  t.ok(kinds(a).includes("marked-free"), `bitmap bits cleared: ${a.before.problems[0]?.detail}`);
+  t.match(
+    a.before.problems[0]?.detail,
+    /clusters the directory tree reaches are marked free in the allocation bitmap \(file at cluster \d+/,
+  );
+  injectDamage(p.core, systemPartition(p), "fat-copies-disagree", CRITICAL, 1);
+  const b = fw.call("boot") as BootResult;
+  t.match(b.before.problems[0], {
+    kind: "boot",
+    detail: /boot region's checksum is 0x[0-9a-f]+; its checksum sector \(sector 11\) says/,
+  });
+  // a name's entry altered: the set's checksum no longer matches
+  const f = tree(p).lookup("\\FIRMWARE\\ENGINE.BIN")!;
+  const part = systemPartition(p),
+    ss = part.sectorSize;
+  const at = f.entryOffsets[2] + 2;
+  const sector = new Uint8Array(ss);
+  part.read(Math.floor(at / ss), 1, sector, 0);
+  sector[at % ss] = "X".charCodeAt(0);
+  part.write(Math.floor(at / ss), 1, sector, 0);
+  const c = fw.call("boot") as BootResult;
+  t.ok(kinds(c).includes("set-checksum"), "an entry set whose checksum does not match");
+  t.match(
+    c.before.problems.find((x) => x.kind === "set-checksum")?.detail,
+    /\\FIRMWARE\\XNGINE\.BIN: its entry set's checksum is 0x[0-9a-f]+; the set says 0x[0-9a-f]+/,
+  );
+  t.equal(c.action, "restored");
+  t.ok(tree(p).lookup("\\FIRMWARE\\ENGINE.BIN"), "the name is back");
+});
+
+t.test("exFAT: the profile's exclusions leave stored jobs out, and they come back empty", async (t) => {
+  const profile = exfatProfile("office-laser-emmc8g");
+  const { p, fw } = await printer(profile);
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  const w = systemExfatWriter(p);
+  w.writeFile("\\JOBS\\JOB0001.PRN", new Uint8Array(300000).fill(9));
+  w.flush();
+  p.clock.now += 3600e3;
+  const b = fw.call("backup", { name: "with jobs" }) as { excludedFiles: number };
+  t.equal(b.excludedFiles, 1, "the stored job is left out (profile exclude \\JOBS\\*)");
+  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 3);
+  const r = fw.call("boot") as BootResult;
+  t.equal(r.action, "restored");
+  t.equal(r.image?.name, "with jobs", "from the newest image");
+  const job = tree(p).lookup("\\JOBS\\JOB0001.PRN");
+  t.same([job?.length, job?.firstCluster], [0, 0], "the job is there, empty");
+  if (hasFsck) {
+    const f = fsck(p);
+    t.ok(f.ok, `fsck.exfat -n clean (${f.out})`);
+  }
+});
+
+t.test("exFAT ghost printer: the ghost kept in the system partition restores every kind of damage", async (t) => {
+  const profile = exfatProfile("compact-sd4g");
+  let cancel = false;
+  const { p, fw } = await printer(profile, { shouldCancel: () => cancel });
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  const ghost = tree(p).lookup("\\RECOVERY.CBI");
+  t.equal(ghost?.attributes, 0x07, "the ghost file is read-only, hidden and system");
+  t.equal(ghost?.noFatChain, true, "contiguous (NoFatChain)");
+  if (hasFsck) {
+    const f = fsck(p);
+    t.ok(f.ok, `fsck.exfat -n clean with the ghost (${f.out})`);
+  }
+  const first = fw.call("listImages") as Array<{ slot: number; kind: string; headerCheck: string }>;
+  t.same(
+    first.map((i) => [i.slot, i.kind]),
+    [[0, "factory"]],
+    "one image: the factory ghost",
+  );
+  t.equal((fw.call("boot") as BootResult).action, "none", "healthy: left alone");
+  let seed = 71;
+  for (const kind of DAMAGE_KINDS) {
+    await t.test(kind, async (t) => {
+      injectDamage(p.core, systemPartition(p), kind, CRITICAL, seed++);
+      const r = fw.call("boot") as BootResult;
+      t.equal(r.before.restoreNeeded, true, `found: ${r.before.problems[0]?.detail}`);
+      t.equal(r.action, "restored");
+      t.same(r.image && [r.image.slot, r.image.kind], [0, "factory"], "from the ghost");
+      t.same(r.after?.problems, [], "healthy after the restore");
+      t.same(
+        (fw.call("listImages") as Array<{ headerCheck: string }>).map((i) => i.headerCheck),
+        [first[0].headerCheck],
+        "the same ghost is still there and valid",
+      );
+    });
+  }
+  // a backup replaces the ghost; exclusions apply; a cancelled one leaves it
+  const w = systemExfatWriter(p);
+  w.mkdir("\\TEMP");
+  w.writeFile("\\TEMP\\SCRATCH.BIN", new Uint8Array(200000).fill(5));
+  w.writeFile("\\SETTINGS.INI", new TextEncoder().encode("[panel]\ncontrast=7\n"));
+  w.flush();
+  p.clock.now += 86400e3;
+  const b = fw.call("backup", { name: "monday" }) as { slot: number; excludedFiles: number; ghost: string };
+  t.same([b.slot, b.ghost, b.excludedFiles], [0, "\\RECOVERY.CBI", 1], "the ghost is replaced; \\TEMP\\* left out");
+  cancel = true;
+  t.throws(() => fw.call("backup", { name: "tuesday" }), /cancelled/, "cancel between steps");
+  cancel = false;
+  t.same(
+    (fw.call("listImages") as Array<{ name: string }>).map((i) => i.name),
+    ["monday"],
+    "the new ghost is the one image",
+  );
+  t.notOk(tree(p).lookup("\\CBGHOST.TMP"), "the cancelled backup's file is removed");
+  injectDamage(p.core, systemPartition(p), "zero-first-mib", [], 1);
+  const r = fw.call("boot") as BootResult;
+  t.same(
+    [r.action, r.image?.name],
+    ["restored", "monday"],
+    "restored from the new ghost, found without the file system",
+  );
+  t.equal(tree(p).lookup("\\SETTINGS.INI")?.length, 19, "the change made before the backup is back");
+  const scratch = tree(p).lookup("\\TEMP\\SCRATCH.BIN");
+  t.same([scratch?.length, scratch?.firstCluster], [0, 0], "the excluded file is there, empty");
+  if (hasFsck) {
+    const f = fsck(p);
+    t.ok(f.ok, `fsck.exfat -n clean (${f.out})`);
+  }
+});
