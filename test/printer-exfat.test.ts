@@ -26,6 +26,7 @@ import {
   systemPartition,
   systemWriter,
 } from "../simulator/src/printer";
+import { Frame, menuSession } from "../simulator/src/session";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-px-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -51,7 +52,11 @@ async function printer(profile: Profile, options: { shouldCancel?: () => boolean
   return { p, fw };
 }
 
-/** fsck.exfat -n on the system partition, copied into a sparse file (chunks of zeros stay holes). */
+/**
+ * fsck.exfat -n on the system partition, copied into a sparse file: everything before the
+ * cluster heap and every cluster the allocation bitmap marks used, which is what fsck.exfat -n
+ * reads (the free clusters stay holes). A partition whose tree cannot be read is copied whole.
+ */
 function fsck(p: SimPrinter): { ok: boolean; out: string } {
   const part = systemPartition(p),
     ss = part.sectorSize;
@@ -59,13 +64,34 @@ function fsck(p: SimPrinter): { ok: boolean; out: string } {
   fs.writeFileSync(file, "");
   fs.truncateSync(file, part.sectorCount * ss);
   const fd = fs.openSync(file, "r+");
-  const chunk = new Uint8Array(4 << 20);
-  try {
-    for (let s = 0; s < part.sectorCount; s += chunk.length / ss) {
-      const n = Math.min(chunk.length / ss, part.sectorCount - s);
-      const b = chunk.subarray(0, n * ss);
+  const copy = (lba: number, sectors: number) => {
+    for (let s = lba; s < lba + sectors; s += 8192) {
+      const n = Math.min(8192, lba + sectors - s),
+        b = new Uint8Array(n * ss);
       part.read(s, n, b, 0);
-      if (b.some((x) => x !== 0)) fs.writeSync(fd, b, 0, b.length, s * ss);
+      fs.writeSync(fd, b, 0, b.length, s * ss);
+    }
+  };
+  try {
+    const x = tree(p),
+      g = x.g,
+      runs = x.runs(x.bitmap.firstCluster, x.bitmap.bytes, false, "bitmap"),
+      bitmap = new Uint8Array(runs.reduce((a, r) => a + r.length, 0) * g.clusterBytes);
+    let at = 0;
+    for (const r of runs) {
+      part.read(g.clusterHeapOffset + (r.start - 2) * g.sectorsPerCluster, r.length * g.sectorsPerCluster, bitmap, at);
+      at += r.length * g.clusterBytes;
+    }
+    copy(0, g.clusterHeapOffset);
+    for (let c = 0; c < g.clusterCount; ) {
+      if (!((bitmap[c >> 3] >> (c & 7)) & 1)) {
+        c++;
+        continue;
+      }
+      let n = 1;
+      while (c + n < g.clusterCount && (bitmap[(c + n) >> 3] >> ((c + n) & 7)) & 1) n++;
+      copy(g.clusterHeapOffset + c * g.sectorsPerCluster, n * g.sectorsPerCluster);
+      c += n;
     }
   } finally {
     fs.closeSync(fd);
@@ -139,6 +165,24 @@ t.test("exFAT system partition, recovery partition: boots clean, every kind of d
         t.ok(f.ok, `fsck.exfat -n clean after the restore (${f.out})`);
       }
     });
+  }
+});
+
+t.test("exFAT on 4096-byte sectors (wideformat-hdd4kn made exFAT): boots clean, a damaged file restored", async (t) => {
+  const { p, fw } = await printer(exfatProfile("wideformat-hdd4kn"));
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  t.equal(tree(p).g.bytesPerSector, 4096, "4 KiB sectors");
+  const clean = fw.call("boot") as BootResult;
+  t.same([clean.action, clean.before.problems], ["none", []], "healthy: left alone");
+  injectDamage(p.core, systemPartition(p), "random-sectors", CRITICAL, 9);
+  const r = fw.call("boot") as BootResult;
+  t.same([r.before.restoreNeeded, r.action, r.after?.problems], [true, "restored", []], "found, restored, healthy");
+  if (hasFsck) {
+    const f = fsck(p);
+    t.ok(f.ok, `fsck.exfat -n clean (${f.out})`);
   }
 });
 
@@ -273,6 +317,31 @@ t.test("exFAT ghost printer: the ghost kept in the system partition restores eve
   t.equal(tree(p).lookup("\\SETTINGS.INI")?.length, 19, "the change made before the backup is back");
   const scratch = tree(p).lookup("\\TEMP\\SCRATCH.BIN");
   t.same([scratch?.length, scratch?.firstCluster], [0, 0], "the excluded file is there, empty");
+  if (hasFsck) {
+    const f = fsck(p);
+    t.ok(f.ok, `fsck.exfat -n clean (${f.out})`);
+  }
+});
+
+t.test("exFAT ghost printer: restore factory from the service menu after damage", async (t) => {
+  const profile = exfatProfile("compact-sd4g");
+  const { p, fw } = await printer(profile);
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 5);
+  t.equal((fw.call("health") as { restoreNeeded: boolean }).restoreNeeded, true, "damaged");
+  const text = (f: Frame) => f.lines.join(" ").replace(/\s+/g, " ");
+  const keyed = menuSession(fw, ["down", "ok", "ok", "wait", "ok"]).filter((f) => f.step !== "progress");
+  t.same(
+    keyed.map((f) => f.state),
+    ["menu", "menu", "confirm", "running", "result", "menu"],
+    "menu -> confirm -> running -> result -> menu",
+  );
+  t.match(text(keyed[2]), /Restore factory\?/, "the confirmation asks first");
+  t.match(text(keyed[4]), /Restored from/, "the result says it in words");
+  t.equal((fw.call("health") as { ok: boolean }).ok, true, "healthy again");
   if (hasFsck) {
     const f = fsck(p);
     t.ok(f.ok, `fsck.exfat -n clean (${f.out})`);

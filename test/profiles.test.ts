@@ -293,6 +293,22 @@ const cases: Case[] = [
     ['partitions[2].fs is "fat32"; a recovery partition must be "raw"'],
   ],
   [
+    "NTFS is not a file system a profile can name",
+    "office-laser-emmc8g",
+    (p) => {
+      p.partitions[0].fs = "ntfs";
+    },
+    ['partitions[0].fs is "ntfs"; must be one of "fat32", "fat16", "exfat", "raw"'],
+  ],
+  [
+    "exFAT clusters smaller than the disk's sectors",
+    "wideformat-hdd4kn",
+    (p) => {
+      Object.assign(p.partitions[0], { fs: "exfat", clusterBytes: 2048 });
+    },
+    ["partitions[0].clusterBytes is 2048; must be at least disk.sectorBytes (4096)"],
+  ],
+  [
     "two recovery partitions",
     "office-laser-emmc8g",
     (p) => {
@@ -400,6 +416,15 @@ t.test("bad profiles: one ProfileError naming the path and the values", async (t
     t.ok(err instanceof Error, `${name}: an Error`);
     for (const line of err.message.split("\n")) t.match(line, /^bad\.json: /, `${name}: each line names the source`);
     for (const text of expect) t.match(err.message, text, `${name}: message has ${JSON.stringify(text)}`);
+  }
+});
+
+t.test("exFAT partitions: every shipped profile with its file systems made exFAT is valid", async (t) => {
+  for (const id of listProfiles()) {
+    const p = read(id);
+    for (const x of p.partitions) if (x.fs !== "raw") x.fs = "exfat";
+    const v = validateProfile(p, `${id}-exfat`);
+    t.equal(v.partitions.find((x) => x.role === "system")?.fs, "exfat", `${id}: an exFAT system partition`);
   }
 });
 
