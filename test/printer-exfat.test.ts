@@ -7,13 +7,22 @@
 // and leaves a volume fsck.exfat accepts.
 
 import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
 import { Profile, validateProfile } from "../device-profiles/src/profile";
+import { RamDevice } from "../firmware-module/src/ops/devices";
 import { ExfatTree } from "../firmware-module/src/ops/exfat-dir";
-import { Slot } from "../host-shim/src/native/core";
+import { formatExfat } from "../firmware-module/src/ops/exfat-format";
+import { formatFat } from "../firmware-module/src/ops/fat-format";
+import { FatReader } from "../firmware-module/src/ops/fat-reader";
+import { FatWriter } from "../firmware-module/src/ops/fat-writer";
+import * as G from "../firmware-module/src/ops/ghost";
+import * as X from "../firmware-module/src/ops/ghost-exfat";
+import { walkTree } from "../firmware-module/src/ops/tree-walk";
+import { Core, Slot } from "../host-shim/src/native/core";
 import { loadProfile } from "../host-shim/src/native/load-profile";
 import { Firmware } from "../host-shim/src/native/quickjs-host";
 import { DAMAGE_KINDS, injectDamage } from "../simulator/src/damage";
@@ -183,6 +192,132 @@ t.test("exFAT on 4096-byte sectors (wideformat-hdd4kn made exFAT): boots clean, 
   if (hasFsck) {
     const f = fsck(p);
     t.ok(f.ok, `fsck.exfat -n clean (${f.out})`);
+  }
+});
+
+/** Clears the allocation bitmap's bits under a file (as a damaged bitmap leaves it); returns the file's sha256 and first cluster. */
+function clearBits(p: SimPrinter, file: string): { sha: string; first: number } {
+  const x = tree(p),
+    part = systemPartition(p),
+    ss = part.sectorSize,
+    f = x.lookup(file)!;
+  for (const r of x.runs(f.firstCluster, f.length, f.noFatChain, f.path))
+    for (let c = r.start; c < r.start + r.length; c++) {
+      const byte = x.bitmapByte((c - 2) >> 3),
+        b = new Uint8Array(ss);
+      part.read(Math.floor(byte / ss), 1, b, 0);
+      b[byte % ss] &= ~(1 << ((c - 2) & 7));
+      part.write(Math.floor(byte / ss), 1, b, 0);
+    }
+  return { sha: fileSha(p, file), first: f.firstCluster };
+}
+
+function fileSha(p: SimPrinter, file: string): string {
+  const x = tree(p),
+    part = systemPartition(p),
+    f = x.lookup(file)!;
+  const h = crypto.createHash("sha256");
+  let left = f.length;
+  for (const r of x.runs(f.firstCluster, f.length, f.noFatChain, f.path)) {
+    const b = new Uint8Array(r.length * x.g.clusterBytes);
+    part.read(x.g.clusterHeapOffset + (r.start - 2) * x.g.sectorsPerCluster, r.length * x.g.sectorsPerCluster, b, 0);
+    h.update(b.subarray(0, Math.min(left, b.length)));
+    left -= b.length;
+  }
+  return h.digest("hex");
+}
+
+t.test("exFAT: a printer's backup keeps what the tree reaches but the bitmap marks free, and says so", async (t) => {
+  for (const id of ["office-laser-emmc8g", "compact-sd4g"]) {
+    await t.test(id, async (t) => {
+      const { p, fw } = await printer(exfatProfile(id));
+      t.teardown(() => {
+        fw.dispose();
+        p.close();
+      });
+      const before = clearBits(p, "\\LOG\\EVENTS.LOG");
+      p.clock.now += 3600e3;
+      // the core's walk lists the run it keeps (read back from its KEEP patches)
+      const part0 = systemPartition(p),
+        h = p.core.attach(part0);
+      try {
+        const w = walkTree(p.core, h, part0, 0, "info");
+        const f0 = tree(p).lookup("\\LOG\\EVENTS.LOG")!;
+        t.same(
+          w.keptRunList,
+          [{ start: f0.firstCluster, length: Math.ceil(f0.length / tree(p).g.clusterBytes) }],
+          "the walk's kept runs: the file's clusters",
+        );
+      } finally {
+        p.core.detach(h);
+      }
+      const b = fw.call("backup", { name: "kept" }) as { notices?: string[]; slot: number };
+      t.equal(
+        fileSha(p, "\\LOG\\EVENTS.LOG"),
+        before.sha,
+        "the backup wrote nothing over the file (a new ghost avoids it)",
+      );
+      t.match(
+        b.notices?.join(" "),
+        new RegExp(
+          `clusters? that the directory tree reaches (is|are) marked free in the allocation bitmap: file at cluster ${before.first}.*copied into the image all the same\\. Run fsck\\.exfat`,
+        ),
+        "the backup names the file's clusters and what to run",
+      );
+      // the file's clusters are overwritten, then the image is restored over the partition
+      const x = tree(p),
+        f = x.lookup("\\LOG\\EVENTS.LOG")!,
+        part = systemPartition(p);
+      part.write(
+        x.g.clusterHeapOffset + (f.firstCluster - 2) * x.g.sectorsPerCluster,
+        1,
+        new Uint8Array(part.sectorSize).fill(0xee),
+        0,
+      );
+      t.not(fileSha(p, "\\LOG\\EVENTS.LOG"), before.sha, "the file is overwritten on the partition");
+      fw.call("restore", { image: b.slot });
+      t.equal(fileSha(p, "\\LOG\\EVENTS.LOG"), before.sha, "the restore brings its contents back from the image");
+    });
+  }
+});
+
+t.test("a new ghost file never takes clusters the tree reaches that read free (FAT32 and exFAT)", async (t) => {
+  const MiB = 1 << 20;
+  for (const fsName of ["fat32", "exfat"]) {
+    const dev = new RamDevice(512, new Uint8Array(96 * MiB), fsName);
+    if (fsName === "exfat") formatExfat(dev, { clusterBytes: 4096, volumeId: 7, hiddenSectors: 0 });
+    else formatFat(dev, { fatType: 32, clusterBytes: 512, volumeId: 7 });
+    const top = (count: number) => {
+      if (fsName === "exfat") {
+        const g = new ExfatTree(dev).g;
+        return { start: g.clusterCount + 2 - count, length: count };
+      }
+      const w = new FatWriter(dev);
+      const e = w.reserveFile("\\PROBE.BIN", count * 512, { contiguous: true, fromEnd: true });
+      w.remove("\\PROBE.BIN");
+      w.flush();
+      return { start: e.firstCluster, length: count };
+    };
+    const avoid = top(100); // the volume's last 100 clusters: where a ghost would go first
+    G.reserveGhostFile(dev, "\\CBGHOST.TMP", 64 * 4096, new Date(Date.UTC(2026, 0, 1)), [avoid]);
+    const ext = fsName === "exfat" ? X.exfatGhostExtent(dev, "\\CBGHOST.TMP") : undefined;
+    let first: number, last: number;
+    if (ext) {
+      const g = new ExfatTree(dev).g;
+      first = 2 + (ext.startSector - g.clusterHeapOffset) / g.sectorsPerCluster;
+      last = first + ext.sectors / g.sectorsPerCluster - 1;
+    } else {
+      const reader = new FatReader(dev, new Core({ backgroundWrites: false }));
+      const runs = reader.chainRuns(reader.lookup("\\CBGHOST.TMP")!.firstCluster);
+      t.equal(runs.length, 1, `${fsName}: contiguous`);
+      first = runs[0].start;
+      last = runs[0].start + runs[0].length - 1;
+    }
+    t.ok(
+      last < avoid.start,
+      `${fsName}: the ghost (clusters ${first}..${last}) is below the run it must avoid (${avoid.start}..${avoid.start + avoid.length - 1})`,
+    );
+    t.ok(last >= avoid.start - 200, `${fsName}: and right below it (the highest run that fits)`);
   }
 });
 

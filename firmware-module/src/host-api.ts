@@ -189,6 +189,8 @@ export interface BackupResult {
   commit: number;
   /** Ghost printers: the ghost file's path. */
   ghost?: string;
+  /** What the backup found wrong with the file system and kept all the same, each in one sentence that names the file or structure and what to run: clusters the directory tree reaches that the FAT or bitmap marks free (copied into the image), cross-linked clusters. Absent when there is nothing to say. */
+  notices?: string[];
 }
 
 /** finish() of a restore or verify that found no difference. The result of firmware.restore and firmware.verify (section 8). */

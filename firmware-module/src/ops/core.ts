@@ -11,6 +11,7 @@ import {
   CoreExports,
   PARAMS_BYTES,
   PATCH_AREA_BYTES,
+  PATCH_BYTES,
   PhaseText,
   RESULT_SLOTS,
   readCheck,
@@ -90,6 +91,13 @@ export abstract class Core {
     if (bytes.length > PATCH_AREA_BYTES)
       throw new RangeError(`the patch area is ${PATCH_AREA_BYTES} bytes, not ${bytes.length}`);
     this.writeMemory(this.exports.patchesPtr(), bytes);
+  }
+
+  /** A copy of `count` patches of the core's patch area from patch `first` (the tree walk's KEEP patches follow the host's). */
+  readPatches(first: number, count: number): Uint8Array {
+    if (first < 0 || count < 0 || (first + count) * PATCH_BYTES > PATCH_AREA_BYTES)
+      throw new RangeError(`patches ${first}..${first + count} are outside the patch area (${PATCH_AREA_BYTES} bytes)`);
+    return this.readMemory(this.exports.patchesPtr() + first * PATCH_BYTES, count * PATCH_BYTES);
   }
 
   /** Writes fatCheck's claimed bits (a window of a ClusterBitmap) at the start of the core's claimed buffer. */

@@ -46,6 +46,8 @@ export interface WriteFileOptions {
   contiguous?: boolean;
   /** With contiguous: the highest-numbered free run that fits, nearest the end of the volume. */
   fromEnd?: boolean;
+  /** Clusters not to allocate although the FAT marks them free: runs a chain reaches (the tree walk's kept runs, issue 18). */
+  avoid?: Array<{ start: number; length: number }>;
 }
 
 /** The FAT in memory (copy 0), with the byte range changed since the last flush. */
@@ -227,6 +229,14 @@ export class FatWriter {
   }
 
   /** First fit from the next-free hint, wrapping once; `contiguous`: one run or FatContiguousError. */
+  /** Clusters the next allocation leaves alone although they read free (WriteFileOptions.avoid). */
+  private avoid: Array<{ start: number; length: number }> = [];
+
+  /** Whether cluster c may be allocated: free in the FAT, and not one a chain still reaches. */
+  private isFree(c: number): boolean {
+    return this.fat.get(c) === 0 && !this.avoid.some((r) => c >= r.start && c < r.start + r.length);
+  }
+
   private allocate(count: number, contiguous: boolean, fromEnd = false): number[] {
     if (count === 0) return [];
     if (count > this.freeCount)
@@ -242,7 +252,7 @@ export class FatWriter {
     const out: number[] = [];
     for (let i = 0; i < this.layout.clusterCount && out.length < count; i++) {
       const c = 2 + ((this.nextFree - 2 + i) % this.layout.clusterCount);
-      if (this.fat.get(c) === 0) out.push(c);
+      if (this.isFree(c)) out.push(c);
     }
     return out;
   }
@@ -256,7 +266,7 @@ export class FatWriter {
       let runStart = from,
         runLength = 0;
       for (let c = from; c <= to; c++) {
-        if (this.fat.get(c) !== 0) {
+        if (!this.isFree(c)) {
           runLength = 0;
           runStart = c + 1;
           continue;
@@ -276,7 +286,7 @@ export class FatWriter {
     let runLength = 0,
       largest = 0;
     for (let c = this.maxCluster; c >= 2; c--) {
-      if (this.fat.get(c) !== 0) {
+      if (!this.isFree(c)) {
         runLength = 0;
         continue;
       }
@@ -498,6 +508,7 @@ export class FatWriter {
     const oldChain = existing && existing.firstCluster >= 2 ? this.chain(existing.firstCluster) : [];
     if (oldChain.length > 0) this.release(existing!.firstCluster);
     let clusters: number[];
+    this.avoid = options.avoid ?? [];
     try {
       clusters = this.allocate(
         Math.ceil(size / this.layout.clusterBytes),
@@ -507,6 +518,8 @@ export class FatWriter {
     } catch (e) {
       this.linkChain(oldChain); // a refused replacement leaves the old file as it was
       throw e;
+    } finally {
+      this.avoid = [];
     }
     if (data) this.writeClusters(clusters, data);
     const first = clusters[0] ?? 0,

@@ -112,6 +112,8 @@ export function reserveExfatFile(
   bytes: number,
   attributes: number,
   mtime: Date,
+  /** Runs of clusters not to take although the bitmap marks them free (the tree walk's kept runs, issue 18). */
+  avoid: Array<{ start: number; length: number }> = [],
 ): void {
   const tree = new ExfatTree(part);
   const g = tree.g;
@@ -134,7 +136,8 @@ export function reserveExfatFile(
     bitmap.set(b.subarray(at - first * ss, at - first * ss + take), k);
     k += take;
   }
-  const free = (c: number) => ((bitmap[(c - 2) >> 3] >> ((c - 2) & 7)) & 1) === 0;
+  const free = (c: number) =>
+    ((bitmap[(c - 2) >> 3] >> ((c - 2) & 7)) & 1) === 0 && !avoid.some((r) => c >= r.start && c < r.start + r.length);
   let start = -1;
   for (let end = g.clusterCount + 2, run = 0; end > 2 && start < 0; end--) {
     run = free(end - 1) ? run + 1 : 0;

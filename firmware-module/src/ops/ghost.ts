@@ -541,10 +541,17 @@ export function switchFsInfo(reader: FatReader, part: BlockDevice, freed: number
 }
 
 /** Makes the ghost's file: contiguous, read-only, hidden, system, near the end of the volume. */
-export function reserveGhostFile(part: BlockDevice, tempPath: string, bytes: number, mtime: Date): void {
-  if (isExfat(part)) return X.reserveExfatFile(part, tempPath, bytes, GHOST_ATTRIBUTES, mtime);
+export function reserveGhostFile(
+  part: BlockDevice,
+  tempPath: string,
+  bytes: number,
+  mtime: Date,
+  /** Runs the tree reaches that the file system marks free: never taken for the ghost (issue 18). */
+  avoid: Array<{ start: number; length: number }> = [],
+): void {
+  if (isExfat(part)) return X.reserveExfatFile(part, tempPath, bytes, GHOST_ATTRIBUTES, mtime, avoid);
   const w = new FatWriter(part);
-  w.reserveFile(tempPath, bytes, { attributes: GHOST_ATTRIBUTES, contiguous: true, fromEnd: true, mtime });
+  w.reserveFile(tempPath, bytes, { attributes: GHOST_ATTRIBUTES, contiguous: true, fromEnd: true, mtime, avoid });
   w.flush();
 }
 

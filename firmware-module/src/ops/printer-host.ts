@@ -23,7 +23,7 @@ import {
   signWithDevice,
   TrustPolicy,
 } from "./signature";
-import { walkTree } from "./tree-walk";
+import { TreeWalk, walkTree } from "./tree-walk";
 import {
   comparison,
   describeMismatch,
@@ -269,25 +269,39 @@ export class PrinterHost {
     const slot = options.slot ?? store.pickSlot(options.factory ?? false);
     const src = this.partition(options.partition);
     const vol = volumeInfo(this.core, src);
-    const need = Math.ceil(vol.imageBytes / 4096) * 4096 + 1024 * 1024; // the image and room for its manifest
-    if (need > store.slotBytes)
-      throw new StoreError(
-        `partition ${options.partition}'s image needs ${need} bytes; slot ${slot} holds ${store.slotBytes}`,
-      );
     // everything that can refuse the backup comes before the slot's old image is given up
     const plan = planVolumeExclusions(this.core, src, this.layout.exclude ?? []);
+    const hs = this.core.attach(src);
+    let walk: TreeWalk;
+    try {
+      loadPatches(this.core, hs, src.sectorSize, plan.patches);
+      // what the directory tree reaches but the file system marks free is kept too (issue 18)
+      walk = walkTree(this.core, hs, src, plan.patches.length);
+      this.core.exports.setPatches(hs, src.sectorSize, walk.patchCount);
+      let imageBytes = vol.imageBytes;
+      if (walk.keptClusters > 0) {
+        // the image with the kept clusters, counted as the backup will store it
+        this.core.check(this.core.exports.scanBegin(hs, src.sectorSize, src.sectorCount));
+        this.core.run({});
+        imageBytes = this.core.results()[Slot.scanImageLength];
+      }
+      const need = Math.ceil(imageBytes / 4096) * 4096 + 1024 * 1024; // the image and room for its manifest
+      if (need > store.slotBytes)
+        throw new StoreError(
+          `partition ${options.partition}'s image needs ${need} bytes; slot ${slot} holds ${store.slotBytes}`,
+        );
+    } catch (e) {
+      this.core.detach(hs);
+      throw e;
+    }
     store.beginWrite(slot);
     const img = this.imageDevice(slot);
-    const hs = this.core.attach(src),
-      hi = this.core.attach(img);
+    const hi = this.core.attach(img);
     const e = this.entry(options.partition);
     const name =
       options.name ?? (options.factory ? "factory" : `backup-${new Date(this.now()).toISOString().slice(0, 19)}`);
     setImageParams(this.core, utf8(name), e.typeGuid);
     const created = Math.floor(this.now() / 1000);
-    loadPatches(this.core, hs, src.sectorSize, plan.patches);
-    // what the directory tree reaches but the file system marks free is kept too (issue 18)
-    this.core.exports.setPatches(hs, src.sectorSize, walkTree(this.core, hs, src, plan.patches.length).patchCount);
     this.start(
       {
         kind: "backup",
@@ -298,7 +312,7 @@ export class PrinterHost {
         name,
         created,
         wrote: true,
-        onFinish: () => this.finishBackup(img, vol.imageBytes, plan.files.length),
+        onFinish: () => this.finishBackup(img, plan.files.length, walk.notices),
       },
       () => this.core.exports.backupBegin(hs, src.sectorSize, src.sectorCount, hi, e.type, e.startLba, created),
     );
@@ -354,6 +368,7 @@ export class PrinterHost {
           excludedFiles: job.excluded.length,
           commit: created.getTime() / 1000,
           ghost: job.path,
+          ...(job.walkNotices.length ? { notices: job.walkNotices } : {}),
         };
       },
       onAbandon: () => job.abandon(),
@@ -361,8 +376,10 @@ export class PrinterHost {
     return { slot: 0 };
   }
 
-  private finishBackup(img: BlockDevice, imageBytes: number, excludedFiles: number): Record<string, unknown> {
+  private finishBackup(img: BlockDevice, excludedFiles: number, notices: string[]): Record<string, unknown> {
     const j = this.job!;
+    // the image's length as the backup wrote it (exclusions left out, the tree walk's kept clusters in)
+    const imageBytes = this.core.results()[Slot.scanImageLength];
     const header = new Uint8Array(512);
     img.read(0, 1, header, 0);
     const manifest = buildManifest(this.core, this.partition(j.partition), this.layout.manifestPaths, this.now());
@@ -386,6 +403,7 @@ export class PrinterHost {
       manifestFiles: manifest.files.length,
       excludedFiles,
       commit: info.commit,
+      ...(notices.length ? { notices } : {}),
     };
   }
 

@@ -2,7 +2,7 @@
 // volume's tree (as-core treeWalk: FAT12/16/32, exFAT, NTFS) and every run of clusters the tree reaches but
 // the file system marks free becomes a KEEP patch, so that the backup copies it; the backup says
 // what it kept, by structure, and what to run. Portable: the firmware and the CLI share it.
-import { FsType, PATCH_MAX, Slot, WALK_CROSS_WINDOWS_MAX, WALK_LISTED, WalkKind } from "./abi";
+import { FsType, PATCH_BYTES, PATCH_MAX, PatchField, PatchKind, Slot, WALK_CROSS_WINDOWS_MAX, WALK_LISTED, WalkKind } from "./abi";
 import { Core } from "./core";
 import { BlockDevice } from "./devices";
 
@@ -31,6 +31,8 @@ export interface TreeWalk {
   /** Clusters past the windows checked for cross-links (0: the whole volume was checked). */
   crossUnchecked: number;
   notices: string[];
+  /** Every run kept (from the core's KEEP patches; not only the first WALK_LISTED): first cluster and length. */
+  keptRunList: Array<{ start: number; length: number }>;
 }
 
 const KIND_NAMES: Record<number, KeptRun["kind"]> = {
@@ -85,6 +87,7 @@ export function walkTree(
     crossListed,
     crossUnchecked: r[Slot.walkCrossUnchecked],
     notices: [],
+    keptRunList: keptRuns(core, firstPatch, patchCount),
   };
   const exfat = r[Slot.volFsType] === FsType.exfat;
   const ntfs = r[Slot.volFsType] === FsType.ntfs;
@@ -131,4 +134,16 @@ export function walkTree(
   if (r[Slot.walkBitmapUnchecked] && exfat)
     walk.notices.push("the allocation bitmap is not contiguous: the tree was not checked against it");
   return walk;
+}
+
+/** The KEEP patches the walk added after `firstPatch`, as runs of clusters. */
+function keptRuns(core: Core, firstPatch: number, patchCount: number): Array<{ start: number; length: number }> {
+  const out: Array<{ start: number; length: number }> = [];
+  if (patchCount <= firstPatch) return out;
+  const b = core.readPatches(firstPatch, patchCount - firstPatch);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let at = 0; at < b.length; at += PATCH_BYTES)
+    if (v.getUint32(at + PatchField.kind, true) === PatchKind.keep)
+      out.push({ start: v.getFloat64(at + PatchField.byteOffset, true), length: v.getUint32(at + PatchField.length, true) });
+  return out;
 }

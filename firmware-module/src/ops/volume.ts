@@ -24,6 +24,7 @@ import * as G from "./ghost";
 import { isNtfsBoot, planNtfsExclusions } from "./ntfs-mft";
 import { describeProblems, ENTRY_SLOTS, EntrySlot, GUID_BYTES, Scheme, tableWarnings } from "./partition-table";
 import { describeMark, readRestoreMark } from "./restore-mark";
+import { walkTree } from "./tree-walk";
 
 /** The volume results (probeVolume), kept across the scan that follows. */
 const VOLUME_SLOTS = (Object.keys(Slot) as (keyof typeof Slot)[]).filter((k) => k.startsWith("vol"));
@@ -334,13 +335,26 @@ export function describeMismatch(v: Comparison): string {
   if (v.unwalkable) parts.push(`it cannot be walked as a file system: ${v.unwalkable}`);
   return parts.join("; ");
 }
-export function scanImageLength(core: Core, device: BlockDevice, patches: Patch[]): number {
+
+/**
+ * How long an image of `device` with `patches` comes to, what the tree walk keeps included, and
+ * the runs it keeps (clusters the tree reaches that the file system marks free: a new file, such
+ * as the ghost, must not be put there).
+ */
+export function scanImageLength(
+  core: Core,
+  device: BlockDevice,
+  patches: Patch[],
+): { length: number; kept: Array<{ start: number; length: number }> } {
   const h = core.attach(device);
   try {
     loadPatches(core, h, device.sectorSize, patches);
+    // with what the tree reaches but the file system marks free, which the backup keeps too
+    const walk = walkTree(core, h, device, patches.length);
+    core.exports.setPatches(h, device.sectorSize, walk.patchCount);
     core.check(core.exports.scanBegin(h, device.sectorSize, device.sectorCount));
     core.run({});
-    return core.results()[Slot.scanImageLength];
+    return { length: core.results()[Slot.scanImageLength], kept: walk.keptRunList };
   } finally {
     core.exports.setPatches(h, device.sectorSize, 0);
     core.detach(h);
@@ -391,6 +405,8 @@ export class GhostBackupJob {
   private switchFsInfo: Patch[] = [];
   private oldExtent?: G.GhostExtent;
   replaced = false;
+  /** The walk of the tree against the allocation (issue 18): what it kept and what it found, said in `notices`. */
+  walkNotices: string[] = [];
 
   constructor(
     readonly core: Core,
@@ -431,7 +447,7 @@ export class GhostBackupJob {
         throw new UsageError(
           `--exclude ${sizing.unmatched.map((p) => `"${p}"`).join(", ")}: no such file or directory in ${where}`,
         );
-      const length = scanImageLength(core, dev, [
+      const { length, kept } = scanImageLength(core, dev, [
         ...(oldBefore?.fatPatches ?? []),
         ...(oldBefore?.dirPatches ?? []),
         ...sizing.patches,
@@ -447,7 +463,7 @@ export class GhostBackupJob {
       const created = options.created ?? new Date();
       // 2. the new file
       try {
-        G.reserveGhostFile(dev, this.tempPath, extentBytes, created);
+        G.reserveGhostFile(dev, this.tempPath, extentBytes, created, kept); // never over clusters a file still reaches
       } catch (e) {
         if (e instanceof FatSpaceError || e instanceof G.GhostSpaceError)
           throw new G.GhostError(
@@ -478,6 +494,11 @@ export class GhostBackupJob {
       this.hi = core.attach(G.ghostDevice(dev, this.extent));
       setImageParams(core, nameBytes, options.typeGuid, this.extent);
       loadPatches(core, this.hs, ss, imagePatches);
+      // the tree against the allocation, through the switch's and the exclusions' patches: what it
+      // reaches but the file system marks free is kept too (issue 18), as in every backup
+      const walk = walkTree(core, this.hs, dev, imagePatches.length);
+      core.exports.setPatches(this.hs, ss, walk.patchCount);
+      this.walkNotices = walk.notices;
       core.check(
         core.exports.backupBeginFlags(
           this.hs,

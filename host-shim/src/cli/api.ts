@@ -1132,7 +1132,7 @@ function backupGhostLocked(core: Core, source: string, options: GhostBackupOptio
       throw nameSourceReadError(core, part.device, job.trap, e);
     }
     const done = job.finish();
-    const notices = backupNotices(core, part.device, job.vol, done.unreadable, source);
+    const notices = [...job.walkNotices, ...backupNotices(core, part.device, job.vol, done.unreadable, source)];
     return {
       image: `${where} ${job.path}`,
       name: job.name,
