@@ -2,7 +2,17 @@
 // volume's tree (as-core treeWalk: FAT12/16/32, exFAT, NTFS) and every run of clusters the tree reaches but
 // the file system marks free becomes a KEEP patch, so that the backup copies it; the backup says
 // what it kept, by structure, and what to run. Portable: the firmware and the CLI share it.
-import { FsType, PATCH_BYTES, PATCH_MAX, PatchField, PatchKind, Slot, WALK_CROSS_WINDOWS_MAX, WALK_LISTED, WalkKind } from "./abi";
+import {
+  FsType,
+  PATCH_BYTES,
+  PATCH_MAX,
+  PatchField,
+  PatchKind,
+  Slot,
+  WALK_CROSS_WINDOWS_MAX,
+  WALK_LISTED,
+  WalkKind,
+} from "./abi";
 import { Core } from "./core";
 import { BlockDevice } from "./devices";
 
@@ -144,6 +154,9 @@ function keptRuns(core: Core, firstPatch: number, patchCount: number): Array<{ s
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   for (let at = 0; at < b.length; at += PATCH_BYTES)
     if (v.getUint32(at + PatchField.kind, true) === PatchKind.keep)
-      out.push({ start: v.getFloat64(at + PatchField.byteOffset, true), length: v.getUint32(at + PatchField.length, true) });
+      out.push({
+        start: v.getFloat64(at + PatchField.byteOffset, true),
+        length: v.getUint32(at + PatchField.length, true),
+      });
   return out;
 }
