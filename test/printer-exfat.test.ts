@@ -21,11 +21,13 @@ import { FatReader } from "../firmware-module/src/ops/fat-reader";
 import { FatWriter } from "../firmware-module/src/ops/fat-writer";
 import * as G from "../firmware-module/src/ops/ghost";
 import * as X from "../firmware-module/src/ops/ghost-exfat";
+import { buildManifest, checkHealth } from "../firmware-module/src/ops/health";
 import { walkTree } from "../firmware-module/src/ops/tree-walk";
 import { Core, Slot } from "../host-shim/src/native/core";
 import { loadProfile } from "../host-shim/src/native/load-profile";
 import { Firmware } from "../host-shim/src/native/quickjs-host";
 import { DAMAGE_KINDS, injectDamage } from "../simulator/src/damage";
+import { ExfatWriter } from "../simulator/src/exfat-writer";
 import {
   buildPrinter,
   provisionFactory,
@@ -336,6 +338,14 @@ t.test("exFAT: the health check names what it finds", async (t) => {
     a.before.problems[0]?.detail,
     /clusters the directory tree reaches are marked free in the allocation bitmap \(file at cluster \d+/,
   );
+  injectDamage(p.core, systemPartition(p), "zero-boot-sector", CRITICAL, 1);
+  const z = fw.call("boot") as BootResult;
+  t.match(
+    z.before.problems[0]?.detail,
+    /the boot record is not usable: .*; sector 12 holds an exFAT backup boot sector: the main exFAT boot sector is damaged/,
+    "a zeroed exFAT boot sector is named as such",
+  );
+  t.equal(z.action, "restored");
   injectDamage(p.core, systemPartition(p), "fat-copies-disagree", CRITICAL, 1);
   const b = fw.call("boot") as BootResult;
   t.match(b.before.problems[0], {
@@ -482,3 +492,59 @@ t.test("exFAT ghost printer: restore factory from the service menu after damage"
     t.ok(f.ok, `fsck.exfat -n clean (${f.out})`);
   }
 });
+
+t.test(
+  "exFAT health on hostile volumes: 2,000 corruptions of the metadata, each a report, never a throw",
+  async (t) => {
+    const MiB = 1 << 20;
+    const clean = new RamDevice(512, new Uint8Array(8 * MiB), "fuzz");
+    formatExfat(clean, { clusterBytes: 4096, label: "FUZZ", volumeId: 3, hiddenSectors: 0 });
+    const w = new ExfatWriter(clean);
+    w.mkdir("\\FIRMWARE");
+    w.mkdir("\\FIRMWARE\\SUB");
+    w.writeFile(
+      "\\FIRMWARE\\MAIN.BIN",
+      new Uint8Array(20000).map((_, i) => i & 0xff),
+    );
+    w.writeFile("\\FIRMWARE\\SUB\\ENGINE.BIN", new Uint8Array(9000).fill(3), { fragmented: true });
+    w.writeFile("\\README.TXT", new TextEncoder().encode("hello"));
+    w.flush();
+    const core = new Core({ backgroundWrites: false });
+    const manifest = buildManifest(core, clean, ["\\FIRMWARE\\*"], Date.UTC(2026, 0, 1));
+    t.equal(manifest.files.length, 2, "the manifest holds the two firmware files");
+    t.same(checkHealth(core, clean, manifest).problems, [], "the clean volume is healthy");
+    // the bytes that describe the volume: boot region, FAT, and the heap's first clusters (bitmap,
+    // up-case table, root, the directories and the files)
+    const g = new ExfatTree(clean).g;
+    const spans = [
+      [0, 12 * 512],
+      [g.fatOffset * 512, (g.fatOffset + 1) * 512],
+      [g.clusterHeapOffset * 512, g.clusterHeapOffset * 512 + 40 * 4096],
+    ];
+    let seed = 0x2545f491;
+    const rnd = () => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return seed >>> 0;
+    };
+    let thrown = 0,
+      fatal = 0;
+    const kinds = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const bytes = clean.bytes.slice();
+      const [from, to] = spans[rnd() % spans.length];
+      for (let k = 1 + (rnd() % 4); k > 0; k--) bytes[from + (rnd() % (to - from))] = rnd() & 0xff;
+      try {
+        const r = checkHealth(core, new RamDevice(512, bytes, "fuzz"), manifest);
+        if (r.restoreNeeded) fatal++;
+        for (const p of r.problems) kinds.add(p.kind);
+        if (r.problems.some((p) => typeof p.detail !== "string" || p.detail.length === 0)) thrown++;
+      } catch {
+        thrown++;
+      }
+    }
+    t.equal(thrown, 0, "every case ends in a report with named problems");
+    t.ok(fatal > 400, `${fatal} of 2,000 found damaged (kinds: ${[...kinds].sort().join(", ")})`);
+  },
+);

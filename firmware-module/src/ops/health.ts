@@ -5,10 +5,10 @@
 // behind (lost clusters, a stale FSInfo count) is "minor" and never triggers a restore.
 
 import { Core } from "./core";
-import { BlockDevice } from "./devices";
+import { BlockDevice, PartitionView } from "./devices";
 import { matcher, matchFiles } from "./exclusions";
 import { ExfatFile, ExfatTree, isExfat, setChecksum } from "./exfat-dir";
-import { BOOT_CHECKSUM_SECTOR, bootChecksumSkips, exfatChecksum32 } from "./exfat-format";
+import { BOOT_CHECKSUM_SECTOR, BOOT_REGION_SECTORS, bootChecksumSkips, exfatChecksum32 } from "./exfat-format";
 import { FatEntry, FatReader, Problem } from "./fat-reader";
 import { newSha256, SectorRun } from "./platform";
 import { describeMark, RestoreMark, readRestoreMark } from "./restore-mark";
@@ -81,7 +81,7 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
     problems.push({
       kind: "boot",
       severity: "fatal",
-      detail: `the boot record is not usable: ${(e as Error).message}`,
+      detail: `the boot record is not usable: ${(e as Error).message}${exfatBackupBoot(partition) ? `; sector ${BOOT_REGION_SECTORS} holds an exFAT backup boot sector: the main exFAT boot sector is damaged` : ""}`,
     });
     return { ok: false, restoreNeeded: true, problems, files: 0, manifestFiles: manifest?.files.length ?? 0 };
   }
@@ -173,6 +173,11 @@ function manifestProblem<E extends { isDirectory: boolean; size: number }>(
 }
 
 // ---- exFAT (a system partition a profile formats as exFAT)
+
+/** Whether the backup boot region (sector 12) names exFAT: a volume whose main boot sector is gone. */
+function exfatBackupBoot(part: BlockDevice): boolean {
+  return part.sectorCount > BOOT_REGION_SECTORS && isExfat(new PartitionView(part, BOOT_REGION_SECTORS, 1));
+}
 
 interface ExfatEntry {
   isDirectory: boolean;
