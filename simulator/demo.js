@@ -154,9 +154,14 @@ async function main() {
       story.push(`first boot: ${r.action === "none" ? "healthy, nothing done" : r.action}`);
 
       heading("3. a day of printing: new jobs, changed settings");
-      const w = sim.systemWriter(p);
+      // (an exFAT system partition, kiosk-exfat-emmc4g: the simulator's exFAT writer adds files, it does not replace them)
+      const exfat = p.profile.partitions[p.layout.system - 1].fs === "exfat";
+      const w = exfat ? sim.systemExfatWriter(p) : sim.systemWriter(p);
       w.writeFile("\\JOBS\\Quarterly report.prn", new TextEncoder().encode("%!PS-Adobe-3.0\n".repeat(20000)));
-      w.writeFile("\\CONFIG\\network.xml", new TextEncoder().encode("<network dhcp='off' address='10.1.2.3'/>\n"));
+      w.writeFile(
+        exfat ? "\\CONFIG\\network-override.xml" : "\\CONFIG\\network.xml",
+        new TextEncoder().encode("<network dhcp='off' address='10.1.2.3'/>\n"),
+      );
       w.flush();
       p.clock.now += 8 * 3600e3;
       r = fw.call("boot");

@@ -38,6 +38,7 @@ import {
   systemWriter,
 } from "../simulator/src/printer";
 import { Frame, menuSession } from "../simulator/src/session";
+import { mustMatchOn } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-px-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -65,8 +66,8 @@ async function printer(profile: Profile, options: { shouldCancel?: () => boolean
 
 /**
  * fsck.exfat -n on the system partition, copied into a sparse file: everything before the
- * cluster heap and every cluster the allocation bitmap marks used, which is what fsck.exfat -n
- * reads (the free clusters stay holes). A partition whose tree cannot be read is copied whole.
+ * cluster heap and every cluster the allocation bitmap marks used (mustMatchOn), which is what
+ * fsck.exfat -n reads; the free clusters stay holes.
  */
 function fsck(p: SimPrinter): { ok: boolean; out: string } {
   const part = systemPartition(p),
@@ -75,34 +76,11 @@ function fsck(p: SimPrinter): { ok: boolean; out: string } {
   fs.writeFileSync(file, "");
   fs.truncateSync(file, part.sectorCount * ss);
   const fd = fs.openSync(file, "r+");
-  const copy = (lba: number, sectors: number) => {
-    for (let s = lba; s < lba + sectors; s += 8192) {
-      const n = Math.min(8192, lba + sectors - s),
-        b = new Uint8Array(n * ss);
-      part.read(s, n, b, 0);
-      fs.writeSync(fd, b, 0, b.length, s * ss);
-    }
-  };
   try {
-    const x = tree(p),
-      g = x.g,
-      runs = x.runs(x.bitmap.firstCluster, x.bitmap.bytes, false, "bitmap"),
-      bitmap = new Uint8Array(runs.reduce((a, r) => a + r.length, 0) * g.clusterBytes);
-    let at = 0;
-    for (const r of runs) {
-      part.read(g.clusterHeapOffset + (r.start - 2) * g.sectorsPerCluster, r.length * g.sectorsPerCluster, bitmap, at);
-      at += r.length * g.clusterBytes;
-    }
-    copy(0, g.clusterHeapOffset);
-    for (let c = 0; c < g.clusterCount; ) {
-      if (!((bitmap[c >> 3] >> (c & 7)) & 1)) {
-        c++;
-        continue;
-      }
-      let n = 1;
-      while (c + n < g.clusterCount && (bitmap[(c + n) >> 3] >> ((c + n) & 7)) & 1) n++;
-      copy(g.clusterHeapOffset + c * g.sectorsPerCluster, n * g.sectorsPerCluster);
-      c += n;
+    for (const [from, to] of mustMatchOn(p.core, part)) {
+      const b = new Uint8Array(to - from);
+      part.read(from / ss, b.length / ss, b, 0);
+      fs.writeSync(fd, b, 0, b.length, from);
     }
   } finally {
     fs.closeSync(fd);

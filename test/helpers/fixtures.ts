@@ -1,8 +1,10 @@
 // The committed fixtures (test/fixtures/volumes/make.sh made them with mkfs.fat, mtools, sfdisk and
-// sgdisk): unpacking, and the byte ranges a faithful restore must reproduce.
+// sgdisk): unpacking, and the byte ranges a faithful restore must reproduce (FAT; exFAT too, for
+// the simulator's exFAT partitions).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
+import { ExfatTree, isExfat } from "../../firmware-module/src/ops/exfat-dir";
 import { FatTables } from "../../firmware-module/src/ops/fat-tables";
 import { readPartitionTable } from "../../host-shim/src/cli/api";
 import { Core } from "../../host-shim/src/native/core";
@@ -74,6 +76,7 @@ export function mustMatch(core: Core, part: Uint8Array, sectorSize: number): [nu
 
 /** mustMatch of a volume on a device (a partition file read as it is needed, not all of it). */
 export function mustMatchOn(core: Core, dev: BlockDevice): [number, number][] {
+  if (isExfat(dev)) return exfatRanges(dev);
   const sectorSize = dev.sectorSize;
   const tables = new FatTables(dev, core);
   const g = tables.geometry;
@@ -89,6 +92,27 @@ export function mustMatchOn(core: Core, dev: BlockDevice): [number, number][] {
       ranges.push([at, at + g.clusterBytes]);
     }
   }
+  return ranges;
+}
+
+/** exFAT: everything before the cluster heap, and every cluster the allocation bitmap marks used. */
+function exfatRanges(dev: BlockDevice): [number, number][] {
+  const x = new ExfatTree(dev),
+    g = x.g,
+    ss = dev.sectorSize;
+  const runs = x.runs(x.bitmap.firstCluster, x.bitmap.bytes, false, "the allocation bitmap");
+  const bitmap = new Uint8Array(runs.reduce((a, r) => a + r.length, 0) * g.clusterBytes);
+  let at = 0;
+  for (const r of runs) {
+    dev.read(g.clusterHeapOffset + (r.start - 2) * g.sectorsPerCluster, r.length * g.sectorsPerCluster, bitmap, at);
+    at += r.length * g.clusterBytes;
+  }
+  const ranges: [number, number][] = [[0, g.clusterHeapOffset * ss]];
+  for (let k = 0; k < g.clusterCount; k++)
+    if ((bitmap[k >> 3] >> (k & 7)) & 1) {
+      const from = (g.clusterHeapOffset + k * g.sectorsPerCluster) * ss;
+      ranges.push([from, from + g.clusterBytes]);
+    }
   return ranges;
 }
 
