@@ -232,7 +232,8 @@ async function healthTiming(p, pre, dir) {
   const fw = await sim.startFirmware(p, {});
   // the same printer (profile, fill, factory image) built and checked by the pre-issue code
   let old;
-  if (pre) {
+  // (a profile the pre-issue code does not have, such as an exFAT one, is timed now only)
+  if (pre && fs.existsSync(path.join(pre.root, "device-profiles", `${p.profile.id}.json`))) {
     const op = pre.sim.buildPrinter(pre.loadProfile(p.profile.id), path.join(dir, `${p.profile.id}-pre.img`));
     pre.sim.provisionFactory(op);
     old = { p: op, fw: await pre.sim.startFirmware(op) };
@@ -282,6 +283,7 @@ function preIssueBuild() {
     }
     return {
       commit: PRE_ISSUE,
+      root: dir,
       sim: require(path.join(dir, "dist", "simulator", "src", "printer")),
       loadProfile: require(path.join(dir, "dist", "device-profiles", "src", "load")).loadProfile,
     };

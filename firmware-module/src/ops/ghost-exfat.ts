@@ -162,19 +162,21 @@ export function reserveExfatFile(
     throw new GhostError(
       `${part.name}: directory ${parentPath} has no room for ${path}'s entries (the ghost does not grow a directory)`,
     );
-  // the bitmap first, then the set
-  const bits: Patch[] = [];
+  // the bitmap first (sector by sector: a ghost of tens of MB is thousands of clusters, too
+  // many to list one by one in a printer's QuickJS heap), then the set
+  let lba = -1,
+    sector: Uint8Array | undefined;
   for (let c = start; c < start + n; c++) {
-    const k = (c - 2) >> 3;
-    bits.push({
-      byteOffset: tree.bitmapByte(k),
-      length: 1,
-      kind: PatchKind.mask,
-      value: 0xff,
-      mask: 1 << ((c - 2) & 7),
-    });
+    const at = tree.bitmapByte((c - 2) >> 3);
+    if (Math.floor(at / ss) !== lba) {
+      if (sector) part.write(lba, 1, sector, 0);
+      lba = Math.floor(at / ss);
+      sector = new Uint8Array(ss);
+      part.read(lba, 1, sector, 0);
+    }
+    sector![at % ss] |= 1 << ((c - 2) & 7);
   }
-  applyPatches(part, bits);
+  if (sector) part.write(lba, 1, sector, 0);
   part.flush();
   // end-of-directory entries skipped to keep the set in one sector become unused entries (a
   // deleted file entry's type), so that the directory does not end before the set
