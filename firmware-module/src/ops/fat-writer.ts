@@ -6,6 +6,7 @@
 // give byte-identical results (timestamps come only from the options).
 import { BlockDevice } from "./devices";
 import { ClusterbackError } from "./errors";
+import type { ClusterRun } from "./exfat-dir";
 import * as F from "./fat-format";
 import {
   DELETED_MARK,
@@ -47,7 +48,7 @@ export interface WriteFileOptions {
   /** With contiguous: the highest-numbered free run that fits, nearest the end of the volume. */
   fromEnd?: boolean;
   /** Clusters not to allocate although the FAT marks them free: runs a chain reaches (the tree walk's kept runs, issue 18). */
-  avoid?: Array<{ start: number; length: number }>;
+  avoid?: ClusterRun[];
 }
 
 /** The FAT in memory (copy 0), with the byte range changed since the last flush. */
@@ -229,12 +230,21 @@ export class FatWriter {
   }
 
   /** First fit from the next-free hint, wrapping once; `contiguous`: one run or FatContiguousError. */
-  /** Clusters the next allocation leaves alone although they read free (WriteFileOptions.avoid). */
-  private avoid: Array<{ start: number; length: number }> = [];
+  /** Clusters the next allocation leaves alone although they read free (WriteFileOptions.avoid), sorted by start. */
+  private avoid: ClusterRun[] = [];
 
   /** Whether cluster c may be allocated: free in the FAT, and not one a chain still reaches. */
   private isFree(c: number): boolean {
-    return this.fat.get(c) === 0 && !this.avoid.some((r) => c >= r.start && c < r.start + r.length);
+    if (this.fat.get(c) !== 0) return false;
+    // the last avoided run starting at or before c (binary search: the allocators ask of every cluster)
+    let lo = 0,
+      hi = this.avoid.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.avoid[mid].start <= c) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return hi < 0 || c >= this.avoid[hi].start + this.avoid[hi].length;
   }
 
   private allocate(count: number, contiguous: boolean, fromEnd = false): number[] {
@@ -508,7 +518,7 @@ export class FatWriter {
     const oldChain = existing && existing.firstCluster >= 2 ? this.chain(existing.firstCluster) : [];
     if (oldChain.length > 0) this.release(existing!.firstCluster);
     let clusters: number[];
-    this.avoid = options.avoid ?? [];
+    this.avoid = [...(options.avoid ?? [])].sort((a, b) => a.start - b.start);
     try {
       clusters = this.allocate(
         Math.ceil(size / this.layout.clusterBytes),

@@ -13,7 +13,7 @@
 import { PatchKind } from "./abi";
 import { BlockDevice } from "./devices";
 import { applyPatches, Patch } from "./exclusions";
-import { EXFAT_ENTRY, ExfatFile, ExfatTree, nameHash, setChecksum } from "./exfat-dir";
+import { ClusterRun, EXFAT_ENTRY, ExfatFile, ExfatTree, nameHash, setChecksum } from "./exfat-dir";
 import { GhostError, GhostExtent, GhostSpaceError } from "./ghost-common";
 
 const ENTRY_FILE = 0x85;
@@ -113,7 +113,7 @@ export function reserveExfatFile(
   attributes: number,
   mtime: Date,
   /** Runs of clusters not to take although the bitmap marks them free (the tree walk's kept runs, issue 18). */
-  avoid: Array<{ start: number; length: number }> = [],
+  avoid: ClusterRun[] = [],
 ): void {
   const tree = new ExfatTree(part);
   const g = tree.g;
@@ -136,8 +136,11 @@ export function reserveExfatFile(
     bitmap.set(b.subarray(at - first * ss, at - first * ss + take), k);
     k += take;
   }
-  const free = (c: number) =>
-    ((bitmap[(c - 2) >> 3] >> ((c - 2) & 7)) & 1) === 0 && !avoid.some((r) => c >= r.start && c < r.start + r.length);
+  // the runs to avoid read as allocated in this copy of the bitmap
+  for (const r of avoid)
+    for (let c = Math.max(2, r.start); c < Math.min(r.start + r.length, g.clusterCount + 2); c++)
+      bitmap[(c - 2) >> 3] |= 1 << ((c - 2) & 7);
+  const free = (c: number) => ((bitmap[(c - 2) >> 3] >> ((c - 2) & 7)) & 1) === 0;
   let start = -1;
   for (let end = g.clusterCount + 2, run = 0; end > 2 && start < 0; end--) {
     run = free(end - 1) ? run + 1 : 0;

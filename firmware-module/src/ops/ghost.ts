@@ -24,7 +24,7 @@ import { Core, NO_DEVICE, Slot } from "./core";
 import { BlockDevice, PartitionView } from "./devices";
 import { DeviceError } from "./errors";
 import { applyPatches, entryOffset, freeFatEntries, fsInfoPatches, Patch } from "./exclusions";
-import { isExfat } from "./exfat-dir";
+import { ClusterRun, isExfat } from "./exfat-dir";
 import { FatEntry, FatReader } from "./fat-reader";
 import { exactShortName, FatWriter } from "./fat-writer";
 import { GhostError, GhostExtent, GhostSpaceError } from "./ghost-common";
@@ -547,7 +547,7 @@ export function reserveGhostFile(
   bytes: number,
   mtime: Date,
   /** Runs the tree reaches that the file system marks free: never taken for the ghost (issue 18). */
-  avoid: Array<{ start: number; length: number }> = [],
+  avoid: ClusterRun[] = [],
 ): void {
   if (isExfat(part)) return X.reserveExfatFile(part, tempPath, bytes, GHOST_ATTRIBUTES, mtime, avoid);
   const w = new FatWriter(part);

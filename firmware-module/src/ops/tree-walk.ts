@@ -15,6 +15,7 @@ import {
 } from "./abi";
 import { Core } from "./core";
 import { BlockDevice } from "./devices";
+import type { ClusterRun } from "./exfat-dir";
 
 export interface KeptRun {
   firstCluster: number;
@@ -42,7 +43,7 @@ export interface TreeWalk {
   crossUnchecked: number;
   notices: string[];
   /** Every run kept (from the core's KEEP patches; not only the first WALK_LISTED): first cluster and length. */
-  keptRunList: Array<{ start: number; length: number }>;
+  keptRunList: ClusterRun[];
 }
 
 const KIND_NAMES: Record<number, KeptRun["kind"]> = {
@@ -147,8 +148,8 @@ export function walkTree(
 }
 
 /** The KEEP patches the walk added after `firstPatch`, as runs of clusters. */
-function keptRuns(core: Core, firstPatch: number, patchCount: number): Array<{ start: number; length: number }> {
-  const out: Array<{ start: number; length: number }> = [];
+function keptRuns(core: Core, firstPatch: number, patchCount: number): ClusterRun[] {
+  const out: ClusterRun[] = [];
   if (patchCount <= firstPatch) return out;
   const b = core.readPatches(firstPatch, patchCount - firstPatch);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);

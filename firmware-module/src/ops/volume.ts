@@ -18,7 +18,7 @@ import {
   Patch,
   planExclusions,
 } from "./exclusions";
-import { planExfatExclusions } from "./exfat-dir";
+import { ClusterRun, planExfatExclusions } from "./exfat-dir";
 import { FatSpaceError } from "./fat-writer";
 import * as G from "./ghost";
 import { isNtfsBoot, planNtfsExclusions } from "./ntfs-mft";
@@ -345,7 +345,7 @@ export function scanImageLength(
   core: Core,
   device: BlockDevice,
   patches: Patch[],
-): { length: number; kept: Array<{ start: number; length: number }> } {
+): { length: number; kept: ClusterRun[] } {
   const h = core.attach(device);
   try {
     loadPatches(core, h, device.sectorSize, patches);
