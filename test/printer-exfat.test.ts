@@ -38,7 +38,7 @@ import {
   systemWriter,
 } from "../simulator/src/printer";
 import { Frame, menuSession } from "../simulator/src/session";
-import { mustMatchOn } from "./helpers/fixtures";
+import { copyUsedToSparse } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-px-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -70,21 +70,8 @@ async function printer(profile: Profile, options: { shouldCancel?: () => boolean
  * fsck.exfat -n reads; the free clusters stay holes.
  */
 function fsck(p: SimPrinter): { ok: boolean; out: string } {
-  const part = systemPartition(p),
-    ss = part.sectorSize;
   const file = path.join(tmp, "system.part");
-  fs.writeFileSync(file, "");
-  fs.truncateSync(file, part.sectorCount * ss);
-  const fd = fs.openSync(file, "r+");
-  try {
-    for (const [from, to] of mustMatchOn(p.core, part)) {
-      const b = new Uint8Array(to - from);
-      part.read(from / ss, b.length / ss, b, 0);
-      fs.writeSync(fd, b, 0, b.length, from);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
+  copyUsedToSparse(p.core, systemPartition(p), file);
   try {
     const r = spawnSync("fsck.exfat", ["-n", file], { encoding: "utf8" });
     return { ok: r.status === 0, out: `${r.stdout}${r.stderr}`.trim().split("\n").slice(-1)[0] };
@@ -175,21 +162,10 @@ t.test("exFAT on 4096-byte sectors (wideformat-hdd4kn made exFAT): boots clean, 
   }
 });
 
-/** Clears the allocation bitmap's bits under a file (as a damaged bitmap leaves it); returns the file's sha256 and first cluster. */
+/** Clears the allocation bitmap's bits under a file, as a damaged bitmap leaves it (the simulator's damaged-fat on exFAT); returns the file's sha256 and first cluster. */
 function clearBits(p: SimPrinter, file: string): { sha: string; first: number } {
-  const x = tree(p),
-    part = systemPartition(p),
-    ss = part.sectorSize,
-    f = x.lookup(file)!;
-  for (const r of x.runs(f.firstCluster, f.length, f.noFatChain, f.path))
-    for (let c = r.start; c < r.start + r.length; c++) {
-      const byte = x.bitmapByte((c - 2) >> 3),
-        b = new Uint8Array(ss);
-      part.read(Math.floor(byte / ss), 1, b, 0);
-      b[byte % ss] &= ~(1 << ((c - 2) & 7));
-      part.write(Math.floor(byte / ss), 1, b, 0);
-    }
-  return { sha: fileSha(p, file), first: f.firstCluster };
+  injectDamage(p.core, systemPartition(p), "damaged-fat", [file]);
+  return { sha: fileSha(p, file), first: tree(p).lookup(file)!.firstCluster };
 }
 
 function fileSha(p: SimPrinter, file: string): string {

@@ -24,7 +24,7 @@ import {
   systemWriter,
 } from "../simulator/src/printer";
 import { evaluate } from "./helpers/evaluate";
-import { mustMatchOn } from "./helpers/fixtures";
+import { copyUsedToSparse } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-printer-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -58,26 +58,9 @@ async function printer(id: string): Promise<Booted> {
  * reads; the free clusters stay holes (dd read the whole partition, 4 GiB on wideformat-hdd4kn).
  */
 function fsckClean(p: SimPrinter): string {
-  const part = systemPartition(p),
-    ss = part.sectorSize;
+  const part = systemPartition(p);
   const file = path.join(tmp, "system.part");
-  fs.writeFileSync(file, "");
-  fs.truncateSync(file, part.sectorCount * ss);
-  const fd = fs.openSync(file, "r+");
-  try {
-    const ranges = mustMatchOn(p.core, part);
-    for (let i = 0; i < ranges.length; ) {
-      let j = i + 1;
-      while (j < ranges.length && ranges[j][0] === ranges[j - 1][1] && ranges[j][1] - ranges[i][0] <= 16 << 20) j++;
-      const start = ranges[i][0],
-        buf = new Uint8Array(ranges[j - 1][1] - start);
-      part.read(start / ss, buf.length / ss, buf, 0);
-      fs.writeSync(fd, buf, 0, buf.length, start);
-      i = j;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
+  copyUsedToSparse(p.core, part, file);
   try {
     // an exFAT system partition (kiosk-exfat-emmc4g) is checked by fsck.exfat, whose summary says "files" too
     return execFileSync(isExfat(part) ? "fsck.exfat" : "fsck.fat", ["-n", file], { encoding: "utf8" });

@@ -111,15 +111,14 @@ export function injectDamage(
       sectors,
     };
   }
-  if (kind === "corrupt-file") {
-    const lba =
-      clusterLba(tables, runs[0].start) +
-      Math.floor(rnd() % Math.max(1, Math.min(runs[0].length * tables.geometry.clusterBytes, file.size) / ss));
-    const b = readSectors(part, lba, 1);
-    b[rnd() % ss] ^= 0x5a;
-    part.write(lba, 1, b, 0);
-    return { kind, detail: `one byte of ${file.path} changed (sector ${lba})`, sectors: [lba] };
-  }
+  if (kind === "corrupt-file")
+    return corruptByte(
+      part,
+      file.path,
+      clusterLba(tables, runs[0].start),
+      Math.min(runs[0].length * tables.geometry.clusterBytes, file.size),
+      rnd,
+    );
   if (kind === "delete-critical-file") {
     const lba = deleteEntry(reader, tables, part, file);
     return { kind, detail: `${file.path} deleted (its directory entry marked free)`, sectors: [lba] };
@@ -136,15 +135,7 @@ export function injectDamage(
       for (let s = 0; s < n; s++) pool.push(first + s);
     }
   }
-  const sectors: number[] = [];
-  for (let i = 0; i < 16; i++) {
-    const lba = pool[rnd() % pool.length];
-    const b = new Uint8Array(ss);
-    for (let k = 0; k < ss; k++) b[k] = rnd() & 0xff;
-    part.write(lba, 1, b, 0);
-    sectors.push(lba);
-  }
-  return { kind, detail: `16 sectors overwritten with random bytes (${sectors.slice(0, 4).join(", ")}, ...)`, sectors };
+  return overwriteRandom(part, pool, rnd);
 }
 
 /**
@@ -190,15 +181,14 @@ function injectExfatDamage(part: BlockDevice, kind: DamageKind, critical: string
       sectors: [lba],
     };
   }
-  if (kind === "corrupt-file") {
-    const lba =
-      lbaOf(runs[0].start) +
-      Math.floor(rnd() % Math.max(1, Math.min(runs[0].length * g.clusterBytes, file.length) / ss));
-    const b = readSectors(part, lba, 1);
-    b[rnd() % ss] ^= 0x5a;
-    part.write(lba, 1, b, 0);
-    return { kind, detail: `one byte of ${file.path} changed (sector ${lba})`, sectors: [lba] };
-  }
+  if (kind === "corrupt-file")
+    return corruptByte(
+      part,
+      file.path,
+      lbaOf(runs[0].start),
+      Math.min(runs[0].length * g.clusterBytes, file.length),
+      rnd,
+    );
   if (kind === "delete-critical-file") {
     const sectors = file.entryOffsets.map((at) => patchByte(at, (b) => b & 0x7f));
     return { kind, detail: `${file.path} deleted (its entry set marked not in use)`, sectors };
@@ -211,6 +201,22 @@ function injectExfatDamage(part: BlockDevice, kind: DamageKind, critical: string
   for (const f of files)
     for (const r of tree.runs(f.firstCluster, f.length, f.noFatChain, f.path))
       for (let s = 0; s < r.length * g.sectorsPerCluster; s++) pool.push(lbaOf(r.start) + s);
+  return overwriteRandom(part, pool, rnd);
+}
+
+/** corrupt-file: one byte changed in a random sector of the first `bytes` of a file whose first run starts at `lba` (FAT and exFAT). */
+function corruptByte(part: BlockDevice, path: string, lba0: number, bytes: number, rnd: () => number): DamageReport {
+  const ss = part.sectorSize;
+  const lba = lba0 + Math.floor(rnd() % Math.max(1, bytes / ss));
+  const b = readSectors(part, lba, 1);
+  b[rnd() % ss] ^= 0x5a;
+  part.write(lba, 1, b, 0);
+  return { kind: "corrupt-file", detail: `one byte of ${path} changed (sector ${lba})`, sectors: [lba] };
+}
+
+/** random-sectors: 16 sectors drawn from `pool` overwritten with random bytes (FAT and exFAT). */
+function overwriteRandom(part: BlockDevice, pool: number[], rnd: () => number): DamageReport {
+  const ss = part.sectorSize;
   const sectors: number[] = [];
   for (let i = 0; i < 16; i++) {
     const lba = pool[rnd() % pool.length];
@@ -219,7 +225,11 @@ function injectExfatDamage(part: BlockDevice, kind: DamageKind, critical: string
     part.write(lba, 1, b, 0);
     sectors.push(lba);
   }
-  return { kind, detail: `16 sectors overwritten with random bytes (${sectors.slice(0, 4).join(", ")}, ...)`, sectors };
+  return {
+    kind: "random-sectors",
+    detail: `16 sectors overwritten with random bytes (${sectors.slice(0, 4).join(", ")}, ...)`,
+    sectors,
+  };
 }
 
 /** Marks a file's directory entry (and its long-name entries) deleted, as a careless delete would; returns the sector. */

@@ -95,6 +95,32 @@ export function mustMatchOn(core: Core, dev: BlockDevice): [number, number][] {
   return ranges;
 }
 
+/**
+ * Copies into `file`, a sparse file of the partition's size, what a checker (fsck.fat -n,
+ * fsck.exfat -n) reads of `part`: the ranges of mustMatchOn, neighbours joined into reads of at
+ * most 16 MiB; the free clusters stay holes.
+ */
+export function copyUsedToSparse(core: Core, part: BlockDevice, file: string): void {
+  const ss = part.sectorSize;
+  fs.writeFileSync(file, "");
+  fs.truncateSync(file, part.sectorCount * ss);
+  const fd = fs.openSync(file, "r+");
+  try {
+    const ranges = mustMatchOn(core, part);
+    for (let i = 0; i < ranges.length; ) {
+      let j = i + 1;
+      while (j < ranges.length && ranges[j][0] === ranges[j - 1][1] && ranges[j][1] - ranges[i][0] <= 16 << 20) j++;
+      const start = ranges[i][0],
+        buf = new Uint8Array(ranges[j - 1][1] - start);
+      part.read(start / ss, buf.length / ss, buf, 0);
+      fs.writeSync(fd, buf, 0, buf.length, start);
+      i = j;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** exFAT: everything before the cluster heap, and every cluster the allocation bitmap marks used. */
 function exfatRanges(dev: BlockDevice): [number, number][] {
   const x = new ExfatTree(dev),
