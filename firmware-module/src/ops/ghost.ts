@@ -29,6 +29,8 @@ import { FatEntry, FatReader } from "./fat-reader";
 import { exactShortName, FatWriter } from "./fat-writer";
 import { GhostError, GhostExtent, GhostSpaceError } from "./ghost-common";
 import * as X from "./ghost-exfat";
+import * as N from "./ghost-ntfs";
+import { isNtfs } from "./ghost-ntfs";
 import { SectorAdapter } from "./sector-adapter";
 
 export const DEFAULT_GHOST_NAME = "\\RECOVERY.CBI";
@@ -43,7 +45,7 @@ const COMMIT_MAGIC = "CBCOMMIT";
 const SEARCH_SPAN = 64 << 20; // searched by one scanMagic call (the core reads it 1 MiB at a time)
 
 /** Whether the partition holds exFAT (its ghost goes through ghost-exfat.ts); FAT otherwise. */
-export { GhostError, type GhostExtent, GhostSpaceError, isExfat };
+export { GhostError, type GhostExtent, GhostSpaceError, isExfat, isNtfs };
 
 export interface FoundGhost extends GhostExtent {
   /** The directory entry it was found through; absent when found by the search. */
@@ -125,6 +127,11 @@ export function checkGhost(
 /** The ghost found through the volume's directory (the ghost's name, then the file of an unfinished replacement), or undefined. */
 export function findGhostByDirectory(core: Core, part: BlockDevice, name?: string): FoundGhost | undefined {
   const path = ghostPath(name);
+  if (isNtfs(part)) {
+    const extent = N.ntfsGhostExtent(part, path);
+    const ok = extent && checkGhost(core, part, extent);
+    return extent && ok ? { ...extent, path, foundBy: "directory", sectorBytes: part.sectorSize, ...ok } : undefined;
+  }
   if (isExfat(part)) {
     const found: FoundGhost[] = [];
     for (const p of [path, tempPathOf(path)]) {
@@ -404,6 +411,7 @@ export function planRename(reader: FatReader, path: string): { extent: GhostExte
 
 /** planOldGhost on either file system: the old ghost's side of a switch, or undefined. */
 export function planOldGhostOn(core: Core, part: BlockDevice, path: string): OldGhost | undefined {
+  if (isNtfs(part)) return N.planOldNtfsGhost(part, path);
   return isExfat(part) ? X.planOldExfatGhost(part, path) : planOldGhost(new FatReader(part, core), path);
 }
 
@@ -413,6 +421,7 @@ export function planRenameOn(
   part: BlockDevice,
   path: string,
 ): { extent: GhostExtent; dirPatches: Patch[] } {
+  if (isNtfs(part)) return N.planNtfsRename(part, path);
   return isExfat(part) ? X.planExfatRename(part, path, tempPathOf(path)) : planRename(new FatReader(part, core), path);
 }
 
@@ -427,6 +436,7 @@ export function settleGhost(
   path: string,
 ): "none" | "renamed" | "removed" | "switch finished" {
   const tempPath = tempPathOf(path);
+  if (isNtfs(part)) return settleNtfsGhost(core, part, path);
   if (isExfat(part)) {
     const done = finishExfatSwitch(core, part, path);
     const temp = X.exfatGhostExtent(part, tempPath);
@@ -529,9 +539,38 @@ function finishExfatSwitch(core: Core, part: BlockDevice, path: string): boolean
   return true;
 }
 
-/** switchFsInfo on either file system (exFAT keeps no free count: none). */
+/**
+ * settleGhost on NTFS (section 12.6): when the ghost's locator names a replaced ghost, the switch
+ * was cut off after its index write: the replaced ghost is forgotten and its record (an orphan
+ * now) freed. Otherwise an orphan with the ghost's name is an unfinished new file, and is freed.
+ * A first ghost whose backup was cut off stays in the index with no valid image: the next backup
+ * replaces it as it replaces any ghost.
+ */
+function settleNtfsGhost(core: Core, part: BlockDevice, path: string): "none" | "removed" | "switch finished" {
+  const extent = N.ntfsGhostExtent(part, path);
+  const loc = extent ? ghostLocator(part, extent) : undefined;
+  if (extent && loc?.replaced && checkGhost(core, part, extent)) {
+    const old = loc.replaced;
+    if (old.startSector + old.sectors <= extent.startSector || old.startSector >= extent.startSector + extent.sectors)
+      forgetGhost(part, old);
+    N.freeNtfsOrphans(part, path);
+    writeLocator(part, extent, { ...loc, replaced: undefined });
+    part.flush();
+    return "switch finished";
+  }
+  return N.freeNtfsOrphans(part, path) > 0 ? "removed" : "none";
+}
+
+/** A ghost backup that does not finish, on NTFS: its new file removed (an orphan; or a first ghost, from the index, when it holds no valid image). */
+export function abandonNtfsGhost(core: Core, part: BlockDevice, path: string): void {
+  if (N.freeNtfsOrphans(part, path) > 0) return;
+  const extent = N.ntfsGhostExtent(part, path);
+  if (extent && !checkGhost(core, part, extent)) N.removeIndexedNtfsGhost(part, path);
+}
+
+/** switchFsInfo on either file system (exFAT and NTFS keep no free count: none). */
 export function switchFsInfoOn(core: Core, part: BlockDevice, freed: number): Patch[] {
-  return isExfat(part) ? [] : switchFsInfo(new FatReader(part, core), part, freed);
+  return isExfat(part) || isNtfs(part) ? [] : switchFsInfo(new FatReader(part, core), part, freed);
 }
 
 /** The FSInfo patches of a switch that frees `freed` clusters (FAT32 only). */
@@ -548,7 +587,13 @@ export function reserveGhostFile(
   mtime: Date,
   /** Runs the tree reaches that the file system marks free: never taken for the ghost (issue 18). */
   avoid: ClusterRun[] = [],
+  /** The ghost's own path: NTFS's new file carries the ghost's name from the start (section 12.6). */
+  path?: string,
 ): void {
+  if (isNtfs(part)) {
+    if (!path) throw new GhostError(`${part.name}: an NTFS ghost's new file is made under the ghost's own name`);
+    return N.reserveNtfsFile(part, path, bytes, GHOST_ATTRIBUTES, mtime, avoid);
+  }
   if (isExfat(part)) return X.reserveExfatFile(part, tempPath, bytes, GHOST_ATTRIBUTES, mtime, avoid);
   const w = new FatWriter(part);
   w.reserveFile(tempPath, bytes, { attributes: GHOST_ATTRIBUTES, contiguous: true, fromEnd: true, mtime, avoid });

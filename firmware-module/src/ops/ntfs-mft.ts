@@ -25,7 +25,7 @@ export class NtfsError extends ClusterbackError {
 
 export const NTFS_LEFT_OUT = ["pagefile.sys", "swapfile.sys", "hiberfil.sys"];
 
-interface Run {
+export interface Run {
   vcn: number;
   lcn: number;
   length: number;
@@ -124,7 +124,7 @@ function checkGeometry(g: NtfsGeometry, part: BlockDevice): void {
     throw bad(`the MFT at cluster ${g.mftLcn} is outside the volume's ${g.clusterCount} clusters`);
 }
 
-interface Attribute {
+export interface Attribute {
   type: number;
   name: string;
   at: number;
@@ -133,7 +133,7 @@ interface Attribute {
 }
 
 /** An MFT record with its number, and checked views of its bytes. */
-class MftRecord {
+export class MftRecord {
   readonly v: DataView;
   constructor(
     readonly n: number,
@@ -218,7 +218,7 @@ function attributeAt(r: MftRecord, at: number, inUse: number): Attribute {
   return a;
 }
 
-function attributes(r: MftRecord): Attribute[] {
+export function attributes(r: MftRecord): Attribute[] {
   const out: Attribute[] = [];
   const inUse = Math.min(r.u32(REC_BytesInUse), r.bytes.length);
   let at = r.u16(REC_FirstAttribute);
@@ -233,7 +233,7 @@ function attributes(r: MftRecord): Attribute[] {
 }
 
 /** A data-run list (mapping pairs) of a non-resident attribute, every run inside the volume. */
-function decodeRuns(r: MftRecord, a: Attribute, clusterCount: number): Run[] {
+export function decodeRuns(r: MftRecord, a: Attribute, clusterCount: number): Run[] {
   const runs: Run[] = [];
   const end = a.at + a.length;
   let p = r.inAttribute(a, "data runs", r.u16(a.at + ATTR_RunsOffset), 0);
@@ -269,7 +269,7 @@ function runNumber(b: Uint8Array, at: number, n: number, signed: boolean): numbe
 /** Reads the MFT of an NTFS partition record by record. */
 export class MftReader {
   readonly g: NtfsGeometry;
-  private readonly mftRuns: Run[];
+  readonly mftRuns: Run[];
   readonly records: number;
 
   constructor(readonly part: BlockDevice) {

@@ -399,6 +399,7 @@ export class GhostBackupJob {
   name = "";
   vol!: VolumeInfo;
   private tempMade = false;
+  private ntfs = false;
   private renamed = false;
   private switchDir: Patch[] = [];
   private switchFatByCopy: Patch[][] = [];
@@ -430,11 +431,8 @@ export class GhostBackupJob {
       } catch (e) {
         throw nameSourceReadError(core, dev, this.trap, e);
       }
-      if (this.vol.fsType === "NTFS")
-        throw new UsageError(
-          `${where}: the ghost image is kept on FAT12/16/32 and exFAT volumes; this one is ${this.vol.fsType} (use an image file or a recovery partition)`,
-        );
       const exfat = this.vol.fsType === "exFAT";
+      this.ntfs = this.vol.fsType === "NTFS";
       this.leftover = G.settleGhost(core, dev, this.path);
       this.name = options.name ?? this.path.slice(this.path.lastIndexOf("\\") + 1).replace(/\.[^.]*$/, "");
       const nameBytes = imageNameBytes(this.name);
@@ -456,14 +454,14 @@ export class GhostBackupJob {
         extra = options.extra?.length ?? 0;
       // room for a signature section, the extra bytes, the locator, a directory that grows by a cluster when the new entry is added, and that cluster's block table
       const extentBytes = Math.ceil((length + 512 + extra + 1024 + cb + 16384) / cb) * cb;
-      if (!exfat && extentBytes > 0xffffffff)
+      if (!exfat && !this.ntfs && extentBytes > 0xffffffff)
         throw new G.GhostError(
           `${where}: the ghost image would be ${extentBytes} bytes; a FAT file holds at most 4 GiB - 1: use a recovery partition or an image file`,
         );
       const created = options.created ?? new Date();
       // 2. the new file
       try {
-        G.reserveGhostFile(dev, this.tempPath, extentBytes, created, kept); // never over clusters a file still reaches
+        G.reserveGhostFile(dev, this.tempPath, extentBytes, created, kept, this.path); // never over clusters a file still reaches
       } catch (e) {
         if (e instanceof FatSpaceError || e instanceof G.GhostSpaceError)
           throw new G.GhostError(
@@ -473,7 +471,8 @@ export class GhostBackupJob {
       }
       this.tempMade = true;
       // 3. the switch, planned on the partition as it is now
-      const old = G.planOldGhostOn(core, dev, this.path);
+      // (NTFS: a first ghost's new file is in the index now, under the ghost's name: the old one is the one before)
+      const old = this.ntfs ? oldBefore : G.planOldGhostOn(core, dev, this.path);
       const rename = G.planRenameOn(core, dev, this.path);
       const freed = old?.clusters ?? 0;
       const plan = planVolumeExclusions(core, dev, exclude, { skip, alsoFreed: freed });
@@ -581,7 +580,8 @@ export class GhostBackupJob {
     if (this.tempMade && !this.renamed) {
       this.tempMade = false;
       try {
-        G.removeFile(this.dev, this.tempPath);
+        if (this.ntfs) G.abandonNtfsGhost(this.core, this.dev, this.path);
+        else G.removeFile(this.dev, this.tempPath);
       } catch {
         /* the device failed: the next ghost backup removes it */
       }

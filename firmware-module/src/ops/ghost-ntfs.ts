@@ -1,0 +1,907 @@
+// The ghost image on NTFS (docs/image-format.md 12.6): the same image, locator, switch and search
+// as on FAT (ghost.ts), through NTFS's MFT, $Bitmap and the directory's $I30 index.
+//
+// NTFS keeps a directory's names sorted in a B-tree, so a rename moves an entry; the switch here
+// does not rename. The new image's file is an MFT record of its own that already carries the
+// ghost's name, and the switch points the ghost's index entry at it:
+//
+// - Made: an MFT record (read-only, hidden, system; one $FILE_NAME in the Win32-and-DOS
+//   namespace; a non-resident $DATA of one run of clusters as near the end of the volume as it
+//   fits), written first; then its bit in $MFT's $BITMAP, then its clusters' bits in $Bitmap.
+//   When the directory has no ghost yet, an index entry is inserted for it at once (in the leaf
+//   where it sorts: an index block or the directory's $INDEX_ROOT, never split or grown); when it
+//   has one, the new record is not in the index (an orphan) until the switch.
+// - Switched: the ghost's index entry (its file reference and the sizes of its $FILE_NAME copy)
+//   rewritten in place to name the new record, one sector when the entry's reference does not
+//   cross one; then the old record's $Bitmap bits cleared, its $MFT bitmap bit, and last its
+//   in-use flag, so that while any of it is left the old record is an orphan the next backup finds.
+// - Settled: orphans with the ghost's name in its directory are what an interrupted backup left:
+//   the old ghost when the locator says the switch was done, else the unfinished new one. Both
+//   are freed the same way.
+// - Found: through the index by name (upper-cased by the volume's $UpCase), or by the search.
+
+import { PatchKind } from "./abi";
+import { fromUtf16le, latin1 } from "./bytes";
+import { BlockDevice } from "./devices";
+import { Patch } from "./exclusions";
+import { ClusterRun } from "./exfat-dir";
+import { GhostError, GhostExtent, GhostSpaceError } from "./ghost-common";
+import { Attribute, attributes, decodeRuns, MftReader, MftRecord, NtfsError, Run } from "./ntfs-mft";
+
+const STRIDE = 512; // the update sequence protects the last u16 of every 512 bytes
+const REC_ROOT = 5;
+const REC_UPCASE = 10;
+const REC_FIRST_FREE = 24; // records 16-23 are reserved for the volume's own files
+const TYPE_STANDARD_INFORMATION = 0x10;
+const TYPE_FILE_NAME = 0x30;
+const TYPE_DATA = 0x80;
+const TYPE_INDEX_ROOT = 0x90;
+const TYPE_INDEX_ALLOCATION = 0xa0;
+const TYPE_BITMAP = 0xb0;
+const ATTR_END = 0xffffffff;
+const I30 = "$I30";
+const REC_SEQUENCE = 16; // u16
+const REC_LINKS = 18; // u16
+const REC_FIRST_ATTR = 20; // u16
+const REC_FLAGS = 22; // u16: 1 in use, 2 directory
+const REC_IN_USE = 1;
+const REC_BYTES_IN_USE = 24; // u32
+const REC_BYTES_ALLOCATED = 28; // u32
+const REC_NEXT_ATTR_ID = 40; // u16
+const REC_NUMBER = 44; // u32 (NTFS 3.1)
+const REC_USA = 48; // where this module puts the update sequence array
+// index header (in $INDEX_ROOT's value at 16, in an index block at 24); offsets from the header
+const IH_ENTRIES = 0,
+  IH_LENGTH = 4,
+  IH_ALLOCATED = 8;
+const IR_BLOCK_BYTES = 8; // $INDEX_ROOT value: u32 bytes per index block
+const IR_HEADER = 16;
+const INDX_HEADER = 24;
+const INDX_MAGIC = "INDX";
+// index entry
+const IE_LENGTH = 8,
+  IE_KEY_LENGTH = 10,
+  IE_FLAGS = 12,
+  IE_KEY = 16;
+const IE_SUBNODE = 1,
+  IE_LAST = 2;
+// $FILE_NAME value
+const FN_PARENT = 0,
+  FN_ALLOCATED = 40,
+  FN_SIZE = 48,
+  FN_FLAGS = 56,
+  FN_NAME_LENGTH = 64,
+  FN_NAMESPACE = 65,
+  FN_NAME = 66;
+const NS_WIN32_AND_DOS = 3;
+const SI_BYTES = 72; // $STANDARD_INFORMATION of NTFS 3.x
+const SI_ATTRIBUTES = 32,
+  SI_SECURITY_ID = 52;
+const NT_EPOCH_MS = 11644473600000; // 1601 to 1970
+const DEPTH_MAX = 32; // index levels followed at most
+const RECORD_MASK = 0xffffffffffffn;
+
+const align8 = (x: number) => (x + 7) & ~7;
+const u16 = (b: Uint8Array, at: number) => b[at] | (b[at + 1] << 8);
+const u32 = (b: Uint8Array, at: number) => (u16(b, at) + u16(b, at + 2) * 65536) >>> 0;
+const put16 = (b: Uint8Array, at: number, x: number) => new DataView(b.buffer, b.byteOffset).setUint16(at, x, true);
+const put32 = (b: Uint8Array, at: number, x: number) => new DataView(b.buffer, b.byteOffset).setUint32(at, x, true);
+const put64 = (b: Uint8Array, at: number, x: bigint) => new DataView(b.buffer, b.byteOffset).setBigUint64(at, x, true);
+const get64 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset).getBigUint64(at, true);
+
+export function isNtfs(part: BlockDevice): boolean {
+  const boot = new Uint8Array(Math.max(part.sectorSize, 512));
+  try {
+    part.read(0, 1, boot, 0);
+  } catch {
+    return false;
+  }
+  return latin1(boot.subarray(3, 11)) === "NTFS    ";
+}
+
+/** A structure protected by an update sequence (an MFT record, an index block): its bytes with the sequence applied, and where they lie. */
+class Struct {
+  constructor(
+    readonly vol: NtfsVolume,
+    readonly what: string,
+    /** the bytes with the update sequence applied */
+    readonly bytes: Uint8Array,
+    /** the data runs it lies in, and its offset in them */
+    readonly runs: Run[],
+    readonly offset: number,
+  ) {}
+
+  /** The partition byte of the structure's stored byte `at`. */
+  disk(at: number): number {
+    const cb = this.vol.g.clusterBytes;
+    const pos = this.offset + at,
+      vcn = Math.floor(pos / cb);
+    const r = this.runs.find((x) => x.vcn <= vcn && vcn < x.vcn + x.length && x.lcn >= 0);
+    if (!r) throw new NtfsError(`${this.vol.part.name}: ${this.what}: byte ${at} is not in its runs`);
+    return (r.lcn + vcn - r.vcn) * cb + (pos % cb);
+  }
+
+  /** Where byte `at` is stored: the last two bytes of each stride are kept in the update sequence array. */
+  stored(at: number): number {
+    if (at % STRIDE < STRIDE - 2) return at;
+    return u16(this.bytes, 4) + 2 * (Math.floor(at / STRIDE) + 1) + (at % STRIDE) - (STRIDE - 2);
+  }
+
+  /** The patches that make bytes [at, at + value.length) read as `value` on the disk, leaving the update sequence as it is. */
+  patches(at: number, value: Uint8Array): Patch[] {
+    const out: Patch[] = [];
+    for (let i = 0; i < value.length; i++) {
+      const byteOffset = this.disk(this.stored(at + i));
+      const last = out[out.length - 1];
+      if (last && last.length < 4 && last.byteOffset + last.length === byteOffset) {
+        last.value = (last.value! | (value[i] << (8 * last.length))) >>> 0;
+        last.mask = (last.mask! | (0xff << (8 * last.length))) >>> 0;
+        last.length++;
+      } else out.push({ byteOffset, length: 1, kind: PatchKind.mask, value: value[i], mask: 0xff });
+    }
+    return out;
+  }
+
+  /** Writes the whole structure with a new update sequence number. */
+  write(): void {
+    const raw = this.bytes.slice();
+    const usa = u16(raw, 4),
+      count = u16(raw, 6);
+    const usn = (u16(raw, usa) % 0xffff) + 1;
+    put16(raw, usa, usn);
+    for (let i = 1; i < count; i++) {
+      raw[usa + 2 * i] = raw[i * STRIDE - 2];
+      raw[usa + 2 * i + 1] = raw[i * STRIDE - 1];
+      put16(raw, i * STRIDE - 2, usn);
+    }
+    this.bytes.set(raw.subarray(usa, usa + 2 * count), usa);
+    for (let at = 0; at < raw.length; ) {
+      const cb = this.vol.g.clusterBytes;
+      const take = Math.min(raw.length - at, cb - ((this.offset + at) % cb));
+      this.vol.writeBytes(this.disk(at), raw.subarray(at, at + take));
+      at += take;
+    }
+  }
+}
+
+interface IndexNode {
+  s: Struct;
+  /** offset of the index header */
+  header: number;
+  /** the $INDEX_ROOT attribute, when the node is the root */
+  root?: Attribute;
+  vcn?: number;
+}
+
+interface IndexEntry {
+  at: number;
+  length: number;
+  flags: number;
+  ref: bigint;
+  name: string;
+  subnode?: number;
+}
+
+/** An NTFS volume for the ghost's few changes. */
+export class NtfsVolume {
+  readonly mft: MftReader;
+  readonly g: MftReader["g"];
+  private readonly upcase = new Map<number, number>();
+  private upcaseRuns?: Run[];
+
+  constructor(readonly part: BlockDevice) {
+    this.mft = new MftReader(part);
+    this.g = this.mft.g;
+  }
+
+  fail(what: string): GhostError {
+    return new GhostError(`${this.part.name}: ${what}`);
+  }
+
+  readBytes(byte: number, bytes: number): Uint8Array {
+    const ss = this.part.sectorSize;
+    const first = Math.floor(byte / ss),
+      n = Math.ceil((byte + bytes) / ss) - first;
+    const tmp = new Uint8Array(n * ss);
+    this.part.read(first, n, tmp, 0);
+    return tmp.subarray(byte - first * ss, byte - first * ss + bytes);
+  }
+
+  writeBytes(byte: number, bytes: Uint8Array): void {
+    const ss = this.part.sectorSize;
+    const first = Math.floor(byte / ss),
+      n = Math.ceil((byte + bytes.length) / ss) - first;
+    const tmp = new Uint8Array(n * ss);
+    if (byte % ss !== 0 || bytes.length % ss !== 0) this.part.read(first, n, tmp, 0);
+    tmp.set(bytes, byte - first * ss);
+    this.part.write(first, n, tmp, 0);
+  }
+
+  /** A structure read from `runs` at `offset`, its update sequence applied; undefined when its magic is not `magic`. */
+  private structAt(what: string, magic: string, runs: Run[], offset: number, bytes: number): Struct | undefined {
+    const b = this.mft.readRuns(runs, offset, bytes).slice();
+    if (latin1(b.subarray(0, 4)) !== magic) return undefined;
+    const usa = u16(b, 4),
+      count = u16(b, 6);
+    if (count !== bytes / STRIDE + 1 || usa < 8 || usa + 2 * count > bytes)
+      throw new NtfsError(
+        `${this.part.name}: ${what}: update sequence of ${count} at ${usa} does not fit its ${bytes} bytes`,
+      );
+    for (let i = 1; i < count; i++) {
+      if (u16(b, i * STRIDE - 2) !== u16(b, usa))
+        throw new NtfsError(`${this.part.name}: ${what}: update sequence does not match (a torn write)`);
+      b[i * STRIDE - 2] = b[usa + 2 * i];
+      b[i * STRIDE - 1] = b[usa + 2 * i + 1];
+    }
+    return new Struct(this, what, b, runs, offset);
+  }
+
+  /** MFT record n as stored (in use or not), or undefined when it holds no FILE record. */
+  record(n: number): Struct | undefined {
+    if (!Number.isSafeInteger(n) || n < 0 || n >= this.mft.records)
+      throw new NtfsError(`${this.part.name}: MFT record ${n} is past the MFT's ${this.mft.records} records`);
+    const rb = this.g.recordBytes;
+    return this.structAt(`MFT record ${n}`, "FILE", this.mft.mftRuns, n * rb, rb);
+  }
+
+  inUseRecord(n: number): Struct {
+    const s = this.record(n);
+    if (!s || (u16(s.bytes, REC_FLAGS) & REC_IN_USE) === 0)
+      throw new NtfsError(`${this.part.name}: MFT record ${n} is not in use`);
+    return s;
+  }
+
+  attrs(s: Struct, n: number): { r: MftRecord; list: Attribute[] } {
+    const r = new MftRecord(n, s.bytes);
+    return { r, list: attributes(r) };
+  }
+
+  /** The unnamed $DATA runs of record n (one base record: no attribute list). */
+  dataRuns(n: number, s = this.inUseRecord(n)): Run[] {
+    return this.mft.dataRuns(n, s.bytes);
+  }
+
+  /** The attribute `type` named `name` of record n, non-resident: its runs and data size. */
+  private nonResident(n: number, type: number, name: string): { runs: Run[]; size: number } {
+    const s = this.inUseRecord(n);
+    const { r, list } = this.attrs(s, n);
+    const a = list.find((x) => x.type === type && x.name === name);
+    if (!a) throw new NtfsError(`${this.part.name}: MFT record ${n} has no attribute 0x${type.toString(16)} ${name}`);
+    if (a.resident)
+      throw this.fail(
+        `MFT record ${n}'s attribute 0x${type.toString(16)} is resident; the ghost changes only a non-resident one`,
+      );
+    return { runs: decodeRuns(r, a, this.g.clusterCount), size: r.count("data size", a.at + 48) };
+  }
+
+  // ---- names, by the volume's $UpCase ---------------------------------------------------------
+
+  upper(c: number): number {
+    let u = this.upcase.get(c);
+    if (u === undefined) {
+      this.upcaseRuns ??= this.dataRuns(REC_UPCASE);
+      u = u16(this.mft.readRuns(this.upcaseRuns, 2 * c, 2), 0);
+      this.upcase.set(c, u);
+    }
+    return u;
+  }
+
+  /** The file-name collation: upper-cased UTF-16 units, then length. */
+  compare(a: string, b: string): number {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const d = this.upper(a.charCodeAt(i)) - this.upper(b.charCodeAt(i));
+      if (d !== 0) return d;
+    }
+    return a.length - b.length;
+  }
+
+  // ---- the $I30 index -------------------------------------------------------------------------
+
+  private root(dir: number): IndexNode {
+    const s = this.inUseRecord(dir);
+    const { r, list } = this.attrs(s, dir);
+    const a = list.find((x) => x.type === TYPE_INDEX_ROOT && x.name === I30);
+    if (!a || !a.resident) throw this.fail(`MFT record ${dir} is not a directory (no $INDEX_ROOT $I30)`);
+    const value = r.value(a, "$INDEX_ROOT");
+    return { s, header: value.byteOffset - s.bytes.byteOffset + IR_HEADER, root: a };
+  }
+
+  private block(dir: number, vcn: number, blockBytes: number): IndexNode {
+    const { runs } = this.nonResident(dir, TYPE_INDEX_ALLOCATION, I30);
+    const unit = blockBytes >= this.g.clusterBytes ? this.g.clusterBytes : STRIDE;
+    const s = this.structAt(
+      `directory record ${dir}'s index block at VCN ${vcn}`,
+      INDX_MAGIC,
+      runs,
+      vcn * unit,
+      blockBytes,
+    );
+    if (!s) throw this.fail(`directory record ${dir}'s index block at VCN ${vcn} is not an INDX block`);
+    return { s, header: INDX_HEADER, vcn };
+  }
+
+  private entries(node: IndexNode): IndexEntry[] {
+    const b = node.s.bytes,
+      h = node.header;
+    const end = h + u32(b, h + IH_LENGTH);
+    const out: IndexEntry[] = [];
+    for (let at = h + u32(b, h + IH_ENTRIES); at + IE_KEY <= end; ) {
+      const length = u16(b, at + IE_LENGTH),
+        flags = u16(b, at + IE_FLAGS),
+        keyLength = u16(b, at + IE_KEY_LENGTH);
+      if (length < IE_KEY || at + length > end || (!(flags & IE_LAST) && keyLength < FN_NAME))
+        throw new NtfsError(`${this.part.name}: ${node.s.what}: a malformed index entry at ${at} (${length} bytes)`);
+      const key = b.subarray(at + IE_KEY, at + IE_KEY + keyLength);
+      const name = flags & IE_LAST ? "" : fromUtf16le(key.subarray(FN_NAME, FN_NAME + 2 * key[FN_NAME_LENGTH]));
+      out.push({
+        at,
+        length,
+        flags,
+        ref: get64(b, at),
+        name,
+        subnode: flags & IE_SUBNODE ? Number(get64(b, at + length - 8)) : undefined,
+      });
+      if (flags & IE_LAST) return out;
+      at += length;
+    }
+    throw new NtfsError(`${this.part.name}: ${node.s.what}: its index has no last entry`);
+  }
+
+  /** The entry for `name` in directory `dir`, or the leaf and entry it would go before. */
+  find(dir: number, name: string): { node: IndexNode; entry: IndexEntry; found: boolean } {
+    let node = this.root(dir);
+    const blockBytes = u32(node.s.bytes, node.header - IR_HEADER + IR_BLOCK_BYTES);
+    for (let depth = 0; depth < DEPTH_MAX; depth++) {
+      let next: IndexEntry | undefined;
+      for (const e of this.entries(node)) {
+        const c = e.flags & IE_LAST ? -1 : this.compare(name, e.name);
+        if (c === 0) return { node, entry: e, found: true };
+        if (c < 0) {
+          next = e;
+          break;
+        }
+      }
+      if (next!.subnode === undefined) return { node, entry: next!, found: false };
+      node = this.block(dir, next!.subnode, blockBytes);
+    }
+    throw this.fail(`directory record ${dir}'s index is more than ${DEPTH_MAX} levels deep (a loop)`);
+  }
+
+  /** The record of the file or directory at `path` ("\\A\\B"), or undefined. */
+  lookup(path: string): number | undefined {
+    let n = REC_ROOT;
+    for (const part of path.split("\\").filter((x) => x.length > 0)) {
+      const f = this.find(n, part);
+      if (!f.found) return undefined;
+      n = Number(f.entry.ref & RECORD_MASK);
+    }
+    return n;
+  }
+
+  /** Inserts an entry (file reference `ref`, key `key`) where `name` sorts in directory `dir`: in its leaf, which must have room. */
+  insert(dir: number, name: string, ref: bigint, key: Uint8Array): void {
+    const f = this.find(dir, name);
+    if (f.found) throw this.fail(`${name} is in directory record ${dir} already`);
+    const length = align8(IE_KEY + key.length);
+    const entry = new Uint8Array(length);
+    put64(entry, 0, ref);
+    put16(entry, IE_LENGTH, length);
+    put16(entry, IE_KEY_LENGTH, key.length);
+    entry.set(key, IE_KEY);
+    const { node } = f,
+      b = node.s.bytes,
+      h = node.header;
+    const used = u32(b, h + IH_LENGTH);
+    if (node.root) {
+      const inUse = u32(b, REC_BYTES_IN_USE);
+      if (inUse + length > b.length)
+        throw this.fail(
+          `directory record ${dir}'s $INDEX_ROOT has no room for ${name} (${inUse} of ${b.length} bytes in use, the entry is ${length}); the ghost does not move a directory's index out of its record`,
+        );
+      b.copyWithin(f.entry.at + length, f.entry.at, inUse);
+      b.set(entry, f.entry.at);
+      const a = node.root.at;
+      put32(b, a + 4, u32(b, a + 4) + length); // attribute length
+      put32(b, a + 16, u32(b, a + 16) + length); // value length
+      put32(b, h + IH_LENGTH, used + length);
+      put32(b, h + IH_ALLOCATED, u32(b, h + IH_ALLOCATED) + length);
+      put32(b, REC_BYTES_IN_USE, inUse + length);
+    } else {
+      const allocated = u32(b, h + IH_ALLOCATED);
+      if (used + length > allocated)
+        throw this.fail(
+          `directory record ${dir}'s index block at VCN ${node.vcn} is full (${used} of ${allocated} bytes, the entry is ${length}); the ghost does not split an index block: put the ghost in another directory`,
+        );
+      b.copyWithin(f.entry.at + length, f.entry.at, h + used);
+      b.set(entry, f.entry.at);
+      put32(b, h + IH_LENGTH, used + length);
+    }
+    node.s.write();
+  }
+
+  /** Removes `name`'s entry from directory `dir` when it is in a leaf; false when it is not there or not in a leaf. */
+  remove(dir: number, name: string): boolean {
+    const f = this.find(dir, name);
+    if (!f.found || f.entry.subnode !== undefined) return false;
+    const { node } = f,
+      b = node.s.bytes,
+      h = node.header,
+      length = f.entry.length;
+    const used = u32(b, h + IH_LENGTH);
+    if (node.root) {
+      const inUse = u32(b, REC_BYTES_IN_USE);
+      b.copyWithin(f.entry.at, f.entry.at + length, inUse);
+      b.fill(0, inUse - length, inUse);
+      const a = node.root.at;
+      put32(b, a + 4, u32(b, a + 4) - length);
+      put32(b, a + 16, u32(b, a + 16) - length);
+      put32(b, h + IH_ALLOCATED, u32(b, h + IH_ALLOCATED) - length);
+      put32(b, REC_BYTES_IN_USE, inUse - length);
+    } else {
+      b.copyWithin(f.entry.at, f.entry.at + length, h + used);
+      b.fill(0, h + used - length, h + used);
+    }
+    put32(b, h + IH_LENGTH, used - length);
+    node.s.write();
+    return true;
+  }
+
+  /** The patches that point `name`'s entry in `dir` at record `n` (`ref`), with its size. */
+  repointPatches(dir: number, name: string, ref: bigint, allocated: number, size: number): Patch[] {
+    const f = this.find(dir, name);
+    if (!f.found) throw this.fail(`${name} is not in directory record ${dir}`);
+    const v = new Uint8Array(8);
+    put64(v, 0, ref);
+    const out = f.node.s.patches(f.entry.at, v);
+    put64(v, 0, BigInt(allocated));
+    out.push(...f.node.s.patches(f.entry.at + IE_KEY + FN_ALLOCATED, v));
+    put64(v, 0, BigInt(size));
+    out.push(...f.node.s.patches(f.entry.at + IE_KEY + FN_SIZE, v));
+    return out;
+  }
+
+  // ---- bitmaps --------------------------------------------------------------------------------
+
+  /** Bit `bit` of the bitmap in `runs`: the partition byte that holds it. */
+  private bitByte(runs: Run[], bit: number): number {
+    const cb = this.g.clusterBytes,
+      byte = Math.floor(bit / 8),
+      vcn = Math.floor(byte / cb);
+    const r = runs.find((x) => x.vcn <= vcn && vcn < x.vcn + x.length && x.lcn >= 0);
+    if (!r) throw new NtfsError(`${this.part.name}: bitmap bit ${bit} is not in its runs`);
+    return (r.lcn + vcn - r.vcn) * cb + (byte % cb);
+  }
+
+  /** Sets (or clears) bits [first, first + count) of the bitmap in `runs`, sector by sector. */
+  setBits(runs: Run[], first: number, count: number, value: boolean): void {
+    const ss = this.part.sectorSize;
+    let lba = -1,
+      sector: Uint8Array | undefined;
+    for (let bit = first; bit < first + count; bit++) {
+      const at = this.bitByte(runs, bit);
+      if (Math.floor(at / ss) !== lba) {
+        if (sector) this.part.write(lba, 1, sector, 0);
+        lba = Math.floor(at / ss);
+        sector = new Uint8Array(ss);
+        this.part.read(lba, 1, sector, 0);
+      }
+      if (value) sector![at % ss] |= 1 << (bit & 7);
+      else sector![at % ss] &= ~(1 << (bit & 7));
+    }
+    if (sector) this.part.write(lba, 1, sector, 0);
+  }
+
+  /** The patches that clear bits [first, first + count) of the bitmap in `runs`: whole bytes zeroed, the edges masked. */
+  clearBitPatches(runs: Run[], first: number, count: number): Patch[] {
+    const out: Patch[] = [];
+    for (let bit = first; bit < first + count; ) {
+      if ((bit & 7) === 0 && bit + 8 <= first + count) {
+        const byteOffset = this.bitByte(runs, bit);
+        const last = out[out.length - 1];
+        if (last?.kind === PatchKind.zero && last.byteOffset + last.length === byteOffset) last.length++;
+        else out.push({ byteOffset, length: 1, kind: PatchKind.zero });
+        bit += 8;
+        continue;
+      }
+      let mask = 0;
+      const byte = bit >> 3;
+      for (; bit < first + count && bit >> 3 === byte; bit++) mask |= 1 << (bit & 7);
+      out.push({ byteOffset: this.bitByte(runs, byte * 8), length: 1, kind: PatchKind.mask, value: 0, mask });
+    }
+    return out;
+  }
+
+  bitmapRuns(): Run[] {
+    return this.dataRuns(6);
+  }
+
+  mftBitmapRuns(): Run[] {
+    return this.nonResident(0, TYPE_BITMAP, "").runs;
+  }
+
+  // ---- records --------------------------------------------------------------------------------
+
+  /** Every record in use with a $FILE_NAME `name` (any case) in directory `dir`. */
+  named(dir: number, name: string): number[] {
+    const out: number[] = [];
+    const rb = this.g.recordBytes,
+      chunk = Math.max(1, Math.floor((64 << 10) / rb));
+    for (let n0 = REC_FIRST_FREE; n0 < this.mft.records; n0 += chunk) {
+      const k = Math.min(chunk, this.mft.records - n0);
+      const bytes = this.mft.readRuns(this.mft.mftRuns, n0 * rb, k * rb);
+      for (let i = 0; i < k; i++) {
+        const b = bytes.subarray(i * rb, (i + 1) * rb);
+        if (latin1(b.subarray(0, 4)) !== "FILE" || (u16(b, REC_FLAGS) & REC_IN_USE) === 0 || get64(b, 32) !== 0n)
+          continue;
+        // a quick look for the name before the record is read properly
+        const s = this.record(n0 + i);
+        if (!s) continue;
+        let list: Attribute[];
+        let r: MftRecord;
+        try {
+          ({ r, list } = this.attrs(s, n0 + i));
+        } catch {
+          continue;
+        }
+        for (const a of list) {
+          if (a.type !== TYPE_FILE_NAME || !a.resident) continue;
+          const v = r.value(a, "$FILE_NAME");
+          if (v.length < FN_NAME + 2 * v[FN_NAME_LENGTH]) continue;
+          const nm = fromUtf16le(v.subarray(FN_NAME, FN_NAME + 2 * v[FN_NAME_LENGTH]));
+          if (Number(get64(v, FN_PARENT) & RECORD_MASK) === dir && this.compare(nm, name) === 0) {
+            out.push(n0 + i);
+            break;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** A file record's one run of clusters as a ghost extent, or undefined. */
+  extent(n: number): GhostExtent | undefined {
+    let runs: Run[];
+    try {
+      runs = this.dataRuns(n).filter((r) => r.length > 0);
+    } catch {
+      return undefined;
+    }
+    if (runs.length !== 1 || runs[0].lcn < 0) return undefined;
+    const spc = this.g.clusterBytes / this.g.bytesPerSector;
+    return { startSector: runs[0].lcn * spc, sectors: runs[0].length * spc };
+  }
+
+  /** A file reference: the record number and its sequence number. */
+  ref(n: number, s = this.inUseRecord(n)): bigint {
+    return BigInt(n) | (BigInt(u16(s.bytes, REC_SEQUENCE)) << 48n);
+  }
+
+  /** The first record not in use (its bit clear in $MFT's bitmap, and not in use itself) from REC_FIRST_FREE. */
+  freeRecord(): number {
+    const runs = this.mftBitmapRuns();
+    const bytes = this.mft.readRuns(runs, 0, Math.ceil(this.mft.records / 8));
+    for (let n = REC_FIRST_FREE; n < this.mft.records; n++) {
+      if ((bytes[n >> 3] >> (n & 7)) & 1) continue;
+      const s = this.record(n);
+      if (!s || (u16(s.bytes, REC_FLAGS) & REC_IN_USE) === 0) return n;
+    }
+    throw this.fail(
+      `the MFT has no free record among its ${this.mft.records} (the ghost does not grow the MFT: make and delete a file with the volume's own driver, or use a recovery partition)`,
+    );
+  }
+
+  /** The highest run of `count` clusters that $Bitmap marks free and `avoid` does not name. */
+  freeRun(count: number, avoid: ClusterRun[]): number {
+    const runs = this.bitmapRuns();
+    const cc = this.g.clusterCount;
+    const chunk = 64 << 10; // bytes of the bitmap read at once, from the end
+    const sorted = avoid.filter((r) => r.length > 0).sort((a, b) => a.start - b.start);
+    const avoided = (c: number) => {
+      let lo = 0,
+        hi = sorted.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (sorted[mid].start + sorted[mid].length <= c) lo = mid + 1;
+        else if (sorted[mid].start > c) hi = mid - 1;
+        else return true;
+      }
+      return false;
+    };
+    let run = 0;
+    for (let endByte = Math.ceil(cc / 8); endByte > 0; endByte -= chunk) {
+      const from = Math.max(0, endByte - chunk);
+      const b = this.mft.readRuns(runs, from, endByte - from);
+      for (let c = Math.min(cc, endByte * 8) - 1; c >= from * 8; c--) {
+        const free = ((b[(c >> 3) - from] >> (c & 7)) & 1) === 0 && !avoided(c);
+        run = free ? run + 1 : 0;
+        if (run === count) return c;
+      }
+    }
+    throw new GhostSpaceError(
+      `${this.part.name}: no room for the ghost: it needs ${count} clusters of ${this.g.clusterBytes} bytes in one run that $Bitmap marks free`,
+    );
+  }
+}
+
+const ntTime = (d: Date) => BigInt(d.getTime() + NT_EPOCH_MS) * 10000n;
+
+/** A resident attribute: header and value. */
+function resident(type: number, id: number, value: Uint8Array, indexed: boolean): Uint8Array {
+  const a = new Uint8Array(align8(24 + value.length));
+  put32(a, 0, type);
+  put32(a, 4, a.length);
+  put16(a, 10, 24); // name offset
+  put16(a, 14, id);
+  put32(a, 16, value.length);
+  put16(a, 20, 24);
+  a[22] = indexed ? 1 : 0;
+  a.set(value, 24);
+  return a;
+}
+
+/** The mapping pairs of one run. */
+function mappingPairs(lcn: number, length: number): Uint8Array {
+  const bytesOf = (x: number, signed: boolean) => {
+    const out: number[] = [];
+    let v = BigInt(x);
+    do {
+      out.push(Number(v & 0xffn));
+      v >>= 8n;
+    } while (
+      signed ? !((v === 0n && out[out.length - 1] < 0x80) || (v === -1n && out[out.length - 1] >= 0x80)) : v !== 0n
+    );
+    return out;
+  };
+  const l = bytesOf(length, false),
+    o = bytesOf(lcn, true);
+  return Uint8Array.from([l.length | (o.length << 4), ...l, ...o, 0]);
+}
+
+/** $FILE_NAME's value: `name` in `parent` (Win32 and DOS), with the file's attributes and sizes. */
+function fileName(
+  parent: bigint,
+  name: string,
+  attributes: number,
+  allocated: number,
+  size: number,
+  t: bigint,
+): Uint8Array {
+  const v = new Uint8Array(FN_NAME + 2 * name.length);
+  put64(v, FN_PARENT, parent);
+  for (const at of [8, 16, 24, 32]) put64(v, at, t);
+  put64(v, FN_ALLOCATED, BigInt(allocated));
+  put64(v, FN_SIZE, BigInt(size));
+  put32(v, FN_FLAGS, attributes);
+  v[FN_NAME_LENGTH] = name.length;
+  v[FN_NAMESPACE] = NS_WIN32_AND_DOS;
+  for (let i = 0; i < name.length; i++) put16(v, FN_NAME + 2 * i, name.charCodeAt(i));
+  return v;
+}
+
+function leafName(path: string): { parent: string; name: string } {
+  const i = path.lastIndexOf("\\");
+  return { parent: path.slice(0, i) || "\\", name: path.slice(i + 1) };
+}
+
+/** The directory record of a ghost path, and the ghost's name in it. */
+function placeOf(vol: NtfsVolume, path: string): { dir: number; name: string } {
+  const { parent, name } = leafName(path);
+  const dir = vol.lookup(parent);
+  if (dir === undefined) throw vol.fail(`no directory ${parent} for ${path}`);
+  return { dir, name };
+}
+
+/** The record the index names for `path`, and the records in use with its name in its directory that the index does not name (orphans: what a cut-off backup left). */
+function ghostRecords(
+  vol: NtfsVolume,
+  path: string,
+): { dir: number; name: string; indexed?: number; orphans: number[] } {
+  const { dir, name } = placeOf(vol, path);
+  const f = vol.find(dir, name);
+  const indexed = f.found ? Number(f.entry.ref & RECORD_MASK) : undefined;
+  return { dir, name, indexed, orphans: vol.named(dir, name).filter((n) => n !== indexed) };
+}
+
+/**
+ * Makes the ghost's new file for `path` (docs 12.6): an MFT record of `bytes` (whole clusters) in
+ * one run near the end of the volume, read-only, hidden, system; indexed at once when the
+ * directory has no ghost yet, else an orphan until the switch.
+ */
+export function reserveNtfsFile(
+  part: BlockDevice,
+  path: string,
+  bytes: number,
+  attributes: number,
+  mtime: Date,
+  avoid: ClusterRun[] = [],
+): void {
+  const vol = new NtfsVolume(part);
+  const { dir, name } = placeOf(vol, path);
+  const indexNow = !vol.find(dir, name).found;
+  const cb = vol.g.clusterBytes,
+    count = Math.ceil(bytes / cb);
+  if (count === 0) throw vol.fail(`a ghost of ${bytes} bytes`);
+  const lcn = vol.freeRun(count, avoid);
+  const n = vol.freeRecord();
+  const old = vol.record(n);
+  const sequence = (old && u16(old.bytes, REC_SEQUENCE)) || 1;
+  const t = ntTime(mtime);
+  // $STANDARD_INFORMATION: the directory's security id, so that the file has the directory's rights
+  const dirRec = vol.inUseRecord(dir);
+  const { r: dr, list: dl } = vol.attrs(dirRec, dir);
+  const dsi = dl.find((a) => a.type === TYPE_STANDARD_INFORMATION && a.resident);
+  const si = new Uint8Array(SI_BYTES);
+  for (const at of [0, 8, 16, 24]) put64(si, at, t);
+  put32(si, SI_ATTRIBUTES, attributes);
+  if (dsi) {
+    const v = dr.value(dsi, "$STANDARD_INFORMATION");
+    if (v.length >= SI_SECURITY_ID + 4) put32(si, SI_SECURITY_ID, u32(v, SI_SECURITY_ID));
+  }
+  const fn = fileName(vol.ref(dir, dirRec), name, attributes, count * cb, count * cb, t);
+  // $DATA: one run
+  const pairs = mappingPairs(lcn, count);
+  const data = new Uint8Array(align8(64 + pairs.length));
+  put32(data, 0, TYPE_DATA);
+  put32(data, 4, data.length);
+  data[8] = 1; // non-resident
+  put16(data, 10, 64);
+  put16(data, 14, 2);
+  put64(data, 24, BigInt(count - 1));
+  put16(data, 32, 64);
+  for (const at of [40, 48, 56]) put64(data, at, BigInt(count * cb));
+  data.set(pairs, 64);
+  // the record
+  const rb = vol.g.recordBytes;
+  const rec = new Uint8Array(rb);
+  rec.set([0x46, 0x49, 0x4c, 0x45]); // FILE
+  put16(rec, 4, REC_USA);
+  put16(rec, 6, rb / STRIDE + 1);
+  put16(rec, REC_SEQUENCE, sequence);
+  put16(rec, REC_LINKS, 1);
+  const first = align8(REC_USA + 2 * (rb / STRIDE + 1));
+  put16(rec, REC_FIRST_ATTR, first);
+  put16(rec, REC_FLAGS, REC_IN_USE);
+  put32(rec, REC_BYTES_ALLOCATED, rb);
+  put16(rec, REC_NEXT_ATTR_ID, 3);
+  put32(rec, REC_NUMBER, n);
+  put16(rec, REC_USA, sequence); // the update sequence number the write increments
+  let at = first;
+  for (const a of [resident(TYPE_STANDARD_INFORMATION, 0, si, false), resident(TYPE_FILE_NAME, 1, fn, true), data]) {
+    rec.set(a, at);
+    at += a.length;
+  }
+  put32(rec, at, ATTR_END);
+  put32(rec, REC_BYTES_IN_USE, at + 8);
+  // the record first: cut off after it, it is an orphan the next backup frees; then its bits
+  new Struct(vol, `MFT record ${n}`, rec, vol.mft.mftRuns, n * rb).write();
+  part.flush();
+  vol.setBits(vol.mftBitmapRuns(), n, 1, true);
+  vol.setBits(vol.bitmapRuns(), lcn, count, true);
+  part.flush();
+  if (indexNow) {
+    try {
+      vol.insert(dir, name, BigInt(n) | (BigInt(sequence) << 48n), fn);
+    } catch (e) {
+      freeRecord(vol, n); // no room in the index: nothing is left behind
+      throw e;
+    }
+    part.flush();
+  }
+}
+
+/** The patches that free record n: [its in-use flag], [its $MFT bitmap bit], [its clusters' $Bitmap bits] (applied last to first). */
+function freeRecordPatches(vol: NtfsVolume, n: number): { byCopy: Patch[][]; clusters: number } {
+  const s = vol.inUseRecord(n);
+  const runs = vol.dataRuns(n, s).filter((r) => r.lcn >= 0 && r.length > 0);
+  const bitmap = vol.bitmapRuns();
+  const bits: Patch[] = [];
+  for (const r of runs) bits.push(...vol.clearBitPatches(bitmap, r.lcn, r.length));
+  const flag = new Uint8Array(2);
+  put16(flag, 0, u16(s.bytes, REC_FLAGS) & ~REC_IN_USE);
+  return {
+    byCopy: [s.patches(REC_FLAGS, flag), vol.clearBitPatches(vol.mftBitmapRuns(), n, 1), bits],
+    clusters: runs.reduce((a, r) => a + r.length, 0),
+  };
+}
+
+/** Frees record n for real: its clusters' bits, its $MFT bitmap bit, then its in-use flag. */
+function freeRecord(vol: NtfsVolume, n: number): void {
+  const { byCopy } = freeRecordPatches(vol, n);
+  for (const p of [...byCopy].reverse()) {
+    applyMaskPatches(vol.part, p);
+    vol.part.flush();
+  }
+}
+
+/** applyPatches without the import cycle (exclusions.ts imports nothing of this). */
+function applyMaskPatches(part: BlockDevice, patches: Patch[]): void {
+  const ss = part.sectorSize;
+  const sectors = new Map<number, Uint8Array>();
+  for (const p of patches)
+    for (let b = p.byteOffset; b < p.byteOffset + p.length; b++) {
+      const s = Math.floor(b / ss);
+      let sector = sectors.get(s);
+      if (!sector) {
+        sector = new Uint8Array(ss);
+        part.read(s, 1, sector, 0);
+        sectors.set(s, sector);
+      }
+      const k = (b - p.byteOffset) * 8;
+      if (p.kind === PatchKind.zero) sector[b % ss] = 0;
+      else {
+        const m = ((p.mask ?? 0) >>> k) & 0xff;
+        sector[b % ss] = (sector[b % ss] & ~m) | (((p.value ?? 0) >>> k) & m);
+      }
+    }
+  for (const [s, b] of [...sectors].sort((x, y) => x[0] - y[0])) part.write(s, 1, b, 0);
+}
+
+/** The old ghost's side of a switch (as ghost.ts's OldGhost): its record freed; its index entry stays, repointed by the rename. */
+export function planOldNtfsGhost(part: BlockDevice, path: string) {
+  const vol = new NtfsVolume(part);
+  const g = ghostRecords(vol, path);
+  if (g.indexed === undefined) return undefined;
+  const s = vol.inUseRecord(g.indexed);
+  if (u16(s.bytes, REC_FLAGS) & 2) throw new GhostError(`${path} is a directory, not a ghost image`);
+  const { byCopy, clusters } = freeRecordPatches(vol, g.indexed);
+  return {
+    extent: vol.extent(g.indexed),
+    clusters,
+    fatPatches: byCopy.flat(),
+    fatPatchesByCopy: byCopy,
+    dirPatches: [] as Patch[],
+  };
+}
+
+/** The new file's side of a switch: its extent, and (when it replaces a ghost) the index entry pointed at it. */
+export function planNtfsRename(part: BlockDevice, path: string): { extent: GhostExtent; dirPatches: Patch[] } {
+  const vol = new NtfsVolume(part);
+  const g = ghostRecords(vol, path);
+  const n = g.orphans.length > 0 ? Math.max(...g.orphans) : g.indexed;
+  if (n === undefined) throw new GhostError(`${path}'s new file is missing: the ghost image's file was not made`);
+  const extent = vol.extent(n);
+  if (!extent) throw new GhostError(`${path}'s new file (MFT record ${n}) is not one contiguous run of clusters`);
+  if (n === g.indexed) return { extent, dirPatches: [] };
+  const bytes = (extent.sectors * vol.g.bytesPerSector) as number;
+  return { extent, dirPatches: vol.repointPatches(g.dir, g.name, vol.ref(n), bytes, bytes) };
+}
+
+/** The ghost's extent through its directory's index, or undefined. */
+export function ntfsGhostExtent(part: BlockDevice, path: string): GhostExtent | undefined {
+  try {
+    const vol = new NtfsVolume(part);
+    const n = vol.lookup(path);
+    return n === undefined ? undefined : vol.extent(n);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records in use with the ghost's name that its directory's index does not name. */
+export function ntfsOrphans(part: BlockDevice, path: string): number[] {
+  try {
+    return ghostRecords(new NtfsVolume(part), path).orphans;
+  } catch {
+    return [];
+  }
+}
+
+/** Frees the orphans with the ghost's name (what a cut-off backup or switch left); returns how many. */
+export function freeNtfsOrphans(part: BlockDevice, path: string): number {
+  const vol = new NtfsVolume(part);
+  const { orphans } = ghostRecords(vol, path);
+  for (const n of orphans) freeRecord(vol, n);
+  return orphans.length;
+}
+
+/** Removes the ghost's file from its directory's index and frees its record (a first ghost whose backup did not finish). */
+export function removeIndexedNtfsGhost(part: BlockDevice, path: string): void {
+  const vol = new NtfsVolume(part);
+  const { dir, name } = placeOf(vol, path);
+  const n = vol.lookup(path);
+  if (n === undefined) return;
+  if (vol.remove(dir, name)) {
+    part.flush();
+    freeRecord(vol, n);
+  }
+}
