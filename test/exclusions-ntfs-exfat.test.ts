@@ -112,16 +112,6 @@ t.test("NTFS --exclude: a directory names every file below it", async (t) => {
   ]);
 });
 
-t.test("NTFS keeps no ghost: backup --ghost is refused by name, nothing written", async (t) => {
-  const vol = unpackNtfs("ntfs-tree.img.gz");
-  const before = sha256(fs.readFileSync(vol));
-  t.throws(
-    () => api.backupGhost(core, vol, {}),
-    /ghost image is kept on FAT12\/16\/32 and exFAT volumes; this one is NTFS/,
-  );
-  t.equal(sha256(fs.readFileSync(vol)), before);
-});
-
 t.test("NTFS --exclude slips: a pattern that names nothing, the volume's own files; nothing written", async (t) => {
   const vol = unpackNtfs("ntfs-tree.img.gz");
   const before = sha256(fs.readFileSync(vol));

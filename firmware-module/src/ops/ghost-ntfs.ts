@@ -142,12 +142,12 @@ class Struct {
     return out;
   }
 
-  /** Writes the whole structure with a new update sequence number. */
-  write(): void {
+  /** The structure as it is to be stored, with a new update sequence number: the pieces to write, each within a cluster. */
+  plan(keepUsn = false): Array<{ disk: number; bytes: Uint8Array }> {
     const raw = this.bytes.slice();
     const usa = u16(raw, 4),
       count = u16(raw, 6);
-    const usn = (u16(raw, usa) % 0xffff) + 1;
+    const usn = keepUsn ? u16(raw, usa) : (u16(raw, usa) % 0xffff) + 1;
     put16(raw, usa, usn);
     for (let i = 1; i < count; i++) {
       raw[usa + 2 * i] = raw[i * STRIDE - 2];
@@ -155,13 +155,83 @@ class Struct {
       put16(raw, i * STRIDE - 2, usn);
     }
     this.bytes.set(raw.subarray(usa, usa + 2 * count), usa);
+    const out: Array<{ disk: number; bytes: Uint8Array }> = [];
+    const cb = this.vol.g.clusterBytes;
     for (let at = 0; at < raw.length; ) {
-      const cb = this.vol.g.clusterBytes;
       const take = Math.min(raw.length - at, cb - ((this.offset + at) % cb));
-      this.vol.writeBytes(this.disk(at), raw.subarray(at, at + take));
+      out.push({ disk: this.disk(at), bytes: raw.subarray(at, at + take) });
       at += take;
     }
+    return out;
   }
+
+  /**
+   * Writes the whole structure with a new update sequence number. With `journal` (a partition
+   * byte in the ghost's own clusters), the write is first recorded there and the record cleared
+   * after: a write torn by a power cut is finished by the next backup (replayNtfsJournals).
+   */
+  write(journal?: number): void {
+    const pieces = this.plan();
+    this.writePieces(pieces, journal);
+  }
+
+  /**
+   * Writes a record over one whose update sequence number it keeps, a sector at a time from its
+   * last: until its first sector (magic, flags) is written, the slot reads as the record it was.
+   */
+  writeOver(): void {
+    const ss = this.vol.part.sectorSize;
+    const sectors: Array<{ disk: number; bytes: Uint8Array }> = [];
+    for (const p of this.plan(true))
+      for (let at = 0; at < p.bytes.length; ) {
+        const take = Math.min(p.bytes.length - at, ss - ((p.disk + at) % ss));
+        sectors.push({ disk: p.disk + at, bytes: p.bytes.subarray(at, at + take) });
+        at += take;
+      }
+    for (const x of sectors.reverse()) {
+      this.vol.writeBytes(x.disk, x.bytes);
+      this.vol.part.flush();
+    }
+  }
+
+  private writePieces(pieces: Array<{ disk: number; bytes: Uint8Array }>, journal?: number): void {
+    if (journal !== undefined) {
+      this.vol.writeBytes(journal, encodeJournal(pieces, this.vol.part.sectorSize));
+      this.vol.part.flush();
+    }
+    for (const p of pieces) this.vol.writeBytes(p.disk, p.bytes);
+    if (journal !== undefined) {
+      this.vol.part.flush();
+      this.vol.writeBytes(journal, new Uint8Array(this.vol.part.sectorSize));
+    }
+  }
+}
+
+const JOURNAL_MAGIC = "CBNTFSJ1";
+
+/** A journal of one structure's write: magic, u32 pieces, then each piece's u64 partition byte, u32 length and bytes; whole sectors. */
+function encodeJournal(pieces: Array<{ disk: number; bytes: Uint8Array }>, sectorSize: number): Uint8Array {
+  const total = 12 + pieces.reduce((a, p) => a + 12 + p.bytes.length, 0);
+  const out = new Uint8Array(Math.ceil(total / sectorSize) * sectorSize);
+  for (let i = 0; i < 8; i++) out[i] = JOURNAL_MAGIC.charCodeAt(i);
+  put32(out, 8, pieces.length);
+  let at = 12;
+  for (const p of pieces) {
+    put64(out, at, BigInt(p.disk));
+    put32(out, at + 8, p.bytes.length);
+    out.set(p.bytes, at + 12);
+    at += 12 + p.bytes.length;
+  }
+  return out;
+}
+
+/** Whether stored bytes fail their update sequence (a torn write). */
+function torn(raw: Uint8Array): boolean {
+  const usa = u16(raw, 4),
+    count = u16(raw, 6);
+  if (usa + 2 * count > raw.length || count !== raw.length / STRIDE + 1) return true;
+  for (let i = 1; i < count; i++) if (u16(raw, i * STRIDE - 2) !== u16(raw, usa)) return true;
+  return false;
 }
 
 interface IndexNode {
@@ -379,7 +449,7 @@ export class NtfsVolume {
   }
 
   /** Inserts an entry (file reference `ref`, key `key`) where `name` sorts in directory `dir`: in its leaf, which must have room. */
-  insert(dir: number, name: string, ref: bigint, key: Uint8Array): void {
+  insert(dir: number, name: string, ref: bigint, key: Uint8Array, journal?: number): void {
     const f = this.find(dir, name);
     if (f.found) throw this.fail(`${name} is in directory record ${dir} already`);
     const length = align8(IE_KEY + key.length);
@@ -416,11 +486,11 @@ export class NtfsVolume {
       b.set(entry, f.entry.at);
       put32(b, h + IH_LENGTH, used + length);
     }
-    node.s.write();
+    node.s.write(journal);
   }
 
   /** Removes `name`'s entry from directory `dir` when it is in a leaf; false when it is not there or not in a leaf. */
-  remove(dir: number, name: string): boolean {
+  remove(dir: number, name: string, journal?: number): boolean {
     const f = this.find(dir, name);
     if (!f.found || f.entry.subnode !== undefined) return false;
     const { node } = f,
@@ -442,7 +512,7 @@ export class NtfsVolume {
       b.fill(0, h + used - length, h + used);
     }
     put32(b, h + IH_LENGTH, used - length);
-    node.s.write();
+    node.s.write(journal);
     return true;
   }
 
@@ -521,7 +591,7 @@ export class NtfsVolume {
 
   // ---- records --------------------------------------------------------------------------------
 
-  /** Every record in use with a $FILE_NAME `name` (any case) in directory `dir`. */
+  /** Every record in use with a $FILE_NAME `name` (any case) in directory `dir` (any directory: -1). */
   named(dir: number, name: string): number[] {
     const out: number[] = [];
     const rb = this.g.recordBytes,
@@ -534,7 +604,12 @@ export class NtfsVolume {
         if (latin1(b.subarray(0, 4)) !== "FILE" || (u16(b, REC_FLAGS) & REC_IN_USE) === 0 || get64(b, 32) !== 0n)
           continue;
         // a quick look for the name before the record is read properly
-        const s = this.record(n0 + i);
+        let s: Struct | undefined;
+        try {
+          s = this.record(n0 + i);
+        } catch {
+          continue; // a torn record is no file of the ghost's
+        }
         if (!s) continue;
         let list: Attribute[];
         let r: MftRecord;
@@ -548,7 +623,7 @@ export class NtfsVolume {
           const v = r.value(a, "$FILE_NAME");
           if (v.length < FN_NAME + 2 * v[FN_NAME_LENGTH]) continue;
           const nm = fromUtf16le(v.subarray(FN_NAME, FN_NAME + 2 * v[FN_NAME_LENGTH]));
-          if (Number(get64(v, FN_PARENT) & RECORD_MASK) === dir && this.compare(nm, name) === 0) {
+          if ((dir < 0 || Number(get64(v, FN_PARENT) & RECORD_MASK) === dir) && this.compare(nm, name) === 0) {
             out.push(n0 + i);
             break;
           }
@@ -764,7 +839,8 @@ export function reserveNtfsFile(
   put32(rec, REC_BYTES_ALLOCATED, rb);
   put16(rec, REC_NEXT_ATTR_ID, 3);
   put32(rec, REC_NUMBER, n);
-  put16(rec, REC_USA, sequence); // the update sequence number the write increments
+  // the update sequence number of the record it is written over, kept (writeOver)
+  put16(rec, REC_USA, old ? u16(old.bytes, u16(old.bytes, 4)) : 1);
   let at = first;
   for (const a of [resident(TYPE_STANDARD_INFORMATION, 0, si, false), resident(TYPE_FILE_NAME, 1, fn, true), data]) {
     rec.set(a, at);
@@ -773,14 +849,14 @@ export function reserveNtfsFile(
   put32(rec, at, ATTR_END);
   put32(rec, REC_BYTES_IN_USE, at + 8);
   // the record first: cut off after it, it is an orphan the next backup frees; then its bits
-  new Struct(vol, `MFT record ${n}`, rec, vol.mft.mftRuns, n * rb).write();
+  new Struct(vol, `MFT record ${n}`, rec, vol.mft.mftRuns, n * rb).writeOver();
   part.flush();
   vol.setBits(vol.mftBitmapRuns(), n, 1, true);
   vol.setBits(vol.bitmapRuns(), lcn, count, true);
   part.flush();
   if (indexNow) {
     try {
-      vol.insert(dir, name, BigInt(n) | (BigInt(sequence) << 48n), fn);
+      vol.insert(dir, name, BigInt(n) | (BigInt(sequence) << 48n), fn, lcn * cb);
     } catch (e) {
       freeRecord(vol, n); // no room in the index: nothing is left behind
       throw e;
@@ -900,8 +976,61 @@ export function removeIndexedNtfsGhost(part: BlockDevice, path: string): void {
   const { dir, name } = placeOf(vol, path);
   const n = vol.lookup(path);
   if (n === undefined) return;
-  if (vol.remove(dir, name)) {
+  const e = vol.extent(n);
+  if (vol.remove(dir, name, e && e.startSector * vol.g.bytesPerSector)) {
     part.flush();
     freeRecord(vol, n);
   }
+}
+
+/**
+ * Finishes the index writes a power cut tore (section 12.6): every record in use named `leaf`
+ * whose first cluster holds a journal gets the journal's structure rewritten when what is stored
+ * there fails its update sequence, and the journal is cleared. Returns how many were finished.
+ */
+export function replayNtfsJournals(part: BlockDevice, leaf: string): number {
+  const vol = new NtfsVolume(part);
+  const ss = part.sectorSize;
+  let replayed = 0;
+  for (const n of vol.named(-1, leaf)) {
+    const e = vol.extent(n);
+    if (!e) continue;
+    const at = e.startSector * ss;
+    const head = vol.readBytes(at, ss);
+    if (latin1(head.subarray(0, 8)) !== JOURNAL_MAGIC) continue;
+    const pieces: Array<{ disk: number; bytes: Uint8Array }> = [];
+    const count = u32(head, 8);
+    let total = 12;
+    const whole = () => vol.readBytes(at, Math.ceil(total / ss) * ss);
+    let j = head;
+    for (let i = 0, p = 12; i < count && count < 64; i++) {
+      if (p + 12 > j.length) {
+        total = p + 12;
+        j = whole();
+      }
+      const disk = Number(get64(j, p)),
+        len = u32(j, p + 8);
+      if (len > 64 << 10 || disk + len > part.sectorCount * ss) break;
+      total = p + 12 + len;
+      if (total > j.length) j = whole();
+      pieces.push({ disk, bytes: j.slice(p + 12, p + 12 + len) });
+      p += 12 + len;
+    }
+    if (pieces.length === count) {
+      const stored = new Uint8Array(pieces.reduce((a, x) => a + x.bytes.length, 0));
+      let k = 0;
+      for (const x of pieces) {
+        stored.set(vol.readBytes(x.disk, x.bytes.length), k);
+        k += x.bytes.length;
+      }
+      if (torn(stored)) {
+        for (const x of pieces) vol.writeBytes(x.disk, x.bytes);
+        part.flush();
+        replayed++;
+      }
+    }
+    vol.writeBytes(at, new Uint8Array(ss));
+    part.flush();
+  }
+  return replayed;
 }

@@ -1106,7 +1106,7 @@ export interface GhostBackupResult extends BackupResult {
 /** The image length a backup through `patches` would write (a scan, nothing written). */
 
 /**
- * Backs up a FAT or exFAT partition into its own ghost file (section 12): a new contiguous hidden,
+ * Backs up a FAT, exFAT or NTFS partition into its own ghost file (section 12): a new contiguous hidden,
  * system, read-only file, switched in for the old one only after its image is committed.
  */
 export function backupGhost(core: Core, source: string, options: GhostBackupOptions = {}): GhostBackupResult {

@@ -48,7 +48,7 @@ const COMMANDS: Record<string, { usage: string; about: string }> = {
 const OPTIONS_HELP = `  <source>/<target>: a partition image file, or a whole disk (file or block device) with
   --partition N (1-based, as the partition table numbers it).
   File systems: FAT12, FAT16, FAT32, exFAT, NTFS. NTFS backups always leave out pagefile.sys,
-  swapfile.sys and hiberfil.sys (kept allocated, not stored); --ghost works on FAT and exFAT.
+  swapfile.sys and hiberfil.sys (kept allocated, not stored); --ghost works on all of them.
   --partition N     the partition of a disk to read or write
   --whole-disk      restore: write the volume at sector 0 of a disk that has a partition table
   --overwrite       backup: replace an existing image file, or write over a device holding one

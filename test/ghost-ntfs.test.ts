@@ -1,0 +1,369 @@
+// Issue 18, item 3: the ghost image on NTFS (docs/image-format.md 12.6). The committed NTFS
+// fixtures (mkntfs + ntfscp, test/fixtures/ntfs/make.sh) get a ghost: a hidden, system,
+// read-only file of one run, its own MFT record, in the root's index (an index block) or in a
+// directory whose index is its $INDEX_ROOT; ntfsfix -n and ntfsresize -i clean, ntfsls lists it,
+// ntfsinfo shows its attributes. It is found through the index, and by the locator search once
+// the first MiB is zeroed, and restores the volume with every file as it was (read here by the
+// portable MFT reader, and by ntfscat where ntfs-3g is installed); a second backup replaces it;
+// and a power cut after every write of a replacing backup leaves a ghost that the reboot finds
+// and that restores the old or the new state, while the next backup settles what was left.
+
+import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import t from "tap";
+import { RamDevice } from "../firmware-module/src/ops/devices";
+import * as G from "../firmware-module/src/ops/ghost";
+import { NtfsVolume, ntfsOrphans } from "../firmware-module/src/ops/ghost-ntfs";
+import { attributes, MftReader, MftRecord } from "../firmware-module/src/ops/ntfs-mft";
+import * as api from "../host-shim/src/cli/api";
+import { Core } from "../host-shim/src/native/core";
+import { FileDevice } from "../host-shim/src/native/devices";
+import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-gn-"));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const core = new Core({ backgroundWrites: false });
+const have = (tools: string[]) =>
+  spawnSync("sh", ["-c", tools.map((x) => `command -v ${x}`).join(" && ")]).status === 0;
+const hasNtfs3g = have(["ntfsls", "ntfscat", "ntfsfix", "ntfsresize", "ntfsinfo"]);
+const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
+const MiB = 1 << 20;
+const GHOST = /(^|\\)RECOVERY\.CBI$/i;
+let serial = 0;
+
+function fixtureCopy(name: string): string {
+  const f = path.join(tmp, `${serial++}-${name.replace(/\.gz$/, "")}`);
+  fs.writeFileSync(f, zlib.gunzipSync(fs.readFileSync(path.join(__dirname, "fixtures", "ntfs", name))));
+  return f;
+}
+
+const sectorOf = (bytes: Uint8Array) => bytes[11] | (bytes[12] << 8);
+
+/** Every file but the ghost with its bytes' sha256, read by the portable MFT reader (resident or not); and the clusters $Bitmap marks. */
+function state(file: string): { files: Record<string, string>; used: number } {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const mft = new MftReader(new RamDevice(sectorOf(bytes), bytes));
+  const names = mft.names();
+  const pathOf = (n: number, depth = 0): string | undefined => {
+    if (n === 5) return "";
+    const e = names.get(n);
+    if (!e || depth > 64) return undefined;
+    const up = pathOf(e.parent, depth + 1);
+    return up === undefined ? undefined : `${up}\\${e.name}`;
+  };
+  const files: Record<string, string> = {};
+  for (const [n, e] of names) {
+    const p = pathOf(n);
+    if (e.directory || p === undefined || GHOST.test(p)) continue;
+    const rec = mft.record(n)!;
+    const r = new MftRecord(n, rec);
+    const data = attributes(r).find((a) => a.type === 0x80 && a.name === "");
+    if (!data) continue;
+    const content = data.resident
+      ? r.value(data, "$DATA")
+      : mft.readRuns(mft.dataRuns(n, rec), 0, r.count("size", data.at + 48));
+    files[p] = sha256(content);
+  }
+  const bm = mft.readRuns(mft.dataRuns(6, mft.record(6)!), 0, Math.ceil(mft.g.clusterCount / 8));
+  let used = 0;
+  for (let c = 0; c < mft.g.clusterCount; c++) used += (bm[c >> 3] >> (c & 7)) & 1;
+  return { files, used };
+}
+
+/** ntfsfix -n and ntfsresize -i -f (its cluster accounting against $Bitmap): "" when both are clean. */
+function ntfsCheck(file: string): string {
+  const fix = spawnSync("ntfsfix", ["-n", file], { encoding: "utf8" });
+  if (fix.status !== 0 || !/processed successfully/.test(fix.stdout)) return `ntfsfix -n: ${fix.stdout}${fix.stderr}`;
+  const rs = spawnSync("ntfsresize", ["-i", "-f", "-n", file], { encoding: "utf8" });
+  if (rs.status !== 0 || /error|fail|inconsist/i.test(rs.stdout + rs.stderr))
+    return `ntfsresize -i -f: ${rs.stdout}${rs.stderr}`;
+  return "";
+}
+
+/** Every file in `dir` as ntfscat reads it (tools only). */
+function ntfscatAll(file: string, dir = "/"): Record<string, string> {
+  const out: Record<string, string> = {};
+  const ls = spawnSync("ntfsls", ["-f", "-F", "-p", dir, file], { encoding: "utf8" });
+  for (const line of ls.stdout.split("\n").filter(Boolean)) {
+    if (line.startsWith("$") || /^\.\.?\/?$/.test(line) || GHOST.test(line)) continue;
+    const full = `${dir === "/" ? "" : dir}/${line.replace(/\/$/, "")}`;
+    if (line.endsWith("/")) Object.assign(out, ntfscatAll(file, full));
+    else {
+      const cat = spawnSync("ntfscat", ["-f", file, full], { maxBuffer: 1 << 26 });
+      out[full] = cat.status === 0 ? sha256(cat.stdout) : `unreadable (${cat.status})`;
+    }
+  }
+  return out;
+}
+
+/** A driver's write: firmware.bin's first bytes changed in place, in its clusters. */
+function scribble(file: string): void {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const mft = new MftReader(new RamDevice(sectorOf(bytes), bytes));
+  const n = [...mft.names()].find(([, e]) => e.name === "firmware.bin")![0];
+  const run = mft.dataRuns(n, mft.record(n)!)[0];
+  const fd = fs.openSync(file, "r+");
+  fs.writeSync(fd, Buffer.alloc(16, 0xab), 0, 16, run.lcn * mft.g.clusterBytes);
+  fs.closeSync(fd);
+}
+
+function ghostRecord(file: string, ghost = "\\RECOVERY.CBI") {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const dev = new RamDevice(sectorOf(bytes), bytes);
+  const vol = new NtfsVolume(dev);
+  return { record: vol.lookup(ghost), extent: vol.extent(vol.lookup(ghost) ?? 0), orphans: ntfsOrphans(dev, ghost) };
+}
+
+for (const name of ["ntfs-4k.img.gz", "ntfs-512.img.gz", "ntfs-4kn.img.gz"]) {
+  t.test(
+    `${name}: backupGhost makes a hidden, system, read-only file of one run; ntfsfix and ntfsresize clean; found, verified, restored after the first MiB is zeroed`,
+    async (t) => {
+      const file = fixtureCopy(name);
+      const before = state(file);
+      const catBefore = hasNtfs3g ? ntfscatAll(file) : {};
+      const r = api.backupGhost(core, file);
+      t.equal(r.fsType, "NTFS");
+      const g = ghostRecord(file);
+      t.ok(g.record !== undefined && g.record >= 24, `\\RECOVERY.CBI is in the root's index (MFT record ${g.record})`);
+      t.same(g.extent, { startSector: r.ghost.startSector, sectors: r.ghost.sectors }, "one run: the ghost's extent");
+      t.same(g.orphans, [], "no orphan record");
+      const after = state(file);
+      t.same(after.files, before.files, "every file as it was");
+      const ss = sectorOf(fs.readFileSync(file));
+      const cb = r.clusterBytes;
+      t.equal(
+        after.used,
+        before.used + (r.ghost.sectors * ss) / cb,
+        "$Bitmap marks the ghost's clusters, and nothing else changed",
+      );
+      if (hasNtfs3g) {
+        t.equal(ntfsCheck(file), "", "ntfsfix -n and ntfsresize -i -f clean with the ghost");
+        const ls = spawnSync("ntfsls", ["-a", "-s", "-l", file], { encoding: "utf8" }).stdout;
+        t.match(ls, /RECOVERY\.CBI/, "ntfsls lists it");
+        const info = spawnSync("ntfsinfo", ["-F", "/RECOVERY.CBI", file], { encoding: "utf8" }).stdout;
+        t.match(info, /READONLY HIDDEN SYSTEM/, "ntfsinfo: read-only, hidden, system");
+        t.match(info, /Win32 & DOS/, "ntfsinfo: one name, Win32 and DOS");
+        t.same(ntfscatAll(file), catBefore, "ntfscat reads every other file as before");
+      }
+      t.equal(api.info(core, file).ghost?.foundBy, "directory", "info finds it through the index");
+      t.equal(api.verifyGhost(core, file).ok, true, "verify --ghost");
+      // the first MiB destroyed: boot sector, the MFT's first records, the root's index
+      const b = fs.readFileSync(file);
+      b.fill(0, 0, MiB);
+      fs.writeFileSync(file, b);
+      const inf = api.info(core, file, { ghost: true });
+      t.match(inf.ghost, { foundBy: "locator", startSector: r.ghost.startSector, sectors: r.ghost.sectors });
+      const rr = api.restoreGhost(core, file);
+      t.ok(rr.verified && rr.ghost.foundBy === "locator", "restored from the ghost the search found, and verified");
+      t.same(state(file).files, before.files, "every file as it was");
+      if (hasNtfs3g) {
+        t.equal(ntfsCheck(file), "", "ntfsfix -n and ntfsresize -i -f clean after the restore");
+        t.same(ntfscatAll(file), catBefore, "ntfscat reads every file as before");
+      }
+      t.equal(api.info(core, file).ghost?.foundBy, "directory", "the ghost is in its index again");
+      t.equal(api.verifyGhost(core, file).ok, true);
+    },
+  );
+}
+
+t.test(
+  "NTFS: a second backupGhost replaces the first: the index names the new record, the old record and clusters freed; restore gives the second state",
+  async (t) => {
+    const file = fixtureCopy("ntfs-4k.img.gz");
+    const r1 = api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 0, 1)) });
+    const g1 = ghostRecord(file);
+    const usedA = state(file).used;
+    const stateA = state(file).files;
+    scribble(file); // the volume changes: firmware.bin rewritten in place
+    const stateB = state(file).files;
+    t.not(JSON.stringify(stateB), JSON.stringify(stateA));
+    const r2 = api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 0, 2)) });
+    t.equal(r2.ghost.replaced, true, "the old ghost was replaced");
+    t.not(r2.ghost.startSector, r1.ghost.startSector, "into a new extent");
+    const g2 = ghostRecord(file);
+    t.not(g2.record, g1.record, "the index names a new MFT record");
+    t.same(g2.orphans, [], "the old record is no longer in use");
+    t.equal(
+      state(file).used,
+      usedA - r1.ghost.sectors / 8 + r2.ghost.sectors / 8,
+      "$Bitmap: the old clusters freed, the new in use",
+    );
+    if (hasNtfs3g) t.equal(ntfsCheck(file), "", "ntfsfix -n and ntfsresize -i -f clean");
+    const found = G.findGhost(core, new FileDevice(file, { sectorSize: 512 }));
+    t.equal(found?.startSector, r2.ghost.startSector, "the ghost found is the new one");
+    fs.writeFileSync(file, Buffer.alloc(MiB), { flag: "r+" });
+    t.ok(api.restoreGhost(core, file).verified);
+    t.same(state(file).files, stateB, "the second state");
+    t.equal(ghostRecord(file).record, g2.record, "the restored index names the new ghost");
+  },
+);
+
+t.test(
+  "NTFS ghost in a directory whose index is its $INDEX_ROOT (ntfs-tree's Fonts), with --exclude: the ghost is never excluded",
+  async (t) => {
+    const file = fixtureCopy("ntfs-tree.img.gz");
+    const before = state(file);
+    const ghostName = "\\FONTS\\RECOVERY.CBI";
+    const r = api.backupGhost(core, file, {
+      ghostName,
+      exclude: ["\\Spool\\*.prn", "\\Fonts\\*"],
+      strictExclude: false,
+    });
+    t.notOk(
+      r.excluded.some((e) => GHOST.test(e.path)),
+      "'\\Fonts\\*' names everything in Fonts but the ghost",
+    );
+    t.ok(r.excluded.some((e) => e.path === "\\Fonts\\Helvetica Bold.ttf"));
+    t.equal(ghostRecord(file, ghostName).extent?.startSector, r.ghost.startSector);
+    if (hasNtfs3g) {
+      t.equal(ntfsCheck(file), "", "ntfsfix -n and ntfsresize -i -f clean");
+      t.match(spawnSync("ntfsls", ["-a", "-s", "-p", "/Fonts", file], { encoding: "utf8" }).stdout, /RECOVERY\.CBI/);
+    }
+    t.equal(api.verifyGhost(core, file, { ghostName }).ok, true);
+    const r2 = api.backupGhost(core, file, { ghostName });
+    t.equal(r2.ghost.replaced, true, "replaced in the resident index too");
+    fs.writeFileSync(file, Buffer.alloc(MiB), { flag: "r+" });
+    t.ok(api.restoreGhost(core, file, { ghostName }).verified);
+    t.same(state(file).files, before.files, "every file as it was (the last image left nothing out)");
+    if (hasNtfs3g) t.equal(ntfsCheck(file), "", "clean after the restore");
+  },
+);
+
+t.test("NTFS ghost slips: no such directory, a directory by the ghost's name; nothing written", async (t) => {
+  const file = fixtureCopy("ntfs-tree.img.gz");
+  const h = sha256(fs.readFileSync(file));
+  t.throws(() => api.backupGhost(core, file, { ghostName: "\\NOWHERE\\RECOVERY.CBI" }), /no directory \\NOWHERE/);
+  t.throws(() => api.backupGhost(core, file, { ghostName: "\\FONTS" }), /FONTS is a directory, not a ghost image/);
+  t.equal(sha256(fs.readFileSync(file)), h, "the volume is byte for byte as it was");
+});
+
+t.test(
+  "NTFS ghost on a fresh mkntfs volume: no free MFT record (the ghost does not grow the MFT) is refused by name; nothing written",
+  { skip: have(["mkntfs"]) ? false : "mkntfs is not installed" },
+  async (t) => {
+    const file = path.join(tmp, "fresh.img");
+    fs.writeFileSync(file, Buffer.alloc(16 * MiB));
+    t.equal(spawnSync("mkntfs", ["-F", "-f", "-q", "-c", "4096", file]).status, 0, "mkntfs");
+    const h = sha256(fs.readFileSync(file));
+    t.throws(() => api.backupGhost(core, file), /the MFT has no free record among its 27/);
+    t.equal(sha256(fs.readFileSync(file)), h, "the volume is byte for byte as it was");
+  },
+);
+
+function ghostJob(dev: FaultDevice | FileDevice): "done" | "cut" {
+  try {
+    const job = new api.GhostBackupJob(core, dev, dev.name, { created: new Date(Date.UTC(2026, 1, 2)) });
+    job.begin();
+    try {
+      core.run({});
+    } catch (e) {
+      job.abandon();
+      throw e;
+    }
+    job.finish();
+    return "done";
+  } catch (e) {
+    if (dev instanceof FaultDevice && dev.powerCut) return "cut";
+    if (e instanceof PowerCutError) return "cut";
+    throw e;
+  }
+}
+
+for (const first of [true, false])
+  t.test(
+    `NTFS: power cut after every write of a ${first ? "first" : "replacing"} ghost backup; the reboot finds ${first ? "no ghost or the new one" : "a ghost that restores the old or the new state"}, and the next backup settles what was left`,
+    async (t) => {
+      const file = fixtureCopy("ntfs-4k.img.gz");
+      const stateBase = state(file).files;
+      const rA = first ? undefined : api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 1, 1)) });
+      if (!first) scribble(file);
+      const stateB = state(file).files;
+      const base = fs.readFileSync(file);
+      const counting = new FaultDevice(new FileDevice(file, { writable: true, sectorSize: 512 }), { logWrites: true });
+      t.equal(ghostJob(counting), "done");
+      counting.close();
+      const writes = counting.counters.writes;
+      t.ok(writes >= 5, `an uninterrupted ghost backup makes ${writes} writes`);
+      const work = path.join(tmp, "cut.img");
+      let oldCount = 0,
+        newCount = 0,
+        none = 0,
+        failures = 0,
+        cases = 0,
+        tornIndex = 0;
+      const leftovers: Record<string, number> = {};
+      for (let n = 0; n <= writes; n++)
+        for (const tear of [0, 1]) {
+          if (tear && (n >= writes || counting.writeLog[n].sectorCount < 2)) continue;
+          cases++;
+          fs.writeFileSync(work, base);
+          const fault = new FaultDevice(new FileDevice(work, { writable: true, sectorSize: 512 }), {
+            powerCutAfterWrites: n,
+            tearSectors: tear,
+          });
+          ghostJob(fault);
+          fault.inner.close();
+          const probe = new FileDevice(work, { sectorSize: 512 });
+          const found = G.findGhost(core, probe);
+          try {
+            new NtfsVolume(probe).lookup("\\RECOVERY.CBI");
+          } catch {
+            tornIndex++; // the index write was torn: the next backup finishes it from its journal
+          }
+          probe.close();
+          // the volume is readable with every file whatever the cut
+          let files = "";
+          try {
+            files = JSON.stringify(state(work).files);
+          } catch (e) {
+            files = String(e);
+          }
+          if (files !== JSON.stringify(stateB)) {
+            failures++;
+            t.fail(`cut after write ${n}${tear ? " (torn)" : ""}: the volume's files changed: ${files.slice(0, 200)}`);
+            continue;
+          }
+          if (!found) {
+            if (first) none++;
+            else {
+              failures++;
+              t.fail(`cut after write ${n}: no ghost found after the reboot`);
+            }
+          } else if (rA && found.startSector === rA.ghost.startSector) oldCount++;
+          else newCount++;
+          const want = JSON.stringify(rA && found?.startSector === rA.ghost.startSector ? stateBase : stateB);
+          // a copy gets a ghost backup at once: it settles what was left
+          const direct = path.join(tmp, "cut-direct.img");
+          fs.copyFileSync(work, direct);
+          const d = api.backupGhost(core, direct);
+          leftovers[d.ghost.leftover] = (leftovers[d.ghost.leftover] ?? 0) + 1;
+          const g = ghostRecord(direct);
+          const check = hasNtfs3g ? ntfsCheck(direct) : "";
+          if (g.orphans.length || g.extent?.startSector !== d.ghost.startSector || check) {
+            failures++;
+            t.fail(`cut after write ${n}: the next backup left orphans ${g.orphans} or ${check}`);
+          }
+          if (!found) continue;
+          // the rebooted volume restored from what was found: the old or the new state, exactly
+          const rr = api.restoreGhost(core, work);
+          const restored = JSON.stringify(state(work).files);
+          const after = hasNtfs3g ? ntfsCheck(work) : "";
+          if (!rr.verified || restored !== want || after || rr.ghost.startSector !== found.startSector) {
+            failures++;
+            t.fail(`cut after write ${n}: the restore: verified ${rr.verified}, ${after}`);
+          }
+        }
+      t.equal(
+        failures,
+        0,
+        `${cases} cut points (${writes} writes, multi-sector ones torn too): ${first ? `${none} leave no ghost` : `${oldCount} restore the old state`}, ${newCount} the new; the next backup settled them (${JSON.stringify(leftovers)})`,
+      );
+      t.ok(newCount > 0 && (first ? none > 0 : oldCount > 0), "both sides were cut");
+      if (first)
+        t.ok(tornIndex > 0, `${tornIndex} cut(s) tore the index block's write, and the next backup finished it`);
+    },
+  );
