@@ -104,7 +104,9 @@ function ntfscatAll(file: string, dir = "/"): Record<string, string> {
 function scribble(file: string): void {
   const bytes = new Uint8Array(fs.readFileSync(file));
   const mft = new MftReader(new RamDevice(sectorOf(bytes), bytes));
-  const n = [...mft.names()].find(([, e]) => e.name === "firmware.bin")![0];
+  const found = [...mft.names()].find(([, e]) => e.name === "firmware.bin");
+  if (!found) return; // a fresh volume holds no file to change
+  const n = found[0];
   const run = mft.dataRuns(n, mft.record(n)!)[0];
   const fd = fs.openSync(file, "r+");
   fs.writeSync(fd, Buffer.alloc(16, 0xab), 0, 16, run.lcn * mft.g.clusterBytes);
@@ -241,16 +243,75 @@ t.test("NTFS ghost slips: no such directory, a directory by the ghost's name; no
   t.equal(sha256(fs.readFileSync(file)), h, "the volume is byte for byte as it was");
 });
 
+/** $MFT's data and allocated size, read from its record 0 and from $MFTMirr's copy. */
+function mftSizes(file: string): { records: number; allocated: number; mirrorSame: boolean } {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const vol = new NtfsVolume(new RamDevice(sectorOf(bytes), bytes));
+  const r = new MftRecord(0, vol.mft.record(0)!);
+  const data = attributes(r).find((a) => a.type === 0x80 && !a.resident)!;
+  const rb = vol.g.recordBytes;
+  const main = vol.mft.readRuns(vol.mft.mftRuns, 0, rb);
+  const mirror = vol.mft.readRuns(vol.mft.dataRuns(1, vol.mft.record(1)!), 0, rb);
+  return {
+    records: r.count("size", data.at + 48) / rb,
+    allocated: r.count("allocated", data.at + 40),
+    mirrorSame: Buffer.compare(Buffer.from(main), Buffer.from(mirror)) === 0,
+  };
+}
+
 t.test(
-  "NTFS ghost on a fresh mkntfs volume: no free MFT record (the ghost does not grow the MFT) is refused by name; nothing written",
-  { skip: have(["mkntfs"]) ? false : "mkntfs is not installed" },
+  "NTFS ghost on a fresh mkntfs volume (its 27 MFT records all in use): the MFT grows within its allocation, then by a cluster; $MFTMirr kept equal",
   async (t) => {
-    const file = path.join(tmp, "fresh.img");
-    fs.writeFileSync(file, Buffer.alloc(16 * MiB));
-    t.equal(spawnSync("mkntfs", ["-F", "-f", "-q", "-c", "4096", file]).status, 0, "mkntfs");
+    const file = fixtureCopy("ntfs-fresh.img.gz");
+    const before = state(file);
+    const m0 = mftSizes(file);
+    t.same([m0.records, m0.allocated], [27, 28672], "mkntfs: 27 records in 7 clusters");
+    const r1 = api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 0, 1)) });
+    const m1 = mftSizes(file);
+    t.same([m1.records, m1.allocated, m1.mirrorSame], [28, 28672, true], "record 27 taken inside the allocation");
+    t.equal(ghostRecord(file).record, 27);
+    if (hasNtfs3g) t.equal(ntfsCheck(file), "", "ntfsfix -n (it compares $MFTMirr) and ntfsresize -i -f clean");
+    const r2 = api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 0, 2)) });
+    const m2 = mftSizes(file);
+    t.same(
+      [m2.records, m2.allocated, m2.mirrorSame],
+      [29, 32768, true],
+      "record 28 in a new cluster after the MFT's run",
+    );
+    t.equal(ghostRecord(file).record, 28);
+    t.equal(state(file).used, before.used + 1 + r2.ghost.sectors / 8, "$Bitmap: the ghost and the MFT's new cluster");
+    if (hasNtfs3g) t.equal(ntfsCheck(file), "", "clean after the MFT grew");
+    const r3 = api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 0, 3)) });
+    t.same(mftSizes(file).records, 29, "the third takes the record the first one freed");
+    t.equal(ghostRecord(file).record, 27);
+    t.not(r3.ghost.startSector, r2.ghost.startSector);
+    t.not(r1.ghost.startSector, r2.ghost.startSector);
+    fs.writeFileSync(file, Buffer.alloc(MiB), { flag: "r+" });
+    t.ok(api.restoreGhost(core, file).verified);
+    t.same(state(file).files, before.files);
+    if (hasNtfs3g) t.equal(ntfsCheck(file), "", "clean after the restore");
+  },
+);
+
+t.test(
+  "NTFS ghost: an MFT that cannot grow (the cluster after its run in use) is refused by name; nothing written",
+  async (t) => {
+    const file = fixtureCopy("ntfs-fresh.img.gz");
+    api.backupGhost(core, file);
+    // cluster 11, right after the MFT's run (clusters 4-10), marked in use in $Bitmap
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    const mft = new MftReader(new RamDevice(512, bytes));
+    const run = mft.dataRuns(6, mft.record(6)!)[0];
+    const at = run.lcn * mft.g.clusterBytes + (11 >> 3);
+    bytes[at] |= 1 << (11 & 7);
+    fs.writeFileSync(file, bytes);
     const h = sha256(fs.readFileSync(file));
-    t.throws(() => api.backupGhost(core, file), /the MFT has no free record among its 27/);
+    t.throws(
+      () => api.backupGhost(core, file),
+      /the MFT has no free record among its 28, and cannot grow by one: the 1 cluster\(s\) after its last run \(from 11\) are not free/,
+    );
     t.equal(sha256(fs.readFileSync(file)), h, "the volume is byte for byte as it was");
+    t.equal(api.info(core, file).ghost?.foundBy, "directory", "the old ghost is still in its index, and checks");
   },
 );
 
@@ -273,11 +334,15 @@ function ghostJob(dev: FaultDevice | FileDevice): "done" | "cut" {
   }
 }
 
-for (const first of [true, false])
+for (const [first, fixture] of [
+  [true, "ntfs-4k.img.gz"],
+  [false, "ntfs-4k.img.gz"],
+  [false, "ntfs-fresh.img.gz"],
+] as const)
   t.test(
-    `NTFS: power cut after every write of a ${first ? "first" : "replacing"} ghost backup; the reboot finds ${first ? "no ghost or the new one" : "a ghost that restores the old or the new state"}, and the next backup settles what was left`,
+    `NTFS ${fixture}: power cut after every write of a ${first ? "first" : "replacing"} ghost backup${fixture.includes("fresh") ? " that grows the MFT by a cluster" : ""}; the reboot finds ${first ? "no ghost or the new one" : "a ghost that restores the old or the new state"}, and the next backup settles what was left`,
     async (t) => {
-      const file = fixtureCopy("ntfs-4k.img.gz");
+      const file = fixtureCopy(fixture);
       const stateBase = state(file).files;
       const rA = first ? undefined : api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 1, 1)) });
       if (!first) scribble(file);

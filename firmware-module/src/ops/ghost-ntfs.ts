@@ -179,13 +179,15 @@ class Struct {
    * Writes a record over one whose update sequence number it keeps, a sector at a time from its
    * last: until its first sector (magic, flags) is written, the slot reads as the record it was.
    */
-  writeOver(): void {
+  writeOver(onlyChanged = false): void {
     const ss = this.vol.part.sectorSize;
     const sectors: Array<{ disk: number; bytes: Uint8Array }> = [];
     for (const p of this.plan(true))
       for (let at = 0; at < p.bytes.length; ) {
         const take = Math.min(p.bytes.length - at, ss - ((p.disk + at) % ss));
-        sectors.push({ disk: p.disk + at, bytes: p.bytes.subarray(at, at + take) });
+        const x = { disk: p.disk + at, bytes: p.bytes.subarray(at, at + take) };
+        const now = onlyChanged ? this.vol.readBytes(x.disk, take) : undefined;
+        if (!now || now.some((b, i) => b !== x.bytes[i])) sectors.push(x);
         at += take;
       }
     for (const x of sectors.reverse()) {
@@ -651,18 +653,125 @@ export class NtfsVolume {
     return BigInt(n) | (BigInt(u16(s.bytes, REC_SEQUENCE)) << 48n);
   }
 
-  /** The first record not in use (its bit clear in $MFT's bitmap, and not in use itself) from REC_FIRST_FREE. */
-  freeRecord(): number {
+  /**
+   * A slot for a new record: the first not in use (its bit clear in $MFT's bitmap, and not in use
+   * itself) from REC_FIRST_FREE; else one past the MFT's end, which `commit` (after the record is
+   * written there) adds to the MFT: within its allocation, or in the clusters right after its last
+   * run, which must be free (section 12.6).
+   */
+  recordSlot(avoid: ClusterRun[]): { n: number; runs: Run[]; clusters: ClusterRun[]; commit?: () => void } {
     const runs = this.mftBitmapRuns();
+    const bitmapBytes = this.nonResident(0, TYPE_BITMAP, "").size;
     const bytes = this.mft.readRuns(runs, 0, Math.ceil(this.mft.records / 8));
     for (let n = REC_FIRST_FREE; n < this.mft.records; n++) {
       if ((bytes[n >> 3] >> (n & 7)) & 1) continue;
       const s = this.record(n);
-      if (!s || (u16(s.bytes, REC_FLAGS) & REC_IN_USE) === 0) return n;
+      if (!s || (u16(s.bytes, REC_FLAGS) & REC_IN_USE) === 0) return { n, runs: this.mft.mftRuns, clusters: [] };
     }
-    throw this.fail(
-      `the MFT has no free record among its ${this.mft.records} (the ghost does not grow the MFT: make and delete a file with the volume's own driver, or use a recovery partition)`,
-    );
+    return this.growth(avoid, false);
+  }
+
+  /**
+   * The MFT grown by one record (recordSlot). `resuming`: the clusters after its last run are
+   * expected marked already (a growth cut off between its $Bitmap bits and record 0).
+   */
+  private growth(
+    avoid: ClusterRun[],
+    resuming: boolean,
+  ): { n: number; runs: Run[]; clusters: ClusterRun[]; commit?: () => void } {
+    const bitmapBytes = this.nonResident(0, TYPE_BITMAP, "").size;
+    const rb = this.g.recordBytes,
+      cb = this.g.clusterBytes;
+    const n = this.mft.records;
+    const cannot = (why: string) =>
+      this.fail(`the MFT has no free record among its ${n}, and cannot grow by one: ${why} (use a recovery partition)`);
+    if (n >= bitmapBytes * 8) throw cannot(`$MFT's bitmap (${bitmapBytes} bytes) has no bit for record ${n}`);
+    const s0 = this.inUseRecord(0);
+    const { r, list } = this.attrs(s0, 0);
+    const data = list.find((a) => a.type === TYPE_DATA && a.name === "" && !a.resident)!;
+    const dataSize = r.count("$MFT's data size", data.at + 48),
+      allocated = r.count("$MFT's allocated size", data.at + 40);
+    if (dataSize !== n * rb) throw cannot(`its data size ${dataSize} is not ${n} records of ${rb} bytes`);
+    let mftRuns = this.mft.mftRuns;
+    const clusters: ClusterRun[] = [];
+    let pairs: Uint8Array | undefined;
+    if (dataSize + rb > allocated) {
+      const k = Math.ceil(rb / cb);
+      const last = mftRuns[mftRuns.length - 1];
+      const next = last.lcn + last.length;
+      if (last.lcn < 0 || next + k > this.g.clusterCount || (!resuming && !this.clustersFree(next, k, avoid)))
+        throw cannot(`the ${k} cluster(s) after its last run (from ${next}) are not free`);
+      mftRuns = [...mftRuns.slice(0, -1), { ...last, length: last.length + k }];
+      pairs = encodeRuns(mftRuns);
+      const room = data.length - u16(s0.bytes, data.at + 32);
+      if (pairs.length > room) throw cannot(`its runs would need ${pairs.length} bytes, its attribute holds ${room}`);
+      clusters.push({ start: next, length: k });
+    }
+    const commit = () => {
+      for (const c of clusters) this.setBits(this.bitmapRuns(), c.start, c.length, true);
+      this.part.flush();
+      const b = s0.bytes,
+        a = data.at;
+      put64(b, a + 48, BigInt(dataSize + rb));
+      put64(b, a + 56, BigInt(dataSize + rb));
+      if (pairs) {
+        const total = mftRuns.reduce((x, y) => Math.max(x, y.vcn + y.length), 0);
+        put64(b, a + 24, BigInt(total - 1));
+        put64(b, a + 40, BigInt(total * cb));
+        const at = a + u16(b, a + 32);
+        b.fill(0, at, a + data.length);
+        b.set(pairs, at);
+      }
+      // $MFT's record 0, then its copy in $MFTMirr: the sectors that change, each whole
+      s0.writeOver(true);
+      new Struct(this, "$MFTMirr's record 0", b, this.dataRuns(1), 0).writeOver(true);
+    };
+    return { n, runs: mftRuns, clusters, commit };
+  }
+
+  /**
+   * Finishes a growth of the MFT that a power cut stopped after its new cluster was marked in
+   * $Bitmap (section 12.6): the record one past the MFT's end, in that cluster, is in use and
+   * named `leaf` (the ghost's new record, written first). Returns whether it finished one.
+   */
+  resumeGrowth(leaf: string): boolean {
+    let plan: { n: number; runs: Run[]; clusters: ClusterRun[]; commit?: () => void };
+    try {
+      plan = this.growth([], true);
+    } catch {
+      return false;
+    }
+    if (plan.clusters.length === 0 || !plan.commit) return false; // inside the allocation: nothing was marked
+    if (this.clustersFree(plan.clusters[0].start, plan.clusters[0].length, [])) return false;
+    const rb = this.g.recordBytes;
+    let rec: Struct | undefined;
+    try {
+      rec = this.structAt(`MFT record ${plan.n}`, "FILE", plan.runs, plan.n * rb, rb);
+    } catch {
+      return false;
+    }
+    if (!rec || (u16(rec.bytes, REC_FLAGS) & REC_IN_USE) === 0) return false;
+    const { r, list } = this.attrs(rec, plan.n);
+    const named = list.some((a) => {
+      if (a.type !== TYPE_FILE_NAME || !a.resident) return false;
+      const v = r.value(a, "$FILE_NAME");
+      return (
+        v.length >= FN_NAME + 2 * v[FN_NAME_LENGTH] &&
+        this.compare(fromUtf16le(v.subarray(FN_NAME, FN_NAME + 2 * v[FN_NAME_LENGTH])), leaf) === 0
+      );
+    });
+    if (!named) return false;
+    plan.commit();
+    this.part.flush();
+    return true;
+  }
+
+  /** Whether clusters [first, first + count) are free in $Bitmap and not in `avoid`. */
+  private clustersFree(first: number, count: number, avoid: ClusterRun[]): boolean {
+    if (avoid.some((r) => r.start < first + count && r.start + r.length > first)) return false;
+    const b = this.mft.readRuns(this.bitmapRuns(), first >> 3, ((first + count - 1) >> 3) - (first >> 3) + 1);
+    for (let c = first; c < first + count; c++) if ((b[(c >> 3) - (first >> 3)] >> (c & 7)) & 1) return false;
+    return true;
   }
 
   /** The highest run of `count` clusters that $Bitmap marks free and `avoid` does not name. */
@@ -712,6 +821,25 @@ function resident(type: number, id: number, value: Uint8Array, indexed: boolean)
   a[22] = indexed ? 1 : 0;
   a.set(value, 24);
   return a;
+}
+
+/** The mapping pairs of runs (each LCN as a delta from the previous one; a sparse run has none), with the terminator. */
+function encodeRuns(runs: Run[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let prev = 0;
+  for (const r of runs) {
+    const one = mappingPairs(r.lcn < 0 ? 0 : r.lcn - prev, r.length);
+    if (r.lcn < 0) parts.push(Uint8Array.from([one[0] & 15, ...one.subarray(1, 1 + (one[0] & 15))]));
+    else parts.push(one.subarray(0, one.length - 1));
+    if (r.lcn >= 0) prev = r.lcn;
+  }
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0) + 1);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** The mapping pairs of one run. */
@@ -790,15 +918,16 @@ export function reserveNtfsFile(
   mtime: Date,
   avoid: ClusterRun[] = [],
 ): void {
-  const vol = new NtfsVolume(part);
+  let vol = new NtfsVolume(part);
   const { dir, name } = placeOf(vol, path);
   const indexNow = !vol.find(dir, name).found;
   const cb = vol.g.clusterBytes,
     count = Math.ceil(bytes / cb);
   if (count === 0) throw vol.fail(`a ghost of ${bytes} bytes`);
-  const lcn = vol.freeRun(count, avoid);
-  const n = vol.freeRecord();
-  const old = vol.record(n);
+  const slot = vol.recordSlot(avoid);
+  const n = slot.n;
+  const lcn = vol.freeRun(count, [...avoid, ...slot.clusters]);
+  const old = slot.commit ? undefined : vol.record(n);
   const sequence = (old && u16(old.bytes, REC_SEQUENCE)) || 1;
   const t = ntTime(mtime);
   // $STANDARD_INFORMATION: the directory's security id, so that the file has the directory's rights
@@ -849,8 +978,13 @@ export function reserveNtfsFile(
   put32(rec, at, ATTR_END);
   put32(rec, REC_BYTES_IN_USE, at + 8);
   // the record first: cut off after it, it is an orphan the next backup frees; then its bits
-  new Struct(vol, `MFT record ${n}`, rec, vol.mft.mftRuns, n * rb).writeOver();
+  new Struct(vol, `MFT record ${n}`, rec, slot.runs, n * rb).writeOver();
   part.flush();
+  if (slot.commit) {
+    slot.commit(); // the MFT grows by the record just written
+    part.flush();
+    vol = new NtfsVolume(part);
+  }
   vol.setBits(vol.mftBitmapRuns(), n, 1, true);
   vol.setBits(vol.bitmapRuns(), lcn, count, true);
   part.flush();
@@ -989,6 +1123,8 @@ export function removeIndexedNtfsGhost(part: BlockDevice, path: string): void {
  * there fails its update sequence, and the journal is cleared. Returns how many were finished.
  */
 export function replayNtfsJournals(part: BlockDevice, leaf: string): number {
+  // a growth of the MFT cut off after its $Bitmap bits: finished first, so its record is seen
+  if (new NtfsVolume(part).resumeGrowth(leaf)) part.flush();
   const vol = new NtfsVolume(part);
   const ss = part.sectorSize;
   let replayed = 0;
@@ -1033,4 +1169,38 @@ export function replayNtfsJournals(part: BlockDevice, leaf: string): number {
     part.flush();
   }
   return replayed;
+}
+
+/**
+ * The copy of $MFT's record 0 in $MFTMirr made equal to it again when a cut fell between the two
+ * writes of an MFT that grew (section 12.6): only when they differ within $MFT's $DATA attribute
+ * alone. Returns whether it wrote.
+ */
+export function repairNtfsMirror(part: BlockDevice): boolean {
+  const vol = new NtfsVolume(part);
+  const main = vol.inUseRecord(0);
+  const runs = vol.dataRuns(1);
+  const rb = vol.g.recordBytes;
+  let mirror: Uint8Array;
+  try {
+    mirror = vol.mft.readRuns(runs, 0, rb);
+  } catch {
+    return false;
+  }
+  const data = vol.attrs(main, 0).list.find((a) => a.type === TYPE_DATA && a.name === "" && !a.resident);
+  if (!data) return false;
+  const copy = new Struct(vol, "$MFTMirr's record 0", main.bytes.slice(), runs, 0);
+  const want = new Uint8Array(rb);
+  for (const p of copy.plan(true)) want.set(p.bytes, p.disk - copy.disk(0)); // the mirror's one run
+  let differs = false;
+  for (let i = 0; i < rb; i++) {
+    if (mirror[i] === want[i]) continue;
+    if (i < data.at || i >= data.at + data.length) return false; // another difference: not the ghost's
+    differs = true;
+  }
+  if (differs) {
+    copy.writeOver(true);
+    part.flush();
+  }
+  return differs;
 }

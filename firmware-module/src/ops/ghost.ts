@@ -547,6 +547,7 @@ function finishExfatSwitch(core: Core, part: BlockDevice, path: string): boolean
  * replaces it as it replaces any ghost.
  */
 function settleNtfsGhost(core: Core, part: BlockDevice, path: string): "none" | "removed" | "switch finished" {
+  N.repairNtfsMirror(part);
   N.replayNtfsJournals(part, path.slice(path.lastIndexOf("\\") + 1));
   const extent = N.ntfsGhostExtent(part, path);
   const loc = extent ? ghostLocator(part, extent) : undefined;
