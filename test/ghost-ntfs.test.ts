@@ -16,9 +16,10 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
 import { RamDevice } from "../firmware-module/src/ops/devices";
+import { ClusterbackError } from "../firmware-module/src/ops/errors";
 import * as G from "../firmware-module/src/ops/ghost";
 import { NtfsVolume, ntfsOrphans } from "../firmware-module/src/ops/ghost-ntfs";
-import { attributes, MftReader, MftRecord } from "../firmware-module/src/ops/ntfs-mft";
+import { attributes, decodeRuns, MftReader, MftRecord } from "../firmware-module/src/ops/ntfs-mft";
 import * as api from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
 import { FileDevice } from "../host-shim/src/native/devices";
@@ -432,3 +433,99 @@ for (const [first, fixture] of [
         t.ok(tornIndex > 0, `${tornIndex} cut(s) tore the index block's write, and the next backup finished it`);
     },
   );
+
+t.test(
+  "NTFS ghost on hostile volumes: bytes of $MFT's record 0, the root's record and index block, and the ghost's record corrupted (400 cases); every job ends or fails with a named error, never a crash or a hang",
+  async (t) => {
+    const file = fixtureCopy("ntfs-4k.img.gz");
+    api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 0, 1)) });
+    const base = new Uint8Array(fs.readFileSync(file));
+    const vol = new NtfsVolume(new RamDevice(512, base));
+    const rb = vol.g.recordBytes,
+      cb = vol.g.clusterBytes;
+    const recordAt = (n: number) => vol.mft.mftRuns[0].lcn * cb + n * rb; // the fixture's MFT is one run
+    const r5 = new MftRecord(5, vol.mft.record(5)!);
+    const alloc = attributes(r5).find((a) => a.type === 0xa0)!;
+    const indexBlock = decodeRuns(r5, alloc, vol.g.clusterCount)[0].lcn * cb;
+    const ghost = vol.lookup("\\RECOVERY.CBI")!;
+    const regions = [
+      { name: "$MFT record 0", at: recordAt(0), bytes: rb },
+      { name: "root record 5", at: recordAt(5), bytes: rb },
+      { name: "root index block", at: indexBlock, bytes: 4096 },
+      { name: "ghost record", at: recordAt(ghost), bytes: rb },
+    ];
+    let seed = 0x6e7466;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const outcomes: Record<string, number> = {};
+    let crashes = 0;
+    for (let i = 0; i < 400; i++) {
+      const bytes = base.slice();
+      const region = regions[i % regions.length];
+      for (let k = 0, hits = 1 + rnd(4); k < hits; k++) {
+        let off = rnd(region.bytes);
+        if (off % 512 >= 510) off -= 2; // the update sequence's tails: a torn structure, refused as such elsewhere
+        bytes[region.at + off] = rnd(4) === 0 ? 0xff : rnd(256);
+      }
+      const dev = new RamDevice(512, bytes);
+      for (const [what, job] of [
+        ["find", () => G.findGhost(core, dev, { search: false })],
+        [
+          "backup",
+          () => {
+            const j = new api.GhostBackupJob(core, dev, "hostile", { created: new Date(Date.UTC(2026, 0, 2)) });
+            j.begin();
+            try {
+              core.run({});
+            } catch (e) {
+              j.abandon();
+              throw e;
+            }
+            j.finish();
+          },
+        ],
+      ] as const) {
+        try {
+          job();
+          outcomes[`${what} ok`] = (outcomes[`${what} ok`] ?? 0) + 1;
+        } catch (e) {
+          const err = e as Error;
+          if (!(e instanceof ClusterbackError) || /undefined|NaN/.test(err.message)) {
+            crashes++;
+            if (crashes <= 5) t.fail(`${region.name}, case ${i}, ${what}: ${err.stack}`);
+          } else outcomes[`${what}: ${err.name}`] = (outcomes[`${what}: ${err.name}`] ?? 0) + 1;
+        }
+      }
+    }
+    t.equal(crashes, 0, `400 hostile volumes: ${JSON.stringify(outcomes)}`);
+  },
+);
+
+t.test(
+  "NTFS ghost: an index block whose last entry names itself as its subnode ends in a named error, not a loop",
+  async (t) => {
+    const file = fixtureCopy("ntfs-4k.img.gz");
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    const vol = new NtfsVolume(new RamDevice(512, bytes));
+    const r5 = new MftRecord(5, vol.mft.record(5)!);
+    const at =
+      decodeRuns(r5, attributes(r5).find((a) => a.type === 0xa0)!, vol.g.clusterCount)[0].lcn * vol.g.clusterBytes;
+    // walk the block's entries to its last, and give it a subnode: VCN 0, the block itself
+    const h = 24,
+      dv = new DataView(bytes.buffer, at);
+    let e = h + dv.getUint32(h, true);
+    while ((dv.getUint16(e + 12, true) & 2) === 0) e += dv.getUint16(e + 8, true);
+    t.equal(dv.getUint16(e + 8, true), 16, "the last entry has no key");
+    // the entry grows by the VCN: the block's used length too (the slack after it is zeros)
+    dv.setUint16(e + 8, 24, true);
+    dv.setUint16(e + 12, 3, true);
+    dv.setBigUint64(e + 16, 0n, true);
+    dv.setUint32(h + 4, dv.getUint32(h + 4, true) + 8, true);
+    fs.writeFileSync(file, bytes);
+    const hash = sha256(fs.readFileSync(file));
+    t.throws(() => api.backupGhost(core, file), /index is more than 32 levels deep \(a loop\)/);
+    t.equal(sha256(fs.readFileSync(file)), hash, "nothing written");
+  },
+);
