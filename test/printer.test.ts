@@ -200,7 +200,11 @@ t.test("the firmware runs in a bare QuickJS context: no Node API is reachable", 
     "the host API is exactly the small set a printer's C code provides",
   );
   const bundle = fs.readFileSync(path.join(__dirname, "..", "dist", "firmware", "firmware.js"), "utf8");
-  t.notMatch(bundle, /\brequire\(|\bprocess\.|node:/, "the bundle names no Node module");
+  t.notMatch(
+    bundle,
+    /\brequire\(|\bprocess\.|["'`]node:/,
+    "the bundle names no Node module (no require, no process, no node: specifier)",
+  );
   // a restore crosses the host boundary once per step, never once per cluster
   const callsBefore = fw.calls;
   fw.call("restore", { image: 0 });
