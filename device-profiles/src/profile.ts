@@ -9,7 +9,7 @@ export { profileSchema } from "./schema";
 
 export type Media = "emmc" | "sd" | "hdd" | "ssd";
 export type PartitionRole = "system" | "spool" | "recovery" | "data";
-export type FileSystemKind = "fat32" | "fat16" | "exfat" | "raw";
+export type FileSystemKind = "fat32" | "fat16" | "exfat" | "ntfs" | "raw";
 
 export interface DiskSpec {
   media: Media;
@@ -24,7 +24,7 @@ export interface PartitionSpec {
   name: string; // 1-11 FAT label characters
   sizeMiB: number; // 1 MiB = 1048576 bytes; every partition starts on a 1 MiB boundary
   fs: FileSystemKind;
-  clusterBytes?: number; // FAT and exFAT: 512..65536, a power of two
+  clusterBytes?: number; // FAT, exFAT and NTFS: 512..65536, a power of two
 }
 export type ImageLocation = { kind: "recovery-partition"; slots: number } | { kind: "ghost"; path: string };
 export interface FirmwareSpec {
@@ -328,6 +328,7 @@ export function approxClusterCount(p: PartitionSpec): number {
   if (!p.clusterBytes) return 0;
   // every cluster costs its own bytes and one entry in each of the two FATs
   if (p.fs === "exfat") return Math.floor((p.sizeMiB * MiB) / (p.clusterBytes + EXFAT_ENTRY_BYTES));
+  if (p.fs === "ntfs") return Math.floor((p.sizeMiB * MiB) / p.clusterBytes); // its bitmap is a file of the volume
   const entryBytes = FAT_LIMITS[p.fs]?.[2] ?? 0;
   return Math.floor((p.sizeMiB * MiB) / (p.clusterBytes + 2 * entryBytes));
 }
@@ -335,6 +336,8 @@ export function approxClusterCount(p: PartitionSpec): number {
 /** MiB a FAT or exFAT partition has for files, roughly: its size less its FATs and 1 MiB of reserved area (exFAT: 2 MiB, its alignment). */
 function approxFreeMiB(p: PartitionSpec): number {
   if (p.fs === "exfat") return p.sizeMiB - Math.ceil((approxClusterCount(p) * EXFAT_ENTRY_BYTES) / MiB) - 2;
+  // NTFS: the MFT zone (an eighth, kept for the MFT to grow into), $LogFile (up to 64 MiB) and a few MiB of system files
+  if (p.fs === "ntfs") return Math.floor(p.sizeMiB * 0.875) - Math.min(64, Math.ceil(p.sizeMiB / 200)) - 2;
   const entryBytes = FAT_LIMITS[p.fs]?.[2] ?? 0;
   return p.sizeMiB - Math.ceil((2 * approxClusterCount(p) * entryBytes) / MiB) - 1;
 }
@@ -382,7 +385,7 @@ function roleRules(p: Profile, out: string[]): void {
     );
   for (const i of systems)
     if (p.partitions[i].fs === "raw")
-      out.push(`partitions[${i}].fs is "raw"; the system partition must be "fat32", "fat16" or "exfat"`);
+      out.push(`partitions[${i}].fs is "raw"; the system partition must be "fat32", "fat16", "exfat" or "ntfs"`);
   if (recoveries.length > 1)
     out.push(
       `partitions has ${recoveries.length} recovery partitions (${recoveries.map((i) => `partitions[${i}]`).join(", ")}); must have at most one`,
@@ -411,7 +414,7 @@ function fatRules(p: Profile, out: string[]): void {
       out.push(
         `partitions[${i}].clusterBytes is ${x.clusterBytes}; must be at least disk.sectorBytes (${p.disk.sectorBytes})`,
       );
-    if (!limits) return; // exFAT: any count up to 2^32 - 11 (a partition this schema allows stays far below)
+    if (!limits) return; // exFAT, NTFS: any count up to 2^32 - 11 (a partition this schema allows stays far below)
     const count = approxClusterCount(x);
     if (count < limits[0] || count > limits[1]) {
       out.push(

@@ -128,9 +128,9 @@ export const profileSchema: JsonSchemaObject = {
             pattern: `^[${fatChar}]+$`,
           },
           sizeMiB: { type: "integer", minimum: 1, maximum: 8388608 },
-          fs: { type: "string", enum: ["fat32", "fat16", "exfat", "raw"] },
+          fs: { type: "string", enum: ["fat32", "fat16", "exfat", "ntfs", "raw"] },
           clusterBytes: {
-            description: "Cluster size in bytes; FAT and exFAT.",
+            description: "Cluster size in bytes; FAT, exFAT and NTFS.",
             type: "integer",
             enum: [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536],
           },

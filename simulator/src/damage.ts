@@ -6,6 +6,7 @@ import { FsType } from "../../firmware-module/src/ops/abi";
 import { ExfatFile, ExfatTree, isExfat } from "../../firmware-module/src/ops/exfat-dir";
 import { FatEntry, FatReader } from "../../firmware-module/src/ops/fat-reader";
 import { FatTables } from "../../firmware-module/src/ops/fat-tables";
+import { isNtfs, NtfsVolume } from "../../firmware-module/src/ops/ntfs-volume";
 import { Core } from "../../host-shim/src/native/core";
 import { BlockDevice } from "../../host-shim/src/native/devices";
 import { splitmix32 } from "./content";
@@ -85,6 +86,7 @@ export function injectDamage(
     return { kind, detail: `the first MiB (${n} sectors) zeroed`, sectors: Array.from({ length: n }, (_, i) => i) };
   }
   if (isExfat(part)) return injectExfatDamage(part, kind, critical, rnd);
+  if (isNtfs(part)) return injectNtfsDamage(part, kind, critical, rnd);
   const tables = new FatTables(part, core);
   const reader = new FatReader(part, core);
   const file = criticalFile(reader, critical);
@@ -201,6 +203,63 @@ function injectExfatDamage(part: BlockDevice, kind: DamageKind, critical: string
   for (const f of files)
     for (const r of tree.runs(f.firstCluster, f.length, f.noFatChain, f.path))
       for (let s = 0; s < r.length * g.sectorsPerCluster; s++) pool.push(lbaOf(r.start) + s);
+  return overwriteRandom(part, pool, rnd);
+}
+
+/**
+ * The same kinds on NTFS: damaged-fat clears $Bitmap's bits under the critical file;
+ * fat-copies-disagree changes a byte of $MFT's record 1 in its copy in $MFTMirr (the two no
+ * longer agree); delete-critical-file removes the file's entry from its directory's index and
+ * clears its record's in-use flag, as a careless delete would; random-sectors draws from the boot
+ * sector, $MFT's first records, the root's index block and the critical files' clusters.
+ */
+function injectNtfsDamage(part: BlockDevice, kind: DamageKind, critical: string[], rnd: () => number): DamageReport {
+  const vol = new NtfsVolume(part);
+  const ss = part.sectorSize,
+    cb = vol.g.clusterBytes,
+    spc = cb / ss;
+  const found = critical
+    .map((path) => ({ path, n: vol.lookup(path) }))
+    .filter((f): f is { path: string; n: number } => f.n !== undefined && vol.dataRuns(f.n).some((r) => r.lcn >= 0));
+  if (found.length === 0)
+    throw new Error(`none of the critical files ${critical.join(", ")} has clusters on the partition`);
+  const file = found[0];
+  const runs = vol.dataRuns(file.n).filter((r) => r.lcn >= 0 && r.length > 0);
+  const patchByte = (byte: number, change: (b: number) => number): number => {
+    const lba = Math.floor(byte / ss),
+      b = readSectors(part, lba, 1);
+    b[byte % ss] = change(b[byte % ss]);
+    part.write(lba, 1, b, 0);
+    return lba;
+  };
+  if (kind === "damaged-fat") {
+    for (const r of runs) vol.setBits(vol.bitmapRuns(), r.lcn, r.length, false);
+    return {
+      kind,
+      detail: `$Bitmap's bits of ${file.path} (clusters ${runs[0].lcn}...) cleared`,
+      sectors: [Math.floor(vol.bitmapRuns()[0].lcn * spc)],
+    };
+  }
+  if (kind === "fat-copies-disagree") {
+    const mirror = vol.dataRuns(1)[0];
+    const lba = patchByte(mirror.lcn * cb + vol.g.recordBytes + 100, (b) => b ^ 0xff);
+    return { kind, detail: "a byte of $MFT's record 1 changed in its copy in $MFTMirr", sectors: [lba] };
+  }
+  if (kind === "corrupt-file") return corruptByte(part, file.path, runs[0].lcn * spc, runs[0].length * cb, rnd);
+  if (kind === "delete-critical-file") {
+    const parent = file.path.slice(0, file.path.lastIndexOf("\\")) || "\\";
+    vol.remove(vol.lookup(parent)!, file.path.slice(file.path.lastIndexOf("\\") + 1));
+    const at = vol.mft.mftRuns[0].lcn * cb + file.n * vol.g.recordBytes + 22; // the record's flags (the MFT's first run)
+    const lba = patchByte(at, (b) => b & ~1);
+    return { kind, detail: `${file.path} deleted (its index entry removed, its record not in use)`, sectors: [lba] };
+  }
+  const pool: number[] = [];
+  for (let s = 0; s < Math.min(16, part.sectorCount); s++) pool.push(s);
+  const mft0 = vol.mft.mftRuns[0].lcn * spc;
+  for (let s = 0; s < (27 * vol.g.recordBytes) / ss; s++) pool.push(mft0 + s);
+  for (const f of found)
+    for (const r of vol.dataRuns(f.n))
+      if (r.lcn >= 0) for (let s = 0; s < r.length * spc; s++) pool.push(r.lcn * spc + s);
   return overwriteRandom(part, pool, rnd);
 }
 

@@ -7,6 +7,7 @@ import { DiskSpec, Media, Profile } from "../../device-profiles/src/profile";
 import { formatExfat } from "../../firmware-module/src/ops/exfat-format";
 import { formatFat } from "../../firmware-module/src/ops/fat-format";
 import { FatWriter } from "../../firmware-module/src/ops/fat-writer";
+import { formatNtfs } from "../../firmware-module/src/ops/ntfs-format";
 import { PrinterHost, PrinterLayout, printerLayout } from "../../firmware-module/src/ops/printer-host";
 import { readPrivateKey, signDevice } from "../../host-shim/src/cli/signing";
 import { Core } from "../../host-shim/src/native/core";
@@ -22,14 +23,15 @@ import { loadQuickJS } from "../../host-shim/src/native/quickjs-engine";
 import { Firmware } from "../../host-shim/src/native/quickjs-host";
 import { ContentFile, firmwareTree, treeDirectories } from "./content";
 import { ExfatWriter } from "./exfat-writer";
+import { NtfsWriter } from "./ntfs-writer";
 import { GPT_BASIC_DATA, PartitionSpec, PlacedPartition, writePartitionTable } from "./partition";
 
 const MiB = 1024 * 1024;
 /** GPT type of the recovery partition (clusterback's own, so that no OS mounts it). */
 export const GPT_RECOVERY = "CB1A5BAC-0000-4C75-9E7B-5245434F5652";
-const MBR_TYPES: Record<string, number> = { fat32: 0x0c, fat16: 0x0e, exfat: 0x07, raw: 0xda };
+const MBR_TYPES: Record<string, number> = { fat32: 0x0c, fat16: 0x0e, exfat: 0x07, ntfs: 0x07, raw: 0xda };
 
-/** What the simulator writes files with: FatWriter on FAT, ExfatWriter on exFAT. */
+/** What the simulator writes files with: FatWriter on FAT, ExfatWriter on exFAT, NtfsWriter on NTFS. */
 export interface FileWriter {
   mkdir(path: string): void;
   writeFile(path: string, data: Uint8Array): unknown;
@@ -154,6 +156,15 @@ export function buildPrinter(
     if (p.fs === "raw") return;
     const view = new PartitionView(disk, placed[i].startLba, placed[i].sectorCount);
     const volumeId = (profile.firmware.seed * 2654435761 + i) >>> 0;
+    if (p.fs === "ntfs") {
+      formatNtfs(view, {
+        clusterBytes: p.clusterBytes!,
+        label: p.name,
+        hiddenSectors: placed[i].startLba,
+        serialNumber: BigInt(volumeId),
+      });
+      return;
+    }
     if (p.fs === "exfat") {
       formatExfat(view, {
         clusterBytes: p.clusterBytes!,
@@ -174,8 +185,9 @@ export function buildPrinter(
   const files = firmwareTree(profile.firmware.seed, profile.firmware.fillMiB * MiB);
   const sys = placed[layout.system - 1];
   const sysView = new PartitionView(disk, sys.startLba, sys.sectorCount);
+  const sysFs = profile.partitions[layout.system - 1].fs;
   const writer: FileWriter =
-    profile.partitions[layout.system - 1].fs === "exfat" ? new ExfatWriter(sysView) : new FatWriter(sysView);
+    sysFs === "exfat" ? new ExfatWriter(sysView) : sysFs === "ntfs" ? new NtfsWriter(sysView) : new FatWriter(sysView);
   for (const d of [...treeDirectories(files), "\\JOBS"]) writer.mkdir(d);
   for (const f of files) writer.writeFile(f.path, f.data());
   options.extra?.(writer);
@@ -247,8 +259,13 @@ export async function startFirmware(
 /** A FatWriter on the live system partition (ordinary use: new jobs, changed settings). */
 export function systemWriter(p: SimPrinter): FatWriter {
   const sys = p.placed[p.layout.system - 1];
-  if (p.profile.partitions[p.layout.system - 1].fs === "exfat")
-    throw new SimulatorError(`${p.profile.id}: the system partition is exFAT; use systemExfatWriter`);
+  const fs = p.profile.partitions[p.layout.system - 1].fs;
+  if (fs !== "fat32" && fs !== "fat16")
+    throw new SimulatorError(
+      fs === "exfat"
+        ? `${p.profile.id}: the system partition is exFAT; use systemExfatWriter`
+        : `${p.profile.id}: the system partition is NTFS; use systemNtfsWriter`,
+    );
   return new FatWriter(new PartitionView(p.disk, sys.startLba, sys.sectorCount));
 }
 
@@ -261,4 +278,10 @@ export function systemExfatWriter(p: SimPrinter): ExfatWriter {
 export function systemPartition(p: SimPrinter): PartitionView {
   const sys = p.placed[p.layout.system - 1];
   return new PartitionView(p.disk, sys.startLba, sys.sectorCount, "system");
+}
+
+/** An NtfsWriter on the live system partition of a profile whose system partition is NTFS. */
+export function systemNtfsWriter(p: SimPrinter): NtfsWriter {
+  const sys = p.placed[p.layout.system - 1];
+  return new NtfsWriter(new PartitionView(p.disk, sys.startLba, sys.sectorCount));
 }

@@ -6,6 +6,8 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { ExfatTree, isExfat } from "../../firmware-module/src/ops/exfat-dir";
 import { FatTables } from "../../firmware-module/src/ops/fat-tables";
+import { MftReader } from "../../firmware-module/src/ops/ntfs-mft";
+import { isNtfs } from "../../firmware-module/src/ops/ntfs-volume";
 import { readPartitionTable } from "../../host-shim/src/cli/api";
 import { Core } from "../../host-shim/src/native/core";
 import { BlockDevice, FileDevice, PartitionView, RamDevice } from "../../host-shim/src/native/devices";
@@ -77,6 +79,7 @@ export function mustMatch(core: Core, part: Uint8Array, sectorSize: number): [nu
 /** mustMatch of a volume on a device (a partition file read as it is needed, not all of it). */
 export function mustMatchOn(core: Core, dev: BlockDevice): [number, number][] {
   if (isExfat(dev)) return exfatRanges(dev);
+  if (isNtfs(dev)) return ntfsRanges(dev);
   const sectorSize = dev.sectorSize;
   const tables = new FatTables(dev, core);
   const g = tables.geometry;
@@ -139,6 +142,19 @@ function exfatRanges(dev: BlockDevice): [number, number][] {
       const from = (g.clusterHeapOffset + k * g.sectorsPerCluster) * ss;
       ranges.push([from, from + g.clusterBytes]);
     }
+  return ranges;
+}
+
+/** NTFS: every cluster $Bitmap marks used (the boot file, $MFT and every system file among them), and the backup boot sector in the last sector. */
+function ntfsRanges(dev: BlockDevice): [number, number][] {
+  const mft = new MftReader(dev),
+    cb = mft.g.clusterBytes,
+    ss = dev.sectorSize;
+  const bitmap = mft.readRuns(mft.dataRuns(6, mft.record(6)!), 0, Math.ceil(mft.g.clusterCount / 8));
+  const ranges: [number, number][] = [];
+  for (let c = 0; c < mft.g.clusterCount; c++) if ((bitmap[c >> 3] >> (c & 7)) & 1) ranges.push([c * cb, (c + 1) * cb]);
+  const last = (dev.sectorCount - 1) * ss;
+  if (!ranges.length || ranges[ranges.length - 1][1] <= last) ranges.push([last, last + ss]);
   return ranges;
 }
 

@@ -10,6 +10,8 @@ import { matcher, matchFiles } from "./exclusions";
 import { ExfatFile, ExfatTree, isExfat, setChecksum } from "./exfat-dir";
 import { BOOT_CHECKSUM_SECTOR, BOOT_REGION_SECTORS, bootChecksumSkips, exfatChecksum32 } from "./exfat-format";
 import { FatEntry, FatReader, Problem } from "./fat-reader";
+import { attributes, MftRecord } from "./ntfs-mft";
+import { isNtfs, NtfsVolume } from "./ntfs-volume";
 import { newSha256, SectorRun } from "./platform";
 import { describeMark, RestoreMark, readRestoreMark } from "./restore-mark";
 import { walkTree } from "./tree-walk";
@@ -48,6 +50,7 @@ const MINOR = new Set(["fsinfo", "lost-clusters"]);
 /** The manifest of a partition's files under `patterns` (exclusions.ts matchFiles): path, size and SHA-256 of each. */
 export function buildManifest(core: Core, partition: BlockDevice, patterns: string[], now: number): Manifest {
   if (isExfat(partition)) return buildExfatManifest(partition, patterns, now);
+  if (isNtfs(partition)) return buildNtfsManifest(partition, patterns, now);
   const reader = new FatReader(partition, core);
   const entries = matchFiles(reader, patterns).files;
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -74,6 +77,7 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
     };
   }
   if (isExfat(partition)) return checkExfatHealth(core, partition, manifest, problems);
+  if (isNtfs(partition)) return checkNtfsHealth(core, partition, manifest, problems);
   let reader: FatReader;
   try {
     reader = new FatReader(partition, core);
@@ -290,14 +294,29 @@ function checkExfatHealth(
   } catch (e) {
     fatal("dir-unreadable", `the directory tree cannot be walked: ${(e as Error).message}`);
   }
-  // the core's walk: what the tree reaches against the allocation bitmap
+  walkProblems(core, partition, "the allocation bitmap", fatal);
+  for (const f of manifest?.files ?? []) {
+    const p = manifestProblem(files, f, met.get(f.path.toUpperCase()));
+    if (p) problems.push(p);
+  }
+  const restoreNeeded = problems.some((p) => p.severity === "fatal");
+  return { ok: problems.length === 0, restoreNeeded, problems, files: count, manifestFiles };
+}
+
+/** The core's walk: what the tree reaches against the allocation bitmap (exFAT, NTFS), as fatal problems. */
+function walkProblems(
+  core: Core,
+  partition: BlockDevice,
+  bitmap: string,
+  fatal: (kind: HealthProblem["kind"], detail: string, path?: string) => void,
+): void {
   const h = core.attach(partition);
   try {
     const w = walkTree(core, h, partition, 0, "info");
     if (w.keptClusters > 0)
       fatal(
         "marked-free",
-        `${w.keptClusters} clusters the directory tree reaches are marked free in the allocation bitmap (${w.listed.map((k) => `${k.kind} at cluster ${k.firstCluster}`).join(", ")})`,
+        `${w.keptClusters} clusters the directory tree reaches are marked free in ${bitmap} (${w.listed.map((k) => `${k.kind} at cluster ${k.firstCluster}`).join(", ")})`,
       );
     if (w.crossLinked > 0)
       fatal(
@@ -309,8 +328,140 @@ function checkExfatHealth(
   } finally {
     core.detach(h);
   }
+}
+
+// ---- NTFS (a system partition a profile formats as NTFS)
+
+interface NtfsEntry {
+  isDirectory: boolean;
+  size: number;
+  record: number;
+  path: string;
+}
+
+/** NTFS files for the manifest: looked up through the $I30 indexes, hashed from their runs (or their record, when resident). */
+class NtfsFiles implements FileLookup<NtfsEntry> {
+  constructor(readonly vol: NtfsVolume) {}
+  entry(record: number, path: string): NtfsEntry {
+    const rec = this.vol.mft.record(record);
+    if (!rec) throw new Error(`${path}: MFT record ${record} is not in use`);
+    const r = new MftRecord(record, rec);
+    const data = attributes(r).find((a) => a.type === 0x80 && a.name === "");
+    const size = !data ? 0 : data.resident ? r.value(data, "$DATA").length : r.count("$DATA size", data.at + 48);
+    return { isDirectory: (rec[22] & 2) !== 0, size, record, path };
+  }
+  lookup(path: string): NtfsEntry | undefined {
+    const n = this.vol.lookup(path);
+    return n === undefined ? undefined : this.entry(n, path);
+  }
+  sha256(e: NtfsEntry): string {
+    const rec = this.vol.mft.record(e.record)!;
+    const r = new MftRecord(e.record, rec);
+    const data = attributes(r).find((a) => a.type === 0x80 && a.name === "");
+    const hash = newSha256();
+    if (data?.resident) hash.update(r.value(data, "$DATA"));
+    else if (data) {
+      const spc = this.vol.g.clusterBytes / this.vol.g.bytesPerSector,
+        runs: SectorRun[] = [];
+      let left = e.size;
+      for (const x of this.vol.mft.dataRuns(e.record, rec)) {
+        if (left <= 0) break;
+        const bytes = Math.min(left, x.length * this.vol.g.clusterBytes);
+        if (x.lcn >= 0) runs.push({ lba: x.lcn * spc, sectors: x.length * spc, bytes });
+        else {
+          hash.updateSectors(this.vol.part, runs.splice(0)); // what came before, then the sparse run's zeros
+          hash.update(new Uint8Array(bytes));
+        }
+        left -= bytes;
+      }
+      hash.updateSectors(this.vol.part, runs);
+    }
+    return hash.digest();
+  }
+}
+
+/** Every file's path (long names, and short ones for matching) from the MFT's names. */
+function ntfsPaths(vol: NtfsVolume): Array<{ record: number; long: string; short: string }> {
+  const names = vol.mft.names();
+  const memo = new Map<number, { long: string; short: string } | null>([[5, { long: "", short: "" }]]);
+  const pathOf = (n: number, depth = 0): { long: string; short: string } | null => {
+    const known = memo.get(n);
+    if (known !== undefined) return known;
+    const e = names.get(n);
+    const up = e && e.parent !== n && e.parent !== 11 && depth < 256 ? pathOf(e.parent, depth + 1) : null;
+    const p = e && up ? { long: `${up.long}\\${e.name}`, short: `${up.short}\\${e.shortName}` } : null;
+    memo.set(n, p);
+    return p;
+  };
+  const out: Array<{ record: number; long: string; short: string }> = [];
+  for (const [n, e] of names) {
+    const p = e.directory ? null : pathOf(n);
+    if (p) out.push({ record: n, ...p });
+  }
+  return out;
+}
+
+function buildNtfsManifest(partition: BlockDevice, patterns: string[], now: number): Manifest {
+  const files = new NtfsFiles(new NtfsVolume(partition));
+  const match = matcher(patterns);
+  const entries = patterns.length
+    ? ntfsPaths(files.vol)
+        .filter((p) => match(p.long, p.short) >= 0)
+        .map((p) => files.entry(p.record, p.long))
+    : [];
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return {
+    version: 1,
+    created: Math.floor(now / 1000),
+    paths: patterns,
+    files: entries.map((e) => ({ path: e.path, size: e.size, sha256: files.sha256(e) })),
+  };
+}
+
+/**
+ * NTFS's health: the boot sector and $MFT (the geometry and record 0 MftReader checks), $MFT's
+ * first records against their copy in $MFTMirr, every record in use readable, the core's walk
+ * (clusters the records reach that $Bitmap marks free, cross-links), and the manifest's files,
+ * found through the $I30 indexes.
+ */
+function checkNtfsHealth(
+  core: Core,
+  partition: BlockDevice,
+  manifest: Manifest | undefined,
+  problems: HealthProblem[],
+): HealthReport {
+  const manifestFiles = manifest?.files.length ?? 0;
+  const fatal = (kind: HealthProblem["kind"], detail: string, path?: string) =>
+    problems.push({ kind, severity: "fatal", detail, ...(path ? { path } : {}) });
+  let vol: NtfsVolume;
+  try {
+    vol = new NtfsVolume(partition);
+  } catch (e) {
+    fatal("boot", `the boot sector or $MFT is not usable: ${(e as Error).message}`);
+    return { ok: false, restoreNeeded: true, problems, files: 0, manifestFiles };
+  }
+  const rb = vol.g.recordBytes;
+  try {
+    const mirrorRuns = vol.dataRuns(1);
+    const mirrored = Math.min(4, Math.floor((mirrorRuns.reduce((a, x) => a + x.length, 0) * vol.g.clusterBytes) / rb));
+    const main = vol.mft.readRuns(vol.mft.mftRuns, 0, mirrored * rb),
+      copy = vol.mft.readRuns(mirrorRuns, 0, mirrored * rb);
+    for (let i = 0; i < mirrored; i++)
+      if (main.subarray(i * rb, (i + 1) * rb).some((b, k) => b !== copy[i * rb + k]))
+        fatal("boot", `MFT record ${i} differs from its copy in $MFTMirr`);
+  } catch (e) {
+    fatal("boot", `$MFTMirr cannot be read: ${(e as Error).message}`);
+  }
+  let count = 0;
+  try {
+    count = ntfsPaths(vol).length;
+  } catch (e) {
+    fatal("dir-unreadable", `the MFT cannot be read: ${(e as Error).message}`);
+  }
+  walkProblems(core, partition, "$Bitmap", fatal);
+  const files = new NtfsFiles(vol);
   for (const f of manifest?.files ?? []) {
-    const p = manifestProblem(files, f, met.get(f.path.toUpperCase()));
+    const p = manifestProblem(files, f, undefined);
     if (p) problems.push(p);
   }
   const restoreNeeded = problems.some((p) => p.severity === "fatal");

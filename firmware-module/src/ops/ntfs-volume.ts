@@ -1245,7 +1245,7 @@ export function mappingPairs(lcn: number, length: number): Uint8Array {
     );
     return out;
   };
-  const l = bytesOf(length, false),
+  const l = bytesOf(length, true), // lengths are signed too: 241 is F1 00, not F1
     o = bytesOf(lcn, true);
   return Uint8Array.from([l.length | (o.length << 4), ...l, ...o, 0]);
 }
