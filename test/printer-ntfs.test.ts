@@ -11,10 +11,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import t from "tap";
 import { Profile, validateProfile } from "../device-profiles/src/profile";
+import { RamDevice } from "../firmware-module/src/ops/devices";
+import { buildManifest, checkHealth } from "../firmware-module/src/ops/health";
+import { formatNtfs } from "../firmware-module/src/ops/ntfs-format";
 import { NtfsVolume } from "../firmware-module/src/ops/ntfs-volume";
-import { Slot } from "../host-shim/src/native/core";
+import { Core, Slot } from "../host-shim/src/native/core";
 import { loadProfile } from "../host-shim/src/native/load-profile";
 import { DAMAGE_KINDS, injectDamage } from "../simulator/src/damage";
+import { NtfsWriter } from "../simulator/src/ntfs-writer";
 import {
   buildPrinter,
   provisionFactory,
@@ -24,6 +28,7 @@ import {
   systemPartition,
   systemWriter,
 } from "../simulator/src/printer";
+import { Frame, menuSession } from "../simulator/src/session";
 import { copyUsedToSparse } from "./helpers/fixtures";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-pn-"));
@@ -118,3 +123,132 @@ for (const id of ["office-laser-emmc8g", "compact-sd4g"])
       }
     },
   );
+
+t.test(
+  "NTFS on 4096-byte sectors (wideformat-hdd4kn made NTFS): boots clean, random sectors found and restored",
+  async (t) => {
+    const profile = ntfsProfile("wideformat-hdd4kn");
+    const p = buildPrinter(profile, path.join(tmp, `${profile.id}.img`));
+    provisionFactory(p);
+    const fw = await startFirmware(p);
+    t.teardown(() => {
+      fw.dispose();
+      p.close();
+    });
+    t.equal(new NtfsVolume(systemPartition(p)).g.bytesPerSector, 4096, "4 KiB sectors");
+    const clean = fw.call("boot") as BootResult;
+    t.same([clean.action, clean.before.problems], ["none", []], "healthy: left alone");
+    injectDamage(p.core, systemPartition(p), "random-sectors", CRITICAL, 9);
+    const r = fw.call("boot") as BootResult;
+    t.same([r.before.restoreNeeded, r.action, r.after?.problems], [true, "restored", []], "found, restored, healthy");
+    if (hasNtfs3g) t.equal(ntfsCheck(p), "", "ntfsfix -n and ntfsresize -i -f clean");
+  },
+);
+
+t.test("NTFS: the profile's exclusions leave a stored job out; it stays allocated with its size", async (t) => {
+  const profile = ntfsProfile("office-laser-emmc8g");
+  const p = buildPrinter(profile, path.join(tmp, `${profile.id}-x.img`));
+  provisionFactory(p);
+  const fw = await startFirmware(p);
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  const w = systemNtfsWriter(p);
+  w.writeFile("\\JOBS\\JOB0001.PRN", new Uint8Array(300000).fill(9));
+  w.flush();
+  p.clock.now += 3600e3;
+  const b = fw.call("backup", { name: "with jobs" }) as { excludedFiles: number };
+  t.equal(b.excludedFiles, 1, "the stored job is left out (profile exclude \\JOBS\\*)");
+  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 3);
+  const r = fw.call("boot") as BootResult;
+  t.equal(r.action, "restored");
+  t.equal(r.image?.name, "with jobs", "from the newest image");
+  const vol = new NtfsVolume(systemPartition(p));
+  const n = vol.lookup("\\JOBS\\JOB0001.PRN");
+  t.ok(n !== undefined, "the job is in its directory");
+  t.equal(
+    vol.dataRuns(n!).reduce((a, x) => a + x.length, 0),
+    Math.ceil(300000 / vol.g.clusterBytes),
+    "allocated with its size (its clusters not stored)",
+  );
+  if (hasNtfs3g) t.equal(ntfsCheck(p), "", "ntfsfix -n and ntfsresize -i -f clean");
+});
+
+t.test("NTFS ghost printer: restore factory from the service menu after damage", async (t) => {
+  const profile = ntfsProfile("compact-sd4g");
+  const p = buildPrinter(profile, path.join(tmp, `${profile.id}-menu.img`));
+  provisionFactory(p);
+  const fw = await startFirmware(p);
+  t.teardown(() => {
+    fw.dispose();
+    p.close();
+  });
+  injectDamage(p.core, systemPartition(p), "corrupt-file", ["\\FIRMWARE\\MAIN.BIN"], 5);
+  t.equal((fw.call("health") as { restoreNeeded: boolean }).restoreNeeded, true, "damaged");
+  const text = (f: Frame) => f.lines.join(" ").replace(/\s+/g, " ");
+  const keyed = menuSession(fw, ["down", "ok", "ok", "wait", "ok"]).filter((f) => f.step !== "progress");
+  t.same(
+    keyed.map((f) => f.state),
+    ["menu", "menu", "confirm", "running", "result", "menu"],
+    "menu -> confirm -> running -> result -> menu",
+  );
+  t.match(text(keyed[2]), /Restore factory\?/, "the confirmation asks first");
+  t.match(text(keyed[4]), /Restored from/, "the result says it in words");
+  t.equal((fw.call("health") as { ok: boolean }).ok, true, "healthy again");
+  if (hasNtfs3g) t.equal(ntfsCheck(p), "", "ntfsfix -n and ntfsresize -i -f clean");
+});
+
+t.test(
+  "NTFS health on hostile volumes: 500 corruptions of the boot sector, $MFT and the root's index, each a report, never a throw",
+  async (t) => {
+    const MiB = 1 << 20;
+    const clean = new RamDevice(512, new Uint8Array(16 * MiB), "fuzz");
+    formatNtfs(clean, { clusterBytes: 4096, label: "FUZZ" });
+    const w = new NtfsWriter(clean);
+    w.writeFile(
+      "\\FIRMWARE\\MAIN.BIN",
+      new Uint8Array(20000).map((_, i) => i & 0xff),
+    );
+    w.writeFile("\\FIRMWARE\\SUB\\ENGINE.BIN", new Uint8Array(9000).fill(3));
+    w.writeFile("\\README.TXT", new TextEncoder().encode("hello"));
+    w.flush();
+    const core = new Core({ backgroundWrites: false });
+    const manifest = buildManifest(core, clean, ["\\FIRMWARE\\*"], Date.UTC(2026, 0, 1));
+    t.equal(manifest.files.length, 2, "the manifest holds the two firmware files");
+    t.same(checkHealth(core, clean, manifest).problems, [], "the clean volume is healthy");
+    const vol = new NtfsVolume(clean);
+    const mft = vol.mft.mftRuns[0].lcn * 4096;
+    const regions = [
+      [0, 512],
+      [mft, 27 * 1024],
+      [vol.dataRuns(6)[0].lcn * 4096, 4096],
+    ];
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const kinds: Record<string, number> = {};
+    let throws = 0;
+    for (let i = 0; i < 500; i++) {
+      const copy = new RamDevice(512, clean.bytes.slice(), "fuzz");
+      const [at, len] = regions[i % regions.length];
+      for (let k = 0, n = 1 + rnd(6); k < n; k++) {
+        const b = new Uint8Array(512);
+        const off = at + rnd(len);
+        copy.read(Math.floor(off / 512), 1, b, 0);
+        b[off % 512] = rnd(256);
+        copy.write(Math.floor(off / 512), 1, b, 0);
+      }
+      try {
+        const r = checkHealth(core, copy, manifest);
+        for (const p of r.problems) kinds[p.kind] = (kinds[p.kind] ?? 0) + 1;
+      } catch (e) {
+        throws++;
+        if (throws <= 3) t.fail(`case ${i}: checkHealth threw ${(e as Error).stack}`);
+      }
+    }
+    t.equal(throws, 0, `500 hostile volumes, problems named: ${JSON.stringify(kinds)}`);
+  },
+);
