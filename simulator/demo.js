@@ -155,8 +155,10 @@ async function main() {
 
       heading("3. a day of printing: new jobs, changed settings");
       // (an exFAT system partition, kiosk-exfat-emmc4g: the simulator's exFAT writer adds files, it does not replace them)
-      const exfat = p.profile.partitions[p.layout.system - 1].fs === "exfat";
-      const w = exfat ? sim.systemExfatWriter(p) : sim.systemWriter(p);
+      const sysFs = p.profile.partitions[p.layout.system - 1].fs;
+      const exfat = sysFs === "exfat" || sysFs === "ntfs"; // (NTFS: its writer adds files too)
+      const w =
+        sysFs === "exfat" ? sim.systemExfatWriter(p) : sysFs === "ntfs" ? sim.systemNtfsWriter(p) : sim.systemWriter(p);
       w.writeFile("\\JOBS\\Quarterly report.prn", new TextEncoder().encode("%!PS-Adobe-3.0\n".repeat(20000)));
       w.writeFile(
         exfat ? "\\CONFIG\\network-override.xml" : "\\CONFIG\\network.xml",

@@ -200,7 +200,7 @@ t.test("NTFS ghost printer: restore factory from the service menu after damage",
 });
 
 t.test(
-  "NTFS health on hostile volumes: 500 corruptions of the boot sector, $MFT and the root's index, each a report, never a throw",
+  "NTFS health on hostile volumes: 500 corruptions of the boot sector, $MFT and $Bitmap, each a report, never a throw",
   async (t) => {
     const MiB = 1 << 20;
     const clean = new RamDevice(512, new Uint8Array(16 * MiB), "fuzz");

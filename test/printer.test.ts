@@ -11,6 +11,7 @@ import t from "tap";
 import { HOST_FUNCTIONS } from "../firmware-module/src/host-api";
 import { isExfat } from "../firmware-module/src/ops/exfat-dir";
 import { FatReader } from "../firmware-module/src/ops/fat-reader";
+import { isNtfs } from "../firmware-module/src/ops/ntfs-volume";
 import { Slot } from "../host-shim/src/native/core";
 import { listProfiles, loadProfile } from "../host-shim/src/native/load-profile";
 import { Firmware } from "../host-shim/src/native/quickjs-host";
@@ -37,7 +38,8 @@ const hasTool = (tool: string) => {
   }
 };
 const hasFsck = hasTool("fsck.fat"),
-  hasFsckExfat = hasTool("fsck.exfat");
+  hasFsckExfat = hasTool("fsck.exfat"),
+  hasNtfs3g = hasTool("ntfsfix") && hasTool("ntfsresize");
 
 interface Booted {
   p: SimPrinter;
@@ -62,7 +64,15 @@ function fsckClean(p: SimPrinter): string {
   const file = path.join(tmp, "system.part");
   copyUsedToSparse(p.core, part, file);
   try {
-    // an exFAT system partition (kiosk-exfat-emmc4g) is checked by fsck.exfat, whose summary says "files" too
+    // an exFAT system partition (kiosk-exfat-emmc4g) is checked by fsck.exfat, whose summary says "files" too;
+    // an NTFS one (production-ntfs-ssd16g) by ntfsfix -n, and by ntfsresize -i -f for its cluster accounting
+    if (isNtfs(part)) {
+      const fix = execFileSync("ntfsfix", ["-n", file], { encoding: "utf8" });
+      const rs = execFileSync("ntfsresize", ["-i", "-f", "-n", file], { encoding: "utf8" });
+      return /processed successfully/.test(fix) && !/error|fail|inconsist/i.test(rs.replace(/Accounting clusters/g, ""))
+        ? "ntfsfix and ntfsresize: no problem found"
+        : `${fix}${rs}`;
+    }
     return execFileSync(isExfat(part) ? "fsck.exfat" : "fsck.fat", ["-n", file], { encoding: "utf8" });
   } finally {
     fs.rmSync(file, { force: true });
@@ -90,12 +100,13 @@ for (const id of listProfiles()) {
       p.core.memoryBytes <= p.profile.budgets.wasmMemoryBytes,
       `wasm memory ${p.core.memoryBytes} B within ${p.profile.budgets.wasmMemoryBytes}`,
     );
-    const exfat = isExfat(systemPartition(p));
-    if (exfat ? hasFsckExfat : hasFsck)
+    const exfat = isExfat(systemPartition(p)),
+      ntfs = isNtfs(systemPartition(p));
+    if (ntfs ? hasNtfs3g : exfat ? hasFsckExfat : hasFsck)
       t.match(
         fsckClean(p),
-        /files/,
-        `${exfat ? "fsck.exfat" : "fsck.fat"} -n: the simulator's system partition is clean`,
+        ntfs ? /no problem found/ : /files/,
+        `${ntfs ? "ntfsfix -n and ntfsresize -i -f" : exfat ? "fsck.exfat -n" : "fsck.fat -n"}: the simulator's system partition is clean`,
       );
   });
 }

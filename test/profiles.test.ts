@@ -15,7 +15,13 @@ import {
 import { listProfiles, loadProfile, profilesDir } from "../host-shim/src/native/load-profile";
 
 const dir = path.join(__dirname, "..", "device-profiles");
-const shipped = ["compact-sd4g", "kiosk-exfat-emmc4g", "office-laser-emmc8g", "wideformat-hdd4kn"];
+const shipped = [
+  "compact-sd4g",
+  "kiosk-exfat-emmc4g",
+  "office-laser-emmc8g",
+  "production-ntfs-ssd16g",
+  "wideformat-hdd4kn",
+];
 
 function read(id: string): Profile {
   return JSON.parse(fs.readFileSync(path.join(dir, `${id}.json`), "utf8"));
@@ -31,7 +37,7 @@ function thrown(fn: () => unknown): unknown {
 }
 
 t.test("every shipped profile validates and loads", async (t) => {
-  t.same(listProfiles(), shipped, "listProfiles lists the four, sorted");
+  t.same(listProfiles(), shipped, "listProfiles lists the five, sorted");
   t.equal(profilesDir(), path.resolve(dir), "profiles are found next to the sources");
   for (const id of shipped) {
     const p = loadProfile(id);
@@ -500,7 +506,7 @@ t.test("loadProfile: missing, unreadable and mismatched files", async (t) => {
   t.ok(e instanceof ProfileError, "missing id: ProfileError");
   t.match(
     e.message,
-    /^no-such-printer\.json: cannot read .*no-such-printer\.json \(ENOENT\); known profiles: compact-sd4g, kiosk-exfat-emmc4g, office-laser-emmc8g, wideformat-hdd4kn$/,
+    /^no-such-printer\.json: cannot read .*no-such-printer\.json \(ENOENT\); known profiles: compact-sd4g, kiosk-exfat-emmc4g, office-laser-emmc8g, production-ntfs-ssd16g, wideformat-hdd4kn$/,
   );
   e = thrown(() => loadProfile(path.join(tmp, "gone.json"))) as ProfileError;
   t.ok(e instanceof ProfileError, "missing path: ProfileError");
