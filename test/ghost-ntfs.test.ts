@@ -417,7 +417,8 @@ for (const [first, fixture] of [
           // the rebooted volume restored from what was found: the old or the new state, exactly
           const rr = api.restoreGhost(core, work);
           const restored = JSON.stringify(state(work).files);
-          const after = hasNtfs3g ? ntfsCheck(work) : "";
+          // (ntfs-3g's checks of every restored copy: every third cut point, to keep CI short; the settled copies are all checked)
+          const after = hasNtfs3g && n % 3 === 0 ? ntfsCheck(work) : "";
           if (!rr.verified || restored !== want || after || rr.ghost.startSector !== found.startSector) {
             failures++;
             t.fail(`cut after write ${n}: the restore: verified ${rr.verified}, ${after}`);
@@ -435,7 +436,7 @@ for (const [first, fixture] of [
   );
 
 t.test(
-  "NTFS ghost on hostile volumes: bytes of $MFT's record 0, the root's record and index block, and the ghost's record corrupted (400 cases); every job ends or fails with a named error, never a crash or a hang",
+  "NTFS ghost on hostile volumes: bytes of $MFT's record 0, the root's record and index block, and the ghost's record corrupted (160 cases); every job ends or fails with a named error, never a crash or a hang",
   async (t) => {
     const file = fixtureCopy("ntfs-4k.img.gz");
     api.backupGhost(core, file, { created: new Date(Date.UTC(2026, 0, 1)) });
@@ -461,7 +462,7 @@ t.test(
     };
     const outcomes: Record<string, number> = {};
     let crashes = 0;
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 160; i++) {
       const bytes = base.slice();
       const region = regions[i % regions.length];
       for (let k = 0, hits = 1 + rnd(4); k < hits; k++) {
@@ -499,7 +500,7 @@ t.test(
         }
       }
     }
-    t.equal(crashes, 0, `400 hostile volumes: ${JSON.stringify(outcomes)}`);
+    t.equal(crashes, 0, `160 hostile volumes: ${JSON.stringify(outcomes)}`);
   },
 );
 
