@@ -216,6 +216,15 @@ t.test("the firmware runs in a bare QuickJS context: no Node API is reachable", 
     /\brequire\(|\bprocess\.|["'`]node:/,
     "the bundle names no Node module (no require, no process, no node: specifier)",
   );
+  // the bundle built without NTFS (for printers with no NTFS partition) holds none of its code
+  const nontfs = fs.readFileSync(path.join(__dirname, "..", "dist", "firmware", "firmware-nontfs.js"), "utf8");
+  t.notMatch(nontfs, /\brequire\(|\bprocess\.|["'`]node:/, "the bundle without NTFS names no Node module either");
+  t.match(bundle, /CBNTFSJ1/, "firmware.js holds the NTFS ghost's code (its journal magic)");
+  t.notMatch(nontfs, /CBNTFSJ1|\$INDEX_ROOT|\$MFTMirr/, "firmware-nontfs.js holds no NTFS ghost or health code");
+  t.ok(
+    nontfs.length < bundle.length - 20000,
+    `firmware-nontfs.js is ${nontfs.length} bytes, firmware.js ${bundle.length}`,
+  );
   // a restore crosses the host boundary once per step, never once per cluster
   const callsBefore = fw.calls;
   fw.call("restore", { image: 0 });

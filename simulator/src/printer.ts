@@ -249,7 +249,8 @@ export async function startFirmware(
       profile: p.profile,
       heapBytes: p.profile.budgets.quickjsHeapBytes,
       stackBytes: p.profile.budgets.quickjsStackBytes,
-      bundle: bundlePath(),
+      // a printer whose partitions include no NTFS one runs the bundle built without NTFS
+      bundle: bundlePath({ ntfs: p.profile.partitions.some((x) => x.fs === "ntfs") }),
       deviceKey: readPrivateKey(DEVICE_KEY),
       ...hooks,
     },

@@ -127,7 +127,7 @@ export function checkGhost(
 /** The ghost found through the volume's directory (the ghost's name, then the file of an unfinished replacement), or undefined. */
 export function findGhostByDirectory(core: Core, part: BlockDevice, name?: string): FoundGhost | undefined {
   const path = ghostPath(name);
-  if (isNtfs(part)) {
+  if ((typeof __CB_NTFS__ === "undefined" || __CB_NTFS__) && isNtfs(part)) {
     const extent = N.ntfsGhostExtent(part, path);
     const ok = extent && checkGhost(core, part, extent);
     return extent && ok ? { ...extent, path, foundBy: "directory", sectorBytes: part.sectorSize, ...ok } : undefined;
@@ -411,7 +411,7 @@ export function planRename(reader: FatReader, path: string): { extent: GhostExte
 
 /** planOldGhost on either file system: the old ghost's side of a switch, or undefined. */
 export function planOldGhostOn(core: Core, part: BlockDevice, path: string): OldGhost | undefined {
-  if (isNtfs(part)) return N.planOldNtfsGhost(part, path);
+  if ((typeof __CB_NTFS__ === "undefined" || __CB_NTFS__) && isNtfs(part)) return N.planOldNtfsGhost(part, path);
   return isExfat(part) ? X.planOldExfatGhost(part, path) : planOldGhost(new FatReader(part, core), path);
 }
 
@@ -421,7 +421,7 @@ export function planRenameOn(
   part: BlockDevice,
   path: string,
 ): { extent: GhostExtent; dirPatches: Patch[] } {
-  if (isNtfs(part)) return N.planNtfsRename(part, path);
+  if ((typeof __CB_NTFS__ === "undefined" || __CB_NTFS__) && isNtfs(part)) return N.planNtfsRename(part, path);
   return isExfat(part) ? X.planExfatRename(part, path, tempPathOf(path)) : planRename(new FatReader(part, core), path);
 }
 
@@ -436,7 +436,7 @@ export function settleGhost(
   path: string,
 ): "none" | "renamed" | "removed" | "switch finished" {
   const tempPath = tempPathOf(path);
-  if (isNtfs(part)) return settleNtfsGhost(core, part, path);
+  if ((typeof __CB_NTFS__ === "undefined" || __CB_NTFS__) && isNtfs(part)) return settleNtfsGhost(core, part, path);
   if (isExfat(part)) {
     const done = finishExfatSwitch(core, part, path);
     const temp = X.exfatGhostExtent(part, tempPath);
@@ -592,7 +592,7 @@ export function reserveGhostFile(
   /** The ghost's own path: NTFS's new file carries the ghost's name from the start (section 12.6). */
   path?: string,
 ): void {
-  if (isNtfs(part)) {
+  if ((typeof __CB_NTFS__ === "undefined" || __CB_NTFS__) && isNtfs(part)) {
     if (!path) throw new GhostError(`${part.name}: an NTFS ghost's new file is made under the ghost's own name`);
     return N.reserveNtfsFile(part, path, bytes, GHOST_ATTRIBUTES, mtime, avoid);
   }

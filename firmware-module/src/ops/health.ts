@@ -50,7 +50,8 @@ const MINOR = new Set(["fsinfo", "lost-clusters"]);
 /** The manifest of a partition's files under `patterns` (exclusions.ts matchFiles): path, size and SHA-256 of each. */
 export function buildManifest(core: Core, partition: BlockDevice, patterns: string[], now: number): Manifest {
   if (isExfat(partition)) return buildExfatManifest(partition, patterns, now);
-  if (isNtfs(partition)) return buildNtfsManifest(partition, patterns, now);
+  if ((typeof __CB_NTFS__ === "undefined" || __CB_NTFS__) && isNtfs(partition))
+    return buildNtfsManifest(partition, patterns, now);
   const reader = new FatReader(partition, core);
   const entries = matchFiles(reader, patterns).files;
   entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -77,7 +78,8 @@ export function checkHealth(core: Core, partition: BlockDevice, manifest: Manife
     };
   }
   if (isExfat(partition)) return checkExfatHealth(core, partition, manifest, problems);
-  if (isNtfs(partition)) return checkNtfsHealth(core, partition, manifest, problems);
+  if ((typeof __CB_NTFS__ === "undefined" || __CB_NTFS__) && isNtfs(partition))
+    return checkNtfsHealth(core, partition, manifest, problems);
   let reader: FatReader;
   try {
     reader = new FatReader(partition, core);

@@ -580,7 +580,8 @@ export class GhostBackupJob {
     if (this.tempMade && !this.renamed) {
       this.tempMade = false;
       try {
-        if (this.ntfs) G.abandonNtfsGhost(this.core, this.dev, this.path);
+        if ((typeof __CB_NTFS__ === "undefined" || __CB_NTFS__) && this.ntfs)
+          G.abandonNtfsGhost(this.core, this.dev, this.path);
         else G.removeFile(this.dev, this.tempPath);
       } catch {
         /* the device failed: the next ghost backup removes it */

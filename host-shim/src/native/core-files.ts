@@ -49,7 +49,16 @@ export function coreModule(build: CoreBuild): WebAssembly.Module {
   return m;
 }
 
-/** The firmware bundle (dist/firmware/firmware.js, npm run build). */
-export function bundlePath(): string {
-  return path.join(findPackageRoot(), "dist", "firmware", "firmware.js");
+/**
+ * The firmware bundle (npm run build): dist/firmware/firmware.js, every file system; with
+ * `ntfs: false`, dist/firmware/firmware-nontfs.js, built without NTFS (firmware-module/src/ops/
+ * build-flags.d.ts), for a printer whose profile names no NTFS partition.
+ */
+export function bundlePath(options: { ntfs?: boolean } = {}): string {
+  return path.join(
+    findPackageRoot(),
+    "dist",
+    "firmware",
+    options.ntfs === false ? "firmware-nontfs.js" : "firmware.js",
+  );
 }
