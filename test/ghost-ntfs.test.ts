@@ -24,6 +24,7 @@ import * as api from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
 import { FileDevice } from "../host-shim/src/native/devices";
 import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
+import { ntfsCheck, ntfscatAll, ntfsFiles } from "./helpers/ntfs";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-gn-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -43,63 +44,8 @@ function fixtureCopy(name: string): string {
 }
 
 const sectorOf = (bytes: Uint8Array) => bytes[11] | (bytes[12] << 8);
-
-/** Every file but the ghost with its bytes' sha256, read by the portable MFT reader (resident or not); and the clusters $Bitmap marks. */
-function state(file: string): { files: Record<string, string>; used: number } {
-  const bytes = new Uint8Array(fs.readFileSync(file));
-  const mft = new MftReader(new RamDevice(sectorOf(bytes), bytes));
-  const names = mft.names();
-  const pathOf = (n: number, depth = 0): string | undefined => {
-    if (n === 5) return "";
-    const e = names.get(n);
-    if (!e || depth > 64) return undefined;
-    const up = pathOf(e.parent, depth + 1);
-    return up === undefined ? undefined : `${up}\\${e.name}`;
-  };
-  const files: Record<string, string> = {};
-  for (const [n, e] of names) {
-    const p = pathOf(n);
-    if (e.directory || p === undefined || GHOST.test(p)) continue;
-    const rec = mft.record(n)!;
-    const r = new MftRecord(n, rec);
-    const data = attributes(r).find((a) => a.type === 0x80 && a.name === "");
-    if (!data) continue;
-    const content = data.resident
-      ? r.value(data, "$DATA")
-      : mft.readRuns(mft.dataRuns(n, rec), 0, r.count("size", data.at + 48));
-    files[p] = sha256(content);
-  }
-  const bm = mft.readRuns(mft.dataRuns(6, mft.record(6)!), 0, Math.ceil(mft.g.clusterCount / 8));
-  let used = 0;
-  for (let c = 0; c < mft.g.clusterCount; c++) used += (bm[c >> 3] >> (c & 7)) & 1;
-  return { files, used };
-}
-
-/** ntfsfix -n and ntfsresize -i -f (its cluster accounting against $Bitmap): "" when both are clean. */
-function ntfsCheck(file: string): string {
-  const fix = spawnSync("ntfsfix", ["-n", file], { encoding: "utf8" });
-  if (fix.status !== 0 || !/processed successfully/.test(fix.stdout)) return `ntfsfix -n: ${fix.stdout}${fix.stderr}`;
-  const rs = spawnSync("ntfsresize", ["-i", "-f", "-n", file], { encoding: "utf8" });
-  if (rs.status !== 0 || /error|fail|inconsist/i.test(rs.stdout + rs.stderr))
-    return `ntfsresize -i -f: ${rs.stdout}${rs.stderr}`;
-  return "";
-}
-
-/** Every file in `dir` as ntfscat reads it (tools only). */
-function ntfscatAll(file: string, dir = "/"): Record<string, string> {
-  const out: Record<string, string> = {};
-  const ls = spawnSync("ntfsls", ["-f", "-F", "-p", dir, file], { encoding: "utf8" });
-  for (const line of ls.stdout.split("\n").filter(Boolean)) {
-    if (line.startsWith("$") || /^\.\.?\/?$/.test(line) || GHOST.test(line)) continue;
-    const full = `${dir === "/" ? "" : dir}/${line.replace(/\/$/, "")}`;
-    if (line.endsWith("/")) Object.assign(out, ntfscatAll(file, full));
-    else {
-      const cat = spawnSync("ntfscat", ["-f", file, full], { maxBuffer: 1 << 26 });
-      out[full] = cat.status === 0 ? sha256(cat.stdout) : `unreadable (${cat.status})`;
-    }
-  }
-  return out;
-}
+/** Every file but the ghost, and the clusters $Bitmap marks. */
+const state = (file: string) => ntfsFiles(new Uint8Array(fs.readFileSync(file)), GHOST);
 
 /** A driver's write: firmware.bin's first bytes changed in place, in its clusters. */
 function scribble(file: string): void {
@@ -127,7 +73,7 @@ for (const name of ["ntfs-4k.img.gz", "ntfs-512.img.gz", "ntfs-4kn.img.gz"]) {
     async (t) => {
       const file = fixtureCopy(name);
       const before = state(file);
-      const catBefore = hasNtfs3g ? ntfscatAll(file) : {};
+      const catBefore = hasNtfs3g ? ntfscatAll(file, GHOST) : {};
       const r = api.backupGhost(core, file);
       t.equal(r.fsType, "NTFS");
       const g = ghostRecord(file);
@@ -150,7 +96,7 @@ for (const name of ["ntfs-4k.img.gz", "ntfs-512.img.gz", "ntfs-4kn.img.gz"]) {
         const info = spawnSync("ntfsinfo", ["-F", "/RECOVERY.CBI", file], { encoding: "utf8" }).stdout;
         t.match(info, /READONLY HIDDEN SYSTEM/, "ntfsinfo: read-only, hidden, system");
         t.match(info, /Win32 & DOS/, "ntfsinfo: one name, Win32 and DOS");
-        t.same(ntfscatAll(file), catBefore, "ntfscat reads every other file as before");
+        t.same(ntfscatAll(file, GHOST), catBefore, "ntfscat reads every other file as before");
       }
       t.equal(api.info(core, file).ghost?.foundBy, "directory", "info finds it through the index");
       t.equal(api.verifyGhost(core, file).ok, true, "verify --ghost");
@@ -165,7 +111,7 @@ for (const name of ["ntfs-4k.img.gz", "ntfs-512.img.gz", "ntfs-4kn.img.gz"]) {
       t.same(state(file).files, before.files, "every file as it was");
       if (hasNtfs3g) {
         t.equal(ntfsCheck(file), "", "ntfsfix -n and ntfsresize -i -f clean after the restore");
-        t.same(ntfscatAll(file), catBefore, "ntfscat reads every file as before");
+        t.same(ntfscatAll(file, GHOST), catBefore, "ntfscat reads every file as before");
       }
       t.equal(api.info(core, file).ghost?.foundBy, "directory", "the ghost is in its index again");
       t.equal(api.verifyGhost(core, file).ok, true);

@@ -15,65 +15,22 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import t from "tap";
 import { RamDevice } from "../firmware-module/src/ops/devices";
-import { attributes, MftReader, MftRecord } from "../firmware-module/src/ops/ntfs-mft";
 import { NtfsVolume } from "../firmware-module/src/ops/ntfs-volume";
 import * as api from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
 import { splitmix32 } from "../simulator/src/content";
 import { NtfsWriter, NtfsWriterError } from "../simulator/src/ntfs-writer";
+import { hasNtfs3g, ntfscatAll, ntfsFiles } from "./helpers/ntfs";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-nw-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const core = new Core({ backgroundWrites: false });
-const hasNtfs3g =
-  spawnSync("sh", ["-c", ["ntfsls", "ntfscat", "ntfsfix", "ntfsresize"].map((x) => `command -v ${x}`).join(" && ")])
-    .status === 0;
 const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
 
 function fresh(): Uint8Array {
   return new Uint8Array(
     zlib.gunzipSync(fs.readFileSync(path.join(__dirname, "fixtures", "ntfs", "ntfs-fresh.img.gz"))),
   );
-}
-
-/** Every user file with its sha256, read by the portable MFT reader. */
-function filesOf(bytes: Uint8Array): Record<string, string> {
-  const mft = new MftReader(new RamDevice(512, bytes));
-  const names = mft.names();
-  const pathOf = (n: number, depth = 0): string | undefined => {
-    if (n === 5) return "";
-    const e = names.get(n);
-    if (!e || depth > 64) return undefined;
-    const up = pathOf(e.parent, depth + 1);
-    return up === undefined ? undefined : `${up}\\${e.name}`;
-  };
-  const out: Record<string, string> = {};
-  for (const [n, e] of names) {
-    const p = pathOf(n);
-    if (e.directory || p === undefined) continue;
-    const rec = mft.record(n)!;
-    const r = new MftRecord(n, rec);
-    const data = attributes(r).find((a) => a.type === 0x80 && a.name === "")!;
-    out[p] = sha256(
-      data.resident ? r.value(data, "$DATA") : mft.readRuns(mft.dataRuns(n, rec), 0, r.count("size", data.at + 48)),
-    );
-  }
-  return out;
-}
-
-function ntfscatAll(file: string, dir = "/"): Record<string, string> {
-  const out: Record<string, string> = {};
-  const ls = spawnSync("ntfsls", ["-f", "-F", "-p", dir, file], { encoding: "utf8" });
-  for (const line of ls.stdout.split("\n").filter(Boolean)) {
-    if (line.startsWith("$") || /^\.\.?\/?$/.test(line)) continue;
-    const full = `${dir === "/" ? "" : dir}/${line.replace(/\/$/, "")}`;
-    if (line.endsWith("/")) Object.assign(out, ntfscatAll(file, full));
-    else {
-      const cat = spawnSync("ntfscat", ["-f", file, full], { maxBuffer: 1 << 26 });
-      out[full.replace(/\//g, "\\")] = cat.status === 0 ? sha256(cat.stdout) : `unreadable (${cat.status})`;
-    }
-  }
-  return out;
 }
 
 t.test("NtfsWriter: 200 files in a growing tree on a fresh mkntfs volume, read back by every reader", async (t) => {
@@ -102,7 +59,7 @@ t.test("NtfsWriter: 200 files in a growing tree on a fresh mkntfs volume, read b
   const missing = Object.keys(want).filter((p) => vol.lookup(p) === undefined);
   t.same(missing, [], "every name found again through the indexes");
   t.ok(vol.mft.records > 200, `the MFT grew to ${vol.mft.records} records`);
-  t.same(filesOf(bytes), want, "every file reads back (portable MFT reader)");
+  t.same(ntfsFiles(bytes).files, want, "every file reads back (portable MFT reader)");
   t.throws(() => w.writeFile(Object.keys(want)[7], new Uint8Array(1)), NtfsWriterError, "an existing name is refused");
   const file = path.join(tmp, "written.img");
   fs.writeFileSync(file, bytes);
@@ -128,7 +85,7 @@ t.test("NtfsWriter: 200 files in a growing tree on a fresh mkntfs volume, read b
   const target = path.join(tmp, "target.img");
   fs.writeFileSync(target, Buffer.alloc(bytes.length));
   t.ok(api.restore(core, image, target).verified, "backup and restore verified");
-  const back = filesOf(new Uint8Array(fs.readFileSync(target)));
+  const back = ntfsFiles(new Uint8Array(fs.readFileSync(target))).files;
   t.same(
     Object.keys(want).filter((k) => back[k] !== want[k]),
     [],

@@ -30,6 +30,7 @@ import {
 } from "../simulator/src/printer";
 import { Frame, menuSession } from "../simulator/src/session";
 import { copyUsedToSparse } from "./helpers/fixtures";
+import { ntfsCheck as ntfsCheckFile } from "./helpers/ntfs";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-pn-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -50,12 +51,7 @@ function ntfsCheck(p: SimPrinter): string {
   const file = path.join(tmp, "system.part");
   copyUsedToSparse(p.core, systemPartition(p), file);
   try {
-    const fix = spawnSync("ntfsfix", ["-n", file], { encoding: "utf8" });
-    if (fix.status !== 0 || !/processed successfully/.test(fix.stdout)) return `ntfsfix -n: ${fix.stdout}${fix.stderr}`;
-    const rs = spawnSync("ntfsresize", ["-i", "-f", "-n", file], { encoding: "utf8" });
-    if (rs.status !== 0 || /error|fail|inconsist/i.test(rs.stdout.replace(/Accounting clusters/g, "") + rs.stderr))
-      return `ntfsresize -i -f: ${rs.stdout}${rs.stderr}`;
-    return "";
+    return ntfsCheckFile(file);
   } finally {
     fs.rmSync(file, { force: true });
   }

@@ -20,10 +20,9 @@
 //   are freed the same way.
 // - Found: through the index by name (upper-cased by the volume's $UpCase), or by the search.
 
-import { PatchKind } from "./abi";
 import { latin1 } from "./bytes";
 import { BlockDevice } from "./devices";
-import { Patch } from "./exclusions";
+import { applyPatches, Patch } from "./exclusions";
 import { ClusterRun } from "./exfat-dir";
 import { GhostError, GhostExtent } from "./ghost-common";
 import {
@@ -141,32 +140,9 @@ function freeRecordPatches(vol: NtfsVolume, n: number): { byCopy: Patch[][]; clu
 function freeRecord(vol: NtfsVolume, n: number): void {
   const { byCopy } = freeRecordPatches(vol, n);
   for (const p of [...byCopy].reverse()) {
-    applyMaskPatches(vol.part, p);
+    applyPatches(vol.part, p);
     vol.part.flush();
   }
-}
-
-/** applyPatches without the import cycle (exclusions.ts imports nothing of this). */
-function applyMaskPatches(part: BlockDevice, patches: Patch[]): void {
-  const ss = part.sectorSize;
-  const sectors = new Map<number, Uint8Array>();
-  for (const p of patches)
-    for (let b = p.byteOffset; b < p.byteOffset + p.length; b++) {
-      const s = Math.floor(b / ss);
-      let sector = sectors.get(s);
-      if (!sector) {
-        sector = new Uint8Array(ss);
-        part.read(s, 1, sector, 0);
-        sectors.set(s, sector);
-      }
-      const k = (b - p.byteOffset) * 8;
-      if (p.kind === PatchKind.zero) sector[b % ss] = 0;
-      else {
-        const m = ((p.mask ?? 0) >>> k) & 0xff;
-        sector[b % ss] = (sector[b % ss] & ~m) | (((p.value ?? 0) >>> k) & m);
-      }
-    }
-  for (const [s, b] of [...sectors].sort((x, y) => x[0] - y[0])) part.write(s, 1, b, 0);
 }
 
 /** The old ghost's side of a switch (as ghost.ts's OldGhost): its record freed; its index entry stays, repointed by the rename. */
