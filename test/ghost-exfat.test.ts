@@ -19,8 +19,9 @@ import * as G from "../firmware-module/src/ops/ghost";
 import * as api from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
 import { FileDevice } from "../host-shim/src/native/devices";
-import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
+import { FaultDevice } from "../host-shim/src/native/fault-device";
 import { ExfatWriter } from "../simulator/src/exfat-writer";
+import { ghostJob } from "./helpers/ghost-job";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-gx-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -159,25 +160,6 @@ t.test("exFAT ghost with --exclude: the excluded file is empty in the image, the
   if (hasFsck) t.ok(fsck(file).ok, `fsck.exfat -n clean: ${fsck(file).out}`);
 });
 
-function ghostJob(dev: FaultDevice | FileDevice): "done" | "cut" {
-  try {
-    const job = new api.GhostBackupJob(core, dev, dev.name, { created: new Date(Date.UTC(2026, 1, 2)) });
-    job.begin();
-    try {
-      core.run({});
-    } catch (e) {
-      job.abandon();
-      throw e;
-    }
-    job.finish();
-    return "done";
-  } catch (e) {
-    if (dev instanceof FaultDevice && dev.powerCut) return "cut";
-    if (e instanceof PowerCutError) return "cut";
-    throw e;
-  }
-}
-
 t.test(
   "exFAT: power cut after every write of a replacing ghost backup; the reboot finds a ghost that restores the old or the new state, and the next backup settles what was left",
   async (t) => {
@@ -192,7 +174,7 @@ t.test(
     const base = fs.readFileSync(file);
     const stateB = state(file).files;
     const counting = new FaultDevice(new FileDevice(file, { writable: true, sectorSize: 512 }), { logWrites: true });
-    t.equal(ghostJob(counting), "done");
+    t.equal(ghostJob(core, counting), "done");
     counting.close();
     const writes = counting.counters.writes;
     t.ok(writes >= 5, `an uninterrupted replacing ghost backup makes ${writes} writes`);
@@ -212,7 +194,7 @@ t.test(
           powerCutAfterWrites: n,
           tearSectors: tear,
         });
-        ghostJob(fault);
+        ghostJob(core, fault);
         fault.inner.close();
         const probe = new FileDevice(work, { sectorSize: 512 });
         const found = G.findGhost(core, probe);

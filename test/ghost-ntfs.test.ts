@@ -23,7 +23,8 @@ import { attributes, decodeRuns, MftReader, MftRecord } from "../firmware-module
 import * as api from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
 import { FileDevice } from "../host-shim/src/native/devices";
-import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
+import { FaultDevice } from "../host-shim/src/native/fault-device";
+import { ghostJob } from "./helpers/ghost-job";
 import { ntfsCheck, ntfscatAll, ntfsFiles } from "./helpers/ntfs";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-gn-"));
@@ -262,25 +263,6 @@ t.test(
   },
 );
 
-function ghostJob(dev: FaultDevice | FileDevice): "done" | "cut" {
-  try {
-    const job = new api.GhostBackupJob(core, dev, dev.name, { created: new Date(Date.UTC(2026, 1, 2)) });
-    job.begin();
-    try {
-      core.run({});
-    } catch (e) {
-      job.abandon();
-      throw e;
-    }
-    job.finish();
-    return "done";
-  } catch (e) {
-    if (dev instanceof FaultDevice && dev.powerCut) return "cut";
-    if (e instanceof PowerCutError) return "cut";
-    throw e;
-  }
-}
-
 for (const [first, fixture] of [
   [true, "ntfs-4k.img.gz"],
   [false, "ntfs-4k.img.gz"],
@@ -296,7 +278,7 @@ for (const [first, fixture] of [
       const stateB = state(file).files;
       const base = fs.readFileSync(file);
       const counting = new FaultDevice(new FileDevice(file, { writable: true, sectorSize: 512 }), { logWrites: true });
-      t.equal(ghostJob(counting), "done");
+      t.equal(ghostJob(core, counting), "done");
       counting.close();
       const writes = counting.counters.writes;
       t.ok(writes >= 5, `an uninterrupted ghost backup makes ${writes} writes`);
@@ -317,7 +299,7 @@ for (const [first, fixture] of [
             powerCutAfterWrites: n,
             tearSectors: tear,
           });
-          ghostJob(fault);
+          ghostJob(core, fault);
           fault.inner.close();
           const probe = new FileDevice(work, { sectorSize: 512 });
           const found = G.findGhost(core, probe);

@@ -34,7 +34,7 @@ import * as G from "../firmware-module/src/ops/ghost";
 import * as api from "../host-shim/src/cli/api";
 import { Core } from "../host-shim/src/native/core";
 import { FileDevice, RamDevice } from "../host-shim/src/native/devices";
-import { FaultDevice, PowerCutError } from "../host-shim/src/native/fault-device";
+import { FaultDevice } from "../host-shim/src/native/fault-device";
 import {
   extentOf,
   Fixture,
@@ -44,6 +44,7 @@ import {
   differingRanges as rangesDiffering,
   unpack,
 } from "./helpers/fixtures";
+import { ghostJob } from "./helpers/ghost-job";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cb-ghost-"));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -894,24 +895,6 @@ t.test("a crafted ghost whose header's extent covers stored clusters is refused,
 // ---- 7. power cut at every write of a ghost backup that replaces an old ghost -----------------
 
 /** A ghost backup through the job, as backupGhost runs it, on a device; "cut" when the power went. */
-function ghostJob(dev: FaultDevice | FileDevice): "done" | "cut" {
-  try {
-    const job = new api.GhostBackupJob(core, dev, dev.name, { created: new Date(Date.UTC(2026, 1, 2)) });
-    job.begin();
-    try {
-      core.run({});
-    } catch (e) {
-      job.abandon();
-      throw e;
-    }
-    job.finish();
-    return "done";
-  } catch (e) {
-    if (dev instanceof FaultDevice && dev.powerCut) return "cut";
-    if (e instanceof PowerCutError) return "cut";
-    throw e;
-  }
-}
 
 for (const name of ["fat12-floppy.img.gz", "fat32-512.img.gz"]) {
   t.test(
@@ -931,7 +914,7 @@ for (const name of ["fat12-floppy.img.gz", "fat32-512.img.gz"]) {
       const stateB = filesOf(readerOf(base));
       // the writes of an uninterrupted backup
       const counting = new FaultDevice(new FileDevice(file, { writable: true, sectorSize: 512 }), { logWrites: true });
-      t.equal(ghostJob(counting), "done");
+      t.equal(ghostJob(core, counting), "done");
       counting.close();
       const writes = counting.counters.writes;
       t.ok(writes >= 5, `an uninterrupted replacing ghost backup makes ${writes} writes`);
@@ -958,7 +941,7 @@ for (const name of ["fat12-floppy.img.gz", "fat32-512.img.gz"]) {
             powerCutAfterWrites: n,
             tearSectors: tear,
           });
-          const outcome = ghostJob(fault);
+          const outcome = ghostJob(core, fault);
           fault.inner.close();
           const label = `cut after write ${n}${tear ? " (torn)" : ""}`;
           // reboot: what reached the file is all there is
@@ -1081,7 +1064,7 @@ t.test(
     const { file } = fixtureCopy("fat16-2k.img.gz");
     const base = fs.readFileSync(file);
     const counting = new FaultDevice(new FileDevice(file, { writable: true, sectorSize: 512 }), { logWrites: true });
-    t.equal(ghostJob(counting), "done");
+    t.equal(ghostJob(core, counting), "done");
     counting.close();
     let removed = 0,
       found = 0,
@@ -1091,7 +1074,7 @@ t.test(
       const fault = new FaultDevice(new FileDevice(file, { writable: true, sectorSize: 512 }), {
         powerCutAfterWrites: n,
       });
-      if (ghostJob(fault) !== "cut") continue;
+      if (ghostJob(core, fault) !== "cut") continue;
       fault.inner.close();
       const reader = readerOf(fs.readFileSync(file));
       if (!reader.lookup("\\CBGHOST.TMP")) continue;

@@ -148,20 +148,13 @@ export function injectDamage(
  */
 function injectExfatDamage(part: BlockDevice, kind: DamageKind, critical: string[], rnd: () => number): DamageReport {
   const tree = new ExfatTree(part);
-  const g = tree.g,
-    ss = part.sectorSize;
+  const g = tree.g;
   const files = critical.map((p) => tree.lookup(p)).filter((f): f is ExfatFile => !!f && !f.directory && f.length > 0);
   if (files.length === 0) throw new Error(`none of the critical files ${critical.join(", ")} is on the partition`);
   const file = files[0];
   const runs = tree.runs(file.firstCluster, file.length, file.noFatChain, file.path);
   const lbaOf = (c: number) => g.clusterHeapOffset + (c - 2) * g.sectorsPerCluster;
-  const patchByte = (byte: number, change: (b: number) => number): number => {
-    const lba = Math.floor(byte / ss),
-      b = readSectors(part, lba, 1);
-    b[byte % ss] = change(b[byte % ss]);
-    part.write(lba, 1, b, 0);
-    return lba;
-  };
+  const patchByte = (byte: number, change: (b: number) => number) => changeByte(part, byte, change);
   if (kind === "damaged-fat") {
     const sectors = new Set<number>();
     for (const r of runs)
@@ -225,13 +218,7 @@ function injectNtfsDamage(part: BlockDevice, kind: DamageKind, critical: string[
     throw new Error(`none of the critical files ${critical.join(", ")} has clusters on the partition`);
   const file = found[0];
   const runs = vol.dataRuns(file.n).filter((r) => r.lcn >= 0 && r.length > 0);
-  const patchByte = (byte: number, change: (b: number) => number): number => {
-    const lba = Math.floor(byte / ss),
-      b = readSectors(part, lba, 1);
-    b[byte % ss] = change(b[byte % ss]);
-    part.write(lba, 1, b, 0);
-    return lba;
-  };
+  const patchByte = (byte: number, change: (b: number) => number) => changeByte(part, byte, change);
   if (kind === "damaged-fat") {
     for (const r of runs) vol.setBits(vol.bitmapRuns(), r.lcn, r.length, false);
     return {
@@ -261,6 +248,16 @@ function injectNtfsDamage(part: BlockDevice, kind: DamageKind, critical: string[
     for (const r of vol.dataRuns(f.n))
       if (r.lcn >= 0) for (let s = 0; s < r.length * spc; s++) pool.push(r.lcn * spc + s);
   return overwriteRandom(part, pool, rnd);
+}
+
+/** Byte `byte` of the partition changed by `change` (read-modify-write of its sector); returns the sector (exFAT and NTFS). */
+function changeByte(part: BlockDevice, byte: number, change: (b: number) => number): number {
+  const ss = part.sectorSize;
+  const lba = Math.floor(byte / ss),
+    b = readSectors(part, lba, 1);
+  b[byte % ss] = change(b[byte % ss]);
+  part.write(lba, 1, b, 0);
+  return lba;
 }
 
 /** corrupt-file: one byte changed in a random sector of the first `bytes` of a file whose first run starts at `lba` (FAT and exFAT). */

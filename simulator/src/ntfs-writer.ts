@@ -7,7 +7,7 @@
 // split. Checked by ntfsfix, ntfsresize, ntfsls and ntfscat in the tests. It writes a volume
 // that nothing else is using; it is not made to survive a power cut.
 
-import { BlockDevice } from "../../firmware-module/src/ops/devices";
+import { BlockDevice, writeBytes } from "../../firmware-module/src/ops/devices";
 import { ClusterbackError } from "../../firmware-module/src/ops/errors";
 import { decodeRuns } from "../../firmware-module/src/ops/ntfs-mft";
 import {
@@ -101,7 +101,7 @@ export class NtfsWriter {
     const lcn = vol.freeRun(clusters, []);
     const padded = new Uint8Array(clusters * cb);
     padded.set(data);
-    vol.writeBytes(lcn * cb, padded);
+    writeBytes(vol.part, lcn * cb, padded);
     vol.setBits(vol.bitmapRuns(), lcn, clusters, true);
     this.create(dir, parts[parts.length - 1], { lcn, clusters, size: data.length }, attributes);
   }

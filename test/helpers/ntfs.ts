@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import { RamDevice } from "../../firmware-module/src/ops/devices";
-import { attributes, MftReader, MftRecord } from "../../firmware-module/src/ops/ntfs-mft";
+import { attributes, MftReader, MftRecord, ntfsFilePaths } from "../../firmware-module/src/ops/ntfs-mft";
 
 const sha256 = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
 
@@ -16,18 +16,9 @@ export const hasNtfs3g =
 /** Every file (its backslash path from the root) but those `skip` matches, with its bytes' sha256, read by the portable MFT reader; and the clusters $Bitmap marks. */
 export function ntfsFiles(bytes: Uint8Array, skip?: RegExp): { files: Record<string, string>; used: number } {
   const mft = new MftReader(new RamDevice(bytes[11] | (bytes[12] << 8), bytes));
-  const names = mft.names();
-  const pathOf = (n: number, depth = 0): string | undefined => {
-    if (n === 5) return "";
-    const e = names.get(n);
-    if (!e || depth > 64) return undefined;
-    const up = pathOf(e.parent, depth + 1);
-    return up === undefined ? undefined : `${up}\\${e.name}`;
-  };
   const files: Record<string, string> = {};
-  for (const [n, e] of names) {
-    const p = pathOf(n);
-    if (e.directory || p === undefined || skip?.test(p)) continue;
+  for (const { record: n, long: p } of ntfsFilePaths(mft)) {
+    if (skip?.test(p)) continue;
     const rec = mft.record(n)!;
     const r = new MftRecord(n, rec);
     const data = attributes(r).find((a) => a.type === 0x80 && a.name === "");

@@ -8,6 +8,27 @@ export { type BlockDevice, checkRange } from "./block-device";
 
 import { type BlockDevice, checkRange } from "./block-device";
 
+/** Bytes [byte, byte + bytes) of `dev`, whatever their sector alignment. */
+export function readBytes(dev: BlockDevice, byte: number, bytes: number): Uint8Array {
+  const ss = dev.sectorSize;
+  const first = Math.floor(byte / ss),
+    n = Math.ceil((byte + bytes) / ss) - first;
+  const tmp = new Uint8Array(n * ss);
+  dev.read(first, n, tmp, 0);
+  return tmp.subarray(byte - first * ss, byte - first * ss + bytes);
+}
+
+/** Writes `bytes` at byte `byte` of `dev` through whole sectors (the sectors' other bytes read first, unless the write covers them whole). */
+export function writeBytes(dev: BlockDevice, byte: number, bytes: Uint8Array): void {
+  const ss = dev.sectorSize;
+  const first = Math.floor(byte / ss),
+    n = Math.ceil((byte + bytes.length) / ss) - first;
+  const tmp = new Uint8Array(n * ss);
+  if (byte % ss !== 0 || bytes.length % ss !== 0) dev.read(first, n, tmp, 0);
+  tmp.set(bytes, byte - first * ss);
+  dev.write(first, n, tmp, 0);
+}
+
 /** A device in memory (tests, the simulator). */
 export class RamDevice implements BlockDevice {
   readonly bytes: Uint8Array;

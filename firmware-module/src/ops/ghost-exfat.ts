@@ -11,7 +11,7 @@
 // - Found: through the directory by name, or by the search (ghost.ts), which knows no file system.
 
 import { PatchKind } from "./abi";
-import { BlockDevice } from "./devices";
+import { BlockDevice, readBytes, writeBytes } from "./devices";
 import { applyPatches, Patch } from "./exclusions";
 import { ClusterRun, EXFAT_ENTRY, ExfatFile, ExfatTree, nameHash, setChecksum } from "./exfat-dir";
 import { GhostError, GhostExtent, GhostSpaceError } from "./ghost-common";
@@ -46,17 +46,6 @@ export function exfatExtent(tree: ExfatTree, f: ExfatFile): GhostExtent | undefi
     startSector: g.clusterHeapOffset + (runs[0].start - 2) * g.sectorsPerCluster,
     sectors: runs[0].length * g.sectorsPerCluster,
   };
-}
-
-/** Bytes [offset, offset + bytes.length) of the partition written, through whole sectors. */
-function writeBytes(part: BlockDevice, offset: number, bytes: Uint8Array): void {
-  const ss = part.sectorSize;
-  const first = Math.floor(offset / ss),
-    n = Math.ceil((offset + bytes.length) / ss) - first;
-  const b = new Uint8Array(n * ss);
-  part.read(first, n, b, 0);
-  b.set(bytes, offset - first * ss);
-  part.write(first, n, b, 0);
 }
 
 /** exFAT's timestamp (the FAT date and time in one u32) of a date, in UTC. */
@@ -129,11 +118,7 @@ export function reserveExfatFile(
   for (let k = 0; k < bitmap.length; ) {
     const at = tree.bitmapByte(k),
       take = Math.min(bitmap.length - k, g.clusterBytes - (at % g.clusterBytes));
-    const first = Math.floor(at / ss),
-      count = Math.ceil((at + take) / ss) - first;
-    const b = new Uint8Array(count * ss);
-    part.read(first, count, b, 0);
-    bitmap.set(b.subarray(at - first * ss, at - first * ss + take), k);
+    bitmap.set(readBytes(part, at, take), k);
     k += take;
   }
   // the runs to avoid read as allocated in this copy of the bitmap

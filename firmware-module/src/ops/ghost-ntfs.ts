@@ -21,7 +21,7 @@
 // - Found: through the index by name (upper-cased by the volume's $UpCase), or by the search.
 
 import { latin1 } from "./bytes";
-import { BlockDevice } from "./devices";
+import { BlockDevice, readBytes, writeBytes } from "./devices";
 import { applyPatches, Patch } from "./exclusions";
 import { ClusterRun } from "./exfat-dir";
 import { GhostError, GhostExtent } from "./ghost-common";
@@ -231,12 +231,12 @@ export function replayNtfsJournals(part: BlockDevice, leaf: string): number {
     const e = vol.extent(n);
     if (!e) continue;
     const at = e.startSector * ss;
-    const head = vol.readBytes(at, ss);
+    const head = readBytes(vol.part, at, ss);
     if (latin1(head.subarray(0, 8)) !== JOURNAL_MAGIC) continue;
     const pieces: Array<{ disk: number; bytes: Uint8Array }> = [];
     const count = u32(head, 8);
     let total = 12;
-    const whole = () => vol.readBytes(at, Math.ceil(total / ss) * ss);
+    const whole = () => readBytes(vol.part, at, Math.ceil(total / ss) * ss);
     let j = head;
     for (let i = 0, p = 12; i < count && count < 64; i++) {
       if (p + 12 > j.length) {
@@ -255,16 +255,16 @@ export function replayNtfsJournals(part: BlockDevice, leaf: string): number {
       const stored = new Uint8Array(pieces.reduce((a, x) => a + x.bytes.length, 0));
       let k = 0;
       for (const x of pieces) {
-        stored.set(vol.readBytes(x.disk, x.bytes.length), k);
+        stored.set(readBytes(vol.part, x.disk, x.bytes.length), k);
         k += x.bytes.length;
       }
       if (torn(stored)) {
-        for (const x of pieces) vol.writeBytes(x.disk, x.bytes);
+        for (const x of pieces) writeBytes(vol.part, x.disk, x.bytes);
         part.flush();
         replayed++;
       }
     }
-    vol.writeBytes(at, new Uint8Array(ss));
+    writeBytes(vol.part, at, new Uint8Array(ss));
     part.flush();
   }
   return replayed;

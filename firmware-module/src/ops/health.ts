@@ -10,7 +10,7 @@ import { matcher, matchFiles } from "./exclusions";
 import { ExfatFile, ExfatTree, isExfat, setChecksum } from "./exfat-dir";
 import { BOOT_CHECKSUM_SECTOR, BOOT_REGION_SECTORS, bootChecksumSkips, exfatChecksum32 } from "./exfat-format";
 import { FatEntry, FatReader, Problem } from "./fat-reader";
-import { attributes, MftRecord } from "./ntfs-mft";
+import { attributes, MftRecord, ntfsFilePaths } from "./ntfs-mft";
 import { isNtfs, NtfsVolume } from "./ntfs-volume";
 import { newSha256, SectorRun } from "./platform";
 import { describeMark, RestoreMark, readRestoreMark } from "./restore-mark";
@@ -382,32 +382,11 @@ class NtfsFiles implements FileLookup<NtfsEntry> {
   }
 }
 
-/** Every file's path (long names, and short ones for matching) from the MFT's names. */
-function ntfsPaths(vol: NtfsVolume): Array<{ record: number; long: string; short: string }> {
-  const names = vol.mft.names();
-  const memo = new Map<number, { long: string; short: string } | null>([[5, { long: "", short: "" }]]);
-  const pathOf = (n: number, depth = 0): { long: string; short: string } | null => {
-    const known = memo.get(n);
-    if (known !== undefined) return known;
-    const e = names.get(n);
-    const up = e && e.parent !== n && e.parent !== 11 && depth < 256 ? pathOf(e.parent, depth + 1) : null;
-    const p = e && up ? { long: `${up.long}\\${e.name}`, short: `${up.short}\\${e.shortName}` } : null;
-    memo.set(n, p);
-    return p;
-  };
-  const out: Array<{ record: number; long: string; short: string }> = [];
-  for (const [n, e] of names) {
-    const p = e.directory ? null : pathOf(n);
-    if (p) out.push({ record: n, ...p });
-  }
-  return out;
-}
-
 function buildNtfsManifest(partition: BlockDevice, patterns: string[], now: number): Manifest {
   const files = new NtfsFiles(new NtfsVolume(partition));
   const match = matcher(patterns);
   const entries = patterns.length
-    ? ntfsPaths(files.vol)
+    ? ntfsFilePaths(files.vol.mft)
         .filter((p) => match(p.long, p.short) >= 0)
         .map((p) => files.entry(p.record, p.long))
     : [];
@@ -456,7 +435,7 @@ function checkNtfsHealth(
   }
   let count = 0;
   try {
-    count = ntfsPaths(vol).length;
+    count = ntfsFilePaths(vol.mft).length;
   } catch (e) {
     fatal("dir-unreadable", `the MFT cannot be read: ${(e as Error).message}`);
   }

@@ -12,7 +12,7 @@
 
 import { PATCH_MAX, PatchKind } from "./abi";
 import { fromUtf16le, latin1 } from "./bytes";
-import { BlockDevice } from "./devices";
+import { BlockDevice, readBytes } from "./devices";
 import { ClusterbackError } from "./errors";
 import { ExclusionError, matcher, Patch } from "./exclusions";
 
@@ -278,7 +278,7 @@ export class MftReader {
     if (!isNtfsBoot(boot)) throw new NtfsError(`${part.name}: not an NTFS boot sector`);
     this.g = ntfsGeometry(boot);
     checkGeometry(this.g, part);
-    const first = new MftRecord(0, this.readBytes(this.g.mftLcn * this.g.clusterBytes, this.g.recordBytes));
+    const first = new MftRecord(0, readBytes(this.part, this.g.mftLcn * this.g.clusterBytes, this.g.recordBytes));
     if (!this.fixup(first)) throw first.fail("not a FILE record");
     const data = attributes(first).find((a) => a.type === TYPE_DATA && a.name === "" && !a.resident);
     if (!data) throw new NtfsError(`${part.name}: $MFT has no data runs`);
@@ -287,16 +287,6 @@ export class MftReader {
     const held = this.mftRuns.reduce((s, r) => s + r.length, 0) * this.g.clusterBytes;
     if (size > held) throw first.fail(`$MFT's data size ${size} bytes is more than its runs hold (${held} bytes)`);
     this.records = Math.floor(size / this.g.recordBytes);
-  }
-
-  /** Bytes [byte, byte + bytes) of the partition, whatever their sector alignment. */
-  private readBytes(byte: number, bytes: number): Uint8Array {
-    const ss = this.part.sectorSize;
-    const first = Math.floor(byte / ss),
-      n = Math.ceil((byte + bytes) / ss) - first;
-    const tmp = new Uint8Array(n * ss);
-    this.part.read(first, n, tmp, 0);
-    return tmp.subarray(byte - first * ss, byte - first * ss + bytes);
   }
 
   /** Applies the update sequence; false when the record is not a FILE record. */
@@ -336,7 +326,7 @@ export class MftReader {
       const r = runs.find((x) => x.vcn <= vcn && vcn < x.vcn + x.length);
       if (!r) throw new NtfsError(`${this.part.name}: data at byte ${at} is not in its runs`);
       const take = Math.min(bytes - done, (r.vcn + r.length) * cb - at);
-      if (r.lcn >= 0) out.set(this.readBytes((r.lcn + vcn - r.vcn) * cb + (at % cb), take), done);
+      if (r.lcn >= 0) out.set(readBytes(this.part, (r.lcn + vcn - r.vcn) * cb + (at % cb), take), done);
       done += take;
     }
     return out;
@@ -488,17 +478,11 @@ function dataOf(mft: MftReader, n: number): { size: number; runs: Run[] } {
 }
 
 /**
- * The files that `patterns` name (the one path-pattern language of exclusions.ts: paths or globs,
- * long or short names, any case, a directory naming every file below it), in record order, and
- * the patterns that named nothing. The volume's own files are never named: records below
- * FIRST_USER_RECORD and everything under $Extend; nor are `skip`ped paths.
+ * Every file's path (its long names, and its short ones, from the root), in record order; a file
+ * whose parents do not lead to the root (orphans, loops) has none. The volume's own files have
+ * none either: records below FIRST_USER_RECORD and everything under $Extend.
  */
-function matchNtfsFiles(
-  mft: MftReader,
-  patterns: string[],
-  skip: string[],
-): { files: Array<{ record: number; path: string }>; unmatched: string[] } {
-  if (patterns.length === 0) return { files: [], unmatched: [] };
+export function ntfsFilePaths(mft: MftReader): Array<{ record: number; long: string; short: string }> {
   const names = mft.names();
   const paths = new Map<number, { long: string; short: string } | null>([[ROOT_DIRECTORY, { long: "", short: "" }]]);
   const pathOf = (n: number, depth = 0): { long: string; short: string } | null => {
@@ -513,18 +497,36 @@ function matchNtfsFiles(
     paths.set(n, p);
     return p;
   };
+  const out: Array<{ record: number; long: string; short: string }> = [];
+  for (const [n, e] of names) {
+    const p = e.directory ? null : pathOf(n);
+    if (p) out.push({ record: n, ...p });
+  }
+  return out;
+}
+
+/**
+ * The files that `patterns` name (the one path-pattern language of exclusions.ts: paths or globs,
+ * long or short names, any case, a directory naming every file below it), in record order, and
+ * the patterns that named nothing. The volume's own files are never named (ntfsFilePaths), nor
+ * are `skip`ped paths.
+ */
+function matchNtfsFiles(
+  mft: MftReader,
+  patterns: string[],
+  skip: string[],
+): { files: Array<{ record: number; path: string }>; unmatched: string[] } {
+  if (patterns.length === 0) return { files: [], unmatched: [] };
   const match = matcher(patterns);
   const skipped = new Set(skip.map((x) => x.replace(/\//g, "\\").toUpperCase()));
   const used = new Set<number>();
   const files: Array<{ record: number; path: string }> = [];
-  for (const [n, e] of names) {
-    if (e.directory) continue;
-    const p = pathOf(n);
-    if (!p || skipped.has(p.long.toUpperCase()) || skipped.has(p.short.toUpperCase())) continue;
+  for (const p of ntfsFilePaths(mft)) {
+    if (skipped.has(p.long.toUpperCase()) || skipped.has(p.short.toUpperCase())) continue;
     const i = match(p.long, p.short);
     if (i < 0) continue;
     used.add(i);
-    files.push({ record: n, path: p.long });
+    files.push({ record: p.record, path: p.long });
   }
   return { files, unmatched: patterns.filter((_, i) => !used.has(i)) };
 }

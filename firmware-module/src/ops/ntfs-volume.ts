@@ -6,7 +6,7 @@
 
 import { PatchKind } from "./abi";
 import { fromUtf16le, latin1 } from "./bytes";
-import { BlockDevice } from "./devices";
+import { BlockDevice, readBytes, writeBytes } from "./devices";
 import { Patch } from "./exclusions";
 import { ClusterRun } from "./exfat-dir";
 import { GhostError, GhostExtent, GhostSpaceError } from "./ghost-common";
@@ -178,25 +178,25 @@ export class Struct {
       for (let at = 0; at < p.bytes.length; ) {
         const take = Math.min(p.bytes.length - at, ss - ((p.disk + at) % ss));
         const x = { disk: p.disk + at, bytes: p.bytes.subarray(at, at + take) };
-        const now = onlyChanged ? this.vol.readBytes(x.disk, take) : undefined;
+        const now = onlyChanged ? readBytes(this.vol.part, x.disk, take) : undefined;
         if (!now || now.some((b, i) => b !== x.bytes[i])) sectors.push(x);
         at += take;
       }
     for (const x of sectors.reverse()) {
-      this.vol.writeBytes(x.disk, x.bytes);
+      writeBytes(this.vol.part, x.disk, x.bytes);
       this.vol.part.flush();
     }
   }
 
   private writePieces(pieces: Array<{ disk: number; bytes: Uint8Array }>, journal?: number): void {
     if (journal !== undefined) {
-      this.vol.writeBytes(journal, encodeJournal(pieces, this.vol.part.sectorSize));
+      writeBytes(this.vol.part, journal, encodeJournal(pieces, this.vol.part.sectorSize));
       this.vol.part.flush();
     }
-    for (const p of pieces) this.vol.writeBytes(p.disk, p.bytes);
+    for (const p of pieces) writeBytes(this.vol.part, p.disk, p.bytes);
     if (journal !== undefined) {
       this.vol.part.flush();
-      this.vol.writeBytes(journal, new Uint8Array(this.vol.part.sectorSize));
+      writeBytes(this.vol.part, journal, new Uint8Array(this.vol.part.sectorSize));
     }
   }
 }
@@ -260,25 +260,6 @@ export class NtfsVolume {
 
   fail(what: string): GhostError {
     return new GhostError(`${this.part.name}: ${what}`);
-  }
-
-  readBytes(byte: number, bytes: number): Uint8Array {
-    const ss = this.part.sectorSize;
-    const first = Math.floor(byte / ss),
-      n = Math.ceil((byte + bytes) / ss) - first;
-    const tmp = new Uint8Array(n * ss);
-    this.part.read(first, n, tmp, 0);
-    return tmp.subarray(byte - first * ss, byte - first * ss + bytes);
-  }
-
-  writeBytes(byte: number, bytes: Uint8Array): void {
-    const ss = this.part.sectorSize;
-    const first = Math.floor(byte / ss),
-      n = Math.ceil((byte + bytes.length) / ss) - first;
-    const tmp = new Uint8Array(n * ss);
-    if (byte % ss !== 0 || bytes.length % ss !== 0) this.part.read(first, n, tmp, 0);
-    tmp.set(bytes, byte - first * ss);
-    this.part.write(first, n, tmp, 0);
   }
 
   /** A structure read from `runs` at `offset`, its update sequence applied; undefined when its magic is not `magic`. */
